@@ -1,0 +1,49 @@
+/**
+ * A consumer API dialect (OpenAI Chat Completions, legacy Completions, Responses, Anthropic Messages):
+ * how to parse its requests into a {@link NormalizedRequest} and how to render typed deltas back.
+ */
+import type { CoordinatorError } from "../errors/coordinator-error.js";
+import type { Delta, FinishReason, NormalizedRequest, Usage } from "../inference/types.js";
+
+export type DialectName = "chat" | "completions" | "responses" | "messages";
+
+export interface ParseContext {
+  /** Resolves the model's default output budget, injected when the request sets none. */
+  defaultMaxTokens(model: string): number;
+}
+
+export interface RenderMeta {
+  requestId: string;
+  model: string;
+  createdS: number;
+  /** Chat: stream_options.include_usage. Other dialects always include usage where their format has it. */
+  includeUsage: boolean;
+}
+
+/** Renders a streamed response as server-sent events text. */
+export interface StreamRenderer {
+  /** Events written when the response commits (before the first deltas). */
+  start(): string;
+  deltas(ds: readonly Delta[]): string;
+  finish(reason: FinishReason, usage: Usage): string;
+  /** An explicit in-band error after content has flowed (never a bare close). */
+  error(e: CoordinatorError): string;
+}
+
+/** Accumulates a non-streamed response. */
+export interface ResponseAccumulator {
+  deltas(ds: readonly Delta[]): void;
+  finish(reason: FinishReason, usage: Usage): unknown;
+}
+
+export interface Dialect {
+  readonly name: DialectName;
+  /** Parses a JSON body (already tool-schema repaired). Throws CoordinatorError("invalid_request") on bad input. */
+  parse(body: unknown, ctx: ParseContext): NormalizedRequest;
+  /** Whether the parsed request asked for streaming. */
+  isStream(body: unknown): boolean;
+  streamRenderer(meta: RenderMeta): StreamRenderer;
+  accumulator(meta: RenderMeta): ResponseAccumulator;
+  /** The dialect's error body. */
+  errorBody(e: CoordinatorError): unknown;
+}

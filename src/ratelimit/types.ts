@@ -1,0 +1,37 @@
+/**
+ * Per-account (and per-key) admission by token buckets: requests, input tokens and output tokens per minute.
+ */
+import type { AccountTier } from "../ledger/types.js";
+
+export type RateDimension = "requests" | "input_tokens" | "output_tokens";
+
+export interface AdmitInput {
+  accountId: string;
+  keyId: string;
+  tier: AccountTier;
+  model: string;
+  /** Prompt estimate in tokens. */
+  inputTokens: number;
+  /** The request's bounded max_tokens. */
+  maxOutputTokens: number;
+}
+
+/** What to give back to {@link RateLimiter.reconcile} when the request finishes. */
+export interface RateTicket {
+  readonly accountId: string;
+  readonly keyId: string;
+  readonly model: string;
+  readonly chargedInputTokens: number;
+  readonly chargedOutputTokens: number;
+}
+
+export type AdmitResult =
+  | { ok: true; ticket: RateTicket; headers: Record<string, string> }
+  | { ok: false; dimension: RateDimension; retryAfterMs: number; message: string; headers: Record<string, string> };
+
+export interface RateLimiter {
+  /** Checks and charges every bucket atomically (all or nothing). Synchronous: buckets live in memory. */
+  admit(input: AdmitInput, nowMs: number): AdmitResult;
+  /** Returns unused tokens / charges over-runs once actual usage is known. Idempotent per ticket. */
+  reconcile(ticket: RateTicket, actual: { inputTokens: number; outputTokens: number }, nowMs: number): void;
+}

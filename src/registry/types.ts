@@ -1,0 +1,97 @@
+/**
+ * What the coordinator knows about each connected provider: the last Register and Heartbeat it sent, plus the
+ * coordinator's own accounting of work it has dispatched there. Pure data shared by the registry (which
+ * mutates it) and the scheduler (which reads snapshots of it).
+ */
+import type { RequestId } from "../inference/types.js";
+
+export type ProviderId = string;
+
+export type ThermalState = "nominal" | "fair" | "serious" | "critical";
+export type SlotState = "running" | "idle" | "loading" | "crashed";
+export type ProviderStatus = "idle" | "serving" | "draining";
+
+export interface HardwareInfo {
+  chipName: string;
+  chipFamily: string;
+  memoryGb: number;
+  memoryBandwidthGbs: number;
+  gpuCores: number;
+}
+
+/** A model build the provider has on disk. */
+export interface ProviderModel {
+  id: string;
+  sizeBytes: number;
+  quantization: string;
+  contextLength: number;
+  isVision: boolean;
+  /** undefined = no opinion; false = the build's chat template is broken (fence it for every shape). */
+  templateRenderOk: boolean | undefined;
+}
+
+/** A loaded model as the provider last reported it. */
+export interface ModelSlot {
+  model: string;
+  state: SlotState;
+  numRunning: number;
+  numWaiting: number;
+  maxConcurrency: number;
+  /** KV token budget held by admitted requests, and its maximum (0 = not reported). */
+  tokenBudgetUsed: number;
+  tokenBudgetMax: number;
+  /** Architecture-exact KV bytes per token (0 = not reported). */
+  kvBytesPerToken: number;
+  observedDecodeTps: number;
+  observedPrefillTps: number;
+  modelLoadTimeMs: number;
+}
+
+/** A request the coordinator has dispatched to a provider and not yet seen finish. */
+export interface InflightRequest {
+  requestId: RequestId;
+  model: string;
+  /** Tokens reserved against the slot's KV budget at admission (prompt + expected output). */
+  reservedTokens: number;
+  /** Tokens actually used so far (prompt + generated), updated as chunks stream. */
+  usedTokens: number;
+  /** Expected tokens still to generate, for backlog estimates. */
+  remainingOutputTokens: number;
+  startedAtMs: number;
+  /** True once the provider's heartbeat accounts for this request (so it is not double counted). */
+  seenByProvider: boolean;
+}
+
+/** The scheduler's read-only view of one provider. */
+export interface ProviderView {
+  id: ProviderId;
+  serial: string;
+  accountId: string;
+  version: string;
+  hardware: HardwareInfo;
+  /** Benchmarked single-stream rates from Register. */
+  decodeTps: number;
+  prefillTps: number;
+  maxModelSlots: number;
+  models: readonly ProviderModel[];
+  status: ProviderStatus;
+  memoryPressure: number;
+  cpuUsage: number;
+  thermal: ThermalState;
+  totalMemoryGb: number;
+  /** Provider-computed max loadable weight now (GiB); undefined when not reported. */
+  freeForLoadGb: number | undefined;
+  slots: readonly ModelSlot[];
+  warmModels: readonly string[];
+  lastHeartbeatMs: number;
+  connectedAtMs: number;
+  /** Requests dispatched here and not finished (coordinator's own accounting). */
+  inflight: ReadonlyMap<RequestId, InflightRequest>;
+  /** Models with an outstanding LoadModel, with the time it was sent. */
+  pendingLoads: ReadonlyMap<string, number>;
+}
+
+/** A snapshot of the registry handed to the scheduler. */
+export interface RegistryView {
+  readonly providers: readonly ProviderView[];
+}

@@ -1,0 +1,69 @@
+/**
+ * The scheduler's contract: a registry snapshot and a request in, a decision out, as data. The dispatcher
+ * carries the decision out and records metrics; the scheduler does no I/O and reads no clock.
+ */
+import type { RequestShape, RequestTraits } from "../inference/types.js";
+import type { ProviderId, ProviderView } from "../registry/types.js";
+
+/** What the scheduler needs to know about one request. */
+export interface RouteRequest {
+  requestId: string;
+  model: string;
+  traits: RequestTraits;
+  shape: RequestShape;
+  /** Providers this request must not go to (already failed, or racing it). */
+  exclude: ReadonlySet<ProviderId>;
+  /** After a 5xx: prefer providers running a different binary version (soft). */
+  avoidVersion?: string;
+  /** `user` / `prompt_cache_key` for optional cache affinity. */
+  affinityKey?: string;
+  /** Route only to machines owned by this account (self-route); never raced. */
+  pinnedAccountId?: string;
+}
+
+/** Why a provider was chosen, for logs and metrics. */
+export type PickReason = "warm" | "cold" | "affinity";
+
+/** Why a request cannot be served by any connected provider right now, structurally. */
+export type RejectCode =
+  | "model_not_found" // no provider and no catalog entry knows the model
+  | "model_unavailable" // no connected provider can structurally serve this shape (vision, tools, fenced, cooled)
+  | "context_overflow"; // the prompt + output cannot fit any provider's context
+
+export type PickResult =
+  | {
+      kind: "picked";
+      providerId: ProviderId;
+      reason: PickReason;
+      /** True if the model is not loaded there yet (a LoadModel is implied). */
+      cold: boolean;
+      /** Tokens reserved against the slot at admission (prompt + expected output). */
+      reservedTokens: number;
+      /** Expected completion time on that provider, ms. */
+      costMs: number;
+    }
+  | { kind: "queue"; reason: "all_busy" | "loading"; retryAfterMs: number }
+  | { kind: "reject"; code: RejectCode; message: string };
+
+/**
+ * Health and capability state owned outside the scheduler (breakers, cooldowns), read through this interface
+ * so selection, preflight and the final admit share one gate.
+ */
+export interface HealthGates {
+  /** (provider, model, shape) on an error cooldown, or the provider's health breaker open. */
+  isCooledDown(providerId: ProviderId, model: string, shape: RequestShape, nowMs: number): boolean;
+  /** (provider, model) recently refused a load; do not route cold requests there. */
+  isLoadCooledDown(providerId: ProviderId, model: string, nowMs: number): boolean;
+}
+
+/** Static facts about a model the coordinator serves (from configuration). */
+export interface CatalogModel {
+  id: string;
+  /** Injected when a request has no max_tokens. */
+  defaultMaxTokens: number;
+  contextLength: number;
+  sizeBytes: number;
+  isVision: boolean;
+}
+
+export type { ProviderView };
