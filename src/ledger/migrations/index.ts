@@ -1,0 +1,7 @@
+/** The in-code migration list, in order. Add `NNNN_name.ts` files here; never edit a landed migration. */
+import type { Migration } from "kysely";
+import * as m0001 from "./0001_initial.js";
+
+export const migrations: Record<string, Migration> = {
+  "0001_initial": m0001,
+};

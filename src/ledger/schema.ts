@@ -1,0 +1,129 @@
+/**
+ * The only Kysely `Database` interface: one table type per table, written by hand to match
+ * `migrations/0001_initial.ts`. int8 columns are `bigint` because `openDatabase` installs a BigInt parser for
+ * OID 20. Table types stay inside `src/ledger/`; other code sees the domain types in `types.ts`.
+ */
+import type { ColumnType, Generated, Selectable } from "kysely";
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  tier: "consumer" | "service";
+  platform_fee_bps: Generated<number>;
+  created_at: CreatedAt;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  /** sha256(secret) in hex; the secret itself is never stored. */
+  key_hash: string;
+  name: string | null;
+  spend_cap_micro_usd: bigint | null;
+  created_at: CreatedAt;
+  revoked_at: Timestamp | null;
+}
+
+export interface ProviderTokensTable {
+  id: string;
+  account_id: string;
+  /** sha256(token) in hex. */
+  token_hash: string;
+  name: string | null;
+  created_at: CreatedAt;
+  revoked_at: Timestamp | null;
+}
+
+export interface ModelPricesTable {
+  model: string;
+  input_micro_usd_per_mtok: bigint;
+  output_micro_usd_per_mtok: bigint;
+  updated_at: CreatedAt;
+}
+
+/** One row per running ledger process; leases and reservations name their holder. */
+export interface LedgerHoldersTable {
+  id: string;
+  started_at: CreatedAt;
+  heartbeat_at: Timestamp;
+  /** Set by a clean close or by recovery after the holder died. */
+  closed_at: Timestamp | null;
+}
+
+/** A hold on part of an account's balance, spent from memory by one holder. */
+export interface CreditLeasesTable {
+  id: string;
+  account_id: string;
+  holder_id: string;
+  amount_micro_usd: bigint;
+  created_at: CreatedAt;
+  closed_at: Timestamp | null;
+}
+
+export type RequestState = "reserved" | "settled" | "released";
+
+/** One row per request: its reservation and how it was resolved (exactly once: `state` moves off `reserved` once). */
+export interface LedgerRequestsTable {
+  request_id: string;
+  account_id: string;
+  key_id: string;
+  lease_id: string;
+  holder_id: string;
+  model: string;
+  reserved_micro_usd: bigint;
+  state: RequestState;
+  consumer_debit_micro_usd: Generated<bigint>;
+  provider_credit_micro_usd: Generated<bigint>;
+  platform_fee_micro_usd: Generated<bigint>;
+  provider_account_id: string | null;
+  provider_id: string | null;
+  prompt_tokens: Generated<number>;
+  completion_tokens: Generated<number>;
+  reasoning_tokens: Generated<number>;
+  release_reason: string | null;
+  created_at: CreatedAt;
+  resolved_at: Timestamp | null;
+}
+
+export type EntryKind = "credit" | "debit" | "earning" | "platform_fee";
+
+/** The append-only money ledger: an account's balance is the sum of its entries' signed amounts. */
+export interface LedgerEntriesTable {
+  id: Generated<bigint>;
+  account_id: string;
+  kind: EntryKind;
+  /** Signed effect on the account's balance. */
+  amount_micro_usd: bigint;
+  request_id: string | null;
+  reference: string | null;
+  created_at: CreatedAt;
+}
+
+/** Balance projection rolled up off the request path: balance = snapshot + entries with id > upto_entry_id. */
+export interface BalanceSnapshotsTable {
+  account_id: string;
+  balance_micro_usd: bigint;
+  upto_entry_id: bigint;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  api_keys: ApiKeysTable;
+  provider_tokens: ProviderTokensTable;
+  model_prices: ModelPricesTable;
+  ledger_holders: LedgerHoldersTable;
+  credit_leases: CreditLeasesTable;
+  ledger_requests: LedgerRequestsTable;
+  ledger_entries: LedgerEntriesTable;
+  balance_snapshots: BalanceSnapshotsTable;
+}
+
+export type AccountRow = Selectable<AccountsTable>;
+export type LedgerRequestRow = Selectable<LedgerRequestsTable>;
+
+/** The account that receives platform fees. Created by the first migration. */
+export const PLATFORM_ACCOUNT_ID = "platform";
