@@ -118,7 +118,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedPostgresOption
     // Unix socket next to the data so parallel clusters never collide on /tmp/.s.PGSQL.<port>.
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-k", options.databaseDir],
     onLog: options.onLog ?? (() => {}),
-    onError: options.onLog ?? (() => {}),
+    onError: (e: unknown) => options.onLog?.(String(e)),
   });
   if (!existsSync(path.join(options.databaseDir, "PG_VERSION"))) await server.initialise();
   await server.start();
