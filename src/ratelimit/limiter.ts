@@ -1,0 +1,259 @@
+/**
+ * Per-account and per-key rate limiting: requests/s, input tokens/min and output tokens/min, charged from the
+ * request's **expected** usage and reconciled with its actual usage (load-test report, Issue 2).
+ */
+import type { AccountTier } from "../ledger/types.js";
+import { count, observe } from "../telemetry/metrics.js";
+import { OutputEstimator } from "../util/output-estimator.js";
+import { MemoryBucketStore, type BucketStore, type TakeRequest } from "./bucket-store.js";
+import { writeDimensionHeaders } from "./rate-limit-headers.js";
+import {
+  defaultTierLimits,
+  definedFields,
+  dimensionFields,
+  dimensionLimits,
+  rateDimensions,
+  type TierLimits,
+} from "./tier-limits.js";
+import { isUnlimited, type Bucket } from "./token-bucket.js";
+import type { AdmitInput, AdmitResult, RateDimension, RateLimiter, RateTicket } from "./types.js";
+
+/**
+ * Options for {@link createRateLimiter}.
+ *
+ * ### Several coordinator processes: `processShare`
+ * With N coordinator processes behind a load balancer, each process enforces `processShare = 1/N` of every
+ * rate *and* burst (env `COORDINATOR_REPLICAS` = N; default 1, i.e. the whole limit). Why this keeps the
+ * aggregate accurate: a balancer spreads an account's requests roughly evenly, so each process sees ~1/N of
+ * the traffic and admits at most rate/N sustained plus burst/N at once; summed over N processes that is
+ * exactly the account's rate and burst. Nothing is shared, so a single process needs no external service and
+ * a Redis/Postgres outage cannot take admission down. Without the share, N processes would multiply the limit
+ * by N (LiteLLM #2730: 3 replicas turned rpm_limit=10 into ~30).
+ *
+ * Trade-off: the share is exact only for balanced load. If the balancer pins one account to one process
+ * (sticky connections, HTTP/2 keep-alive from a single client), that process admits only 1/N of the limit
+ * while the others sit unused: the account is **under-admitted** by up to (N-1)/N. It never over-admits
+ * beyond the account's limit (each process is capped at its share). Keep N small, use round-robin per request
+ * (not per connection), or move to a shared store when that matters.
+ *
+ * What a shared store adds: implement {@link BucketStore} over Redis (one `EVAL` of a Lua script doing
+ * refill → check all → commit all for the account's and key's buckets, with `now` passed in, so the math is
+ * `token-bucket.ts` verbatim) or Postgres (`SELECT … FOR UPDATE` on the bucket rows in key order, then one
+ * UPDATE, in a transaction). Then every process sees one bucket per account: exact under any load balance,
+ * and `processShare` goes back to 1. The cost is a network round trip per admission and per reconciliation,
+ * an async `admit`, and a dependency whose outage must fail open or closed by policy.
+ */
+export interface RateLimiterOptions {
+  /** Per-tier overrides of {@link defaultTierLimits}. */
+  tiers?: Partial<Record<AccountTier, Partial<TierLimits>>>;
+  /** Fraction of every rate and burst this process enforces, in (0, 1]. Default 1 (see above). */
+  processShare?: number;
+  /** Expected-output model, keyed by {@link estimatorKey}. Default: a new `OutputEstimator()`. Share it with the scheduler. */
+  estimator?: OutputEstimator;
+  /** Charge OTPM with the expected output (true, default) or the full max_tokens (false, the old behaviour). */
+  chargeExpectedOutput?: boolean;
+  /** Buckets idle (and full) this long are dropped. Default 30 min. */
+  idleEvictMs?: number;
+  /** How often `admit` sweeps idle buckets, driven by `nowMs` (no timers). Default 5 min. */
+  pruneIntervalMs?: number;
+  /** Bucket storage. Default a {@link MemoryBucketStore}. */
+  store?: BucketStore;
+  /** Accounts that are never limited (the admin pseudo-account). */
+  bypassAccountIds?: Iterable<string>;
+}
+
+/** Actual usage at the end of a request. Extends the contract with an optional hint for the estimator. */
+export interface ReconcileUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /**
+   * False when `outputTokens` is not a natural completion length (provider failure → 0, client abort →
+   * partial): the buckets are still reconciled but the estimator does not learn from it. Default true.
+   */
+  representative?: boolean;
+}
+
+/** The limiter with its administration surface. */
+export interface KeyedRateLimiter extends RateLimiter {
+  reconcile(ticket: RateTicket, actual: ReconcileUsage, nowMs: number): void;
+  /** Overrides (or with `undefined`, clears) an account's limits; unspecified fields keep the tier default. */
+  setAccountLimits(accountId: string, limits: Partial<TierLimits> | undefined): void;
+  /**
+   * Adds (or clears) per-key limits. A key gets its own buckets only for dimensions it overrides; the account's
+   * buckets always apply too, so a key can be stricter than its account but never looser.
+   */
+  setKeyLimits(keyId: string, limits: Partial<TierLimits> | undefined): void;
+  /** Marks an account as never limited (admin). */
+  setBypass(accountId: string, bypass: boolean): void;
+  /** Drops idle, full buckets now; returns how many. `admit` also does this every `pruneIntervalMs`. */
+  evictIdle(nowMs: number): number;
+  readonly estimator: OutputEstimator;
+  readonly store: BucketStore;
+}
+
+/** The estimator key for an (account, model) pair. */
+export function estimatorKey(accountId: string, model: string): string {
+  return `${accountId}\u0000${model}`;
+}
+
+interface TicketInfo {
+  tier: AccountTier;
+  maxOutputTokens: number;
+  /** Store keys charged per token dimension, to reconcile the same buckets. */
+  inputKeys: string[];
+  outputKeys: string[];
+}
+
+interface PlannedBucket extends TakeRequest {
+  readonly dimension: RateDimension;
+  readonly scope: "account" | "key";
+}
+
+/** Builds the limiter. See {@link RateLimiterOptions} for the multi-process model. */
+export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLimiter {
+  const share = options.processShare ?? 1;
+  if (!(share > 0 && share <= 1)) throw new RangeError("processShare must be in (0, 1]");
+  const tiers: Record<AccountTier, TierLimits> = {
+    consumer: { ...defaultTierLimits.consumer, ...definedFields(options.tiers?.consumer ?? {}) },
+    service: { ...defaultTierLimits.service, ...definedFields(options.tiers?.service ?? {}) },
+  };
+  const estimator = options.estimator ?? new OutputEstimator();
+  const expectedOutput = options.chargeExpectedOutput ?? true;
+  const idleEvictMs = options.idleEvictMs ?? 30 * 60_000;
+  const pruneIntervalMs = options.pruneIntervalMs ?? 5 * 60_000;
+  const store = options.store ?? new MemoryBucketStore();
+  const bypass = new Set(options.bypassAccountIds ?? []);
+  const accountOverrides = new Map<string, Partial<TierLimits>>();
+  const keyOverrides = new Map<string, Partial<TierLimits>>();
+  // Tickets this limiter issued and has not reconciled: identity makes reconcile idempotent without a new field.
+  const open = new WeakMap<RateTicket, TicketInfo>();
+  let lastPruneMs = -Infinity;
+
+  function plan(accountId: string, keyId: string, tier: AccountTier, units: Record<RateDimension, number>): PlannedBucket[] {
+    const account = { ...tiers[tier], ...accountOverrides.get(accountId) };
+    const keyOv = keyOverrides.get(keyId);
+    const out: PlannedBucket[] = [];
+    for (const dimension of rateDimensions) {
+      const base = { dimension, units: units[dimension] };
+      out.push({ ...base, scope: "account", key: `a:${accountId}:${dimension}`, limits: dimensionLimits(account, dimension, share) });
+      if (keyOv && dimensionFields(dimension).some((f) => keyOv[f] !== undefined)) {
+        const limits = dimensionLimits({ ...account, ...keyOv }, dimension, share);
+        out.push({ ...base, scope: "key", key: `k:${keyId}:${dimension}`, limits });
+      }
+    }
+    return out;
+  }
+
+  function headersFrom(planned: readonly PlannedBucket[], buckets: readonly Bucket[], nowMs: number): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const dimension of rateDimensions) {
+      let binding: Bucket | undefined;
+      planned.forEach((p, i) => {
+        const b = buckets[i]!;
+        if (p.dimension === dimension && !isUnlimited(b) && (!binding || b.level < binding.level)) binding = b;
+      });
+      if (binding) writeDimensionHeaders(headers, dimension, binding, nowMs, share);
+    }
+    return headers;
+  }
+
+  const limiter: KeyedRateLimiter = {
+    estimator,
+    store,
+
+    admit(input: AdmitInput, nowMs: number): AdmitResult {
+      if (nowMs - lastPruneMs >= pruneIntervalMs) limiter.evictIdle(nowMs);
+      const maxOut = nonNegativeInt(input.maxOutputTokens);
+      const chargedIn = nonNegativeInt(input.inputTokens);
+      if (bypass.has(input.accountId)) {
+        const ticket = makeTicket(input, 0, 0);
+        return { ok: true, ticket, headers: {} };
+      }
+      const ek = estimatorKey(input.accountId, input.model);
+      const chargedOut = expectedOutput ? estimator.expected(ek, maxOut) : maxOut;
+      const planned = plan(input.accountId, input.keyId, input.tier, {
+        requests: 1,
+        input_tokens: chargedIn,
+        output_tokens: chargedOut,
+      });
+      const result = store.takeAll(planned, nowMs);
+      const headers = headersFrom(planned, result.buckets, nowMs);
+      if (!result.allowed) {
+        const p = planned[result.index]!;
+        count("ratelimit.rejections", { tier: input.tier, dimension: p.dimension });
+        const who = p.scope === "key" ? `API key ${input.keyId}` : `account ${input.accountId}`;
+        const retryS = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+        return {
+          ok: false,
+          dimension: p.dimension,
+          retryAfterMs: result.retryAfterMs,
+          message: `${p.dimension} rate limit exceeded for ${who}; retry in ${retryS} s`,
+          headers,
+        };
+      }
+      const ticket = makeTicket(input, chargedIn, chargedOut);
+      open.set(ticket, {
+        tier: input.tier,
+        maxOutputTokens: maxOut,
+        inputKeys: planned.filter((p) => p.dimension === "input_tokens").map((p) => p.key),
+        outputKeys: planned.filter((p) => p.dimension === "output_tokens").map((p) => p.key),
+      });
+      return { ok: true, ticket, headers };
+    },
+
+    reconcile(ticket: RateTicket, actual: ReconcileUsage, nowMs: number): void {
+      const info = open.get(ticket);
+      if (!info) return; // already reconciled, a bypass ticket, or not ours
+      open.delete(ticket);
+      const actualIn = nonNegativeInt(actual.inputTokens);
+      const actualOut = nonNegativeInt(actual.outputTokens);
+      const deltaIn = actualIn - ticket.chargedInputTokens;
+      const deltaOut = actualOut - ticket.chargedOutputTokens;
+      // Re-plan with today's limits (an override may have changed mid-request) but the buckets charged then.
+      for (const p of plan(ticket.accountId, ticket.keyId, info.tier, { requests: 0, input_tokens: 0, output_tokens: 0 })) {
+        if (p.dimension === "input_tokens" && info.inputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaIn, nowMs);
+        if (p.dimension === "output_tokens" && info.outputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaOut, nowMs);
+      }
+      observe("ratelimit.output_admission.delta_tokens", deltaOut, { tier: info.tier });
+      if (actual.representative !== false) {
+        estimator.observe(estimatorKey(ticket.accountId, ticket.model), actualOut, info.maxOutputTokens);
+      }
+    },
+
+    setAccountLimits(accountId, limits) {
+      if (limits === undefined) accountOverrides.delete(accountId);
+      else accountOverrides.set(accountId, definedFields(limits));
+    },
+
+    setKeyLimits(keyId, limits) {
+      const fields = limits === undefined ? {} : definedFields(limits);
+      if (Object.keys(fields).length === 0) keyOverrides.delete(keyId);
+      else keyOverrides.set(keyId, fields);
+    },
+
+    setBypass(accountId, on) {
+      if (on) bypass.add(accountId);
+      else bypass.delete(accountId);
+    },
+
+    evictIdle(nowMs) {
+      lastPruneMs = nowMs;
+      return store.evictIdle(nowMs, idleEvictMs);
+    },
+  };
+  return limiter;
+}
+
+function makeTicket(input: AdmitInput, chargedInputTokens: number, chargedOutputTokens: number): RateTicket {
+  return Object.freeze({
+    accountId: input.accountId,
+    keyId: input.keyId,
+    model: input.model,
+    chargedInputTokens,
+    chargedOutputTokens,
+  });
+}
+
+function nonNegativeInt(x: number): number {
+  return Number.isFinite(x) && x > 0 ? Math.ceil(x) : 0;
+}
