@@ -10,6 +10,11 @@ export type DialectName = "chat" | "completions" | "responses" | "messages";
 export interface ParseContext {
   /** Resolves the model's default output budget, injected when the request sets none. */
   defaultMaxTokens(model: string): number;
+  /**
+   * Whether http(s) image URLs are accepted (the provider fetches them). Optional; default true. Base64 data
+   * URLs are always accepted.
+   */
+  allowImageUrls?: boolean;
 }
 
 export interface RenderMeta {
@@ -18,6 +23,11 @@ export interface RenderMeta {
   createdS: number;
   /** Chat: stream_options.include_usage. Other dialects always include usage where their format has it. */
   includeUsage: boolean;
+  /**
+   * Prompt tokens known when the response commits (the request's estimate). Optional; Anthropic's
+   * `message_start` reports it as `usage.input_tokens` (the final count follows in `message_delta`). Default 0.
+   */
+  promptTokens?: number;
 }
 
 /** Renders a streamed response as server-sent events text. */
