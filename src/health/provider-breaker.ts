@@ -36,13 +36,12 @@ export interface ProviderBreakerOptions {
  *   re-opens it with a doubled cool-down.
  */
 type BreakerState =
-  | { kind: "closed"; consecutive: number; samples: Sample[]; streak: number; closedAtMs: number }
+  | { kind: "closed"; consecutive: number; samples: number[]; streak: number; closedAtMs: number }
   | { kind: "open"; untilMs: number; streak: number };
 
-interface Sample {
-  atMs: number;
-  fault: boolean;
-}
+// Samples are stored as bare numbers to keep a busy fleet cheap: `atMs` for a success, `-atMs` for a fault.
+const sampleAt = (x: number): number => Math.abs(x);
+const isFault = (x: number): boolean => x < 0;
 
 /** The externally visible state at a moment. */
 export type BreakerPhase = "closed" | "open" | "half_open";
@@ -120,12 +119,13 @@ export class ProviderBreaker {
     if (s?.kind === "open") {
       if (s.untilMs > nowMs) return { kind: "none" };
       // Half-open: the first outcome decides.
-      if (fault) return this.#open(providerId, s.streak + 1, nowMs, "half_open_fault");
+      if (fault) return this.#open(providerId, s.streak, nowMs, "half_open_fault");
       this.#states.set(providerId, { kind: "closed", consecutive: 0, samples: [], streak: s.streak, closedAtMs: nowMs });
       return { kind: "closed" };
     }
     if (!s) {
-      if (!fault) return { kind: "none" }; // a success on a clean provider changes nothing worth storing
+      // Successes are stored too (healthy providers cost a bounded sample ring each, swept when idle): the
+      // ratio rule must see the successes that came before a provider's first fault.
       if (this.#states.size >= this.#nextSweepAt) this.sweep(nowMs);
       s = { kind: "closed", consecutive: 0, samples: [], streak: 0, closedAtMs: nowMs };
       this.#states.set(providerId, s);
@@ -135,15 +135,15 @@ export class ProviderBreaker {
     s.consecutive = fault ? s.consecutive + 1 : 0;
     const windowStart = nowMs - this.#o.sampleWindowMs;
     let drop = 0;
-    while (drop < s.samples.length && s.samples[drop]!.atMs <= windowStart) drop++;
+    while (drop < s.samples.length && sampleAt(s.samples[drop]!) <= windowStart) drop++;
     if (s.samples.length - drop >= this.#o.maxSamples) drop = s.samples.length - this.#o.maxSamples + 1;
     if (drop > 0) s.samples.splice(0, drop);
-    s.samples.push({ atMs: nowMs, fault });
+    s.samples.push(fault ? -nowMs : nowMs);
 
     if (s.consecutive >= this.#o.consecutiveFaults) return this.#open(providerId, s.streak, nowMs, "consecutive");
     if (fault && s.samples.length >= this.#o.minSamples) {
       let faults = 0;
-      for (const x of s.samples) if (x.fault) faults++;
+      for (const x of s.samples) if (isFault(x)) faults++;
       if (faults > this.#o.faultRatio * s.samples.length) return this.#open(providerId, s.streak, nowMs, "ratio");
     }
     return { kind: "none" };
@@ -162,7 +162,7 @@ export class ProviderBreaker {
       // An elapsed open (half-open) entry only remembers its streak; once forgiven, it is a clean provider.
       return s.untilMs + this.#o.streakResetMs <= nowMs;
     }
-    const last = s.samples.length === 0 ? -Infinity : s.samples[s.samples.length - 1]!.atMs;
+    const last = s.samples.length === 0 ? -Infinity : sampleAt(s.samples[s.samples.length - 1]!);
     const streakForgiven = s.streak === 0 || nowMs - s.closedAtMs >= this.#o.streakResetMs;
     return streakForgiven && last <= nowMs - this.#o.sampleWindowMs;
   }
