@@ -1,0 +1,95 @@
+/**
+ * Expected completion time of a request on a candidate provider, in ms: the quantity selection minimises.
+ *
+ *   cost = load (cold only) + queue ahead + backlog ÷ aggregate rate + prefill + expected output ÷ per-stream
+ *          rate + health penalties
+ *
+ * Rates come from the slot's observed EWMA when present, else the provider's benchmark, and are degraded by
+ * concurrency with the measured law rate(n) = solo / (1 + k(n-1)) at n = active + 1 (this request included).
+ * The backlog term (tokens the slot still has to generate for others ÷ its aggregate rate) is what spreads
+ * long requests over more Macs instead of piling them onto the fastest few.
+ */
+import type { ModelSlot, ProviderView } from "../registry/types.js";
+import { soloDecodeTps } from "./admission.js";
+import { GIB, type SchedulerOptions } from "./scheduler-options.js";
+
+export type CostOptions = Pick<
+  SchedulerOptions,
+  | "concurrencyLawK"
+  | "prefillToDecodeRatio"
+  | "loadBaseMs"
+  | "loadMsPerGb"
+  | "memoryPressurePenaltyMs"
+  | "thermalFairPenaltyMs"
+  | "thermalSeriousPenaltyMs"
+>;
+
+export interface CostBreakdown {
+  /** Total expected completion time, ms. */
+  costMs: number;
+  /** Expected time to first token, ms (load + queue + prefill). */
+  ttftMs: number;
+}
+
+/** Per-stream decode rate with `n` concurrent streams. */
+export function perStreamTps(soloTps: number, n: number, k: number): number {
+  return soloTps / (1 + k * Math.max(0, n - 1));
+}
+
+/** Prefill rate: observed EWMA, else benchmark, else decode × ratio. */
+export function prefillTpsOf(p: ProviderView, slot: ModelSlot | undefined, options: Pick<SchedulerOptions, "prefillToDecodeRatio">): number {
+  if (slot && slot.observedPrefillTps > 0) return slot.observedPrefillTps;
+  if (p.prefillTps > 0) return p.prefillTps;
+  return soloDecodeTps(p, slot) * options.prefillToDecodeRatio;
+}
+
+/** Expected cold-load time of a model on a provider, ms: what its slot last reported, else size-based. */
+export function loadTimeMs(p: ProviderView, model: string, weightsBytes: number, options: Pick<SchedulerOptions, "loadBaseMs" | "loadMsPerGb">): number {
+  const known = p.slots.find((s) => s.model === model && s.modelLoadTimeMs > 0);
+  if (known) return known.modelLoadTimeMs;
+  return options.loadBaseMs + (weightsBytes / GIB) * options.loadMsPerGb;
+}
+
+/** Health penalty, ms: memory pressure and thermal state (critical never gets here: it is a gate). */
+export function healthPenaltyMs(p: ProviderView, options: CostOptions): number {
+  const thermal = p.thermal === "fair" ? options.thermalFairPenaltyMs : p.thermal === "serious" ? options.thermalSeriousPenaltyMs : 0;
+  return Math.max(0, p.memoryPressure) * options.memoryPressurePenaltyMs + thermal;
+}
+
+/** Expected tokens still to generate on a provider's slot for `model` (coordinator accounting). */
+export function backlogTokens(p: ProviderView, model: string): number {
+  let sum = 0;
+  for (const r of p.inflight.values()) if (r.model === model) sum += Math.max(0, r.remainingOutputTokens);
+  return sum;
+}
+
+/**
+ * Cost of serving a request of `promptTokens` + `expectedOutput` on `p`. `slot` is the loaded slot (warm) or
+ * undefined (cold: a load of `weightsBytes` is implied). `active` is the slot's current active requests.
+ */
+export function estimateCost(
+  p: ProviderView,
+  model: string,
+  slot: ModelSlot | undefined,
+  active: number,
+  promptTokens: number,
+  expectedOutput: number,
+  weightsBytes: number,
+  options: CostOptions,
+): CostBreakdown {
+  const solo = soloDecodeTps(p, slot);
+  const n = active + 1;
+  const stream = perStreamTps(solo, n, options.concurrencyLawK);
+  const aggregate = stream * n;
+  const load = slot ? 0 : loadTimeMs(p, model, weightsBytes, options);
+  const backlog = backlogTokens(p, model);
+  // Requests the provider itself queued wait for a running one to finish: about one mean remaining each.
+  const meanRemaining = active > 0 ? backlog / active : 0;
+  const queueAhead = slot && slot.numWaiting > 0 ? (slot.numWaiting * meanRemaining) / Math.max(1e-6, stream) * 1000 : 0;
+  const prefill = (promptTokens / Math.max(1, prefillTpsOf(p, slot, options))) * 1000;
+  const decode = (expectedOutput / Math.max(1e-6, stream)) * 1000;
+  const backlogMs = (backlog / Math.max(1e-6, aggregate)) * 1000;
+  const health = healthPenaltyMs(p, options);
+  const ttftMs = load + queueAhead + prefill;
+  return { costMs: ttftMs + backlogMs + decode + health, ttftMs };
+}

@@ -1,0 +1,112 @@
+/**
+ * The ONE gate function shared by selection, preflight and the final admit, so they cannot drift (the Go
+ * coordinator's `providerPassesRoutingGatesLockedEx` lesson). A rejection comes back as data with a reason,
+ * so preflight can tell the client *why* ("no vision-capable build connected").
+ *
+ * Gates are yes/no facts about (provider, request). Capacity (budget, concurrency, memory for a cold load)
+ * is not a gate: see admission.ts and memory-gate.ts.
+ */
+import type { ProviderModel, ProviderView } from "../registry/types.js";
+import type { HealthGates, RouteRequest } from "./types.js";
+import type { SchedulerOptions } from "./scheduler-options.js";
+
+/** Why a provider cannot take a request at all. */
+export type GateReason =
+  | "not_serving" // the model is not among the provider's builds
+  | "no_vision_build" // the request has media and the build is text-only
+  | "template_broken" // the build's chat template failed its self-check: fenced for every shape
+  | "tools_version" // provider below the tools version floor (and the floor is not waived)
+  | "context_too_small" // prompt + minimum output exceed the build's context
+  | "draining" // provider finishing its work before an update
+  | "pinned_account" // self-route: the provider belongs to someone else
+  | "excluded" // already failed or racing this request
+  | "thermal_critical" // the machine is throttling hard
+  | "cooled_down"; // (provider, model, shape) error cooldown or node-health breaker open
+
+/** Reasons that pass by themselves (the provider may come back within seconds): worth queueing for. */
+export const transientGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["draining", "thermal_critical"]);
+
+export type GateResult = { ok: true; build: ProviderModel } | { ok: false; reason: GateReason };
+
+/** The slice of options the gate reads. */
+export type GateOptions = Pick<SchedulerOptions, "toolsVersionFloor" | "toolsFloorWaivedByNormalization" | "minOutputTokens">;
+
+/**
+ * Checks every structural and health gate for one provider and request. Cheap checks first; the health
+ * interface is consulted last.
+ */
+export function checkGates(
+  p: ProviderView,
+  req: RouteRequest,
+  nowMs: number,
+  health: HealthGates,
+  options: GateOptions,
+): GateResult {
+  const build = p.models.find((m) => m.id === req.model);
+  if (!build) return { ok: false, reason: "not_serving" };
+  if (req.exclude.has(p.id)) return { ok: false, reason: "excluded" };
+  if (req.pinnedAccountId !== undefined && p.accountId !== req.pinnedAccountId) return { ok: false, reason: "pinned_account" };
+  // An explicit false fences the build for every shape; undefined (older providers) is allowed.
+  if (build.templateRenderOk === false) return { ok: false, reason: "template_broken" };
+  if (req.traits.requiresVision && !build.isVision) return { ok: false, reason: "no_vision_build" };
+  if (req.traits.hasTools && !options.toolsFloorWaivedByNormalization && !versionAtLeast(p.version, options.toolsVersionFloor)) {
+    return { ok: false, reason: "tools_version" };
+  }
+  const minOut = Math.min(options.minOutputTokens, Math.max(1, req.traits.maxTokens));
+  if (build.contextLength > 0 && req.traits.estimatedPromptTokens + minOut > build.contextLength) {
+    return { ok: false, reason: "context_too_small" };
+  }
+  if (p.status === "draining") return { ok: false, reason: "draining" };
+  if (p.thermal === "critical") return { ok: false, reason: "thermal_critical" };
+  if (health.isCooledDown(p.id, req.model, req.shape, nowMs)) return { ok: false, reason: "cooled_down" };
+  return { ok: true, build };
+}
+
+const reasonText: Record<GateReason, string> = {
+  not_serving: "no connected provider serves it",
+  no_vision_build: "no vision-capable build is connected",
+  template_broken: "every connected build has a broken chat template",
+  tools_version: "no connected provider is recent enough for tool calls",
+  context_too_small: "the prompt does not fit the context of any connected build",
+  draining: "every capable provider is draining",
+  pinned_account: "none of your own machines serves it",
+  excluded: "every capable provider already failed this request",
+  thermal_critical: "every capable provider is overheating",
+  cooled_down: "every capable provider is cooling down after errors for this request shape",
+};
+
+/**
+ * A client-facing sentence for a set of gate rejections: the most specific reason that applies to the
+ * providers that serve the model at all (e.g. "gemma-4-26b: no vision-capable build is connected").
+ */
+export function describeRejections(model: string, reasons: readonly GateReason[]): string {
+  const relevant = reasons.filter((r) => r !== "not_serving");
+  if (relevant.length === 0) return `${model}: ${reasonText.not_serving}`;
+  // Report the reason that blocks the most providers: that is what would have to change.
+  const counts = new Map<GateReason, number>();
+  for (const r of relevant) counts.set(r, (counts.get(r) ?? 0) + 1);
+  const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+  return `${model}: ${reasonText[top]}`;
+}
+
+/**
+ * Numeric dotted-version comparison tolerant of a "v" prefix and pre-release suffixes ("-rc1" compares as the
+ * release it precedes, i.e. below it). An empty or unparsable version fails every floor.
+ */
+export function versionAtLeast(version: string, floor: string): boolean {
+  const a = parseVersion(version);
+  const b = parseVersion(floor);
+  if (!a || !b) return false;
+  for (let i = 0; i < 3; i++) {
+    if (a.parts[i]! !== b.parts[i]!) return a.parts[i]! > b.parts[i]!;
+  }
+  // Same numbers: a pre-release is below the release.
+  if (a.pre && !b.pre) return false;
+  return true;
+}
+
+function parseVersion(v: string): { parts: [number, number, number]; pre: boolean } | undefined {
+  const m = /^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(?:\+.*)?\s*$/.exec(v);
+  if (!m) return undefined;
+  return { parts: [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)], pre: m[4] !== undefined };
+}

@@ -1,0 +1,73 @@
+/**
+ * The cold-load gate: may this provider load `model` now for this request? Aligned with the provider's own
+ * load rule so the coordinator never sends a cold request to a Mac that will refuse the load (load-test
+ * report, Issue 4):
+ *
+ * 1. A recent load refusal for (provider, model) puts it on a cooldown ({@link HealthGates.isLoadCooledDown}).
+ * 2. Slots: at most `maxModelSlots` loaded models; a full provider may only replace a model with no active
+ *    or pending work (we never evict a busy model).
+ * 3. Memory: prefer the provider's `freeForLoadGb` (its max loadable weight in padded GiB, already net of its
+ *    reserves, counting idle models as evictable): padded weights must fit. Otherwise weights × 3 ≤ total
+ *    memory (the provider's rule) AND weights + KV for this request + weights of busy models + OS reserve ≤ total.
+ *
+ * Under `policy: "worst-case"` the Go rule is used instead (weights × 2 ≤ total), for the simulator only.
+ */
+import type { ProviderView } from "../registry/types.js";
+import type { HealthGates } from "./types.js";
+import { GIB, type SchedulerOptions } from "./scheduler-options.js";
+import { worstCaseFitsHardware } from "./worst-case-policy.js";
+
+export type MemoryGateOptions = Pick<SchedulerOptions, "policy" | "osReserveGb" | "providerLoadFactor" | "loadPaddingFactor">;
+
+export type ColdLoadResult =
+  | { ok: true; evicts: string | undefined }
+  | { ok: false; reason: "load_cooled_down" | "already_loading" | "slots_busy" | "memory" };
+
+/** A slot is busy if the provider reports work on it or the coordinator has in-flight requests for it. */
+export function modelIsBusy(p: ProviderView, model: string): boolean {
+  const slot = p.slots.find((s) => s.model === model);
+  if (slot && (slot.numRunning > 0 || slot.numWaiting > 0 || slot.state === "loading")) return true;
+  for (const r of p.inflight.values()) if (r.model === model) return true;
+  return p.pendingLoads.has(model);
+}
+
+/**
+ * Decides whether `p` can cold-load a model of `weightsBytes` for a request needing `requestKvTokens` of KV
+ * at `kvBytesPerToken` (0 = unknown: the KV term is skipped and the 3× rule carries the margin).
+ */
+export function canColdLoad(
+  p: ProviderView,
+  model: string,
+  weightsBytes: number,
+  requestKvTokens: number,
+  kvBytesPerToken: number,
+  nowMs: number,
+  health: Pick<HealthGates, "isLoadCooledDown">,
+  weightsBytesOf: (model: string) => number,
+  options: MemoryGateOptions,
+): ColdLoadResult {
+  if (health.isLoadCooledDown(p.id, model, nowMs)) return { ok: false, reason: "load_cooled_down" };
+  if (p.pendingLoads.has(model)) return { ok: false, reason: "already_loading" };
+  const loaded = p.slots.filter((s) => s.state !== "crashed" && s.model !== model);
+  const maxSlots = Math.max(1, p.maxModelSlots || 1);
+  let evicts: string | undefined;
+  if (loaded.length + p.pendingLoads.size >= maxSlots) {
+    // Replace the least useful idle model; never a busy one.
+    const idle = loaded.filter((s) => !modelIsBusy(p, s.model));
+    if (idle.length === 0 || p.pendingLoads.size >= maxSlots) return { ok: false, reason: "slots_busy" };
+    evicts = idle.sort((a, b) => weightsBytesOf(b.model) - weightsBytesOf(a.model))[0]!.model;
+  }
+  const total = p.totalMemoryGb || p.hardware.memoryGb;
+  const weightsGb = weightsBytes / GIB;
+  if (options.policy === "worst-case") {
+    return worstCaseFitsHardware(total, weightsBytes) ? { ok: true, evicts } : { ok: false, reason: "memory" };
+  }
+  if (p.freeForLoadGb !== undefined) {
+    return weightsGb * options.loadPaddingFactor <= p.freeForLoadGb ? { ok: true, evicts } : { ok: false, reason: "memory" };
+  }
+  if (weightsGb * options.providerLoadFactor > total) return { ok: false, reason: "memory" };
+  let residentGb = 0;
+  for (const s of loaded) if (s.model !== evicts && modelIsBusy(p, s.model)) residentGb += weightsBytesOf(s.model) / GIB;
+  const kvGb = (requestKvTokens * kvBytesPerToken) / GIB;
+  return weightsGb + kvGb + residentGb + options.osReserveGb <= total ? { ok: true, evicts } : { ok: false, reason: "memory" };
+}

@@ -1,0 +1,194 @@
+/**
+ * Provider selection: a registry snapshot and a request in, a decision out ({@link PickResult}), as data.
+ *
+ * Order of decisions:
+ * 1. Unknown model (not in the catalog, advertised by nobody) → reject `model_not_found`.
+ * 2. Gates ({@link checkGates}, shared with preflight and the final admit). Nobody passes → reject
+ *    `model_unavailable` with the reason (or `context_overflow`), except: a catalog model with no provider
+ *    connected, or providers only transiently blocked (draining, overheating), is queued: one may come back.
+ * 3. Warm candidates whose slot admits the request ({@link admitToSlot}), else cold candidates that pass the
+ *    memory gate ({@link canColdLoad}); warm always beats cold. Within a tier, lowest expected completion
+ *    time ({@link estimateCost}); near-ties (5 %) broken by cache affinity (rendezvous hashing) when the
+ *    request has an `affinityKey`, else by load, then randomly. `avoidVersion` is a soft filter.
+ * 4. Capable providers exist but none has room → `queue` (reason "loading" when a load is under way).
+ *    If no capable provider could ever hold the model (memory), → reject `model_unavailable`.
+ *
+ * Pure: no I/O; time, randomness, health and estimator are in {@link PickContext}.
+ */
+import type { ProviderView, RegistryView } from "../registry/types.js";
+import { admitToSlot, expectedOutputTokens, type OutputEstimate } from "./admission.js";
+import { estimateCost } from "./cost.js";
+import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
+import { canColdLoad } from "./memory-gate.js";
+import { GIB, resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
+import type { CatalogModel, HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
+import { WORST_CASE_WEIGHTS_FACTOR } from "./worst-case-policy.js";
+
+/** A catalog model, optionally with its typical KV cost per token (src/config/catalog.ts has it). */
+export type SchedulerCatalogModel = CatalogModel & { kvBytesPerToken?: number };
+
+/** Everything {@link pick} needs besides the snapshot and the request. */
+export interface PickContext {
+  nowMs: number;
+  /** Uniform [0, 1) source for tie-breaking (seeded in tests and the simulator). */
+  random: () => number;
+  health: HealthGates;
+  /** Expected completion lengths, keyed by model id. */
+  estimator: OutputEstimate;
+  catalog: readonly SchedulerCatalogModel[];
+  /** Scheduler options; defaults when omitted. Pass a resolved object on hot paths. */
+  options?: Readonly<SchedulerOptions>;
+  /** Retry-After to put on a `queue` decision, ms (from RequestQueue.retryAfterMs). Default options.defaultRetryAfterMs. */
+  retryAfterMs?: number;
+}
+
+interface Candidate {
+  p: ProviderView;
+  costMs: number;
+  load: number;
+  cold: boolean;
+}
+
+const defaults = resolveSchedulerOptions();
+
+/** Bytes of weights of `model` on `p`: its advertised build, else the catalog. */
+export function weightsBytesFor(p: ProviderView, catalog: readonly SchedulerCatalogModel[]): (model: string) => number {
+  return (model) => p.models.find((m) => m.id === model)?.sizeBytes || catalog.find((m) => m.id === model)?.sizeBytes || 0;
+}
+
+/** See the module comment. */
+export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): PickResult {
+  const o = ctx.options ?? defaults;
+  const entry = ctx.catalog.find((m) => m.id === req.model);
+  const advertisers = view.providers.filter((p) => p.models.some((m) => m.id === req.model));
+  const retryAfterMs = ctx.retryAfterMs ?? o.defaultRetryAfterMs;
+  if (!entry && advertisers.length === 0) {
+    return { kind: "reject", code: "model_not_found", message: `The model '${req.model}' does not exist or is not served here.` };
+  }
+  const prompt = req.traits.estimatedPromptTokens;
+  const minOut = Math.min(o.minOutputTokens, Math.max(1, req.traits.maxTokens));
+  if (advertisers.length === 0) {
+    if (entry && entry.contextLength > 0 && prompt + minOut > entry.contextLength) return contextOverflow(req.model, entry.contextLength);
+    // Known but offline: stay queueable, a provider may connect.
+    return { kind: "queue", reason: "all_busy", retryAfterMs };
+  }
+
+  const reasons: GateReason[] = [];
+  const capable: ProviderView[] = [];
+  for (const p of advertisers) {
+    const g = checkGates(p, req, ctx.nowMs, ctx.health, o);
+    if (g.ok) capable.push(p);
+    else reasons.push(g.reason);
+  }
+  if (capable.length === 0) {
+    if (reasons.some((r) => transientGateReasons.has(r))) return { kind: "queue", reason: "all_busy", retryAfterMs };
+    if (reasons.every((r) => r === "context_too_small")) {
+      const ctxMax = Math.max(...advertisers.map((p) => p.models.find((m) => m.id === req.model)?.contextLength ?? 0));
+      return contextOverflow(req.model, ctxMax);
+    }
+    return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, reasons) };
+  }
+
+  const expectedOut = expectedOutputTokens(req.model, req.traits.maxTokens, ctx.estimator, o);
+  const reserved = prompt + expectedOut;
+  const warm: Candidate[] = [];
+  const cold: Candidate[] = [];
+  let loading = false;
+  let anyCouldHost = false;
+  for (const p of capable) {
+    const weightsOf = weightsBytesFor(p, ctx.catalog);
+    const weights = weightsOf(req.model);
+    const slot = p.slots.find((s) => s.model === req.model);
+    const kvBytes = (slot?.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;
+    if (slot && (slot.state === "running" || slot.state === "idle")) {
+      anyCouldHost = true;
+      const adm = admitToSlot(p, slot, prompt, expectedOut, req.traits.maxTokens, weightsOf, kvBytes || undefined, o);
+      if (!adm.ok) continue;
+      const c = estimateCost(p, req.model, slot, adm.active, prompt, expectedOut, weights, o);
+      warm.push({ p, costMs: c.costMs, load: adm.active / adm.cap, cold: false });
+      continue;
+    }
+    if (slot?.state === "loading" || p.pendingLoads.has(req.model)) {
+      loading = true;
+      anyCouldHost = true;
+      continue;
+    }
+    const total = p.totalMemoryGb || p.hardware.memoryGb;
+    const factor = o.policy === "worst-case" ? WORST_CASE_WEIGHTS_FACTOR : o.providerLoadFactor;
+    if ((weights / GIB) * factor <= total) anyCouldHost = true;
+    const mg = canColdLoad(p, req.model, weights, prompt + req.traits.maxTokens, kvBytes, ctx.nowMs, ctx.health, weightsOf, o);
+    if (!mg.ok) continue;
+    const c = estimateCost(p, req.model, undefined, 0, prompt, expectedOut, weights, o);
+    cold.push({ p, costMs: c.costMs, load: 0, cold: true });
+  }
+
+  const chosen = choose(warm, req, ctx, o) ?? choose(cold, req, ctx, o);
+  if (chosen) {
+    return {
+      kind: "picked",
+      providerId: chosen.c.p.id,
+      reason: chosen.c.cold ? "cold" : chosen.reason,
+      cold: chosen.c.cold,
+      reservedTokens: reserved,
+      costMs: chosen.c.costMs,
+    };
+  }
+  if (!anyCouldHost) {
+    return { kind: "reject", code: "model_unavailable", message: `${req.model}: no connected provider has enough memory to load it` };
+  }
+  return { kind: "queue", reason: loading ? "loading" : "all_busy", retryAfterMs };
+}
+
+function contextOverflow(model: string, contextLength: number): PickResult {
+  return {
+    kind: "reject",
+    code: "context_overflow",
+    message: `${model}: the prompt does not fit the model's context of ${contextLength} tokens`,
+  };
+}
+
+/** Lowest cost within a tier, with the near-tie rules of the module comment. */
+function choose(
+  cands: Candidate[],
+  req: RouteRequest,
+  ctx: PickContext,
+  o: Readonly<SchedulerOptions>,
+): { c: Candidate; reason: PickReason } | undefined {
+  if (cands.length === 0) return undefined;
+  if (req.avoidVersion !== undefined) {
+    const other = cands.filter((c) => c.p.version !== req.avoidVersion);
+    if (other.length > 0) cands = other;
+  }
+  let best = Infinity;
+  for (const c of cands) best = Math.min(best, c.costMs);
+  const window = Math.max(best * o.nearTieFraction, o.nearTieMinMs);
+  const near = cands.filter((c) => c.costMs <= best + window);
+  if (near.length === 1) return { c: near[0]!, reason: "warm" };
+  if (req.affinityKey !== undefined && req.affinityKey !== "") {
+    let top = near[0]!;
+    let topScore = -1;
+    for (const c of near) {
+      const s = fnv1a(`${req.affinityKey}\u0000${c.p.id}`);
+      if (s > topScore) {
+        topScore = s;
+        top = c;
+      }
+    }
+    return { c: top, reason: "affinity" };
+  }
+  let minLoad = Infinity;
+  for (const c of near) minLoad = Math.min(minLoad, c.load);
+  const leastLoaded = near.filter((c) => c.load <= minLoad + 1e-9);
+  const i = Math.min(leastLoaded.length - 1, Math.floor(ctx.random() * leastLoaded.length));
+  return { c: leastLoaded[i]!, reason: "warm" };
+}
+
+/** 32-bit FNV-1a of a string (UTF-16 code units); deterministic across processes for rendezvous hashing. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
