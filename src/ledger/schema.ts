@@ -41,7 +41,7 @@ export interface ModelPricesTable {
   model: string;
   input_micro_usd_per_mtok: bigint;
   output_micro_usd_per_mtok: bigint;
-  updated_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 /** One row per running ledger process; leases and reservations name their holder. */

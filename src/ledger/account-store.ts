@@ -1,0 +1,132 @@
+/**
+ * Accounts, API keys, provider tokens and prices on Postgres. Secrets are returned once at issue time and
+ * stored only as sha256 hex. Key lookups are cached (`keyCacheTtlMs`); revoking through this process drops the
+ * cached entry at once, other processes see the revocation within the TTL.
+ */
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { sql, type Kysely } from "kysely";
+import type { Clock } from "../util/clock.js";
+import { CoordinatorError } from "../errors/coordinator-error.js";
+import type { AccountStore, AccountSummary, Principal, UsageSummary } from "./types.js";
+import type { Database } from "./schema.js";
+import { balanceExpression } from "./lease-sql.js";
+import type { PriceBook } from "./price-book.js";
+
+/** sha256 hex of a secret. */
+export function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+function secret(prefix: string): string {
+  return `${prefix}${randomBytes(24).toString("base64url")}`;
+}
+
+export async function getAccountSummary(db: Kysely<Database>, accountId: string): Promise<AccountSummary | undefined> {
+  const row = await db.selectFrom("accounts").selectAll().where("id", "=", accountId).executeTakeFirst();
+  if (!row) return undefined;
+  const { rows } = await sql<{ balance: bigint; reserved: bigint }>`
+    SELECT ${balanceExpression(accountId)} AS balance,
+      (SELECT coalesce(sum(reserved_micro_usd), 0)::int8 FROM ledger_requests WHERE account_id = ${accountId} AND state = 'reserved') AS reserved
+  `.execute(db);
+  return { id: row.id, name: row.name, tier: row.tier, platformFeeBps: row.platform_fee_bps, balanceMicroUsd: rows[0]!.balance, reservedMicroUsd: rows[0]!.reserved };
+}
+
+/** Usage of an account as consumer (settled requests) and as provider (earnings), optionally since `sinceMs`. */
+export async function getUsage(db: Kysely<Database>, accountId: string, sinceMs?: number): Promise<UsageSummary> {
+  const since = new Date(sinceMs ?? 0);
+  const { rows } = await sql<{ requests: bigint; pt: bigint; ct: bigint; spent: bigint; earned: bigint }>`
+    SELECT count(*)::int8 AS requests, coalesce(sum(prompt_tokens), 0)::int8 AS pt, coalesce(sum(completion_tokens), 0)::int8 AS ct,
+      coalesce(sum(consumer_debit_micro_usd), 0)::int8 AS spent,
+      (SELECT coalesce(sum(amount_micro_usd), 0)::int8 FROM ledger_entries WHERE account_id = ${accountId} AND kind = 'earning' AND created_at >= ${since}) AS earned
+    FROM ledger_requests WHERE account_id = ${accountId} AND state = 'settled' AND created_at >= ${since}`.execute(db);
+  const r = rows[0]!;
+  return { requests: Number(r.requests), promptTokens: Number(r.pt), completionTokens: Number(r.ct), spentMicroUsd: r.spent, earnedMicroUsd: r.earned };
+}
+
+export function createAccountStore(options: { db: Kysely<Database>; clock: Clock; prices: PriceBook; keyCacheTtlMs: number }): AccountStore {
+  const { db, clock, prices } = options;
+  const cache = new Map<string, { principal: Principal | undefined; atMs: number }>();
+
+  const store: AccountStore = {
+    async authenticate(apiKey) {
+      const hash = hashSecret(apiKey);
+      const hit = cache.get(hash);
+      if (hit && clock.nowMs() - hit.atMs < options.keyCacheTtlMs) return hit.principal;
+      const row = await db
+        .selectFrom("api_keys as k")
+        .innerJoin("accounts as a", "a.id", "k.account_id")
+        .select(["k.id as keyId", "k.account_id as accountId", "a.tier as tier"])
+        .where("k.key_hash", "=", hash)
+        .where("k.revoked_at", "is", null)
+        .executeTakeFirst();
+      const principal = row ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier } : undefined;
+      if (cache.size > 100_000) cache.clear();
+      cache.set(hash, { principal, atMs: clock.nowMs() });
+      return principal;
+    },
+
+    async authenticateProvider(token) {
+      const row = await db
+        .selectFrom("provider_tokens")
+        .select(["id", "account_id"])
+        .where("token_hash", "=", hashSecret(token))
+        .where("revoked_at", "is", null)
+        .executeTakeFirst();
+      return row ? { accountId: row.account_id, tokenId: row.id } : undefined;
+    },
+
+    async createAccount(input) {
+      const id = `acct_${randomUUID()}`;
+      await db.insertInto("accounts").values({ id, name: input.name, tier: input.tier, platform_fee_bps: input.platformFeeBps ?? 0 }).execute();
+      if (input.initialCreditMicroUsd && input.initialCreditMicroUsd > 0n) return store.creditAccount(id, input.initialCreditMicroUsd, `initial:${id}`);
+      return (await getAccountSummary(db, id))!;
+    },
+
+    getAccount: (accountId) => getAccountSummary(db, accountId),
+
+    async creditAccount(accountId, amountMicroUsd, reference) {
+      if (amountMicroUsd === 0n) throw new CoordinatorError("invalid_request", "credit amount must be nonzero");
+      const exists = await db.selectFrom("accounts").select("id").where("id", "=", accountId).executeTakeFirst();
+      if (!exists) throw new CoordinatorError("not_found", `unknown account ${accountId}`);
+      // Idempotent by reference: a replayed credit hits the unique (kind, reference) index and is ignored.
+      await sql`INSERT INTO ledger_entries (account_id, kind, amount_micro_usd, reference)
+        VALUES (${accountId}, 'credit', ${amountMicroUsd.toString()}::int8, ${reference}) ON CONFLICT DO NOTHING`.execute(db);
+      return (await getAccountSummary(db, accountId))!;
+    },
+
+    async issueApiKey(input) {
+      const apiKey = input.value ?? secret("sk-");
+      const keyId = `key_${randomUUID()}`;
+      await db
+        .insertInto("api_keys")
+        .values({ id: keyId, account_id: input.accountId, key_hash: hashSecret(apiKey), name: input.name ?? null, spend_cap_micro_usd: input.spendCapMicroUsd ?? null })
+        .execute();
+      cache.delete(hashSecret(apiKey));
+      return { keyId, apiKey };
+    },
+
+    async revokeApiKey(keyId) {
+      await db.updateTable("api_keys").set({ revoked_at: new Date() }).where("id", "=", keyId).where("revoked_at", "is", null).execute();
+      for (const [hash, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(hash);
+    },
+
+    async issueProviderToken(input) {
+      const token = secret("pt-");
+      const tokenId = `ptok_${randomUUID()}`;
+      await db.insertInto("provider_tokens").values({ id: tokenId, account_id: input.accountId, token_hash: hashSecret(token), name: input.name ?? null }).execute();
+      return { tokenId, token };
+    },
+
+    async setModelPrice(model, inputMicroUsdPerMtok, outputMicroUsdPerMtok) {
+      await db
+        .insertInto("model_prices")
+        .values({ model, input_micro_usd_per_mtok: inputMicroUsdPerMtok, output_micro_usd_per_mtok: outputMicroUsdPerMtok })
+        .onConflict((oc) => oc.column("model").doUpdateSet({ input_micro_usd_per_mtok: inputMicroUsdPerMtok, output_micro_usd_per_mtok: outputMicroUsdPerMtok, updated_at: new Date() }))
+        .execute();
+      prices.remember(model, { inputMicroUsdPerMtok, outputMicroUsdPerMtok });
+    },
+
+    getUsage: (accountId, sinceMs) => getUsage(db, accountId, sinceMs),
+  };
+  return store;
+}

@@ -1,0 +1,205 @@
+/**
+ * Group commit for ledger writes. Every reserve/settle/release/lease-close is queued here and written by one
+ * flush loop: while a transaction is in flight new operations pile up, and the next transaction writes them all
+ * with one statement per kind (`unnest` arrays, so the statement text and parameter count are constant). 256
+ * concurrent requests therefore cost a handful of transactions, each touching only its own requests' rows.
+ *
+ * Idempotency lives in SQL: a request row moves off `reserved` at most once (`WHERE state = 'reserved'`), and
+ * entries are only inserted for rows that moved, under unique (account, kind, request) indexes.
+ *
+ * When Postgres fails, the batch stays queued (bounded by `maxQueued`) and is retried with backoff; callers'
+ * promises resolve when their operation is durable, whenever that is.
+ */
+import { sql, type Kysely } from "kysely";
+import type { Clock } from "../util/clock.js";
+import type { Database } from "./schema.js";
+import { PLATFORM_ACCOUNT_ID } from "./schema.js";
+
+export type WriteOp =
+  | {
+      kind: "reserve";
+      requestId: string;
+      accountId: string;
+      keyId: string;
+      leaseId: string;
+      holderId: string;
+      model: string;
+      reservedMicroUsd: bigint;
+    }
+  | {
+      kind: "settle";
+      requestId: string;
+      debitMicroUsd: bigint;
+      providerCreditMicroUsd: bigint;
+      platformFeeMicroUsd: bigint;
+      providerAccountId: string;
+      providerId: string;
+      promptTokens: number;
+      completionTokens: number;
+      reasoningTokens: number;
+    }
+  | { kind: "release"; requestId: string; reason: string }
+  | { kind: "close_lease"; leaseId: string };
+
+interface Pending {
+  op: WriteOp;
+  resolve: () => void;
+}
+
+export interface EntryWriterOptions {
+  db: Kysely<Database>;
+  clock: Clock;
+  /** Max operations per transaction. Default 2000. */
+  maxBatch?: number;
+  /** Max queued operations before `isFull()` (the ledger then sheds new reservations). Default 100_000. */
+  maxQueued?: number;
+  /** First retry delay after a failed flush, doubling up to 5 s. Default 100 ms. */
+  retryMs?: number;
+  /** Called with each flush error (logging, metrics). */
+  onError?: (error: unknown) => void;
+}
+
+/** The single writer of request rows and entries for one ledger process. */
+export class EntryWriter {
+  readonly #o: Required<Omit<EntryWriterOptions, "onError">> & Pick<EntryWriterOptions, "onError">;
+  #queue: Pending[] = [];
+  #flushing = false;
+  #scheduled = false;
+  #failures = 0;
+  #idleWaiters: Array<() => void> = [];
+  #closed = false;
+
+  constructor(options: EntryWriterOptions) {
+    this.#o = { maxBatch: 2000, maxQueued: 100_000, retryMs: 100, ...options };
+  }
+
+  /** Queues an operation; resolves once it is committed. */
+  write(op: WriteOp): Promise<void> {
+    return new Promise((resolve) => {
+      this.#queue.push({ op, resolve });
+      this.#schedule(0);
+    });
+  }
+
+  /** True while the last flush failed (Postgres slow or down). */
+  get degraded(): boolean {
+    return this.#failures > 0;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  isFull(): boolean {
+    return this.#queue.length >= this.#o.maxQueued;
+  }
+
+  /** Resolves when everything queued so far is committed (or, after close(), when no flush is running). */
+  drained(): Promise<void> {
+    if (this.#queue.length === 0 && !this.#flushing) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Stops retrying; anything still queued is dropped (recovery treats it as never written). */
+  close(): void {
+    this.#closed = true;
+    if (!this.#flushing) this.#notifyIdle(true);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#scheduled || this.#flushing || this.#closed) return;
+    this.#scheduled = true;
+    const run = () => {
+      this.#scheduled = false;
+      void this.#flush();
+    };
+    // setImmediate lets every request of the current tick join the batch; retries wait on the clock.
+    if (delayMs === 0) setImmediate(run);
+    else this.#o.clock.setTimeout(run, delayMs);
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing || this.#closed || this.#queue.length === 0) {
+      this.#notifyIdle();
+      return;
+    }
+    this.#flushing = true;
+    const batch = this.#queue.slice(0, this.#o.maxBatch);
+    try {
+      await writeBatch(this.#o.db, batch.map((p) => p.op));
+      this.#queue.splice(0, batch.length);
+      this.#failures = 0;
+      for (const p of batch) p.resolve();
+    } catch (e) {
+      this.#failures++;
+      this.#o.onError?.(e);
+    } finally {
+      this.#flushing = false;
+    }
+    if (this.#closed) return this.#notifyIdle(true);
+    if (this.#queue.length > 0) this.#schedule(this.#failures === 0 ? 0 : Math.min(5000, this.#o.retryMs * 2 ** (this.#failures - 1)));
+    else this.#notifyIdle();
+  }
+
+  #notifyIdle(force = false): void {
+    if (!force && (this.#queue.length > 0 || this.#flushing)) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+const str = (v: bigint) => v.toString();
+
+/** Writes one batch in one transaction, in dependency order: reservations, settlements, releases, lease closes. */
+async function writeBatch(db: Kysely<Database>, ops: WriteOp[]): Promise<void> {
+  const reserves = ops.filter((o): o is Extract<WriteOp, { kind: "reserve" }> => o.kind === "reserve");
+  const settles = ops.filter((o): o is Extract<WriteOp, { kind: "settle" }> => o.kind === "settle");
+  const releases = ops.filter((o): o is Extract<WriteOp, { kind: "release" }> => o.kind === "release");
+  const closes = ops.filter((o): o is Extract<WriteOp, { kind: "close_lease" }> => o.kind === "close_lease");
+  await db.transaction().execute(async (trx) => {
+    if (reserves.length > 0) {
+      await sql`
+        INSERT INTO ledger_requests (request_id, account_id, key_id, lease_id, holder_id, model, reserved_micro_usd, state)
+        SELECT v.*, 'reserved' FROM unnest(
+          ${reserves.map((r) => r.requestId)}::text[], ${reserves.map((r) => r.accountId)}::text[],
+          ${reserves.map((r) => r.keyId)}::text[], ${reserves.map((r) => r.leaseId)}::text[],
+          ${reserves.map((r) => r.holderId)}::text[], ${reserves.map((r) => r.model)}::text[],
+          ${reserves.map((r) => str(r.reservedMicroUsd))}::int8[]) AS v
+        ON CONFLICT (request_id) DO NOTHING`.execute(trx);
+    }
+    if (settles.length > 0) {
+      await sql`
+        WITH v AS (
+          SELECT * FROM unnest(
+            ${settles.map((s) => s.requestId)}::text[], ${settles.map((s) => str(s.debitMicroUsd))}::int8[],
+            ${settles.map((s) => str(s.providerCreditMicroUsd))}::int8[], ${settles.map((s) => str(s.platformFeeMicroUsd))}::int8[],
+            ${settles.map((s) => s.providerAccountId)}::text[], ${settles.map((s) => s.providerId)}::text[],
+            ${settles.map((s) => s.promptTokens)}::int4[], ${settles.map((s) => s.completionTokens)}::int4[],
+            ${settles.map((s) => s.reasoningTokens)}::int4[]
+          ) AS v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)
+        ), moved AS (
+          UPDATE ledger_requests r SET state = 'settled', consumer_debit_micro_usd = v.debit,
+            provider_credit_micro_usd = v.credit, platform_fee_micro_usd = v.fee,
+            provider_account_id = v.provider_account_id, provider_id = v.provider_id,
+            prompt_tokens = v.pt, completion_tokens = v.ct, reasoning_tokens = v.rt, resolved_at = now()
+          FROM v WHERE r.request_id = v.request_id AND r.state = 'reserved'
+          RETURNING r.request_id, r.account_id, v.debit, v.credit, v.fee, v.provider_account_id
+        )
+        INSERT INTO ledger_entries (account_id, kind, amount_micro_usd, request_id)
+        SELECT account_id, 'debit', -debit, request_id FROM moved WHERE debit <> 0
+        UNION ALL SELECT provider_account_id, 'earning', credit, request_id FROM moved WHERE credit <> 0
+        UNION ALL SELECT ${PLATFORM_ACCOUNT_ID}, 'platform_fee', fee, request_id FROM moved WHERE fee <> 0
+        ON CONFLICT DO NOTHING`.execute(trx);
+    }
+    if (releases.length > 0) {
+      await sql`
+        UPDATE ledger_requests r SET state = 'released', release_reason = v.reason, resolved_at = now()
+        FROM unnest(${releases.map((r) => r.requestId)}::text[], ${releases.map((r) => r.reason)}::text[]) AS v(request_id, reason)
+        WHERE r.request_id = v.request_id AND r.state = 'reserved'`.execute(trx);
+    }
+    if (closes.length > 0) {
+      await sql`UPDATE credit_leases SET closed_at = now() WHERE id = ANY(${closes.map((c) => c.leaseId)}::text[]) AND closed_at IS NULL`.execute(trx);
+    }
+  });
+}

@@ -1,0 +1,385 @@
+/**
+ * The contention-free ledger: reserve/settle/release decided from memory against per-account **credit leases**,
+ * written to Postgres by group commit. See `README.md` in this folder for the full design and its bounds.
+ *
+ * Request path, for one account at any concurrency:
+ * - `reserve` prices the upper bound, checks the key's spend cap, and takes the amount from a lease this process
+ *   already holds. No SQL unless the lease runs low (one lease draw serves thousands of requests, and a
+ *   background top-up starts at the low watermark so requests rarely wait for it).
+ * - `settle` / `release` move the request from `reserved` exactly once in memory, then queue the row change and
+ *   entries for the next group commit and wait (at most `durableWaitMs`) for it to be durable.
+ * No request ever waits on a row lock held by another request; the only shared-row statement is the lease draw.
+ */
+import { randomUUID } from "node:crypto";
+import type { Kysely } from "kysely";
+import { CoordinatorError } from "../errors/coordinator-error.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import type { AccountStore, Ledger, ReserveInput, ReserveResult, Settlement, SettleInput, UsageSummary } from "./types.js";
+import type { Database } from "./schema.js";
+import { costMicroUsd, defaultPricingPolicy, splitDebit, type PricingPolicy } from "./pricing.js";
+import { PriceBook, type DefaultPrices } from "./price-book.js";
+import { EntryWriter } from "./entry-writer.js";
+import { drawLease, heartbeat, loadAccountMeta, loadKeyMeta, registerHolder, type AccountMeta } from "./lease-sql.js";
+import { recoverDeadHolders, type RecoveryReport } from "./recovery.js";
+import { rollupBalances } from "./rollup.js";
+import { createAccountStore, getUsage } from "./account-store.js";
+
+export interface PostgresLedgerOptions {
+  db: Kysely<Database>;
+  /** Default prices per model (the catalog's); `model_prices` rows override them. */
+  defaultPrices?: DefaultPrices;
+  pricing?: Partial<PricingPolicy>;
+  /** Size of one credit lease, µUSD. Larger = fewer lease draws, more money parked per process. Default 2_000_000 ($2). */
+  leaseMicroUsd?: bigint;
+  /** Start a background top-up when an account's leased remainder drops below this fraction of a lease. Default 0.5. */
+  leaseLowWatermark?: number;
+  /** How far below zero an account's balance may be leased, µUSD. Default 0 (never negative). */
+  overdraftMicroUsd?: bigint;
+  /** Return a lease nobody used for this long, ms. Default 10_000. */
+  leaseIdleMs?: number;
+  /** Housekeeping period (heartbeat, lease returns, pruning), ms. Default 1_000. */
+  tickMs?: number;
+  /** Balance roll-up period, ms. Default 60_000. */
+  rollupIntervalMs?: number;
+  /** How long settle/release wait for their write to be durable before returning anyway, ms. Default 2_000. */
+  durableWaitMs?: number;
+  /** Timeout for a lease draw on the request path, ms; beyond it the request is shed as `unavailable`. Default 2_000. */
+  leaseDrawTimeoutMs?: number;
+  /** `retryAfterMs` given with `unavailable`. Default 1_000. */
+  unavailableRetryAfterMs?: number;
+  /** Keep resolved request ids in memory this long for idempotent duplicates, ms. Default 600_000. */
+  resolvedRetentionMs?: number;
+  /** Cache account tier/fee and key caps this long, ms. Default 30_000. */
+  metaTtlMs?: number;
+  /** Max queued writes before new reservations are shed. Default 100_000. */
+  maxQueuedWrites?: number;
+  /** Ledger holders silent for this long are recovered by `recover()`, ms. Default 60_000. */
+  holderStaleMs?: number;
+  /** API key lookup cache TTL, ms. Default 5_000. */
+  keyCacheTtlMs?: number;
+  clock?: Clock;
+  onError?: (error: unknown) => void;
+}
+
+export interface PostgresLedger {
+  ledger: Ledger;
+  accounts: AccountStore;
+  /** This process's holder id (leases and reservations are tagged with it). */
+  holderId: string;
+  /** Resolves open reservations and returns leases of holders that died (kill -9); exactly once. */
+  recover(options?: { holderStaleMs?: number }): Promise<RecoveryReport>;
+  /** Resolves when every queued write is durable. */
+  flush(): Promise<void>;
+  /** Usage for `GET /v1/me/usage`. */
+  usage(accountId: string, sinceMs?: number): Promise<UsageSummary>;
+  /** Ledger health for /health and metrics. */
+  status(): { degraded: boolean; queuedWrites: number; leasedAccounts: number };
+  /** Flushes, returns every lease, closes the holder. Does not close `db`. */
+  close(): Promise<void>;
+}
+
+interface Lease {
+  id: string;
+  remaining: bigint;
+  inflight: number;
+  pendingWrites: number;
+  lastUsedMs: number;
+}
+
+interface AccountState {
+  meta: AccountMeta;
+  metaAtMs: number;
+  leases: Lease[];
+  topUp: Promise<void> | undefined;
+}
+
+interface KeyState {
+  capMicroUsd: bigint | null;
+  spentMicroUsd: bigint;
+  outstandingMicroUsd: bigint;
+  loadedAtMs: number;
+}
+
+type RequestRecord =
+  | { state: "reserved"; accountId: string; keyId: string; lease: Lease; reserved: bigint; model: string; atMs: number }
+  | { state: "settled"; settlement: Settlement; reserved: bigint; atMs: number }
+  | { state: "released"; reserved: bigint; atMs: number };
+
+class InsufficientBalance extends Error {}
+
+/** Creates the ledger, account store and housekeeping loop for one coordinator process. */
+export async function createPostgresLedger(options: PostgresLedgerOptions): Promise<PostgresLedger> {
+  const clock = options.clock ?? systemClock;
+  const db = options.db;
+  const policy: PricingPolicy = { ...defaultPricingPolicy, ...options.pricing };
+  const leaseSize = options.leaseMicroUsd ?? 2_000_000n;
+  const lowWatermark = BigInt(Math.round((options.leaseLowWatermark ?? 0.5) * 1000));
+  const overdraft = options.overdraftMicroUsd ?? 0n;
+  const leaseIdleMs = options.leaseIdleMs ?? 10_000;
+  const durableWaitMs = options.durableWaitMs ?? 2_000;
+  const leaseDrawTimeoutMs = options.leaseDrawTimeoutMs ?? 2_000;
+  const retryAfterMs = options.unavailableRetryAfterMs ?? 1_000;
+  const retentionMs = options.resolvedRetentionMs ?? 600_000;
+  const metaTtlMs = options.metaTtlMs ?? 30_000;
+  const holderStaleMs = options.holderStaleMs ?? 60_000;
+  const onError = options.onError ?? (() => {});
+
+  const prices = new PriceBook({ db, clock, defaults: options.defaultPrices ?? {}, policy });
+  const writer = new EntryWriter({ db, clock, maxQueued: options.maxQueuedWrites ?? 100_000, onError });
+  const accounts = new Map<string, AccountState>();
+  const keys = new Map<string, KeyState>();
+  const requests = new Map<string, RequestRecord>();
+  let holderId = `h_${randomUUID()}`;
+  await registerHolder(db, holderId);
+
+  const unavailable = (message: string): ReserveResult => ({ ok: false, reason: "unavailable", message, retryAfterMs });
+
+  function timeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
+    return new Promise((resolve, reject) => {
+      const cancel = clock.setTimeout(() => resolve("timeout"), ms);
+      p.then((v) => (cancel(), resolve(v)), (e) => (cancel(), reject(e)));
+    });
+  }
+
+  /** Queues a write against `lease`, tracking it so the lease is only returned after its writes are durable. */
+  function track(lease: Lease | undefined, p: Promise<void>): Promise<void> {
+    if (!lease) return p;
+    lease.pendingWrites++;
+    return p.then(() => void lease.pendingWrites--);
+  }
+
+  async function accountState(accountId: string): Promise<AccountState | undefined> {
+    const cached = accounts.get(accountId);
+    if (cached && clock.nowMs() - cached.metaAtMs < metaTtlMs) return cached;
+    const meta = await loadAccountMeta(db, accountId);
+    if (!meta) return undefined;
+    const again = accounts.get(accountId);
+    if (again) {
+      again.meta = meta;
+      again.metaAtMs = clock.nowMs();
+      return again;
+    }
+    const fresh: AccountState = { meta, metaAtMs: clock.nowMs(), leases: [], topUp: undefined };
+    accounts.set(accountId, fresh);
+    return fresh;
+  }
+
+  async function keyState(keyId: string): Promise<KeyState> {
+    const cached = keys.get(keyId);
+    if (cached && clock.nowMs() - cached.loadedAtMs < metaTtlMs) return cached;
+    const meta = await loadKeyMeta(db, keyId);
+    const again = keys.get(keyId);
+    if (again) {
+      // Durable spend may have grown from other processes; our own unflushed settles are already in it or queued.
+      again.capMicroUsd = meta.spendCapMicroUsd;
+      if (meta.spentMicroUsd > again.spentMicroUsd) again.spentMicroUsd = meta.spentMicroUsd;
+      again.loadedAtMs = clock.nowMs();
+      return again;
+    }
+    const fresh: KeyState = { capMicroUsd: meta.spendCapMicroUsd, spentMicroUsd: meta.spentMicroUsd, outstandingMicroUsd: 0n, loadedAtMs: clock.nowMs() };
+    keys.set(keyId, fresh);
+    return fresh;
+  }
+
+  function remainingOf(acct: AccountState): bigint {
+    return acct.leases.reduce((s, l) => s + l.remaining, 0n);
+  }
+
+  /** Draws one lease for the account (single-flight). Throws InsufficientBalance or a database error. */
+  function topUp(accountId: string, acct: AccountState, minimum: bigint): Promise<void> {
+    acct.topUp ??= (async () => {
+      try {
+        const desired = leaseSize > minimum ? leaseSize : minimum;
+        const r = await drawLease(db, { leaseId: `l_${randomUUID()}`, accountId, holderId, desiredMicroUsd: desired, minimumMicroUsd: minimum, overdraftMicroUsd: overdraft });
+        if (r.kind !== "granted") throw new InsufficientBalance(r.kind);
+        acct.leases.push({ id: r.leaseId, remaining: r.amountMicroUsd, inflight: 0, pendingWrites: 0, lastUsedMs: clock.nowMs() });
+      } finally {
+        acct.topUp = undefined;
+      }
+    })();
+    return acct.topUp;
+  }
+
+  function pickLease(acct: AccountState, need: bigint): Lease | undefined {
+    // Oldest first, so older leases drain and can be returned.
+    return acct.leases.find((l) => l.remaining >= need);
+  }
+
+  const ledger: Ledger = {
+    async reserve(input: ReserveInput): Promise<ReserveResult> {
+      const seen = requests.get(input.requestId);
+      if (seen) return { ok: true, reservedMicroUsd: seen.reserved };
+      if (writer.isFull()) return unavailable("ledger write queue is full");
+      let acct: AccountState | undefined;
+      let key: KeyState;
+      let need: bigint;
+      try {
+        acct = await accountState(input.accountId);
+        if (!acct) return { ok: false, reason: "insufficient_balance", message: "unknown account" };
+        key = await keyState(input.keyId);
+        need = costMicroUsd(await prices.price(input.model), input.promptTokensUpperBound, input.maxOutputTokens, acct.meta.tier, policy);
+      } catch (e) {
+        onError(e);
+        return unavailable("ledger database unavailable");
+      }
+      for (let attempt = 0; ; attempt++) {
+        const dup = requests.get(input.requestId);
+        if (dup) return { ok: true, reservedMicroUsd: dup.reserved };
+        if (key.capMicroUsd !== null && key.spentMicroUsd + key.outstandingMicroUsd + need > key.capMicroUsd) {
+          return { ok: false, reason: "spend_cap", message: "this API key's spend cap cannot cover the request" };
+        }
+        const lease = pickLease(acct, need);
+        if (lease) {
+          // Synchronous from here: the decision and its effects happen atomically w.r.t. other requests.
+          lease.remaining -= need;
+          lease.inflight++;
+          lease.lastUsedMs = clock.nowMs();
+          key.outstandingMicroUsd += need;
+          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, lease, reserved: need, model: input.model, atMs: clock.nowMs() });
+          void track(lease, writer.write({ kind: "reserve", requestId: input.requestId, accountId: input.accountId, keyId: input.keyId, leaseId: lease.id, holderId, model: input.model, reservedMicroUsd: need }));
+          if (remainingOf(acct) * 1000n < leaseSize * lowWatermark && !acct.topUp) {
+            void topUp(input.accountId, acct, 1n).catch(() => {});
+          }
+          return { ok: true, reservedMicroUsd: need };
+        }
+        if (attempt >= 3) return unavailable("credit lease contention; retry");
+        try {
+          const r = await timeout((acct.topUp ?? topUp(input.accountId, acct, need)).then(() => "ok" as const), leaseDrawTimeoutMs);
+          if (r === "timeout") return unavailable("ledger database slow");
+        } catch (e) {
+          if (e instanceof InsufficientBalance) {
+            if (pickLease(acct, need)) continue;
+            return { ok: false, reason: "insufficient_balance", message: "insufficient balance for this request's maximum cost" };
+          }
+          onError(e);
+          return unavailable("ledger database unavailable");
+        }
+      }
+    },
+
+    async settle(input: SettleInput): Promise<Settlement> {
+      const rec = requests.get(input.requestId);
+      if (!rec) return settlementFromDatabase(input.requestId);
+      if (rec.state === "settled") return rec.settlement;
+      if (rec.state === "released") return zeroSettlement(input.requestId, rec.reserved);
+      const acct = accounts.get(rec.accountId);
+      const tier = acct?.meta.tier ?? "consumer";
+      const feeBps = acct?.meta.platformFeeBps ?? 0;
+      const price = await prices.price(rec.model).catch(() => policy.fallback);
+      const cost = costMicroUsd(price, input.usage.promptTokens, input.usage.completionTokens, tier, policy);
+      // Never charge beyond the reservation: the lease only held that much (Go clamps the same way).
+      const debit = cost < rec.reserved ? cost : rec.reserved;
+      const { providerCreditMicroUsd, platformFeeMicroUsd } = splitDebit(debit, feeBps);
+      const settlement: Settlement = { requestId: input.requestId, consumerDebitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd, refundedMicroUsd: rec.reserved - debit };
+      const existing = requests.get(input.requestId);
+      if (existing !== rec) return ledger.settle(input); // resolved while we awaited the price
+      requests.set(input.requestId, { state: "settled", settlement, reserved: rec.reserved, atMs: clock.nowMs() });
+      resolveHold(rec, debit);
+      const written = track(rec.lease, writer.write({
+        kind: "settle", requestId: input.requestId, debitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd,
+        providerAccountId: input.providerAccountId, providerId: input.providerId,
+        promptTokens: input.usage.promptTokens, completionTokens: input.usage.completionTokens, reasoningTokens: input.usage.reasoningTokens,
+      }));
+      if (!writer.degraded) await timeout(written, durableWaitMs);
+      return settlement;
+    },
+
+    async release(requestId: string, reason: string): Promise<void> {
+      const rec = requests.get(requestId);
+      if (!rec || rec.state !== "reserved") return;
+      requests.set(requestId, { state: "released", reserved: rec.reserved, atMs: clock.nowMs() });
+      resolveHold(rec, 0n);
+      const written = track(rec.lease, writer.write({ kind: "release", requestId, reason }));
+      if (!writer.degraded) await timeout(written, durableWaitMs);
+    },
+  };
+
+  function resolveHold(rec: Extract<RequestRecord, { state: "reserved" }>, debit: bigint): void {
+    rec.lease.remaining += rec.reserved - debit;
+    rec.lease.inflight--;
+    rec.lease.lastUsedMs = clock.nowMs();
+    const key = keys.get(rec.keyId);
+    if (key) {
+      key.outstandingMicroUsd -= rec.reserved;
+      key.spentMicroUsd += debit;
+    }
+  }
+
+  function zeroSettlement(requestId: string, reserved: bigint): Settlement {
+    return { requestId, consumerDebitMicroUsd: 0n, providerCreditMicroUsd: 0n, platformFeeMicroUsd: 0n, refundedMicroUsd: reserved };
+  }
+
+  /** Duplicate settle after this process forgot the request (restart, retention): answer from the row. */
+  async function settlementFromDatabase(requestId: string): Promise<Settlement> {
+    const row = await db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirst();
+    if (!row) throw new CoordinatorError("internal", `settle for unknown request ${requestId}`);
+    if (row.state === "settled") {
+      return { requestId, consumerDebitMicroUsd: row.consumer_debit_micro_usd, providerCreditMicroUsd: row.provider_credit_micro_usd, platformFeeMicroUsd: row.platform_fee_micro_usd, refundedMicroUsd: row.reserved_micro_usd - row.consumer_debit_micro_usd };
+    }
+    if (row.state === "released") return zeroSettlement(requestId, row.reserved_micro_usd);
+    throw new CoordinatorError("internal", `request ${requestId} is reserved by another ledger process`);
+  }
+
+  // Housekeeping: heartbeat, return drained/idle leases, forget old resolved requests, roll balances up.
+  let stopped = false;
+  let lastRollupMs = clock.nowMs();
+  let cancelTick: () => void = () => {};
+  const tick = async () => {
+    try {
+      if (!(await heartbeat(db, holderId))) {
+        // Recovery elsewhere closed us (we were silent longer than holderStaleMs): our leases are gone.
+        holderId = `h_${randomUUID()}`;
+        await registerHolder(db, holderId);
+        for (const a of accounts.values()) a.leases = [];
+      }
+      returnLeases(false);
+      const now = clock.nowMs();
+      for (const [id, r] of requests) if (r.state !== "reserved" && now - r.atMs > retentionMs) requests.delete(id);
+      if (now - lastRollupMs >= (options.rollupIntervalMs ?? 60_000)) {
+        lastRollupMs = now;
+        await rollupBalances(db);
+      }
+    } catch (e) {
+      onError(e);
+    }
+    if (!stopped) cancelTick = clock.setTimeout(() => void tick(), options.tickMs ?? 1_000);
+  };
+  cancelTick = clock.setTimeout(() => void tick(), options.tickMs ?? 1_000);
+
+  /** Returns leases with nothing in flight and nothing unwritten: retired ones, idle ones, or all (`everything`). */
+  function returnLeases(everything: boolean): void {
+    const now = clock.nowMs();
+    for (const acct of accounts.values()) {
+      const newest = acct.leases[acct.leases.length - 1];
+      acct.leases = acct.leases.filter((l) => {
+        const drained = l.inflight === 0 && l.pendingWrites === 0;
+        const retire = everything || l !== newest || now - l.lastUsedMs >= leaseIdleMs;
+        if (!(drained && retire)) return true;
+        void writer.write({ kind: "close_lease", leaseId: l.id });
+        return false;
+      });
+    }
+  }
+
+  return {
+    ledger,
+    accounts: createAccountStore({ db, clock, prices, keyCacheTtlMs: options.keyCacheTtlMs ?? 5_000 }),
+    get holderId() {
+      return holderId;
+    },
+    recover: (o) => recoverDeadHolders(db, { holderStaleMs: o?.holderStaleMs ?? holderStaleMs, excludeHolderId: holderId }),
+    flush: () => writer.drained(),
+    usage: (accountId, sinceMs) => getUsage(db, accountId, sinceMs),
+    status: () => ({ degraded: writer.degraded, queuedWrites: writer.queued, leasedAccounts: [...accounts.values()].filter((a) => a.leases.length > 0).length }),
+    async close() {
+      stopped = true;
+      cancelTick();
+      // Bounded: with Postgres down, unwritten entries are left to recovery rather than hanging shutdown.
+      await timeout(writer.drained(), durableWaitMs);
+      returnLeases(true);
+      await timeout(writer.drained(), durableWaitMs);
+      writer.close();
+      await db.updateTable("ledger_holders").set({ closed_at: new Date() }).where("id", "=", holderId).execute().catch(onError);
+    },
+  };
+}
