@@ -1,6 +1,17 @@
 /**
  * Per-account and per-key rate limiting: requests/s, input tokens/min and output tokens/min, charged from the
  * request's **expected** usage and reconciled with its actual usage (load-test report, Issue 2).
+ *
+ * Wiring in an HTTP handler (after auth and parsing, before the balance reservation and dispatch):
+ * ```ts
+ * const r = limiter.admit({ accountId, keyId, tier, model, inputTokens: promptEstimate, maxOutputTokens }, clock.nowMs());
+ * if (!r.ok) throw rateLimitError(r);          // 429 rate_limit_exceeded + Retry-After + x-ratelimit-*
+ * setHeaders(res, r.headers);                    // x-ratelimit-* on every response
+ * try { … dispatch … } finally {
+ *   // success: usage from the provider; failure: outputTokens 0; client abort: the tokens streamed so far.
+ *   limiter.reconcile(r.ticket, { inputTokens, outputTokens, representative: finishedNormally }, clock.nowMs());
+ * }
+ * ```
  */
 import type { AccountTier } from "../ledger/types.js";
 import { count, observe } from "../telemetry/metrics.js";
@@ -89,6 +100,11 @@ export interface KeyedRateLimiter extends RateLimiter {
   evictIdle(nowMs: number): number;
   readonly estimator: OutputEstimator;
   readonly store: BucketStore;
+}
+
+/** `processShare` for N coordinator replicas (env `COORDINATOR_REPLICAS`); invalid or < 1 counts as 1. */
+export function processShareForReplicas(replicas: number): number {
+  return Number.isFinite(replicas) && replicas >= 1 ? 1 / Math.floor(replicas) : 1;
 }
 
 /** The estimator key for an (account, model) pair. */
@@ -214,7 +230,9 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
         if (p.dimension === "input_tokens" && info.inputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaIn, nowMs);
         if (p.dimension === "output_tokens" && info.outputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaOut, nowMs);
       }
-      observe("ratelimit.output_admission.delta_tokens", deltaOut, { tier: info.tier });
+      // Magnitude plus a direction tag: OpenTelemetry histograms drop negative values.
+      const direction = deltaOut > 0 ? "over" : deltaOut < 0 ? "under" : "exact";
+      observe("ratelimit.output_admission.delta_tokens", Math.abs(deltaOut), { tier: info.tier, direction });
       if (actual.representative !== false) {
         estimator.observe(estimatorKey(ticket.accountId, ticket.model), actualOut, info.maxOutputTokens);
       }

@@ -193,7 +193,7 @@ describe("rate limiter", () => {
       setStatsd(undefined);
     }
     assert.deepEqual(lines, [
-      'ratelimit.output_admission.delta_tokens:-700|h|{"tier":"service"}',
+      'ratelimit.output_admission.delta_tokens:700|h|{"tier":"service","direction":"under"}',
       'ratelimit.rejections:1|c|{"tier":"service","dimension":"requests"}',
     ]);
   });
