@@ -50,7 +50,8 @@ export async function runLoadtestCli(
   try {
     model = options.model ?? (await firstModel(options));
   } catch (e) {
-    io.stderr.write(`loadtest: cannot choose a model from ${options.baseUrl}/models: ${(e as Error).message}\n`);
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    io.stderr.write(`loadtest: cannot choose a model from ${options.baseUrl}/models: ${cause ?? (e as Error).message}\n`);
     return 1;
   }
 

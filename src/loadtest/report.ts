@@ -151,7 +151,18 @@ export function renderMarkdown(report: LoadtestReport): string {
     "Latency and TTFB percentiles are over successful requests; cluster tok/s = completion tokens ÷ cell wall time.",
     "",
     renderMarkdownTable(report.cells),
-    "Error classes: " + report.classificationRules.map((r) => `\`${r.errorClass}\` = ${r.description}`).join("; ") + ".",
+    "Error classes: " + describeClasses(report.classificationRules) + ".",
     "",
   ].join("\n");
+}
+
+/** One phrase per class ("`ratelimit_429` = A, or B"), merging classes that several rules produce. */
+function describeClasses(rules: readonly { errorClass: ErrorClass; description: string }[]): string {
+  const byClass = new Map<ErrorClass, string[]>();
+  for (const r of rules) byClass.set(r.errorClass, [...(byClass.get(r.errorClass) ?? []), r.description]);
+  if (!byClass.has("http_4xx")) byClass.set("http_4xx", ["any other status"]);
+  return errorClasses
+    .filter((c) => byClass.has(c))
+    .map((c) => `\`${c}\` = ${byClass.get(c)!.join(", or ")}`)
+    .join("; ");
 }

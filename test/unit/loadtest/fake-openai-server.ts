@@ -15,6 +15,7 @@ export type FakeBehavior =
   | "model_unavailable_503"
   | "bad_request_400"
   | "in_band"
+  | "reset"
   | "stall";
 
 export interface FakeServerOptions {
@@ -88,6 +89,11 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.flushHeaders();
         return; // never writes a body: the client timeout must fire
+      case "reset":
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(`data: ${JSON.stringify(chunk("fake-model", { content: "Hi" }, null))}\n\n`);
+        setImmediate(() => res.socket?.destroy());
+        return;
       case "in_band":
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.write(`data: ${JSON.stringify(chunk("fake-model", { role: "assistant", content: "Hi" }, null))}\n\n`);
@@ -137,4 +143,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
 
 function chunk(model: string, delta: Record<string, unknown>, finish: string | null) {
   return { id: "chatcmpl-1", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] };
+}
+
+/** A loopback port that was just free and is now closed (connections to it are refused). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

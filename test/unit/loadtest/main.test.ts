@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runLoadtestCli } from "../../../src/loadtest/main.js";
 import type { LoadtestReport } from "../../../src/loadtest/report.js";
-import { startFakeServer, type FakeBehavior, type FakeServer } from "./fake-openai-server.js";
+import { closedPort, startFakeServer, type FakeBehavior, type FakeServer } from "./fake-openai-server.js";
 
 class Capture {
   text = "";
@@ -187,8 +187,8 @@ describe("coordinator loadtest edge cases", () => {
 
   it("exits 1 when the target is unreachable", async () => {
     const stderr = new Capture();
-    const code = await runLoadtestCli(["--base-url", "http://127.0.0.1:1/v1", "--out", out], {}, { stdout: new Capture(), stderr });
+    const code = await runLoadtestCli(["--base-url", `http://127.0.0.1:${await closedPort()}/v1`, "--out", out], {}, { stdout: new Capture(), stderr });
     assert.equal(code, 1);
-    assert.match(stderr.text, /cannot choose a model/);
+    assert.match(stderr.text, /cannot choose a model from .*: ECONNREFUSED/);
   });
 });
