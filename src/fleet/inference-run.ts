@@ -29,7 +29,7 @@ export interface RunHost {
   /** Number of requests decoding on this Mac right now (shared, mutated by runs). */
   decoding: { count: number };
   /** Writes a frame, honouring backpressure; false when the stream is gone. */
-  send(msg: ProviderMessageInit): Promise<boolean>;
+  send(msg: ProviderMessageInit, options?: { flush?: boolean }): Promise<boolean>;
   /** Breaks the gRPC stream abruptly (the Mac reconnects). */
   dropConnection(): void;
 }
@@ -109,7 +109,8 @@ export async function runInference(host: RunHost, run: Run, plan: RunPlan): Prom
   if (run.aborted) return { kind: "aborted" };
 
   const sendRole = !(b.kind === "error_before_content" && b.afterRole === false);
-  if (sendRole && !(await host.send(chunk([{ case: "role", value: "assistant" }])))) return { kind: "disconnected" };
+  const flush = b.kind === "disconnect_before_content";
+  if (sendRole && !(await host.send(chunk([{ case: "role", value: "assistant" }]), { flush }))) return { kind: "disconnected" };
   if (run.aborted) return { kind: "aborted" };
 
   switch (b.kind) {

@@ -68,11 +68,20 @@ export class MacStream {
 
   /**
    * Writes one frame. Resolves true once it may write again (immediately, or after 'drain' when grpc-js
-   * buffered too much), false when the stream is closed.
+   * buffered too much; with `flush`, once the frame left grpc-js), false when the stream is closed.
    */
-  async send(init: ProviderMessageInit): Promise<boolean> {
+  async send(init: ProviderMessageInit, options: { flush?: boolean } = {}): Promise<boolean> {
     if (this.#closed) return false;
-    const ok = this.#call.write(create(ProviderMessageSchema, init));
+    const msg = create(ProviderMessageSchema, init);
+    if (options.flush) {
+      // Resolves once grpc-js has handed the frame to the HTTP/2 stream (used before a deliberate reset).
+      await new Promise<void>((resolve) => {
+        this.#drainWaiters.add(resolve);
+        this.#call.write(msg, () => resolve());
+      });
+      return !this.#closed;
+    }
+    const ok = this.#call.write(msg);
     if (!ok && !this.#closed) await new Promise<void>((resolve) => this.#drainWaiters.add(resolve));
     return !this.#closed;
   }

@@ -537,7 +537,7 @@ export class SimulatedMac extends EventEmitter {
       instant: this.#instant,
       coalesceMs: this.#o.coalesceMs ?? 5,
       decoding: this.#decoding,
-      send: (msg) => (this.#stream === stream && stream ? stream.send(msg) : Promise.resolve(false)),
+      send: (msg, options) => (this.#stream === stream && stream ? stream.send(msg, options) : Promise.resolve(false)),
       dropConnection: () => {
         if (this.#stream === stream) this.dropConnection();
       },
