@@ -21,7 +21,7 @@ export interface LineSeries {
 
 const W = 760;
 const H = 300;
-const M = { left: 64, right: 16, top: 40, bottom: 64 };
+const M = { left: 64, right: 16, top: 46, bottom: 58 };
 const plotW = W - M.left - M.right;
 const plotH = H - M.top - M.bottom;
 
@@ -43,15 +43,16 @@ function frame(title: string, body: string, legend: { name: string; color: strin
     .map((l, i) => {
       const x = M.left + i * 150;
       const swatch = l.dashed
-        ? `<line x1="${x}" y1="22" x2="${x + 14}" y2="22" stroke="${l.color}" stroke-width="2" stroke-dasharray="4 2"/>`
-        : `<rect x="${x}" y="16" width="12" height="12" fill="${l.color}"/>`;
-      return `${swatch}<text x="${x + 18}" y="26" font-size="11">${escapeXml(l.name)}</text>`;
+        ? `<line x1="${x}" y1="29" x2="${x + 14}" y2="29" stroke="${l.color}" stroke-width="2" stroke-dasharray="4 2"/>`
+        : `<rect x="${x}" y="23" width="12" height="12" fill="${l.color}"/>`;
+      return `${swatch}<text x="${x + 18}" y="33" font-size="11">${escapeXml(l.name)}</text>`;
     })
     .join("");
   return (
     `<svg class="chart" role="img" aria-label="${escapeXml(title)}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" ` +
     `font-family="system-ui, sans-serif"><title>${escapeXml(title)}</title>` +
-    `<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>${items}${body}</svg>`
+    `<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>` +
+    `<text x="8" y="15" font-size="13" font-weight="600">${escapeXml(title)}</text>${items}${body}</svg>`
   );
 }
 
