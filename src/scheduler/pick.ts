@@ -6,8 +6,9 @@
  * 2. Gates ({@link checkGates}, shared with preflight and the final admit). Nobody passes → reject
  *    `model_unavailable` with the reason (or `context_overflow`), except: a catalog model with no provider
  *    connected, or providers only transiently blocked (draining, overheating), is queued: one may come back.
- * 3. Warm candidates whose slot admits the request ({@link admitToSlot}), else cold candidates that pass the
- *    memory gate ({@link canColdLoad}); warm always beats cold. Within a tier, lowest expected completion
+ * 3. Warm candidates whose slot admits the request within its quality concurrency ({@link admitToSlot});
+ *    else, on cost alone, warm slots admitting beyond it (overcommitted) and cold candidates that pass the
+ *    memory gate ({@link canColdLoad}). Within a tier, lowest expected completion
  *    time ({@link estimateCost}); near-ties (5 %) broken by cache affinity (rendezvous hashing) when the
  *    request has an `affinityKey`, else by load, then randomly. `avoidVersion` is a soft filter.
  * 4. Capable providers exist but none has room → `queue` (reason "loading" when a load is under way).
@@ -16,7 +17,7 @@
  * Pure: no I/O; time, randomness, health and estimator are in {@link PickContext}.
  */
 import type { ProviderView, RegistryView } from "../registry/types.js";
-import { admitToSlot, expectedOutputTokens, type OutputEstimate } from "./admission.js";
+import { admitToSlot, expectedOutputTokens, slotConcurrencyCap, type OutputEstimate } from "./admission.js";
 import { estimateCost } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
 import { canColdLoad } from "./memory-gate.js";
@@ -92,6 +93,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   const expectedOut = expectedOutputTokens(req.model, req.traits.maxTokens, ctx.estimator, o);
   const reserved = prompt + expectedOut;
   const warm: Candidate[] = [];
+  const overcommitted: Candidate[] = [];
   const cold: Candidate[] = [];
   let loading = false;
   let anyCouldHost = false;
@@ -105,7 +107,11 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
       const adm = admitToSlot(p, slot, prompt, expectedOut, req.traits.maxTokens, weightsOf, kvBytes || undefined, o);
       if (!adm.ok) continue;
       const c = estimateCost(p, req.model, slot, adm.active, prompt, expectedOut, weights, o);
-      warm.push({ p, costMs: c.costMs, load: adm.active / adm.cap, cold: false });
+      const cand = { p, costMs: c.costMs, load: adm.active / adm.cap, cold: false };
+      // Beyond the quality concurrency a warm slot only wins on cost (kv-aware): a long request is better
+      // served by loading an idle Mac than by slowing ten streams on this one.
+      if (o.policy === "worst-case" || adm.active < slotConcurrencyCap(p, slot, { ...o, qualityOvercommit: 1 })) warm.push(cand);
+      else overcommitted.push(cand);
       continue;
     }
     if (slot?.state === "loading" || p.pendingLoads.has(req.model)) {
@@ -122,7 +128,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     cold.push({ p, costMs: c.costMs, load: 0, cold: true });
   }
 
-  const chosen = choose(warm, req, ctx, o) ?? choose(cold, req, ctx, o);
+  const chosen = choose(warm, req, ctx, o) ?? choose([...overcommitted, ...cold], req, ctx, o);
   if (chosen) {
     return {
       kind: "picked",

@@ -1,0 +1,136 @@
+/**
+ * Per-model statistics of a simulation run and the side-by-side Markdown comparison of two runs.
+ */
+
+/** Summary of one model in one run. */
+export interface ModelReport {
+  model: string;
+  arrivals: number;
+  admitted: number;
+  queued: number;
+  rejected: number;
+  rejectReasons: Record<string, number>;
+  completed: number;
+  ttftMs: { p50: number; p95: number; p99: number };
+  e2eMs: { p50: number; p95: number; p99: number };
+  warmMacs: { min: number; median: number; max: number };
+  capableMacs: number;
+  /** Share of capable Mac-time spent running this model. */
+  utilisation: number;
+  /** Output tokens per second over the run. */
+  throughputTps: number;
+  refusedWhileIdle: number;
+  loadRefusals: number;
+  coldDispatches: number;
+  warmLoads: number;
+  stillQueued: number;
+}
+
+export interface SimulationReport {
+  scenario: string;
+  policy: string;
+  seed: number;
+  durationMs: number;
+  macs: number;
+  models: ModelReport[];
+}
+
+/** Nearest-rank percentile of unsorted values (0 for none). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** Mutable counters a simulation fills for one model. */
+export class ModelStats {
+  arrivals = 0;
+  admitted = 0;
+  queued = 0;
+  rejected = 0;
+  readonly rejectReasons = new Map<string, number>();
+  completed = 0;
+  readonly ttftMs: number[] = [];
+  readonly e2eMs: number[] = [];
+  readonly warmSamples: number[] = [];
+  outputTokens = 0;
+  refusedWhileIdle = 0;
+  loadRefusals = 0;
+  coldDispatches = 0;
+  warmLoads = 0;
+  stillQueued = 0;
+  capableMacs = 0;
+  busyMacMs = 0;
+
+  constructor(readonly model: string) {}
+
+  summary(durationMs: number): ModelReport {
+    const pct = (xs: number[]) => ({ p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99) });
+    return {
+      model: this.model,
+      arrivals: this.arrivals,
+      admitted: this.admitted,
+      queued: this.queued,
+      rejected: this.rejected,
+      rejectReasons: Object.fromEntries(this.rejectReasons),
+      completed: this.completed,
+      ttftMs: pct(this.ttftMs),
+      e2eMs: pct(this.e2eMs),
+      warmMacs: {
+        min: this.warmSamples.length ? Math.min(...this.warmSamples) : 0,
+        median: percentile(this.warmSamples, 50),
+        max: this.warmSamples.length ? Math.max(...this.warmSamples) : 0,
+      },
+      capableMacs: this.capableMacs,
+      utilisation: this.capableMacs > 0 ? this.busyMacMs / (this.capableMacs * durationMs) : 0,
+      throughputTps: this.outputTokens / (durationMs / 1000),
+      refusedWhileIdle: this.refusedWhileIdle,
+      loadRefusals: this.loadRefusals,
+      coldDispatches: this.coldDispatches,
+      warmLoads: this.warmLoads,
+      stillQueued: this.stillQueued,
+    };
+  }
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? "=" : "∞") : `${(a / b).toFixed(2)}×`);
+
+/** A Markdown table per model: ours vs worst-case, with ours ÷ worst-case ratios. */
+export function formatComparison(ours: SimulationReport, worstCase: SimulationReport): string {
+  const lines: string[] = [
+    `Scenario ${ours.scenario}: ${ours.macs} Macs, ${(ours.durationMs / 3_600_000).toFixed(2)} h simulated, seed ${ours.seed}`,
+    "",
+  ];
+  for (const m of ours.models) {
+    const w = worstCase.models.find((x) => x.model === m.model);
+    if (!w) continue;
+    const rows: [string, string, string, string][] = [
+      ["arrivals", `${m.arrivals}`, `${w.arrivals}`, ratio(m.arrivals, w.arrivals)],
+      ["admitted", `${m.admitted}`, `${w.admitted}`, ratio(m.admitted, w.admitted)],
+      ["completed", `${m.completed}`, `${w.completed}`, ratio(m.completed, w.completed)],
+      ["ever queued", `${m.queued}`, `${w.queued}`, ratio(m.queued, w.queued)],
+      ["rejected (429/503)", `${m.rejected}`, `${w.rejected}`, ratio(m.rejected, w.rejected)],
+      ["refused while a capable Mac was idle", `${m.refusedWhileIdle}`, `${w.refusedWhileIdle}`, ratio(m.refusedWhileIdle, w.refusedWhileIdle)],
+      ["load refusals (Mac refused a routed load)", `${m.loadRefusals}`, `${w.loadRefusals}`, ratio(m.loadRefusals, w.loadRefusals)],
+      ["first token p50", s(m.ttftMs.p50), s(w.ttftMs.p50), ratio(m.ttftMs.p50, w.ttftMs.p50)],
+      ["first token p95", s(m.ttftMs.p95), s(w.ttftMs.p95), ratio(m.ttftMs.p95, w.ttftMs.p95)],
+      ["first token p99", s(m.ttftMs.p99), s(w.ttftMs.p99), ratio(m.ttftMs.p99, w.ttftMs.p99)],
+      ["end-to-end p50", s(m.e2eMs.p50), s(w.e2eMs.p50), ratio(m.e2eMs.p50, w.e2eMs.p50)],
+      ["end-to-end p95", s(m.e2eMs.p95), s(w.e2eMs.p95), ratio(m.e2eMs.p95, w.e2eMs.p95)],
+      ["end-to-end p99", s(m.e2eMs.p99), s(w.e2eMs.p99), ratio(m.e2eMs.p99, w.e2eMs.p99)],
+      [
+        "warm Macs min / median / max",
+        `${m.warmMacs.min} / ${m.warmMacs.median} / ${m.warmMacs.max}`,
+        `${w.warmMacs.min} / ${w.warmMacs.median} / ${w.warmMacs.max}`,
+        ratio(m.warmMacs.median, w.warmMacs.median),
+      ],
+      ["utilisation of capable Macs", `${(m.utilisation * 100).toFixed(1)} %`, `${(w.utilisation * 100).toFixed(1)} %`, ratio(m.utilisation, w.utilisation)],
+      ["output tok/s", m.throughputTps.toFixed(0), w.throughputTps.toFixed(0), ratio(m.throughputTps, w.throughputTps)],
+    ];
+    lines.push(`### ${m.model} (${m.capableMacs} capable Macs)`, "", "| metric | kv-aware | worst-case | ratio |", "|---|---|---|---|");
+    for (const r of rows) lines.push(`| ${r.join(" | ")} |`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}

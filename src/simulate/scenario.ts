@@ -1,0 +1,81 @@
+/**
+ * What a simulation runs: a modelled fleet and a workload. Plain data, so scenarios are easy to write and
+ * to scale (see scenarios/load-test-report.ts).
+ */
+import type { LogNormal } from "./prng.js";
+
+/** One simulated Mac. */
+export interface MacSpec {
+  chipName: string;
+  chipFamily: string;
+  memoryGb: number;
+  memoryBandwidthGbs: number;
+  /** Provider version string (affects the tools floor). */
+  version: string;
+  maxModelSlots: number;
+  /** Whether this provider reports `freeForLoadGb` (newer builds do). */
+  reportsFreeForLoad: boolean;
+  /** Models on disk. */
+  models: string[];
+}
+
+/** How a model performs in the simulated fleet. */
+export interface ModelPerf {
+  id: string;
+  /** Solo decode tok/s per GB/s of memory bandwidth. */
+  decodeTpsPerGbs: number;
+  /** Prefill rate as a multiple of solo decode. */
+  prefillToDecode: number;
+  /** Load throughput from SSD, GB/s, plus a fixed warm-up, ms. */
+  loadGbPerS: number;
+  loadBaseMs: number;
+}
+
+/** Open-loop Poisson traffic. */
+export interface OpenLoop {
+  model: string;
+  ratePerS: number;
+  prompt: LogNormal;
+  maxTokens: number;
+  output: LogNormal;
+  vision: boolean;
+  startMs: number;
+  endMs: number;
+}
+
+/** Closed-loop workers (the burst matrix): each sends a request, waits for it, thinks, repeats. */
+export interface WorkerGroup {
+  model: string;
+  concurrency: number;
+  prompt: LogNormal;
+  maxTokens: number;
+  output: LogNormal;
+  vision: boolean;
+  startMs: number;
+  endMs: number;
+  thinkMs: number;
+}
+
+export interface Scenario {
+  name: string;
+  durationMs: number;
+  /** Simulation step, ms. */
+  tickMs: number;
+  /** Provider heartbeat period, ms (providers also report on every completion and load). */
+  heartbeatMs: number;
+  fleet: MacSpec[];
+  perf: ModelPerf[];
+  openLoops: OpenLoop[];
+  workers: WorkerGroup[];
+  /** A provider unloads a model idle this long, ms. */
+  idleUnloadMs: number;
+  /** The provider's own per-slot concurrency limit. */
+  providerMaxConcurrency: number;
+  warmPoolTickMs: number;
+  queueMaxDepth: number;
+  queueMaxWaitMs: number;
+  /** Load-refusal cooldown for (provider, model), ms. */
+  loadCooldownMs: number;
+  /** Time a refused load costs the request before it is re-picked, ms. */
+  refusalDelayMs: number;
+}

@@ -1,0 +1,113 @@
+/**
+ * A scenario modelled on the multi-day load test (../shared/seeds/load-test-report.txt): ~65 Macs serving
+ * gpt-oss-20b and gemma-4-26b, 24/7 background loops (gpt-oss chat, gemma vision with short outputs, gemma
+ * long text-reasoning evals with 32k budgets), and the burst matrix (max_tokens 512/4096/32768 × concurrency
+ * 4–64, closed-loop workers) run in sequence on both models. Actual outputs are much shorter than max_tokens.
+ *
+ * Fleet: 16/24/32 GB Macs (advertise both models but cannot hold either under the provider's 3× rule;
+ * the Go 2× gate thinks the 32 GB ones can), 48 GB M4 Pro, 64 GB M2 Max, 128 GB M4 Max (two model slots).
+ * Decode rates are calibrated to the report: gpt-oss ~46–93 tok/s solo, gemma ~30–60.
+ */
+import type { LogNormal } from "../prng.js";
+import type { MacSpec, Scenario, WorkerGroup } from "../scenario.js";
+
+const MODELS = ["gpt-oss-20b", "gemma-4-26b"];
+
+function macs(count: number, base: Omit<MacSpec, "reportsFreeForLoad" | "models" | "version">, start: number): MacSpec[] {
+  return Array.from({ length: count }, (_, i) => ({
+    ...base,
+    models: MODELS,
+    // A third of the fleet runs older builds without free_for_load_gb: the memory fallback is exercised too.
+    reportsFreeForLoad: (start + i) % 3 !== 0,
+    version: (start + i) % 5 === 0 ? "0.6.2" : "0.7.1",
+  }));
+}
+
+const fleet: MacSpec[] = [
+  ...macs(3, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 16, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 0),
+  ...macs(4, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 24, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 3),
+  ...macs(6, { chipName: "Apple M1 Max", chipFamily: "M1", memoryGb: 32, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 7),
+  ...macs(16, { chipName: "Apple M4 Pro", chipFamily: "M4", memoryGb: 48, memoryBandwidthGbs: 273, maxModelSlots: 1 }, 13),
+  ...macs(22, { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 29),
+  ...macs(14, { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2 }, 51),
+];
+
+const ln = (median: number, sigma: number, max: number, min = 1): LogNormal => ({ median, sigma, min, max });
+
+/** Output lengths by budget: most answers stop well before max_tokens; reasoning runs long-tailed. */
+function outputFor(maxTokens: number): LogNormal {
+  if (maxTokens <= 512) return ln(380, 0.5, maxTokens);
+  if (maxTokens <= 4096) return ln(1200, 0.7, maxTokens);
+  return ln(3500, 0.9, maxTokens);
+}
+
+/** The burst matrix of Appendix A: (max_tokens, concurrency) stages. */
+const MATRIX: [number, number][] = [
+  [512, 8],
+  [512, 16],
+  [512, 32],
+  [512, 64],
+  [4096, 8],
+  [4096, 16],
+  [4096, 32],
+  [32768, 4],
+  [32768, 8],
+  [32768, 16],
+];
+
+/** Builds the scenario for a duration (the matrix stages share it equally). Default 2 h. */
+export function loadTestReportScenario(options: { hours?: number } = {}): Scenario {
+  const durationMs = Math.round((options.hours ?? 2) * 3_600_000);
+  const stageMs = durationMs / MATRIX.length;
+  const workers: WorkerGroup[] = [];
+  MATRIX.forEach(([maxTokens, concurrency], i) => {
+    for (const model of MODELS) {
+      workers.push({
+        model,
+        concurrency: model === "gemma-4-26b" ? Math.min(concurrency, 32) : concurrency,
+        prompt: ln(900, 0.8, 16_000, 50),
+        maxTokens,
+        output: outputFor(maxTokens),
+        vision: false,
+        startMs: i * stageMs,
+        endMs: (i + 1) * stageMs,
+        thinkMs: 500,
+      });
+    }
+  });
+  // 24/7 gemma long text-reasoning evals (the requests that stalled in Issue 5).
+  workers.push({
+    model: "gemma-4-26b",
+    concurrency: 8,
+    prompt: ln(1500, 0.6, 20_000, 100),
+    maxTokens: 32768,
+    output: ln(3000, 0.8, 32768),
+    vision: false,
+    startMs: 0,
+    endMs: durationMs,
+    thinkMs: 1000,
+  });
+  return {
+    name: "load-test-report",
+    durationMs,
+    tickMs: 250,
+    heartbeatMs: 5000,
+    fleet,
+    perf: [
+      { id: "gpt-oss-20b", decodeTpsPerGbs: 0.17, prefillToDecode: 12, loadGbPerS: 1.5, loadBaseMs: 3000 },
+      { id: "gemma-4-26b", decodeTpsPerGbs: 0.11, prefillToDecode: 8, loadGbPerS: 1.5, loadBaseMs: 3000 },
+    ],
+    openLoops: [
+      { model: "gpt-oss-20b", ratePerS: 0.3, prompt: ln(700, 0.8, 16_000, 20), maxTokens: 4096, output: ln(350, 0.9, 4096), vision: false, startMs: 0, endMs: durationMs },
+      { model: "gemma-4-26b", ratePerS: 0.15, prompt: ln(300, 0.6, 4000, 20), maxTokens: 1024, output: ln(150, 0.6, 1024), vision: true, startMs: 0, endMs: durationMs },
+    ],
+    workers,
+    idleUnloadMs: 600_000,
+    providerMaxConcurrency: 16,
+    warmPoolTickMs: 10_000,
+    queueMaxDepth: 10,
+    queueMaxWaitMs: 120_000,
+    loadCooldownMs: 120_000,
+    refusalDelayMs: 1500,
+  };
+}
