@@ -33,5 +33,9 @@ export interface RateLimiter {
   /** Checks and charges every bucket atomically (all or nothing). Synchronous: buckets live in memory. */
   admit(input: AdmitInput, nowMs: number): AdmitResult;
   /** Returns unused tokens / charges over-runs once actual usage is known. Idempotent per ticket. */
-  reconcile(ticket: RateTicket, actual: { inputTokens: number; outputTokens: number }, nowMs: number): void;
+  /**
+   * `representative: false` (failures, client aborts) settles the buckets without teaching the output
+   * estimator a truncated length.
+   */
+  reconcile(ticket: RateTicket, actual: { inputTokens: number; outputTokens: number; representative?: boolean }, nowMs: number): void;
 }

@@ -1,0 +1,142 @@
+/**
+ * The operator's Connect service (coordinator.admin.v1.AdminService), authorised by ADMIN_KEY as a bearer
+ * token. Usable with curl (Connect JSON: POST /coordinator.admin.v1.AdminService/CreateAccount) and with a
+ * generated client.
+ */
+import { timingSafeEqual, createHash } from "node:crypto";
+import { Code, ConnectError, type ConnectRouter, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { AccountTier, AdminService, type AccountSchema } from "../../gen/coordinator/admin/v1/admin_pb.js";
+import { CoordinatorError, type ErrorCode } from "../errors/coordinator-error.js";
+import type { AccountStore, AccountSummary } from "../ledger/types.js";
+import type { ProviderRegistry } from "../registry/provider-registry.js";
+
+export interface AdminServiceDeps {
+  adminKey: string;
+  accounts: AccountStore;
+  registry: ProviderRegistry;
+}
+
+/** Registers the admin service on a Connect router. */
+export function registerAdminService(router: ConnectRouter, deps: AdminServiceDeps): void {
+  router.service(AdminService, adminImpl(deps), { interceptors: [requireAdmin(deps.adminKey)] });
+}
+
+function requireAdmin(adminKey: string): Interceptor {
+  const want = createHash("sha256").update(adminKey).digest();
+  return (next) => async (req) => {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.header.get("authorization") ?? "");
+    const got = createHash("sha256").update(m?.[1] ?? "").digest();
+    if (!m || !timingSafeEqual(want, got)) throw new ConnectError("admin key required (Authorization: Bearer $ADMIN_KEY)", Code.Unauthenticated);
+    return next(req);
+  };
+}
+
+function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
+  const account = (a: AccountSummary): MessageInitShape<typeof AccountSchema> => ({
+    id: a.id,
+    name: a.name,
+    tier: a.tier === "service" ? AccountTier.SERVICE : AccountTier.CONSUMER,
+    balanceMicroUsd: a.balanceMicroUsd,
+    reservedMicroUsd: a.reservedMicroUsd,
+    platformFeeBps: a.platformFeeBps,
+  });
+  return {
+    createAccount: guard(async (req) => {
+      if (!req.name) throw new ConnectError("name is required", Code.InvalidArgument);
+      if (req.initialCreditMicroUsd < 0n) throw new ConnectError("initial_credit_micro_usd must be >= 0", Code.InvalidArgument);
+      if (req.platformFeeBps > 10_000) throw new ConnectError("platform_fee_bps must be <= 10000", Code.InvalidArgument);
+      const a = await d.accounts.createAccount({
+        name: req.name,
+        tier: req.tier === AccountTier.SERVICE ? "service" : "consumer",
+        initialCreditMicroUsd: req.initialCreditMicroUsd,
+        platformFeeBps: req.platformFeeBps,
+      });
+      return { account: account(a) };
+    }),
+    getAccount: guard(async (req) => {
+      const a = await d.accounts.getAccount(req.accountId);
+      if (!a) throw new ConnectError(`account ${req.accountId} not found`, Code.NotFound);
+      return { account: account(a) };
+    }),
+    creditAccount: guard(async (req) => {
+      if (req.amountMicroUsd <= 0n) throw new ConnectError("amount_micro_usd must be > 0", Code.InvalidArgument);
+      if (!req.reference) throw new ConnectError("reference (an idempotency key) is required", Code.InvalidArgument);
+      return { account: account(await d.accounts.creditAccount(req.accountId, req.amountMicroUsd, req.reference)) };
+    }),
+    issueApiKey: guard(async (req) => {
+      if (req.value && !req.value.startsWith("sk-")) throw new ConnectError("value must start with 'sk-'", Code.InvalidArgument);
+      const k = await d.accounts.issueApiKey({
+        accountId: req.accountId,
+        ...(req.name ? { name: req.name } : {}),
+        ...(req.spendCapMicroUsd > 0n ? { spendCapMicroUsd: req.spendCapMicroUsd } : {}),
+        ...(req.value ? { value: req.value } : {}),
+      });
+      return { keyId: k.keyId, apiKey: k.apiKey };
+    }),
+    revokeApiKey: guard(async (req) => {
+      await d.accounts.revokeApiKey(req.keyId);
+      return {};
+    }),
+    issueProviderToken: guard(async (req) => {
+      const t = await d.accounts.issueProviderToken({ accountId: req.accountId, ...(req.name ? { name: req.name } : {}) });
+      return { tokenId: t.tokenId, token: t.token };
+    }),
+    listProviders: guard(async () => ({
+      providers: d.registry.view().providers.map((p) => ({
+        id: p.id,
+        serial: p.serial,
+        accountId: p.accountId,
+        version: p.version,
+        chipName: p.hardware.chipName,
+        memoryGb: p.hardware.memoryGb,
+        models: p.models.map((m) => m.id),
+        warmModels: [...p.warmModels],
+        inFlight: p.inflight.size,
+        state: p.status,
+        lastHeartbeatUnixMs: BigInt(p.lastHeartbeatMs),
+      })),
+    })),
+    setModelPrice: guard(async (req) => {
+      if (!req.model) throw new ConnectError("model is required", Code.InvalidArgument);
+      if (req.inputMicroUsdPerMtok < 0n || req.outputMicroUsdPerMtok < 0n) throw new ConnectError("prices must be >= 0", Code.InvalidArgument);
+      await d.accounts.setModelPrice(req.model, req.inputMicroUsdPerMtok, req.outputMicroUsdPerMtok);
+      return {};
+    }),
+    getUsage: guard(async (req) => {
+      const u = await d.accounts.getUsage(req.accountId, req.sinceUnixMs > 0n ? Number(req.sinceUnixMs) : undefined);
+      return {
+        requests: BigInt(u.requests),
+        promptTokens: BigInt(u.promptTokens),
+        completionTokens: BigInt(u.completionTokens),
+        spentMicroUsd: u.spentMicroUsd,
+        earnedMicroUsd: u.earnedMicroUsd,
+      };
+    }),
+  };
+}
+
+const connectCodes: Partial<Record<ErrorCode, Code>> = {
+  invalid_request: Code.InvalidArgument,
+  unauthenticated: Code.Unauthenticated,
+  not_found: Code.NotFound,
+  model_not_found: Code.NotFound,
+  insufficient_quota: Code.FailedPrecondition,
+  unavailable: Code.Unavailable,
+};
+
+/** Maps CoordinatorErrors (and anything else) thrown by the store to Connect errors. */
+function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await fn(...args);
+    } catch (e) {
+      if (e instanceof ConnectError) throw e;
+      if (e instanceof CoordinatorError) throw new ConnectError(e.message, connectCodes[e.code] ?? Code.Internal);
+      const msg = e instanceof Error ? e.message : String(e);
+      // Store-level validation (unknown account, foreign key) surfaces as NotFound/InvalidArgument.
+      if (/not found|does not exist|foreign key/i.test(msg)) throw new ConnectError(msg, Code.NotFound);
+      throw new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+    }
+  };
+}

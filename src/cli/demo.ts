@@ -1,0 +1,87 @@
+/**
+ * `coordinator demo` (what `npm start` runs): a coordinator on embedded PostgreSQL, an account with credit and
+ * a printed API key, and a small simulated Mac fleet connected over gRPC, so an OpenAI-SDK call works at once.
+ */
+import { randomBytes } from "node:crypto";
+import type { Config } from "../config/config.js";
+import { startFleet } from "../fleet/fleet.js";
+import type { AccountStore } from "../ledger/types.js";
+import { startRunning, untilSignal } from "./serve.js";
+
+const DEMO_CREDIT_MICRO_USD = 100_000_000n; // $100
+
+export async function runDemo(config: Config, o: { macs: number; timeScale: number }): Promise<number> {
+  const adminKey = config.adminKey ?? `admin-${randomBytes(12).toString("hex")}`;
+  const running = await startRunning({ ...config, adminKey });
+  const { coordinator, log } = running;
+  const accounts = running.coordinator.ledger.accounts;
+  const apiKey = await demoApiKey(accounts, config.devApiKey);
+  const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
+  const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
+
+  const fleet = await startFleet({
+    coordinator: `127.0.0.1:${coordinator.grpcPort}`,
+    token,
+    count: o.macs,
+    models: ["gpt-oss-20b", "gemma-4-26b"],
+    timeScale: o.timeScale,
+    warm: true,
+  });
+  await fleet.ready();
+  log.info("demo fleet connected", { macs: o.macs });
+  process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs));
+
+  const sig = await untilSignal();
+  log.info("shutting down", { signal: sig });
+  await fleet.stop();
+  await running.stop();
+  return 0;
+}
+
+/** Reuses the dev key across runs (the data dir persists), or issues one on a fresh funded account. */
+async function demoApiKey(accounts: AccountStore, devKey: string | undefined): Promise<string> {
+  if (devKey) {
+    const existing = await accounts.authenticate(devKey);
+    if (existing) {
+      const a = await accounts.getAccount(existing.accountId);
+      if (a && a.balanceMicroUsd < DEMO_CREDIT_MICRO_USD / 2n) {
+        await accounts.creditAccount(a.id, DEMO_CREDIT_MICRO_USD, `demo-topup-${Date.now()}`);
+      }
+      return devKey;
+    }
+  }
+  const account = await accounts.createAccount({ name: "demo", tier: "service", initialCreditMicroUsd: DEMO_CREDIT_MICRO_USD });
+  const k = await accounts.issueApiKey({ accountId: account.id, name: "demo", ...(devKey ? { value: devKey } : {}) });
+  return k.apiKey;
+}
+
+function banner(httpPort: number, apiKey: string, adminKey: string, macs: number): string {
+  const base = `http://127.0.0.1:${httpPort}/v1`;
+  return `
+Coordinator demo is up: ${macs} simulated Macs serving gpt-oss-20b and gemma-4-26b.
+
+  API base URL : ${base}
+  API key      : ${apiKey}
+  Admin key    : ${adminKey}
+
+Try it with curl:
+
+  curl -N ${base}/chat/completions \\
+    -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" \\
+    -d '{"model":"gpt-oss-20b","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
+
+Or with the OpenAI SDK (node, ESM):
+
+  import OpenAI from "openai";
+  const client = new OpenAI({ baseURL: "${base}", apiKey: "${apiKey}" });
+  const stream = await client.chat.completions.create({
+    model: "gpt-oss-20b", stream: true, messages: [{ role: "user", content: "Say hello" }],
+  });
+  for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");
+
+Capacity: curl ${base}/models/capacity      Admin: curl -H "Authorization: Bearer ${adminKey}" \\
+  -H "Content-Type: application/json" -d '{}' http://127.0.0.1:${httpPort}/coordinator.admin.v1.AdminService/ListProviders
+
+Ctrl-C stops everything.
+`;
+}

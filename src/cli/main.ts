@@ -1,0 +1,122 @@
+/**
+ * The `coordinator` command: `serve` (production), `demo` (coordinator + embedded Postgres + a simulated
+ * fleet, for a newcomer), `fleet`, `loadtest`, `simulate`, `ledger verify`, `bench`.
+ */
+import { ConfigError, loadConfig, settingsHelp } from "../config/config.js";
+import { runDemo } from "./demo.js";
+import { runServe } from "./serve.js";
+
+const usage = `Usage: coordinator <command> [flags]
+
+Commands:
+  serve           Run the coordinator (HTTP API + provider gRPC). Requires ADMIN_KEY.
+  demo            Run a coordinator on embedded PostgreSQL with a simulated Mac fleet and a ready API key.
+  fleet           Run simulated Macs against a coordinator (coordinator fleet --help).
+  loadtest        Load-test any OpenAI-compatible deployment (coordinator loadtest --help).
+  simulate        Routing simulator: our scheduler vs the worst-case policy (coordinator simulate --help).
+  ledger verify   Check the ledger invariants against DATABASE_URL; exits 1 on any violation.
+  bench           Run the benchmark suite (npm run bench).
+
+Settings (flag or environment variable) for serve and demo:
+${settingsHelp()}
+
+demo also accepts: --macs N (default 4), --time-scale X (default 1).
+`;
+
+/** Runs a command; resolves with the process exit code. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "serve":
+        if (wantsHelp(rest)) return help();
+        return await runServe(loadConfig(env, rest), env);
+      case "demo": {
+        if (wantsHelp(rest)) return help();
+        const { macs, timeScale, remaining } = demoFlags(rest);
+        return await runDemo(loadConfig(env, remaining), { macs, timeScale });
+      }
+      case "fleet": {
+        const { runFleetCli } = await import("../fleet/fleet.js");
+        return await runFleetCli(rest, env);
+      }
+      case "loadtest": {
+        const { runLoadtestCli } = await import("../loadtest/main.js");
+        return await runLoadtestCli(rest, env);
+      }
+      case "simulate": {
+        const { main: simulate } = await import("../simulate/main.js");
+        process.stdout.write(simulate(rest) + "\n");
+        return 0;
+      }
+      case "ledger":
+        return await ledgerCommand(rest, env);
+      case "bench": {
+        const { runBench } = await import("../../bench/run.js");
+        return await runBench(rest, env);
+      }
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        return help();
+      default:
+        process.stderr.write(`unknown command '${command}'\n\n${usage}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof ConfigError || (e as Error)?.name === "UsageError") {
+      process.stderr.write(`coordinator: ${(e as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`coordinator: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+function help(): number {
+  process.stdout.write(usage);
+  return 0;
+}
+
+function wantsHelp(args: string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
+}
+
+function demoFlags(args: string[]): { macs: number; timeScale: number; remaining: string[] } {
+  let macs = 4;
+  let timeScale = 1;
+  const remaining: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--macs" || a === "--time-scale") {
+      const v = Number(args[++i]);
+      if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`${a} needs a positive number`);
+      if (a === "--macs") macs = Math.floor(v);
+      else timeScale = v;
+    } else remaining.push(a);
+  }
+  return { macs, timeScale, remaining };
+}
+
+async function ledgerCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (args[0] !== "verify") {
+    process.stderr.write("usage: coordinator ledger verify [--database-url URL] [--data-dir DIR]\n");
+    return 2;
+  }
+  const config = loadConfig(env, args.slice(1));
+  const { openDatabase } = await import("../ledger/database.js");
+  const { verifyLedger } = await import("../ledger/verify-ledger.js");
+  const db = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+  try {
+    const r = await verifyLedger(db.db, { overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd) });
+    if (r.ok) {
+      process.stdout.write("ledger verify: ok (conservation, idempotency, projections and reservations all hold)\n");
+      return 0;
+    }
+    process.stdout.write(`ledger verify: ${r.violations.length} violation(s)\n${r.violations.map((v) => `  - ${v}`).join("\n")}\n`);
+    return 1;
+  } finally {
+    await db.close();
+  }
+}

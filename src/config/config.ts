@@ -1,0 +1,135 @@
+/**
+ * Configuration: the only reader of environment variables. Every setting has an env name, an equivalent
+ * command-line flag (`HTTP_PORT` ⇔ `--http-port`), a unit in its name and a documented default, all in one
+ * table ({@link settings}) that also renders `--help` and the README's configuration section.
+ */
+
+type Kind = "int" | "number" | "string" | "bool";
+
+interface Setting {
+  env: string;
+  kind: Kind;
+  default: string | number | boolean | undefined;
+  help: string;
+}
+
+/** Every setting. Order is the order of `--help`. */
+export const settings = {
+  httpPort: { env: "HTTP_PORT", kind: "int", default: 8080, help: "Port of the consumer HTTP API (OpenAI/Anthropic REST + Connect admin)." },
+  grpcPort: { env: "GRPC_PORT", kind: "int", default: 50051, help: "Port of the provider gRPC service." },
+  host: { env: "HOST", kind: "string", default: "0.0.0.0", help: "Interface both servers bind to." },
+  databaseUrl: { env: "DATABASE_URL", kind: "string", default: undefined, help: "PostgreSQL URL. Unset: an embedded PostgreSQL is started in DATA_DIR." },
+  dataDir: { env: "DATA_DIR", kind: "string", default: "./.data", help: "Folder for the embedded PostgreSQL cluster." },
+  adminKey: { env: "ADMIN_KEY", kind: "string", default: undefined, help: "Bearer token for the admin Connect service. Required by `serve`; `demo` generates one." },
+  devApiKey: { env: "DEV_API_KEY", kind: "string", default: undefined, help: "`demo` only: fixed value of the printed consumer API key (must start with sk-)." },
+  logLevel: { env: "LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error." },
+  ddAgentHost: { env: "DD_AGENT_HOST", kind: "string", default: undefined, help: "DogStatsD host; metrics are sent over UDP when set." },
+  ddDogstatsdPort: { env: "DD_DOGSTATSD_PORT", kind: "int", default: 8125, help: "DogStatsD port." },
+  ddEnv: { env: "DD_ENV", kind: "string", default: undefined, help: "`env:` tag on every DogStatsD metric." },
+  otelEndpoint: { env: "OTEL_EXPORTER_OTLP_ENDPOINT", kind: "string", default: undefined, help: "OTLP endpoint; the OpenTelemetry SDK (metrics + traces) starts when set. Other OTEL_* variables are honoured by the SDK." },
+  heartbeatIntervalMs: { env: "HEARTBEAT_INTERVAL_MS", kind: "int", default: 5_000, help: "Heartbeat interval asked of providers." },
+  heartbeatTimeoutMs: { env: "HEARTBEAT_TIMEOUT_MS", kind: "int", default: 20_000, help: "Providers silent this long are evicted (frozen TCP peers are caught sooner by gRPC keepalive)." },
+  grpcKeepaliveMs: { env: "GRPC_KEEPALIVE_MS", kind: "int", default: 5_000, help: "gRPC keepalive ping interval on provider streams." },
+  firstTokenBaseMs: { env: "FIRST_TOKEN_BASE_MS", kind: "int", default: 5_000, help: "First-token deadline base." },
+  firstTokenPerPromptTokenMs: { env: "FIRST_TOKEN_PER_PROMPT_TOKEN_MS", kind: "number", default: 1, help: "First-token deadline growth per estimated prompt token." },
+  inferenceTimeoutMs: { env: "INFERENCE_TIMEOUT_MS", kind: "int", default: 600_000, help: "Wait for content after InferenceAccepted (model loading)." },
+  preambleContentTimeoutMs: { env: "PREAMBLE_CONTENT_TIMEOUT_MS", kind: "int", default: 90_000, help: "Preamble-to-content budget past the first-token deadline." },
+  idleTimeoutMs: { env: "IDLE_TIMEOUT_MS", kind: "int", default: 120_000, help: "Longest gap between chunks once streaming." },
+  speculativeFraction: { env: "SPECULATIVE_FRACTION", kind: "number", default: 0.5, help: "Race a backup provider at this fraction of the first-token deadline (0 = off)." },
+  maxDispatchAttempts: { env: "MAX_DISPATCH_ATTEMPTS", kind: "int", default: 6, help: "Provider attempts per request (primary, backup, failovers)." },
+  queueLimit: { env: "QUEUE_LIMIT", kind: "int", default: 10, help: "Requests waiting per model when all capable providers are busy." },
+  queueWaitMs: { env: "QUEUE_WAIT_MS", kind: "int", default: 120_000, help: "Longest queue wait before 429." },
+  toolsVersionFloor: { env: "TOOLS_VERSION_FLOOR", kind: "string", default: "0.6.3", help: "Minimum provider version for tool requests when TOOLS_FLOOR_WAIVED=false." },
+  toolsFloorWaived: { env: "TOOLS_FLOOR_WAIVED", kind: "bool", default: true, help: "Central tool-schema repair makes old providers safe for tools, so the floor is waived." },
+  maxBodyBytes: { env: "MAX_BODY_BYTES", kind: "int", default: 16 * 1024 * 1024, help: "Largest accepted request body." },
+  ledgerLeaseMicroUsd: { env: "LEDGER_LEASE_MICRO_USD", kind: "int", default: 2_000_000, help: "Credit drawn per lease from an account's balance (µUSD)." },
+  ledgerOverdraftMicroUsd: { env: "LEDGER_OVERDRAFT_MICRO_USD", kind: "int", default: 0, help: "How far below zero an account may be leased (µUSD)." },
+  replicas: { env: "COORDINATOR_REPLICAS", kind: "int", default: 1, help: "Coordinator processes sharing the load; each enforces 1/N of every rate limit." },
+  warmPoolIntervalMs: { env: "WARM_POOL_INTERVAL_MS", kind: "int", default: 5_000, help: "Warm-pool planner tick (0 = off)." },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof settings;
+type ValueOf<S extends Setting> = S["kind"] extends "int" | "number" ? number : S["kind"] extends "bool" ? boolean : string;
+
+/** The resolved configuration (frozen). Optional settings without a default are `undefined`. */
+export type Config = {
+  readonly [K in keyof Settings]: Settings[K]["default"] extends undefined ? ValueOf<Settings[K]> | undefined : ValueOf<Settings[K]>;
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** `HTTP_PORT` → `--http-port`. */
+export function flagOf(env: string): string {
+  return `--${env.toLowerCase().replace(/_/g, "-")}`;
+}
+
+/**
+ * Resolves the configuration from flags (highest precedence) and the environment. Unknown flags, malformed
+ * numbers and out-of-range values throw ConfigError with a message naming the setting.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = []): Config {
+  const fromFlags = parseFlags(argv);
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings) as [string, Setting][]) {
+    const raw = fromFlags.get(s.env) ?? env[s.env];
+    out[key] = raw === undefined || raw === "" ? s.default : parseValue(s, raw);
+  }
+  const c = out as Config;
+  for (const p of ["httpPort", "grpcPort"] as const) {
+    if (c[p] < 0 || c[p] > 65_535) throw new ConfigError(`${settings[p].env} must be a port (0-65535), got ${c[p]}`);
+  }
+  if (c.speculativeFraction < 0 || c.speculativeFraction >= 1) throw new ConfigError(`SPECULATIVE_FRACTION must be in [0, 1), got ${c.speculativeFraction}`);
+  if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
+  if (c.devApiKey !== undefined && !c.devApiKey.startsWith("sk-")) throw new ConfigError("DEV_API_KEY must start with 'sk-'");
+  if (!["debug", "info", "warn", "error"].includes(c.logLevel)) throw new ConfigError(`LOG_LEVEL must be debug|info|warn|error, got ${c.logLevel}`);
+  return Object.freeze(c);
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const byFlag = new Map<string, string>();
+  for (const s of Object.values(settings) as Setting[]) byFlag.set(flagOf(s.env), s.env);
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument '${arg}'`);
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const envName = byFlag.get(flag);
+    if (!envName) throw new ConfigError(`unknown flag '${flag}' (see --help)`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`flag ${flag} needs a value`);
+    out.set(envName, value);
+  }
+  return out;
+}
+
+function parseValue(s: Setting, raw: string): unknown {
+  switch (s.kind) {
+    case "int": {
+      const n = Number(raw.replace(/_/g, ""));
+      if (!Number.isInteger(n)) throw new ConfigError(`${s.env} must be an integer, got '${raw}'`);
+      return n;
+    }
+    case "number": {
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new ConfigError(`${s.env} must be a number, got '${raw}'`);
+      return n;
+    }
+    case "bool":
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new ConfigError(`${s.env} must be true or false, got '${raw}'`);
+    default:
+      return raw;
+  }
+}
+
+/** The `--help` text for the settings. */
+export function settingsHelp(): string {
+  const rows = (Object.values(settings) as Setting[]).map((s) => {
+    const d = s.default === undefined ? "" : ` (default ${s.default})`;
+    return `  ${flagOf(s.env).padEnd(36)} ${s.env.padEnd(32)} ${s.help}${d}`;
+  });
+  return rows.join("\n");
+}

@@ -1,0 +1,240 @@
+/**
+ * The composition root: builds the registry, health tracker, scheduler binding, dispatcher, ledger, rate
+ * limiter and both servers from a Config and an open database, and tears them down in order.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Kysely } from "kysely";
+import { registerAdminService } from "./admin/admin-service.js";
+import { catalogEntry, defaultCatalog, type CatalogEntry } from "./config/catalog.js";
+import type { Config } from "./config/config.js";
+import { Dispatcher } from "./dispatch/dispatcher.js";
+import { classifyProviderError } from "./health/classify-provider-error.js";
+import { HealthTracker } from "./health/health-tracker.js";
+import { restHandler, type RouteDeps } from "./http/routes.js";
+import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
+import type { Database } from "./ledger/schema.js";
+import { ProviderService, startGrpcServer } from "./protocol/provider-service.js";
+import { createRateLimiter } from "./ratelimit/limiter.js";
+import { ProviderRegistry } from "./registry/provider-registry.js";
+import { capacitySnapshot } from "./scheduler/capacity.js";
+import { DemandTracker } from "./scheduler/demand-tracker.js";
+import { pick } from "./scheduler/pick.js";
+import { resolveSchedulerOptions } from "./scheduler/scheduler-options.js";
+import type { RouteRequest } from "./scheduler/types.js";
+import { WarmPoolLoop } from "./warm-pool-loop.js";
+import { systemClock, type Clock } from "./util/clock.js";
+import { OutputEstimator } from "./util/output-estimator.js";
+import { createLogger, type Logger } from "./util/logger.js";
+
+export interface CoordinatorDeps {
+  db: Kysely<Database>;
+  clock?: Clock;
+  random?: () => number;
+  catalog?: readonly CatalogEntry[];
+  logger?: Logger;
+}
+
+export interface Coordinator {
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  readonly registry: ProviderRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly health: HealthTracker;
+  readonly ledger: PostgresLedger;
+  readonly providers: ProviderService;
+  /** Stops accepting work, closes provider streams and servers, flushes the ledger. Does not close `db`. */
+  close(): Promise<void>;
+}
+
+export const coordinatorVersion = "0.1.0";
+
+export async function startCoordinator(config: Config, deps: CoordinatorDeps): Promise<Coordinator> {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const catalog = deps.catalog ?? defaultCatalog;
+  const log = deps.logger ?? createLogger(config.logLevel);
+  const registry = new ProviderRegistry();
+  const health = new HealthTracker();
+  const estimator = new OutputEstimator();
+  const demand = new DemandTracker();
+  const schedulerOptions = resolveSchedulerOptions({
+    toolsVersionFloor: config.toolsVersionFloor,
+    toolsFloorWaivedByNormalization: config.toolsFloorWaived,
+  });
+
+  const ledger = await createPostgresLedger({
+    db: deps.db,
+    clock,
+    defaultPrices: Object.fromEntries(catalog.map((m) => [m.id, { inputMicroUsdPerMtok: BigInt(m.inputMicroUsdPerMtok), outputMicroUsdPerMtok: BigInt(m.outputMicroUsdPerMtok) }])),
+    leaseMicroUsd: BigInt(config.ledgerLeaseMicroUsd),
+    overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd),
+    onError: (e) => log.warn("ledger background error", { error: String(e) }),
+  });
+  const recovered = await ledger.recover();
+  log.info("ledger recovered", { ...recovered });
+
+  const limiter = createRateLimiter({ processShare: 1 / config.replicas });
+
+  const providers = new ProviderService({
+    registry,
+    clock,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    authenticate: (token) => ledger.accounts.authenticateProvider(token),
+    onConnected: (rec) => health.forgetProvider(rec.id),
+    onDisconnected: (rec) => health.forgetProvider(rec.id),
+    onLoadStatus: (rec, model, ok, error) => {
+      if (!ok) {
+        health.recordLoadRefusal(rec.id, model, clock.nowMs());
+        log.warn("model load failed", { provider_id: rec.id, model, error });
+      }
+    },
+    log: (msg, fields) => log.info(msg, fields),
+  });
+
+  let dispatcher: Dispatcher;
+  // One scheduler binding for preflight, selection and every failover, so their gates cannot drift. The
+  // provider health breaker fails open: if it alone would leave no route, breaker-open providers are retried.
+  const route = (req: RouteRequest) => {
+    const ctx = {
+      nowMs: clock.nowMs(),
+      random,
+      health,
+      estimator,
+      catalog,
+      options: schedulerOptions,
+      retryAfterMs: dispatcher.queue.retryAfterS(req.model, schedulerOptions.defaultRetryAfterMs) * 1000,
+    };
+    const d = pick(registry.view(), req, ctx);
+    if (d.kind === "reject" && d.code === "model_unavailable") return pick(registry.view(), req, { ...ctx, health: health.withoutBreaker() });
+    return d;
+  };
+  dispatcher = new Dispatcher({
+    registry,
+    directory: providers,
+    clock,
+    health,
+    classify: classifyProviderError,
+    pick: route,
+    options: {
+      firstTokenBaseMs: config.firstTokenBaseMs,
+      firstTokenPerPromptTokenMs: config.firstTokenPerPromptTokenMs,
+      inferenceTimeoutMs: config.inferenceTimeoutMs,
+      preambleContentTimeoutMs: config.preambleContentTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      speculativeFraction: config.speculativeFraction,
+      maxAttempts: config.maxDispatchAttempts,
+      queueLimit: config.queueLimit,
+      queueWaitMs: config.queueWaitMs,
+    },
+    log: (msg, fields) => log.debug(msg, fields),
+  });
+
+  const isKnownModel = (m: string) => catalogEntry(catalog, m) !== undefined || registry.forModel(m).length > 0;
+  let capacityCache: { atMs: number; body: unknown } | undefined;
+  const startedAtMs = clock.nowMs();
+  const routeDeps: RouteDeps = {
+    accounts: ledger.accounts,
+    ledger: ledger.ledger,
+    limiter,
+    dispatcher,
+    clock,
+    preflight: (req) => {
+      demand.recordArrival(req.model, clock.nowMs());
+      const d = route(req);
+      if (d.kind === "queue") demand.recordRejection(req.model, clock.nowMs());
+      return d;
+    },
+    isKnownModel,
+    defaultMaxTokens: (m) => catalogEntry(catalog, m)?.defaultMaxTokens ?? 8192,
+    onFinished: (model, usage, maxTokens, durationMs) => {
+      estimator.observe(model, usage.completionTokens, maxTokens);
+      demand.recordCompletion(model, durationMs, clock.nowMs());
+    },
+    maxBodyBytes: config.maxBodyBytes,
+    log: (msg, fields) => log.warn(msg, fields),
+    listModels: () => {
+      const ids = new Set([...catalog.map((m) => m.id), ...registry.advertisedModels()]);
+      return [...ids].sort().map((id) => {
+        const c = catalogEntry(catalog, id);
+        const advertised = registry.forModel(id)[0]?.models.find((m) => m.id === id);
+        return {
+          id,
+          contextLength: c?.contextLength ?? advertised?.contextLength ?? 0,
+          isVision: c?.isVision ?? advertised?.isVision ?? false,
+          ...(c ? { inputMicroUsdPerMtok: c.inputMicroUsdPerMtok, outputMicroUsdPerMtok: c.outputMicroUsdPerMtok } : {}),
+        };
+      });
+    },
+    capacity: () => {
+      const now = clock.nowMs();
+      if (!capacityCache || now - capacityCache.atMs > 2_000) {
+        capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions }) };
+      }
+      return capacityCache.body;
+    },
+    health: () => ({
+      status: "ok",
+      version: coordinatorVersion,
+      uptime_s: Math.round((clock.nowMs() - startedAtMs) / 1000),
+      providers_connected: registry.size,
+      requests_in_flight: dispatcher.inflight,
+      ledger: ledger.status(),
+    }),
+    usage: async (accountId, sinceMs) => {
+      const u = await ledger.usage(accountId, sinceMs);
+      return {
+        object: "usage",
+        account_id: accountId,
+        requests: u.requests,
+        prompt_tokens: u.promptTokens,
+        completion_tokens: u.completionTokens,
+        spent_micro_usd: Number(u.spentMicroUsd),
+        earned_micro_usd: Number(u.earnedMicroUsd),
+      };
+    },
+  };
+
+  const adminKey = config.adminKey ?? "";
+  const http: Server = createServer(
+    connectNodeAdapter({
+      routes: (router) => registerAdminService(router, { adminKey, accounts: ledger.accounts, registry }),
+      // The REST routes only serve HTTP/1.1 (the server is node:http), so the handler's narrower types hold.
+      fallback: restHandler(routeDeps) as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
+    }),
+  );
+  http.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(config.httpPort, config.host, () => resolve());
+  });
+  const grpc = await startGrpcServer(providers, { host: config.host, port: config.grpcPort, keepaliveTimeMs: config.grpcKeepaliveMs });
+
+  const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log });
+  warmPool.start();
+
+  const httpPort = (http.address() as AddressInfo).port;
+  log.info("coordinator listening", { http_port: httpPort, grpc_port: grpc.port });
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpPort,
+    grpcPort: grpc.port,
+    registry,
+    dispatcher,
+    health,
+    ledger,
+    providers,
+    close: () =>
+      (closing ??= (async () => {
+        warmPool.stop();
+        const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+        await grpc.close();
+        http.closeAllConnections();
+        await httpClosed;
+        await ledger.close();
+      })()),
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The request lifecycle entry point: `dispatch(job, sink, signal)` runs one request to its end (see
+ * request-run.ts) and resolves with its outcome for billing. Owns the capacity queue and wakes it whenever
+ * the registry reports that capacity may have appeared.
+ */
+import type { ProviderRegistry } from "../registry/provider-registry.js";
+import type { PickResult, RouteRequest } from "../scheduler/types.js";
+import type { Clock } from "../util/clock.js";
+import { CapacityQueue } from "./capacity-queue.js";
+import { defaultDispatchOptions, type DispatchOptions } from "./dispatch-options.js";
+import type { ProviderDirectory } from "./provider-channel.js";
+import { RequestRun } from "./request-run.js";
+import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink, ErrorClassifier } from "./types.js";
+
+export interface DispatcherOptions {
+  registry: ProviderRegistry;
+  directory: ProviderDirectory;
+  clock: Clock;
+  health: DispatchHealth;
+  classify: ErrorClassifier;
+  /** The scheduler, bound to the registry view, health gates and the current time by the caller. */
+  pick(req: RouteRequest): PickResult;
+  options?: Partial<DispatchOptions>;
+  log?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export class Dispatcher {
+  readonly queue: CapacityQueue;
+  readonly options: DispatchOptions;
+  readonly #o: DispatcherOptions;
+  #inflight = 0;
+
+  constructor(o: DispatcherOptions) {
+    this.#o = o;
+    this.options = { ...defaultDispatchOptions, ...o.options };
+    this.queue = new CapacityQueue({ clock: o.clock, limit: this.options.queueLimit, waitMs: this.options.queueWaitMs });
+    o.registry.onCapacity((model) => this.queue.wake(model));
+  }
+
+  /** Requests currently being dispatched or streamed. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  async dispatch(job: DispatchJob, sink: DispatchSink, signal: AbortSignal): Promise<DispatchResult> {
+    const o = this.#o;
+    this.#inflight++;
+    try {
+      return await new RequestRun(
+        {
+          registry: o.registry,
+          directory: o.directory,
+          clock: o.clock,
+          health: o.health,
+          classify: o.classify,
+          options: this.options,
+          pick: o.pick,
+          waitForCapacity: (j, hintMs, s) => this.queue.wait(j.model, j.requestId, hintMs, s),
+          ...(o.log ? { log: o.log } : {}),
+        },
+        job,
+        sink,
+        signal,
+      ).run();
+    } finally {
+      this.#inflight--;
+    }
+  }
+}

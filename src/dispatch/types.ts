@@ -1,0 +1,64 @@
+/**
+ * The dispatcher's contract with the HTTP layer: a job in, deltas out through a sink, a result back.
+ */
+import type { CoordinatorError } from "../errors/coordinator-error.js";
+import type { Delta, FinishReason, ProviderErrorReason, RequestShape, RequestTraits, Usage } from "../inference/types.js";
+import type { ProviderId } from "../registry/types.js";
+import type { HealthGates } from "../scheduler/types.js";
+
+/** One consumer request, ready to dispatch. */
+export interface DispatchJob {
+  requestId: string;
+  model: string;
+  /** The normalized chat-completions body as UTF-8 JSON. */
+  bodyJson: Uint8Array;
+  traits: RequestTraits;
+  shape: RequestShape;
+  affinityKey?: string;
+  /** Self-route: only this account's own machines; never raced. */
+  pinnedAccountId?: string;
+}
+
+/**
+ * Where the response goes. Nothing is written before {@link DispatchSink.commit}, which the dispatcher calls
+ * on the first content-bearing delta: until then a failure can be retried invisibly.
+ */
+export interface DispatchSink {
+  /** Writes the status line, headers and opening events. Called at most once. */
+  commit(providerId: ProviderId): void;
+  /** Output after commit (held role deltas are replayed first). */
+  deltas(ds: readonly Delta[]): void;
+  finish(reason: FinishReason, usage: Usage): void;
+  /** Ends a committed response with an explicit in-band error (never a bare close). */
+  failAfterCommit(e: CoordinatorError): void;
+}
+
+/** Who served (or was serving) the request, for billing. */
+export interface Served {
+  providerId: ProviderId;
+  providerAccountId: string;
+}
+
+export type DispatchResult =
+  | ({ kind: "completed"; usage: Usage; finishReason: FinishReason; attempts: number } & Served)
+  /** `partial` is what the consumer received before a post-commit failure (billable per the ledger rules). */
+  | { kind: "failed"; error: CoordinatorError; committed: boolean; attempts: number; served?: Served; partial?: Usage }
+  | { kind: "cancelled"; committed: boolean; attempts: number; served?: Served; partial?: Usage };
+
+/** How a provider error is treated by breakers and the failover loop. */
+export type ErrorClass = "sickness" | "capacity" | "client_error" | "deterministic";
+
+/** Health state the dispatcher reads (gates) and feeds (outcomes). */
+export interface DispatchHealth extends HealthGates {
+  recordOutcome(o: {
+    providerId: ProviderId;
+    model: string;
+    shape: RequestShape;
+    kind: "success" | "incomplete" | "sickness" | "capacity" | "client_error";
+    nowMs: number;
+  }): void;
+  recordLoadRefusal(providerId: ProviderId, model: string, nowMs: number): void;
+}
+
+/** Classifies a provider error (see src/health). */
+export type ErrorClassifier = (e: { statusCode: number; reason: ProviderErrorReason; message: string }) => ErrorClass;

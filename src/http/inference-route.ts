@@ -1,0 +1,180 @@
+/**
+ * One inference endpoint (Chat Completions, Completions, Responses or Messages), in pipeline order:
+ * authenticate → read + repair + parse → preflight (the scheduler's own gates: fail fast when no provider can
+ * structurally serve the request) → rate limits → ledger reservation → dispatch (deferred commit) → settle,
+ * reconcile. Every pre-commit failure is a status code in the dialect's error shape.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { includeUsageRequested } from "../dialects/index.js";
+import { repairToolSchemas } from "../dialects/tool-schema-repair.js";
+import type { Dialect } from "../dialects/types.js";
+import type { Dispatcher } from "../dispatch/dispatcher.js";
+import type { DispatchResult } from "../dispatch/types.js";
+import { CoordinatorError, errorHeaders } from "../errors/coordinator-error.js";
+import { shapeOf, type NormalizedRequest, type Usage } from "../inference/types.js";
+import type { AccountStore, Ledger, Principal } from "../ledger/types.js";
+import { rateLimitError } from "../ratelimit/rate-limit-error.js";
+import type { RateLimiter, RateTicket } from "../ratelimit/types.js";
+import type { PickResult, RouteRequest } from "../scheduler/types.js";
+import { count } from "../telemetry/metrics.js";
+import type { Clock } from "../util/clock.js";
+import { authenticate } from "./auth.js";
+import { parseJson, readBody } from "./read-body.js";
+import { bufferedSink, sendJson, streamingSink } from "./response-sinks.js";
+
+export interface InferenceDeps {
+  accounts: AccountStore;
+  ledger: Ledger;
+  limiter: RateLimiter;
+  dispatcher: Dispatcher;
+  clock: Clock;
+  /** The scheduler's decision for a request (shared gates with dispatch). */
+  preflight(req: RouteRequest): PickResult;
+  /** In the catalog or advertised by a connected provider. */
+  isKnownModel(model: string): boolean;
+  defaultMaxTokens(model: string): number;
+  /** Observes a finished request (output-length estimators). */
+  onFinished?(model: string, usage: Usage, maxTokens: number, durationMs: number): void;
+  /** Max request body size. */
+  maxBodyBytes: number;
+  log?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Handles one inference request end to end; never throws. */
+export async function handleInference(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const requestId = `req_${randomUUID().replace(/-/g, "")}`;
+  const startedAtMs = deps.clock.nowMs();
+  const headers: Record<string, string> = { "x-request-id": requestId };
+  let ticket: RateTicket | undefined;
+  let reserved = false;
+  try {
+    const principal = await authenticate(req.headers, deps.accounts);
+    const raw = await readBody(req, deps.maxBodyBytes);
+    const body = parseJson(repairToolSchemas(raw));
+    const normalized = dialect.parse(body, { defaultMaxTokens: (m) => deps.defaultMaxTokens(m) });
+    if (!deps.isKnownModel(normalized.model)) {
+      throw new CoordinatorError("model_not_found", `the model '${normalized.model}' does not exist`, { param: "model", wireCode: "model_not_found" });
+    }
+    preflight(deps, requestId, normalized);
+
+    const admitted = deps.limiter.admit(
+      {
+        accountId: principal.accountId,
+        keyId: principal.keyId,
+        tier: principal.tier,
+        model: normalized.model,
+        inputTokens: normalized.traits.estimatedPromptTokens,
+        maxOutputTokens: normalized.traits.maxTokens,
+      },
+      deps.clock.nowMs(),
+    );
+    Object.assign(headers, admitted.headers);
+    if (!admitted.ok) throw rateLimitError(admitted);
+    ticket = admitted.ticket;
+
+    await reserve(deps, requestId, principal, normalized);
+    reserved = true;
+
+    const result = await dispatchAndRespond(deps, dialect, requestId, normalized, includeUsageRequested(body), req, res, headers);
+    await settle(deps, requestId, normalized, result, ticket, startedAtMs);
+  } catch (e) {
+    const err = CoordinatorError.from(e);
+    if (err.code === "internal") deps.log?.("inference request failed", { request_id: requestId, error: String((e as Error)?.stack ?? e) });
+    if (reserved) await deps.ledger.release(requestId, err.code).catch(() => undefined);
+    if (ticket) deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, deps.clock.nowMs());
+    count("http.inference_errors", { dialect: dialect.name, code: err.code });
+    sendJson(res, err.status, dialect.errorBody(err), { ...headers, ...errorHeaders(err) });
+  }
+}
+
+/** Fails fast (before any money or rate budget is touched) when the request cannot be served at all. */
+function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest): void {
+  const d = deps.preflight({ requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set() });
+  if (d.kind !== "reject") return;
+  count("routing.preflight_reject", { model: n.model, code: d.code });
+  if (d.code === "model_not_found") throw new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
+  if (d.code === "context_overflow") throw new CoordinatorError("invalid_request", d.message, { param: "messages", wireCode: "context_length_exceeded" });
+  throw new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable", retryAfterS: 30 });
+}
+
+async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest): Promise<void> {
+  const r = await deps.ledger.reserve({
+    requestId,
+    accountId: p.accountId,
+    keyId: p.keyId,
+    model: n.model,
+    // An upper bound for the prompt: the estimate is ~chars/4; doubling it covers token-dense text.
+    promptTokensUpperBound: n.traits.estimatedPromptTokens * 2 + 16,
+    maxOutputTokens: n.traits.maxTokens,
+  });
+  if (r.ok) return;
+  if (r.reason === "unavailable") {
+    throw new CoordinatorError("rate_limited", r.message, { wireCode: "rate_limit_exceeded", retryAfterS: r.retryAfterMs / 1000 });
+  }
+  throw new CoordinatorError("insufficient_quota", r.message, { wireCode: "insufficient_quota" });
+}
+
+async function dispatchAndRespond(
+  deps: InferenceDeps,
+  dialect: Dialect,
+  requestId: string,
+  n: NormalizedRequest,
+  includeUsage: boolean,
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: Record<string, string>,
+): Promise<DispatchResult> {
+  const meta = { requestId, model: n.model, createdS: Math.floor(deps.clock.nowMs() / 1000), includeUsage };
+  const sink = n.traits.stream ? streamingSink(res, dialect, meta, headers) : bufferedSink(res, dialect, meta, headers);
+  const ac = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) ac.abort();
+  };
+  res.on("close", onClose);
+  req.on("aborted", onClose);
+  try {
+    const job = {
+      requestId,
+      model: n.model,
+      bodyJson: Buffer.from(JSON.stringify(n.body)),
+      traits: n.traits,
+      shape: shapeOf(n.traits),
+      ...(n.affinityKey !== undefined ? { affinityKey: n.affinityKey } : {}),
+    };
+    const result = await deps.dispatcher.dispatch(job, sink, ac.signal);
+    if (result.kind === "failed" && !result.committed) throw result.error;
+    if (result.kind === "cancelled" && !result.committed) {
+      if (!res.writableEnded) res.destroy();
+    }
+    return result;
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+/**
+ * Money and rate budgets follow what the consumer received: a completed request pays its exact usage; a
+ * failure or cancellation before content pays nothing; a failure or disconnect after content pays for what
+ * was produced.
+ */
+async function settle(deps: InferenceDeps, requestId: string, n: NormalizedRequest, r: DispatchResult, ticket: RateTicket, startedAtMs: number): Promise<void> {
+  const now = () => deps.clock.nowMs();
+  if (r.kind === "completed") {
+    deps.limiter.reconcile(ticket, { inputTokens: r.usage.promptTokens, outputTokens: r.usage.completionTokens }, now());
+    deps.onFinished?.(n.model, r.usage, n.traits.maxTokens, now() - startedAtMs);
+    await deps.ledger.settle({ requestId, providerId: r.providerId, providerAccountId: r.providerAccountId, model: n.model, usage: r.usage }).catch((e) => {
+      deps.log?.("settlement failed (the ledger retries it)", { request_id: requestId, error: String(e) });
+    });
+    return;
+  }
+  if (r.committed && r.served && r.partial) {
+    deps.limiter.reconcile(ticket, { inputTokens: r.partial.promptTokens, outputTokens: r.partial.completionTokens, representative: false }, now());
+    await deps.ledger
+      .settle({ requestId, providerId: r.served.providerId, providerAccountId: r.served.providerAccountId, model: n.model, usage: r.partial })
+      .catch((e) => deps.log?.("partial settlement failed", { request_id: requestId, error: String(e) }));
+    return;
+  }
+  deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, now());
+  await deps.ledger.release(requestId, r.kind).catch((e) => deps.log?.("release failed", { request_id: requestId, error: String(e) }));
+}

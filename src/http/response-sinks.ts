@@ -1,0 +1,86 @@
+/**
+ * DispatchSink implementations over a Node HTTP response: streaming (SSE via the dialect's renderer) and
+ * buffered (the dialect's accumulator). Nothing touches the response before `commit`, so a pre-content
+ * failure can still become a clean retry or a proper error status.
+ */
+import type { ServerResponse } from "node:http";
+import type { Dialect, RenderMeta } from "../dialects/types.js";
+import type { DispatchSink } from "../dispatch/types.js";
+import { errorHeaders, type CoordinatorError } from "../errors/coordinator-error.js";
+import type { Delta, FinishReason, Usage } from "../inference/types.js";
+
+/** A sink that also knows whether it has written anything yet. */
+export interface HttpSink extends DispatchSink {
+  readonly committed: boolean;
+}
+
+export function streamingSink(res: ServerResponse, dialect: Dialect, meta: RenderMeta, headers: Record<string, string>): HttpSink {
+  const r = dialect.streamRenderer(meta);
+  let committed = false;
+  const write = (s: string) => {
+    if (s.length > 0 && !res.writableEnded) res.write(s);
+  };
+  return {
+    get committed() {
+      return committed;
+    },
+    commit(providerId) {
+      committed = true;
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+        "x-provider-id": providerId,
+        ...headers,
+      });
+      res.flushHeaders();
+      write(r.start());
+    },
+    deltas(ds: readonly Delta[]) {
+      write(r.deltas(ds));
+    },
+    finish(reason: FinishReason, usage: Usage) {
+      if (!res.writableEnded) res.end(r.finish(reason, usage));
+    },
+    failAfterCommit(e: CoordinatorError) {
+      if (!res.writableEnded) res.end(r.error(e));
+    },
+  };
+}
+
+export function bufferedSink(res: ServerResponse, dialect: Dialect, meta: RenderMeta, headers: Record<string, string>): HttpSink {
+  const acc = dialect.accumulator(meta);
+  let committed = false;
+  let providerId = "";
+  return {
+    get committed() {
+      return committed;
+    },
+    commit(p) {
+      committed = true;
+      providerId = p;
+    },
+    deltas(ds: readonly Delta[]) {
+      acc.deltas(ds);
+    },
+    finish(reason: FinishReason, usage: Usage) {
+      sendJson(res, 200, acc.finish(reason, usage), { "x-provider-id": providerId, ...headers });
+    },
+    failAfterCommit(e: CoordinatorError) {
+      // Nothing has been written in buffered mode: the consumer gets a real error status.
+      sendJson(res, e.status, dialect.errorBody(e), { ...headers, ...errorHeaders(e) });
+    },
+  };
+}
+
+/** Writes a JSON response (no-op if the response already ended). */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.writableEnded || res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}

@@ -1,0 +1,112 @@
+/**
+ * The OpenAI/Anthropic-compatible REST surface, served as the Connect adapter's fallback so one HTTP server
+ * carries both. Every error, including unknown routes, uses the one error type and the caller's dialect.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { dialects } from "../dialects/index.js";
+import type { Dialect } from "../dialects/types.js";
+import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordinator-error.js";
+import { observe } from "../telemetry/metrics.js";
+import { authenticate } from "./auth.js";
+import { handleInference, type InferenceDeps } from "./inference-route.js";
+import { sendJson } from "./response-sinks.js";
+
+export interface ModelListEntry {
+  id: string;
+  contextLength: number;
+  isVision: boolean;
+  inputMicroUsdPerMtok?: number;
+  outputMicroUsdPerMtok?: number;
+}
+
+export interface RouteDeps extends InferenceDeps {
+  /** Models a consumer can ask for (catalog ∪ advertised). */
+  listModels(): ModelListEntry[];
+  /** The public capacity snapshot (the caller caches it). */
+  capacity(): unknown;
+  health(): Record<string, unknown>;
+  usage(accountId: string, sinceMs: number | undefined): Promise<Record<string, unknown>>;
+}
+
+const inferenceRoutes: Record<string, Dialect> = {
+  "/v1/chat/completions": dialects.chat,
+  "/v1/completions": dialects.completions,
+  "/v1/responses": dialects.responses,
+  "/v1/messages": dialects.messages,
+};
+
+/** Returns the Node request handler for the REST routes. */
+export function restHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const started = performance.now();
+    res.on("finish", () => observe("http.latency_ms", performance.now() - started, { status: res.statusCode }));
+    void route(deps, req, res).catch((e) => {
+      const err = CoordinatorError.from(e);
+      deps.log?.("unhandled route error", { error: String((e as Error)?.stack ?? e) });
+      sendJson(res, err.status, toOpenAIError(err), errorHeaders(err));
+    });
+  };
+}
+
+async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const method = req.method ?? "GET";
+
+  const dialect = inferenceRoutes[path];
+  if (dialect) {
+    if (method !== "POST") return methodNotAllowed(res, "POST");
+    return handleInference(deps, dialect, req, res);
+  }
+  try {
+    switch (path) {
+      case "/health":
+      case "/healthz":
+        return sendJson(res, 200, deps.health());
+      case "/v1/models/capacity":
+        return sendJson(res, 200, deps.capacity(), { "cache-control": "public, max-age=2" });
+      case "/v1/models": {
+        if (method !== "GET") return methodNotAllowed(res, "GET");
+        await authenticate(req.headers, deps.accounts);
+        return sendJson(res, 200, { object: "list", data: deps.listModels().map(modelObject) });
+      }
+      case "/v1/me/usage": {
+        const p = await authenticate(req.headers, deps.accounts);
+        const since = url.searchParams.get("since_ms");
+        return sendJson(res, 200, await deps.usage(p.accountId, since ? Number(since) : undefined));
+      }
+      default: {
+        const m = /^\/v1\/models\/(.+)$/.exec(path);
+        if (m && method === "GET") {
+          await authenticate(req.headers, deps.accounts);
+          const found = deps.listModels().find((x) => x.id === decodeURIComponent(m[1]!));
+          if (!found) throw new CoordinatorError("model_not_found", `the model '${m[1]}' does not exist`, { param: "model", wireCode: "model_not_found" });
+          return sendJson(res, 200, modelObject(found));
+        }
+        throw new CoordinatorError("not_found", `no route for ${method} ${path}`, { wireCode: "unknown_url" });
+      }
+    }
+  } catch (e) {
+    const err = CoordinatorError.from(e);
+    sendJson(res, err.status, toOpenAIError(err), errorHeaders(err));
+  }
+}
+
+function modelObject(m: ModelListEntry): Record<string, unknown> {
+  return {
+    id: m.id,
+    object: "model",
+    created: 0,
+    owned_by: "coordinator",
+    context_length: m.contextLength,
+    input_modalities: m.isVision ? ["text", "image"] : ["text"],
+    ...(m.inputMicroUsdPerMtok !== undefined
+      ? { pricing: { input_micro_usd_per_mtok: m.inputMicroUsdPerMtok, output_micro_usd_per_mtok: m.outputMicroUsdPerMtok } }
+      : {}),
+  };
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): void {
+  const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
+  sendJson(res, 405, toOpenAIError(err), { allow });
+}

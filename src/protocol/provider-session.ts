@@ -1,0 +1,129 @@
+/**
+ * One provider's gRPC stream, as an explicit state machine:
+ *
+ * - `handshaking`: the stream is open; we wait for Register and authenticate its token.
+ * - `ready`: registered in the registry; inference frames flow both ways.
+ * - `closed`: the stream ended (provider left, was evicted, was replaced by a newer session with the same
+ *   serial, or the coordinator shut down). Every request still in flight receives a `disconnected` event
+ *   exactly once, so the dispatcher can fail over.
+ *
+ * The grpc-js handler in provider-service.ts only pumps frames into {@link ProviderSession.receive}.
+ */
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { CoordinatorMessage, ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import type { InferenceDispatch, ProviderChannel } from "../dispatch/provider-channel.js";
+import type { ProviderEvent } from "../inference/types.js";
+import { cancelFrame, inferenceRequestFrame, loadModelFrame } from "./frames.js";
+
+export type SessionState =
+  | { t: "handshaking"; sinceMs: number }
+  | { t: "ready"; providerId: string }
+  | { t: "closed"; reason: string };
+
+type Handler = (e: ProviderEvent) => void;
+
+/** Frames queued beyond this many (while the peer is not reading) mean the provider is stuck: close it. */
+const MAX_QUEUED_FRAMES = 4096;
+
+export class ProviderSession implements ProviderChannel {
+  state: SessionState;
+  readonly #call: ServerDuplexStream<ProviderMessage, CoordinatorMessage>;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #queue: CoordinatorMessage[] = [];
+  #blocked = false;
+  #onClosed: ((reason: string) => void) | undefined;
+
+  constructor(call: ServerDuplexStream<ProviderMessage, CoordinatorMessage>, nowMs: number) {
+    this.#call = call;
+    this.state = { t: "handshaking", sinceMs: nowMs };
+    call.on("drain", () => this.#flush());
+  }
+
+  get providerId(): string {
+    return this.state.t === "ready" ? this.state.providerId : "";
+  }
+
+  get inflightCount(): number {
+    return this.#handlers.size;
+  }
+
+  /** Moves to `ready` once the registry has accepted the provider. */
+  markReady(providerId: string, onClosed: (reason: string) => void): void {
+    if (this.state.t !== "handshaking") return;
+    this.state = { t: "ready", providerId };
+    this.#onClosed = onClosed;
+  }
+
+  dispatch(req: InferenceDispatch, onEvent: Handler): boolean {
+    if (this.state.t !== "ready") return false;
+    this.#handlers.set(req.requestId, onEvent);
+    this.send(inferenceRequestFrame(req.requestId, req.model, req.bodyJson, req.traits));
+    return true;
+  }
+
+  cancel(requestId: string, reason: string): void {
+    if (!this.#handlers.delete(requestId)) return;
+    if (this.state.t === "ready") this.send(cancelFrame(requestId, reason));
+  }
+
+  loadModel(model: string): void {
+    if (this.state.t === "ready") this.send(loadModelFrame(model));
+  }
+
+  /** Delivers a provider's per-request event; terminal events unregister the handler. */
+  deliver(requestId: string, e: ProviderEvent): void {
+    const h = this.#handlers.get(requestId);
+    if (!h) return; // cancelled or unknown: a late frame after CancelInference is expected and harmless
+    if (e.kind === "complete" || e.kind === "error" || e.kind === "disconnected") this.#handlers.delete(requestId);
+    h(e);
+  }
+
+  /** Writes a frame, honouring backpressure: grpc-js buffers, we stop writing until 'drain'. */
+  send(msg: CoordinatorMessage): void {
+    if (this.state.t === "closed") return;
+    if (this.#blocked) {
+      if (this.#queue.length >= MAX_QUEUED_FRAMES) {
+        this.close("provider not reading its stream", { code: 8, details: "provider not reading its stream" });
+        return;
+      }
+      this.#queue.push(msg);
+      return;
+    }
+    if (!this.#call.write(msg)) this.#blocked = true;
+  }
+
+  #flush(): void {
+    this.#blocked = false;
+    while (this.#queue.length > 0 && !this.#blocked) {
+      if (!this.#call.write(this.#queue.shift()!)) this.#blocked = true;
+    }
+  }
+
+  /**
+   * Ends the session. With `status`, the stream ends with that gRPC status; otherwise it ends OK.
+   * Idempotent; in-flight requests get `disconnected`.
+   */
+  close(reason: string, status?: { code: number; details: string }): void {
+    if (this.state.t === "closed") return;
+    this.state = { t: "closed", reason };
+    try {
+      if (status) this.#call.emit("error", status);
+      else this.#call.end();
+    } catch {
+      // the stream is already gone; nothing to tell the peer
+    }
+    this.streamEnded(reason);
+  }
+
+  /** Called when the underlying stream is gone (either side). Fails every in-flight request once. */
+  streamEnded(reason: string): void {
+    if (this.state.t !== "closed") this.state = { t: "closed", reason };
+    const handlers = [...this.#handlers.entries()];
+    this.#handlers.clear();
+    this.#queue.length = 0;
+    for (const [, h] of handlers) h({ kind: "disconnected", message: `provider disconnected: ${reason}` });
+    const cb = this.#onClosed;
+    this.#onClosed = undefined;
+    cb?.(reason);
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The live set of connected providers: what each last reported (Register, Heartbeat) plus the coordinator's
+ * own accounting of work dispatched there. Pure state and transitions (no I/O, no timers); the protocol edge
+ * feeds it and the scheduler reads {@link ProviderRegistry.view} snapshots.
+ *
+ * Records are mutated in place and handed to the scheduler by reference, so a pick over thousands of
+ * providers copies nothing; the scheduler treats them as read-only.
+ */
+import type { RequestId } from "../inference/types.js";
+import type {
+  HardwareInfo,
+  InflightRequest,
+  ModelSlot,
+  ProviderId,
+  ProviderModel,
+  ProviderStatus,
+  ProviderView,
+  RegistryView,
+  ThermalState,
+} from "./types.js";
+
+/** How the registry describes a new session (decoupled from the wire types). */
+export interface ProviderRegistration {
+  serial: string;
+  accountId: string;
+  version: string;
+  hardware: HardwareInfo;
+  decodeTps: number;
+  prefillTps: number;
+  maxModelSlots: number;
+  models: ProviderModel[];
+}
+
+/** A heartbeat's content (decoupled from the wire types). */
+export interface ProviderHeartbeat {
+  status: ProviderStatus;
+  memoryPressure: number;
+  cpuUsage: number;
+  thermal: ThermalState;
+  totalMemoryGb: number;
+  freeForLoadGb: number | undefined;
+  slots: ModelSlot[];
+  warmModels: string[];
+}
+
+/** A mutable provider record; exposed to readers as {@link ProviderView}. */
+export class ProviderRecord implements ProviderView {
+  readonly id: ProviderId;
+  readonly serial: string;
+  readonly accountId: string;
+  readonly version: string;
+  readonly hardware: HardwareInfo;
+  readonly decodeTps: number;
+  readonly prefillTps: number;
+  readonly maxModelSlots: number;
+  readonly models: ProviderModel[];
+  readonly connectedAtMs: number;
+  status: ProviderStatus = "idle";
+  memoryPressure = 0;
+  cpuUsage = 0;
+  thermal: ThermalState = "nominal";
+  totalMemoryGb: number;
+  freeForLoadGb: number | undefined = undefined;
+  slots: ModelSlot[] = [];
+  warmModels: string[] = [];
+  lastHeartbeatMs: number;
+  readonly inflight = new Map<RequestId, InflightRequest>();
+  readonly pendingLoads = new Map<string, number>();
+
+  constructor(id: ProviderId, r: ProviderRegistration, nowMs: number) {
+    this.id = id;
+    this.serial = r.serial;
+    this.accountId = r.accountId;
+    this.version = r.version;
+    this.hardware = r.hardware;
+    this.decodeTps = r.decodeTps;
+    this.prefillTps = r.prefillTps;
+    this.maxModelSlots = r.maxModelSlots;
+    this.models = r.models;
+    this.connectedAtMs = nowMs;
+    this.lastHeartbeatMs = nowMs;
+    this.totalMemoryGb = r.hardware.memoryGb;
+  }
+
+  servesModel(model: string): boolean {
+    return this.models.some((m) => m.id === model);
+  }
+}
+
+/** Listener for changes that may free capacity (so the dispatcher can drain its queues). */
+export type CapacityListener = (model: string | undefined) => void;
+
+export class ProviderRegistry {
+  readonly #byId = new Map<ProviderId, ProviderRecord>();
+  readonly #bySerial = new Map<string, ProviderRecord>();
+  readonly #byModel = new Map<string, ProviderRecord[]>();
+  #list: ProviderRecord[] | undefined;
+  #nextId = 1;
+  readonly #listeners: CapacityListener[] = [];
+
+  /** Adds a provider session. A record with the same serial must be removed first (see {@link bySerial}). */
+  add(r: ProviderRegistration, nowMs: number): ProviderRecord {
+    const id = `prov_${(this.#nextId++).toString(36)}_${r.serial.slice(0, 24)}`;
+    const rec = new ProviderRecord(id, r, nowMs);
+    this.#byId.set(id, rec);
+    this.#bySerial.set(r.serial, rec);
+    for (const m of rec.models) {
+      let list = this.#byModel.get(m.id);
+      if (!list) this.#byModel.set(m.id, (list = []));
+      list.push(rec);
+    }
+    this.#list = undefined;
+    this.#emit(undefined);
+    return rec;
+  }
+
+  remove(id: ProviderId): ProviderRecord | undefined {
+    const rec = this.#byId.get(id);
+    if (!rec) return undefined;
+    this.#byId.delete(id);
+    if (this.#bySerial.get(rec.serial) === rec) this.#bySerial.delete(rec.serial);
+    for (const m of rec.models) {
+      const list = this.#byModel.get(m.id);
+      if (!list) continue;
+      const i = list.indexOf(rec);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#byModel.delete(m.id);
+    }
+    this.#list = undefined;
+    return rec;
+  }
+
+  get(id: ProviderId): ProviderRecord | undefined {
+    return this.#byId.get(id);
+  }
+
+  bySerial(serial: string): ProviderRecord | undefined {
+    return this.#bySerial.get(serial);
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Providers that have `model` on disk. */
+  forModel(model: string): readonly ProviderRecord[] {
+    return this.#byModel.get(model) ?? [];
+  }
+
+  /** Every model some connected provider advertises. */
+  advertisedModels(): string[] {
+    return [...this.#byModel.keys()];
+  }
+
+  /** A snapshot for the scheduler (records by reference; the array is rebuilt only on membership change). */
+  view(): RegistryView & { byModel: ReadonlyMap<string, readonly ProviderView[]> } {
+    this.#list ??= [...this.#byId.values()];
+    return { providers: this.#list, byModel: this.#byModel };
+  }
+
+  applyHeartbeat(id: ProviderId, hb: ProviderHeartbeat, nowMs: number): void {
+    const rec = this.#byId.get(id);
+    if (!rec) return;
+    rec.status = hb.status;
+    rec.memoryPressure = hb.memoryPressure;
+    rec.cpuUsage = hb.cpuUsage;
+    rec.thermal = hb.thermal;
+    if (hb.totalMemoryGb > 0) rec.totalMemoryGb = hb.totalMemoryGb;
+    rec.freeForLoadGb = hb.freeForLoadGb;
+    rec.slots = hb.slots;
+    rec.warmModels = hb.warmModels;
+    rec.lastHeartbeatMs = nowMs;
+    // The provider's token-budget numbers now include every request it has accepted, so the coordinator must
+    // stop adding its own reservation for those on top (no double counting).
+    for (const req of rec.inflight.values()) req.seenByProvider = true;
+    for (const s of hb.slots) {
+      if (s.state === "running" || s.state === "idle") rec.pendingLoads.delete(s.model);
+    }
+    this.#emit(undefined);
+  }
+
+  /** Any frame from a provider proves it is alive. */
+  touch(id: ProviderId, nowMs: number): void {
+    const rec = this.#byId.get(id);
+    if (rec) rec.lastHeartbeatMs = nowMs;
+  }
+
+  addInflight(id: ProviderId, req: InflightRequest): void {
+    this.#byId.get(id)?.inflight.set(req.requestId, req);
+  }
+
+  /** Records streamed progress so admission reserves max(reserved, used). */
+  addUsedTokens(id: ProviderId, requestId: RequestId, tokens: number): void {
+    const req = this.#byId.get(id)?.inflight.get(requestId);
+    if (!req) return;
+    req.usedTokens += tokens;
+    req.remainingOutputTokens = Math.max(0, req.remainingOutputTokens - tokens);
+  }
+
+  removeInflight(id: ProviderId, requestId: RequestId): void {
+    const rec = this.#byId.get(id);
+    if (!rec) return;
+    const req = rec.inflight.get(requestId);
+    if (!req) return;
+    rec.inflight.delete(requestId);
+    this.#emit(req.model);
+  }
+
+  markPendingLoad(id: ProviderId, model: string, nowMs: number): void {
+    this.#byId.get(id)?.pendingLoads.set(model, nowMs);
+  }
+
+  loadFinished(id: ProviderId, model: string): void {
+    const rec = this.#byId.get(id);
+    if (!rec) return;
+    rec.pendingLoads.delete(model);
+    this.#emit(model);
+  }
+
+  /** Subscribes to "capacity may have appeared" events (model = undefined: any model). */
+  onCapacity(listener: CapacityListener): void {
+    this.#listeners.push(listener);
+  }
+
+  #emit(model: string | undefined): void {
+    for (const l of this.#listeners) l(model);
+  }
+}
