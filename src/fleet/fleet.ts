@@ -163,9 +163,13 @@ export async function runFleetCli(argv: string[], env: NodeJS.ProcessEnv, io: Fl
   io.stdout(`fleet: ${o.count} Macs → ${o.coordinator}, models ${o.models.join(",")}, ${o.instant ? "instant" : `time scale ${o.timeScale}`}`);
   return new Promise<number>((resolve) => {
     let done = false;
+    // The Macs' timers are unref'd (systemClock); while the coordinator is unreachable nothing else would
+    // keep the process alive between reconnect attempts, so hold the event loop open until a signal.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     const finish = (code: number) => {
       if (done) return;
       done = true;
+      clearInterval(keepAlive);
       io.signals.removeListener("SIGINT", onSignal);
       io.signals.removeListener("SIGTERM", onSignal);
       void fleet.stop().then(() => resolve(code));
