@@ -55,7 +55,7 @@ export class Dispatcher {
           classify: o.classify,
           options: this.options,
           pick: o.pick,
-          waitForCapacity: (j, hintMs, s) => this.queue.wait(j.model, j.requestId, hintMs, s),
+          waitForCapacity: (j, hintMs, s, maxWaitMs) => this.queue.wait(j.model, j.requestId, hintMs, s, maxWaitMs),
           ...(o.log ? { log: o.log } : {}),
         },
         job,

@@ -33,7 +33,7 @@ export interface RunDeps {
   options: DispatchOptions;
   pick(req: RouteRequest): PickResult;
   /** Waits until capacity may exist for the model; throws a CoordinatorError (429) when the queue is full or times out. */
-  waitForCapacity(job: DispatchJob, retryAfterMs: number, signal: AbortSignal): Promise<void>;
+  waitForCapacity(job: DispatchJob, retryAfterMs: number, signal: AbortSignal, maxWaitMs?: number): Promise<void>;
   log?(msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -127,16 +127,19 @@ export class RequestRun {
         if (isBackup) return; // a backup is opportunistic: never queue or fail for it
         if (this.#liveAttempts() > 0) return; // someone is still working on it
         if (decision.kind === "reject") {
-          this.#failPreCommit(rejectError(decision));
+          // After attempts, "nobody left" means the failures exhausted the fleet: report what failed.
+          this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : rejectError(decision));
           return;
         }
-        // queue: capable providers exist (or may connect) but none has room now
-        if (this.#attemptCount > 0 && this.#d.clock.nowMs() - this.#startedAtMs > this.#d.options.maxPreContentMs) {
+        // queue: capable providers exist (or may connect) but none has room now. A failover waits only for
+        // what is left of its pre-content budget.
+        const left = this.#d.options.maxPreContentMs - (this.#d.clock.nowMs() - this.#startedAtMs);
+        if (this.#attemptCount > 0 && left <= 0) {
           this.#failPreCommit(this.#exhaustedError());
           return;
         }
         try {
-          await this.#d.waitForCapacity(this.#job, decision.retryAfterMs, this.#signal);
+          await this.#d.waitForCapacity(this.#job, decision.retryAfterMs, this.#signal, this.#attemptCount > 0 ? left : undefined);
         } catch (e) {
           if (!this.#result) this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : CoordinatorError.from(e));
           return;

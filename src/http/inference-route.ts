@@ -125,7 +125,7 @@ async function dispatchAndRespond(
   res: ServerResponse,
   headers: Record<string, string>,
 ): Promise<DispatchResult> {
-  const meta = { requestId, model: n.model, createdS: Math.floor(deps.clock.nowMs() / 1000), includeUsage };
+  const meta = { requestId, model: n.model, createdS: Math.floor(deps.clock.nowMs() / 1000), includeUsage, promptTokens: n.traits.estimatedPromptTokens };
   const sink = n.traits.stream ? streamingSink(res, dialect, meta, headers) : bufferedSink(res, dialect, meta, headers);
   const ac = new AbortController();
   const onClose = () => {
