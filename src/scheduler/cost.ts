@@ -76,12 +76,14 @@ export function estimateCost(
   expectedOutput: number,
   weightsBytes: number,
   options: CostOptions,
+  /** Load time still to wait when joining a load already under way (replaces the full load time), ms. */
+  loadRemainingMs?: number,
 ): CostBreakdown {
   const solo = soloDecodeTps(p, slot);
   const n = active + 1;
   const stream = perStreamTps(solo, n, options.concurrencyLawK);
   const aggregate = stream * n;
-  const load = slot ? 0 : loadTimeMs(p, model, weightsBytes, options);
+  const load = slot ? 0 : (loadRemainingMs ?? loadTimeMs(p, model, weightsBytes, options));
   const backlog = backlogTokens(p, model);
   // Requests the provider itself queued wait for a running one to finish: about one mean remaining each.
   const meanRemaining = active > 0 ? backlog / active : 0;

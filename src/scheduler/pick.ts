@@ -8,7 +8,8 @@
  *    connected, or providers only transiently blocked (draining, overheating), is queued: one may come back.
  * 3. Warm candidates whose slot admits the request within its quality concurrency ({@link admitToSlot});
  *    else, on cost alone, warm slots admitting beyond it (overcommitted) and cold candidates that pass the
- *    memory gate ({@link canColdLoad}). Within a tier, lowest expected completion
+ *    memory gate ({@link canColdLoad}), or providers already loading the model (joining the load). Within a
+ *    tier, lowest expected completion
  *    time ({@link estimateCost}); near-ties (5 %) broken by cache affinity (rendezvous hashing) when the
  *    request has an `affinityKey`, else by load, then randomly. `avoidVersion` is a soft filter.
  * 4. Capable providers exist but none has room → `queue` (reason "loading" when a load is under way).
@@ -17,8 +18,8 @@
  * Pure: no I/O; time, randomness, health and estimator are in {@link PickContext}.
  */
 import type { ProviderView, RegistryView } from "../registry/types.js";
-import { admitToSlot, expectedOutputTokens, slotConcurrencyCap, type OutputEstimate } from "./admission.js";
-import { estimateCost } from "./cost.js";
+import { admitToSlot, expectedOutputTokens, inflightFor, slotConcurrencyCap, type OutputEstimate } from "./admission.js";
+import { estimateCost, loadTimeMs } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
 import { canColdLoad } from "./memory-gate.js";
 import { GIB, resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
@@ -117,6 +118,14 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     if (slot?.state === "loading" || p.pendingLoads.has(req.model)) {
       loading = true;
       anyCouldHost = true;
+      // Join a load under way (competing with cold loads on cost) rather than start another Mac loading for
+      // every request of a burst. Until the slot reports, stay within the conservative default concurrency.
+      const active = inflightFor(p, req.model).length;
+      if (active >= o.fallbackMaxConcurrency) continue;
+      const sentAt = p.pendingLoads.get(req.model) ?? ctx.nowMs;
+      const remaining = Math.max(0, loadTimeMs(p, req.model, weights, o) - (ctx.nowMs - sentAt));
+      const c = estimateCost(p, req.model, undefined, active, prompt, expectedOut, weights, o, remaining);
+      cold.push({ p, costMs: c.costMs, load: active / o.fallbackMaxConcurrency, cold: false });
       continue;
     }
     const total = p.totalMemoryGb || p.hardware.memoryGb;
@@ -134,6 +143,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
       kind: "picked",
       providerId: chosen.c.p.id,
       reason: chosen.c.cold ? "cold" : chosen.reason,
+      // cold = a LoadModel is implied; joining a load under way implies none.
       cold: chosen.c.cold,
       reservedTokens: reserved,
       costMs: chosen.c.costMs,

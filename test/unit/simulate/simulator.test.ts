@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { main, parseSimulateArgs } from "../../../src/simulate/main.js";
+import { mulberry32 } from "../../../src/simulate/prng.js";
+import { formatComparison, percentile, type SimulationReport } from "../../../src/simulate/report.js";
+import { loadTestReportScenario } from "../../../src/simulate/scenarios/load-test-report.js";
+import { runSimulation } from "../../../src/simulate/simulator.js";
+
+describe("routing simulator on the load-test-report scenario", () => {
+  const scenario = loadTestReportScenario({ hours: 0.25 });
+  let ours: SimulationReport;
+  let worst: SimulationReport;
+
+  before(() => {
+    ours = runSimulation(scenario, "kv-aware", 7);
+    worst = runSimulation(scenario, "worst-case", 7);
+  });
+
+  const model = (r: SimulationReport, id: string) => r.models.find((m) => m.model === id)!;
+
+  it("serves both models and completes most requests", () => {
+    for (const id of ["gpt-oss-20b", "gemma-4-26b"]) {
+      const m = model(ours, id);
+      assert.ok(m.arrivals > 100, `${id} arrivals ${m.arrivals}`);
+      assert.ok(m.completed > 0.9 * m.arrivals, `${id} completed ${m.completed}/${m.arrivals}`);
+      assert.ok(m.ttftMs.p50 > 0 && m.ttftMs.p95 >= m.ttftMs.p50 && m.e2eMs.p99 >= m.e2eMs.p95);
+    }
+  });
+
+  it("never refuses a request while a capable Mac is idle under the kv-aware policy", () => {
+    for (const m of ours.models) assert.equal(m.refusedWhileIdle, 0, m.model);
+  });
+
+  it("never routes a cold request to a Mac that refuses the load, unlike the 2x gate", () => {
+    for (const m of ours.models) assert.equal(m.loadRefusals, 0, m.model);
+    // Same workload on a fleet of 32 GB Macs (the Go 2x gate admits them, the provider's 3x rule refuses)
+    // plus 64 GB ones: the worst-case policy keeps sending loads that are refused.
+    const mixed = { ...scenario, fleet: scenario.fleet.filter((m) => m.memoryGb === 32 || m.memoryGb === 64) };
+    assert.equal(model(runSimulation(mixed, "kv-aware", 7), "gemma-4-26b").loadRefusals, 0);
+    assert.ok(model(runSimulation(mixed, "worst-case", 7), "gemma-4-26b").loadRefusals > 0);
+  });
+
+  it("is deterministic by seed", () => {
+    assert.deepEqual(runSimulation(scenario, "kv-aware", 7), ours);
+  });
+
+  it("formats a side-by-side Markdown table with ratios", () => {
+    const text = formatComparison(ours, worst);
+    assert.match(text, /### gemma-4-26b/);
+    assert.match(text, /\| first token p95 \| [\d.]+ s \| [\d.]+ s \| [\d.]+×|=/);
+  });
+});
+
+describe("simulate CLI entry", () => {
+  it("parses its flags and rejects unknown ones", () => {
+    assert.deepEqual(parseSimulateArgs(["--scenario", "load-test-report", "--seed=3", "--hours", "0.5"]), { scenario: "load-test-report", seed: 3, hours: 0.5 });
+    assert.throws(() => parseSimulateArgs(["--scenario", "nope"]), /unknown scenario/);
+    assert.throws(() => parseSimulateArgs(["--fast"]), /needs a value|unknown option/);
+  });
+
+  it("runs both policies from argv", () => {
+    assert.match(main(["--hours", "0.05", "--seed", "2"]), /kv-aware \| worst-case/);
+  });
+});
+
+describe("simulator utilities", () => {
+  it("mulberry32 repeats by seed and differs across seeds", () => {
+    const a = mulberry32(1);
+    const b = mulberry32(1);
+    const c = mulberry32(2);
+    const xs = [a(), a(), a()];
+    assert.deepEqual([b(), b(), b()], xs);
+    assert.notDeepEqual([c(), c(), c()], xs);
+    assert.ok(xs.every((x) => x >= 0 && x < 1));
+  });
+
+  it("percentile uses nearest rank", () => {
+    assert.equal(percentile([5, 1, 4, 2, 3], 50), 3);
+    assert.equal(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95), 10);
+    assert.equal(percentile([], 95), 0);
+  });
+});
