@@ -16,7 +16,7 @@ import { restHandler, type RouteDeps } from "./http/routes.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
 import { ProviderService, startGrpcServer } from "./protocol/provider-service.js";
-import { createRateLimiter } from "./ratelimit/limiter.js";
+import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { ProviderRegistry } from "./registry/provider-registry.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
 import { DemandTracker } from "./scheduler/demand-tracker.js";
@@ -34,6 +34,8 @@ export interface CoordinatorDeps {
   random?: () => number;
   catalog?: readonly CatalogEntry[];
   logger?: Logger;
+  /** Per-tier rate-limit overrides (tests use small limits to reach them quickly). Default: the tier defaults. */
+  rateLimitTiers?: RateLimiterOptions["tiers"];
 }
 
 export interface Coordinator {
@@ -75,7 +77,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const recovered = await ledger.recover();
   log.info("ledger recovered", { ...recovered });
 
-  const limiter = createRateLimiter({ processShare: 1 / config.replicas });
+  const limiter = createRateLimiter({ processShare: 1 / config.replicas, ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}) });
 
   const providers = new ProviderService({
     registry,
