@@ -9,6 +9,7 @@ import { chipProfiles } from "../../src/fleet/chip-profiles.js";
 import { SimulatedMac, type SimulatedMacOptions } from "../../src/fleet/simulated-mac.js";
 import { openDatabase, type OpenedDatabase } from "../../src/ledger/database.js";
 import type { AccountTier } from "../../src/ledger/types.js";
+import type { RateLimiterOptions } from "../../src/ratelimit/limiter.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 
@@ -21,6 +22,8 @@ export interface TestCoordinatorOptions {
   macs?: TestMacOptions[];
   tier?: AccountTier;
   creditMicroUsd?: bigint;
+  /** Per-tier rate-limit overrides passed to the coordinator's limiter (default: the tier defaults). */
+  rateLimitTiers?: RateLimiterOptions["tiers"];
 }
 
 export interface TestCoordinator {
@@ -58,7 +61,7 @@ export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Prom
     warmPoolIntervalMs: 0,
     ...o.config,
   });
-  const coordinator = await startCoordinator(config, { db: db.db, logger: silentLogger });
+  const coordinator = await startCoordinator(config, { db: db.db, logger: silentLogger, ...(o.rateLimitTiers ? { rateLimitTiers: o.rateLimitTiers } : {}) });
   const accounts = coordinator.ledger.accounts;
   const account = await accounts.createAccount({ name: "test", tier: o.tier ?? "consumer", initialCreditMicroUsd: o.creditMicroUsd ?? 50_000_000n });
   const { apiKey } = await accounts.issueApiKey({ accountId: account.id, name: "test" });
