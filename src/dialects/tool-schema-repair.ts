@@ -62,18 +62,20 @@ function inferType(n: Node, root: Node): string {
 }
 
 /** Repairs one schema node in place (children first, so unions see collapsed member types). */
-function repairNode(v: unknown, root: Node, depth: number): boolean {
+function repairNode(v: unknown, root: Node, depth: number, positional = false): boolean {
   if (depth > MAX_SCHEMA_DEPTH) return false;
   if (Array.isArray(v)) return v.reduce<boolean>((ch, x) => repairNode(x, root, depth + 1) || ch, false);
   if (!isNode(v)) return false;
   let changed = false;
+  // A property's or an item's value is a schema by position, even an empty `{}` (which old chat templates
+  // crashed on just like a nullable type); $defs entries are only typed when they look like schemas.
   for (const key of ["properties", "$defs", "definitions"]) {
     const map = v[key];
-    if (isNode(map)) for (const child of Object.values(map)) changed = repairNode(child, root, depth + 1) || changed;
+    if (isNode(map)) for (const child of Object.values(map)) changed = repairNode(child, root, depth + 1, key === "properties") || changed;
   }
-  if ("items" in v) changed = repairNode(v.items, root, depth + 1) || changed;
+  if ("items" in v) changed = repairNode(v.items, root, depth + 1, true) || changed;
   // additionalProperties may itself be a schema; a bare true/false is left alone.
-  if (isNode(v.additionalProperties)) changed = repairNode(v.additionalProperties, root, depth + 1) || changed;
+  if (isNode(v.additionalProperties)) changed = repairNode(v.additionalProperties, root, depth + 1, true) || changed;
   for (const key of UNION_KEYS) if (Array.isArray(v[key])) changed = repairNode(v[key], root, depth) || changed;
 
   if ("type" in v && typeof v.type !== "string") {
@@ -83,7 +85,7 @@ function repairNode(v: unknown, root: Node, depth: number): boolean {
     if (concrete !== undefined && members.includes("null") && !("nullable" in v)) v.nullable = true;
     v.type = concrete ?? members[0] ?? inferType(v, root);
     changed = true;
-  } else if (!("type" in v) && SCHEMA_MARKERS.some((k) => k in v)) {
+  } else if (!("type" in v) && ((positional && !("$ref" in v)) || SCHEMA_MARKERS.some((k) => k in v))) {
     v.type = inferType(v, root);
     changed = true;
   }

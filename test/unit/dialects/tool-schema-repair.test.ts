@@ -70,12 +70,12 @@ describe("repairToolSchemas", () => {
     assert.equal(p.properties.ref.type, "number");
   });
 
-  it("keeps an explicit nullable and never invents types on non-schema maps", () => {
+  it("keeps an explicit nullable, and types an empty property schema (old templates crash on `{}` too)", () => {
     const params = { type: "object", properties: { a: { type: ["string", "null"], nullable: false }, b: {} } };
     const raw = JSON.stringify({ tools: [{ type: "function", function: { name: "f", parameters: params } }] });
     const p = JSON.parse(repairToolSchemas(raw)).tools[0].function.parameters;
     assert.deepEqual(p.properties.a, { type: "string", nullable: false });
-    assert.deepEqual(p.properties.b, {});
+    assert.deepEqual(p.properties.b, { type: "string" });
   });
 
   it("returns the same string when nothing needs repair", () => {
