@@ -203,6 +203,20 @@ export class ProviderRegistry {
     const req = rec.inflight.get(requestId);
     if (!req) return;
     rec.inflight.delete(requestId);
+    if (req.seenByProvider) {
+      // The last heartbeat still counts this request; release it now rather than leaving its slot looking
+      // busy until the next heartbeat (that would make finished capacity invisible to queued requests).
+      const i = rec.slots.findIndex((s) => s.model === req.model);
+      const slot = rec.slots[i];
+      if (slot) {
+        rec.slots = rec.slots.slice();
+        rec.slots[i] = {
+          ...slot,
+          numRunning: Math.max(0, slot.numRunning - 1),
+          tokenBudgetUsed: Math.max(0, slot.tokenBudgetUsed - Math.max(req.usedTokens, req.reservedTokens)),
+        };
+      }
+    }
     this.#emit(req.model);
   }
 

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { ProviderRegistry, type ProviderRegistration } from "../../../src/registry/provider-registry.js";
+import type { ModelSlot } from "../../../src/registry/types.js";
+
+const registration = (serial: string, models = ["gpt-oss-20b"]): ProviderRegistration => ({
+  serial,
+  accountId: "acct",
+  version: "0.7.0",
+  hardware: { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 64, memoryBandwidthGbs: 546, gpuCores: 40 },
+  decodeTps: 70,
+  prefillTps: 2000,
+  maxModelSlots: 2,
+  models: models.map((id) => ({ id, sizeBytes: 12e9, quantization: "q4", contextLength: 131072, isVision: false, templateRenderOk: undefined })),
+});
+
+const slot = (o: Partial<ModelSlot> = {}): ModelSlot => ({
+  model: "gpt-oss-20b",
+  state: "running",
+  numRunning: 1,
+  numWaiting: 0,
+  maxConcurrency: 8,
+  tokenBudgetUsed: 1000,
+  tokenBudgetMax: 100_000,
+  kvBytesPerToken: 49_152,
+  observedDecodeTps: 70,
+  observedPrefillTps: 2000,
+  modelLoadTimeMs: 4000,
+  ...o,
+});
+
+const heartbeat = (slots: ModelSlot[]) => ({
+  status: "serving" as const,
+  memoryPressure: 0.2,
+  cpuUsage: 0.1,
+  thermal: "nominal" as const,
+  totalMemoryGb: 64,
+  freeForLoadGb: 20,
+  slots,
+  warmModels: ["gpt-oss-20b"],
+});
+
+const inflight = (requestId: string, reservedTokens: number) => ({
+  requestId,
+  model: "gpt-oss-20b",
+  reservedTokens,
+  usedTokens: 100,
+  remainingOutputTokens: reservedTokens - 100,
+  startedAtMs: 0,
+  seenByProvider: false,
+});
+
+describe("ProviderRegistry", () => {
+  it("indexes providers by model and serial and rebuilds the view only on membership change", () => {
+    const r = new ProviderRegistry();
+    const a = r.add(registration("A"), 0);
+    r.add(registration("B", ["gemma-4-26b"]), 0);
+    assert.deepEqual(r.forModel("gpt-oss-20b").map((p) => p.serial), ["A"]);
+    assert.equal(r.bySerial("B")?.models[0]?.id, "gemma-4-26b");
+    const v1 = r.view();
+    r.applyHeartbeat(a.id, heartbeat([slot()]), 10);
+    assert.equal(r.view().providers, v1.providers, "a heartbeat does not copy the provider list");
+    r.remove(a.id);
+    assert.notEqual(r.view().providers, v1.providers);
+    assert.equal(r.forModel("gpt-oss-20b").length, 0);
+    assert.equal(r.bySerial("A"), undefined);
+  });
+
+  it("stops counting a request on top of the heartbeat once the provider has reported it", () => {
+    const r = new ProviderRegistry();
+    const p = r.add(registration("A"), 0);
+    r.addInflight(p.id, inflight("r1", 600));
+    assert.equal(p.inflight.get("r1")!.seenByProvider, false);
+    r.applyHeartbeat(p.id, heartbeat([slot()]), 10);
+    assert.equal(p.inflight.get("r1")!.seenByProvider, true);
+  });
+
+  it("releases a finished request's slot share at once instead of waiting for the next heartbeat", () => {
+    const r = new ProviderRegistry();
+    const p = r.add(registration("A"), 0);
+    r.addInflight(p.id, inflight("r1", 600));
+    r.applyHeartbeat(p.id, heartbeat([slot({ numRunning: 1, tokenBudgetUsed: 600 })]), 10);
+    const models: (string | undefined)[] = [];
+    r.onCapacity((m) => models.push(m));
+    r.removeInflight(p.id, "r1");
+    assert.equal(p.slots[0]!.numRunning, 0);
+    assert.equal(p.slots[0]!.tokenBudgetUsed, 0);
+    assert.deepEqual(models, ["gpt-oss-20b"], "waiters for the model are woken");
+  });
+
+  it("leaves the heartbeat's numbers alone for a request the provider never reported", () => {
+    const r = new ProviderRegistry();
+    const p = r.add(registration("A"), 0);
+    r.applyHeartbeat(p.id, heartbeat([slot({ numRunning: 3, tokenBudgetUsed: 5000 })]), 10);
+    r.addInflight(p.id, inflight("r2", 600));
+    r.removeInflight(p.id, "r2");
+    assert.equal(p.slots[0]!.numRunning, 3);
+    assert.equal(p.slots[0]!.tokenBudgetUsed, 5000);
+  });
+
+  it("clears a pending load when the model shows up warm", () => {
+    const r = new ProviderRegistry();
+    const p = r.add(registration("A"), 0);
+    r.markPendingLoad(p.id, "gpt-oss-20b", 5);
+    assert.ok(p.pendingLoads.has("gpt-oss-20b"));
+    r.applyHeartbeat(p.id, heartbeat([slot({ state: "idle", numRunning: 0 })]), 10);
+    assert.equal(p.pendingLoads.size, 0);
+  });
+});
