@@ -1,0 +1,65 @@
+/**
+ * Routing quality: the routing simulator (src/simulate) runs each scenario under the production kv-aware
+ * policy and the Go coordinator's worst-case policy with the same seed, and prints the simulator's own
+ * side-by-side table (kv-aware ÷ worst-case ratios). The simulator is deterministic for a seed, so these
+ * numbers are comparable between runs (unlike the timing benchmarks).
+ */
+import { formatComparison, type ModelReport } from "../src/simulate/report.js";
+import { scenarios } from "../src/simulate/main.js";
+import { runSimulation } from "../src/simulate/simulator.js";
+import { ratio, target, type BenchResult, type BenchTarget } from "./bench-result.js";
+
+/** Options of {@link runRoutingBench}. */
+export interface RoutingBenchOptions {
+  /** Scenario names (default: every scenario the simulator knows). */
+  scenarios?: string[];
+  /** Simulated hours per scenario (default: the scenario's own, 2 h for load-test-report). */
+  hours?: number;
+  seed?: number;
+}
+
+/** The per-model numbers kept in the history (the full report is large). */
+function summary(m: ModelReport) {
+  return {
+    model: m.model,
+    arrivals: m.arrivals,
+    completed: m.completed,
+    rejected: m.rejected,
+    refusedWhileIdle: m.refusedWhileIdle,
+    ttftP95Ms: m.ttftMs.p95,
+    e2eP95Ms: m.e2eMs.p95,
+    utilisation: m.utilisation,
+    throughputTps: m.throughputTps,
+  };
+}
+
+/** Runs the scenarios; targets: kv-aware completes at least as many requests and refuses none while idle. */
+export function runRoutingBench(options: RoutingBenchOptions = {}): BenchResult {
+  const names = options.scenarios ?? Object.keys(scenarios);
+  const seed = options.seed ?? 1;
+  const parts: string[] = [];
+  const targets: BenchTarget[] = [];
+  const runs: Record<string, unknown>[] = [];
+  for (const name of names) {
+    const make = scenarios[name];
+    if (!make) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(", ")}`);
+    const scenario = make(options.hours === undefined ? {} : { hours: options.hours });
+    const ours = runSimulation(scenario, "kv-aware", seed);
+    const worst = runSimulation(scenario, "worst-case", seed);
+    parts.push(formatComparison(ours, worst));
+    const sum = (r: typeof ours, f: (m: ModelReport) => number) => r.models.reduce((a, m) => a + f(m), 0);
+    const completedRatio = sum(worst, (m) => m.completed) > 0 ? sum(ours, (m) => m.completed) / sum(worst, (m) => m.completed) : NaN;
+    targets.push(target(`${name}: completed requests kv-aware ÷ worst-case`, completedRatio, ">=", 1, "×"));
+    targets.push(target(`${name}: kv-aware refusals while a capable Mac was idle`, sum(ours, (m) => m.refusedWhileIdle), "<", 1, "requests"));
+    parts.push(`Total completed: kv-aware ${sum(ours, (m) => m.completed)} vs worst-case ${sum(worst, (m) => m.completed)} (${ratio(sum(ours, (m) => m.completed), sum(worst, (m) => m.completed))}).`);
+    runs.push({
+      scenario: name,
+      durationMs: ours.durationMs,
+      macs: ours.macs,
+      kvAware: ours.models.map(summary),
+      worstCase: worst.models.map(summary),
+      completedRatio,
+    });
+  }
+  return { name: "routing", title: "Routing quality (simulator)", markdown: parts.join("\n\n"), targets, data: { seed, hours: options.hours ?? null, runs } };
+}
