@@ -323,6 +323,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
   // Housekeeping: heartbeat, return drained/idle leases, forget old resolved requests, roll balances up.
   let stopped = false;
   let lastRollupMs = clock.nowMs();
+  let lastRecoverMs = clock.nowMs();
   let cancelTick: () => void = () => {};
   const tick = async () => {
     try {
@@ -334,6 +335,13 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       }
       returnLeases(false);
       const now = clock.nowMs();
+      // Start-up recovery cannot see a predecessor killed moments ago (its heartbeat is still fresh), so every
+      // process keeps recovering holders that went silent; otherwise their reservations stay open until the
+      // next restart and `ledger verify` reports them as stale.
+      if (now - lastRecoverMs >= holderStaleMs / 2) {
+        lastRecoverMs = now;
+        await recoverDeadHolders(db, { holderStaleMs, excludeHolderId: holderId });
+      }
       for (const [id, r] of requests) if (r.state !== "reserved" && now - r.atMs > retentionMs) requests.delete(id);
       if (now - lastRollupMs >= (options.rollupIntervalMs ?? 60_000)) {
         lastRollupMs = now;
