@@ -72,6 +72,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     defaultPrices: Object.fromEntries(catalog.map((m) => [m.id, { inputMicroUsdPerMtok: BigInt(m.inputMicroUsdPerMtok), outputMicroUsdPerMtok: BigInt(m.outputMicroUsdPerMtok) }])),
     leaseMicroUsd: BigInt(config.ledgerLeaseMicroUsd),
     overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd),
+    holderStaleMs: config.ledgerHolderStaleMs,
     onError: (e) => log.warn("ledger background error", { error: String(e) }),
   });
   const recovered = await ledger.recover();

@@ -109,7 +109,7 @@ async function ledgerCommand(args: string[], env: NodeJS.ProcessEnv): Promise<nu
   const { verifyLedger } = await import("../ledger/verify-ledger.js");
   const db = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
   try {
-    const r = await verifyLedger(db.db, { overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd) });
+    const r = await verifyLedger(db.db, { overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd), holderStaleMs: config.ledgerHolderStaleMs });
     if (r.ok) {
       process.stdout.write("ledger verify: ok (conservation, idempotency, projections and reservations all hold)\n");
       return 0;

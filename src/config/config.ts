@@ -44,6 +44,7 @@ export const settings = {
   maxBodyBytes: { env: "MAX_BODY_BYTES", kind: "int", default: 16 * 1024 * 1024, help: "Largest accepted request body." },
   ledgerLeaseMicroUsd: { env: "LEDGER_LEASE_MICRO_USD", kind: "int", default: 2_000_000, help: "Credit drawn per lease from an account's balance (µUSD)." },
   ledgerOverdraftMicroUsd: { env: "LEDGER_OVERDRAFT_MICRO_USD", kind: "int", default: 0, help: "How far below zero an account may be leased (µUSD)." },
+  ledgerHolderStaleMs: { env: "LEDGER_HOLDER_STALE_MS", kind: "int", default: 60_000, help: "A ledger process silent this long is presumed dead; its open reservations are released and its leases closed." },
   replicas: { env: "COORDINATOR_REPLICAS", kind: "int", default: 1, help: "Coordinator processes sharing the load; each enforces 1/N of every rate limit." },
   warmPoolIntervalMs: { env: "WARM_POOL_INTERVAL_MS", kind: "int", default: 5_000, help: "Warm-pool planner tick (0 = off)." },
 } as const satisfies Record<string, Setting>;
@@ -81,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
     if (c[p] < 0 || c[p] > 65_535) throw new ConfigError(`${settings[p].env} must be a port (0-65535), got ${c[p]}`);
   }
   if (c.speculativeFraction < 0 || c.speculativeFraction >= 1) throw new ConfigError(`SPECULATIVE_FRACTION must be in [0, 1), got ${c.speculativeFraction}`);
+  if (c.ledgerHolderStaleMs < 1_000) throw new ConfigError(`LEDGER_HOLDER_STALE_MS must be >= 1000 (processes heartbeat every second), got ${c.ledgerHolderStaleMs}`);
   if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
   if (c.devApiKey !== undefined && !c.devApiKey.startsWith("sk-")) throw new ConfigError("DEV_API_KEY must start with 'sk-'");
   if (!["debug", "info", "warn", "error"].includes(c.logLevel)) throw new ConfigError(`LOG_LEVEL must be debug|info|warn|error, got ${c.logLevel}`);
