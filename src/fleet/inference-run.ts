@@ -32,6 +32,11 @@ export interface RunHost {
   send(msg: ProviderMessageInit, options?: { flush?: boolean }): Promise<boolean>;
   /** Breaks the gRPC stream abruptly (the Mac reconnects). */
   dropConnection(): void;
+  /**
+   * Accounts `tokens` more of this request's KV before they are emitted; a promise means the KV budget is
+   * full and the request is paused until it resolves (never failed). Absent = unlimited.
+   */
+  growKv?: (tokens: number) => Promise<void> | undefined;
 }
 
 /** One in-flight request; `abort()` wakes every sleep so the run stops at its next step. */
@@ -158,6 +163,14 @@ export async function runInference(host: RunHost, run: Run, plan: RunPlan): Prom
         acc -= batch;
       }
       if (run.aborted) return { kind: "aborted" };
+      const paused = batch > 0 ? host.growKv?.(batch) : undefined;
+      if (paused) {
+        // Paused for KV: wait (or abort), then restart the pacing clock so the pause is not paid back as a burst.
+        await Promise.race([paused, run.stall()]);
+        if (run.aborted) return { kind: "aborted" };
+        lastMs = host.clock.nowMs();
+        acc = 0;
+      }
       const deltas: DeltaInit[] = [];
       for (let i = 0; i < batch; i++) {
         const d = tokens.at(emitted);

@@ -2,6 +2,18 @@
  * The models resident on one simulated Mac and its memory bookkeeping: load admission (the provider's
  * weights × 3 rule, slot count, idle eviction), request admission (max concurrency and KV token budget), and
  * the heartbeat's capacity report. Pure state with no timers; SimulatedMac drives it.
+ *
+ * KV accounting works like a continuous-batching engine (vLLM / mlx-lm batch generator), not like a
+ * worst-case reservation: `activeTokenBudgetUsed` is the tokens actually held in KV by running requests
+ * (prompt + generated so far). A request is admitted when `used + prompt + admitHeadroomTokens` fits the
+ * budget and the concurrency limit allows; its KV then grows token by token ({@link ModelSlots.grow}). The
+ * coordinator admits on *expected* output (src/scheduler/admission.ts); if the provider reserved the full
+ * max_tokens instead it would refuse (503 CAPACITY) work the coordinator rightly sent it.
+ *
+ * An admitted request is never killed. When its next tokens would overflow the budget it pauses (reported in
+ * `num_waiting`) until a finishing request frees KV; paused requests resume first-paused-first. If every
+ * running request would be paused, the oldest keeps going (a real engine would swap the others' KV to host
+ * memory): the budget may then be overshot by at most that one request's growth, and no request deadlocks.
  */
 import { create } from "@bufbuild/protobuf";
 import {
@@ -36,8 +48,10 @@ export interface Slot {
   running: number;
   /** Requests waiting for this model to finish loading. */
   waiting: number;
-  /** KV tokens reserved by admitted requests (prompt + max output). */
+  /** KV tokens held by running requests: prompt + tokens generated so far. */
   tokensUsed: number;
+  /** Admitted requests on this slot, oldest first. */
+  leases: KvLease[];
   observedDecodeTps: number;
   observedPrefillTps: number;
   lastUsedMs: number;
@@ -49,7 +63,15 @@ export type LoadDecision =
   | { kind: "start"; slot: Slot; evicted: string[] }
   | { kind: "refused"; reason: "not_on_disk" | "insufficient_memory" | "no_free_slot"; message: string };
 
-export type AdmitDecision = { kind: "admitted" } | { kind: "rejected"; message: string };
+/** One admitted request's KV: what it holds, and whether it is paused waiting for KV. */
+export interface KvLease {
+  promptTokens: number;
+  generatedTokens: number;
+  /** Set while paused: the tokens it waits to add and the resume callback. */
+  pause: { tokens: number; resume: () => void } | undefined;
+}
+
+export type AdmitDecision = { kind: "admitted"; lease: KvLease } | { kind: "rejected"; message: string };
 
 /** Options of {@link ModelSlots}. */
 export interface ModelSlotsOptions {
@@ -62,6 +84,8 @@ export interface ModelSlotsOptions {
   maxConcurrency: number;
   /** Disk read rate for loads, GB/s. */
   diskGbs: number;
+  /** KV tokens that must stay free beyond a new request's prompt for it to be admitted. Default 256. */
+  admitHeadroomTokens?: number;
 }
 
 /** The resident-model table of one Mac. */
@@ -117,6 +141,7 @@ export class ModelSlots {
       running: 0,
       waiting: 0,
       tokensUsed: 0,
+      leases: [],
       observedDecodeTps: decodeTps(this.#o.chip, spec),
       observedPrefillTps: prefillTps(this.#o.chip, spec),
       lastUsedMs: nowMs,
@@ -144,26 +169,84 @@ export class ModelSlots {
     return tokenBudgetMax(this.#o.chip.memoryGb, this.all().map((s) => s.spec.sizeBytes), slot.spec.kvBytesPerToken);
   }
 
-  /** Admits a request reserving `tokens` KV tokens, or rejects it on concurrency or budget. */
-  admit(slot: Slot, tokens: number, nowMs: number): AdmitDecision {
+  /**
+   * Admits a request whose prompt takes `promptTokens` of KV, or rejects it (503 CAPACITY) when the slot runs
+   * its maximum concurrency or `used + prompt + headroom` exceeds the budget. Output is not reserved: it is
+   * accounted as it is generated ({@link grow}).
+   */
+  admit(slot: Slot, promptTokens: number, nowMs: number): AdmitDecision {
     if (slot.running >= this.#o.maxConcurrency) {
       return { kind: "rejected", message: `${slot.spec.id}: max concurrency ${this.#o.maxConcurrency} reached` };
     }
     const max = this.budgetMax(slot);
-    if (slot.tokensUsed + tokens > max) {
-      return { kind: "rejected", message: `${slot.spec.id}: token budget ${slot.tokensUsed}+${tokens} > ${max}` };
+    const headroom = this.#o.admitHeadroomTokens ?? 256;
+    if (slot.tokensUsed + promptTokens + headroom > max) {
+      return { kind: "rejected", message: `${slot.spec.id}: token budget ${slot.tokensUsed}+${promptTokens}+${headroom} > ${max}` };
     }
+    const lease: KvLease = { promptTokens, generatedTokens: 0, pause: undefined };
+    slot.leases.push(lease);
     slot.running++;
-    slot.tokensUsed += tokens;
+    slot.tokensUsed += promptTokens;
     slot.lastUsedMs = nowMs;
-    return { kind: "admitted" };
+    return { kind: "admitted", lease };
   }
 
-  /** Releases an admitted request. */
-  release(slot: Slot, tokens: number, nowMs: number): void {
+  /**
+   * Accounts `tokens` more generated tokens for `lease`. Returns undefined when they fit (accounted now), or
+   * a promise that resolves once KV was freed and the tokens were accounted: the request is paused until then
+   * (counted in `num_waiting`). See the module comment for why this never deadlocks.
+   */
+  grow(slot: Slot, lease: KvLease, tokens: number): Promise<void> | undefined {
+    if (tokens <= 0) return undefined;
+    const others = slot.leases.filter((l) => l !== lease);
+    const fits = slot.tokensUsed + tokens <= this.budgetMax(slot);
+    // FIFO fairness: a request does not overtake one already paused, unless it is the last one moving.
+    const queued = others.some((l) => l.pause !== undefined);
+    const lastMoving = others.every((l) => l.pause !== undefined);
+    if ((fits && !queued) || lastMoving) {
+      this.#account(slot, lease, tokens);
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      lease.pause = { tokens, resume: resolve };
+    });
+  }
+
+  /** Requests paused mid-generation waiting for KV. */
+  paused(slot: Slot): number {
+    let n = 0;
+    for (const l of slot.leases) if (l.pause) n++;
+    return n;
+  }
+
+  /** Releases an admitted request (finished, failed or aborted, paused or not) and resumes paused ones. */
+  release(slot: Slot, lease: KvLease, nowMs: number): void {
+    const i = slot.leases.indexOf(lease);
+    if (i < 0) return;
+    slot.leases.splice(i, 1);
+    lease.pause = undefined;
     slot.running = Math.max(0, slot.running - 1);
-    slot.tokensUsed = Math.max(0, slot.tokensUsed - tokens);
+    slot.tokensUsed = Math.max(0, slot.tokensUsed - lease.promptTokens - lease.generatedTokens);
     slot.lastUsedMs = nowMs;
+    this.#resumePaused(slot);
+  }
+
+  #account(slot: Slot, lease: KvLease, tokens: number): void {
+    lease.generatedTokens += tokens;
+    slot.tokensUsed += tokens;
+  }
+
+  /** Resumes paused requests oldest-first while they fit (or when nobody else is moving). */
+  #resumePaused(slot: Slot): void {
+    for (const l of slot.leases) {
+      if (!l.pause) continue;
+      const moving = slot.leases.some((x) => !x.pause);
+      if (slot.tokensUsed + l.pause.tokens > this.budgetMax(slot) && moving) break;
+      const { tokens, resume } = l.pause;
+      l.pause = undefined;
+      this.#account(slot, l, tokens);
+      resume();
+    }
   }
 
   /** The heartbeat's `BackendCapacity`. */
@@ -176,7 +259,7 @@ export class ModelSlots {
           model: s.spec.id,
           state: s.state === "loading" ? SlotState.LOADING : s.running > 0 ? SlotState.RUNNING : SlotState.IDLE,
           numRunning: s.running,
-          numWaiting: s.waiting,
+          numWaiting: s.waiting + this.paused(s),
           maxConcurrency: this.#o.maxConcurrency,
           activeTokenBudgetUsed: BigInt(s.tokensUsed),
           activeTokenBudgetMax: BigInt(this.budgetMax(s)),
@@ -215,7 +298,7 @@ export class ModelSlots {
 }
 
 function isIdle(s: Slot): boolean {
-  return s.state === "ready" && s.running === 0 && s.waiting === 0;
+  return s.state === "ready" && s.running === 0 && s.waiting === 0 && s.leases.length === 0;
 }
 
 function round1(x: number): number {

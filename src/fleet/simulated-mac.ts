@@ -412,7 +412,6 @@ export class SimulatedMac extends EventEmitter {
     const requested = body.maxTokens ?? (req.traits?.maxTokens || spec.defaultMaxTokens);
     const maxTokens = Math.max(1, Math.min(requested, spec.contextLength - promptTokens));
     const run = new Run(id, this.#clock);
-    const reserved = promptTokens + maxTokens;
 
     // Cold model: accept, load, then admit.
     const load = this.#beginLoad(req.model, () => void stream?.send({ msg: { case: "inferenceAccepted", value: { requestId: id } } }));
@@ -427,12 +426,14 @@ export class SimulatedMac extends EventEmitter {
         if (run.aborted) return;
         if (!ok) return reject(503, ErrorReason.MODEL_LOAD_FAILED, `loading ${req.model} was abandoned`);
       }
-      const admit = this.#slots.admit(slot, reserved, this.#clock.nowMs());
+      // Continuous batching: only the prompt's KV is needed to start; output KV grows as it is generated.
+      const admit = this.#slots.admit(slot, promptTokens, this.#clock.nowMs());
       if (admit.kind === "rejected") return reject(503, ErrorReason.CAPACITY, admit.message);
+      const lease = admit.lease;
       try {
-        await this.#generate(req, run, slot, { promptTokens, maxTokens, body, stream });
+        await this.#generate(req, run, slot, { promptTokens, maxTokens, body, stream, growKv: (n) => this.#slots.grow(slot, lease, n) });
       } finally {
-        this.#slots.release(slot, reserved, this.#clock.nowMs());
+        this.#slots.release(slot, lease, this.#clock.nowMs());
       }
     } finally {
       this.#runs.delete(id);
@@ -443,7 +444,13 @@ export class SimulatedMac extends EventEmitter {
     req: InferenceRequest,
     run: Run,
     slot: Slot,
-    ctx: { promptTokens: number; maxTokens: number; body: NonNullable<ReturnType<typeof parseChatBody>>; stream: MacStream | undefined },
+    ctx: {
+      promptTokens: number;
+      maxTokens: number;
+      body: NonNullable<ReturnType<typeof parseChatBody>>;
+      stream: MacStream | undefined;
+      growKv: (tokens: number) => Promise<void> | undefined;
+    },
   ): Promise<void> {
     const { body, stream } = ctx;
     const hasTools = body.tools.length > 0;
@@ -469,6 +476,7 @@ export class SimulatedMac extends EventEmitter {
       instant: this.#instant,
       coalesceMs: this.#o.coalesceMs ?? 5,
       decoding: this.#decoding,
+      growKv: ctx.growKv,
       send: (msg, options) => (this.#stream === stream && stream ? stream.send(msg, options) : Promise.resolve(false)),
       dropConnection: () => {
         if (this.#stream === stream) this.dropConnection();
