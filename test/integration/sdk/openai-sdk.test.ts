@@ -198,6 +198,38 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     assert.equal(typeof (JSON.parse(tc.function.arguments) as { city: unknown }).city, "string");
   });
 
+  it("drives the SDK's own streaming runTools loop: the tool runs once with parsed arguments and the final answer is text", async () => {
+    t.macs[0]!.script({ kind: "tool_call" });
+    const seen: { city: string }[] = [];
+    const runner = client.chat.completions.runTools({
+      model: MODEL,
+      stream: true,
+      max_tokens: 64,
+      messages: [{ role: "user", content: "What is the weather in Bergen?" }],
+      tools: [
+        {
+          type: "function",
+          function: {
+            name: "get_weather",
+            description: "Current weather for a city",
+            parameters: weatherTool.function.parameters!,
+            parse: (input: string) => JSON.parse(input) as { city: string },
+            function: (args: { city: string }) => {
+              seen.push(args);
+              return { temperature_c: 12 };
+            },
+          },
+        },
+      ],
+    });
+    const final = await runner.finalContent();
+    assert.equal(seen.length, 1);
+    assert.equal(typeof seen[0]!.city, "string");
+    assert.ok((final ?? "").length > 0);
+    const roles = runner.messages.map((m) => m.role);
+    assert.deepEqual(roles, ["user", "assistant", "tool", "assistant"]);
+  });
+
   it("runs a Responses function-call round trip: function_call item, then function_call_output, then text", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
     const tools: OpenAI.Responses.FunctionTool[] = [
