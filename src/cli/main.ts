@@ -2,7 +2,7 @@
  * The `coordinator` command: `serve` (production), `demo` (coordinator + embedded Postgres + a simulated
  * fleet, for a newcomer), `fleet`, `loadtest`, `simulate`, `ledger verify`, `bench`.
  */
-import { ConfigError, loadConfig, settingsHelp } from "../config/config.js";
+import { ConfigError, loadConfig, settingsHelp, settingsMarkdown } from "../config/config.js";
 import { runDemo } from "./demo.js";
 import { runServe } from "./serve.js";
 
@@ -15,6 +15,7 @@ Commands:
   loadtest        Load-test any OpenAI-compatible deployment (coordinator loadtest --help).
   simulate        Routing simulator: our scheduler vs the worst-case policy (coordinator simulate --help).
   ledger verify   Check the ledger invariants against DATABASE_URL; exits 1 on any violation.
+  settings        Print every setting (--markdown: the README's table).
   bench           Run the benchmark suite (npm run bench).
 
 Settings (flag or environment variable) for serve and demo:
@@ -51,6 +52,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       }
       case "ledger":
         return await ledgerCommand(rest, env);
+      case "settings":
+        process.stdout.write((rest.includes("--markdown") ? settingsMarkdown() : settingsHelp()) + "\n");
+        return 0;
       case "bench": {
         const { runBench } = await import("../../bench/run.js");
         return await runBench(rest, env);

@@ -135,3 +135,11 @@ export function settingsHelp(): string {
   });
   return rows.join("\n");
 }
+
+/** The README's configuration table (`coordinator settings --markdown` prints it). */
+export function settingsMarkdown(): string {
+  const rows = (Object.values(settings) as Setting[]).map(
+    (s) => `| \`${s.env}\` | \`${flagOf(s.env)}\` | ${s.default === undefined ? "—" : `\`${s.default}\``} | ${s.help} |`,
+  );
+  return ["| Environment variable | Flag | Default | Meaning |", "|---|---|---|---|", ...rows].join("\n");
+}

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { ConfigError, flagOf, loadConfig, settings } from "../../../src/config/config.js";
+
+describe("loadConfig", () => {
+  it("applies documented defaults", () => {
+    const c = loadConfig({});
+    assert.equal(c.httpPort, 8080);
+    assert.equal(c.grpcPort, 50051);
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.speculativeFraction, 0.5);
+    assert.equal(c.toolsFloorWaived, true);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it("reads the environment, and flags win over it", () => {
+    const c = loadConfig({ HTTP_PORT: "9000", TOOLS_FLOOR_WAIVED: "false", QUEUE_WAIT_MS: "1_000" }, ["--http-port", "9100", "--grpc-port=6000"]);
+    assert.equal(c.httpPort, 9100);
+    assert.equal(c.grpcPort, 6000);
+    assert.equal(c.toolsFloorWaived, false);
+    assert.equal(c.queueWaitMs, 1000);
+  });
+
+  const bad: [Record<string, string>, string[], RegExp][] = [
+    [{ HTTP_PORT: "eighty" }, [], /HTTP_PORT must be an integer/],
+    [{ HTTP_PORT: "70000" }, [], /HTTP_PORT must be a port/],
+    [{ SPECULATIVE_FRACTION: "1.5" }, [], /SPECULATIVE_FRACTION/],
+    [{ TOOLS_FLOOR_WAIVED: "maybe" }, [], /true or false/],
+    [{ DEV_API_KEY: "abc" }, [], /must start with 'sk-'/],
+    [{}, ["--no-such-flag", "1"], /unknown flag '--no-such-flag'/],
+    [{}, ["--http-port"], /needs a value/],
+    [{}, ["positional"], /unexpected argument/],
+  ];
+  for (const [env, argv, message] of bad) {
+    it(`rejects ${JSON.stringify(env)} ${argv.join(" ")} with a clear message`, () => {
+      assert.throws(() => loadConfig(env, argv), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+    });
+  }
+
+  it("is documented in the README: every environment variable and flag", () => {
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+    for (const s of Object.values(settings)) {
+      assert.ok(readme.includes(`\`${s.env}\``), `README documents ${s.env}`);
+      assert.ok(readme.includes(`\`${flagOf(s.env)}\``), `README documents ${flagOf(s.env)}`);
+    }
+  });
+});
