@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
+import { betaTool } from "@anthropic-ai/sdk/helpers/beta/json-schema";
 import { startTestCoordinator, type TestCoordinator } from "../../support/coordinator.js";
 
 const MODEL = "gpt-oss-20b";
@@ -143,5 +144,31 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
     const use = m.content.find((b) => b.type === "tool_use");
     assert.ok(use && use.type === "tool_use");
     assert.equal(typeof (use.input as { city?: unknown }).city, "string");
+  });
+
+  it("completes the SDK's own toolRunner loop (beta messages endpoint): the tool runs once and the run ends in text", async () => {
+    t.macs[0]!.script({ kind: "tool_call" });
+    const calls: { city: string }[] = [];
+    const runner = client.beta.messages.toolRunner({
+      model: MODEL,
+      max_tokens: 128,
+      messages: [{ role: "user", content: "Weather in Faro?" }],
+      tools: [
+        betaTool({
+          name: "get_weather",
+          description: "Current weather for a city",
+          inputSchema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+          run: (args) => {
+            calls.push(args);
+            return JSON.stringify({ temperature_c: 26 });
+          },
+        }),
+      ],
+    });
+    const final = await runner.runUntilDone();
+    assert.equal(calls.length, 1);
+    assert.equal(typeof calls[0]!.city, "string");
+    assert.equal(final.stop_reason, "end_turn");
+    assert.ok(final.content.some((b) => b.type === "text" && b.text.length > 0));
   });
 });
