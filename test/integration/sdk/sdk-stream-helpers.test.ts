@@ -128,7 +128,7 @@ describe("SDK stream helpers: reasoning and failures after content", function ()
       for await (const p of r.fullStream) parts.push(p.type);
       assert.ok(parts.includes("error"), `parts: ${parts.join(",")}`);
       assert.equal(errors.length, 1);
-      const finish = await r.finishReason.catch(() => "rejected");
+      const finish = await Promise.resolve(r.finishReason).catch(() => "rejected");
       assert.notEqual(finish, "stop");
     });
   });
