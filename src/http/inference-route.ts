@@ -45,7 +45,8 @@ export interface InferenceDeps {
 export async function handleInference(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const requestId = `req_${randomUUID().replace(/-/g, "")}`;
   const startedAtMs = deps.clock.nowMs();
-  const headers: Record<string, string> = { "x-request-id": requestId };
+  // `request-id` is the header the Anthropic SDK reads; `x-request-id` the one OpenAI clients log.
+  const headers: Record<string, string> = { "x-request-id": requestId, "request-id": requestId };
   let ticket: RateTicket | undefined;
   let reserved = false;
   try {

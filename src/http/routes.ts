@@ -9,6 +9,7 @@ import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordin
 import { observe } from "../telemetry/metrics.js";
 import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
+import { parseJson, readBody } from "./read-body.js";
 import { sendJson } from "./response-sinks.js";
 
 export interface ModelListEntry {
@@ -70,6 +71,15 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
         await authenticate(req.headers, deps.accounts);
         return sendJson(res, 200, { object: "list", data: deps.listModels().map(modelObject) });
       }
+      case "/v1/messages/count_tokens": {
+        if (method !== "POST") return methodNotAllowed(res, "POST");
+        await authenticate(req.headers, deps.accounts);
+        const body = parseJson(await readBody(req, deps.maxBodyBytes));
+        // count_tokens bodies carry no max_tokens; the estimate does not depend on it.
+        const withBudget = typeof body === "object" && body !== null ? { max_tokens: 1, ...body, stream: false } : body;
+        const n = dialects.messages.parse(withBudget, { defaultMaxTokens: (m) => deps.defaultMaxTokens(m) });
+        return sendJson(res, 200, { input_tokens: n.traits.estimatedPromptTokens });
+      }
       case "/v1/me/usage": {
         const p = await authenticate(req.headers, deps.accounts);
         const since = url.searchParams.get("since_ms");
@@ -88,7 +98,8 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
     }
   } catch (e) {
     const err = CoordinatorError.from(e);
-    sendJson(res, err.status, toOpenAIError(err), errorHeaders(err));
+    const body = path.startsWith("/v1/messages") ? dialects.messages.errorBody(err) : toOpenAIError(err);
+    sendJson(res, err.status, body, errorHeaders(err));
   }
 }
 

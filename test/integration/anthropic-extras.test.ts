@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import Anthropic from "@anthropic-ai/sdk";
+import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+
+describe("Anthropic Messages extras", function () {
+  this.timeout(30_000);
+  let t: TestCoordinator;
+  before(async () => {
+    t = await startTestCoordinator({ macs: [{}] });
+  });
+  after(async () => t?.close());
+
+  it("counts input tokens with messages.countTokens, growing with the prompt", async () => {
+    const client = new Anthropic({ baseURL: t.baseUrl, apiKey: t.apiKey, maxRetries: 0 });
+    const short = await client.messages.countTokens({ model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }] });
+    const long = await client.messages.countTokens({ model: "gpt-oss-20b", messages: [{ role: "user", content: "hi ".repeat(400) }] });
+    assert.ok(short.input_tokens > 0);
+    assert.ok(long.input_tokens > short.input_tokens + 200);
+  });
+
+  it("exposes the request id the SDK reads, and answers unknown /v1/messages routes in the Anthropic error shape", async () => {
+    const client = new Anthropic({ baseURL: t.baseUrl, apiKey: t.apiKey, maxRetries: 0 });
+    const m = await client.messages.create({ model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+    assert.match(m._request_id ?? "", /^req_/);
+    const r = await fetch(`${t.baseUrl}/v1/messages/batches`, { headers: { "x-api-key": t.apiKey } });
+    assert.equal(r.status, 404);
+    assert.deepEqual(Object.keys((await r.json()) as object).sort(), ["error", "type"]);
+  });
+});
