@@ -18,31 +18,10 @@ import {
   type Register,
 } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { Delta, FinishReason, ProviderErrorReason, ProviderEvent, RequestTraits } from "../inference/types.js";
-import type { HardwareInfo, ModelSlot, ProviderModel, ProviderStatus, SlotState, ThermalState } from "../registry/types.js";
+import type { ProviderHeartbeat, ProviderRegistration, ProviderStatus, SlotState, ThermalState } from "../registry/types.js";
 
-/** What a Register frame tells us, in domain terms. */
-export interface RegistrationInfo {
-  authToken: string;
-  serial: string;
-  version: string;
-  hardware: HardwareInfo;
-  decodeTps: number;
-  prefillTps: number;
-  maxModelSlots: number;
-  models: ProviderModel[];
-}
-
-/** What a Heartbeat frame tells us, in domain terms. */
-export interface HeartbeatInfo {
-  status: ProviderStatus;
-  memoryPressure: number;
-  cpuUsage: number;
-  thermal: ThermalState;
-  totalMemoryGb: number;
-  freeForLoadGb: number | undefined;
-  slots: ModelSlot[];
-  warmModels: string[];
-}
+/** What a Register frame tells us: the registration plus the token to authenticate. */
+export type RegistrationInfo = Omit<ProviderRegistration, "accountId"> & { authToken: string };
 
 /** Upper bound on models / slots per provider, so one misbehaving peer cannot bloat the registry. */
 const MAX_MODELS = 64;
@@ -74,7 +53,7 @@ export function registrationFromFrame(r: Register): RegistrationInfo {
   };
 }
 
-export function heartbeatFromFrame(h: Heartbeat): HeartbeatInfo {
+export function heartbeatFromFrame(h: Heartbeat): ProviderHeartbeat {
   return {
     status: providerStatus(h.status),
     memoryPressure: clamp01(h.system?.memoryPressure),

@@ -11,37 +11,17 @@ import type {
   HardwareInfo,
   InflightRequest,
   ModelSlot,
+  ProviderHeartbeat,
   ProviderId,
   ProviderModel,
+  ProviderRegistration,
   ProviderStatus,
   ProviderView,
   RegistryView,
   ThermalState,
 } from "./types.js";
 
-/** How the registry describes a new session (decoupled from the wire types). */
-export interface ProviderRegistration {
-  serial: string;
-  accountId: string;
-  version: string;
-  hardware: HardwareInfo;
-  decodeTps: number;
-  prefillTps: number;
-  maxModelSlots: number;
-  models: ProviderModel[];
-}
-
-/** A heartbeat's content (decoupled from the wire types). */
-export interface ProviderHeartbeat {
-  status: ProviderStatus;
-  memoryPressure: number;
-  cpuUsage: number;
-  thermal: ThermalState;
-  totalMemoryGb: number;
-  freeForLoadGb: number | undefined;
-  slots: ModelSlot[];
-  warmModels: string[];
-}
+export type { ProviderHeartbeat, ProviderRegistration };
 
 /** A mutable provider record; exposed to readers as {@link ProviderView}. */
 export class ProviderRecord implements ProviderView {

@@ -95,3 +95,27 @@ export interface ProviderView {
 export interface RegistryView {
   readonly providers: readonly ProviderView[];
 }
+
+/** How the registry describes a new session (decoupled from the wire types; protocol/frames.ts maps frames to it). */
+export interface ProviderRegistration {
+  serial: string;
+  accountId: string;
+  version: string;
+  hardware: HardwareInfo;
+  decodeTps: number;
+  prefillTps: number;
+  maxModelSlots: number;
+  models: ProviderModel[];
+}
+
+/** A heartbeat's content (decoupled from the wire types; protocol/frames.ts maps frames to it). */
+export interface ProviderHeartbeat {
+  status: ProviderStatus;
+  memoryPressure: number;
+  cpuUsage: number;
+  thermal: ThermalState;
+  totalMemoryGb: number;
+  freeForLoadGb: number | undefined;
+  slots: ModelSlot[];
+  warmModels: string[];
+}
