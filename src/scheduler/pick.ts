@@ -24,7 +24,7 @@ import { checkGates, describeRejections, transientGateReasons, type GateReason }
 import { canColdLoad } from "./memory-gate.js";
 import { GIB, resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
 import type { CatalogModel, HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
-import { WORST_CASE_WEIGHTS_FACTOR } from "./worst-case-policy.js";
+import { pickWorstCase } from "./worst-case-policy.js";
 
 /** A catalog model, optionally with its typical KV cost per token (src/config/catalog.ts has it). */
 export type SchedulerCatalogModel = CatalogModel & { kvBytesPerToken?: number };
@@ -91,6 +91,10 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, reasons) };
   }
 
+  if (o.policy === "worst-case") {
+    // The Go coordinator's selection, for the routing simulator's comparison only (worst-case-policy.ts).
+    return pickWorstCase(capable, req, { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs }, o, (p, m) => weightsBytesFor(p, ctx.catalog)(m), entry);
+  }
   const expectedOut = expectedOutputTokens(req.model, req.traits.maxTokens, ctx.estimator, o);
   const reserved = prompt + expectedOut;
   const warm: Candidate[] = [];
@@ -111,7 +115,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
       const cand = { p, costMs: c.costMs, load: adm.active / adm.cap, cold: false };
       // Beyond the quality concurrency a warm slot only wins on cost (kv-aware): a long request is better
       // served by loading an idle Mac than by slowing ten streams on this one.
-      if (o.policy === "worst-case" || adm.active < slotConcurrencyCap(p, slot, { ...o, qualityOvercommit: 1 })) warm.push(cand);
+      if (adm.active < slotConcurrencyCap(p, slot, { ...o, qualityOvercommit: 1 })) warm.push(cand);
       else overcommitted.push(cand);
       continue;
     }
@@ -129,8 +133,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
       continue;
     }
     const total = p.totalMemoryGb || p.hardware.memoryGb;
-    const factor = o.policy === "worst-case" ? WORST_CASE_WEIGHTS_FACTOR : o.providerLoadFactor;
-    if ((weights / GIB) * factor <= total) anyCouldHost = true;
+    if ((weights / GIB) * o.providerLoadFactor <= total) anyCouldHost = true;
     const mg = canColdLoad(p, req.model, weights, prompt + req.traits.maxTokens, kvBytes, ctx.nowMs, ctx.health, weightsOf, o);
     if (!mg.ok) continue;
     const c = estimateCost(p, req.model, undefined, 0, prompt, expectedOut, weights, o);

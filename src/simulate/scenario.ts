@@ -15,6 +15,8 @@ export interface MacSpec {
   maxModelSlots: number;
   /** Whether this provider reports `freeForLoadGb` (newer builds do). */
   reportsFreeForLoad: boolean;
+  /** Whether its slots report `active_token_budget_max/used` (newer builds do; older ones leave them 0). Default true. */
+  reportsTokenBudget?: boolean;
   /** Models on disk. */
   models: string[];
 }

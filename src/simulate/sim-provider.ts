@@ -213,8 +213,9 @@ export class SimProvider {
       numRunning: s.running.length,
       numWaiting: s.waiting.length,
       maxConcurrency: this.maxConcurrency,
-      tokenBudgetUsed: this.#used(s),
-      tokenBudgetMax: s.budgetMax,
+      // Older builds report no token budget: the coordinator falls back to memory (and Go to 400 kB/token).
+      tokenBudgetUsed: this.spec.reportsTokenBudget === false ? 0 : this.#used(s),
+      tokenBudgetMax: this.spec.reportsTokenBudget === false ? 0 : s.budgetMax,
       kvBytesPerToken: s.kvBytesPerToken,
       observedDecodeTps: s.soloTps,
       observedPrefillTps: s.prefillTps,

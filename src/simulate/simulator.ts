@@ -14,6 +14,7 @@ import { RequestQueue } from "../scheduler/request-queue.js";
 import { resolveSchedulerOptions, type AdmissionPolicy } from "../scheduler/scheduler-options.js";
 import type { HealthGates, RouteRequest } from "../scheduler/types.js";
 import { planWarmPool } from "../scheduler/warm-pool.js";
+import { GoWarmPool, type GoWarmPoolOptions } from "../scheduler/worst-case-warm-pool.js";
 import { OutputEstimator } from "../util/output-estimator.js";
 import { exponentialMs, mulberry32, sampleLogNormal, type LogNormal } from "./prng.js";
 import { ModelStats, type SimulationReport } from "./report.js";
@@ -87,6 +88,27 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
   const queue = new RequestQueue<SimRequest>({ maxDepthPerModel: scenario.queueMaxDepth, maxWaitMs: scenario.queueMaxWaitMs });
   const demand = new DemandTracker();
   const lastLoadAt = new Map<string, number>();
+  // The worst-case policy runs the Go warm-pool controller and its kickColdDispatch (§3.3, §3.8).
+  const goPool = policy === "worst-case" ? new GoWarmPool() : undefined;
+  const goOptions: GoWarmPoolOptions = {
+    scheduler: options,
+    catalog,
+    health,
+    tickMs: scenario.warmPoolTickMs,
+    lastLoadAtMs: lastLoadAt,
+    queueDepth: (model) => queue.depth(model),
+  };
+  const startLoad = (providerId: string, model: string): void => {
+    const mac = macById.get(providerId)!;
+    if (mac.load(model, now)) {
+      viewById.get(providerId)!.pendingLoads.set(model, now);
+      lastLoadAt.set(providerId, now);
+      statsOf(model).warmLoads++;
+    } else {
+      loadCooldown.set(`${providerId}|${model}`, now + scenario.loadCooldownMs);
+      statsOf(model).loadRefusals++;
+    }
+  };
   const stats = new Map<string, ModelStats>();
   const statsOf = (model: string) => {
     let s = stats.get(model);
@@ -117,6 +139,8 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
     st.rejectReasons.set(why, (st.rejectReasons.get(why) ?? 0) + 1);
     if (capableIdleExists(req.route.model)) st.refusedWhileIdle++;
     demand.recordRejection(req.route.model, now);
+    goPool?.recordSpill(req.route.model);
+    goPool?.recordPressure(req.route.model);
     if (req.worker) {
       req.worker.busy = false;
       req.worker.nextAtMs = now + 1000;
@@ -137,7 +161,10 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
     }
     if (cold) {
       v.pendingLoads.set(req.route.model, now);
+      lastLoadAt.set(providerId, now);
       statsOf(req.route.model).coldDispatches++;
+      goPool?.recordSpill(req.route.model);
+      goPool?.recordPressure(req.route.model);
     }
     if (req.job === undefined) statsOf(req.route.model).admitted++;
     req.job = job;
@@ -178,7 +205,12 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
         refuse(req, "queue_full");
         return "refused";
       }
-      if (!req.wasQueued) statsOf(req.route.model).queued++;
+      if (!req.wasQueued) {
+        statsOf(req.route.model).queued++;
+        goPool?.recordSpill(req.route.model);
+        const kick = goPool?.kick(registryView, req.route.model, now, goOptions);
+        if (kick !== undefined) startLoad(kick, req.route.model);
+      }
       req.wasQueued = true;
       return "queued";
     }
@@ -279,18 +311,10 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
     // 4. Warm pool and sampling.
     if (now >= nextPlan) {
       nextPlan += scenario.warmPoolTickMs;
-      const plan = planWarmPool(registryView, demand.snapshot(now), now, { scheduler: options, catalog, health, lastLoadAtMs: lastLoadAt });
-      for (const l of plan.load) {
-        const mac = macById.get(l.providerId)!;
-        if (mac.load(l.model, now)) {
-          viewById.get(l.providerId)!.pendingLoads.set(l.model, now);
-          lastLoadAt.set(l.providerId, now);
-          statsOf(l.model).warmLoads++;
-        } else {
-          loadCooldown.set(`${l.providerId}|${l.model}`, now + scenario.loadCooldownMs);
-          statsOf(l.model).loadRefusals++;
-        }
-      }
+      const plan = goPool
+        ? goPool.plan(registryView, now, goOptions)
+        : planWarmPool(registryView, demand.snapshot(now), now, { scheduler: options, catalog, health, lastLoadAtMs: lastLoadAt });
+      for (const l of plan.load) startLoad(l.providerId, l.model);
     }
     if (now >= nextSample) {
       nextSample += sampleEvery;

@@ -1,11 +1,15 @@
 /**
- * A scenario modelled on the multi-day load test (../shared/seeds/load-test-report.txt): ~65 Macs serving
- * gpt-oss-20b and gemma-4-26b, 24/7 background loops (gpt-oss chat, gemma vision with short outputs, gemma
- * long text-reasoning evals with 32k budgets), and the burst matrix (max_tokens 512/4096/32768 × concurrency
- * 4–64, closed-loop workers) run in sequence on both models. Actual outputs are much shorter than max_tokens.
+ * A scenario modelled on the multi-day load test (../shared/seeds/load-test-report.txt): 65 Macs serving
+ * gpt-oss-20b and gemma-4-26b (59 can hold gemma, as in the report's "3 warm + 56 cold idle"), 24/7
+ * background loops (gpt-oss chat, gemma vision with short outputs, gemma long text-reasoning evals with 32k
+ * budgets), and the burst matrix of Appendix A (max_tokens 512/4096/32768 × concurrency 8/16/32/64,
+ * closed-loop workers) run in sequence on both models over the first two thirds of the run; the last third
+ * is background only, so warm counts can fall as models idle out (provider idle timeout 60 min, §3.8).
+ * Actual outputs are much shorter than max_tokens (reasoning-style requests stop long before 32k).
  *
  * Fleet: 16/24/32 GB Macs (advertise both models but cannot hold either under the provider's 3× rule;
  * the Go 2× gate thinks the 32 GB ones can), 48 GB M4 Pro, 64 GB M2 Max, 128 GB M4 Max (two model slots).
+ * A third run older builds that report neither free_for_load_gb nor a token budget.
  * Decode rates are calibrated to the report: gpt-oss ~46–93 tok/s solo, gemma ~30–60.
  */
 import type { LogNormal } from "../prng.js";
@@ -17,19 +21,21 @@ function macs(count: number, base: Omit<MacSpec, "reportsFreeForLoad" | "models"
   return Array.from({ length: count }, (_, i) => ({
     ...base,
     models: MODELS,
-    // A third of the fleet runs older builds without free_for_load_gb: the memory fallback is exercised too.
+    // A third of the fleet runs older builds without free_for_load_gb or a token budget: the memory
+    // fallbacks (ours: real KV bytes; Go: 400 kB/token) are exercised too.
     reportsFreeForLoad: (start + i) % 3 !== 0,
+    reportsTokenBudget: (start + i) % 3 !== 0,
     version: (start + i) % 5 === 0 ? "0.6.2" : "0.7.1",
   }));
 }
 
 const fleet: MacSpec[] = [
-  ...macs(3, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 16, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 0),
-  ...macs(4, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 24, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 3),
-  ...macs(6, { chipName: "Apple M1 Max", chipFamily: "M1", memoryGb: 32, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 7),
-  ...macs(16, { chipName: "Apple M4 Pro", chipFamily: "M4", memoryGb: 48, memoryBandwidthGbs: 273, maxModelSlots: 1 }, 13),
-  ...macs(22, { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 29),
-  ...macs(14, { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2 }, 51),
+  ...macs(2, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 16, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 0),
+  ...macs(1, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 24, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 2),
+  ...macs(3, { chipName: "Apple M1 Max", chipFamily: "M1", memoryGb: 32, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 3),
+  ...macs(18, { chipName: "Apple M4 Pro", chipFamily: "M4", memoryGb: 48, memoryBandwidthGbs: 273, maxModelSlots: 1 }, 6),
+  ...macs(25, { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 24),
+  ...macs(16, { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2 }, 49),
 ];
 
 const ln = (median: number, sigma: number, max: number, min = 1): LogNormal => ({ median, sigma, min, max });
@@ -42,29 +48,18 @@ function outputFor(maxTokens: number): LogNormal {
 }
 
 /** The burst matrix of Appendix A: (max_tokens, concurrency) stages. */
-const MATRIX: [number, number][] = [
-  [512, 8],
-  [512, 16],
-  [512, 32],
-  [512, 64],
-  [4096, 8],
-  [4096, 16],
-  [4096, 32],
-  [32768, 4],
-  [32768, 8],
-  [32768, 16],
-];
+const MATRIX: [number, number][] = [512, 4096, 32768].flatMap((maxTokens) => [8, 16, 32, 64].map((c): [number, number] => [maxTokens, c]));
 
-/** Builds the scenario for a duration (the matrix stages share it equally). Default 2 h. */
+/** Builds the scenario for a duration (the matrix stages share its first two thirds). Default 3 h. */
 export function loadTestReportScenario(options: { hours?: number } = {}): Scenario {
-  const durationMs = Math.round((options.hours ?? 2) * 3_600_000);
-  const stageMs = durationMs / MATRIX.length;
+  const durationMs = Math.round((options.hours ?? 3) * 3_600_000);
+  const stageMs = (durationMs * 2) / 3 / MATRIX.length;
   const workers: WorkerGroup[] = [];
   MATRIX.forEach(([maxTokens, concurrency], i) => {
     for (const model of MODELS) {
       workers.push({
         model,
-        concurrency: model === "gemma-4-26b" ? Math.min(concurrency, 32) : concurrency,
+        concurrency,
         prompt: ln(900, 0.8, 16_000, 50),
         maxTokens,
         output: outputFor(maxTokens),
@@ -102,7 +97,8 @@ export function loadTestReportScenario(options: { hours?: number } = {}): Scenar
       { model: "gemma-4-26b", ratePerS: 0.15, prompt: ln(300, 0.6, 4000, 20), maxTokens: 1024, output: ln(150, 0.6, 1024), vision: true, startMs: 0, endMs: durationMs },
     ],
     workers,
-    idleUnloadMs: 600_000,
+    // The provider's own idle timeout (60 min default, §3.8): the same for both policies.
+    idleUnloadMs: 3_600_000,
     providerMaxConcurrency: 16,
     warmPoolTickMs: 10_000,
     queueMaxDepth: 10,
