@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { main, parseSimulateArgs } from "../../../src/simulate/main.js";
 import { mulberry32 } from "../../../src/simulate/prng.js";
-import { formatComparison, percentile, type SimulationReport } from "../../../src/simulate/report.js";
+import { checkTargets, formatComparison, percentile, type SimulationReport } from "../../../src/simulate/report.js";
 import { loadTestReportScenario } from "../../../src/simulate/scenarios/load-test-report.js";
 import { runSimulation } from "../../../src/simulate/simulator.js";
 
@@ -39,6 +39,31 @@ describe("routing simulator on the load-test-report scenario", () => {
     assert.ok(model(runSimulation(mixed, "worst-case", 7), "gemma-4-26b").loadRefusals > 0);
   });
 
+  it("meets the zero-refusals-while-idle target on gemma, and the Go baseline does refuse while Macs sit idle", () => {
+    const t = checkTargets(ours, worst).find((x) => /refusals while a capable Mac was idle/.test(x.name))!;
+    assert.equal(t.met, true, t.measured);
+    // Queue-before-shed with full max_tokens reservations: 429s (queue_full / timeout) while capable Macs idle.
+    assert.ok(model(worst, "gemma-4-26b").refusedWhileIdle > 0);
+  });
+
+  it("the Go baseline queues instead of spilling onto cold Macs while a warm one exists", () => {
+    const w = model(worst, "gemma-4-26b");
+    const o = model(ours, "gemma-4-26b");
+    assert.ok(w.queued > 0, `worst-case queued ${w.queued}`);
+    assert.ok(o.coldDispatches > w.coldDispatches, `cold dispatches ours ${o.coldDispatches} vs worst-case ${w.coldDispatches}`);
+  });
+
+  it("samples warm Macs over time: the count falls when traffic stops and models idle out", () => {
+    const short = { ...scenario, durationMs: 3_600_000, idleUnloadMs: 300_000 };
+    const quiet = { ...short, workers: short.workers.map((g) => ({ ...g, endMs: Math.min(g.endMs, 300_000) })), openLoops: short.openLoops.map((l) => ({ ...l, endMs: 300_000 })) };
+    for (const policy of ["kv-aware", "worst-case"] as const) {
+      const g = model(runSimulation(quiet, policy, 3), "gemma-4-26b");
+      assert.ok(g.warmMacs.max > 0, `${policy} warmed something`);
+      assert.equal(g.warmMacs.min, 0, `${policy} idles out to zero`);
+      assert.ok(g.warmMacs.median < g.warmMacs.max, `${policy} median ${g.warmMacs.median} < max ${g.warmMacs.max}`);
+    }
+  });
+
   it("is deterministic by seed", () => {
     assert.deepEqual(runSimulation(scenario, "kv-aware", 7), ours);
   });
@@ -47,6 +72,9 @@ describe("routing simulator on the load-test-report scenario", () => {
     const text = formatComparison(ours, worst);
     assert.match(text, /### gemma-4-26b/);
     assert.match(text, /\| first token p95 \| [\d.]+ s \| [\d.]+ s \| [\d.]+×|=/);
+    assert.match(text, /### Targets \(issue 4\)/);
+    assert.match(text, /\| gemma-4-26b: zero refusals while a capable Mac was idle \| 0 \(worst-case \d+\) \| met \|/);
+    assert.equal(checkTargets(ours, worst).length, 3);
   });
 });
 
