@@ -82,7 +82,7 @@ async function runOne(name: BenchName, quick: boolean, env: NodeJS.ProcessEnv, i
     }
     case "capacity": {
       const { runCapacityBench } = await import("./provider-capacity.js");
-      return runCapacityBench({ quick, progress: (line) => io.write(`  ${line}\n`) });
+      return runCapacityBench({ quick, env, progress: (line) => io.write(`  ${line}\n`) });
     }
   }
 }
