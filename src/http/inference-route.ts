@@ -21,7 +21,7 @@ import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import { authenticate } from "./auth.js";
 import { parseJson, readBody } from "./read-body.js";
-import { bufferedSink, sendJson, streamingSink } from "./response-sinks.js";
+import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
 
 export interface InferenceDeps {
   accounts: AccountStore;
@@ -77,8 +77,12 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     await reserve(deps, requestId, principal, normalized);
     reserved = true;
 
-    const result = await dispatchAndRespond(deps, dialect, requestId, normalized, includeUsageRequested(body), req, res, headers);
-    await settle(deps, requestId, normalized, result, ticket, startedAtMs);
+    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, includeUsageRequested(body), req, res, headers);
+    try {
+      await settle(deps, requestId, normalized, result, ticket, startedAtMs);
+    } finally {
+      sink.end();
+    }
   } catch (e) {
     const err = CoordinatorError.from(e);
     if (err.code === "internal") deps.log?.("inference request failed", { request_id: requestId, error: String((e as Error)?.stack ?? e) });
@@ -125,7 +129,7 @@ async function dispatchAndRespond(
   req: IncomingMessage,
   res: ServerResponse,
   headers: Record<string, string>,
-): Promise<DispatchResult> {
+): Promise<{ result: DispatchResult; sink: HttpSink }> {
   const meta = { requestId, model: n.model, createdS: Math.floor(deps.clock.nowMs() / 1000), includeUsage, promptTokens: n.traits.estimatedPromptTokens };
   const sink = n.traits.stream ? streamingSink(res, dialect, meta, headers) : bufferedSink(res, dialect, meta, headers);
   const ac = new AbortController();
@@ -148,7 +152,7 @@ async function dispatchAndRespond(
     if (result.kind === "cancelled" && !result.committed) {
       if (!res.writableEnded) res.destroy();
     }
-    return result;
+    return { result, sink };
   } finally {
     res.off("close", onClose);
   }

@@ -9,20 +9,31 @@ import type { DispatchSink } from "../dispatch/types.js";
 import { errorHeaders, type CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, FinishReason, Usage } from "../inference/types.js";
 
-/** A sink that also knows whether it has written anything yet. */
+/**
+ * A sink that also knows whether it has written anything yet. The terminal part of a response (the last
+ * event, `[DONE]`, the JSON body, or an in-band error) is held back by `finish`/`failAfterCommit` and written
+ * by {@link HttpSink.end}, which the route calls once the request's settlement is durable: a consumer never
+ * holds a finished answer whose charge a crash could still lose.
+ */
 export interface HttpSink extends DispatchSink {
   readonly committed: boolean;
+  /** Writes the held terminal part and ends the response (idempotent; no-op before a terminal call). */
+  end(): void;
 }
 
 export function streamingSink(res: ServerResponse, dialect: Dialect, meta: RenderMeta, headers: Record<string, string>): HttpSink {
   const r = dialect.streamRenderer(meta);
   let committed = false;
+  let tail: string | undefined;
   const write = (s: string) => {
     if (s.length > 0 && !res.writableEnded) res.write(s);
   };
   return {
     get committed() {
       return committed;
+    },
+    end() {
+      if (tail !== undefined && !res.writableEnded) res.end(tail);
     },
     commit(providerId) {
       committed = true;
@@ -41,10 +52,10 @@ export function streamingSink(res: ServerResponse, dialect: Dialect, meta: Rende
       write(r.deltas(ds));
     },
     finish(reason: FinishReason, usage: Usage) {
-      if (!res.writableEnded) res.end(r.finish(reason, usage));
+      tail ??= r.finish(reason, usage);
     },
     failAfterCommit(e: CoordinatorError) {
-      if (!res.writableEnded) res.end(r.error(e));
+      tail ??= r.error(e);
     },
   };
 }
@@ -53,9 +64,14 @@ export function bufferedSink(res: ServerResponse, dialect: Dialect, meta: Render
   const acc = dialect.accumulator(meta);
   let committed = false;
   let providerId = "";
+  let terminal: (() => void) | undefined;
   return {
     get committed() {
       return committed;
+    },
+    end() {
+      terminal?.();
+      terminal = undefined;
     },
     commit(p) {
       committed = true;
@@ -65,11 +81,12 @@ export function bufferedSink(res: ServerResponse, dialect: Dialect, meta: Render
       acc.deltas(ds);
     },
     finish(reason: FinishReason, usage: Usage) {
-      sendJson(res, 200, acc.finish(reason, usage), { "x-provider-id": providerId, ...headers });
+      const body = acc.finish(reason, usage);
+      terminal ??= () => sendJson(res, 200, body, { "x-provider-id": providerId, ...headers });
     },
     failAfterCommit(e: CoordinatorError) {
       // Nothing has been written in buffered mode: the consumer gets a real error status.
-      sendJson(res, e.status, dialect.errorBody(e), { ...headers, ...errorHeaders(e) });
+      terminal ??= () => sendJson(res, e.status, dialect.errorBody(e), { ...headers, ...errorHeaders(e) });
     },
   };
 }
