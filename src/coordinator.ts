@@ -108,7 +108,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       estimator,
       catalog,
       options: schedulerOptions,
-      retryAfterMs: dispatcher.queue.retryAfterS(req.model, schedulerOptions.defaultRetryAfterMs) * 1000,
+      retryAfterMs: dispatcher.queue.retryAfterS(req.model) * 1000,
     };
     const d = pick(registry.view(), req, ctx);
     if (d.kind === "reject" && d.code === "model_unavailable") return pick(registry.view(), req, { ...ctx, health: health.withoutBreaker() });

@@ -1,131 +1,130 @@
 /**
- * Where requests wait when every capable provider is busy: per model, bounded, FIFO, with a wait limit.
- * Waiters are woken the moment capacity may have appeared (a heartbeat with headroom, a finished request, a
- * model load finishing, a new provider) and then re-run the scheduler themselves.
+ * Where requests wait when every capable provider is busy: the timers and promises around the scheduler's
+ * pure {@link RequestQueue} (bounded per model, FIFO, wait limit, drain-rate Retry-After).
  *
- * Overload is answered honestly and before anything is committed: 429 with a Retry-After computed from the
- * measured drain rate of the model's queue.
+ * When capacity may have appeared (a heartbeat with headroom, a finished request, a model load finishing, a
+ * new provider), waiters are offered it in FIFO order: each tries to start itself (a scheduler pick) and
+ * leaves the queue only if it did, so nobody loses their place to a request that arrived later. Overload is
+ * answered before anything is committed: 429 with a Retry-After computed from the measured completion rate.
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
+import { RequestQueue } from "../scheduler/request-queue.js";
 import { count, gauge } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
 
+/** A queued request: `tryStart` runs the scheduler for it and returns true if it is now being served. */
 interface Waiter {
-  requestId: string;
-  wake: () => void;
-}
-
-interface ModelQueue {
-  waiters: Waiter[];
-  /** EWMA of dequeues per second, for Retry-After. */
-  drainPerS: number;
-  lastDrainAtMs: number;
+  tryStart(): boolean;
+  resolve(): void;
+  reject(e: CoordinatorError): void;
+  cancelTimer: Cancel;
 }
 
 export interface CapacityQueueOptions {
   clock: Clock;
   /** Max waiters per model. Default 10. */
   limit: number;
-  /** Longest wait. Default 120,000 ms. */
+  /** Longest wait, ms. Default 120,000. */
   waitMs: number;
 }
 
 export class CapacityQueue {
   readonly #o: CapacityQueueOptions;
-  readonly #queues = new Map<string, ModelQueue>();
+  readonly #queue: RequestQueue<Waiter>;
+  #waking = false;
 
   constructor(options: CapacityQueueOptions) {
     this.#o = options;
-  }
-
-  depth(model: string): number {
-    return this.#queues.get(model)?.waiters.length ?? 0;
-  }
-
-  /** Every model's current depth (for the capacity endpoint). */
-  depths(): Map<string, number> {
-    const m = new Map<string, number>();
-    for (const [k, q] of this.#queues) m.set(k, q.waiters.length);
-    return m;
+    this.#queue = new RequestQueue<Waiter>({ maxDepthPerModel: options.limit, maxWaitMs: options.waitMs });
   }
 
   get limit(): number {
     return this.#o.limit;
   }
 
-  /**
-   * Seconds a client turned away now should wait: the time for the queue ahead to drain at the measured
-   * rate, clamped to [1, 60]; the scheduler's own hint when no rate has been measured yet.
-   */
-  retryAfterS(model: string, hintMs: number): number {
-    const q = this.#queues.get(model);
-    const depth = (q?.waiters.length ?? 0) + 1;
-    const est = q && q.drainPerS > 0 ? depth / q.drainPerS : hintMs / 1000;
-    return Math.min(60, Math.max(1, Math.ceil(est)));
+  depth(model: string): number {
+    return this.#queue.depth(model);
+  }
+
+  /** Every model's current depth (for the capacity endpoint). */
+  depths(): Map<string, number> {
+    return this.#queue.depths();
+  }
+
+  /** Seconds a client turned away now should wait (see {@link RequestQueue.retryAfterMs}). */
+  retryAfterS(model: string): number {
+    return Math.ceil(this.#queue.retryAfterMs(model, this.#o.clock.nowMs()) / 1000);
+  }
+
+  /** Records that a request for `model` finished: the completion rate behind Retry-After. */
+  recordCompletion(model: string): void {
+    this.#queue.recordService(model, this.#o.clock.nowMs());
   }
 
   /**
-   * Waits until {@link wake} is called for the model (or any model), the wait limit passes (429), or the
-   * signal aborts. Rejects at once with 429 when the queue is full.
+   * Queues a request that found no capacity. Resolves once its `tryStart` succeeded; rejects with 429 when
+   * the queue is full or the wait limit passes, and with `canceled` when the signal aborts.
    */
-  wait(model: string, requestId: string, hintMs: number, signal: AbortSignal, maxWaitMs = this.#o.waitMs): Promise<void> {
-    let q = this.#queues.get(model);
-    if (!q) this.#queues.set(model, (q = { waiters: [], drainPerS: 0, lastDrainAtMs: this.#o.clock.nowMs() }));
-    const queue = q;
-    if (queue.waiters.length >= this.#o.limit) {
-      count("request_queue.rejected", { model, reason: "full" });
-      return Promise.reject(this.#overload(model, hintMs, `the queue for ${model} is full (${this.#o.limit} waiting)`));
-    }
+  wait(model: string, requestId: string, tryStart: () => boolean, signal: AbortSignal, maxWaitMs = this.#o.waitMs): Promise<void> {
+    const now = this.#o.clock.nowMs();
     return new Promise<void>((resolve, reject) => {
-      let timer: Cancel | undefined;
       const leave = () => {
-        timer?.();
+        waiter.cancelTimer();
         signal.removeEventListener("abort", onAbort);
-        const i = queue.waiters.indexOf(waiter);
-        if (i >= 0) queue.waiters.splice(i, 1);
-        gauge("request_queue.depth", queue.waiters.length, { model });
+        this.#queue.remove(requestId);
+        gauge("request_queue.depth", this.#queue.depth(model), { model });
       };
       const waiter: Waiter = {
-        requestId,
-        wake: () => {
+        tryStart,
+        resolve: () => {
           leave();
-          this.#recordDrain(queue);
           resolve();
         },
+        reject: (e) => {
+          leave();
+          reject(e);
+        },
+        cancelTimer: () => undefined,
       };
-      const onAbort = () => {
-        leave();
-        reject(new CoordinatorError("canceled", "client disconnected while queued"));
-      };
-      timer = this.#o.clock.setTimeout(() => {
-        leave();
+      const onAbort = () => waiter.reject(new CoordinatorError("canceled", "client disconnected while queued"));
+      const queued = this.#queue.enqueue(model, requestId, waiter, now);
+      if (queued.kind === "full") {
+        count("request_queue.rejected", { model, reason: "full" });
+        reject(this.#overload(`the queue for ${model} is full (${this.#o.limit} waiting)`, queued.retryAfterMs));
+        return;
+      }
+      waiter.cancelTimer = this.#o.clock.setTimeout(() => {
         count("request_queue.timeout", { model });
-        reject(this.#overload(model, hintMs, `no capacity for ${model} within ${Math.round(maxWaitMs / 1000)} s`));
+        waiter.reject(this.#overload(`no capacity for ${model} within ${Math.round(maxWaitMs / 1000)} s`, this.#queue.retryAfterMs(model, this.#o.clock.nowMs())));
       }, maxWaitMs);
       signal.addEventListener("abort", onAbort, { once: true });
-      queue.waiters.push(waiter);
-      gauge("request_queue.depth", queue.waiters.length, { model });
+      gauge("request_queue.depth", this.#queue.depth(model), { model });
     });
   }
 
-  /** Wakes waiters of `model` (or of every model) in FIFO order; each re-runs the scheduler. */
+  /** Offers capacity to the waiters of `model` (or of every model), oldest first. */
   wake(model: string | undefined): void {
-    const targets = model === undefined ? [...this.#queues.values()] : [this.#queues.get(model)].filter((q): q is ModelQueue => q !== undefined);
-    for (const q of targets) for (const w of [...q.waiters]) w.wake();
+    // A waiter's tryStart registers work in the registry, which can emit another capacity event: do not
+    // re-enter; the outer loop is already walking the queue.
+    if (this.#waking) return;
+    this.#waking = true;
+    try {
+      for (const m of model === undefined ? this.#queue.models() : [model]) {
+        // A snapshot: entries that start leave the queue as we go; the rest keep their places.
+        for (const e of this.#queue.entries(m)) {
+          if (this.#queue.depth(m) === 0) break;
+          if (e.item.tryStart()) e.item.resolve();
+        }
+      }
+    } finally {
+      this.#waking = false;
+    }
   }
 
-  #recordDrain(q: ModelQueue): void {
-    const now = this.#o.clock.nowMs();
-    const dt = Math.max(1, now - q.lastDrainAtMs) / 1000;
-    q.lastDrainAtMs = now;
-    const rate = 1 / dt;
-    q.drainPerS = q.drainPerS === 0 ? rate : 0.7 * q.drainPerS + 0.3 * rate;
-  }
-
-  #overload(model: string, hintMs: number, message: string): CoordinatorError {
+  #overload(message: string, retryAfterMs: number): CoordinatorError {
     return new CoordinatorError("capacity_exhausted", `${message}; retry later`, {
       wireCode: "rate_limit_exceeded",
-      retryAfterS: this.retryAfterS(model, hintMs),
+      retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)),
     });
   }
 }

@@ -45,8 +45,9 @@ export class Dispatcher {
   async dispatch(job: DispatchJob, sink: DispatchSink, signal: AbortSignal): Promise<DispatchResult> {
     const o = this.#o;
     this.#inflight++;
+    let ran = false;
     try {
-      return await new RequestRun(
+      const result = await new RequestRun(
         {
           registry: o.registry,
           directory: o.directory,
@@ -55,15 +56,19 @@ export class Dispatcher {
           classify: o.classify,
           options: this.options,
           pick: o.pick,
-          waitForCapacity: (j, hintMs, s, maxWaitMs) => this.queue.wait(j.model, j.requestId, hintMs, s, maxWaitMs),
+          waitForCapacity: (j, tryStart, s, maxWaitMs) => this.queue.wait(j.model, j.requestId, tryStart, s, maxWaitMs),
           ...(o.log ? { log: o.log } : {}),
         },
         job,
         sink,
         signal,
       ).run();
+      ran = result.attempts > 0;
+      return result;
     } finally {
       this.#inflight--;
+      // Capacity turned over only if the request held some: that rate is what Retry-After is computed from.
+      if (ran) this.queue.recordCompletion(job.model);
     }
   }
 }

@@ -32,8 +32,11 @@ export interface RunDeps {
   classify: ErrorClassifier;
   options: DispatchOptions;
   pick(req: RouteRequest): PickResult;
-  /** Waits until capacity may exist for the model; throws a CoordinatorError (429) when the queue is full or times out. */
-  waitForCapacity(job: DispatchJob, retryAfterMs: number, signal: AbortSignal, maxWaitMs?: number): Promise<void>;
+  /**
+   * Queues the request until `tryStart` (a scheduling step) succeeds when capacity may have appeared; throws a
+   * CoordinatorError (429) when the queue is full or the wait runs out.
+   */
+  waitForCapacity(job: DispatchJob, tryStart: () => boolean, signal: AbortSignal, maxWaitMs?: number): Promise<void>;
   log?(msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -51,6 +54,8 @@ interface Attempt {
   preambleAtMs?: number;
   timer?: Cancel;
   contentChars: number;
+  /** The provider has sent a frame for this attempt. */
+  started?: boolean;
 }
 
 /** Average characters per token, for estimating what a consumer received when no usage frame came. */
@@ -72,7 +77,6 @@ export class RequestRun {
   #avoidVersion: string | undefined;
   #speculativeTimer: Cancel | undefined;
   #speculated = false;
-  #launching = false;
   #resolve!: (r: DispatchResult) => void;
   #result: DispatchResult | undefined;
   readonly #onAbort = () => this.#abort();
@@ -112,41 +116,39 @@ export class RequestRun {
     return new Set([...this.#excluded, ...this.#attempts.keys()]);
   }
 
-  /** Picks a provider and dispatches; waits in the queue when capable providers are all busy. */
+  /**
+   * One scheduling step: pick and dispatch. Returns "started", "failed" (the run ended), or "queue" when capable
+   * providers exist but none has room (or a backup found nobody).
+   */
+  #tryStart(isBackup: boolean): "started" | "failed" | "queue" {
+    if (this.#result) return "failed";
+    const decision = this.#d.pick(this.#routeRequest());
+    if (decision.kind === "picked") {
+      this.#startAttempt(decision.providerId, isBackup, decision.reservedTokens);
+      return "started";
+    }
+    if (isBackup || this.#liveAttempts() > 0) return "queue"; // a backup is opportunistic; someone is still working
+    if (decision.kind === "reject") {
+      // After attempts, "nobody left" means the failures exhausted the fleet: report what failed.
+      this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : rejectError(decision));
+      return "failed";
+    }
+    return "queue";
+  }
+
+  /** Dispatches now, or waits in the capacity queue until a pick succeeds (429 when full or too long). */
   async #launch(isBackup: boolean): Promise<void> {
-    if (this.#launching && !isBackup) return;
-    this.#launching = !isBackup;
+    if (this.#tryStart(isBackup) !== "queue" || isBackup || this.#liveAttempts() > 0) return;
+    // A failover waits only for what is left of its pre-content budget.
+    const left = this.#d.options.maxPreContentMs - (this.#d.clock.nowMs() - this.#startedAtMs);
+    if (this.#attemptCount > 0 && left <= 0) {
+      this.#failPreCommit(this.#exhaustedError());
+      return;
+    }
     try {
-      for (;;) {
-        if (this.#result) return;
-        const decision = this.#d.pick(this.#routeRequest());
-        if (decision.kind === "picked") {
-          this.#startAttempt(decision.providerId, isBackup, decision.reservedTokens);
-          return;
-        }
-        if (isBackup) return; // a backup is opportunistic: never queue or fail for it
-        if (this.#liveAttempts() > 0) return; // someone is still working on it
-        if (decision.kind === "reject") {
-          // After attempts, "nobody left" means the failures exhausted the fleet: report what failed.
-          this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : rejectError(decision));
-          return;
-        }
-        // queue: capable providers exist (or may connect) but none has room now. A failover waits only for
-        // what is left of its pre-content budget.
-        const left = this.#d.options.maxPreContentMs - (this.#d.clock.nowMs() - this.#startedAtMs);
-        if (this.#attemptCount > 0 && left <= 0) {
-          this.#failPreCommit(this.#exhaustedError());
-          return;
-        }
-        try {
-          await this.#d.waitForCapacity(this.#job, decision.retryAfterMs, this.#signal, this.#attemptCount > 0 ? left : undefined);
-        } catch (e) {
-          if (!this.#result) this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : CoordinatorError.from(e));
-          return;
-        }
-      }
-    } finally {
-      if (!isBackup) this.#launching = false;
+      await this.#d.waitForCapacity(this.#job, () => this.#tryStart(false) !== "queue", this.#signal, this.#attemptCount > 0 ? left : undefined);
+    } catch (e) {
+      if (!this.#result) this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : CoordinatorError.from(e));
     }
   }
 
@@ -228,6 +230,10 @@ export class RequestRun {
 
   #onEvent(a: Attempt, e: ProviderEvent): void {
     if (a.phase === "done" || this.#result) return;
+    if (!a.started) {
+      a.started = true;
+      this.#d.registry.markStarted(a.providerId, this.#job.requestId);
+    }
     switch (e.kind) {
       case "accepted":
         a.acceptedAtMs = this.#d.clock.nowMs();

@@ -152,7 +152,7 @@ export class ProviderRegistry {
     rec.lastHeartbeatMs = nowMs;
     // The provider's token-budget numbers now include every request it has accepted, so the coordinator must
     // stop adding its own reservation for those on top (no double counting).
-    for (const req of rec.inflight.values()) req.seenByProvider = true;
+    for (const req of rec.inflight.values()) if (req.startedByProvider) req.seenByProvider = true;
     for (const s of hb.slots) {
       if (s.state === "running" || s.state === "idle") rec.pendingLoads.delete(s.model);
     }
@@ -167,6 +167,12 @@ export class ProviderRegistry {
 
   addInflight(id: ProviderId, req: InflightRequest): void {
     this.#byId.get(id)?.inflight.set(req.requestId, req);
+  }
+
+  /** The provider sent its first frame for the request: later heartbeats account for it. */
+  markStarted(id: ProviderId, requestId: RequestId): void {
+    const req = this.#byId.get(id)?.inflight.get(requestId);
+    if (req) req.startedByProvider = true;
   }
 
   /** Records streamed progress so admission reserves max(reserved, used). */

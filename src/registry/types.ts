@@ -57,8 +57,20 @@ export interface InflightRequest {
   usedTokens: number;
   /** Expected tokens still to generate, for backlog estimates. */
   remainingOutputTokens: number;
+  /**
+   * The request's prompt tokens (estimate). While `usedTokens <= promptTokens` no output has streamed yet, so
+   * the request is still waiting for (or in) its prefill, which the Mac runs one at a time: the scheduler
+   * counts these as prefill work ahead of a newcomer. Absent = unknown (no prefill backlog counted).
+   */
+  promptTokens?: number;
   startedAtMs: number;
-  /** True once the provider's heartbeat accounts for this request (so it is not double counted). */
+  /** True once the provider has sent any frame for this request (it has started working on it). */
+  startedByProvider?: boolean;
+  /**
+   * True once a heartbeat sent after the provider started the request has arrived: from then on the
+   * provider's own slot numbers include it, so the coordinator stops counting it on top (no double count,
+   * and no gap either: a heartbeat that merely crossed the InferenceRequest on the wire does not count).
+   */
   seenByProvider: boolean;
 }
 

@@ -96,6 +96,11 @@ export class RequestQueue<T> {
     return out;
   }
 
+  /** A model's waiting entries, oldest first (a copy: safe to iterate while removing). */
+  entries(model: string): QueuedEntry<T>[] {
+    return [...(this.#queues.get(model) ?? [])];
+  }
+
   /** The oldest entry for a model, without removing it. */
   peek(model: string): QueuedEntry<T> | undefined {
     return this.#queues.get(model)?.[0];

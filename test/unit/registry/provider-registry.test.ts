@@ -65,12 +65,14 @@ describe("ProviderRegistry", () => {
     assert.equal(r.bySerial("A"), undefined);
   });
 
-  it("stops counting a request on top of the heartbeat once the provider has reported it", () => {
+  it("stops counting a request on top of the heartbeat only once a heartbeat sent after the provider started it arrives", () => {
     const r = new ProviderRegistry();
     const p = r.add(registration("A"), 0);
     r.addInflight(p.id, inflight("r1", 600));
-    assert.equal(p.inflight.get("r1")!.seenByProvider, false);
     r.applyHeartbeat(p.id, heartbeat([slot()]), 10);
+    assert.equal(p.inflight.get("r1")!.seenByProvider, false, "a heartbeat that crossed the request on the wire does not include it");
+    r.markStarted(p.id, "r1");
+    r.applyHeartbeat(p.id, heartbeat([slot()]), 20);
     assert.equal(p.inflight.get("r1")!.seenByProvider, true);
   });
 
@@ -78,6 +80,7 @@ describe("ProviderRegistry", () => {
     const r = new ProviderRegistry();
     const p = r.add(registration("A"), 0);
     r.addInflight(p.id, inflight("r1", 600));
+    r.markStarted(p.id, "r1");
     r.applyHeartbeat(p.id, heartbeat([slot({ numRunning: 1, tokenBudgetUsed: 600 })]), 10);
     const models: (string | undefined)[] = [];
     r.onCapacity((m) => models.push(m));
