@@ -142,5 +142,13 @@ async function firstModel(options: LoadtestOptions): Promise<string> {
   const body = (await res.json()) as { data?: { id?: unknown }[] };
   const id = body.data?.find((m) => typeof m.id === "string")?.id;
   if (typeof id !== "string") throw new Error("the list is empty; pass --model");
+  // /models lists every catalog model, served or not; a model nobody serves would only queue. Prefer the first
+  // model the capacity endpoint reports routable providers for (when the deployment has that endpoint).
+  const cap = await fetch(`${options.baseUrl}/models/capacity`, { headers, signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+  if (cap?.ok) {
+    const c = (await cap.json().catch(() => ({}))) as { models?: { id?: unknown; routable_providers?: unknown }[] };
+    const served = c.models?.find((m) => typeof m.id === "string" && typeof m.routable_providers === "number" && m.routable_providers > 0)?.id;
+    if (typeof served === "string") return served;
+  } else await cap?.body?.cancel();
   return id;
 }
