@@ -1,13 +1,16 @@
 /**
  * Expected completion time of a request on a candidate provider, in ms: the quantity selection minimises.
  *
- *   cost = load (cold only) + queue ahead + backlog ÷ aggregate rate + prefill + expected output ÷ per-stream
- *          rate + health penalties
+ *   cost = load (cold only) + queue ahead + prefill ahead + prefill + backlog ÷ aggregate rate
+ *          + expected output ÷ per-stream rate + health penalties
  *
  * Rates come from the slot's observed EWMA when present, else the provider's benchmark, and are degraded by
  * concurrency with the measured law rate(n) = solo / (1 + k(n-1)) at n = active + 1 (this request included).
  * The backlog term (tokens the slot still has to generate for others ÷ its aggregate rate) is what spreads
- * long requests over more Macs instead of piling them onto the fastest few.
+ * long requests over more Macs instead of piling them onto the fastest few. The prefill-ahead term (prompts of
+ * requests dispatched to the Mac that have not streamed a token yet ÷ prefill rate) is there because a Mac
+ * runs one prefill at a time: a newcomer's first token waits behind every prompt ahead of it, whatever the
+ * model, so a burst of long prompts is spread instead of queued behind each other on one Mac.
  */
 import type { ModelSlot, ProviderView } from "../registry/types.js";
 import { soloDecodeTps } from "./admission.js";
@@ -27,7 +30,7 @@ export type CostOptions = Pick<
 export interface CostBreakdown {
   /** Total expected completion time, ms. */
   costMs: number;
-  /** Expected time to first token, ms (load + queue + prefill). */
+  /** Expected time to first token, ms (load + queue + prefills ahead + own prefill). */
   ttftMs: number;
 }
 
@@ -64,6 +67,21 @@ export function backlogTokens(p: ProviderView, model: string): number {
 }
 
 /**
+ * Time the Mac still needs for prefills ahead of a newcomer, ms: prompt tokens of the coordinator's in-flight
+ * requests on it (any model) that have not streamed a token yet, each at its slot's prefill rate. Requests
+ * dispatched without a known prompt size count nothing.
+ */
+export function prefillBacklogMs(p: ProviderView, options: Pick<SchedulerOptions, "prefillToDecodeRatio">): number {
+  let ms = 0;
+  for (const r of p.inflight.values()) {
+    if (r.promptTokens === undefined || r.usedTokens > r.promptTokens) continue;
+    const slot = p.slots.find((s) => s.model === r.model);
+    ms += (r.promptTokens / Math.max(1, prefillTpsOf(p, slot, options))) * 1000;
+  }
+  return ms;
+}
+
+/**
  * Cost of serving a request of `promptTokens` + `expectedOutput` on `p`. `slot` is the loaded slot (warm) or
  * undefined (cold: a load of `weightsBytes` is implied). `active` is the slot's current active requests.
  */
@@ -88,7 +106,7 @@ export function estimateCost(
   // Requests the provider itself queued wait for a running one to finish: about one mean remaining each.
   const meanRemaining = active > 0 ? backlog / active : 0;
   const queueAhead = slot && slot.numWaiting > 0 ? (slot.numWaiting * meanRemaining) / Math.max(1e-6, stream) * 1000 : 0;
-  const prefill = (promptTokens / Math.max(1, prefillTpsOf(p, slot, options))) * 1000;
+  const prefill = prefillBacklogMs(p, options) + (promptTokens / Math.max(1, prefillTpsOf(p, slot, options))) * 1000;
   const decode = (expectedOutput / Math.max(1e-6, stream)) * 1000;
   const backlogMs = (backlog / Math.max(1e-6, aggregate)) * 1000;
   const health = healthPenaltyMs(p, options);

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { estimateCost, prefillBacklogMs } from "../../../src/scheduler/cost.js";
+import { pick } from "../../../src/scheduler/pick.js";
+import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
+import { catalog, fixedEstimator, healthy, inflight, provider, request, slot, view } from "./fixtures.js";
+
+const o = resolveSchedulerOptions();
+
+describe("cost: prefill backlog (a Mac prefills one request at a time)", () => {
+  // Two identical warm Macs, each running one request with the same output backlog; on "queued" that request
+  // has not streamed a token yet (still waiting for its 8,000-token prefill), on "streaming" it has.
+  const running = (over: Parameters<typeof inflight>[2]) => ({
+    slots: [slot("gemma", { state: "running", numRunning: 1 })],
+    inflight: [inflight("r1", "gemma", { reservedTokens: 9000, remainingOutputTokens: 1000, ...over })],
+  });
+  const queued = provider("queued", running({ promptTokens: 8000, usedTokens: 8000 }));
+  const streaming = provider("streaming", running({ promptTokens: 8000, usedTokens: 8001 }));
+
+  it("counts the prompts of requests that have not streamed a token yet, at the slot's prefill rate", () => {
+    assert.equal(prefillBacklogMs(queued, o), (8000 / 400) * 1000);
+    assert.equal(prefillBacklogMs(streaming, o), 0);
+    // Unknown prompt size (an older dispatcher) counts nothing rather than guessing.
+    assert.equal(prefillBacklogMs(provider("x", running({ usedTokens: 8000 })), o), 0);
+  });
+
+  it("counts prefills of every model on the Mac, not only the requested one", () => {
+    const p = provider("two", {
+      maxModelSlots: 2,
+      slots: [slot("gemma"), slot("oss", { observedPrefillTps: 800 })],
+      inflight: [inflight("r1", "oss", { promptTokens: 4000, usedTokens: 4000 })],
+    });
+    assert.equal(prefillBacklogMs(p, o), (4000 / 800) * 1000);
+  });
+
+  it("adds the backlog to the newcomer's expected first token", () => {
+    const args = ["gemma", queued.slots[0], 1, 1000, 800, 16e9, o] as const;
+    const withBacklog = estimateCost(queued, ...args);
+    const without = estimateCost(streaming, "gemma", streaming.slots[0], 1, 1000, 800, 16e9, o);
+    assert.equal(Math.round(withBacklog.ttftMs - without.ttftMs), 20_000);
+    assert.equal(Math.round(withBacklog.costMs - without.costMs), 20_000);
+  });
+
+  it("routes a newcomer away from a Mac whose prefill queue is long", () => {
+    const r = pick(view(queued, streaming), request("gemma"), { nowMs: 0, random: () => 0, health: healthy(), estimator: fixedEstimator(800), catalog, options: o });
+    assert.equal(r.kind === "picked" && r.providerId, "streaming");
+    // Same snapshot with the first request streaming on both: a near-tie, broken by the random source.
+    const both = pick(view(streaming, provider("streaming2", running({ promptTokens: 8000, usedTokens: 8001 }))), request("gemma"), {
+      nowMs: 0,
+      random: () => 0.99,
+      health: healthy(),
+      estimator: fixedEstimator(800),
+      catalog,
+      options: o,
+    });
+    assert.equal(both.kind === "picked" && both.providerId, "streaming2");
+  });
+});
