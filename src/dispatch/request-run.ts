@@ -1,13 +1,7 @@
 /**
  * One request's life in the dispatcher: pick → send → (race a backup) → commit on first content → stream →
- * settle the outcome. The state machine per attempt:
- *
- * - `waiting`: dispatched; nothing received. Bounded by the first-token deadline.
- * - `accepted`: the provider said it is loading the model; the wait extends to the inference timeout.
- * - `preamble`: only role deltas so far (boilerplate, held, not committed). Past the first-token deadline it
- *   gets the preamble-to-content budget, then fails over.
- * - `streaming`: this attempt won (first content); the response is committed. Bounded by the idle timeout.
- * - `done`: finished, failed, cancelled or lost the race.
+ * settle the outcome. Each provider attempt is an {@link Attempt} moving through the phases described in
+ * attempt.ts.
  *
  * Before commit every failure is invisible: the attempt is excluded and another provider is tried. After
  * commit a failure ends the stream with an explicit in-band error.
@@ -19,6 +13,8 @@ import type { ProviderId } from "../registry/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count, observe } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
+import { charsToTokens, clampUsage, partialUsage, timerVerdict, type Attempt } from "./attempt.js";
+import { deterministicError, exhaustedError, rejectError } from "./dispatch-errors.js";
 import { firstTokenDeadlineMs, type DispatchOptions } from "./dispatch-options.js";
 import type { ProviderDirectory } from "./provider-channel.js";
 import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink, ErrorClassifier } from "./types.js";
@@ -39,27 +35,6 @@ export interface RunDeps {
   waitForCapacity(job: DispatchJob, tryStart: () => boolean, signal: AbortSignal, maxWaitMs?: number): Promise<void>;
   log?(msg: string, fields?: Record<string, unknown>): void;
 }
-
-type Phase = "waiting" | "accepted" | "preamble" | "streaming" | "done";
-
-interface Attempt {
-  providerId: ProviderId;
-  accountId: string;
-  version: string;
-  backup: boolean;
-  phase: Phase;
-  startedAtMs: number;
-  deadlineAtMs: number;
-  acceptedAtMs?: number;
-  preambleAtMs?: number;
-  timer?: Cancel;
-  contentChars: number;
-  /** The provider has sent a frame for this attempt. */
-  started?: boolean;
-}
-
-/** Average characters per token, for estimating what a consumer received when no usage frame came. */
-const CHARS_PER_TOKEN = 4;
 
 export class RequestRun {
   readonly #d: RunDeps;
@@ -260,7 +235,7 @@ export class RequestRun {
     for (const d of deltas) chars += d.kind === "content" || d.kind === "reasoning" ? d.text.length : d.kind === "tool_call" ? (d.arguments?.length ?? 0) : 0;
     if (this.#winner === a) {
       a.contentChars += chars;
-      registry.addUsedTokens(a.providerId, this.#job.requestId, Math.ceil(chars / CHARS_PER_TOKEN));
+      registry.addUsedTokens(a.providerId, this.#job.requestId, charsToTokens(chars));
       this.#sink.deltas(deltas);
       this.#arm(a, clock.nowMs() + this.#d.options.idleTimeoutMs);
       return;
@@ -275,7 +250,7 @@ export class RequestRun {
     }
     this.#commit(a);
     a.contentChars += chars;
-    registry.addUsedTokens(a.providerId, this.#job.requestId, Math.ceil(chars / CHARS_PER_TOKEN));
+    registry.addUsedTokens(a.providerId, this.#job.requestId, charsToTokens(chars));
     const replay = this.#held.length > 0 && !deltas.some((d) => d.kind === "role") ? [...this.#held, ...deltas] : deltas;
     this.#sink.deltas(replay);
     this.#arm(a, clock.nowMs() + this.#d.options.idleTimeoutMs);
@@ -347,8 +322,7 @@ export class RequestRun {
     if (cls === "deterministic" || cls === "client_error") {
       // Retrying elsewhere cannot help (e.g. the prompt exceeds the context): stop at once.
       this.#cancelAll("request cannot be served");
-      const err = new CoordinatorError("invalid_request", message, { wireCode: status === 400 || cls === "deterministic" ? "context_length_exceeded" : "invalid_request_error" });
-      this.#failPreCommit(err);
+      this.#failPreCommit(cls === "deterministic" ? deterministicError(message) : new CoordinatorError("invalid_request", message));
       return;
     }
     count("inference.dispatches", { status: "retry_precontent" });
@@ -362,25 +336,21 @@ export class RequestRun {
 
   #onTimer(a: Attempt): void {
     if (a.phase === "done" || this.#result) return;
-    const { clock, options } = this.#d;
-    const now = clock.nowMs();
-    if (a === this.#winner) {
-      // Committed and silent past the idle timeout: a post-commit stall.
-      this.#cancelAttempt(a, "stalled");
-      this.#onFailure(a, 504, "the provider stalled mid-stream", "sickness", false);
-      return;
+    const v = timerVerdict(a, a === this.#winner, this.#d.clock.nowMs(), this.#d.options);
+    switch (v.kind) {
+      case "extend":
+        this.#arm(a, v.untilMs);
+        return;
+      case "stalled":
+        this.#cancelAttempt(a, "stalled");
+        this.#onFailure(a, 504, "the provider stalled mid-stream", "sickness", false);
+        return;
+      case "first_token_timeout":
+        count("inference.dispatches", { status: "timeout" });
+        this.#cancelAttempt(a, "no content before the deadline");
+        this.#onFailure(a, 504, "no content before the first-token deadline", "sickness", false);
+        return;
     }
-    if (a.acceptedAtMs !== undefined && now < a.acceptedAtMs + options.inferenceTimeoutMs) {
-      this.#arm(a, a.acceptedAtMs + options.inferenceTimeoutMs);
-      return;
-    }
-    if (a.preambleAtMs !== undefined && now < a.preambleAtMs + options.preambleContentTimeoutMs) {
-      this.#arm(a, a.preambleAtMs + options.preambleContentTimeoutMs);
-      return;
-    }
-    count("inference.dispatches", { status: "timeout" });
-    this.#cancelAttempt(a, "no content before the deadline");
-    this.#onFailure(a, 504, "no content before the first-token deadline", "sickness", false);
   }
 
   // ---- ending -----------------------------------------------------------------------------------------
@@ -416,18 +386,11 @@ export class RequestRun {
   }
 
   #exhaustedError(): CoordinatorError {
-    const last = this.#lastFailure;
-    if (!last || last.capacity) {
-      return new CoordinatorError("capacity_exhausted", `every capable provider for ${this.#job.model} is at capacity; retry shortly`, {
-        wireCode: "rate_limit_exceeded",
-        retryAfterS: 2,
-      });
-    }
-    return new CoordinatorError("provider_failed", `inference failed after ${this.#attemptCount} attempt(s): ${last.message}`, { wireCode: "provider_error" });
+    return exhaustedError(this.#job.model, this.#attemptCount, this.#lastFailure);
   }
 
   #partial(a: Attempt): Usage {
-    return { promptTokens: this.#job.traits.estimatedPromptTokens, completionTokens: Math.ceil(a.contentChars / CHARS_PER_TOKEN), reasoningTokens: 0 };
+    return partialUsage(a, this.#job.traits.estimatedPromptTokens);
   }
 
   #finish(r: DispatchResult): void {
@@ -446,21 +409,4 @@ export class RequestRun {
 
 function served(a: Attempt): { providerId: ProviderId; providerAccountId: string } {
   return { providerId: a.providerId, providerAccountId: a.accountId };
-}
-
-/** Provider-reported usage is trusted but bounded by what the request allowed. */
-function clampUsage(u: Usage, maxTokens: number): Usage {
-  const completion = Math.min(u.completionTokens, maxTokens);
-  return { promptTokens: u.promptTokens, completionTokens: completion, reasoningTokens: Math.min(u.reasoningTokens, completion) };
-}
-
-function rejectError(d: PickResult & { kind: "reject" }): CoordinatorError {
-  switch (d.code) {
-    case "model_not_found":
-      return new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
-    case "context_overflow":
-      return new CoordinatorError("invalid_request", d.message, { param: "messages", wireCode: "context_length_exceeded" });
-    default:
-      return new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable" });
-  }
 }
