@@ -176,6 +176,7 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
       reservedTokens: reserved,
       usedTokens: job.promptTokens,
       remainingOutputTokens: Math.max(0, reserved - job.promptTokens),
+      promptTokens: job.promptTokens,
       startedAtMs: now,
       seenByProvider: false,
     });
@@ -294,7 +295,8 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
       for (const r of v.inflight.values()) {
         const j = running.get(r.requestId)?.job;
         if (j) {
-          r.usedTokens = j.promptTokens + Math.floor(j.generated);
+          // ceil: one streamed token already means the prefill is over (cost.ts prefill backlog).
+          r.usedTokens = j.promptTokens + Math.ceil(j.generated);
           r.remainingOutputTokens = Math.max(0, r.reservedTokens - r.usedTokens);
         }
       }
@@ -319,9 +321,17 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
     if (now >= nextSample) {
       nextSample += sampleEvery;
       for (const model of new Set([...stats.keys()])) {
-        let warm = 0;
-        for (const m of macs) if (m.slots.get(model)?.readyAtMs === 0) warm++;
-        statsOf(model).warmSamples.push(warm);
+        let loaded = 0;
+        let runningMacs = 0;
+        for (const m of macs) {
+          if (m.isLoaded(model)) loaded++;
+          if (m.isRunning(model)) runningMacs++;
+        }
+        statsOf(model).loadedSamples.push(loaded);
+        let inflight = 0;
+        for (const r of running.values()) if (r.route.model === model) inflight++;
+        statsOf(model).inflightSamples.push(inflight);
+        statsOf(model).runningSamples.push(runningMacs);
       }
     }
   }

@@ -58,10 +58,32 @@ describe("routing simulator on the load-test-report scenario", () => {
     const quiet = { ...short, workers: short.workers.map((g) => ({ ...g, endMs: Math.min(g.endMs, 300_000) })), openLoops: short.openLoops.map((l) => ({ ...l, endMs: 300_000 })) };
     for (const policy of ["kv-aware", "worst-case"] as const) {
       const g = model(runSimulation(quiet, policy, 3), "gemma-4-26b");
-      assert.ok(g.warmMacs.max > 0, `${policy} warmed something`);
-      assert.equal(g.warmMacs.min, 0, `${policy} idles out to zero`);
-      assert.ok(g.warmMacs.median < g.warmMacs.max, `${policy} median ${g.warmMacs.median} < max ${g.warmMacs.max}`);
+      assert.ok(g.loadedMacs.max > 0 && g.runningMacs.max > 0, `${policy} warmed something`);
+      assert.equal(g.loadedMacs.min, 0, `${policy} idles out to zero`);
+      assert.equal(g.runningMacs.min, 0, `${policy} runs nothing once traffic stops`);
+      assert.ok(g.loadedMacs.median < g.loadedMacs.max, `${policy} median ${g.loadedMacs.median} < max ${g.loadedMacs.max}`);
     }
+  });
+
+  it("running Macs (the report's warm) never exceed loaded Macs nor requests in flight", () => {
+    for (const r of [ours, worst]) {
+      for (const m of r.models) {
+        for (const k of ["min", "median", "max"] as const) {
+          assert.ok(m.runningMacs[k] <= m.loadedMacs[k], `${r.policy} ${m.model} running ${k} ${m.runningMacs[k]} ≤ loaded ${m.loadedMacs[k]}`);
+          assert.ok(m.runningMacs[k] <= m.inflightRequests[k], `${r.policy} ${m.model} running ${k} ≤ in flight ${m.inflightRequests[k]}`);
+        }
+      }
+    }
+  });
+
+  it("judges the warm target on running Macs, not loaded ones", () => {
+    const g = (r: SimulationReport, running: number, loaded: number): SimulationReport => ({
+      ...r,
+      models: r.models.map((m) => (m.model === "gemma-4-26b" ? { ...m, runningMacs: { min: 0, median: running, max: running }, loadedMacs: { min: 0, median: loaded, max: loaded } } : m)),
+    });
+    const warmTarget = (o: SimulationReport, w: SimulationReport) => checkTargets(o, w).find((t) => /warm \(running\)/.test(t.name))!;
+    assert.equal(warmTarget(g(ours, 10, 30), g(worst, 5, 10)).met, false);
+    assert.equal(warmTarget(g(ours, 15, 15), g(worst, 5, 10)).met, true);
   });
 
   it("is deterministic by seed", () => {
@@ -72,7 +94,10 @@ describe("routing simulator on the load-test-report scenario", () => {
     const text = formatComparison(ours, worst);
     assert.match(text, /### gemma-4-26b/);
     assert.match(text, /\| first token p95 \| [\d.]+ s \| [\d.]+ s \| [\d.]+×|=/);
+    assert.match(text, /\| warm \(running\) Macs min \/ median \/ max \| \d+ \/ \d+ \/ \d+ \| \d+ \/ \d+ \/ \d+ \|/);
+    assert.match(text, /\| loaded Macs min \/ median \/ max \| \d+ \/ \d+ \/ \d+ \|/);
     assert.match(text, /### Targets \(issue 4\)/);
+    assert.match(text, /\| gemma-4-26b: median warm \(running\) Macs ≥ 3× worst-case \|/);
     assert.match(text, /\| gemma-4-26b: zero refusals while a capable Mac was idle \| 0 \(worst-case \d+\) \| met \|/);
     assert.equal(checkTargets(ours, worst).length, 3);
   });
