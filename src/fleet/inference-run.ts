@@ -26,8 +26,10 @@ export interface RunHost {
   instant: boolean;
   /** Real ms of output gathered into one chunk. */
   coalesceMs: number;
-  /** Number of requests decoding on this Mac right now (shared, mutated by runs). */
+  /** Number of requests decoding on this Mac right now (shared, mutated by runs; a running prefill counts too). */
   decoding: { count: number };
+  /** The Mac's prefill queue (MLX prefills one request at a time). Absent = prefills run in parallel. */
+  prefill?: PrefillGate;
   /** Writes a frame, honouring backpressure; false when the stream is gone. */
   send(msg: ProviderMessageInit, options?: { flush?: boolean }): Promise<boolean>;
   /** Breaks the gRPC stream abruptly (the Mac reconnects). */
@@ -37,6 +39,39 @@ export interface RunHost {
    * full and the request is paused until it resolves (never failed). Absent = unlimited.
    */
   growKv?: (tokens: number) => Promise<void> | undefined;
+}
+
+/**
+ * One prefill at a time per Mac, first come first served: MLX runs a single prefill, so a newcomer's first
+ * token waits for every prompt ahead of it. While a prefill runs it counts as one more stream in the
+ * concurrency law ({@link RunHost.decoding}), so the Mac's decoding streams slow down meanwhile.
+ */
+export class PrefillGate {
+  #busy = false;
+  readonly #waiters: (() => void)[] = [];
+
+  /** Resolves with a release function when it is the caller's turn. */
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.#busy = true;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.#busy = false;
+          this.#waiters.shift()?.();
+        });
+      };
+      if (this.#busy) this.#waiters.push(grant);
+      else grant();
+    });
+  }
+
+  /** Requests waiting for their turn (not counting the one prefilling). */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
 }
 
 /** One in-flight request; `abort()` wakes every sleep so the run stops at its next step. */
@@ -109,8 +144,27 @@ export async function runInference(host: RunHost, run: Run, plan: RunPlan): Prom
     return run.aborted ? { kind: "aborted" } : { kind: "failed", statusCode, reason };
   };
 
-  // Prefill: compute-bound, proportional to the prompt.
-  await run.sleep(scaledMs(host, (plan.promptTokens / plan.prefillTps) * 1000));
+  // Prefill: compute-bound, proportional to the prompt, one at a time on the Mac.
+  const prefillMs = scaledMs(host, (plan.promptTokens / plan.prefillTps) * 1000);
+  if (host.prefill && !host.instant) {
+    const turn = host.prefill.acquire();
+    await Promise.race([turn, run.stall()]);
+    if (run.aborted) {
+      // Keep the queue moving: give the turn back as soon as it comes.
+      void turn.then((release) => release());
+      return { kind: "aborted" };
+    }
+    const release = await turn;
+    host.decoding.count++;
+    try {
+      await run.sleep(prefillMs);
+    } finally {
+      host.decoding.count--;
+      release();
+    }
+  } else {
+    await run.sleep(prefillMs);
+  }
   if (run.aborted) return { kind: "aborted" };
 
   const sendRole = !(b.kind === "error_before_content" && b.afterRole === false);

@@ -28,7 +28,7 @@ import { defaultCatalog } from "../config/catalog.js";
 import { systemClock, type Cancel, type Clock } from "../util/clock.js";
 import type { ChipProfile } from "./chip-profiles.js";
 import { drawBehaviour, takeScripted, type FailureBehaviour, type ScriptedBehaviour } from "./failure-script.js";
-import { Run, runInference, scaledMs, type RunHost } from "./inference-run.js";
+import { PrefillGate, Run, runInference, scaledMs, type RunHost } from "./inference-run.js";
 import { MacConnection, type MacStream } from "./mac-connection.js";
 import type { MacState, RunRecord, SimModelOption, SimulatedMacOptions } from "./simulated-mac-options.js";
 import { decodeTps, prefillTps, simModelSpec, type SimModelSpec } from "./mac-performance.js";
@@ -73,6 +73,7 @@ export class SimulatedMac extends EventEmitter {
   readonly #slots: ModelSlots;
   readonly #runs = new Map<string, Run>();
   readonly #decoding = { count: 0 };
+  readonly #prefill = new PrefillGate();
   readonly #script: ScriptedBehaviour[];
   readonly #random: () => number;
   readonly #loadTimers = new Set<Cancel>();
@@ -476,6 +477,7 @@ export class SimulatedMac extends EventEmitter {
       instant: this.#instant,
       coalesceMs: this.#o.coalesceMs ?? 5,
       decoding: this.#decoding,
+      prefill: this.#prefill,
       growKv: ctx.growKv,
       send: (msg, options) => (this.#stream === stream && stream ? stream.send(msg, options) : Promise.resolve(false)),
       dropConnection: () => {
