@@ -140,12 +140,16 @@ export function checkTargets(ours: SimulationReport, worstCase: SimulationReport
   const m = ours.models.find((x) => x.model === model);
   const w = worstCase.models.find((x) => x.model === model);
   if (!m || !w) return [];
+  const ratioOf = (a: number, b: number) => (b === 0 ? "∞" : (a / b).toFixed(2));
   const warmRatio = w.runningMacs.median === 0 ? Infinity : m.runningMacs.median / w.runningMacs.median;
   const ttftRatio = w.ttftMs.p95 === 0 ? Infinity : m.ttftMs.p95 / w.ttftMs.p95;
   return [
     {
       name: `${model}: median warm (running) Macs ≥ 3× worst-case`,
-      measured: `${m.runningMacs.median} vs ${w.runningMacs.median} (${warmRatio.toFixed(2)}×)`,
+      // Running Macs never exceed requests in flight: say how far even one request per Mac could go.
+      measured:
+        `${m.runningMacs.median} vs ${w.runningMacs.median} (${warmRatio.toFixed(2)}×; ` +
+        `bound: median in flight ${m.inflightRequests.median} = ${ratioOf(m.inflightRequests.median, w.runningMacs.median)}×)`,
       met: warmRatio >= 3,
     },
     { name: `${model}: first-token p95 ≤ ½ worst-case`, measured: `${s(m.ttftMs.p95)} vs ${s(w.ttftMs.p95)} (${ttftRatio.toFixed(2)}×)`, met: ttftRatio <= 0.5 },
