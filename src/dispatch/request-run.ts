@@ -157,6 +157,8 @@ export class RequestRun {
       reservedTokens,
       usedTokens: prompt,
       remainingOutputTokens: Math.max(0, reservedTokens - prompt),
+      // Lets the scheduler count this prompt as prefill work ahead on the Mac until a token streams.
+      promptTokens: prompt,
       startedAtMs: now,
       seenByProvider: false,
     });
