@@ -180,7 +180,7 @@ export function runSchedulerBench(options: SchedulerBenchOptions = {}): BenchRes
   const targets = [target(`kv-aware pick p99 at ${largest} providers`, prod.p99Us, "<", 100, "µs")];
   const note =
     `Synthetic fleets (seed ${seed}), 512 rotating requests, ${timeMs} ms per cell. pick() scans every provider of the ` +
-    `snapshot (advertisers filter, gates, admission); over byModel it would touch only that model's providers ` +
-    `(${round(prod.p99Us / Math.max(byModel.p99Us, 1e-9))}× lower p99 at ${largest}).`;
+    `snapshot (advertisers filter, gates, admission, cost per capable provider); restricted to byModel it touches ` +
+    `only that model's providers: p99 byModel ÷ full = ${ratio(byModel.p99Us, prod.p99Us)} at ${largest}.`;
   return { name: "scheduler", title: "Scheduler decision cost", markdown: `${table}\n\n${note}`, targets, data: { sizes, timePerCellMs: timeMs, seed, rows } };
 }
