@@ -47,10 +47,11 @@ const GB = 1_000_000_000;
 const chips = chipProfiles.filter((c) => c.memoryGb >= 24);
 
 /** A synthetic connected fleet of `n` providers; deterministic for a seed. */
-export function syntheticView(n: number, seed: number): RegistryView & { byModel: Map<string, ProviderView[]> } {
+export function syntheticView(n: number, seed: number): RegistryView & { byModel: Map<string, ProviderView[]>; warmByModel: Map<string, ProviderView[]> } {
   const r = mulberry32(seed);
   const providers: ProviderView[] = [];
   const byModel = new Map<string, ProviderView[]>();
+  const warmByModel = new Map<string, ProviderView[]>();
   for (let i = 0; i < n; i++) {
     const chip = chips[Math.floor(r() * chips.length)]!;
     const onDisk = defaultCatalog.filter((m) => m.sizeBytes * 1.3 < chip.memoryGb * GB && r() < 0.7);
@@ -91,8 +92,14 @@ export function syntheticView(n: number, seed: number): RegistryView & { byModel
       if (!list) byModel.set(m.id, (list = []));
       list.push(p);
     }
+    for (const s of slots) {
+      let list = warmByModel.get(s.model);
+      if (!list) warmByModel.set(s.model, (list = []));
+      list.push(p);
+    }
   }
-  return { providers, byModel };
+  // The same indexes ProviderRegistry.view() maintains.
+  return { providers, byModel, warmByModel };
 }
 
 /** A rotating set of realistic requests (models, prompt sizes, budgets, some tools and vision). */

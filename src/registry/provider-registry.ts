@@ -74,6 +74,9 @@ export class ProviderRegistry {
   readonly #byId = new Map<ProviderId, ProviderRecord>();
   readonly #bySerial = new Map<string, ProviderRecord>();
   readonly #byModel = new Map<string, ProviderRecord[]>();
+  readonly #warmByModel = new Map<string, ProviderRecord[]>();
+  /** Models each provider is currently indexed as warm for. */
+  readonly #warmOf = new Map<ProviderId, Set<string>>();
   #list: ProviderRecord[] | undefined;
   #nextId = 1;
   readonly #listeners: CapacityListener[] = [];
@@ -99,13 +102,9 @@ export class ProviderRegistry {
     if (!rec) return undefined;
     this.#byId.delete(id);
     if (this.#bySerial.get(rec.serial) === rec) this.#bySerial.delete(rec.serial);
-    for (const m of rec.models) {
-      const list = this.#byModel.get(m.id);
-      if (!list) continue;
-      const i = list.indexOf(rec);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.#byModel.delete(m.id);
-    }
+    for (const m of rec.models) removeFrom(this.#byModel, m.id, rec);
+    for (const m of this.#warmOf.get(id) ?? []) removeFrom(this.#warmByModel, m, rec);
+    this.#warmOf.delete(id);
     this.#list = undefined;
     return rec;
   }
@@ -135,7 +134,7 @@ export class ProviderRegistry {
   /** A snapshot for the scheduler (records by reference; the array is rebuilt only on membership change). */
   view(): RegistryView & { byModel: ReadonlyMap<string, readonly ProviderView[]> } {
     this.#list ??= [...this.#byId.values()];
-    return { providers: this.#list, byModel: this.#byModel };
+    return { providers: this.#list, byModel: this.#byModel, warmByModel: this.#warmByModel };
   }
 
   applyHeartbeat(id: ProviderId, hb: ProviderHeartbeat, nowMs: number): void {
@@ -149,6 +148,7 @@ export class ProviderRegistry {
     rec.freeForLoadGb = hb.freeForLoadGb;
     rec.slots = hb.slots;
     rec.warmModels = hb.warmModels;
+    this.#reindexWarm(rec);
     rec.lastHeartbeatMs = nowMs;
     // The provider's token-budget numbers now include every request it has accepted, so the coordinator must
     // stop adding its own reservation for those on top (no double counting).
@@ -157,6 +157,21 @@ export class ProviderRegistry {
       if (s.state === "running" || s.state === "idle") rec.pendingLoads.delete(s.model);
     }
     this.#emit(undefined);
+  }
+
+  /** Keeps the warm index in step with the provider's slots (only touches lists whose membership changed). */
+  #reindexWarm(rec: ProviderRecord): void {
+    const now = new Set<string>();
+    for (const s of rec.slots) if (s.state === "running" || s.state === "idle") now.add(s.model);
+    const before = this.#warmOf.get(rec.id) ?? new Set<string>();
+    for (const m of before) if (!now.has(m)) removeFrom(this.#warmByModel, m, rec);
+    for (const m of now) {
+      if (before.has(m)) continue;
+      let list = this.#warmByModel.get(m);
+      if (!list) this.#warmByModel.set(m, (list = []));
+      list.push(rec);
+    }
+    this.#warmOf.set(rec.id, now);
   }
 
   /** Any frame from a provider proves it is alive. */
@@ -225,4 +240,12 @@ export class ProviderRegistry {
   #emit(model: string | undefined): void {
     for (const l of this.#listeners) l(model);
   }
+}
+
+function removeFrom(index: Map<string, ProviderRecord[]>, model: string, rec: ProviderRecord): void {
+  const list = index.get(model);
+  if (!list) return;
+  const i = list.indexOf(rec);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) index.delete(model);
 }

@@ -106,6 +106,10 @@ export interface ProviderView {
 /** A snapshot of the registry handed to the scheduler. */
 export interface RegistryView {
   readonly providers: readonly ProviderView[];
+  /** Providers by advertised model (the registry maintains it); lets a pick skip the rest of the fleet. */
+  readonly byModel?: ReadonlyMap<string, readonly ProviderView[]>;
+  /** Providers holding the model loaded (running or idle slot) as of their last heartbeat. */
+  readonly warmByModel?: ReadonlyMap<string, readonly ProviderView[]>;
 }
 
 /** How the registry describes a new session (decoupled from the wire types; protocol/frames.ts maps frames to it). */

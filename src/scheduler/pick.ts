@@ -53,6 +53,14 @@ interface Candidate {
 
 const defaults = resolveSchedulerOptions();
 
+const strict = new WeakMap<Readonly<SchedulerOptions>, Readonly<SchedulerOptions>>();
+/** The options with no overcommit (the quality concurrency itself), built once per options object. */
+function strictOptions(o: Readonly<SchedulerOptions>): Readonly<SchedulerOptions> {
+  let s = strict.get(o);
+  if (!s) strict.set(o, (s = Object.freeze({ ...o, qualityOvercommit: 1 })));
+  return s;
+}
+
 /** Bytes of weights of `model` on `p`: its advertised build, else the catalog. */
 export function weightsBytesFor(p: ProviderView, catalog: readonly SchedulerCatalogModel[]): (model: string) => number {
   return (model) => p.models.find((m) => m.id === model)?.sizeBytes || catalog.find((m) => m.id === model)?.sizeBytes || 0;
@@ -62,7 +70,7 @@ export function weightsBytesFor(p: ProviderView, catalog: readonly SchedulerCata
 export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): PickResult {
   const o = ctx.options ?? defaults;
   const entry = ctx.catalog.find((m) => m.id === req.model);
-  const advertisers = view.providers.filter((p) => p.models.some((m) => m.id === req.model));
+  const advertisers = view.byModel ? (view.byModel.get(req.model) ?? []) : view.providers.filter((p) => p.models.some((m) => m.id === req.model));
   const retryAfterMs = ctx.retryAfterMs ?? o.defaultRetryAfterMs;
   if (!entry && advertisers.length === 0) {
     return { kind: "reject", code: "model_not_found", message: `The model '${req.model}' does not exist or is not served here.` };
@@ -75,26 +83,21 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     return { kind: "queue", reason: "all_busy", retryAfterMs };
   }
 
+  // Gates run lazily as the walks below reach each provider. With a large fleet each walk starts at a random
+  // offset and stops early (SchedulerOptions.candidateSample), so a decision's work is bounded.
   const reasons: GateReason[] = [];
-  const capable: ProviderView[] = [];
-  for (const p of advertisers) {
+  const gated = (p: ProviderView): boolean => {
     const g = checkGates(p, req, ctx.nowMs, ctx.health, o);
-    if (g.ok) capable.push(p);
-    else reasons.push(g.reason);
-  }
-  if (capable.length === 0) {
-    if (reasons.some((r) => transientGateReasons.has(r))) return { kind: "queue", reason: "all_busy", retryAfterMs };
-    if (reasons.every((r) => r === "context_too_small")) {
-      const ctxMax = Math.max(...advertisers.map((p) => p.models.find((m) => m.id === req.model)?.contextLength ?? 0));
-      return contextOverflow(req.model, ctxMax);
-    }
-    return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, reasons) };
-  }
-
+    if (!g.ok) reasons.push(g.reason);
+    return g.ok;
+  };
   if (o.policy === "worst-case") {
     // The Go coordinator's selection, for the routing simulator's comparison only (worst-case-policy.ts).
+    const capable = advertisers.filter(gated);
+    if (capable.length === 0) return noneCapable(req, advertisers, reasons, retryAfterMs);
     return pickWorstCase(capable, req, { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs }, o, (p, m) => weightsBytesFor(p, ctx.catalog)(m), entry);
   }
+
   const expectedOut = expectedOutputTokens(req.model, req.traits.maxTokens, ctx.estimator, o);
   const reserved = prompt + expectedOut;
   const warm: Candidate[] = [];
@@ -102,43 +105,62 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   const cold: Candidate[] = [];
   let loading = false;
   let anyCouldHost = false;
-  for (const p of capable) {
+  let capableCount = 0;
+  const isWarmSlot = (p: ProviderView) => p.slots.some((s) => s.model === req.model && (s.state === "running" || s.state === "idle"));
+
+  // Pass 1: warm slots, from the registry's warm index when it has one.
+  const warmList = view.warmByModel ? (view.warmByModel.get(req.model) ?? []) : advertisers.filter(isWarmSlot);
+  for (const p of walk(warmList, o.candidateSample, ctx.random)) {
+    if (!gated(p)) continue;
+    capableCount++;
+    anyCouldHost = true;
+    const slot = p.slots.find((s) => s.model === req.model)!;
     const weightsOf = weightsBytesFor(p, ctx.catalog);
-    const weights = weightsOf(req.model);
-    const slot = p.slots.find((s) => s.model === req.model);
-    const kvBytes = (slot?.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;
-    if (slot && (slot.state === "running" || slot.state === "idle")) {
-      anyCouldHost = true;
-      const adm = admitToSlot(p, slot, prompt, expectedOut, req.traits.maxTokens, weightsOf, kvBytes || undefined, o);
-      if (!adm.ok) continue;
-      const c = estimateCost(p, req.model, slot, adm.active, prompt, expectedOut, weights, o);
-      const cand = { p, costMs: c.costMs, load: adm.active / adm.cap, cold: false };
-      // Beyond the quality concurrency a warm slot only wins on cost (kv-aware): a long request is better
-      // served by loading an idle Mac than by slowing ten streams on this one.
-      if (adm.active < slotConcurrencyCap(p, slot, { ...o, qualityOvercommit: 1 })) warm.push(cand);
-      else overcommitted.push(cand);
-      continue;
-    }
-    if (slot?.state === "loading" || p.pendingLoads.has(req.model)) {
-      loading = true;
-      anyCouldHost = true;
-      // Join a load under way (competing with cold loads on cost) rather than start another Mac loading for
-      // every request of a burst. Until the slot reports, stay within the conservative default concurrency.
-      const active = inflightFor(p, req.model).length;
-      if (active >= o.fallbackMaxConcurrency) continue;
-      const sentAt = p.pendingLoads.get(req.model) ?? ctx.nowMs;
-      const remaining = Math.max(0, loadTimeMs(p, req.model, weights, o) - (ctx.nowMs - sentAt));
-      const c = estimateCost(p, req.model, undefined, active, prompt, expectedOut, weights, o, remaining);
-      cold.push({ p, costMs: c.costMs, load: active / o.fallbackMaxConcurrency, cold: false });
-      continue;
-    }
-    const total = p.totalMemoryGb || p.hardware.memoryGb;
-    if ((weights / GIB) * o.providerLoadFactor <= total) anyCouldHost = true;
-    const mg = canColdLoad(p, req.model, weights, prompt + req.traits.maxTokens, kvBytes, ctx.nowMs, ctx.health, weightsOf, o);
-    if (!mg.ok) continue;
-    const c = estimateCost(p, req.model, undefined, 0, prompt, expectedOut, weights, o);
-    cold.push({ p, costMs: c.costMs, load: 0, cold: true });
+    const kvBytes = (slot.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;
+    const adm = admitToSlot(p, slot, prompt, expectedOut, req.traits.maxTokens, weightsOf, kvBytes || undefined, o);
+    if (!adm.ok) continue;
+    const c = estimateCost(p, req.model, slot, adm.active, prompt, expectedOut, weightsOf(req.model), o);
+    const cand = { p, costMs: c.costMs, load: adm.active / adm.cap, cold: false };
+    // Beyond the quality concurrency a warm slot only wins on cost (kv-aware): a long request is better
+    // served by loading an idle Mac than by slowing ten streams on this one.
+    if (adm.active < slotConcurrencyCap(p, slot, strictOptions(o))) warm.push(cand);
+    else overcommitted.push(cand);
+    if (warm.length >= o.candidateSample) break;
   }
+
+  // Pass 2: loads under way and cold Macs, only when no warm slot can take the request.
+  if (warm.length === 0) {
+    let viable = 0;
+    for (const p of walk(advertisers, o.candidateSample, ctx.random)) {
+      if (isWarmSlot(p) || !gated(p)) continue; // warm ones were judged in pass 1
+      capableCount++;
+      const weightsOf = weightsBytesFor(p, ctx.catalog);
+      const weights = weightsOf(req.model);
+      const slot = p.slots.find((s) => s.model === req.model);
+      if (slot?.state === "loading" || p.pendingLoads.has(req.model)) {
+        loading = true;
+        anyCouldHost = true;
+        // Join a load under way (competing with cold loads on cost) rather than start another Mac loading for
+        // every request of a burst. Until the slot reports, stay within the conservative default concurrency.
+        const active = inflightFor(p, req.model).length;
+        if (active >= o.fallbackMaxConcurrency) continue;
+        const sentAt = p.pendingLoads.get(req.model) ?? ctx.nowMs;
+        const remaining = Math.max(0, loadTimeMs(p, req.model, weights, o) - (ctx.nowMs - sentAt));
+        const c = estimateCost(p, req.model, undefined, active, prompt, expectedOut, weights, o, remaining);
+        cold.push({ p, costMs: c.costMs, load: active / o.fallbackMaxConcurrency, cold: false });
+      } else {
+        const total = p.totalMemoryGb || p.hardware.memoryGb;
+        if ((weights / GIB) * o.providerLoadFactor <= total) anyCouldHost = true;
+        const kvBytes = (slot?.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;
+        const mg = canColdLoad(p, req.model, weights, prompt + req.traits.maxTokens, kvBytes, ctx.nowMs, ctx.health, weightsOf, o);
+        if (!mg.ok) continue;
+        const c = estimateCost(p, req.model, undefined, 0, prompt, expectedOut, weights, o);
+        cold.push({ p, costMs: c.costMs, load: 0, cold: true });
+      }
+      if (++viable >= o.candidateSample) break;
+    }
+  }
+  if (capableCount === 0) return noneCapable(req, advertisers, reasons, retryAfterMs);
 
   const chosen = choose(warm, req, ctx, o) ?? choose([...overcommitted, ...cold], req, ctx, o);
   if (chosen) {
@@ -156,6 +178,28 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     return { kind: "reject", code: "model_unavailable", message: `${req.model}: no connected provider has enough memory to load it` };
   }
   return { kind: "queue", reason: loading ? "loading" : "all_busy", retryAfterMs };
+}
+
+/**
+ * The providers of `list` in the order a pick should consider them: all of them in order when the list is
+ * small (deterministic), else a rotation from a random offset, so that stopping after a sample is a fair draw.
+ */
+function walk<T>(list: readonly T[], sample: number, random: () => number): readonly T[] | Generator<T> {
+  if (list.length <= sample) return list;
+  const offset = Math.floor(random() * list.length);
+  return (function* () {
+    for (let i = 0; i < list.length; i++) yield list[(offset + i) % list.length]!;
+  })();
+}
+
+/** No advertiser passed the gates: queue if that may change soon, else say why. */
+function noneCapable(req: RouteRequest, advertisers: readonly ProviderView[], reasons: readonly GateReason[], retryAfterMs: number): PickResult {
+  if (reasons.some((r) => transientGateReasons.has(r))) return { kind: "queue", reason: "all_busy", retryAfterMs };
+  if (reasons.every((r) => r === "context_too_small")) {
+    const ctxMax = Math.max(...advertisers.map((p) => p.models.find((m) => m.id === req.model)?.contextLength ?? 0));
+    return contextOverflow(req.model, ctxMax);
+  }
+  return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, reasons) };
 }
 
 function contextOverflow(model: string, contextLength: number): PickResult {

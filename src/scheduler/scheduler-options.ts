@@ -56,6 +56,13 @@ export interface SchedulerOptions {
   thermalSeriousPenaltyMs: number;
   /** Prefill rate assumed as a multiple of decode when nothing better is known. Default 12. */
   prefillToDecodeRatio: number;
+  /**
+   * Bounded work per decision: with more advertisers than this, a pick walks them from a random offset and
+   * stops once it holds this many warm candidates (the best of a random sample — "power of d choices" — is
+   * near the global best when many are alike). Cold candidates are only evaluated when no warm slot admits,
+   * and also stop at this many. Default 24.
+   */
+  candidateSample: number;
   /** Retry-After hint when the model has no queue measurement at all (offline catalog model), ms. Default 5000. */
   defaultRetryAfterMs: number;
 }
@@ -84,6 +91,7 @@ export const defaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze
   thermalFairPenaltyMs: 2000,
   thermalSeriousPenaltyMs: 8000,
   prefillToDecodeRatio: 12,
+  candidateSample: 24,
   defaultRetryAfterMs: 5000,
 } satisfies SchedulerOptions);
 

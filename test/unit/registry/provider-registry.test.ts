@@ -109,3 +109,22 @@ describe("ProviderRegistry", () => {
     assert.equal(p.pendingLoads.size, 0);
   });
 });
+
+describe("ProviderRegistry warm index", () => {
+  it("tracks which providers hold each model loaded, as heartbeats load and unload it", () => {
+    const r = new ProviderRegistry();
+    const a = r.add(registration("A", ["gpt-oss-20b", "gemma-4-26b"]), 0);
+    const warm = (m: string) => (r.view().warmByModel?.get(m) ?? []).map((p) => p.serial);
+    assert.deepEqual(warm("gpt-oss-20b"), []);
+    r.applyHeartbeat(a.id, heartbeat([slot({ state: "running" })]), 1);
+    assert.deepEqual(warm("gpt-oss-20b"), ["A"]);
+    r.applyHeartbeat(a.id, heartbeat([slot({ model: "gemma-4-26b", state: "idle" })]), 2);
+    assert.deepEqual(warm("gpt-oss-20b"), []);
+    assert.deepEqual(warm("gemma-4-26b"), ["A"]);
+    r.applyHeartbeat(a.id, heartbeat([slot({ model: "gemma-4-26b", state: "loading" })]), 3);
+    assert.deepEqual(warm("gemma-4-26b"), [], "a loading slot is not warm");
+    r.applyHeartbeat(a.id, heartbeat([slot({ model: "gemma-4-26b", state: "running" })]), 4);
+    r.remove(a.id);
+    assert.deepEqual(warm("gemma-4-26b"), [], "a removed provider leaves the index");
+  });
+});
