@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config/config.js";
+import { defaultCatalog } from "../config/catalog.js";
 import { startFleet } from "../fleet/fleet.js";
 import type { AccountStore } from "../ledger/types.js";
 import { startRunning, untilSignal } from "./serve.js";
@@ -23,7 +24,8 @@ export async function runDemo(config: Config, o: { macs: number; timeScale: numb
     coordinator: `127.0.0.1:${coordinator.grpcPort}`,
     token,
     count: o.macs,
-    models: ["gpt-oss-20b", "gemma-4-26b"],
+    // Every catalog model is listed by /v1/models, so the demo fleet serves them all.
+    models: defaultCatalog.map((m) => m.id),
     timeScale: o.timeScale,
     warm: true,
   });
@@ -58,7 +60,7 @@ async function demoApiKey(accounts: AccountStore, devKey: string | undefined): P
 function banner(httpPort: number, apiKey: string, adminKey: string, macs: number): string {
   const base = `http://127.0.0.1:${httpPort}/v1`;
   return `
-Coordinator demo is up: ${macs} simulated Macs serving gpt-oss-20b and gemma-4-26b.
+Coordinator demo is up: ${macs} simulated Macs serving ${defaultCatalog.map((m) => m.id).join(", ")}.
 
   API base URL : ${base}
   API key      : ${apiKey}
