@@ -178,16 +178,6 @@ function badNode(node: unknown, root: boolean): boolean {
   return children.some((c) => badNode(c, false));
 }
 
-/** Compares dotted semvers numerically ("0.6.10" > "0.6.9"); pre-release suffixes are ignored. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split("-")[0]!.split(".").map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b.split("-")[0]!.split(".").map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
-}
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);

@@ -34,7 +34,6 @@ import type { MacState, RunRecord, SimModelOption, SimulatedMacOptions } from ".
 import { decodeTps, prefillTps, simModelSpec, type SimModelSpec } from "./mac-performance.js";
 import { ModelSlots, type Slot } from "./model-slots.js";
 import {
-  compareVersions,
   countPromptTokens,
   hasNullableOrUntypedSchema,
   hashSeed,
@@ -42,6 +41,7 @@ import {
   parseChatBody,
   seededRandom,
 } from "./sim-request.js";
+import { compareVersions } from "../util/version.js";
 
 type ProviderMessageInit = MessageInitShape<typeof ProviderMessageSchema>;
 

@@ -9,6 +9,7 @@
 import type { ProviderModel, ProviderView } from "../registry/types.js";
 import type { HealthGates, RouteRequest } from "./types.js";
 import type { SchedulerOptions } from "./scheduler-options.js";
+import { meetsFloor } from "../util/version.js";
 
 /** Why a provider cannot take a request at all. */
 export type GateReason =
@@ -49,7 +50,7 @@ export function checkGates(
   // An explicit false fences the build for every shape; undefined (older providers) is allowed.
   if (build.templateRenderOk === false) return { ok: false, reason: "template_broken" };
   if (req.traits.requiresVision && !build.isVision) return { ok: false, reason: "no_vision_build" };
-  if (req.traits.hasTools && !options.toolsFloorWaivedByNormalization && !versionAtLeast(p.version, options.toolsVersionFloor)) {
+  if (req.traits.hasTools && !options.toolsFloorWaivedByNormalization && !meetsFloor(p.version, options.toolsVersionFloor)) {
     return { ok: false, reason: "tools_version" };
   }
   const minOut = Math.min(options.minOutputTokens, Math.max(1, req.traits.maxTokens));
@@ -87,26 +88,4 @@ export function describeRejections(model: string, reasons: readonly GateReason[]
   for (const r of relevant) counts.set(r, (counts.get(r) ?? 0) + 1);
   const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
   return `${model}: ${reasonText[top]}`;
-}
-
-/**
- * Numeric dotted-version comparison tolerant of a "v" prefix and pre-release suffixes ("-rc1" compares as the
- * release it precedes, i.e. below it). An empty or unparsable version fails every floor.
- */
-export function versionAtLeast(version: string, floor: string): boolean {
-  const a = parseVersion(version);
-  const b = parseVersion(floor);
-  if (!a || !b) return false;
-  for (let i = 0; i < 3; i++) {
-    if (a.parts[i]! !== b.parts[i]!) return a.parts[i]! > b.parts[i]!;
-  }
-  // Same numbers: a pre-release is below the release.
-  if (a.pre && !b.pre) return false;
-  return true;
-}
-
-function parseVersion(v: string): { parts: [number, number, number]; pre: boolean } | undefined {
-  const m = /^\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(?:\+.*)?\s*$/.exec(v);
-  if (!m) return undefined;
-  return { parts: [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)], pre: m[4] !== undefined };
 }

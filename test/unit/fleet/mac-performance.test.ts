@@ -9,7 +9,8 @@ import {
   simModelSpec,
   tokenBudgetMax,
 } from "../../../src/fleet/mac-performance.js";
-import { compareVersions, countPromptTokens, hasNullableOrUntypedSchema, naturalLength, parseChatBody } from "../../../src/fleet/sim-request.js";
+import { countPromptTokens, hasNullableOrUntypedSchema, naturalLength, parseChatBody } from "../../../src/fleet/sim-request.js";
+import { compareVersions } from "../../../src/util/version.js";
 
 const GB = 1e9;
 const body = (o: unknown) => parseChatBody(new TextEncoder().encode(JSON.stringify(o)))!;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { checkGates, describeRejections, versionAtLeast } from "../../../src/scheduler/gates.js";
+import { checkGates, describeRejections } from "../../../src/scheduler/gates.js";
+import { meetsFloor as versionAtLeast } from "../../../src/util/version.js";
 import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
 import { build, healthy, provider, request } from "./fixtures.js";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compareVersions, meetsFloor, parseVersion } from "../../../src/health/version.js";
+import { compareVersions, meetsFloor, parseVersion } from "../../../src/util/version.js";
 
 describe("compareVersions", () => {
   const table: Array<[string, string, -1 | 0 | 1]> = [
