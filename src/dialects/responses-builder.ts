@@ -35,6 +35,19 @@ export function responsesUsage(u: Usage): JsonObject {
   };
 }
 
+/** Request settings a Response object reports back as they were sent (OpenAI's Response echoes them). */
+const ECHOED = ["instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "temperature", "text", "tool_choice", "tools", "top_p", "user"] as const;
+
+function echoed(request: unknown): JsonObject {
+  if (typeof request !== "object" || request === null) return {};
+  const out: JsonObject = {};
+  for (const k of ECHOED) {
+    const v = (request as Record<string, unknown>)[k];
+    if (v !== undefined && v !== null) out[k] = v as JsonObject[string];
+  }
+  return out;
+}
+
 export class ResponsesBuilder {
   readonly #meta: RenderMeta;
   readonly #tools: ToolCallAssembler;
@@ -75,6 +88,7 @@ export class ResponsesBuilder {
       top_p: null,
       truncation: "disabled",
       usage: null,
+      ...echoed(this.#meta.request),
       ...extra,
     };
   }

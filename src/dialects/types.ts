@@ -28,6 +28,8 @@ export interface RenderMeta {
    * `message_start` reports it as `usage.input_tokens` (the final count follows in `message_delta`). Default 0.
    */
   promptTokens?: number;
+  /** The consumer's parsed request body; dialects whose response objects echo request settings read it. */
+  request?: unknown;
 }
 
 /** Renders a streamed response as server-sent events text. */

@@ -77,7 +77,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     await reserve(deps, requestId, principal, normalized);
     reserved = true;
 
-    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, includeUsageRequested(body), req, res, headers);
+    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, body, req, res, headers);
     try {
       await settle(deps, requestId, normalized, result, ticket, startedAtMs);
     } finally {
@@ -125,12 +125,19 @@ async function dispatchAndRespond(
   dialect: Dialect,
   requestId: string,
   n: NormalizedRequest,
-  includeUsage: boolean,
+  request: unknown,
   req: IncomingMessage,
   res: ServerResponse,
   headers: Record<string, string>,
 ): Promise<{ result: DispatchResult; sink: HttpSink }> {
-  const meta = { requestId, model: n.model, createdS: Math.floor(deps.clock.nowMs() / 1000), includeUsage, promptTokens: n.traits.estimatedPromptTokens };
+  const meta = {
+    requestId,
+    model: n.model,
+    createdS: Math.floor(deps.clock.nowMs() / 1000),
+    includeUsage: includeUsageRequested(request),
+    promptTokens: n.traits.estimatedPromptTokens,
+    request,
+  };
   const sink = n.traits.stream ? streamingSink(res, dialect, meta, headers) : bufferedSink(res, dialect, meta, headers);
   const ac = new AbortController();
   const onClose = () => {

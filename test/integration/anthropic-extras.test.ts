@@ -27,3 +27,24 @@ describe("Anthropic Messages extras", function () {
     assert.deepEqual(Object.keys((await r.json()) as object).sort(), ["error", "type"]);
   });
 });
+
+describe("Responses object", function () {
+  this.timeout(30_000);
+  let t: TestCoordinator;
+  before(async () => {
+    t = await startTestCoordinator({ macs: [{}] });
+  });
+  after(async () => t?.close());
+
+  it("echoes the request's settings (instructions, max_output_tokens, temperature, tools) like OpenAI's", async () => {
+    const { default: OpenAI } = await import("openai");
+    const client = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey, maxRetries: 0 });
+    const tools = [{ type: "function" as const, name: "lookup", description: "look up", parameters: { type: "object", properties: { q: { type: "string" } } }, strict: false }];
+    const r = await client.responses.create({ model: "gpt-oss-20b", input: "hi", instructions: "Be brief.", max_output_tokens: 32, temperature: 0.2, tools });
+    assert.equal(r.instructions, "Be brief.");
+    assert.equal(r.max_output_tokens, 32);
+    assert.equal(r.temperature, 0.2);
+    assert.equal(r.tools.length, 1);
+    assert.equal((r.tools[0] as { name: string }).name, "lookup");
+  });
+});
