@@ -7,17 +7,17 @@
  *
  * Why a child process for the client: on 2 cores an in-process client shares the coordinator's event loop, so
  * its parsing and timers would be billed as gateway overhead and its latency samples would include waiting
- * behind coordinator callbacks. The simulated Macs stay in the coordinator's process: with no decode delay
- * their cost is small and is part of what a gateway request costs end to end on one machine.
+ * behind coordinator callbacks. The instant simulated Macs run in a second child (bench/instant-macs.ts): in
+ * production providers are remote machines, so their gRPC client and protobuf work is not gateway overhead.
+ * They still share the machine's 2 cores, like the client and PostgreSQL, so the comparison stays strict.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chipProfiles } from "../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../src/fleet/simulated-mac.js";
 import { markdownTable, ratio, round, target, type BenchResult } from "./bench-result.js";
 import { startBenchCoordinator } from "./bench-coordinator.js";
 import type { LoadPlan, LoadRow } from "./gateway-load.js";
-import { spawnBenchChild } from "./spawn-child.js";
+import type { InstantMacsPlan } from "./instant-macs.js";
+import { spawnBenchChild, type BenchChild } from "./spawn-child.js";
 
 /** Options of {@link runGatewayBench}. */
 export interface GatewayBenchOptions {
@@ -68,6 +68,15 @@ async function startDirectServer(json: string, sse: string): Promise<{ url: stri
   };
 }
 
+/** Spawns the Macs' child process and resolves once every Mac has registered (rejects if it exits first). */
+async function startInstantMacs(plan: InstantMacsPlan): Promise<BenchChild<unknown>> {
+  let onReady!: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const child = spawnBenchChild<unknown>("./instant-macs.ts", [JSON.stringify(plan)], { onStderr: (l) => l === "ready" && onReady() });
+  await Promise.race([ready, child.result.then(() => Promise.reject(new Error("instant Macs exited before registering")))]);
+  return child;
+}
+
 /** Runs the comparison; targets: non-streaming throughput ≥ 25 % of direct, added p99 < 5 ms at c=32. */
 export async function runGatewayBench(o: GatewayBenchOptions): Promise<BenchResult> {
   const concurrency = o.concurrency ?? [1, 32, 128];
@@ -75,17 +84,10 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<BenchResu
   const warmupMs = o.quick ? 100 : 500;
   const macCount = 8;
   const bc = await startBenchCoordinator({ env: o.env, accounts: 32 });
-  const macs: SimulatedMac[] = [];
+  let macs: BenchChild<unknown> | undefined;
   let direct: Awaited<ReturnType<typeof startDirectServer>> | undefined;
   try {
-    const chip = chipProfiles.find((c) => c.memoryGb >= 128)!;
-    for (let i = 0; i < macCount; i++) {
-      macs.push(new SimulatedMac({
-        coordinator: bc.grpcAddress, token: bc.providerToken, serial: `BENCH-GW-${i}`, chip, models: [MODEL], warmModels: [MODEL],
-        instant: true, maxConcurrency: 64, heartbeatIntervalMs: 1_000,
-      }));
-    }
-    await Promise.all(macs.map((m) => { m.start(); return m.ready(); }));
+    macs = await startInstantMacs({ coordinator: bc.grpcAddress, token: bc.providerToken, count: macCount, model: MODEL, maxConcurrency: 64 });
     const json = await capture(bc.baseUrl, bc.apiKeys[0]!, false);
     const sse = await capture(bc.baseUrl, bc.apiKeys[0]!, true);
     direct = await startDirectServer(json, sse);
@@ -101,12 +103,15 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<BenchResu
       warmupMs,
       globalWarmupMs: o.quick ? 200 : 1_000,
     };
-    o.progress?.(`gateway: ${macCount} instant Macs, ${bc.apiKeys.length} service accounts, ${durationMs} ms per cell, load generator in a child process`);
+    o.progress?.(`gateway: ${macCount} instant Macs, ${bc.apiKeys.length} service accounts, ${durationMs} ms per cell, Macs and load generator in child processes`);
     const rows = await spawnBenchChild<LoadRow[]>("./gateway-load.ts", [JSON.stringify(plan)], { onStderr: (l) => o.progress?.(`gateway: ${l}`) }).result;
     return report(rows, concurrency, { durationMs, macCount, accounts: bc.apiKeys.length, server: bc.server, responseBytes: { json: json.length, sse: sse.length } });
   } finally {
     await direct?.close();
-    await Promise.all(macs.map((m) => m.stop()));
+    if (macs) {
+      macs.child.stdin!.end();
+      await macs.result.catch(() => undefined);
+    }
     await bc.close();
   }
 }
