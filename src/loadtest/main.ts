@@ -2,6 +2,7 @@
  * `coordinator loadtest`: wires options, the capacity sampler, the cell runner, live progress and the reports.
  * The lead hooks {@link runLoadtestCli} into `bin/coordinator.js loadtest`.
  */
+import { setMaxListeners } from "node:events";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CapacitySampler } from "./capacity-sampler.js";
@@ -56,6 +57,8 @@ export async function runLoadtestCli(
   }
 
   const abort = new AbortController();
+  // Every in-flight request listens on this one signal (Ctrl-C aborts them all): more than Node's default 10.
+  setMaxListeners(0, abort.signal);
   const onSigint = () => {
     io.stderr.write("\nloadtest: interrupted; finishing with a partial report\n");
     abort.abort();
