@@ -26,7 +26,7 @@ import {
   rateDimensions,
   type TierLimits,
 } from "./tier-limits.js";
-import { isUnlimited, type Bucket } from "./token-bucket.js";
+import { isUnlimited, type Bucket, type BucketLimits } from "./token-bucket.js";
 import type { AdmitInput, AdmitResult, RateDimension, RateLimiter, RateTicket } from "./types.js";
 
 /**
@@ -145,16 +145,29 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
   const open = new WeakMap<RateTicket, TicketInfo>();
   let lastPruneMs = -Infinity;
 
-  function plan(accountId: string, keyId: string, tier: AccountTier, units: Record<RateDimension, number>): PlannedBucket[] {
+  // The account-scope part of a plan (store keys and limits) depends only on the account, its tier and its
+  // override: cached so the hot path builds no key strings and spreads no limit objects per request.
+  // setAccountLimits drops the entry; the tier is part of the check because an account's tier can change.
+  const accountPlans = new Map<string, { tier: AccountTier; buckets: readonly { dimension: RateDimension; key: string; limits: BucketLimits }[] }>();
+
+  function accountPlan(accountId: string, tier: AccountTier) {
+    const cached = accountPlans.get(accountId);
+    if (cached?.tier === tier) return cached.buckets;
     const account = { ...tiers[tier], ...accountOverrides.get(accountId) };
+    const buckets = rateDimensions.map((dimension) => ({ dimension, key: `a:${accountId}:${dimension}`, limits: dimensionLimits(account, dimension, share) }));
+    accountPlans.set(accountId, { tier, buckets });
+    return buckets;
+  }
+
+  function plan(accountId: string, keyId: string, tier: AccountTier, units: Record<RateDimension, number>): PlannedBucket[] {
     const keyOv = keyOverrides.get(keyId);
     const out: PlannedBucket[] = [];
-    for (const dimension of rateDimensions) {
-      const base = { dimension, units: units[dimension] };
-      out.push({ ...base, scope: "account", key: `a:${accountId}:${dimension}`, limits: dimensionLimits(account, dimension, share) });
+    for (const a of accountPlan(accountId, tier)) {
+      const dimension = a.dimension;
+      out.push({ dimension, units: units[dimension], scope: "account", key: a.key, limits: a.limits });
       if (keyOv && dimensionFields(dimension).some((f) => keyOv[f] !== undefined)) {
-        const limits = dimensionLimits({ ...account, ...keyOv }, dimension, share);
-        out.push({ ...base, scope: "key", key: `k:${keyId}:${dimension}`, limits });
+        const limits = dimensionLimits({ ...tiers[tier], ...accountOverrides.get(accountId), ...keyOv }, dimension, share);
+        out.push({ dimension, units: units[dimension], scope: "key", key: `k:${keyId}:${dimension}`, limits });
       }
     }
     return out;
@@ -164,10 +177,10 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
     const headers: Record<string, string> = {};
     for (const dimension of rateDimensions) {
       let binding: Bucket | undefined;
-      planned.forEach((p, i) => {
+      for (let i = 0; i < planned.length; i++) {
         const b = buckets[i]!;
-        if (p.dimension === dimension && !isUnlimited(b) && (!binding || b.level < binding.level)) binding = b;
-      });
+        if (planned[i]!.dimension === dimension && !isUnlimited(b) && (!binding || b.level < binding.level)) binding = b;
+      }
       if (binding) writeDimensionHeaders(headers, dimension, binding, nowMs, share);
     }
     return headers;
@@ -241,6 +254,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
     setAccountLimits(accountId, limits) {
       if (limits === undefined) accountOverrides.delete(accountId);
       else accountOverrides.set(accountId, definedFields(limits));
+      accountPlans.delete(accountId);
     },
 
     setKeyLimits(keyId, limits) {
@@ -256,6 +270,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
 
     evictIdle(nowMs) {
       lastPruneMs = nowMs;
+      accountPlans.clear(); // a cache: idle accounts must not pin entries forever
       return store.evictIdle(nowMs, idleEvictMs);
     },
   };
