@@ -3,15 +3,19 @@
  * ports, a provider token, and `accounts` funded service-tier accounts with one API key each (requests rotate
  * over them so per-account rate limits, 200 req/s for the service tier, do not cap a throughput benchmark).
  */
+import type { Kysely } from "kysely";
 import { loadConfig, type Config } from "../src/config/config.js";
 import { startCoordinator, type Coordinator } from "../src/coordinator.js";
 import { openDatabase } from "../src/ledger/database.js";
+import type { Database } from "../src/ledger/schema.js";
 import { silentLogger } from "../src/util/logger.js";
 import { createScratchDatabase } from "./scratch-database.js";
 
 /** A running benchmark coordinator. */
 export interface BenchCoordinator {
   coordinator: Coordinator;
+  /** The scratch database (e.g. to verify the ledger after a run). */
+  db: Kysely<Database>;
   baseUrl: string;
   grpcAddress: string;
   apiKeys: string[];
@@ -38,6 +42,7 @@ export async function startBenchCoordinator(o: { env: NodeJS.ProcessEnv; account
     const { token } = await accounts.issueProviderToken({ accountId: owner.id });
     return {
       coordinator,
+      db: db.db,
       baseUrl: `http://127.0.0.1:${coordinator.httpPort}`,
       grpcAddress: `127.0.0.1:${coordinator.grpcPort}`,
       apiKeys,
