@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { sql } from "kysely";
+import { EntryWriter, type WriteOp } from "../../../src/ledger/entry-writer.js";
+import { PLATFORM_ACCOUNT_ID } from "../../../src/ledger/schema.js";
+import { systemClock } from "../../../src/util/clock.js";
+import { ledgerFixture, type LedgerFixture } from "./ledger-fixture.js";
+
+/**
+ * The group-commit writer's batch shapes on real Postgres. Operations written in the same tick share one batch;
+ * a batch holding both reservations and settlements is one statement whose CTEs cannot see each other's rows,
+ * so these cases pin down that every request still moves exactly once.
+ */
+describe("EntryWriter batches on real Postgres", () => {
+  let fx: LedgerFixture;
+  let writer: EntryWriter;
+  before(async () => {
+    fx = await ledgerFixture();
+    writer = new EntryWriter({ db: fx.opened.db, clock: systemClock });
+  });
+  after(async () => {
+    writer.close();
+    await fx.closeAll();
+  });
+
+  const reserve = (requestId: string): WriteOp => ({
+    kind: "reserve", requestId, accountId: "acct-c", keyId: "key-c", leaseId: "lease-1", holderId: "holder-1", model: "m", reservedMicroUsd: 1_000n,
+  });
+  const settle = (requestId: string, debit: bigint): WriteOp => ({
+    kind: "settle", requestId, debitMicroUsd: debit, providerCreditMicroUsd: debit - debit / 10n, platformFeeMicroUsd: debit / 10n,
+    providerAccountId: "acct-p", providerId: "prov-1", promptTokens: 10, completionTokens: 5, reasoningTokens: 1,
+  });
+  const row = async (id: string) =>
+    (await sql<{ state: string; debit: bigint; credit: bigint; fee: bigint; provider_account_id: string | null; prompt_tokens: number; reasoning_tokens: number; resolved: boolean }>`
+      SELECT state, consumer_debit_micro_usd AS debit, provider_credit_micro_usd AS credit, platform_fee_micro_usd AS fee,
+        provider_account_id, prompt_tokens, reasoning_tokens, resolved_at IS NOT NULL AS resolved
+      FROM ledger_requests WHERE request_id = ${id}`.execute(fx.opened.db)).rows;
+  const entries = async (id: string) =>
+    (await sql<{ account_id: string; kind: string; amount: bigint }>`
+      SELECT account_id, kind, amount_micro_usd AS amount FROM ledger_entries WHERE request_id = ${id} ORDER BY kind`.execute(fx.opened.db)).rows;
+  const settledEntries = (debit: bigint) => [
+    { account_id: "acct-c", kind: "debit", amount: -debit },
+    { account_id: "acct-p", kind: "earning", amount: debit - debit / 10n },
+    { account_id: PLATFORM_ACCOUNT_ID, kind: "platform_fee", amount: debit / 10n },
+  ];
+
+  it("settles a request reserved in the same batch: the row is written settled, with its three entries", async () => {
+    await Promise.all([writer.write(reserve("same-batch")), writer.write(settle("same-batch", 700n))]);
+    assert.deepEqual(await row("same-batch"), [{ state: "settled", debit: 700n, credit: 630n, fee: 70n, provider_account_id: "acct-p", prompt_tokens: 10, reasoning_tokens: 1, resolved: true }]);
+    assert.deepEqual(await entries("same-batch"), settledEntries(700n));
+  });
+
+  it("moves a row that already exists as reserved when the reservation is written again with its settlement (a retried batch), once", async () => {
+    await writer.write(reserve("retried"));
+    assert.equal((await row("retried"))[0]?.state, "reserved");
+    await Promise.all([writer.write(reserve("retried")), writer.write(settle("retried", 500n))]);
+    assert.deepEqual(await entries("retried"), settledEntries(500n));
+    // The same batch replayed again changes nothing: the insert conflicts and the row is no longer reserved.
+    await Promise.all([writer.write(reserve("retried")), writer.write(settle("retried", 900n))]);
+    assert.equal((await row("retried"))[0]?.debit, 500n);
+    assert.deepEqual(await entries("retried"), settledEntries(500n));
+  });
+
+  it("settles an earlier reservation and leaves a new one reserved in a mixed batch", async () => {
+    await writer.write(reserve("earlier"));
+    await Promise.all([writer.write(reserve("new-open")), writer.write(settle("earlier", 300n))]);
+    assert.deepEqual(await entries("earlier"), settledEntries(300n));
+    assert.deepEqual(await row("new-open"), [{ state: "reserved", debit: 0n, credit: 0n, fee: 0n, provider_account_id: null, prompt_tokens: 0, reasoning_tokens: 0, resolved: false }]);
+    assert.deepEqual(await entries("new-open"), []);
+  });
+
+  it("releases a request reserved in the same batch, and writes no entries for it", async () => {
+    await Promise.all([writer.write(reserve("released")), writer.write(settle("paid", 200n)), writer.write({ kind: "release", requestId: "released", reason: "cancelled" })]);
+    assert.equal((await row("released"))[0]?.state, "released");
+    assert.deepEqual(await entries("released"), []);
+    assert.equal((await row("paid")).length, 0, "a settle without a reservation moves nothing");
+    assert.deepEqual(await entries("paid"), []);
+  });
+});
