@@ -11,6 +11,7 @@ import { CoordinatorError } from "../errors/coordinator-error.js";
 import { RequestQueue } from "../scheduler/request-queue.js";
 import { count, gauge } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
+import type { CancelSignal } from "./cancel-signal.js";
 
 /** A queued request: `tryStart` runs the scheduler for it and returns true if it is now being served. */
 interface Waiter {
@@ -65,7 +66,7 @@ export class CapacityQueue {
    * Queues a request that found no capacity. Resolves once its `tryStart` succeeded; rejects with 429 when
    * the queue is full or the wait limit passes, and with `canceled` when the signal aborts.
    */
-  wait(model: string, requestId: string, tryStart: () => boolean, signal: AbortSignal, maxWaitMs = this.#o.waitMs): Promise<void> {
+  wait(model: string, requestId: string, tryStart: () => boolean, signal: CancelSignal, maxWaitMs = this.#o.waitMs): Promise<void> {
     const now = this.#o.clock.nowMs();
     return new Promise<void>((resolve, reject) => {
       const leave = () => {

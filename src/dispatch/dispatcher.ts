@@ -6,10 +6,11 @@
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import type { Clock } from "../util/clock.js";
+import type { CancelSignal } from "./cancel-signal.js";
 import { CapacityQueue } from "./capacity-queue.js";
 import { defaultDispatchOptions, type DispatchOptions } from "./dispatch-options.js";
 import type { ProviderDirectory } from "./provider-channel.js";
-import { RequestRun } from "./request-run.js";
+import { RequestRun, type RunDeps } from "./request-run.js";
 import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink, ErrorClassifier } from "./types.js";
 
 export interface DispatcherOptions {
@@ -28,6 +29,8 @@ export class Dispatcher {
   readonly queue: CapacityQueue;
   readonly options: DispatchOptions;
   readonly #o: DispatcherOptions;
+  /** Built once: a fresh object and closure per request showed up in the gateway benchmark's profile. */
+  readonly #runDeps: RunDeps;
   #inflight = 0;
 
   constructor(o: DispatcherOptions) {
@@ -35,6 +38,17 @@ export class Dispatcher {
     this.options = { ...defaultDispatchOptions, ...o.options };
     this.queue = new CapacityQueue({ clock: o.clock, limit: this.options.queueLimit, waitMs: this.options.queueWaitMs });
     o.registry.onCapacity((model) => this.queue.wake(model));
+    this.#runDeps = {
+      registry: o.registry,
+      directory: o.directory,
+      clock: o.clock,
+      health: o.health,
+      classify: o.classify,
+      options: this.options,
+      pick: o.pick,
+      waitForCapacity: (j, tryStart, s, maxWaitMs) => this.queue.wait(j.model, j.requestId, tryStart, s, maxWaitMs),
+      ...(o.log ? { log: o.log } : {}),
+    };
   }
 
   /** Requests currently being dispatched or streamed. */
@@ -42,27 +56,11 @@ export class Dispatcher {
     return this.#inflight;
   }
 
-  async dispatch(job: DispatchJob, sink: DispatchSink, signal: AbortSignal): Promise<DispatchResult> {
-    const o = this.#o;
+  async dispatch(job: DispatchJob, sink: DispatchSink, signal: CancelSignal): Promise<DispatchResult> {
     this.#inflight++;
     let ran = false;
     try {
-      const result = await new RequestRun(
-        {
-          registry: o.registry,
-          directory: o.directory,
-          clock: o.clock,
-          health: o.health,
-          classify: o.classify,
-          options: this.options,
-          pick: o.pick,
-          waitForCapacity: (j, tryStart, s, maxWaitMs) => this.queue.wait(j.model, j.requestId, tryStart, s, maxWaitMs),
-          ...(o.log ? { log: o.log } : {}),
-        },
-        job,
-        sink,
-        signal,
-      ).run();
+      const result = await new RequestRun(this.#runDeps, job, sink, signal).run();
       ran = result.attempts > 0;
       return result;
     } finally {

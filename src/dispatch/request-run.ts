@@ -13,6 +13,7 @@ import type { ProviderId } from "../registry/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count, observe } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
+import type { CancelSignal } from "./cancel-signal.js";
 import { charsToTokens, clampUsage, partialUsage, timerVerdict, type Attempt } from "./attempt.js";
 import { deterministicError, exhaustedError, rejectError } from "./dispatch-errors.js";
 import { firstTokenDeadlineMs, type DispatchOptions } from "./dispatch-options.js";
@@ -32,7 +33,7 @@ export interface RunDeps {
    * Queues the request until `tryStart` (a scheduling step) succeeds when capacity may have appeared; throws a
    * CoordinatorError (429) when the queue is full or the wait runs out.
    */
-  waitForCapacity(job: DispatchJob, tryStart: () => boolean, signal: AbortSignal, maxWaitMs?: number): Promise<void>;
+  waitForCapacity(job: DispatchJob, tryStart: () => boolean, signal: CancelSignal, maxWaitMs?: number): Promise<void>;
   log?(msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -40,7 +41,7 @@ export class RequestRun {
   readonly #d: RunDeps;
   readonly #job: DispatchJob;
   readonly #sink: DispatchSink;
-  readonly #signal: AbortSignal;
+  readonly #signal: CancelSignal;
   readonly #attempts = new Map<ProviderId, Attempt>();
   readonly #excluded = new Set<ProviderId>();
   readonly #held: Delta[] = [];
@@ -56,7 +57,7 @@ export class RequestRun {
   #result: DispatchResult | undefined;
   readonly #onAbort = () => this.#abort();
 
-  constructor(deps: RunDeps, job: DispatchJob, sink: DispatchSink, signal: AbortSignal) {
+  constructor(deps: RunDeps, job: DispatchJob, sink: DispatchSink, signal: CancelSignal) {
     this.#d = deps;
     this.#job = job;
     this.#sink = sink;

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { includeUsageRequested } from "../dialects/index.js";
 import { repairToolSchemas } from "../dialects/tool-schema-repair.js";
 import type { Dialect } from "../dialects/types.js";
+import { CancelSource } from "../dispatch/cancel-signal.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { DispatchResult } from "../dispatch/types.js";
 import { CoordinatorError, errorHeaders } from "../errors/coordinator-error.js";
@@ -43,7 +44,7 @@ export interface InferenceDeps {
 
 /** Handles one inference request end to end; never throws. */
 export async function handleInference(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const requestId = `req_${randomUUID().replace(/-/g, "")}`;
+  const requestId = `req_${randomUUID().replaceAll("-", "")}`;
   const startedAtMs = deps.clock.nowMs();
   // `request-id` is the header the Anthropic SDK reads; `x-request-id` the one OpenAI clients log.
   const headers: Record<string, string> = { "x-request-id": requestId, "request-id": requestId };
@@ -139,9 +140,9 @@ async function dispatchAndRespond(
     request,
   };
   const sink = n.traits.stream ? streamingSink(res, dialect, meta, headers) : bufferedSink(res, dialect, meta, headers);
-  const ac = new AbortController();
+  const cancel = new CancelSource();
   const onClose = () => {
-    if (!res.writableFinished) ac.abort();
+    if (!res.writableFinished) cancel.abort();
   };
   res.on("close", onClose);
   req.on("aborted", onClose);
@@ -154,7 +155,7 @@ async function dispatchAndRespond(
       shape: shapeOf(n.traits),
       ...(n.affinityKey !== undefined ? { affinityKey: n.affinityKey } : {}),
     };
-    const result = await deps.dispatcher.dispatch(job, sink, ac.signal);
+    const result = await deps.dispatcher.dispatch(job, sink, cancel);
     if (result.kind === "failed" && !result.committed) throw result.error;
     if (result.kind === "cancelled" && !result.committed) {
       if (!res.writableEnded) res.destroy();
