@@ -45,8 +45,10 @@ export function streamingSink(res: ServerResponse, dialect: Dialect, meta: Rende
         "x-provider-id": providerId,
         ...headers,
       });
-      res.flushHeaders();
-      write(r.start());
+      // The headers leave with the first event (one write, not two); flushed alone only if there is none.
+      const start = r.start();
+      if (start.length > 0) res.write(start);
+      else res.flushHeaders();
     },
     deltas(ds: readonly Delta[]) {
       write(r.deltas(ds));
