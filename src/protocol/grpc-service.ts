@@ -7,8 +7,11 @@ import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufb
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 
-/** A grpc-js service definition for every method of `service`. */
-export function grpcServiceDefinition<T extends GenServiceMethods>(service: GenService<T>): ServiceDefinition {
+/**
+ * A grpc-js service definition for every method of `service`. `requestDeserialize` replaces the generic
+ * `fromBinary` for incoming requests (the coordinator's hand-rolled fast path for per-request provider frames).
+ */
+export function grpcServiceDefinition<T extends GenServiceMethods>(service: GenService<T>, o: { requestDeserialize?: (b: Buffer) => unknown } = {}): ServiceDefinition {
   const def: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const input = method.input as DescMessage;
@@ -18,7 +21,7 @@ export function grpcServiceDefinition<T extends GenServiceMethods>(service: GenS
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: (m) => toBuffer(toBinary(input, m as MessageShape<DescMessage>)),
-      requestDeserialize: (b: Buffer) => fromBinary(input, b),
+      requestDeserialize: o.requestDeserialize ?? ((b: Buffer) => fromBinary(input, b)),
       responseSerialize: (m) => toBuffer(toBinary(output, m as MessageShape<DescMessage>)),
       responseDeserialize: (b: Buffer) => fromBinary(output, b),
     };

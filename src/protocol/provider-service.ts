@@ -11,6 +11,7 @@ import { count, gauge } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import { completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame, registerAckFrame, registrationFromFrame } from "./frames.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
+import { decodeProviderMessage } from "./provider-message-decoder.js";
 import { ProviderSession } from "./provider-session.js";
 
 export interface ProviderServiceOptions {
@@ -227,7 +228,7 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     "grpc.max_receive_message_length": maxBytes,
     "grpc.max_send_message_length": maxBytes,
   });
-  server.addService(grpcServiceDefinition(ProviderServiceDesc), { connect: service.connect });
+  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeProviderMessage }), { connect: service.connect });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${o.host ?? "0.0.0.0"}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
