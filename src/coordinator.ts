@@ -46,8 +46,23 @@ export interface Coordinator {
   readonly health: HealthTracker;
   readonly ledger: PostgresLedger;
   readonly providers: ProviderService;
+  /**
+   * Graceful shutdown, first half: reports "draining" (503 on /health, no capacity on /v1/models/capacity), asks
+   * keep-alive clients to reconnect elsewhere, and waits until every HTTP request in progress has finished (its
+   * ledger settlement included) or `graceMs` has passed. Requests that still arrive are served, since the
+   * providers are still here. Call close() afterwards.
+   */
+  drain(graceMs: number): Promise<DrainResult>;
   /** Stops accepting work, closes provider streams and servers, flushes the ledger. Does not close `db`. */
   close(): Promise<void>;
+}
+
+export interface DrainResult {
+  /** True if every request finished within the grace period. */
+  drained: boolean;
+  /** HTTP requests still open when the grace period ended (close() cuts them). */
+  unfinished: number;
+  waitedMs: number;
 }
 
 export const coordinatorVersion = "0.1.0";
@@ -137,6 +152,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
 
   const isKnownModel = (m: string) => catalogEntry(catalog, m) !== undefined || registry.forModel(m).length > 0;
   let capacityCache: { atMs: number; body: unknown } | undefined;
+  let draining = false;
   const startedAtMs = clock.nowMs();
   const routeDeps: RouteDeps = {
     accounts: ledger.accounts,
@@ -173,13 +189,15 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     },
     capacity: () => {
       const now = clock.nowMs();
+      // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.
+      if (draining) return { models: [], draining: true };
       if (!capacityCache || now - capacityCache.atMs > 2_000) {
         capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions }) };
       }
       return capacityCache.body;
     },
     health: () => ({
-      status: "ok",
+      status: draining ? "draining" : "ok",
       version: coordinatorVersion,
       uptime_s: Math.round((clock.nowMs() - startedAtMs) / 1000),
       providers_connected: registry.size,
@@ -209,7 +227,21 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   });
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.
-  const http: Server = createServer((req, res) => (req.url?.startsWith("/v1/") ? rest(req, res) : connect(req, res)));
+  let openRequests = 0;
+  let onIdle: (() => void) | undefined;
+  const requestClosed = () => {
+    openRequests--;
+    if (!draining) return;
+    // A keep-alive socket whose response began before the drain turns idle only after this tick.
+    setImmediate(() => http.closeIdleConnections());
+    if (openRequests === 0) onIdle?.();
+  };
+  const http: Server = createServer((req, res) => {
+    openRequests++;
+    res.once("close", requestClosed);
+    if (draining) res.setHeader("connection", "close");
+    return req.url?.startsWith("/v1/") ? rest(req, res) : connect(req, res);
+  });
   http.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -224,6 +256,9 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   log.info("coordinator listening", { http_port: httpPort, grpc_port: grpc.port });
 
   let closing: Promise<void> | undefined;
+  let httpClosed: Promise<void> | undefined;
+  /** Stops accepting connections; resolves once every connection has ended. */
+  const stopListening = () => (httpClosed ??= new Promise<void>((resolve) => http.close(() => resolve())));
   return {
     httpPort,
     grpcPort: grpc.port,
@@ -232,10 +267,34 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     health,
     ledger,
     providers,
+    drain: async (graceMs) => {
+      const started = clock.nowMs();
+      if (!draining) {
+        draining = true;
+        warmPool.stop();
+        // Keep listening: a load balancer that has not yet seen /health go 503 still sends work here, and it is
+        // served. Idle keep-alive connections are closed so their clients reconnect (to another replica).
+        http.closeIdleConnections();
+        log.info("draining", { open_requests: openRequests, grace_ms: graceMs });
+      }
+      if (openRequests > 0) {
+        await new Promise<void>((resolve) => {
+          const cancel = clock.setTimeout(() => resolve(), graceMs);
+          onIdle = () => {
+            cancel();
+            resolve();
+          };
+        });
+        onIdle = undefined;
+      }
+      const result = { drained: openRequests === 0, unfinished: openRequests, waitedMs: clock.nowMs() - started };
+      log.info(result.drained ? "drained" : "drain grace period ended with requests open", { ...result });
+      return result;
+    },
     close: () =>
       (closing ??= (async () => {
         warmPool.stop();
-        const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+        const httpClosed = stopListening();
         await grpc.close();
         http.closeAllConnections();
         await httpClosed;

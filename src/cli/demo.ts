@@ -7,7 +7,7 @@ import type { Config } from "../config/config.js";
 import { defaultCatalog } from "../config/catalog.js";
 import { startFleet } from "../fleet/fleet.js";
 import type { AccountStore } from "../ledger/types.js";
-import { startRunning, untilSignal } from "./serve.js";
+import { shutDown, startRunning, untilSignal } from "./serve.js";
 
 const DEMO_CREDIT_MICRO_USD = 100_000_000n; // $100
 
@@ -33,10 +33,7 @@ export async function runDemo(config: Config, o: { macs: number; timeScale: numb
   log.info("demo fleet connected", { macs: o.macs });
   process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs));
 
-  const sig = await untilSignal();
-  log.info("shutting down", { signal: sig });
-  await fleet.stop();
-  await running.stop();
+  await shutDown(running, await untilSignal(), () => fleet.stop());
   return 0;
 }
 

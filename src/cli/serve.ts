@@ -51,11 +51,23 @@ export function untilSignal(): Promise<string> {
   });
 }
 
+/**
+ * Graceful shutdown after the first signal: drain (in-flight requests finish, bounded by SHUTDOWN_GRACE_MS; a
+ * second signal cuts the wait short), then `before` (the demo stops its fleet here), then stop everything.
+ */
+export async function shutDown(running: Running, signal: string, before?: () => Promise<void>): Promise<void> {
+  running.log.info("shutting down", { signal, grace_ms: running.config.shutdownGraceMs });
+  await Promise.race([
+    running.coordinator.drain(running.config.shutdownGraceMs),
+    untilSignal().then((again) => running.log.warn("second signal: closing without waiting", { signal: again })),
+  ]);
+  await before?.();
+  await running.stop();
+}
+
 export async function runServe(config: Config, _env: NodeJS.ProcessEnv): Promise<number> {
   if (!config.adminKey) throw new ConfigError("ADMIN_KEY (or --admin-key) is required by `serve`: it authorises the admin API");
   const running = await startRunning(config);
-  const sig = await untilSignal();
-  running.log.info("shutting down", { signal: sig });
-  await running.stop();
+  await shutDown(running, await untilSignal());
   return 0;
 }

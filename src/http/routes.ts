@@ -62,8 +62,11 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
   try {
     switch (path) {
       case "/health":
-      case "/healthz":
-        return sendJson(res, 200, deps.health());
+      case "/healthz": {
+        // 503 while draining, so load balancers stop sending new work here.
+        const h = deps.health();
+        return sendJson(res, h.status === "draining" ? 503 : 200, h);
+      }
       case "/v1/models/capacity":
         return sendJson(res, 200, deps.capacity(), { "cache-control": "public, max-age=2" });
       case "/v1/models": {
