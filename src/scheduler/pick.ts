@@ -110,7 +110,8 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
 
   // Pass 1: warm slots, from the registry's warm index when it has one.
   const warmList = view.warmByModel ? (view.warmByModel.get(req.model) ?? []) : advertisers.filter(isWarmSlot);
-  for (const p of walk(warmList, o.candidateSample, ctx.random)) {
+  for (let i = 0, start = walkStart(warmList.length, o.candidateSample, ctx.random); i < warmList.length; i++) {
+    const p = warmList[(start + i) % warmList.length]!;
     if (!gated(p)) continue;
     capableCount++;
     anyCouldHost = true;
@@ -131,7 +132,8 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   // Pass 2: loads under way and cold Macs, only when no warm slot can take the request.
   if (warm.length === 0) {
     let viable = 0;
-    for (const p of walk(advertisers, o.candidateSample, ctx.random)) {
+    for (let i = 0, start = walkStart(advertisers.length, o.candidateSample, ctx.random); i < advertisers.length; i++) {
+      const p = advertisers[(start + i) % advertisers.length]!;
       if (isWarmSlot(p) || !gated(p)) continue; // warm ones were judged in pass 1
       capableCount++;
       const weightsOf = weightsBytesFor(p, ctx.catalog);
@@ -181,15 +183,12 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
 }
 
 /**
- * The providers of `list` in the order a pick should consider them: all of them in order when the list is
- * small (deterministic), else a rotation from a random offset, so that stopping after a sample is a fair draw.
+ * Where a walk over a candidate list of `length` starts: at 0 when the list is small (all of it is considered,
+ * deterministically), else at a random offset, so that stopping after a sample is a fair draw. (An index loop,
+ * not a generator: this runs twice per decision.)
  */
-function walk<T>(list: readonly T[], sample: number, random: () => number): readonly T[] | Generator<T> {
-  if (list.length <= sample) return list;
-  const offset = Math.floor(random() * list.length);
-  return (function* () {
-    for (let i = 0; i < list.length; i++) yield list[(offset + i) % list.length]!;
-  })();
+function walkStart(length: number, sample: number, random: () => number): number {
+  return length <= sample ? 0 : Math.floor(random() * length);
 }
 
 /** No advertiser passed the gates: queue if that may change soon, else say why. */

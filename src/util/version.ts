@@ -61,7 +61,17 @@ export function compareVersions(a: string, b: string): number {
  * itself does not meet it (`0.6.3-rc.1` is before `0.6.3`). An empty floor is met by everything.
  */
 export function meetsFloor(version: string, floor: string): boolean {
-  if (floor.trim() === "") return true;
-  if (!parseVersion(version)) return false;
-  return compareVersions(version, floor) >= 0;
+  // The scheduler's gates ask this per candidate per tool request; a fleet runs a handful of versions, so the
+  // answers are memoised (bounded) instead of re-parsing with a regex each time.
+  let byVersion = floorMemo.get(floor);
+  if (!byVersion) floorMemo.set(floor, (byVersion = new Map()));
+  let met = byVersion.get(version);
+  if (met === undefined) {
+    met = floor.trim() === "" || (parseVersion(version) !== undefined && compareVersions(version, floor) >= 0);
+    if (byVersion.size >= 1024) byVersion.clear();
+    byVersion.set(version, met);
+  }
+  return met;
 }
+
+const floorMemo = new Map<string, Map<string, boolean>>();

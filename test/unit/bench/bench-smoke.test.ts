@@ -36,7 +36,7 @@ describe("bench suite (quick smoke)", function () {
     const sizes = [...new Set(scheduler.data.rows.map((r) => r.providers))];
     assert.deepEqual(sizes, [100, 1_000, 10_000]);
     for (const n of sizes) {
-      assert.deepEqual(scheduler.data.rows.filter((r) => r.providers === n).map((r) => r.variant), ["kv-aware", "worst-case", "kv-aware/byModel", "naive scan"]);
+      assert.deepEqual(scheduler.data.rows.filter((r) => r.providers === n).map((r) => r.variant), ["kv-aware", "worst-case", "kv-aware/no index", "naive scan"]);
     }
     for (const r of scheduler.data.rows) {
       assert.ok(r.decisions >= 20, `${r.variant}@${r.providers}: ${r.decisions} decisions`);
