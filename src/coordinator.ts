@@ -228,14 +228,28 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.
   let openRequests = 0;
-  let onIdle: (() => void) | undefined;
+  const idleWaiters = new Set<() => void>();
   const requestClosed = () => {
     openRequests--;
     if (!draining) return;
     // A keep-alive socket whose response began before the drain turns idle only after this tick.
     setImmediate(() => http.closeIdleConnections());
-    if (openRequests === 0) onIdle?.();
+    if (openRequests === 0) for (const w of idleWaiters) w();
   };
+  /** Resolves once no HTTP request is open (true) or after `ms` (false). Counted only while draining. */
+  const untilIdle = (ms: number): Promise<boolean> =>
+    openRequests === 0
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          const done = (idle: boolean) => {
+            cancel();
+            idleWaiters.delete(onIdle);
+            resolve(idle);
+          };
+          const onIdle = () => done(true);
+          const cancel = clock.setTimeout(() => done(false), ms);
+          idleWaiters.add(onIdle);
+        });
   const http: Server = createServer((req, res) => {
     openRequests++;
     res.once("close", requestClosed);
@@ -277,25 +291,21 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         http.closeIdleConnections();
         log.info("draining", { open_requests: openRequests, grace_ms: graceMs });
       }
-      if (openRequests > 0) {
-        await new Promise<void>((resolve) => {
-          const cancel = clock.setTimeout(() => resolve(), graceMs);
-          onIdle = () => {
-            cancel();
-            resolve();
-          };
-        });
-        onIdle = undefined;
-      }
+      await untilIdle(graceMs);
       const result = { drained: openRequests === 0, unfinished: openRequests, waitedMs: clock.nowMs() - started };
       log.info(result.drained ? "drained" : "drain grace period ended with requests open", { ...result });
       return result;
     },
     close: () =>
       (closing ??= (async () => {
+        draining = true;
         warmPool.stop();
         const httpClosed = stopListening();
+        dispatcher.close();
         await grpc.close();
+        // The providers are gone, so every open response now ends by itself (an in-band error after content, a
+        // retryable 503 before) once its settlement is durable. Let them, briefly, before cutting sockets.
+        await untilIdle(5_000);
         http.closeAllConnections();
         await httpClosed;
         await ledger.close();

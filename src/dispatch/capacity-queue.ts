@@ -32,6 +32,7 @@ export interface CapacityQueueOptions {
 export class CapacityQueue {
   readonly #o: CapacityQueueOptions;
   readonly #queue: RequestQueue<Waiter>;
+  #closed: CoordinatorError | undefined;
   #waking = false;
 
   constructor(options: CapacityQueueOptions) {
@@ -67,6 +68,7 @@ export class CapacityQueue {
    * the queue is full or the wait limit passes, and with `canceled` when the signal aborts.
    */
   wait(model: string, requestId: string, tryStart: () => boolean, signal: CancelSignal, maxWaitMs = this.#o.waitMs): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
     const now = this.#o.clock.nowMs();
     return new Promise<void>((resolve, reject) => {
       const leave = () => {
@@ -101,6 +103,15 @@ export class CapacityQueue {
       signal.addEventListener("abort", onAbort, { once: true });
       gauge("request_queue.depth", this.#queue.depth(model), { model });
     });
+  }
+
+  /**
+   * Shutdown: nothing will free capacity here any more, so every waiter, and every later `wait`, is rejected
+   * with `error` at once instead of hanging until the servers close.
+   */
+  close(error: CoordinatorError): void {
+    this.#closed = error;
+    for (const m of this.#queue.models()) for (const e of this.#queue.entries(m)) e.item.reject(error);
   }
 
   /** Offers capacity to the waiters of `model` (or of every model), oldest first. */

@@ -8,6 +8,7 @@ import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import type { Clock } from "../util/clock.js";
 import type { CancelSignal } from "./cancel-signal.js";
 import { CapacityQueue } from "./capacity-queue.js";
+import { CoordinatorError } from "../errors/coordinator-error.js";
 import { defaultDispatchOptions, type DispatchOptions } from "./dispatch-options.js";
 import type { ProviderDirectory } from "./provider-channel.js";
 import { RequestRun, type RunDeps } from "./request-run.js";
@@ -54,6 +55,11 @@ export class Dispatcher {
   /** Requests currently being dispatched or streamed. */
   get inflight(): number {
     return this.#inflight;
+  }
+
+  /** Shutdown: requests waiting for capacity, and any that would, get a retryable 503 now. */
+  close(): void {
+    this.queue.close(new CoordinatorError("unavailable", "the coordinator is shutting down; retry", { retryAfterS: 1 }));
   }
 
   async dispatch(job: DispatchJob, sink: DispatchSink, signal: CancelSignal): Promise<DispatchResult> {

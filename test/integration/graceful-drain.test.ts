@@ -105,6 +105,22 @@ describe("graceful drain (in process)", function () {
     assert.ok(Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < 300, `billed the ${row.completion_tokens} tokens produced`);
   });
 
+  it("close() answers a request still waiting for capacity with a retryable 503, not a dropped connection", async () => {
+    t = await startTestCoordinator({ macs: [{ ...slowMac, maxConcurrency: 1 }] });
+    // Loaded first: while a slot is still loading, a second request joins the load instead of queueing here.
+    await eventually(() => t.coordinator.registry.view().providers[0]?.slots[0]?.state === "idle", 10_000, "the model to load");
+    const first = postJson(`${t.apiBase}/chat/completions`, t.apiKey, streamBody(300));
+    await eventually(() => t.coordinator.dispatcher.inflight === 1, 10_000, "the first stream to be dispatched");
+    const queued = postJson(`${t.apiBase}/chat/completions`, t.apiKey, streamBody(300));
+    await eventually(() => t.coordinator.dispatcher.queue.depth("gpt-oss-20b") === 1, 10_000, "the second request to queue");
+    await t.coordinator.close();
+    const r = await queued;
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.headers.get("retry-after"), "1");
+    assert.match(r.text, /shutting down/);
+    await first;
+  });
+
   it("resolves at once when nothing is in flight", async () => {
     t = await startTestCoordinator({ macs: [{}] });
     const result = await t.coordinator.drain(10_000);
