@@ -10,8 +10,8 @@ export interface BenchTarget {
   name: string;
   /** The measured value (NaN when it could not be measured). */
   value: number;
-  /** ">=": value must be at least `threshold`; "<": value must stay below it. */
-  comparator: ">=" | "<";
+  /** ">=": value must be at least `threshold`; "<" / "<=": value must stay below it / at most it. */
+  comparator: Comparator;
   threshold: number;
   unit: string;
   met: boolean;
@@ -28,9 +28,11 @@ export interface BenchResult {
   data: Record<string, unknown>;
 }
 
+export type Comparator = ">=" | "<" | "<=";
+
 /** Builds a target and decides whether it is met. */
-export function target(name: string, value: number, comparator: ">=" | "<", threshold: number, unit: string): BenchTarget {
-  const met = Number.isFinite(value) && (comparator === ">=" ? value >= threshold : value < threshold);
+export function target(name: string, value: number, comparator: Comparator, threshold: number, unit: string): BenchTarget {
+  const met = Number.isFinite(value) && (comparator === ">=" ? value >= threshold : comparator === "<" ? value < threshold : value <= threshold);
   return { name, value, comparator, threshold, unit, met };
 }
 
