@@ -151,6 +151,19 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   });
 
   const isKnownModel = (m: string) => catalogEntry(catalog, m) !== undefined || registry.forModel(m).length > 0;
+  const modelLimits = (m: string) => {
+    const c = catalogEntry(catalog, m);
+    let contextLength = c?.contextLength ?? 0;
+    let acceptsImages = c?.isVision ?? false;
+    for (const p of registry.forModel(m)) {
+      for (const b of p.models) {
+        if (b.id !== m) continue;
+        contextLength = Math.max(contextLength, b.contextLength);
+        acceptsImages ||= b.isVision;
+      }
+    }
+    return c || contextLength > 0 ? { contextLength, acceptsImages } : undefined;
+  };
   let capacityCache: { atMs: number; body: unknown } | undefined;
   let draining = false;
   const startedAtMs = clock.nowMs();
@@ -167,6 +180,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       return d;
     },
     isKnownModel,
+    modelLimits,
     defaultMaxTokens: (m) => catalogEntry(catalog, m)?.defaultMaxTokens ?? 8192,
     onFinished: (model, usage, maxTokens, durationMs) => {
       estimator.observe(model, usage.completionTokens, maxTokens);

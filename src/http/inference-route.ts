@@ -34,6 +34,8 @@ export interface InferenceDeps {
   preflight(req: RouteRequest): PickResult;
   /** In the catalog or advertised by a connected provider. */
   isKnownModel(model: string): boolean;
+  /** What any build of a known model can do: the largest context, and whether any build takes images. */
+  modelLimits(model: string): { contextLength: number; acceptsImages: boolean } | undefined;
   defaultMaxTokens(model: string): number;
   /** Observes a finished request (output-length estimators). */
   onFinished?(model: string, usage: Usage, maxTokens: number, durationMs: number): void;
@@ -58,6 +60,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     if (!deps.isKnownModel(normalized.model)) {
       throw new CoordinatorError("model_not_found", `the model '${normalized.model}' does not exist`, { param: "model", wireCode: "model_not_found" });
     }
+    applyModelLimits(deps, normalized);
     preflight(deps, requestId, normalized);
 
     const admitted = deps.limiter.admit(
@@ -92,6 +95,22 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     count("http.inference_errors", { dialect: dialect.name, code: err.code });
     sendJson(res, err.status, dialect.errorBody(err), { ...headers, ...errorHeaders(err) });
   }
+}
+
+/**
+ * What the model itself rules out, before any provider is consulted: images sent to a model no build of which
+ * takes them is the caller's mistake (400, not a retryable 503). And no build generates past its context, so
+ * a larger max_tokens is budgeted (admission, rate limits, reservation) as the context: otherwise a request
+ * with `max_tokens: 100000000` would wait for a Mac big enough to hold it, which never comes. The provider
+ * still receives the caller's value and stops at its context.
+ */
+function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
+  const limits = deps.modelLimits(n.model);
+  if (!limits) return;
+  if (n.traits.requiresVision && !limits.acceptsImages) {
+    throw new CoordinatorError("invalid_request", `the model '${n.model}' does not accept image input`, { param: "messages", wireCode: "image_input_not_supported" });
+  }
+  if (limits.contextLength > 0 && n.traits.maxTokens > limits.contextLength) n.traits = { ...n.traits, maxTokens: limits.contextLength };
 }
 
 /** Fails fast (before any money or rate budget is touched) when the request cannot be served at all. */

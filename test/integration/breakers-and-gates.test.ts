@@ -90,10 +90,11 @@ describe("breakers and capability gates", function () {
     assert.equal((await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat())).status, 200, "base requests still route there");
   });
 
-  it("fails a vision request fast with 503 when no vision build is connected", async () => {
-    t = await startTestCoordinator();
+  it("fails a vision request fast with 503 when the model has vision builds but none is connected", async () => {
+    // gemma-4-26b takes images, but the only connected build is text-only: retryable, a vision build may connect.
+    t = await startTestCoordinator({ macs: [{ models: [{ id: "gemma-4-26b", isVision: false }], warmModels: ["gemma-4-26b"] }] });
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
-      model: "gpt-oss-20b",
+      model: "gemma-4-26b",
       max_tokens: 16,
       messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }],
     });
@@ -101,5 +102,26 @@ describe("breakers and capability gates", function () {
     assert.ok(r.elapsedMs < 500, `answered in ${Math.round(r.elapsedMs)} ms`);
     const body = JSON.parse(r.text) as { error: { message: string } };
     assert.match(body.error.message, /vision/i);
+  });
+
+  it("answers images sent to a text-only model with 400 at once (the caller's mistake, not worth retrying)", async () => {
+    t = await startTestCoordinator();
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 16,
+      messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }],
+    });
+    assert.equal(r.status, 400, r.text);
+    const body = JSON.parse(r.text) as { error: { message: string; param: string; code: string } };
+    assert.equal(body.error.param, "messages");
+    assert.equal(body.error.code, "image_input_not_supported");
+    assert.match(body.error.message, /does not accept image input/);
+  });
+
+  it("budgets a max_tokens beyond the model's context as the context instead of waiting for a Mac that could hold it", async () => {
+    t = await startTestCoordinator();
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 100_000_000, messages: [{ role: "user", content: "hi" }] });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.elapsedMs < 5_000, `answered in ${Math.round(r.elapsedMs)} ms`);
   });
 });
