@@ -13,7 +13,7 @@ import { ratio, target, type BenchResult, type BenchTarget } from "./bench-resul
 export interface RoutingBenchOptions {
   /** Scenario names (default: every scenario the simulator knows). */
   scenarios?: string[];
-  /** Simulated hours per scenario (default: the scenario's own, 2 h for load-test-report). */
+  /** Simulated hours per scenario (default: the scenario's own, 3 h for load-test-report). */
   hours?: number;
   seed?: number;
 }

@@ -236,6 +236,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const rest = restHandler(routeDeps);
   const connect = connectNodeAdapter({
     routes: (router) => registerAdminService(router, { adminKey, accounts: ledger.accounts, registry }),
+    // An admin typo (an unknown field, `"tier": "GOLD"`) is an error, not silently a default.
+    jsonOptions: { ignoreUnknownFields: false },
     // The REST routes only serve HTTP/1.1 (the server is node:http), so the handler's narrower types hold.
     fallback: rest as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
   });

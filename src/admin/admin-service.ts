@@ -48,6 +48,7 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       if (req.platformFeeBps > 10_000) throw new ConnectError("platform_fee_bps must be <= 10000", Code.InvalidArgument);
       const a = await d.accounts.createAccount({
         name: req.name,
+        // UNSPECIFIED means the default tier; an unknown JSON enum name is refused by the parser (strict JSON).
         tier: req.tier === AccountTier.SERVICE ? "service" : "consumer",
         initialCreditMicroUsd: req.initialCreditMicroUsd,
         platformFeeBps: req.platformFeeBps,
@@ -55,16 +56,19 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       return { account: account(a) };
     }),
     getAccount: guard(async (req) => {
+      requireAccountId(req.accountId);
       const a = await d.accounts.getAccount(req.accountId);
       if (!a) throw new ConnectError(`account ${req.accountId} not found`, Code.NotFound);
       return { account: account(a) };
     }),
     creditAccount: guard(async (req) => {
+      requireAccountId(req.accountId);
       if (req.amountMicroUsd <= 0n) throw new ConnectError("amount_micro_usd must be > 0", Code.InvalidArgument);
       if (!req.reference) throw new ConnectError("reference (an idempotency key) is required", Code.InvalidArgument);
       return { account: account(await d.accounts.creditAccount(req.accountId, req.amountMicroUsd, req.reference)) };
     }),
     issueApiKey: guard(async (req) => {
+      requireAccountId(req.accountId);
       if (req.value && !req.value.startsWith("sk-")) throw new ConnectError("value must start with 'sk-'", Code.InvalidArgument);
       const k = await d.accounts.issueApiKey({
         accountId: req.accountId,
@@ -79,6 +83,7 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       return {};
     }),
     issueProviderToken: guard(async (req) => {
+      requireAccountId(req.accountId);
       const t = await d.accounts.issueProviderToken({ accountId: req.accountId, ...(req.name ? { name: req.name } : {}) });
       return { tokenId: t.tokenId, token: t.token };
     }),
@@ -104,6 +109,7 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       return {};
     }),
     getUsage: guard(async (req) => {
+      requireAccountId(req.accountId);
       const u = await d.accounts.getUsage(req.accountId, req.sinceUnixMs > 0n ? Number(req.sinceUnixMs) : undefined);
       return {
         requests: BigInt(u.requests),
@@ -114,6 +120,10 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       };
     }),
   };
+}
+
+function requireAccountId(id: string): void {
+  if (!id) throw new ConnectError("account_id is required", Code.InvalidArgument);
 }
 
 const connectCodes: Partial<Record<ErrorCode, Code>> = {
@@ -134,8 +144,9 @@ function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args
       if (e instanceof ConnectError) throw e;
       if (e instanceof CoordinatorError) throw new ConnectError(e.message, connectCodes[e.code] ?? Code.Internal);
       const msg = e instanceof Error ? e.message : String(e);
-      // Store-level validation (unknown account, foreign key) surfaces as NotFound/InvalidArgument.
-      if (/not found|does not exist|foreign key/i.test(msg)) throw new ConnectError(msg, Code.NotFound);
+      // A row that refers to a missing account (PostgreSQL foreign_key_violation): say so, not the SQL.
+      if ((e as { code?: string })?.code === "23503") throw new ConnectError("the account does not exist", Code.NotFound);
+      if (/not found|does not exist/i.test(msg)) throw new ConnectError(msg, Code.NotFound);
       throw new ConnectError("internal error", Code.Internal, undefined, undefined, e);
     }
   };

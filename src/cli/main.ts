@@ -46,7 +46,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         return await runLoadtestCli(rest, env);
       }
       case "simulate": {
-        const { main: simulate } = await import("../simulate/main.js");
+        const { main: simulate, simulateUsage } = await import("../simulate/main.js");
+        if (wantsHelp(rest)) {
+          process.stdout.write(simulateUsage);
+          return 0;
+        }
         process.stdout.write(simulate(rest) + "\n");
         return 0;
       }
@@ -72,6 +76,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     if (e instanceof ConfigError || (e as Error)?.name === "UsageError") {
       process.stderr.write(`coordinator: ${(e as Error).message}\n`);
       return 2;
+    }
+    const sys = e as NodeJS.ErrnoException & { port?: number; address?: string };
+    if (sys?.code === "EADDRINUSE") {
+      process.stderr.write(`coordinator: ${sys.address ?? ""}:${sys.port ?? "?"} is already in use; choose another port (HTTP_PORT / GRPC_PORT, --http-port / --grpc-port)\n`);
+      return 1;
     }
     process.stderr.write(`coordinator: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;

@@ -25,7 +25,15 @@ export async function startRunning(config: Config): Promise<Running> {
     onLog: (line) => log.debug("postgres", { line }),
   });
   log.info("database ready", { embedded: !config.databaseUrl });
-  const coordinator = await startCoordinator(config, { db: db.db, logger: log });
+  let coordinator: Coordinator;
+  try {
+    coordinator = await startCoordinator(config, { db: db.db, logger: log });
+  } catch (e) {
+    // E.g. a port already in use: stop the embedded PostgreSQL too, or it outlives us (and keeps us alive).
+    await db.close().catch(() => undefined);
+    await telemetry.shutdown().catch(() => undefined);
+    throw e;
+  }
   let stopping: Promise<void> | undefined;
   return {
     config,

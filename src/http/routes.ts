@@ -56,7 +56,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
 
   const dialect = inferenceRoutes[path];
   if (dialect) {
-    if (method !== "POST") return methodNotAllowed(res, "POST");
+    if (method !== "POST") return methodNotAllowed(res, "POST", dialect);
     return handleInference(deps, dialect, req, res);
   }
   try {
@@ -75,18 +75,24 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
         return sendJson(res, 200, { object: "list", data: deps.listModels().map(modelObject) });
       }
       case "/v1/messages/count_tokens": {
-        if (method !== "POST") return methodNotAllowed(res, "POST");
+        if (method !== "POST") return methodNotAllowed(res, "POST", dialects.messages);
         await authenticate(req.headers, deps.accounts);
         const body = parseJson(await readBody(req, deps.maxBodyBytes));
         // count_tokens bodies carry no max_tokens; the estimate does not depend on it.
         const withBudget = typeof body === "object" && body !== null ? { max_tokens: 1, ...body, stream: false } : body;
         const n = dialects.messages.parse(withBudget, { defaultMaxTokens: (m) => deps.defaultMaxTokens(m) });
+        if (!deps.isKnownModel(n.model)) {
+          throw new CoordinatorError("model_not_found", `the model '${n.model}' does not exist`, { param: "model", wireCode: "model_not_found" });
+        }
         return sendJson(res, 200, { input_tokens: n.traits.estimatedPromptTokens });
       }
       case "/v1/me/usage": {
         const p = await authenticate(req.headers, deps.accounts);
         const since = url.searchParams.get("since_ms");
-        return sendJson(res, 200, await deps.usage(p.accountId, since ? Number(since) : undefined));
+        if (since !== null && !/^\d{1,15}$/.test(since)) {
+          throw new CoordinatorError("invalid_request", "since_ms must be a Unix time in milliseconds (a non-negative integer)", { param: "since_ms" });
+        }
+        return sendJson(res, 200, await deps.usage(p.accountId, since === null ? undefined : Number(since)));
       }
       default: {
         const m = /^\/v1\/models\/(.+)$/.exec(path);
@@ -120,7 +126,7 @@ function modelObject(m: ModelListEntry): Record<string, unknown> {
   };
 }
 
-function methodNotAllowed(res: ServerResponse, allow: string): void {
+function methodNotAllowed(res: ServerResponse, allow: string, dialect?: Dialect): void {
   const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
-  sendJson(res, 405, toOpenAIError(err), { allow });
+  sendJson(res, 405, dialect ? dialect.errorBody(err) : toOpenAIError(err), { allow });
 }

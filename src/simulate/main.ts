@@ -19,21 +19,39 @@ export interface SimulateArgs {
   hours: number | undefined;
 }
 
+export const simulateUsage = `Usage: coordinator simulate [--scenario NAME] [--seed N] [--hours H]
+
+Runs the real scheduler, queue and warm-pool planner in simulated time over a modelled fleet, once with the
+kv-aware policy and once with the Go coordinator's worst-case policy, and prints them side by side (Markdown).
+Deterministic for a seed; takes a few seconds.
+
+  --scenario NAME   load-test-report (default; the only one so far)
+  --seed N          random seed (default 1)
+  --hours H         simulated duration (default: the scenario's own, 3 h)
+`;
+
+/** A bad command line: the CLI prints the message alone (no stack) and exits 2. */
+function usageError(message: string): Error {
+  const e = new Error(`${message}\n\n${simulateUsage}`);
+  e.name = "UsageError";
+  return e;
+}
+
 /** Parses `--scenario NAME --seed N --hours H` (also `--x=value`). Throws on unknown flags or values. */
 export function parseSimulateArgs(argv: readonly string[]): SimulateArgs {
   const out: SimulateArgs = { scenario: "load-test-report", seed: 1, hours: undefined };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
-    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (!["--scenario", "--seed", "--hours"].includes(flag)) throw usageError(`unknown option ${flag}`);
+    if (value === undefined) throw usageError(`${flag} needs a value`);
     if (flag === "--scenario") out.scenario = value;
-    else if (flag === "--seed") out.seed = Number.parseInt(value, 10);
-    else if (flag === "--hours") out.hours = Number.parseFloat(value);
-    else throw new Error(`unknown option ${flag}`);
+    else if (flag === "--seed") out.seed = Number(value);
+    else out.hours = Number(value);
   }
-  if (!scenarios[out.scenario]) throw new Error(`unknown scenario ${out.scenario}; known: ${Object.keys(scenarios).join(", ")}`);
-  if (!Number.isFinite(out.seed)) throw new Error("--seed must be an integer");
-  if (out.hours !== undefined && !(out.hours > 0)) throw new Error("--hours must be positive");
+  if (!scenarios[out.scenario]) throw usageError(`unknown scenario ${out.scenario}; known: ${Object.keys(scenarios).join(", ")}`);
+  if (!Number.isInteger(out.seed)) throw usageError("--seed must be an integer");
+  if (out.hours !== undefined && !(out.hours > 0)) throw usageError("--hours must be positive");
   return out;
 }
 

@@ -60,6 +60,15 @@ describe("admin Connect service", function () {
     const j = (await res.json()) as { account: { balanceMicroUsd: string; tier: string } };
     assert.equal(j.account.balanceMicroUsd, "250");
     assert.equal(j.account.tier, "ACCOUNT_TIER_CONSUMER");
+
+    // A typo is an error, not silently the default tier.
+    const typo = await fetch(`${t.baseUrl}/coordinator.admin.v1.AdminService/CreateAccount`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "gold-co", tier: "GOLD" }),
+    });
+    assert.equal(typo.status, 400);
+    assert.equal(((await typo.json()) as { code: string }).code, "invalid_argument");
   });
 
   it("refuses callers without the admin key and validates input", async () => {
@@ -68,6 +77,11 @@ describe("admin Connect service", function () {
     await assert.rejects(
       client(t.adminKey).creditAccount({ accountId: "nope", amountMicroUsd: 1n, reference: "x" }),
       (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound,
+    );
+    await assert.rejects(client(t.adminKey).issueApiKey({ accountId: "" }), (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument);
+    await assert.rejects(
+      client(t.adminKey).issueApiKey({ accountId: "acct_missing" }),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound && !/constraint|violates/i.test(e.message),
     );
   });
 
@@ -81,5 +95,10 @@ describe("admin Connect service", function () {
     const me = (await (await fetch(`${t.apiBase}/me/usage`, { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as { requests: number; spent_micro_usd: number };
     assert.equal(BigInt(me.requests), u.requests);
     assert.equal(BigInt(me.spent_micro_usd), u.spentMicroUsd);
+    for (const bad of ["abc", "-5", "1.5"]) {
+      const r = await fetch(`${t.apiBase}/me/usage?since_ms=${bad}`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+      assert.equal(r.status, 400, `since_ms=${bad}`);
+      assert.equal(((await r.json()) as { error: { param: string } }).error.param, "since_ms");
+    }
   });
 });

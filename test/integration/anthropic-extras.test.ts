@@ -16,6 +16,16 @@ describe("Anthropic Messages extras", function () {
     const long = await client.messages.countTokens({ model: "gpt-oss-20b", messages: [{ role: "user", content: "hi ".repeat(400) }] });
     assert.ok(short.input_tokens > 0);
     assert.ok(long.input_tokens > short.input_tokens + 200);
+    await assert.rejects(client.messages.countTokens({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }), Anthropic.NotFoundError);
+  });
+
+  it("answers a wrong method on /v1/messages with 405 in the Anthropic error shape", async () => {
+    const r = await fetch(`${t.baseUrl}/v1/messages`, { headers: { "x-api-key": t.apiKey } });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get("allow"), "POST");
+    const body = (await r.json()) as { type: string; error: { type: string } };
+    assert.equal(body.type, "error");
+    assert.equal(body.error.type, "invalid_request_error");
   });
 
   it("exposes the request id the SDK reads, and answers unknown /v1/messages routes in the Anthropic error shape", async () => {
