@@ -31,7 +31,10 @@ export async function runDemo(config: Config, o: { macs: number; timeScale: numb
   });
   await fleet.ready();
   log.info("demo fleet connected", { macs: o.macs });
-  process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs));
+  // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a DATABASE_URL
+  // the operator supplied is shown without its password.
+  const dbUrl = config.databaseUrl ? running.db.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : running.db.url;
+  process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs, dbUrl));
 
   await shutDown(running, await untilSignal(), () => fleet.stop());
   return 0;
@@ -54,7 +57,7 @@ async function demoApiKey(accounts: AccountStore, devKey: string | undefined): P
   return k.apiKey;
 }
 
-function banner(httpPort: number, apiKey: string, adminKey: string, macs: number): string {
+function banner(httpPort: number, apiKey: string, adminKey: string, macs: number, databaseUrl: string): string {
   const base = `http://127.0.0.1:${httpPort}/v1`;
   return `
 Coordinator demo is up: ${macs} simulated Macs serving ${defaultCatalog.map((m) => m.id).join(", ")}.
@@ -62,6 +65,7 @@ Coordinator demo is up: ${macs} simulated Macs serving ${defaultCatalog.map((m) 
   API base URL : ${base}
   API key      : ${apiKey}
   Admin key    : ${adminKey}
+  Database     : ${databaseUrl}
 
 Try it with curl:
 
@@ -78,8 +82,10 @@ Or with the OpenAI SDK (node, ESM):
   });
   for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");
 
-Capacity: curl ${base}/models/capacity      Admin: curl -H "Authorization: Bearer ${adminKey}" \\
-  -H "Content-Type: application/json" -d '{}' http://127.0.0.1:${httpPort}/coordinator.admin.v1.AdminService/ListProviders
+Capacity: curl ${base}/models/capacity
+
+Admin:    curl -H "Authorization: Bearer ${adminKey}" -H "Content-Type: application/json" -d '{}' \\
+            http://127.0.0.1:${httpPort}/coordinator.admin.v1.AdminService/ListProviders
 
 Ctrl-C stops everything.
 `;

@@ -112,15 +112,35 @@ function demoFlags(args: string[]): { macs: number; timeScale: number; remaining
   return { macs, timeScale, remaining };
 }
 
+const ledgerUsage = `Usage: coordinator ledger verify [--database-url URL] [--data-dir DIR]
+
+Checks the ledger invariants (conservation, idempotency, projections, reservations) against the database, read
+only. Exit status: 0 all hold, 1 a violation (listed), 2 bad usage, 3 the database could not be read. While
+\`npm start\` runs, pass the URL its banner prints (its embedded cluster is in use).
+`;
+
 async function ledgerCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (wantsHelp(args)) {
+    process.stdout.write(ledgerUsage);
+    return 0;
+  }
   if (args[0] !== "verify") {
-    process.stderr.write("usage: coordinator ledger verify [--database-url URL] [--data-dir DIR]\n");
+    process.stderr.write(ledgerUsage);
     return 2;
   }
   const config = loadConfig(env, args.slice(1));
   const { openDatabase } = await import("../ledger/database.js");
   const { verifyLedger } = await import("../ledger/verify-ledger.js");
-  const db = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+  const unreadable = (e: unknown) => {
+    process.stderr.write(`ledger verify: could not read the ledger: ${(e as Error)?.message || String(e)}\n`);
+    return 3;
+  };
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    db = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir, migrate: false });
+  } catch (e) {
+    return unreadable(e);
+  }
   try {
     const r = await verifyLedger(db.db, { overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd), holderStaleMs: config.ledgerHolderStaleMs });
     if (r.ok) {
@@ -129,6 +149,8 @@ async function ledgerCommand(args: string[], env: NodeJS.ProcessEnv): Promise<nu
     }
     process.stdout.write(`ledger verify: ${r.violations.length} violation(s)\n${r.violations.map((v) => `  - ${v}`).join("\n")}\n`);
     return 1;
+  } catch (e) {
+    return unreadable(e);
   } finally {
     await db.close();
   }

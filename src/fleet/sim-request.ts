@@ -8,7 +8,10 @@
 export interface SimChatRequest {
   messages: unknown[];
   maxTokens: number | undefined;
+  /** The named tool first when `tool_choice` names one. */
   tools: SimTool[];
+  /** `tool_choice` is "required" or names a function: a real model must answer with a tool call. */
+  toolCallRequired: boolean;
   stop: string[];
   hasImages: boolean;
 }
@@ -37,11 +40,16 @@ export function parseChatBody(bodyJson: Uint8Array): SimChatRequest | undefined 
       if (fn && typeof fn.name === "string") tools.push({ name: fn.name, parameters: fn.parameters });
     }
   }
+  const choice = body.tool_choice;
+  const named = isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === "string" ? choice.function.name : undefined;
+  const at = named === undefined ? -1 : tools.findIndex((t) => t.name === named);
+  if (at > 0) tools.unshift(...tools.splice(at, 1));
+  const toolCallRequired = tools.length > 0 && (choice === "required" || at >= 0);
   const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((s): s is string => typeof s === "string") : [];
   const hasImages = messages.some(
     (m) => isRecord(m) && Array.isArray(m.content) && m.content.some((part) => isRecord(part) && part.type === "image_url"),
   );
-  return { messages, maxTokens, tools, stop, hasImages };
+  return { messages, maxTokens, tools, toolCallRequired, stop, hasImages };
 }
 
 /**

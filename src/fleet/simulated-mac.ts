@@ -467,6 +467,8 @@ export class SimulatedMac extends EventEmitter {
       behaviour = { kind: "error_before_content", statusCode: 500, reason: ErrorReason.INTERNAL, message: "this build has no vision encoder" };
     } else {
       behaviour = takeScripted(this.#script, { model: req.model, hasTools }) ?? drawBehaviour(this.#o.failures ?? {}, this.#random());
+      // A model told it must call a tool does so (tool_choice "required" or a named function).
+      if (behaviour.kind === "normal" && body.toolCallRequired) behaviour = { kind: "tool_call" };
     }
     if (behaviour.kind === "tool_call" && !hasTools) behaviour = { kind: "normal" };
     const seed = hashSeed(req.model, req.bodyJson);

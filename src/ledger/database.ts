@@ -27,6 +27,8 @@ export interface OpenDatabaseOptions {
   statementTimeoutMs?: number;
   /** Embedded server log lines; default dropped. */
   onLog?: (line: string) => void;
+  /** Apply pending migrations. Default true; `ledger verify` reads only. */
+  migrate?: boolean;
 }
 
 export interface OpenedDatabase {
@@ -79,7 +81,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
   }
   const db = createKysely(url, options);
   try {
-    await migrateToLatest(db);
+    if (options.migrate !== false) await migrateToLatest(db);
   } catch (e) {
     await db.destroy();
     await server?.stop();

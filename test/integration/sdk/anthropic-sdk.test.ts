@@ -146,6 +146,12 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
     assert.equal(typeof (use.input as { city?: unknown }).city, "string");
   });
 
+  it("uses a tool when tool_choice is any (no script: what the demo fleet does)", async () => {
+    const m = await client.messages.create({ model: MODEL, max_tokens: 128, tools: [weatherTool], tool_choice: { type: "any" }, messages: [{ role: "user", content: "Weather in Porto?" }] });
+    assert.equal(m.stop_reason, "tool_use");
+    assert.ok(m.content.some((b) => b.type === "tool_use" && b.name === "get_weather"));
+  });
+
   it("completes the SDK's own toolRunner loop (beta messages endpoint): the tool runs once and the run ends in text", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
     const calls: { city: string }[] = [];

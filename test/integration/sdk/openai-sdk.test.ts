@@ -187,6 +187,21 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     assert.notEqual(second.choices[0]!.finish_reason, "tool_calls");
   });
 
+  it("calls the named tool when tool_choice requires it (no script: what the demo fleet does), and answers text with tool_choice none", async () => {
+    const otherTool = { type: "function" as const, function: { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } } } } };
+    const tools = [weatherTool, otherTool];
+    const messages = [{ role: "user" as const, content: "What time is it in Oslo?" }];
+    const named = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools, tool_choice: { type: "function", function: { name: "get_time" } }, messages });
+    assert.equal(named.choices[0]!.finish_reason, "tool_calls");
+    const call = named.choices[0]!.message.tool_calls?.[0];
+    assert.ok(call && call.type === "function");
+    assert.equal(call.function.name, "get_time");
+    const required = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools, tool_choice: "required", messages });
+    assert.equal(required.choices[0]!.finish_reason, "tool_calls");
+    const none = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools, tool_choice: "none", messages });
+    assert.equal((none.choices[0]!.message.tool_calls ?? []).length, 0);
+  });
+
   it("returns a non-streamed chat tool call whose arguments parse as JSON", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
     const r = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools: [weatherTool], messages: [{ role: "user", content: "Weather in Oslo?" }] });
