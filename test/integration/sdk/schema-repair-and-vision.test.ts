@@ -112,7 +112,7 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
     assert.deepEqual(r2.map((r) => r.outcome), ["completed"]);
   });
 
-  it("refuses an image for a text-only model with 503 in well under a second, before any provider sees it", async () => {
+  it("refuses an image for a text-only model with 400 in well under a second, before any provider sees it", async () => {
     const received = oldMac.requestsReceived.length;
     const t0 = performance.now();
     await assert.rejects(
@@ -122,10 +122,10 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
         messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: PNG_1PX } }] }],
       }),
       (e) => {
-        assert.ok(e instanceof OpenAI.APIError);
-        assert.equal(e.status, 503);
-        assert.equal(e.code, "model_unavailable");
-        assert.match(e.message, /vision/);
+        // A BadRequestError: the SDK does not retry it (a 503 it would retry, for nothing).
+        assert.ok(e instanceof OpenAI.BadRequestError);
+        assert.equal(e.code, "image_input_not_supported");
+        assert.match(e.message, /does not accept image input/);
         return true;
       },
     );
