@@ -7,8 +7,9 @@
  * 2. Slots: at most `maxModelSlots` loaded models; a full provider may only replace a model with no active
  *    or pending work (we never evict a busy model).
  * 3. Memory: prefer the provider's `freeForLoadGb` (its max loadable weight in padded GiB, already net of its
- *    reserves, counting idle models as evictable): padded weights must fit. Otherwise weights × 3 ≤ total
- *    memory (the provider's rule) AND weights + KV for this request + weights of busy models + OS reserve ≤ total.
+ *    reserves, counting idle models as evictable): padded weights must fit. Otherwise weights × 3 ≤ usable
+ *    memory (the provider's rule, {@link couldEverLoad}) AND weights + KV for this request + weights of busy
+ *    models + OS reserve ≤ total.
  *
  * Under `policy: "worst-case"` the Go rule is used instead (weights × 2 ≤ total), for the simulator only.
  */
@@ -17,7 +18,19 @@ import type { HealthGates } from "./types.js";
 import { GIB, type SchedulerOptions } from "./scheduler-options.js";
 import { worstCaseFitsHardware } from "./worst-case-policy.js";
 
-export type MemoryGateOptions = Pick<SchedulerOptions, "policy" | "osReserveGb" | "providerLoadFactor" | "loadPaddingFactor">;
+export type MemoryGateOptions = Pick<SchedulerOptions, "policy" | "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor" | "loadPaddingFactor">;
+
+/**
+ * Could `p` load a model of `weightsBytes` at all, with nothing else resident? The provider's rule (weights × 3)
+ * against the memory it can use (the unified-memory cap and the OS reserve: the same usable-memory formula as
+ * admission's KV budget), not against the raw total, which would call a 48 GB Mac able to host 16 GB of weights
+ * that the Mac itself refuses. Decides "queue, one may free up" vs "no connected Mac can ever load this".
+ */
+export function couldEverLoad(p: ProviderView, weightsBytes: number, o: Pick<SchedulerOptions, "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor">): boolean {
+  const total = p.totalMemoryGb || p.hardware.memoryGb;
+  const usableGb = Math.min(total * o.gpuMemoryFraction, total - o.osReserveGb);
+  return (weightsBytes / GIB) * o.providerLoadFactor <= usableGb;
+}
 
 export type ColdLoadResult =
   | { ok: true; evicts: string | undefined }
@@ -65,7 +78,7 @@ export function canColdLoad(
   if (p.freeForLoadGb !== undefined) {
     return weightsGb * options.loadPaddingFactor <= p.freeForLoadGb ? { ok: true, evicts } : { ok: false, reason: "memory" };
   }
-  if (weightsGb * options.providerLoadFactor > total) return { ok: false, reason: "memory" };
+  if (!couldEverLoad(p, weightsBytes, options)) return { ok: false, reason: "memory" };
   let residentGb = 0;
   for (const s of loaded) if (s.model !== evicts && modelIsBusy(p, s.model)) residentGb += weightsBytesOf(s.model) / GIB;
   const kvGb = (requestKvTokens * kvBytesPerToken) / GIB;

@@ -21,8 +21,8 @@ import type { ProviderView, RegistryView } from "../registry/types.js";
 import { admitToSlot, expectedOutputTokens, inflightFor, slotConcurrencyCap, type OutputEstimate } from "./admission.js";
 import { estimateCost, loadTimeMs } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
-import { canColdLoad } from "./memory-gate.js";
-import { GIB, resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
+import { canColdLoad, couldEverLoad } from "./memory-gate.js";
+import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
 import type { CatalogModel, HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
 import { pickWorstCase } from "./worst-case-policy.js";
 
@@ -151,8 +151,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
         const c = estimateCost(p, req.model, undefined, active, prompt, expectedOut, weights, o, remaining);
         cold.push({ p, costMs: c.costMs, load: active / o.fallbackMaxConcurrency, cold: false });
       } else {
-        const total = p.totalMemoryGb || p.hardware.memoryGb;
-        if ((weights / GIB) * o.providerLoadFactor <= total) anyCouldHost = true;
+        if (couldEverLoad(p, weights, o)) anyCouldHost = true;
         const kvBytes = (slot?.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;
         const mg = canColdLoad(p, req.model, weights, prompt + req.traits.maxTokens, kvBytes, ctx.nowMs, ctx.health, weightsOf, o);
         if (!mg.ok) continue;

@@ -85,7 +85,9 @@ describe("canColdLoad", () => {
   const table: { name: string; over: Parameters<typeof provider>[1]; weights: number; expect: string; o?: typeof kv; cooled?: boolean }[] = [
     { name: "refuses a 32 GB Mac for a 16 GB model under the provider's 3x rule", over: { totalMemoryGb: 32 }, weights: 16 * GB, expect: "memory" },
     { name: "lets the Go 2x gate through for the same Mac (the Issue 4 mismatch)", over: { totalMemoryGb: 32 }, weights: 16 * GB, expect: "ok", o: worst },
-    { name: "accepts a 48 GB Mac for a 16 GB model", over: { totalMemoryGb: 48 }, weights: 16 * GB, expect: "ok" },
+    // 3 × 16 GB > 43.2 GB usable (90 % of 48): the provider refuses this load, so must we.
+    { name: "refuses a 48 GB Mac for a 16 GB model: the 3x rule applies to usable memory, not the raw total", over: { totalMemoryGb: 48 }, weights: 16 * GB, expect: "memory" },
+    { name: "accepts a 64 GB Mac for a 16 GB model", over: { totalMemoryGb: 64 }, weights: 16 * GB, expect: "ok" },
     { name: "prefers freeForLoadGb: refuses when it is too small even on a big Mac", over: { totalMemoryGb: 128, freeForLoadGb: 10 }, weights: 16 * GB, expect: "memory" },
     { name: "prefers freeForLoadGb: accepts when the padded weights fit", over: { totalMemoryGb: 48, freeForLoadGb: 18 }, weights: 12 * GB, expect: "ok" },
     { name: "refuses a (provider, model) on load cooldown", over: {}, weights: 12 * GB, expect: "load_cooled_down", cooled: true },

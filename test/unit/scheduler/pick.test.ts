@@ -31,6 +31,8 @@ describe("pick", () => {
     { name: "never picks a cold Mac whose memory cannot hold the model", v: view(warm("w", { numRunning: 16, state: "running" }), provider("small", { totalMemoryGb: 32 })), req: request("gemma"), expect: "queue:all_busy" },
     { name: "picks a cold Mac that fits via freeForLoadGb", v: view(provider("f", { totalMemoryGb: 32, freeForLoadGb: 20 })), req: request("gemma"), expect: "f cold" },
     { name: "rejects model_unavailable when no connected Mac could ever load the model", v: view(provider("small", { totalMemoryGb: 24 })), req: request("gemma"), expect: "reject:model_unavailable" },
+    { name: "rejects model_unavailable on a 48 GB Mac for 16 GB of weights (the provider's 3x rule on usable memory)", v: view(provider("m48", { totalMemoryGb: 48 })), req: request("gemma"), expect: "reject:model_unavailable" },
+    { name: "picks a 64 GB Mac cold for the same model", v: view(provider("m64", { totalMemoryGb: 64 })), req: request("gemma"), expect: "m64 cold" },
     { name: "joins a load under way instead of loading another Mac", v: view(provider("l", { pendingLoads: [["gemma", 0]] }), provider("c")), req: request("gemma"), expect: "l" },
     {
       name: "queues with reason loading when the loading Mac has its default concurrency already",
