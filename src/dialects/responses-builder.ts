@@ -163,13 +163,13 @@ export class ResponsesBuilder {
     }
   }
 
-  /** Emits the `.done` events of the open item and marks it completed. */
-  #close(ev: ResponsesEvent[]): void {
+  /** Emits the `.done` events of the open item and marks it `status` (completed, or incomplete when cut). */
+  #close(ev: ResponsesEvent[], status: "completed" | "incomplete" = "completed"): void {
     const open = this.#open;
     if (open === undefined) return;
     this.#open = undefined;
     const item = this.#output[open.index]!;
-    item.status = "completed";
+    item.status = status;
     if (open.kind === "function_call") {
       ev.push({
         type: "response.function_call_arguments.done",
@@ -198,11 +198,15 @@ export class ResponsesBuilder {
    */
   finish(reason: FinishReason, usage: Usage): { events: ResponsesEvent[]; response: JsonObject } {
     const events: ResponsesEvent[] = [];
-    this.#close(events);
-    // Items closed earlier are already completed; this also covers tool items touched by late fragments.
-    for (const item of this.#output) item.status = "completed";
     const final = effectiveFinishReason(reason, this.#tools.size > 0);
     const incomplete = final === "length" ? "max_output_tokens" : final === "content_filter" ? "content_filter" : undefined;
+    // The item being written when the budget ran out is cut short: `incomplete`, as OpenAI marks it.
+    const cut = incomplete === undefined ? undefined : this.#open?.index;
+    this.#close(events, cut === undefined ? "completed" : "incomplete");
+    // Items closed earlier are already completed; this also covers tool items touched by late fragments.
+    this.#output.forEach((item, i) => {
+      if (i !== cut) item.status = "completed";
+    });
     const response = this.response(incomplete === undefined ? "completed" : "incomplete", {
       incomplete_details: incomplete === undefined ? null : { reason: incomplete },
       usage: responsesUsage(usage),
