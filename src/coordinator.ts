@@ -2,8 +2,6 @@
  * The composition root: builds the registry, health tracker, scheduler binding, dispatcher, ledger, rate
  * limiter and both servers from a Config and an open database, and tears them down in order.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Kysely } from "kysely";
 import { registerAdminService } from "./admin/admin-service.js";
@@ -12,6 +10,7 @@ import type { Config } from "./config/config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { classifyProviderError } from "./health/classify-provider-error.js";
 import { HealthTracker } from "./health/health-tracker.js";
+import { ConsumerServer } from "./http/consumer-server.js";
 import { restHandler, type RouteDeps } from "./http/routes.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
@@ -165,7 +164,6 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     return c || contextLength > 0 ? { contextLength, acceptsImages } : undefined;
   };
   let capacityCache: { atMs: number; body: unknown } | undefined;
-  let draining = false;
   const startedAtMs = clock.nowMs();
   const routeDeps: RouteDeps = {
     accounts: ledger.accounts,
@@ -204,14 +202,14 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     capacity: () => {
       const now = clock.nowMs();
       // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.
-      if (draining) return { models: [], draining: true };
+      if (http.draining) return { models: [], draining: true };
       if (!capacityCache || now - capacityCache.atMs > 2_000) {
         capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions }) };
       }
       return capacityCache.body;
     },
     health: () => ({
-      status: draining ? "draining" : "ok",
+      status: http.draining ? "draining" : "ok",
       version: coordinatorVersion,
       uptime_s: Math.round((clock.nowMs() - startedAtMs) / 1000),
       providers_connected: registry.size,
@@ -243,52 +241,16 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   });
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.
-  let openRequests = 0;
-  const idleWaiters = new Set<() => void>();
-  const requestClosed = () => {
-    openRequests--;
-    if (!draining) return;
-    // A keep-alive socket whose response began before the drain turns idle only after this tick.
-    setImmediate(() => http.closeIdleConnections());
-    if (openRequests === 0) for (const w of idleWaiters) w();
-  };
-  /** Resolves once no HTTP request is open (true) or after `ms` (false). Counted only while draining. */
-  const untilIdle = (ms: number): Promise<boolean> =>
-    openRequests === 0
-      ? Promise.resolve(true)
-      : new Promise<boolean>((resolve) => {
-          const done = (idle: boolean) => {
-            cancel();
-            idleWaiters.delete(onIdle);
-            resolve(idle);
-          };
-          const onIdle = () => done(true);
-          const cancel = clock.setTimeout(() => done(false), ms);
-          idleWaiters.add(onIdle);
-        });
-  const http: Server = createServer((req, res) => {
-    openRequests++;
-    res.once("close", requestClosed);
-    if (draining) res.setHeader("connection", "close");
-    return req.url?.startsWith("/v1/") ? rest(req, res) : connect(req, res);
-  });
-  http.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(config.httpPort, config.host, () => resolve());
-  });
+  const http = new ConsumerServer((req, res) => (req.url?.startsWith("/v1/") ? rest(req, res) : connect(req, res)), clock);
+  const httpPort = await http.listen(config.httpPort, config.host);
   const grpc = await startGrpcServer(providers, { host: config.host, port: config.grpcPort, keepaliveTimeMs: config.grpcKeepaliveMs });
 
   const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log });
   warmPool.start();
 
-  const httpPort = (http.address() as AddressInfo).port;
   log.info("coordinator listening", { http_port: httpPort, grpc_port: grpc.port });
 
   let closing: Promise<void> | undefined;
-  let httpClosed: Promise<void> | undefined;
-  /** Stops accepting connections; resolves once every connection has ended. */
-  const stopListening = () => (httpClosed ??= new Promise<void>((resolve) => http.close(() => resolve())));
   return {
     httpPort,
     grpcPort: grpc.port,
@@ -299,29 +261,26 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     providers,
     drain: async (graceMs) => {
       const started = clock.nowMs();
-      if (!draining) {
-        draining = true;
+      if (!http.draining) {
+        http.startDraining();
         warmPool.stop();
-        // Keep listening: a load balancer that has not yet seen /health go 503 still sends work here, and it is
-        // served. Idle keep-alive connections are closed so their clients reconnect (to another replica).
-        http.closeIdleConnections();
-        log.info("draining", { open_requests: openRequests, grace_ms: graceMs });
+        log.info("draining", { open_requests: http.openRequests, grace_ms: graceMs });
       }
-      await untilIdle(graceMs);
-      const result = { drained: openRequests === 0, unfinished: openRequests, waitedMs: clock.nowMs() - started };
-      log.info(result.drained ? "drained" : "drain grace period ended with requests open", { ...result });
+      const drained = await http.untilIdle(graceMs);
+      const result = { drained, unfinished: http.openRequests, waitedMs: clock.nowMs() - started };
+      log.info(drained ? "drained" : "drain grace period ended with requests open", { ...result });
       return result;
     },
     close: () =>
       (closing ??= (async () => {
-        draining = true;
+        http.startDraining();
         warmPool.stop();
-        const httpClosed = stopListening();
+        const httpClosed = http.stopListening();
         dispatcher.close();
         await grpc.close();
         // The providers are gone, so every open response now ends by itself (an in-band error after content, a
         // retryable 503 before) once its settlement is durable. Let them, briefly, before cutting sockets.
-        await untilIdle(5_000);
+        await http.untilIdle(5_000);
         http.closeAllConnections();
         await httpClosed;
         await ledger.close();

@@ -137,7 +137,7 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     assert.equal(r.incomplete_details?.reason, "max_output_tokens");
     assert.equal(r.usage?.output_tokens, 4);
     assert.ok(r.output_text.length > 0);
-    assert.equal(r.output.at(-1)?.status, "incomplete");
+    assert.equal((r.output.at(-1) as { status?: string } | undefined)?.status, "incomplete");
 
     const stream = await client.responses.create({ model: MODEL, input: "Describe a stone", max_output_tokens: 4, stream: true });
     let last: OpenAI.Responses.ResponseStreamEvent | undefined;

@@ -165,7 +165,7 @@ describe("responses dialect: render", () => {
     const final = await openaiFinalResponse(text);
     assert.equal(final.status, "incomplete");
     assert.equal(final.output_text, "cut");
-    assert.deepEqual(final.output.map((o) => o.status), ["incomplete"], "the cut message item is incomplete, not completed");
+    assert.deepEqual(final.output.map((o) => (o as { status?: string }).status), ["incomplete"], "the cut message item is incomplete, not completed");
   });
 
   it("ends a cut stream with an error event the openai SDK raises as an APIError", async () => {
