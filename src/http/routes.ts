@@ -2,6 +2,7 @@
  * The OpenAI/Anthropic-compatible REST surface, served as the Connect adapter's fallback so one HTTP server
  * carries both. Every error, including unknown routes, uses the one error type and the caller's dialect.
  */
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dialects } from "../dialects/index.js";
 import type { Dialect } from "../dialects/types.js";
@@ -55,10 +56,12 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
   const method = req.method ?? "GET";
 
   const dialect = inferenceRoutes[path];
-  if (dialect) {
-    if (method !== "POST") return methodNotAllowed(res, "POST", dialect);
-    return handleInference(deps, dialect, req, res);
-  }
+  if (dialect && method === "POST") return handleInference(deps, dialect, req, res);
+  // Every answer names itself, so a consumer can quote it in a support request (inference sets its own).
+  const requestId = `req_${randomUUID().replaceAll("-", "")}`;
+  res.setHeader("x-request-id", requestId);
+  res.setHeader("request-id", requestId);
+  if (dialect) return methodNotAllowed(res, "POST", dialect);
   try {
     switch (path) {
       case "/health":

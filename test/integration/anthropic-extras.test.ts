@@ -34,6 +34,7 @@ describe("Anthropic Messages extras", function () {
     assert.match(m._request_id ?? "", /^req_/);
     const r = await fetch(`${t.baseUrl}/v1/messages/batches`, { headers: { "x-api-key": t.apiKey } });
     assert.equal(r.status, 404);
+    assert.match(r.headers.get("request-id") ?? "", /^req_/, "error answers carry a request id too");
     assert.deepEqual(Object.keys((await r.json()) as object).sort(), ["error", "type"]);
   });
 });
