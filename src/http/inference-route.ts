@@ -52,8 +52,9 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
   const headers: Record<string, string> = { "x-request-id": requestId, "request-id": requestId };
   let ticket: RateTicket | undefined;
   let reserved = false;
+  let principal: Principal | undefined;
   try {
-    const principal = await authenticate(req.headers, deps.accounts);
+    principal = await authenticate(req.headers, deps.accounts);
     const raw = await readBody(req, deps.maxBodyBytes);
     const body = parseJson(repairToolSchemas(raw));
     const normalized = dialect.parse(body, { defaultMaxTokens: (m) => deps.defaultMaxTokens(m) });
@@ -93,6 +94,8 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     if (reserved) await deps.ledger.release(requestId, err.code).catch(() => undefined);
     if (ticket) deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, deps.clock.nowMs());
     count("http.inference_errors", { dialect: dialect.name, code: err.code });
+    // Refused before the limiter (invalid body, no capable Mac): the caller still learns where its limits stand.
+    if (principal && !ticket && !("x-ratelimit-limit-requests" in headers)) Object.assign(headers, deps.limiter.headers(principal, deps.clock.nowMs()));
     sendJson(res, err.status, dialect.errorBody(err), { ...headers, ...errorHeaders(err) });
   }
 }

@@ -230,6 +230,12 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
       return { ok: true, ticket, headers };
     },
 
+    headers(who, nowMs) {
+      if (bypass.has(who.accountId)) return {};
+      const planned = plan(who.accountId, who.keyId, who.tier, { requests: 0, input_tokens: 0, output_tokens: 0 });
+      return headersFrom(planned, planned.map((p) => store.peek(p.key, p.limits, nowMs)), nowMs);
+    },
+
     reconcile(ticket: RateTicket, actual: ReconcileUsage, nowMs: number): void {
       const info = open.get(ticket);
       if (!info) return; // already reconciled, a bypass ticket, or not ours

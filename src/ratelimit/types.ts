@@ -38,4 +38,6 @@ export interface RateLimiter {
    * estimator a truncated length.
    */
   reconcile(ticket: RateTicket, actual: { inputTokens: number; outputTokens: number; representative?: boolean }, nowMs: number): void;
+  /** The `x-ratelimit-*` headers of the buckets as they stand, charging nothing (for answers refused before `admit`). */
+  headers(who: { accountId: string; keyId: string; tier: AccountTier }, nowMs: number): Record<string, string>;
 }

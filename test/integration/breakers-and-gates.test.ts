@@ -93,15 +93,21 @@ describe("breakers and capability gates", function () {
   it("fails a vision request fast with 503 when the model has vision builds but none is connected", async () => {
     // gemma-4-26b takes images, but the only connected build is text-only: retryable, a vision build may connect.
     t = await startTestCoordinator({ macs: [{ models: [{ id: "gemma-4-26b", isVision: false }], warmModels: ["gemma-4-26b"] }] });
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+    const body = {
       model: "gemma-4-26b",
       max_tokens: 16,
       messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }],
-    });
+    };
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, body);
     assert.equal(r.status, 503);
     assert.ok(r.elapsedMs < 500, `answered in ${Math.round(r.elapsedMs)} ms`);
-    const body = JSON.parse(r.text) as { error: { message: string } };
-    assert.match(body.error.message, /vision/i);
+    assert.match((JSON.parse(r.text) as { error: { message: string } }).error.message, /vision/i);
+    // Refused before the rate limiter, yet the caller still sees its limits, and nothing was charged for it.
+    const remaining = (x: typeof r) => Number(x.headers.get("x-ratelimit-remaining-requests"));
+    assert.ok(Number(r.headers.get("x-ratelimit-limit-requests")) > 0);
+    const again = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, body);
+    assert.equal(again.status, 503);
+    assert.ok(remaining(again) >= remaining(r), `remaining ${remaining(r)} then ${remaining(again)}`);
   });
 
   it("answers images sent to a text-only model with 400 at once (the caller's mistake, not worth retrying)", async () => {

@@ -44,6 +44,18 @@ describe("rate limiter", () => {
     assert.equal(s.headers["x-ratelimit-remaining-output-tokens"], "511488");
   });
 
+  it("reports the buckets as they stand without charging them (answers refused before admission)", () => {
+    const l = createRateLimiter();
+    const who = { accountId: "acct", keyId: "key", tier: "consumer" as const };
+    const fresh = l.headers(who, T0);
+    assert.equal(fresh["x-ratelimit-remaining-requests"], "120");
+    assert.equal(fresh["x-ratelimit-reset-requests"], "0s");
+    assert.deepEqual(l.headers(who, T0), fresh, "peeking twice charges nothing");
+    l.admit(req(), T0);
+    assert.equal(l.headers(who, T0)["x-ratelimit-remaining-requests"], "119");
+    assert.equal(l.headers(who, T0)["x-ratelimit-remaining-output-tokens"], "63488");
+  });
+
   it("writes reset durations of minutes as Go-style strings", () => {
     const l = createRateLimiter({ tiers: { consumer: { outputTokensPerMin: 10_000, outputTokensBurst: 60_000 } } });
     const r = l.admit(req({ maxOutputTokens: 60_000 }), T0); // prior 8192 of a 60k bucket at 10k/min
