@@ -151,9 +151,12 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
 
   const isKnownModel = (m: string) => catalogEntry(catalog, m) !== undefined || registry.forModel(m).length > 0;
   const modelLimits = (m: string) => {
+    // The catalog speaks for its models (O(1) on the request path); only an uncatalogued model is read off the
+    // builds its providers advertise.
     const c = catalogEntry(catalog, m);
-    let contextLength = c?.contextLength ?? 0;
-    let acceptsImages = c?.isVision ?? false;
+    if (c) return { contextLength: c.contextLength, acceptsImages: c.isVision };
+    let contextLength = 0;
+    let acceptsImages = false;
     for (const p of registry.forModel(m)) {
       for (const b of p.models) {
         if (b.id !== m) continue;
@@ -161,7 +164,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         acceptsImages ||= b.isVision;
       }
     }
-    return c || contextLength > 0 ? { contextLength, acceptsImages } : undefined;
+    return contextLength > 0 ? { contextLength, acceptsImages } : undefined;
   };
   let capacityCache: { atMs: number; body: unknown } | undefined;
   const startedAtMs = clock.nowMs();
@@ -233,7 +236,13 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const adminKey = config.adminKey ?? "";
   const rest = restHandler(routeDeps);
   const connect = connectNodeAdapter({
-    routes: (router) => registerAdminService(router, { adminKey, accounts: ledger.accounts, registry }),
+    routes: (router) =>
+      registerAdminService(router, {
+        adminKey,
+        accounts: ledger.accounts,
+        registry,
+        onInternalError: (e) => log.error("admin request failed", { error: String((e as Error)?.stack ?? e) }),
+      }),
     // An admin typo (an unknown field, `"tier": "GOLD"`) is an error, not silently a default.
     jsonOptions: { ignoreUnknownFields: false },
     // The REST routes only serve HTTP/1.1 (the server is node:http), so the handler's narrower types hold.
@@ -242,8 +251,18 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.
   const http = new ConsumerServer((req, res) => (req.url?.startsWith("/v1/") ? rest(req, res) : connect(req, res)), clock);
-  const httpPort = await http.listen(config.httpPort, config.host);
-  const grpc = await startGrpcServer(providers, { host: config.host, port: config.grpcPort, keepaliveTimeMs: config.grpcKeepaliveMs });
+  let httpPort: number;
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>>;
+  try {
+    httpPort = await http.listen(config.httpPort, config.host);
+    grpc = await startGrpcServer(providers, { host: config.host, port: config.grpcPort, keepaliveTimeMs: config.grpcKeepaliveMs });
+  } catch (e) {
+    // A port in use, most likely: undo what already runs (listener, session sweep, ledger background work).
+    providers.closeAll("coordinator failed to start");
+    await http.stopListening();
+    await ledger.close();
+    throw e;
+  }
 
   const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log });
   warmPool.start();

@@ -15,6 +15,8 @@ export interface AdminServiceDeps {
   adminKey: string;
   accounts: AccountStore;
   registry: ProviderRegistry;
+  /** Unexpected failures (the caller sees only "internal error"). */
+  onInternalError?(e: unknown): void;
 }
 
 /** Registers the admin service on a Connect router. */
@@ -33,6 +35,7 @@ function requireAdmin(adminKey: string): Interceptor {
 }
 
 function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
+  const guard = guardWith(d.onInternalError);
   const account = (a: AccountSummary): MessageInitShape<typeof AccountSchema> => ({
     id: a.id,
     name: a.name,
@@ -79,6 +82,7 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       return { keyId: k.keyId, apiKey: k.apiKey };
     }),
     revokeApiKey: guard(async (req) => {
+      if (!req.keyId) throw new ConnectError("key_id is required", Code.InvalidArgument);
       await d.accounts.revokeApiKey(req.keyId);
       return {};
     }),
@@ -135,18 +139,18 @@ const connectCodes: Partial<Record<ErrorCode, Code>> = {
   unavailable: Code.Unavailable,
 };
 
-/** Maps CoordinatorErrors (and anything else) thrown by the store to Connect errors. */
-function guard<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return async (...args) => {
+/** A wrapper mapping CoordinatorErrors (and anything else) thrown by the store to Connect errors. */
+function guardWith(onInternalError: ((e: unknown) => void) | undefined) {
+  return <A extends unknown[], R>(fn: (...args: A) => Promise<R>): ((...args: A) => Promise<R>) => async (...args) => {
     try {
       return await fn(...args);
     } catch (e) {
       if (e instanceof ConnectError) throw e;
       if (e instanceof CoordinatorError) throw new ConnectError(e.message, connectCodes[e.code] ?? Code.Internal);
-      const msg = e instanceof Error ? e.message : String(e);
       // A row that refers to a missing account (PostgreSQL foreign_key_violation): say so, not the SQL.
       if ((e as { code?: string })?.code === "23503") throw new ConnectError("the account does not exist", Code.NotFound);
-      if (/not found|does not exist/i.test(msg)) throw new ConnectError(msg, Code.NotFound);
+      // Anything else is ours: the caller gets no internals, the operator gets the cause.
+      onInternalError?.(e);
       throw new ConnectError("internal error", Code.Internal, undefined, undefined, e);
     }
   };

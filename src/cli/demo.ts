@@ -15,28 +15,36 @@ export async function runDemo(config: Config, o: { macs: number; timeScale: numb
   const adminKey = config.adminKey ?? `admin-${randomBytes(12).toString("hex")}`;
   const running = await startRunning({ ...config, adminKey });
   const { coordinator, log } = running;
-  const accounts = running.coordinator.ledger.accounts;
-  const apiKey = await demoApiKey(accounts, config.devApiKey);
-  const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
-  const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
+  let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
+  try {
+    const accounts = running.coordinator.ledger.accounts;
+    const apiKey = await demoApiKey(accounts, config.devApiKey);
+    const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
+    const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
+    fleet = await startFleet({
+      coordinator: `127.0.0.1:${coordinator.grpcPort}`,
+      token,
+      count: o.macs,
+      // Every catalog model is listed by /v1/models, so the demo fleet serves them all.
+      models: defaultCatalog.map((m) => m.id),
+      timeScale: o.timeScale,
+      warm: true,
+    });
+    await fleet.ready();
+    log.info("demo fleet connected", { macs: o.macs });
+    // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a
+    // DATABASE_URL the operator supplied is shown without its password.
+    const dbUrl = config.databaseUrl ? running.db.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : running.db.url;
+    process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs, dbUrl));
+  } catch (e) {
+    // Do not leave the coordinator, the fleet or the embedded PostgreSQL running behind a failed start.
+    await fleet?.stop().catch(() => undefined);
+    await running.stop();
+    throw e;
+  }
 
-  const fleet = await startFleet({
-    coordinator: `127.0.0.1:${coordinator.grpcPort}`,
-    token,
-    count: o.macs,
-    // Every catalog model is listed by /v1/models, so the demo fleet serves them all.
-    models: defaultCatalog.map((m) => m.id),
-    timeScale: o.timeScale,
-    warm: true,
-  });
-  await fleet.ready();
-  log.info("demo fleet connected", { macs: o.macs });
-  // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a DATABASE_URL
-  // the operator supplied is shown without its password.
-  const dbUrl = config.databaseUrl ? running.db.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : running.db.url;
-  process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs, dbUrl));
-
-  await shutDown(running, await untilSignal(), () => fleet.stop());
+  const started = fleet;
+  await shutDown(running, await untilSignal(), () => started.stop());
   return 0;
 }
 

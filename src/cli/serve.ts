@@ -53,24 +53,46 @@ export async function startRunning(config: Config): Promise<Running> {
 /** Resolves when SIGINT or SIGTERM arrives. */
 export function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
-    const on = (sig: string) => () => resolve(sig);
-    process.once("SIGINT", on("SIGINT"));
-    process.once("SIGTERM", on("SIGTERM"));
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(sig);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
   });
 }
 
 /**
- * Graceful shutdown after the first signal: drain (in-flight requests finish, bounded by SHUTDOWN_GRACE_MS; a
- * second signal cuts the wait short), then `before` (the demo stops its fleet here), then stop everything.
+ * Graceful shutdown after the first signal: drain (in-flight requests finish, bounded by SHUTDOWN_GRACE_MS),
+ * then `before` (the demo stops its fleet here), then stop everything. A second signal skips the rest of the
+ * drain; a third exits at once (status 130), for an operator who cannot wait for the close either.
  */
 export async function shutDown(running: Running, signal: string, before?: () => Promise<void>): Promise<void> {
-  running.log.info("shutting down", { signal, grace_ms: running.config.shutdownGraceMs });
-  await Promise.race([
-    running.coordinator.drain(running.config.shutdownGraceMs),
-    untilSignal().then((again) => running.log.warn("second signal: closing without waiting", { signal: again })),
-  ]);
-  await before?.();
-  await running.stop();
+  let seen = 1;
+  let skipDrain: () => void = () => undefined;
+  const drainSkipped = new Promise<void>((resolve) => (skipDrain = resolve));
+  const onSignal = (again: NodeJS.Signals) => {
+    seen++;
+    if (seen === 2) {
+      running.log.warn("second signal: closing without waiting for requests in flight (a third exits at once)", { signal: again });
+      skipDrain();
+      return;
+    }
+    running.log.error("third signal: exiting now", { signal: again });
+    process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    running.log.info("shutting down", { signal, grace_ms: running.config.shutdownGraceMs });
+    await Promise.race([running.coordinator.drain(running.config.shutdownGraceMs), drainSkipped]);
+    await before?.();
+    await running.stop();
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }
 
 export async function runServe(config: Config, _env: NodeJS.ProcessEnv): Promise<number> {

@@ -12,6 +12,8 @@ export interface SimChatRequest {
   tools: SimTool[];
   /** `tool_choice` is "required" or names a function: a real model must answer with a tool call. */
   toolCallRequired: boolean;
+  /** `tool_choice` is "none": no tool call, whatever a failure script says. */
+  toolCallForbidden: boolean;
   stop: string[];
   hasImages: boolean;
 }
@@ -49,7 +51,7 @@ export function parseChatBody(bodyJson: Uint8Array): SimChatRequest | undefined 
   const hasImages = messages.some(
     (m) => isRecord(m) && Array.isArray(m.content) && m.content.some((part) => isRecord(part) && part.type === "image_url"),
   );
-  return { messages, maxTokens, tools, toolCallRequired, stop, hasImages };
+  return { messages, maxTokens, tools, toolCallRequired, toolCallForbidden: choice === "none", stop, hasImages };
 }
 
 /**

@@ -470,7 +470,7 @@ export class SimulatedMac extends EventEmitter {
       // A model told it must call a tool does so (tool_choice "required" or a named function).
       if (behaviour.kind === "normal" && body.toolCallRequired) behaviour = { kind: "tool_call" };
     }
-    if (behaviour.kind === "tool_call" && !hasTools) behaviour = { kind: "normal" };
+    if (behaviour.kind === "tool_call" && (!hasTools || body.toolCallForbidden)) behaviour = { kind: "normal" };
     const seed = hashSeed(req.model, req.bodyJson);
     const range = this.#o.naturalTokens ?? { min: 20, max: 200 };
     const host: RunHost = {

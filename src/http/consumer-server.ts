@@ -31,7 +31,10 @@ export class ConsumerServer {
   async listen(port: number, host: string): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once("error", reject);
-      this.#server.listen(port, host, () => resolve());
+      this.#server.listen(port, host, () => {
+        this.#server.off("error", reject);
+        resolve();
+      });
     });
     return (this.#server.address() as AddressInfo).port;
   }
@@ -56,8 +59,12 @@ export class ConsumerServer {
     this.#server.closeIdleConnections();
   }
 
-  /** Resolves true once no request is open, or false after `ms`. */
+  /**
+   * Resolves true once no request is open, or false after `ms`. Call after {@link startDraining}: only then are
+   * closing responses watched for the count reaching zero (the hot path pays nothing for it otherwise).
+   */
   untilIdle(ms: number): Promise<boolean> {
+    if (!this.#draining) throw new Error("untilIdle() needs startDraining() first");
     if (this.#open === 0) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const done = (idle: boolean) => {

@@ -53,6 +53,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
   let ticket: RateTicket | undefined;
   let reserved = false;
   let principal: Principal | undefined;
+  let limiterConsulted = false;
   try {
     principal = await authenticate(req.headers, deps.accounts);
     const raw = await readBody(req, deps.maxBodyBytes);
@@ -75,6 +76,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
       },
       deps.clock.nowMs(),
     );
+    limiterConsulted = true;
     Object.assign(headers, admitted.headers);
     if (!admitted.ok) throw rateLimitError(admitted);
     ticket = admitted.ticket;
@@ -95,7 +97,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     if (ticket) deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, deps.clock.nowMs());
     count("http.inference_errors", { dialect: dialect.name, code: err.code });
     // Refused before the limiter (invalid body, no capable Mac): the caller still learns where its limits stand.
-    if (principal && !ticket && !("x-ratelimit-limit-requests" in headers)) Object.assign(headers, deps.limiter.headers(principal, deps.clock.nowMs()));
+    if (principal && !limiterConsulted) Object.assign(headers, deps.limiter.headers(principal, deps.clock.nowMs()));
     sendJson(res, err.status, dialect.errorBody(err), { ...headers, ...errorHeaders(err) });
   }
 }
@@ -103,9 +105,9 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
 /**
  * What the model itself rules out, before any provider is consulted: images sent to a model no build of which
  * takes them is the caller's mistake (400, not a retryable 503). And no build generates past its context, so
- * a larger max_tokens is budgeted (admission, rate limits, reservation) as the context: otherwise a request
- * with `max_tokens: 100000000` would wait for a Mac big enough to hold it, which never comes. The provider
- * still receives the caller's value and stops at its context.
+ * a larger max_tokens is budgeted (admission, rate limits, reservation) as the room the context leaves:
+ * otherwise a request with `max_tokens: 100000000` would wait for a Mac big enough to hold it, which never
+ * comes. The provider still receives the caller's value and stops at its context.
  */
 function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   const limits = deps.modelLimits(n.model);
@@ -113,7 +115,11 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   if (n.traits.requiresVision && !limits.acceptsImages) {
     throw new CoordinatorError("invalid_request", `the model '${n.model}' does not accept image input`, { param: "messages", wireCode: "image_input_not_supported" });
   }
-  if (limits.contextLength > 0 && n.traits.maxTokens > limits.contextLength) n.traits = { ...n.traits, maxTokens: limits.contextLength };
+  // The room is what the context leaves after the prompt (the estimate; at least 1): a full-context request then
+  // fits any Mac that can hold the context. Should the estimate run high, the reservation is slightly low and
+  // the settlement is clamped to it: the platform, never the consumer, absorbs that.
+  const room = Math.max(1, limits.contextLength - n.traits.estimatedPromptTokens);
+  if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
 }
 
 /** Fails fast (before any money or rate budget is touched) when the request cannot be served at all. */

@@ -101,7 +101,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
         const m = /^\/v1\/models\/(.+)$/.exec(path);
         if (m && method === "GET") {
           await authenticate(req.headers, deps.accounts);
-          const found = deps.listModels().find((x) => x.id === decodeURIComponent(m[1]!));
+          const found = deps.listModels().find((x) => x.id === safeDecode(m[1]!));
           if (!found) throw new CoordinatorError("model_not_found", `the model '${m[1]}' does not exist`, { param: "model", wireCode: "model_not_found" });
           return sendJson(res, 200, modelObject(found));
         }
@@ -132,4 +132,13 @@ function modelObject(m: ModelListEntry): Record<string, unknown> {
 function methodNotAllowed(res: ServerResponse, allow: string, dialect?: Dialect): void {
   const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
   sendJson(res, 405, dialect ? dialect.errorBody(err) : toOpenAIError(err), { allow });
+}
+
+/** `decodeURIComponent` that answers a malformed escape (`%E0`) with the raw text instead of throwing. */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

@@ -126,8 +126,15 @@ describe("breakers and capability gates", function () {
 
   it("budgets a max_tokens beyond the model's context as the context instead of waiting for a Mac that could hold it", async () => {
     t = await startTestCoordinator();
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 100_000_000, messages: [{ role: "user", content: "hi" }] });
+    // A ~10k-token prompt: what the context leaves for output is ~121k tokens, and only that is reserved.
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 100_000_000, messages: [{ role: "user", content: "word ".repeat(8_000) }] });
     assert.equal(r.status, 200, r.text);
     assert.ok(r.elapsedMs < 5_000, `answered in ${Math.round(r.elapsedMs)} ms`);
+    await t.coordinator.ledger.flush();
+    const row = await t.db.db.selectFrom("ledger_requests").select("reserved_micro_usd").where("request_id", "=", r.headers.get("x-request-id")!).executeTakeFirstOrThrow();
+    // gpt-oss-20b: 0.05 µUSD per input token, 0.2 per output token, context 131,072. Reserving the whole context
+    // as output on top of the prompt would exceed this bound; reserving the room the prompt leaves does not.
+    const wholeContextAsOutput = Math.ceil((16 * 50_000) / 1e6) + Math.ceil((131_072 * 200_000) / 1e6);
+    assert.ok(Number(row.reserved_micro_usd) < wholeContextAsOutput, `reserved ${row.reserved_micro_usd} µUSD`);
   });
 });

@@ -108,6 +108,10 @@ describe("OpenAI-compatible chat API (real coordinator, simulated Macs over gRPC
     assert.equal(r.status, 404);
     const j = (await r.json()) as { error: { type: string; code: string } };
     assert.equal(j.error.code, "unknown_url");
+    // A malformed escape in a model id is an unknown model, not a 500.
+    const bad = await fetch(`${t.apiBase}/models/%E0`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    assert.equal(bad.status, 404);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, "model_not_found");
   });
 
   it("serves /health and the public capacity endpoint", async () => {
