@@ -132,43 +132,51 @@ describe("graceful drain (in process)", function () {
 describe("graceful drain (`coordinator serve` receiving SIGTERM)", function () {
   this.timeout(60_000);
   let testDb: TestDatabase;
-  let proc: CoordinatorProcess | undefined;
-  let mac: SimulatedMac | undefined;
+  const procs: CoordinatorProcess[] = [];
+  const macs: SimulatedMac[] = [];
   before(async () => {
     testDb = await createTestDatabase();
   });
   after(async () => {
-    await mac?.stop();
-    await proc?.kill9();
+    await Promise.all(macs.map((m) => m.stop()));
+    for (const p of procs) await p.kill9();
     await testDb?.close();
   });
 
-  it("lets a stream in flight finish, then exits 0", async () => {
+  /** `coordinator serve` as a child process, a funded key, and one slow Mac holding gpt-oss-20b warm. */
+  async function serveWithMac(naturalTokens = slowMac.naturalTokens): Promise<{ proc: CoordinatorProcess; apiKey: string }> {
     const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
     const adminKey = `admin-${randomBytes(8).toString("hex")}`;
-    proc = await startCoordinatorProcess({ databaseUrl: testDb.url, httpPort, grpcPort, adminKey, env: { SHUTDOWN_GRACE_MS: "20000" } });
+    const proc = await startCoordinatorProcess({ databaseUrl: testDb.url, httpPort, grpcPort, adminKey, env: { SHUTDOWN_GRACE_MS: "20000" } });
+    procs.push(proc);
     type Account = { account: { id: string } };
     const consumer = await adminCall<Account>(proc.baseUrl, adminKey, "CreateAccount", { name: "c", tier: "ACCOUNT_TIER_CONSUMER", initialCreditMicroUsd: "10000000" });
     const { apiKey } = await adminCall<{ apiKey: string }>(proc.baseUrl, adminKey, "IssueApiKey", { accountId: consumer.account.id, name: "k" });
     const owner = await adminCall<Account>(proc.baseUrl, adminKey, "CreateAccount", { name: "owner", tier: "ACCOUNT_TIER_CONSUMER" });
     const { token } = await adminCall<{ token: string }>(proc.baseUrl, adminKey, "IssueProviderToken", { accountId: owner.account.id });
-    mac = new SimulatedMac({
+    const mac = new SimulatedMac({
       coordinator: `127.0.0.1:${grpcPort}`,
       token,
-      serial: `DRAIN-${process.pid}`,
+      serial: `DRAIN-${process.pid}-${macs.length}`,
       chip: chipProfiles.find((c) => c.memoryGb >= 64)!,
       models: ["gpt-oss-20b"],
       warmModels: ["gpt-oss-20b"],
       ...slowMac,
+      naturalTokens,
     });
-    const registered = new Promise((r) => mac!.once("registered", r));
+    macs.push(mac);
+    const registered = new Promise((r) => mac.once("registered", r));
     mac.start();
     await registered;
     await eventually(async () => {
-      const cap = (await (await fetch(`${proc!.baseUrl}/v1/models/capacity`)).json()) as { models: { id: string; warm_providers?: number }[] };
+      const cap = (await (await fetch(`${proc.baseUrl}/v1/models/capacity`)).json()) as { models: { id: string; warm_providers?: number }[] };
       return (cap.models.find((m) => m.id === "gpt-oss-20b")?.warm_providers ?? 0) > 0;
     }, 15_000, "the Mac to hold the model warm");
+    return { proc, apiKey };
+  }
 
+  it("lets a stream in flight finish, then exits 0", async () => {
+    const { proc, apiKey } = await serveWithMac();
     const inFlight = postJson(`${proc.baseUrl}/v1/chat/completions`, apiKey, streamBody(300));
     // Wait until the stream has started (the first bytes are back), then deliver SIGTERM.
     await new Promise((r) => setTimeout(r, 800));
@@ -178,5 +186,22 @@ describe("graceful drain (`coordinator serve` receiving SIGTERM)", function () {
     assert.equal(doneCount(r.text), 1, "the stream ended cleanly after SIGTERM");
     assert.ok(!r.text.includes('"error"'));
     assert.equal(await exited, 0, proc.output());
+  });
+
+  it("stops waiting on a second SIGTERM: the open stream ends with an in-band error, and the process exits 0 well before the grace period", async () => {
+    // A 3,000-token answer streams for ~15 s: far from done when the signals arrive.
+    const { proc, apiKey } = await serveWithMac({ min: 3_000, max: 3_000 });
+    const inFlight = postJson(`${proc.baseUrl}/v1/chat/completions`, apiKey, streamBody(3_000));
+    await new Promise((r) => setTimeout(r, 800));
+    const t0 = Date.now();
+    const exited = proc.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    proc.child.kill("SIGTERM");
+    const r = await inFlight;
+    assert.equal(r.status, 200, proc.output());
+    assert.ok(r.text.includes('"error"'), "the cut stream says so in band");
+    assert.equal(await exited, 0, proc.output());
+    assert.ok(Date.now() - t0 < 15_000, `exited after ${Date.now() - t0} ms (grace 20 s)`);
+    assert.match(proc.output(), /second signal/);
   });
 });
