@@ -79,7 +79,8 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
   const bc = await startBenchCoordinator({
     env: o.env ?? process.env,
     accounts: 0,
-    config: { heartbeatIntervalMs: heartbeatMs, heartbeatTimeoutMs: heartbeatMs * 4 },
+    // The warm-pool planner runs at its production tick: its pass over the fleet is part of what the loop carries.
+    config: { heartbeatIntervalMs: heartbeatMs, heartbeatTimeoutMs: heartbeatMs * 4, warmPoolIntervalMs: 5_000 },
   });
   const children: BenchChild<ChildResult>[] = [];
   try {

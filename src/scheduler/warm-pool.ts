@@ -79,8 +79,10 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
 
   for (const model of models) {
     const d = demand.get(model);
-    const holders = view.providers.filter((p) => holdsModel(p, model));
-    const capable = view.providers.filter((p) => p.models.some((m) => m.id === model));
+    // The registry's per-model index when there is one: a tick must not scan the whole fleet per model (at
+    // 10,000 providers that stalled the event loop for ~20 ms every tick).
+    const capable = view.byModel ? (view.byModel.get(model) ?? []) : view.providers.filter((p) => p.models.some((m) => m.id === model));
+    const holders = capable.filter((p) => holdsModel(p, model));
     const q = qualityConcurrency(holders.length > 0 ? holders : capable, model, o);
     let active = 0;
     for (const p of holders) for (const r of p.inflight.values()) if (r.model === model) active++;
@@ -122,10 +124,12 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
   return { load, targets };
 }
 
-/** Typical quality concurrency (no overcommit) among providers for a model. */
+/** Typical quality concurrency (no overcommit) among providers for a model: the median of an even sample. */
 function qualityConcurrency(providers: readonly ProviderView[], model: string, o: Readonly<SchedulerOptions>): number {
   if (o.policy === "worst-case" && providers.length === 0) return o.fallbackMaxConcurrency;
-  const caps = providers.map((p) => {
+  const step = Math.max(1, Math.floor(providers.length / 256));
+  const sample = step === 1 ? providers : providers.filter((_, i) => i % step === 0);
+  const caps = sample.map((p) => {
     const slot = p.slots.find((s) => s.model === model) ?? emptySlot(model);
     return slotConcurrencyCap(p, slot, { ...o, qualityOvercommit: 1 });
   });
@@ -166,7 +170,7 @@ function bestLoadCandidate(
     exclude: new Set(),
   };
   const cands: ProviderView[] = [];
-  for (const p of view.providers) {
+  for (const p of view.byModel?.get(model) ?? view.providers) {
     if (used.has(p.id) || holdsModel(p, model) || !isIdle(p)) continue;
     if (!checkGates(p, probe, nowMs, options.health, o).ok) continue;
     const weightsOf = weightsBytesFor(p, options.catalog);
