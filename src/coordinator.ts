@@ -5,7 +5,7 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Kysely } from "kysely";
 import { registerAdminService } from "./admin/admin-service.js";
-import { catalogEntry, defaultCatalog, type CatalogEntry } from "./config/catalog.js";
+import { defaultCatalog, type CatalogEntry } from "./config/catalog.js";
 import type { Config } from "./config/config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { classifyProviderError } from "./health/classify-provider-error.js";
@@ -22,6 +22,7 @@ import { DemandTracker } from "./scheduler/demand-tracker.js";
 import { pick } from "./scheduler/pick.js";
 import { resolveSchedulerOptions } from "./scheduler/scheduler-options.js";
 import type { RouteRequest } from "./scheduler/types.js";
+import { ModelDirectory } from "./model-directory.js";
 import { WarmPoolLoop } from "./warm-pool-loop.js";
 import { systemClock, type Clock } from "./util/clock.js";
 import { OutputEstimator } from "./util/output-estimator.js";
@@ -149,23 +150,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     log: (msg, fields) => log.debug(msg, fields),
   });
 
-  const isKnownModel = (m: string) => catalogEntry(catalog, m) !== undefined || registry.forModel(m).length > 0;
-  const modelLimits = (m: string) => {
-    // The catalog speaks for its models (O(1) on the request path); only an uncatalogued model is read off the
-    // builds its providers advertise.
-    const c = catalogEntry(catalog, m);
-    if (c) return { contextLength: c.contextLength, acceptsImages: c.isVision };
-    let contextLength = 0;
-    let acceptsImages = false;
-    for (const p of registry.forModel(m)) {
-      for (const b of p.models) {
-        if (b.id !== m) continue;
-        contextLength = Math.max(contextLength, b.contextLength);
-        acceptsImages ||= b.isVision;
-      }
-    }
-    return contextLength > 0 ? { contextLength, acceptsImages } : undefined;
-  };
+  const models = new ModelDirectory(catalog, registry);
   let capacityCache: { atMs: number; body: unknown } | undefined;
   const startedAtMs = clock.nowMs();
   const routeDeps: RouteDeps = {
@@ -180,28 +165,16 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       if (d.kind === "queue") demand.recordRejection(req.model, clock.nowMs());
       return d;
     },
-    isKnownModel,
-    modelLimits,
-    defaultMaxTokens: (m) => catalogEntry(catalog, m)?.defaultMaxTokens ?? 8192,
+    isKnownModel: (m) => models.isKnown(m),
+    modelLimits: (m) => models.limits(m),
+    defaultMaxTokens: (m) => models.defaultMaxTokens(m),
     onFinished: (model, usage, maxTokens, durationMs) => {
       estimator.observe(model, usage.completionTokens, maxTokens);
       demand.recordCompletion(model, durationMs, clock.nowMs());
     },
     maxBodyBytes: config.maxBodyBytes,
     log: (msg, fields) => log.warn(msg, fields),
-    listModels: () => {
-      const ids = new Set([...catalog.map((m) => m.id), ...registry.advertisedModels()]);
-      return [...ids].sort().map((id) => {
-        const c = catalogEntry(catalog, id);
-        const advertised = registry.forModel(id)[0]?.models.find((m) => m.id === id);
-        return {
-          id,
-          contextLength: c?.contextLength ?? advertised?.contextLength ?? 0,
-          isVision: c?.isVision ?? advertised?.isVision ?? false,
-          ...(c ? { inputMicroUsdPerMtok: c.inputMicroUsdPerMtok, outputMicroUsdPerMtok: c.outputMicroUsdPerMtok } : {}),
-        };
-      });
-    },
+    listModels: () => models.list(),
     capacity: () => {
       const now = clock.nowMs();
       // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.

@@ -29,13 +29,11 @@ export interface DispatcherOptions {
 export class Dispatcher {
   readonly queue: CapacityQueue;
   readonly options: DispatchOptions;
-  readonly #o: DispatcherOptions;
   /** Built once: a fresh object and closure per request showed up in the gateway benchmark's profile. */
   readonly #runDeps: RunDeps;
   #inflight = 0;
 
   constructor(o: DispatcherOptions) {
-    this.#o = o;
     this.options = { ...defaultDispatchOptions, ...o.options };
     this.queue = new CapacityQueue({ clock: o.clock, limit: this.options.queueLimit, waitMs: this.options.queueWaitMs });
     o.registry.onCapacity((model) => this.queue.wake(model));

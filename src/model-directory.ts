@@ -1,0 +1,71 @@
+/**
+ * What the coordinator knows about a model id, before any provider is picked: whether it exists, what it can do
+ * (context, images), its default output budget, and the list `/v1/models` shows. The catalog speaks for its
+ * models; a model only some provider advertises is described by the builds on offer.
+ */
+import { catalogEntry, type CatalogEntry } from "./config/catalog.js";
+import type { ModelListEntry } from "./http/routes.js";
+import type { ProviderModel } from "./registry/types.js";
+
+/** The slice of the provider registry the directory reads. */
+export interface AdvertisedModels {
+  forModel(model: string): readonly { models: readonly ProviderModel[] }[];
+  advertisedModels(): Iterable<string>;
+}
+
+/** What any build of a model can do. */
+export interface ModelLimits {
+  /** The largest context of any build, tokens. */
+  contextLength: number;
+  /** Some build takes image input. */
+  acceptsImages: boolean;
+}
+
+/** Output budget for a request without max_tokens, for a model the catalog does not know. */
+const FALLBACK_DEFAULT_MAX_TOKENS = 8192;
+
+export class ModelDirectory {
+  readonly #catalog: readonly CatalogEntry[];
+  readonly #registry: AdvertisedModels;
+
+  constructor(catalog: readonly CatalogEntry[], registry: AdvertisedModels) {
+    this.#catalog = catalog;
+    this.#registry = registry;
+  }
+
+  /** In the catalog, or advertised by a connected provider. */
+  isKnown(model: string): boolean {
+    return catalogEntry(this.#catalog, model) !== undefined || this.#registry.forModel(model).length > 0;
+  }
+
+  /** Catalog first (O(1) on the request path); an uncatalogued model is read off its providers' builds. */
+  limits(model: string): ModelLimits | undefined {
+    const c = catalogEntry(this.#catalog, model);
+    if (c) return { contextLength: c.contextLength, acceptsImages: c.isVision };
+    let contextLength = 0;
+    let acceptsImages = false;
+    for (const p of this.#registry.forModel(model)) {
+      for (const b of p.models) {
+        if (b.id !== model) continue;
+        contextLength = Math.max(contextLength, b.contextLength);
+        acceptsImages ||= b.isVision;
+      }
+    }
+    return contextLength > 0 ? { contextLength, acceptsImages } : undefined;
+  }
+
+  defaultMaxTokens(model: string): number {
+    return catalogEntry(this.#catalog, model)?.defaultMaxTokens ?? FALLBACK_DEFAULT_MAX_TOKENS;
+  }
+
+  /** Every model a consumer can ask for (catalog ∪ advertised), sorted by id. */
+  list(): ModelListEntry[] {
+    const ids = new Set([...this.#catalog.map((m) => m.id), ...this.#registry.advertisedModels()]);
+    return [...ids].sort().map((id) => {
+      const c = catalogEntry(this.#catalog, id);
+      if (c) return { id, contextLength: c.contextLength, isVision: c.isVision, inputMicroUsdPerMtok: c.inputMicroUsdPerMtok, outputMicroUsdPerMtok: c.outputMicroUsdPerMtok };
+      const limits = this.limits(id);
+      return { id, contextLength: limits?.contextLength ?? 0, isVision: limits?.acceptsImages ?? false };
+    });
+  }
+}
