@@ -173,6 +173,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       demand.recordCompletion(model, durationMs, clock.nowMs());
     },
     maxBodyBytes: config.maxBodyBytes,
+    corsAllowOrigin: config.corsAllowOrigin,
     log: (msg, fields) => log.warn(msg, fields),
     listModels: () => models.list(),
     capacity: () => {

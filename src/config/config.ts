@@ -41,6 +41,7 @@ export const settings = {
   queueWaitMs: { env: "QUEUE_WAIT_MS", kind: "int", default: 120_000, help: "Longest queue wait before 429." },
   toolsVersionFloor: { env: "TOOLS_VERSION_FLOOR", kind: "string", default: "0.6.3", help: "Minimum provider version for tool requests when TOOLS_FLOOR_WAIVED=false." },
   toolsFloorWaived: { env: "TOOLS_FLOOR_WAIVED", kind: "bool", default: true, help: "Central tool-schema repair makes old providers safe for tools, so the floor is waived." },
+  corsAllowOrigin: { env: "CORS_ALLOW_ORIGIN", kind: "string", default: "*", help: "Access-Control-Allow-Origin for browser callers of the consumer API (keys are bearer tokens, never cookies, so * is safe); `off` disables CORS." },
   maxBodyBytes: { env: "MAX_BODY_BYTES", kind: "int", default: 16 * 1024 * 1024, help: "Largest accepted request body." },
   ledgerLeaseMicroUsd: { env: "LEDGER_LEASE_MICRO_USD", kind: "int", default: 2_000_000, help: "Credit drawn per lease from an account's balance (µUSD)." },
   ledgerOverdraftMicroUsd: { env: "LEDGER_OVERDRAFT_MICRO_USD", kind: "int", default: 0, help: "How far below zero an account may be leased (µUSD)." },

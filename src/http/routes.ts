@@ -28,7 +28,17 @@ export interface RouteDeps extends InferenceDeps {
   capacity(): unknown;
   health(): Record<string, unknown>;
   usage(accountId: string, sinceMs: number | undefined): Promise<Record<string, unknown>>;
+  /** `Access-Control-Allow-Origin` for browser callers; "off" (or absent) = no CORS headers. */
+  corsAllowOrigin?: string;
 }
+
+/** Response headers a browser caller may read (request id, rate limits, retry hints). */
+const exposedHeaders = [
+  "x-request-id",
+  "request-id",
+  "retry-after",
+  ...["limit", "remaining", "reset"].flatMap((k) => ["requests", "input-tokens", "output-tokens"].map((d) => `x-ratelimit-${k}-${d}`)),
+].join(", ");
 
 const inferenceRoutes: Record<string, Dialect> = {
   "/v1/chat/completions": dialects.chat,
@@ -39,7 +49,15 @@ const inferenceRoutes: Record<string, Dialect> = {
 
 /** Returns the Node request handler for the REST routes. */
 export function restHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const cors = deps.corsAllowOrigin === "off" ? "" : (deps.corsAllowOrigin ?? "");
   return (req, res) => {
+    // Only browsers send Origin: server-to-server traffic pays nothing for CORS.
+    if (cors !== "" && req.headers.origin !== undefined) {
+      res.setHeader("access-control-allow-origin", cors);
+      if (cors !== "*") res.setHeader("vary", "origin");
+      res.setHeader("access-control-expose-headers", exposedHeaders);
+      if (req.method === "OPTIONS") return corsPreflight(req, res);
+    }
     const started = performance.now();
     res.on("finish", () => observe("http.latency_ms", performance.now() - started, { status: res.statusCode }));
     void route(deps, req, res).catch((e) => {
@@ -141,4 +159,14 @@ function safeDecode(s: string): string {
   } catch {
     return s;
   }
+}
+
+/** Answers a CORS preflight: any of our routes, with whatever headers the SDK in the page asks to send. */
+function corsPreflight(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(204, {
+    "access-control-allow-methods": "GET, POST, OPTIONS",
+    "access-control-allow-headers": req.headers["access-control-request-headers"] ?? "authorization, content-type, x-api-key, anthropic-version",
+    "access-control-max-age": "86400",
+  });
+  res.end();
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+import { postJson } from "../support/http.js";
 
 describe("OpenAI-compatible chat API (real coordinator, simulated Macs over gRPC, real Postgres)", function () {
   this.timeout(60_000);
@@ -112,6 +113,23 @@ describe("OpenAI-compatible chat API (real coordinator, simulated Macs over gRPC
     const bad = await fetch(`${t.apiBase}/models/%E0`, { headers: { authorization: `Bearer ${t.apiKey}` } });
     assert.equal(bad.status, 404);
     assert.equal(((await bad.json()) as { error: { code: string } }).error.code, "model_not_found");
+  });
+
+  it("lets a browser call the API (CORS): preflight answered, request id and rate limits readable; no CORS headers without an Origin", async () => {
+    const pre = await fetch(`${t.apiBase}/chat/completions`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, x-stainless-os" },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-origin"), "*");
+    assert.equal(pre.headers.get("access-control-allow-headers"), "authorization, content-type, x-stainless-os");
+    assert.match(pre.headers.get("access-control-allow-methods") ?? "", /POST/);
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }, { headers: { origin: "https://app.example" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("access-control-allow-origin"), "*");
+    assert.match(r.headers.get("access-control-expose-headers") ?? "", /x-request-id.*x-ratelimit-remaining-requests/);
+    const plain = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+    assert.equal(plain.headers.get("access-control-allow-origin"), null);
   });
 
   it("serves /health and the public capacity endpoint", async () => {
