@@ -153,6 +153,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const models = new ModelDirectory(catalog, registry);
   let capacityCache: { atMs: number; body: unknown } | undefined;
   const startedAtMs = clock.nowMs();
+  // The closures below read `http` (declared further down, once the handler exists): they run per request, after
+  // start-up, never while this function is still building the servers.
   const routeDeps: RouteDeps = {
     accounts: ledger.accounts,
     ledger: ledger.ledger,
@@ -162,6 +164,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     preflight: (req) => {
       demand.recordArrival(req.model, clock.nowMs());
       const d = route(req);
+      // No room anywhere right now (the request will queue): capacity pressure for the warm-pool planner.
       if (d.kind === "queue") demand.recordRejection(req.model, clock.nowMs());
       return d;
     },
