@@ -95,6 +95,6 @@ Capacity: curl ${base}/models/capacity
 Admin:    curl -H "Authorization: Bearer ${adminKey}" -H "Content-Type: application/json" -d '{}' \\
             http://127.0.0.1:${httpPort}/coordinator.admin.v1.AdminService/ListProviders
 
-Ctrl-C stops everything.
+Ctrl-C lets requests in flight finish, then stops everything (twice: stop waiting).
 `;
 }
