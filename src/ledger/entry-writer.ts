@@ -11,6 +11,7 @@
  * promises resolve when their operation is durable, whenever that is.
  */
 import { sql, type Kysely } from "kysely";
+import { count, gauge, observe } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import type { Database } from "./schema.js";
 import { PLATFORM_ACCOUNT_ID } from "./schema.js";
@@ -125,16 +126,23 @@ export class EntryWriter {
     }
     this.#flushing = true;
     const batch = this.#queue.slice(0, this.#o.maxBatch);
+    const started = performance.now();
     try {
       await writeBatch(this.#o.db, batch.map((p) => p.op));
       this.#queue.splice(0, batch.length);
       this.#failures = 0;
+      // Per batch, not per request: how long money takes to become durable, and how much rides on one commit.
+      observe("ledger.write_ms", performance.now() - started);
+      observe("ledger.batch_size", batch.length);
       for (const p of batch) p.resolve();
     } catch (e) {
       this.#failures++;
+      count("ledger.write_failures");
       this.#o.onError?.(e);
     } finally {
       this.#flushing = false;
+      // Writes waiting for PostgreSQL: grows while it is slow or down (served from leases meanwhile).
+      gauge("ledger.queued", this.#queue.length);
     }
     if (this.#closed) return this.#notifyIdle(true);
     if (this.#queue.length > 0) this.#schedule(this.#failures === 0 ? 0 : Math.min(5000, this.#o.retryMs * 2 ** (this.#failures - 1)));

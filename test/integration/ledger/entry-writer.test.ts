@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { EntryWriter, type WriteOp } from "../../../src/ledger/entry-writer.js";
 import { PLATFORM_ACCOUNT_ID } from "../../../src/ledger/schema.js";
+import { setStatsd } from "../../../src/telemetry/metrics.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { ledgerFixture, type LedgerFixture } from "./ledger-fixture.js";
 
@@ -42,6 +43,24 @@ describe("EntryWriter batches on real Postgres", () => {
     { account_id: "acct-p", kind: "earning", amount: debit - debit / 10n },
     { account_id: PLATFORM_ACCOUNT_ID, kind: "platform_fee", amount: debit / 10n },
   ];
+
+  it("reports each batch to the metrics: its size, how long the commit took, and what is still queued", async () => {
+    const seen: { kind: string; stat: string; value: number }[] = [];
+    setStatsd({
+      increment: (stat, value) => seen.push({ kind: "c", stat, value }),
+      histogram: (stat, value) => seen.push({ kind: "h", stat, value }),
+      gauge: (stat, value) => seen.push({ kind: "g", stat, value }),
+    });
+    try {
+      await Promise.all([writer.write(reserve("metrics-a")), writer.write(reserve("metrics-b")), writer.write(settle("metrics-a", 100n))]);
+    } finally {
+      setStatsd(undefined);
+    }
+    assert.deepEqual(seen.filter((m) => m.stat === "ledger.batch_size").map((m) => m.value), [3]);
+    const write = seen.find((m) => m.stat === "ledger.write_ms");
+    assert.ok(write && write.kind === "h" && write.value > 0);
+    assert.deepEqual(seen.filter((m) => m.stat === "ledger.queued").map((m) => m.value), [0]);
+  });
 
   it("settles a request reserved in the same batch: the row is written settled, with its three entries", async () => {
     await Promise.all([writer.write(reserve("same-batch")), writer.write(settle("same-batch", 700n))]);
