@@ -168,17 +168,14 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       if (d.kind === "queue") demand.recordRejection(req.model, clock.nowMs());
       return d;
     },
-    isKnownModel: (m) => models.isKnown(m),
-    modelLimits: (m) => models.limits(m),
-    defaultMaxTokens: (m) => models.defaultMaxTokens(m),
+    models,
     onFinished: (model, usage, maxTokens, durationMs) => {
       estimator.observe(model, usage.completionTokens, maxTokens);
       demand.recordCompletion(model, durationMs, clock.nowMs());
     },
     maxBodyBytes: config.maxBodyBytes,
-    corsAllowOrigin: config.corsAllowOrigin,
+    ...(config.corsAllowOrigin === "off" ? {} : { corsAllowOrigin: config.corsAllowOrigin }),
     log: (msg, fields) => log.warn(msg, fields),
-    listModels: () => models.list(),
     capacity: () => {
       const now = clock.nowMs();
       // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.

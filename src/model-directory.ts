@@ -4,7 +4,7 @@
  * models; a model only some provider advertises is described by the builds on offer.
  */
 import { catalogEntry, type CatalogEntry } from "./config/catalog.js";
-import type { ModelListEntry } from "./http/routes.js";
+import type { ModelCatalog, ModelLimits, ModelListEntry } from "./http/model-catalog.js";
 import type { ProviderModel } from "./registry/types.js";
 
 /** The slice of the provider registry the directory reads. */
@@ -13,18 +13,10 @@ export interface AdvertisedModels {
   advertisedModels(): Iterable<string>;
 }
 
-/** What any build of a model can do. */
-export interface ModelLimits {
-  /** The largest context of any build, tokens. */
-  contextLength: number;
-  /** Some build takes image input. */
-  acceptsImages: boolean;
-}
-
 /** Output budget for a request without max_tokens, for a model the catalog does not know. */
 const FALLBACK_DEFAULT_MAX_TOKENS = 8192;
 
-export class ModelDirectory {
+export class ModelDirectory implements ModelCatalog {
   readonly #catalog: readonly CatalogEntry[];
   readonly #registry: AdvertisedModels;
 

@@ -4,7 +4,6 @@
  * structurally serve the request) → rate limits → ledger reservation → dispatch (deferred commit) → settle,
  * reconcile. Every pre-commit failure is a status code in the dialect's error shape.
  */
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { includeUsageRequested } from "../dialects/index.js";
 import { repairToolSchemas } from "../dialects/tool-schema-repair.js";
@@ -21,6 +20,8 @@ import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import { authenticate } from "./auth.js";
+import { requireKnownModel, type ModelCatalog } from "./model-catalog.js";
+import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { parseJson, readBody } from "./read-body.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
 
@@ -32,11 +33,7 @@ export interface InferenceDeps {
   clock: Clock;
   /** The scheduler's decision for a request (shared gates with dispatch). */
   preflight(req: RouteRequest): PickResult;
-  /** In the catalog or advertised by a connected provider. */
-  isKnownModel(model: string): boolean;
-  /** What any build of a known model can do: the largest context, and whether any build takes images. */
-  modelLimits(model: string): { contextLength: number; acceptsImages: boolean } | undefined;
-  defaultMaxTokens(model: string): number;
+  models: ModelCatalog;
   /** Observes a finished request (output-length estimators). */
   onFinished?(model: string, usage: Usage, maxTokens: number, durationMs: number): void;
   /** Max request body size. */
@@ -46,10 +43,9 @@ export interface InferenceDeps {
 
 /** Handles one inference request end to end; never throws. */
 export async function handleInference(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const requestId = `req_${randomUUID().replaceAll("-", "")}`;
+  const requestId = newRequestId();
   const startedAtMs = deps.clock.nowMs();
-  // `request-id` is the header the Anthropic SDK reads; `x-request-id` the one OpenAI clients log.
-  const headers: Record<string, string> = { "x-request-id": requestId, "request-id": requestId };
+  const headers = requestIdHeaders(requestId);
   let ticket: RateTicket | undefined;
   let reserved = false;
   let principal: Principal | undefined;
@@ -58,10 +54,8 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     principal = await authenticate(req.headers, deps.accounts);
     const raw = await readBody(req, deps.maxBodyBytes);
     const body = parseJson(repairToolSchemas(raw));
-    const normalized = dialect.parse(body, { defaultMaxTokens: (m) => deps.defaultMaxTokens(m) });
-    if (!deps.isKnownModel(normalized.model)) {
-      throw new CoordinatorError("model_not_found", `the model '${normalized.model}' does not exist`, { param: "model", wireCode: "model_not_found" });
-    }
+    const normalized = dialect.parse(body, deps.models);
+    requireKnownModel(deps.models, normalized.model);
     applyModelLimits(deps, normalized);
     preflight(deps, requestId, normalized);
 
@@ -110,7 +104,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
  * comes. The provider still receives the caller's value and stops at its context.
  */
 function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
-  const limits = deps.modelLimits(n.model);
+  const limits = deps.models.limits(n.model);
   if (!limits) return;
   if (n.traits.requiresVision && !limits.acceptsImages) {
     throw new CoordinatorError("invalid_request", `the model '${n.model}' does not accept image input`, { param: "messages", wireCode: "image_input_not_supported" });

@@ -2,7 +2,6 @@
  * The OpenAI/Anthropic-compatible REST surface, served as the Connect adapter's fallback so one HTTP server
  * carries both. Every error, including unknown routes, uses the one error type and the caller's dialect.
  */
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dialects } from "../dialects/index.js";
 import type { Dialect } from "../dialects/types.js";
@@ -10,25 +9,17 @@ import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordin
 import { observe } from "../telemetry/metrics.js";
 import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
+import { modelNotFound, requireKnownModel, type ModelListEntry } from "./model-catalog.js";
 import { parseJson, readBody } from "./read-body.js";
+import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { sendJson } from "./response-sinks.js";
 
-export interface ModelListEntry {
-  id: string;
-  contextLength: number;
-  isVision: boolean;
-  inputMicroUsdPerMtok?: number;
-  outputMicroUsdPerMtok?: number;
-}
-
 export interface RouteDeps extends InferenceDeps {
-  /** Models a consumer can ask for (catalog ∪ advertised). */
-  listModels(): ModelListEntry[];
   /** The public capacity snapshot (the caller caches it). */
   capacity(): unknown;
   health(): Record<string, unknown>;
   usage(accountId: string, sinceMs: number | undefined): Promise<Record<string, unknown>>;
-  /** `Access-Control-Allow-Origin` for browser callers; "off" (or absent) = no CORS headers. */
+  /** `Access-Control-Allow-Origin` for browser callers; absent = no CORS headers. */
   corsAllowOrigin?: string;
 }
 
@@ -49,10 +40,10 @@ const inferenceRoutes: Record<string, Dialect> = {
 
 /** Returns the Node request handler for the REST routes. */
 export function restHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const cors = deps.corsAllowOrigin === "off" ? "" : (deps.corsAllowOrigin ?? "");
+  const cors = deps.corsAllowOrigin;
   return (req, res) => {
     // Only browsers send Origin: server-to-server traffic pays nothing for CORS.
-    if (cors !== "" && req.headers.origin !== undefined) {
+    if (cors !== undefined && req.headers.origin !== undefined) {
       res.setHeader("access-control-allow-origin", cors);
       if (cors !== "*") res.setHeader("vary", "origin");
       res.setHeader("access-control-expose-headers", exposedHeaders);
@@ -76,9 +67,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
   const dialect = inferenceRoutes[path];
   if (dialect && method === "POST") return handleInference(deps, dialect, req, res);
   // Every answer names itself, so a consumer can quote it in a support request (inference sets its own).
-  const requestId = `req_${randomUUID().replaceAll("-", "")}`;
-  res.setHeader("x-request-id", requestId);
-  res.setHeader("request-id", requestId);
+  for (const [name, value] of Object.entries(requestIdHeaders(newRequestId()))) res.setHeader(name, value);
   if (dialect) return methodNotAllowed(res, "POST", dialect);
   try {
     switch (path) {
@@ -93,7 +82,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
       case "/v1/models": {
         if (method !== "GET") return methodNotAllowed(res, "GET");
         await authenticate(req.headers, deps.accounts);
-        return sendJson(res, 200, { object: "list", data: deps.listModels().map(modelObject) });
+        return sendJson(res, 200, { object: "list", data: deps.models.list().map(modelObject) });
       }
       case "/v1/messages/count_tokens": {
         if (method !== "POST") return methodNotAllowed(res, "POST", dialects.messages);
@@ -101,10 +90,8 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
         const body = parseJson(await readBody(req, deps.maxBodyBytes));
         // count_tokens bodies carry no max_tokens; the estimate does not depend on it.
         const withBudget = typeof body === "object" && body !== null ? { max_tokens: 1, ...body, stream: false } : body;
-        const n = dialects.messages.parse(withBudget, { defaultMaxTokens: (m) => deps.defaultMaxTokens(m) });
-        if (!deps.isKnownModel(n.model)) {
-          throw new CoordinatorError("model_not_found", `the model '${n.model}' does not exist`, { param: "model", wireCode: "model_not_found" });
-        }
+        const n = dialects.messages.parse(withBudget, deps.models);
+        requireKnownModel(deps.models, n.model);
         return sendJson(res, 200, { input_tokens: n.traits.estimatedPromptTokens });
       }
       case "/v1/me/usage": {
@@ -119,8 +106,9 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
         const m = /^\/v1\/models\/(.+)$/.exec(path);
         if (m && method === "GET") {
           await authenticate(req.headers, deps.accounts);
-          const found = deps.listModels().find((x) => x.id === safeDecode(m[1]!));
-          if (!found) throw new CoordinatorError("model_not_found", `the model '${m[1]}' does not exist`, { param: "model", wireCode: "model_not_found" });
+          const id = safeDecode(m[1]!);
+          const found = deps.models.list().find((x) => x.id === id);
+          if (!found) throw modelNotFound(id);
           return sendJson(res, 200, modelObject(found));
         }
         throw new CoordinatorError("not_found", `no route for ${method} ${path}`, { wireCode: "unknown_url" });
