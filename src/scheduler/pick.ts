@@ -61,6 +61,14 @@ function strictOptions(o: Readonly<SchedulerOptions>): Readonly<SchedulerOptions
   return s;
 }
 
+/**
+ * The providers advertising `model`: the registry's per-model index when the view has one (no pass over the
+ * fleet), else a filter, for hand-built views in tests and the simulator.
+ */
+export function advertisersOf(view: RegistryView, model: string): readonly ProviderView[] {
+  return view.byModel ? (view.byModel.get(model) ?? []) : view.providers.filter((p) => p.models.some((m) => m.id === model));
+}
+
 /** Bytes of weights of `model` on `p`: its advertised build, else the catalog. */
 export function weightsBytesFor(p: ProviderView, catalog: readonly SchedulerCatalogModel[]): (model: string) => number {
   return (model) => p.models.find((m) => m.id === model)?.sizeBytes || catalog.find((m) => m.id === model)?.sizeBytes || 0;
@@ -70,7 +78,7 @@ export function weightsBytesFor(p: ProviderView, catalog: readonly SchedulerCata
 export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): PickResult {
   const o = ctx.options ?? defaults;
   const entry = ctx.catalog.find((m) => m.id === req.model);
-  const advertisers = view.byModel ? (view.byModel.get(req.model) ?? []) : view.providers.filter((p) => p.models.some((m) => m.id === req.model));
+  const advertisers = advertisersOf(view, req.model);
   const retryAfterMs = ctx.retryAfterMs ?? o.defaultRetryAfterMs;
   if (!entry && advertisers.length === 0) {
     return { kind: "reject", code: "model_not_found", message: `The model '${req.model}' does not exist or is not served here.` };

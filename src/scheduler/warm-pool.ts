@@ -16,7 +16,7 @@ import { slotConcurrencyCap, soloDecodeTps } from "./admission.js";
 import type { ModelDemand } from "./demand-tracker.js";
 import { checkGates } from "./gates.js";
 import { canColdLoad } from "./memory-gate.js";
-import { weightsBytesFor, type SchedulerCatalogModel } from "./pick.js";
+import { advertisersOf, weightsBytesFor, type SchedulerCatalogModel } from "./pick.js";
 import type { SchedulerOptions } from "./scheduler-options.js";
 import type { HealthGates, RouteRequest } from "./types.js";
 import { worstCaseServiceTimeMs } from "./worst-case-policy.js";
@@ -79,9 +79,9 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
 
   for (const model of models) {
     const d = demand.get(model);
-    // The registry's per-model index when there is one: a tick must not scan the whole fleet per model (at
-    // 10,000 providers that stalled the event loop for ~20 ms every tick).
-    const capable = view.byModel ? (view.byModel.get(model) ?? []) : view.providers.filter((p) => p.models.some((m) => m.id === model));
+    // From the registry's per-model index: a tick must not scan the whole fleet per model (at 10,000 providers
+    // that stalled the event loop for ~20 ms every tick).
+    const capable = advertisersOf(view, model);
     const holders = capable.filter((p) => holdsModel(p, model));
     const q = qualityConcurrency(holders.length > 0 ? holders : capable, model, o);
     let active = 0;
@@ -170,7 +170,7 @@ function bestLoadCandidate(
     exclude: new Set(),
   };
   const cands: ProviderView[] = [];
-  for (const p of view.byModel?.get(model) ?? view.providers) {
+  for (const p of advertisersOf(view, model)) {
     if (used.has(p.id) || holdsModel(p, model) || !isIdle(p)) continue;
     if (!checkGates(p, probe, nowMs, options.health, o).ok) continue;
     const weightsOf = weightsBytesFor(p, options.catalog);
