@@ -5,8 +5,4 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("../src/cli/main.ts");
-const code = await main(process.argv.slice(2), process.env);
-process.exitCode = code;
-// Every command closes what it opened; should a stray handle remain (a failed start, a library timer), do not
-// hang: exit once stdout has had a moment to flush.
-setTimeout(() => process.exit(code), 2_000).unref();
+process.exitCode = await main(process.argv.slice(2), process.env);

@@ -77,9 +77,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       process.stderr.write(`coordinator: ${(e as Error).message}\n`);
       return 2;
     }
-    const sys = e as NodeJS.ErrnoException & { port?: number; address?: string };
-    if (sys?.code === "EADDRINUSE") {
-      process.stderr.write(`coordinator: ${sys.address ?? ""}:${sys.port ?? "?"} is already in use; choose another port (HTTP_PORT / GRPC_PORT, --http-port / --grpc-port)\n`);
+    // A port in use, from node:http (code EADDRINUSE) or grpc-js (which reports it only in its message).
+    const message = (e as Error)?.message ?? "";
+    if ((e as NodeJS.ErrnoException)?.code === "EADDRINUSE" || message.includes("EADDRINUSE")) {
+      process.stderr.write(`coordinator: ${message}; choose another port (HTTP_PORT / GRPC_PORT, --http-port / --grpc-port)\n`);
       return 1;
     }
     process.stderr.write(`coordinator: ${(e as Error)?.stack ?? String(e)}\n`);
