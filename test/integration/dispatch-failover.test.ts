@@ -8,17 +8,13 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
-import { chatText, eventually, postJson } from "../support/http.js";
+import { chatText, doneCount, eventually, postJson } from "../support/http.js";
 
 const cold = { warmModels: [] as string[] };
 
 async function ledgerRow(t: TestCoordinator, requestId: string) {
   await t.coordinator.ledger.flush();
   return t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirstOrThrow();
-}
-
-function countDone(text: string): number {
-  return text.split("\n").filter((l) => l.trim() === "data: [DONE]").length;
 }
 
 describe("dispatch: failures before content are retried invisibly", function () {
@@ -40,7 +36,7 @@ describe("dispatch: failures before content are retried invisibly", function () 
     const [bad, good] = t.macs;
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat());
     assert.equal(r.status, 200);
-    assert.equal(countDone(r.text), 1);
+    assert.equal(doneCount(r.text), 1);
     assert.ok(!r.text.includes('"error"'), "no error event reached the consumer");
     assert.ok(chatText(r.events).length > 0);
     assert.equal(r.events.filter((e) => (e as { choices?: { delta?: { role?: string } }[] })?.choices?.[0]?.delta?.role).length, 1, "exactly one role delta");
@@ -55,7 +51,7 @@ describe("dispatch: failures before content are retried invisibly", function () 
     const good = t.macs[1]!;
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat());
     assert.equal(r.status, 200);
-    assert.equal(countDone(r.text), 1);
+    assert.equal(doneCount(r.text), 1);
     assert.ok(!r.text.includes('"error"'));
     assert.equal((await ledgerRow(t, r.headers.get("x-request-id")!)).provider_id, good.providerId);
   });
@@ -67,7 +63,7 @@ describe("dispatch: failures before content are retried invisibly", function () 
     });
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat());
     assert.equal(r.status, 200);
-    assert.equal(countDone(r.text), 1);
+    assert.equal(doneCount(r.text), 1);
     assert.ok(chatText(r.events).length > 0);
     assert.ok(r.elapsedMs >= 400, `waited for the preamble budget (${Math.round(r.elapsedMs)} ms)`);
     assert.ok(r.elapsedMs < 3_000, `failed over promptly (${Math.round(r.elapsedMs)} ms)`);
@@ -154,6 +150,6 @@ describe("dispatch: failures before content are retried invisibly", function () 
     }
     assert.ok(Date.now() - started < 5_000, "the stream ended promptly");
     assert.match(text, /"error":\{[^}]*disconnect/, "an explicit in-band error event");
-    assert.equal(countDone(text), 1);
+    assert.equal(doneCount(text), 1);
   });
 });

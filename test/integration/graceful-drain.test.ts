@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { chipProfiles } from "../../src/fleet/chip-profiles.js";
 import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
-import { adminCall, freePorts, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";
+import { freePorts, provisionOverAdmin, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
-import { chatText, eventually, postJson, sseData } from "../support/http.js";
+import { chatText, doneCount, eventually, postJson, sseData } from "../support/http.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 /** Decode at 3× real time: a 300-token answer streams for a couple of seconds on the simulated Mac. */
@@ -22,10 +22,6 @@ const streamBody = (maxTokens: number) => ({
   max_tokens: maxTokens,
   messages: [{ role: "user", content: "Tell me a long story" }],
 });
-
-function doneCount(text: string): number {
-  return text.split("\n").filter((l) => l.trim() === "data: [DONE]").length;
-}
 
 describe("graceful drain (in process)", function () {
   this.timeout(30_000);
@@ -149,11 +145,7 @@ describe("graceful drain (`coordinator serve` receiving SIGTERM)", function () {
     const adminKey = `admin-${randomBytes(8).toString("hex")}`;
     const proc = await startCoordinatorProcess({ databaseUrl: testDb.url, httpPort, grpcPort, adminKey, env: { SHUTDOWN_GRACE_MS: "20000" } });
     procs.push(proc);
-    type Account = { account: { id: string } };
-    const consumer = await adminCall<Account>(proc.baseUrl, adminKey, "CreateAccount", { name: "c", tier: "ACCOUNT_TIER_CONSUMER", initialCreditMicroUsd: "10000000" });
-    const { apiKey } = await adminCall<{ apiKey: string }>(proc.baseUrl, adminKey, "IssueApiKey", { accountId: consumer.account.id, name: "k" });
-    const owner = await adminCall<Account>(proc.baseUrl, adminKey, "CreateAccount", { name: "owner", tier: "ACCOUNT_TIER_CONSUMER" });
-    const { token } = await adminCall<{ token: string }>(proc.baseUrl, adminKey, "IssueProviderToken", { accountId: owner.account.id });
+    const { apiKey, providerToken: token } = await provisionOverAdmin(proc.baseUrl, adminKey, { tier: "ACCOUNT_TIER_CONSUMER", creditMicroUsd: 10_000_000n });
     const mac = new SimulatedMac({
       coordinator: `127.0.0.1:${grpcPort}`,
       token,

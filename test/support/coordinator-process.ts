@@ -103,6 +103,23 @@ export async function adminCall<T = Record<string, unknown>>(baseUrl: string, ad
   return JSON.parse(text) as T;
 }
 
+/**
+ * Through the admin API, as an operator would: a funded consumer account with an API key, and an owner account
+ * with a provider token for the Macs.
+ */
+export async function provisionOverAdmin(
+  baseUrl: string,
+  adminKey: string,
+  o: { tier: "ACCOUNT_TIER_CONSUMER" | "ACCOUNT_TIER_SERVICE"; creditMicroUsd: bigint },
+): Promise<{ accountId: string; apiKey: string; providerToken: string }> {
+  type Account = { account: { id: string } };
+  const consumer = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", { name: "consumer", tier: o.tier, initialCreditMicroUsd: o.creditMicroUsd.toString() });
+  const { apiKey } = await adminCall<{ apiKey: string }>(baseUrl, adminKey, "IssueApiKey", { accountId: consumer.account.id, name: "test" });
+  const owner = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", { name: "mac-owner", tier: "ACCOUNT_TIER_CONSUMER" });
+  const { token } = await adminCall<{ token: string }>(baseUrl, adminKey, "IssueProviderToken", { accountId: owner.account.id });
+  return { accountId: consumer.account.id, apiKey, providerToken: token };
+}
+
 /** Runs `coordinator <args>` to completion (asynchronously: never block the loop a server may share). */
 export function runCoordinatorCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -23,6 +23,11 @@ export async function postJson(url: string, apiKey: string, body: unknown, init:
 }
 
 /** Parses the `data:` lines of an SSE body. */
+/** How many `data: [DONE]` terminators an SSE body holds (a clean OpenAI stream has exactly one). */
+export function doneCount(text: string): number {
+  return text.split("\n").filter((l) => l.trim() === "data: [DONE]").length;
+}
+
 export function sseData(text: string): unknown[] {
   const out: unknown[] = [];
   for (const line of text.split("\n")) {

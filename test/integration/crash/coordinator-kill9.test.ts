@@ -11,7 +11,7 @@ import { chipProfiles } from "../../../src/fleet/chip-profiles.js";
 import { SimulatedMac } from "../../../src/fleet/simulated-mac.js";
 import { createKysely } from "../../../src/ledger/database.js";
 import type { Database } from "../../../src/ledger/schema.js";
-import { adminCall, freePorts, runCoordinatorCli, startCoordinatorProcess, type CoordinatorProcess } from "../../support/coordinator-process.js";
+import { adminCall, freePorts, provisionOverAdmin, runCoordinatorCli, startCoordinatorProcess, type CoordinatorProcess } from "../../support/coordinator-process.js";
 import { eventually, sseData } from "../../support/http.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 
@@ -68,10 +68,8 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
     const base = first.baseUrl;
 
     type Account = { account: { id: string; balanceMicroUsd: string } };
-    const consumer = await adminCall<Account>(base, adminKey, "CreateAccount", { name: "aggregator", tier: "ACCOUNT_TIER_SERVICE", initialCreditMicroUsd: CREDIT.toString() });
-    const { apiKey } = await adminCall<{ apiKey: string }>(base, adminKey, "IssueApiKey", { accountId: consumer.account.id, name: "all-traffic" });
-    const owner = await adminCall<Account>(base, adminKey, "CreateAccount", { name: "mac-owner", tier: "ACCOUNT_TIER_CONSUMER" });
-    const { token } = await adminCall<{ token: string }>(base, adminKey, "IssueProviderToken", { accountId: owner.account.id });
+    // An aggregator's one service account and key carry all the traffic.
+    const { accountId, apiKey, providerToken: token } = await provisionOverAdmin(base, adminKey, { tier: "ACCOUNT_TIER_SERVICE", creditMicroUsd: CREDIT });
 
     // Four Macs at 20× simulated speed: a 150-300 token answer streams for a few hundred ms, so dozens are mid-stream
     // (reserved, not settled) at any moment. They reconnect on their own after the crash.
@@ -174,7 +172,7 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
     const { rows } = await sql<{ request_id: string; state: string; release_reason: string | null; debit: bigint; debits: bigint }>`
       SELECT r.request_id, r.state, r.release_reason, r.consumer_debit_micro_usd AS debit,
              (SELECT count(*) FROM ledger_entries e WHERE e.request_id = r.request_id AND e.kind = 'debit')::int8 AS debits
-      FROM ledger_requests r WHERE r.account_id = ${consumer.account.id}`.execute(db);
+      FROM ledger_requests r WHERE r.account_id = ${accountId}`.execute(db);
     const byId = new Map(rows.map((r) => [r.request_id, r]));
     for (const r of rows) {
       assert.notEqual(r.state, "reserved", `${r.request_id} resolved`);
@@ -192,7 +190,7 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
 
     // Conservation: the balance moved by exactly the settled debits (read through the restarted coordinator).
     const charged = rows.filter((r) => r.state === "settled").reduce((a, r) => a + r.debit, 0n);
-    const acct = await adminCall<Account>(base, adminKey, "GetAccount", { accountId: consumer.account.id });
+    const acct = await adminCall<Account>(base, adminKey, "GetAccount", { accountId: accountId });
     assert.equal(BigInt(acct.account.balanceMicroUsd), CREDIT - charged);
     console.log(
       `      crash: ${completedBeforeKill.length} completed (all billed) + ${interrupted.length} cut by kill -9; ` +
