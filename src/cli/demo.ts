@@ -7,45 +7,55 @@ import type { Config } from "../config/config.js";
 import { defaultCatalog } from "../config/catalog.js";
 import { startFleet } from "../fleet/fleet.js";
 import type { AccountStore } from "../ledger/types.js";
-import { shutDown, startRunning, untilSignal } from "./serve.js";
+import { shutDown, startRunning, untilSignal, type Running } from "./serve.js";
 
 const DEMO_CREDIT_MICRO_USD = 100_000_000n; // $100
 
 export async function runDemo(config: Config, o: { macs: number; timeScale: number }): Promise<number> {
   const adminKey = config.adminKey ?? `admin-${randomBytes(12).toString("hex")}`;
   const running = await startRunning({ ...config, adminKey });
-  const { coordinator, log } = running;
-  let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
+  let fleet: Fleet;
   try {
-    const accounts = running.coordinator.ledger.accounts;
-    const apiKey = await demoApiKey(accounts, config.devApiKey);
-    const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
-    const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
-    fleet = await startFleet({
-      coordinator: `127.0.0.1:${coordinator.grpcPort}`,
-      token,
-      count: o.macs,
-      // Every catalog model is listed by /v1/models, so the demo fleet serves them all.
-      models: defaultCatalog.map((m) => m.id),
-      timeScale: o.timeScale,
-      warm: true,
-    });
-    await fleet.ready();
-    log.info("demo fleet connected", { macs: o.macs });
-    // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a
-    // DATABASE_URL the operator supplied is shown without its password.
-    const dbUrl = config.databaseUrl ? running.db.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : running.db.url;
-    process.stdout.write(banner(coordinator.httpPort, apiKey, adminKey, o.macs, dbUrl));
+    fleet = await startDemoFleet(running, config, o);
   } catch (e) {
-    // Do not leave the coordinator, the fleet or the embedded PostgreSQL running behind a failed start.
-    await fleet?.stop().catch(() => undefined);
+    // Do not leave the coordinator or the embedded PostgreSQL running behind a failed start.
     await running.stop();
     throw e;
   }
-
-  const started = fleet;
-  await shutDown(running, await untilSignal(), () => started.stop());
+  await shutDown(running, await untilSignal(), () => fleet.stop());
   return 0;
+}
+
+type Fleet = Awaited<ReturnType<typeof startFleet>>;
+
+/** A funded key, a provider token and the simulated Macs, then the banner; stops its own fleet if it fails. */
+async function startDemoFleet(running: Running, config: Config, o: { macs: number; timeScale: number }): Promise<Fleet> {
+  const { coordinator, log } = running;
+  const accounts = coordinator.ledger.accounts;
+  const apiKey = await demoApiKey(accounts, config.devApiKey);
+  const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
+  const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
+  const fleet = await startFleet({
+    coordinator: `127.0.0.1:${coordinator.grpcPort}`,
+    token,
+    count: o.macs,
+    // Every catalog model is listed by /v1/models, so the demo fleet serves them all.
+    models: defaultCatalog.map((m) => m.id),
+    timeScale: o.timeScale,
+    warm: true,
+  });
+  try {
+    await fleet.ready();
+  } catch (e) {
+    await fleet.stop().catch(() => undefined);
+    throw e;
+  }
+  log.info("demo fleet connected", { macs: o.macs });
+  // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a DATABASE_URL
+  // the operator supplied is shown without its password.
+  const dbUrl = config.databaseUrl ? running.db.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : running.db.url;
+  process.stdout.write(banner(coordinator.httpPort, apiKey, running.config.adminKey ?? "", o.macs, dbUrl));
+  return fleet;
 }
 
 /** Reuses the dev key across runs (the data dir persists), or issues one on a fresh funded account. */
