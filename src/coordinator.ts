@@ -89,6 +89,16 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd),
     holderStaleMs: config.ledgerHolderStaleMs,
     onError: (e) => log.warn("ledger background error", { error: String(e) }),
+    // One line per quarantined write: a request that was neither billed nor paid until an operator acts.
+    onQuarantine: (op, e) =>
+      log.error("ledger write quarantined", {
+        op: op.kind,
+        ...("requestId" in op ? { request_id: op.requestId } : {}),
+        ...(op.kind === "reserve" ? { account_id: op.accountId, model: op.model } : {}),
+        ...(op.kind === "settle" ? { provider_id: op.providerId } : {}),
+        sqlstate: (e as { code?: string })?.code,
+        reason: String((e as Error)?.message ?? e),
+      }),
   });
   const recovered = await ledger.recover();
   log.info("ledger recovered", { ...recovered });

@@ -8,7 +8,12 @@
  * entries are only inserted for rows that moved, under unique (account, kind, request) indexes.
  *
  * When Postgres fails, the batch stays queued (bounded by `maxQueued`) and is retried with backoff; callers'
- * promises resolve when their operation is durable, whenever that is.
+ * promises resolve when their operation is durable, whenever that is. A failure that retrying cannot fix (a data
+ * or constraint error: {@link isDeterministicWriteError}) would otherwise block every write behind it forever,
+ * so the batch is bisected until the failing operation stands alone; the others are written and that one goes
+ * to `ledger_quarantine` with its error (a quarantined settlement releases its reservation, so the books still
+ * balance), and the writer carries on. Every statement is idempotent, so re-writing a half that had already
+ * committed before a transient failure changes nothing.
  */
 import { sql, type Kysely } from "kysely";
 import { count, gauge, observe } from "../telemetry/metrics.js";
@@ -58,11 +63,13 @@ export interface EntryWriterOptions {
   retryMs?: number;
   /** Called with each flush error (logging, metrics). */
   onError?: (error: unknown) => void;
+  /** Called once per operation moved to `ledger_quarantine`, with the error PostgreSQL gave for it. */
+  onQuarantine?: (op: WriteOp, error: unknown) => void;
 }
 
 /** The single writer of request rows and entries for one ledger process. */
 export class EntryWriter {
-  readonly #o: Required<Omit<EntryWriterOptions, "onError">> & Pick<EntryWriterOptions, "onError">;
+  readonly #o: Required<Omit<EntryWriterOptions, "onError" | "onQuarantine">> & Pick<EntryWriterOptions, "onError" | "onQuarantine">;
   #queue: Pending[] = [];
   #flushing = false;
   #scheduled = false;
@@ -128,7 +135,7 @@ export class EntryWriter {
     const batch = this.#queue.slice(0, this.#o.maxBatch);
     const started = performance.now();
     try {
-      await writeBatch(this.#o.db, batch.map((p) => p.op));
+      await this.#writeIsolating(batch.map((p) => p.op));
       this.#queue.splice(0, batch.length);
       this.#failures = 0;
       // Per batch, not per request: how long money takes to become durable, and how much rides on one commit.
@@ -149,6 +156,28 @@ export class EntryWriter {
     else this.#notifyIdle();
   }
 
+  /**
+   * Writes `ops`; on a deterministic failure splits them in two (in queue order, so a settlement never runs
+   * before its reservation) until the culprit is alone, then quarantines it. A transient failure propagates and
+   * the whole batch is retried later.
+   */
+  async #writeIsolating(ops: WriteOp[]): Promise<void> {
+    try {
+      await writeBatch(this.#o.db, ops);
+    } catch (e) {
+      if (!isDeterministicWriteError(e)) throw e;
+      if (ops.length === 1) {
+        await quarantine(this.#o.db, ops[0]!, e);
+        count("ledger.quarantined", { op: ops[0]!.kind });
+        this.#o.onQuarantine?.(ops[0]!, e);
+        return;
+      }
+      const half = Math.ceil(ops.length / 2);
+      await this.#writeIsolating(ops.slice(0, half));
+      await this.#writeIsolating(ops.slice(half));
+    }
+  }
+
   #notifyIdle(force = false): void {
     if (!force && (this.#queue.length > 0 || this.#flushing)) return;
     const waiters = this.#idleWaiters;
@@ -158,6 +187,41 @@ export class EntryWriter {
 }
 
 const str = (v: bigint) => v.toString();
+
+/**
+ * True for PostgreSQL errors that the same statement would hit again however often it is retried: cardinality
+ * (21), data exceptions such as a NUL byte or a number out of range (22), integrity constraints (23), syntax or
+ * undefined objects (42), WITH CHECK OPTION (44) and errors raised by triggers (P0). Connection loss, shutdown,
+ * resource exhaustion, timeouts and serialization failures are transient.
+ */
+export function isDeterministicWriteError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.length === 5 && ["21", "22", "23", "42", "44", "P0"].includes(code.slice(0, 2));
+}
+
+/**
+ * Moves one operation aside: a row in `ledger_quarantine` with its payload and error, and, for a settlement, the
+ * release of its reservation (reason `quarantined`), so the reservation does not stay open and the account's
+ * money is not held; an operator can re-apply the payload after fixing its cause.
+ */
+async function quarantine(db: Kysely<Database>, op: WriteOp, error: unknown): Promise<void> {
+  // JSON text escapes a NUL as the six ASCII characters \u0000, which a text column accepts.
+  const payload = JSON.stringify(op, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+  const message = String((error as Error)?.message ?? error).replace(/\u0000/g, "\\u0000").slice(0, 2_000);
+  const sqlstate = String((error as { code?: unknown }).code ?? "").slice(0, 5) || null;
+  const requestId = "requestId" in op ? op.requestId.replace(/\u0000/g, "") : null;
+  await db.transaction().execute(async (trx) => {
+    await trx.insertInto("ledger_quarantine").values({ op_kind: op.kind, request_id: requestId, payload, error: message, sqlstate }).execute();
+    if (op.kind === "settle" && requestId !== null) {
+      await trx
+        .updateTable("ledger_requests")
+        .set({ state: "released", release_reason: "quarantined", resolved_at: new Date() })
+        .where("request_id", "=", requestId)
+        .where("state", "=", "reserved")
+        .execute();
+    }
+  });
+}
 
 type Executor = Kysely<Database>;
 type Statement = (db: Executor) => Promise<unknown>;
@@ -213,8 +277,8 @@ function settleStatement(settles: Extract<WriteOp, { kind: "settle" }>[]) {
         ${settles.map((s) => s.requestId)}::text[], ${settles.map((s) => str(s.debitMicroUsd))}::int8[],
         ${settles.map((s) => str(s.providerCreditMicroUsd))}::int8[], ${settles.map((s) => str(s.platformFeeMicroUsd))}::int8[],
         ${settles.map((s) => s.providerAccountId)}::text[], ${settles.map((s) => s.providerId)}::text[],
-        ${settles.map((s) => s.promptTokens)}::int4[], ${settles.map((s) => s.completionTokens)}::int4[],
-        ${settles.map((s) => s.reasoningTokens)}::int4[]
+        ${settles.map((s) => s.promptTokens)}::int8[], ${settles.map((s) => s.completionTokens)}::int8[],
+        ${settles.map((s) => s.reasoningTokens)}::int8[]
       ) AS v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)
     ), moved AS (
       UPDATE ledger_requests r SET state = 'settled', consumer_debit_micro_usd = v.debit,
@@ -251,8 +315,8 @@ function reserveAndSettleStatement(reserves: Extract<WriteOp, { kind: "reserve" 
         ${reserves.map((r) => str(r.reservedMicroUsd))}::int8[], ${merged.map((s) => s !== undefined)}::bool[],
         ${pick((s) => str(s.debitMicroUsd), "0")}::int8[], ${pick((s) => str(s.providerCreditMicroUsd), "0")}::int8[],
         ${pick((s) => str(s.platformFeeMicroUsd), "0")}::int8[], ${pick<string | null>((s) => s.providerAccountId, null)}::text[],
-        ${pick<string | null>((s) => s.providerId, null)}::text[], ${pick((s) => s.promptTokens, 0)}::int4[],
-        ${pick((s) => s.completionTokens, 0)}::int4[], ${pick((s) => s.reasoningTokens, 0)}::int4[]
+        ${pick<string | null>((s) => s.providerId, null)}::text[], ${pick((s) => s.promptTokens, 0)}::int8[],
+        ${pick((s) => s.completionTokens, 0)}::int8[], ${pick((s) => s.reasoningTokens, 0)}::int8[]
       ) AS v(request_id, account_id, key_id, lease_id, holder_id, model, reserved, settled, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)
     ), ins AS (
       INSERT INTO ledger_requests (request_id, account_id, key_id, lease_id, holder_id, model, reserved_micro_usd, state,
@@ -269,8 +333,8 @@ function reserveAndSettleStatement(reserves: Extract<WriteOp, { kind: "reserve" 
         ${settles.map((s) => s.requestId)}::text[], ${settles.map((s) => str(s.debitMicroUsd))}::int8[],
         ${settles.map((s) => str(s.providerCreditMicroUsd))}::int8[], ${settles.map((s) => str(s.platformFeeMicroUsd))}::int8[],
         ${settles.map((s) => s.providerAccountId)}::text[], ${settles.map((s) => s.providerId)}::text[],
-        ${settles.map((s) => s.promptTokens)}::int4[], ${settles.map((s) => s.completionTokens)}::int4[],
-        ${settles.map((s) => s.reasoningTokens)}::int4[]
+        ${settles.map((s) => s.promptTokens)}::int8[], ${settles.map((s) => s.completionTokens)}::int8[],
+        ${settles.map((s) => s.reasoningTokens)}::int8[]
       ) AS v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)
     ), moved AS (
       UPDATE ledger_requests r SET state = 'settled', consumer_debit_micro_usd = v.debit,

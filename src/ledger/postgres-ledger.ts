@@ -18,7 +18,7 @@ import type { AccountStore, Ledger, ReserveInput, ReserveResult, Settlement, Set
 import type { Database } from "./schema.js";
 import { costMicroUsd, defaultPricingPolicy, splitDebit, type PricingPolicy } from "./pricing.js";
 import { PriceBook, type DefaultPrices } from "./price-book.js";
-import { EntryWriter } from "./entry-writer.js";
+import { EntryWriter, type WriteOp } from "./entry-writer.js";
 import { drawLease, heartbeat, loadAccountMeta, loadKeyMeta, registerHolder, type AccountMeta } from "./lease-sql.js";
 import { recoverDeadHolders, type RecoveryReport } from "./recovery.js";
 import { rollupBalances } from "./rollup.js";
@@ -59,6 +59,8 @@ export interface PostgresLedgerOptions {
   keyCacheTtlMs?: number;
   clock?: Clock;
   onError?: (error: unknown) => void;
+  /** A write PostgreSQL refused deterministically was moved to `ledger_quarantine` (see EntryWriter). */
+  onQuarantine?: (op: WriteOp, error: unknown) => void;
 }
 
 export interface PostgresLedger {
@@ -125,7 +127,13 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
   const onError = options.onError ?? (() => {});
 
   const prices = new PriceBook({ db, clock, defaults: options.defaultPrices ?? {}, policy });
-  const writer = new EntryWriter({ db, clock, maxQueued: options.maxQueuedWrites ?? 100_000, onError });
+  const writer = new EntryWriter({
+    db,
+    clock,
+    maxQueued: options.maxQueuedWrites ?? 100_000,
+    onError,
+    ...(options.onQuarantine ? { onQuarantine: options.onQuarantine } : {}),
+  });
   const accounts = new Map<string, AccountState>();
   const keys = new Map<string, KeyState>();
   const requests = new Map<string, RequestRecord>();

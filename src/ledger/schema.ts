@@ -1,6 +1,6 @@
 /**
  * The only Kysely `Database` interface: one table type per table, written by hand to match
- * `migrations/0001_initial.ts`. int8 columns are `bigint` because `openDatabase` installs a BigInt parser for
+ * `migrations/`. int8 columns are `bigint` because `openDatabase` installs a BigInt parser for
  * OID 20. Table types stay inside `src/ledger/`; other code sees the domain types in `types.ts`.
  */
 import type { ColumnType, Generated, Selectable } from "kysely";
@@ -80,9 +80,10 @@ export interface LedgerRequestsTable {
   platform_fee_micro_usd: Generated<bigint>;
   provider_account_id: string | null;
   provider_id: string | null;
-  prompt_tokens: Generated<number>;
-  completion_tokens: Generated<number>;
-  reasoning_tokens: Generated<number>;
+  /** int8 since migration 0002: no reported figure can overflow the column. */
+  prompt_tokens: Generated<bigint>;
+  completion_tokens: Generated<bigint>;
+  reasoning_tokens: Generated<bigint>;
   release_reason: string | null;
   created_at: CreatedAt;
   resolved_at: Timestamp | null;
@@ -110,6 +111,35 @@ export interface BalanceSnapshotsTable {
   updated_at: Timestamp;
 }
 
+/**
+ * A write the entry writer could not apply because PostgreSQL refused it deterministically (a data or
+ * constraint error), kept with its error for an operator instead of blocking every write behind it.
+ */
+export interface LedgerQuarantineTable {
+  id: Generated<bigint>;
+  op_kind: string;
+  request_id: string | null;
+  /** The operation as JSON text. */
+  payload: string;
+  error: string;
+  sqlstate: string | null;
+  created_at: CreatedAt;
+  resolved_at: Timestamp | null;
+}
+
+/** A provider machine's identity: serial → owner account, Ed25519 key, and the opaque id consumers see. */
+export interface ProviderIdentitiesTable {
+  serial: string;
+  provider_id: string;
+  account_id: string;
+  public_key: Uint8Array;
+  token_id: string | null;
+  registered_at: CreatedAt;
+  last_seen_at: Timestamp | null;
+  fenced_at: Timestamp | null;
+  fence_reason: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -120,6 +150,8 @@ export interface Database {
   ledger_requests: LedgerRequestsTable;
   ledger_entries: LedgerEntriesTable;
   balance_snapshots: BalanceSnapshotsTable;
+  ledger_quarantine: LedgerQuarantineTable;
+  provider_identities: ProviderIdentitiesTable;
 }
 
 export type AccountRow = Selectable<AccountsTable>;

@@ -15,8 +15,15 @@ export interface VerifyLedgerOptions {
 }
 
 export interface VerifyLedgerResult {
+  /** Every invariant holds. */
   ok: boolean;
   violations: string[];
+  /**
+   * Writes the entry writer moved to `ledger_quarantine` and no operator has resolved yet (`resolved_at`), one
+   * line each. Not a violation (a quarantined settlement released its reservation, so the books balance), but
+   * each is a request whose money needs an operator: it was neither billed nor paid.
+   */
+  quarantined: string[];
 }
 
 export async function verifyLedger(db: Kysely<Database>, options: VerifyLedgerOptions = {}): Promise<VerifyLedgerResult> {
@@ -80,5 +87,9 @@ export async function verifyLedger(db: Kysely<Database>, options: VerifyLedgerOp
   await check("negative_balance", sql<{ v: string }>`
     SELECT account_id || ' balance ' || sum(amount_micro_usd) AS v FROM ledger_entries
     GROUP BY account_id HAVING sum(amount_micro_usd) < -${overdraft}::int8 LIMIT ${limit}`);
-  return { ok: violations.length === 0, violations };
+  const { rows: q } = await sql<{ v: string }>`
+    SELECT id || ' ' || op_kind || coalesce(' ' || request_id, '') || ' at ' || to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS') || ': '
+      || coalesce(sqlstate || ' ', '') || left(error, 200) AS v
+    FROM ledger_quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ${limit}`.execute(db);
+  return { ok: violations.length === 0, violations, quarantined: q.map((r) => r.v) };
 }

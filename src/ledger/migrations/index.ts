@@ -1,7 +1,9 @@
 /** The in-code migration list, in order. Add `NNNN_name.ts` files here; never edit a landed migration. */
 import type { Migration } from "kysely";
 import * as m0001 from "./0001_initial.js";
+import * as m0002 from "./0002_untrusted_edges.js";
 
 export const migrations: Record<string, Migration> = {
   "0001_initial": m0001,
+  "0002_untrusted_edges": m0002,
 };

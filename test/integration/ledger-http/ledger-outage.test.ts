@@ -60,7 +60,7 @@ describe("ledger degradation through the HTTP API (Postgres unreachable)", funct
     assert.equal(after.status, 200, `after Retry-After and recovery: ${after.text}`);
 
     await t.coordinator.ledger.flush();
-    assert.deepEqual(await verifyLedger(t.db.db), { ok: true, violations: [] });
+    assert.deepEqual(await verifyLedger(t.db.db), { ok: true, violations: [], quarantined: [] });
     const ids = [warm, ...served, after].map((r) => r.headers.get("x-request-id")!);
     const { rows } = await sql<{ request_id: string; state: string; debits: bigint }>`
       SELECT r.request_id, r.state, (SELECT count(*) FROM ledger_entries e WHERE e.request_id = r.request_id AND e.kind = 'debit')::int8 AS debits

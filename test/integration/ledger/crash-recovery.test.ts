@@ -41,7 +41,7 @@ describe("PostgresLedger crash safety", () => {
     const again = await pl.recover({ holderStaleMs: 0 });
     assert.equal(again.reservationsReleased + again.leasesClosed, 0, "recovery runs exactly once");
 
-    assert.deepEqual(await verifyLedger(db, { holderStaleMs: 0 }), { ok: true, violations: [] });
+    assert.deepEqual(await verifyLedger(db, { holderStaleMs: 0 }), { ok: true, violations: [], quarantined: [] });
     const { rows } = await sql<{ settled: bigint; debits: bigint; debit_entries: bigint; total: bigint }>`
       SELECT (SELECT count(*) FROM ledger_requests WHERE account_id = ${acct.id} AND state = 'settled' AND consumer_debit_micro_usd > 0)::int8 AS settled,
              (SELECT coalesce(sum(consumer_debit_micro_usd), 0) FROM ledger_requests WHERE account_id = ${acct.id} AND state = 'settled')::int8 AS debits,

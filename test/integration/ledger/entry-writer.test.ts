@@ -4,6 +4,7 @@ import { EntryWriter, type WriteOp } from "../../../src/ledger/entry-writer.js";
 import { PLATFORM_ACCOUNT_ID } from "../../../src/ledger/schema.js";
 import { setStatsd } from "../../../src/telemetry/metrics.js";
 import { systemClock } from "../../../src/util/clock.js";
+import { eventually } from "../../support/http.js";
 import { ledgerFixture, type LedgerFixture } from "./ledger-fixture.js";
 
 /**
@@ -31,7 +32,7 @@ describe("EntryWriter batches on real Postgres", () => {
     providerAccountId: "acct-p", providerId: "prov-1", promptTokens: 10, completionTokens: 5, reasoningTokens: 1,
   });
   const row = async (id: string) =>
-    (await sql<{ state: string; debit: bigint; credit: bigint; fee: bigint; provider_account_id: string | null; prompt_tokens: number; reasoning_tokens: number; resolved: boolean }>`
+    (await sql<{ state: string; debit: bigint; credit: bigint; fee: bigint; provider_account_id: string | null; prompt_tokens: bigint; reasoning_tokens: bigint; resolved: boolean }>`
       SELECT state, consumer_debit_micro_usd AS debit, provider_credit_micro_usd AS credit, platform_fee_micro_usd AS fee,
         provider_account_id, prompt_tokens, reasoning_tokens, resolved_at IS NOT NULL AS resolved
       FROM ledger_requests WHERE request_id = ${id}`.execute(fx.opened.db)).rows;
@@ -64,7 +65,7 @@ describe("EntryWriter batches on real Postgres", () => {
 
   it("settles a request reserved in the same batch: the row is written settled, with its three entries", async () => {
     await Promise.all([writer.write(reserve("same-batch")), writer.write(settle("same-batch", 700n))]);
-    assert.deepEqual(await row("same-batch"), [{ state: "settled", debit: 700n, credit: 630n, fee: 70n, provider_account_id: "acct-p", prompt_tokens: 10, reasoning_tokens: 1, resolved: true }]);
+    assert.deepEqual(await row("same-batch"), [{ state: "settled", debit: 700n, credit: 630n, fee: 70n, provider_account_id: "acct-p", prompt_tokens: 10n, reasoning_tokens: 1n, resolved: true }]);
     assert.deepEqual(await entries("same-batch"), settledEntries(700n));
   });
 
@@ -83,7 +84,7 @@ describe("EntryWriter batches on real Postgres", () => {
     await writer.write(reserve("earlier"));
     await Promise.all([writer.write(reserve("new-open")), writer.write(settle("earlier", 300n))]);
     assert.deepEqual(await entries("earlier"), settledEntries(300n));
-    assert.deepEqual(await row("new-open"), [{ state: "reserved", debit: 0n, credit: 0n, fee: 0n, provider_account_id: null, prompt_tokens: 0, reasoning_tokens: 0, resolved: false }]);
+    assert.deepEqual(await row("new-open"), [{ state: "reserved", debit: 0n, credit: 0n, fee: 0n, provider_account_id: null, prompt_tokens: 0n, reasoning_tokens: 0n, resolved: false }]);
     assert.deepEqual(await entries("new-open"), []);
   });
 
@@ -93,5 +94,76 @@ describe("EntryWriter batches on real Postgres", () => {
     assert.deepEqual(await entries("released"), []);
     assert.equal((await row("paid")).length, 0, "a settle without a reservation moves nothing");
     assert.deepEqual(await entries("paid"), []);
+  });
+
+  it("stores token counts beyond the int4 range (a provider's 3,000,000,000 cannot overflow a column)", async () => {
+    await writer.write(reserve("huge-count"));
+    await writer.write({ ...settle("huge-count", 100n), promptTokens: 3_000_000_000, completionTokens: 4_294_967_295 } as WriteOp);
+    const [r] = await row("huge-count");
+    assert.equal(r?.state, "settled");
+    assert.equal(r?.prompt_tokens, 3_000_000_000n);
+  });
+
+  it("quarantines the one write PostgreSQL refuses (a NUL byte), writes the rest of its batch, and releases that reservation", async () => {
+    const quarantined: { op: WriteOp; code: unknown }[] = [];
+    const w = new EntryWriter({ db: fx.opened.db, clock: systemClock, onQuarantine: (op, e) => quarantined.push({ op, code: (e as { code?: unknown }).code }) });
+    try {
+      await Promise.all(["q-a", "q-b", "q-c", "q-d"].map((id) => w.write(reserve(id))));
+      // One batch: three good settlements around a poisoned one.
+      await Promise.all([
+        w.write(settle("q-a", 100n)),
+        w.write({ ...settle("q-b", 100n), providerId: "prov\u0000evil" } as WriteOp),
+        w.write(settle("q-c", 100n)),
+        w.write(settle("q-d", 100n)),
+      ]);
+      for (const id of ["q-a", "q-c", "q-d"]) assert.equal((await row(id))[0]?.state, "settled", id);
+      assert.deepEqual(await entries("q-a"), settledEntries(100n));
+      const [b] = (await sql<{ state: string; release_reason: string }>`SELECT state, release_reason FROM ledger_requests WHERE request_id = 'q-b'`.execute(fx.opened.db)).rows;
+      assert.deepEqual(b, { state: "released", release_reason: "quarantined" });
+      assert.deepEqual(await entries("q-b"), []);
+      const q = (await sql<{ op_kind: string; request_id: string; sqlstate: string; payload: string }>`
+        SELECT op_kind, request_id, sqlstate, payload FROM ledger_quarantine WHERE request_id = 'q-b'`.execute(fx.opened.db)).rows;
+      assert.equal(q.length, 1);
+      assert.equal(q[0]!.op_kind, "settle");
+      assert.equal(q[0]!.sqlstate, "22021", "invalid byte sequence (the NUL)");
+      assert.equal(JSON.parse(q[0]!.payload).providerId, "prov\u0000evil", "the payload keeps the bad value for the operator");
+      assert.equal(quarantined.length, 1);
+      assert.equal(quarantined[0]!.op.kind, "settle");
+      // The writer is not wedged: the next write goes through at once.
+      await w.write(reserve("q-after"));
+      assert.equal((await row("q-after"))[0]?.state, "reserved");
+      assert.equal(w.degraded, false);
+    } finally {
+      w.close();
+    }
+  });
+
+  it("retries a transient failure as a whole instead of quarantining anything", async () => {
+    const db = fx.opened.db;
+    // A trigger that fails with a connection-class error (08006) for one request: transient, so retried.
+    await sql`CREATE OR REPLACE FUNCTION flaky_once() RETURNS trigger AS $$
+      BEGIN
+        IF NEW.request_id = 'flaky' AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'flaky_seen') THEN
+          RAISE EXCEPTION 'simulated connection failure' USING ERRCODE = '08006';
+        END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql`.execute(db);
+    await sql`CREATE TRIGGER flaky_once BEFORE INSERT ON ledger_requests FOR EACH ROW EXECUTE FUNCTION flaky_once()`.execute(db);
+    const errors: unknown[] = [];
+    const w = new EntryWriter({ db, clock: systemClock, retryMs: 20, onError: (e) => errors.push(e) });
+    try {
+      const written = w.write(reserve("flaky"));
+      await eventually(() => errors.length > 0, 5_000, "a failed flush");
+      assert.equal(w.degraded, true);
+      await sql`CREATE TABLE flaky_seen (x int)`.execute(db);
+      await written;
+      assert.equal((await row("flaky"))[0]?.state, "reserved");
+      const q = await sql<{ n: bigint }>`SELECT count(*)::int8 AS n FROM ledger_quarantine WHERE request_id = 'flaky'`.execute(db);
+      assert.equal(q.rows[0]!.n, 0n);
+    } finally {
+      w.close();
+      await sql`DROP TRIGGER flaky_once ON ledger_requests`.execute(db);
+      await sql`DROP TABLE IF EXISTS flaky_seen`.execute(db);
+    }
   });
 });

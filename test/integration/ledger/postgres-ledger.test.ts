@@ -46,7 +46,7 @@ describe("PostgresLedger on real Postgres", () => {
     assert.equal(usage.spentMicroUsd, expected);
     const earned = await pl.accounts.getUsage(provider);
     assert.ok(earned.earnedMicroUsd > 0n);
-    assert.deepEqual(await verifyLedger(fx.opened.db), { ok: true, violations: [] });
+    assert.deepEqual(await verifyLedger(fx.opened.db), { ok: true, violations: [], quarantined: [] });
   });
 
   it("leaves the balance unchanged when a request is released", async () => {
