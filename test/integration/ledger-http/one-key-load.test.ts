@@ -56,7 +56,7 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
         ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
       };
       const r = await postJson(url, t.apiKey, body);
-      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+      let usage: { prompt_tokens: bigint; completion_tokens: bigint } | undefined;
       if (r.status === 200) {
         if (stream) usage = (sseData(r.text).find((e) => (e as { usage?: unknown })?.usage) as { usage: typeof usage } | undefined)?.usage;
         else usage = (JSON.parse(r.text) as { usage: typeof usage }).usage;
@@ -93,7 +93,7 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
     assert.deepEqual(await verifyLedger(t.db.db), { ok: true, violations: [], quarantined: [] });
 
     // Per request: the ledger row is settled and its debit is the price of the usage the client was told.
-    const { rows } = await sql<{ request_id: string; state: string; debit: bigint; prompt_tokens: number; completion_tokens: number }>`
+    const { rows } = await sql<{ request_id: string; state: string; debit: bigint; prompt_tokens: bigint; completion_tokens: bigint }>`
       SELECT request_id, state, consumer_debit_micro_usd AS debit, prompt_tokens, completion_tokens
       FROM ledger_requests WHERE account_id = ${t.accountId}`.execute(t.db.db);
     assert.equal(rows.length, TOTAL, "one ledger row per request");
@@ -103,8 +103,8 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
       const row = byId.get(o.requestId);
       assert.ok(row, `ledger row for ${o.requestId}`);
       assert.equal(row.state, "settled");
-      assert.equal(row.prompt_tokens, o.promptTokens);
-      assert.equal(row.completion_tokens, o.completionTokens);
+      assert.equal(row.prompt_tokens, BigInt(o.promptTokens));
+      assert.equal(row.completion_tokens, BigInt(o.completionTokens));
       const cost = expectedCost(o.promptTokens, o.completionTokens);
       assert.equal(row.debit, cost, `debit of ${o.requestId}`);
       expectedTotal += cost;
