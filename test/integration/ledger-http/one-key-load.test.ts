@@ -56,7 +56,7 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
         ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
       };
       const r = await postJson(url, t.apiKey, body);
-      let usage: { prompt_tokens: bigint; completion_tokens: bigint } | undefined;
+      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
       if (r.status === 200) {
         if (stream) usage = (sseData(r.text).find((e) => (e as { usage?: unknown })?.usage) as { usage: typeof usage } | undefined)?.usage;
         else usage = (JSON.parse(r.text) as { usage: typeof usage }).usage;
