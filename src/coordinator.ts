@@ -15,6 +15,7 @@ import { restHandler, type RouteDeps } from "./http/routes.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
 import { ProviderService, startGrpcServer } from "./protocol/provider-service.js";
+import { createProviderIdentityStore } from "./ledger/provider-identities.js";
 import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { ProviderRegistry } from "./registry/provider-registry.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
@@ -105,12 +106,18 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
 
   const limiter = createRateLimiter({ processShare: 1 / config.replicas, ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}) });
 
+  const identities = createProviderIdentityStore(deps.db);
   const providers = new ProviderService({
     registry,
     clock,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    challengeIntervalMs: config.providerChallengeIntervalMs,
+    challengeTimeoutMs: config.providerChallengeTimeoutMs,
+    revocationCheckMs: config.providerRevocationCheckMs,
     authenticate: (token) => ledger.accounts.authenticateProvider(token),
+    identities,
+    revokedTokens: (ids) => ledger.accounts.revokedProviderTokens(ids),
     onConnected: (rec) => health.forgetProvider(rec.id),
     onDisconnected: (rec) => health.forgetProvider(rec.id),
     onLoadStatus: (rec, model, ok, error) => {
@@ -119,7 +126,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         log.warn("model load failed", { provider_id: rec.id, model, error });
       }
     },
-    log: (msg, fields) => log.info(msg, fields),
+    logger: log,
   });
 
   let dispatcher: Dispatcher;
@@ -203,6 +210,21 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       requests_in_flight: dispatcher.inflight,
       ledger: ledger.status(),
     }),
+    ownedProviders: async (accountId) =>
+      (await identities.listByAccount(accountId)).map((i) => ({
+        object: "provider",
+        id: i.providerId,
+        serial: i.serial,
+        connected: registry.get(i.providerId) !== undefined,
+        fenced: i.fenceReason !== null,
+        ...(i.fenceReason !== null ? { fence_reason: i.fenceReason } : {}),
+      })),
+    forgetOwnedProvider: async (accountId, serial) => {
+      if (!(await identities.forget(serial, accountId))) return false;
+      providers.disconnectSerial(serial, "provider identity forgotten by its owner");
+      log.info("provider identity forgotten", { serial, account_id: accountId });
+      return true;
+    },
     usage: async (accountId, sinceMs) => {
       const u = await ledger.usage(accountId, sinceMs);
       return {
@@ -225,6 +247,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         adminKey,
         accounts: ledger.accounts,
         registry,
+        providers,
+        identities,
         onInternalError: (e) => log.error("admin request failed", { error: String((e as Error)?.stack ?? e) }),
       }),
     // An admin typo (an unknown field, `"tier": "GOLD"`) is an error, not silently a default.

@@ -9,12 +9,18 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { AccountTier, AdminService, type AccountSchema } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { CoordinatorError, type ErrorCode } from "../errors/coordinator-error.js";
 import type { AccountStore, AccountSummary } from "../ledger/types.js";
+import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 
 export interface AdminServiceDeps {
   adminKey: string;
   accounts: AccountStore;
   registry: ProviderRegistry;
+  /** Live provider sessions (revocation and forgetting end them at once). */
+  providers: { revokeToken(tokenId: string): number; disconnectSerial(serial: string, reason: string): boolean };
+  identities: ProviderIdentityStore;
+  /** A provider's recent usage divergence (over-claims in its window, routing penalty). */
+  usageDivergence?(providerId: string): { overClaims: number; routingPenalty: number };
   /** Unexpected failures (the caller sees only "internal error"). */
   onInternalError?(e: unknown): void;
 }
@@ -91,8 +97,21 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       const t = await d.accounts.issueProviderToken({ accountId: req.accountId, ...(req.name ? { name: req.name } : {}) });
       return { tokenId: t.tokenId, token: t.token };
     }),
+    revokeProviderToken: guard(async (req) => {
+      if (!req.tokenId) throw new ConnectError("token_id is required", Code.InvalidArgument);
+      const revoked = await d.accounts.revokeProviderToken(req.tokenId);
+      if (!revoked) throw new ConnectError(`no live provider token ${req.tokenId}`, Code.NotFound);
+      return { sessionsEnded: d.providers.revokeToken(req.tokenId) };
+    }),
+    forgetProvider: guard(async (req) => {
+      if (!req.serial) throw new ConnectError("serial is required", Code.InvalidArgument);
+      if (!(await d.identities.forget(req.serial))) throw new ConnectError(`no provider identity for serial ${req.serial}`, Code.NotFound);
+      d.providers.disconnectSerial(req.serial, "provider identity forgotten by an operator");
+      return {};
+    }),
     listProviders: guard(async () => ({
       providers: d.registry.view().providers.map((p) => ({
+        ...(d.usageDivergence ? divergenceFields(d.usageDivergence(p.id)) : {}),
         id: p.id,
         serial: p.serial,
         accountId: p.accountId,
@@ -124,6 +143,10 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       };
     }),
   };
+}
+
+function divergenceFields(v: { overClaims: number; routingPenalty: number }): { usageOverClaims: number; routingPenalty: number } {
+  return { usageOverClaims: v.overClaims, routingPenalty: v.routingPenalty };
 }
 
 function requireAccountId(id: string): void {

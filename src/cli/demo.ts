@@ -38,6 +38,8 @@ async function startDemoFleet(running: Running, config: Config, o: { macs: numbe
   const fleet = await startFleet({
     coordinator: `127.0.0.1:${coordinator.grpcPort}`,
     token,
+    // Each run makes a new owner account, and a serial belongs to the account that first registered it.
+    serialPrefix: `DEMO-${owner.id.replace(/^acct_/, "").slice(0, 8)}`,
     count: o.macs,
     // Every catalog model is listed by /v1/models, so the demo fleet serves them all.
     models: defaultCatalog.map((m) => m.id),

@@ -28,6 +28,10 @@ export interface SimulatedMacOptions {
   /** Stable hardware serial. */
   serial: string;
   chip: ChipProfile;
+  /** The 32-byte Ed25519 seed of the machine's key (default: derived from the serial, see simulatedKeySeed). */
+  keySeed?: Uint8Array;
+  /** Hostile: answers key challenges with a wrong signature. */
+  badSignatures?: boolean;
   /** Models on disk (ids or per-build options). */
   models: (string | SimModelOption)[];
   /** Provider binary version (default "0.7.0"). */

@@ -11,6 +11,7 @@
  * Cancellation: on CancelInference the Mac stops the request at once and sends nothing more for it (no
  * CANCELLED error): the coordinator has already forgotten the id, so any further frame is noise.
  */
+import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -25,6 +26,7 @@ import {
   type RegisterAck,
 } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { defaultCatalog } from "../config/catalog.js";
+import { keyPairFromSeed, signChallenge, type ProviderKeyPair } from "../protocol/provider-keys.js";
 import { systemClock, type Cancel, type Clock } from "../util/clock.js";
 import type { ChipProfile } from "./chip-profiles.js";
 import { drawBehaviour, takeScripted, type FailureBehaviour, type ScriptedBehaviour } from "./failure-script.js";
@@ -85,6 +87,7 @@ export class SimulatedMac extends EventEmitter {
   #reconnectCancel: Cancel | undefined;
   #attempt = 0;
   #warmed = false;
+  readonly #keys: ProviderKeyPair;
 
   constructor(options: SimulatedMacOptions) {
     super();
@@ -97,6 +100,7 @@ export class SimulatedMac extends EventEmitter {
     this.#timeScale = this.#instant ? Infinity : Math.max(1e-6, options.timeScale ?? 1);
     this.#script = [...(options.failures?.script ?? [])];
     this.#random = seededRandom(hashSeed(options.serial, String(options.seed ?? 0)));
+    this.#keys = keyPairFromSeed(options.keySeed ?? simulatedKeySeed(options.serial));
     for (const m of options.models) {
       const opt = typeof m === "string" ? { id: m } : m;
       const spec = simModelSpec(opt.id, options.catalog ?? defaultCatalog);
@@ -204,6 +208,7 @@ export class SimulatedMac extends EventEmitter {
         value: {
           authToken: this.#o.token,
           serial: this.serial,
+          publicKey: this.#keys.publicKey,
           version: this.version,
           hardware: {
             chipName: this.chip.chipName,
@@ -260,6 +265,13 @@ export class SimulatedMac extends EventEmitter {
     switch (m.msg.case) {
       case "registerAck":
         return this.#onRegistered(m.msg.value);
+      case "challenge": {
+        // Prove the machine's key: the coordinator refuses a serial whose key cannot sign its nonce.
+        const nonce = m.msg.value.nonce;
+        const signature = this.#o.badSignatures ? new Uint8Array(64) : signChallenge(this.#keys.privateKey, this.serial, nonce);
+        void this.#stream?.send({ msg: { case: "challengeResponse", value: { nonce, signature } } });
+        return;
+      }
       case "inferenceRequest":
         void this.#onInference(m.msg.value);
         return;
@@ -515,4 +527,13 @@ export class SimulatedMac extends EventEmitter {
     });
     this.emit("record", this.records[this.records.length - 1]);
   }
+}
+
+/**
+ * The simulator's key seed for a serial: deterministic, so a simulated Mac keeps its identity across restarts
+ * like a real one keeping its key on disk. Anyone who knows the serial can derive it, which is fine for a
+ * simulator and why real providers generate theirs randomly.
+ */
+export function simulatedKeySeed(serial: string): Uint8Array {
+  return new Uint8Array(createHash("sha256").update("simulated-mac-key\0").update(serial).digest());
 }

@@ -19,6 +19,10 @@ export interface RouteDeps extends InferenceDeps {
   capacity(): unknown;
   health(): Record<string, unknown>;
   usage(accountId: string, sinceMs: number | undefined): Promise<Record<string, unknown>>;
+  /** The provider machines the account owns: serial ↔ opaque id, connection and fence state. */
+  ownedProviders(accountId: string): Promise<Record<string, unknown>[]>;
+  /** Forgets one of the account's machines (lifts a fence; the next registration binds the serial afresh). False if not the account's. */
+  forgetOwnedProvider(accountId: string, serial: string): Promise<boolean>;
   /** `Access-Control-Allow-Origin` for browser callers; absent = no CORS headers. */
   corsAllowOrigin?: string;
 }
@@ -102,7 +106,20 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
         }
         return sendJson(res, 200, await deps.usage(p.accountId, since === null ? undefined : Number(since)));
       }
+      case "/v1/me/providers": {
+        if (method !== "GET") return methodNotAllowed(res, "GET");
+        const p = await authenticate(req.headers, deps.accounts);
+        return sendJson(res, 200, { object: "list", data: await deps.ownedProviders(p.accountId) });
+      }
       default: {
+        const owned = /^\/v1\/me\/providers\/([^/]+)$/.exec(path);
+        if (owned) {
+          if (method !== "DELETE") return methodNotAllowed(res, "DELETE");
+          const p = await authenticate(req.headers, deps.accounts);
+          const serial = safeDecode(owned[1]!);
+          if (!(await deps.forgetOwnedProvider(p.accountId, serial))) throw new CoordinatorError("not_found", `no provider with serial ${JSON.stringify(serial.slice(0, 64))} belongs to this account`);
+          return sendJson(res, 200, { object: "provider", serial, deleted: true });
+        }
         const m = /^\/v1\/models\/(.+)$/.exec(path);
         if (m && method === "GET") {
           await authenticate(req.headers, deps.accounts);

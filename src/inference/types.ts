@@ -44,7 +44,11 @@ export type ProviderErrorReason =
 export type ProviderEvent =
   | { kind: "accepted" }
   | { kind: "chunk"; deltas: Delta[] }
-  | { kind: "complete"; finishReason: FinishReason; usage: Usage }
+  /**
+   * `usageRefused`: the claimed usage was outside what any request can reach, so it is not a claim at all; the
+   * coordinator bills its own count (and the session that sent it ends).
+   */
+  | { kind: "complete"; finishReason: FinishReason; usage: Usage; usageRefused?: string }
   | { kind: "error"; statusCode: number; message: string; reason: ProviderErrorReason }
   /** The provider's stream ended or it was evicted while this request was in flight. */
   | { kind: "disconnected"; message: string };

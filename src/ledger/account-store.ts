@@ -117,6 +117,24 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
       return { tokenId, token };
     },
 
+    async revokeProviderToken(tokenId) {
+      const row = await db
+        .updateTable("provider_tokens")
+        .set({ revoked_at: new Date() })
+        .where("id", "=", tokenId)
+        .where("revoked_at", "is", null)
+        .returning("account_id")
+        .executeTakeFirst();
+      return row ? { accountId: row.account_id } : undefined;
+    },
+
+    async revokedProviderTokens(tokenIds) {
+      if (tokenIds.length === 0) return new Set();
+      const live = await db.selectFrom("provider_tokens").select("id").where("id", "in", [...tokenIds]).where("revoked_at", "is", null).execute();
+      const liveIds = new Set(live.map((r) => r.id));
+      return new Set(tokenIds.filter((id) => !liveIds.has(id)));
+    },
+
     async setModelPrice(model, inputMicroUsdPerMtok, outputMicroUsdPerMtok) {
       await db
         .insertInto("model_prices")

@@ -88,6 +88,10 @@ export interface AccountStore {
   issueApiKey(input: { accountId: string; name?: string; spendCapMicroUsd?: bigint; value?: string }): Promise<{ keyId: string; apiKey: string }>;
   revokeApiKey(keyId: string): Promise<void>;
   issueProviderToken(input: { accountId: string; name?: string }): Promise<{ tokenId: string; token: string }>;
+  /** Revokes a provider token; resolves to its owner account, or undefined if there is no live token by that id. */
+  revokeProviderToken(tokenId: string): Promise<{ accountId: string } | undefined>;
+  /** The ids among `tokenIds` that are revoked or gone (live sessions holding them must end). */
+  revokedProviderTokens(tokenIds: readonly string[]): Promise<Set<string>>;
   setModelPrice(model: string, inputMicroUsdPerMtok: bigint, outputMicroUsdPerMtok: bigint): Promise<void>;
   getUsage(accountId: string, sinceMs?: number): Promise<UsageSummary>;
 }

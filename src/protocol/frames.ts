@@ -1,6 +1,11 @@
 /**
  * Pure mapping between the generated protobuf messages and the coordinator's domain types. This file and the
  * rest of src/protocol/ are the only code that imports gen/.
+ *
+ * It is also the trust edge for values: every string and number a provider sends is checked against
+ * {@link wireBounds} here, and a frame that breaks one throws {@link ProtocolViolation} (the session is then
+ * closed). Plausibility of capability claims (rates, memory, budgets) is judged later, in
+ * registry/claim-bounds.ts, against the machine's chip class.
  */
 import { create } from "@bufbuild/protobuf";
 import {
@@ -19,41 +24,70 @@ import {
 } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { Delta, FinishReason, ProviderErrorReason, ProviderEvent, RequestTraits } from "../inference/types.js";
 import type { ProviderHeartbeat, ProviderRegistration, ProviderStatus, SlotState, ThermalState } from "../registry/types.js";
+import {
+  checkCount,
+  checkLabel,
+  checkModelId,
+  checkSerial,
+  checkUint64,
+  ProtocolViolation,
+  sanitizeText,
+  wireBounds,
+} from "./wire-bounds.js";
 
-/** What a Register frame tells us: the registration plus the token to authenticate. */
-export type RegistrationInfo = Omit<ProviderRegistration, "accountId"> & { authToken: string };
+/** What a Register frame tells us: the registration plus the token to authenticate and the machine's key. */
+export type RegistrationInfo = Omit<ProviderRegistration, "accountId"> & { authToken: string; publicKey: Uint8Array };
 
-/** Upper bound on models / slots per provider, so one misbehaving peer cannot bloat the registry. */
-const MAX_MODELS = 64;
+/** Ed25519 public keys are 32 bytes. */
+const ED25519_PUBLIC_KEY_BYTES = 32;
+/** KV budgets and bytes per token are kept below 2^40: far above any Mac, and exact in a double. */
+const MAX_BUDGET_TOKENS = 2 ** 40;
 
+/** Validates a Register frame (throws {@link ProtocolViolation}). */
 export function registrationFromFrame(r: Register): RegistrationInfo {
   const hw = r.hardware;
+  if (r.authToken.length > wireBounds.maxAuthTokenChars) throw new ProtocolViolation("auth_token", "too long");
+  if (r.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new ProtocolViolation("public_key", "an Ed25519 public key (32 bytes) is required");
+  if (r.models.length > wireBounds.maxModelsPerProvider) throw new ProtocolViolation("models", `more than ${wireBounds.maxModelsPerProvider} models`);
+  const seen = new Set<string>();
+  const models = r.models.map((m, i) => {
+    const id = checkModelId(m.id, `models[${i}].id`);
+    if (seen.has(id)) throw new ProtocolViolation(`models[${i}].id`, "duplicated");
+    seen.add(id);
+    return {
+      id,
+      sizeBytes: checkUint64(m.sizeBytes, `models[${i}].size_bytes`, wireBounds.maxModelBytes),
+      quantization: checkLabel(m.quantization, `models[${i}].quantization`),
+      contextLength: checkCount(m.contextLength, `models[${i}].context_length`, wireBounds.maxContextTokens),
+      isVision: m.isVision,
+      templateRenderOk: m.templateRenderOk,
+    };
+  });
   return {
     authToken: r.authToken,
-    serial: r.serial,
-    version: r.version,
+    publicKey: r.publicKey,
+    serial: checkSerial(r.serial),
+    version: checkLabel(r.version, "version", 32),
     hardware: {
-      chipName: hw?.chipName ?? "",
-      chipFamily: hw?.chipFamily ?? "",
+      chipName: checkLabel(hw?.chipName ?? "", "hardware.chip_name"),
+      chipFamily: checkLabel(hw?.chipFamily ?? "", "hardware.chip_family"),
       memoryGb: finite(hw?.memoryGb),
       memoryBandwidthGbs: finite(hw?.memoryBandwidthGbs),
       gpuCores: hw?.gpuCores ?? 0,
     },
     decodeTps: finite(r.decodeTps),
     prefillTps: finite(r.prefillTps),
-    maxModelSlots: Math.max(1, r.maxModelSlots || 1),
-    models: r.models.slice(0, MAX_MODELS).map((m) => ({
-      id: m.id,
-      sizeBytes: Number(m.sizeBytes),
-      quantization: m.quantization,
-      contextLength: m.contextLength,
-      isVision: m.isVision,
-      templateRenderOk: m.templateRenderOk,
-    })),
+    maxModelSlots: Math.min(wireBounds.maxModelsPerProvider, Math.max(1, r.maxModelSlots || 1)),
+    models,
   };
 }
 
+/** Validates a Heartbeat frame (throws {@link ProtocolViolation}). */
 export function heartbeatFromFrame(h: Heartbeat): ProviderHeartbeat {
+  const slots = h.capacity?.slots ?? [];
+  if (slots.length > wireBounds.maxModelsPerProvider) throw new ProtocolViolation("capacity.slots", `more than ${wireBounds.maxModelsPerProvider} slots`);
+  if (h.warmModels.length > wireBounds.maxModelsPerProvider) throw new ProtocolViolation("warm_models", `more than ${wireBounds.maxModelsPerProvider} models`);
+  const max = wireBounds.maxSlotCounter;
   return {
     status: providerStatus(h.status),
     memoryPressure: clamp01(h.system?.memoryPressure),
@@ -61,30 +95,33 @@ export function heartbeatFromFrame(h: Heartbeat): ProviderHeartbeat {
     thermal: thermalState(h.system?.thermalState),
     totalMemoryGb: finite(h.capacity?.totalMemoryGb),
     freeForLoadGb: h.capacity?.freeForLoadGb === undefined ? undefined : finite(h.capacity.freeForLoadGb),
-    slots: (h.capacity?.slots ?? []).slice(0, MAX_MODELS).map((s) => ({
-      model: s.model,
+    slots: slots.map((s, i) => ({
+      model: checkModelId(s.model, `capacity.slots[${i}].model`),
       state: slotState(s.state),
-      numRunning: s.numRunning,
-      numWaiting: s.numWaiting,
-      maxConcurrency: s.maxConcurrency,
-      tokenBudgetUsed: Number(s.activeTokenBudgetUsed),
-      tokenBudgetMax: Number(s.activeTokenBudgetMax),
-      kvBytesPerToken: Number(s.kvBytesPerToken),
+      numRunning: checkCount(s.numRunning, `capacity.slots[${i}].num_running`, max),
+      numWaiting: checkCount(s.numWaiting, `capacity.slots[${i}].num_waiting`, max),
+      maxConcurrency: checkCount(s.maxConcurrency, `capacity.slots[${i}].max_concurrency`, max),
+      // Budgets are claims, clamped to what the machine can physically hold in registry/claim-bounds.ts.
+      tokenBudgetUsed: Number(s.activeTokenBudgetUsed > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.activeTokenBudgetUsed),
+      tokenBudgetMax: Number(s.activeTokenBudgetMax > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.activeTokenBudgetMax),
+      kvBytesPerToken: Number(s.kvBytesPerToken > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.kvBytesPerToken),
       observedDecodeTps: finite(s.observedDecodeTps),
       observedPrefillTps: finite(s.observedPrefillTps),
       modelLoadTimeMs: s.modelLoadTimeMs,
     })),
-    warmModels: h.warmModels.slice(0, MAX_MODELS),
+    warmModels: h.warmModels.map((m, i) => checkModelId(m, `warm_models[${i}]`)),
   };
 }
 
+/** The typed deltas of a chunk (throws {@link ProtocolViolation} past the per-chunk bounds). */
 export function deltasFromChunk(c: InferenceChunk): Delta[] {
+  if (c.deltas.length > wireBounds.maxDeltasPerChunk) throw new ProtocolViolation("inference_chunk.deltas", `more than ${wireBounds.maxDeltasPerChunk} deltas`);
   const out: Delta[] = [];
   for (const d of c.deltas) {
     const v = d.delta;
     switch (v.case) {
       case "role":
-        out.push({ kind: "role", role: v.value });
+        out.push({ kind: "role", role: checkLabel(v.value, "delta.role", wireBounds.maxRoleChars) });
         break;
       case "content":
         if (v.value !== "") out.push({ kind: "content", text: v.value });
@@ -94,9 +131,9 @@ export function deltasFromChunk(c: InferenceChunk): Delta[] {
         break;
       case "toolCall": {
         const t = v.value;
-        const delta: Delta = { kind: "tool_call", index: t.index };
-        if (t.id) delta.id = t.id;
-        if (t.name) delta.name = t.name;
+        const delta: Delta = { kind: "tool_call", index: checkCount(t.index, "delta.tool_call.index", wireBounds.maxToolCallIndex) };
+        if (t.id) delta.id = checkLabel(t.id, "delta.tool_call.id", wireBounds.maxToolCallIdChars);
+        if (t.name) delta.name = checkLabel(t.name, "delta.tool_call.name", wireBounds.maxToolNameChars);
         if (t.arguments) delta.arguments = t.arguments;
         out.push(delta);
         break;
@@ -108,20 +145,34 @@ export function deltasFromChunk(c: InferenceChunk): Delta[] {
   return out;
 }
 
+/**
+ * The provider's completion with its claimed usage. A count no single request can reach is refused: the event
+ * says so in `usageRefused` (with zero usage), so the request still completes, billed at the coordinator's own
+ * count, and the caller ends the session. The claim is only a claim either way: dispatch bills the
+ * coordinator's own count where they disagree.
+ */
 export function completeFromFrame(c: InferenceComplete): ProviderEvent & { kind: "complete" } {
-  return {
-    kind: "complete",
-    finishReason: finishReason(c.finishReason),
-    usage: {
-      promptTokens: c.usage?.promptTokens ?? 0,
-      completionTokens: c.usage?.completionTokens ?? 0,
-      reasoningTokens: c.usage?.reasoningTokens ?? 0,
-    },
-  };
+  const max = wireBounds.maxUsageTokens;
+  const base = { kind: "complete" as const, finishReason: finishReason(c.finishReason) };
+  try {
+    return {
+      ...base,
+      usage: {
+        promptTokens: checkCount(c.usage?.promptTokens ?? 0, "usage.prompt_tokens", max),
+        completionTokens: checkCount(c.usage?.completionTokens ?? 0, "usage.completion_tokens", max),
+        reasoningTokens: checkCount(c.usage?.reasoningTokens ?? 0, "usage.reasoning_tokens", max),
+      },
+    };
+  } catch (e) {
+    if (!(e instanceof ProtocolViolation)) throw e;
+    return { ...base, usage: { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 }, usageRefused: e.message };
+  }
 }
 
+/** A provider's error; status outside 400..599 reads as 500, and the message is cut and stripped of controls. */
 export function errorFromFrame(e: InferenceError): ProviderEvent & { kind: "error" } {
-  return { kind: "error", statusCode: e.statusCode || 500, message: e.message || "provider error", reason: errorReason(e.reason) };
+  const status = e.statusCode >= 400 && e.statusCode <= 599 ? e.statusCode : 500;
+  return { kind: "error", statusCode: status, message: sanitizeText(e.message) || "provider error", reason: errorReason(e.reason) };
 }
 
 /** Builds the InferenceRequest frame for a dispatch. */
@@ -151,6 +202,11 @@ export function cancelFrame(requestId: string, reason: string): CoordinatorMessa
 
 export function loadModelFrame(model: string): CoordinatorMessage {
   return create(CoordinatorMessageSchema, { msg: { case: "loadModel", value: { model } } });
+}
+
+/** Asks the provider to sign `nonce` with its registered key (at registration and periodically after). */
+export function challengeFrame(nonce: Uint8Array): CoordinatorMessage {
+  return create(CoordinatorMessageSchema, { msg: { case: "challenge", value: { nonce } } });
 }
 
 export function registerAckFrame(providerId: string, heartbeatIntervalMs: number, desiredModels: string[]): CoordinatorMessage {

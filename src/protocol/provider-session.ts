@@ -20,6 +20,23 @@ export type SessionState =
   | { t: "ready"; providerId: string }
   | { t: "closed"; reason: string };
 
+/** Who a session proved to be: set once its registration passed authentication and the key challenge. */
+export interface SessionIdentity {
+  serial: string;
+  accountId: string;
+  /** The provider token the session registered with (revoking it ends the session). */
+  tokenId: string;
+  publicKey: Uint8Array;
+}
+
+/** A challenge sent and not yet answered. */
+export interface PendingChallenge {
+  nonce: Uint8Array;
+  sentAtMs: number;
+  /** Receives the signature, or undefined when the session ends first. */
+  answer(signature: Uint8Array | undefined): void;
+}
+
 type Handler = (e: ProviderEvent) => void;
 
 /** Frames queued beyond this many (while the peer is not reading) mean the provider is stuck: close it. */
@@ -27,6 +44,15 @@ const MAX_QUEUED_FRAMES = 4096;
 
 export class ProviderSession implements ProviderChannel {
   state: SessionState;
+  /** Set once Register's token is accepted (the key is proved by the challenge that follows). */
+  identity: SessionIdentity | undefined;
+  /** A Register is being checked: other frames wait (are dropped) until the RegisterAck. */
+  registering = false;
+  challenge: PendingChallenge | undefined;
+  /** When the session last proved its key (registration or a periodic challenge). */
+  lastProvedMs = 0;
+  /** The peer address grpc-js reports ("ipv4:1.2.3.4:5678"), for logs. */
+  readonly peer: string;
   readonly #call: ServerDuplexStream<ProviderMessage, CoordinatorMessage>;
   readonly #handlers = new Map<string, Handler>();
   readonly #queue: CoordinatorMessage[] = [];
@@ -36,6 +62,13 @@ export class ProviderSession implements ProviderChannel {
   constructor(call: ServerDuplexStream<ProviderMessage, CoordinatorMessage>, nowMs: number) {
     this.#call = call;
     this.state = { t: "handshaking", sinceMs: nowMs };
+    let peer = "unknown";
+    try {
+      peer = call.getPeer();
+    } catch {
+      // a stream that is already gone has no peer
+    }
+    this.peer = peer;
     call.on("drain", () => this.#flush());
   }
 
@@ -121,6 +154,9 @@ export class ProviderSession implements ProviderChannel {
     const handlers = [...this.#handlers.entries()];
     this.#handlers.clear();
     this.#queue.length = 0;
+    const pending = this.challenge;
+    this.challenge = undefined;
+    pending?.answer(undefined);
     for (const [, h] of handlers) h({ kind: "disconnected", message: `provider disconnected: ${reason}` });
     const cb = this.#onClosed;
     this.#onClosed = undefined;

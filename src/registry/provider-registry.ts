@@ -81,9 +81,12 @@ export class ProviderRegistry {
   #nextId = 1;
   readonly #listeners: CapacityListener[] = [];
 
-  /** Adds a provider session. A record with the same serial must be removed first (see {@link bySerial}). */
-  add(r: ProviderRegistration, nowMs: number): ProviderRecord {
-    const id = `prov_${(this.#nextId++).toString(36)}_${r.serial.slice(0, 24)}`;
+  /**
+   * Adds a provider session under `id` (the machine's stable opaque id; generated when omitted, e.g. in unit
+   * tests). A record with the same serial or id must be removed first (see {@link bySerial}).
+   */
+  add(r: ProviderRegistration, nowMs: number, id: ProviderId = `prov_local_${(this.#nextId++).toString(36)}`): ProviderRecord {
+    if (this.#byId.has(id)) throw new Error(`provider ${id} is already registered`);
     const rec = new ProviderRecord(id, r, nowMs);
     this.#byId.set(id, rec);
     this.#bySerial.set(r.serial, rec);

@@ -3,13 +3,11 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
-import { ProviderMessageSchema, ProviderService, type CoordinatorMessage, type ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { grpcServiceDefinition } from "../../src/protocol/grpc-service.js";
 import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually } from "../support/http.js";
+import { RawProvider } from "../support/raw-provider.js";
 
 describe("provider sessions over gRPC", function () {
   this.timeout(30_000);
@@ -31,39 +29,28 @@ describe("provider sessions over gRPC", function () {
     assert.equal(t.coordinator.registry.size, 0);
   });
 
-  it("replaces the old session when the same serial connects again", async () => {
+  it("lets the same machine (same account, same key) replace its old session, under the same opaque id", async () => {
     t = await startTestCoordinator({ macs: [{ serial: "SAME-1" }] });
     const first = t.macs[0]!;
-    const firstId = first.providerId;
+    const firstId = first.providerId!;
+    assert.match(firstId, /^prov_[a-z2-7]{20}$/, "an opaque id, not the serial");
     const twin = new SimulatedMac({ coordinator: `127.0.0.1:${t.coordinator.grpcPort}`, token: t.providerToken, serial: "SAME-1", chip: chipProfiles[5]!, models: ["gpt-oss-20b"], instant: true, reconnectBaseMs: 60_000 });
     extra.push(twin);
     twin.start();
-    await eventually(() => t.coordinator.registry.bySerial("SAME-1")?.id === twin.providerId, 5_000, "the twin to take over");
-    assert.notEqual(twin.providerId, firstId);
+    await eventually(() => first.state !== "registered" && twin.state === "registered", 5_000, "the twin to take over");
+    assert.equal(twin.providerId, firstId, "the machine keeps its id across sessions");
     assert.equal(t.coordinator.registry.size, 1, "one session per serial");
-    assert.equal(t.coordinator.registry.get(firstId!), undefined);
+    assert.equal(t.coordinator.registry.get(firstId)?.hardware.chipName, chipProfiles[5]!.chipName, "the record is the new session's");
   });
 
   it("evicts a provider that registers and then goes silent, ending its stream with DEADLINE_EXCEEDED", async () => {
     t = await startTestCoordinator({ config: { heartbeatTimeoutMs: 600 }, macs: [] });
-    const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(ProviderService), "ProviderService");
-    const client = new Client(`127.0.0.1:${t.coordinator.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-      connect(): grpc.ClientDuplexStream<ProviderMessage, CoordinatorMessage>;
-    };
-    const call = client.connect();
-    const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
-    call.on("error", () => undefined);
-    const acked = new Promise<string>((resolve) => call.on("data", (m: CoordinatorMessage) => m.msg.case === "registerAck" && resolve(m.msg.value.providerId)));
-    call.write(
-      create(ProviderMessageSchema, {
-        msg: { case: "register", value: { authToken: t.providerToken, serial: "SILENT-1", version: "0.7.0", models: [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }] } },
-      }),
-    );
-    const id = await acked;
+    const p = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+    const id = await p.registerAndWait({ authToken: t.providerToken, serial: "SILENT-1", models: [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }] });
     assert.ok(t.coordinator.registry.get(id), "registered");
-    const status = await ended; // no heartbeat, no frame: the sweep evicts it
+    const status = await p.status; // no heartbeat, no frame: the sweep evicts it
     assert.equal(status.code, grpc.status.DEADLINE_EXCEEDED);
     assert.equal(t.coordinator.registry.get(id), undefined);
-    client.close();
+    p.close();
   });
 });

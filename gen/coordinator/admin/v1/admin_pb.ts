@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coordinator/admin/v1/admin.proto.
  */
 export const file_coordinator_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJRChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USOAoJcHJvdmlkZXJzGAEgAygLMiUuY29vcmRpbmF0b3IuYWRtaW4udjEuUHJvdmlkZXJTdW1tYXJ5It8BCg9Qcm92aWRlclN1bW1hcnkSCgoCaWQYASABKAkSDgoGc2VyaWFsGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRIRCgljaGlwX25hbWUYBSABKAkSEQoJbWVtb3J5X2diGAYgASgBEg4KBm1vZGVscxgHIAMoCRITCgt3YXJtX21vZGVscxgIIAMoCRIRCglpbl9mbGlnaHQYCSABKA0SDQoFc3RhdGUYCiABKAkSHgoWbGFzdF9oZWFydGJlYXRfdW5peF9tcxgLIAEoAyJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIytgcKDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJoCg1MaXN0UHJvdmlkZXJzEiouY29vcmRpbmF0b3IuYWRtaW4udjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2USaAoNU2V0TW9kZWxQcmljZRIqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlNldE1vZGVsUHJpY2VSZXF1ZXN0GisuY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlc3BvbnNlElkKCEdldFVzYWdlEiUuY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0VXNhZ2VSZXF1ZXN0GiYuY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0VXNhZ2VSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIuChpSZXZva2VQcm92aWRlclRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSI1ChtSZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKA0iJwoVRm9yZ2V0UHJvdmlkZXJSZXF1ZXN0Eg4KBnNlcmlhbBgBIAEoCSIYChZGb3JnZXRQcm92aWRlclJlc3BvbnNlIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IlEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRI4Cglwcm92aWRlcnMYASADKAsyJS5jb29yZGluYXRvci5hZG1pbi52MS5Qcm92aWRlclN1bW1hcnkikwIKD1Byb3ZpZGVyU3VtbWFyeRIKCgJpZBgBIAEoCRIOCgZzZXJpYWwYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhEKCWNoaXBfbmFtZRgFIAEoCRIRCgltZW1vcnlfZ2IYBiABKAESDgoGbW9kZWxzGAcgAygJEhMKC3dhcm1fbW9kZWxzGAggAygJEhEKCWluX2ZsaWdodBgJIAEoDRINCgVzdGF0ZRgKIAEoCRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAsgASgDEhkKEXVzYWdlX292ZXJfY2xhaW1zGAwgASgNEhcKD3JvdXRpbmdfcGVuYWx0eRgNIAEoASJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIynwkKDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJ6ChNSZXZva2VQcm92aWRlclRva2VuEjAuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlUHJvdmlkZXJUb2tlblJlcXVlc3QaMS5jb29yZGluYXRvci5hZG1pbi52MS5SZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USawoORm9yZ2V0UHJvdmlkZXISKy5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlcXVlc3QaLC5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlc3BvbnNlEmgKDUxpc3RQcm92aWRlcnMSKi5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJoCg1TZXRNb2RlbFByaWNlEiouY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRNb2RlbFByaWNlUmVzcG9uc2USWQoIR2V0VXNhZ2USJS5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlcXVlc3QaJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message coordinator.admin.v1.Account
@@ -327,6 +327,72 @@ export const IssueProviderTokenResponseSchema: GenMessage<IssueProviderTokenResp
   messageDesc(file_coordinator_admin_v1_admin, 12);
 
 /**
+ * @generated from message coordinator.admin.v1.RevokeProviderTokenRequest
+ */
+export type RevokeProviderTokenRequest = Message<"coordinator.admin.v1.RevokeProviderTokenRequest"> & {
+  /**
+   * @generated from field: string token_id = 1;
+   */
+  tokenId: string;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.RevokeProviderTokenRequest.
+ * Use `create(RevokeProviderTokenRequestSchema)` to create a new message.
+ */
+export const RevokeProviderTokenRequestSchema: GenMessage<RevokeProviderTokenRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 13);
+
+/**
+ * @generated from message coordinator.admin.v1.RevokeProviderTokenResponse
+ */
+export type RevokeProviderTokenResponse = Message<"coordinator.admin.v1.RevokeProviderTokenResponse"> & {
+  /**
+   * Live sessions that were ended.
+   *
+   * @generated from field: uint32 sessions_ended = 1;
+   */
+  sessionsEnded: number;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.RevokeProviderTokenResponse.
+ * Use `create(RevokeProviderTokenResponseSchema)` to create a new message.
+ */
+export const RevokeProviderTokenResponseSchema: GenMessage<RevokeProviderTokenResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 14);
+
+/**
+ * @generated from message coordinator.admin.v1.ForgetProviderRequest
+ */
+export type ForgetProviderRequest = Message<"coordinator.admin.v1.ForgetProviderRequest"> & {
+  /**
+   * @generated from field: string serial = 1;
+   */
+  serial: string;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.ForgetProviderRequest.
+ * Use `create(ForgetProviderRequestSchema)` to create a new message.
+ */
+export const ForgetProviderRequestSchema: GenMessage<ForgetProviderRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 15);
+
+/**
+ * @generated from message coordinator.admin.v1.ForgetProviderResponse
+ */
+export type ForgetProviderResponse = Message<"coordinator.admin.v1.ForgetProviderResponse"> & {
+};
+
+/**
+ * Describes the message coordinator.admin.v1.ForgetProviderResponse.
+ * Use `create(ForgetProviderResponseSchema)` to create a new message.
+ */
+export const ForgetProviderResponseSchema: GenMessage<ForgetProviderResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 16);
+
+/**
  * @generated from message coordinator.admin.v1.ListProvidersRequest
  */
 export type ListProvidersRequest = Message<"coordinator.admin.v1.ListProvidersRequest"> & {
@@ -337,7 +403,7 @@ export type ListProvidersRequest = Message<"coordinator.admin.v1.ListProvidersRe
  * Use `create(ListProvidersRequestSchema)` to create a new message.
  */
 export const ListProvidersRequestSchema: GenMessage<ListProvidersRequest> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 13);
+  messageDesc(file_coordinator_admin_v1_admin, 17);
 
 /**
  * @generated from message coordinator.admin.v1.ListProvidersResponse
@@ -354,7 +420,7 @@ export type ListProvidersResponse = Message<"coordinator.admin.v1.ListProvidersR
  * Use `create(ListProvidersResponseSchema)` to create a new message.
  */
 export const ListProvidersResponseSchema: GenMessage<ListProvidersResponse> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 14);
+  messageDesc(file_coordinator_admin_v1_admin, 18);
 
 /**
  * @generated from message coordinator.admin.v1.ProviderSummary
@@ -414,6 +480,20 @@ export type ProviderSummary = Message<"coordinator.admin.v1.ProviderSummary"> & 
    * @generated from field: int64 last_heartbeat_unix_ms = 11;
    */
   lastHeartbeatUnixMs: bigint;
+
+  /**
+   * Settled requests (of the last 20) whose usage claim exceeded the coordinator's own count beyond tolerance.
+   *
+   * @generated from field: uint32 usage_over_claims = 12;
+   */
+  usageOverClaims: number;
+
+  /**
+   * Routing cost multiplier from usage divergence (1 = none).
+   *
+   * @generated from field: double routing_penalty = 13;
+   */
+  routingPenalty: number;
 };
 
 /**
@@ -421,7 +501,7 @@ export type ProviderSummary = Message<"coordinator.admin.v1.ProviderSummary"> & 
  * Use `create(ProviderSummarySchema)` to create a new message.
  */
 export const ProviderSummarySchema: GenMessage<ProviderSummary> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 15);
+  messageDesc(file_coordinator_admin_v1_admin, 19);
 
 /**
  * @generated from message coordinator.admin.v1.SetModelPriceRequest
@@ -448,7 +528,7 @@ export type SetModelPriceRequest = Message<"coordinator.admin.v1.SetModelPriceRe
  * Use `create(SetModelPriceRequestSchema)` to create a new message.
  */
 export const SetModelPriceRequestSchema: GenMessage<SetModelPriceRequest> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 16);
+  messageDesc(file_coordinator_admin_v1_admin, 20);
 
 /**
  * @generated from message coordinator.admin.v1.SetModelPriceResponse
@@ -461,7 +541,7 @@ export type SetModelPriceResponse = Message<"coordinator.admin.v1.SetModelPriceR
  * Use `create(SetModelPriceResponseSchema)` to create a new message.
  */
 export const SetModelPriceResponseSchema: GenMessage<SetModelPriceResponse> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 17);
+  messageDesc(file_coordinator_admin_v1_admin, 21);
 
 /**
  * @generated from message coordinator.admin.v1.GetUsageRequest
@@ -483,7 +563,7 @@ export type GetUsageRequest = Message<"coordinator.admin.v1.GetUsageRequest"> & 
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 18);
+  messageDesc(file_coordinator_admin_v1_admin, 22);
 
 /**
  * @generated from message coordinator.admin.v1.GetUsageResponse
@@ -520,7 +600,7 @@ export type GetUsageResponse = Message<"coordinator.admin.v1.GetUsageResponse"> 
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_coordinator_admin_v1_admin, 19);
+  messageDesc(file_coordinator_admin_v1_admin, 23);
 
 /**
  * @generated from enum coordinator.admin.v1.AccountTier
@@ -601,6 +681,27 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof IssueProviderTokenRequestSchema;
     output: typeof IssueProviderTokenResponseSchema;
+  },
+  /**
+   * Revokes a provider token; every live session that registered with it ends at once.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.RevokeProviderToken
+   */
+  revokeProviderToken: {
+    methodKind: "unary";
+    input: typeof RevokeProviderTokenRequestSchema;
+    output: typeof RevokeProviderTokenResponseSchema;
+  },
+  /**
+   * Forgets a machine's identity (serial → account, key, opaque id), e.g. to lift a fence or hand the machine to
+   * another account; its live session ends and its next registration binds the serial afresh.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.ForgetProvider
+   */
+  forgetProvider: {
+    methodKind: "unary";
+    input: typeof ForgetProviderRequestSchema;
+    output: typeof ForgetProviderResponseSchema;
   },
   /**
    * @generated from rpc coordinator.admin.v1.AdminService.ListProviders

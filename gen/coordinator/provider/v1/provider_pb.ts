@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coordinator/provider/v1/provider.proto.
  */
 export const file_coordinator_provider_v1_provider: GenFile = /*@__PURE__*/
-  fileDesc("CiZjb29yZGluYXRvci9wcm92aWRlci92MS9wcm92aWRlci5wcm90bxIXY29vcmRpbmF0b3IucHJvdmlkZXIudjEi6wMKD1Byb3ZpZGVyTWVzc2FnZRI1CghyZWdpc3RlchgBIAEoCzIhLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlZ2lzdGVySAASNwoJaGVhcnRiZWF0GAIgASgLMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSGVhcnRiZWF0SAASSAoSaW5mZXJlbmNlX2FjY2VwdGVkGAMgASgLMiouY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlQWNjZXB0ZWRIABJCCg9pbmZlcmVuY2VfY2h1bmsYBCABKAsyJy5jb29yZGluYXRvci5wcm92aWRlci52MS5JbmZlcmVuY2VDaHVua0gAEkgKEmluZmVyZW5jZV9jb21wbGV0ZRgFIAEoCzIqLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkluZmVyZW5jZUNvbXBsZXRlSAASQgoPaW5mZXJlbmNlX2Vycm9yGAYgASgLMicuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlRXJyb3JIABJFChFtb2RlbF9sb2FkX3N0YXR1cxgHIAEoCzIoLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLk1vZGVsTG9hZFN0YXR1c0gAQgUKA21zZyLqAQoIUmVnaXN0ZXISEgoKYXV0aF90b2tlbhgBIAEoCRIOCgZzZXJpYWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIzCghoYXJkd2FyZRgEIAEoCzIhLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkhhcmR3YXJlEhIKCmRlY29kZV90cHMYBSABKAESEwoLcHJlZmlsbF90cHMYBiABKAESFwoPbWF4X21vZGVsX3Nsb3RzGAcgASgNEjIKBm1vZGVscxgIIAMoCzIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLk1vZGVsSW5mbyJ2CghIYXJkd2FyZRIRCgljaGlwX25hbWUYASABKAkSEwoLY2hpcF9mYW1pbHkYAiABKAkSEQoJbWVtb3J5X2diGAMgASgBEhwKFG1lbW9yeV9iYW5kd2lkdGhfZ2JzGAQgASgBEhEKCWdwdV9jb3JlcxgFIAEoDSKkAQoJTW9kZWxJbmZvEgoKAmlkGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSFAoMcXVhbnRpemF0aW9uGAMgASgJEhYKDmNvbnRleHRfbGVuZ3RoGAQgASgNEhEKCWlzX3Zpc2lvbhgFIAEoCBIfChJ0ZW1wbGF0ZV9yZW5kZXJfb2sYBiABKAhIAIgBAUIVChNfdGVtcGxhdGVfcmVuZGVyX29rIs0BCglIZWFydGJlYXQSNwoGc3RhdHVzGAEgASgOMicuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuUHJvdmlkZXJTdGF0dXMSNgoGc3lzdGVtGAIgASgLMiYuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuU3lzdGVtTWV0cmljcxI6CghjYXBhY2l0eRgDIAEoCzIoLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkJhY2tlbmRDYXBhY2l0eRITCgt3YXJtX21vZGVscxgEIAMoCSJ5Cg1TeXN0ZW1NZXRyaWNzEhcKD21lbW9yeV9wcmVzc3VyZRgBIAEoARIRCgljcHVfdXNhZ2UYAiABKAESPAoNdGhlcm1hbF9zdGF0ZRgDIAEoDjIlLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlRoZXJtYWxTdGF0ZSKRAQoPQmFja2VuZENhcGFjaXR5EhcKD3RvdGFsX21lbW9yeV9nYhgBIAEoARIdChBmcmVlX2Zvcl9sb2FkX2diGAIgASgBSACIAQESMQoFc2xvdHMYAyADKAsyIi5jb29yZGluYXRvci5wcm92aWRlci52MS5Nb2RlbFNsb3RCEwoRX2ZyZWVfZm9yX2xvYWRfZ2IixgIKCU1vZGVsU2xvdBINCgVtb2RlbBgBIAEoCRIxCgVzdGF0ZRgCIAEoDjIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlNsb3RTdGF0ZRITCgtudW1fcnVubmluZxgDIAEoDRITCgtudW1fd2FpdGluZxgEIAEoDRIXCg9tYXhfY29uY3VycmVuY3kYBSABKA0SIAoYYWN0aXZlX3Rva2VuX2J1ZGdldF91c2VkGAYgASgEEh8KF2FjdGl2ZV90b2tlbl9idWRnZXRfbWF4GAcgASgEEhoKEmt2X2J5dGVzX3Blcl90b2tlbhgIIAEoBBIbChNvYnNlcnZlZF9kZWNvZGVfdHBzGAkgASgBEhwKFG9ic2VydmVkX3ByZWZpbGxfdHBzGAogASgBEhoKEm1vZGVsX2xvYWRfdGltZV9tcxgLIAEoDSInChFJbmZlcmVuY2VBY2NlcHRlZBISCgpyZXF1ZXN0X2lkGAEgASgJIlQKDkluZmVyZW5jZUNodW5rEhIKCnJlcXVlc3RfaWQYASABKAkSLgoGZGVsdGFzGAIgAygLMh4uY29vcmRpbmF0b3IucHJvdmlkZXIudjEuRGVsdGEihQEKBURlbHRhEg4KBHJvbGUYASABKAlIABIRCgdjb250ZW50GAIgASgJSAASEwoJcmVhc29uaW5nGAMgASgJSAASOwoJdG9vbF9jYWxsGAQgASgLMiYuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuVG9vbENhbGxEZWx0YUgAQgcKBWRlbHRhIksKDVRvb2xDYWxsRGVsdGESDQoFaW5kZXgYASABKA0SCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCglhcmd1bWVudHMYBCABKAkilAEKEUluZmVyZW5jZUNvbXBsZXRlEhIKCnJlcXVlc3RfaWQYASABKAkSPAoNZmluaXNoX3JlYXNvbhgCIAEoDjIlLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkZpbmlzaFJlYXNvbhItCgV1c2FnZRgDIAEoCzIeLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlVzYWdlIlMKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0SGAoQcmVhc29uaW5nX3Rva2VucxgDIAEoDSKAAQoOSW5mZXJlbmNlRXJyb3ISEgoKcmVxdWVzdF9pZBgBIAEoCRITCgtzdGF0dXNfY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEjQKBnJlYXNvbhgEIAEoDjIkLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkVycm9yUmVhc29uIngKD01vZGVsTG9hZFN0YXR1cxINCgVtb2RlbBgBIAEoCRIxCgVzdGF0ZRgCIAEoDjIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkxvYWRTdGF0ZRINCgVlcnJvchgDIAEoCRIUCgxsb2FkX3RpbWVfbXMYBCABKA0i3wIKEkNvb3JkaW5hdG9yTWVzc2FnZRI8CgxyZWdpc3Rlcl9hY2sYASABKAsyJC5jb29yZGluYXRvci5wcm92aWRlci52MS5SZWdpc3RlckFja0gAEkYKEWluZmVyZW5jZV9yZXF1ZXN0GAIgASgLMikuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlUmVxdWVzdEgAEkQKEGNhbmNlbF9pbmZlcmVuY2UYAyABKAsyKC5jb29yZGluYXRvci5wcm92aWRlci52MS5DYW5jZWxJbmZlcmVuY2VIABI4Cgpsb2FkX21vZGVsGAQgASgLMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuTG9hZE1vZGVsSAASPAoMdW5sb2FkX21vZGVsGAUgASgLMiQuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuVW5sb2FkTW9kZWxIAEIFCgNtc2ciWQoLUmVnaXN0ZXJBY2sSEwoLcHJvdmlkZXJfaWQYASABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAIgASgNEhYKDmRlc2lyZWRfbW9kZWxzGAMgAygJIoABChBJbmZlcmVuY2VSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDQoFbW9kZWwYAiABKAkSEQoJYm9keV9qc29uGAMgASgMEjYKBnRyYWl0cxgEIAEoCzImLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlcXVlc3RUcmFpdHMigAEKDVJlcXVlc3RUcmFpdHMSEgoKbWF4X3Rva2VucxgBIAEoDRIfChdlc3RpbWF0ZWRfcHJvbXB0X3Rva2VucxgCIAEoDRIRCgloYXNfdG9vbHMYAyABKAgSFwoPcmVxdWlyZXNfdmlzaW9uGAQgASgIEg4KBnN0cmVhbRgFIAEoCCI1Cg9DYW5jZWxJbmZlcmVuY2USEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiGgoJTG9hZE1vZGVsEg0KBW1vZGVsGAEgASgJIhwKC1VubG9hZE1vZGVsEg0KBW1vZGVsGAEgASgJKoYBCg5Qcm92aWRlclN0YXR1cxIfChtQUk9WSURFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRQUk9WSURFUl9TVEFUVVNfSURMRRABEhsKF1BST1ZJREVSX1NUQVRVU19TRVJWSU5HEAISHAoYUFJPVklERVJfU1RBVFVTX0RSQUlOSU5HEAMqlwEKDFRoZXJtYWxTdGF0ZRIdChlUSEVSTUFMX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVVEhFUk1BTF9TVEFURV9OT01JTkFMEAESFgoSVEhFUk1BTF9TVEFURV9GQUlSEAISGQoVVEhFUk1BTF9TVEFURV9TRVJJT1VTEAMSGgoWVEhFUk1BTF9TVEFURV9DUklUSUNBTBAEKoQBCglTbG90U3RhdGUSGgoWU0xPVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNMT1RfU1RBVEVfUlVOTklORxABEhMKD1NMT1RfU1RBVEVfSURMRRACEhYKElNMT1RfU1RBVEVfTE9BRElORxADEhYKElNMT1RfU1RBVEVfQ1JBU0hFRBAEKp8BCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEKsICCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9SRUFTT05fQ09OVEVYVF9PVkVSRkxPVxABEhkKFUVSUk9SX1JFQVNPTl9DQVBBQ0lUWRACEiIKHkVSUk9SX1JFQVNPTl9NT0RFTF9MT0FEX0ZBSUxFRBADEiQKIEVSUk9SX1JFQVNPTl9JTlNVRkZJQ0lFTlRfTUVNT1JZEAQSGQoVRVJST1JfUkVBU09OX1RFTVBMQVRFEAUSGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEAYSGgoWRVJST1JfUkVBU09OX0NBTkNFTExFRBAHEhkKFUVSUk9SX1JFQVNPTl9EUkFJTklORxAIEiAKHEVSUk9SX1JFQVNPTl9JTlZBTElEX1JFUVVFU1QQCSqJAQoJTG9hZFN0YXRlEhoKFkxPQURfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJMT0FEX1NUQVRFX1NUQVJURUQQARIYChRMT0FEX1NUQVRFX1NVQ0NFRURFRBACEhUKEUxPQURfU1RBVEVfRkFJTEVEEAMSFwoTTE9BRF9TVEFURV9VTkxPQURFRBAEMncKD1Byb3ZpZGVyU2VydmljZRJkCgdDb25uZWN0EiguY29vcmRpbmF0b3IucHJvdmlkZXIudjEuUHJvdmlkZXJNZXNzYWdlGisuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuQ29vcmRpbmF0b3JNZXNzYWdlKAEwAWIGcHJvdG8z");
+  fileDesc("CiZjb29yZGluYXRvci9wcm92aWRlci92MS9wcm92aWRlci5wcm90bxIXY29vcmRpbmF0b3IucHJvdmlkZXIudjEitQQKD1Byb3ZpZGVyTWVzc2FnZRI1CghyZWdpc3RlchgBIAEoCzIhLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlZ2lzdGVySAASNwoJaGVhcnRiZWF0GAIgASgLMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSGVhcnRiZWF0SAASSAoSaW5mZXJlbmNlX2FjY2VwdGVkGAMgASgLMiouY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlQWNjZXB0ZWRIABJCCg9pbmZlcmVuY2VfY2h1bmsYBCABKAsyJy5jb29yZGluYXRvci5wcm92aWRlci52MS5JbmZlcmVuY2VDaHVua0gAEkgKEmluZmVyZW5jZV9jb21wbGV0ZRgFIAEoCzIqLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkluZmVyZW5jZUNvbXBsZXRlSAASQgoPaW5mZXJlbmNlX2Vycm9yGAYgASgLMicuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlRXJyb3JIABJFChFtb2RlbF9sb2FkX3N0YXR1cxgHIAEoCzIoLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLk1vZGVsTG9hZFN0YXR1c0gAEkgKEmNoYWxsZW5nZV9yZXNwb25zZRgIIAEoCzIqLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkNoYWxsZW5nZVJlc3BvbnNlSABCBQoDbXNnIv4BCghSZWdpc3RlchISCgphdXRoX3Rva2VuGAEgASgJEg4KBnNlcmlhbBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEjMKCGhhcmR3YXJlGAQgASgLMiEuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSGFyZHdhcmUSEgoKZGVjb2RlX3RwcxgFIAEoARITCgtwcmVmaWxsX3RwcxgGIAEoARIXCg9tYXhfbW9kZWxfc2xvdHMYByABKA0SMgoGbW9kZWxzGAggAygLMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuTW9kZWxJbmZvEhIKCnB1YmxpY19rZXkYCSABKAwiNQoRQ2hhbGxlbmdlUmVzcG9uc2USDQoFbm9uY2UYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInYKCEhhcmR3YXJlEhEKCWNoaXBfbmFtZRgBIAEoCRITCgtjaGlwX2ZhbWlseRgCIAEoCRIRCgltZW1vcnlfZ2IYAyABKAESHAoUbWVtb3J5X2JhbmR3aWR0aF9nYnMYBCABKAESEQoJZ3B1X2NvcmVzGAUgASgNIqQBCglNb2RlbEluZm8SCgoCaWQYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBBIUCgxxdWFudGl6YXRpb24YAyABKAkSFgoOY29udGV4dF9sZW5ndGgYBCABKA0SEQoJaXNfdmlzaW9uGAUgASgIEh8KEnRlbXBsYXRlX3JlbmRlcl9vaxgGIAEoCEgAiAEBQhUKE190ZW1wbGF0ZV9yZW5kZXJfb2sizQEKCUhlYXJ0YmVhdBI3CgZzdGF0dXMYASABKA4yJy5jb29yZGluYXRvci5wcm92aWRlci52MS5Qcm92aWRlclN0YXR1cxI2CgZzeXN0ZW0YAiABKAsyJi5jb29yZGluYXRvci5wcm92aWRlci52MS5TeXN0ZW1NZXRyaWNzEjoKCGNhcGFjaXR5GAMgASgLMiguY29vcmRpbmF0b3IucHJvdmlkZXIudjEuQmFja2VuZENhcGFjaXR5EhMKC3dhcm1fbW9kZWxzGAQgAygJInkKDVN5c3RlbU1ldHJpY3MSFwoPbWVtb3J5X3ByZXNzdXJlGAEgASgBEhEKCWNwdV91c2FnZRgCIAEoARI8Cg10aGVybWFsX3N0YXRlGAMgASgOMiUuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuVGhlcm1hbFN0YXRlIpEBCg9CYWNrZW5kQ2FwYWNpdHkSFwoPdG90YWxfbWVtb3J5X2diGAEgASgBEh0KEGZyZWVfZm9yX2xvYWRfZ2IYAiABKAFIAIgBARIxCgVzbG90cxgDIAMoCzIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLk1vZGVsU2xvdEITChFfZnJlZV9mb3JfbG9hZF9nYiLGAgoJTW9kZWxTbG90Eg0KBW1vZGVsGAEgASgJEjEKBXN0YXRlGAIgASgOMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuU2xvdFN0YXRlEhMKC251bV9ydW5uaW5nGAMgASgNEhMKC251bV93YWl0aW5nGAQgASgNEhcKD21heF9jb25jdXJyZW5jeRgFIAEoDRIgChhhY3RpdmVfdG9rZW5fYnVkZ2V0X3VzZWQYBiABKAQSHwoXYWN0aXZlX3Rva2VuX2J1ZGdldF9tYXgYByABKAQSGgoSa3ZfYnl0ZXNfcGVyX3Rva2VuGAggASgEEhsKE29ic2VydmVkX2RlY29kZV90cHMYCSABKAESHAoUb2JzZXJ2ZWRfcHJlZmlsbF90cHMYCiABKAESGgoSbW9kZWxfbG9hZF90aW1lX21zGAsgASgNIicKEUluZmVyZW5jZUFjY2VwdGVkEhIKCnJlcXVlc3RfaWQYASABKAkiVAoOSW5mZXJlbmNlQ2h1bmsSEgoKcmVxdWVzdF9pZBgBIAEoCRIuCgZkZWx0YXMYAiADKAsyHi5jb29yZGluYXRvci5wcm92aWRlci52MS5EZWx0YSKFAQoFRGVsdGESDgoEcm9sZRgBIAEoCUgAEhEKB2NvbnRlbnQYAiABKAlIABITCglyZWFzb25pbmcYAyABKAlIABI7Cgl0b29sX2NhbGwYBCABKAsyJi5jb29yZGluYXRvci5wcm92aWRlci52MS5Ub29sQ2FsbERlbHRhSABCBwoFZGVsdGEiSwoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoDRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCWFyZ3VtZW50cxgEIAEoCSKUAQoRSW5mZXJlbmNlQ29tcGxldGUSEgoKcmVxdWVzdF9pZBgBIAEoCRI8Cg1maW5pc2hfcmVhc29uGAIgASgOMiUuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuRmluaXNoUmVhc29uEi0KBXVzYWdlGAMgASgLMh4uY29vcmRpbmF0b3IucHJvdmlkZXIudjEuVXNhZ2UiUwoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIYChByZWFzb25pbmdfdG9rZW5zGAMgASgNIoABCg5JbmZlcmVuY2VFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3N0YXR1c19jb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkSNAoGcmVhc29uGAQgASgOMiQuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuRXJyb3JSZWFzb24ieAoPTW9kZWxMb2FkU3RhdHVzEg0KBW1vZGVsGAEgASgJEjEKBXN0YXRlGAIgASgOMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuTG9hZFN0YXRlEg0KBWVycm9yGAMgASgJEhQKDGxvYWRfdGltZV9tcxgEIAEoDSKYAwoSQ29vcmRpbmF0b3JNZXNzYWdlEjwKDHJlZ2lzdGVyX2FjaxgBIAEoCzIkLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlZ2lzdGVyQWNrSAASRgoRaW5mZXJlbmNlX3JlcXVlc3QYAiABKAsyKS5jb29yZGluYXRvci5wcm92aWRlci52MS5JbmZlcmVuY2VSZXF1ZXN0SAASRAoQY2FuY2VsX2luZmVyZW5jZRgDIAEoCzIoLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkNhbmNlbEluZmVyZW5jZUgAEjgKCmxvYWRfbW9kZWwYBCABKAsyIi5jb29yZGluYXRvci5wcm92aWRlci52MS5Mb2FkTW9kZWxIABI8Cgx1bmxvYWRfbW9kZWwYBSABKAsyJC5jb29yZGluYXRvci5wcm92aWRlci52MS5VbmxvYWRNb2RlbEgAEjcKCWNoYWxsZW5nZRgGIAEoCzIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkNoYWxsZW5nZUgAQgUKA21zZyIaCglDaGFsbGVuZ2USDQoFbm9uY2UYASABKAwiWQoLUmVnaXN0ZXJBY2sSEwoLcHJvdmlkZXJfaWQYASABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAIgASgNEhYKDmRlc2lyZWRfbW9kZWxzGAMgAygJIoABChBJbmZlcmVuY2VSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDQoFbW9kZWwYAiABKAkSEQoJYm9keV9qc29uGAMgASgMEjYKBnRyYWl0cxgEIAEoCzImLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlcXVlc3RUcmFpdHMigAEKDVJlcXVlc3RUcmFpdHMSEgoKbWF4X3Rva2VucxgBIAEoDRIfChdlc3RpbWF0ZWRfcHJvbXB0X3Rva2VucxgCIAEoDRIRCgloYXNfdG9vbHMYAyABKAgSFwoPcmVxdWlyZXNfdmlzaW9uGAQgASgIEg4KBnN0cmVhbRgFIAEoCCI1Cg9DYW5jZWxJbmZlcmVuY2USEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiGgoJTG9hZE1vZGVsEg0KBW1vZGVsGAEgASgJIhwKC1VubG9hZE1vZGVsEg0KBW1vZGVsGAEgASgJKoYBCg5Qcm92aWRlclN0YXR1cxIfChtQUk9WSURFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRQUk9WSURFUl9TVEFUVVNfSURMRRABEhsKF1BST1ZJREVSX1NUQVRVU19TRVJWSU5HEAISHAoYUFJPVklERVJfU1RBVFVTX0RSQUlOSU5HEAMqlwEKDFRoZXJtYWxTdGF0ZRIdChlUSEVSTUFMX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVVEhFUk1BTF9TVEFURV9OT01JTkFMEAESFgoSVEhFUk1BTF9TVEFURV9GQUlSEAISGQoVVEhFUk1BTF9TVEFURV9TRVJJT1VTEAMSGgoWVEhFUk1BTF9TVEFURV9DUklUSUNBTBAEKoQBCglTbG90U3RhdGUSGgoWU0xPVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNMT1RfU1RBVEVfUlVOTklORxABEhMKD1NMT1RfU1RBVEVfSURMRRACEhYKElNMT1RfU1RBVEVfTE9BRElORxADEhYKElNMT1RfU1RBVEVfQ1JBU0hFRBAEKp8BCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEKsICCgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9SRUFTT05fQ09OVEVYVF9PVkVSRkxPVxABEhkKFUVSUk9SX1JFQVNPTl9DQVBBQ0lUWRACEiIKHkVSUk9SX1JFQVNPTl9NT0RFTF9MT0FEX0ZBSUxFRBADEiQKIEVSUk9SX1JFQVNPTl9JTlNVRkZJQ0lFTlRfTUVNT1JZEAQSGQoVRVJST1JfUkVBU09OX1RFTVBMQVRFEAUSGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEAYSGgoWRVJST1JfUkVBU09OX0NBTkNFTExFRBAHEhkKFUVSUk9SX1JFQVNPTl9EUkFJTklORxAIEiAKHEVSUk9SX1JFQVNPTl9JTlZBTElEX1JFUVVFU1QQCSqJAQoJTG9hZFN0YXRlEhoKFkxPQURfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJMT0FEX1NUQVRFX1NUQVJURUQQARIYChRMT0FEX1NUQVRFX1NVQ0NFRURFRBACEhUKEUxPQURfU1RBVEVfRkFJTEVEEAMSFwoTTE9BRF9TVEFURV9VTkxPQURFRBAEMncKD1Byb3ZpZGVyU2VydmljZRJkCgdDb25uZWN0EiguY29vcmRpbmF0b3IucHJvdmlkZXIudjEuUHJvdmlkZXJNZXNzYWdlGisuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuQ29vcmRpbmF0b3JNZXNzYWdlKAEwAWIGcHJvdG8z");
 
 /**
  * @generated from message coordinator.provider.v1.ProviderMessage
@@ -67,6 +67,12 @@ export type ProviderMessage = Message<"coordinator.provider.v1.ProviderMessage">
      */
     value: ModelLoadStatus;
     case: "modelLoadStatus";
+  } | {
+    /**
+     * @generated from field: coordinator.provider.v1.ChallengeResponse challenge_response = 8;
+     */
+    value: ChallengeResponse;
+    case: "challengeResponse";
   } | { case: undefined; value?: undefined };
 };
 
@@ -91,7 +97,8 @@ export type Register = Message<"coordinator.provider.v1.Register"> & {
   authToken: string;
 
   /**
-   * Stable hardware serial. A new session with the same serial replaces the old one.
+   * Stable hardware serial: [A-Za-z0-9][A-Za-z0-9._:-]{0,63}. It belongs to the account whose token first
+   * registered it; a new session with the same serial (same account, same key) replaces the old one.
    *
    * @generated from field: string serial = 2;
    */
@@ -132,6 +139,14 @@ export type Register = Message<"coordinator.provider.v1.Register"> & {
    * @generated from field: repeated coordinator.provider.v1.ModelInfo models = 8;
    */
   models: ModelInfo[];
+
+  /**
+   * The machine's long-term Ed25519 public key (32 raw bytes). Bound to the serial at its first registration;
+   * every registration and periodic re-challenge must be signed with the matching private key.
+   *
+   * @generated from field: bytes public_key = 9;
+   */
+  publicKey: Uint8Array;
 };
 
 /**
@@ -140,6 +155,31 @@ export type Register = Message<"coordinator.provider.v1.Register"> & {
  */
 export const RegisterSchema: GenMessage<Register> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 1);
+
+/**
+ * The provider's answer to a coordinator Challenge: an Ed25519 signature, with the key registered for this
+ * serial, over the bytes "coordinator.provider.v1.challenge" || 0x00 || serial || 0x00 || nonce.
+ *
+ * @generated from message coordinator.provider.v1.ChallengeResponse
+ */
+export type ChallengeResponse = Message<"coordinator.provider.v1.ChallengeResponse"> & {
+  /**
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * @generated from field: bytes signature = 2;
+   */
+  signature: Uint8Array;
+};
+
+/**
+ * Describes the message coordinator.provider.v1.ChallengeResponse.
+ * Use `create(ChallengeResponseSchema)` to create a new message.
+ */
+export const ChallengeResponseSchema: GenMessage<ChallengeResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_provider_v1_provider, 2);
 
 /**
  * @generated from message coordinator.provider.v1.Hardware
@@ -180,7 +220,7 @@ export type Hardware = Message<"coordinator.provider.v1.Hardware"> & {
  * Use `create(HardwareSchema)` to create a new message.
  */
 export const HardwareSchema: GenMessage<Hardware> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 2);
+  messageDesc(file_coordinator_provider_v1_provider, 3);
 
 /**
  * @generated from message coordinator.provider.v1.ModelInfo
@@ -225,7 +265,7 @@ export type ModelInfo = Message<"coordinator.provider.v1.ModelInfo"> & {
  * Use `create(ModelInfoSchema)` to create a new message.
  */
 export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 3);
+  messageDesc(file_coordinator_provider_v1_provider, 4);
 
 /**
  * @generated from message coordinator.provider.v1.Heartbeat
@@ -257,7 +297,7 @@ export type Heartbeat = Message<"coordinator.provider.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 4);
+  messageDesc(file_coordinator_provider_v1_provider, 5);
 
 /**
  * @generated from message coordinator.provider.v1.SystemMetrics
@@ -288,7 +328,7 @@ export type SystemMetrics = Message<"coordinator.provider.v1.SystemMetrics"> & {
  * Use `create(SystemMetricsSchema)` to create a new message.
  */
 export const SystemMetricsSchema: GenMessage<SystemMetrics> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 5);
+  messageDesc(file_coordinator_provider_v1_provider, 6);
 
 /**
  * @generated from message coordinator.provider.v1.BackendCapacity
@@ -318,7 +358,7 @@ export type BackendCapacity = Message<"coordinator.provider.v1.BackendCapacity">
  * Use `create(BackendCapacitySchema)` to create a new message.
  */
 export const BackendCapacitySchema: GenMessage<BackendCapacity> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 6);
+  messageDesc(file_coordinator_provider_v1_provider, 7);
 
 /**
  * @generated from message coordinator.provider.v1.ModelSlot
@@ -389,7 +429,7 @@ export type ModelSlot = Message<"coordinator.provider.v1.ModelSlot"> & {
  * Use `create(ModelSlotSchema)` to create a new message.
  */
 export const ModelSlotSchema: GenMessage<ModelSlot> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 7);
+  messageDesc(file_coordinator_provider_v1_provider, 8);
 
 /**
  * The provider accepted the request; it may still be loading the model.
@@ -408,7 +448,7 @@ export type InferenceAccepted = Message<"coordinator.provider.v1.InferenceAccept
  * Use `create(InferenceAcceptedSchema)` to create a new message.
  */
 export const InferenceAcceptedSchema: GenMessage<InferenceAccepted> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 8);
+  messageDesc(file_coordinator_provider_v1_provider, 9);
 
 /**
  * One or more typed deltas. A fast provider coalesces what it produced within a few milliseconds into one
@@ -433,7 +473,7 @@ export type InferenceChunk = Message<"coordinator.provider.v1.InferenceChunk"> &
  * Use `create(InferenceChunkSchema)` to create a new message.
  */
 export const InferenceChunkSchema: GenMessage<InferenceChunk> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 9);
+  messageDesc(file_coordinator_provider_v1_provider, 10);
 
 /**
  * @generated from message coordinator.provider.v1.Delta
@@ -476,7 +516,7 @@ export type Delta = Message<"coordinator.provider.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 10);
+  messageDesc(file_coordinator_provider_v1_provider, 11);
 
 /**
  * @generated from message coordinator.provider.v1.ToolCallDelta
@@ -514,7 +554,7 @@ export type ToolCallDelta = Message<"coordinator.provider.v1.ToolCallDelta"> & {
  * Use `create(ToolCallDeltaSchema)` to create a new message.
  */
 export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 11);
+  messageDesc(file_coordinator_provider_v1_provider, 12);
 
 /**
  * @generated from message coordinator.provider.v1.InferenceComplete
@@ -541,7 +581,7 @@ export type InferenceComplete = Message<"coordinator.provider.v1.InferenceComple
  * Use `create(InferenceCompleteSchema)` to create a new message.
  */
 export const InferenceCompleteSchema: GenMessage<InferenceComplete> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 12);
+  messageDesc(file_coordinator_provider_v1_provider, 13);
 
 /**
  * @generated from message coordinator.provider.v1.Usage
@@ -568,7 +608,7 @@ export type Usage = Message<"coordinator.provider.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 13);
+  messageDesc(file_coordinator_provider_v1_provider, 14);
 
 /**
  * @generated from message coordinator.provider.v1.InferenceError
@@ -602,7 +642,7 @@ export type InferenceError = Message<"coordinator.provider.v1.InferenceError"> &
  * Use `create(InferenceErrorSchema)` to create a new message.
  */
 export const InferenceErrorSchema: GenMessage<InferenceError> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 14);
+  messageDesc(file_coordinator_provider_v1_provider, 15);
 
 /**
  * @generated from message coordinator.provider.v1.ModelLoadStatus
@@ -634,7 +674,7 @@ export type ModelLoadStatus = Message<"coordinator.provider.v1.ModelLoadStatus">
  * Use `create(ModelLoadStatusSchema)` to create a new message.
  */
 export const ModelLoadStatusSchema: GenMessage<ModelLoadStatus> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 15);
+  messageDesc(file_coordinator_provider_v1_provider, 16);
 
 /**
  * @generated from message coordinator.provider.v1.CoordinatorMessage
@@ -673,6 +713,12 @@ export type CoordinatorMessage = Message<"coordinator.provider.v1.CoordinatorMes
      */
     value: UnloadModel;
     case: "unloadModel";
+  } | {
+    /**
+     * @generated from field: coordinator.provider.v1.Challenge challenge = 6;
+     */
+    value: Challenge;
+    case: "challenge";
   } | { case: undefined; value?: undefined };
 };
 
@@ -681,7 +727,29 @@ export type CoordinatorMessage = Message<"coordinator.provider.v1.CoordinatorMes
  * Use `create(CoordinatorMessageSchema)` to create a new message.
  */
 export const CoordinatorMessageSchema: GenMessage<CoordinatorMessage> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 16);
+  messageDesc(file_coordinator_provider_v1_provider, 17);
+
+/**
+ * Proof of key possession: sent after Register (before RegisterAck) and periodically to live sessions. The
+ * provider must answer with a ChallengeResponse within the coordinator's challenge timeout.
+ *
+ * @generated from message coordinator.provider.v1.Challenge
+ */
+export type Challenge = Message<"coordinator.provider.v1.Challenge"> & {
+  /**
+   * 32 random bytes, fresh per challenge.
+   *
+   * @generated from field: bytes nonce = 1;
+   */
+  nonce: Uint8Array;
+};
+
+/**
+ * Describes the message coordinator.provider.v1.Challenge.
+ * Use `create(ChallengeSchema)` to create a new message.
+ */
+export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
+  messageDesc(file_coordinator_provider_v1_provider, 18);
 
 /**
  * @generated from message coordinator.provider.v1.RegisterAck
@@ -714,7 +782,7 @@ export type RegisterAck = Message<"coordinator.provider.v1.RegisterAck"> & {
  * Use `create(RegisterAckSchema)` to create a new message.
  */
 export const RegisterAckSchema: GenMessage<RegisterAck> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 17);
+  messageDesc(file_coordinator_provider_v1_provider, 19);
 
 /**
  * @generated from message coordinator.provider.v1.InferenceRequest
@@ -748,7 +816,7 @@ export type InferenceRequest = Message<"coordinator.provider.v1.InferenceRequest
  * Use `create(InferenceRequestSchema)` to create a new message.
  */
 export const InferenceRequestSchema: GenMessage<InferenceRequest> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 18);
+  messageDesc(file_coordinator_provider_v1_provider, 20);
 
 /**
  * @generated from message coordinator.provider.v1.RequestTraits
@@ -785,7 +853,7 @@ export type RequestTraits = Message<"coordinator.provider.v1.RequestTraits"> & {
  * Use `create(RequestTraitsSchema)` to create a new message.
  */
 export const RequestTraitsSchema: GenMessage<RequestTraits> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 19);
+  messageDesc(file_coordinator_provider_v1_provider, 21);
 
 /**
  * @generated from message coordinator.provider.v1.CancelInference
@@ -807,7 +875,7 @@ export type CancelInference = Message<"coordinator.provider.v1.CancelInference">
  * Use `create(CancelInferenceSchema)` to create a new message.
  */
 export const CancelInferenceSchema: GenMessage<CancelInference> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 20);
+  messageDesc(file_coordinator_provider_v1_provider, 22);
 
 /**
  * @generated from message coordinator.provider.v1.LoadModel
@@ -824,7 +892,7 @@ export type LoadModel = Message<"coordinator.provider.v1.LoadModel"> & {
  * Use `create(LoadModelSchema)` to create a new message.
  */
 export const LoadModelSchema: GenMessage<LoadModel> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 21);
+  messageDesc(file_coordinator_provider_v1_provider, 23);
 
 /**
  * @generated from message coordinator.provider.v1.UnloadModel
@@ -841,7 +909,7 @@ export type UnloadModel = Message<"coordinator.provider.v1.UnloadModel"> & {
  * Use `create(UnloadModelSchema)` to create a new message.
  */
 export const UnloadModelSchema: GenMessage<UnloadModel> = /*@__PURE__*/
-  messageDesc(file_coordinator_provider_v1_provider, 22);
+  messageDesc(file_coordinator_provider_v1_provider, 24);
 
 /**
  * @generated from enum coordinator.provider.v1.ProviderStatus

@@ -1,0 +1,98 @@
+/**
+ * Provider identities on PostgreSQL: which account a machine serial belongs to (the account whose token first
+ * registered it), the machine's Ed25519 public key, the stable opaque id consumers see instead of the serial,
+ * and a fence set when the coordinator stopped trusting the machine. Rows are small and read once per
+ * registration, never on the request path.
+ */
+import { randomBytes } from "node:crypto";
+import type { Kysely } from "kysely";
+import type { Database } from "./schema.js";
+
+export interface ProviderIdentity {
+  serial: string;
+  /** Opaque, stable across reconnects and restarts; the only provider identifier consumers see. */
+  providerId: string;
+  accountId: string;
+  publicKey: Uint8Array;
+  /** Why the machine is fenced (it may not register until its owner re-registers it), or null. */
+  fenceReason: string | null;
+}
+
+export interface ProviderIdentityStore {
+  get(serial: string): Promise<ProviderIdentity | undefined>;
+  /**
+   * Binds a new serial to `accountId` and `publicKey` unless someone already holds it; returns whichever
+   * identity is stored afterwards, so a caller that lost a race sees the winner and refuses.
+   */
+  claim(input: { serial: string; accountId: string; publicKey: Uint8Array; tokenId: string }): Promise<ProviderIdentity>;
+  /** Records a successful registration (last seen, the token used). */
+  seen(serial: string, tokenId: string): Promise<void>;
+  /** Fences the machine: registrations are refused until its identity is forgotten. */
+  fence(serial: string, reason: string): Promise<void>;
+  /**
+   * Forgets the identity so the machine can register afresh (the owner's re-registration, or an operator's).
+   * With `accountId`, only if that account owns it. True if a row was removed.
+   */
+  forget(serial: string, accountId?: string): Promise<boolean>;
+  /** Identities owned by an account. */
+  listByAccount(accountId: string): Promise<ProviderIdentity[]>;
+}
+
+/** `prov_` + 20 base32 characters (100 random bits). */
+export function newProviderId(): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  const bytes = randomBytes(20);
+  let out = "prov_";
+  for (const b of bytes) out += alphabet[b & 31];
+  return out;
+}
+
+type Row = { serial: string; provider_id: string; account_id: string; public_key: Uint8Array; fence_reason: string | null };
+
+function fromRow(r: Row): ProviderIdentity {
+  return { serial: r.serial, providerId: r.provider_id, accountId: r.account_id, publicKey: new Uint8Array(r.public_key), fenceReason: r.fence_reason };
+}
+
+export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdentityStore {
+  const columns = ["serial", "provider_id", "account_id", "public_key", "fence_reason"] as const;
+  const store: ProviderIdentityStore = {
+    async get(serial) {
+      const r = await db.selectFrom("provider_identities").select(columns).where("serial", "=", serial).executeTakeFirst();
+      return r ? fromRow(r) : undefined;
+    },
+    async claim(input) {
+      await db
+        .insertInto("provider_identities")
+        .values({
+          serial: input.serial,
+          provider_id: newProviderId(),
+          account_id: input.accountId,
+          public_key: Buffer.from(input.publicKey),
+          token_id: input.tokenId,
+          last_seen_at: new Date(),
+        })
+        .onConflict((oc) => oc.column("serial").doNothing())
+        .execute();
+      const stored = await store.get(input.serial);
+      if (!stored) throw new Error(`provider identity ${input.serial} vanished while being claimed`);
+      return stored;
+    },
+    async seen(serial, tokenId) {
+      await db.updateTable("provider_identities").set({ last_seen_at: new Date(), token_id: tokenId }).where("serial", "=", serial).execute();
+    },
+    async fence(serial, reason) {
+      await db.updateTable("provider_identities").set({ fenced_at: new Date(), fence_reason: reason.slice(0, 500) }).where("serial", "=", serial).execute();
+    },
+    async forget(serial, accountId) {
+      let q = db.deleteFrom("provider_identities").where("serial", "=", serial);
+      if (accountId !== undefined) q = q.where("account_id", "=", accountId);
+      const r = await q.executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+    async listByAccount(accountId) {
+      const rows = await db.selectFrom("provider_identities").select(columns).where("account_id", "=", accountId).orderBy("serial").execute();
+      return rows.map(fromRow);
+    },
+  };
+  return store;
+}

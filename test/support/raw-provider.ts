@@ -1,0 +1,101 @@
+/**
+ * A hand-driven provider for tests of the provider edge: one grpc-js stream whose every frame the test writes
+ * itself, so it can lie, flood, skip the key challenge or send values no honest Mac would. It answers key
+ * challenges with its key unless told otherwise, and records everything the coordinator sends.
+ */
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { ProviderMessageSchema, ProviderService, type CoordinatorMessage, type ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { grpcServiceDefinition } from "../../src/protocol/grpc-service.js";
+import { keyPairFromSeed, signChallenge, type ProviderKeyPair } from "../../src/protocol/provider-keys.js";
+import { simulatedKeySeed } from "../../src/fleet/simulated-mac.js";
+
+type Init = MessageInitShape<typeof ProviderMessageSchema>;
+type RegisterInit = Extract<NonNullable<Init["msg"]>, { case: "register" }>["value"];
+
+// The generated serializer, except that a Uint8Array goes out as is (for malformed frames).
+const definition = grpcServiceDefinition(ProviderService);
+const connectMethod = definition["connect"]!;
+const Client = grpc.makeGenericClientConstructor(
+  { connect: { ...connectMethod, requestSerialize: (m: unknown) => (m instanceof Uint8Array ? Buffer.from(m) : connectMethod.requestSerialize(m)) } },
+  "ProviderService",
+);
+
+export interface RawProviderOptions {
+  grpcPort: number;
+  /** How to answer challenges: with the key (default), a wrong signature, or not at all. */
+  answerChallenges?: "sign" | "garbage" | "ignore";
+  /** The key pair (default: the simulator's key for the serial of the first Register). */
+  keys?: ProviderKeyPair;
+}
+
+export class RawProvider {
+  readonly received: CoordinatorMessage[] = [];
+  readonly status: Promise<grpc.StatusObject>;
+  readonly #client: grpc.Client;
+  readonly #call: grpc.ClientDuplexStream<ProviderMessage, CoordinatorMessage>;
+  #keys: ProviderKeyPair | undefined;
+  #serial = "";
+  #waiters: { pred: (m: CoordinatorMessage) => boolean; resolve: (m: CoordinatorMessage) => void }[] = [];
+
+  constructor(public o: RawProviderOptions) {
+    this.#keys = o.keys;
+    this.#client = new Client(`127.0.0.1:${o.grpcPort}`, grpc.credentials.createInsecure());
+    this.#call = (this.#client as unknown as { connect(): grpc.ClientDuplexStream<ProviderMessage, CoordinatorMessage> }).connect();
+    this.status = new Promise((resolve) => this.#call.on("status", resolve));
+    this.#call.on("error", () => undefined);
+    this.#call.on("data", (m: CoordinatorMessage) => this.#onMessage(m));
+  }
+
+  #onMessage(m: CoordinatorMessage): void {
+    this.received.push(m);
+    if (m.msg.case === "challenge" && this.o.answerChallenges !== "ignore") {
+      const nonce = m.msg.value.nonce;
+      const signature = this.o.answerChallenges === "garbage" || !this.#keys ? new Uint8Array(64).fill(7) : signChallenge(this.#keys.privateKey, this.#serial, nonce);
+      this.send({ msg: { case: "challengeResponse", value: { nonce, signature } } });
+    }
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.pred(m)) return true;
+      w.resolve(m);
+      return false;
+    });
+  }
+
+  /** Sends a Register; `publicKey` defaults to this provider's key. */
+  register(r: RegisterInit): void {
+    this.#serial = r.serial ?? "";
+    this.#keys ??= keyPairFromSeed(simulatedKeySeed(this.#serial));
+    this.send({ msg: { case: "register", value: { version: "0.7.0", publicKey: this.#keys.publicKey, ...r } } });
+  }
+
+  /** Registers and resolves with the provider id of the RegisterAck (rejects if the stream ends first). */
+  async registerAndWait(r: RegisterInit): Promise<string> {
+    this.register(r);
+    const ack = await Promise.race([
+      this.next((m) => m.msg.case === "registerAck"),
+      this.status.then((s) => Promise.reject(new Error(`stream ended before RegisterAck: ${grpc.status[s.code]} ${s.details}`))),
+    ]);
+    return ack.msg.case === "registerAck" ? ack.msg.value.providerId : "";
+  }
+
+  send(m: Init): boolean {
+    return this.#call.write(create(ProviderMessageSchema, m));
+  }
+
+  /** Writes raw bytes as one frame (bypassing the protobuf encoder). */
+  sendRaw(bytes: Uint8Array): boolean {
+    return (this.#call as unknown as { write(b: unknown): boolean }).write(bytes);
+  }
+
+  /** Resolves with the first frame (already received or future) that matches. */
+  next(pred: (m: CoordinatorMessage) => boolean): Promise<CoordinatorMessage> {
+    const seen = this.received.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.#waiters.push({ pred, resolve }));
+  }
+
+  close(): void {
+    this.#call.cancel();
+    this.#client.close();
+  }
+}
