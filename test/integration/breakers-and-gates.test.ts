@@ -55,7 +55,8 @@ describe("breakers and capability gates", function () {
     mac.dropConnection();
     await reRegistered;
     await t.waitForProviders(1);
-    assert.notEqual(mac.providerId, firstId, "a fresh session");
+    assert.equal(mac.providerId, firstId, "the machine keeps its opaque id across sessions");
+    assert.ok(!t.coordinator.health.isCooledDown(firstId, "gpt-oss-20b", "tools", Date.now()), "a fresh session starts without the cooldown");
     const after = await postJson(url, t.apiKey, toolsChat());
     assert.equal(after.status, 200, "re-registration starts the provider clean");
   });
