@@ -4,9 +4,11 @@
  * stream, one shared Heartbeat buffer) and coordinator frames are never decoded, so one process can hold
  * thousands of provider streams, each on its own HTTP/2 connection as real Macs do.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { ProviderMessageSchema, ProviderStatus, SlotState, ThermalState } from "../gen/coordinator/provider/v1/provider_pb.js";
+import { CoordinatorMessageSchema, ProviderMessageSchema, ProviderStatus, SlotState, ThermalState } from "../gen/coordinator/provider/v1/provider_pb.js";
+import { simulatedKeySeed } from "../src/fleet/simulated-mac.js";
+import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js";
 
 const GB = 1_000_000_000;
 const identity = (b: Buffer) => b;
@@ -32,7 +34,7 @@ export function registerBytes(token: string, serial: string, model: string): Buf
     msg: {
       case: "register",
       value: {
-        authToken: token, serial, version: "0.7.0",
+        authToken: token, serial, version: "0.7.0", publicKey: keyPairFromSeed(simulatedKeySeed(serial)).publicKey,
         hardware: { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, gpuCores: 38 },
         decodeTps: 45, prefillTps: 500, maxModelSlots: 2,
         models: [{ id: model, sizeBytes: BigInt(12 * GB), quantization: "4bit", contextLength: 131_072, isVision: false }],
@@ -78,11 +80,13 @@ export class LightProvider {
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #address: string;
   readonly #register: Buffer;
+  readonly #serial: string;
   readonly #onRegistered: () => void;
   readonly #onEnd: () => void;
 
-  constructor(address: string, register: Buffer, onRegistered: () => void, onEnd: () => void, readonly maxRetries = 8) {
+  constructor(address: string, serial: string, register: Buffer, onRegistered: () => void, onEnd: () => void, readonly maxRetries = 8) {
     this.#address = address;
+    this.#serial = serial;
     this.#register = register;
     this.#onRegistered = onRegistered;
     this.#onEnd = onEnd;
@@ -98,12 +102,19 @@ export class LightProvider {
       "grpc.keepalive_permit_without_calls": 1,
     });
     this.#call = (this.#client as unknown as { connect(): grpc.ClientDuplexStream<Buffer, Buffer> }).connect();
-    this.#call.on("data", () => {
-      // The first coordinator frame is the RegisterAck; later ones (none expected while idle) are ignored.
-      if (!this.registered) {
-        this.registered = true;
-        onRegistered();
+    this.#call.on("data", (bytes: Buffer) => {
+      // Until the RegisterAck, frames are decoded: the coordinator first challenges the key. Later ones (none
+      // expected while idle but a periodic challenge) are ignored.
+      if (this.registered) return;
+      const m = fromBinary(CoordinatorMessageSchema, bytes);
+      if (m.msg.case === "challenge") {
+        const keys = keyPairFromSeed(simulatedKeySeed(this.#serial));
+        const signature = signChallenge(keys.privateKey, this.#serial, m.msg.value.nonce);
+        this.#call.write(Buffer.from(toBinary(ProviderMessageSchema, create(ProviderMessageSchema, { msg: { case: "challengeResponse", value: { nonce: m.msg.value.nonce, signature } } }))));
+        return;
       }
+      this.registered = true;
+      onRegistered();
     });
     let done = false;
     const end = (details: string) => {
