@@ -6,10 +6,15 @@
  * Records are mutated in place and handed to the scheduler by reference, so a pick over thousands of
  * providers copies nothing; the scheduler treats them as read-only.
  */
+import { defaultCatalog } from "../config/catalog.js";
 import type { RequestId } from "../inference/types.js";
+import { count } from "../telemetry/metrics.js";
+import { clampHeartbeat, clampRegistration, type ClaimModel, type ClampedClaim } from "./claim-bounds.js";
+import { foldRates, rateSamples, type RateObservation } from "./observed-rates.js";
 import type {
   HardwareInfo,
   InflightRequest,
+  ModelRates,
   ModelSlot,
   ProviderHeartbeat,
   ProviderId,
@@ -46,8 +51,19 @@ export class ProviderRecord implements ProviderView {
   lastHeartbeatMs: number;
   readonly inflight = new Map<RequestId, InflightRequest>();
   readonly pendingLoads = new Map<string, number>();
+  /** Per advertised model: physical rate ceilings and the coordinator's own measurements. */
+  readonly modelRates: Map<string, ModelRates>;
+  /** Multiplies the scheduler's cost estimate (1 = none); see {@link ProviderRegistry.setCostPenalty}. */
+  costPenaltyFactor = 1;
+  /** Register claims clamped to physical bounds (empty for an honest Mac), for the caller to log. */
+  readonly claimsClamped: readonly ClampedClaim[];
 
-  constructor(id: ProviderId, r: ProviderRegistration, nowMs: number) {
+  /** `claimed` is clamped to the bounds of the hardware it names (claim-bounds.ts) before anything is kept. */
+  constructor(id: ProviderId, claimed: ProviderRegistration, nowMs: number, catalog: readonly ClaimModel[] = defaultCatalog) {
+    const { registration: r, clamped, rates } = clampRegistration(claimed, catalog);
+    this.claimsClamped = clamped;
+    this.modelRates = rates;
+    countClamped(clamped, "register");
     this.id = id;
     this.serial = r.serial;
     this.accountId = r.accountId;
@@ -70,7 +86,14 @@ export class ProviderRecord implements ProviderView {
 /** Listener for changes that may free capacity (so the dispatcher can drain its queues). */
 export type CapacityListener = (model: string | undefined) => void;
 
+/** How a registry is built. */
+export interface ProviderRegistryOptions {
+  /** Models with known sizes and KV costs, for the claim bounds (claim-bounds.ts). Default: the built-in catalog. */
+  catalog?: readonly ClaimModel[];
+}
+
 export class ProviderRegistry {
+  readonly #catalog: readonly ClaimModel[];
   readonly #byId = new Map<ProviderId, ProviderRecord>();
   readonly #bySerial = new Map<string, ProviderRecord>();
   readonly #byModel = new Map<string, ProviderRecord[]>();
@@ -80,6 +103,12 @@ export class ProviderRegistry {
   #list: ProviderRecord[] | undefined;
   #nextId = 1;
   readonly #listeners: CapacityListener[] = [];
+  /** Prompt tokens waiting for their prefill on the Mac when each in-flight request was added (observeRates). */
+  readonly #promptAhead = new WeakMap<InflightRequest, number>();
+
+  constructor(options: ProviderRegistryOptions = {}) {
+    this.#catalog = options.catalog ?? defaultCatalog;
+  }
 
   /**
    * Adds a provider session under `id` (the machine's stable opaque id; generated when omitted, e.g. in unit
@@ -140,9 +169,20 @@ export class ProviderRegistry {
     return { providers: this.#list, byModel: this.#byModel, warmByModel: this.#warmByModel };
   }
 
-  applyHeartbeat(id: ProviderId, hb: ProviderHeartbeat, nowMs: number): void {
+  /**
+   * Applies a heartbeat, its claims first clamped to the provider's physical bounds and, for observed rates, to
+   * 1.2 × what the coordinator measured (claim-bounds.ts). Returns what was clamped (empty for an honest Mac).
+   */
+  applyHeartbeat(id: ProviderId, claimed: ProviderHeartbeat, nowMs: number): readonly ClampedClaim[] {
     const rec = this.#byId.get(id);
-    if (!rec) return;
+    if (!rec) return [];
+    const { heartbeat: hb, clamped } = clampHeartbeat(claimed, {
+      hardware: rec.hardware,
+      advertisedBytes: (model) => rec.models.find((m) => m.id === model)?.sizeBytes ?? 0,
+      catalog: this.#catalog,
+      measured: (model) => rec.modelRates.get(model),
+    });
+    countClamped(clamped, "heartbeat");
     rec.status = hb.status;
     rec.memoryPressure = hb.memoryPressure;
     rec.cpuUsage = hb.cpuUsage;
@@ -160,6 +200,43 @@ export class ProviderRegistry {
       if (s.state === "running" || s.state === "idle") rec.pendingLoads.delete(s.model);
     }
     this.#emit(undefined);
+    return clamped;
+  }
+
+  /**
+   * Folds the rates the coordinator measured on a completed request into the provider's per-model EWMA
+   * (observed-rates.ts); the scheduler uses them instead of the provider's claims from then on. The other requests
+   * in flight on the provider (all but `o.requestId`) are the concurrency the decode sample is corrected for,
+   * and the prompts that were ahead of it when it was added are counted into the prefill sample, so call it
+   * before the in-flight entry is removed.
+   * Returns the model's updated rates (undefined for an unknown provider or a model it does not advertise).
+   */
+  observeRates(id: ProviderId, model: string, o: RateObservation): ModelRates | undefined {
+    const rec = this.#byId.get(id);
+    const prev = rec?.modelRates.get(model);
+    if (!rec || !prev) return undefined;
+    let otherStreamsOnModel = 0;
+    let otherRequestsOnProvider = 0;
+    for (const r of rec.inflight.values()) {
+      if (r.requestId === o.requestId) continue;
+      otherRequestsOnProvider++;
+      if (r.model === model) otherStreamsOnModel++;
+    }
+    const mine = rec.inflight.get(o.requestId);
+    const promptTokensAhead = mine ? this.#promptAhead.get(mine) : undefined;
+    const next = foldRates(prev, rateSamples(o, { otherStreamsOnModel, otherRequestsOnProvider, promptTokensAhead }));
+    rec.modelRates.set(model, next);
+    return next;
+  }
+
+  /**
+   * Sets the factor the scheduler multiplies this provider's cost estimate by (1 = no penalty), e.g. for a
+   * provider whose reported usage does not match what was streamed. Throws on a factor that is not ≥ 1.
+   */
+  setCostPenalty(id: ProviderId, factor: number): void {
+    if (!(factor >= 1) || !Number.isFinite(factor)) throw new RangeError(`cost penalty factor must be a finite number >= 1, got ${factor}`);
+    const rec = this.#byId.get(id);
+    if (rec) rec.costPenaltyFactor = factor;
   }
 
   /** Keeps the warm index in step with the provider's slots (only touches lists whose membership changed). */
@@ -184,7 +261,10 @@ export class ProviderRegistry {
   }
 
   addInflight(id: ProviderId, req: InflightRequest): void {
-    this.#byId.get(id)?.inflight.set(req.requestId, req);
+    const rec = this.#byId.get(id);
+    if (!rec) return;
+    this.#promptAhead.set(req, promptTokensInPrefill(rec));
+    rec.inflight.set(req.requestId, req);
   }
 
   /** The provider sent its first frame for the request: later heartbeats account for it. */
@@ -243,6 +323,18 @@ export class ProviderRegistry {
   #emit(model: string | undefined): void {
     for (const l of this.#listeners) l(model);
   }
+}
+
+/** Prompt tokens of the provider's in-flight requests that have not streamed a token yet (as scheduler/cost.ts counts them). */
+function promptTokensInPrefill(rec: ProviderRecord): number {
+  let sum = 0;
+  for (const r of rec.inflight.values()) if (r.promptTokens !== undefined && r.usedTokens <= r.promptTokens) sum += r.promptTokens;
+  return sum;
+}
+
+/** Counts clamped claims, one per field (tags are closed sets: the field and where it came from). */
+function countClamped(clamped: readonly ClampedClaim[], source: "register" | "heartbeat"): void {
+  for (const c of clamped) count("provider.claims_clamped", { source, field: c.field });
 }
 
 function removeFrom(index: Map<string, ProviderRecord[]>, model: string, rec: ProviderRecord): void {

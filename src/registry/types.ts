@@ -74,6 +74,19 @@ export interface InflightRequest {
   seenByProvider: boolean;
 }
 
+/**
+ * The coordinator's rate facts for one model on one provider (registry/claim-bounds.ts, observed-rates.ts):
+ * the scheduler uses the measurement when there is one, else the provider's claim capped at the ceiling.
+ */
+export interface ModelRates {
+  /** Physical ceilings for the model on this Mac's chip tier, tok/s. */
+  decodeTpsCeiling: number;
+  prefillTpsCeiling: number;
+  /** EWMA of rates the coordinator measured itself (decode as a solo rate), tok/s; undefined until measured. */
+  measuredDecodeTps: number | undefined;
+  measuredPrefillTps: number | undefined;
+}
+
 /** The scheduler's read-only view of one provider. */
 export interface ProviderView {
   id: ProviderId;
@@ -101,6 +114,10 @@ export interface ProviderView {
   inflight: ReadonlyMap<RequestId, InflightRequest>;
   /** Models with an outstanding LoadModel, with the time it was sent. */
   pendingLoads: ReadonlyMap<string, number>;
+  /** Rate ceilings and measurements per advertised model (absent in hand-built views: claims used as is). */
+  modelRates?: ReadonlyMap<string, ModelRates>;
+  /** Multiplies the scheduler's cost estimate (≥ 1; default 1), e.g. for a provider caught over-claiming usage. */
+  costPenaltyFactor?: number;
 }
 
 /** A snapshot of the registry handed to the scheduler. */

@@ -121,9 +121,16 @@ export function slotTokenBudgetMax(
   return Math.max(0, Math.floor((usableGb * GIB - weights) / kv));
 }
 
-/** Solo decode rate for a slot: observed EWMA, else the provider's benchmark. */
-export function soloDecodeTps(p: ProviderView, slot: ModelSlot | undefined): number {
-  return (slot && slot.observedDecodeTps > 0 ? slot.observedDecodeTps : 0) || p.decodeTps || Math.sqrt(p.hardware.memoryBandwidthGbs || 100);
+/**
+ * Solo decode rate of `model` (default: the slot's) on a provider: the coordinator's own measurement when it
+ * has one; else the claim (the slot's observed EWMA, else the provider's benchmark) capped at the model's
+ * physical ceiling (ProviderView.modelRates; registry/claim-bounds.ts).
+ */
+export function soloDecodeTps(p: ProviderView, slot: ModelSlot | undefined, model: string | undefined = slot?.model): number {
+  const rates = model === undefined ? undefined : p.modelRates?.get(model);
+  if (rates?.measuredDecodeTps !== undefined) return rates.measuredDecodeTps;
+  const claim = (slot && slot.observedDecodeTps > 0 ? slot.observedDecodeTps : 0) || p.decodeTps || Math.sqrt(p.hardware.memoryBandwidthGbs || 100);
+  return rates ? Math.min(claim, rates.decodeTpsCeiling) : claim;
 }
 
 /**

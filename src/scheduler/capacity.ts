@@ -85,7 +85,7 @@ function modelRow(
     const slot = p.slots.find((s) => s.model === id && (s.state === "running" || s.state === "idle"));
     if (!slot) {
       row.cold_providers++;
-      bestCold = Math.min(bestCold, loadTimeMs(p, id, weightsOf(id), o) + (PROBE_PROMPT_TOKENS / prefillTpsOf(p, undefined, o)) * 1000);
+      bestCold = Math.min(bestCold, loadTimeMs(p, id, weightsOf(id), o) + (PROBE_PROMPT_TOKENS / prefillTpsOf(p, undefined, o, id)) * 1000);
       continue;
     }
     row.warm_providers++;

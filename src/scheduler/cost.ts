@@ -4,7 +4,9 @@
  *   cost = load (cold only) + queue ahead + prefill ahead + prefill + backlog ÷ aggregate rate
  *          + expected output ÷ per-stream rate + health penalties
  *
- * Rates come from the slot's observed EWMA when present, else the provider's benchmark, and are degraded by
+ * Rates are the coordinator's own measurement when it has one, else the provider's claim (the slot's observed
+ * EWMA, else its benchmark) capped at the model's physical ceiling; the whole cost is multiplied by the
+ * provider's `costPenaltyFactor` (default 1). Rates are degraded by
  * concurrency with the measured law rate(n) = solo / (1 + k(n-1)) at n = active + 1 (this request included).
  * The backlog term (tokens the slot still has to generate for others ÷ its aggregate rate) is what spreads
  * long requests over more Macs instead of piling them onto the fastest few. The prefill-ahead term (prompts of
@@ -12,6 +14,7 @@
  * runs one prefill at a time: a newcomer's first token waits behind every prompt ahead of it, whatever the
  * model, so a burst of long prompts is spread instead of queued behind each other on one Mac.
  */
+import { MAX_PREFILL_TO_MEASURED_DECODE } from "../registry/claim-bounds.js";
 import type { ModelSlot, ProviderView } from "../registry/types.js";
 import { soloDecodeTps } from "./admission.js";
 import { GIB, type SchedulerOptions } from "./scheduler-options.js";
@@ -39,11 +42,25 @@ export function perStreamTps(soloTps: number, n: number, k: number): number {
   return soloTps / (1 + k * Math.max(0, n - 1));
 }
 
-/** Prefill rate: observed EWMA, else benchmark, else decode × ratio. */
-export function prefillTpsOf(p: ProviderView, slot: ModelSlot | undefined, options: Pick<SchedulerOptions, "prefillToDecodeRatio">): number {
-  if (slot && slot.observedPrefillTps > 0) return slot.observedPrefillTps;
-  if (p.prefillTps > 0) return p.prefillTps;
-  return soloDecodeTps(p, slot) * options.prefillToDecodeRatio;
+/**
+ * Prefill rate of `model` (default: the slot's): the coordinator's own measurement when it has one; else the
+ * claim (the slot's observed EWMA, else the benchmark, else decode × ratio) capped at the model's physical
+ * ceiling and at MAX_PREFILL_TO_MEASURED_DECODE × the measured decode rate (ProviderView.modelRates).
+ */
+export function prefillTpsOf(
+  p: ProviderView,
+  slot: ModelSlot | undefined,
+  options: Pick<SchedulerOptions, "prefillToDecodeRatio">,
+  model: string | undefined = slot?.model,
+): number {
+  const rates = model === undefined ? undefined : p.modelRates?.get(model);
+  if (rates?.measuredPrefillTps !== undefined) return rates.measuredPrefillTps;
+  const claim =
+    slot && slot.observedPrefillTps > 0 ? slot.observedPrefillTps : p.prefillTps > 0 ? p.prefillTps : soloDecodeTps(p, slot, model) * options.prefillToDecodeRatio;
+  if (!rates) return claim;
+  // Prefill is only measured on an otherwise idle Mac, so a busy liar would keep its claim: tie it to decode.
+  const fromDecode = rates.measuredDecodeTps === undefined ? Infinity : rates.measuredDecodeTps * MAX_PREFILL_TO_MEASURED_DECODE;
+  return Math.min(claim, rates.prefillTpsCeiling, fromDecode);
 }
 
 /** Expected cold-load time of a model on a provider, ms: what its slot last reported, else size-based. */
@@ -76,7 +93,7 @@ export function prefillBacklogMs(p: ProviderView, options: Pick<SchedulerOptions
   for (const r of p.inflight.values()) {
     if (r.promptTokens === undefined || r.usedTokens > r.promptTokens) continue;
     const slot = p.slots.find((s) => s.model === r.model);
-    ms += (r.promptTokens / Math.max(1, prefillTpsOf(p, slot, options))) * 1000;
+    ms += (r.promptTokens / Math.max(1, prefillTpsOf(p, slot, options, r.model))) * 1000;
   }
   return ms;
 }
@@ -97,7 +114,7 @@ export function estimateCost(
   /** Load time still to wait when joining a load already under way (replaces the full load time), ms. */
   loadRemainingMs?: number,
 ): CostBreakdown {
-  const solo = soloDecodeTps(p, slot);
+  const solo = soloDecodeTps(p, slot, model);
   const n = active + 1;
   const stream = perStreamTps(solo, n, options.concurrencyLawK);
   const aggregate = stream * n;
@@ -106,10 +123,11 @@ export function estimateCost(
   // Requests the provider itself queued wait for a running one to finish: about one mean remaining each.
   const meanRemaining = active > 0 ? backlog / active : 0;
   const queueAhead = slot && slot.numWaiting > 0 ? (slot.numWaiting * meanRemaining) / Math.max(1e-6, stream) * 1000 : 0;
-  const prefill = prefillBacklogMs(p, options) + (promptTokens / Math.max(1, prefillTpsOf(p, slot, options))) * 1000;
+  const prefill = prefillBacklogMs(p, options) + (promptTokens / Math.max(1, prefillTpsOf(p, slot, options, model))) * 1000;
   const decode = (expectedOutput / Math.max(1e-6, stream)) * 1000;
   const backlogMs = (backlog / Math.max(1e-6, aggregate)) * 1000;
   const health = healthPenaltyMs(p, options);
   const ttftMs = load + queueAhead + prefill;
-  return { costMs: ttftMs + backlogMs + decode + health, ttftMs };
+  // A provider caught over-claiming (e.g. usage) pays a multiplicative penalty on the quantity selection minimises.
+  return { costMs: (ttftMs + backlogMs + decode + health) * (p.costPenaltyFactor ?? 1), ttftMs };
 }

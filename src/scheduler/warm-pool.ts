@@ -185,6 +185,6 @@ function bestLoadCandidate(
     cands.push(p);
   }
   // Empty Macs first (no eviction), then the fastest.
-  cands.sort((a, b) => a.slots.length - b.slots.length || soloDecodeTps(b, undefined) - soloDecodeTps(a, undefined) || (a.id < b.id ? -1 : 1));
+  cands.sort((a, b) => a.slots.length - b.slots.length || soloDecodeTps(b, undefined, model) - soloDecodeTps(a, undefined, model) || (a.id < b.id ? -1 : 1));
   return cands[0];
 }
