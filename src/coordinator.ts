@@ -4,13 +4,16 @@
  */
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Kysely } from "kysely";
+import { adminGate, adminServicePathPrefix } from "./admin/admin-gate.js";
 import { registerAdminService } from "./admin/admin-service.js";
 import { defaultCatalog, type CatalogEntry } from "./config/catalog.js";
 import type { Config } from "./config/config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { classifyProviderError } from "./health/classify-provider-error.js";
 import { HealthTracker } from "./health/health-tracker.js";
+import { BodyBudget } from "./http/body-budget.js";
 import { ConsumerServer } from "./http/consumer-server.js";
+import { requestLimitsFrom } from "./http/request-limits.js";
 import { restHandler, type RouteDeps } from "./http/routes.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
@@ -164,7 +167,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       queueLimit: config.queueLimit,
       queueWaitMs: config.queueWaitMs,
     },
-    log: (msg, fields) => log.debug(msg, fields),
+    log,
   });
 
   const models = new ModelDirectory(catalog, registry);
@@ -191,6 +194,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       demand.recordCompletion(model, durationMs, clock.nowMs());
     },
     maxBodyBytes: config.maxBodyBytes,
+    bodyBudget: new BodyBudget(config.maxInflightBodyBytes),
+    limits: requestLimitsFrom(config),
     ...(config.corsAllowOrigin === "off" ? {} : { corsAllowOrigin: config.corsAllowOrigin }),
     log: (msg, fields) => log.warn(msg, fields),
     capacity: () => {
@@ -253,12 +258,22 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       }),
     // An admin typo (an unknown field, `"tier": "GOLD"`) is an error, not silently a default.
     jsonOptions: { ignoreUnknownFields: false },
+    // A body sent without Content-Length is bounded here; a declared one is refused earlier, by adminGate.
+    readMaxBytes: config.adminMaxBodyBytes,
     // The REST routes only serve HTTP/1.1 (the server is node:http), so the handler's narrower types hold.
     fallback: rest as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
   });
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.
-  const http = new ConsumerServer((req, res) => (req.url?.startsWith("/v1/") ? rest(req, res) : connect(req, res)), clock);
+  // The admin key and the body limit are checked from the headers, before the adapter reads any body.
+  const admin = adminGate({ adminKey, pathPrefixes: [adminServicePathPrefix], maxBodyBytes: config.adminMaxBodyBytes }, connect);
+  const http = new ConsumerServer((req, res) => (req.url?.startsWith("/v1/") ? rest(req, res) : admin(req, res)), clock, {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+    idleSocketTimeoutMs: config.httpIdleSocketTimeoutMs,
+    closeLingerMs: config.httpCloseLingerMs,
+  });
   let httpPort: number;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>>;
   try {

@@ -5,7 +5,8 @@
  * - `accepted`: the provider said it is loading the model; the wait extends to the inference timeout.
  * - `preamble`: only role deltas so far (boilerplate, held, not committed). Past the first-token deadline it
  *   gets the preamble-to-content budget, then fails over.
- * - `streaming`: this attempt won (first content); the response is committed. Bounded by the idle timeout.
+ * - `streaming`: this attempt leads (first content; every rival was cancelled). A streaming response is committed;
+ *   a buffered one is held until completion, so a failure here still fails over. Bounded by the idle timeout.
  * - `done`: finished, failed, cancelled or lost the race.
  */
 import type { Usage } from "../inference/types.js";
@@ -38,11 +39,11 @@ export interface Attempt {
 export type TimerVerdict =
   | { kind: "extend"; untilMs: number } // still within an extension (accepted, or preamble budget)
   | { kind: "first_token_timeout" } // nothing useful before the deadline: fail over
-  | { kind: "stalled" }; // committed and silent past the idle timeout
+  | { kind: "stalled" }; // leading and silent past the idle timeout
 
-/** Decides what a fired timer means for a non-finished attempt (pure). */
-export function timerVerdict(a: Attempt, committed: boolean, nowMs: number, o: Pick<DispatchOptions, "inferenceTimeoutMs" | "preambleContentTimeoutMs">): TimerVerdict {
-  if (committed) return { kind: "stalled" };
+/** Decides what a fired timer means for a non-finished attempt (pure); `leading`: it has produced content. */
+export function timerVerdict(a: Attempt, leading: boolean, nowMs: number, o: Pick<DispatchOptions, "inferenceTimeoutMs" | "preambleContentTimeoutMs">): TimerVerdict {
+  if (leading) return { kind: "stalled" };
   if (a.acceptedAtMs !== undefined && nowMs < a.acceptedAtMs + o.inferenceTimeoutMs) return { kind: "extend", untilMs: a.acceptedAtMs + o.inferenceTimeoutMs };
   if (a.preambleAtMs !== undefined && nowMs < a.preambleAtMs + o.preambleContentTimeoutMs) return { kind: "extend", untilMs: a.preambleAtMs + o.preambleContentTimeoutMs };
   return { kind: "first_token_timeout" };
@@ -51,7 +52,7 @@ export function timerVerdict(a: Attempt, committed: boolean, nowMs: number, o: P
 /** Average characters per token, for estimating what a consumer received when no usage frame came. */
 const CHARS_PER_TOKEN = 4;
 
-/** Tokens to bill for what reached the consumer before a post-commit failure or a disconnect. */
+/** Tokens to bill for what the leader generated before a post-commit failure or the consumer's hang-up. */
 export function partialUsage(a: Attempt, promptTokens: number): Usage {
   return { promptTokens, completionTokens: Math.ceil(a.contentChars / CHARS_PER_TOKEN), reasoningTokens: 0 };
 }

@@ -6,6 +6,7 @@
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import type { Clock } from "../util/clock.js";
+import type { Logger } from "../util/logger.js";
 import type { CancelSignal } from "./cancel-signal.js";
 import { CapacityQueue } from "./capacity-queue.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
@@ -23,7 +24,12 @@ export interface DispatcherOptions {
   /** The scheduler, bound to the registry view, health gates and the current time by the caller. */
   pick(req: RouteRequest): PickResult;
   options?: Partial<DispatchOptions>;
-  log?(msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * Operator log: each provider fault (error, stall, disconnect, first-token timeout, in-band error) at warn;
+   * each failover, backup and cancel decision at info; each dispatch at debug. Fields: request_id, provider_id,
+   * model, attempt, reason. Default: none.
+   */
+  log?: Logger;
 }
 
 export class Dispatcher {

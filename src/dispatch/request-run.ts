@@ -1,24 +1,49 @@
 /**
- * One request's life in the dispatcher: pick → send → (race a backup) → commit on first content → stream →
- * settle the outcome. Each provider attempt is an {@link Attempt} moving through the phases described in
- * attempt.ts.
+ * One request's life in the dispatcher: pick → send → (race a backup) → first content picks the leader →
+ * commit → stream → settle the outcome. Each provider attempt is an {@link Attempt} moving through the phases
+ * described in attempt.ts.
  *
- * Before commit every failure is invisible: the attempt is excluded and another provider is tried. After
- * commit a failure ends the stream with an explicit in-band error.
+ * The response is committed (its first byte written) at the leader's first content when the consumer streams,
+ * and only at the leader's completion when it asked for a buffered answer: until then the leader's output is
+ * held here. Before commit every failure is invisible: the attempt is excluded, never billed, and another
+ * provider is tried. After commit a failure ends the stream with an explicit in-band error.
+ *
+ * Races (both modes): the first attempt with content leads and every other attempt is cancelled at once, so a
+ * backup never doubles the fleet's work past the first token. A buffered leader that fails before completing is
+ * replaced by a fresh attempt on a provider this request has not used yet (the cancelled loser is not
+ * re-dispatched: one attempt per provider per request), within the same failover bounds.
+ *
+ * Every provider fault is one `warn` log line, and every failover, backup and cancel decision one `info` line,
+ * each with `request_id`, `provider_id`, `model`, `attempt` (1-based) and `reason`.
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
-import { isContentBearing, type Delta, type ProviderEvent, type Usage } from "../inference/types.js";
+import { isContentBearing, type Delta, type ProviderErrorReason, type ProviderEvent, type Usage } from "../inference/types.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import type { ProviderId } from "../registry/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count, observe } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
+import type { Logger } from "../util/logger.js";
 import type { CancelSignal } from "./cancel-signal.js";
 import { charsToTokens, clampUsage, partialUsage, timerVerdict, type Attempt } from "./attempt.js";
 import { deterministicError, exhaustedError, rejectError } from "./dispatch-errors.js";
 import { firstTokenDeadlineMs, type DispatchOptions } from "./dispatch-options.js";
 import type { ProviderDirectory } from "./provider-channel.js";
-import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink, ErrorClassifier } from "./types.js";
+import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink, ErrorClass, ErrorClassifier } from "./types.js";
+
+/** What went wrong with an attempt (the `reason` of its log line). */
+type Fault = "provider_error" | "disconnected" | "stalled" | "first_token_timeout";
+
+interface Failure {
+  fault: Fault;
+  status: number;
+  message: string;
+  cls: ErrorClass;
+  /** The provider refused to load the model (feeds the load cool-down). */
+  loadRefused?: boolean;
+  /** The provider's own error reason, for InferenceError. */
+  providerReason?: ProviderErrorReason;
+}
 
 /** Everything a run needs from the dispatcher. */
 export interface RunDeps {
@@ -34,7 +59,8 @@ export interface RunDeps {
    * CoordinatorError (429) when the queue is full or the wait runs out.
    */
   waitForCapacity(job: DispatchJob, tryStart: () => boolean, signal: CancelSignal, maxWaitMs?: number): Promise<void>;
-  log?(msg: string, fields?: Record<string, unknown>): void;
+  /** Operator log (faults at warn, failover/backup/cancel decisions at info, each dispatch at debug). */
+  log?: Logger;
 }
 
 export class RequestRun {
@@ -46,7 +72,18 @@ export class RequestRun {
   readonly #excluded = new Set<ProviderId>();
   readonly #held: Delta[] = [];
   readonly #startedAtMs: number;
+  /** The leader: the attempt whose content is the answer (see the file comment). */
   #winner: Attempt | undefined;
+  /** The sink has been committed (a byte may have reached the consumer): failures are in-band from here on. */
+  #committed = false;
+  /** The leader's output, held until commit (a buffered answer). */
+  #pending: Delta[] = [];
+  #leadAtMs = 0;
+  /**
+   * Start of the pre-content budget: the run's start, moved forward by the time buffered leaders spent producing
+   * content before failing (progress that was lost is not time spent waiting for a first token).
+   */
+  #budgetStartMs: number;
   #attemptCount = 0;
   #capacityFailures = 0;
   #lastFailure: { status: number; message: string; capacity: boolean } | undefined;
@@ -63,6 +100,7 @@ export class RequestRun {
     this.#sink = sink;
     this.#signal = signal;
     this.#startedAtMs = deps.clock.nowMs();
+    this.#budgetStartMs = this.#startedAtMs;
   }
 
   run(): Promise<DispatchResult> {
@@ -116,7 +154,7 @@ export class RequestRun {
   async #launch(isBackup: boolean): Promise<void> {
     if (this.#tryStart(isBackup) !== "queue" || isBackup || this.#liveAttempts() > 0) return;
     // A failover waits only for what is left of its pre-content budget.
-    const left = this.#d.options.maxPreContentMs - (this.#d.clock.nowMs() - this.#startedAtMs);
+    const left = this.#d.options.maxPreContentMs - (this.#d.clock.nowMs() - this.#budgetStartMs);
     if (this.#attemptCount > 0 && left <= 0) {
       this.#failPreCommit(this.#exhaustedError());
       return;
@@ -166,7 +204,12 @@ export class RequestRun {
     if (!rec.slots.some((s) => s.model === this.#job.model && (s.state === "running" || s.state === "idle"))) {
       registry.markPendingLoad(providerId, this.#job.model, now);
     }
-    this.#d.log?.("inference dispatched", { request_id: this.#job.requestId, provider_id: providerId, attempt: this.#attemptCount, backup });
+    if (backup) {
+      const primary = [...this.#attempts.values()].find((x) => x !== a && x.phase !== "done");
+      this.#log("info", "speculative backup dispatched", a, { reason: "slow_first_token", ...(primary ? { primary_provider_id: primary.providerId } : {}) });
+    } else {
+      this.#log("debug", "inference dispatched", a, { reason: this.#attemptCount > 1 ? "failover" : "first_pick" });
+    }
     const sent = channel.dispatch(
       { requestId: this.#job.requestId, model: this.#job.model, bodyJson: this.#job.bodyJson, traits: this.#job.traits },
       (e) => this.#onEvent(a, e),
@@ -224,10 +267,17 @@ export class RequestRun {
         this.#onComplete(a, e);
         return;
       case "error":
-        this.#onFailure(a, e.statusCode, e.message, this.#d.classify(e), e.reason === "insufficient_memory" || e.reason === "model_load_failed");
+        this.#onFailure(a, {
+          fault: "provider_error",
+          status: e.statusCode,
+          message: e.message,
+          cls: this.#d.classify(e),
+          loadRefused: e.reason === "insufficient_memory" || e.reason === "model_load_failed",
+          providerReason: e.reason,
+        });
         return;
       case "disconnected":
-        this.#onFailure(a, 502, e.message, "sickness", false);
+        this.#onFailure(a, { fault: "disconnected", status: 502, message: e.message, cls: "sickness" });
         return;
     }
   }
@@ -239,7 +289,7 @@ export class RequestRun {
     if (this.#winner === a) {
       a.contentChars += chars;
       registry.addUsedTokens(a.providerId, this.#job.requestId, charsToTokens(chars));
-      this.#sink.deltas(deltas);
+      this.#emit(deltas);
       this.#arm(a, clock.nowMs() + this.#d.options.idleTimeoutMs);
       return;
     }
@@ -251,34 +301,55 @@ export class RequestRun {
       for (const d of deltas) if (this.#held.length < this.#d.options.maxHeldPreamble && !this.#held.some((h) => h.kind === "role")) this.#held.push(d);
       return;
     }
-    this.#commit(a);
+    this.#lead(a);
     a.contentChars += chars;
     registry.addUsedTokens(a.providerId, this.#job.requestId, charsToTokens(chars));
     const replay = this.#held.length > 0 && !deltas.some((d) => d.kind === "role") ? [...this.#held, ...deltas] : deltas;
-    this.#sink.deltas(replay);
+    this.#emit(replay);
     this.#arm(a, clock.nowMs() + this.#d.options.idleTimeoutMs);
   }
 
-  /** First content: this attempt wins; every other attempt is cancelled and never billed. */
-  #commit(a: Attempt): void {
+  /**
+   * First content: this attempt leads; every other attempt is cancelled and never billed. A streaming response
+   * is committed here; a buffered one at completion (see the file comment).
+   */
+  #lead(a: Attempt): void {
     this.#winner = a;
+    this.#leadAtMs = this.#d.clock.nowMs();
     a.phase = "streaming";
     this.#speculativeTimer?.();
     for (const other of this.#attempts.values()) {
-      if (other !== a && other.phase !== "done") this.#cancelAttempt(other, "lost the race to another provider");
+      if (other === a || other.phase === "done") continue;
+      this.#log("info", "attempt cancelled", other, { reason: "lost_race", winner_provider_id: a.providerId });
+      this.#cancelAttempt(other, "lost the race to another provider");
     }
     if (a.backup) count("inference.speculative_win", { model: this.#job.model });
     observe("inference.ttft_ms", this.#d.clock.nowMs() - this.#startedAtMs, { model: this.#job.model });
-    this.#sink.commit(a.providerId);
+    if (this.#job.traits.stream) this.#commitResponse();
+  }
+
+  /** The point of no return: the sink writes its head, then whatever output was held for it. */
+  #commitResponse(): void {
+    this.#committed = true;
+    this.#sink.commit(this.#winner!.providerId);
+    if (this.#pending.length > 0) this.#sink.deltas(this.#pending);
+    this.#pending = [];
+  }
+
+  /** The leader's output: to the sink once committed, held until then. */
+  #emit(ds: readonly Delta[]): void {
+    if (this.#committed) this.#sink.deltas(ds);
+    else for (const d of ds) this.#pending.push(d);
   }
 
   #onComplete(a: Attempt, e: ProviderEvent & { kind: "complete" }): void {
     if (this.#winner && this.#winner !== a) return;
     if (!this.#winner) {
       // A complete with no content at all (e.g. an empty answer): still a valid response.
-      this.#commit(a);
-      if (this.#held.length > 0) this.#sink.deltas(this.#held);
+      this.#lead(a);
+      if (this.#held.length > 0) this.#emit(this.#held);
     }
+    if (!this.#committed) this.#commitResponse(); // a buffered answer is written now, in one piece
     a.phase = "done";
     const usage = clampUsage(e.usage, this.#job.traits.maxTokens);
     this.#sink.finish(e.finishReason, usage);
@@ -300,22 +371,34 @@ export class RequestRun {
     });
   }
 
-  #onFailure(a: Attempt, status: number, message: string, cls: ReturnType<ErrorClassifier>, loadRefused: boolean): void {
+  #onFailure(a: Attempt, f: Failure): void {
     const { health, clock } = this.#d;
+    const { status, message, cls } = f;
     const now = clock.nowMs();
     a.phase = "done";
     a.timer?.();
     const outcome = cls === "deterministic" ? "client_error" : cls;
     health.recordOutcome({ providerId: a.providerId, model: this.#job.model, shape: this.#job.shape, kind: outcome, nowMs: now });
-    if (loadRefused) health.recordLoadRefusal(a.providerId, this.#job.model, now);
+    if (f.loadRefused) health.recordLoadRefusal(a.providerId, this.#job.model, now);
     this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
+    const leading = this.#winner === a;
+    const fields = { reason: f.fault, status, message, class: cls, ...(f.providerReason ? { provider_reason: f.providerReason } : {}), ...(leading ? { content_chars: a.contentChars } : {}) };
 
-    if (this.#winner === a) {
+    if (leading && this.#committed) {
+      this.#log("warn", "provider failed after commit; in-band error sent", a, fields);
       count("inference.in_band_error", { model: this.#job.model });
       const err = new CoordinatorError("provider_failed", `the provider failed mid-stream: ${message}`, { wireCode: "provider_error" });
       this.#sink.failAfterCommit(err);
       this.#finish({ kind: "failed", error: err, committed: true, attempts: this.#attemptCount, served: served(a), partial: this.#partial(a) });
       return;
+    }
+    this.#log("warn", "provider failed before commit", a, fields);
+    if (leading) {
+      // A buffered answer not written yet: its output is dropped, unbilled, and the request fails over as if no
+      // content had come. The time it spent producing that content does not count against the pre-content budget.
+      this.#winner = undefined;
+      this.#pending = [];
+      this.#budgetStartMs += now - this.#leadAtMs;
     }
 
     this.#excluded.add(a.providerId);
@@ -324,16 +407,22 @@ export class RequestRun {
     if (status >= 500 && cls !== "capacity") this.#avoidVersion = a.version;
     if (cls === "deterministic" || cls === "client_error") {
       // Retrying elsewhere cannot help (e.g. the prompt exceeds the context): stop at once.
+      this.#log("info", "not retrying: the request itself cannot be served", a, { reason: f.fault, class: cls });
       this.#cancelAll("request cannot be served");
       this.#failPreCommit(cls === "deterministic" ? deterministicError(message) : new CoordinatorError("invalid_request", message));
       return;
     }
     count("inference.dispatches", { status: "retry_precontent" });
-    if (this.#liveAttempts() > 0) return; // a racing attempt may still win
-    if (this.#attemptCount >= this.#d.options.maxAttempts || this.#capacityFailures > this.#d.options.maxCapacityRetries || now - this.#startedAtMs > this.#d.options.maxPreContentMs) {
+    if (this.#liveAttempts() > 0) {
+      this.#log("info", "not failing over: a racing attempt is still running", a, { reason: f.fault });
+      return;
+    }
+    if (this.#attemptCount >= this.#d.options.maxAttempts || this.#capacityFailures > this.#d.options.maxCapacityRetries || now - this.#budgetStartMs > this.#d.options.maxPreContentMs) {
+      this.#log("info", "failover exhausted; the request fails", a, { reason: f.fault, attempts: this.#attemptCount, capacity_failures: this.#capacityFailures });
       this.#failPreCommit(this.#exhaustedError());
       return;
     }
+    this.#log("info", "failing over", a, { reason: f.fault });
     void this.#launch(false);
   }
 
@@ -346,12 +435,12 @@ export class RequestRun {
         return;
       case "stalled":
         this.#cancelAttempt(a, "stalled");
-        this.#onFailure(a, 504, "the provider stalled mid-stream", "sickness", false);
+        this.#onFailure(a, { fault: "stalled", status: 504, message: "the provider stalled mid-stream", cls: "sickness" });
         return;
       case "first_token_timeout":
         count("inference.dispatches", { status: "timeout" });
         this.#cancelAttempt(a, "no content before the deadline");
-        this.#onFailure(a, 504, "no content before the first-token deadline", "sickness", false);
+        this.#onFailure(a, { fault: "first_token_timeout", status: 504, message: "no content before the first-token deadline", cls: "sickness" });
         return;
     }
   }
@@ -369,14 +458,26 @@ export class RequestRun {
     for (const a of this.#attempts.values()) if (a.phase !== "done") this.#cancelAttempt(a, reason);
   }
 
+  /**
+   * The consumer hung up. Streaming or buffered alike, it pays for what the leading provider generated until then
+   * (the coordinator's own count, not a provider claim): the work was done at its request, and a buffered
+   * consumer must not get generation for free by hanging up just before the answer. Before any content: nothing.
+   */
   #abort(): void {
     if (this.#result) return;
     const w = this.#winner;
+    let live = 0;
+    for (const a of this.#attempts.values()) {
+      if (a.phase === "done") continue;
+      live++;
+      this.#log("info", "attempt cancelled", a, { reason: "client_disconnected", committed: this.#committed, leading: a === w });
+    }
+    if (live === 0) this.#log("info", "request cancelled with no attempt running", undefined, { reason: "client_disconnected" });
     this.#cancelAll("client disconnected");
-    count("routing.client_gone", { committed: w !== undefined });
+    count("routing.client_gone", { committed: this.#committed });
     if (w) {
       this.#d.health.recordOutcome({ providerId: w.providerId, model: this.#job.model, shape: this.#job.shape, kind: "incomplete", nowMs: this.#d.clock.nowMs() });
-      this.#finish({ kind: "cancelled", committed: true, attempts: this.#attemptCount, served: served(w), partial: this.#partial(w) });
+      this.#finish({ kind: "cancelled", committed: this.#committed, attempts: this.#attemptCount, served: served(w), partial: this.#partial(w) });
     } else {
       this.#finish({ kind: "cancelled", committed: false, attempts: this.#attemptCount });
     }
@@ -394,6 +495,24 @@ export class RequestRun {
 
   #partial(a: Attempt): Usage {
     return partialUsage(a, this.#job.traits.estimatedPromptTokens);
+  }
+
+  /** One operator log line about this request (and, when given, one of its attempts). */
+  #log(level: "debug" | "info" | "warn", msg: string, a: Attempt | undefined, fields: Record<string, unknown>): void {
+    const log = this.#d.log;
+    if (!log) return;
+    const who = a ? { provider_id: a.providerId, attempt: this.#ordinal(a) } : {};
+    log[level](msg, { request_id: this.#job.requestId, model: this.#job.model, ...who, ...fields });
+  }
+
+  /** 1-based: attempts are kept in dispatch order, one per provider. */
+  #ordinal(a: Attempt): number {
+    let n = 0;
+    for (const x of this.#attempts.values()) {
+      n++;
+      if (x === a) break;
+    }
+    return n;
   }
 
   #finish(r: DispatchResult): void {

@@ -20,13 +20,14 @@ export interface DispatchJob {
 }
 
 /**
- * Where the response goes. Nothing is written before {@link DispatchSink.commit}, which the dispatcher calls
- * on the first content-bearing delta: until then a failure can be retried invisibly.
+ * Where the response goes. Nothing is written before {@link DispatchSink.commit}: until then a failure can be
+ * retried invisibly. The dispatcher commits a streaming response (`traits.stream`) on the first content-bearing
+ * delta, and a buffered one only when the provider completes, immediately before {@link DispatchSink.finish}.
  */
 export interface DispatchSink {
-  /** Writes the status line, headers and opening events. Called at most once. */
+  /** Writes (or, buffered, prepares) the status line, headers and opening events. Called at most once. */
   commit(providerId: ProviderId): void;
-  /** Output after commit (held role deltas are replayed first). */
+  /** Output after commit (held role deltas are replayed first; a buffered answer arrives all at once). */
   deltas(ds: readonly Delta[]): void;
   finish(reason: FinishReason, usage: Usage): void;
   /** Ends a committed response with an explicit in-band error (never a bare close). */
@@ -41,7 +42,11 @@ export interface Served {
 
 export type DispatchResult =
   | ({ kind: "completed"; usage: Usage; finishReason: FinishReason; attempts: number } & Served)
-  /** `partial` is what the consumer received before a post-commit failure (billable per the ledger rules). */
+  /**
+   * `served` and `partial` are present exactly when something is billable: what the leading provider produced
+   * before a post-commit failure, or before the consumer hung up (streaming or buffered). A failure before commit
+   * carries neither: a failed attempt whose output never reached the consumer is never billed.
+   */
   | { kind: "failed"; error: CoordinatorError; committed: boolean; attempts: number; served?: Served; partial?: Usage }
   | { kind: "cancelled"; committed: boolean; attempts: number; served?: Served; partial?: Usage };
 

@@ -4,6 +4,7 @@
  * structurally serve the request) → rate limits → ledger reservation → dispatch (deferred commit) → settle,
  * reconcile. Every pre-commit failure is a status code in the dialect's error shape.
  */
+import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { includeUsageRequested } from "../dialects/index.js";
 import { repairToolSchemas } from "../dialects/tool-schema-repair.js";
@@ -20,9 +21,11 @@ import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import { authenticate } from "./auth.js";
+import type { BodyBudget } from "./body-budget.js";
 import { requireKnownModel, type ModelCatalog } from "./model-catalog.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { parseJson, readBody } from "./read-body.js";
+import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
 
 export interface InferenceDeps {
@@ -38,6 +41,10 @@ export interface InferenceDeps {
   onFinished?(model: string, usage: Usage, maxTokens: number, durationMs: number): void;
   /** Max request body size. */
   maxBodyBytes: number;
+  /** Request-body bytes held at once across requests (shared by every route that reads a body). */
+  bodyBudget: BodyBudget;
+  /** Per-request bounds checked at parse time (JSON structure, messages, tools, images, caller ids). */
+  limits: RequestLimits;
   log?(msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -52,9 +59,13 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
   let limiterConsulted = false;
   try {
     principal = await authenticate(req.headers, deps.accounts);
-    const raw = await readBody(req, deps.maxBodyBytes);
+    const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
+    // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
+    assertJsonWithinLimits(raw, deps.limits);
     const body = parseJson(repairToolSchemas(raw));
+    assertUserFieldsWithinLimits(body, deps.limits);
     const normalized = dialect.parse(body, deps.models);
+    assertRequestWithinLimits(normalized, deps.limits);
     requireKnownModel(deps.models, normalized.model);
     applyModelLimits(deps, normalized);
     preflight(deps, requestId, normalized);
@@ -175,7 +186,7 @@ async function dispatchAndRespond(
       bodyJson: Buffer.from(JSON.stringify(n.body)),
       traits: n.traits,
       shape: shapeOf(n.traits),
-      ...(n.affinityKey !== undefined ? { affinityKey: n.affinityKey } : {}),
+      ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
     };
     const result = await deps.dispatcher.dispatch(job, sink, cancel);
     if (result.kind === "failed" && !result.committed) throw result.error;
@@ -189,9 +200,10 @@ async function dispatchAndRespond(
 }
 
 /**
- * Money and rate budgets follow what the consumer received: a completed request pays its exact usage; a
- * failure or cancellation before content pays nothing; a failure or disconnect after content pays for what
- * was produced.
+ * Money and rate budgets follow the dispatcher's result: a completed request pays its exact usage; a failure
+ * after commit, or a consumer hang-up after content (streaming or buffered), pays for what was produced (the
+ * result then names who served it and the partial usage); a failure before commit, including a buffered answer
+ * whose provider failed mid-generation and was replaced, pays nothing.
  */
 async function settle(deps: InferenceDeps, requestId: string, n: NormalizedRequest, r: DispatchResult, ticket: RateTicket, startedAtMs: number): Promise<void> {
   const now = () => deps.clock.nowMs();
@@ -203,7 +215,7 @@ async function settle(deps: InferenceDeps, requestId: string, n: NormalizedReque
     });
     return;
   }
-  if (r.committed && r.served && r.partial) {
+  if (r.served && r.partial) {
     deps.limiter.reconcile(ticket, { inputTokens: r.partial.promptTokens, outputTokens: r.partial.completionTokens, representative: false }, now());
     await deps.ledger
       .settle({ requestId, providerId: r.served.providerId, providerAccountId: r.served.providerAccountId, model: n.model, usage: r.partial })
@@ -212,4 +224,13 @@ async function settle(deps: InferenceDeps, requestId: string, n: NormalizedReque
   }
   deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, now());
   await deps.ledger.release(requestId, r.kind).catch((e) => deps.log?.("release failed", { request_id: requestId, error: String(e) }));
+}
+
+/**
+ * The cache-affinity key as routing sees it: a fixed 16-character digest computed once per request, so the
+ * scheduler's per-candidate rendezvous hash costs the same whatever the caller sent (it used to hash the raw
+ * `user` once per candidate Mac on every routing decision). Deterministic across replicas.
+ */
+export function affinityDigest(key: string): string {
+  return createHash("sha256").update(key).digest("base64url").slice(0, 16);
 }

@@ -1,7 +1,8 @@
 /**
  * DispatchSink implementations over a Node HTTP response: streaming (SSE via the dialect's renderer) and
- * buffered (the dialect's accumulator). Nothing touches the response before `commit`, so a pre-content
- * failure can still become a clean retry or a proper error status.
+ * buffered (the dialect's accumulator). Nothing touches the response before `commit`, so a failure before it
+ * can still become a clean retry or a proper error status. The dispatcher commits a buffered response only when
+ * its provider completes, so a buffered answer whose provider fails mid-generation is retried elsewhere too.
  */
 import type { ServerResponse } from "node:http";
 import type { Dialect, RenderMeta } from "../dialects/types.js";
@@ -87,7 +88,8 @@ export function bufferedSink(res: ServerResponse, dialect: Dialect, meta: Render
       terminal ??= () => sendJson(res, 200, body, { "x-provider-id": providerId, ...headers });
     },
     failAfterCommit(e: CoordinatorError) {
-      // Nothing has been written in buffered mode: the consumer gets a real error status.
+      // The dispatcher never calls this for a buffered response (it commits one only together with `finish`);
+      // should it, nothing has been written yet, so the consumer gets a real error status.
       terminal ??= () => sendJson(res, e.status, dialect.errorBody(e), { ...headers, ...errorHeaders(e) });
     },
   };

@@ -3,130 +3,7 @@
  * deadline and failover rule without sockets or real time.
  */
 import assert from "node:assert/strict";
-import { Dispatcher } from "../../../src/dispatch/dispatcher.js";
-import type { InferenceDispatch, ProviderChannel } from "../../../src/dispatch/provider-channel.js";
-import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink } from "../../../src/dispatch/types.js";
-import { classifyProviderError } from "../../../src/health/classify-provider-error.js";
-import type { Delta, ProviderEvent } from "../../../src/inference/types.js";
-import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
-import type { PickResult, RouteRequest } from "../../../src/scheduler/types.js";
-import { FakeClock } from "../../../src/util/clock.js";
-
-class FakeChannel implements ProviderChannel {
-  readonly sent: InferenceDispatch[] = [];
-  readonly cancels: string[] = [];
-  handler: ((e: ProviderEvent) => void) | undefined;
-  constructor(readonly providerId: string) {}
-  dispatch(req: InferenceDispatch, onEvent: (e: ProviderEvent) => void): boolean {
-    this.sent.push(req);
-    this.handler = onEvent;
-    return true;
-  }
-  cancel(requestId: string): void {
-    this.cancels.push(requestId);
-    this.handler = undefined;
-  }
-  loadModel(): void {}
-  emit(e: ProviderEvent): void {
-    this.handler?.(e);
-  }
-}
-
-class RecordingSink implements DispatchSink {
-  committedTo: string | undefined;
-  readonly received: Delta[] = [];
-  finished = false;
-  error: string | undefined;
-  commit(p: string) {
-    assert.equal(this.committedTo, undefined, "commit happens once");
-    this.committedTo = p;
-  }
-  deltas(ds: readonly Delta[]) {
-    this.received.push(...ds);
-  }
-  finish() {
-    this.finished = true;
-  }
-  failAfterCommit(e: Error) {
-    this.error = e.message;
-  }
-}
-
-const noHealth: DispatchHealth = {
-  isCooledDown: () => false,
-  isLoadCooledDown: () => false,
-  recordOutcome: () => undefined,
-  recordLoadRefusal: () => undefined,
-};
-
-interface Harness {
-  clock: FakeClock;
-  channels: Map<string, FakeChannel>;
-  picks: RouteRequest[];
-  run(job?: Partial<DispatchJob>): { sink: RecordingSink; result: Promise<DispatchResult>; abort: AbortController };
-}
-
-/** Providers are picked in the order given, skipping excluded ones. */
-function harness(providerIds: string[], options: Record<string, number> = {}, versions: Record<string, string> = {}): Harness {
-  const clock = new FakeClock();
-  const registry = new ProviderRegistry();
-  const channels = new Map<string, FakeChannel>();
-  const ids: string[] = [];
-  for (const name of providerIds) {
-    const rec = registry.add(
-      {
-        serial: name,
-        accountId: `acct-${name}`,
-        version: versions[name] ?? "0.7.0",
-        hardware: { chipName: "M4", chipFamily: "M4", memoryGb: 64, memoryBandwidthGbs: 500, gpuCores: 40 },
-        decodeTps: 60,
-        prefillTps: 1000,
-        maxModelSlots: 1,
-        models: [{ id: "m", sizeBytes: 1, quantization: "q4", contextLength: 8192, isVision: false, templateRenderOk: undefined }],
-      },
-      0,
-    );
-    ids.push(rec.id);
-    channels.set(name, new FakeChannel(rec.id));
-  }
-  const byId = new Map([...channels.values()].map((c) => [c.providerId, c]));
-  const picks: RouteRequest[] = [];
-  const pick = (req: RouteRequest): PickResult => {
-    picks.push(req);
-    const id = ids.find((i) => !req.exclude.has(i));
-    return id ? { kind: "picked", providerId: id, reason: "warm", cold: false, reservedTokens: 100, costMs: 1 } : { kind: "reject", code: "model_unavailable", message: "none" };
-  };
-  const dispatcher = new Dispatcher({
-    registry,
-    directory: { channel: (id) => byId.get(id) },
-    clock,
-    health: noHealth,
-    classify: classifyProviderError,
-    pick,
-    options: { firstTokenBaseMs: 1_000, firstTokenPerPromptTokenMs: 0, speculativeFraction: 0, ...options },
-  });
-  return {
-    clock,
-    channels,
-    picks,
-    run(job = {}) {
-      const sink = new RecordingSink();
-      const abort = new AbortController();
-      const full: DispatchJob = {
-        requestId: "r1",
-        model: "m",
-        bodyJson: new Uint8Array(),
-        traits: { maxTokens: 100, estimatedPromptTokens: 10, hasTools: false, requiresVision: false, stream: true },
-        shape: "base",
-        ...job,
-      };
-      return { sink, result: dispatcher.dispatch(full, sink, abort.signal), abort };
-    },
-  };
-}
-
-const flush = () => new Promise((r) => setImmediate(r));
-const complete: ProviderEvent = { kind: "complete", finishReason: "stop", usage: { promptTokens: 10, completionTokens: 3, reasoningTokens: 0 } };
+import { complete, flush, harness } from "../../support/dispatch-harness.js";
 
 describe("RequestRun (fake clock)", () => {
   it("holds a role delta, commits on the first content and replays the role once", async () => {
@@ -162,7 +39,7 @@ describe("RequestRun (fake clock)", () => {
   });
 
   it("extends the wait to the inference timeout after InferenceAccepted (model loading)", async () => {
-    const h = harness(["a", "b"], { inferenceTimeoutMs: 60_000 });
+    const h = harness(["a", "b"], { options: { inferenceTimeoutMs: 60_000 } });
     const { result } = h.run();
     await flush();
     h.channels.get("a")!.emit({ kind: "accepted" });
@@ -175,7 +52,7 @@ describe("RequestRun (fake clock)", () => {
   });
 
   it("gives a preamble-only provider the preamble budget past the deadline, then fails over", async () => {
-    const h = harness(["a", "b"], { preambleContentTimeoutMs: 5_000 });
+    const h = harness(["a", "b"], { options: { preambleContentTimeoutMs: 5_000 } });
     const { result } = h.run();
     await flush();
     h.clock.advance(500);
@@ -202,7 +79,7 @@ describe("RequestRun (fake clock)", () => {
   });
 
   it("prefers a different binary version after a 5xx", async () => {
-    const h = harness(["a", "b"], {}, { a: "0.6.5", b: "0.7.0" });
+    const h = harness(["a", "b"], { versions: { a: "0.6.5", b: "0.7.0" } });
     const { result } = h.run();
     await flush();
     h.channels.get("a")!.emit({ kind: "error", statusCode: 500, message: "boom", reason: "internal" });
@@ -213,7 +90,7 @@ describe("RequestRun (fake clock)", () => {
   });
 
   it("caps retries after capacity-shaped errors and answers 429", async () => {
-    const h = harness(["a", "b", "c", "d", "e"], { maxCapacityRetries: 1 });
+    const h = harness(["a", "b", "c", "d", "e"], { options: { maxCapacityRetries: 1 } });
     const { result } = h.run();
     await flush();
     for (const n of ["a", "b"]) {
@@ -227,7 +104,7 @@ describe("RequestRun (fake clock)", () => {
   });
 
   it("ends a committed stream with an in-band error when the provider stalls past the idle timeout", async () => {
-    const h = harness(["a"], { idleTimeoutMs: 3_000 });
+    const h = harness(["a"], { options: { idleTimeoutMs: 3_000 } });
     const { sink, result } = h.run();
     await flush();
     h.channels.get("a")!.emit({ kind: "chunk", deltas: [{ kind: "content", text: "partial" }] });
@@ -240,7 +117,7 @@ describe("RequestRun (fake clock)", () => {
   });
 
   it("never races a backup for a request pinned to the caller's own machines", async () => {
-    const h = harness(["a", "b"], { speculativeFraction: 0.5 });
+    const h = harness(["a", "b"], { options: { speculativeFraction: 0.5 } });
     const { result } = h.run({ pinnedAccountId: "acct-a" });
     await flush();
     h.clock.advance(600);
