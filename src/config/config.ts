@@ -46,6 +46,22 @@ export const settings = {
   toolsFloorWaived: { env: "TOOLS_FLOOR_WAIVED", kind: "bool", default: true, help: "Central tool-schema repair makes old providers safe for tools, so the floor is waived." },
   corsAllowOrigin: { env: "CORS_ALLOW_ORIGIN", kind: "string", default: "*", help: "Access-Control-Allow-Origin for browser callers of the consumer API (keys are bearer tokens, never cookies, so * is safe); `off` disables CORS." },
   maxBodyBytes: { env: "MAX_BODY_BYTES", kind: "int", default: 16 * 1024 * 1024, help: "Largest accepted request body." },
+  // Bounded work before trust, and per request (README "Limits"; issue 13).
+  adminMaxBodyBytes: { env: "ADMIN_MAX_BODY_BYTES", kind: "int", default: 64 * 1024, help: "Largest accepted admin (Connect) request body; larger → `resource_exhausted`. Read only after the admin key is checked." },
+  maxInflightBodyBytes: { env: "MAX_INFLIGHT_BODY_BYTES", kind: "int", default: 256 * 1024 * 1024, help: "Request-body bytes held at once across all open consumer requests; past it → 503 with Retry-After." },
+  maxJsonDepth: { env: "MAX_JSON_DEPTH", kind: "int", default: 64, help: "Deepest nesting of arrays and objects in a request body (the body itself is level 1); deeper → 400." },
+  maxJsonArrayLength: { env: "MAX_JSON_ARRAY_LENGTH", kind: "int", default: 100_000, help: "Most elements of any one JSON array in a request body; more → 400." },
+  maxJsonObjectKeys: { env: "MAX_JSON_OBJECT_KEYS", kind: "int", default: 10_000, help: "Most members of any one JSON object in a request body; more → 400." },
+  maxJsonStringChars: { env: "MAX_JSON_STRING_CHARS", kind: "int", default: 8 * 1024 * 1024, help: "Longest JSON string in a request body, in characters as written (a base64 image included); longer → 400." },
+  maxRequestMessages: { env: "MAX_REQUEST_MESSAGES", kind: "int", default: 10_000, help: "Most messages per inference request (after translation to the chat form); more → 400." },
+  maxRequestTools: { env: "MAX_REQUEST_TOOLS", kind: "int", default: 128, help: "Most tools per inference request; more → 400." },
+  maxRequestImages: { env: "MAX_REQUEST_IMAGES", kind: "int", default: 100, help: "Most images per inference request; more → 400." },
+  maxUserFieldChars: { env: "MAX_USER_FIELD_CHARS", kind: "int", default: 256, help: "Longest `user`, `prompt_cache_key`, `safety_identifier` or `metadata.user_id`; longer → 400." },
+  httpHeadersTimeoutMs: { env: "HTTP_HEADERS_TIMEOUT_MS", kind: "int", default: 20_000, help: "Longest time to receive a request's headers; then 408 and the connection closes." },
+  httpRequestTimeoutMs: { env: "HTTP_REQUEST_TIMEOUT_MS", kind: "int", default: 60_000, help: "Longest time to receive a whole request (headers and body); then 408 and the connection closes. Does not limit the response: streams may run longer." },
+  httpKeepAliveTimeoutMs: { env: "HTTP_KEEP_ALIVE_TIMEOUT_MS", kind: "int", default: 65_000, help: "Idle keep-alive connections close after this long (longer than the usual 60 s load-balancer idle timeout, so the balancer closes first)." },
+  httpCloseLingerMs: { env: "HTTP_CLOSE_LINGER_MS", kind: "int", default: 500, help: "After refusing an upload early (401, 413, 503), how long the rest of it is discarded before the connection is cut, so the refusal reaches the caller instead of a reset." },
+  httpIdleSocketTimeoutMs: { env: "HTTP_IDLE_SOCKET_TIMEOUT_MS", kind: "int", default: 30_000, help: "A connection silent this long is closed when the client is the silent one (a stalled upload, a response it stopped reading); a request waiting on a Mac or a stream between chunks is kept." },
   ledgerLeaseMicroUsd: { env: "LEDGER_LEASE_MICRO_USD", kind: "int", default: 2_000_000, help: "Credit drawn per lease from an account's balance (µUSD)." },
   ledgerOverdraftMicroUsd: { env: "LEDGER_OVERDRAFT_MICRO_USD", kind: "int", default: 0, help: "How far below zero an account may be leased (µUSD)." },
   ledgerHolderStaleMs: { env: "LEDGER_HOLDER_STALE_MS", kind: "int", default: 60_000, help: "A ledger process silent this long is presumed dead; its open reservations are released and its leases closed." },
@@ -91,8 +107,36 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
   if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
   if (c.devApiKey !== undefined && !c.devApiKey.startsWith("sk-")) throw new ConfigError("DEV_API_KEY must start with 'sk-'");
   if (!["debug", "info", "warn", "error"].includes(c.logLevel)) throw new ConfigError(`LOG_LEVEL must be debug|info|warn|error, got ${c.logLevel}`);
+  for (const p of boundedWorkSettings) {
+    if (c[p] < 1) throw new ConfigError(`${settings[p].env} must be >= 1, got ${c[p]}`);
+  }
+  if (c.maxInflightBodyBytes < c.maxBodyBytes) {
+    throw new ConfigError(`MAX_INFLIGHT_BODY_BYTES (${c.maxInflightBodyBytes}) must be >= MAX_BODY_BYTES (${c.maxBodyBytes}), or the largest body could never be read`);
+  }
+  if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) {
+    throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs}) must be <= HTTP_REQUEST_TIMEOUT_MS (${c.httpRequestTimeoutMs})`);
+  }
   return Object.freeze(c);
 }
+
+/** Limits and timeouts that must be positive (0 would refuse everything, not turn the limit off). */
+const boundedWorkSettings = [
+  "maxBodyBytes",
+  "adminMaxBodyBytes",
+  "maxInflightBodyBytes",
+  "maxJsonDepth",
+  "maxJsonArrayLength",
+  "maxJsonObjectKeys",
+  "maxJsonStringChars",
+  "maxRequestMessages",
+  "maxRequestTools",
+  "maxRequestImages",
+  "maxUserFieldChars",
+  "httpHeadersTimeoutMs",
+  "httpRequestTimeoutMs",
+  "httpKeepAliveTimeoutMs",
+  "httpIdleSocketTimeoutMs",
+] as const satisfies readonly (keyof Config)[];
 
 function parseFlags(argv: readonly string[]): Map<string, string> {
   const byFlag = new Map<string, string>();

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dialects } from "../dialects/index.js";
+import { optBoolean } from "../dialects/request-fields.js";
 import type { Dialect } from "../dialects/types.js";
 import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordinator-error.js";
 import { observe } from "../telemetry/metrics.js";
@@ -11,6 +12,7 @@ import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
 import { modelNotFound, requireKnownModel, type ModelListEntry } from "./model-catalog.js";
 import { parseJson, readBody } from "./read-body.js";
+import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits } from "./request-limits.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { sendJson } from "./response-sinks.js";
 
@@ -55,17 +57,33 @@ export function restHandler(deps: RouteDeps): (req: IncomingMessage, res: Server
     }
     const started = performance.now();
     res.on("finish", () => observe("http.latency_ms", performance.now() - started, { status: res.statusCode }));
-    void route(deps, req, res).catch((e) => {
+    const path = pathOf(req);
+    void route(deps, req, res, path).catch((e) => {
       const err = CoordinatorError.from(e);
       deps.log?.("unhandled route error", { error: String((e as Error)?.stack ?? e) });
-      sendJson(res, err.status, toOpenAIError(err), errorHeaders(err));
+      sendJson(res, err.status, errorBodyFor(path, err), errorHeaders(err));
     });
   };
 }
 
-async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://localhost");
-  const path = url.pathname.replace(/\/+$/, "") || "/";
+/** The request path without a trailing slash ("/" for an unparsable target: it matches no route). */
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
+  } catch {
+    return "/";
+  }
+}
+
+/** Each dialect's error shape on every path of its routes: Anthropic under /v1/messages, OpenAI elsewhere. */
+function errorBodyFor(path: string, err: CoordinatorError): unknown {
+  return path === "/v1/messages" || path.startsWith("/v1/messages/") ? dialects.messages.errorBody(err) : toOpenAIError(err);
+}
+
+/** GET routes also answer HEAD (node:http drops the body). */
+const readMethods = new Set(["GET", "HEAD"]);
+
+async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   const method = req.method ?? "GET";
 
   const dialect = inferenceRoutes[path];
@@ -77,37 +95,46 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
     switch (path) {
       case "/health":
       case "/healthz": {
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         // 503 while draining, so load balancers stop sending new work here.
         const h = deps.health();
         return sendJson(res, h.status === "draining" ? 503 : 200, h);
       }
       case "/v1/models/capacity":
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         return sendJson(res, 200, deps.capacity(), { "cache-control": "public, max-age=2" });
       case "/v1/models": {
-        if (method !== "GET") return methodNotAllowed(res, "GET");
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         await authenticate(req.headers, deps.accounts);
         return sendJson(res, 200, { object: "list", data: deps.models.list().map(modelObject) });
       }
       case "/v1/messages/count_tokens": {
         if (method !== "POST") return methodNotAllowed(res, "POST", dialects.messages);
         await authenticate(req.headers, deps.accounts);
-        const body = parseJson(await readBody(req, deps.maxBodyBytes));
-        // count_tokens bodies carry no max_tokens; the estimate does not depend on it.
+        const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
+        assertJsonWithinLimits(raw, deps.limits);
+        const body = parseJson(raw);
+        assertUserFieldsWithinLimits(body, deps.limits);
+        // count_tokens bodies carry no max_tokens; the estimate depends on neither it nor streaming, but a
+        // `stream` that is not a boolean is still the caller's mistake.
+        if (typeof body === "object" && body !== null && "stream" in body) optBoolean((body as { stream: unknown }).stream, "stream");
         const withBudget = typeof body === "object" && body !== null ? { max_tokens: 1, ...body, stream: false } : body;
         const n = dialects.messages.parse(withBudget, deps.models);
+        assertRequestWithinLimits(n, deps.limits);
         requireKnownModel(deps.models, n.model);
         return sendJson(res, 200, { input_tokens: n.traits.estimatedPromptTokens });
       }
       case "/v1/me/usage": {
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         const p = await authenticate(req.headers, deps.accounts);
-        const since = url.searchParams.get("since_ms");
+        const since = new URL(req.url ?? "/", "http://localhost").searchParams.get("since_ms");
         if (since !== null && !/^\d{1,15}$/.test(since)) {
           throw new CoordinatorError("invalid_request", "since_ms must be a Unix time in milliseconds (a non-negative integer)", { param: "since_ms" });
         }
         return sendJson(res, 200, await deps.usage(p.accountId, since === null ? undefined : Number(since)));
       }
       case "/v1/me/providers": {
-        if (method !== "GET") return methodNotAllowed(res, "GET");
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         const p = await authenticate(req.headers, deps.accounts);
         return sendJson(res, 200, { object: "list", data: await deps.ownedProviders(p.accountId) });
       }
@@ -121,7 +148,8 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
           return sendJson(res, 200, { object: "provider", serial, deleted: true });
         }
         const m = /^\/v1\/models\/(.+)$/.exec(path);
-        if (m && method === "GET") {
+        if (m && !readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
+        if (m) {
           await authenticate(req.headers, deps.accounts);
           const id = safeDecode(m[1]!);
           const found = deps.models.list().find((x) => x.id === id);
@@ -133,8 +161,8 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse)
     }
   } catch (e) {
     const err = CoordinatorError.from(e);
-    const body = path.startsWith("/v1/messages") ? dialects.messages.errorBody(err) : toOpenAIError(err);
-    sendJson(res, err.status, body, errorHeaders(err));
+    if (err.code === "internal") deps.log?.("route error", { path, error: String((e as Error)?.stack ?? e) });
+    sendJson(res, err.status, errorBodyFor(path, err), errorHeaders(err));
   }
 }
 
@@ -152,6 +180,7 @@ function modelObject(m: ModelListEntry): Record<string, unknown> {
   };
 }
 
+/** 405 with `Allow`, in the route's dialect. */
 function methodNotAllowed(res: ServerResponse, allow: string, dialect?: Dialect): void {
   const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
   sendJson(res, 405, dialect ? dialect.errorBody(err) : toOpenAIError(err), { allow });

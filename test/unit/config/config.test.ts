@@ -13,6 +13,19 @@ describe("loadConfig", () => {
     assert.ok(Object.isFrozen(c));
   });
 
+  it("bounds work per request and per connection by default (README \"Limits\")", () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      [c.maxBodyBytes, c.adminMaxBodyBytes, c.maxInflightBodyBytes, c.maxJsonDepth, c.maxJsonArrayLength, c.maxJsonObjectKeys, c.maxJsonStringChars],
+      [16 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024, 64, 100_000, 10_000, 8 * 1024 * 1024],
+    );
+    assert.deepEqual([c.maxRequestMessages, c.maxRequestTools, c.maxRequestImages, c.maxUserFieldChars], [10_000, 128, 100, 256]);
+    assert.deepEqual(
+      [c.httpHeadersTimeoutMs, c.httpRequestTimeoutMs, c.httpKeepAliveTimeoutMs, c.httpIdleSocketTimeoutMs, c.httpCloseLingerMs],
+      [20_000, 60_000, 65_000, 30_000, 500],
+    );
+  });
+
   it("reads the environment, and flags win over it", () => {
     const c = loadConfig({ HTTP_PORT: "9000", TOOLS_FLOOR_WAIVED: "false", QUEUE_WAIT_MS: "1_000" }, ["--http-port", "9100", "--grpc-port=6000"]);
     assert.equal(c.httpPort, 9100);
@@ -30,6 +43,10 @@ describe("loadConfig", () => {
     [{}, ["--no-such-flag", "1"], /unknown flag '--no-such-flag'/],
     [{}, ["--http-port"], /needs a value/],
     [{}, ["positional"], /unexpected argument/],
+    [{ MAX_JSON_DEPTH: "0" }, [], /MAX_JSON_DEPTH must be >= 1/],
+    [{ ADMIN_MAX_BODY_BYTES: "-1" }, [], /ADMIN_MAX_BODY_BYTES must be >= 1/],
+    [{ MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" }, [], /MAX_INFLIGHT_BODY_BYTES \(1000\) must be >= MAX_BODY_BYTES/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: "30000", HTTP_REQUEST_TIMEOUT_MS: "20000" }, [], /HTTP_HEADERS_TIMEOUT_MS \(30000\) must be <= HTTP_REQUEST_TIMEOUT_MS/],
   ];
   for (const [env, argv, message] of bad) {
     it(`rejects ${JSON.stringify(env)} ${argv.join(" ")} with a clear message`, () => {
