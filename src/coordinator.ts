@@ -19,6 +19,8 @@ import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-led
 import type { Database } from "./ledger/schema.js";
 import { ProviderService, startGrpcServer } from "./protocol/provider-service.js";
 import { createProviderIdentityStore } from "./ledger/provider-identities.js";
+import { DivergenceTracker } from "./usage/divergence-tracker.js";
+import { count } from "./telemetry/metrics.js";
 import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { ProviderRegistry } from "./registry/provider-registry.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
@@ -76,7 +78,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const random = deps.random ?? Math.random;
   const catalog = deps.catalog ?? defaultCatalog;
   const log = deps.logger ?? createLogger(config.logLevel);
-  const registry = new ProviderRegistry();
+  const registry = new ProviderRegistry({ catalog });
   const health = new HealthTracker();
   const estimator = new OutputEstimator();
   const demand = new DemandTracker();
@@ -110,6 +112,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const limiter = createRateLimiter({ processShare: 1 / config.replicas, ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}) });
 
   const identities = createProviderIdentityStore(deps.db);
+  const usageDivergence = new DivergenceTracker();
   const providers = new ProviderService({
     registry,
     clock,
@@ -121,7 +124,11 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     authenticate: (token) => ledger.accounts.authenticateProvider(token),
     identities,
     revokedTokens: (ids) => ledger.accounts.revokedProviderTokens(ids),
-    onConnected: (rec) => health.forgetProvider(rec.id),
+    onConnected: (rec) => {
+      health.forgetProvider(rec.id);
+      // The machine's usage record outlives its sessions (its id is stable): a reconnect does not wash it.
+      registry.setCostPenalty(rec.id, usageDivergence.penalty(rec.id));
+    },
     onDisconnected: (rec) => health.forgetProvider(rec.id),
     onLoadStatus: (rec, model, ok, error) => {
       if (!ok) {
@@ -168,6 +175,29 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       queueWaitMs: config.queueWaitMs,
     },
     log,
+    onUsageChecked: ({ providerId, requestId, model, defended }) => {
+      const verdict = usageDivergence.record(providerId, defended.overClaimed);
+      registry.setCostPenalty(providerId, verdict.routingPenalty);
+      if (!defended.overClaimed) return;
+      const d = defended.detail;
+      count("provider.usage_overclaims", { model });
+      log.warn("provider usage over-claimed", {
+        provider_id: providerId,
+        request_id: requestId,
+        model,
+        // A refused claim (a count past the wire bound) reads as "refused", not as a number.
+        claimed_prompt_tokens: Number.isFinite(d.claimed.promptTokens) ? d.claimed.promptTokens : "refused",
+        claimed_completion_tokens: Number.isFinite(d.claimed.completionTokens) ? d.claimed.completionTokens : "refused",
+        billed_prompt_tokens: defended.usage.promptTokens,
+        billed_completion_tokens: defended.usage.completionTokens,
+        routing_penalty: verdict.routingPenalty,
+        reason: d.promptOverClaimed ? (d.completionOverClaimed ? "prompt and completion over the coordinator's count" : "prompt over the coordinator's count") : "completion over the coordinator's count",
+      });
+      if (verdict.fence) {
+        usageDivergence.forget(providerId);
+        void providers.fence(providerId, "usage claims repeatedly above the coordinator's count").catch((e) => log.error("provider fence failed", { provider_id: providerId, reason: String(e) }));
+      }
+    },
   });
 
   const models = new ModelDirectory(catalog, registry);
@@ -254,6 +284,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         registry,
         providers,
         identities,
+        usageDivergence: (id) => ({ overClaims: usageDivergence.overClaims(id), routingPenalty: usageDivergence.penalty(id) }),
         onInternalError: (e) => log.error("admin request failed", { error: String((e as Error)?.stack ?? e) }),
       }),
     // An admin typo (an unknown field, `"tier": "GOLD"`) is an error, not silently a default.

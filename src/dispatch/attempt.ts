@@ -10,6 +10,7 @@
  * - `done`: finished, failed, cancelled or lost the race.
  */
 import type { Usage } from "../inference/types.js";
+import type { StreamedOutput } from "../usage/streamed-output.js";
 import type { ProviderId } from "../registry/types.js";
 import type { Cancel } from "../util/clock.js";
 import type { DispatchOptions } from "./dispatch-options.js";
@@ -27,10 +28,14 @@ export interface Attempt {
   /** The first-token deadline. */
   deadlineAtMs: number;
   acceptedAtMs?: number;
+  /** When the first content arrived (the attempt won), for the measured prefill and decode rates. */
+  firstContentAtMs?: number;
   preambleAtMs?: number;
   timer?: Cancel;
   /** Characters of output streamed to the consumer (for a partial-usage estimate). */
   contentChars: number;
+  /** The coordinator's own token count of everything this attempt streamed. */
+  output: StreamedOutput;
   /** The provider has sent a frame for this attempt. */
   started?: boolean;
 }

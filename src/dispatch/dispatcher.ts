@@ -30,6 +30,8 @@ export interface DispatcherOptions {
    * model, attempt, reason. Default: none.
    */
   log?: Logger;
+  /** Every completed request's usage check (claim vs the coordinator's own count). */
+  onUsageChecked?: RunDeps["onUsageChecked"];
 }
 
 export class Dispatcher {
@@ -53,6 +55,7 @@ export class Dispatcher {
       pick: o.pick,
       waitForCapacity: (j, tryStart, s, maxWaitMs) => this.queue.wait(j.model, j.requestId, tryStart, s, maxWaitMs),
       ...(o.log ? { log: o.log } : {}),
+      ...(o.onUsageChecked ? { onUsageChecked: o.onUsageChecked } : {}),
     };
   }
 

@@ -25,6 +25,8 @@ import { count, observe } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
 import type { CancelSignal } from "./cancel-signal.js";
+import { defendUsage, type DefendedUsage } from "../usage/defend-usage.js";
+import { StreamedOutput } from "../usage/streamed-output.js";
 import { charsToTokens, clampUsage, partialUsage, timerVerdict, type Attempt } from "./attempt.js";
 import { deterministicError, exhaustedError, rejectError } from "./dispatch-errors.js";
 import { firstTokenDeadlineMs, type DispatchOptions } from "./dispatch-options.js";
@@ -61,6 +63,16 @@ export interface RunDeps {
   waitForCapacity(job: DispatchJob, tryStart: () => boolean, signal: CancelSignal, maxWaitMs?: number): Promise<void>;
   /** Operator log (faults at warn, failover/backup/cancel decisions at info, each dispatch at debug). */
   log?: Logger;
+  /** Every completed request's usage check (the divergence tracker and its log line hang off this). */
+  onUsageChecked?(c: UsageCheck): void;
+}
+
+/** One completed request's usage check. */
+export interface UsageCheck {
+  providerId: ProviderId;
+  requestId: string;
+  model: string;
+  defended: DefendedUsage;
 }
 
 export class RequestRun {
@@ -187,6 +199,7 @@ export class RequestRun {
       startedAtMs: now,
       deadlineAtMs: now + deadline,
       contentChars: 0,
+      output: new StreamedOutput(),
     };
     this.#attempts.set(providerId, a);
     const prompt = this.#job.traits.estimatedPromptTokens;
@@ -284,6 +297,9 @@ export class RequestRun {
 
   #onChunk(a: Attempt, deltas: Delta[]): void {
     const { registry, clock } = this.#d;
+    a.output.add(deltas);
+    // When content arrived, not when it was committed (a buffered response commits only at its end).
+    if (a.firstContentAtMs === undefined && deltas.some(isContentBearing)) a.firstContentAtMs = clock.nowMs();
     let chars = 0;
     for (const d of deltas) chars += d.kind === "content" || d.kind === "reasoning" ? d.text.length : d.kind === "tool_call" ? (d.arguments?.length ?? 0) : 0;
     if (this.#winner === a) {
@@ -351,7 +367,7 @@ export class RequestRun {
     }
     if (!this.#committed) this.#commitResponse(); // a buffered answer is written now, in one piece
     a.phase = "done";
-    const usage = clampUsage(e.usage, this.#job.traits.maxTokens);
+    const usage = this.#billedUsage(a, e);
     this.#sink.finish(e.finishReason, usage);
     this.#d.health.recordOutcome({
       providerId: a.providerId,
@@ -361,6 +377,7 @@ export class RequestRun {
       nowMs: this.#d.clock.nowMs(),
     });
     count("inference.dispatches", { status: "success" });
+    this.#observeRates(a, usage);
     this.#finish({
       kind: "completed",
       providerId: a.providerId,
@@ -494,7 +511,46 @@ export class RequestRun {
   }
 
   #partial(a: Attempt): Usage {
-    return partialUsage(a, this.#job.traits.estimatedPromptTokens);
+    const check = this.#job.usageCheck;
+    if (!check) return partialUsage(a, this.#job.traits.estimatedPromptTokens);
+    const completion = Math.min(this.#job.traits.maxTokens, Math.ceil(a.output.tokens * check.family.scale));
+    return { promptTokens: check.promptTokens(), completionTokens: completion, reasoningTokens: 0 };
+  }
+
+  /**
+   * Feeds the provider's measured prefill and decode rates (the scheduler trusts them over its claims). Our own
+   * prompt estimate, not the provider's usage, and completion capped by what was actually streamed.
+   */
+  #observeRates(a: Attempt, usage: Usage): void {
+    if (a.firstContentAtMs === undefined) return;
+    const now = this.#d.clock.nowMs();
+    this.#d.registry.observeRates(a.providerId, this.#job.model, {
+      requestId: this.#job.requestId,
+      promptTokens: this.#job.traits.estimatedPromptTokens,
+      completionTokens: usage.completionTokens,
+      streamedChars: a.contentChars,
+      ttftMs: a.firstContentAtMs - a.startedAtMs,
+      decodeMs: now - a.firstContentAtMs,
+      coldStart: a.acceptedAtMs !== undefined,
+    });
+  }
+
+  /** The usage to bill: the provider's claim where the coordinator's own count backs it, else that count. */
+  #billedUsage(a: Attempt, e: ProviderEvent & { kind: "complete" }): Usage {
+    const check = this.#job.usageCheck;
+    if (!check) return clampUsage(e.usage, this.#job.traits.maxTokens);
+    // A refused claim (a count no request reaches) is no claim: bill our own count.
+    const claimed = e.usageRefused ? { promptTokens: Infinity, completionTokens: Infinity, reasoningTokens: 0 } : e.usage;
+    const defended = defendUsage({
+      claimed,
+      ownPrompt: check.promptTokens(),
+      ownCompletion: a.output.tokens,
+      family: check.family,
+      maxTokens: this.#job.traits.maxTokens,
+      toolCalls: a.output.toolCalls,
+    });
+    this.#d.onUsageChecked?.({ providerId: a.providerId, requestId: this.#job.requestId, model: this.#job.model, defended });
+    return defended.usage;
   }
 
   /** One operator log line about this request (and, when given, one of its attempts). */

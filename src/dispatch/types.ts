@@ -1,6 +1,7 @@
 /**
  * The dispatcher's contract with the HTTP layer: a job in, deltas out through a sink, a result back.
  */
+import type { TokenizerFamily } from "../usage/tokenizer-family.js";
 import type { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, FinishReason, ProviderErrorReason, RequestShape, RequestTraits, Usage } from "../inference/types.js";
 import type { ProviderId } from "../registry/types.js";
@@ -17,6 +18,12 @@ export interface DispatchJob {
   affinityKey?: string;
   /** Self-route: only this account's own machines; never raced. */
   pinnedAccountId?: string;
+  /**
+   * The coordinator's own usage count, against which a provider's usage claim is checked (usage/defend-usage.ts).
+   * `promptTokens` is evaluated at most once, when the request settles (off the time to first token). Without it
+   * (dispatcher unit tests) the claim is only clamped to max_tokens.
+   */
+  usageCheck?: { family: TokenizerFamily; promptTokens(): number };
 }
 
 /**

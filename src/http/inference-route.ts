@@ -4,6 +4,8 @@
  * structurally serve the request) → rate limits → ledger reservation → dispatch (deferred commit) → settle,
  * reconcile. Every pre-commit failure is a status code in the dialect's error shape.
  */
+import { countPromptTokens } from "../usage/prompt-tokens.js";
+import { tokenizerFamilyFor, type TokenizerFamily } from "../usage/tokenizer-family.js";
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { includeUsageRequested } from "../dialects/index.js";
@@ -187,6 +189,7 @@ async function dispatchAndRespond(
       traits: n.traits,
       shape: shapeOf(n.traits),
       ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
+      usageCheck: usageCheckFor(n),
     };
     const result = await deps.dispatcher.dispatch(job, sink, cancel);
     if (result.kind === "failed" && !result.committed) throw result.error;
@@ -197,6 +200,16 @@ async function dispatchAndRespond(
   } finally {
     res.off("close", onClose);
   }
+}
+
+/**
+ * The coordinator's own prompt count for checking the provider's claim: counted once, when the request settles,
+ * so tokenizing a long prompt never delays its first token.
+ */
+function usageCheckFor(n: NormalizedRequest): { family: TokenizerFamily; promptTokens(): number } {
+  const family = tokenizerFamilyFor(n.model);
+  let counted: number | undefined;
+  return { family, promptTokens: () => (counted ??= countPromptTokens(n.body, family)) };
 }
 
 /**

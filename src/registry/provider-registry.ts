@@ -116,7 +116,7 @@ export class ProviderRegistry {
    */
   add(r: ProviderRegistration, nowMs: number, id: ProviderId = `prov_local_${(this.#nextId++).toString(36)}`): ProviderRecord {
     if (this.#byId.has(id)) throw new Error(`provider ${id} is already registered`);
-    const rec = new ProviderRecord(id, r, nowMs);
+    const rec = new ProviderRecord(id, r, nowMs, this.#catalog);
     this.#byId.set(id, rec);
     this.#bySerial.set(r.serial, rec);
     for (const m of rec.models) {

@@ -93,6 +93,12 @@ export class DivergenceTracker {
     return w === undefined ? 1 : this.#verdict(w).routingPenalty;
   }
 
+  /** Over-claims in the window of `providerId` (0 when none is on record). */
+  overClaims(providerId: ProviderId): number {
+    const w = this.#windows.get(providerId);
+    return w === undefined ? 0 : popcount(w.bits);
+  }
+
   /** Drops everything remembered about `providerId`. */
   forget(providerId: ProviderId): void {
     this.#windows.delete(providerId);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { StreamedOutput } from "../../../src/usage/streamed-output.js";
 import { clampUsage, partialUsage, timerVerdict, type Attempt } from "../../../src/dispatch/attempt.js";
 
-const base: Attempt = { providerId: "p", accountId: "a", version: "0.7.0", backup: false, phase: "waiting", startedAtMs: 0, deadlineAtMs: 5_000, contentChars: 0 };
+const base: Attempt = { providerId: "p", accountId: "a", version: "0.7.0", backup: false, phase: "waiting", startedAtMs: 0, deadlineAtMs: 5_000, contentChars: 0, output: new StreamedOutput() };
 const o = { inferenceTimeoutMs: 600_000, preambleContentTimeoutMs: 90_000 };
 
 describe("attempt timer rules", () => {
