@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from "../util/logger.js";
 import { challengeFrame, completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame, registerAckFrame, registrationFromFrame, type RegistrationInfo } from "./frames.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
 import { newChallengeNonce, verifyChallenge } from "./provider-keys.js";
+import { FrameBudget, MAX_STRIKES, STRIKE_WINDOW_MS, type FrameKind } from "./frame-budget.js";
 import { decodeProviderMessage } from "./provider-message-decoder.js";
 import { ProviderSession } from "./provider-session.js";
 import { ProtocolViolation } from "./wire-bounds.js";
@@ -44,6 +45,8 @@ export interface ProviderServiceOptions {
   challengeTimeoutMs?: number;
   /** How often live sessions' tokens are checked for revocation. Default 5,000 ms. */
   revocationCheckMs?: number;
+  /** A serial disconnected for flooding may not register again for this long. Default 30,000 ms. */
+  floodPenaltyMs?: number;
   /** Called after a provider registers (e.g. to clear health state, drain queues). */
   onConnected?(rec: ProviderRecord): void;
   /** Called after a provider's session is gone and it left the registry. */
@@ -61,7 +64,11 @@ export const providerSessionDefaults = {
   challengeIntervalMs: 300_000,
   challengeTimeoutMs: 30_000,
   revocationCheckMs: 5_000,
+  floodPenaltyMs: 30_000,
 } as const;
+
+/** Serials remembered in the flood penalty box at most (the oldest penalty goes first). */
+const MAX_PENALIZED_SERIALS = 10_000;
 
 /** Status codes used on provider streams. */
 const UNAUTHENTICATED = grpc.status.UNAUTHENTICATED;
@@ -69,6 +76,7 @@ const PERMISSION_DENIED = grpc.status.PERMISSION_DENIED;
 const INVALID_ARGUMENT = grpc.status.INVALID_ARGUMENT;
 const DEADLINE_EXCEEDED = grpc.status.DEADLINE_EXCEEDED;
 const UNAVAILABLE = grpc.status.UNAVAILABLE;
+const RESOURCE_EXHAUSTED = grpc.status.RESOURCE_EXHAUSTED;
 
 /** Why a registration was refused: gRPC status, the provider-facing details, and the metric outcome. */
 interface Refusal {
@@ -82,6 +90,8 @@ export class ProviderService implements ProviderDirectory {
   readonly #log: Logger;
   readonly #sessions = new Map<string, ProviderSession>();
   readonly #handshaking = new Set<ProviderSession>();
+  /** Serials disconnected for flooding → when they may register again. */
+  readonly #penalties = new Map<string, number>();
   #sweepCancel: (() => void) | undefined;
   #revocationCancel: (() => void) | undefined;
   #closed = false;
@@ -139,12 +149,22 @@ export class ProviderService implements ProviderDirectory {
     const { registry, clock } = this.#o;
     const id = session.state.providerId;
     const now = clock.nowMs();
+    // Per-request frames for ids this session does not own are "foreign": budgeted, never handled.
+    const requestId = perRequestId(msg);
+    const kind = msg.case === "heartbeat" ? "heartbeat" : msg.case === "modelLoadStatus" ? "load_status" : requestId !== undefined && !session.knows(requestId) ? "foreign" : "other";
+    if (kind !== "other" && !this.#admit(session, id, kind, msg.case ?? "unknown", requestId, now)) return;
+    if (kind === "foreign") return;
     try {
       switch (msg.case) {
-        case "heartbeat":
+        case "heartbeat": {
           registry.touch(id, now);
-          registry.applyHeartbeat(id, heartbeatFromFrame(msg.value), now);
+          const clamped = registry.applyHeartbeat(id, heartbeatFromFrame(msg.value), now);
+          if (clamped.length > 0 && !session.heartbeatClampLogged) {
+            session.heartbeatClampLogged = true; // once per session: every heartbeat would repeat it
+            this.#log.warn("provider claims clamped", { provider_id: id, account_id: session.identity?.accountId, frame: "heartbeat", clamped });
+          }
           break;
+        }
         case "inferenceAccepted":
           registry.touch(id, now);
           session.deliver(msg.value.requestId, { kind: "accepted" });
@@ -192,6 +212,34 @@ export class ProviderService implements ProviderDirectory {
     }
   }
 
+  /**
+   * Applies the session's frame budget: false when the frame is to be ignored. A session past its strikes ends
+   * with RESOURCE_EXHAUSTED and its serial waits out the penalty before it may register again.
+   */
+  #admit(session: ProviderSession, providerId: string, kind: FrameKind, frame: string, requestId: string | undefined, nowMs: number): boolean {
+    if (kind === "foreign" && session.foreignFrames++ === 0) {
+      // One line per session: a flood of them is what the budget is for.
+      this.#log.warn("provider sent a frame for a request it does not hold", { provider_id: providerId, account_id: session.identity?.accountId, frame, request_id: requestId?.slice(0, 64) });
+    }
+    const verdict = session.frames?.admit(kind, nowMs) ?? "ok";
+    if (verdict === "ok") return true;
+    count("provider.frames_dropped", { kind });
+    if (verdict === "disconnect") {
+      const serial = session.identity?.serial;
+      if (serial) this.#penalize(serial, nowMs);
+      count("provider.flood_disconnects", {});
+      this.#log.warn("provider disconnected for flooding", { provider_id: providerId, account_id: session.identity?.accountId, serial, frame, reason: `more than ${MAX_STRIKES} frames over budget within ${STRIKE_WINDOW_MS} ms` });
+      session.close("frame flood", { code: RESOURCE_EXHAUSTED, details: `too many frames: more than ${MAX_STRIKES} over budget within ${STRIKE_WINDOW_MS / 1000} s` });
+    }
+    return false;
+  }
+
+  #penalize(serial: string, nowMs: number): void {
+    for (const [s, until] of this.#penalties) if (until <= nowMs) this.#penalties.delete(s);
+    if (this.#penalties.size >= MAX_PENALIZED_SERIALS) this.#penalties.delete(this.#penalties.keys().next().value!);
+    this.#penalties.set(serial, nowMs + this.#o.floodPenaltyMs);
+  }
+
   async #register(session: ProviderSession, frame: Register): Promise<void> {
     const { clock, registry, identities } = this.#o;
     let info: RegistrationInfo;
@@ -211,6 +259,11 @@ export class ProviderService implements ProviderDirectory {
     }
     if (session.state.t !== "handshaking") return; // the stream ended while we were authenticating
     if (!owner) return this.#refuse(session, info, { code: UNAUTHENTICATED, details: "invalid provider token", outcome: "unauthenticated" });
+    const penaltyUntil = this.#penalties.get(info.serial);
+    if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) {
+      const waitS = Math.ceil((penaltyUntil - clock.nowMs()) / 1000);
+      return this.#refuse(session, info, { code: RESOURCE_EXHAUSTED, details: `disconnected for flooding; retry in ${waitS} s`, outcome: "penalized" });
+    }
 
     session.identity = { serial: info.serial, accountId: owner.accountId, tokenId: owner.tokenId, publicKey: info.publicKey };
     const known = await identities.get(info.serial);
@@ -243,10 +296,12 @@ export class ProviderService implements ProviderDirectory {
     const { authToken: _token, publicKey: _key, ...registration } = info;
     const rec = registry.add({ ...registration, accountId: owner.accountId }, clock.nowMs(), identity.providerId);
     this.#sessions.set(rec.id, session);
+    session.frames = new FrameBudget({ heartbeatIntervalMs: this.#o.heartbeatIntervalMs, clock });
     session.markReady(rec.id, (reason) => this.#evict(session, rec, reason));
     session.send(registerAckFrame(rec.id, this.#o.heartbeatIntervalMs, []));
     count("provider.registrations", { outcome: "ok" });
     gauge("providers.connected", this.#sessions.size);
+    if (rec.claimsClamped.length > 0) this.#log.warn("provider claims clamped", { provider_id: rec.id, account_id: rec.accountId, frame: "register", clamped: rec.claimsClamped });
     this.#log.info("provider registered", { provider_id: rec.id, serial: rec.serial, account_id: rec.accountId, version: rec.version, models: rec.models.map((m) => m.id) });
     this.#o.onConnected?.(rec);
   }
@@ -423,6 +478,19 @@ export class ProviderService implements ProviderDirectory {
     this.#revocationCancel?.();
     for (const s of [...this.#sessions.values()]) s.close(reason, { code: UNAVAILABLE, details: reason });
     for (const s of [...this.#handshaking]) s.close(reason, { code: UNAVAILABLE, details: reason });
+  }
+}
+
+/** The request id of a per-request frame, or undefined for session-level frames. */
+function perRequestId(msg: ProviderMessage["msg"]): string | undefined {
+  switch (msg.case) {
+    case "inferenceAccepted":
+    case "inferenceChunk":
+    case "inferenceComplete":
+    case "inferenceError":
+      return msg.value.requestId;
+    default:
+      return undefined;
   }
 }
 

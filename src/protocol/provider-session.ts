@@ -13,6 +13,7 @@ import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { CoordinatorMessage, ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { InferenceDispatch, ProviderChannel } from "../dispatch/provider-channel.js";
 import type { ProviderEvent } from "../inference/types.js";
+import type { FrameBudget } from "./frame-budget.js";
 import { cancelFrame, inferenceRequestFrame, loadModelFrame } from "./frames.js";
 
 export type SessionState =
@@ -39,6 +40,9 @@ export interface PendingChallenge {
 
 type Handler = (e: ProviderEvent) => void;
 
+/** Cancelled request ids remembered per session (late frames for them are not foreign). */
+const MAX_REMEMBERED_CANCELS = 1024;
+
 /** Frames queued beyond this many (while the peer is not reading) mean the provider is stuck: close it. */
 const MAX_QUEUED_FRAMES = 4096;
 
@@ -53,6 +57,14 @@ export class ProviderSession implements ProviderChannel {
   lastProvedMs = 0;
   /** The peer address grpc-js reports ("ipv4:1.2.3.4:5678"), for logs. */
   readonly peer: string;
+  /** The session's budget on unprompted frames (set when it becomes ready). */
+  frames: FrameBudget | undefined;
+  /** A heartbeat's clamped claims were logged (once per session). */
+  heartbeatClampLogged = false;
+  /** Frames for request ids this session does not own, so far (the first is logged). */
+  foreignFrames = 0;
+  /** Recently cancelled request ids: late frames for them are expected, not foreign. */
+  readonly #cancelled = new Set<string>();
   readonly #call: ServerDuplexStream<ProviderMessage, CoordinatorMessage>;
   readonly #handlers = new Map<string, Handler>();
   readonly #queue: CoordinatorMessage[] = [];
@@ -96,6 +108,8 @@ export class ProviderSession implements ProviderChannel {
 
   cancel(requestId: string, reason: string): void {
     if (!this.#handlers.delete(requestId)) return;
+    this.#cancelled.add(requestId);
+    if (this.#cancelled.size > MAX_REMEMBERED_CANCELS) this.#cancelled.delete(this.#cancelled.values().next().value!);
     if (this.state.t === "ready") this.send(cancelFrame(requestId, reason));
   }
 
@@ -103,12 +117,21 @@ export class ProviderSession implements ProviderChannel {
     if (this.state.t === "ready") this.send(loadModelFrame(model));
   }
 
-  /** Delivers a provider's per-request event; terminal events unregister the handler. */
-  deliver(requestId: string, e: ProviderEvent): void {
+  /**
+   * Delivers a provider's per-request event; terminal events unregister the handler. Returns false for a request
+   * id the session neither owns nor recently cancelled (a late frame after CancelInference is expected).
+   */
+  deliver(requestId: string, e: ProviderEvent): boolean {
     const h = this.#handlers.get(requestId);
-    if (!h) return; // cancelled or unknown: a late frame after CancelInference is expected and harmless
+    if (!h) return this.#cancelled.has(requestId);
     if (e.kind === "complete" || e.kind === "error" || e.kind === "disconnected") this.#handlers.delete(requestId);
     h(e);
+    return true;
+  }
+
+  /** True if `requestId` is in flight on this session or was recently cancelled. */
+  knows(requestId: string): boolean {
+    return this.#handlers.has(requestId) || this.#cancelled.has(requestId);
   }
 
   /** Writes a frame, honouring backpressure: grpc-js buffers, we stop writing until 'drain'. */
@@ -150,7 +173,9 @@ export class ProviderSession implements ProviderChannel {
 
   /** Called when the underlying stream is gone (either side). Fails every in-flight request once. */
   streamEnded(reason: string): void {
+    // A session closed on purpose keeps that reason (its own stream error, emitted by close(), arrives here first).
     if (this.state.t !== "closed") this.state = { t: "closed", reason };
+    else reason = this.state.reason;
     const handlers = [...this.#handlers.entries()];
     this.#handlers.clear();
     this.#queue.length = 0;

@@ -5,7 +5,16 @@
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { ProviderMessageSchema, ProviderService, type CoordinatorMessage, type ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import {
+  FinishReason,
+  ProviderMessageSchema,
+  ProviderService,
+  ProviderStatus,
+  SlotState,
+  ThermalState,
+  type CoordinatorMessage,
+  type ProviderMessage,
+} from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { grpcServiceDefinition } from "../../src/protocol/grpc-service.js";
 import { keyPairFromSeed, signChallenge, type ProviderKeyPair } from "../../src/protocol/provider-keys.js";
 import { simulatedKeySeed } from "../../src/fleet/simulated-mac.js";
@@ -49,6 +58,7 @@ export class RawProvider {
 
   #onMessage(m: CoordinatorMessage): void {
     this.received.push(m);
+    if (m.msg.case === "inferenceRequest") void this.#onInference?.(m.msg.value);
     if (m.msg.case === "challenge" && this.o.answerChallenges !== "ignore") {
       const nonce = m.msg.value.nonce;
       const signature = this.o.answerChallenges === "garbage" || !this.#keys ? new Uint8Array(64).fill(7) : signChallenge(this.#keys.privateKey, this.#serial, nonce);
@@ -77,6 +87,63 @@ export class RawProvider {
     ]);
     return ack.msg.case === "registerAck" ? ack.msg.value.providerId : "";
   }
+
+  /** A heartbeat with `model` loaded and idle, room for `maxConcurrency` requests (a realistic M2 Max). */
+  heartbeat(model: string, o: { maxConcurrency?: number; budgetMax?: bigint; decodeTps?: number } = {}): boolean {
+    return this.send({
+      msg: {
+        case: "heartbeat",
+        value: {
+          status: ProviderStatus.IDLE,
+          system: { memoryPressure: 0.2, cpuUsage: 0.05, thermalState: ThermalState.NOMINAL },
+          capacity: {
+            totalMemoryGb: 64,
+            freeForLoadGb: 30,
+            slots: [
+              {
+                model,
+                state: SlotState.IDLE,
+                maxConcurrency: o.maxConcurrency ?? 8,
+                activeTokenBudgetMax: o.budgetMax ?? 200_000n,
+                kvBytesPerToken: 49_152n,
+                observedDecodeTps: o.decodeTps ?? 45,
+                observedPrefillTps: 500,
+              },
+            ],
+          },
+          warmModels: [model],
+        },
+      },
+    });
+  }
+
+  /**
+   * Serves every InferenceRequest: accepted, `text` as one content chunk, then a completion claiming `usage`
+   * (by default a plausible honest count). Returns the request ids served.
+   */
+  serve(o: { text?: string; delayMs?: number; chunks?: number; chunkDelayMs?: number; usage?: (req: { requestId: string; bodyJson: Uint8Array }) => { promptTokens?: number; completionTokens?: number; reasoningTokens?: number } }): string[] {
+    const served: string[] = [];
+    const text = o.text ?? "Hello from a raw provider.";
+    this.#onInference = async (req) => {
+      served.push(req.requestId);
+      this.send({ msg: { case: "inferenceAccepted", value: { requestId: req.requestId } } });
+      if (o.delayMs) await new Promise((r) => setTimeout(r, o.delayMs));
+      // The text in `chunks` pieces at word boundaries, `chunkDelayMs` apart (a machine decoding at its pace).
+      const words = text.split(/(?<= )/);
+      const n = Math.max(1, Math.min(o.chunks ?? 1, words.length));
+      for (let i = 0; i < n; i++) {
+        const piece = words.slice(Math.floor((i * words.length) / n), Math.floor(((i + 1) * words.length) / n)).join("");
+        const deltas = [...(i === 0 ? [{ delta: { case: "role" as const, value: "assistant" } }] : []), { delta: { case: "content" as const, value: piece } }];
+        this.send({ msg: { case: "inferenceChunk", value: { requestId: req.requestId, deltas } } });
+        if (o.chunkDelayMs && i < n - 1) await new Promise((r) => setTimeout(r, o.chunkDelayMs));
+      }
+      const usage = o.usage?.(req) ?? { promptTokens: 20, completionTokens: Math.ceil(text.length / 4) };
+      this.send({ msg: { case: "inferenceComplete", value: { requestId: req.requestId, finishReason: FinishReason.STOP, usage } } });
+    };
+    return served;
+  }
+
+  #onInference: ((req: { requestId: string; bodyJson: Uint8Array }) => void | Promise<void>) | undefined;
 
   send(m: Init): boolean {
     return this.#call.write(create(ProviderMessageSchema, m));
