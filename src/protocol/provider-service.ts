@@ -67,6 +67,9 @@ export const providerSessionDefaults = {
   floodPenaltyMs: 30_000,
 } as const;
 
+/** How long a registration from a serial in the flood penalty box is held before it is refused. */
+export const FLOOD_TARPIT_MS = 5_000;
+
 /** Serials remembered in the flood penalty box at most (the oldest penalty goes first). */
 const MAX_PENALIZED_SERIALS = 10_000;
 
@@ -240,6 +243,22 @@ export class ProviderService implements ProviderDirectory {
     this.#penalties.set(serial, nowMs + this.#o.floodPenaltyMs);
   }
 
+  /**
+   * A serial in the flood penalty box is refused, but slowly: before any database work, the stream is held for
+   * up to {@link FLOOD_TARPIT_MS}, so a flooder that reconnects at once costs one idle stream per hold, not a
+   * registration per round trip.
+   */
+  #tarpit(session: ProviderSession, penaltyUntil: number): void {
+    const { clock } = this.#o;
+    count("provider.registrations", { outcome: "penalized" });
+    clock.setTimeout(() => {
+      if (session.state.t !== "handshaking") return;
+      const waitS = Math.max(1, Math.ceil((penaltyUntil - clock.nowMs()) / 1000));
+      this.#handshaking.delete(session);
+      session.close("registration refused: flood penalty", { code: RESOURCE_EXHAUSTED, details: `disconnected for flooding; retry in ${waitS} s` });
+    }, Math.min(FLOOD_TARPIT_MS, Math.max(0, penaltyUntil - clock.nowMs())));
+  }
+
   async #register(session: ProviderSession, frame: Register): Promise<void> {
     const { clock, registry, identities } = this.#o;
     let info: RegistrationInfo;
@@ -249,6 +268,8 @@ export class ProviderService implements ProviderDirectory {
       if (!(e instanceof ProtocolViolation)) throw e;
       return this.#refuse(session, undefined, { code: INVALID_ARGUMENT, details: e.message, outcome: "invalid" });
     }
+    const penaltyUntil = this.#penalties.get(info.serial);
+    if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) return this.#tarpit(session, penaltyUntil);
     let owner: { accountId: string; tokenId: string } | undefined;
     try {
       owner = await this.#o.authenticate(info.authToken);
@@ -259,11 +280,6 @@ export class ProviderService implements ProviderDirectory {
     }
     if (session.state.t !== "handshaking") return; // the stream ended while we were authenticating
     if (!owner) return this.#refuse(session, info, { code: UNAUTHENTICATED, details: "invalid provider token", outcome: "unauthenticated" });
-    const penaltyUntil = this.#penalties.get(info.serial);
-    if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) {
-      const waitS = Math.ceil((penaltyUntil - clock.nowMs()) / 1000);
-      return this.#refuse(session, info, { code: RESOURCE_EXHAUSTED, details: `disconnected for flooding; retry in ${waitS} s`, outcome: "penalized" });
-    }
 
     session.identity = { serial: info.serial, accountId: owner.accountId, tokenId: owner.tokenId, publicKey: info.publicKey };
     const known = await identities.get(info.serial);
