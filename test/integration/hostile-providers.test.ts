@@ -112,6 +112,15 @@ describe("hostile providers", function () {
     assert.equal(rows.length, 4);
     for (const r of rows) assert.ok(Number(r.prompt_tokens) < 200 && Number(r.completion_tokens) <= 20 && BigInt(r.consumer_debit_micro_usd) === 100n /* the consumer-tier minimum, as for an honest answer */, JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
     assert.ok((t.coordinator.registry.get(liarId)?.costPenaltyFactor ?? 1) > 1, "the liar's routing weight is lowered");
+    // Operators see the divergence per provider.
+    const listed = await fetch(`${t.baseUrl}/coordinator.admin.v1.AdminService/ListProviders`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    const liarRow = ((await listed.json()) as { providers: { id: string; usageOverClaims?: number; routingPenalty?: number }[] }).providers.find((p) => p.id === liarId);
+    assert.equal(liarRow?.usageOverClaims, 4);
+    assert.equal(liarRow?.routingPenalty, 1.8);
 
     // The fifth over-claim in its window fences it: the session ends and the serial may not register again.
     const fifth = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat("request 4"));
