@@ -132,6 +132,12 @@ export class ProviderService implements ProviderDirectory {
   };
 
   #onFrame(session: ProviderSession, m: ProviderMessage): void {
+    if (m === MALFORMED_FRAME) {
+      count("provider.protocol_violations", { frame: "malformed" });
+      this.#log.warn("provider sent a malformed frame", { provider_id: session.providerId || undefined, account_id: session.identity?.accountId, peer: session.peer });
+      session.close("malformed frame", { code: INVALID_ARGUMENT, details: "frame is not a valid ProviderMessage" });
+      return;
+    }
     const msg = m.msg;
     if (session.state.t === "handshaking") {
       if (msg.case === "challengeResponse") return this.#onChallengeResponse(session, msg.value.nonce, msg.value.signature);
@@ -497,6 +503,21 @@ export class ProviderService implements ProviderDirectory {
   }
 }
 
+/** A frame that is not a ProviderMessage at all (see {@link decodeOrMalformed}). */
+const MALFORMED_FRAME: ProviderMessage = { $typeName: "coordinator.provider.v1.ProviderMessage", msg: { case: undefined } };
+
+/**
+ * Decodes a frame; bytes that are not a ProviderMessage become {@link MALFORMED_FRAME} instead of a throw, so
+ * the session can say why it ends (grpc-js would end the stream with a bare INTERNAL) and the log names it.
+ */
+function decodeOrMalformed(bytes: Buffer): ProviderMessage {
+  try {
+    return decodeProviderMessage(bytes);
+  } catch {
+    return MALFORMED_FRAME;
+  }
+}
+
 /** The request id of a per-request frame, or undefined for session-level frames. */
 function perRequestId(msg: ProviderMessage["msg"]): string | undefined {
   switch (msg.case) {
@@ -543,7 +564,7 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     "grpc.max_receive_message_length": maxBytes,
     "grpc.max_send_message_length": maxBytes,
   });
-  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeProviderMessage }), { connect: service.connect });
+  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), { connect: service.connect });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${o.host ?? "0.0.0.0"}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

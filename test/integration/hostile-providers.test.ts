@@ -49,6 +49,18 @@ describe("hostile providers", function () {
     assert.ok(ids.every((id) => /^[A-Za-z0-9][A-Za-z0-9._:@+/-]*$/.test(id) && id.length <= 128), ids.join(","));
   });
 
+  it("ends a session that sends bytes that are not a ProviderMessage (INVALID_ARGUMENT), and keeps serving", async () => {
+    t = await startTestCoordinator({ macs: [{}] });
+    const p = raw();
+    await p.registerAndWait({ authToken: t.providerToken, serial: "GARBAGE-1", models: [model] });
+    p.sendRaw(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]));
+    const status = await p.status;
+    assert.equal(status.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(status.details, /not a valid ProviderMessage/);
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat());
+    assert.equal(r.status, 200, r.text);
+  });
+
   it("refuses a NUL model name in a heartbeat by ending that session (INVALID_ARGUMENT)", async () => {
     t = await startTestCoordinator({ macs: [] });
     const p = raw();
