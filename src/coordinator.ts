@@ -121,6 +121,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     challengeIntervalMs: config.providerChallengeIntervalMs,
     challengeTimeoutMs: config.providerChallengeTimeoutMs,
     revocationCheckMs: config.providerRevocationCheckMs,
+    maxMachinesPerAccount: config.providerMaxMachinesPerAccount,
     authenticate: (token) => ledger.accounts.authenticateProvider(token),
     identities,
     revokedTokens: (ids) => ledger.accounts.revokedProviderTokens(ids),

@@ -31,6 +31,7 @@ export const settings = {
   heartbeatTimeoutMs: { env: "HEARTBEAT_TIMEOUT_MS", kind: "int", default: 20_000, help: "Providers silent this long are evicted (frozen TCP peers are caught sooner by gRPC keepalive)." },
   providerChallengeIntervalMs: { env: "PROVIDER_CHALLENGE_INTERVAL_MS", kind: "int", default: 300_000, help: "A live provider session proves its Ed25519 key again this often (a wrong signature fences it)." },
   providerChallengeTimeoutMs: { env: "PROVIDER_CHALLENGE_TIMEOUT_MS", kind: "int", default: 30_000, help: "A live provider must answer a key challenge within this long, or its session ends." },
+  providerMaxMachinesPerAccount: { env: "PROVIDER_MAX_MACHINES_PER_ACCOUNT", kind: "int", default: 10_000, help: "Provider machines (serials) one account may own; registering one more is refused with RESOURCE_EXHAUSTED until the owner forgets one." },
   providerRevocationCheckMs: { env: "PROVIDER_REVOCATION_CHECK_MS", kind: "int", default: 5_000, help: "How often live provider sessions' tokens are checked for revocation (revoking through the admin API ends them at once)." },
   grpcKeepaliveMs: { env: "GRPC_KEEPALIVE_MS", kind: "int", default: 5_000, help: "gRPC keepalive ping interval on provider streams." },
   firstTokenBaseMs: { env: "FIRST_TOKEN_BASE_MS", kind: "int", default: 5_000, help: "First-token deadline base." },

@@ -36,6 +36,8 @@ export interface ProviderIdentityStore {
   forget(serial: string, accountId?: string): Promise<boolean>;
   /** Identities owned by an account. */
   listByAccount(accountId: string): Promise<ProviderIdentity[]>;
+  /** How many identities an account owns. */
+  countByAccount(accountId: string): Promise<number>;
 }
 
 /** `prov_` + 20 base32 characters (100 random bits). */
@@ -88,6 +90,10 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
       if (accountId !== undefined) q = q.where("account_id", "=", accountId);
       const r = await q.executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
+    },
+    async countByAccount(accountId) {
+      const r = await db.selectFrom("provider_identities").select((eb) => eb.fn.countAll<string>().as("n")).where("account_id", "=", accountId).executeTakeFirstOrThrow();
+      return Number(r.n);
     },
     async listByAccount(accountId) {
       const rows = await db.selectFrom("provider_identities").select(columns).where("account_id", "=", accountId).orderBy("serial").execute();

@@ -47,6 +47,8 @@ export interface ProviderServiceOptions {
   revocationCheckMs?: number;
   /** A serial disconnected for flooding may not register again for this long. Default 30,000 ms. */
   floodPenaltyMs?: number;
+  /** Provider machines (serials) one account may own. Default 10,000. */
+  maxMachinesPerAccount?: number;
   /** Called after a provider registers (e.g. to clear health state, drain queues). */
   onConnected?(rec: ProviderRecord): void;
   /** Called after a provider's session is gone and it left the registry. */
@@ -65,6 +67,7 @@ export const providerSessionDefaults = {
   challengeTimeoutMs: 30_000,
   revocationCheckMs: 5_000,
   floodPenaltyMs: 30_000,
+  maxMachinesPerAccount: 10_000,
 } as const;
 
 /** How long a registration from a serial in the flood penalty box is held before it is refused. */
@@ -303,6 +306,10 @@ export class ProviderService implements ProviderDirectory {
       identity = known;
       await identities.seen(info.serial, owner.tokenId);
     } else {
+      // Each new serial is a row: a token holder minting serials in a loop is stopped at the account's cap.
+      if ((await identities.countByAccount(owner.accountId)) >= this.#o.maxMachinesPerAccount) {
+        return this.#refuse(session, info, { code: RESOURCE_EXHAUSTED, details: `this account already has ${this.#o.maxMachinesPerAccount} provider machines; forget one first`, outcome: "too_many_machines" }, { account_id: owner.accountId });
+      }
       identity = await identities.claim({ serial: info.serial, accountId: owner.accountId, publicKey: info.publicKey, tokenId: owner.tokenId });
       // Two first registrations raced: whoever's row is stored owns the serial.
       const lost = identityRefusal(identity, owner.accountId, info.publicKey);

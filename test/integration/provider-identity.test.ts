@@ -167,6 +167,21 @@ describe("provider identity", function () {
     assert.equal(t.coordinator.registry.size, 0);
   });
 
+  it("refuses a serial past the account's machine cap (RESOURCE_EXHAUSTED) and takes it once one is forgotten", async () => {
+    t = await startTestCoordinator({ macs: [{ serial: "CAP-1" }, { serial: "CAP-2" }], config: { providerMaxMachinesPerAccount: 2 } });
+    const third = raw();
+    third.register({ authToken: t.providerToken, serial: "CAP-3", models: [model] });
+    const status = await third.status;
+    assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(status.details, /already has 2 provider machines/);
+    // A machine the account already owns is not a new one: CAP-1 reconnects under the cap.
+    const again = raw();
+    assert.match(await again.registerAndWait({ authToken: t.providerToken, serial: "CAP-1", models: [model] }), /^prov_/);
+    assert.equal((await adminCall(t, "ForgetProvider", { serial: "CAP-2" })).status, 200);
+    const fourth = raw();
+    assert.match(await fourth.registerAndWait({ authToken: t.providerToken, serial: "CAP-3", models: [model] }), /^prov_/);
+  });
+
   it("lets an operator forget a machine so another account can register its serial", async () => {
     t = await startTestCoordinator({ macs: [{ serial: "SOLD-1" }] });
     const buyer = await t.coordinator.ledger.accounts.createAccount({ name: "buyer", tier: "consumer" });
