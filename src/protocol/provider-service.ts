@@ -9,18 +9,18 @@
  * place. See the README's "Trust model".
  */
 import * as grpc from "@grpc/grpc-js";
-import { ProviderService as ProviderServiceDesc, LoadState, type CoordinatorMessage, type ProviderMessage, type Register } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { LoadState, type CoordinatorMessage, type ProviderMessage, type Register } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { ProviderDirectory } from "../dispatch/provider-channel.js";
-import type { ProviderIdentity, ProviderIdentityStore } from "../ledger/provider-identities.js";
+import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
 import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
 import { count, gauge } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import { silentLogger, type Logger } from "../util/logger.js";
-import { challengeFrame, completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame, registerAckFrame, registrationFromFrame, type RegistrationInfo } from "./frames.js";
-import { grpcServiceDefinition } from "./grpc-service.js";
-import { newChallengeNonce, verifyChallenge } from "./provider-keys.js";
 import { FrameBudget, MAX_STRIKES, STRIKE_WINDOW_MS, type FrameKind } from "./frame-budget.js";
-import { decodeProviderMessage } from "./provider-message-decoder.js";
+import { completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame, registerAckFrame } from "./frames.js";
+import { MALFORMED_FRAME } from "./grpc-server.js";
+import { challengeSession, type ChallengeOutcome } from "./key-challenge.js";
+import { ProviderAdmission } from "./provider-admission.js";
 import { ProviderSession } from "./provider-session.js";
 import { ProtocolViolation } from "./wire-bounds.js";
 
@@ -70,11 +70,6 @@ export const providerSessionDefaults = {
   maxMachinesPerAccount: 10_000,
 } as const;
 
-/** How long a registration from a serial in the flood penalty box is held before it is refused. */
-export const FLOOD_TARPIT_MS = 5_000;
-
-/** Serials remembered in the flood penalty box at most (the oldest penalty goes first). */
-const MAX_PENALIZED_SERIALS = 10_000;
 
 /** Status codes used on provider streams. */
 const UNAUTHENTICATED = grpc.status.UNAUTHENTICATED;
@@ -84,20 +79,13 @@ const DEADLINE_EXCEEDED = grpc.status.DEADLINE_EXCEEDED;
 const UNAVAILABLE = grpc.status.UNAVAILABLE;
 const RESOURCE_EXHAUSTED = grpc.status.RESOURCE_EXHAUSTED;
 
-/** Why a registration was refused: gRPC status, the provider-facing details, and the metric outcome. */
-interface Refusal {
-  code: grpc.status;
-  details: string;
-  outcome: string;
-}
 
 export class ProviderService implements ProviderDirectory {
   readonly #o: { -readonly [K in keyof typeof providerSessionDefaults]: number } & ProviderServiceOptions;
   readonly #log: Logger;
   readonly #sessions = new Map<string, ProviderSession>();
   readonly #handshaking = new Set<ProviderSession>();
-  /** Serials disconnected for flooding → when they may register again. */
-  readonly #penalties = new Map<string, number>();
+  readonly #admission: ProviderAdmission;
   #sweepCancel: (() => void) | undefined;
   #revocationCancel: (() => void) | undefined;
   #closed = false;
@@ -105,6 +93,7 @@ export class ProviderService implements ProviderDirectory {
   constructor(options: ProviderServiceOptions) {
     this.#o = { ...providerSessionDefaults, ...options };
     this.#log = options.logger ?? silentLogger;
+    this.#admission = new ProviderAdmission({ ...this.#o, log: this.#log, challenge: (session) => this.#challenge(session) });
     this.#scheduleSweep();
     this.#scheduleRevocationCheck();
   }
@@ -238,7 +227,7 @@ export class ProviderService implements ProviderDirectory {
     count("provider.frames_dropped", { kind });
     if (verdict === "disconnect") {
       const serial = session.identity?.serial;
-      if (serial) this.#penalize(serial, nowMs);
+      if (serial) this.#admission.penalize(serial, nowMs);
       count("provider.flood_disconnects", {});
       this.#log.warn("provider disconnected for flooding", { provider_id: providerId, account_id: session.identity?.accountId, serial, frame, reason: `more than ${MAX_STRIKES} frames over budget within ${STRIKE_WINDOW_MS} ms` });
       session.close("frame flood", { code: RESOURCE_EXHAUSTED, details: `too many frames: more than ${MAX_STRIKES} over budget within ${STRIKE_WINDOW_MS / 1000} s` });
@@ -246,84 +235,18 @@ export class ProviderService implements ProviderDirectory {
     return false;
   }
 
-  #penalize(serial: string, nowMs: number): void {
-    for (const [s, until] of this.#penalties) if (until <= nowMs) this.#penalties.delete(s);
-    if (this.#penalties.size >= MAX_PENALIZED_SERIALS) this.#penalties.delete(this.#penalties.keys().next().value!);
-    this.#penalties.set(serial, nowMs + this.#o.floodPenaltyMs);
-  }
-
-  /**
-   * A serial in the flood penalty box is refused, but slowly: before any database work, the stream is held for
-   * up to {@link FLOOD_TARPIT_MS}, so a flooder that reconnects at once costs one idle stream per hold, not a
-   * registration per round trip.
-   */
-  #tarpit(session: ProviderSession, penaltyUntil: number): void {
-    const { clock } = this.#o;
-    count("provider.registrations", { outcome: "penalized" });
-    clock.setTimeout(() => {
-      if (session.state.t !== "handshaking") return;
-      const waitS = Math.max(1, Math.ceil((penaltyUntil - clock.nowMs()) / 1000));
-      this.#handshaking.delete(session);
-      session.close("registration refused: flood penalty", { code: RESOURCE_EXHAUSTED, details: `disconnected for flooding; retry in ${waitS} s` });
-    }, Math.min(FLOOD_TARPIT_MS, Math.max(0, penaltyUntil - clock.nowMs())));
-  }
-
   async #register(session: ProviderSession, frame: Register): Promise<void> {
-    const { clock, registry, identities } = this.#o;
-    let info: RegistrationInfo;
-    try {
-      info = registrationFromFrame(frame);
-    } catch (e) {
-      if (!(e instanceof ProtocolViolation)) throw e;
-      return this.#refuse(session, undefined, { code: INVALID_ARGUMENT, details: e.message, outcome: "invalid" });
-    }
-    const penaltyUntil = this.#penalties.get(info.serial);
-    if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) return this.#tarpit(session, penaltyUntil);
-    let owner: { accountId: string; tokenId: string } | undefined;
-    try {
-      owner = await this.#o.authenticate(info.authToken);
-    } catch (e) {
-      this.#log.error("provider authentication unavailable", { peer: session.peer, serial: info.serial, reason: String((e as Error)?.message ?? e) });
-      session.close("auth unavailable", { code: UNAVAILABLE, details: "provider authentication unavailable, retry" });
-      return;
-    }
-    if (session.state.t !== "handshaking") return; // the stream ended while we were authenticating
-    if (!owner) return this.#refuse(session, info, { code: UNAUTHENTICATED, details: "invalid provider token", outcome: "unauthenticated" });
-
-    session.identity = { serial: info.serial, accountId: owner.accountId, tokenId: owner.tokenId, publicKey: info.publicKey };
-    const known = await identities.get(info.serial);
-    const refusal = known && identityRefusal(known, owner.accountId, info.publicKey);
-    if (refusal) return this.#refuse(session, info, refusal, { account_id: owner.accountId, owner_account_id: known.accountId, provider_id: known.providerId });
-
-    // Proof of the key: a fresh nonce signed over this serial. A new serial proves it too, so nobody can bind a
-    // serial to a key it does not hold.
-    const signature = await this.#challenge(session);
-    if (session.state.t !== "handshaking") return;
-    if (!signature.ok) return this.#refuse(session, info, { code: signature.timedOut ? DEADLINE_EXCEEDED : PERMISSION_DENIED, details: signature.reason, outcome: "bad_signature" });
-
-    let identity: ProviderIdentity;
-    if (known) {
-      identity = known;
-      await identities.seen(info.serial, owner.tokenId);
-    } else {
-      // Each new serial is a row: a token holder minting serials in a loop is stopped at the account's cap.
-      if ((await identities.countByAccount(owner.accountId)) >= this.#o.maxMachinesPerAccount) {
-        return this.#refuse(session, info, { code: RESOURCE_EXHAUSTED, details: `this account already has ${this.#o.maxMachinesPerAccount} provider machines; forget one first`, outcome: "too_many_machines" }, { account_id: owner.accountId });
-      }
-      identity = await identities.claim({ serial: info.serial, accountId: owner.accountId, publicKey: info.publicKey, tokenId: owner.tokenId });
-      // Two first registrations raced: whoever's row is stored owns the serial.
-      const lost = identityRefusal(identity, owner.accountId, info.publicKey);
-      if (lost) return this.#refuse(session, info, lost, { account_id: owner.accountId, owner_account_id: identity.accountId });
-    }
-    if (session.state.t !== "handshaking") return;
-
+    const { clock, registry } = this.#o;
+    const admitted = await this.#admission.admit(session, frame);
+    if (!admitted || session.state.t !== "handshaking") return;
+    const { info, identity, accountId } = admitted;
     this.#handshaking.delete(session);
     session.lastProvedMs = clock.nowMs();
     // The same machine reconnecting (it proved the key): its older session, if any, gives way.
     const previous = registry.get(identity.providerId) ?? registry.bySerial(info.serial);
     if (previous) this.#sessions.get(previous.id)?.close("replaced by a new session", { code: UNAVAILABLE, details: "replaced by a newer session for this serial" });
     const { authToken: _token, publicKey: _key, ...registration } = info;
-    const rec = registry.add({ ...registration, accountId: owner.accountId }, clock.nowMs(), identity.providerId);
+    const rec = registry.add({ ...registration, accountId }, clock.nowMs(), identity.providerId);
     this.#sessions.set(rec.id, session);
     session.frames = new FrameBudget({ heartbeatIntervalMs: this.#o.heartbeatIntervalMs, clock });
     session.markReady(rec.id, (reason) => this.#evict(session, rec, reason));
@@ -335,39 +258,10 @@ export class ProviderService implements ProviderDirectory {
     this.#o.onConnected?.(rec);
   }
 
-  /** Ends a handshake with a refusal: one warn line and a counted outcome (the provider sees `details`). */
-  #refuse(session: ProviderSession, info: RegistrationInfo | undefined, r: Refusal, fields: Record<string, unknown> = {}): void {
-    count("provider.registrations", { outcome: r.outcome });
-    this.#log.warn("provider registration refused", { peer: session.peer, serial: info?.serial, ...fields, outcome: r.outcome, reason: r.details });
-    this.#handshaking.delete(session);
-    session.close(`registration refused: ${r.details}`, { code: r.code, details: r.details });
-  }
-
-  /** Sends a challenge and waits for its answer (or the timeout, or the stream's end). */
-  #challenge(session: ProviderSession): Promise<{ ok: true } | { ok: false; timedOut: boolean; reason: string }> {
-    const { clock } = this.#o;
-    const nonce = newChallengeNonce();
+  /** Sends a key challenge (registration: within the register timeout; live: the challenge timeout). */
+  #challenge(session: ProviderSession): Promise<ChallengeOutcome> {
     const timeoutMs = session.state.t === "handshaking" ? this.#o.registerTimeoutMs : this.#o.challengeTimeoutMs;
-    return new Promise((resolve) => {
-      const cancel = clock.setTimeout(() => {
-        if (session.challenge?.nonce !== nonce) return;
-        session.challenge = undefined;
-        resolve({ ok: false, timedOut: true, reason: "key challenge not answered in time" });
-      }, timeoutMs);
-      session.challenge = {
-        nonce,
-        sentAtMs: clock.nowMs(),
-        answer: (signature) => {
-          cancel();
-          session.challenge = undefined;
-          if (!signature) return resolve({ ok: false, timedOut: false, reason: "stream ended during the key challenge" });
-          const who = session.identity;
-          if (!who || !verifyChallenge(who.publicKey, who.serial, nonce, signature)) return resolve({ ok: false, timedOut: false, reason: "key challenge signature invalid" });
-          resolve({ ok: true });
-        },
-      };
-      session.send(challengeFrame(nonce));
-    });
+    return challengeSession(session, this.#o.clock, timeoutMs);
   }
 
   #onChallengeResponse(session: ProviderSession, nonce: Uint8Array, signature: Uint8Array): void {
@@ -510,21 +404,6 @@ export class ProviderService implements ProviderDirectory {
   }
 }
 
-/** A frame that is not a ProviderMessage at all (see {@link decodeOrMalformed}). */
-const MALFORMED_FRAME: ProviderMessage = { $typeName: "coordinator.provider.v1.ProviderMessage", msg: { case: undefined } };
-
-/**
- * Decodes a frame; bytes that are not a ProviderMessage become {@link MALFORMED_FRAME} instead of a throw, so
- * the session can say why it ends (grpc-js would end the stream with a bare INTERNAL) and the log names it.
- */
-function decodeOrMalformed(bytes: Buffer): ProviderMessage {
-  try {
-    return decodeProviderMessage(bytes);
-  } catch {
-    return MALFORMED_FRAME;
-  }
-}
-
 /** The request id of a per-request frame, or undefined for session-level frames. */
 function perRequestId(msg: ProviderMessage["msg"]): string | undefined {
   switch (msg.case) {
@@ -538,53 +417,3 @@ function perRequestId(msg: ProviderMessage["msg"]): string | undefined {
   }
 }
 
-/** Why a known identity refuses this registration, or undefined if the account and key match and it is not fenced. */
-function identityRefusal(known: ProviderIdentity, accountId: string, publicKey: Uint8Array): Refusal | undefined {
-  if (known.accountId !== accountId) return { code: PERMISSION_DENIED, details: "this serial is registered to another account", outcome: "foreign_serial" };
-  if (known.fenceReason !== null) {
-    return { code: PERMISSION_DENIED, details: `this provider is fenced (${known.fenceReason}); its owner must forget it before it registers again`, outcome: "fenced" };
-  }
-  if (!Buffer.from(known.publicKey).equals(Buffer.from(publicKey))) {
-    return { code: PERMISSION_DENIED, details: "public key differs from the one registered for this serial", outcome: "key_mismatch" };
-  }
-  return undefined;
-}
-
-export interface GrpcServerOptions {
-  host?: string;
-  port: number;
-  /** Server keepalive ping interval; a frozen provider is detected within about time + timeout. Default 5,000 ms. */
-  keepaliveTimeMs?: number;
-  keepaliveTimeoutMs?: number;
-  /** Max message size both ways. Default 16 MiB (bodies carry images). */
-  maxMessageBytes?: number;
-}
-
-/** Starts the grpc-js server for providers; resolves with the bound port. */
-export async function startGrpcServer(service: ProviderService, o: GrpcServerOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const maxBytes = o.maxMessageBytes ?? 16 * 1024 * 1024;
-  const server = new grpc.Server({
-    "grpc.keepalive_time_ms": o.keepaliveTimeMs ?? 5_000,
-    "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs ?? 3_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.min_ping_interval_without_data_ms": 1_000,
-    "grpc.max_receive_message_length": maxBytes,
-    "grpc.max_send_message_length": maxBytes,
-  });
-  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), { connect: service.connect });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${o.host ?? "0.0.0.0"}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        service.closeAll("coordinator shutting down");
-        const force = setTimeout(() => server.forceShutdown(), 2_000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
-}

@@ -1,0 +1,64 @@
+/**
+ * The grpc-js server for provider streams: keepalive so a frozen Mac is noticed, message-size limits, and a
+ * decoder that turns bytes that are not a ProviderMessage into a marker frame (grpc-js would otherwise end the
+ * stream with a bare INTERNAL the coordinator never hears about).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { ProviderService as ProviderServiceDesc, type ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { grpcServiceDefinition } from "./grpc-service.js";
+import { decodeProviderMessage } from "./provider-message-decoder.js";
+import type { ProviderService } from "./provider-service.js";
+
+/** A frame that is not a ProviderMessage at all (see {@link decodeOrMalformed}). */
+export const MALFORMED_FRAME: ProviderMessage = { $typeName: "coordinator.provider.v1.ProviderMessage", msg: { case: undefined } };
+
+/**
+ * Decodes a frame; bytes that are not a ProviderMessage become {@link MALFORMED_FRAME} instead of a throw, so
+ * the session can say why it ends (grpc-js would end the stream with a bare INTERNAL) and the log names it.
+ */
+export function decodeOrMalformed(bytes: Buffer): ProviderMessage {
+  try {
+    return decodeProviderMessage(bytes);
+  } catch {
+    return MALFORMED_FRAME;
+  }
+}
+
+export interface GrpcServerOptions {
+  host?: string;
+  port: number;
+  /** Server keepalive ping interval; a frozen provider is detected within about time + timeout. Default 5,000 ms. */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** Max message size both ways. Default 16 MiB (bodies carry images). */
+  maxMessageBytes?: number;
+}
+
+/** Starts the grpc-js server for providers; resolves with the bound port. */
+export async function startGrpcServer(service: ProviderService, o: GrpcServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const maxBytes = o.maxMessageBytes ?? 16 * 1024 * 1024;
+  const server = new grpc.Server({
+    "grpc.keepalive_time_ms": o.keepaliveTimeMs ?? 5_000,
+    "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs ?? 3_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 1_000,
+    "grpc.max_receive_message_length": maxBytes,
+    "grpc.max_send_message_length": maxBytes,
+  });
+  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), { connect: service.connect });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${o.host ?? "0.0.0.0"}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        service.closeAll("coordinator shutting down");
+        const force = setTimeout(() => server.forceShutdown(), 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
