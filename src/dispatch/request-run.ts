@@ -97,6 +97,8 @@ export class RequestRun {
    */
   #budgetStartMs: number;
   #attemptCount = 0;
+  /** An attempt has been sent to a provider ({@link DispatchJob.onDispatched} has been called). */
+  #dispatched = false;
   #capacityFailures = 0;
   #lastFailure: { status: number; message: string; capacity: boolean } | undefined;
   #avoidVersion: string | undefined;
@@ -230,6 +232,10 @@ export class RequestRun {
     if (!sent) {
       this.#onEvent(a, { kind: "disconnected", message: "provider session closed" });
       return;
+    }
+    if (!this.#dispatched) {
+      this.#dispatched = true;
+      this.#job.onDispatched?.();
     }
     this.#arm(a, a.deadlineAtMs);
     if (!backup && !this.#speculated) this.#armSpeculative(deadline);

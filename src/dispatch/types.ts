@@ -24,6 +24,12 @@ export interface DispatchJob {
    * (dispatcher unit tests) the claim is only clamped to max_tokens.
    */
   usageCheck?: { family: TokenizerFamily; promptTokens(): number };
+  /**
+   * Called once, when the first attempt is sent to a provider: from then on the request's money must be
+   * traceable, so the HTTP layer records its ledger reservation here. A request that never reaches a provider
+   * (queue full or timed out, no capacity, cancelled while queued) never calls it. Optional.
+   */
+  onDispatched?(): void;
 }
 
 /**

@@ -3,6 +3,10 @@
  * authenticate → read + repair + parse → preflight (the scheduler's own gates: fail fast when no provider can
  * structurally serve the request) → rate limits → ledger reservation → dispatch (deferred commit) → settle,
  * reconcile. Every pre-commit failure is a status code in the dialect's error shape.
+ *
+ * The reservation holds credit in memory only; its ledger row is written when the dispatcher sends the first
+ * attempt to a provider (`onDispatched`). A request refused anywhere before that (4xx, 402, the limiter's or
+ * the queue's 429, 503) writes no ledger row.
  */
 import { countPromptTokens } from "../usage/prompt-tokens.js";
 import { tokenizerFamilyFor, type TokenizerFamily } from "../usage/tokenizer-family.js";
@@ -190,6 +194,7 @@ async function dispatchAndRespond(
       shape: shapeOf(n.traits),
       ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
       usageCheck: usageCheckFor(n),
+      onDispatched: () => deps.ledger.recordDispatch(requestId),
     };
     const result = await deps.dispatcher.dispatch(job, sink, cancel);
     if (result.kind === "failed" && !result.committed) throw result.error;

@@ -5,7 +5,11 @@
  * Request path, for one account at any concurrency:
  * - `reserve` prices the upper bound, checks the key's spend cap, and takes the amount from a lease this process
  *   already holds. No SQL unless the lease runs low (one lease draw serves thousands of requests, and a
- *   background top-up starts at the low watermark so requests rarely wait for it).
+ *   background top-up starts at the low watermark so requests rarely wait for it). Nothing is written yet.
+ * - `recordDispatch` (the request reached a provider) queues the reservation's row. A request refused before
+ *   dispatch (a queue-full 429, no capacity, cancelled while queued) is released without ever writing a row: the
+ *   credit it held was only ever in memory, inside a lease whose durable hold already covers it, so a crash
+ *   returns it with the lease (recovery closes the lease; there is no row to release).
  * - `settle` / `release` move the request from `reserved` exactly once in memory, then queue the row change and
  *   entries for the next group commit and wait (at most `durableWaitMs`) for it to be durable.
  * No request ever waits on a row lock held by another request; the only shared-row statement is the lease draw.
@@ -103,7 +107,8 @@ interface KeyState {
 }
 
 type RequestRecord =
-  | { state: "reserved"; accountId: string; keyId: string; lease: Lease; reserved: bigint; model: string; atMs: number }
+  /** `recorded`: the reservation's row has been queued for writing (the request reached a provider, or settled). */
+  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean }
   | { state: "settled"; settlement: Settlement; reserved: bigint; atMs: number }
   | { state: "released"; reserved: bigint; atMs: number };
 
@@ -243,8 +248,8 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
           lease.inflight++;
           lease.lastUsedMs = clock.nowMs();
           key.outstandingMicroUsd += need;
-          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, lease, reserved: need, model: input.model, atMs: clock.nowMs() });
-          void track(lease, writer.write({ kind: "reserve", requestId: input.requestId, accountId: input.accountId, keyId: input.keyId, leaseId: lease.id, holderId, model: input.model, reservedMicroUsd: need }));
+          // Held in memory only: the row is written when the request reaches a provider (recordDispatch).
+          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false });
           if (remainingOf(acct) * 1000n < leaseSize * lowWatermark && !acct.topUp) {
             void topUp(input.accountId, acct, 1n).catch(() => {});
           }
@@ -265,6 +270,11 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       }
     },
 
+    recordDispatch(requestId: string): void {
+      const rec = requests.get(requestId);
+      if (rec?.state === "reserved") record(requestId, rec);
+    },
+
     async settle(input: SettleInput): Promise<Settlement> {
       const rec = requests.get(input.requestId);
       if (!rec) return settlementFromDatabase(input.requestId);
@@ -283,6 +293,8 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       if (existing !== rec) return ledger.settle(input); // resolved while we awaited the price
       requests.set(input.requestId, { state: "settled", settlement, reserved: rec.reserved, atMs: clock.nowMs() });
       resolveHold(rec, debit);
+      // Queued ahead of the settlement (one writer, in order): usually both land in one statement.
+      record(input.requestId, rec);
       const written = track(rec.lease, writer.write({
         kind: "settle", requestId: input.requestId, debitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd,
         providerAccountId: input.providerAccountId, providerId: input.providerId,
@@ -297,10 +309,19 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       if (!rec || rec.state !== "reserved") return;
       requests.set(requestId, { state: "released", reserved: rec.reserved, atMs: clock.nowMs() });
       resolveHold(rec, 0n);
+      // Never dispatched (refused or cancelled before reaching a provider): nothing durable to undo.
+      if (!rec.recorded) return;
       const written = track(rec.lease, writer.write({ kind: "release", requestId, reason }));
       if (!writer.degraded) await timeout(written, durableWaitMs);
     },
   };
+
+  /** Queues the reservation's row, once. */
+  function record(requestId: string, rec: Extract<RequestRecord, { state: "reserved" }>): void {
+    if (rec.recorded) return;
+    rec.recorded = true;
+    void track(rec.lease, writer.write({ kind: "reserve", requestId, accountId: rec.accountId, keyId: rec.keyId, leaseId: rec.lease.id, holderId: rec.holderId, model: rec.model, reservedMicroUsd: rec.reserved }));
+  }
 
   function resolveHold(rec: Extract<RequestRecord, { state: "reserved" }>, debit: bigint): void {
     rec.lease.remaining += rec.reserved - debit;

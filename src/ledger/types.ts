@@ -47,14 +47,27 @@ export interface Settlement {
 }
 
 /**
- * Reserve → settle | release, each exactly once per request id, however often called and in whatever order
- * duplicates arrive.
+ * Reserve → (recordDispatch) → settle | release, each exactly once per request id, however often called and in
+ * whatever order duplicates arrive.
+ *
+ * A reservation is held in memory until the request reaches a provider ({@link Ledger.recordDispatch}); only
+ * then is it written. A request refused before dispatch (queue full, no capacity, cancelled while queued) is
+ * released without ever writing a row, so refusals cost nothing durable (issue 13).
  */
 export interface Ledger {
   reserve(input: ReserveInput): Promise<ReserveResult>;
+  /**
+   * The request was sent to a provider: its reservation becomes a durable `ledger_requests` row (queued for the
+   * next group commit; this does not wait for it). Call it when the first attempt is sent. Idempotent; a no-op
+   * for an unknown or already resolved request. `settle` records an unrecorded reservation itself.
+   */
+  recordDispatch(requestId: string): void;
   /** Charge the exact cost of `usage` and refund the rest of the reservation. */
   settle(input: SettleInput): Promise<Settlement>;
-  /** Refund the whole reservation (failure, pre-content failover, client gone before content). */
+  /**
+   * Refund the whole reservation (failure, pre-content failover, client gone before content). A reservation
+   * that was never recorded is released in memory only: no row is written.
+   */
   release(requestId: string, reason: string): Promise<void>;
 }
 
