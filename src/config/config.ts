@@ -4,6 +4,8 @@
  * table ({@link settings}) that also renders `--help` and the README's configuration section.
  */
 
+import { parseAllowHosts } from "../dialects/image-url-policy.js";
+
 type Kind = "int" | "number" | "string" | "bool";
 
 interface Setting {
@@ -58,6 +60,10 @@ export const settings = {
   maxRequestTools: { env: "MAX_REQUEST_TOOLS", kind: "int", default: 128, help: "Most tools per inference request; more → 400." },
   maxRequestImages: { env: "MAX_REQUEST_IMAGES", kind: "int", default: 100, help: "Most images per inference request; more → 400." },
   maxUserFieldChars: { env: "MAX_USER_FIELD_CHARS", kind: "int", default: 256, help: "Longest `user`, `prompt_cache_key`, `safety_identifier` or `metadata.user_id`; longer → 400." },
+  // Image references handed to Macs (README "Limits"; issue 13, item 5).
+  maxImageDataBytes: { env: "MAX_IMAGE_DATA_BYTES", kind: "int", default: 20 * 1024 * 1024, help: "Largest decoded image in a `data:image/...;base64,` URI; larger → 400 `invalid_image_url`." },
+  imageUrlAllowHttp: { env: "IMAGE_URL_ALLOW_HTTP", kind: "bool", default: false, help: "Accept plain `http:` image URLs (the Mac fetches them unencrypted). Default: only `https:` URLs and base64 `data:` URIs." },
+  imageUrlAllowHosts: { env: "IMAGE_URL_ALLOW_HOSTS", kind: "string", default: undefined, help: "Comma-separated image hosts accepted although they name a private, loopback, link-local or internal address (exact names or IP literals, or `*.example.com` for its subdomains). Credentials, non-standard IPv4 forms and the scheme rule still apply." },
   httpHeadersTimeoutMs: { env: "HTTP_HEADERS_TIMEOUT_MS", kind: "int", default: 20_000, help: "Longest time to receive a request's headers; then 408 and the connection closes." },
   httpRequestTimeoutMs: { env: "HTTP_REQUEST_TIMEOUT_MS", kind: "int", default: 60_000, help: "Longest time to receive a whole request (headers and body); then 408 and the connection closes. Does not limit the response: streams may run longer." },
   httpKeepAliveTimeoutMs: { env: "HTTP_KEEP_ALIVE_TIMEOUT_MS", kind: "int", default: 65_000, help: "Idle keep-alive connections close after this long (longer than the usual 60 s load-balancer idle timeout, so the balancer closes first)." },
@@ -114,6 +120,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
   if (c.maxInflightBodyBytes < c.maxBodyBytes) {
     throw new ConfigError(`MAX_INFLIGHT_BODY_BYTES (${c.maxInflightBodyBytes}) must be >= MAX_BODY_BYTES (${c.maxBodyBytes}), or the largest body could never be read`);
   }
+  try {
+    parseAllowHosts(c.imageUrlAllowHosts);
+  } catch (e) {
+    throw new ConfigError(`IMAGE_URL_ALLOW_HOSTS: ${(e as Error).message}`);
+  }
   if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) {
     throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs}) must be <= HTTP_REQUEST_TIMEOUT_MS (${c.httpRequestTimeoutMs})`);
   }
@@ -133,6 +144,7 @@ const boundedWorkSettings = [
   "maxRequestTools",
   "maxRequestImages",
   "maxUserFieldChars",
+  "maxImageDataBytes",
   "httpHeadersTimeoutMs",
   "httpRequestTimeoutMs",
   "httpKeepAliveTimeoutMs",

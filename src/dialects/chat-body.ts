@@ -4,6 +4,8 @@
  */
 import type { NormalizedRequest } from "../inference/types.js";
 import { estimatePromptTokens, requiresVision } from "./prompt-estimate.js";
+import { CoordinatorError } from "../errors/coordinator-error.js";
+import { classifyImageUrl, defaultImageUrlPolicy } from "./image-url-policy.js";
 import { assignDefined, invalid, type JsonObject } from "./request-fields.js";
 import type { ParseContext } from "./types.js";
 
@@ -46,23 +48,23 @@ export function finalizeRequest(p: ChatRequestParts, ctx: ParseContext): Normali
   return req;
 }
 
-const DATA_IMAGE_URL = /^data:image\/[a-z0-9.+-]+;base64,[a-z0-9+/=\s]+$/i;
-
 /**
- * Checks an image reference. Data URLs (`data:image/...;base64,...`) are always accepted; http(s) URLs only
- * when `ctx.allowImageUrls` is not false (the provider fetches them). Anything else is a 400 on `param`.
+ * Checks an image reference, for every dialect (chat `image_url`, Responses `input_image`, Anthropic `image`
+ * sources): the one place image URLs are vetted before a provider fetches them. Base64 data URIs are always
+ * eligible; remote URLs only when `ctx.allowImageUrls` is not false. Both must pass {@link classifyImageUrl}
+ * under `ctx.imageUrls` (default {@link defaultImageUrlPolicy}). Anything else is a 400 naming `param`, with
+ * code `invalid_image_url`.
  */
 export function checkImageUrl(url: unknown, param: string, ctx: ParseContext): string {
   if (typeof url !== "string" || url.length === 0) throw invalid(param, `'${param}' must be a non-empty URL string`);
-  if (url.startsWith("data:")) {
-    if (!DATA_IMAGE_URL.test(url)) throw invalid(param, `'${param}' must be a base64 data URL of an image`);
-    return url;
-  }
-  if (/^https?:\/\//i.test(url)) {
-    if (ctx.allowImageUrls === false) throw invalid(param, "image URLs are not accepted here; send a base64 data URL");
-    return url;
-  }
-  throw invalid(param, `'${param}' must be an http(s) URL or a base64 data URL`);
+  if (ctx.allowImageUrls === false && !/^data:/i.test(url)) throw invalidImage(param, "image URLs are not accepted here; send a base64 data URI");
+  const verdict = classifyImageUrl(url, ctx.imageUrls ?? defaultImageUrlPolicy);
+  if (verdict.kind === "refused") throw invalidImage(param, `'${param}' ${verdict.message}`);
+  return url;
+}
+
+function invalidImage(param: string, message: string): CoordinatorError {
+  return new CoordinatorError("invalid_request", message, { param, wireCode: "invalid_image_url" });
 }
 
 /** Builds a chat `image_url` content part. */

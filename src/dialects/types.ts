@@ -4,6 +4,7 @@
  */
 import type { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, FinishReason, NormalizedRequest, Usage } from "../inference/types.js";
+import type { ImageUrlPolicy } from "./image-url-policy.js";
 
 export type DialectName = "chat" | "completions" | "responses" | "messages";
 
@@ -11,10 +12,12 @@ export interface ParseContext {
   /** Resolves the model's default output budget, injected when the request sets none. */
   defaultMaxTokens(model: string): number;
   /**
-   * Whether http(s) image URLs are accepted (the provider fetches them). Optional; default true. Base64 data
-   * URLs are always accepted.
+   * Whether remote image URLs are accepted at all (the provider fetches them). Optional; default true. Base64
+   * data URIs are not affected (they are checked by `imageUrls` either way).
    */
   allowImageUrls?: boolean;
+  /** Which image URLs and data URIs are accepted (src/dialects/image-url-policy.ts). Default: the default policy. */
+  imageUrls?: ImageUrlPolicy;
 }
 
 export interface RenderMeta {

@@ -31,7 +31,7 @@ import type { BodyBudget } from "./body-budget.js";
 import { requireKnownModel, type ModelCatalog } from "./model-catalog.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { parseJson, readBody } from "./read-body.js";
-import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, type RequestLimits } from "./request-limits.js";
+import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
 
 export interface InferenceDeps {
@@ -70,7 +70,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     assertJsonWithinLimits(raw, deps.limits);
     const body = parseJson(repairToolSchemas(raw));
     assertUserFieldsWithinLimits(body, deps.limits);
-    const normalized = dialect.parse(body, deps.models);
+    const normalized = dialect.parse(body, parseContextFor(deps.models, deps.limits));
     assertRequestWithinLimits(normalized, deps.limits);
     requireKnownModel(deps.models, normalized.model);
     applyModelLimits(deps, normalized);

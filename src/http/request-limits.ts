@@ -5,6 +5,8 @@
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { NormalizedRequest } from "../inference/types.js";
+import { parseAllowHosts, type ImageUrlPolicy } from "../dialects/image-url-policy.js";
+import type { ParseContext } from "../dialects/types.js";
 import { checkJsonLimits, type JsonLimits } from "./json-limits.js";
 
 /** The bounds, all inclusive (a request at exactly the limit is served). Defaults are in src/config/config.ts. */
@@ -18,6 +20,8 @@ export interface RequestLimits {
   maxImages: number;
   /** Longest `user`, `prompt_cache_key`, `safety_identifier` or `metadata.user_id`, in characters. */
   maxUserFieldChars: number;
+  /** Which image URLs and data URIs the dialects accept (checked where each dialect parses an image part). */
+  imageUrls: ImageUrlPolicy;
 }
 
 /** The config settings the limits come from (a slice of Config). */
@@ -30,6 +34,10 @@ export interface RequestLimitSettings {
   maxRequestTools: number;
   maxRequestImages: number;
   maxUserFieldChars: number;
+  maxImageDataBytes: number;
+  imageUrlAllowHttp: boolean;
+  /** Comma-separated; validated by loadConfig. */
+  imageUrlAllowHosts: string | undefined;
 }
 
 /** Builds the limits from the resolved settings. */
@@ -40,7 +48,13 @@ export function requestLimitsFrom(s: RequestLimitSettings): RequestLimits {
     maxTools: s.maxRequestTools,
     maxImages: s.maxRequestImages,
     maxUserFieldChars: s.maxUserFieldChars,
+    imageUrls: Object.freeze({ allowHttp: s.imageUrlAllowHttp, allowHosts: Object.freeze(parseAllowHosts(s.imageUrlAllowHosts)), maxDataBytes: s.maxImageDataBytes }),
   };
+}
+
+/** What the dialects parse a body against: the model's default output budget and the image URL policy. */
+export function parseContextFor(models: Pick<ParseContext, "defaultMaxTokens">, limits: RequestLimits): ParseContext {
+  return { defaultMaxTokens: (model) => models.defaultMaxTokens(model), imageUrls: limits.imageUrls };
 }
 
 /** The 400 every limit answers with. */

@@ -12,7 +12,7 @@ import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
 import { modelNotFound, requireKnownModel, type ModelListEntry } from "./model-catalog.js";
 import { parseJson, readBody } from "./read-body.js";
-import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits } from "./request-limits.js";
+import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor } from "./request-limits.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { sendJson } from "./response-sinks.js";
 
@@ -119,7 +119,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
         // `stream` that is not a boolean is still the caller's mistake.
         if (typeof body === "object" && body !== null && "stream" in body) optBoolean((body as { stream: unknown }).stream, "stream");
         const withBudget = typeof body === "object" && body !== null ? { max_tokens: 1, ...body, stream: false } : body;
-        const n = dialects.messages.parse(withBudget, deps.models);
+        const n = dialects.messages.parse(withBudget, parseContextFor(deps.models, deps.limits));
         assertRequestWithinLimits(n, deps.limits);
         requireKnownModel(deps.models, n.model);
         return sendJson(res, 200, { input_tokens: n.traits.estimatedPromptTokens });
