@@ -11,6 +11,7 @@ import type { Config } from "./config/config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { classifyProviderError } from "./health/classify-provider-error.js";
 import { HealthTracker } from "./health/health-tracker.js";
+import { AuthFailureThrottle } from "./http/auth-failure-throttle.js";
 import { BodyBudget } from "./http/body-budget.js";
 import { ConsumerServer } from "./http/consumer-server.js";
 import { requestLimitsFrom } from "./http/request-limits.js";
@@ -95,6 +96,13 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     leaseMicroUsd: BigInt(config.ledgerLeaseMicroUsd),
     overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd),
     holderStaleMs: config.ledgerHolderStaleMs,
+    apiKeyCache: {
+      ttlMs: config.apiKeyCacheTtlMs,
+      negativeTtlMs: config.apiKeyNegativeCacheTtlMs,
+      staleIfErrorMs: config.apiKeyStaleIfErrorMs,
+      maxKeys: config.apiKeyCacheMaxKeys,
+      maxUnknownKeys: config.apiKeyNegativeCacheMaxKeys,
+    },
     onError: (e) => log.warn("ledger background error", { error: String(e) }),
     // One line per quarantined write: a request that was neither billed nor paid until an operator acts.
     onQuarantine: (op, e) =>
@@ -209,6 +217,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   // start-up, never while this function is still building the servers.
   const routeDeps: RouteDeps = {
     accounts: ledger.accounts,
+    authFailures: new AuthFailureThrottle({ burst: config.authFailureBurst, refillPerSec: config.authFailureRefillPerS, maxAddresses: config.authFailureMaxAddresses }),
+    trustedProxyHops: config.trustedProxyHops,
     ledger: ledger.ledger,
     limiter,
     dispatcher,

@@ -6,6 +6,8 @@
 
 import { parseAllowHosts } from "../dialects/image-url-policy.js";
 
+import { apiKeyFormatProblem } from "../ledger/api-key-format.js";
+
 type Kind = "int" | "number" | "string" | "bool";
 
 interface Setting {
@@ -23,7 +25,7 @@ export const settings = {
   databaseUrl: { env: "DATABASE_URL", kind: "string", default: undefined, help: "PostgreSQL URL. Unset: an embedded PostgreSQL is started in DATA_DIR." },
   dataDir: { env: "DATA_DIR", kind: "string", default: "./.data", help: "Folder for the embedded PostgreSQL cluster." },
   adminKey: { env: "ADMIN_KEY", kind: "string", default: undefined, help: "Bearer token for the admin Connect service. Required by `serve`; `demo` generates one." },
-  devApiKey: { env: "DEV_API_KEY", kind: "string", default: undefined, help: "`demo` only: fixed value of the printed consumer API key (must start with sk-)." },
+  devApiKey: { env: "DEV_API_KEY", kind: "string", default: undefined, help: "`demo` only: fixed value of the printed consumer API key (`sk-` + at least 20 characters of A-Z a-z 0-9 _ -)." },
   logLevel: { env: "LOG_LEVEL", kind: "string", default: "info", help: "debug | info | warn | error." },
   ddAgentHost: { env: "DD_AGENT_HOST", kind: "string", default: undefined, help: "DogStatsD host; metrics are sent over UDP when set." },
   ddDogstatsdPort: { env: "DD_DOGSTATSD_PORT", kind: "int", default: 8125, help: "DogStatsD port." },
@@ -69,6 +71,16 @@ export const settings = {
   httpKeepAliveTimeoutMs: { env: "HTTP_KEEP_ALIVE_TIMEOUT_MS", kind: "int", default: 65_000, help: "Idle keep-alive connections close after this long (longer than the usual 60 s load-balancer idle timeout, so the balancer closes first)." },
   httpCloseLingerMs: { env: "HTTP_CLOSE_LINGER_MS", kind: "int", default: 500, help: "After refusing an upload early (401, 413, 503), how long the rest of it is discarded before the connection is cut, so the refusal reaches the caller instead of a reset." },
   httpIdleSocketTimeoutMs: { env: "HTTP_IDLE_SOCKET_TIMEOUT_MS", kind: "int", default: 30_000, help: "A connection silent this long is closed when the client is the silent one (a stalled upload, a response it stopped reading); a request waiting on a Mac or a stream between chunks is kept." },
+  // Authentication under abuse and outages (README "Limits"; issue 13).
+  apiKeyCacheTtlMs: { env: "API_KEY_CACHE_TTL_MS", kind: "int", default: 5_000, help: "A resolved API key is trusted this long before it is looked up again: a key revoked through another coordinator process stops working within it (revoking through this one takes effect at once)." },
+  apiKeyNegativeCacheTtlMs: { env: "API_KEY_NEGATIVE_CACHE_TTL_MS", kind: "int", default: 30_000, help: "An unknown API key is remembered as unknown this long: repeats get 401 without a database query (0 = off). A key issued through another process is refused here for up to this long if it was presented before it existed." },
+  apiKeyStaleIfErrorMs: { env: "API_KEY_STALE_IF_ERROR_MS", kind: "int", default: 3_600_000, help: "While the database cannot be queried, a key this process verified within this long keeps working (requests are then served from leased credit); other keys get 503 with Retry-After (0 = off)." },
+  apiKeyCacheMaxKeys: { env: "API_KEY_CACHE_MAX_KEYS", kind: "int", default: 100_000, help: "Known API keys remembered per process (the least recently used is forgotten first and looked up again when next used)." },
+  apiKeyNegativeCacheMaxKeys: { env: "API_KEY_NEGATIVE_CACHE_MAX_KEYS", kind: "int", default: 10_000, help: "Unknown API keys remembered per process, kept apart from the known ones so a spray of wrong keys never evicts a real key." },
+  authFailureBurst: { env: "AUTH_FAILURE_BURST", kind: "int", default: 20, help: "Failed API-key attempts a client address may make at once; past it, keys not already verified get 429 with Retry-After and no database query. IPv6 clients are counted per /64." },
+  authFailureRefillPerS: { env: "AUTH_FAILURE_REFILL_PER_S", kind: "number", default: 2, help: "Failed API-key attempts a client address regains per second (its sustained rate of wrong keys)." },
+  authFailureMaxAddresses: { env: "AUTH_FAILURE_MAX_ADDRESSES", kind: "int", default: 100_000, help: "Client addresses whose failed attempts are remembered (the least recently failing is forgotten first, which only forgives it)." },
+  trustedProxyHops: { env: "TRUSTED_PROXY_HOPS", kind: "int", default: 0, help: "Reverse proxies in front of the consumer API whose X-Forwarded-For entries are trusted for the client address (failed-attempt throttling). 0: the TCP peer is the client and X-Forwarded-For is ignored." },
   ledgerLeaseMicroUsd: { env: "LEDGER_LEASE_MICRO_USD", kind: "int", default: 2_000_000, help: "Credit drawn per lease from an account's balance (µUSD)." },
   ledgerOverdraftMicroUsd: { env: "LEDGER_OVERDRAFT_MICRO_USD", kind: "int", default: 0, help: "How far below zero an account may be leased (µUSD)." },
   ledgerHolderStaleMs: { env: "LEDGER_HOLDER_STALE_MS", kind: "int", default: 60_000, help: "A ledger process silent this long is presumed dead; its open reservations are released and its leases closed." },
@@ -112,7 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
   if (c.speculativeFraction < 0 || c.speculativeFraction >= 1) throw new ConfigError(`SPECULATIVE_FRACTION must be in [0, 1), got ${c.speculativeFraction}`);
   if (c.ledgerHolderStaleMs < 1_000) throw new ConfigError(`LEDGER_HOLDER_STALE_MS must be >= 1000 (processes heartbeat every second), got ${c.ledgerHolderStaleMs}`);
   if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
-  if (c.devApiKey !== undefined && !c.devApiKey.startsWith("sk-")) throw new ConfigError("DEV_API_KEY must start with 'sk-'");
+  if (c.devApiKey !== undefined && apiKeyFormatProblem(c.devApiKey)) {
+    throw new ConfigError(`DEV_API_KEY must start with 'sk-' and be a valid key: ${apiKeyFormatProblem(c.devApiKey)}`);
+  }
   if (!["debug", "info", "warn", "error"].includes(c.logLevel)) throw new ConfigError(`LOG_LEVEL must be debug|info|warn|error, got ${c.logLevel}`);
   for (const p of boundedWorkSettings) {
     if (c[p] < 1) throw new ConfigError(`${settings[p].env} must be >= 1, got ${c[p]}`);
@@ -125,6 +139,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
   } catch (e) {
     throw new ConfigError(`IMAGE_URL_ALLOW_HOSTS: ${(e as Error).message}`);
   }
+  for (const p of authSettingsAtLeastOne) {
+    if (!(c[p] >= 1)) throw new ConfigError(`${settings[p].env} must be >= 1, got ${c[p]}`);
+  }
+  for (const p of ["apiKeyCacheTtlMs", "apiKeyNegativeCacheTtlMs", "apiKeyStaleIfErrorMs", "trustedProxyHops"] as const) {
+    if (c[p] < 0) throw new ConfigError(`${settings[p].env} must be >= 0, got ${c[p]}`);
+  }
+  if (!(c.authFailureRefillPerS > 0)) throw new ConfigError(`AUTH_FAILURE_REFILL_PER_S must be > 0, got ${c.authFailureRefillPerS}`);
   if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs) {
     throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${c.httpHeadersTimeoutMs}) must be <= HTTP_REQUEST_TIMEOUT_MS (${c.httpRequestTimeoutMs})`);
   }
@@ -150,6 +171,9 @@ const boundedWorkSettings = [
   "httpKeepAliveTimeoutMs",
   "httpIdleSocketTimeoutMs",
 ] as const satisfies readonly (keyof Config)[];
+
+/** Authentication bounds that must be positive (a cache of 0 keys or a burst of 0 attempts is not "off"). */
+const authSettingsAtLeastOne = ["apiKeyCacheMaxKeys", "apiKeyNegativeCacheMaxKeys", "authFailureBurst", "authFailureMaxAddresses"] as const satisfies readonly (keyof Config)[];
 
 function parseFlags(argv: readonly string[]): Map<string, string> {
   const byFlag = new Map<string, string>();

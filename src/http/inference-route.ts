@@ -26,7 +26,7 @@ import type { RateLimiter, RateTicket } from "../ratelimit/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
-import { authenticate } from "./auth.js";
+import { authenticate, type AuthDeps } from "./auth.js";
 import type { BodyBudget } from "./body-budget.js";
 import { requireKnownModel, type ModelCatalog } from "./model-catalog.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
@@ -34,7 +34,7 @@ import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
 
-export interface InferenceDeps {
+export interface InferenceDeps extends AuthDeps {
   accounts: AccountStore;
   ledger: Ledger;
   limiter: RateLimiter;
@@ -64,7 +64,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
   let principal: Principal | undefined;
   let limiterConsulted = false;
   try {
-    principal = await authenticate(req.headers, deps.accounts);
+    principal = await authenticate(req, deps);
     const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
     // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
     assertJsonWithinLimits(raw, deps.limits);

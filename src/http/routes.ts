@@ -105,12 +105,12 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
         return sendJson(res, 200, deps.capacity(), { "cache-control": "public, max-age=2" });
       case "/v1/models": {
         if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
-        await authenticate(req.headers, deps.accounts);
+        await authenticate(req, deps);
         return sendJson(res, 200, { object: "list", data: deps.models.list().map(modelObject) });
       }
       case "/v1/messages/count_tokens": {
         if (method !== "POST") return methodNotAllowed(res, "POST", dialects.messages);
-        await authenticate(req.headers, deps.accounts);
+        await authenticate(req, deps);
         const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
         assertJsonWithinLimits(raw, deps.limits);
         const body = parseJson(raw);
@@ -126,7 +126,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
       }
       case "/v1/me/usage": {
         if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
-        const p = await authenticate(req.headers, deps.accounts);
+        const p = await authenticate(req, deps);
         const since = new URL(req.url ?? "/", "http://localhost").searchParams.get("since_ms");
         if (since !== null && !/^\d{1,15}$/.test(since)) {
           throw new CoordinatorError("invalid_request", "since_ms must be a Unix time in milliseconds (a non-negative integer)", { param: "since_ms" });
@@ -135,14 +135,14 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
       }
       case "/v1/me/providers": {
         if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
-        const p = await authenticate(req.headers, deps.accounts);
+        const p = await authenticate(req, deps);
         return sendJson(res, 200, { object: "list", data: await deps.ownedProviders(p.accountId) });
       }
       default: {
         const owned = /^\/v1\/me\/providers\/([^/]+)$/.exec(path);
         if (owned) {
           if (method !== "DELETE") return methodNotAllowed(res, "DELETE");
-          const p = await authenticate(req.headers, deps.accounts);
+          const p = await authenticate(req, deps);
           const serial = safeDecode(owned[1]!);
           if (!(await deps.forgetOwnedProvider(p.accountId, serial))) throw new CoordinatorError("not_found", `no provider with serial ${JSON.stringify(serial.slice(0, 64))} belongs to this account`);
           return sendJson(res, 200, { object: "provider", serial, deleted: true });
@@ -150,7 +150,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
         const m = /^\/v1\/models\/(.+)$/.exec(path);
         if (m && !readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         if (m) {
-          await authenticate(req.headers, deps.accounts);
+          await authenticate(req, deps);
           const id = safeDecode(m[1]!);
           const found = deps.models.list().find((x) => x.id === id);
           if (!found) throw modelNotFound(id);

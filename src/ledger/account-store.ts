@@ -1,7 +1,8 @@
 /**
  * Accounts, API keys, provider tokens and prices on Postgres. Secrets are returned once at issue time and
- * stored only as sha256 hex. Key lookups are cached (`keyCacheTtlMs`); revoking through this process drops the
- * cached entry at once, other processes see the revocation within the TTL.
+ * stored only as sha256 hex. Key lookups go through an {@link ApiKeyCache} (bounded LRU, negative entries,
+ * coalesced misses, stale-if-error); revoking through this process drops the cached entry at once, other
+ * processes see the revocation within its TTL.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
@@ -11,6 +12,9 @@ import type { AccountStore, AccountSummary, Principal, UsageSummary } from "./ty
 import type { Database } from "./schema.js";
 import { balanceExpression } from "./lease-sql.js";
 import type { PriceBook } from "./price-book.js";
+import { ApiKeyCache, type ApiKeyCacheLimits } from "./api-key-cache.js";
+import { apiKeyFormatProblem } from "./api-key-format.js";
+import { count } from "../telemetry/metrics.js";
 
 /** sha256 hex of a secret. */
 export function hashSecret(secret: string): string {
@@ -43,27 +47,26 @@ export async function getUsage(db: Kysely<Database>, accountId: string, sinceMs?
   return { requests: Number(r.requests), promptTokens: Number(r.pt), completionTokens: Number(r.ct), spentMicroUsd: r.spent, earnedMicroUsd: r.earned };
 }
 
-export function createAccountStore(options: { db: Kysely<Database>; clock: Clock; prices: PriceBook; keyCacheTtlMs: number }): AccountStore {
+export function createAccountStore(options: { db: Kysely<Database>; clock: Clock; prices: PriceBook; keyCache?: Partial<ApiKeyCacheLimits> }): AccountStore {
   const { db, clock, prices } = options;
-  const cache = new Map<string, { principal: Principal | undefined; atMs: number }>();
+  const cache = new ApiKeyCache({ clock, ...options.keyCache, onLookup: (outcome) => count("auth.key_lookups", { outcome }) });
 
   const store: AccountStore = {
-    async authenticate(apiKey) {
+    authenticate(apiKey) {
       const hash = hashSecret(apiKey);
-      const hit = cache.get(hash);
-      if (hit && clock.nowMs() - hit.atMs < options.keyCacheTtlMs) return hit.principal;
-      const row = await db
-        .selectFrom("api_keys as k")
-        .innerJoin("accounts as a", "a.id", "k.account_id")
-        .select(["k.id as keyId", "k.account_id as accountId", "a.tier as tier"])
-        .where("k.key_hash", "=", hash)
-        .where("k.revoked_at", "is", null)
-        .executeTakeFirst();
-      const principal = row ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier } : undefined;
-      if (cache.size > 100_000) cache.clear();
-      cache.set(hash, { principal, atMs: clock.nowMs() });
-      return principal;
+      return cache.resolve(hash, async (): Promise<Principal | undefined> => {
+        const row = await db
+          .selectFrom("api_keys as k")
+          .innerJoin("accounts as a", "a.id", "k.account_id")
+          .select(["k.id as keyId", "k.account_id as accountId", "a.tier as tier"])
+          .where("k.key_hash", "=", hash)
+          .where("k.revoked_at", "is", null)
+          .executeTakeFirst();
+        return row ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier } : undefined;
+      });
     },
+
+    authenticateCached: (apiKey) => cache.fresh(hashSecret(apiKey)),
 
     async authenticateProvider(token) {
       const row = await db
@@ -95,19 +98,21 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
     },
 
     async issueApiKey(input) {
+      const problem = input.value === undefined ? undefined : apiKeyFormatProblem(input.value);
+      if (problem) throw new CoordinatorError("invalid_request", `value: ${problem}`, { param: "value" });
       const apiKey = input.value ?? secret("sk-");
       const keyId = `key_${randomUUID()}`;
       await db
         .insertInto("api_keys")
         .values({ id: keyId, account_id: input.accountId, key_hash: hashSecret(apiKey), name: input.name ?? null, spend_cap_micro_usd: input.spendCapMicroUsd ?? null })
         .execute();
-      cache.delete(hashSecret(apiKey));
+      cache.forgetHash(hashSecret(apiKey));
       return { keyId, apiKey };
     },
 
     async revokeApiKey(keyId) {
       await db.updateTable("api_keys").set({ revoked_at: new Date() }).where("id", "=", keyId).where("revoked_at", "is", null).execute();
-      for (const [hash, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(hash);
+      cache.forgetKey(keyId);
     },
 
     async issueProviderToken(input) {

@@ -51,6 +51,11 @@ export function createKysely(url: string, options: { poolSize?: number; statemen
   });
   // An idle client losing its server (restart, network) must not crash the process.
   pool.on("error", () => {});
+  // Nor may a checked-out one: pg-pool listens for errors only while a client is idle, and a client emits
+  // "error" when its backend is terminated between statements (e.g. inside a transaction): with no listener that
+  // is an uncaught exception, which took the whole coordinator down when PostgreSQL went away under load. The
+  // statement in progress still fails, and pg-pool discards the dead client when it is released.
+  pool.on("connect", (client) => client.on("error", () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

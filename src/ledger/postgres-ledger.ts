@@ -27,6 +27,7 @@ import { drawLease, heartbeat, loadAccountMeta, loadKeyMeta, registerHolder, typ
 import { recoverDeadHolders, type RecoveryReport } from "./recovery.js";
 import { rollupBalances } from "./rollup.js";
 import { createAccountStore, getUsage } from "./account-store.js";
+import type { ApiKeyCacheLimits } from "./api-key-cache.js";
 
 export interface PostgresLedgerOptions {
   db: Kysely<Database>;
@@ -59,8 +60,8 @@ export interface PostgresLedgerOptions {
   maxQueuedWrites?: number;
   /** Ledger holders silent for this long are recovered by `recover()`, ms. Default 60_000. */
   holderStaleMs?: number;
-  /** API key lookup cache TTL, ms. Default 5_000. */
-  keyCacheTtlMs?: number;
+  /** API-key cache bounds: TTL, negative TTL, stale-if-error window, sizes (see ApiKeyCache). Defaults there. */
+  apiKeyCache?: Partial<ApiKeyCacheLimits>;
   clock?: Clock;
   onError?: (error: unknown) => void;
   /** A write PostgreSQL refused deterministically was moved to `ledger_quarantine` (see EntryWriter). */
@@ -161,10 +162,21 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
     return p.then(() => void lease.pendingWrites--);
   }
 
+  // Account and key metadata are refreshed every `metaTtlMs`. A refresh that fails keeps what this process
+  // already knows (tier, fee, cap and its own spend) for another TTL, so an outage longer than the TTL does not
+  // turn accounts with leased credit away: the lease, not the metadata, bounds what is served meanwhile.
   async function accountState(accountId: string): Promise<AccountState | undefined> {
     const cached = accounts.get(accountId);
     if (cached && clock.nowMs() - cached.metaAtMs < metaTtlMs) return cached;
-    const meta = await loadAccountMeta(db, accountId);
+    let meta: AccountMeta | undefined;
+    try {
+      meta = await loadAccountMeta(db, accountId);
+    } catch (e) {
+      if (!cached) throw e;
+      onError(e);
+      cached.metaAtMs = clock.nowMs();
+      return cached;
+    }
     if (!meta) return undefined;
     const again = accounts.get(accountId);
     if (again) {
@@ -180,7 +192,15 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
   async function keyState(keyId: string): Promise<KeyState> {
     const cached = keys.get(keyId);
     if (cached && clock.nowMs() - cached.loadedAtMs < metaTtlMs) return cached;
-    const meta = await loadKeyMeta(db, keyId);
+    let meta: Awaited<ReturnType<typeof loadKeyMeta>>;
+    try {
+      meta = await loadKeyMeta(db, keyId);
+    } catch (e) {
+      if (!cached) throw e;
+      onError(e);
+      cached.loadedAtMs = clock.nowMs();
+      return cached;
+    }
     const again = keys.get(keyId);
     if (again) {
       // Durable spend may have grown from other processes; our own unflushed settles are already in it or queued.
@@ -400,7 +420,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
 
   return {
     ledger,
-    accounts: createAccountStore({ db, clock, prices, keyCacheTtlMs: options.keyCacheTtlMs ?? 5_000 }),
+    accounts: createAccountStore({ db, clock, prices, ...(options.apiKeyCache ? { keyCache: options.apiKeyCache } : {}) }),
     get holderId() {
       return holderId;
     },

@@ -90,8 +90,13 @@ export interface UsageSummary {
 
 /** Accounts, keys, provider tokens and prices. */
 export interface AccountStore {
-  /** Resolves a consumer API key (cached; revocation takes effect within the cache TTL). */
+  /**
+   * Resolves a consumer API key (cached; revocation takes effect within the cache TTL). While the database
+   * cannot be queried, a key verified recently enough is still resolved from the cache; others reject.
+   */
   authenticate(apiKey: string): Promise<Principal | undefined>;
+  /** The principal of a key the cache can answer for right now without a query, else undefined. */
+  authenticateCached(apiKey: string): Principal | undefined;
   /** Resolves a provider token to the owning account. */
   authenticateProvider(token: string): Promise<{ accountId: string; tokenId: string } | undefined>;
   createAccount(input: { name: string; tier: AccountTier; initialCreditMicroUsd?: bigint; platformFeeBps?: number }): Promise<AccountSummary>;

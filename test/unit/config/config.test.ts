@@ -26,6 +26,15 @@ describe("loadConfig", () => {
     );
   });
 
+  it("bounds authentication work and its caches by default (README \"Limits\")", () => {
+    const c = loadConfig({});
+    assert.deepEqual(
+      [c.apiKeyCacheTtlMs, c.apiKeyNegativeCacheTtlMs, c.apiKeyStaleIfErrorMs, c.apiKeyCacheMaxKeys, c.apiKeyNegativeCacheMaxKeys],
+      [5_000, 30_000, 3_600_000, 100_000, 10_000],
+    );
+    assert.deepEqual([c.authFailureBurst, c.authFailureRefillPerS, c.authFailureMaxAddresses, c.trustedProxyHops], [20, 2, 100_000, 0]);
+  });
+
   it("reads the environment, and flags win over it", () => {
     const c = loadConfig({ HTTP_PORT: "9000", TOOLS_FLOOR_WAIVED: "false", QUEUE_WAIT_MS: "1_000" }, ["--http-port", "9100", "--grpc-port=6000"]);
     assert.equal(c.httpPort, 9100);
@@ -40,6 +49,12 @@ describe("loadConfig", () => {
     [{ SPECULATIVE_FRACTION: "1.5" }, [], /SPECULATIVE_FRACTION/],
     [{ TOOLS_FLOOR_WAIVED: "maybe" }, [], /true or false/],
     [{ DEV_API_KEY: "abc" }, [], /must start with 'sk-'/],
+    [{ DEV_API_KEY: "sk-" }, [], /DEV_API_KEY must start with 'sk-' and be a valid key: .*20 to 256 characters/],
+    [{ AUTH_FAILURE_BURST: "0" }, [], /AUTH_FAILURE_BURST must be >= 1/],
+    [{ AUTH_FAILURE_REFILL_PER_S: "0" }, [], /AUTH_FAILURE_REFILL_PER_S must be > 0/],
+    [{ API_KEY_CACHE_MAX_KEYS: "0" }, [], /API_KEY_CACHE_MAX_KEYS must be >= 1/],
+    [{ API_KEY_STALE_IF_ERROR_MS: "-1" }, [], /API_KEY_STALE_IF_ERROR_MS must be >= 0/],
+    [{ TRUSTED_PROXY_HOPS: "-1" }, [], /TRUSTED_PROXY_HOPS must be >= 0/],
     [{}, ["--no-such-flag", "1"], /unknown flag '--no-such-flag'/],
     [{}, ["--http-port"], /needs a value/],
     [{}, ["positional"], /unexpected argument/],

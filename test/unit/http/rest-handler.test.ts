@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { Dispatcher } from "../../../src/dispatch/dispatcher.js";
 import type { DispatchJob } from "../../../src/dispatch/types.js";
 import { CoordinatorError } from "../../../src/errors/coordinator-error.js";
+import { AuthFailureThrottle } from "../../../src/http/auth-failure-throttle.js";
 import { BodyBudget } from "../../../src/http/body-budget.js";
 import { affinityDigest } from "../../../src/http/inference-route.js";
 import { requestLimitsFrom } from "../../../src/http/request-limits.js";
@@ -23,7 +24,12 @@ function fakeDeps(over: Partial<RouteDeps> = {}): RouteDeps {
     headers: () => ({}),
   };
   return {
-    accounts: { authenticate: async () => ({ accountId: "a", keyId: "k", tier: "consumer" }) } as unknown as RouteDeps["accounts"],
+    accounts: {
+      authenticate: async () => ({ accountId: "a", keyId: "k", tier: "consumer" }),
+      authenticateCached: () => undefined,
+    } as unknown as RouteDeps["accounts"],
+    authFailures: new AuthFailureThrottle(),
+    trustedProxyHops: 0,
     ledger: { reserve: async () => ({ ok: true, reservedMicroUsd: 0n }), settle: async () => ({}), release: async () => undefined } as unknown as RouteDeps["ledger"],
     limiter,
     dispatcher: {} as Dispatcher,
