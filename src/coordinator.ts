@@ -118,7 +118,12 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const recovered = await ledger.recover();
   log.info("ledger recovered", { ...recovered });
 
-  const limiter = createRateLimiter({ processShare: 1 / config.replicas, ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}) });
+  const limiter = createRateLimiter({
+    processShare: 1 / config.replicas,
+    // An operator's SetLimits served here wins until every cached principal carries it (one key-cache TTL).
+    recentOverrideMs: config.apiKeyCacheTtlMs,
+    ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}),
+  });
 
   const identities = createProviderIdentityStore(deps.db);
   const usageDivergence = new DivergenceTracker();
@@ -296,6 +301,10 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         registry,
         providers,
         identities,
+        limits: ledger.limits,
+        limiter,
+        refreshSpendCaps: (subject) => ledger.refreshLimits(subject),
+        nowMs: () => clock.nowMs(),
         usageDivergence: (id) => ({ overClaims: usageDivergence.overClaims(id), routingPenalty: usageDivergence.penalty(id) }),
         onInternalError: (e) => log.error("admin request failed", { error: String((e as Error)?.stack ?? e) }),
       }),

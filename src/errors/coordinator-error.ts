@@ -8,6 +8,7 @@ export type ErrorCode =
   | "permission_denied" // 403: e.g. a non-admin calling admin routes
   | "not_found" // 404: unknown route
   | "model_not_found" // 404: unknown model
+  | "already_exists" // 409: a duplicate of something that must be unique (an API key value, a credit reference)
   | "payload_too_large" // 413
   | "insufficient_quota" // 402: balance or key spend cap cannot cover the reservation
   | "rate_limited" // 429: per-account/key token buckets
@@ -26,6 +27,7 @@ export const errorTable: Readonly<Record<ErrorCode, { status: number; openaiType
   permission_denied: { status: 403, openaiType: "permission_error", anthropicType: "permission_error" },
   not_found: { status: 404, openaiType: "invalid_request_error", anthropicType: "not_found_error" },
   model_not_found: { status: 404, openaiType: "invalid_request_error", anthropicType: "not_found_error" },
+  already_exists: { status: 409, openaiType: "invalid_request_error", anthropicType: "invalid_request_error" },
   payload_too_large: { status: 413, openaiType: "invalid_request_error", anthropicType: "request_too_large" },
   insufficient_quota: { status: 402, openaiType: "insufficient_quota", anthropicType: "billing_error" },
   rate_limited: { status: 429, openaiType: "rate_limit_error", anthropicType: "rate_limit_error" },

@@ -81,6 +81,9 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
         accountId: principal.accountId,
         keyId: principal.keyId,
         tier: principal.tier,
+        // The operator's overrides (SetLimits) as of the key lookup, over the tier defaults.
+        accountLimits: principal.accountLimits,
+        keyLimits: principal.keyLimits,
         model: normalized.model,
         inputTokens: normalized.traits.estimatedPromptTokens,
         maxOutputTokens: normalized.traits.maxTokens,

@@ -35,6 +35,8 @@ const exposedHeaders = [
   "request-id",
   "retry-after",
   ...["limit", "remaining", "reset"].flatMap((k) => ["requests", "input-tokens", "output-tokens"].map((d) => `x-ratelimit-${k}-${d}`)),
+  "x-ratelimit-limit-concurrent-requests",
+  "x-ratelimit-remaining-concurrent-requests",
 ].join(", ");
 
 const inferenceRoutes: Record<string, Dialect> = {

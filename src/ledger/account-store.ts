@@ -11,6 +11,8 @@ import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { AccountStore, AccountSummary, Principal, UsageSummary } from "./types.js";
 import type { Database } from "./schema.js";
 import { balanceExpression } from "./lease-sql.js";
+import { principalLimitColumns, principalLimits } from "./limit-overrides.js";
+import { creditWithinBounds } from "./credit.js";
 import type { PriceBook } from "./price-book.js";
 import { ApiKeyCache, type ApiKeyCacheLimits } from "./api-key-cache.js";
 import { apiKeyFormatProblem } from "./api-key-format.js";
@@ -58,11 +60,11 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
         const row = await db
           .selectFrom("api_keys as k")
           .innerJoin("accounts as a", "a.id", "k.account_id")
-          .select(["k.id as keyId", "k.account_id as accountId", "a.tier as tier"])
+          .select(["k.id as keyId", "k.account_id as accountId", "a.tier as tier", ...principalLimitColumns("k")])
           .where("k.key_hash", "=", hash)
           .where("k.revoked_at", "is", null)
           .executeTakeFirst();
-        return row ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier } : undefined;
+        return row ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier, ...principalLimits(row) } : undefined;
       });
     },
 
@@ -88,12 +90,8 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
     getAccount: (accountId) => getAccountSummary(db, accountId),
 
     async creditAccount(accountId, amountMicroUsd, reference) {
-      if (amountMicroUsd === 0n) throw new CoordinatorError("invalid_request", "credit amount must be nonzero");
-      const exists = await db.selectFrom("accounts").select("id").where("id", "=", accountId).executeTakeFirst();
-      if (!exists) throw new CoordinatorError("not_found", `unknown account ${accountId}`);
-      // Idempotent by reference: a replayed credit hits the unique (kind, reference) index and is ignored.
-      await sql`INSERT INTO ledger_entries (account_id, kind, amount_micro_usd, reference)
-        VALUES (${accountId}, 'credit', ${amountMicroUsd.toString()}::int8, ${reference}) ON CONFLICT DO NOTHING`.execute(db);
+      // Bounded (money-bounds.ts) and idempotent by reference: a replay of the same credit credits once.
+      await creditWithinBounds(db, accountId, amountMicroUsd, reference);
       return (await getAccountSummary(db, accountId))!;
     },
 

@@ -84,11 +84,27 @@ export async function heartbeat(db: Db, holderId: string): Promise<boolean> {
 export interface AccountMeta {
   tier: AccountTier;
   platformFeeBps: number;
+  /** The account's spend cap (`SetLimits`), or null when it has none. */
+  spendCapMicroUsd: bigint | null;
+  /** Durably settled spend of the account (only computed when it has a cap). */
+  spentMicroUsd: bigint;
 }
 
 export async function loadAccountMeta(db: Db, accountId: string): Promise<AccountMeta | undefined> {
-  const row = await db.selectFrom("accounts").select(["tier", "platform_fee_bps"]).where("id", "=", accountId).executeTakeFirst();
-  return row && { tier: row.tier, platformFeeBps: row.platform_fee_bps };
+  const row = await db
+    .selectFrom("accounts as a")
+    .leftJoin("limit_overrides as o", "o.account_id", "a.id")
+    .select(["a.tier", "a.platform_fee_bps", "o.spend_cap_micro_usd"])
+    .where("a.id", "=", accountId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const cap = row.spend_cap_micro_usd ?? null;
+  const meta = { tier: row.tier, platformFeeBps: row.platform_fee_bps, spendCapMicroUsd: cap, spentMicroUsd: 0n };
+  if (cap === null) return meta;
+  const { rows } = await sql<{ spent: bigint }>`
+    SELECT coalesce(sum(consumer_debit_micro_usd), 0)::int8 AS spent FROM ledger_requests WHERE account_id = ${accountId} AND state = 'settled'
+  `.execute(db);
+  return { ...meta, spentMicroUsd: rows[0]!.spent };
 }
 
 export interface KeyMeta {

@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { systemClock, type Clock } from "../util/clock.js";
-import type { AccountStore, Ledger, ReserveInput, ReserveResult, Settlement, SettleInput, UsageSummary } from "./types.js";
+import type { AccountStore, Ledger, LimitStore, LimitSubject, ReserveInput, ReserveResult, Settlement, SettleInput, UsageSummary } from "./types.js";
 import type { Database } from "./schema.js";
 import { costMicroUsd, defaultPricingPolicy, splitDebit, type PricingPolicy } from "./pricing.js";
 import { PriceBook, type DefaultPrices } from "./price-book.js";
@@ -27,6 +27,7 @@ import { drawLease, heartbeat, loadAccountMeta, loadKeyMeta, registerHolder, typ
 import { recoverDeadHolders, type RecoveryReport } from "./recovery.js";
 import { rollupBalances } from "./rollup.js";
 import { createAccountStore, getUsage } from "./account-store.js";
+import { createLimitStore } from "./limit-overrides.js";
 import type { ApiKeyCacheLimits } from "./api-key-cache.js";
 
 export interface PostgresLedgerOptions {
@@ -71,6 +72,13 @@ export interface PostgresLedgerOptions {
 export interface PostgresLedger {
   ledger: Ledger;
   accounts: AccountStore;
+  /** Per-account and per-key limit overrides (`SetLimits` / `GetLimits`). */
+  limits: LimitStore;
+  /**
+   * Forgets this process's cached spend cap of an account or key (after `SetLimits` here), so the next
+   * reservation reads it again; other processes read it within `metaTtlMs`.
+   */
+  refreshLimits(subject: LimitSubject): void;
   /** This process's holder id (leases and reservations are tagged with it). */
   holderId: string;
   /** Resolves open reservations and returns leases of holders that died (kill -9); exactly once. */
@@ -98,6 +106,10 @@ interface AccountState {
   metaAtMs: number;
   leases: Lease[];
   topUp: Promise<void> | undefined;
+  /** Settled spend as far as this process knows (durable spend, plus its own settles since): for the spend cap. */
+  spentMicroUsd: bigint;
+  /** Reserved by this process and not yet settled or released: counts against the spend cap. */
+  outstandingMicroUsd: bigint;
 }
 
 interface KeyState {
@@ -182,9 +194,11 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
     if (again) {
       again.meta = meta;
       again.metaAtMs = clock.nowMs();
+      // As for keys: durable spend may have grown through other processes; ours is in it or still queued.
+      if (meta.spentMicroUsd > again.spentMicroUsd) again.spentMicroUsd = meta.spentMicroUsd;
       return again;
     }
-    const fresh: AccountState = { meta, metaAtMs: clock.nowMs(), leases: [], topUp: undefined };
+    const fresh: AccountState = { meta, metaAtMs: clock.nowMs(), leases: [], topUp: undefined, spentMicroUsd: meta.spentMicroUsd, outstandingMicroUsd: 0n };
     accounts.set(accountId, fresh);
     return fresh;
   }
@@ -261,6 +275,10 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
         if (key.capMicroUsd !== null && key.spentMicroUsd + key.outstandingMicroUsd + need > key.capMicroUsd) {
           return { ok: false, reason: "spend_cap", message: "this API key's spend cap cannot cover the request" };
         }
+        const accountCap = acct.meta.spendCapMicroUsd;
+        if (accountCap !== null && acct.spentMicroUsd + acct.outstandingMicroUsd + need > accountCap) {
+          return { ok: false, reason: "spend_cap", message: "this account's spend cap cannot cover the request" };
+        }
         const lease = pickLease(acct, need);
         if (lease) {
           // Synchronous from here: the decision and its effects happen atomically w.r.t. other requests.
@@ -268,6 +286,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
           lease.inflight++;
           lease.lastUsedMs = clock.nowMs();
           key.outstandingMicroUsd += need;
+          acct.outstandingMicroUsd += need;
           // Held in memory only: the row is written when the request reaches a provider (recordDispatch).
           requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false });
           if (remainingOf(acct) * 1000n < leaseSize * lowWatermark && !acct.topUp) {
@@ -352,6 +371,11 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       key.outstandingMicroUsd -= rec.reserved;
       key.spentMicroUsd += debit;
     }
+    const acct = accounts.get(rec.accountId);
+    if (acct) {
+      acct.outstandingMicroUsd -= rec.reserved;
+      acct.spentMicroUsd += debit;
+    }
   }
 
   function zeroSettlement(requestId: string, reserved: bigint): Settlement {
@@ -394,7 +418,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       for (const [id, r] of requests) if (r.state !== "reserved" && now - r.atMs > retentionMs) requests.delete(id);
       if (now - lastRollupMs >= (options.rollupIntervalMs ?? 60_000)) {
         lastRollupMs = now;
-        await rollupBalances(db);
+        await rollupBalances(db, { onAccountFailed: (id, reason) => onError(new Error(`balance roll-up left account ${id} behind: ${reason}`)) });
       }
     } catch (e) {
       onError(e);
@@ -421,6 +445,16 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
   return {
     ledger,
     accounts: createAccountStore({ db, clock, prices, ...(options.apiKeyCache ? { keyCache: options.apiKeyCache } : {}) }),
+    limits: createLimitStore(db),
+    refreshLimits(subject) {
+      if (subject.kind === "account") {
+        const a = accounts.get(subject.accountId);
+        if (a) a.metaAtMs = -Infinity;
+      } else {
+        const k = keys.get(subject.keyId);
+        if (k) k.loadedAtMs = -Infinity;
+      }
+    },
     get holderId() {
       return holderId;
     },

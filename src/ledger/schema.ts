@@ -140,6 +140,28 @@ export interface ProviderIdentitiesTable {
   fence_reason: string | null;
 }
 
+/** An int8 token rate: read as bigint (the OID 20 parser), written from a number (every bound is far below 2^53). */
+type TokenRate = ColumnType<bigint | null, number | null, number | null>;
+
+/**
+ * Limits an operator set on one account or one key (`SetLimits`), overriding the tier defaults; exactly one of
+ * `account_id` and `key_id` is set, and a null limit is not overridden. A key's spend cap lives in `api_keys`.
+ */
+export interface LimitOverridesTable {
+  account_id: string | null;
+  key_id: string | null;
+  requests_per_min: number | null;
+  requests_burst: number | null;
+  input_tokens_per_min: TokenRate;
+  input_tokens_burst: TokenRate;
+  output_tokens_per_min: TokenRate;
+  output_tokens_burst: TokenRate;
+  max_concurrent_requests: number | null;
+  /** Accounts only: the account's lifetime settled spend may not exceed it. */
+  spend_cap_micro_usd: bigint | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -152,6 +174,7 @@ export interface Database {
   balance_snapshots: BalanceSnapshotsTable;
   ledger_quarantine: LedgerQuarantineTable;
   provider_identities: ProviderIdentitiesTable;
+  limit_overrides: LimitOverridesTable;
 }
 
 export type AccountRow = Selectable<AccountsTable>;

@@ -11,6 +11,55 @@ export interface Principal {
   accountId: string;
   keyId: string;
   tier: AccountTier;
+  /** Rate and concurrency limits an operator set on the account (`SetLimits`), as of the key lookup. */
+  accountLimits?: RateLimitOverride;
+  /** Rate and concurrency limits an operator set on this key, as of the key lookup. */
+  keyLimits?: RateLimitOverride;
+}
+
+/**
+ * Rate and concurrency limits an operator set on one account or key, overriding the tier defaults field by field
+ * (an absent field follows the tier, or for a key its account). Requests and tokens are per minute, bursts in
+ * requests or tokens; see `src/ratelimit/limit-override.ts` for how they become buckets and for their bounds.
+ */
+export interface RateLimitOverride {
+  requestsPerMin?: number;
+  requestsBurst?: number;
+  inputTokensPerMin?: number;
+  inputTokensBurst?: number;
+  outputTokensPerMin?: number;
+  outputTokensBurst?: number;
+  maxConcurrentRequests?: number;
+}
+
+/** Everything `SetLimits` can set on one account or key: the rate limits plus a lifetime spend cap. */
+export interface LimitOverride extends RateLimitOverride {
+  /** Settled spend (µUSD) the key or account may never exceed; a request that could pass it gets 402. */
+  spendCapMicroUsd?: bigint;
+}
+
+/** Whose limits: one account (and every key of it) or one API key. */
+export type LimitSubject = { kind: "account"; accountId: string } | { kind: "key"; keyId: string };
+
+/** The limits stored for a subject, with what a caller needs to compute the effective ones. */
+export interface StoredLimits {
+  accountId: string;
+  tier: AccountTier;
+  /** The account's override (empty when none). */
+  account: LimitOverride;
+  /** For a key subject: the key's override, its spend cap included (empty when none). */
+  key?: LimitOverride;
+}
+
+/** Limit overrides on PostgreSQL (`limit_overrides`, and `api_keys.spend_cap_micro_usd` for a key's cap). */
+export interface LimitStore {
+  /**
+   * Replaces the subject's overrides with `limits` (an empty object clears them, a key's spend cap included).
+   * Rejects with `not_found` when the account or key does not exist.
+   */
+  set(subject: LimitSubject, limits: LimitOverride): Promise<StoredLimits>;
+  /** The subject's overrides and its account's; undefined when the account or key does not exist. */
+  get(subject: LimitSubject): Promise<StoredLimits | undefined>;
 }
 
 export interface ReserveInput {

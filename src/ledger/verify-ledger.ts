@@ -12,6 +12,12 @@ export interface VerifyLedgerOptions {
   holderStaleMs?: number;
   /** Max violations listed per check. Default 20. */
   limitPerCheck?: number;
+  /**
+   * Entries older than this that are not rolled up, while a ledger process has been running longer than this,
+   * mean the balance roll-up is failing, ms. Default 600_000 (the roll-up runs every minute for entries older
+   * than 30 s).
+   */
+  rollupBehindMs?: number;
 }
 
 export interface VerifyLedgerResult {
@@ -30,6 +36,7 @@ export async function verifyLedger(db: Kysely<Database>, options: VerifyLedgerOp
   const limit = options.limitPerCheck ?? 20;
   const staleSecs = (options.holderStaleMs ?? 60_000) / 1000;
   const overdraft = (options.overdraftMicroUsd ?? 0n).toString();
+  const behindSecs = (options.rollupBehindMs ?? 600_000) / 1000;
   const violations: string[] = [];
   const check = async (name: string, q: ReturnType<typeof sql<{ v: string }>>) => {
     const { rows } = await q.execute(db);
@@ -87,6 +94,19 @@ export async function verifyLedger(db: Kysely<Database>, options: VerifyLedgerOp
   await check("negative_balance", sql<{ v: string }>`
     SELECT account_id || ' balance ' || sum(amount_micro_usd) AS v FROM ledger_entries
     GROUP BY account_id HAVING sum(amount_micro_usd) < -${overdraft}::int8 LIMIT ${limit}`);
+  // A balance outside int8 cannot be read (every balance query casts to int8) and the roll-up must leave the
+  // account behind: two INT64_MAX credits did this before the money bounds (issue 13).
+  await check("balance_range", sql<{ v: string }>`
+    SELECT account_id || ' balance ' || sum(amount_micro_usd) || ' is outside the int8 range' AS v FROM ledger_entries
+    GROUP BY account_id HAVING sum(amount_micro_usd) NOT BETWEEN -9223372036854775808 AND 9223372036854775807 LIMIT ${limit}`);
+  // The roll-up keeps up while any ledger process runs: old entries past an account's snapshot mean it is failing.
+  await check("rollup_behind", sql<{ v: string }>`
+    SELECT e.account_id || ': ' || count(*) || ' entries older than ' || ${behindSecs}::text || ' s not rolled up (oldest id ' || min(e.id) || ')' AS v
+    FROM ledger_entries e LEFT JOIN balance_snapshots s ON s.account_id = e.account_id
+    WHERE e.id > coalesce(s.upto_entry_id, 0) AND e.created_at < now() - make_interval(secs => ${behindSecs})
+      AND EXISTS (SELECT 1 FROM ledger_holders h WHERE h.closed_at IS NULL
+        AND h.heartbeat_at >= now() - make_interval(secs => ${staleSecs}) AND h.started_at < now() - make_interval(secs => ${behindSecs}))
+    GROUP BY e.account_id LIMIT ${limit}`);
   const { rows: q } = await sql<{ v: string }>`
     SELECT id || ' ' || op_kind || coalesce(' ' || request_id, '') || ' at ' || to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS') || ': '
       || coalesce(sqlstate || ' ', '') || left(error, 200) AS v

@@ -63,7 +63,15 @@ export class MemoryBucketStore implements BucketStore {
       }
     });
     const buckets = results.map((r) => r.next);
-    if (index >= 0) return { allowed: false, buckets, index, retryAfterMs };
+    if (index >= 0) {
+      // Nothing is charged, but a bucket whose limits changed (an operator's override) keeps its new limits from
+      // now on: otherwise it would go on refilling at the old rate for as long as every request is refused.
+      requests.forEach((r, i) => {
+        const stored = this.#buckets.get(r.key);
+        if (stored && (stored.ratePerSec !== r.limits.ratePerSec || stored.burst !== r.limits.burst)) this.#buckets.set(r.key, buckets[i]!);
+      });
+      return { allowed: false, buckets, index, retryAfterMs };
+    }
     requests.forEach((r, i) => this.#buckets.set(r.key, buckets[i]!));
     return { allowed: true, buckets };
   }

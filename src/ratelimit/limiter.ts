@@ -13,10 +13,13 @@
  * }
  * ```
  */
-import type { AccountTier } from "../ledger/types.js";
+import type { AccountTier, LimitSubject, RateLimitOverride } from "../ledger/types.js";
 import { count, observe } from "../telemetry/metrics.js";
 import { OutputEstimator } from "../util/output-estimator.js";
 import { MemoryBucketStore, type BucketStore, type TakeRequest } from "./bucket-store.js";
+import { ConcurrencyGate, type ConcurrencySlot } from "./concurrency-gate.js";
+import { overrideGoverns, overrideToTierLimits, sameOverride } from "./limit-override.js";
+import { RecentOverrides } from "./recent-overrides.js";
 import { writeDimensionHeaders } from "./rate-limit-headers.js";
 import {
   defaultTierLimits,
@@ -26,8 +29,8 @@ import {
   rateDimensions,
   type TierLimits,
 } from "./tier-limits.js";
-import { isUnlimited, type Bucket, type BucketLimits } from "./token-bucket.js";
-import type { AdmitInput, AdmitResult, RateDimension, RateLimiter, RateTicket } from "./types.js";
+import type { Bucket, BucketLimits } from "./token-bucket.js";
+import type { AdmitInput, AdmitResult, RateDimension, RateLimitedCaller, RateLimiter, RateTicket } from "./types.js";
 
 /**
  * Options for {@link createRateLimiter}.
@@ -71,6 +74,11 @@ export interface RateLimiterOptions {
   store?: BucketStore;
   /** Accounts that are never limited (the admin pseudo-account). */
   bypassAccountIds?: Iterable<string>;
+  /**
+   * How long an override recorded by {@link KeyedRateLimiter.applyOverride} wins over what principals carry:
+   * the API-key cache TTL, after which every cached principal carries the change itself. Default 5_000 ms.
+   */
+  recentOverrideMs?: number;
 }
 
 /** Actual usage at the end of a request. Extends the contract with an optional hint for the estimator. */
@@ -94,6 +102,15 @@ export interface KeyedRateLimiter extends RateLimiter {
    * buckets always apply too, so a key can be stricter than its account but never looser.
    */
   setKeyLimits(keyId: string, limits: Partial<TierLimits> | undefined): void;
+  /**
+   * An operator's `SetLimits` (undefined = cleared), applied at once on this process. Principals carry the
+   * overrides read at key lookup; this one wins over theirs until the key cache has renewed them
+   * (`recentOverrideMs`). Order of precedence per field: key override, account override, tier default; a key's
+   * buckets apply on top of its account's, so a key can be stricter than its account but never looser.
+   */
+  applyOverride(subject: LimitSubject, override: RateLimitOverride | undefined, nowMs: number): void;
+  /** The tier defaults this limiter enforces (after its `tiers` option), before any override. */
+  tierLimits(tier: AccountTier): Readonly<TierLimits>;
   /** Marks an account as never limited (admin). */
   setBypass(accountId: string, bypass: boolean): void;
   /** Drops idle, full buckets now; returns how many. `admit` also does this every `pruneIntervalMs`. */
@@ -113,11 +130,19 @@ export function estimatorKey(accountId: string, model: string): string {
 }
 
 interface TicketInfo {
-  tier: AccountTier;
+  caller: RateLimitedCaller;
   maxOutputTokens: number;
   /** Store keys charged per token dimension, to reconcile the same buckets. */
   inputKeys: string[];
   outputKeys: string[];
+  /** Concurrency counters this request holds, given back at reconciliation. */
+  concurrencyKeys: string[];
+}
+
+/** A request's buckets and concurrency slots, under the limits that apply now. */
+interface Plan {
+  buckets: PlannedBucket[];
+  slots: ConcurrencySlot[];
 }
 
 interface PlannedBucket extends TakeRequest {
@@ -141,47 +166,71 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
   const bypass = new Set(options.bypassAccountIds ?? []);
   const accountOverrides = new Map<string, Partial<TierLimits>>();
   const keyOverrides = new Map<string, Partial<TierLimits>>();
+  const recent = new RecentOverrides(options.recentOverrideMs ?? 5_000);
+  const gate = new ConcurrencyGate(share);
   // Tickets this limiter issued and has not reconciled: identity makes reconcile idempotent without a new field.
   const open = new WeakMap<RateTicket, TicketInfo>();
   let lastPruneMs = -Infinity;
 
   // The account-scope part of a plan (store keys and limits) depends only on the account, its tier and its
-  // override: cached so the hot path builds no key strings and spreads no limit objects per request.
-  // setAccountLimits drops the entry; the tier is part of the check because an account's tier can change.
-  const accountPlans = new Map<string, { tier: AccountTier; buckets: readonly { dimension: RateDimension; key: string; limits: BucketLimits }[] }>();
+  // overrides: cached so the hot path builds no key strings and spreads no limit objects per request.
+  // setAccountLimits drops the entry; the tier and the operator override are part of the check because both can
+  // change (compared by value: each key's cached principal carries its own copy of the account's override).
+  interface AccountPlan {
+    tier: AccountTier;
+    override: RateLimitOverride | undefined;
+    limits: TierLimits;
+    buckets: readonly { dimension: RateDimension; key: string; limits: BucketLimits }[];
+    slot: ConcurrencySlot;
+  }
+  const accountPlans = new Map<string, AccountPlan>();
 
-  function accountPlan(accountId: string, tier: AccountTier) {
+  function accountPlan(accountId: string, tier: AccountTier, override: RateLimitOverride | undefined): AccountPlan {
     const cached = accountPlans.get(accountId);
-    if (cached?.tier === tier) return cached.buckets;
-    const account = { ...tiers[tier], ...accountOverrides.get(accountId) };
-    const buckets = rateDimensions.map((dimension) => ({ dimension, key: `a:${accountId}:${dimension}`, limits: dimensionLimits(account, dimension, share) }));
-    accountPlans.set(accountId, { tier, buckets });
-    return buckets;
+    if (cached?.tier === tier && sameOverride(cached.override, override)) return cached;
+    const programmatic = { ...tiers[tier], ...accountOverrides.get(accountId) };
+    const limits = { ...programmatic, ...overrideToTierLimits(override, programmatic) };
+    const buckets = rateDimensions.map((dimension) => ({ dimension, key: `a:${accountId}:${dimension}`, limits: dimensionLimits(limits, dimension, share) }));
+    const entry: AccountPlan = { tier, override, limits, buckets, slot: { key: `a:${accountId}`, limit: limits.maxConcurrentRequests, scope: "account" } };
+    accountPlans.set(accountId, entry);
+    return entry;
   }
 
-  function plan(accountId: string, keyId: string, tier: AccountTier, units: Record<RateDimension, number>): PlannedBucket[] {
-    const keyOv = keyOverrides.get(keyId);
+  function plan(who: RateLimitedCaller, units: Record<RateDimension, number>, nowMs: number): Plan {
+    const account = accountPlan(who.accountId, who.tier, recent.resolve(`a:${who.accountId}`, who.accountLimits, nowMs));
+    const programmaticKey = keyOverrides.get(who.keyId);
+    const operatorKey = recent.resolve(`k:${who.keyId}`, who.keyLimits, nowMs);
     const out: PlannedBucket[] = [];
-    for (const a of accountPlan(accountId, tier)) {
+    // Only keys with an override pay for their own limits object; the rest share the account's plan.
+    const keyLimits = programmaticKey || operatorKey ? keyLimitsOver(account.limits, programmaticKey, operatorKey) : undefined;
+    for (const a of account.buckets) {
       const dimension = a.dimension;
       out.push({ dimension, units: units[dimension], scope: "account", key: a.key, limits: a.limits });
-      if (keyOv && dimensionFields(dimension).some((f) => keyOv[f] !== undefined)) {
-        const limits = dimensionLimits({ ...tiers[tier], ...accountOverrides.get(accountId), ...keyOv }, dimension, share);
-        out.push({ dimension, units: units[dimension], scope: "key", key: `k:${keyId}:${dimension}`, limits });
+      if (keyLimits && (governs(programmaticKey, dimension) || overrideGoverns(operatorKey, dimension))) {
+        out.push({ dimension, units: units[dimension], scope: "key", key: `k:${who.keyId}:${dimension}`, limits: dimensionLimits(keyLimits, dimension, share) });
       }
     }
-    return out;
+    const slots = [account.slot, { key: `k:${who.keyId}`, limit: keyLimits?.maxConcurrentRequests ?? 0, scope: "key" as const }];
+    return { buckets: out, slots };
+  }
+
+  function keyLimitsOver(account: TierLimits, programmatic: Partial<TierLimits> | undefined, operator: RateLimitOverride | undefined): TierLimits {
+    const base = { ...account, ...programmatic };
+    const limits = { ...base, ...overrideToTierLimits(operator, base) };
+    // A key without its own concurrency limit is bounded by its account's slot only (not a second copy of it).
+    if (programmatic?.maxConcurrentRequests === undefined && operator?.maxConcurrentRequests === undefined) limits.maxConcurrentRequests = 0;
+    return limits;
   }
 
   function headersFrom(planned: readonly PlannedBucket[], buckets: readonly Bucket[], nowMs: number): Record<string, string> {
     const headers: Record<string, string> = {};
+    // One account bucket per dimension, in order, unless a key has its own: then the headers combine both.
+    if (planned.length === rateDimensions.length) {
+      for (let i = 0; i < planned.length; i++) writeDimensionHeaders(headers, planned[i]!.dimension, buckets[i]!, nowMs, share);
+      return headers;
+    }
     for (const dimension of rateDimensions) {
-      let binding: Bucket | undefined;
-      for (let i = 0; i < planned.length; i++) {
-        const b = buckets[i]!;
-        if (planned[i]!.dimension === dimension && !isUnlimited(b) && (!binding || b.level < binding.level)) binding = b;
-      }
-      if (binding) writeDimensionHeaders(headers, dimension, binding, nowMs, share);
+      writeDimensionHeaders(headers, dimension, buckets.filter((_, i) => planned[i]!.dimension === dimension), nowMs, share);
     }
     return headers;
   }
@@ -200,14 +249,30 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
       }
       const ek = estimatorKey(input.accountId, input.model);
       const chargedOut = expectedOutput ? estimator.expected(ek, maxOut) : maxOut;
-      const planned = plan(input.accountId, input.keyId, input.tier, {
+      const { buckets: planned, slots } = plan(input, {
         requests: 1,
         input_tokens: chargedIn,
         output_tokens: chargedOut,
-      });
+      }, nowMs);
+      // Concurrency first: a request refused for it is charged nothing.
+      const full = gate.full(slots);
+      if (full) {
+        const headers = headersFrom(planned, planned.map((p) => store.peek(p.key, p.limits, nowMs)), nowMs);
+        gate.writeHeaders(headers, slots);
+        count("ratelimit.rejections", { tier: input.tier, dimension: "concurrent_requests" });
+        const who = full.scope === "key" ? `API key ${input.keyId}` : `account ${input.accountId}`;
+        return {
+          ok: false,
+          dimension: "concurrent_requests",
+          retryAfterMs: 1_000,
+          message: `concurrent_requests limit (${full.limit}) reached for ${who}; retry when one of its requests has finished`,
+          headers,
+        };
+      }
       const result = store.takeAll(planned, nowMs);
       const headers = headersFrom(planned, result.buckets, nowMs);
       if (!result.allowed) {
+        gate.writeHeaders(headers, slots);
         const p = planned[result.index]!;
         count("ratelimit.rejections", { tier: input.tier, dimension: p.dimension });
         const who = p.scope === "key" ? `API key ${input.keyId}` : `account ${input.accountId}`;
@@ -220,38 +285,44 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
           headers,
         };
       }
+      gate.enter(slots);
+      gate.writeHeaders(headers, slots);
       const ticket = makeTicket(input, chargedIn, chargedOut);
       open.set(ticket, {
-        tier: input.tier,
+        caller: input,
         maxOutputTokens: maxOut,
         inputKeys: planned.filter((p) => p.dimension === "input_tokens").map((p) => p.key),
         outputKeys: planned.filter((p) => p.dimension === "output_tokens").map((p) => p.key),
+        concurrencyKeys: slots.map((c) => c.key),
       });
       return { ok: true, ticket, headers };
     },
 
     headers(who, nowMs) {
       if (bypass.has(who.accountId)) return {};
-      const planned = plan(who.accountId, who.keyId, who.tier, { requests: 0, input_tokens: 0, output_tokens: 0 });
-      return headersFrom(planned, planned.map((p) => store.peek(p.key, p.limits, nowMs)), nowMs);
+      const { buckets: planned, slots } = plan(who, { requests: 0, input_tokens: 0, output_tokens: 0 }, nowMs);
+      const headers = headersFrom(planned, planned.map((p) => store.peek(p.key, p.limits, nowMs)), nowMs);
+      gate.writeHeaders(headers, slots);
+      return headers;
     },
 
     reconcile(ticket: RateTicket, actual: ReconcileUsage, nowMs: number): void {
       const info = open.get(ticket);
       if (!info) return; // already reconciled, a bypass ticket, or not ours
       open.delete(ticket);
+      gate.leave(info.concurrencyKeys);
       const actualIn = nonNegativeInt(actual.inputTokens);
       const actualOut = nonNegativeInt(actual.outputTokens);
       const deltaIn = actualIn - ticket.chargedInputTokens;
       const deltaOut = actualOut - ticket.chargedOutputTokens;
       // Re-plan with today's limits (an override may have changed mid-request) but the buckets charged then.
-      for (const p of plan(ticket.accountId, ticket.keyId, info.tier, { requests: 0, input_tokens: 0, output_tokens: 0 })) {
+      for (const p of plan(info.caller, { requests: 0, input_tokens: 0, output_tokens: 0 }, nowMs).buckets) {
         if (p.dimension === "input_tokens" && info.inputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaIn, nowMs);
         if (p.dimension === "output_tokens" && info.outputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaOut, nowMs);
       }
       // Magnitude plus a direction tag: OpenTelemetry histograms drop negative values.
       const direction = deltaOut > 0 ? "over" : deltaOut < 0 ? "under" : "exact";
-      observe("ratelimit.output_admission.delta_tokens", Math.abs(deltaOut), { tier: info.tier, direction });
+      observe("ratelimit.output_admission.delta_tokens", Math.abs(deltaOut), { tier: info.caller.tier, direction });
       if (actual.representative !== false) {
         estimator.observe(estimatorKey(ticket.accountId, ticket.model), actualOut, info.maxOutputTokens);
       }
@@ -269,6 +340,17 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
       else keyOverrides.set(keyId, fields);
     },
 
+    applyOverride(subject, override, nowMs) {
+      if (subject.kind === "account") {
+        recent.record(`a:${subject.accountId}`, override, nowMs);
+        accountPlans.delete(subject.accountId);
+      } else {
+        recent.record(`k:${subject.keyId}`, override, nowMs);
+      }
+    },
+
+    tierLimits: (tier) => tiers[tier],
+
     setBypass(accountId, on) {
       if (on) bypass.add(accountId);
       else bypass.delete(accountId);
@@ -277,6 +359,7 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
     evictIdle(nowMs) {
       lastPruneMs = nowMs;
       accountPlans.clear(); // a cache: idle accounts must not pin entries forever
+      recent.prune(nowMs);
       return store.evictIdle(nowMs, idleEvictMs);
     },
   };
@@ -291,6 +374,11 @@ function makeTicket(input: AdmitInput, chargedInputTokens: number, chargedOutput
     chargedInputTokens,
     chargedOutputTokens,
   });
+}
+
+/** True when a programmatic key override sets a field of `dimension` (the key then gets its own bucket). */
+function governs(o: Partial<TierLimits> | undefined, dimension: RateDimension): boolean {
+  return o !== undefined && dimensionFields(dimension).some((f) => o[f] !== undefined);
 }
 
 function nonNegativeInt(x: number): number {

@@ -35,21 +35,42 @@ export function formatResetDuration(ms: number): string {
 }
 
 /**
- * Writes the three headers of one dimension from the bucket that binds it (the one with the least remaining).
- * `processShare` undoes the per-process scaling so the numbers are account-wide. Unlimited buckets write nothing.
+ * Writes the three headers of one dimension from the buckets that apply to it (the account's, and a key's own
+ * when it has an override): `limit` is the strictest rate, `remaining` the least any of them holds (what may be
+ * sent now), `reset` the longest until all are full again. `processShare` undoes the per-process scaling so the
+ * numbers are account-wide. Unlimited buckets are ignored; with none left nothing is written.
  */
 export function writeDimensionHeaders(
   headers: Record<string, string>,
   dimension: RateDimension,
-  bucket: Bucket,
+  buckets: Bucket | readonly Bucket[],
   nowMs: number,
   processShare: number,
 ): void {
-  if (isUnlimited(bucket)) return;
-  const perSecToPerMin = 60 / processShare;
-  const r = refill(bucket, nowMs);
+  let ratePerSec = Infinity;
+  let level = Infinity;
+  let resetMs = -1;
+  for (const b of Array.isArray(buckets) ? (buckets as readonly Bucket[]) : [buckets as Bucket]) {
+    if (isUnlimited(b)) continue;
+    const r = refill(b, nowMs);
+    ratePerSec = Math.min(ratePerSec, r.ratePerSec);
+    level = Math.min(level, r.level);
+    resetMs = Math.max(resetMs, msUntilFull(r, nowMs));
+  }
+  if (resetMs < 0) return;
   const name = suffix[dimension];
-  headers[`x-ratelimit-limit-${name}`] = String(Math.round(r.ratePerSec * perSecToPerMin));
-  headers[`x-ratelimit-remaining-${name}`] = String(Math.max(0, Math.floor(r.level / processShare + 1e-6)));
-  headers[`x-ratelimit-reset-${name}`] = formatResetDuration(msUntilFull(r, nowMs));
+  headers[`x-ratelimit-limit-${name}`] = String(Math.round(ratePerSec * (60 / processShare)));
+  headers[`x-ratelimit-remaining-${name}`] = String(Math.max(0, Math.floor(level / processShare + 1e-6)));
+  headers[`x-ratelimit-reset-${name}`] = formatResetDuration(resetMs);
+}
+
+/**
+ * The concurrency headers, written only when an operator limited concurrency (`SetLimits`):
+ * `x-ratelimit-limit-concurrent-requests` (requests in flight allowed at once) and
+ * `x-ratelimit-remaining-concurrent-requests` (how many more may start now). There is no reset: a slot frees
+ * when a request finishes.
+ */
+export function writeConcurrencyHeaders(headers: Record<string, string>, limit: number, remaining: number): void {
+  headers["x-ratelimit-limit-concurrent-requests"] = String(limit);
+  headers["x-ratelimit-remaining-concurrent-requests"] = String(Math.max(0, remaining));
 }

@@ -7,7 +7,7 @@ import type { RateDimension } from "./types.js";
 import type { BucketLimits } from "./token-bucket.js";
 
 /**
- * The six numbers of one limit set. A rate of 0 disables that dimension (unlimited).
+ * The numbers of one limit set. A rate of 0 disables that dimension (unlimited), as does a concurrency of 0.
  * Requests are per second (as configured in the Go coordinator); tokens are per minute (ITPM/OTPM).
  */
 export interface TierLimits {
@@ -21,9 +21,14 @@ export interface TierLimits {
   /** Output (completion) tokens per minute. */
   outputTokensPerMin: number;
   outputTokensBurst: number;
+  /** Requests in flight at once (admitted, not yet finished); 0 = unlimited. */
+  maxConcurrentRequests: number;
 }
 
-/** consumer: 20 req/s burst 120, ITPM 5M burst 1M, OTPM 500k burst 64k. service: 10× (burst 600/5M/512k). */
+/**
+ * consumer: 20 req/s burst 120, ITPM 5M burst 1M, OTPM 500k burst 64k. service: 10× (burst 600/5M/512k).
+ * Neither tier limits concurrency; an operator can, per account or key (`SetLimits`).
+ */
 export const defaultTierLimits: Readonly<Record<AccountTier, Readonly<TierLimits>>> = Object.freeze({
   consumer: Object.freeze({
     requestsPerSec: 20,
@@ -32,6 +37,7 @@ export const defaultTierLimits: Readonly<Record<AccountTier, Readonly<TierLimits
     inputTokensBurst: 1_000_000,
     outputTokensPerMin: 500_000,
     outputTokensBurst: 64_000,
+    maxConcurrentRequests: 0,
   }),
   service: Object.freeze({
     requestsPerSec: 200,
@@ -40,6 +46,7 @@ export const defaultTierLimits: Readonly<Record<AccountTier, Readonly<TierLimits
     inputTokensBurst: 5_000_000,
     outputTokensPerMin: 5_000_000,
     outputTokensBurst: 512_000,
+    maxConcurrentRequests: 0,
   }),
 });
 

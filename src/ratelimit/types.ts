@@ -1,14 +1,25 @@
 /**
  * Per-account (and per-key) admission by token buckets: requests, input tokens and output tokens per minute.
  */
-import type { AccountTier } from "../ledger/types.js";
+import type { AccountTier, RateLimitOverride } from "../ledger/types.js";
 
 export type RateDimension = "requests" | "input_tokens" | "output_tokens";
 
-export interface AdmitInput {
+/** What a refusal names: a bucket dimension, or the concurrency limit. */
+export type AdmitDimension = RateDimension | "concurrent_requests";
+
+/** Whose limits apply: the principal's account, key and tier, and the operator's overrides it carries. */
+export interface RateLimitedCaller {
   accountId: string;
   keyId: string;
   tier: AccountTier;
+  /** `SetLimits` on the account, as the principal carries it (absent = tier defaults). */
+  accountLimits?: RateLimitOverride | undefined;
+  /** `SetLimits` on the key, as the principal carries it (absent = the account's limits). */
+  keyLimits?: RateLimitOverride | undefined;
+}
+
+export interface AdmitInput extends RateLimitedCaller {
   model: string;
   /** Prompt estimate in tokens. */
   inputTokens: number;
@@ -27,7 +38,7 @@ export interface RateTicket {
 
 export type AdmitResult =
   | { ok: true; ticket: RateTicket; headers: Record<string, string> }
-  | { ok: false; dimension: RateDimension; retryAfterMs: number; message: string; headers: Record<string, string> };
+  | { ok: false; dimension: AdmitDimension; retryAfterMs: number; message: string; headers: Record<string, string> };
 
 export interface RateLimiter {
   /** Checks and charges every bucket atomically (all or nothing). Synchronous: buckets live in memory. */
@@ -39,5 +50,5 @@ export interface RateLimiter {
    */
   reconcile(ticket: RateTicket, actual: { inputTokens: number; outputTokens: number; representative?: boolean }, nowMs: number): void;
   /** The `x-ratelimit-*` headers of the buckets as they stand, charging nothing (for answers refused before `admit`). */
-  headers(who: { accountId: string; keyId: string; tier: AccountTier }, nowMs: number): Record<string, string>;
+  headers(who: RateLimitedCaller, nowMs: number): Record<string, string>;
 }

@@ -131,7 +131,10 @@ describe("untrusted uploads", function () {
       const at = sized(64 * 1024);
       assert.equal(Buffer.byteLength(at), 64 * 1024);
       const ok = await rawRequest(port, { path: `${admin}/GetAccount`, headers: { ...auth, "content-length": at.length }, body: at });
-      assert.equal(ok.status, 404, "read and served (an unknown account), not refused for size");
+      // Read and parsed, not refused for size: the 64 KiB account_id then fails validation (ids are at most 64 characters).
+      assert.equal(ok.status, 400, "read and validated, not refused for size");
+      assert.equal(jsonOf(ok).code, "invalid_argument");
+      assert.match(String(jsonOf(ok).message), /account_id must be at most 64 characters/);
 
       const over = sized(64 * 1024 + 1);
       const refused = await rawRequest(port, { path: `${admin}/GetAccount`, headers: { ...auth, "content-length": over.length }, body: over });

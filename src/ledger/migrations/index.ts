@@ -2,8 +2,10 @@
 import type { Migration } from "kysely";
 import * as m0001 from "./0001_initial.js";
 import * as m0002 from "./0002_untrusted_edges.js";
+import * as m0003 from "./0003_limit_overrides.js";
 
 export const migrations: Record<string, Migration> = {
   "0001_initial": m0001,
   "0002_untrusted_edges": m0002,
+  "0003_limit_overrides": m0003,
 };

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coordinator/admin/v1/admin.proto.
  */
 export const file_coordinator_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIuChpSZXZva2VQcm92aWRlclRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSI1ChtSZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKA0iJwoVRm9yZ2V0UHJvdmlkZXJSZXF1ZXN0Eg4KBnNlcmlhbBgBIAEoCSIYChZGb3JnZXRQcm92aWRlclJlc3BvbnNlIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IlEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRI4Cglwcm92aWRlcnMYASADKAsyJS5jb29yZGluYXRvci5hZG1pbi52MS5Qcm92aWRlclN1bW1hcnkikwIKD1Byb3ZpZGVyU3VtbWFyeRIKCgJpZBgBIAEoCRIOCgZzZXJpYWwYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhEKCWNoaXBfbmFtZRgFIAEoCRIRCgltZW1vcnlfZ2IYBiABKAESDgoGbW9kZWxzGAcgAygJEhMKC3dhcm1fbW9kZWxzGAggAygJEhEKCWluX2ZsaWdodBgJIAEoDRINCgVzdGF0ZRgKIAEoCRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAsgASgDEhkKEXVzYWdlX292ZXJfY2xhaW1zGAwgASgNEhcKD3JvdXRpbmdfcGVuYWx0eRgNIAEoASJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIynwkKDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJ6ChNSZXZva2VQcm92aWRlclRva2VuEjAuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlUHJvdmlkZXJUb2tlblJlcXVlc3QaMS5jb29yZGluYXRvci5hZG1pbi52MS5SZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USawoORm9yZ2V0UHJvdmlkZXISKy5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlcXVlc3QaLC5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlc3BvbnNlEmgKDUxpc3RQcm92aWRlcnMSKi5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJoCg1TZXRNb2RlbFByaWNlEiouY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRNb2RlbFByaWNlUmVzcG9uc2USWQoIR2V0VXNhZ2USJS5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlcXVlc3QaJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIuChpSZXZva2VQcm92aWRlclRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSI1ChtSZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKA0iJwoVRm9yZ2V0UHJvdmlkZXJSZXF1ZXN0Eg4KBnNlcmlhbBgBIAEoCSIYChZGb3JnZXRQcm92aWRlclJlc3BvbnNlIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IlEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRI4Cglwcm92aWRlcnMYASADKAsyJS5jb29yZGluYXRvci5hZG1pbi52MS5Qcm92aWRlclN1bW1hcnkikwIKD1Byb3ZpZGVyU3VtbWFyeRIKCgJpZBgBIAEoCRIOCgZzZXJpYWwYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhEKCWNoaXBfbmFtZRgFIAEoCRIRCgltZW1vcnlfZ2IYBiABKAESDgoGbW9kZWxzGAcgAygJEhMKC3dhcm1fbW9kZWxzGAggAygJEhEKCWluX2ZsaWdodBgJIAEoDRINCgVzdGF0ZRgKIAEoCRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAsgASgDEhkKEXVzYWdlX292ZXJfY2xhaW1zGAwgASgNEhcKD3JvdXRpbmdfcGVuYWx0eRgNIAEoASJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDItQDCgZMaW1pdHMSHQoQcmVxdWVzdHNfcGVyX21pbhgBIAEoDUgAiAEBEhsKDnJlcXVlc3RzX2J1cnN0GAIgASgNSAGIAQESIQoUaW5wdXRfdG9rZW5zX3Blcl9taW4YAyABKA1IAogBARIfChJpbnB1dF90b2tlbnNfYnVyc3QYBCABKA1IA4gBARIiChVvdXRwdXRfdG9rZW5zX3Blcl9taW4YBSABKA1IBIgBARIgChNvdXRwdXRfdG9rZW5zX2J1cnN0GAYgASgNSAWIAQESJAoXbWF4X2NvbmN1cnJlbnRfcmVxdWVzdHMYByABKA1IBogBARIgChNzcGVuZF9jYXBfbWljcm9fdXNkGAggASgDSAeIAQFCEwoRX3JlcXVlc3RzX3Blcl9taW5CEQoPX3JlcXVlc3RzX2J1cnN0QhcKFV9pbnB1dF90b2tlbnNfcGVyX21pbkIVChNfaW5wdXRfdG9rZW5zX2J1cnN0QhgKFl9vdXRwdXRfdG9rZW5zX3Blcl9taW5CFgoUX291dHB1dF90b2tlbnNfYnVyc3RCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzQhYKFF9zcGVuZF9jYXBfbWljcm9fdXNkInMKEFNldExpbWl0c1JlcXVlc3QSFAoKYWNjb3VudF9pZBgBIAEoCUgAEhAKBmtleV9pZBgCIAEoCUgAEiwKBmxpbWl0cxgDIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0c0IJCgdzdWJqZWN0IoYBChFTZXRMaW1pdHNSZXNwb25zZRIsCgZsaW1pdHMYASABKAsyHC5jb29yZGluYXRvci5hZG1pbi52MS5MaW1pdHMSLwoJZWZmZWN0aXZlGAIgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEhIKCmFjY291bnRfaWQYAyABKAkiRQoQR2V0TGltaXRzUmVxdWVzdBIUCgphY2NvdW50X2lkGAEgASgJSAASEAoGa2V5X2lkGAIgASgJSABCCQoHc3ViamVjdCKGAQoRR2V0TGltaXRzUmVzcG9uc2USLAoGbGltaXRzGAEgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEi8KCWVmZmVjdGl2ZRgCIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0cxISCgphY2NvdW50X2lkGAMgASgJKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIy2woKDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJ6ChNSZXZva2VQcm92aWRlclRva2VuEjAuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlUHJvdmlkZXJUb2tlblJlcXVlc3QaMS5jb29yZGluYXRvci5hZG1pbi52MS5SZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USawoORm9yZ2V0UHJvdmlkZXISKy5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlcXVlc3QaLC5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlc3BvbnNlEmgKDUxpc3RQcm92aWRlcnMSKi5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJoCg1TZXRNb2RlbFByaWNlEiouY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRNb2RlbFByaWNlUmVzcG9uc2USWQoIR2V0VXNhZ2USJS5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlcXVlc3QaJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlc3BvbnNlElwKCVNldExpbWl0cxImLmNvb3JkaW5hdG9yLmFkbWluLnYxLlNldExpbWl0c1JlcXVlc3QaJy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRMaW1pdHNSZXNwb25zZRJcCglHZXRMaW1pdHMSJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRMaW1pdHNSZXF1ZXN0GicuY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0TGltaXRzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message coordinator.admin.v1.Account
@@ -603,6 +603,208 @@ export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*
   messageDesc(file_coordinator_admin_v1_admin, 23);
 
 /**
+ * Limits of one account or one API key. Every field is optional: unset = not overridden. Bounds (README
+ * "Limits"): requests 1..1,000,000 per minute, tokens 1..1,000,000,000 per minute, concurrency 1..100,000,
+ * spend cap 0..10^17 µUSD.
+ *
+ * @generated from message coordinator.admin.v1.Limits
+ */
+export type Limits = Message<"coordinator.admin.v1.Limits"> & {
+  /**
+   * Requests per minute (x-ratelimit-limit-requests).
+   *
+   * @generated from field: optional uint32 requests_per_min = 1;
+   */
+  requestsPerMin?: number | undefined;
+
+  /**
+   * Requests admitted at once after idling; default min(requests_per_min, the burst it overrides).
+   *
+   * @generated from field: optional uint32 requests_burst = 2;
+   */
+  requestsBurst?: number | undefined;
+
+  /**
+   * Input (prompt) tokens per minute (x-ratelimit-limit-input-tokens).
+   *
+   * @generated from field: optional uint32 input_tokens_per_min = 3;
+   */
+  inputTokensPerMin?: number | undefined;
+
+  /**
+   * Default min(input_tokens_per_min, the burst it overrides).
+   *
+   * @generated from field: optional uint32 input_tokens_burst = 4;
+   */
+  inputTokensBurst?: number | undefined;
+
+  /**
+   * Output (completion) tokens per minute (x-ratelimit-limit-output-tokens).
+   *
+   * @generated from field: optional uint32 output_tokens_per_min = 5;
+   */
+  outputTokensPerMin?: number | undefined;
+
+  /**
+   * Default min(output_tokens_per_min, the burst it overrides).
+   *
+   * @generated from field: optional uint32 output_tokens_burst = 6;
+   */
+  outputTokensBurst?: number | undefined;
+
+  /**
+   * Requests in flight at once (x-ratelimit-limit-concurrent-requests); the tiers set none.
+   *
+   * @generated from field: optional uint32 max_concurrent_requests = 7;
+   */
+  maxConcurrentRequests?: number | undefined;
+
+  /**
+   * Lifetime settled spend the account or key may not pass (a request that could is refused with 402);
+   * 0 = it may spend nothing.
+   *
+   * @generated from field: optional int64 spend_cap_micro_usd = 8;
+   */
+  spendCapMicroUsd?: bigint | undefined;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.Limits.
+ * Use `create(LimitsSchema)` to create a new message.
+ */
+export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 24);
+
+/**
+ * @generated from message coordinator.admin.v1.SetLimitsRequest
+ */
+export type SetLimitsRequest = Message<"coordinator.admin.v1.SetLimitsRequest"> & {
+  /**
+   * @generated from oneof coordinator.admin.v1.SetLimitsRequest.subject
+   */
+  subject: {
+    /**
+     * @generated from field: string account_id = 1;
+     */
+    value: string;
+    case: "accountId";
+  } | {
+    /**
+     * @generated from field: string key_id = 2;
+     */
+    value: string;
+    case: "keyId";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * @generated from field: coordinator.admin.v1.Limits limits = 3;
+   */
+  limits?: Limits | undefined;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.SetLimitsRequest.
+ * Use `create(SetLimitsRequestSchema)` to create a new message.
+ */
+export const SetLimitsRequestSchema: GenMessage<SetLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 25);
+
+/**
+ * @generated from message coordinator.admin.v1.SetLimitsResponse
+ */
+export type SetLimitsResponse = Message<"coordinator.admin.v1.SetLimitsResponse"> & {
+  /**
+   * What is stored for the subject now.
+   *
+   * @generated from field: coordinator.admin.v1.Limits limits = 1;
+   */
+  limits?: Limits | undefined;
+
+  /**
+   * What applies to it now, tier defaults and the account's limits included (unset = unlimited).
+   *
+   * @generated from field: coordinator.admin.v1.Limits effective = 2;
+   */
+  effective?: Limits | undefined;
+
+  /**
+   * The account the subject belongs to.
+   *
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.SetLimitsResponse.
+ * Use `create(SetLimitsResponseSchema)` to create a new message.
+ */
+export const SetLimitsResponseSchema: GenMessage<SetLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 26);
+
+/**
+ * @generated from message coordinator.admin.v1.GetLimitsRequest
+ */
+export type GetLimitsRequest = Message<"coordinator.admin.v1.GetLimitsRequest"> & {
+  /**
+   * @generated from oneof coordinator.admin.v1.GetLimitsRequest.subject
+   */
+  subject: {
+    /**
+     * @generated from field: string account_id = 1;
+     */
+    value: string;
+    case: "accountId";
+  } | {
+    /**
+     * @generated from field: string key_id = 2;
+     */
+    value: string;
+    case: "keyId";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message coordinator.admin.v1.GetLimitsRequest.
+ * Use `create(GetLimitsRequestSchema)` to create a new message.
+ */
+export const GetLimitsRequestSchema: GenMessage<GetLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 27);
+
+/**
+ * @generated from message coordinator.admin.v1.GetLimitsResponse
+ */
+export type GetLimitsResponse = Message<"coordinator.admin.v1.GetLimitsResponse"> & {
+  /**
+   * The account's (or key's) own overrides.
+   *
+   * @generated from field: coordinator.admin.v1.Limits limits = 1;
+   */
+  limits?: Limits | undefined;
+
+  /**
+   * What applies to it now: for a key, the stricter of its own limits and its account's (unset = unlimited).
+   *
+   * @generated from field: coordinator.admin.v1.Limits effective = 2;
+   */
+  effective?: Limits | undefined;
+
+  /**
+   * The account the subject belongs to.
+   *
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.GetLimitsResponse.
+ * Use `create(GetLimitsResponseSchema)` to create a new message.
+ */
+export const GetLimitsResponseSchema: GenMessage<GetLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 28);
+
+/**
  * @generated from enum coordinator.admin.v1.AccountTier
  */
 export enum AccountTier {
@@ -726,6 +928,30 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetUsageRequestSchema;
     output: typeof GetUsageResponseSchema;
+  },
+  /**
+   * Replaces the limits of one account (all its keys) or one API key, overriding its tier's defaults; fields left
+   * unset follow the tier (for a key: its account), and a request with no field set clears every override
+   * (a key's spend cap included). Takes effect at once on the coordinator that served the call; other
+   * coordinators apply rates and concurrency within the API-key cache TTL (API_KEY_CACHE_TTL_MS, 5 s) and spend
+   * caps within 30 s.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.SetLimits
+   */
+  setLimits: {
+    methodKind: "unary";
+    input: typeof SetLimitsRequestSchema;
+    output: typeof SetLimitsResponseSchema;
+  },
+  /**
+   * The limits stored for one account or key, and the limits in effect for it.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.GetLimits
+   */
+  getLimits: {
+    methodKind: "unary";
+    input: typeof GetLimitsRequestSchema;
+    output: typeof GetLimitsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_coordinator_admin_v1_admin, 0);
