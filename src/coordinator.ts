@@ -15,7 +15,8 @@ import { AuthFailureThrottle } from "./http/auth-failure-throttle.js";
 import { BodyBudget } from "./http/body-budget.js";
 import { ConsumerServer } from "./http/consumer-server.js";
 import { requestLimitsFrom } from "./http/request-limits.js";
-import { restHandler, type RouteDeps } from "./http/routes.js";
+import { restHandler, type Readiness, type RouteDeps } from "./http/routes.js";
+import { pendingMigrations } from "./ledger/database.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
 import { startGrpcServer } from "./protocol/grpc-server.js";
@@ -55,7 +56,8 @@ export interface Coordinator {
   readonly ledger: PostgresLedger;
   readonly providers: ProviderService;
   /**
-   * Graceful shutdown, first half: reports "draining" (503 on /health, no capacity on /v1/models/capacity), asks
+   * Graceful shutdown, first half: reports "draining" (503 on /health and /readyz, NOT_SERVING on gRPC health, no
+   * capacity on /v1/models/capacity), asks
    * keep-alive clients to reconnect elsewhere, and waits until every HTTP request in progress has finished (its
    * ledger settlement included) or `graceMs` has passed. Requests that still arrive are served, since the
    * providers are still here. Call close() afterwards.
@@ -88,6 +90,23 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     toolsVersionFloor: config.toolsVersionFloor,
     toolsFloorWaivedByNormalization: config.toolsFloorWaived,
   });
+
+  // Migrations normally ran before start (openDatabase). A replica started against an older schema (another
+  // replica still migrating) stays unready on /readyz until they have; each probe then re-reads, one at a time.
+  let migrationsCurrent = (await pendingMigrations(deps.db)).length === 0;
+  let migrationsRecheck: Promise<void> | undefined;
+  const readiness = (): Readiness => {
+    if (!migrationsCurrent) {
+      migrationsRecheck ??= pendingMigrations(deps.db)
+        .then((p) => void (migrationsCurrent = p.length === 0), () => {})
+        .finally(() => (migrationsRecheck = undefined));
+    }
+    const degraded = ledger.status().degraded;
+    return {
+      ready: migrationsCurrent && !degraded && !http.draining,
+      checks: { migrations: migrationsCurrent ? "ok" : "pending", ledger: degraded ? "degraded" : "ok", serving: http.draining ? "draining" : "ok" },
+    };
+  };
 
   const ledger = await createPostgresLedger({
     db: deps.db,
@@ -262,6 +281,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       requests_in_flight: dispatcher.inflight,
       ledger: ledger.status(),
     }),
+    readiness,
     ownedProviders: async (accountId) =>
       (await identities.listByAccount(accountId)).map((i) => ({
         object: "provider",
@@ -357,6 +377,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       const started = clock.nowMs();
       if (!http.draining) {
         http.startDraining();
+        grpc.setServing(false);
         warmPool.stop();
         log.info("draining", { open_requests: http.openRequests, grace_ms: graceMs });
       }

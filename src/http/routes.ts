@@ -20,6 +20,8 @@ export interface RouteDeps extends InferenceDeps {
   /** The public capacity snapshot (the caller caches it). */
   capacity(): unknown;
   health(): Record<string, unknown>;
+  /** What /readyz answers (see {@link Readiness}). */
+  readiness(): Readiness;
   usage(accountId: string, sinceMs: number | undefined): Promise<Record<string, unknown>>;
   /** The provider machines the account owns: serial ↔ opaque id, connection and fence state. */
   ownedProviders(accountId: string): Promise<Record<string, unknown>[]>;
@@ -27,6 +29,15 @@ export interface RouteDeps extends InferenceDeps {
   forgetOwnedProvider(accountId: string, serial: string): Promise<boolean>;
   /** `Access-Control-Allow-Origin` for browser callers; absent = no CORS headers. */
   corsAllowOrigin?: string;
+}
+
+/**
+ * Whether this replica should get traffic: `ready` only once the ledger schema is migrated, the ledger is writing
+ * (its last flush succeeded) and the process is not draining. `checks` names each condition: "ok" or why not.
+ */
+export interface Readiness {
+  ready: boolean;
+  checks: Readonly<Record<string, string>>;
 }
 
 /** Response headers a browser caller may read (request id, rate limits, retry hints). */
@@ -101,6 +112,15 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
         // 503 while draining, so load balancers stop sending new work here.
         const h = deps.health();
         return sendJson(res, h.status === "draining" ? 503 : 200, h);
+      }
+      // Kubernetes-style probes: liveness never depends on the database or draining (a restart would not fix either).
+      case "/livez":
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
+        return sendJson(res, 200, { status: "ok" }, { "cache-control": "no-store" });
+      case "/readyz": {
+        if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
+        const r = deps.readiness();
+        return sendJson(res, r.ready ? 200 : 503, { status: r.ready ? "ready" : "not_ready", checks: r.checks }, { "cache-control": "no-store" });
       }
       case "/v1/models/capacity":
         if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");

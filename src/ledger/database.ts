@@ -69,6 +69,12 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   }
 }
 
+/** Names of the migrations this build knows that `db` has not run yet (empty when the schema is current). Reads only. */
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
 /** Opens (and migrates) the ledger database. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenedDatabase> {
   let server: EmbeddedPostgresServer | undefined;

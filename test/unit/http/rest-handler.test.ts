@@ -46,6 +46,7 @@ function fakeDeps(over: Partial<RouteDeps> = {}): RouteDeps {
     limits: requestLimitsFrom(config),
     capacity: () => ({}),
     health: () => ({ status: "ok" }),
+    readiness: () => ({ ready: true, checks: { migrations: "ok", ledger: "ok", serving: "ok" } }),
     usage: async () => ({}),
     ownedProviders: async () => [],
     forgetOwnedProvider: async () => false,
@@ -100,5 +101,23 @@ describe("restHandler", () => {
     );
     for (const j of jobs) assert.equal(j.affinityKey!.length, 16);
     assert.notEqual(affinityDigest(long), affinityDigest("short"));
+  });
+
+  it("answers /livez 200 whatever readiness says, and /readyz 503 naming the failing check until it is ready", async () => {
+    let ready: ReturnType<RouteDeps["readiness"]> = { ready: false, checks: { migrations: "ok", ledger: "degraded", serving: "ok" } };
+    const base = await serve(fakeDeps({ readiness: () => ready }));
+    const live = await fetch(`${base}/livez`);
+    assert.equal(live.status, 200);
+    assert.deepEqual(await live.json(), { status: "ok" });
+    const notReady = await fetch(`${base}/readyz`);
+    assert.equal(notReady.status, 503);
+    assert.equal(notReady.headers.get("cache-control"), "no-store");
+    assert.deepEqual(await notReady.json(), { status: "not_ready", checks: { migrations: "ok", ledger: "degraded", serving: "ok" } });
+    ready = { ready: true, checks: { migrations: "ok", ledger: "ok", serving: "ok" } };
+    const nowReady = await fetch(`${base}/readyz/`, { method: "HEAD" });
+    assert.equal(nowReady.status, 200, "HEAD and a trailing slash are probes too");
+    const posted = await fetch(`${base}/readyz`, { method: "POST" });
+    assert.equal(posted.status, 405);
+    assert.equal(posted.headers.get("allow"), "GET, HEAD");
   });
 });
