@@ -4,6 +4,11 @@
 
 // Operator administration over Connect (JSON or binary), authorised by the coordinator's ADMIN_KEY as a
 // bearer token. Money is integer micro-USD (1 USD = 1,000,000).
+//
+// Every input is checked before it reaches the database (README "Limits"): text must be valid Unicode without
+// control characters (names and references at most 200 characters, ids at most 64), amounts within the bounds
+// named on each field. A violation is `invalid_argument` naming the field, a duplicate `already_exists`, an
+// unknown id `not_found`.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -16,37 +21,50 @@ export const file_coordinator_admin_v1_admin: GenFile = /*@__PURE__*/
   fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIuChpSZXZva2VQcm92aWRlclRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSI1ChtSZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKA0iJwoVRm9yZ2V0UHJvdmlkZXJSZXF1ZXN0Eg4KBnNlcmlhbBgBIAEoCSIYChZGb3JnZXRQcm92aWRlclJlc3BvbnNlIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IlEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRI4Cglwcm92aWRlcnMYASADKAsyJS5jb29yZGluYXRvci5hZG1pbi52MS5Qcm92aWRlclN1bW1hcnkikwIKD1Byb3ZpZGVyU3VtbWFyeRIKCgJpZBgBIAEoCRIOCgZzZXJpYWwYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhEKCWNoaXBfbmFtZRgFIAEoCRIRCgltZW1vcnlfZ2IYBiABKAESDgoGbW9kZWxzGAcgAygJEhMKC3dhcm1fbW9kZWxzGAggAygJEhEKCWluX2ZsaWdodBgJIAEoDRINCgVzdGF0ZRgKIAEoCRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAsgASgDEhkKEXVzYWdlX292ZXJfY2xhaW1zGAwgASgNEhcKD3JvdXRpbmdfcGVuYWx0eRgNIAEoASJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDItQDCgZMaW1pdHMSHQoQcmVxdWVzdHNfcGVyX21pbhgBIAEoDUgAiAEBEhsKDnJlcXVlc3RzX2J1cnN0GAIgASgNSAGIAQESIQoUaW5wdXRfdG9rZW5zX3Blcl9taW4YAyABKA1IAogBARIfChJpbnB1dF90b2tlbnNfYnVyc3QYBCABKA1IA4gBARIiChVvdXRwdXRfdG9rZW5zX3Blcl9taW4YBSABKA1IBIgBARIgChNvdXRwdXRfdG9rZW5zX2J1cnN0GAYgASgNSAWIAQESJAoXbWF4X2NvbmN1cnJlbnRfcmVxdWVzdHMYByABKA1IBogBARIgChNzcGVuZF9jYXBfbWljcm9fdXNkGAggASgDSAeIAQFCEwoRX3JlcXVlc3RzX3Blcl9taW5CEQoPX3JlcXVlc3RzX2J1cnN0QhcKFV9pbnB1dF90b2tlbnNfcGVyX21pbkIVChNfaW5wdXRfdG9rZW5zX2J1cnN0QhgKFl9vdXRwdXRfdG9rZW5zX3Blcl9taW5CFgoUX291dHB1dF90b2tlbnNfYnVyc3RCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzQhYKFF9zcGVuZF9jYXBfbWljcm9fdXNkInMKEFNldExpbWl0c1JlcXVlc3QSFAoKYWNjb3VudF9pZBgBIAEoCUgAEhAKBmtleV9pZBgCIAEoCUgAEiwKBmxpbWl0cxgDIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0c0IJCgdzdWJqZWN0IoYBChFTZXRMaW1pdHNSZXNwb25zZRIsCgZsaW1pdHMYASABKAsyHC5jb29yZGluYXRvci5hZG1pbi52MS5MaW1pdHMSLwoJZWZmZWN0aXZlGAIgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEhIKCmFjY291bnRfaWQYAyABKAkiRQoQR2V0TGltaXRzUmVxdWVzdBIUCgphY2NvdW50X2lkGAEgASgJSAASEAoGa2V5X2lkGAIgASgJSABCCQoHc3ViamVjdCKGAQoRR2V0TGltaXRzUmVzcG9uc2USLAoGbGltaXRzGAEgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEi8KCWVmZmVjdGl2ZRgCIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0cxISCgphY2NvdW50X2lkGAMgASgJKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIy2woKDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJ6ChNSZXZva2VQcm92aWRlclRva2VuEjAuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlUHJvdmlkZXJUb2tlblJlcXVlc3QaMS5jb29yZGluYXRvci5hZG1pbi52MS5SZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USawoORm9yZ2V0UHJvdmlkZXISKy5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlcXVlc3QaLC5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlc3BvbnNlEmgKDUxpc3RQcm92aWRlcnMSKi5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJoCg1TZXRNb2RlbFByaWNlEiouY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRNb2RlbFByaWNlUmVzcG9uc2USWQoIR2V0VXNhZ2USJS5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlcXVlc3QaJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlc3BvbnNlElwKCVNldExpbWl0cxImLmNvb3JkaW5hdG9yLmFkbWluLnYxLlNldExpbWl0c1JlcXVlc3QaJy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRMaW1pdHNSZXNwb25zZRJcCglHZXRMaW1pdHMSJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRMaW1pdHNSZXF1ZXN0GicuY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0TGltaXRzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
+ * An account: consumers spend from its balance, providers' earnings are paid into it.
+ *
  * @generated from message coordinator.admin.v1.Account
  */
 export type Account = Message<"coordinator.admin.v1.Account"> & {
   /**
+   * The account id.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * Display name, at most 200 characters.
+   *
    * @generated from field: string name = 2;
    */
   name: string;
 
   /**
+   * Rate-limit tier.
+   *
    * @generated from field: coordinator.admin.v1.AccountTier tier = 3;
    */
   tier: AccountTier;
 
   /**
+   * Settled balance, µUSD.
+   *
    * @generated from field: int64 balance_micro_usd = 4;
    */
   balanceMicroUsd: bigint;
 
   /**
-   * Platform fee in basis points (100 = 1 %).
+   * Platform fee in basis points (100 = 1 %), 0..10,000: the share of what this account spends that the
+   * platform keeps; the rest is paid to the provider that served the request.
    *
    * @generated from field: uint32 platform_fee_bps = 5;
    */
   platformFeeBps: number;
 
   /**
+   * Held for requests in flight (leases of coordinator processes), µUSD.
+   *
    * @generated from field: int64 reserved_micro_usd = 6;
    */
   reservedMicroUsd: bigint;
@@ -60,27 +78,35 @@ export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
   messageDesc(file_coordinator_admin_v1_admin, 0);
 
 /**
+ * Input of CreateAccount.
+ *
  * @generated from message coordinator.admin.v1.CreateAccountRequest
  */
 export type CreateAccountRequest = Message<"coordinator.admin.v1.CreateAccountRequest"> & {
   /**
+   * Display name, at most 200 characters.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
+   * Rate-limit tier; unspecified = consumer.
+   *
    * @generated from field: coordinator.admin.v1.AccountTier tier = 2;
    */
   tier: AccountTier;
 
   /**
-   * Optional opening credit.
+   * Optional opening credit, µUSD, 0..10^15.
    *
    * @generated from field: int64 initial_credit_micro_usd = 3;
    */
   initialCreditMicroUsd: bigint;
 
   /**
+   * Platform fee in basis points, 0..10,000 (see Account.platform_fee_bps).
+   *
    * @generated from field: uint32 platform_fee_bps = 4;
    */
   platformFeeBps: number;
@@ -94,10 +120,14 @@ export const CreateAccountRequestSchema: GenMessage<CreateAccountRequest> = /*@_
   messageDesc(file_coordinator_admin_v1_admin, 1);
 
 /**
+ * Output of CreateAccount.
+ *
  * @generated from message coordinator.admin.v1.CreateAccountResponse
  */
 export type CreateAccountResponse = Message<"coordinator.admin.v1.CreateAccountResponse"> & {
   /**
+   * The account as created.
+   *
    * @generated from field: coordinator.admin.v1.Account account = 1;
    */
   account?: Account | undefined;
@@ -111,10 +141,14 @@ export const CreateAccountResponseSchema: GenMessage<CreateAccountResponse> = /*
   messageDesc(file_coordinator_admin_v1_admin, 2);
 
 /**
+ * Input of GetAccount.
+ *
  * @generated from message coordinator.admin.v1.GetAccountRequest
  */
 export type GetAccountRequest = Message<"coordinator.admin.v1.GetAccountRequest"> & {
   /**
+   * The account id (at most 64 characters).
+   *
    * @generated from field: string account_id = 1;
    */
   accountId: string;
@@ -128,10 +162,14 @@ export const GetAccountRequestSchema: GenMessage<GetAccountRequest> = /*@__PURE_
   messageDesc(file_coordinator_admin_v1_admin, 3);
 
 /**
+ * Output of GetAccount.
+ *
  * @generated from message coordinator.admin.v1.GetAccountResponse
  */
 export type GetAccountResponse = Message<"coordinator.admin.v1.GetAccountResponse"> & {
   /**
+   * The account now.
+   *
    * @generated from field: coordinator.admin.v1.Account account = 1;
    */
   account?: Account | undefined;
@@ -145,21 +183,28 @@ export const GetAccountResponseSchema: GenMessage<GetAccountResponse> = /*@__PUR
   messageDesc(file_coordinator_admin_v1_admin, 4);
 
 /**
+ * Input of CreditAccount.
+ *
  * @generated from message coordinator.admin.v1.CreditAccountRequest
  */
 export type CreditAccountRequest = Message<"coordinator.admin.v1.CreditAccountRequest"> & {
   /**
+   * The account to credit (at most 64 characters).
+   *
    * @generated from field: string account_id = 1;
    */
   accountId: string;
 
   /**
+   * Credit to add, µUSD, 1..10^15.
+   *
    * @generated from field: int64 amount_micro_usd = 2;
    */
   amountMicroUsd: bigint;
 
   /**
-   * Idempotency key: crediting twice with the same reference credits once.
+   * Idempotency key: crediting twice with the same reference credits once. At most 200 characters; reusing it
+   * for a different credit is `already_exists`.
    *
    * @generated from field: string reference = 3;
    */
@@ -174,10 +219,14 @@ export const CreditAccountRequestSchema: GenMessage<CreditAccountRequest> = /*@_
   messageDesc(file_coordinator_admin_v1_admin, 5);
 
 /**
+ * Output of CreditAccount.
+ *
  * @generated from message coordinator.admin.v1.CreditAccountResponse
  */
 export type CreditAccountResponse = Message<"coordinator.admin.v1.CreditAccountResponse"> & {
   /**
+   * The account after the credit.
+   *
    * @generated from field: coordinator.admin.v1.Account account = 1;
    */
   account?: Account | undefined;
@@ -191,21 +240,27 @@ export const CreditAccountResponseSchema: GenMessage<CreditAccountResponse> = /*
   messageDesc(file_coordinator_admin_v1_admin, 6);
 
 /**
+ * Input of IssueApiKey.
+ *
  * @generated from message coordinator.admin.v1.IssueApiKeyRequest
  */
 export type IssueApiKeyRequest = Message<"coordinator.admin.v1.IssueApiKeyRequest"> & {
   /**
+   * The account the key spends from (at most 64 characters).
+   *
    * @generated from field: string account_id = 1;
    */
   accountId: string;
 
   /**
+   * Display name, at most 200 characters.
+   *
    * @generated from field: string name = 2;
    */
   name: string;
 
   /**
-   * Optional spend cap for this key; 0 = none.
+   * Optional spend cap for this key, µUSD; 0 = none.
    *
    * @generated from field: int64 spend_cap_micro_usd = 3;
    */
@@ -227,10 +282,14 @@ export const IssueApiKeyRequestSchema: GenMessage<IssueApiKeyRequest> = /*@__PUR
   messageDesc(file_coordinator_admin_v1_admin, 7);
 
 /**
+ * Output of IssueApiKey.
+ *
  * @generated from message coordinator.admin.v1.IssueApiKeyResponse
  */
 export type IssueApiKeyResponse = Message<"coordinator.admin.v1.IssueApiKeyResponse"> & {
   /**
+   * The key's id, for RevokeApiKey and SetLimits.
+   *
    * @generated from field: string key_id = 1;
    */
   keyId: string;
@@ -251,10 +310,14 @@ export const IssueApiKeyResponseSchema: GenMessage<IssueApiKeyResponse> = /*@__P
   messageDesc(file_coordinator_admin_v1_admin, 8);
 
 /**
+ * Input of RevokeApiKey.
+ *
  * @generated from message coordinator.admin.v1.RevokeApiKeyRequest
  */
 export type RevokeApiKeyRequest = Message<"coordinator.admin.v1.RevokeApiKeyRequest"> & {
   /**
+   * The key to revoke (at most 64 characters).
+   *
    * @generated from field: string key_id = 1;
    */
   keyId: string;
@@ -268,6 +331,8 @@ export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__P
   messageDesc(file_coordinator_admin_v1_admin, 9);
 
 /**
+ * Output of RevokeApiKey (empty).
+ *
  * @generated from message coordinator.admin.v1.RevokeApiKeyResponse
  */
 export type RevokeApiKeyResponse = Message<"coordinator.admin.v1.RevokeApiKeyResponse"> & {
@@ -281,6 +346,8 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
   messageDesc(file_coordinator_admin_v1_admin, 10);
 
 /**
+ * Input of IssueProviderToken.
+ *
  * @generated from message coordinator.admin.v1.IssueProviderTokenRequest
  */
 export type IssueProviderTokenRequest = Message<"coordinator.admin.v1.IssueProviderTokenRequest"> & {
@@ -292,6 +359,8 @@ export type IssueProviderTokenRequest = Message<"coordinator.admin.v1.IssueProvi
   accountId: string;
 
   /**
+   * Display name, at most 200 characters.
+   *
    * @generated from field: string name = 2;
    */
   name: string;
@@ -305,15 +374,21 @@ export const IssueProviderTokenRequestSchema: GenMessage<IssueProviderTokenReque
   messageDesc(file_coordinator_admin_v1_admin, 11);
 
 /**
+ * Output of IssueProviderToken.
+ *
  * @generated from message coordinator.admin.v1.IssueProviderTokenResponse
  */
 export type IssueProviderTokenResponse = Message<"coordinator.admin.v1.IssueProviderTokenResponse"> & {
   /**
+   * The token's id, for RevokeProviderToken.
+   *
    * @generated from field: string token_id = 1;
    */
   tokenId: string;
 
   /**
+   * The secret a provider sends as Register.auth_token, shown once.
+   *
    * @generated from field: string token = 2;
    */
   token: string;
@@ -327,10 +402,14 @@ export const IssueProviderTokenResponseSchema: GenMessage<IssueProviderTokenResp
   messageDesc(file_coordinator_admin_v1_admin, 12);
 
 /**
+ * Input of RevokeProviderToken.
+ *
  * @generated from message coordinator.admin.v1.RevokeProviderTokenRequest
  */
 export type RevokeProviderTokenRequest = Message<"coordinator.admin.v1.RevokeProviderTokenRequest"> & {
   /**
+   * The token to revoke (at most 64 characters).
+   *
    * @generated from field: string token_id = 1;
    */
   tokenId: string;
@@ -344,6 +423,8 @@ export const RevokeProviderTokenRequestSchema: GenMessage<RevokeProviderTokenReq
   messageDesc(file_coordinator_admin_v1_admin, 13);
 
 /**
+ * Output of RevokeProviderToken.
+ *
  * @generated from message coordinator.admin.v1.RevokeProviderTokenResponse
  */
 export type RevokeProviderTokenResponse = Message<"coordinator.admin.v1.RevokeProviderTokenResponse"> & {
@@ -363,10 +444,14 @@ export const RevokeProviderTokenResponseSchema: GenMessage<RevokeProviderTokenRe
   messageDesc(file_coordinator_admin_v1_admin, 14);
 
 /**
+ * Input of ForgetProvider.
+ *
  * @generated from message coordinator.admin.v1.ForgetProviderRequest
  */
 export type ForgetProviderRequest = Message<"coordinator.admin.v1.ForgetProviderRequest"> & {
   /**
+   * The machine's serial (as in Register.serial).
+   *
    * @generated from field: string serial = 1;
    */
   serial: string;
@@ -380,6 +465,8 @@ export const ForgetProviderRequestSchema: GenMessage<ForgetProviderRequest> = /*
   messageDesc(file_coordinator_admin_v1_admin, 15);
 
 /**
+ * Output of ForgetProvider (empty).
+ *
  * @generated from message coordinator.admin.v1.ForgetProviderResponse
  */
 export type ForgetProviderResponse = Message<"coordinator.admin.v1.ForgetProviderResponse"> & {
@@ -393,6 +480,8 @@ export const ForgetProviderResponseSchema: GenMessage<ForgetProviderResponse> = 
   messageDesc(file_coordinator_admin_v1_admin, 16);
 
 /**
+ * Input of ListProviders (no parameters).
+ *
  * @generated from message coordinator.admin.v1.ListProvidersRequest
  */
 export type ListProvidersRequest = Message<"coordinator.admin.v1.ListProvidersRequest"> & {
@@ -406,10 +495,14 @@ export const ListProvidersRequestSchema: GenMessage<ListProvidersRequest> = /*@_
   messageDesc(file_coordinator_admin_v1_admin, 17);
 
 /**
+ * Output of ListProviders.
+ *
  * @generated from message coordinator.admin.v1.ListProvidersResponse
  */
 export type ListProvidersResponse = Message<"coordinator.admin.v1.ListProvidersResponse"> & {
   /**
+   * One entry per provider connected to this coordinator.
+   *
    * @generated from field: repeated coordinator.admin.v1.ProviderSummary providers = 1;
    */
   providers: ProviderSummary[];
@@ -423,60 +516,84 @@ export const ListProvidersResponseSchema: GenMessage<ListProvidersResponse> = /*
   messageDesc(file_coordinator_admin_v1_admin, 18);
 
 /**
+ * One connected provider as an operator sees it.
+ *
  * @generated from message coordinator.admin.v1.ProviderSummary
  */
 export type ProviderSummary = Message<"coordinator.admin.v1.ProviderSummary"> & {
   /**
+   * Opaque provider id ("prov_" + 20 base32 characters), as consumers see it in `x-provider-id`.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * The machine's hardware serial.
+   *
    * @generated from field: string serial = 2;
    */
   serial: string;
 
   /**
+   * The owning account.
+   *
    * @generated from field: string account_id = 3;
    */
   accountId: string;
 
   /**
+   * Provider binary version.
+   *
    * @generated from field: string version = 4;
    */
   version: string;
 
   /**
+   * Chip name, e.g. "Apple M4 Max".
+   *
    * @generated from field: string chip_name = 5;
    */
   chipName: string;
 
   /**
+   * Unified memory, GB.
+   *
    * @generated from field: double memory_gb = 6;
    */
   memoryGb: number;
 
   /**
+   * Models the provider registered.
+   *
    * @generated from field: repeated string models = 7;
    */
   models: string[];
 
   /**
+   * Models loaded and ready now.
+   *
    * @generated from field: repeated string warm_models = 8;
    */
   warmModels: string[];
 
   /**
+   * Requests this coordinator has in flight on the provider.
+   *
    * @generated from field: uint32 in_flight = 9;
    */
   inFlight: number;
 
   /**
+   * The provider's reported state: "idle", "serving" or "draining".
+   *
    * @generated from field: string state = 10;
    */
   state: string;
 
   /**
+   * When its last heartbeat arrived, Unix milliseconds.
+   *
    * @generated from field: int64 last_heartbeat_unix_ms = 11;
    */
   lastHeartbeatUnixMs: bigint;
@@ -504,20 +621,28 @@ export const ProviderSummarySchema: GenMessage<ProviderSummary> = /*@__PURE__*/
   messageDesc(file_coordinator_admin_v1_admin, 19);
 
 /**
+ * Input of SetModelPrice.
+ *
  * @generated from message coordinator.admin.v1.SetModelPriceRequest
  */
 export type SetModelPriceRequest = Message<"coordinator.admin.v1.SetModelPriceRequest"> & {
   /**
+   * Model id.
+   *
    * @generated from field: string model = 1;
    */
   model: string;
 
   /**
+   * Price of input (prompt) tokens, µUSD per million tokens, 0..10^10.
+   *
    * @generated from field: int64 input_micro_usd_per_mtok = 2;
    */
   inputMicroUsdPerMtok: bigint;
 
   /**
+   * Price of output (completion) tokens, µUSD per million tokens, 0..10^10.
+   *
    * @generated from field: int64 output_micro_usd_per_mtok = 3;
    */
   outputMicroUsdPerMtok: bigint;
@@ -531,6 +656,8 @@ export const SetModelPriceRequestSchema: GenMessage<SetModelPriceRequest> = /*@_
   messageDesc(file_coordinator_admin_v1_admin, 20);
 
 /**
+ * Output of SetModelPrice (empty).
+ *
  * @generated from message coordinator.admin.v1.SetModelPriceResponse
  */
 export type SetModelPriceResponse = Message<"coordinator.admin.v1.SetModelPriceResponse"> & {
@@ -544,15 +671,21 @@ export const SetModelPriceResponseSchema: GenMessage<SetModelPriceResponse> = /*
   messageDesc(file_coordinator_admin_v1_admin, 21);
 
 /**
+ * Input of GetUsage.
+ *
  * @generated from message coordinator.admin.v1.GetUsageRequest
  */
 export type GetUsageRequest = Message<"coordinator.admin.v1.GetUsageRequest"> & {
   /**
+   * The account (at most 64 characters).
+   *
    * @generated from field: string account_id = 1;
    */
   accountId: string;
 
   /**
+   * Count usage settled at or after this time, Unix milliseconds; 0 = all time. At most 10^15 − 1.
+   *
    * @generated from field: int64 since_unix_ms = 2;
    */
   sinceUnixMs: bigint;
@@ -566,30 +699,42 @@ export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
   messageDesc(file_coordinator_admin_v1_admin, 22);
 
 /**
+ * Output of GetUsage.
+ *
  * @generated from message coordinator.admin.v1.GetUsageResponse
  */
 export type GetUsageResponse = Message<"coordinator.admin.v1.GetUsageResponse"> & {
   /**
+   * Settled requests the account made.
+   *
    * @generated from field: int64 requests = 1;
    */
   requests: bigint;
 
   /**
+   * Prompt tokens billed.
+   *
    * @generated from field: int64 prompt_tokens = 2;
    */
   promptTokens: bigint;
 
   /**
+   * Completion tokens billed.
+   *
    * @generated from field: int64 completion_tokens = 3;
    */
   completionTokens: bigint;
 
   /**
+   * Spent as a consumer, µUSD.
+   *
    * @generated from field: int64 spent_micro_usd = 4;
    */
   spentMicroUsd: bigint;
 
   /**
+   * Earned by the account's providers (after the consumers' platform fees), µUSD.
+   *
    * @generated from field: int64 earned_micro_usd = 5;
    */
   earnedMicroUsd: bigint;
@@ -676,20 +821,28 @@ export const LimitsSchema: GenMessage<Limits> = /*@__PURE__*/
   messageDesc(file_coordinator_admin_v1_admin, 24);
 
 /**
+ * Input of SetLimits.
+ *
  * @generated from message coordinator.admin.v1.SetLimitsRequest
  */
 export type SetLimitsRequest = Message<"coordinator.admin.v1.SetLimitsRequest"> & {
   /**
+   * Whose limits to replace: one account (all its keys) or one key.
+   *
    * @generated from oneof coordinator.admin.v1.SetLimitsRequest.subject
    */
   subject: {
     /**
+     * An account id.
+     *
      * @generated from field: string account_id = 1;
      */
     value: string;
     case: "accountId";
   } | {
     /**
+     * An API key id.
+     *
      * @generated from field: string key_id = 2;
      */
     value: string;
@@ -697,6 +850,8 @@ export type SetLimitsRequest = Message<"coordinator.admin.v1.SetLimitsRequest"> 
   } | { case: undefined; value?: undefined };
 
   /**
+   * The whole new set; unset fields follow the tier (a key: its account), an empty set clears every override.
+   *
    * @generated from field: coordinator.admin.v1.Limits limits = 3;
    */
   limits?: Limits | undefined;
@@ -710,6 +865,8 @@ export const SetLimitsRequestSchema: GenMessage<SetLimitsRequest> = /*@__PURE__*
   messageDesc(file_coordinator_admin_v1_admin, 25);
 
 /**
+ * Output of SetLimits.
+ *
  * @generated from message coordinator.admin.v1.SetLimitsResponse
  */
 export type SetLimitsResponse = Message<"coordinator.admin.v1.SetLimitsResponse"> & {
@@ -743,20 +900,28 @@ export const SetLimitsResponseSchema: GenMessage<SetLimitsResponse> = /*@__PURE_
   messageDesc(file_coordinator_admin_v1_admin, 26);
 
 /**
+ * Input of GetLimits.
+ *
  * @generated from message coordinator.admin.v1.GetLimitsRequest
  */
 export type GetLimitsRequest = Message<"coordinator.admin.v1.GetLimitsRequest"> & {
   /**
+   * Whose limits to read: one account or one key.
+   *
    * @generated from oneof coordinator.admin.v1.GetLimitsRequest.subject
    */
   subject: {
     /**
+     * An account id.
+     *
      * @generated from field: string account_id = 1;
      */
     value: string;
     case: "accountId";
   } | {
     /**
+     * An API key id.
+     *
      * @generated from field: string key_id = 2;
      */
     value: string;
@@ -772,6 +937,8 @@ export const GetLimitsRequestSchema: GenMessage<GetLimitsRequest> = /*@__PURE__*
   messageDesc(file_coordinator_admin_v1_admin, 27);
 
 /**
+ * Output of GetLimits.
+ *
  * @generated from message coordinator.admin.v1.GetLimitsResponse
  */
 export type GetLimitsResponse = Message<"coordinator.admin.v1.GetLimitsResponse"> & {
@@ -805,15 +972,21 @@ export const GetLimitsResponseSchema: GenMessage<GetLimitsResponse> = /*@__PURE_
   messageDesc(file_coordinator_admin_v1_admin, 28);
 
 /**
+ * Rate-limit tier of an account; each tier has its own default limits, which SetLimits overrides per account or key.
+ *
  * @generated from enum coordinator.admin.v1.AccountTier
  */
 export enum AccountTier {
   /**
+   * Not given; CreateAccount reads it as consumer.
+   *
    * @generated from enum value: ACCOUNT_TIER_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * Ordinary consumers: the default limits.
+   *
    * @generated from enum value: ACCOUNT_TIER_CONSUMER = 1;
    */
   CONSUMER = 1,
@@ -833,10 +1006,15 @@ export const AccountTierSchema: GenEnum<AccountTier> = /*@__PURE__*/
   enumDesc(file_coordinator_admin_v1_admin, 0);
 
 /**
+ * Accounts, credit, keys, provider tokens and identities, prices, usage and limits. Served on the consumer HTTP
+ * port under /coordinator.admin.v1.AdminService/.
+ *
  * @generated from service coordinator.admin.v1.AdminService
  */
 export const AdminService: GenService<{
   /**
+   * Creates an account, optionally with an opening credit.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.CreateAccount
    */
   createAccount: {
@@ -845,6 +1023,8 @@ export const AdminService: GenService<{
     output: typeof CreateAccountResponseSchema;
   },
   /**
+   * Reads an account's balance, reservation and settings.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.GetAccount
    */
   getAccount: {
@@ -853,6 +1033,8 @@ export const AdminService: GenService<{
     output: typeof GetAccountResponseSchema;
   },
   /**
+   * Adds credit to an account, once per reference.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.CreditAccount
    */
   creditAccount: {
@@ -861,6 +1043,8 @@ export const AdminService: GenService<{
     output: typeof CreditAccountResponseSchema;
   },
   /**
+   * Issues a consumer API key for an account; the secret is returned once.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.IssueApiKey
    */
   issueApiKey: {
@@ -869,6 +1053,8 @@ export const AdminService: GenService<{
     output: typeof IssueApiKeyResponseSchema;
   },
   /**
+   * Revokes a consumer API key.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.RevokeApiKey
    */
   revokeApiKey: {
@@ -877,6 +1063,8 @@ export const AdminService: GenService<{
     output: typeof RevokeApiKeyResponseSchema;
   },
   /**
+   * Issues a provider token: machines that register with it belong to the account and earn for it.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.IssueProviderToken
    */
   issueProviderToken: {
@@ -906,6 +1094,8 @@ export const AdminService: GenService<{
     output: typeof ForgetProviderResponseSchema;
   },
   /**
+   * Lists the providers connected to the coordinator that serves the call.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.ListProviders
    */
   listProviders: {
@@ -914,6 +1104,8 @@ export const AdminService: GenService<{
     output: typeof ListProvidersResponseSchema;
   },
   /**
+   * Sets a model's price per million tokens, overriding the catalog's.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.SetModelPrice
    */
   setModelPrice: {
@@ -922,6 +1114,8 @@ export const AdminService: GenService<{
     output: typeof SetModelPriceResponseSchema;
   },
   /**
+   * An account's settled usage, spend and earnings since a time.
+   *
    * @generated from rpc coordinator.admin.v1.AdminService.GetUsage
    */
   getUsage: {

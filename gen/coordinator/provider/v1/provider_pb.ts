@@ -7,6 +7,10 @@
 // One bidirectional stream per provider: the provider opens `Connect`, sends `Register` first, and then
 // heartbeats and inference frames flow both ways until either side closes. Field numbers are stable once
 // landed; CI runs `buf breaking` against main.
+//
+// Providers are untrusted: the coordinator validates every frame at its edge (src/protocol/frames.ts, bounds in
+// src/protocol/wire-bounds.ts and the README's "Trust model"). A frame that breaks a bound documented below ends
+// the session with INVALID_ARGUMENT naming the field; the session's in-flight requests fail over to other Macs.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -19,56 +23,76 @@ export const file_coordinator_provider_v1_provider: GenFile = /*@__PURE__*/
   fileDesc("CiZjb29yZGluYXRvci9wcm92aWRlci92MS9wcm92aWRlci5wcm90bxIXY29vcmRpbmF0b3IucHJvdmlkZXIudjEitQQKD1Byb3ZpZGVyTWVzc2FnZRI1CghyZWdpc3RlchgBIAEoCzIhLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlZ2lzdGVySAASNwoJaGVhcnRiZWF0GAIgASgLMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSGVhcnRiZWF0SAASSAoSaW5mZXJlbmNlX2FjY2VwdGVkGAMgASgLMiouY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlQWNjZXB0ZWRIABJCCg9pbmZlcmVuY2VfY2h1bmsYBCABKAsyJy5jb29yZGluYXRvci5wcm92aWRlci52MS5JbmZlcmVuY2VDaHVua0gAEkgKEmluZmVyZW5jZV9jb21wbGV0ZRgFIAEoCzIqLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkluZmVyZW5jZUNvbXBsZXRlSAASQgoPaW5mZXJlbmNlX2Vycm9yGAYgASgLMicuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSW5mZXJlbmNlRXJyb3JIABJFChFtb2RlbF9sb2FkX3N0YXR1cxgHIAEoCzIoLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLk1vZGVsTG9hZFN0YXR1c0gAEkgKEmNoYWxsZW5nZV9yZXNwb25zZRgIIAEoCzIqLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkNoYWxsZW5nZVJlc3BvbnNlSABCBQoDbXNnIv4BCghSZWdpc3RlchISCgphdXRoX3Rva2VuGAEgASgJEg4KBnNlcmlhbBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEjMKCGhhcmR3YXJlGAQgASgLMiEuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuSGFyZHdhcmUSEgoKZGVjb2RlX3RwcxgFIAEoARITCgtwcmVmaWxsX3RwcxgGIAEoARIXCg9tYXhfbW9kZWxfc2xvdHMYByABKA0SMgoGbW9kZWxzGAggAygLMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuTW9kZWxJbmZvEhIKCnB1YmxpY19rZXkYCSABKAwiNQoRQ2hhbGxlbmdlUmVzcG9uc2USDQoFbm9uY2UYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMInYKCEhhcmR3YXJlEhEKCWNoaXBfbmFtZRgBIAEoCRITCgtjaGlwX2ZhbWlseRgCIAEoCRIRCgltZW1vcnlfZ2IYAyABKAESHAoUbWVtb3J5X2JhbmR3aWR0aF9nYnMYBCABKAESEQoJZ3B1X2NvcmVzGAUgASgNIqQBCglNb2RlbEluZm8SCgoCaWQYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBBIUCgxxdWFudGl6YXRpb24YAyABKAkSFgoOY29udGV4dF9sZW5ndGgYBCABKA0SEQoJaXNfdmlzaW9uGAUgASgIEh8KEnRlbXBsYXRlX3JlbmRlcl9vaxgGIAEoCEgAiAEBQhUKE190ZW1wbGF0ZV9yZW5kZXJfb2sizQEKCUhlYXJ0YmVhdBI3CgZzdGF0dXMYASABKA4yJy5jb29yZGluYXRvci5wcm92aWRlci52MS5Qcm92aWRlclN0YXR1cxI2CgZzeXN0ZW0YAiABKAsyJi5jb29yZGluYXRvci5wcm92aWRlci52MS5TeXN0ZW1NZXRyaWNzEjoKCGNhcGFjaXR5GAMgASgLMiguY29vcmRpbmF0b3IucHJvdmlkZXIudjEuQmFja2VuZENhcGFjaXR5EhMKC3dhcm1fbW9kZWxzGAQgAygJInkKDVN5c3RlbU1ldHJpY3MSFwoPbWVtb3J5X3ByZXNzdXJlGAEgASgBEhEKCWNwdV91c2FnZRgCIAEoARI8Cg10aGVybWFsX3N0YXRlGAMgASgOMiUuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuVGhlcm1hbFN0YXRlIpEBCg9CYWNrZW5kQ2FwYWNpdHkSFwoPdG90YWxfbWVtb3J5X2diGAEgASgBEh0KEGZyZWVfZm9yX2xvYWRfZ2IYAiABKAFIAIgBARIxCgVzbG90cxgDIAMoCzIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLk1vZGVsU2xvdEITChFfZnJlZV9mb3JfbG9hZF9nYiLGAgoJTW9kZWxTbG90Eg0KBW1vZGVsGAEgASgJEjEKBXN0YXRlGAIgASgOMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuU2xvdFN0YXRlEhMKC251bV9ydW5uaW5nGAMgASgNEhMKC251bV93YWl0aW5nGAQgASgNEhcKD21heF9jb25jdXJyZW5jeRgFIAEoDRIgChhhY3RpdmVfdG9rZW5fYnVkZ2V0X3VzZWQYBiABKAQSHwoXYWN0aXZlX3Rva2VuX2J1ZGdldF9tYXgYByABKAQSGgoSa3ZfYnl0ZXNfcGVyX3Rva2VuGAggASgEEhsKE29ic2VydmVkX2RlY29kZV90cHMYCSABKAESHAoUb2JzZXJ2ZWRfcHJlZmlsbF90cHMYCiABKAESGgoSbW9kZWxfbG9hZF90aW1lX21zGAsgASgNIicKEUluZmVyZW5jZUFjY2VwdGVkEhIKCnJlcXVlc3RfaWQYASABKAkiVAoOSW5mZXJlbmNlQ2h1bmsSEgoKcmVxdWVzdF9pZBgBIAEoCRIuCgZkZWx0YXMYAiADKAsyHi5jb29yZGluYXRvci5wcm92aWRlci52MS5EZWx0YSKFAQoFRGVsdGESDgoEcm9sZRgBIAEoCUgAEhEKB2NvbnRlbnQYAiABKAlIABITCglyZWFzb25pbmcYAyABKAlIABI7Cgl0b29sX2NhbGwYBCABKAsyJi5jb29yZGluYXRvci5wcm92aWRlci52MS5Ub29sQ2FsbERlbHRhSABCBwoFZGVsdGEiSwoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoDRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCWFyZ3VtZW50cxgEIAEoCSKUAQoRSW5mZXJlbmNlQ29tcGxldGUSEgoKcmVxdWVzdF9pZBgBIAEoCRI8Cg1maW5pc2hfcmVhc29uGAIgASgOMiUuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuRmluaXNoUmVhc29uEi0KBXVzYWdlGAMgASgLMh4uY29vcmRpbmF0b3IucHJvdmlkZXIudjEuVXNhZ2UiUwoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIYChByZWFzb25pbmdfdG9rZW5zGAMgASgNIoABCg5JbmZlcmVuY2VFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC3N0YXR1c19jb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkSNAoGcmVhc29uGAQgASgOMiQuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuRXJyb3JSZWFzb24ieAoPTW9kZWxMb2FkU3RhdHVzEg0KBW1vZGVsGAEgASgJEjEKBXN0YXRlGAIgASgOMiIuY29vcmRpbmF0b3IucHJvdmlkZXIudjEuTG9hZFN0YXRlEg0KBWVycm9yGAMgASgJEhQKDGxvYWRfdGltZV9tcxgEIAEoDSKYAwoSQ29vcmRpbmF0b3JNZXNzYWdlEjwKDHJlZ2lzdGVyX2FjaxgBIAEoCzIkLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlZ2lzdGVyQWNrSAASRgoRaW5mZXJlbmNlX3JlcXVlc3QYAiABKAsyKS5jb29yZGluYXRvci5wcm92aWRlci52MS5JbmZlcmVuY2VSZXF1ZXN0SAASRAoQY2FuY2VsX2luZmVyZW5jZRgDIAEoCzIoLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkNhbmNlbEluZmVyZW5jZUgAEjgKCmxvYWRfbW9kZWwYBCABKAsyIi5jb29yZGluYXRvci5wcm92aWRlci52MS5Mb2FkTW9kZWxIABI8Cgx1bmxvYWRfbW9kZWwYBSABKAsyJC5jb29yZGluYXRvci5wcm92aWRlci52MS5VbmxvYWRNb2RlbEgAEjcKCWNoYWxsZW5nZRgGIAEoCzIiLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkNoYWxsZW5nZUgAQgUKA21zZyIaCglDaGFsbGVuZ2USDQoFbm9uY2UYASABKAwiWQoLUmVnaXN0ZXJBY2sSEwoLcHJvdmlkZXJfaWQYASABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAIgASgNEhYKDmRlc2lyZWRfbW9kZWxzGAMgAygJIokCChBJbmZlcmVuY2VSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDQoFbW9kZWwYAiABKAkSEQoJYm9keV9qc29uGAMgASgMEjYKBnRyYWl0cxgEIAEoCzImLmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLlJlcXVlc3RUcmFpdHMSUgoNdHJhY2VfY29udGV4dBgFIAMoCzI7LmNvb3JkaW5hdG9yLnByb3ZpZGVyLnYxLkluZmVyZW5jZVJlcXVlc3QuVHJhY2VDb250ZXh0RW50cnkaMwoRVHJhY2VDb250ZXh0RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKAAQoNUmVxdWVzdFRyYWl0cxISCgptYXhfdG9rZW5zGAEgASgNEh8KF2VzdGltYXRlZF9wcm9tcHRfdG9rZW5zGAIgASgNEhEKCWhhc190b29scxgDIAEoCBIXCg9yZXF1aXJlc192aXNpb24YBCABKAgSDgoGc3RyZWFtGAUgASgIIjUKD0NhbmNlbEluZmVyZW5jZRISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIaCglMb2FkTW9kZWwSDQoFbW9kZWwYASABKAkiHAoLVW5sb2FkTW9kZWwSDQoFbW9kZWwYASABKAkqhgEKDlByb3ZpZGVyU3RhdHVzEh8KG1BST1ZJREVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1ZJREVSX1NUQVRVU19JRExFEAESGwoXUFJPVklERVJfU1RBVFVTX1NFUlZJTkcQAhIcChhQUk9WSURFUl9TVEFUVVNfRFJBSU5JTkcQAyqXAQoMVGhlcm1hbFN0YXRlEh0KGVRIRVJNQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVUSEVSTUFMX1NUQVRFX05PTUlOQUwQARIWChJUSEVSTUFMX1NUQVRFX0ZBSVIQAhIZChVUSEVSTUFMX1NUQVRFX1NFUklPVVMQAxIaChZUSEVSTUFMX1NUQVRFX0NSSVRJQ0FMEAQqhAEKCVNsb3RTdGF0ZRIaChZTTE9UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0xPVF9TVEFURV9SVU5OSU5HEAESEwoPU0xPVF9TVEFURV9JRExFEAISFgoSU0xPVF9TVEFURV9MT0FESU5HEAMSFgoSU0xPVF9TVEFURV9DUkFTSEVEEAQqnwEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIcChhGSU5JU0hfUkVBU09OX1RPT0xfQ0FMTFMQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQqwgIKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiEKHUVSUk9SX1JFQVNPTl9DT05URVhUX09WRVJGTE9XEAESGQoVRVJST1JfUkVBU09OX0NBUEFDSVRZEAISIgoeRVJST1JfUkVBU09OX01PREVMX0xPQURfRkFJTEVEEAMSJAogRVJST1JfUkVBU09OX0lOU1VGRklDSUVOVF9NRU1PUlkQBBIZChVFUlJPUl9SRUFTT05fVEVNUExBVEUQBRIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQBhIaChZFUlJPUl9SRUFTT05fQ0FOQ0VMTEVEEAcSGQoVRVJST1JfUkVBU09OX0RSQUlOSU5HEAgSIAocRVJST1JfUkVBU09OX0lOVkFMSURfUkVRVUVTVBAJKokBCglMb2FkU3RhdGUSGgoWTE9BRF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkxPQURfU1RBVEVfU1RBUlRFRBABEhgKFExPQURfU1RBVEVfU1VDQ0VFREVEEAISFQoRTE9BRF9TVEFURV9GQUlMRUQQAxIXChNMT0FEX1NUQVRFX1VOTE9BREVEEAQydwoPUHJvdmlkZXJTZXJ2aWNlEmQKB0Nvbm5lY3QSKC5jb29yZGluYXRvci5wcm92aWRlci52MS5Qcm92aWRlck1lc3NhZ2UaKy5jb29yZGluYXRvci5wcm92aWRlci52MS5Db29yZGluYXRvck1lc3NhZ2UoATABYgZwcm90bzM");
 
 /**
+ * Envelope of every frame a provider sends.
+ *
  * @generated from message coordinator.provider.v1.ProviderMessage
  */
 export type ProviderMessage = Message<"coordinator.provider.v1.ProviderMessage"> & {
   /**
+   * Exactly one frame per message; bytes that are not a ProviderMessage end the session.
+   *
    * @generated from oneof coordinator.provider.v1.ProviderMessage.msg
    */
   msg: {
     /**
+     * First frame of the session; nothing else is accepted before it.
+     *
      * @generated from field: coordinator.provider.v1.Register register = 1;
      */
     value: Register;
     case: "register";
   } | {
     /**
+     * Periodic load and health report, every RegisterAck.heartbeat_interval_ms.
+     *
      * @generated from field: coordinator.provider.v1.Heartbeat heartbeat = 2;
      */
     value: Heartbeat;
     case: "heartbeat";
   } | {
     /**
+     * The provider took an InferenceRequest.
+     *
      * @generated from field: coordinator.provider.v1.InferenceAccepted inference_accepted = 3;
      */
     value: InferenceAccepted;
     case: "inferenceAccepted";
   } | {
     /**
+     * Generated output for a request.
+     *
      * @generated from field: coordinator.provider.v1.InferenceChunk inference_chunk = 4;
      */
     value: InferenceChunk;
     case: "inferenceChunk";
   } | {
     /**
+     * A request finished normally (last frame for its request id).
+     *
      * @generated from field: coordinator.provider.v1.InferenceComplete inference_complete = 5;
      */
     value: InferenceComplete;
     case: "inferenceComplete";
   } | {
     /**
+     * A request failed (last frame for its request id).
+     *
      * @generated from field: coordinator.provider.v1.InferenceError inference_error = 6;
      */
     value: InferenceError;
     case: "inferenceError";
   } | {
     /**
+     * Progress of a LoadModel or UnloadModel, or a load the provider started itself.
+     *
      * @generated from field: coordinator.provider.v1.ModelLoadStatus model_load_status = 7;
      */
     value: ModelLoadStatus;
     case: "modelLoadStatus";
   } | {
     /**
+     * Answer to a Challenge.
+     *
      * @generated from field: coordinator.provider.v1.ChallengeResponse challenge_response = 8;
      */
     value: ChallengeResponse;
@@ -91,6 +115,7 @@ export const ProviderMessageSchema: GenMessage<ProviderMessage> = /*@__PURE__*/
 export type Register = Message<"coordinator.provider.v1.Register"> & {
   /**
    * A provider token issued by the coordinator's admin API; it ties the machine to an owner account.
+   * At most 256 characters; an unknown or revoked token is refused with UNAUTHENTICATED.
    *
    * @generated from field: string auth_token = 1;
    */
@@ -105,37 +130,44 @@ export type Register = Message<"coordinator.provider.v1.Register"> & {
   serial: string;
 
   /**
-   * Semver of the provider binary, e.g. "0.6.5".
+   * Semver of the provider binary, e.g. "0.6.5". Printable, at most 32 characters.
    *
    * @generated from field: string version = 3;
    */
   version: string;
 
   /**
+   * What the machine is; used to place models that fit its memory.
+   *
    * @generated from field: coordinator.provider.v1.Hardware hardware = 4;
    */
   hardware?: Hardware | undefined;
 
   /**
-   * Benchmarked single-stream rates measured by the provider at start-up.
+   * Benchmarked single-stream decode rate measured by the provider at start-up, tokens per second. A claim:
+   * routing prefers rates it has measured itself.
    *
    * @generated from field: double decode_tps = 5;
    */
   decodeTps: number;
 
   /**
+   * Benchmarked single-stream prefill (prompt processing) rate, tokens per second; a claim like decode_tps.
+   *
    * @generated from field: double prefill_tps = 6;
    */
   prefillTps: number;
 
   /**
-   * How many models the provider is willing to keep loaded at once.
+   * How many models the provider is willing to keep loaded at once; 0 reads as 1, and at most 64 count.
    *
    * @generated from field: uint32 max_model_slots = 7;
    */
   maxModelSlots: number;
 
   /**
+   * The models on the machine's disk it can serve, at most 64, ids unique.
+   *
    * @generated from field: repeated coordinator.provider.v1.ModelInfo models = 8;
    */
   models: ModelInfo[];
@@ -164,11 +196,15 @@ export const RegisterSchema: GenMessage<Register> = /*@__PURE__*/
  */
 export type ChallengeResponse = Message<"coordinator.provider.v1.ChallengeResponse"> & {
   /**
+   * The Challenge.nonce being answered (32 bytes), echoed.
+   *
    * @generated from field: bytes nonce = 1;
    */
   nonce: Uint8Array;
 
   /**
+   * Ed25519 signature (64 bytes) over the message above.
+   *
    * @generated from field: bytes signature = 2;
    */
   signature: Uint8Array;
@@ -182,34 +218,42 @@ export const ChallengeResponseSchema: GenMessage<ChallengeResponse> = /*@__PURE_
   messageDesc(file_coordinator_provider_v1_provider, 2);
 
 /**
+ * The machine's hardware, as reported at registration.
+ *
  * @generated from message coordinator.provider.v1.Hardware
  */
 export type Hardware = Message<"coordinator.provider.v1.Hardware"> & {
   /**
-   * "Apple M4 Max"
+   * Marketing name of the chip, e.g. "Apple M4 Max"; printable, at most 64 characters.
    *
    * @generated from field: string chip_name = 1;
    */
   chipName: string;
 
   /**
-   * "M4"
+   * Chip generation, e.g. "M4"; printable, at most 64 characters.
    *
    * @generated from field: string chip_family = 2;
    */
   chipFamily: string;
 
   /**
+   * Unified memory, GB (10^9 bytes). Negative or non-finite values read as 0.
+   *
    * @generated from field: double memory_gb = 3;
    */
   memoryGb: number;
 
   /**
+   * Memory bandwidth, GB/s: decode speed of a model is bounded by it. Negative or non-finite values read as 0.
+   *
    * @generated from field: double memory_bandwidth_gbs = 4;
    */
   memoryBandwidthGbs: number;
 
   /**
+   * GPU core count.
+   *
    * @generated from field: uint32 gpu_cores = 5;
    */
   gpuCores: number;
@@ -223,30 +267,42 @@ export const HardwareSchema: GenMessage<Hardware> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 3);
 
 /**
+ * One model a provider can serve.
+ *
  * @generated from message coordinator.provider.v1.ModelInfo
  */
 export type ModelInfo = Message<"coordinator.provider.v1.ModelInfo"> & {
   /**
+   * Model id as consumers name it (e.g. "gpt-oss-20b"): [A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128 characters.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
+   * Size of the weights on disk, bytes; at most 2 TiB (2^41).
+   *
    * @generated from field: uint64 size_bytes = 2;
    */
   sizeBytes: bigint;
 
   /**
+   * Quantization label, e.g. "4bit" or "mxfp4"; printable, at most 64 characters.
+   *
    * @generated from field: string quantization = 3;
    */
   quantization: string;
 
   /**
+   * Context window, tokens (prompt + completion); at most 16,777,216.
+   *
    * @generated from field: uint32 context_length = 4;
    */
   contextLength: number;
 
   /**
+   * True when the model accepts images.
+   *
    * @generated from field: bool is_vision = 5;
    */
   isVision: boolean;
@@ -268,25 +324,36 @@ export const ModelInfoSchema: GenMessage<ModelInfo> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 4);
 
 /**
+ * Periodic load and health report (every RegisterAck.heartbeat_interval_ms); its absence for
+ * HEARTBEAT_TIMEOUT_MS ends the session.
+ *
  * @generated from message coordinator.provider.v1.Heartbeat
  */
 export type Heartbeat = Message<"coordinator.provider.v1.Heartbeat"> & {
   /**
+   * What the provider is doing as a whole.
+   *
    * @generated from field: coordinator.provider.v1.ProviderStatus status = 1;
    */
   status: ProviderStatus;
 
   /**
+   * Machine-level pressure.
+   *
    * @generated from field: coordinator.provider.v1.SystemMetrics system = 2;
    */
   system?: SystemMetrics | undefined;
 
   /**
+   * Memory and per-model slot state.
+   *
    * @generated from field: coordinator.provider.v1.BackendCapacity capacity = 3;
    */
   capacity?: BackendCapacity | undefined;
 
   /**
+   * Models loaded and ready to serve without a load (ids as in ModelInfo.id), at most 64.
+   *
    * @generated from field: repeated string warm_models = 4;
    */
   warmModels: string[];
@@ -300,24 +367,28 @@ export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 5);
 
 /**
+ * Machine-level load figures.
+ *
  * @generated from message coordinator.provider.v1.SystemMetrics
  */
 export type SystemMetrics = Message<"coordinator.provider.v1.SystemMetrics"> & {
   /**
-   * 0..1
+   * macOS memory pressure, 0..1 (clamped).
    *
    * @generated from field: double memory_pressure = 1;
    */
   memoryPressure: number;
 
   /**
-   * 0..1
+   * CPU utilisation, 0..1 (clamped).
    *
    * @generated from field: double cpu_usage = 2;
    */
   cpuUsage: number;
 
   /**
+   * macOS thermal state: fair and serious cost a routing penalty; a critical machine gets no new work.
+   *
    * @generated from field: coordinator.provider.v1.ThermalState thermal_state = 3;
    */
   thermalState: ThermalState;
@@ -331,10 +402,14 @@ export const SystemMetricsSchema: GenMessage<SystemMetrics> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 6);
 
 /**
+ * Memory and slot state of the inference backend.
+ *
  * @generated from message coordinator.provider.v1.BackendCapacity
  */
 export type BackendCapacity = Message<"coordinator.provider.v1.BackendCapacity"> & {
   /**
+   * Memory the backend may use in total, GB (10^9 bytes). Negative or non-finite values read as 0.
+   *
    * @generated from field: double total_memory_gb = 1;
    */
   totalMemoryGb: number;
@@ -348,6 +423,8 @@ export type BackendCapacity = Message<"coordinator.provider.v1.BackendCapacity">
   freeForLoadGb?: number | undefined;
 
   /**
+   * One entry per loaded (or loading) model, at most 64.
+   *
    * @generated from field: repeated coordinator.provider.v1.ModelSlot slots = 3;
    */
   slots: ModelSlot[];
@@ -361,64 +438,86 @@ export const BackendCapacitySchema: GenMessage<BackendCapacity> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 7);
 
 /**
+ * One loaded model's state and load. Budgets and rates are claims: the registry clamps them to what the
+ * machine could physically hold, and routing prefers what the coordinator measured.
+ *
  * @generated from message coordinator.provider.v1.ModelSlot
  */
 export type ModelSlot = Message<"coordinator.provider.v1.ModelSlot"> & {
   /**
+   * Model id (as ModelInfo.id).
+   *
    * @generated from field: string model = 1;
    */
   model: string;
 
   /**
+   * Whether the slot can take requests.
+   *
    * @generated from field: coordinator.provider.v1.SlotState state = 2;
    */
   state: SlotState;
 
   /**
+   * Requests generating now, 0..4,096.
+   *
    * @generated from field: uint32 num_running = 3;
    */
   numRunning: number;
 
   /**
+   * Requests queued in the backend, 0..4,096.
+   *
    * @generated from field: uint32 num_waiting = 4;
    */
   numWaiting: number;
 
   /**
+   * Requests the slot runs at once, 0..4,096 (routing clamps it to 64).
+   *
    * @generated from field: uint32 max_concurrency = 5;
    */
   maxConcurrency: number;
 
   /**
-   * KV-cache token budget: tokens (prompt + generated) held by admitted requests, and the maximum.
+   * KV-cache token budget: tokens (prompt + generated) held by admitted requests, and the maximum; values
+   * above 2^40 are clamped.
    *
    * @generated from field: uint64 active_token_budget_used = 6;
    */
   activeTokenBudgetUsed: bigint;
 
   /**
+   * The slot's KV-cache capacity, tokens; clamped to 2^40.
+   *
    * @generated from field: uint64 active_token_budget_max = 7;
    */
   activeTokenBudgetMax: bigint;
 
   /**
-   * Architecture-exact KV-cache cost of one token for this model on this provider.
+   * Architecture-exact KV-cache cost of one token for this model on this provider, bytes; clamped to 2^40.
    *
    * @generated from field: uint64 kv_bytes_per_token = 8;
    */
   kvBytesPerToken: bigint;
 
   /**
+   * Decode rate the provider observed recently for this model, tokens per second.
+   *
    * @generated from field: double observed_decode_tps = 9;
    */
   observedDecodeTps: number;
 
   /**
+   * Prefill rate the provider observed recently for this model, tokens per second.
+   *
    * @generated from field: double observed_prefill_tps = 10;
    */
   observedPrefillTps: number;
 
   /**
+   * How long the last load of this model took, milliseconds.
+   *
    * @generated from field: uint32 model_load_time_ms = 11;
    */
   modelLoadTimeMs: number;
@@ -438,6 +537,8 @@ export const ModelSlotSchema: GenMessage<ModelSlot> = /*@__PURE__*/
  */
 export type InferenceAccepted = Message<"coordinator.provider.v1.InferenceAccepted"> & {
   /**
+   * InferenceRequest.request_id being accepted.
+   *
    * @generated from field: string request_id = 1;
    */
   requestId: string;
@@ -458,11 +559,15 @@ export const InferenceAcceptedSchema: GenMessage<InferenceAccepted> = /*@__PURE_
  */
 export type InferenceChunk = Message<"coordinator.provider.v1.InferenceChunk"> & {
   /**
+   * InferenceRequest.request_id this output belongs to.
+   *
    * @generated from field: string request_id = 1;
    */
   requestId: string;
 
   /**
+   * The deltas in order, at most 1,024 per chunk.
+   *
    * @generated from field: repeated coordinator.provider.v1.Delta deltas = 2;
    */
   deltas: Delta[];
@@ -476,15 +581,19 @@ export const InferenceChunkSchema: GenMessage<InferenceChunk> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 10);
 
 /**
+ * One piece of generated output.
+ *
  * @generated from message coordinator.provider.v1.Delta
  */
 export type Delta = Message<"coordinator.provider.v1.Delta"> & {
   /**
+   * Exactly one kind per delta; empty content and reasoning are dropped.
+   *
    * @generated from oneof coordinator.provider.v1.Delta.delta
    */
   delta: {
     /**
-     * Role announcement ("assistant"). Boilerplate: never content-bearing.
+     * Role announcement ("assistant"). Boilerplate: never content-bearing. At most 32 characters.
      *
      * @generated from field: string role = 1;
      */
@@ -492,18 +601,24 @@ export type Delta = Message<"coordinator.provider.v1.Delta"> & {
     case: "role";
   } | {
     /**
+     * Answer text (UTF-8), appended to what came before.
+     *
      * @generated from field: string content = 2;
      */
     value: string;
     case: "content";
   } | {
     /**
+     * Reasoning ("thinking") text, kept apart from content.
+     *
      * @generated from field: string reasoning = 3;
      */
     value: string;
     case: "reasoning";
   } | {
     /**
+     * A fragment of a tool call.
+     *
      * @generated from field: coordinator.provider.v1.ToolCallDelta tool_call = 4;
      */
     value: ToolCallDelta;
@@ -519,24 +634,28 @@ export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 11);
 
 /**
+ * A fragment of one tool call; fragments with the same index build one call.
+ *
  * @generated from message coordinator.provider.v1.ToolCallDelta
  */
 export type ToolCallDelta = Message<"coordinator.provider.v1.ToolCallDelta"> & {
   /**
-   * Position of the call within this response (OpenAI's `tool_calls[].index`).
+   * Position of the call within this response (OpenAI's `tool_calls[].index`), 0..255.
    *
    * @generated from field: uint32 index = 1;
    */
   index: number;
 
   /**
-   * Set on the first delta of a call.
+   * Set on the first delta of a call: the call id, at most 128 characters.
    *
    * @generated from field: string id = 2;
    */
   id: string;
 
   /**
+   * Set on the first delta of a call: the tool's name, at most 256 characters.
+   *
    * @generated from field: string name = 3;
    */
   name: string;
@@ -557,20 +676,28 @@ export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 12);
 
 /**
+ * The request finished normally: the last frame for its request id.
+ *
  * @generated from message coordinator.provider.v1.InferenceComplete
  */
 export type InferenceComplete = Message<"coordinator.provider.v1.InferenceComplete"> & {
   /**
+   * InferenceRequest.request_id that finished.
+   *
    * @generated from field: string request_id = 1;
    */
   requestId: string;
 
   /**
+   * Why generation stopped.
+   *
    * @generated from field: coordinator.provider.v1.FinishReason finish_reason = 2;
    */
   finishReason: FinishReason;
 
   /**
+   * Token counts the provider claims. The consumer is billed at most the coordinator's own count.
+   *
    * @generated from field: coordinator.provider.v1.Usage usage = 3;
    */
   usage?: Usage | undefined;
@@ -584,20 +711,29 @@ export const InferenceCompleteSchema: GenMessage<InferenceComplete> = /*@__PURE_
   messageDesc(file_coordinator_provider_v1_provider, 13);
 
 /**
+ * Token counts of one request, as the provider counted them. Each is at most 16,777,216; a count past it still
+ * completes the request, billed at the coordinator's count, and ends the session.
+ *
  * @generated from message coordinator.provider.v1.Usage
  */
 export type Usage = Message<"coordinator.provider.v1.Usage"> & {
   /**
+   * Prompt (input) tokens.
+   *
    * @generated from field: uint32 prompt_tokens = 1;
    */
   promptTokens: number;
 
   /**
+   * Generated (output) tokens.
+   *
    * @generated from field: uint32 completion_tokens = 2;
    */
   completionTokens: number;
 
   /**
+   * Tokens spent on reasoning, reported to consumers as `reasoning_tokens`.
+   *
    * @generated from field: uint32 reasoning_tokens = 3;
    */
   reasoningTokens: number;
@@ -611,27 +747,37 @@ export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 14);
 
 /**
+ * The request failed: the last frame for its request id. Before any content was sent the coordinator may
+ * retry it on another provider; after, the consumer gets an in-band error.
+ *
  * @generated from message coordinator.provider.v1.InferenceError
  */
 export type InferenceError = Message<"coordinator.provider.v1.InferenceError"> & {
   /**
+   * InferenceRequest.request_id that failed.
+   *
    * @generated from field: string request_id = 1;
    */
   requestId: string;
 
   /**
-   * HTTP-like status: 4xx deterministic, 503 capacity, 500/502/504 sickness.
+   * HTTP-like status: 4xx deterministic, 503 capacity, 500/502/504 sickness. Outside 400..599 reads as 500.
    *
    * @generated from field: uint32 status_code = 2;
    */
   statusCode: number;
 
   /**
+   * Human-readable cause; cut to 512 characters and stripped of control characters before it reaches logs
+   * or the consumer.
+   *
    * @generated from field: string message = 3;
    */
   message: string;
 
   /**
+   * Machine-readable cause: decides retry elsewhere, breaker and cooldown.
+   *
    * @generated from field: coordinator.provider.v1.ErrorReason reason = 4;
    */
   reason: ErrorReason;
@@ -645,25 +791,35 @@ export const InferenceErrorSchema: GenMessage<InferenceError> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 15);
 
 /**
+ * Progress of a model load or unload.
+ *
  * @generated from message coordinator.provider.v1.ModelLoadStatus
  */
 export type ModelLoadStatus = Message<"coordinator.provider.v1.ModelLoadStatus"> & {
   /**
+   * Model id (as ModelInfo.id).
+   *
    * @generated from field: string model = 1;
    */
   model: string;
 
   /**
+   * Where the load stands.
+   *
    * @generated from field: coordinator.provider.v1.LoadState state = 2;
    */
   state: LoadState;
 
   /**
+   * Why a load failed (LOAD_STATE_FAILED); sanitised like InferenceError.message.
+   *
    * @generated from field: string error = 3;
    */
   error: string;
 
   /**
+   * How long the load took, milliseconds (LOAD_STATE_SUCCEEDED).
+   *
    * @generated from field: uint32 load_time_ms = 4;
    */
   loadTimeMs: number;
@@ -677,44 +833,60 @@ export const ModelLoadStatusSchema: GenMessage<ModelLoadStatus> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 16);
 
 /**
+ * Envelope of every frame the coordinator sends.
+ *
  * @generated from message coordinator.provider.v1.CoordinatorMessage
  */
 export type CoordinatorMessage = Message<"coordinator.provider.v1.CoordinatorMessage"> & {
   /**
+   * Exactly one frame per message.
+   *
    * @generated from oneof coordinator.provider.v1.CoordinatorMessage.msg
    */
   msg: {
     /**
+     * The registration was accepted (after the first Challenge was answered).
+     *
      * @generated from field: coordinator.provider.v1.RegisterAck register_ack = 1;
      */
     value: RegisterAck;
     case: "registerAck";
   } | {
     /**
+     * Run a request.
+     *
      * @generated from field: coordinator.provider.v1.InferenceRequest inference_request = 2;
      */
     value: InferenceRequest;
     case: "inferenceRequest";
   } | {
     /**
+     * Stop a request (the consumer went away, a timeout, or a faster provider won).
+     *
      * @generated from field: coordinator.provider.v1.CancelInference cancel_inference = 3;
      */
     value: CancelInference;
     case: "cancelInference";
   } | {
     /**
+     * Load a model and keep it warm.
+     *
      * @generated from field: coordinator.provider.v1.LoadModel load_model = 4;
      */
     value: LoadModel;
     case: "loadModel";
   } | {
     /**
+     * Unload a model to free memory.
+     *
      * @generated from field: coordinator.provider.v1.UnloadModel unload_model = 5;
      */
     value: UnloadModel;
     case: "unloadModel";
   } | {
     /**
+     * Prove possession of the registered key.
+     *
      * @generated from field: coordinator.provider.v1.Challenge challenge = 6;
      */
     value: Challenge;
@@ -752,18 +924,20 @@ export const ChallengeSchema: GenMessage<Challenge> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 18);
 
 /**
+ * The session is registered; heartbeats and work may flow.
+ *
  * @generated from message coordinator.provider.v1.RegisterAck
  */
 export type RegisterAck = Message<"coordinator.provider.v1.RegisterAck"> & {
   /**
-   * The coordinator's id for this session.
+   * The coordinator's opaque id for this machine ("prov_" + 20 base32 characters), stable across sessions.
    *
    * @generated from field: string provider_id = 1;
    */
   providerId: string;
 
   /**
-   * How often the coordinator expects a heartbeat.
+   * How often the coordinator expects a heartbeat, milliseconds.
    *
    * @generated from field: uint32 heartbeat_interval_ms = 2;
    */
@@ -785,15 +959,21 @@ export const RegisterAckSchema: GenMessage<RegisterAck> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 19);
 
 /**
+ * A request to run. Answer with InferenceAccepted, then chunks, then one InferenceComplete or InferenceError.
+ *
  * @generated from message coordinator.provider.v1.InferenceRequest
  */
 export type InferenceRequest = Message<"coordinator.provider.v1.InferenceRequest"> & {
   /**
+   * The coordinator's id for this dispatch attempt, at most 64 characters; every answer frame echoes it.
+   *
    * @generated from field: string request_id = 1;
    */
   requestId: string;
 
   /**
+   * Model id to run (one the provider registered).
+   *
    * @generated from field: string model = 2;
    */
   model: string;
@@ -806,6 +986,8 @@ export type InferenceRequest = Message<"coordinator.provider.v1.InferenceRequest
   bodyJson: Uint8Array;
 
   /**
+   * Facts about the request the coordinator already derived, so the provider need not parse body_json to plan.
+   *
    * @generated from field: coordinator.provider.v1.RequestTraits traits = 4;
    */
   traits?: RequestTraits | undefined;
@@ -828,30 +1010,42 @@ export const InferenceRequestSchema: GenMessage<InferenceRequest> = /*@__PURE__*
   messageDesc(file_coordinator_provider_v1_provider, 20);
 
 /**
+ * What the coordinator derived from a request, for planning and admission.
+ *
  * @generated from message coordinator.provider.v1.RequestTraits
  */
 export type RequestTraits = Message<"coordinator.provider.v1.RequestTraits"> & {
   /**
+   * Maximum tokens to generate.
+   *
    * @generated from field: uint32 max_tokens = 1;
    */
   maxTokens: number;
 
   /**
+   * The coordinator's estimate of the prompt's length, tokens.
+   *
    * @generated from field: uint32 estimated_prompt_tokens = 2;
    */
   estimatedPromptTokens: number;
 
   /**
+   * The request offers tools.
+   *
    * @generated from field: bool has_tools = 3;
    */
   hasTools: boolean;
 
   /**
+   * The request contains images: only a vision model can serve it.
+   *
    * @generated from field: bool requires_vision = 4;
    */
   requiresVision: boolean;
 
   /**
+   * The consumer streams the answer (the provider streams chunks either way).
+   *
    * @generated from field: bool stream = 5;
    */
   stream: boolean;
@@ -865,15 +1059,21 @@ export const RequestTraitsSchema: GenMessage<RequestTraits> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 21);
 
 /**
+ * Stop a request: the provider stops generating and frees what it held for it.
+ *
  * @generated from message coordinator.provider.v1.CancelInference
  */
 export type CancelInference = Message<"coordinator.provider.v1.CancelInference"> & {
   /**
+   * InferenceRequest.request_id to stop.
+   *
    * @generated from field: string request_id = 1;
    */
   requestId: string;
 
   /**
+   * Why, for the provider's logs.
+   *
    * @generated from field: string reason = 2;
    */
   reason: string;
@@ -887,10 +1087,14 @@ export const CancelInferenceSchema: GenMessage<CancelInference> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 22);
 
 /**
+ * Load a model and keep it warm; the provider reports progress with ModelLoadStatus.
+ *
  * @generated from message coordinator.provider.v1.LoadModel
  */
 export type LoadModel = Message<"coordinator.provider.v1.LoadModel"> & {
   /**
+   * Model id to load (one the provider registered).
+   *
    * @generated from field: string model = 1;
    */
   model: string;
@@ -904,10 +1108,14 @@ export const LoadModelSchema: GenMessage<LoadModel> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 23);
 
 /**
+ * Unload a model; the provider reports LOAD_STATE_UNLOADED.
+ *
  * @generated from message coordinator.provider.v1.UnloadModel
  */
 export type UnloadModel = Message<"coordinator.provider.v1.UnloadModel"> & {
   /**
+   * Model id to unload.
+   *
    * @generated from field: string model = 1;
    */
   model: string;
@@ -921,20 +1129,28 @@ export const UnloadModelSchema: GenMessage<UnloadModel> = /*@__PURE__*/
   messageDesc(file_coordinator_provider_v1_provider, 24);
 
 /**
+ * The provider's overall state.
+ *
  * @generated from enum coordinator.provider.v1.ProviderStatus
  */
 export enum ProviderStatus {
   /**
+   * Not reported (older builds); treated as idle.
+   *
    * @generated from enum value: PROVIDER_STATUS_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * Nothing running.
+   *
    * @generated from enum value: PROVIDER_STATUS_IDLE = 1;
    */
   IDLE = 1,
 
   /**
+   * At least one request running.
+   *
    * @generated from enum value: PROVIDER_STATUS_SERVING = 2;
    */
   SERVING = 2,
@@ -954,30 +1170,42 @@ export const ProviderStatusSchema: GenEnum<ProviderStatus> = /*@__PURE__*/
   enumDesc(file_coordinator_provider_v1_provider, 0);
 
 /**
+ * macOS `ProcessInfo.thermalState`.
+ *
  * @generated from enum coordinator.provider.v1.ThermalState
  */
 export enum ThermalState {
   /**
+   * Not reported; read as nominal.
+   *
    * @generated from enum value: THERMAL_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * No thermal pressure.
+   *
    * @generated from enum value: THERMAL_STATE_NOMINAL = 1;
    */
   NOMINAL = 1,
 
   /**
+   * Slightly elevated; performance unaffected.
+   *
    * @generated from enum value: THERMAL_STATE_FAIR = 2;
    */
   FAIR = 2,
 
   /**
+   * High; the system is throttling.
+   *
    * @generated from enum value: THERMAL_STATE_SERIOUS = 3;
    */
   SERIOUS = 3,
 
   /**
+   * Very high; the machine should shed work.
+   *
    * @generated from enum value: THERMAL_STATE_CRITICAL = 4;
    */
   CRITICAL = 4,
@@ -990,30 +1218,42 @@ export const ThermalStateSchema: GenEnum<ThermalState> = /*@__PURE__*/
   enumDesc(file_coordinator_provider_v1_provider, 1);
 
 /**
+ * The state of one model slot.
+ *
  * @generated from enum coordinator.provider.v1.SlotState
  */
 export enum SlotState {
   /**
+   * Not reported; read as idle.
+   *
    * @generated from enum value: SLOT_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * Loaded and serving requests.
+   *
    * @generated from enum value: SLOT_STATE_RUNNING = 1;
    */
   RUNNING = 1,
 
   /**
+   * Loaded, nothing running: routable, and evictable.
+   *
    * @generated from enum value: SLOT_STATE_IDLE = 2;
    */
   IDLE = 2,
 
   /**
+   * Loading weights; not routable yet.
+   *
    * @generated from enum value: SLOT_STATE_LOADING = 3;
    */
   LOADING = 3,
 
   /**
+   * The backend process for this model died; not routable.
+   *
    * @generated from enum value: SLOT_STATE_CRASHED = 4;
    */
   CRASHED = 4,
@@ -1026,30 +1266,42 @@ export const SlotStateSchema: GenEnum<SlotState> = /*@__PURE__*/
   enumDesc(file_coordinator_provider_v1_provider, 2);
 
 /**
+ * Why generation stopped (OpenAI's `finish_reason`).
+ *
  * @generated from enum coordinator.provider.v1.FinishReason
  */
 export enum FinishReason {
   /**
+   * Not reported; read as stop.
+   *
    * @generated from enum value: FINISH_REASON_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * The model ended its answer or hit a stop sequence.
+   *
    * @generated from enum value: FINISH_REASON_STOP = 1;
    */
   STOP = 1,
 
   /**
+   * max_tokens or the context window was reached.
+   *
    * @generated from enum value: FINISH_REASON_LENGTH = 2;
    */
   LENGTH = 2,
 
   /**
+   * The model called tools and waits for their results.
+   *
    * @generated from enum value: FINISH_REASON_TOOL_CALLS = 3;
    */
   TOOL_CALLS = 3,
 
   /**
+   * Output was withheld by a filter.
+   *
    * @generated from enum value: FINISH_REASON_CONTENT_FILTER = 4;
    */
   CONTENT_FILTER = 4,
@@ -1062,10 +1314,14 @@ export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
   enumDesc(file_coordinator_provider_v1_provider, 3);
 
 /**
+ * Why a provider failed a request.
+ *
  * @generated from enum coordinator.provider.v1.ErrorReason
  */
 export enum ErrorReason {
   /**
+   * Not given (older builds); judged by status_code and the message.
+   *
    * @generated from enum value: ERROR_REASON_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
@@ -1085,11 +1341,15 @@ export enum ErrorReason {
   CAPACITY = 2,
 
   /**
+   * The model could not be loaded for this request.
+   *
    * @generated from enum value: ERROR_REASON_MODEL_LOAD_FAILED = 3;
    */
   MODEL_LOAD_FAILED = 3,
 
   /**
+   * Not enough memory to run the request or load the model.
+   *
    * @generated from enum value: ERROR_REASON_INSUFFICIENT_MEMORY = 4;
    */
   INSUFFICIENT_MEMORY = 4,
@@ -1102,21 +1362,29 @@ export enum ErrorReason {
   TEMPLATE = 5,
 
   /**
+   * A fault in the provider or its backend.
+   *
    * @generated from enum value: ERROR_REASON_INTERNAL = 6;
    */
   INTERNAL = 6,
 
   /**
+   * Ended by a CancelInference (or the provider's own shutdown).
+   *
    * @generated from enum value: ERROR_REASON_CANCELLED = 7;
    */
   CANCELLED = 7,
 
   /**
+   * The provider is draining and takes no new work.
+   *
    * @generated from enum value: ERROR_REASON_DRAINING = 8;
    */
   DRAINING = 8,
 
   /**
+   * The request is malformed for this backend: retrying elsewhere cannot help.
+   *
    * @generated from enum value: ERROR_REASON_INVALID_REQUEST = 9;
    */
   INVALID_REQUEST = 9,
@@ -1129,30 +1397,42 @@ export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
   enumDesc(file_coordinator_provider_v1_provider, 4);
 
 /**
+ * Stages of a model load.
+ *
  * @generated from enum coordinator.provider.v1.LoadState
  */
 export enum LoadState {
   /**
+   * Not reported.
+   *
    * @generated from enum value: LOAD_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * Loading began.
+   *
    * @generated from enum value: LOAD_STATE_STARTED = 1;
    */
   STARTED = 1,
 
   /**
+   * Loaded and warm.
+   *
    * @generated from enum value: LOAD_STATE_SUCCEEDED = 2;
    */
   SUCCEEDED = 2,
 
   /**
+   * The load failed (see error).
+   *
    * @generated from enum value: LOAD_STATE_FAILED = 3;
    */
   FAILED = 3,
 
   /**
+   * The model was unloaded.
+   *
    * @generated from enum value: LOAD_STATE_UNLOADED = 4;
    */
   UNLOADED = 4,
@@ -1165,11 +1445,16 @@ export const LoadStateSchema: GenEnum<LoadState> = /*@__PURE__*/
   enumDesc(file_coordinator_provider_v1_provider, 5);
 
 /**
+ * The provider-facing service, served by grpc-js on the coordinator's provider port (GRPC_PORT), next to
+ * grpc.health.v1.Health and server reflection.
+ *
  * @generated from service coordinator.provider.v1.ProviderService
  */
 export const ProviderService: GenService<{
   /**
-   * The provider's single long-lived session.
+   * The provider's single long-lived session: the provider sends ProviderMessage frames (Register first), the
+   * coordinator answers with CoordinatorMessage frames. Server keepalive pings detect a frozen machine; the
+   * session also ends after missed heartbeats (HEARTBEAT_TIMEOUT_MS).
    *
    * @generated from rpc coordinator.provider.v1.ProviderService.Connect
    */
