@@ -7,8 +7,9 @@ import type * as grpc from "@grpc/grpc-js";
 import { toBinary, type DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation, service as healthService } from "grpc-health-check";
+import { HealthImplementation } from "grpc-health-check";
 import { file_coordinator_provider_v1_provider, ProviderService } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { healthFileDescriptor } from "./grpc-health-descriptor.js";
 
 /** The names the health service answers for: "" (the whole server, by convention) and ProviderService. */
 export const healthServiceNames = ["", ProviderService.typeName] as const;
@@ -34,16 +35,17 @@ type MessageTypeDefinition = Extract<PackageDefinition[string], { fileDescriptor
 
 /**
  * What the reflection service reads: it only looks at each entry's `fileDescriptorProtos` (serialized
- * FileDescriptorProtos). Ours come from the descriptors protobuf-es embeds in gen/ (so they cannot drift from the
- * wire code); Health's from the package that serves it.
+ * FileDescriptorProtos), so one entry carries them all. Ours come from the descriptors protobuf-es embeds in gen/
+ * (so they cannot drift from the wire code); Health's is written out in grpc-health-descriptor.ts.
  */
 function reflectionPackage(): PackageDefinition {
-  const provider: MessageTypeDefinition = {
+  const files = [...withDependencies(file_coordinator_provider_v1_provider).map((f) => f.proto), healthFileDescriptor];
+  const all: MessageTypeDefinition = {
     format: "Protocol Buffer 3 DescriptorProto",
     type: {} as MessageTypeDefinition["type"],
-    fileDescriptorProtos: withDependencies(file_coordinator_provider_v1_provider).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto))),
+    fileDescriptorProtos: files.map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f))),
   };
-  return { [ProviderService.typeName]: provider, "grpc.health.v1.HealthCheckRequest": healthService.Check!.requestType };
+  return { [ProviderService.typeName]: all };
 }
 
 /** `file` and every file it imports, transitively, each once. */

@@ -3,8 +3,12 @@
  * reflection on the provider port. Readiness (HTTP and gRPC alike) leaves while the replica drains; liveness stays.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { promisify } from "node:util";
+import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
@@ -101,19 +105,31 @@ describe("health probes and gRPC introspection", function () {
     watch.cancel();
   });
 
-  it("lists ProviderService and Health over server reflection and serves the provider proto's descriptor", async () => {
+  it("lists ProviderService and Health over server reflection, with descriptors a strict client can link", async () => {
     t = await startTestCoordinator({ macs: [] });
     const address = `127.0.0.1:${t.coordinator.grpcPort}`;
     const list = await reflect(address, { list_services: "*" });
-    const names = list.list_services_response?.service.map((s) => s.name) ?? [];
-    assert.ok(names.includes("coordinator.provider.v1.ProviderService"), `listed: ${names.join(", ")}`);
-    assert.ok(names.includes("grpc.health.v1.Health"), `listed: ${names.join(", ")}`);
+    const names = list.list_services_response?.service.map((s) => s.name).sort() ?? [];
+    assert.deepEqual(names, ["coordinator.provider.v1.ProviderService", "grpc.health.v1.Health"]);
 
-    const file = await reflect(address, { file_containing_symbol: "coordinator.provider.v1.ProviderService" });
-    assert.equal(file.error_response, undefined, file.error_response?.error_message);
-    const protos = file.file_descriptor_response?.file_descriptor_proto ?? [];
-    assert.ok(protos.length >= 1);
-    assert.ok(protos.some((b) => Buffer.from(b).includes("coordinator/provider/v1/provider.proto")), "the descriptor is the provider proto");
+    // Every service's file resolves and links (fully qualified references, proper map entries): what grpcurl and
+    // buf curl need before they can call anything.
+    for (const service of names) {
+      const file = await reflect(address, { file_containing_symbol: service });
+      assert.equal(file.error_response, undefined, file.error_response?.error_message);
+      const protos = (file.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => fromBinary(FileDescriptorProtoSchema, b));
+      const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: protos }));
+      assert.ok(registry.getService(service), `${service} links from its reflected files`);
+    }
+  });
+
+  it("answers buf curl through reflection alone: methods listed, Health/Check called", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const url = `http://127.0.0.1:${t.coordinator.grpcPort}`;
+    const bufCurl = (...args: string[]) => promisify(execFile)(path.resolve("node_modules/.bin/buf"), ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args]);
+    const methods = (await bufCurl("--list-methods", url)).stdout.trim().split("\n");
+    assert.deepEqual(methods, ["coordinator.provider.v1.ProviderService/Connect", "grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch"]);
+    assert.deepEqual(JSON.parse((await bufCurl("-d", '{"service":""}', `${url}/grpc.health.v1.Health/Check`)).stdout), { status: "SERVING" });
   });
 
   it("counts every migration as pending on an empty database and none once migrated (what /readyz waits for)", async () => {
