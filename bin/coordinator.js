@@ -4,5 +4,10 @@
 import { register } from "tsx/esm/api";
 
 register();
+// In production a metric the catalogue does not declare is dropped and logged once (tests leave the default: throw).
+const { setUndeclaredMetricPolicy } = await import("../src/telemetry/metrics.ts");
+const { createLogger } = await import("../src/util/logger.ts");
+const metricsLog = createLogger("warn");
+setUndeclaredMetricPolicy({ kind: "drop", log: (msg, fields) => metricsLog.warn(msg, fields) });
 const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2), process.env);

@@ -23,7 +23,9 @@ import { startGrpcServer } from "./protocol/grpc-server.js";
 import { ProviderService } from "./protocol/provider-service.js";
 import { createProviderIdentityStore } from "./ledger/provider-identities.js";
 import { DivergenceTracker } from "./usage/divergence-tracker.js";
-import { count } from "./telemetry/metrics.js";
+import { reportFleetGauges } from "./telemetry/fleet-gauges.js";
+import { count, gauge, reportGaugesEvery } from "./telemetry/metrics.js";
+import { createPrometheusEndpoint } from "./telemetry/prometheus.js";
 import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { ProviderRegistry } from "./registry/provider-registry.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
@@ -339,7 +341,9 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   // adapter's own routing saves its per-request work on every inference call.
   // The admin key and the body limit are checked from the headers, before the adapter reads any body.
   const admin = adminGate({ adminKey, pathPrefixes: [adminServicePathPrefix], maxBodyBytes: config.adminMaxBodyBytes }, connect);
-  const http = new ConsumerServer((req, res) => (req.url?.startsWith("/v1/") ? rest(req, res) : admin(req, res)), clock, {
+  // METRICS_PROMETHEUS=on: `GET /metrics` on this port (unauthenticated, so off by default).
+  const prometheus = config.metricsPrometheus ? createPrometheusEndpoint() : undefined;
+  const http = new ConsumerServer((req, res) => (prometheus && req.url === "/metrics" ? prometheus.handle(req, res) : req.url?.startsWith("/v1/") ? rest(req, res) : admin(req, res)), clock, {
     headersTimeoutMs: config.httpHeadersTimeoutMs,
     requestTimeoutMs: config.httpRequestTimeoutMs,
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
@@ -356,11 +360,18 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     providers.closeAll("coordinator failed to start");
     await http.stopListening();
     await ledger.close();
+    await prometheus?.close();
     throw e;
   }
 
   const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log });
   warmPool.start();
+  // Gauges on a fixed interval, not only on change: the fleet per model (the capacity snapshot), connected providers.
+  const refreshGauges = () => {
+    gauge("providers.connected", registry.size);
+    reportFleetGauges(capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, clock.nowMs(), { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions }).models);
+  };
+  const stopGauges = config.metricsGaugeIntervalMs > 0 ? reportGaugesEvery(config.metricsGaugeIntervalMs, refreshGauges) : () => undefined;
 
   log.info("coordinator listening", { http_port: httpPort, grpc_port: grpc.port });
 
@@ -399,6 +410,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         http.closeAllConnections();
         await httpClosed;
         await ledger.close();
+        stopGauges();
+        await prometheus?.close();
       })()),
   };
 }

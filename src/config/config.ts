@@ -30,6 +30,8 @@ export const settings = {
   ddAgentHost: { env: "DD_AGENT_HOST", kind: "string", default: undefined, help: "DogStatsD host; metrics are sent over UDP when set." },
   ddDogstatsdPort: { env: "DD_DOGSTATSD_PORT", kind: "int", default: 8125, help: "DogStatsD port." },
   ddEnv: { env: "DD_ENV", kind: "string", default: undefined, help: "`env:` tag on every DogStatsD metric." },
+  metricsPrometheus: { env: "METRICS_PROMETHEUS", kind: "bool", default: false, help: "Serve Prometheus text metrics on `GET /metrics` of the consumer port (unauthenticated: expose it only to your scraper). Default: off." },
+  metricsGaugeIntervalMs: { env: "METRICS_GAUGE_INTERVAL_MS", kind: "int", default: 10_000, help: "Gauges (queue depth, fleet per model, connected providers) are re-sent to DogStatsD this often, not only on change. 0 disables." },
   otelEndpoint: { env: "OTEL_EXPORTER_OTLP_ENDPOINT", kind: "string", default: undefined, help: "OTLP endpoint; the OpenTelemetry SDK (metrics + traces) starts when set. Other OTEL_* variables are honoured by the SDK." },
   heartbeatIntervalMs: { env: "HEARTBEAT_INTERVAL_MS", kind: "int", default: 5_000, help: "Heartbeat interval asked of providers." },
   heartbeatTimeoutMs: { env: "HEARTBEAT_TIMEOUT_MS", kind: "int", default: 20_000, help: "Providers silent this long are evicted (frozen TCP peers are caught sooner by gRPC keepalive)." },

@@ -9,7 +9,7 @@
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { RequestQueue } from "../scheduler/request-queue.js";
-import { count, gauge } from "../telemetry/metrics.js";
+import { count, gauge, observe } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
 import type { CancelSignal } from "./cancel-signal.js";
 
@@ -76,6 +76,7 @@ export class CapacityQueue {
         signal.removeEventListener("abort", onAbort);
         this.#queue.remove(requestId);
         gauge("request_queue.depth", this.#queue.depth(model), { model });
+        observe("request_queue.wait_ms", this.#o.clock.nowMs() - now, { model });
       };
       const waiter: Waiter = {
         tryStart,

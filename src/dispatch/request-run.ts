@@ -382,7 +382,7 @@ export class RequestRun {
       kind: usage.completionTokens > 0 ? "success" : "incomplete",
       nowMs: this.#d.clock.nowMs(),
     });
-    count("inference.dispatches", { status: "success" });
+    count("inference.dispatches", { status: "success", model: this.#job.model });
     this.#observeRates(a, usage);
     this.#finish({
       kind: "completed",
@@ -409,7 +409,7 @@ export class RequestRun {
 
     if (leading && this.#committed) {
       this.#log("warn", "provider failed after commit; in-band error sent", a, fields);
-      count("inference.in_band_error", { model: this.#job.model });
+      count("inference.in_band_error", { model: this.#job.model, provider_id: a.providerId });
       const err = new CoordinatorError("provider_failed", `the provider failed mid-stream: ${message}`, { wireCode: "provider_error" });
       this.#sink.failAfterCommit(err);
       this.#finish({ kind: "failed", error: err, committed: true, attempts: this.#attemptCount, served: served(a), partial: this.#partial(a) });
@@ -435,7 +435,7 @@ export class RequestRun {
       this.#failPreCommit(cls === "deterministic" ? deterministicError(message) : new CoordinatorError("invalid_request", message));
       return;
     }
-    count("inference.dispatches", { status: "retry_precontent" });
+    count("inference.dispatches", { status: "retry_precontent", model: this.#job.model, provider_id: a.providerId, reason: f.fault });
     if (this.#liveAttempts() > 0) {
       this.#log("info", "not failing over: a racing attempt is still running", a, { reason: f.fault });
       return;
@@ -461,7 +461,7 @@ export class RequestRun {
         this.#onFailure(a, { fault: "stalled", status: 504, message: "the provider stalled mid-stream", cls: "sickness" });
         return;
       case "first_token_timeout":
-        count("inference.dispatches", { status: "timeout" });
+        count("inference.dispatches", { status: "timeout", model: this.#job.model, provider_id: a.providerId });
         this.#cancelAttempt(a, "no content before the deadline");
         this.#onFailure(a, { fault: "first_token_timeout", status: 504, message: "no content before the first-token deadline", cls: "sickness" });
         return;
@@ -508,7 +508,9 @@ export class RequestRun {
 
   #failPreCommit(error: CoordinatorError): void {
     this.#cancelAll("request failed");
-    count("inference.dispatches", { status: "failure" });
+    // Load shedding (the queue was full or waited out before any attempt) is not a dispatch failure.
+    if (isShed(error, this.#attemptCount)) count("inference.shed", { model: this.#job.model, reason: error.code });
+    else count("inference.dispatches", { status: "failure", model: this.#job.model });
     this.#finish({ kind: "failed", error, committed: false, attempts: this.#attemptCount });
   }
 
@@ -586,9 +588,14 @@ export class RequestRun {
       this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
     }
     this.#signal.removeEventListener("abort", this.#onAbort);
-    observe("inference.duration_ms", this.#d.clock.nowMs() - this.#startedAtMs, { model: this.#job.model, outcome: r.kind });
+    if (!(r.kind === "failed" && isShed(r.error, r.attempts))) observe("inference.duration_ms", this.#d.clock.nowMs() - this.#startedAtMs, { model: this.#job.model, outcome: r.kind });
     this.#resolve(r);
   }
+}
+
+/** A request refused for load before any attempt: shedding, never a failed dispatch or a 0 ms duration. */
+function isShed(error: CoordinatorError, attempts: number): boolean {
+  return attempts === 0 && (error.code === "capacity_exhausted" || error.code === "rate_limited");
 }
 
 function served(a: Attempt): { providerId: ProviderId; providerAccountId: string } {

@@ -76,7 +76,7 @@ export class HealthTracker implements HealthGates {
     this.#shapes = new ShapeCooldowns({
       ...options.shape,
       onExpired: (providerId, model, shape) => {
-        this.#count("routing.cooldown_cleared", { shape, reason: "expired" });
+        this.#count("routing.cooldown_cleared", { shape, reason: "expired", provider_id: providerId });
         options.shape?.onExpired?.(providerId, model, shape);
       },
     });
@@ -89,13 +89,13 @@ export class HealthTracker implements HealthGates {
     switch (o.kind) {
       case "success": {
         const cooldown = this.#shapes.recordSuccess(o.providerId, o.model, o.shape, o.nowMs);
-        if (cooldown.kind === "cleared") this.#count("routing.cooldown_cleared", { shape: o.shape, reason: "success" });
-        return { cooldown, breaker: this.#breakerMetric(this.#breaker.recordSuccess(o.providerId, o.nowMs)) };
+        if (cooldown.kind === "cleared") this.#count("routing.cooldown_cleared", { shape: o.shape, reason: "success", provider_id: o.providerId });
+        return { cooldown, breaker: this.#breakerMetric(this.#breaker.recordSuccess(o.providerId, o.nowMs), o.providerId) };
       }
       case "sickness": {
         const cooldown = this.#shapes.recordSickness(o.providerId, o.model, o.shape, o.nowMs);
-        if (cooldown.kind === "entered") this.#count("routing.cooldown_entered", { shape: o.shape });
-        return { cooldown, breaker: this.#breakerMetric(this.#breaker.recordFault(o.providerId, o.nowMs)) };
+        if (cooldown.kind === "entered") this.#count("routing.cooldown_entered", { shape: o.shape, provider_id: o.providerId, model: o.model, reason: "sickness" });
+        return { cooldown, breaker: this.#breakerMetric(this.#breaker.recordFault(o.providerId, o.nowMs), o.providerId) };
       }
       case "incomplete":
       case "capacity":
@@ -115,9 +115,9 @@ export class HealthTracker implements HealthGates {
    */
   forgetProvider(providerId: ProviderId): void {
     for (const shape of this.#shapes.forget(providerId)) {
-      this.#count("routing.cooldown_cleared", { shape, reason: "forgotten" });
+      this.#count("routing.cooldown_cleared", { shape, reason: "forgotten", provider_id: providerId });
     }
-    if (this.#breaker.forget(providerId)) this.#count("routing.provider_breaker", { state: "closed" });
+    if (this.#breaker.forget(providerId)) this.#count("routing.provider_breaker", { state: "closed", provider_id: providerId });
     this.#load.forget(providerId);
   }
 
@@ -196,9 +196,9 @@ export class HealthTracker implements HealthGates {
     return { shapeEntries: this.#shapes.size, breakerEntries: this.#breaker.size, loadEntries: this.#load.size };
   }
 
-  #breakerMetric(t: BreakerTransition): BreakerTransition {
-    if (t.kind === "opened") this.#count("routing.provider_breaker", { state: "open" });
-    else if (t.kind === "closed") this.#count("routing.provider_breaker", { state: "closed" });
+  #breakerMetric(t: BreakerTransition, providerId: ProviderId): BreakerTransition {
+    if (t.kind === "opened") this.#count("routing.provider_breaker", { state: "open", provider_id: providerId });
+    else if (t.kind === "closed") this.#count("routing.provider_breaker", { state: "closed", provider_id: providerId });
     return t;
   }
 }

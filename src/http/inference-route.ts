@@ -29,6 +29,7 @@ import type { Clock } from "../util/clock.js";
 import { authenticate, type AuthDeps } from "./auth.js";
 import type { BodyBudget } from "./body-budget.js";
 import { requireKnownModel, type ModelCatalog } from "./model-catalog.js";
+import { noteRequest } from "./request-metrics.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
@@ -73,6 +74,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     const normalized = dialect.parse(body, parseContextFor(deps.models, deps.limits));
     assertRequestWithinLimits(normalized, deps.limits);
     requireKnownModel(deps.models, normalized.model);
+    noteRequest(res, { dialect: dialect.name, model: normalized.model });
     applyModelLimits(deps, normalized);
     preflight(deps, requestId, normalized);
 
@@ -99,6 +101,7 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     reserved = true;
 
     const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, body, req, res, headers);
+    if (result.kind !== "completed") noteRequest(res, { outcome: result.kind === "failed" ? "in_band_error" : "cancelled" });
     try {
       await settle(deps, requestId, normalized, result, ticket, startedAtMs);
     } finally {

@@ -7,7 +7,7 @@ import { dialects } from "../dialects/index.js";
 import { optBoolean } from "../dialects/request-fields.js";
 import type { Dialect } from "../dialects/types.js";
 import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordinator-error.js";
-import { observe } from "../telemetry/metrics.js";
+import { recordHttpFinish } from "./request-metrics.js";
 import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
 import { modelNotFound, requireKnownModel, type ModelListEntry } from "./model-catalog.js";
@@ -69,7 +69,7 @@ export function restHandler(deps: RouteDeps): (req: IncomingMessage, res: Server
       if (req.method === "OPTIONS") return corsPreflight(req, res);
     }
     const started = performance.now();
-    res.on("finish", () => observe("http.latency_ms", performance.now() - started, { status: res.statusCode }));
+    res.on("finish", () => recordHttpFinish(req, res, performance.now() - started));
     const path = pathOf(req);
     void route(deps, req, res, path).catch((e) => {
       const err = CoordinatorError.from(e);

@@ -26,6 +26,7 @@ import { EntryWriter, type WriteOp } from "./entry-writer.js";
 import { drawLease, heartbeat, loadAccountMeta, loadKeyMeta, registerHolder, type AccountMeta } from "./lease-sql.js";
 import { recoverDeadHolders, type RecoveryReport } from "./recovery.js";
 import { rollupBalances } from "./rollup.js";
+import { countSettlement } from "./settlement-metrics.js";
 import { createAccountStore, getUsage } from "./account-store.js";
 import { createLimitStore } from "./limit-overrides.js";
 import type { ApiKeyCacheLimits } from "./api-key-cache.js";
@@ -332,6 +333,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       if (existing !== rec) return ledger.settle(input); // resolved while we awaited the price
       requests.set(input.requestId, { state: "settled", settlement, reserved: rec.reserved, atMs: clock.nowMs() });
       resolveHold(rec, debit);
+      countSettlement(rec.model, input.providerId, input.usage, settlement);
       // Queued ahead of the settlement (one writer, in order): usually both land in one statement.
       record(input.requestId, rec);
       const written = track(rec.lease, writer.write({

@@ -31,7 +31,7 @@ describe("authentication under abuse (key spraying, repeats, coalescing, weak ke
       increment: (stat, value) => {
         if (stat === "auth.key_lookups") lookups.count += value;
       },
-      histogram: () => undefined,
+      distribution: () => undefined,
       gauge: () => undefined,
     });
   });

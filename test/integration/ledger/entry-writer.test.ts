@@ -49,7 +49,7 @@ describe("EntryWriter batches on real Postgres", () => {
     const seen: { kind: string; stat: string; value: number }[] = [];
     setStatsd({
       increment: (stat, value) => seen.push({ kind: "c", stat, value }),
-      histogram: (stat, value) => seen.push({ kind: "h", stat, value }),
+      distribution: (stat, value) => seen.push({ kind: "d", stat, value }),
       gauge: (stat, value) => seen.push({ kind: "g", stat, value }),
     });
     try {
@@ -59,7 +59,7 @@ describe("EntryWriter batches on real Postgres", () => {
     }
     assert.deepEqual(seen.filter((m) => m.stat === "ledger.batch_size").map((m) => m.value), [3]);
     const write = seen.find((m) => m.stat === "ledger.write_ms");
-    assert.ok(write && write.kind === "h" && write.value > 0);
+    assert.ok(write && write.kind === "d" && write.value > 0);
     assert.deepEqual(seen.filter((m) => m.stat === "ledger.queued").map((m) => m.value), [0]);
   });
 

@@ -25,7 +25,7 @@ describe("HealthTracker", () => {
     assert.equal(h.isCooledDown("p1", "m", "tools", T0 + 11 * S), true);
     assert.equal(h.isCooledDown("p1", "m", "base", T0 + 11 * S), false);
     assert.equal(h.verdict("p1", "m", "tools", T0 + 11 * S), "shape_cooldown");
-    assert.deepEqual(metrics, ['routing.cooldown_entered {"shape":"tools"}']);
+    assert.deepEqual(metrics, ['routing.cooldown_entered {"shape":"tools","provider_id":"p1","model":"m","reason":"sickness"}']);
   });
 
   it("a base success does not clear the tools cooldown; a tools success does", () => {
@@ -37,7 +37,7 @@ describe("HealthTracker", () => {
     const effect = rec(h, "p1", "tools", "success", T0 + 4 * S);
     assert.deepEqual(effect.cooldown, { kind: "cleared" });
     assert.equal(h.isCooledDown("p1", "m", "tools", T0 + 5 * S), false);
-    assert.ok(metrics.includes('routing.cooldown_cleared {"shape":"tools","reason":"success"}'));
+    assert.ok(metrics.includes('routing.cooldown_cleared {"shape":"tools","reason":"success","provider_id":"p1"}'));
   });
 
   const neverCount: OutcomeKind[] = ["capacity", "client_error", "incomplete"];
@@ -69,7 +69,7 @@ describe("HealthTracker", () => {
     rec(h, "p1", "base", "sickness", T0 + S);
     assert.equal(h.isCooledDown("p1", "m", "base", T0 + S + 5 * MIN - 1), true);
     assert.equal(h.isCooledDown("p1", "m", "base", T0 + S + 5 * MIN), false);
-    assert.ok(metrics.includes('routing.cooldown_cleared {"shape":"base","reason":"expired"}'));
+    assert.ok(metrics.includes('routing.cooldown_cleared {"shape":"base","reason":"expired","provider_id":"p1"}'));
   });
 
   it("forgetProvider clears cooldowns, breaker and load cooldowns of that provider id only", () => {
@@ -85,8 +85,8 @@ describe("HealthTracker", () => {
     assert.equal(h.isBreakerOpen("p1", T0 + 6 * S), false);
     assert.equal(h.isLoadCooledDown("p1", "m", T0 + 6 * S), false);
     assert.equal(h.isCooledDown("p2", "m", "tools", T0 + 6 * S), true);
-    assert.ok(metrics.includes('routing.cooldown_cleared {"shape":"tools","reason":"forgotten"}'));
-    assert.ok(metrics.includes('routing.provider_breaker {"state":"closed"}'));
+    assert.ok(metrics.includes('routing.cooldown_cleared {"shape":"tools","reason":"forgotten","provider_id":"p1"}'));
+    assert.ok(metrics.includes('routing.provider_breaker {"state":"closed","provider_id":"p1"}'));
   });
 
   it("opens the provider breaker across models after 5 consecutive faults and counts it", () => {
@@ -96,11 +96,11 @@ describe("HealthTracker", () => {
     assert.equal(h.isBreakerOpen("p1", T0 + 81 * S), true);
     assert.equal(h.isCooledDown("p1", "other-model", "base", T0 + 81 * S), true);
     assert.equal(h.verdict("p1", "other-model", "base", T0 + 81 * S), "breaker_open");
-    assert.ok(metrics.includes('routing.provider_breaker {"state":"open"}'));
+    assert.ok(metrics.includes('routing.provider_breaker {"state":"open","provider_id":"p1"}'));
     // Half-open after 60 s: admitted; a success closes it.
     assert.equal(h.isCooledDown("p1", "other-model", "base", T0 + 140 * S), false);
     rec(h, "p1", "base", "success", T0 + 141 * S);
-    assert.equal(metrics.at(-1), 'routing.provider_breaker {"state":"closed"}');
+    assert.equal(metrics.at(-1), 'routing.provider_breaker {"state":"closed","provider_id":"p1"}');
   });
 
   describe("fail-open", () => {

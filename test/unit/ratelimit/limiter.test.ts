@@ -192,7 +192,7 @@ describe("rate limiter", () => {
     const lines: string[] = [];
     const fake: StatsdLike = {
       increment: (s, v, t) => lines.push(`${s}:${v}|c|${JSON.stringify(t)}`),
-      histogram: (s, v, t) => lines.push(`${s}:${v}|h|${JSON.stringify(t)}`),
+      distribution: (s, v, t) => lines.push(`${s}:${v}|d|${JSON.stringify(t)}`),
       gauge: () => {},
     };
     setStatsd(fake);
@@ -205,7 +205,7 @@ describe("rate limiter", () => {
       setStatsd(undefined);
     }
     assert.deepEqual(lines, [
-      'ratelimit.output_admission.delta_tokens:700|h|{"tier":"service","direction":"under"}',
+      'ratelimit.output_admission.delta_tokens:700|d|{"tier":"service","direction":"under"}',
       'ratelimit.rejections:1|c|{"tier":"service","dimension":"requests"}',
     ]);
   });

@@ -58,7 +58,7 @@ function fakeStatsd(): StatsdLike & { counts: string[] } {
   return {
     counts,
     increment: (stat, value, tags) => counts.push(`${stat}:${value}:${tags?.source}:${tags?.field}`),
-    histogram: () => {},
+    distribution: () => {},
     gauge: () => {},
   };
 }
