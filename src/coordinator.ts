@@ -266,6 +266,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     limits: requestLimitsFrom(config),
     ...(config.corsAllowOrigin === "off" ? {} : { corsAllowOrigin: config.corsAllowOrigin }),
     log: (msg, fields) => log.warn(msg, fields),
+    logger: log,
     capacity: () => {
       const now = clock.nowMs();
       // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.

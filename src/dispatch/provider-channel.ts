@@ -10,6 +10,8 @@ export interface InferenceDispatch {
   /** The normalized chat-completions request as UTF-8 JSON. */
   bodyJson: Uint8Array;
   traits: RequestTraits;
+  /** W3C Trace Context headers of the attempt's span (`traceparent`, `tracestate`); empty or absent when untraced. */
+  traceContext?: Record<string, string>;
 }
 
 export interface ProviderChannel {

@@ -16,12 +16,14 @@
  * Every provider fault is one `warn` log line, and every failover, backup and cancel decision one `info` line,
  * each with `request_id`, `provider_id`, `model`, `attempt` (1-based) and `reason`.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { isContentBearing, type Delta, type ProviderErrorReason, type ProviderEvent, type Usage } from "../inference/types.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import type { ProviderId } from "../registry/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count, observe } from "../telemetry/metrics.js";
+import { endSpan, SpanKind, startSpan, traceHeaders, type Span } from "../telemetry/tracing.js";
 import type { Cancel, Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
 import type { CancelSignal } from "./cancel-signal.js";
@@ -83,6 +85,10 @@ export class RequestRun {
   readonly #attempts = new Map<ProviderId, Attempt>();
   readonly #excluded = new Set<ProviderId>();
   readonly #held: Delta[] = [];
+  /** Each attempt's open span (one attempt per provider). */
+  readonly #spans = new Map<ProviderId, Span>();
+  /** A "queue" decision has been traced (a queued request is re-picked on every capacity change: trace it once). */
+  #queueTraced = false;
   readonly #startedAtMs: number;
   /** The leader: the attempt whose content is the answer (see the file comment). */
   #winner: Attempt | undefined;
@@ -151,6 +157,7 @@ export class RequestRun {
   #tryStart(isBackup: boolean): "started" | "failed" | "queue" {
     if (this.#result) return "failed";
     const decision = this.#d.pick(this.#routeRequest());
+    this.#traceDecision(decision, isBackup);
     if (decision.kind === "picked") {
       this.#startAttempt(decision.providerId, isBackup, decision.reservedTokens);
       return "started";
@@ -174,7 +181,8 @@ export class RequestRun {
       return;
     }
     try {
-      await this.#d.waitForCapacity(this.#job, () => this.#tryStart(false) !== "queue", this.#signal, this.#attemptCount > 0 ? left : undefined);
+      // Bound: the queue retries from whichever request freed capacity; the attempt belongs to this one's log scope.
+      await this.#d.waitForCapacity(this.#job, AsyncLocalStorage.bind(() => this.#tryStart(false) !== "queue"), this.#signal, this.#attemptCount > 0 ? left : undefined);
     } catch (e) {
       if (!this.#result) this.#failPreCommit(this.#attemptCount > 0 ? this.#exhaustedError() : CoordinatorError.from(e));
     }
@@ -225,9 +233,21 @@ export class RequestRun {
     } else {
       this.#log("debug", "inference dispatched", a, { reason: this.#attemptCount > 1 ? "failover" : "first_pick" });
     }
+    const span = this.#job.trace
+      ? startSpan(`chat ${this.#job.model}`, this.#job.trace, {
+          "gen_ai.operation.name": "chat",
+          "gen_ai.request.model": this.#job.model,
+          "coordinator.provider.id": providerId,
+          "coordinator.attempt": this.#attemptCount,
+          "coordinator.attempt.backup": backup,
+          "coordinator.dispatch.reason": backup ? "slow_first_token" : this.#attemptCount > 1 ? "failover" : "first_pick",
+        }, SpanKind.CLIENT)
+      : undefined;
+    if (span) this.#spans.set(providerId, span);
     const sent = channel.dispatch(
-      { requestId: this.#job.requestId, model: this.#job.model, bodyJson: this.#job.bodyJson, traits: this.#job.traits },
-      (e) => this.#onEvent(a, e),
+      { requestId: this.#job.requestId, model: this.#job.model, bodyJson: this.#job.bodyJson, traits: this.#job.traits, ...(span ? { traceContext: traceHeaders(span) } : {}) },
+      // Events arrive on the provider's stream: bound here, their log lines carry this request's ids.
+      AsyncLocalStorage.bind((e: ProviderEvent) => this.#onEvent(a, e)),
     );
     if (!sent) {
       this.#onEvent(a, { kind: "disconnected", message: "provider session closed" });
@@ -346,6 +366,8 @@ export class RequestRun {
       this.#cancelAttempt(other, "lost the race to another provider");
     }
     if (a.backup) count("inference.speculative_win", { model: this.#job.model });
+    this.#spans.get(a.providerId)?.addEvent("first_token");
+    this.#job.onFirstToken?.();
     observe("inference.ttft_ms", this.#d.clock.nowMs() - this.#startedAtMs, { model: this.#job.model });
     if (this.#job.traits.stream) this.#commitResponse();
   }
@@ -374,6 +396,11 @@ export class RequestRun {
     if (!this.#committed) this.#commitResponse(); // a buffered answer is written now, in one piece
     a.phase = "done";
     const usage = this.#billedUsage(a, e);
+    this.#endAttemptSpan(a, "success", undefined, undefined, {
+      "gen_ai.usage.input_tokens": usage.promptTokens,
+      "gen_ai.usage.output_tokens": usage.completionTokens,
+      "gen_ai.response.finish_reasons": [e.finishReason],
+    });
     this.#sink.finish(e.finishReason, usage);
     this.#d.health.recordOutcome({
       providerId: a.providerId,
@@ -406,6 +433,7 @@ export class RequestRun {
     this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
     const leading = this.#winner === a;
     const fields = { reason: f.fault, status, message, class: cls, ...(f.providerReason ? { provider_reason: f.providerReason } : {}), ...(leading ? { content_chars: a.contentChars } : {}) };
+    this.#endAttemptSpan(a, "failed", f.fault, new CoordinatorError("provider_failed", message), { "coordinator.error.class": cls, "coordinator.provider.status": status, ...(f.providerReason ? { "coordinator.provider.reason": f.providerReason } : {}) });
 
     if (leading && this.#committed) {
       this.#log("warn", "provider failed after commit; in-band error sent", a, fields);
@@ -457,11 +485,13 @@ export class RequestRun {
         this.#arm(a, v.untilMs);
         return;
       case "stalled":
+        this.#endAttemptSpan(a, "failed", "stalled", new CoordinatorError("timeout", "the provider stalled mid-stream"));
         this.#cancelAttempt(a, "stalled");
         this.#onFailure(a, { fault: "stalled", status: 504, message: "the provider stalled mid-stream", cls: "sickness" });
         return;
       case "first_token_timeout":
         count("inference.dispatches", { status: "timeout", model: this.#job.model, provider_id: a.providerId });
+        this.#endAttemptSpan(a, "failed", "first_token_timeout", new CoordinatorError("timeout", "no content before the first-token deadline"));
         this.#cancelAttempt(a, "no content before the deadline");
         this.#onFailure(a, { fault: "first_token_timeout", status: 504, message: "no content before the first-token deadline", cls: "sickness" });
         return;
@@ -472,6 +502,7 @@ export class RequestRun {
 
   #cancelAttempt(a: Attempt, reason: string): void {
     if (a.phase !== "done") a.phase = "done";
+    this.#endAttemptSpan(a, "cancelled", reason);
     a.timer?.();
     this.#d.directory.channel(a.providerId)?.cancel(this.#job.requestId, reason);
     this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
@@ -561,6 +592,27 @@ export class RequestRun {
     return defended.usage;
   }
 
+  /** One routing decision as an instant child span of the request (a queued request's re-picks: the first only). */
+  #traceDecision(d: PickResult, backup: boolean): void {
+    if (!this.#job.trace || (d.kind === "queue" && this.#queueTraced)) return;
+    if (d.kind === "queue") this.#queueTraced = true;
+    const span = startSpan("route", this.#job.trace, {
+      "coordinator.routing.phase": backup ? "backup" : this.#attemptCount > 0 ? "failover" : "dispatch",
+      "coordinator.routing.decision": d.kind,
+      "coordinator.routing.reason": d.kind === "reject" ? d.code : d.reason,
+      ...(d.kind === "picked" ? { "coordinator.provider.id": d.providerId, "coordinator.routing.cold": d.cold } : {}),
+    });
+    span.end();
+  }
+
+  /** Ends an attempt's span once (`outcome`: success, failed, cancelled; `reason`: the fault or cancel reason). */
+  #endAttemptSpan(a: Attempt, outcome: string, reason: string | undefined, error?: CoordinatorError, attributes: Record<string, string | number | boolean | string[]> = {}): void {
+    const span = this.#spans.get(a.providerId);
+    if (!span) return;
+    this.#spans.delete(a.providerId);
+    endSpan(span, error, { "coordinator.attempt.outcome": outcome, ...(reason !== undefined ? { "coordinator.attempt.reason": reason } : {}), ...attributes });
+  }
+
   /** One operator log line about this request (and, when given, one of its attempts). */
   #log(level: "debug" | "info" | "warn", msg: string, a: Attempt | undefined, fields: Record<string, unknown>): void {
     const log = this.#d.log;
@@ -586,6 +638,7 @@ export class RequestRun {
     for (const a of this.#attempts.values()) {
       a.timer?.();
       this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
+      this.#endAttemptSpan(a, r.kind, r.kind === "failed" ? r.error.code : undefined);
     }
     this.#signal.removeEventListener("abort", this.#onAbort);
     if (!(r.kind === "failed" && isShed(r.error, r.attempts))) observe("inference.duration_ms", this.#d.clock.nowMs() - this.#startedAtMs, { model: this.#job.model, outcome: r.kind });

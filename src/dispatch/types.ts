@@ -6,6 +6,7 @@ import type { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, FinishReason, ProviderErrorReason, RequestShape, RequestTraits, Usage } from "../inference/types.js";
 import type { ProviderId } from "../registry/types.js";
 import type { HealthGates } from "../scheduler/types.js";
+import type { Span } from "../telemetry/tracing.js";
 
 /** One consumer request, ready to dispatch. */
 export interface DispatchJob {
@@ -30,6 +31,10 @@ export interface DispatchJob {
    * (queue full or timed out, no capacity, cancelled while queued) never calls it. Optional.
    */
   onDispatched?(): void;
+  /** The request's span: each routing decision and provider attempt is a child span. Optional. */
+  trace?: Span;
+  /** Called whenever an attempt's first content makes it the leader (again after a buffered failover). Optional. */
+  onFirstToken?(): void;
 }
 
 /**

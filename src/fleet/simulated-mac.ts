@@ -58,6 +58,8 @@ export class SimulatedMac extends EventEmitter {
   readonly cancelsReceived: string[] = [];
   /** Request ids of every InferenceRequest received, in order. */
   readonly requestsReceived: string[] = [];
+  /** The W3C trace context (`traceparent`, ...) of every InferenceRequest received, by request id. */
+  readonly traceContextsReceived = new Map<string, Record<string, string>>();
   /** Finished requests (completed, failed, rejected, aborted or cut by a disconnect). */
   readonly records: RunRecord[] = [];
   /** Number of successful registrations (1 + reconnects). */
@@ -407,6 +409,7 @@ export class SimulatedMac extends EventEmitter {
   async #onInference(req: InferenceRequest): Promise<void> {
     const id = req.requestId;
     this.requestsReceived.push(id);
+    this.traceContextsReceived.set(id, { ...req.traceContext });
     const stream = this.#stream;
     const sendError = (statusCode: number, reason: ErrorReason, message: string) =>
       void stream?.send({ msg: { case: "inferenceError", value: { requestId: id, statusCode, reason, message } } });

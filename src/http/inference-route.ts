@@ -25,12 +25,16 @@ import { rateLimitError } from "../ratelimit/rate-limit-error.js";
 import type { RateLimiter, RateTicket } from "../ratelimit/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
+import { endSpan, extractTraceContext, inSpan, SpanKind, startSpan, traceLogFields, type Span } from "../telemetry/tracing.js";
 import type { Clock } from "../util/clock.js";
+import { withLogFields } from "../util/log-context.js";
+import type { Logger } from "../util/logger.js";
 import { authenticate, type AuthDeps } from "./auth.js";
 import type { BodyBudget } from "./body-budget.js";
 import { requireKnownModel, type ModelCatalog } from "./model-catalog.js";
 import { noteRequest } from "./request-metrics.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
+import { finishRequest, type RequestReport } from "./request-report.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
@@ -53,19 +57,35 @@ export interface InferenceDeps extends AuthDeps {
   /** Per-request bounds checked at parse time (JSON structure, messages, tools, images, caller ids). */
   limits: RequestLimits;
   log?(msg: string, fields?: Record<string, unknown>): void;
+  /** Receives the per-request line ("request finished", info) and the refusal reasons. */
+  logger?: Logger;
 }
 
-/** Handles one inference request end to end; never throws. */
+/**
+ * Handles one inference request end to end; never throws. The request is one trace (its root span a child of
+ * the caller's `traceparent`, if any) and one log scope (request and trace ids on every line), and ends with
+ * one "request finished" line.
+ */
 export async function handleInference(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const requestId = newRequestId();
   const startedAtMs = deps.clock.nowMs();
+  const route = (req.url ?? "").split("?")[0]!;
+  const span = startSpan(`${req.method ?? "POST"} ${route}`, extractTraceContext(req.headers), { "http.request.method": req.method ?? "POST", "http.route": route, "coordinator.request_id": requestId, "coordinator.dialect": dialect.name }, SpanKind.SERVER);
+  const report: RequestReport = {};
+  await withLogFields({ request_id: requestId, ...traceLogFields(span) }, async () => {
+    await handleInferenceIn(deps, dialect, req, res, requestId, startedAtMs, span, report);
+    finishRequest({ ...(deps.logger ? { log: deps.logger } : {}), nowMs: deps.clock.nowMs(), dialect: dialect.name, route, status: res.statusCode, startedAtMs, span, report });
+  });
+}
+
+async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, startedAtMs: number, span: Span, report: RequestReport): Promise<void> {
   const headers = requestIdHeaders(requestId);
   let ticket: RateTicket | undefined;
   let reserved = false;
   let principal: Principal | undefined;
   let limiterConsulted = false;
   try {
-    principal = await authenticate(req, deps);
+    principal = await inSpan("auth", span, () => authenticate(req, deps));
     const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
     // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
     assertJsonWithinLimits(raw, deps.limits);
@@ -75,9 +95,12 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     assertRequestWithinLimits(normalized, deps.limits);
     requireKnownModel(deps.models, normalized.model);
     noteRequest(res, { dialect: dialect.name, model: normalized.model });
+    report.model = normalized.model;
+    span.setAttributes({ "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat", "gen_ai.request.model": normalized.model, "gen_ai.request.max_tokens": normalized.traits.maxTokens });
     applyModelLimits(deps, normalized);
-    preflight(deps, requestId, normalized);
+    await inSpan("route", span, () => preflight(deps, requestId, normalized), { "coordinator.routing.phase": "preflight" });
 
+    const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
     const admitted = deps.limiter.admit(
       {
         accountId: principal.accountId,
@@ -94,21 +117,29 @@ export async function handleInference(deps: InferenceDeps, dialect: Dialect, req
     );
     limiterConsulted = true;
     Object.assign(headers, admitted.headers);
-    if (!admitted.ok) throw rateLimitError(admitted);
+    if (!admitted.ok) {
+      const err = rateLimitError(admitted);
+      endSpan(rateSpan, err, { "coordinator.rate_limit.allowed": false });
+      throw err;
+    }
+    endSpan(rateSpan, undefined, { "coordinator.rate_limit.allowed": true });
     ticket = admitted.ticket;
 
-    await reserve(deps, requestId, principal, normalized);
+    await inSpan("reserve", span, () => reserve(deps, requestId, principal!, normalized));
     reserved = true;
 
-    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, body, req, res, headers);
+    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, body, req, res, headers, span, report);
+    report.result = result;
     if (result.kind !== "completed") noteRequest(res, { outcome: result.kind === "failed" ? "in_band_error" : "cancelled" });
     try {
-      await settle(deps, requestId, normalized, result, ticket, startedAtMs);
+      const t = ticket;
+      await inSpan("settle", span, () => settle(deps, requestId, normalized, result, t, startedAtMs), { "coordinator.dispatch.outcome": result.kind });
     } finally {
       sink.end();
     }
   } catch (e) {
     const err = CoordinatorError.from(e);
+    report.error = err;
     if (err.code === "internal") deps.log?.("inference request failed", { request_id: requestId, error: String((e as Error)?.stack ?? e) });
     if (reserved) await deps.ledger.release(requestId, err.code).catch(() => undefined);
     if (ticket) deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, deps.clock.nowMs());
@@ -175,6 +206,8 @@ async function dispatchAndRespond(
   req: IncomingMessage,
   res: ServerResponse,
   headers: Record<string, string>,
+  span: Span,
+  report: RequestReport,
 ): Promise<{ result: DispatchResult; sink: HttpSink }> {
   const meta = {
     requestId,
@@ -201,6 +234,11 @@ async function dispatchAndRespond(
       ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
       usageCheck: usageCheckFor(n),
       onDispatched: () => deps.ledger.recordDispatch(requestId),
+      trace: span,
+      onFirstToken: () => {
+        report.firstTokenAtMs = deps.clock.nowMs();
+        span.addEvent("first_token");
+      },
     };
     const result = await deps.dispatcher.dispatch(job, sink, cancel);
     if (result.kind === "failed" && !result.committed) throw result.error;

@@ -175,8 +175,8 @@ export function errorFromFrame(e: InferenceError): ProviderEvent & { kind: "erro
   return { kind: "error", statusCode: status, message: sanitizeText(e.message) || "provider error", reason: errorReason(e.reason) };
 }
 
-/** Builds the InferenceRequest frame for a dispatch. */
-export function inferenceRequestFrame(requestId: string, model: string, bodyJson: Uint8Array, traits: RequestTraits): CoordinatorMessage {
+/** Builds the InferenceRequest frame for a dispatch (`traceContext`: W3C Trace Context headers, default none). */
+export function inferenceRequestFrame(requestId: string, model: string, bodyJson: Uint8Array, traits: RequestTraits, traceContext: Record<string, string> = {}): CoordinatorMessage {
   return create(CoordinatorMessageSchema, {
     msg: {
       case: "inferenceRequest",
@@ -191,6 +191,7 @@ export function inferenceRequestFrame(requestId: string, model: string, bodyJson
           requiresVision: traits.requiresVision,
           stream: traits.stream,
         },
+        traceContext,
       },
     },
   });

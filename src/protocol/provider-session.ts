@@ -102,7 +102,7 @@ export class ProviderSession implements ProviderChannel {
   dispatch(req: InferenceDispatch, onEvent: Handler): boolean {
     if (this.state.t !== "ready") return false;
     this.#handlers.set(req.requestId, onEvent);
-    this.send(inferenceRequestFrame(req.requestId, req.model, req.bodyJson, req.traits));
+    this.send(inferenceRequestFrame(req.requestId, req.model, req.bodyJson, req.traits, req.traceContext));
     return true;
   }
 

@@ -10,7 +10,7 @@ import { SimulatedMac, type SimulatedMacOptions } from "../../src/fleet/simulate
 import { openDatabase, type OpenedDatabase } from "../../src/ledger/database.js";
 import type { AccountTier } from "../../src/ledger/types.js";
 import type { RateLimiterOptions } from "../../src/ratelimit/limiter.js";
-import { createLogger, silentLogger } from "../../src/util/logger.js";
+import { createLogger, silentLogger, type Logger } from "../../src/util/logger.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 
 export interface TestMacOptions extends Partial<Omit<SimulatedMacOptions, "coordinator" | "token">> {}
@@ -24,6 +24,8 @@ export interface TestCoordinatorOptions {
   creditMicroUsd?: bigint;
   /** Per-tier rate-limit overrides passed to the coordinator's limiter (default: the tier defaults). */
   rateLimitTiers?: RateLimiterOptions["tiers"];
+  /** The coordinator's logger (default: silent, or TEST_LOG_LEVEL to stderr). */
+  logger?: Logger;
 }
 
 export interface TestCoordinator {
@@ -61,7 +63,7 @@ export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Prom
     warmPoolIntervalMs: 0,
     ...o.config,
   });
-  const coordinator = await startCoordinator(config, { db: db.db, logger: process.env["TEST_LOG_LEVEL"] ? createLogger(process.env["TEST_LOG_LEVEL"]) : silentLogger, ...(o.rateLimitTiers ? { rateLimitTiers: o.rateLimitTiers } : {}) });
+  const coordinator = await startCoordinator(config, { db: db.db, logger: o.logger ?? (process.env["TEST_LOG_LEVEL"] ? createLogger(process.env["TEST_LOG_LEVEL"]) : silentLogger), ...(o.rateLimitTiers ? { rateLimitTiers: o.rateLimitTiers } : {}) });
   const accounts = coordinator.ledger.accounts;
   const account = await accounts.createAccount({ name: "test", tier: o.tier ?? "consumer", initialCreditMicroUsd: o.creditMicroUsd ?? 50_000_000n });
   const { apiKey } = await accounts.issueApiKey({ accountId: account.id, name: "test" });
