@@ -304,7 +304,7 @@ export class ProviderService implements ProviderDirectory {
     const session = this.#sessions.get(providerId);
     const serial = session?.identity?.serial ?? this.#o.registry.get(providerId)?.serial;
     if (serial) await this.#o.identities.fence(serial, reason);
-    count("provider.fenced", {});
+    count("provider.fenced", { provider_id: providerId });
     this.#log.warn("provider fenced", { provider_id: providerId, serial, account_id: session?.identity?.accountId, reason });
     session?.close(`fenced: ${reason}`, { code: PERMISSION_DENIED, details: `fenced: ${reason}` });
   }

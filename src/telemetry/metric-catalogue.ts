@@ -104,7 +104,7 @@ export const metricCatalogue = {
   "provider.registrations": c("{registration}", "Provider registrations by outcome.", ["outcome"]),
   "provider.challenges": c("{challenge}", "Provider key challenges by outcome.", ["outcome"]),
   "provider.disconnects": c("{session}", "Provider sessions that ended."),
-  "provider.fenced": c("{provider}", "Providers fenced (refused until an operator or owner acts).", ["reason"]),
+  "provider.fenced": c("{provider}", "Providers fenced (refused until an operator or owner acts); the reason is in the `provider fenced` log line.", ["provider_id"]),
   "provider.protocol_violations": c("{frame}", "Frames refused as protocol violations, by frame kind.", ["frame"]),
   "provider.frames_dropped": c("{frame}", "Frames dropped by the per-session frame budget.", ["kind"]),
   "provider.flood_disconnects": c("{session}", "Sessions ended for flooding."),

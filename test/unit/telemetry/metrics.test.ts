@@ -56,9 +56,9 @@ describe("telemetry facade", () => {
     setStatsd(fakeStatsd(lines));
     count("inference.made_up");
     count("inference.made_up");
-    count("provider.fenced", { api_key: "sk-secret", reason: "usage" });
-    count("provider.fenced", { api_key: "sk-secret", reason: "usage" });
-    assert.deepEqual(lines, ["provider.fenced:1|c|#reason:usage", "provider.fenced:1|c|#reason:usage"]);
+    count("provider.fenced", { api_key: "sk-secret", provider_id: "prov-1" });
+    count("provider.fenced", { api_key: "sk-secret", provider_id: "prov-1" });
+    assert.deepEqual(lines, ["provider.fenced:1|c|#provider_id:prov-1", "provider.fenced:1|c|#provider_id:prov-1"]);
     assert.equal(logged.length, 2, logged.join("\n"));
     assert.match(logged[0]!, /inference\.made_up is not in the metric catalogue; dropped/);
     assert.match(logged[1]!, /tag api_key is not declared for metric provider\.fenced; dropped/);
