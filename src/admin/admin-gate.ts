@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Code } from "@connectrpc/connect";
 import { AdminService } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { sendContinue } from "../http/read-body.js";
+import { reportRequestFaultsAsInvalid } from "./request-fault-status.js";
 import { bodyUnread } from "../http/response-sinks.js";
 
 export interface AdminGateOptions {
@@ -52,6 +53,7 @@ export function adminGate(o: AdminGateOptions, next: Handler): Handler {
       return connectError(req, res, Code.ResourceExhausted, `request body of ${declared} bytes exceeds the admin limit of ${o.maxBodyBytes} bytes`);
     }
     sendContinue(req, res);
+    reportRequestFaultsAsInvalid(res);
     next(req, res);
   };
 }
