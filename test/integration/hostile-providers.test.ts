@@ -201,7 +201,8 @@ describe("hostile providers", function () {
     const accounts = t.coordinator.ledger.accounts;
     const poisoned = await accounts.createAccount({ name: "poisoned", tier: "consumer", initialCreditMicroUsd: 50_000_000n });
     const poisonedKey = (await accounts.issueApiKey({ accountId: poisoned.id })).apiKey;
-    // A deterministic failure only this account's settlements hit (as a NUL byte or an overflow would).
+    // A deterministic failure only this account's settlements hit (as a NUL byte or an overflow would). On insert
+    // too: a settlement may write its row in the same statement when the dispatch row was not written yet.
     await sql`CREATE FUNCTION refuse_poisoned() RETURNS trigger AS $$
       BEGIN
         IF NEW.state = 'settled' AND NEW.account_id = ${sql.lit(poisoned.id)} THEN
@@ -209,7 +210,7 @@ describe("hostile providers", function () {
         END IF;
         RETURN NEW;
       END $$ LANGUAGE plpgsql`.execute(t.db.db);
-    await sql`CREATE TRIGGER refuse_poisoned BEFORE UPDATE ON ledger_requests FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()`.execute(t.db.db);
+    await sql`CREATE TRIGGER refuse_poisoned BEFORE INSERT OR UPDATE ON ledger_requests FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()`.execute(t.db.db);
 
     const results = await Promise.all([
       ...Array.from({ length: 6 }, (_, i) => postJson(`${t.apiBase}/chat/completions`, poisonedKey, chat(`poisoned ${i}`))),
