@@ -55,14 +55,12 @@ describe("countTextTokens", () => {
     assert.ok(Math.abs(counted - exact) / exact < 0.02, `counted ${counted}, unsplit ${exact}`);
   });
 
-  it("hard-cuts a run with no whitespace every MAX_RUN_CHARS characters, so 1 MB counts in linear time", () => {
+  it("hard-cuts a run with no whitespace every MAX_RUN_CHARS characters, so a 1 MB run is tokenized in bounded pieces (speed is measured in bench/, not here)", () => {
     const runs = (1 << 20) / MAX_RUN_CHARS;
-    const started = Date.now();
     // Unsplit, this is one 1 MB byte-pair merge: quadratic, minutes.
     assert.equal(countTextTokens("a".repeat(runs * MAX_RUN_CHARS)), runs * unsplit("a".repeat(MAX_RUN_CHARS)));
     // High-entropy text defeats the merge cache; 256 KB takes ~0.3 s on the bench machine.
     countTextTokens(randomText(256 * 1024, "abcdefghijklmnopqrstuvwxyz"));
-    assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms`);
   });
 
   it("never hard-cuts between the halves of a surrogate pair", () => {
@@ -102,10 +100,9 @@ describe("OutputTokenCounter", () => {
     );
   });
 
-  it("reads a running total after every one-character delta in linear time", () => {
+  it("reads a running total after every one-character delta", () => {
     const text = fixture.repeat(20); // ~40 KB
     const c = new OutputTokenCounter();
-    const started = Date.now();
     let reads = 0;
     for (const ch of text) {
       c.push(ch);
@@ -113,7 +110,6 @@ describe("OutputTokenCounter", () => {
     }
     assert.ok(reads > 0);
     // Re-counting the whole output per delta would be ~40,000 × 40 KB; segment-at-a-time is milliseconds.
-    assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms`);
     assert.equal(c.tokens, countTextTokens(text));
   });
 });
