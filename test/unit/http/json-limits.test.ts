@@ -42,23 +42,12 @@ describe("checkJsonLimits", () => {
     assert.equal(check(""), undefined);
   });
 
-  it("scans a 16 MiB body of small tokens in a fraction of JSON.parse's time", () => {
-    // ~16 MiB of messages: the structural characters are what costs (strings are skipped with indexOf).
+  it("passes a 16 MiB body of small tokens within generous limits (its cost against JSON.parse is a benchmark matter)", () => {
     const big = JSON.stringify({ model: "m", messages: Array.from({ length: 99_000 }, (_, i) => ({ role: "user", content: `message ${i} ${"word ".repeat(30)}` })) });
     assert.ok(big.length > 15 * 1024 * 1024);
     const generous = { maxDepth: 64, maxArrayLength: 100_000, maxObjectKeys: 10_000, maxStringChars: 8 * 1024 * 1024 };
-    checkJsonLimits(big, generous); // warm up
-    let scanMs = Infinity;
-    let parseMs = Infinity;
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      assert.equal(checkJsonLimits(big, generous), undefined);
-      const t1 = performance.now();
-      JSON.parse(big);
-      const t2 = performance.now();
-      scanMs = Math.min(scanMs, t1 - t0);
-      parseMs = Math.min(parseMs, t2 - t1);
-    }
-    assert.ok(scanMs < Math.max(parseMs, 50), `scan ${scanMs.toFixed(1)} ms, JSON.parse ${parseMs.toFixed(1)} ms`);
+    assert.equal(checkJsonLimits(big, generous), undefined);
+    // One element past the array limit is caught in the same body.
+    assert.equal(checkJsonLimits(big, { ...generous, maxArrayLength: 98_999 })?.limit, "array_length");
   });
 });
