@@ -3,6 +3,7 @@
  * from it: prompt token count, a seed, natural answer length, generated words and tool-call arguments.
  * Pure functions: the same request always yields the same numbers and text, on every Mac.
  */
+import { countTextTokens } from "../usage/token-counter.js";
 
 /** The chat-completions fields the simulator looks at. */
 export interface SimChatRequest {
@@ -55,8 +56,9 @@ export function parseChatBody(bodyJson: Uint8Array): SimChatRequest | undefined 
 }
 
 /**
- * The Mac's own prompt token count: ~4 characters per token of message text plus a small per-message
- * template overhead, plus the tool schemas (they are rendered into the prompt). Images count 256 tokens.
+ * The Mac's own prompt token count: the message text in o200k tokens (gpt-oss's vocabulary, as a real Mac's
+ * tokenizer counts it) plus a small per-message template overhead, plus the tool schemas (they are rendered
+ * into the prompt). Images count 256 tokens.
  */
 export function countPromptTokens(req: SimChatRequest): number {
   let tokens = 3;
@@ -76,8 +78,12 @@ export function countPromptTokens(req: SimChatRequest): number {
   return tokens;
 }
 
+// Counted, not estimated: the coordinator checks every usage claim against its own o200k count (src/usage/) and
+// fences a provider that over-claims repeatedly. A ~4-characters-per-token estimate claimed 17,500 tokens for a
+// 70,000-character run of "x" that counts 8,750, so a consumer sending ten such prompts got every honest
+// simulated Mac fenced (found by the fuzz suite, test/fuzz/consumer-routes.test.ts).
 function textTokens(s: string): number {
-  return Math.ceil(s.length / 4);
+  return countTextTokens(s);
 }
 
 /** FNV-1a over the bytes, as an unsigned 32-bit seed. */
