@@ -63,7 +63,11 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
       return r ? fromRow(r) : undefined;
     },
     async claim(input) {
-      await db
+      // One statement: the stored row, ours or the one a racing first registration wrote (the no-op update only
+      // makes RETURNING return it). An insert then a read let a concurrent forget (ForgetProvider, the owner's
+      // DELETE) remove the row in between, failing the registration with an internal error (found by the fuzz
+      // suite, test/fuzz/admin-rpcs.test.ts).
+      const r = await db
         .insertInto("provider_identities")
         .values({
           serial: input.serial,
@@ -73,11 +77,10 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
           token_id: input.tokenId,
           last_seen_at: new Date(),
         })
-        .onConflict((oc) => oc.column("serial").doNothing())
-        .execute();
-      const stored = await store.get(input.serial);
-      if (!stored) throw new Error(`provider identity ${input.serial} vanished while being claimed`);
-      return stored;
+        .onConflict((oc) => oc.column("serial").doUpdateSet({ serial: (eb) => eb.ref("excluded.serial") }))
+        .returning(columns)
+        .executeTakeFirstOrThrow();
+      return fromRow(r);
     },
     async seen(serial, tokenId) {
       await db.updateTable("provider_identities").set({ last_seen_at: new Date(), token_id: tokenId }).where("serial", "=", serial).execute();
