@@ -7,6 +7,7 @@ import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { NormalizedRequest } from "../inference/types.js";
 import { parseAllowHosts, type ImageUrlPolicy } from "../dialects/image-url-policy.js";
 import type { ParseContext } from "../dialects/types.js";
+import { checkLabel, wireBounds } from "../protocol/wire-bounds.js";
 import { checkJsonLimits, type JsonLimits } from "./json-limits.js";
 
 /** The bounds, all inclusive (a request at exactly the limit is served). Defaults are in src/config/config.ts. */
@@ -93,8 +94,24 @@ export function assertRequestWithinLimits(n: NormalizedRequest, limits: RequestL
   if (messages.length > limits.maxMessages) throw limitExceeded(`too many messages: ${messages.length} (limit ${limits.maxMessages})`, "messages");
   const tools = Array.isArray(n.body.tools) ? n.body.tools.length : 0;
   if (tools > limits.maxTools) throw limitExceeded(`too many tools: ${tools} (limit ${limits.maxTools})`, "tools");
+  // A Mac calling a declared tool streams its name back, and the provider edge ends a session whose tool-call name
+  // breaks the wire rule (at most wireBounds.maxToolNameChars, no control characters): such a declared name got
+  // honest Macs disconnected, one per attempt, and the caller a 502 (found by test/fuzz/consumer-routes.test.ts).
+  for (const name of toolNames(n.body.tools)) {
+    try {
+      checkLabel(name, "tools", wireBounds.maxToolNameChars);
+    } catch {
+      throw limitExceeded(`a tool name must be at most ${wireBounds.maxToolNameChars} characters, without control characters`, "tools");
+    }
+  }
   const images = countImages(messages);
   if (images > limits.maxImages) throw limitExceeded(`too many images: ${images} (limit ${limits.maxImages})`, "messages");
+}
+
+/** The function names of chat-form tools (`[{type: "function", function: {name}}]`). */
+function toolNames(tools: unknown): string[] {
+  if (!Array.isArray(tools)) return [];
+  return tools.map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name).filter((name): name is string => typeof name === "string");
 }
 
 function countImages(messages: readonly unknown[]): number {

@@ -7,6 +7,7 @@ import { dialects } from "../dialects/index.js";
 import { optBoolean } from "../dialects/request-fields.js";
 import type { Dialect } from "../dialects/types.js";
 import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordinator-error.js";
+import { checkSerial } from "../protocol/wire-bounds.js";
 import { recordHttpFinish } from "./request-metrics.js";
 import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
@@ -166,7 +167,11 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
           if (method !== "DELETE") return methodNotAllowed(res, "DELETE");
           const p = await authenticate(req, deps);
           const serial = safeDecode(owned[1]!);
-          if (!(await deps.forgetOwnedProvider(p.accountId, serial))) throw new CoordinatorError("not_found", `no provider with serial ${JSON.stringify(serial.slice(0, 64))} belongs to this account`);
+          // A serial no provider could register (Register enforces the same rule) belongs to nobody: 404 without
+          // asking the database, which answered a NUL byte with a 500 (found by test/fuzz/consumer-routes.test.ts).
+          if (!isPossibleSerial(serial) || !(await deps.forgetOwnedProvider(p.accountId, serial))) {
+            throw new CoordinatorError("not_found", `no provider with serial ${JSON.stringify(serial.slice(0, 64))} belongs to this account`);
+          }
           return sendJson(res, 200, { object: "provider", serial, deleted: true });
         }
         const m = /^\/v1\/models\/(.+)$/.exec(path);
@@ -206,6 +211,16 @@ function modelObject(m: ModelListEntry): Record<string, unknown> {
 function methodNotAllowed(res: ServerResponse, allow: string, dialect?: Dialect): void {
   const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
   sendJson(res, 405, dialect ? dialect.errorBody(err) : toOpenAIError(err), { allow });
+}
+
+/** Whether a provider could have registered `serial` (the Register frame's rule, src/protocol/wire-bounds.ts). */
+function isPossibleSerial(serial: string): boolean {
+  try {
+    checkSerial(serial);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `decodeURIComponent` that answers a malformed escape (`%E0`) with the raw text instead of throwing. */

@@ -137,6 +137,11 @@ describe("provider identity", function () {
     assert.equal(del.status, 200);
     const notMine = await fetch(`${t.apiBase}/me/providers/FLAKY-1`, { method: "DELETE", headers: { authorization: `Bearer ${t.apiKey}` } });
     assert.equal(notMine.status, 404, "another account cannot forget it");
+    // A serial no machine could have registered (found by the fuzz suite: a NUL byte answered 500).
+    for (const impossible of ["%00", "a%00b", "x".repeat(65), "%F0%9F%98%80"]) {
+      const r = await fetch(`${t.apiBase}/me/providers/${impossible}`, { method: "DELETE", headers: { authorization: `Bearer ${owner.apiKey}` } });
+      assert.equal(r.status, 404, `${impossible}: ${await r.text()}`);
+    }
     const fresh = raw();
     const newId = await fresh.registerAndWait({ authToken: t.providerToken, serial: "FLAKY-1", models: [model] });
     assert.notEqual(newId, id);

@@ -102,6 +102,27 @@ describe("request limits", function () {
     refusedFor(await count({ tools: tools(defaults.maxRequestTools + 1) }), /too many tools: 129 \(limit 128\)/);
   });
 
+  it("serves a tool named with 256 characters and refuses 257 or a control character (the provider wire rule) instead of getting Macs disconnected", async () => {
+    // Found by the fuzz suite: a Mac forced to call a declared tool streams its name back, and a name past the
+    // provider edge's bound ended each honest Mac's session in turn, answering 502.
+    const call = (name: string) =>
+      postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+        model: "gpt-oss-20b",
+        max_tokens: 16,
+        messages: [{ role: "user", content: "weather?" }],
+        tools: [{ type: "function", function: { name, parameters: { type: "object" } } }],
+        tool_choice: "required",
+      });
+    const served = await call("f".repeat(256));
+    assert.equal(served.status, 200, served.text);
+    for (const name of ["f".repeat(257), "get\u0000weather", "line\nbreak"]) {
+      const refused = await call(name);
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(JSON.parse(refused.text).error.param, "tools");
+    }
+    assert.equal(t.coordinator.registry.size, 1, "the Mac kept its session");
+  });
+
   it(`serves MAX_REQUEST_IMAGES (${defaults.maxRequestImages}) images and refuses one more`, async () => {
     const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } };
     const withImages = (n: number) => ({ messages: [{ role: "user", content: [...new Array(n).fill(image), { type: "text", text: "what?" }] }] });
