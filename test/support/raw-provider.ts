@@ -36,6 +36,13 @@ export interface RawProviderOptions {
   answerChallenges?: "sign" | "garbage" | "ignore";
   /** The key pair (default: the simulator's key for the serial of the first Register). */
   keys?: ProviderKeyPair;
+  /** A client (one channel) shared by many providers, from {@link rawProviderClient}; default: a client of its own. */
+  client?: grpc.Client;
+}
+
+/** A client whose channel many RawProviders can share (thousands of short streams, one connection). */
+export function rawProviderClient(grpcPort: number): grpc.Client {
+  return new Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
 }
 
 export class RawProvider {
@@ -49,7 +56,7 @@ export class RawProvider {
 
   constructor(public o: RawProviderOptions) {
     this.#keys = o.keys;
-    this.#client = new Client(`127.0.0.1:${o.grpcPort}`, grpc.credentials.createInsecure());
+    this.#client = o.client ?? rawProviderClient(o.grpcPort);
     this.#call = (this.#client as unknown as { connect(): grpc.ClientDuplexStream<ProviderMessage, CoordinatorMessage> }).connect();
     this.status = new Promise((resolve) => this.#call.on("status", resolve));
     this.#call.on("error", () => undefined);
@@ -163,6 +170,6 @@ export class RawProvider {
 
   close(): void {
     this.#call.cancel();
-    this.#client.close();
+    if (!this.o.client) this.#client.close();
   }
 }
