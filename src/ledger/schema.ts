@@ -162,6 +162,15 @@ export interface LimitOverridesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A public model name → the build it routes to and, during a rollout, the previous build (`SetModelAlias`). */
+export interface ModelAliasesTable {
+  alias: string;
+  build: string;
+  /** Never equal to `build` (a CHECK constraint). */
+  previous_build: string | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -175,6 +184,7 @@ export interface Database {
   ledger_quarantine: LedgerQuarantineTable;
   provider_identities: ProviderIdentitiesTable;
   limit_overrides: LimitOverridesTable;
+  model_aliases: ModelAliasesTable;
 }
 
 export type AccountRow = Selectable<AccountsTable>;
