@@ -17,6 +17,7 @@ import { ConsumerServer } from "./http/consumer-server.js";
 import { requestLimitsFrom } from "./http/request-limits.js";
 import { restHandler, type Readiness, type RouteDeps } from "./http/routes.js";
 import { pendingMigrations } from "./ledger/database.js";
+import { createModelAliasStore } from "./ledger/model-alias-store.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
 import { startGrpcServer } from "./protocol/grpc-server.js";
@@ -30,6 +31,7 @@ import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.
 import { ProviderRegistry } from "./registry/provider-registry.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
 import { DemandTracker } from "./scheduler/demand-tracker.js";
+import { AliasBook } from "./scheduler/model-aliases.js";
 import { pick } from "./scheduler/pick.js";
 import { resolveSchedulerOptions } from "./scheduler/scheduler-options.js";
 import type { RouteRequest } from "./scheduler/types.js";
@@ -57,6 +59,8 @@ export interface Coordinator {
   readonly health: HealthTracker;
   readonly ledger: PostgresLedger;
   readonly providers: ProviderService;
+  /** Public model names → builds, loaded at start and replaced at once by the admin alias RPCs served here. */
+  readonly aliases: AliasBook;
   /**
    * Graceful shutdown, first half: reports "draining" (503 on /health and /readyz, NOT_SERVING on gRPC health, no
    * capacity on /v1/models/capacity), asks
@@ -100,7 +104,11 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const readiness = (): Readiness => {
     if (!migrationsCurrent) {
       migrationsRecheck ??= pendingMigrations(deps.db)
-        .then((p) => void (migrationsCurrent = p.length === 0), () => {})
+        .then((p) => {
+          migrationsCurrent = p.length === 0;
+          // The alias table may be one of the migrations this replica waited for: read it now.
+          if (migrationsCurrent) refreshAliases().catch((e) => log.warn("model aliases not loaded", { error: String(e) }));
+        }, () => {})
         .finally(() => (migrationsRecheck = undefined));
     }
     const degraded = ledger.status().degraded;
@@ -147,6 +155,16 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   });
 
   const identities = createProviderIdentityStore(deps.db);
+
+  // Model aliases: loaded here (or, on a schema still migrating, once /readyz finds it migrated); a change served by
+  // this process replaces the book at once. Refreshes run one after another, so the last to finish read the table
+  // after every change before it committed; a failed one fails its caller, not the next.
+  const aliasStore = createModelAliasStore(deps.db);
+  const aliases = new AliasBook(migrationsCurrent ? await aliasStore.list() : []);
+  let aliasRefresh: Promise<void> = Promise.resolve();
+  const refreshAliases = (): Promise<void> =>
+    (aliasRefresh = aliasRefresh.catch(() => undefined).then(async () => aliases.replace(await aliasStore.list())));
+
   const usageDivergence = new DivergenceTracker();
   const providers = new ProviderService({
     registry,
@@ -325,6 +343,18 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         providers,
         identities,
         limits: ledger.limits,
+        aliases: {
+          list: () => aliasStore.list(),
+          set: async (a) => {
+            await aliasStore.set(a);
+            await refreshAliases();
+          },
+          delete: async (alias) => {
+            const deleted = await aliasStore.delete(alias);
+            if (deleted) await refreshAliases();
+            return deleted;
+          },
+        },
         limiter,
         refreshSpendCaps: (subject) => ledger.refreshLimits(subject),
         nowMs: () => clock.nowMs(),
@@ -385,6 +415,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     health,
     ledger,
     providers,
+    aliases,
     drain: async (graceMs) => {
       const started = clock.nowMs();
       if (!http.draining) {

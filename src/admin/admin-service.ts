@@ -15,8 +15,22 @@ import { checkSerial, isValidModelId, ProtocolViolation } from "../protocol/wire
 import { effectiveLimits } from "../ratelimit/limit-override.js";
 import type { KeyedRateLimiter } from "../ratelimit/limiter.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
+import type { ModelAlias } from "../scheduler/model-aliases.js";
 import { adminTextBounds, checkAmount, checkId, checkName, checkSinceUnixMs, checkText } from "./admin-validation.js";
 import { limitOverrideFrom, limitsMessage, limitSubjectFrom } from "./limits-rpc.js";
+
+/**
+ * Model aliases as the admin RPCs see them (`SetModelAlias`, `ListModelAliases`, `DeleteModelAlias`). Names
+ * arrive checked. `set` and `delete` take effect on this process before they return.
+ */
+export interface AliasAdmin {
+  /** Every alias, sorted by alias, with when it was last set if known. */
+  list(): Promise<(ModelAlias & { updatedAtUnixMs?: number })[]>;
+  /** Creates or replaces an alias; `capacity_exhausted` when it is new and the maximum exist already. */
+  set(a: ModelAlias): Promise<void>;
+  /** Removes an alias; false if there was none. */
+  delete(alias: string): Promise<boolean>;
+}
 
 export interface AdminServiceDeps {
   adminKey: string;
@@ -31,6 +45,8 @@ export interface AdminServiceDeps {
   limiter: Pick<KeyedRateLimiter, "applyOverride" | "tierLimits">;
   /** Makes this process's ledger read a changed spend cap at once (others read it within their metadata TTL). */
   refreshSpendCaps(subject: LimitSubject): void;
+  /** Public model names → builds (`SetModelAlias`, `ListModelAliases`, `DeleteModelAlias`). */
+  aliases: AliasAdmin;
   /** Clock for `applyOverride`. */
   nowMs(): number;
   /** A provider's recent usage divergence (over-claims in its window, routing penalty). */
@@ -178,7 +194,35 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       if (!stored) throw new ConnectError(subject.kind === "account" ? `account ${subject.accountId} not found` : `API key ${subject.keyId} not found`, Code.NotFound);
       return limitsResponse(d, subject, stored);
     }),
+    setModelAlias: guard(async (req) => {
+      checkModelName(req.alias, "alias");
+      checkModelName(req.build, "build");
+      if (req.previousBuild !== "") checkModelName(req.previousBuild, "previous_build");
+      if (req.build === req.alias) throw new ConnectError("build must differ from alias", Code.InvalidArgument);
+      if (req.previousBuild === req.build) throw new ConnectError("previous_build must differ from build", Code.InvalidArgument);
+      await d.aliases.set({ alias: req.alias, build: req.build, ...(req.previousBuild !== "" ? { previousBuild: req.previousBuild } : {}) });
+      return {};
+    }),
+    listModelAliases: guard(async () => ({
+      aliases: (await d.aliases.list()).map((a) => ({
+        alias: a.alias,
+        build: a.build,
+        previousBuild: a.previousBuild ?? "",
+        updatedAtUnixMs: BigInt(a.updatedAtUnixMs ?? 0),
+      })),
+    })),
+    deleteModelAlias: guard(async (req) => {
+      checkModelName(req.alias, "alias");
+      if (!(await d.aliases.delete(req.alias))) throw new ConnectError(`no model alias ${req.alias}`, Code.NotFound);
+      return {};
+    }),
   };
+}
+
+/** A required model id field (an alias or a build): `invalid_argument` naming the field otherwise. */
+function checkModelName(value: string, field: string): void {
+  if (value === "") throw new ConnectError(`${field} is required`, Code.InvalidArgument);
+  if (!isValidModelId(value)) throw new ConnectError(`${field} must be a model id ([A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128 characters)`, Code.InvalidArgument);
 }
 
 const knownTiers: ReadonlySet<number> = new Set([AccountTier.UNSPECIFIED, AccountTier.CONSUMER, AccountTier.SERVICE]);

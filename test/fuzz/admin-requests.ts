@@ -15,6 +15,8 @@ export interface AdminIdPool {
   tokenIds: string[];
   serials: string[];
   models: string[];
+  /** Alias names the fuzz may set and delete (never a model the rest of the test routes to). */
+  aliases: string[];
 }
 
 /** Connect error codes (the JSON `code` of an error body) and the HTTP status Connect sends each with. */
@@ -137,4 +139,12 @@ export const adminRpcs: readonly AdminRpc[] = [
   { name: "GetUsage", request: (p) => rec({ accountId: id(p.accountIds, "acct_"), sinceUnixMs: int64 }, ["accountId"]), codes: ["not_found"] },
   { name: "SetLimits", request: (p) => fc.tuple(subject(p), limits).map(([s, l]) => ({ ...s, limits: l })), codes: ["not_found"] },
   { name: "GetLimits", request: (p) => subject(p) as fc.Arbitrary<JsonTree>, codes: ["not_found"] },
+  {
+    name: "SetModelAlias",
+    request: (p) => rec({ alias: id(p.aliases, ""), build: id(p.models, ""), previousBuild: fc.oneof(fc.constant(""), id(p.models, "")) }, ["alias", "build"]),
+    // A new alias past MAX_MODEL_ALIASES (junk names that happen to be model ids add up).
+    codes: ["resource_exhausted"],
+  },
+  { name: "ListModelAliases", request: () => fc.constant({}), codes: [] },
+  { name: "DeleteModelAlias", request: (p) => rec({ alias: id(p.aliases, "") }, ["alias"]), codes: ["not_found"] },
 ];

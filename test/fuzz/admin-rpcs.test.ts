@@ -101,7 +101,7 @@ describe("fuzz: admin RPCs", function () {
     if (process.platform !== "linux") this.skip();
     t = await startFuzzTarget({ macs: 1 });
     // The fuzz's own accounts, keys and tokens: it may revoke, credit or cap them at will.
-    pool = { accountIds: [], keyIds: [], tokenIds: [], serials: [t.macs[0]!.serial, "NEVER-SEEN-1"], models: ["gpt-oss-20b", "qwen3-8b", "fuzz-model"] };
+    pool = { accountIds: [], keyIds: [], tokenIds: [], serials: [t.macs[0]!.serial, "NEVER-SEEN-1"], models: ["gpt-oss-20b", "qwen3-8b", "fuzz-model"], aliases: ["fuzz-alias", "fuzz-alias-2", "fuzz-alias-3"] };
     for (let i = 0; i < 3; i++) {
       const a = await adminCall<{ account: { id: string } }>(t.baseUrl, t.adminKey, "CreateAccount", { name: `fuzz-admin-${i}`, initialCreditMicroUsd: "1000000" });
       pool.accountIds.push(a.account.id);

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file coordinator/admin/v1/admin.proto.
  */
 export const file_coordinator_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIuChpSZXZva2VQcm92aWRlclRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSI1ChtSZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKA0iJwoVRm9yZ2V0UHJvdmlkZXJSZXF1ZXN0Eg4KBnNlcmlhbBgBIAEoCSIYChZGb3JnZXRQcm92aWRlclJlc3BvbnNlIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IlEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRI4Cglwcm92aWRlcnMYASADKAsyJS5jb29yZGluYXRvci5hZG1pbi52MS5Qcm92aWRlclN1bW1hcnkikwIKD1Byb3ZpZGVyU3VtbWFyeRIKCgJpZBgBIAEoCRIOCgZzZXJpYWwYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhEKCWNoaXBfbmFtZRgFIAEoCRIRCgltZW1vcnlfZ2IYBiABKAESDgoGbW9kZWxzGAcgAygJEhMKC3dhcm1fbW9kZWxzGAggAygJEhEKCWluX2ZsaWdodBgJIAEoDRINCgVzdGF0ZRgKIAEoCRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAsgASgDEhkKEXVzYWdlX292ZXJfY2xhaW1zGAwgASgNEhcKD3JvdXRpbmdfcGVuYWx0eRgNIAEoASJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDItQDCgZMaW1pdHMSHQoQcmVxdWVzdHNfcGVyX21pbhgBIAEoDUgAiAEBEhsKDnJlcXVlc3RzX2J1cnN0GAIgASgNSAGIAQESIQoUaW5wdXRfdG9rZW5zX3Blcl9taW4YAyABKA1IAogBARIfChJpbnB1dF90b2tlbnNfYnVyc3QYBCABKA1IA4gBARIiChVvdXRwdXRfdG9rZW5zX3Blcl9taW4YBSABKA1IBIgBARIgChNvdXRwdXRfdG9rZW5zX2J1cnN0GAYgASgNSAWIAQESJAoXbWF4X2NvbmN1cnJlbnRfcmVxdWVzdHMYByABKA1IBogBARIgChNzcGVuZF9jYXBfbWljcm9fdXNkGAggASgDSAeIAQFCEwoRX3JlcXVlc3RzX3Blcl9taW5CEQoPX3JlcXVlc3RzX2J1cnN0QhcKFV9pbnB1dF90b2tlbnNfcGVyX21pbkIVChNfaW5wdXRfdG9rZW5zX2J1cnN0QhgKFl9vdXRwdXRfdG9rZW5zX3Blcl9taW5CFgoUX291dHB1dF90b2tlbnNfYnVyc3RCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzQhYKFF9zcGVuZF9jYXBfbWljcm9fdXNkInMKEFNldExpbWl0c1JlcXVlc3QSFAoKYWNjb3VudF9pZBgBIAEoCUgAEhAKBmtleV9pZBgCIAEoCUgAEiwKBmxpbWl0cxgDIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0c0IJCgdzdWJqZWN0IoYBChFTZXRMaW1pdHNSZXNwb25zZRIsCgZsaW1pdHMYASABKAsyHC5jb29yZGluYXRvci5hZG1pbi52MS5MaW1pdHMSLwoJZWZmZWN0aXZlGAIgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEhIKCmFjY291bnRfaWQYAyABKAkiRQoQR2V0TGltaXRzUmVxdWVzdBIUCgphY2NvdW50X2lkGAEgASgJSAASEAoGa2V5X2lkGAIgASgJSABCCQoHc3ViamVjdCKGAQoRR2V0TGltaXRzUmVzcG9uc2USLAoGbGltaXRzGAEgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEi8KCWVmZmVjdGl2ZRgCIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0cxISCgphY2NvdW50X2lkGAMgASgJKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIy2woKDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJ6ChNSZXZva2VQcm92aWRlclRva2VuEjAuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlUHJvdmlkZXJUb2tlblJlcXVlc3QaMS5jb29yZGluYXRvci5hZG1pbi52MS5SZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USawoORm9yZ2V0UHJvdmlkZXISKy5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlcXVlc3QaLC5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlc3BvbnNlEmgKDUxpc3RQcm92aWRlcnMSKi5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJoCg1TZXRNb2RlbFByaWNlEiouY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRNb2RlbFByaWNlUmVzcG9uc2USWQoIR2V0VXNhZ2USJS5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlcXVlc3QaJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlc3BvbnNlElwKCVNldExpbWl0cxImLmNvb3JkaW5hdG9yLmFkbWluLnYxLlNldExpbWl0c1JlcXVlc3QaJy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRMaW1pdHNSZXNwb25zZRJcCglHZXRMaW1pdHMSJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRMaW1pdHNSZXF1ZXN0GicuY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0TGltaXRzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiBjb29yZGluYXRvci9hZG1pbi92MS9hZG1pbi5wcm90bxIUY29vcmRpbmF0b3IuYWRtaW4udjEipQEKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIvCgR0aWVyGAMgASgOMiEuY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudFRpZXISGQoRYmFsYW5jZV9taWNyb191c2QYBCABKAMSGAoQcGxhdGZvcm1fZmVlX2JwcxgFIAEoDRIaChJyZXNlcnZlZF9taWNyb191c2QYBiABKAMikQEKFENyZWF0ZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSLwoEdGllchgCIAEoDjIhLmNvb3JkaW5hdG9yLmFkbWluLnYxLkFjY291bnRUaWVyEiAKGGluaXRpYWxfY3JlZGl0X21pY3JvX3VzZBgDIAEoAxIYChBwbGF0Zm9ybV9mZWVfYnBzGAQgASgNIkcKFUNyZWF0ZUFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkQKEkdldEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJXChRDcmVkaXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhgKEGFtb3VudF9taWNyb191c2QYAiABKAMSEQoJcmVmZXJlbmNlGAMgASgJIkcKFUNyZWRpdEFjY291bnRSZXNwb25zZRIuCgdhY2NvdW50GAEgASgLMh0uY29vcmRpbmF0b3IuYWRtaW4udjEuQWNjb3VudCJiChJJc3N1ZUFwaUtleVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhsKE3NwZW5kX2NhcF9taWNyb191c2QYAyABKAMSDQoFdmFsdWUYBCABKAkiNgoTSXNzdWVBcGlLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCSIlChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSI9ChlJc3N1ZVByb3ZpZGVyVG9rZW5SZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI9ChpJc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRIQCgh0b2tlbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIuChpSZXZva2VQcm92aWRlclRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSI1ChtSZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKA0iJwoVRm9yZ2V0UHJvdmlkZXJSZXF1ZXN0Eg4KBnNlcmlhbBgBIAEoCSIYChZGb3JnZXRQcm92aWRlclJlc3BvbnNlIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IlEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRI4Cglwcm92aWRlcnMYASADKAsyJS5jb29yZGluYXRvci5hZG1pbi52MS5Qcm92aWRlclN1bW1hcnkikwIKD1Byb3ZpZGVyU3VtbWFyeRIKCgJpZBgBIAEoCRIOCgZzZXJpYWwYAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhEKCWNoaXBfbmFtZRgFIAEoCRIRCgltZW1vcnlfZ2IYBiABKAESDgoGbW9kZWxzGAcgAygJEhMKC3dhcm1fbW9kZWxzGAggAygJEhEKCWluX2ZsaWdodBgJIAEoDRINCgVzdGF0ZRgKIAEoCRIeChZsYXN0X2hlYXJ0YmVhdF91bml4X21zGAsgASgDEhkKEXVzYWdlX292ZXJfY2xhaW1zGAwgASgNEhcKD3JvdXRpbmdfcGVuYWx0eRgNIAEoASJqChRTZXRNb2RlbFByaWNlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIgChhpbnB1dF9taWNyb191c2RfcGVyX210b2sYAiABKAMSIQoZb3V0cHV0X21pY3JvX3VzZF9wZXJfbXRvaxgDIAEoAyIXChVTZXRNb2RlbFByaWNlUmVzcG9uc2UiPAoPR2V0VXNhZ2VSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFQoNc2luY2VfdW5peF9tcxgCIAEoAyKJAQoQR2V0VXNhZ2VSZXNwb25zZRIQCghyZXF1ZXN0cxgBIAEoAxIVCg1wcm9tcHRfdG9rZW5zGAIgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAMgASgDEhcKD3NwZW50X21pY3JvX3VzZBgEIAEoAxIYChBlYXJuZWRfbWljcm9fdXNkGAUgASgDItQDCgZMaW1pdHMSHQoQcmVxdWVzdHNfcGVyX21pbhgBIAEoDUgAiAEBEhsKDnJlcXVlc3RzX2J1cnN0GAIgASgNSAGIAQESIQoUaW5wdXRfdG9rZW5zX3Blcl9taW4YAyABKA1IAogBARIfChJpbnB1dF90b2tlbnNfYnVyc3QYBCABKA1IA4gBARIiChVvdXRwdXRfdG9rZW5zX3Blcl9taW4YBSABKA1IBIgBARIgChNvdXRwdXRfdG9rZW5zX2J1cnN0GAYgASgNSAWIAQESJAoXbWF4X2NvbmN1cnJlbnRfcmVxdWVzdHMYByABKA1IBogBARIgChNzcGVuZF9jYXBfbWljcm9fdXNkGAggASgDSAeIAQFCEwoRX3JlcXVlc3RzX3Blcl9taW5CEQoPX3JlcXVlc3RzX2J1cnN0QhcKFV9pbnB1dF90b2tlbnNfcGVyX21pbkIVChNfaW5wdXRfdG9rZW5zX2J1cnN0QhgKFl9vdXRwdXRfdG9rZW5zX3Blcl9taW5CFgoUX291dHB1dF90b2tlbnNfYnVyc3RCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzQhYKFF9zcGVuZF9jYXBfbWljcm9fdXNkInMKEFNldExpbWl0c1JlcXVlc3QSFAoKYWNjb3VudF9pZBgBIAEoCUgAEhAKBmtleV9pZBgCIAEoCUgAEiwKBmxpbWl0cxgDIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0c0IJCgdzdWJqZWN0IoYBChFTZXRMaW1pdHNSZXNwb25zZRIsCgZsaW1pdHMYASABKAsyHC5jb29yZGluYXRvci5hZG1pbi52MS5MaW1pdHMSLwoJZWZmZWN0aXZlGAIgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEhIKCmFjY291bnRfaWQYAyABKAkiRQoQR2V0TGltaXRzUmVxdWVzdBIUCgphY2NvdW50X2lkGAEgASgJSAASEAoGa2V5X2lkGAIgASgJSABCCQoHc3ViamVjdCKGAQoRR2V0TGltaXRzUmVzcG9uc2USLAoGbGltaXRzGAEgASgLMhwuY29vcmRpbmF0b3IuYWRtaW4udjEuTGltaXRzEi8KCWVmZmVjdGl2ZRgCIAEoCzIcLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpbWl0cxISCgphY2NvdW50X2lkGAMgASgJIl4KCk1vZGVsQWxpYXMSDQoFYWxpYXMYASABKAkSDQoFYnVpbGQYAiABKAkSFgoOcHJldmlvdXNfYnVpbGQYAyABKAkSGgoSdXBkYXRlZF9hdF91bml4X21zGAQgASgDIkwKFFNldE1vZGVsQWxpYXNSZXF1ZXN0Eg0KBWFsaWFzGAEgASgJEg0KBWJ1aWxkGAIgASgJEhYKDnByZXZpb3VzX2J1aWxkGAMgASgJIhcKFVNldE1vZGVsQWxpYXNSZXNwb25zZSIZChdMaXN0TW9kZWxBbGlhc2VzUmVxdWVzdCJNChhMaXN0TW9kZWxBbGlhc2VzUmVzcG9uc2USMQoHYWxpYXNlcxgBIAMoCzIgLmNvb3JkaW5hdG9yLmFkbWluLnYxLk1vZGVsQWxpYXMiKAoXRGVsZXRlTW9kZWxBbGlhc1JlcXVlc3QSDQoFYWxpYXMYASABKAkiGgoYRGVsZXRlTW9kZWxBbGlhc1Jlc3BvbnNlKmAKC0FjY291bnRUaWVyEhwKGEFDQ09VTlRfVElFUl9VTlNQRUNJRklFRBAAEhkKFUFDQ09VTlRfVElFUl9DT05TVU1FUhABEhgKFEFDQ09VTlRfVElFUl9TRVJWSUNFEAIyqw0KDEFkbWluU2VydmljZRJoCg1DcmVhdGVBY2NvdW50EiouY29vcmRpbmF0b3IuYWRtaW4udjEuQ3JlYXRlQWNjb3VudFJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5DcmVhdGVBY2NvdW50UmVzcG9uc2USXwoKR2V0QWNjb3VudBInLmNvb3JkaW5hdG9yLmFkbWluLnYxLkdldEFjY291bnRSZXF1ZXN0GiguY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0QWNjb3VudFJlc3BvbnNlEmgKDUNyZWRpdEFjY291bnQSKi5jb29yZGluYXRvci5hZG1pbi52MS5DcmVkaXRBY2NvdW50UmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkNyZWRpdEFjY291bnRSZXNwb25zZRJiCgtJc3N1ZUFwaUtleRIoLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVxdWVzdBopLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlQXBpS2V5UmVzcG9uc2USZQoMUmV2b2tlQXBpS2V5EikuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBoqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEncKEklzc3VlUHJvdmlkZXJUb2tlbhIvLmNvb3JkaW5hdG9yLmFkbWluLnYxLklzc3VlUHJvdmlkZXJUb2tlblJlcXVlc3QaMC5jb29yZGluYXRvci5hZG1pbi52MS5Jc3N1ZVByb3ZpZGVyVG9rZW5SZXNwb25zZRJ6ChNSZXZva2VQcm92aWRlclRva2VuEjAuY29vcmRpbmF0b3IuYWRtaW4udjEuUmV2b2tlUHJvdmlkZXJUb2tlblJlcXVlc3QaMS5jb29yZGluYXRvci5hZG1pbi52MS5SZXZva2VQcm92aWRlclRva2VuUmVzcG9uc2USawoORm9yZ2V0UHJvdmlkZXISKy5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlcXVlc3QaLC5jb29yZGluYXRvci5hZG1pbi52MS5Gb3JnZXRQcm92aWRlclJlc3BvbnNlEmgKDUxpc3RQcm92aWRlcnMSKi5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0UHJvdmlkZXJzUmVxdWVzdBorLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RQcm92aWRlcnNSZXNwb25zZRJoCg1TZXRNb2RlbFByaWNlEiouY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxQcmljZVJlcXVlc3QaKy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRNb2RlbFByaWNlUmVzcG9uc2USWQoIR2V0VXNhZ2USJS5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlcXVlc3QaJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRVc2FnZVJlc3BvbnNlElwKCVNldExpbWl0cxImLmNvb3JkaW5hdG9yLmFkbWluLnYxLlNldExpbWl0c1JlcXVlc3QaJy5jb29yZGluYXRvci5hZG1pbi52MS5TZXRMaW1pdHNSZXNwb25zZRJcCglHZXRMaW1pdHMSJi5jb29yZGluYXRvci5hZG1pbi52MS5HZXRMaW1pdHNSZXF1ZXN0GicuY29vcmRpbmF0b3IuYWRtaW4udjEuR2V0TGltaXRzUmVzcG9uc2USaAoNU2V0TW9kZWxBbGlhcxIqLmNvb3JkaW5hdG9yLmFkbWluLnYxLlNldE1vZGVsQWxpYXNSZXF1ZXN0GisuY29vcmRpbmF0b3IuYWRtaW4udjEuU2V0TW9kZWxBbGlhc1Jlc3BvbnNlEnEKEExpc3RNb2RlbEFsaWFzZXMSLS5jb29yZGluYXRvci5hZG1pbi52MS5MaXN0TW9kZWxBbGlhc2VzUmVxdWVzdBouLmNvb3JkaW5hdG9yLmFkbWluLnYxLkxpc3RNb2RlbEFsaWFzZXNSZXNwb25zZRJxChBEZWxldGVNb2RlbEFsaWFzEi0uY29vcmRpbmF0b3IuYWRtaW4udjEuRGVsZXRlTW9kZWxBbGlhc1JlcXVlc3QaLi5jb29yZGluYXRvci5hZG1pbi52MS5EZWxldGVNb2RlbEFsaWFzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * An account: consumers spend from its balance, providers' earnings are paid into it.
@@ -972,6 +972,171 @@ export const GetLimitsResponseSchema: GenMessage<GetLimitsResponse> = /*@__PURE_
   messageDesc(file_coordinator_admin_v1_admin, 28);
 
 /**
+ * A public model name and the builds behind it.
+ *
+ * @generated from message coordinator.admin.v1.ModelAlias
+ */
+export type ModelAlias = Message<"coordinator.admin.v1.ModelAlias"> & {
+  /**
+   * The public model name consumers send and see, a model id ([A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128
+   * characters).
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The concrete build new traffic goes to (a model id, not the alias itself).
+   *
+   * @generated from field: string build = 2;
+   */
+  build: string;
+
+  /**
+   * The build that serves while `build` has no capacity (rollout); empty = none. Never equal to `build`.
+   *
+   * @generated from field: string previous_build = 3;
+   */
+  previousBuild: string;
+
+  /**
+   * When the alias was last set, Unix milliseconds (output only; ignored by SetModelAlias).
+   *
+   * @generated from field: int64 updated_at_unix_ms = 4;
+   */
+  updatedAtUnixMs: bigint;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.ModelAlias.
+ * Use `create(ModelAliasSchema)` to create a new message.
+ */
+export const ModelAliasSchema: GenMessage<ModelAlias> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 29);
+
+/**
+ * Input of SetModelAlias.
+ *
+ * @generated from message coordinator.admin.v1.SetModelAliasRequest
+ */
+export type SetModelAliasRequest = Message<"coordinator.admin.v1.SetModelAliasRequest"> & {
+  /**
+   * The public model name to create or replace (a model id).
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+
+  /**
+   * The concrete build (a model id other than the alias).
+   *
+   * @generated from field: string build = 2;
+   */
+  build: string;
+
+  /**
+   * Optional previous build (a model id other than `build`); empty = none, which clears a stored one.
+   *
+   * @generated from field: string previous_build = 3;
+   */
+  previousBuild: string;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.SetModelAliasRequest.
+ * Use `create(SetModelAliasRequestSchema)` to create a new message.
+ */
+export const SetModelAliasRequestSchema: GenMessage<SetModelAliasRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 30);
+
+/**
+ * Output of SetModelAlias (empty).
+ *
+ * @generated from message coordinator.admin.v1.SetModelAliasResponse
+ */
+export type SetModelAliasResponse = Message<"coordinator.admin.v1.SetModelAliasResponse"> & {
+};
+
+/**
+ * Describes the message coordinator.admin.v1.SetModelAliasResponse.
+ * Use `create(SetModelAliasResponseSchema)` to create a new message.
+ */
+export const SetModelAliasResponseSchema: GenMessage<SetModelAliasResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 31);
+
+/**
+ * Input of ListModelAliases (no parameters).
+ *
+ * @generated from message coordinator.admin.v1.ListModelAliasesRequest
+ */
+export type ListModelAliasesRequest = Message<"coordinator.admin.v1.ListModelAliasesRequest"> & {
+};
+
+/**
+ * Describes the message coordinator.admin.v1.ListModelAliasesRequest.
+ * Use `create(ListModelAliasesRequestSchema)` to create a new message.
+ */
+export const ListModelAliasesRequestSchema: GenMessage<ListModelAliasesRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 32);
+
+/**
+ * Output of ListModelAliases.
+ *
+ * @generated from message coordinator.admin.v1.ListModelAliasesResponse
+ */
+export type ListModelAliasesResponse = Message<"coordinator.admin.v1.ListModelAliasesResponse"> & {
+  /**
+   * Every alias, sorted by alias.
+   *
+   * @generated from field: repeated coordinator.admin.v1.ModelAlias aliases = 1;
+   */
+  aliases: ModelAlias[];
+};
+
+/**
+ * Describes the message coordinator.admin.v1.ListModelAliasesResponse.
+ * Use `create(ListModelAliasesResponseSchema)` to create a new message.
+ */
+export const ListModelAliasesResponseSchema: GenMessage<ListModelAliasesResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 33);
+
+/**
+ * Input of DeleteModelAlias.
+ *
+ * @generated from message coordinator.admin.v1.DeleteModelAliasRequest
+ */
+export type DeleteModelAliasRequest = Message<"coordinator.admin.v1.DeleteModelAliasRequest"> & {
+  /**
+   * The alias to delete (a model id).
+   *
+   * @generated from field: string alias = 1;
+   */
+  alias: string;
+};
+
+/**
+ * Describes the message coordinator.admin.v1.DeleteModelAliasRequest.
+ * Use `create(DeleteModelAliasRequestSchema)` to create a new message.
+ */
+export const DeleteModelAliasRequestSchema: GenMessage<DeleteModelAliasRequest> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 34);
+
+/**
+ * Output of DeleteModelAlias (empty).
+ *
+ * @generated from message coordinator.admin.v1.DeleteModelAliasResponse
+ */
+export type DeleteModelAliasResponse = Message<"coordinator.admin.v1.DeleteModelAliasResponse"> & {
+};
+
+/**
+ * Describes the message coordinator.admin.v1.DeleteModelAliasResponse.
+ * Use `create(DeleteModelAliasResponseSchema)` to create a new message.
+ */
+export const DeleteModelAliasResponseSchema: GenMessage<DeleteModelAliasResponse> = /*@__PURE__*/
+  messageDesc(file_coordinator_admin_v1_admin, 35);
+
+/**
  * Rate-limit tier of an account; each tier has its own default limits, which SetLimits overrides per account or key.
  *
  * @generated from enum coordinator.admin.v1.AccountTier
@@ -1006,8 +1171,8 @@ export const AccountTierSchema: GenEnum<AccountTier> = /*@__PURE__*/
   enumDesc(file_coordinator_admin_v1_admin, 0);
 
 /**
- * Accounts, credit, keys, provider tokens and identities, prices, usage and limits. Served on the consumer HTTP
- * port under /coordinator.admin.v1.AdminService/.
+ * Accounts, credit, keys, provider tokens and identities, prices, usage, limits and model aliases. Served on the
+ * consumer HTTP port under /coordinator.admin.v1.AdminService/.
  *
  * @generated from service coordinator.admin.v1.AdminService
  */
@@ -1146,6 +1311,39 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetLimitsRequestSchema;
     output: typeof GetLimitsResponseSchema;
+  },
+  /**
+   * Creates or replaces a model alias: a public model name consumers send, mapped to the concrete build new
+   * traffic goes to and, during a rollout, the previous build. Idempotent. Takes effect at once on the
+   * coordinator that served the call; other coordinators read it when they next start. At most 256 aliases exist
+   * at once (MAX_MODEL_ALIASES): a new one past it is `resource_exhausted`.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.SetModelAlias
+   */
+  setModelAlias: {
+    methodKind: "unary";
+    input: typeof SetModelAliasRequestSchema;
+    output: typeof SetModelAliasResponseSchema;
+  },
+  /**
+   * Every model alias, sorted by alias.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.ListModelAliases
+   */
+  listModelAliases: {
+    methodKind: "unary";
+    input: typeof ListModelAliasesRequestSchema;
+    output: typeof ListModelAliasesResponseSchema;
+  },
+  /**
+   * Deletes a model alias (`not_found` if there is none); the name is then an ordinary model id again.
+   *
+   * @generated from rpc coordinator.admin.v1.AdminService.DeleteModelAlias
+   */
+  deleteModelAlias: {
+    methodKind: "unary";
+    input: typeof DeleteModelAliasRequestSchema;
+    output: typeof DeleteModelAliasResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_coordinator_admin_v1_admin, 0);
