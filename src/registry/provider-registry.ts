@@ -57,6 +57,9 @@ export class ProviderRecord implements ProviderView {
   costPenaltyFactor = 1;
   /** Register claims clamped to physical bounds (empty for an honest Mac), for the caller to log. */
   readonly claimsClamped: readonly ClampedClaim[];
+  /** See {@link ProviderView.pool}; set only through {@link ProviderRegistry.setPool}. */
+  pool: string | undefined = undefined;
+  heartbeats = 0;
 
   /** `claimed` is clamped to the bounds of the hardware it names (claim-bounds.ts) before anything is kept. */
   constructor(id: ProviderId, claimed: ProviderRegistration, nowMs: number, catalog: readonly ClaimModel[] = defaultCatalog) {
@@ -103,6 +106,7 @@ export class ProviderRegistry {
   #list: ProviderRecord[] | undefined;
   #nextId = 1;
   readonly #listeners: CapacityListener[] = [];
+  readonly #heartbeatListeners: ((rec: ProviderRecord) => void)[] = [];
   /** Prompt tokens waiting for their prefill on the Mac when each in-flight request was added (observeRates). */
   readonly #promptAhead = new WeakMap<InflightRequest, number>();
 
@@ -199,6 +203,9 @@ export class ProviderRegistry {
     for (const s of hb.slots) {
       if (s.state === "running" || s.state === "idle") rec.pendingLoads.delete(s.model);
     }
+    rec.heartbeats++;
+    // Before the capacity event: a pool seeded from this heartbeat is in place when queued requests re-pick.
+    for (const l of this.#heartbeatListeners) l(rec);
     this.#emit(undefined);
     return clamped;
   }
@@ -237,6 +244,22 @@ export class ProviderRegistry {
     if (!(factor >= 1) || !Number.isFinite(factor)) throw new RangeError(`cost penalty factor must be a finite number >= 1, got ${factor}`);
     const rec = this.#byId.get(id);
     if (rec) rec.costPenaltyFactor = factor;
+  }
+
+  /**
+   * Assigns the provider to a model pool (undefined: none). The caller decides (scheduler/model-pools.ts); queued
+   * requests re-pick at once, since the provider may now serve them.
+   */
+  setPool(id: ProviderId, pool: string | undefined): void {
+    const rec = this.#byId.get(id);
+    if (!rec || rec.pool === pool) return;
+    rec.pool = pool;
+    this.#emit(undefined);
+  }
+
+  /** Subscribes to applied heartbeats (after the record is updated, before the capacity event). */
+  onHeartbeat(listener: (rec: ProviderRecord) => void): void {
+    this.#heartbeatListeners.push(listener);
   }
 
   /** Keeps the warm index in step with the provider's slots (only touches lists whose membership changed). */

@@ -118,6 +118,13 @@ export interface ProviderView {
   modelRates?: ReadonlyMap<string, ModelRates>;
   /** Multiplies the scheduler's cost estimate (≥ 1; default 1), e.g. for a provider caught over-claiming usage. */
   costPenaltyFactor?: number;
+  /**
+   * The model pool (an alias, or a build no alias names) this provider serves while pools are on; undefined
+   * until it is seeded from its first heartbeat (scheduler/model-pools.ts). Absent in hand-built views.
+   */
+  pool?: string | undefined;
+  /** Heartbeats received this session: a pool is seeded only from what a heartbeat reports resident. */
+  heartbeats?: number;
 }
 
 /** A snapshot of the registry handed to the scheduler. */

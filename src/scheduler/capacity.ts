@@ -40,13 +40,18 @@ export function capacitySnapshot(
   queueDepths: ReadonlyMap<string, number>,
   catalog: readonly SchedulerCatalogModel[],
   _nowMs: number,
-  options: { queueLimit?: number; scheduler?: Readonly<SchedulerOptions> } = {},
+  options: {
+    queueLimit?: number;
+    scheduler?: Readonly<SchedulerOptions>;
+    /** Under model pools: the pools whose members may serve a model (undefined = pools off); others do not count. */
+    poolsOf?(model: string): ReadonlySet<string> | undefined;
+  } = {},
 ): CapacitySnapshot {
   const o = options.scheduler ?? resolveSchedulerOptions();
   const ids = new Set<string>(catalog.map((m) => m.id));
   for (const p of view.providers) for (const m of p.models) ids.add(m.id);
   const models: ModelCapacity[] = [];
-  for (const id of [...ids].sort()) models.push(modelRow(view, id, queueDepths.get(id) ?? 0, catalog, options.queueLimit ?? 10, o));
+  for (const id of [...ids].sort()) models.push(modelRow(view, id, queueDepths.get(id) ?? 0, catalog, options.queueLimit ?? 10, o, options.poolsOf?.(id)));
   return { models };
 }
 
@@ -61,6 +66,7 @@ function modelRow(
   catalog: readonly SchedulerCatalogModel[],
   queueLimit: number,
   o: Readonly<SchedulerOptions>,
+  pools: ReadonlySet<string> | undefined,
 ): ModelCapacity {
   const row: ModelCapacity = {
     id,
@@ -80,6 +86,7 @@ function modelRow(
   const kvFallback = catalog.find((m) => m.id === id)?.kvBytesPerToken;
   for (const p of view.providers) {
     if (!routable(p, id)) continue;
+    if (pools !== undefined && (p.pool === undefined || !pools.has(p.pool))) continue;
     row.routable_providers++;
     const weightsOf = weightsBytesFor(p, catalog);
     const slot = p.slots.find((s) => s.model === id && (s.state === "running" || s.state === "idle"));

@@ -22,10 +22,15 @@ export type GateReason =
   | "pinned_account" // self-route: the provider belongs to someone else
   | "excluded" // already failed or racing this request
   | "thermal_critical" // the machine is throttling hard
-  | "cooled_down"; // (provider, model, shape) error cooldown or node-health breaker open
+  | "cooled_down" // (provider, model, shape) error cooldown or node-health breaker open
+  | "other_pool" // pools on: assigned to another model's pool (and not safely reassignable)
+  | "pool_unassigned"; // pools on: no heartbeat yet, so no pool (seeded from what the first one reports)
 
 /** Reasons that pass by themselves (the provider may come back within seconds): worth queueing for. */
-export const transientGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["draining", "thermal_critical"]);
+export const transientGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["draining", "thermal_critical", "pool_unassigned"]);
+
+/** Reasons that are about pool membership, not about what the provider can do. */
+export const poolGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["other_pool", "pool_unassigned"]);
 
 export type GateResult = { ok: true; build: ProviderModel } | { ok: false; reason: GateReason };
 
@@ -57,10 +62,38 @@ export function checkGates(
   if (build.contextLength > 0 && req.traits.estimatedPromptTokens + minOut > build.contextLength) {
     return { ok: false, reason: "context_too_small" };
   }
+  // After the capability gates, so a provider of another pool reports what it could not do before where it
+  // belongs: a capability gap stays a 503, never a retryable pool_exhausted (model-pools review finding).
+  const pool = poolGate(p, req);
+  if (pool !== undefined) return { ok: false, reason: pool };
   if (p.status === "draining") return { ok: false, reason: "draining" };
   if (p.thermal === "critical") return { ok: false, reason: "thermal_critical" };
   if (health.isCooledDown(p.id, req.model, req.shape, nowMs)) return { ok: false, reason: "cooled_down" };
   return { ok: true, build };
+}
+
+/**
+ * The pool gate: undefined when the request may use the provider. A provider with no pool yet (no heartbeat) is
+ * never used — seeding it from its advertised models would pin it to whichever it lists first. A provider of
+ * another pool is used only on a reassigning pass and only if {@link isReassignable}.
+ */
+export function poolGate(p: ProviderView, req: RouteRequest): GateReason | undefined {
+  const c = req.pools;
+  if (c === undefined) return undefined;
+  if (p.pool === undefined) return "pool_unassigned";
+  if (c.keys.has(p.pool)) return undefined;
+  return c.reassign && isReassignable(p) ? undefined : "other_pool";
+}
+
+/**
+ * Whether moving the provider to another pool takes nothing from anyone: no request in flight, no model
+ * resident or loading (a slot in any state but crashed, a reported warm model), no load pending, not draining.
+ * A pending load pins the provider to the pool it is loading for (review finding). Checked in the same
+ * synchronous step as the dispatch that follows the pick, so no window opens between check and use.
+ */
+export function isReassignable(p: ProviderView): boolean {
+  if (p.status === "draining" || p.inflight.size > 0 || p.pendingLoads.size > 0 || p.warmModels.length > 0) return false;
+  return p.slots.every((s) => s.state === "crashed");
 }
 
 const reasonText: Record<GateReason, string> = {
@@ -73,6 +106,8 @@ const reasonText: Record<GateReason, string> = {
   pinned_account: "none of your own machines serves it",
   excluded: "every capable provider already failed this request",
   thermal_critical: "every capable provider is overheating",
+  other_pool: "every capable provider is serving another model's pool",
+  pool_unassigned: "every capable provider has just connected and has no pool yet",
   cooled_down: "every capable provider is cooling down after errors for this request shape",
 };
 

@@ -94,15 +94,20 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   // Gates run lazily as the walks below reach each provider. With a large fleet each walk starts at a random
   // offset and stops early (SchedulerOptions.candidateSample), so a decision's work is bounded.
   const reasons: GateReason[] = [];
+  // Under pools, the verdicts on the pool's own members: they alone say whether the pool lacks a capability.
+  const memberReasons: GateReason[] = [];
   const gated = (p: ProviderView): boolean => {
     const g = checkGates(p, req, ctx.nowMs, ctx.health, o);
-    if (!g.ok) reasons.push(g.reason);
+    if (!g.ok) {
+      reasons.push(g.reason);
+      if (req.pools && p.pool !== undefined && req.pools.keys.has(p.pool)) memberReasons.push(g.reason);
+    }
     return g.ok;
   };
   if (o.policy === "worst-case") {
     // The Go coordinator's selection, for the routing simulator's comparison only (worst-case-policy.ts).
     const capable = advertisers.filter(gated);
-    if (capable.length === 0) return noneCapable(req, advertisers, reasons, retryAfterMs);
+    if (capable.length === 0) return noneCapable(req, advertisers, reasons, memberReasons, retryAfterMs);
     return pickWorstCase(capable, req, { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs }, o, (p, m) => weightsBytesFor(p, ctx.catalog)(m), entry);
   }
 
@@ -169,7 +174,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
       if (++viable >= o.candidateSample) break;
     }
   }
-  if (capableCount === 0) return noneCapable(req, advertisers, reasons, retryAfterMs);
+  if (capableCount === 0) return noneCapable(req, advertisers, reasons, memberReasons, retryAfterMs);
 
   const chosen = choose(warm, req, ctx, o) ?? choose([...overcommitted, ...cold], req, ctx, o);
   if (chosen) {
@@ -198,9 +203,18 @@ function walkStart(length: number, sample: number, random: () => number): number
   return length <= sample ? 0 : Math.floor(random() * length);
 }
 
-/** No advertiser passed the gates: queue if that may change soon, else say why. */
-function noneCapable(req: RouteRequest, advertisers: readonly ProviderView[], reasons: readonly GateReason[], retryAfterMs: number): PickResult {
+/**
+ * No advertiser passed the gates: queue if that may change soon, else say why. Under pools: when the pool's
+ * own members all fail on what they can do, that is the answer (a capability gap in the pool is a 503 even if
+ * another pool's Mac could do it); when the pool has no member and only the pool gate refused, the pool is
+ * exhausted.
+ */
+function noneCapable(req: RouteRequest, advertisers: readonly ProviderView[], reasons: readonly GateReason[], memberReasons: readonly GateReason[], retryAfterMs: number): PickResult {
   if (reasons.some((r) => transientGateReasons.has(r))) return { kind: "queue", reason: "all_busy", retryAfterMs };
+  if (req.pools) {
+    if (memberReasons.length > 0) return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, memberReasons) };
+    if (reasons.includes("other_pool")) return { kind: "queue", reason: "pool_exhausted", retryAfterMs };
+  }
   if (reasons.every((r) => r === "context_too_small")) {
     const ctxMax = Math.max(...advertisers.map((p) => p.models.find((m) => m.id === req.model)?.contextLength ?? 0));
     return contextOverflow(req.model, ctxMax);

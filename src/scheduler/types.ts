@@ -19,6 +19,19 @@ export interface RouteRequest {
   affinityKey?: string;
   /** Route only to machines owned by this account (self-route); never raced. */
   pinnedAccountId?: string;
+  /** The model pools that may serve this request (scheduler/model-pools.ts); absent = pools off or bypassed. */
+  pools?: PoolConstraint;
+}
+
+/** Which providers a request may use under model pools. */
+export interface PoolConstraint {
+  /** Pool keys whose providers may serve the request (an alias's own; every alias of a shared build). */
+  keys: ReadonlySet<string>;
+  /**
+   * Also admit providers of another pool that are safely reassignable (nothing in flight, nothing resident,
+   * no load pending); a pick of one carries `assignPool`. Only on the second pass, once the pool is starved.
+   */
+  reassign: boolean;
 }
 
 /** Why a provider was chosen, for logs and metrics. */
@@ -41,8 +54,14 @@ export type PickResult =
       reservedTokens: number;
       /** Expected completion time on that provider, ms. */
       costMs: number;
+      /** The pool the provider must be assigned to before dispatch (a reassignment on demand). */
+      assignPool?: string;
     }
-  | { kind: "queue"; reason: "all_busy" | "loading"; retryAfterMs: number }
+  /**
+   * No room now. `pool_exhausted`: the request's pool has none and nothing can be reassigned to it, though
+   * providers of other pools could take it (the HTTP edge answers 429 `pool_exhausted`; a queued request waits).
+   */
+  | { kind: "queue"; reason: "all_busy" | "loading" | "pool_exhausted"; retryAfterMs: number }
   | { kind: "reject"; code: RejectCode; message: string };
 
 /**

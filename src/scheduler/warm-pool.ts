@@ -43,6 +43,19 @@ export interface WarmPoolOptions {
   lastLoadAtMs?: ReadonlyMap<string, number>;
   /** Service time used before any completion was measured, ms. Default 30_000. */
   defaultServiceMs?: number;
+  /**
+   * Under model pools: the pools whose providers may hold `model` (undefined = pools off). Only their members
+   * count as capable and receive loads: a load sent to another pool's Mac would be refused or wasted (review
+   * finding "filter warm-pool candidates before load_model").
+   */
+  poolsOf?(model: string): ReadonlySet<string> | undefined;
+}
+
+/** The providers advertising `model` that its pools allow (all of them with pools off). */
+function poolCapable(view: RegistryView, model: string, options: WarmPoolOptions): readonly ProviderView[] {
+  const all = advertisersOf(view, model);
+  const keys = options.poolsOf?.(model);
+  return keys === undefined ? all : all.filter((p) => p.pool !== undefined && keys.has(p.pool));
 }
 
 export interface WarmPoolPlan {
@@ -81,7 +94,7 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
     const d = demand.get(model);
     // From the registry's per-model index: a tick must not scan the whole fleet per model (at 10,000 providers
     // that stalled the event loop for ~20 ms every tick).
-    const capable = advertisersOf(view, model);
+    const capable = poolCapable(view, model, options);
     const holders = capable.filter((p) => holdsModel(p, model));
     const q = qualityConcurrency(holders.length > 0 ? holders : capable, model, o);
     let active = 0;
@@ -162,15 +175,17 @@ function bestLoadCandidate(
 ): ProviderView | undefined {
   const o = options.scheduler;
   const entry = options.catalog.find((m) => m.id === model);
+  const keys = options.poolsOf?.(model);
   const probe: RouteRequest = {
     requestId: "warm-pool",
     model,
     traits: { maxTokens: 1, estimatedPromptTokens: 0, hasTools: false, requiresVision: false, stream: false },
     shape: "base",
     exclude: new Set(),
+    ...(keys !== undefined ? { pools: { keys, reassign: false } } : {}),
   };
   const cands: ProviderView[] = [];
-  for (const p of advertisersOf(view, model)) {
+  for (const p of poolCapable(view, model, options)) {
     if (used.has(p.id) || holdsModel(p, model) || !isIdle(p)) continue;
     if (!checkGates(p, probe, nowMs, options.health, o).ok) continue;
     const weightsOf = weightsBytesFor(p, options.catalog);

@@ -1,0 +1,120 @@
+/**
+ * Model pools: each public provider serves one model pool at a time, so two models never compete for one Mac's
+ * GPU, unified memory, KV cache and thermal budget, and one model's failures cannot leak into the other's
+ * traffic. A pool key is an alias, or a build no alias names (model-aliases.ts).
+ *
+ * - The gate is {@link poolGate} (gates.ts), inside the one gate function every routing decision uses:
+ *   selection, preflight, queue drain, failover, cold dispatch, warm-pool loads, capacity snapshots.
+ * - {@link pickInPools} is {@link pick} with pools: the pool's own members first; then, if they have no room,
+ *   a provider of another pool that is safely reassignable (nothing in flight, resident or loading), which the
+ *   decision names in `assignPool`; else `pool_exhausted` when other pools' providers could have taken the
+ *   request (the HTTP edge answers an uptime-neutral 429), or an ordinary queue decision when nobody could.
+ * - {@link seedPool} picks a provider's pool from its first heartbeat: what it has resident, else the candidate
+ *   pool with the most demand per member (never from the order it advertises models in).
+ *
+ * Pure: no I/O, no clock; the coordinator applies the assignments (src/pool-keeper.ts).
+ */
+import type { ProviderView, RegistryView } from "../registry/types.js";
+import type { ModelAliases } from "./model-aliases.js";
+import { advertisersOf, fnv1a, pick, type PickContext } from "./pick.js";
+import type { PickResult, RouteRequest } from "./types.js";
+
+/** See the module comment. `req.pools` absent = pools off or bypassed: exactly {@link pick}. */
+export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickContext): PickResult {
+  const c = req.pools;
+  if (c === undefined) return pick(view, req, ctx);
+  const held = pick(view, { ...req, pools: { keys: c.keys, reassign: false } }, ctx);
+  if (held.kind === "picked") return held;
+  // The pool's own capacity is coming, or the request can never be served (unknown model, context): final.
+  if (held.kind === "queue" && held.reason === "loading") return held;
+  if (held.kind === "reject" && held.code !== "model_unavailable") return held;
+  const moved = pick(view, { ...req, pools: { keys: c.keys, reassign: true } }, ctx);
+  if (moved.kind === "picked") {
+    const p = advertisersOf(view, req.model).find((x) => x.id === moved.providerId);
+    return p?.pool !== undefined && c.keys.has(p.pool) ? moved : { ...moved, assignPool: firstKey(c.keys) };
+  }
+  if (held.kind !== "queue" || held.reason === "pool_exhausted") return held;
+  // The pool is full. Exhausted if another pool's provider could take the request now: that is the capacity
+  // pools keep apart, and the consumer should hear so (429 pool_exhausted) rather than wait on a full pool.
+  // A provider with no pool yet does not count: it is seconds from its first heartbeat, worth waiting for.
+  const open = pick(view, { ...req, pools: undefined }, ctx);
+  if (open.kind !== "picked") return held;
+  const taker = advertisersOf(view, req.model).find((x) => x.id === open.providerId);
+  return taker?.pool !== undefined ? { kind: "queue", reason: "pool_exhausted", retryAfterMs: held.retryAfterMs } : held;
+}
+
+/** The pool constraint of a request for `model` (an alias or a build), first pass. */
+export function poolsFor(aliases: ModelAliases, model: string): { keys: ReadonlySet<string>; reassign: false } {
+  return { keys: aliases.resolve(model).pools, reassign: false };
+}
+
+function firstKey(keys: ReadonlySet<string>): string {
+  let first: string | undefined;
+  for (const k of keys) if (first === undefined || k < first) first = k;
+  return first!;
+}
+
+/** Demand every pool is credited with, so that with no traffic yet providers spread evenly (req/s). */
+const PRIOR_DEMAND_PER_S = 0.001;
+
+/** Demand and membership of each pool, as the seeding rule weighs them. */
+export interface PoolLoad {
+  /** Requests per second arriving for the pool's builds (0 when unknown). */
+  demandPerS(pool: string): number;
+  /** Providers currently assigned to the pool. */
+  members(pool: string): number;
+}
+
+/** Builds a provider holds or is getting: loaded or loading slots, reported warm models, loads pending. */
+export function residentBuilds(p: ProviderView): string[] {
+  const out = new Set<string>();
+  for (const s of p.slots) if (s.state !== "crashed") out.add(s.model);
+  for (const m of p.warmModels) out.add(m);
+  for (const m of p.pendingLoads.keys()) out.add(m);
+  return [...out];
+}
+
+/** Every pool the provider could serve: the pool keys of its advertised builds. */
+export function candidatePools(p: ProviderView, aliases: ModelAliases): Set<string> {
+  const out = new Set<string>();
+  for (const m of p.models) for (const k of aliases.poolsOfBuild(m.id)) out.add(k);
+  return out;
+}
+
+/**
+ * The pool a provider should serve, from what it reports (call only once it has heartbeated): the pools of
+ * its resident builds if it has any (a reconnecting Mac keeps serving what it has loaded), else every pool its
+ * builds belong to (so two builds of one alias seed one pool); among those, the most demand per member
+ * (members + 1: this provider joining), and between equals a per-provider hash, so identical idle Macs spread
+ * over their pools instead of all taking the alphabetically first. Undefined when it advertises nothing.
+ */
+export function seedPool(p: ProviderView, aliases: ModelAliases, load: PoolLoad): string | undefined {
+  const candidates = candidatePools(p, aliases);
+  const resident = new Set<string>();
+  for (const b of residentBuilds(p)) for (const k of aliases.poolsOfBuild(b)) if (candidates.has(k)) resident.add(k);
+  const choices = resident.size > 0 ? resident : candidates;
+  let best: string | undefined;
+  let bestScore = -1;
+  let bestTie = -1;
+  for (const pool of choices) {
+    // The small prior makes "fewer members" decide when no pool has demand yet.
+    const score = (load.demandPerS(pool) + PRIOR_DEMAND_PER_S) / (load.members(pool) + 1);
+    const tie = fnv1a(`${p.id}\u0000${pool}`);
+    if (score > bestScore + 1e-12 || (Math.abs(score - bestScore) <= 1e-12 && tie > bestTie)) {
+      best = pool;
+      bestScore = score;
+      bestTie = tie;
+    }
+  }
+  return best;
+}
+
+/**
+ * Whether a provider's assignment should be (re)computed: it has heartbeated and has no pool, or its pool is no
+ * longer one of its candidates (its alias was removed or repointed: the provider is released).
+ */
+export function needsSeeding(p: ProviderView, aliases: ModelAliases): boolean {
+  if ((p.heartbeats ?? 0) === 0) return false;
+  if (p.pool === undefined) return true;
+  return !candidatePools(p, aliases).has(p.pool);
+}

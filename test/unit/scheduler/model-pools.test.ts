@@ -1,0 +1,223 @@
+/**
+ * Model pools as data (scheduler/model-pools.ts, the pool gate in gates.ts). Each review finding of the
+ * model-pools proposal (../shared/seeds/pr-model-pools.txt) that lives in the pure scheduler has a test named
+ * after it; the findings about the HTTP edge and the live registry are in test/integration/model-pools.test.ts.
+ */
+import assert from "node:assert/strict";
+import { ModelAliases } from "../../../src/scheduler/model-aliases.js";
+import { needsSeeding, pickInPools, poolsFor, seedPool, type PoolLoad } from "../../../src/scheduler/model-pools.js";
+import type { PickContext } from "../../../src/scheduler/pick.js";
+import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
+import type { PickResult, RouteRequest } from "../../../src/scheduler/types.js";
+import { planWarmPool } from "../../../src/scheduler/warm-pool.js";
+import { capacitySnapshot } from "../../../src/scheduler/capacity.js";
+import { build, catalog, fixedEstimator, healthy, inflight, provider, request, slot, view, type ProviderOver } from "./fixtures.js";
+
+const options = resolveSchedulerOptions();
+const ctx = (over: Partial<PickContext> = {}): PickContext => ({ nowMs: 1000, random: () => 0, health: healthy(), estimator: fixedEstimator(800), catalog, options, ...over });
+const noAliases = new ModelAliases();
+
+/** A provider that has heartbeated, assigned to `pool`. */
+const member = (id: string, pool: string | undefined, over: ProviderOver = {}) => provider(id, { pool, heartbeats: 1, ...over });
+const warmOn = (model: string, over: Parameters<typeof slot>[1] = {}) => [slot(model, over)];
+const inPools = (model: string, aliases = noAliases, over: Parameters<typeof request>[1] = {}): RouteRequest => ({ ...request(model, over), pools: poolsFor(aliases, model) });
+
+function summary(r: PickResult): string {
+  if (r.kind === "picked") return `${r.providerId}${r.cold ? " cold" : ""}${r.assignPool !== undefined ? ` assign:${r.assignPool}` : ""}`;
+  if (r.kind === "queue") return `queue:${r.reason}`;
+  return `reject:${r.code}`;
+}
+
+const load = (demand: Record<string, number> = {}, members: Record<string, number> = {}): PoolLoad => ({
+  demandPerS: (p) => demand[p] ?? 0,
+  members: (p) => members[p] ?? 0,
+});
+
+describe("model pools: routing (pickInPools and the pool gate)", () => {
+  it("a gemma burst never lands on an oss-assigned Mac, even an idle warm one", () => {
+    const v = view(
+      member("oss-idle", "oss", { slots: warmOn("oss") }),
+      member("gemma-full", "gemma", { slots: warmOn("gemma", { numRunning: 16, state: "running" }), inflight: Array.from({ length: 16 }, (_, i) => inflight(`r${i}`, "gemma")) }),
+    );
+    const r = pickInPools(v, inPools("gemma"), ctx());
+    assert.equal(summary(r), "queue:pool_exhausted");
+  });
+
+  it("serves from the pool's own members first", () => {
+    const v = view(member("oss-warm", "oss", { slots: warmOn("oss") }), member("gemma-warm", "gemma", { slots: warmOn("gemma") }));
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "gemma-warm");
+  });
+
+  it("reassigns an idle, unloaded Mac of another pool to a starved pool (the pick names the new pool)", () => {
+    const v = view(member("oss-empty", "oss"), member("oss-warm", "oss", { slots: warmOn("oss") }));
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "oss-empty cold assign:gemma");
+  });
+
+  it("never reassigns a Mac with a request in flight, a model resident or a load pending (review: keep pending loads pinned to their pool)", () => {
+    const v = view(
+      member("busy", "oss", { inflight: [inflight("r1", "oss")] }),
+      member("resident", "oss", { slots: warmOn("oss") }),
+      member("reported-warm", "oss", { warmModels: ["oss"] }),
+      member("loading", "oss", { pendingLoads: [["oss", 900]] }),
+      member("loading-slot", "oss", { slots: warmOn("oss", { state: "loading" }) }),
+      member("draining", "oss", { status: "draining" }),
+    );
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "queue:pool_exhausted");
+  });
+
+  it("prefers the pool's cold member over reassigning another pool's Mac", () => {
+    const v = view(member("oss-empty", "oss"), member("gemma-empty", "gemma"));
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "gemma-empty cold");
+  });
+
+  it("queues (not pool_exhausted) when the whole fleet is busy: nothing is kept apart", () => {
+    const full = (id: string, pool: string, model: string) =>
+      member(id, pool, { models: [build(model)], slots: warmOn(model, { numRunning: 16, state: "running" }), inflight: Array.from({ length: 16 }, (_, i) => inflight(`${id}${i}`, model)) });
+    const v = view(full("g", "gemma", "gemma"), full("o", "oss", "oss"));
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "queue:all_busy");
+  });
+
+  it("waits for a Mac's first heartbeat instead of calling the pool exhausted (review: don't assign pools before the first heartbeat)", () => {
+    const v = view(provider("fresh", { heartbeats: 0 }));
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "queue:all_busy");
+  });
+
+  it("keeps a capability gap a 503 inside a pool (review: preserve tool and vision capability errors within pools)", () => {
+    // The gemma pool's only member has a text-only build; another pool's Mac has vision but is pinned (resident).
+    const v = view(
+      member("gemma-text", "gemma", { models: [build("gemma", { isVision: false })], slots: warmOn("gemma") }),
+      member("oss-with-vision-gemma", "oss", { slots: warmOn("oss") }),
+    );
+    const r = pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx());
+    assert.equal(summary(r), "reject:model_unavailable");
+    assert.match(r.kind === "reject" ? r.message : "", /vision/);
+  });
+
+  it("a capability gap across the whole fleet is a 503, not pool_exhausted", () => {
+    const v = view(member("oss-text", "oss", { models: [build("gemma", { isVision: false }), build("oss")], slots: warmOn("oss") }));
+    assert.equal(summary(pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx())), "reject:model_unavailable");
+  });
+
+  it("reassigns an idle Mac that has the capability the pool lacks", () => {
+    const v = view(
+      member("gemma-text", "gemma", { models: [build("gemma", { isVision: false })], slots: warmOn("gemma") }),
+      member("oss-empty-vision", "oss"),
+    );
+    assert.equal(summary(pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx())), "oss-empty-vision cold assign:gemma");
+  });
+
+  it("keeps shared alias builds routable in each owning pool (review finding)", () => {
+    // "shared" is alias a's previous build and alias b's desired build.
+    const aliases = new ModelAliases([{ alias: "a", build: "gemma", previousBuild: "oss" }, { alias: "b", build: "oss" }]);
+    const v = view(member("in-a", "a", { slots: warmOn("oss") }), member("in-b", "b", { slots: warmOn("oss"), accountId: "acct-2" }));
+    // Alias a's rollout fallback (its previous build, oss) is served by a's own member; alias b's by b's.
+    assert.equal(summary(pickInPools(v, { ...request("oss"), pools: poolsFor(aliases, "a") }, ctx())), "in-a");
+    assert.equal(summary(pickInPools(v, { ...request("oss"), pools: poolsFor(aliases, "b") }, ctx())), "in-b");
+    // A request naming the shared build itself may use either owning pool.
+    assert.deepEqual([...poolsFor(aliases, "oss").keys].sort(), ["a", "b"]);
+  });
+
+  it("pools off (no constraint) is exactly the pool-less pick (the kill switch)", () => {
+    const v = view(member("oss-warm-with-gemma-room", "oss", { slots: warmOn("oss"), maxModelSlots: 2 }));
+    const r = pickInPools(v, request("gemma"), ctx());
+    assert.equal(summary(r), "oss-warm-with-gemma-room cold");
+  });
+
+  it("lets a multi-slot member cold-load the desired build beside a busy previous one (review: don't block cold loads into free multi-slot capacity)", () => {
+    const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
+    const v = view(member("two-slots", "pub", { maxModelSlots: 2, totalMemoryGb: 128, slots: warmOn("oss", { numRunning: 1, state: "running" }), inflight: [inflight("r1", "oss")] }));
+    assert.equal(summary(pickInPools(v, { ...request("gemma"), pools: poolsFor(aliases, "pub") }, ctx())), "two-slots cold");
+  });
+
+  it("does not send a cold build to a single-slot member busy with the previous build (review: keep slot defaults aligned with cold dispatch)", () => {
+    const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
+    const v = view(member("one-slot", "pub", { maxModelSlots: 1, slots: warmOn("oss", { numRunning: 1, state: "running" }), inflight: [inflight("r1", "oss")] }));
+    const r = pickInPools(v, { ...request("gemma"), pools: poolsFor(aliases, "pub") }, ctx());
+    assert.notEqual(r.kind, "picked");
+  });
+});
+
+describe("model pools: seeding (seedPool, needsSeeding)", () => {
+  it("seeds from what is resident, never from the order models are advertised in (review: defer advertised-only seeding until after heartbeat)", () => {
+    // Advertises gemma first, has oss loaded.
+    const p = member("m", undefined, { models: [build("gemma"), build("oss")], slots: warmOn("oss") });
+    assert.equal(seedPool(p, noAliases, load({ gemma: 5 })), "oss");
+  });
+
+  it("a pending load counts as resident", () => {
+    const p = member("m", undefined, { pendingLoads: [["gemma", 0]] });
+    assert.equal(seedPool(p, noAliases, load({ oss: 5 })), "gemma");
+  });
+
+  it("does not seed before the first heartbeat (review: don't assign pools before the first heartbeat)", () => {
+    assert.equal(needsSeeding(provider("m", { heartbeats: 0 }), noAliases), false);
+    assert.equal(needsSeeding(provider("m", { heartbeats: 1 }), noAliases), true);
+  });
+
+  it("seeds pools by pool key, not raw model count (review finding): an alias's two builds are one pool", () => {
+    const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
+    const p = member("m", undefined, { models: [build("gemma"), build("oss")] });
+    assert.equal(seedPool(p, aliases, load()), "pub");
+  });
+
+  it("assigns a pool when advertised models are unrelated (review finding): never left unassigned", () => {
+    const p = member("m", undefined, { models: [build("gemma"), build("oss")] });
+    assert.ok(["gemma", "oss"].includes(seedPool(p, noAliases, load())!));
+  });
+
+  it("balances by demand per member when nothing is resident", () => {
+    const p = member("m", undefined);
+    assert.equal(seedPool(p, noAliases, load({ gemma: 2, oss: 1 }, { gemma: 3, oss: 0 })), "oss"); // 2/4 < 1/1
+    assert.equal(seedPool(p, noAliases, load({ gemma: 9, oss: 1 }, { gemma: 3, oss: 0 })), "gemma"); // 9/4 > 1/1
+  });
+
+  it("distributes identical idle multi-model Macs across their pools (review: lexicographic starvation)", () => {
+    const members: Record<string, number> = {};
+    for (let i = 0; i < 20; i++) {
+      const pool = seedPool(member(`mac-${i}`, undefined), noAliases, load({}, members))!;
+      members[pool] = (members[pool] ?? 0) + 1;
+    }
+    assert.deepEqual(members, { gemma: 10, oss: 10 });
+  });
+
+  it("avoids pinning shared builds to the first alias (review finding): demand decides between owning aliases", () => {
+    const aliases = new ModelAliases([{ alias: "a", build: "oss" }, { alias: "b", build: "gemma", previousBuild: "oss" }]);
+    const p = member("m", undefined, { models: [build("oss")], slots: warmOn("oss") });
+    assert.equal(seedPool(p, aliases, load({ b: 3 })), "b");
+    assert.equal(seedPool(p, aliases, load({ a: 3 })), "a");
+  });
+
+  it("recomputes alias-seeded pools after alias removal (review finding)", () => {
+    const before = new ModelAliases([{ alias: "pub", build: "gemma" }]);
+    const after = new ModelAliases([]);
+    const p = member("m", "pub", { models: [build("gemma")] });
+    assert.equal(needsSeeding(p, before), false);
+    assert.equal(needsSeeding(p, after), true);
+    assert.equal(seedPool(p, after, load()), "gemma");
+  });
+});
+
+describe("model pools: warm pool and capacity", () => {
+  it("filters warm-pool candidates before load_model (review finding): only the model's pool receives loads", () => {
+    const v = view(
+      // The fastest idle Mac is in the oss pool; the gemma pool's is slower.
+      member("oss-fast", "oss", { decodeTps: 90, totalMemoryGb: 128 }),
+      member("gemma-slow", "gemma", { decodeTps: 30 }),
+    );
+    const plan = planWarmPool(v, new Map([["gemma", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]), 0, {
+      scheduler: options,
+      catalog,
+      health: healthy(),
+      poolsOf: (m) => noAliases.resolve(m).pools,
+    });
+    assert.deepEqual(plan.load, [{ providerId: "gemma-slow", model: "gemma" }]);
+  });
+
+  it("counts only the model's pool in the capacity snapshot", () => {
+    const v = view(member("g", "gemma", { slots: warmOn("gemma") }), member("o", "oss", { slots: warmOn("oss") }), member("o2", "oss"));
+    const snap = capacitySnapshot(v, new Map(), catalog, 0, { poolsOf: (m) => noAliases.resolve(m).pools });
+    const row = (id: string) => snap.models.find((m) => m.id === id)!;
+    assert.equal(row("gemma").routable_providers, 1);
+    assert.equal(row("oss").routable_providers, 2);
+  });
+});
