@@ -16,7 +16,9 @@ import { BodyBudget } from "./http/body-budget.js";
 import { ConsumerServer } from "./http/consumer-server.js";
 import { requestLimitsFrom } from "./http/request-limits.js";
 import { restHandler, type Readiness, type RouteDeps } from "./http/routes.js";
+import type { Preflight } from "./http/inference-route.js";
 import { pendingMigrations } from "./ledger/database.js";
+import { PoolKeeper } from "./pool-keeper.js";
 import { createModelAliasStore } from "./ledger/model-alias-store.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
@@ -32,7 +34,7 @@ import { ProviderRegistry } from "./registry/provider-registry.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
 import { DemandTracker } from "./scheduler/demand-tracker.js";
 import { AliasBook } from "./scheduler/model-aliases.js";
-import { pick } from "./scheduler/pick.js";
+import { pickInPools } from "./scheduler/model-pools.js";
 import { resolveSchedulerOptions } from "./scheduler/scheduler-options.js";
 import type { RouteRequest } from "./scheduler/types.js";
 import { ModelDirectory } from "./model-directory.js";
@@ -165,6 +167,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const refreshAliases = (): Promise<void> =>
     (aliasRefresh = aliasRefresh.catch(() => undefined).then(async () => aliases.replace(await aliasStore.list())));
 
+  const pools = new PoolKeeper({ enabled: config.modelPools, registry, aliases, demand, clock, log });
+
   const usageDivergence = new DivergenceTracker();
   const providers = new ProviderService({
     registry,
@@ -206,9 +210,33 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       options: schedulerOptions,
       retryAfterMs: dispatcher.queue.retryAfterS(req.model) * 1000,
     };
-    const d = pick(registry.view(), req, ctx);
-    if (d.kind === "reject" && d.code === "model_unavailable") return pick(registry.view(), req, { ...ctx, health: health.withoutBreaker() });
+    const d = pickInPools(registry.view(), req, ctx);
+    if (d.kind === "reject" && d.code === "model_unavailable") return pickInPools(registry.view(), req, { ...ctx, health: health.withoutBreaker() });
     return d;
+  };
+  // Dispatch (first pick, queue drain, failover, backups) carries out a reassignment in the same synchronous step
+  // as the dispatch it precedes; preflight only looks.
+  const dispatchRoute = (req: RouteRequest) => {
+    const d = route(req);
+    if (d.kind === "picked" && d.assignPool !== undefined) pools.reassign(d.providerId, d.assignPool);
+    return d;
+  };
+  /**
+   * Preflight for a public model name: the alias's desired build, else its previous build when only that one
+   * can take the request now (a rollout never sheds while the old build has room), else the desired build's
+   * verdict (queue, pool_exhausted, reject).
+   */
+  const preflightRoute = (req: RouteRequest): Preflight => {
+    const resolved = aliases.current.resolve(req.model);
+    const poolKeys = pools.poolsOf(req.model);
+    let first: Preflight | undefined;
+    for (const build of resolved.builds) {
+      const decision = route({ ...req, model: build, ...(poolKeys !== undefined ? { pools: { keys: poolKeys, reassign: false } } : {}) });
+      const p: Preflight = { build, decision, ...(poolKeys !== undefined ? { pools: poolKeys } : {}) };
+      if (decision.kind === "picked") return p;
+      first ??= p;
+    }
+    return first!;
   };
   dispatcher = new Dispatcher({
     registry,
@@ -216,7 +244,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     clock,
     health,
     classify: classifyProviderError,
-    pick: route,
+    pick: dispatchRoute,
     options: {
       firstTokenBaseMs: config.firstTokenBaseMs,
       firstTokenPerPromptTokenMs: config.firstTokenPerPromptTokenMs,
@@ -254,7 +282,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     },
   });
 
-  const models = new ModelDirectory(catalog, registry);
+  const models = new ModelDirectory(catalog, registry, () => aliases.current);
   let capacityCache: { atMs: number; body: unknown } | undefined;
   const startedAtMs = clock.nowMs();
   // The closures below read `http` (declared further down, once the handler exists): they run per request, after
@@ -268,11 +296,11 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     dispatcher,
     clock,
     preflight: (req) => {
-      demand.recordArrival(req.model, clock.nowMs());
-      const d = route(req);
+      const p = preflightRoute(req);
+      demand.recordArrival(p.build, clock.nowMs());
       // No room anywhere right now (the request will queue): capacity pressure for the warm-pool planner.
-      if (d.kind === "queue") demand.recordRejection(req.model, clock.nowMs());
-      return d;
+      if (p.decision.kind === "queue") demand.recordRejection(p.build, clock.nowMs());
+      return p;
     },
     models,
     onFinished: (model, usage, maxTokens, durationMs) => {
@@ -290,7 +318,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.
       if (http.draining) return { models: [], draining: true };
       if (!capacityCache || now - capacityCache.atMs > 2_000) {
-        capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions }) };
+        capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m) }) };
       }
       return capacityCache.body;
     },
@@ -395,12 +423,12 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     throw e;
   }
 
-  const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log });
+  const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log, poolsOf: (m) => pools.poolsOf(m) });
   warmPool.start();
   // Gauges on a fixed interval, not only on change: the fleet per model (the capacity snapshot), connected providers.
   const refreshGauges = () => {
     gauge("providers.connected", registry.size);
-    reportFleetGauges(capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, clock.nowMs(), { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions }).models);
+    reportFleetGauges(capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, clock.nowMs(), { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m) }).models);
   };
   const stopGauges = config.metricsGaugeIntervalMs > 0 ? reportGaugesEvery(config.metricsGaugeIntervalMs, refreshGauges) : () => undefined;
 

@@ -25,6 +25,8 @@ export interface WarmPoolLoopOptions {
   /** Tick interval; 0 disables the loop. */
   intervalMs: number;
   log: Logger;
+  /** Under model pools, the pools whose members may hold a model (scheduler/warm-pool.ts); absent = pools off. */
+  poolsOf?(model: string): ReadonlySet<string> | undefined;
 }
 
 export class WarmPoolLoop {
@@ -56,6 +58,7 @@ export class WarmPoolLoop {
       catalog,
       health,
       lastLoadAtMs: this.#lastLoadAtMs,
+      ...(this.#o.poolsOf ? { poolsOf: this.#o.poolsOf } : {}),
     });
     for (const { providerId, model } of plan.load) {
       const ch = directory.channel(providerId);

@@ -142,6 +142,7 @@ export class RequestRun {
     if (this.#avoidVersion !== undefined) req.avoidVersion = this.#avoidVersion;
     if (j.affinityKey !== undefined) req.affinityKey = j.affinityKey;
     if (j.pinnedAccountId !== undefined) req.pinnedAccountId = j.pinnedAccountId;
+    if (j.pools !== undefined) req.pools = { keys: j.pools, reassign: false };
     return req;
   }
 

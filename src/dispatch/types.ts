@@ -19,6 +19,8 @@ export interface DispatchJob {
   affinityKey?: string;
   /** Self-route: only this account's own machines; never raced. */
   pinnedAccountId?: string;
+  /** Model pools whose providers may serve it (scheduler/model-pools.ts); absent = pools off or bypassed. */
+  pools?: ReadonlySet<string>;
   /**
    * The coordinator's own usage count, against which a provider's usage claim is checked (usage/defend-usage.ts).
    * `promptTokens` is evaluated at most once, when the request settles (off the time to first token). Without it

@@ -45,8 +45,12 @@ export interface InferenceDeps extends AuthDeps {
   limiter: RateLimiter;
   dispatcher: Dispatcher;
   clock: Clock;
-  /** The scheduler's decision for a request (shared gates with dispatch). */
-  preflight(req: RouteRequest): PickResult;
+  /**
+   * The scheduler's decision for a request (shared gates with dispatch). `req.model` is the public name; the
+   * answer names the build to use (an alias's desired build, or its previous one when only that has room) and
+   * the model pools the dispatch must stay in.
+   */
+  preflight(req: RouteRequest): Preflight;
   models: ModelCatalog;
   /** Observes a finished request (output-length estimators). */
   onFinished?(model: string, usage: Usage, maxTokens: number, durationMs: number): void;
@@ -59,6 +63,13 @@ export interface InferenceDeps extends AuthDeps {
   log?(msg: string, fields?: Record<string, unknown>): void;
   /** Receives the per-request line ("request finished", info) and the refusal reasons. */
   logger?: Logger;
+}
+
+/** What routing decided before admission: the concrete build, its pools, and the decision for it. */
+export interface Preflight {
+  build: string;
+  pools?: ReadonlySet<string>;
+  decision: PickResult;
 }
 
 /**
@@ -98,7 +109,8 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     report.model = normalized.model;
     span.setAttributes({ "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat", "gen_ai.request.model": normalized.model, "gen_ai.request.max_tokens": normalized.traits.maxTokens });
     applyModelLimits(deps, normalized);
-    await inSpan("route", span, () => preflight(deps, requestId, normalized), { "coordinator.routing.phase": "preflight" });
+    const target = await inSpan("route", span, () => preflight(deps, requestId, normalized), { "coordinator.routing.phase": "preflight" });
+    if (target.build !== normalized.model) span.setAttribute("coordinator.model.build", target.build);
 
     const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
     const admitted = deps.limiter.admit(
@@ -109,7 +121,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
         // The operator's overrides (SetLimits) as of the key lookup, over the tier defaults.
         accountLimits: principal.accountLimits,
         keyLimits: principal.keyLimits,
-        model: normalized.model,
+        model: target.build,
         inputTokens: normalized.traits.estimatedPromptTokens,
         maxOutputTokens: normalized.traits.maxTokens,
       },
@@ -125,15 +137,15 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     endSpan(rateSpan, undefined, { "coordinator.rate_limit.allowed": true });
     ticket = admitted.ticket;
 
-    await inSpan("reserve", span, () => reserve(deps, requestId, principal!, normalized));
+    await inSpan("reserve", span, () => reserve(deps, requestId, principal!, normalized, target.build));
     reserved = true;
 
-    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, body, req, res, headers, span, report);
+    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, target, body, req, res, headers, span, report);
     report.result = result;
     if (result.kind !== "completed") noteRequest(res, { outcome: result.kind === "failed" ? "in_band_error" : "cancelled" });
     try {
       const t = ticket;
-      await inSpan("settle", span, () => settle(deps, requestId, normalized, result, t, startedAtMs), { "coordinator.dispatch.outcome": result.kind });
+      await inSpan("settle", span, () => settle(deps, requestId, target.build, normalized, result, t, startedAtMs), { "coordinator.dispatch.outcome": result.kind });
     } finally {
       sink.end();
     }
@@ -170,22 +182,34 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
 }
 
-/** Fails fast (before any money or rate budget is touched) when the request cannot be served at all. */
-function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest): void {
-  const d = deps.preflight({ requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set() });
-  if (d.kind !== "reject") return;
+/**
+ * Fails fast (before any money or rate budget is touched) when the request cannot be served at all, or when its
+ * model pool is exhausted: an uptime-neutral 429 `pool_exhausted` with the pool's Retry-After, so an aggregator
+ * retries or fails over instead of waiting on a full pool (the previous build of an alias was tried first).
+ */
+function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest): Preflight {
+  const p = deps.preflight({ requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set() });
+  const d = p.decision;
+  if (d.kind === "queue" && d.reason === "pool_exhausted") {
+    count("routing.pool_exhausted", { model: n.model });
+    throw new CoordinatorError("rate_limited", `${n.model}: every Mac of this model's pool is busy; retry after the Retry-After interval or use another provider`, {
+      wireCode: "pool_exhausted",
+      retryAfterS: Math.max(1, Math.ceil(d.retryAfterMs / 1000)),
+    });
+  }
+  if (d.kind !== "reject") return p;
   count("routing.preflight_reject", { model: n.model, code: d.code });
   if (d.code === "model_not_found") throw new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
   if (d.code === "context_overflow") throw new CoordinatorError("invalid_request", d.message, { param: "messages", wireCode: "context_length_exceeded" });
   throw new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable", retryAfterS: 30 });
 }
 
-async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest): Promise<void> {
+async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest, build: string): Promise<void> {
   const r = await deps.ledger.reserve({
     requestId,
     accountId: p.accountId,
     keyId: p.keyId,
-    model: n.model,
+    model: build,
     // An upper bound for the prompt: the estimate is ~chars/4; doubling it covers token-dense text.
     promptTokensUpperBound: n.traits.estimatedPromptTokens * 2 + 16,
     maxOutputTokens: n.traits.maxTokens,
@@ -202,6 +226,7 @@ async function dispatchAndRespond(
   dialect: Dialect,
   requestId: string,
   n: NormalizedRequest,
+  target: Preflight,
   request: unknown,
   req: IncomingMessage,
   res: ServerResponse,
@@ -227,12 +252,14 @@ async function dispatchAndRespond(
   try {
     const job = {
       requestId,
-      model: n.model,
-      bodyJson: Buffer.from(JSON.stringify(n.body)),
+      model: target.build,
+      // The Mac is asked for the build, whatever public name the consumer used.
+      bodyJson: Buffer.from(JSON.stringify(target.build === n.model ? n.body : { ...n.body, model: target.build })),
+      ...(target.pools !== undefined ? { pools: target.pools } : {}),
       traits: n.traits,
       shape: shapeOf(n.traits),
       ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
-      usageCheck: usageCheckFor(n),
+      usageCheck: usageCheckFor(n, target.build),
       onDispatched: () => deps.ledger.recordDispatch(requestId),
       trace: span,
       onFirstToken: () => {
@@ -255,8 +282,8 @@ async function dispatchAndRespond(
  * The coordinator's own prompt count for checking the provider's claim: counted once, when the request settles,
  * so tokenizing a long prompt never delays its first token.
  */
-function usageCheckFor(n: NormalizedRequest): { family: TokenizerFamily; promptTokens(): number } {
-  const family = tokenizerFamilyFor(n.model);
+function usageCheckFor(n: NormalizedRequest, build: string): { family: TokenizerFamily; promptTokens(): number } {
+  const family = tokenizerFamilyFor(build);
   let counted: number | undefined;
   return { family, promptTokens: () => (counted ??= countPromptTokens(n.body, family)) };
 }
@@ -267,12 +294,12 @@ function usageCheckFor(n: NormalizedRequest): { family: TokenizerFamily; promptT
  * result then names who served it and the partial usage); a failure before commit, including a buffered answer
  * whose provider failed mid-generation and was replaced, pays nothing.
  */
-async function settle(deps: InferenceDeps, requestId: string, n: NormalizedRequest, r: DispatchResult, ticket: RateTicket, startedAtMs: number): Promise<void> {
+async function settle(deps: InferenceDeps, requestId: string, build: string, n: NormalizedRequest, r: DispatchResult, ticket: RateTicket, startedAtMs: number): Promise<void> {
   const now = () => deps.clock.nowMs();
   if (r.kind === "completed") {
     deps.limiter.reconcile(ticket, { inputTokens: r.usage.promptTokens, outputTokens: r.usage.completionTokens }, now());
-    deps.onFinished?.(n.model, r.usage, n.traits.maxTokens, now() - startedAtMs);
-    await deps.ledger.settle({ requestId, providerId: r.providerId, providerAccountId: r.providerAccountId, model: n.model, usage: r.usage }).catch((e) => {
+    deps.onFinished?.(build, r.usage, n.traits.maxTokens, now() - startedAtMs);
+    await deps.ledger.settle({ requestId, providerId: r.providerId, providerAccountId: r.providerAccountId, model: build, usage: r.usage }).catch((e) => {
       deps.log?.("settlement failed (the ledger retries it)", { request_id: requestId, error: String(e) });
     });
     return;
@@ -280,7 +307,7 @@ async function settle(deps: InferenceDeps, requestId: string, n: NormalizedReque
   if (r.served && r.partial) {
     deps.limiter.reconcile(ticket, { inputTokens: r.partial.promptTokens, outputTokens: r.partial.completionTokens, representative: false }, now());
     await deps.ledger
-      .settle({ requestId, providerId: r.served.providerId, providerAccountId: r.served.providerAccountId, model: n.model, usage: r.partial })
+      .settle({ requestId, providerId: r.served.providerId, providerAccountId: r.served.providerAccountId, model: build, usage: r.partial })
       .catch((e) => deps.log?.("partial settlement failed", { request_id: requestId, error: String(e) }));
     return;
   }

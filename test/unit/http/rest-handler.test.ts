@@ -34,7 +34,7 @@ function fakeDeps(over: Partial<RouteDeps> = {}): RouteDeps {
     limiter,
     dispatcher: {} as Dispatcher,
     clock: { nowMs: () => Date.now(), setTimeout: () => () => undefined } as unknown as RouteDeps["clock"],
-    preflight: () => ({ kind: "queue", reason: "all_busy", retryAfterMs: 1_000 }) as unknown as ReturnType<RouteDeps["preflight"]>,
+    preflight: (req) => ({ build: req.model, decision: { kind: "queue", reason: "all_busy", retryAfterMs: 1_000 } }),
     models: {
       isKnown: () => true,
       limits: () => ({ contextLength: 8_192, acceptsImages: false }),
@@ -89,7 +89,7 @@ describe("restHandler", () => {
         return { kind: "failed", committed: false, attempts: 1, error: new CoordinatorError("provider_failed", "no") };
       },
     } as unknown as Dispatcher;
-    const base = await serve(fakeDeps({ dispatcher, preflight: () => ({ kind: "picked" }) as unknown as ReturnType<RouteDeps["preflight"]> }));
+    const base = await serve(fakeDeps({ dispatcher, preflight: (req) => ({ build: req.model, decision: { kind: "picked", providerId: "p", reason: "warm", cold: false, reservedTokens: 1, costMs: 1 } }) }));
     const long = "u".repeat(256);
     for (const user of [long, long, "short"]) {
       const r = await post(base, "/v1/chat/completions", { model: "m", user, messages: [{ role: "user", content: "hi" }] });
