@@ -110,11 +110,17 @@ export function seedPool(p: ProviderView, aliases: ModelAliases, load: PoolLoad)
 }
 
 /**
- * Whether a provider's assignment should be (re)computed: it has heartbeated and has no pool, or its pool is no
- * longer one of its candidates (its alias was removed or repointed: the provider is released).
+ * Whether a provider's assignment should be (re)computed: it has heartbeated and has no pool; or its pool is no
+ * longer one of its candidates (its alias was removed or repointed: the provider is released); or, idle, it
+ * holds builds of which none serves its pool. The last happens to a Mac that starts loading its own models just
+ * after its first heartbeat (seeded then with nothing resident): left alone it would hold memory for a model its
+ * pool never routes to. The coordinator itself never causes it (its loads and reassignments stay in the pool),
+ * and the reseed goes by residency, so it settles at once.
  */
 export function needsSeeding(p: ProviderView, aliases: ModelAliases): boolean {
   if ((p.heartbeats ?? 0) === 0) return false;
   if (p.pool === undefined) return true;
-  return !candidatePools(p, aliases).has(p.pool);
+  if (!candidatePools(p, aliases).has(p.pool)) return true;
+  const held = residentBuilds(p);
+  return held.length > 0 && p.inflight.size === 0 && !held.some((b) => aliases.poolsOfBuild(b).has(p.pool!));
 }

@@ -154,6 +154,18 @@ describe("model pools: seeding (seedPool, needsSeeding)", () => {
     assert.equal(needsSeeding(provider("m", { heartbeats: 1 }), noAliases), true);
   });
 
+  it("reseeds an idle Mac whose own warm load shows only after the heartbeat that seeded it, and never a busy one", () => {
+    const seededEmpty = member("m", "gemma", { models: [build("gemma"), build("oss")] });
+    assert.equal(needsSeeding(seededEmpty, noAliases), false, "nothing held: the seeded pool stands");
+    const loadingOwn = member("m", "gemma", { models: [build("gemma"), build("oss")], slots: warmOn("oss", { state: "loading" }) });
+    assert.equal(needsSeeding(loadingOwn, noAliases), true);
+    assert.equal(seedPool(loadingOwn, noAliases, load({ gemma: 9 })), "oss", "by residency, whatever the demand");
+    const busy = member("m", "gemma", { models: [build("gemma"), build("oss")], slots: warmOn("oss"), inflight: [inflight("r1", "gemma")] });
+    assert.equal(needsSeeding(busy, noAliases), false, "a request in flight pins the pool");
+    const inPool = member("m", "gemma", { models: [build("gemma"), build("oss")], slots: [slot("oss"), slot("gemma")] });
+    assert.equal(needsSeeding(inPool, noAliases), false, "one of its builds serves its pool");
+  });
+
   it("seeds pools by pool key, not raw model count (review finding): an alias's two builds are one pool", () => {
     const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
     const p = member("m", undefined, { models: [build("gemma"), build("oss")] });
