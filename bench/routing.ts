@@ -11,7 +11,10 @@ import { ratio, target, type BenchResult, type BenchTarget } from "./bench-resul
 
 /** Options of {@link runRoutingBench}. */
 export interface RoutingBenchOptions {
-  /** Scenario names (default: every scenario the simulator knows). */
+  /**
+   * Scenario names (default: every scenario whose baseline is the worst-case policy; `two-model-pools` compares
+   * pools with no pools and is run by `coordinator simulate`).
+   */
   scenarios?: string[];
   /** Simulated hours per scenario (default: the scenario's own, 3 h for load-test-report). */
   hours?: number;
@@ -38,7 +41,7 @@ function summary(m: ModelReport) {
  * issue 4's gemma ratios (warm Macs ≥ 3×, first-token p95 ≤ ½ of the worst-case policy's).
  */
 export function runRoutingBench(options: RoutingBenchOptions = {}): BenchResult {
-  const names = options.scenarios ?? Object.keys(scenarios);
+  const names = options.scenarios ?? Object.keys(scenarios).filter((n) => (scenarios[n]!({}).baseline ?? "worst-case") === "worst-case");
   const seed = options.seed ?? 1;
   const parts: string[] = [];
   const targets: BenchTarget[] = [];

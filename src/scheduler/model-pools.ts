@@ -25,15 +25,16 @@ export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickCont
   if (c === undefined) return pick(view, req, ctx);
   const held = pick(view, { ...req, pools: { keys: c.keys, reassign: false } }, ctx);
   if (held.kind === "picked") return held;
-  // The pool's own capacity is coming, or the request can never be served (unknown model, context): final.
-  if (held.kind === "queue" && held.reason === "loading") return held;
+  // The request can never be served (unknown model, context): final. A load under way in the pool is not: it
+  // is one Mac's worth of capacity, and a burst needs more — an idle, empty Mac is the pool's cold candidate,
+  // exactly as it would be without pools (found by `coordinator simulate --scenario two-model-pools`).
   if (held.kind === "reject" && held.code !== "model_unavailable") return held;
   const moved = pick(view, { ...req, pools: { keys: c.keys, reassign: true } }, ctx);
   if (moved.kind === "picked") {
     const p = advertisersOf(view, req.model).find((x) => x.id === moved.providerId);
     return p?.pool !== undefined && c.keys.has(p.pool) ? moved : { ...moved, assignPool: firstKey(c.keys) };
   }
-  if (held.kind !== "queue" || held.reason === "pool_exhausted") return held;
+  if (held.kind !== "queue" || held.reason === "pool_exhausted" || held.reason === "loading") return held;
   // The pool is full. Exhausted if another pool's provider could take the request now: that is the capacity
   // pools keep apart, and the consumer should hear so (429 pool_exhausted) rather than wait on a full pool.
   // A provider with no pool yet does not count: it is seconds from its first heartbeat, worth waiting for.

@@ -6,11 +6,13 @@
 import { formatComparison } from "./report.js";
 import type { Scenario } from "./scenario.js";
 import { loadTestReportScenario } from "./scenarios/load-test-report.js";
+import { twoModelPoolsScenario } from "./scenarios/two-model-pools.js";
 import { runSimulation } from "./simulator.js";
 
 /** Scenarios by name; each takes the duration in hours. */
 export const scenarios: Readonly<Record<string, (o: { hours?: number }) => Scenario>> = {
   "load-test-report": loadTestReportScenario,
+  "two-model-pools": twoModelPoolsScenario,
 };
 
 export interface SimulateArgs {
@@ -22,12 +24,13 @@ export interface SimulateArgs {
 export const simulateUsage = `Usage: coordinator simulate [--scenario NAME] [--seed N] [--hours H]
 
 Runs the real scheduler, queue and warm-pool planner in simulated time over a modelled fleet, once with the
-kv-aware policy and once with the Go coordinator's worst-case policy, and prints them side by side (Markdown).
-Deterministic for a seed; takes a few seconds.
+kv-aware policy and once with its baseline, and prints them side by side (Markdown). Deterministic for a seed;
+takes a few seconds.
 
-  --scenario NAME   load-test-report (default; the only one so far)
+  --scenario NAME   load-test-report (default): kv-aware vs the Go coordinator's worst-case policy, 3 h
+                    two-model-pools: multi-model Macs, kv-aware with model pools vs without, 1 h
   --seed N          random seed (default 1)
-  --hours H         simulated duration (default: the scenario's own, 3 h)
+  --hours H         simulated duration (default: the scenario's own)
 `;
 
 /** A bad command line: the CLI prints the message alone (no stack) and exits 2. */
@@ -59,6 +62,9 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateArgs {
 export function main(argv: readonly string[]): string {
   const args = parseSimulateArgs(argv);
   const scenario = scenarios[args.scenario]!(args.hours === undefined ? {} : { hours: args.hours });
+  if (scenario.baseline === "no-pools") {
+    return formatComparison(runSimulation(scenario, "kv-aware", args.seed, undefined, { pools: true }), runSimulation(scenario, "kv-aware", args.seed));
+  }
   const ours = runSimulation(scenario, "kv-aware", args.seed);
   const worst = runSimulation(scenario, "worst-case", args.seed);
   return formatComparison(ours, worst);

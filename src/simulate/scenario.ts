@@ -80,4 +80,9 @@ export interface Scenario {
   loadCooldownMs: number;
   /** Time a refused load costs the request before it is re-picked, ms. */
   refusalDelayMs: number;
+  /**
+   * What `coordinator simulate` compares the kv-aware policy against: the Go coordinator's worst-case policy
+   * (default), or the kv-aware policy itself without model pools (then the kv-aware run has pools on).
+   */
+  baseline?: "worst-case" | "no-pools";
 }

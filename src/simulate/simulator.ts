@@ -9,6 +9,8 @@ import { defaultCatalog, type CatalogEntry } from "../config/catalog.js";
 import { shapeOf } from "../inference/types.js";
 import type { InflightRequest, ProviderView } from "../registry/types.js";
 import { DemandTracker } from "../scheduler/demand-tracker.js";
+import { ModelAliases } from "../scheduler/model-aliases.js";
+import { needsSeeding, pickInPools, poolsFor, seedPool } from "../scheduler/model-pools.js";
 import { pick } from "../scheduler/pick.js";
 import { RequestQueue } from "../scheduler/request-queue.js";
 import { resolveSchedulerOptions, type AdmissionPolicy } from "../scheduler/scheduler-options.js";
@@ -44,8 +46,20 @@ type CoordView = Omit<ProviderView, "inflight" | "pendingLoads" | "slots"> & {
   pendingLoads: Map<string, number>;
 };
 
+/** How one run routes besides the policy. */
+export interface RunOptions {
+  /**
+   * Model pools on (scheduler/model-pools.ts), as the coordinator runs them: each Mac seeded into one pool at its
+   * first heartbeat, reassigned on demand only when idle and empty, `pool_exhausted` refusals at admission.
+   */
+  pools?: boolean;
+}
+
 /** Runs a scenario under a policy. */
-export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed: number, catalog: readonly CatalogEntry[] = defaultCatalog): SimulationReport {
+export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed: number, catalog: readonly CatalogEntry[] = defaultCatalog, run: RunOptions = {}): SimulationReport {
+  const pooled = run.pools === true;
+  // No aliases: each build is its own pool, the pool-less coordinator's models one for one.
+  const aliases = new ModelAliases();
   const random = mulberry32(seed);
   const pickRandom = mulberry32(seed ^ 0x9e3779b9);
   const options = resolveSchedulerOptions({ policy, toolsFloorWaivedByNormalization: true });
@@ -120,6 +134,14 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
   let seq = 0;
   let now = 0;
 
+  /** Demand per pool and its members now, for seeding a Mac (the PoolKeeper's reading, coordinator side). */
+  const poolLoad = () => {
+    const snapshot = demand.snapshot(now);
+    const members = new Map<string, number>();
+    for (const v of views) if (v.pool !== undefined) members.set(v.pool, (members.get(v.pool) ?? 0) + 1);
+    return { demandPerS: (pool: string) => snapshot.get(pool)?.arrivalRatePerS ?? 0, members: (pool: string) => members.get(pool) ?? 0 };
+  };
+
   const heartbeat = (m: SimProvider) => {
     const v = viewById.get(m.id)!;
     v.slots = m.heartbeatSlots();
@@ -129,6 +151,8 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
     v.lastHeartbeatMs = now;
     for (const r of v.inflight.values()) r.seenByProvider = true;
     for (const s of v.slots) if (s.state !== "loading") v.pendingLoads.delete(s.model);
+    v.heartbeats = (v.heartbeats ?? 0) + 1;
+    if (pooled && needsSeeding(v, aliases)) v.pool = seedPool(v, aliases, poolLoad());
   };
 
   const capableIdleExists = (model: string) => macs.some((m) => m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle());
@@ -185,21 +209,22 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
 
   /** Routes a request; true if it left the coordinator (dispatched or finally refused). */
   const route = (req: SimRequest, fromQueue: boolean): "dispatched" | "queued" | "refused" | "blocked" => {
-    const r = pick(registryView, req.route, {
-      nowMs: now,
-      random: pickRandom,
-      health,
-      estimator,
-      catalog,
-      options,
-      retryAfterMs: queue.retryAfterMs(req.route.model, now),
-    });
+    const ctx = { nowMs: now, random: pickRandom, health, estimator, catalog, options, retryAfterMs: queue.retryAfterMs(req.route.model, now) };
+    const r = pooled ? pickInPools(registryView, { ...req.route, pools: poolsFor(aliases, req.route.model) }, ctx) : pick(registryView, req.route, ctx);
     if (r.kind === "picked") {
       if (fromQueue) queue.shift(req.route.model, now);
+      if (r.assignPool !== undefined) {
+        viewById.get(r.providerId)!.pool = r.assignPool;
+        statsOf(req.route.model).reassignments++;
+      }
       dispatch(req, r.providerId, r.reservedTokens, r.cold);
       return "dispatched";
     }
     if (fromQueue) return "blocked";
+    if (r.kind === "queue" && r.reason === "pool_exhausted") {
+      refuse(req, "pool_exhausted");
+      return "refused";
+    }
     if (r.kind === "queue") {
       const e = queue.enqueue(req.route.model, req.route.requestId, req, now);
       if (e.kind === "full") {
@@ -315,7 +340,7 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
       nextPlan += scenario.warmPoolTickMs;
       const plan = goPool
         ? goPool.plan(registryView, now, goOptions)
-        : planWarmPool(registryView, demand.snapshot(now), now, { scheduler: options, catalog, health, lastLoadAtMs: lastLoadAt });
+        : planWarmPool(registryView, demand.snapshot(now), now, { scheduler: options, catalog, health, lastLoadAtMs: lastLoadAt, ...(pooled ? { poolsOf: (m: string) => aliases.resolve(m).pools } : {}) });
       for (const l of plan.load) startLoad(l.providerId, l.model);
     }
     if (now >= nextSample) {
@@ -332,6 +357,7 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
         for (const r of running.values()) if (r.route.model === model) inflight++;
         statsOf(model).inflightSamples.push(inflight);
         statsOf(model).runningSamples.push(runningMacs);
+        if (pooled) statsOf(model).poolMemberSamples.push(views.filter((v) => v.pool === model).length);
       }
     }
   }
@@ -346,7 +372,7 @@ export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed:
   }
   return {
     scenario: scenario.name,
-    policy,
+    policy: pooled ? `${policy} + pools` : policy,
     seed,
     durationMs: scenario.durationMs,
     macs: macs.length,

@@ -65,6 +65,17 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
     assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "queue:pool_exhausted");
   });
 
+  it("a load under way in the pool does not stop an idle, empty Mac from joining it (simulator finding: a burst needs more than one Mac)", () => {
+    const full = slot("gemma", { numRunning: 16, maxConcurrency: 16, tokenBudgetUsed: 150_000 });
+    // The load has already taken as many requests as a loading slot may.
+    const joined = Array.from({ length: options.fallbackMaxConcurrency }, (_, i) => inflight(`r${i}`, "gemma"));
+    const loading = () => member("gemma-loading", "gemma", { pendingLoads: [["gemma", 900]], inflight: joined });
+    const v = view(member("gemma-busy", "gemma", { slots: [full] }), loading(), member("oss-empty", "oss"));
+    assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "oss-empty cold assign:gemma");
+    const noSpare = view(member("gemma-busy", "gemma", { slots: [full] }), loading(), member("oss-warm", "oss", { slots: warmOn("oss") }));
+    assert.equal(summary(pickInPools(noSpare, inPools("gemma"), ctx())), "queue:loading", "nothing to move: wait for the pool's own load, not pool_exhausted");
+  });
+
   it("prefers the pool's cold member over reassigning another pool's Mac", () => {
     const v = view(member("oss-empty", "oss"), member("gemma-empty", "gemma"));
     assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "gemma-empty cold");

@@ -3,6 +3,7 @@ import { main, parseSimulateArgs } from "../../../src/simulate/main.js";
 import { mulberry32 } from "../../../src/simulate/prng.js";
 import { checkTargets, formatComparison, percentile, type SimulationReport } from "../../../src/simulate/report.js";
 import { loadTestReportScenario } from "../../../src/simulate/scenarios/load-test-report.js";
+import { twoModelPoolsScenario } from "../../../src/simulate/scenarios/two-model-pools.js";
 import { runSimulation } from "../../../src/simulate/simulator.js";
 
 describe("routing simulator on the load-test-report scenario", () => {
@@ -100,6 +101,41 @@ describe("routing simulator on the load-test-report scenario", () => {
     assert.match(text, /\| gemma-4-26b: median warm \(running\) Macs ≥ 3× worst-case \|/);
     assert.match(text, /\| gemma-4-26b: zero refusals while a capable Mac was idle \| 0 \(worst-case \d+\) \| met \|/);
     assert.equal(checkTargets(ours, worst).length, 3);
+  });
+});
+
+describe("routing simulator on the two-model-pools scenario", () => {
+  const scenario = twoModelPoolsScenario({ hours: 0.3 });
+  let pooled: SimulationReport;
+  let open: SimulationReport;
+  before(() => {
+    pooled = runSimulation(scenario, "kv-aware", 3, undefined, { pools: true });
+    open = runSimulation(scenario, "kv-aware", 3);
+  });
+  const model = (r: SimulationReport, id: string) => r.models.find((m) => m.model === id)!;
+
+  it("keeps each Mac in one pool: pool members add up to the fleet and no more Macs hold a model than its pool has", () => {
+    for (const m of pooled.models) assert.ok(m.loadedMacs.max <= m.poolMembers.max, `${m.model}: loaded ${m.loadedMacs.max} > members ${m.poolMembers.max}`);
+    const members = pooled.models.reduce((s, m) => s + m.poolMembers.median, 0);
+    assert.ok(members <= scenario.fleet.length, `${members} members for ${scenario.fleet.length} Macs`);
+    // Without pools, the multi-model Macs load both models side by side.
+    const openLoaded = open.models.reduce((s, m) => s + m.loadedMacs.max, 0);
+    assert.ok(openLoaded > scenario.fleet.length, `no-pools loads ${openLoaded} model copies on ${scenario.fleet.length} Macs`);
+  });
+
+  it("moves idle, empty Macs into the pool a burst starves, and refuses nothing while a capable Mac is idle", () => {
+    const gemma = model(pooled, "gemma-4-26b");
+    assert.ok(gemma.reassignments > 0, "the gemma burst takes over idle Macs of the gpt-oss pool");
+    assert.ok(gemma.poolMembers.max > gemma.poolMembers.min);
+    for (const m of pooled.models) assert.equal(m.refusedWhileIdle, 0, m.model);
+    assert.ok(model(pooled, "gpt-oss-20b").completed >= 0.97 * model(pooled, "gpt-oss-20b").arrivals);
+  });
+
+  it("reports pools against no pools from the CLI", () => {
+    const text = main(["--scenario", "two-model-pools", "--hours", "0.1"]);
+    assert.match(text, /kv-aware \+ pools \| kv-aware \|/);
+    assert.match(text, /pool members min \/ median \/ max/);
+    assert.doesNotMatch(text, /Targets \(issue 4\)/, "issue 4's targets are against the Go policy only");
   });
 });
 
