@@ -19,6 +19,7 @@ import { restHandler, type Readiness, type RouteDeps } from "./http/routes.js";
 import type { Preflight } from "./http/inference-route.js";
 import { pendingMigrations } from "./ledger/database.js";
 import { PoolKeeper } from "./pool-keeper.js";
+import { providerVerdict } from "./scheduler/provider-verdict.js";
 import { createModelAliasStore } from "./ledger/model-alias-store.js";
 import { createPostgresLedger, type PostgresLedger } from "./ledger/postgres-ledger.js";
 import type { Database } from "./ledger/schema.js";
@@ -26,15 +27,16 @@ import { startGrpcServer } from "./protocol/grpc-server.js";
 import { ProviderService } from "./protocol/provider-service.js";
 import { createProviderIdentityStore } from "./ledger/provider-identities.js";
 import { DivergenceTracker } from "./usage/divergence-tracker.js";
-import { reportFleetGauges } from "./telemetry/fleet-gauges.js";
+import { reportFleetGauges, reportPoolGauges } from "./telemetry/fleet-gauges.js";
 import { count, gauge, reportGaugesEvery } from "./telemetry/metrics.js";
 import { createPrometheusEndpoint } from "./telemetry/prometheus.js";
 import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { ProviderRegistry } from "./registry/provider-registry.js";
+import type { ProviderView } from "./registry/types.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
 import { DemandTracker } from "./scheduler/demand-tracker.js";
 import { AliasBook } from "./scheduler/model-aliases.js";
-import { pickInPools } from "./scheduler/model-pools.js";
+import { pickInPools, poolRows } from "./scheduler/model-pools.js";
 import { resolveSchedulerOptions } from "./scheduler/scheduler-options.js";
 import type { RouteRequest } from "./scheduler/types.js";
 import { ModelDirectory } from "./model-directory.js";
@@ -224,11 +226,13 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   /**
    * Preflight for a public model name: the alias's desired build, else its previous build when only that one
    * can take the request now (a rollout never sheds while the old build has room), else the desired build's
-   * verdict (queue, pool_exhausted, reject).
+   * verdict (queue, pool_exhausted, reject). The caller's constraints (`req.pinnedAccountId`, `allowedSerials`,
+   * `callerAccountId`) ride along to every pick.
    */
   const preflightRoute = (req: RouteRequest): Preflight => {
     const resolved = aliases.current.resolve(req.model);
-    const poolKeys = pools.poolsOf(req.model);
+    // A request routed by its caller (self, provider_serials) bypasses the public pools.
+    const poolKeys = req.pinnedAccountId !== undefined || req.allowedSerials !== undefined ? undefined : pools.poolsOf(req.model);
     let first: Preflight | undefined;
     for (const build of resolved.builds) {
       const decision = route({ ...req, model: build, ...(poolKeys !== undefined ? { pools: { keys: poolKeys, reassign: false } } : {}) });
@@ -283,6 +287,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   });
 
   const models = new ModelDirectory(catalog, registry, () => aliases.current);
+  const verdictOf = (rec: ProviderView | undefined, fenceReason: string | null) =>
+    providerVerdict({ provider: rec, fenceReason, nowMs: clock.nowMs(), health, options: schedulerOptions, poolsOn: pools.enabled });
   let capacityCache: { atMs: number; body: unknown } | undefined;
   const startedAtMs = clock.nowMs();
   // The closures below read `http` (declared further down, once the handler exists): they run per request, after
@@ -297,6 +303,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     clock,
     preflight: (req) => {
       const p = preflightRoute(req);
+      // Public demand only: a request for the caller's own machines says nothing about what the pools need.
+      if (req.pinnedAccountId !== undefined) return p;
       demand.recordArrival(p.build, clock.nowMs());
       // No room anywhere right now (the request will queue): capacity pressure for the warm-pool planner.
       if (p.decision.kind === "queue") demand.recordRejection(p.build, clock.nowMs());
@@ -332,14 +340,25 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     }),
     readiness,
     ownedProviders: async (accountId) =>
-      (await identities.listByAccount(accountId)).map((i) => ({
-        object: "provider",
-        id: i.providerId,
-        serial: i.serial,
-        connected: registry.get(i.providerId) !== undefined,
-        fenced: i.fenceReason !== null,
-        ...(i.fenceReason !== null ? { fence_reason: i.fenceReason } : {}),
-      })),
+      (await identities.listByAccount(accountId)).map((i) => {
+        const rec = registry.get(i.providerId);
+        const v = verdictOf(rec, i.fenceReason);
+        return {
+          object: "provider",
+          id: i.providerId,
+          provider_id: i.providerId,
+          serial: i.serial,
+          state: v.state,
+          pool: rec?.pool ?? null,
+          private_only: rec?.privateOnly ?? false,
+          models: rec ? rec.models.map((m) => m.id) : [],
+          routable: v.routable,
+          reason: v.reason,
+          connected: rec !== undefined,
+          fenced: i.fenceReason !== null,
+          ...(i.fenceReason !== null ? { fence_reason: i.fenceReason } : {}),
+        };
+      }),
     forgetOwnedProvider: async (accountId, serial) => {
       if (!(await identities.forget(serial, accountId))) return false;
       providers.disconnectSerial(serial, "provider identity forgotten by its owner");
@@ -387,6 +406,10 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         refreshSpendCaps: (subject) => ledger.refreshLimits(subject),
         nowMs: () => clock.nowMs(),
         usageDivergence: (id) => ({ overClaims: usageDivergence.overClaims(id), routingPenalty: usageDivergence.penalty(id) }),
+        verdictOf: (id) => {
+          const v = verdictOf(registry.get(id), null);
+          return { routable: v.routable, reason: v.reason };
+        },
         onInternalError: (e) => log.error("admin request failed", { error: String((e as Error)?.stack ?? e) }),
       }),
     // An admin typo (an unknown field, `"tier": "GOLD"`) is an error, not silently a default.
@@ -426,9 +449,11 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const warmPool = new WarmPoolLoop({ registry, directory: providers, clock, demand, health, catalog, schedulerOptions, intervalMs: config.warmPoolIntervalMs, log, poolsOf: (m) => pools.poolsOf(m) });
   warmPool.start();
   // Gauges on a fixed interval, not only on change: the fleet per model (the capacity snapshot), connected providers.
+  let reportedPools: ReadonlySet<string> = new Set();
   const refreshGauges = () => {
     gauge("providers.connected", registry.size);
     reportFleetGauges(capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, clock.nowMs(), { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m) }).models);
+    if (pools.enabled) reportedPools = reportPoolGauges(poolRows(registry.view(), aliases.current), reportedPools);
   };
   const stopGauges = config.metricsGaugeIntervalMs > 0 ? reportGaugesEvery(config.metricsGaugeIntervalMs, refreshGauges) : () => undefined;
 

@@ -51,6 +51,8 @@ export interface AdminServiceDeps {
   nowMs(): number;
   /** A provider's recent usage divergence (over-claims in its window, routing penalty). */
   usageDivergence?(providerId: string): { overClaims: number; routingPenalty: number };
+  /** The coordinator's routing verdict on a connected provider (scheduler/provider-verdict.ts). */
+  verdictOf?(providerId: string): { routable: boolean; reason: string };
   /** Unexpected failures (the caller sees only "internal error"). */
   onInternalError?(e: unknown): void;
 }
@@ -159,6 +161,9 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
         inFlight: p.inflight.size,
         state: p.status,
         lastHeartbeatUnixMs: BigInt(p.lastHeartbeatMs),
+        pool: p.pool ?? "",
+        privateOnly: p.privateOnly === true,
+        ...(d.verdictOf ? d.verdictOf(p.id) : {}),
       })),
     })),
     setModelPrice: guard(async (req) => {

@@ -142,6 +142,9 @@ export class RequestRun {
     if (this.#avoidVersion !== undefined) req.avoidVersion = this.#avoidVersion;
     if (j.affinityKey !== undefined) req.affinityKey = j.affinityKey;
     if (j.pinnedAccountId !== undefined) req.pinnedAccountId = j.pinnedAccountId;
+    if (j.allowedSerials !== undefined) req.allowedSerials = j.allowedSerials;
+    if (j.callerAccountId !== undefined) req.callerAccountId = j.callerAccountId;
+    if (j.avoidAccountId !== undefined) req.avoidAccountId = j.avoidAccountId;
     if (j.pools !== undefined) req.pools = { keys: j.pools, reassign: false };
     return req;
   }

@@ -19,6 +19,12 @@ export interface DispatchJob {
   affinityKey?: string;
   /** Self-route: only this account's own machines; never raced. */
   pinnedAccountId?: string;
+  /** Only machines with these serials (the body's `provider_serials`). */
+  allowedSerials?: ReadonlySet<string>;
+  /** The caller's account, so its own private machines may serve it and no one else's do. */
+  callerAccountId?: string;
+  /** Not this account's machines (`X-Route: prefer` gone public). */
+  avoidAccountId?: string;
   /** Model pools whose providers may serve it (scheduler/model-pools.ts); absent = pools off or bypassed. */
   pools?: ReadonlySet<string>;
   /**

@@ -37,6 +37,8 @@ export interface SimulatedMacOptions {
   /** Provider binary version (default "0.7.0"). */
   version?: string;
   catalog?: readonly CatalogEntry[];
+  /** Sent as `private_only`: serve only the token owner's account (default false). */
+  privateOnly?: boolean;
   /** Models kept loaded at once (default 2). */
   maxModelSlots?: number;
   /** Concurrent requests per model (default 8). */

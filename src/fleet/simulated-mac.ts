@@ -222,6 +222,7 @@ export class SimulatedMac extends EventEmitter {
           decodeTps: first ? decodeTps(this.chip, first) : 0,
           prefillTps: first ? prefillTps(this.chip, first) : 0,
           maxModelSlots: this.#o.maxModelSlots ?? 2,
+          privateOnly: this.#o.privateOnly === true,
           models: [...this.#onDisk.values()].map((spec) => {
             const opt = this.#modelOptions.get(spec.id)!;
             return {

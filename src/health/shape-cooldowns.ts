@@ -8,6 +8,9 @@ import type { ProviderId } from "../registry/types.js";
 import { DEFAULT_SWEEP_THRESHOLD, ProviderKeyedMap } from "./provider-keyed-map.js";
 
 /** Tunables; every default mirrors the Go coordinator (S:registry/error_cooldown.go). */
+/** Sickness strikes within the window that cool a (provider, model, shape) by default. */
+export const DEFAULT_STRIKES_TO_COOL = 2;
+
 export interface ShapeCooldownOptions {
   /** Sickness strikes within {@link strikeWindowMs} that start a cooldown. Default 2. */
   strikesToCool?: number;
@@ -56,7 +59,7 @@ export class ShapeCooldowns {
   readonly #entries: ProviderKeyedMap<Entry>;
 
   constructor(options: ShapeCooldownOptions = {}) {
-    this.#strikesToCool = Math.max(1, options.strikesToCool ?? 2);
+    this.#strikesToCool = Math.max(1, options.strikesToCool ?? DEFAULT_STRIKES_TO_COOL);
     this.#strikeWindowMs = options.strikeWindowMs ?? 60_000;
     this.#cooldownMs = options.cooldownMs ?? 300_000;
     this.#onExpired = options.onExpired;

@@ -38,6 +38,7 @@ import { finishRequest, type RequestReport } from "./request-report.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
+import { takeRouteConstraints, type RouteConstraints } from "./route-constraints.js";
 
 export interface InferenceDeps extends AuthDeps {
   accounts: AccountStore;
@@ -102,6 +103,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     assertJsonWithinLimits(raw, deps.limits);
     const body = parseJson(repairToolSchemas(raw));
     assertUserFieldsWithinLimits(body, deps.limits);
+    const constraints = takeRouteConstraints(body, req.headers["x-route"]);
     const normalized = dialect.parse(body, parseContextFor(deps.models, deps.limits));
     assertRequestWithinLimits(normalized, deps.limits);
     requireKnownModel(deps.models, normalized.model);
@@ -109,8 +111,10 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     report.model = normalized.model;
     span.setAttributes({ "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat", "gen_ai.request.model": normalized.model, "gen_ai.request.max_tokens": normalized.traits.maxTokens });
     applyModelLimits(deps, normalized);
-    const target = await inSpan("route", span, () => preflight(deps, requestId, normalized), { "coordinator.routing.phase": "preflight" });
+    const target = await inSpan("route", span, () => preflight(deps, requestId, normalized, principal!, constraints), { "coordinator.routing.phase": "preflight" });
     if (target.build !== normalized.model) span.setAttribute("coordinator.model.build", target.build);
+    // Who pays: nobody when the caller's own machine serves it (X-Route: self, or prefer with one free).
+    if (constraints.mode !== "public") headers["x-route"] = target.selfServed ? "self" : "public";
 
     const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
     const admitted = deps.limiter.admit(
@@ -137,7 +141,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     endSpan(rateSpan, undefined, { "coordinator.rate_limit.allowed": true });
     ticket = admitted.ticket;
 
-    await inSpan("reserve", span, () => reserve(deps, requestId, principal!, normalized, target.build));
+    await inSpan("reserve", span, () => reserve(deps, requestId, principal!, normalized, target));
     reserved = true;
 
     const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, target, body, req, res, headers, span, report);
@@ -182,13 +186,37 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
 }
 
+/** Routing as the request will be dispatched: the build and pools, and the caller's own constraints. */
+interface Target extends Preflight {
+  /** Only the caller's own machines, priced at zero (X-Route: self, or prefer when one of them can take it). */
+  selfServed: boolean;
+  serials?: ReadonlySet<string>;
+  callerAccountId: string;
+  /** `prefer` gone public: the paid route never uses the caller's own machines. */
+  avoidOwn: boolean;
+}
+
 /**
  * Fails fast (before any money or rate budget is touched) when the request cannot be served at all, or when its
  * model pool is exhausted: an uptime-neutral 429 `pool_exhausted` with the pool's Retry-After, so an aggregator
  * retries or fails over instead of waiting on a full pool (the previous build of an alias was tried first).
+ * `X-Route: prefer` asks the caller's own machines first and goes public only when none of them can take the
+ * request now; `self` never goes public, and an impossible constraint is a 503 at once.
  */
-function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest): Preflight {
-  const p = deps.preflight({ requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set() });
+function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest, principal: Principal, c: RouteConstraints): Target {
+  const base: RouteRequest = { requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set(), callerAccountId: principal.accountId };
+  if (c.serials !== undefined) base.allowedSerials = c.serials;
+  const target = (p: Preflight, selfServed: boolean, avoidOwn: boolean): Target => ({ ...p, selfServed, avoidOwn, callerAccountId: principal.accountId, ...(c.serials !== undefined ? { serials: c.serials } : {}) });
+  if (c.mode !== "public") {
+    const own = deps.preflight({ ...base, pinnedAccountId: principal.accountId });
+    if (c.mode === "self" || own.decision.kind === "picked") return target(checked(own, n), true, false);
+    return target(checked(deps.preflight({ ...base, avoidAccountId: principal.accountId }), n), false, true);
+  }
+  return target(checked(deps.preflight(base), n), false, false);
+}
+
+/** The preflight verdict as the consumer hears it: the Preflight itself when the request may proceed. */
+function checked(p: Preflight, n: NormalizedRequest): Preflight {
   const d = p.decision;
   if (d.kind === "queue" && d.reason === "pool_exhausted") {
     count("routing.pool_exhausted", { model: n.model });
@@ -204,12 +232,13 @@ function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest)
   throw new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable", retryAfterS: 30 });
 }
 
-async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest, build: string): Promise<void> {
+async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest, target: Target): Promise<void> {
   const r = await deps.ledger.reserve({
     requestId,
     accountId: p.accountId,
     keyId: p.keyId,
-    model: build,
+    model: target.build,
+    ...(target.selfServed ? { selfServed: true } : {}),
     // An upper bound for the prompt: the estimate is ~chars/4; doubling it covers token-dense text.
     promptTokensUpperBound: n.traits.estimatedPromptTokens * 2 + 16,
     maxOutputTokens: n.traits.maxTokens,
@@ -226,7 +255,7 @@ async function dispatchAndRespond(
   dialect: Dialect,
   requestId: string,
   n: NormalizedRequest,
-  target: Preflight,
+  target: Target,
   request: unknown,
   req: IncomingMessage,
   res: ServerResponse,
@@ -256,6 +285,10 @@ async function dispatchAndRespond(
       // The Mac is asked for the build, whatever public name the consumer used.
       bodyJson: Buffer.from(JSON.stringify(target.build === n.model ? n.body : { ...n.body, model: target.build })),
       ...(target.pools !== undefined ? { pools: target.pools } : {}),
+      ...(target.selfServed ? { pinnedAccountId: target.callerAccountId } : {}),
+      ...(target.serials !== undefined ? { allowedSerials: target.serials } : {}),
+      callerAccountId: target.callerAccountId,
+      ...(target.avoidOwn ? { avoidAccountId: target.callerAccountId } : {}),
       traits: n.traits,
       shape: shapeOf(n.traits),
       ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),

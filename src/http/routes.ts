@@ -46,6 +46,7 @@ const exposedHeaders = [
   "x-request-id",
   "request-id",
   "retry-after",
+  "x-route",
   ...["limit", "remaining", "reset"].flatMap((k) => ["requests", "input-tokens", "output-tokens"].map((d) => `x-ratelimit-${k}-${d}`)),
   "x-ratelimit-limit-concurrent-requests",
   "x-ratelimit-remaining-concurrent-requests",

@@ -122,7 +122,7 @@ interface KeyState {
 
 type RequestRecord =
   /** `recorded`: the reservation's row has been queued for writing (the request reached a provider, or settled). */
-  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean }
+  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean; selfServed: boolean }
   | { state: "settled"; settlement: Settlement; reserved: bigint; atMs: number }
   | { state: "released"; reserved: bigint; atMs: number };
 
@@ -265,7 +265,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
         acct = await accountState(input.accountId);
         if (!acct) return { ok: false, reason: "insufficient_balance", message: "unknown account" };
         key = await keyState(input.keyId);
-        need = costMicroUsd(await prices.price(input.model), input.promptTokensUpperBound, input.maxOutputTokens, acct.meta.tier, policy);
+        need = input.selfServed === true ? 0n : costMicroUsd(await prices.price(input.model), input.promptTokensUpperBound, input.maxOutputTokens, acct.meta.tier, policy);
       } catch (e) {
         onError(e);
         return unavailable("ledger database unavailable");
@@ -289,7 +289,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
           key.outstandingMicroUsd += need;
           acct.outstandingMicroUsd += need;
           // Held in memory only: the row is written when the request reaches a provider (recordDispatch).
-          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false });
+          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false, selfServed: input.selfServed === true });
           if (remainingOf(acct) * 1000n < leaseSize * lowWatermark && !acct.topUp) {
             void topUp(input.accountId, acct, 1n).catch(() => {});
           }
@@ -302,6 +302,8 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
         } catch (e) {
           if (e instanceof InsufficientBalance) {
             if (pickLease(acct, need)) continue;
+            // Free, but its ledger row hangs on a credit lease, which an empty account cannot draw.
+            if (input.selfServed === true) return { ok: false, reason: "insufficient_balance", message: "requests to your own machines are free, but the account needs a positive balance to record them; top it up" };
             return { ok: false, reason: "insufficient_balance", message: "insufficient balance for this request's maximum cost" };
           }
           onError(e);
@@ -324,7 +326,8 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       const tier = acct?.meta.tier ?? "consumer";
       const feeBps = acct?.meta.platformFeeBps ?? 0;
       const price = await prices.price(rec.model).catch(() => policy.fallback);
-      const cost = costMicroUsd(price, input.usage.promptTokens, input.usage.completionTokens, tier, policy);
+      // A self-served request is priced at zero: the owner's own machine, no one to pay.
+      const cost = rec.selfServed ? 0n : costMicroUsd(price, input.usage.promptTokens, input.usage.completionTokens, tier, policy);
       // Never charge beyond the reservation: the lease only held that much (Go clamps the same way).
       const debit = cost < rec.reserved ? cost : rec.reserved;
       const { providerCreditMicroUsd, platformFeeMicroUsd } = splitDebit(debit, feeBps);

@@ -71,6 +71,11 @@ export interface ReserveInput {
   promptTokensUpperBound: number;
   /** The bounded output budget. */
   maxOutputTokens: number;
+  /**
+   * Served by the caller's own machines (X-Route: self): recorded like any request (provider, tokens) but priced
+   * at zero, so it reserves and settles nothing. It still needs a credit lease to hang its row on.
+   */
+  selfServed?: boolean;
 }
 
 export type ReserveResult =

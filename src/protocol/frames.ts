@@ -79,6 +79,7 @@ export function registrationFromFrame(r: Register): RegistrationInfo {
     prefillTps: finite(r.prefillTps),
     maxModelSlots: Math.min(wireBounds.maxModelsPerProvider, Math.max(1, r.maxModelSlots || 1)),
     models,
+    privateOnly: r.privateOnly,
   };
 }
 

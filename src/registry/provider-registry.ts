@@ -39,6 +39,7 @@ export class ProviderRecord implements ProviderView {
   readonly prefillTps: number;
   readonly maxModelSlots: number;
   readonly models: ProviderModel[];
+  readonly privateOnly: boolean;
   readonly connectedAtMs: number;
   status: ProviderStatus = "idle";
   memoryPressure = 0;
@@ -76,6 +77,7 @@ export class ProviderRecord implements ProviderView {
     this.prefillTps = r.prefillTps;
     this.maxModelSlots = r.maxModelSlots;
     this.models = r.models;
+    this.privateOnly = r.privateOnly === true;
     this.connectedAtMs = nowMs;
     this.lastHeartbeatMs = nowMs;
     this.totalMemoryGb = r.hardware.memoryGb;

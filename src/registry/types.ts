@@ -123,6 +123,8 @@ export interface ProviderView {
    * until it is seeded from its first heartbeat (scheduler/model-pools.ts). Absent in hand-built views.
    */
   pool?: string | undefined;
+  /** Serves only requests of its owner's account (Register.private_only); never pooled. */
+  privateOnly?: boolean;
   /** Heartbeats received this session: a pool is seeded only from what a heartbeat reports resident. */
   heartbeats?: number;
 }
@@ -146,6 +148,8 @@ export interface ProviderRegistration {
   prefillTps: number;
   maxModelSlots: number;
   models: ProviderModel[];
+  /** The owner keeps the machine to itself: it serves only its own account's requests and joins no pool. */
+  privateOnly?: boolean;
 }
 
 /** A heartbeat's content (decoupled from the wire types; protocol/frames.ts maps frames to it). */

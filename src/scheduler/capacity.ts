@@ -86,6 +86,8 @@ function modelRow(
   const kvFallback = catalog.find((m) => m.id === id)?.kvBytesPerToken;
   for (const p of view.providers) {
     if (!routable(p, id)) continue;
+    // The public capacity: a private machine serves only its owner.
+    if (p.privateOnly === true) continue;
     if (pools !== undefined && (p.pool === undefined || !pools.has(p.pool))) continue;
     row.routable_providers++;
     const weightsOf = weightsBytesFor(p, catalog);

@@ -20,6 +20,9 @@ export type GateReason =
   | "context_too_small" // prompt + minimum output exceed the build's context
   | "draining" // provider finishing its work before an update
   | "pinned_account" // self-route: the provider belongs to someone else
+  | "serial_not_allowed" // the request names other machines (provider_serials)
+  | "private_machine" // the provider serves only its owner's account, and the caller is someone else
+  | "own_machine" // X-Route: prefer gone public: the caller's own machines are not used for the paid route
   | "excluded" // already failed or racing this request
   | "thermal_critical" // the machine is throttling hard
   | "cooled_down" // (provider, model, shape) error cooldown or node-health breaker open
@@ -52,6 +55,9 @@ export function checkGates(
   if (!build) return { ok: false, reason: "not_serving" };
   if (req.exclude.has(p.id)) return { ok: false, reason: "excluded" };
   if (req.pinnedAccountId !== undefined && p.accountId !== req.pinnedAccountId) return { ok: false, reason: "pinned_account" };
+  if (req.allowedSerials !== undefined && !req.allowedSerials.has(p.serial)) return { ok: false, reason: "serial_not_allowed" };
+  if (p.privateOnly === true && p.accountId !== req.callerAccountId) return { ok: false, reason: "private_machine" };
+  if (req.avoidAccountId !== undefined && p.accountId === req.avoidAccountId) return { ok: false, reason: "own_machine" };
   // An explicit false fences the build for every shape; undefined (older providers) is allowed.
   if (build.templateRenderOk === false) return { ok: false, reason: "template_broken" };
   if (req.traits.requiresVision && !build.isVision) return { ok: false, reason: "no_vision_build" };
@@ -73,13 +79,15 @@ export function checkGates(
 }
 
 /**
- * The pool gate: undefined when the request may use the provider. A provider with no pool yet (no heartbeat) is
- * never used — seeding it from its advertised models would pin it to whichever it lists first. A provider of
+ * The pool gate: undefined when the request may use the provider. A request routed by its caller (self-route,
+ * provider_serials) carries no pool constraint, and a private machine is never pooled. A provider with no pool
+ * yet (no heartbeat) is never used — seeding it from its advertised models would pin it to whichever it lists first. A provider of
  * another pool is used only on a reassigning pass and only if {@link isReassignable}.
  */
 export function poolGate(p: ProviderView, req: RouteRequest): GateReason | undefined {
   const c = req.pools;
-  if (c === undefined) return undefined;
+  // A private machine is its owner's alone (the private gate ran first): no pool applies to it.
+  if (c === undefined || p.privateOnly === true) return undefined;
   if (p.pool === undefined) return "pool_unassigned";
   if (c.keys.has(p.pool)) return undefined;
   return c.reassign && isReassignable(p) ? undefined : "other_pool";
@@ -104,6 +112,9 @@ const reasonText: Record<GateReason, string> = {
   context_too_small: "the prompt does not fit the context of any connected build",
   draining: "every capable provider is draining",
   pinned_account: "none of your own machines serves it",
+  serial_not_allowed: "none of the machines named in provider_serials serves it",
+  private_machine: "every capable provider serves only its owner's account",
+  own_machine: "only your own machines serve it, and they are busy",
   excluded: "every capable provider already failed this request",
   thermal_critical: "every capable provider is overheating",
   other_pool: "every capable provider is serving another model's pool",

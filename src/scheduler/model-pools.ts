@@ -116,12 +116,51 @@ export function seedPool(p: ProviderView, aliases: ModelAliases, load: PoolLoad)
  * holds builds of which none serves its pool. The last happens to a Mac that starts loading its own models just
  * after its first heartbeat (seeded then with nothing resident): left alone it would hold memory for a model its
  * pool never routes to. The coordinator itself never causes it (its loads and reassignments stay in the pool),
- * and the reseed goes by residency, so it settles at once.
+ * and the reseed goes by residency, so it settles at once. A private machine is never pooled.
  */
 export function needsSeeding(p: ProviderView, aliases: ModelAliases): boolean {
-  if ((p.heartbeats ?? 0) === 0) return false;
+  if ((p.heartbeats ?? 0) === 0 || p.privateOnly === true) return false;
   if (p.pool === undefined) return true;
   if (!candidatePools(p, aliases).has(p.pool)) return true;
   const held = residentBuilds(p);
   return held.length > 0 && p.inflight.size === 0 && !held.some((b) => aliases.poolsOfBuild(b).has(p.pool!));
+}
+
+/** One pool's state, for the per-pool gauges (telemetry/fleet-gauges.ts). */
+export interface PoolRow {
+  pool: string;
+  /** Providers assigned to the pool. */
+  assigned: number;
+  /** Members holding one of the pool's builds loaded (running or idle slot). */
+  warm: number;
+  /** Members with a request in flight. */
+  serving: number;
+  activeRequests: number;
+  /** KV token budget of the members' slots for the pool's builds. */
+  tokenBudgetRemaining: number;
+  tokenBudgetTotal: number;
+  /** Decode rate the members' running slots of the pool's builds report, tokens/s. */
+  decodeTps: number;
+}
+
+/** Per-pool rows, sorted by pool key, over the providers that have a pool. */
+export function poolRows(view: RegistryView, aliases: ModelAliases): PoolRow[] {
+  const rows = new Map<string, PoolRow>();
+  for (const p of view.providers) {
+    if (p.pool === undefined) continue;
+    let r = rows.get(p.pool);
+    if (!r) rows.set(p.pool, (r = { pool: p.pool, assigned: 0, warm: 0, serving: 0, activeRequests: 0, tokenBudgetRemaining: 0, tokenBudgetTotal: 0, decodeTps: 0 }));
+    r.assigned++;
+    const builds = new Set(aliases.buildsOfPool(p.pool));
+    const slots = p.slots.filter((s) => builds.has(s.model) && (s.state === "running" || s.state === "idle"));
+    if (slots.length > 0) r.warm++;
+    if (p.inflight.size > 0) r.serving++;
+    r.activeRequests += p.inflight.size;
+    for (const s of slots) {
+      r.tokenBudgetTotal += s.tokenBudgetMax;
+      r.tokenBudgetRemaining += Math.max(0, s.tokenBudgetMax - s.tokenBudgetUsed);
+      if (s.state === "running") r.decodeTps += s.observedDecodeTps;
+    }
+  }
+  return [...rows.values()].sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
 }

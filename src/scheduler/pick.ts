@@ -87,6 +87,9 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   const minOut = Math.min(o.minOutputTokens, Math.max(1, req.traits.maxTokens));
   if (advertisers.length === 0) {
     if (entry && entry.contextLength > 0 && prompt + minOut > entry.contextLength) return contextOverflow(req.model, entry.contextLength);
+    // The caller named the machines (self-route, provider_serials): none is connected, so fail fast.
+    if (req.pinnedAccountId !== undefined) return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, ["pinned_account"]) };
+    if (req.allowedSerials !== undefined) return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, ["serial_not_allowed"]) };
     // Known but offline: stay queueable, a provider may connect.
     return { kind: "queue", reason: "all_busy", retryAfterMs };
   }

@@ -19,6 +19,15 @@ export interface RouteRequest {
   affinityKey?: string;
   /** Route only to machines owned by this account (self-route); never raced. */
   pinnedAccountId?: string;
+  /** Route only to machines with these serials (the body's `provider_serials`). */
+  allowedSerials?: ReadonlySet<string>;
+  /** The caller's account: a `private_only` machine serves no one else. Absent = a request of no account. */
+  callerAccountId?: string;
+  /**
+   * Not this account's machines: `X-Route: prefer` gone public (its own were busy at admission), so a paid
+   * request never lands on the caller's own Mac, billing the owner for its own machine.
+   */
+  avoidAccountId?: string;
   /** The model pools that may serve this request (scheduler/model-pools.ts); absent = pools off or bypassed. */
   pools?: PoolConstraint;
 }

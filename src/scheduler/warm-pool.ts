@@ -51,9 +51,12 @@ export interface WarmPoolOptions {
   poolsOf?(model: string): ReadonlySet<string> | undefined;
 }
 
-/** The providers advertising `model` that its pools allow (all of them with pools off). */
+/**
+ * The public providers advertising `model` that its pools allow (all public ones with pools off). A private
+ * machine is its owner's: public demand never loads models onto it.
+ */
 function poolCapable(view: RegistryView, model: string, options: WarmPoolOptions): readonly ProviderView[] {
-  const all = advertisersOf(view, model);
+  const all = advertisersOf(view, model).filter((p) => p.privateOnly !== true);
   const keys = options.poolsOf?.(model);
   return keys === undefined ? all : all.filter((p) => p.pool !== undefined && keys.has(p.pool));
 }

@@ -17,6 +17,42 @@ export interface FleetRow {
   token_budget_total: number;
 }
 
+/** The per-pool fields the pool gauges read (structurally `PoolRow`, scheduler/model-pools.ts). */
+export interface PoolGaugeRow {
+  pool: string;
+  assigned: number;
+  warm: number;
+  serving: number;
+  activeRequests: number;
+  tokenBudgetRemaining: number;
+  tokenBudgetTotal: number;
+  decodeTps: number;
+}
+
+/**
+ * Sets the per-pool gauges. A pool that emptied since the last report is reported once more at zero, so a
+ * dashboard does not keep showing its last members.
+ */
+export function reportPoolGauges(rows: readonly PoolGaugeRow[], previous: ReadonlySet<string> = new Set()): Set<string> {
+  const seen = new Set<string>();
+  const set = (r: PoolGaugeRow) => {
+    const tags = { pool: r.pool };
+    gauge("pools.assigned", r.assigned, tags);
+    gauge("pools.warm", r.warm, tags);
+    gauge("pools.serving", r.serving, tags);
+    gauge("pools.active_requests", r.activeRequests, tags);
+    gauge("pools.token_budget_remaining", r.tokenBudgetRemaining, tags);
+    gauge("pools.token_budget_total", r.tokenBudgetTotal, tags);
+    gauge("pools.decode_tps", r.decodeTps, tags);
+  };
+  for (const r of rows) {
+    seen.add(r.pool);
+    set(r);
+  }
+  for (const pool of previous) if (!seen.has(pool)) set({ pool, assigned: 0, warm: 0, serving: 0, activeRequests: 0, tokenBudgetRemaining: 0, tokenBudgetTotal: 0, decodeTps: 0 });
+  return seen;
+}
+
 /** Sets every fleet gauge for every model row. */
 export function reportFleetGauges(rows: readonly FleetRow[]): void {
   for (const r of rows) {

@@ -100,6 +100,13 @@ export const metricCatalogue = {
   "fleet.aggregate_tps": g("{token}/s", "Current aggregate decode rate over warm providers.", ["model"]),
   "fleet.token_budget_remaining": g("{token}", "KV token budget still free on warm providers.", ["model"]),
   "fleet.token_budget_total": g("{token}", "KV token budget on warm providers.", ["model"]),
+  "pools.assigned": g("{provider}", "Providers assigned to the model pool.", ["pool"]),
+  "pools.warm": g("{provider}", "Pool members holding one of its builds loaded.", ["pool"]),
+  "pools.serving": g("{provider}", "Pool members with a request in flight.", ["pool"]),
+  "pools.active_requests": g("{request}", "Requests in flight on the pool's members.", ["pool"]),
+  "pools.token_budget_remaining": g("{token}", "KV token budget still free on the pool's loaded builds.", ["pool"]),
+  "pools.token_budget_total": g("{token}", "KV token budget of the pool's loaded builds.", ["pool"]),
+  "pools.decode_tps": g("{token}/s", "Decode rate the pool's running slots report.", ["pool"]),
   "warm_pool.target": g("{provider}", "Warm providers the planner wants for the model.", ["model"]),
   "warm_pool.warm": g("{provider}", "Warm providers the planner counts for the model.", ["model"]),
 

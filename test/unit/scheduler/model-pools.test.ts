@@ -236,6 +236,33 @@ describe("model pools: warm pool and capacity", () => {
     assert.deepEqual(plan.load, [{ providerId: "gemma-slow", model: "gemma" }]);
   });
 
+  it("never pools a private machine, never plans public warm loads onto it, and leaves it out of public capacity", () => {
+    const priv = member("priv", undefined, { privateOnly: true, decodeTps: 90, totalMemoryGb: 128, slots: warmOn("gemma") });
+    assert.equal(needsSeeding(priv, noAliases), false);
+    const v = view(member("priv-idle", undefined, { privateOnly: true, decodeTps: 90, totalMemoryGb: 128 }), member("pub", "gemma", { decodeTps: 30 }));
+    for (const poolsOf of [undefined, (m: string) => noAliases.resolve(m).pools]) {
+      const plan = planWarmPool(v, new Map([["gemma", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]), 0, {
+        scheduler: options,
+        catalog,
+        health: healthy(),
+        ...(poolsOf ? { poolsOf } : {}),
+      });
+      assert.deepEqual(plan.load, [{ providerId: "pub", model: "gemma" }]);
+    }
+    const snap = capacitySnapshot(view(priv, member("pub", "gemma", { slots: warmOn("gemma") })), new Map(), catalog, 0, {});
+    assert.equal(snap.models.find((m) => m.id === "gemma")!.routable_providers, 1);
+  });
+
+  it("a request routed by its caller fails fast when none of its machines is connected", () => {
+    const pinned = pickInPools(view(), { ...request("gemma"), pinnedAccountId: "acct-9" }, ctx());
+    assert.equal(summary(pinned), "reject:model_unavailable");
+    assert.match((pinned as { message: string }).message, /none of your own machines/);
+    const serials = pickInPools(view(member("a", "gemma", { serial: "S-1", slots: warmOn("gemma") })), { ...request("gemma"), allowedSerials: new Set(["S-9"]) }, ctx());
+    assert.equal(summary(serials), "reject:model_unavailable");
+    assert.match((serials as { message: string }).message, /provider_serials/);
+    assert.equal(summary(pickInPools(view(), request("gemma"), ctx())), "queue:all_busy", "a public request for a known model still waits for a Mac");
+  });
+
   it("counts only the model's pool in the capacity snapshot", () => {
     const v = view(member("g", "gemma", { slots: warmOn("gemma") }), member("o", "oss", { slots: warmOn("oss") }), member("o2", "oss"));
     const snap = capacitySnapshot(v, new Map(), catalog, 0, { poolsOf: (m) => noAliases.resolve(m).pools });
