@@ -326,7 +326,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
       // Like the Go coordinator: a draining process advertises no capacity, so routers send work elsewhere.
       if (http.draining) return { models: [], draining: true };
       if (!capacityCache || now - capacityCache.atMs > 2_000) {
-        capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m) }) };
+        capacityCache = { atMs: now, body: capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, now, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m), aliases: aliases.current }) };
       }
       return capacityCache.body;
     },
@@ -452,7 +452,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   let reportedPools: ReadonlySet<string> = new Set();
   const refreshGauges = () => {
     gauge("providers.connected", registry.size);
-    reportFleetGauges(capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, clock.nowMs(), { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m) }).models);
+    reportFleetGauges(capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, clock.nowMs(), { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m), aliases: aliases.current }).models);
     if (pools.enabled) reportedPools = reportPoolGauges(poolRows(registry.view(), aliases.current), reportedPools);
   };
   const stopGauges = config.metricsGaugeIntervalMs > 0 ? reportGaugesEvery(config.metricsGaugeIntervalMs, refreshGauges) : () => undefined;

@@ -6,6 +6,7 @@ import type { ProviderView, RegistryView } from "../registry/types.js";
 import { slotActiveRequests, slotCommittedTokens, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "./admission.js";
 import { loadTimeMs, perStreamTps, prefillTpsOf } from "./cost.js";
 import { weightsBytesFor, type SchedulerCatalogModel } from "./pick.js";
+import type { ModelAliases } from "./model-aliases.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
 
 /** One model's row (snake_case: it is serialised as is). */
@@ -34,7 +35,11 @@ export interface CapacitySnapshot {
 
 const PROBE_PROMPT_TOKENS = 512;
 
-/** Builds the summary for every catalog model plus any model a connected provider advertises. */
+/**
+ * Builds the summary for every model a consumer can ask for: catalog models and models a connected provider
+ * advertises, less the builds behind an alias, plus each alias — its row summing its builds (desired and
+ * previous) over its pool's members, each Mac once, the way routing sees the alias.
+ */
 export function capacitySnapshot(
   view: RegistryView,
   queueDepths: ReadonlyMap<string, number>,
@@ -45,23 +50,37 @@ export function capacitySnapshot(
     scheduler?: Readonly<SchedulerOptions>;
     /** Under model pools: the pools whose members may serve a model (undefined = pools off); others do not count. */
     poolsOf?(model: string): ReadonlySet<string> | undefined;
+    /** Public names → builds (default: none). */
+    aliases?: ModelAliases;
   } = {},
 ): CapacitySnapshot {
   const o = options.scheduler ?? resolveSchedulerOptions();
+  const aliases = options.aliases;
   const ids = new Set<string>(catalog.map((m) => m.id));
   for (const p of view.providers) for (const m of p.models) ids.add(m.id);
+  if (aliases) {
+    for (const id of ids) if (aliases.isAliased(id)) ids.delete(id);
+    for (const a of aliases.list()) ids.add(a.alias);
+  }
   const models: ModelCapacity[] = [];
-  for (const id of [...ids].sort()) models.push(modelRow(view, id, queueDepths.get(id) ?? 0, catalog, options.queueLimit ?? 10, o, options.poolsOf?.(id)));
+  for (const id of [...ids].sort()) {
+    const builds = aliases?.resolve(id).builds ?? [id];
+    const queued = builds.reduce((n, b) => n + (queueDepths.get(b) ?? 0), 0);
+    models.push(modelRow(view, id, builds, queued, catalog, options.queueLimit ?? 10, o, options.poolsOf?.(id)));
+  }
   return { models };
 }
 
-function routable(p: ProviderView, model: string): boolean {
-  return p.status !== "draining" && p.thermal !== "critical" && p.models.some((m) => m.id === model && m.templateRenderOk !== false);
+/** The first of `builds` (in order) the provider can serve, if it is routable at all. */
+function routableBuild(p: ProviderView, builds: readonly string[]): string | undefined {
+  if (p.status === "draining" || p.thermal === "critical") return undefined;
+  return builds.find((b) => p.models.some((m) => m.id === b && m.templateRenderOk !== false));
 }
 
 function modelRow(
   view: RegistryView,
   id: string,
+  builds: readonly string[],
   queued: number,
   catalog: readonly SchedulerCatalogModel[],
   queueLimit: number,
@@ -83,18 +102,21 @@ function modelRow(
   };
   let bestWarm = Infinity;
   let bestCold = Infinity;
-  const kvFallback = catalog.find((m) => m.id === id)?.kvBytesPerToken;
   for (const p of view.providers) {
-    if (!routable(p, id)) continue;
     // The public capacity: a private machine serves only its owner.
     if (p.privateOnly === true) continue;
+    // A Mac holding one of the builds loaded counts warm for it; else it would load the first it can serve.
+    const warmSlot = p.slots.find((s) => builds.includes(s.model) && (s.state === "running" || s.state === "idle"));
+    const build = warmSlot !== undefined && routableBuild(p, [warmSlot.model]) !== undefined ? warmSlot.model : routableBuild(p, builds);
+    if (build === undefined) continue;
+    const kvFallback = catalog.find((m) => m.id === build)?.kvBytesPerToken;
     if (pools !== undefined && (p.pool === undefined || !pools.has(p.pool))) continue;
     row.routable_providers++;
     const weightsOf = weightsBytesFor(p, catalog);
-    const slot = p.slots.find((s) => s.model === id && (s.state === "running" || s.state === "idle"));
+    const slot = warmSlot?.model === build ? warmSlot : undefined;
     if (!slot) {
       row.cold_providers++;
-      bestCold = Math.min(bestCold, loadTimeMs(p, id, weightsOf(id), o) + (PROBE_PROMPT_TOKENS / prefillTpsOf(p, undefined, o, id)) * 1000);
+      bestCold = Math.min(bestCold, loadTimeMs(p, build, weightsOf(build), o) + (PROBE_PROMPT_TOKENS / prefillTpsOf(p, undefined, o, build)) * 1000);
       continue;
     }
     row.warm_providers++;

@@ -151,6 +151,10 @@ describe("model pools with simulated Macs", function () {
     const ids = listed.data.map((m) => m.id);
     assert.ok(ids.includes("chat"), `models: ${ids}`);
     assert.ok(!ids.includes(GEMMA) && !ids.includes(GPT), `an alias's builds are not listed: ${ids}`);
+    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as { models: { id: string; routable_providers: number; warm_providers: number }[] };
+    const chatRow = capacity.models.find((m) => m.id === "chat");
+    assert.deepEqual(chatRow && { routable: chatRow.routable_providers, warm: chatRow.warm_providers }, { routable: 2, warm: 2 }, "one row for the alias: both builds' Macs, not the other pool's");
+    assert.ok(!capacity.models.some((m) => m.id === GEMMA || m.id === GPT), "no rows for the builds behind the alias");
 
     const onDesired = chat(t, "chat");
     await eventually(() => desired.requestsReceived.length === 1, 5_000, "the desired build's Mac to be busy");

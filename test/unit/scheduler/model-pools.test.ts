@@ -263,6 +263,23 @@ describe("model pools: warm pool and capacity", () => {
     assert.equal(summary(pickInPools(view(), request("gemma"), ctx())), "queue:all_busy", "a public request for a known model still waits for a Mac");
   });
 
+  it("gives an alias one capacity row over its builds and its pool, each Mac once, and no rows for the builds", () => {
+    const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
+    const v = view(
+      member("new", "pub", { slots: warmOn("gemma", { numRunning: 2 }), inflight: [inflight("r1", "gemma"), inflight("r2", "gemma")] }),
+      member("old", "pub", { slots: warmOn("oss") }),
+      member("both-cold", "pub"),
+      member("elsewhere", "other", { models: [build("gemma"), build("qwen")], slots: warmOn("qwen") }),
+    );
+    const snap = capacitySnapshot(v, new Map([["gemma", 2], ["oss", 1]]), catalog, 0, { poolsOf: (m) => aliases.resolve(m).pools, aliases });
+    assert.deepEqual(snap.models.map((m) => m.id), ["offline-model", "pub", "qwen"], "the alias replaces its builds");
+    const pub = snap.models.find((m) => m.id === "pub")!;
+    assert.deepEqual(
+      { routable: pub.routable_providers, warm: pub.warm_providers, cold: pub.cold_providers, active: pub.active_requests, queued: pub.queued_requests },
+      { routable: 3, warm: 2, cold: 1, active: 2, queued: 3 },
+    );
+  });
+
   it("counts only the model's pool in the capacity snapshot", () => {
     const v = view(member("g", "gemma", { slots: warmOn("gemma") }), member("o", "oss", { slots: warmOn("oss") }), member("o2", "oss"));
     const snap = capacitySnapshot(v, new Map(), catalog, 0, { poolsOf: (m) => noAliases.resolve(m).pools });
