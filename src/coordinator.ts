@@ -169,6 +169,14 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const refreshAliases = (): Promise<void> =>
     (aliasRefresh = aliasRefresh.catch(() => undefined).then(async () => aliases.replace(await aliasStore.list())));
 
+  // Another replica's alias changes arrive by re-reading the table (a handful of rows) on an interval.
+  const aliasTimer =
+    config.modelAliasRefreshMs > 0
+      ? setInterval(() => {
+          if (migrationsCurrent) refreshAliases().catch((e) => log.warn("model aliases not refreshed", { error: String(e) }));
+        }, config.modelAliasRefreshMs).unref()
+      : undefined;
+
   const pools = new PoolKeeper({ enabled: config.modelPools, registry, aliases, demand, clock, log });
 
   const usageDivergence = new DivergenceTracker();
@@ -440,6 +448,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   } catch (e) {
     // A port in use, most likely: undo what already runs (listener, session sweep, ledger background work).
     providers.closeAll("coordinator failed to start");
+    clearInterval(aliasTimer);
     await http.stopListening();
     await ledger.close();
     await prometheus?.close();
@@ -494,6 +503,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
         await http.untilIdle(5_000);
         http.closeAllConnections();
         await httpClosed;
+        clearInterval(aliasTimer);
         await ledger.close();
         stopGauges();
         await prometheus?.close();

@@ -88,6 +88,7 @@ export const settings = {
   ledgerHolderStaleMs: { env: "LEDGER_HOLDER_STALE_MS", kind: "int", default: 60_000, help: "A ledger process silent this long is presumed dead; its open reservations are released and its leases closed." },
   replicas: { env: "COORDINATOR_REPLICAS", kind: "int", default: 1, help: "Coordinator processes sharing the load; each enforces 1/N of every rate limit." },
   warmPoolIntervalMs: { env: "WARM_POOL_INTERVAL_MS", kind: "int", default: 5_000, help: "Warm-pool planner tick (0 = off)." },
+  modelAliasRefreshMs: { env: "MODEL_ALIAS_REFRESH_MS", kind: "int", default: 5_000, help: "How often each process re-reads the model aliases from PostgreSQL, so a change made through another replica takes effect here too (0 = only at start and on changes served here)." },
   modelPools: { env: "MODEL_POOLS", kind: "bool", default: true, help: "Model pools: each provider serves one model pool (an alias, or a build no alias names) at a time, seeded from its first heartbeat; a full pool answers 429 pool_exhausted instead of spilling onto another model's Macs. false is the kill switch: every provider may serve every model it advertises." },
   shutdownGraceMs: { env: "SHUTDOWN_GRACE_MS", kind: "int", default: 20_000, help: "On SIGTERM/SIGINT, how long in-flight requests may finish before the servers close (a second signal stops waiting). Closing takes up to ~15 s more: give the orchestrator a kill timeout of at least this + 15 s." },
 } as const satisfies Record<string, Setting>;

@@ -111,9 +111,10 @@ export class AliasBook {
     return this.#current;
   }
 
-  /** Installs a new table and tells the listeners. */
+  /** Installs a new table and tells the listeners; the same table again (a periodic re-read) changes nothing. */
   replace(aliases: readonly ModelAlias[]): void {
     const previous = this.#current;
+    if (sameAliases(previous.list(), aliases)) return;
     this.#current = new ModelAliases(aliases);
     for (const l of this.#listeners) l(this.#current, previous);
   }
@@ -121,4 +122,12 @@ export class AliasBook {
   onChange(listener: (next: ModelAliases, previous: ModelAliases) => void): void {
     this.#listeners.push(listener);
   }
+}
+
+/** Whether two alias lists hold the same aliases, builds and previous builds (in any order). */
+function sameAliases(a: readonly ModelAlias[], b: readonly ModelAlias[]): boolean {
+  if (a.length !== b.length) return false;
+  const key = (x: ModelAlias) => `${x.alias}\u0000${x.build}\u0000${x.previousBuild ?? ""}`;
+  const seen = new Set(a.map(key));
+  return b.every((x) => seen.has(key(x)));
 }

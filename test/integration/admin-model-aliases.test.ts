@@ -149,6 +149,29 @@ describe("model aliases through the admin API", function () {
     }
   });
 
+  it("reaches another replica on the same database within MODEL_ALIAS_REFRESH_MS (no restart)", async () => {
+    const other = await startCoordinator(Object.freeze({ ...loadConfig({}), httpPort: 0, grpcPort: 0, host: "127.0.0.1", adminKey: t.adminKey, warmPoolIntervalMs: 0, modelAliasRefreshMs: 200 }), {
+      db: t.db.db,
+      logger: silentLogger,
+    });
+    const changes: string[] = [];
+    other.aliases.onChange((next) => changes.push(next.list().map((a) => a.alias).join(",")));
+    try {
+      await admin.setModelAlias({ alias: "rolled", build: "b2", previousBuild: "b1" });
+      const until = Date.now() + 5_000;
+      while (!other.aliases.current.resolve("rolled").isAlias && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(other.aliases.current.resolve("rolled").builds, ["b2", "b1"]);
+      await admin.deleteModelAlias({ alias: "rolled" });
+      while (other.aliases.current.resolve("rolled").isAlias && Date.now() < until + 5_000) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(other.aliases.current.resolve("rolled").isAlias, false);
+      // Re-reading an unchanged table tells no listener (no reseeding churn every interval).
+      await new Promise((r) => setTimeout(r, 700));
+      assert.deepEqual(changes, ["rolled", ""]);
+    } finally {
+      await other.close();
+    }
+  });
+
   /** Inserts `n` aliases straight into the table (the bound is what is tested, not n RPCs). */
   async function fill(n: number): Promise<void> {
     const rows = Array.from({ length: n }, (_, i) => ({ alias: `bulk-${String(i).padStart(3, "0")}`, build: "b1" }));
