@@ -44,7 +44,7 @@ Runs a closed-loop burst matrix (max_tokens x concurrency) against any OpenAI-co
 and a key, samples GET {base}/models/capacity, classifies every error, and writes Markdown, JSON and HTML reports.
 
 Options:
-  --base-url URL          API base incl. /v1 (env LOADTEST_BASE_URL, OPENAI_BASE_URL; default http://127.0.0.1:8080/v1)
+  --base-url URL          API base; a bare host gets /v1 (env LOADTEST_BASE_URL, OPENAI_BASE_URL; default http://127.0.0.1:8080/v1)
   --api-key KEY           bearer key (env OPENAI_API_KEY, DEV_API_KEY; default none)
   --model ID              model to test (default: the first from GET {base}/models)
   --max-tokens LIST       max_tokens values, comma-separated (default 512,4096,32768)
@@ -105,6 +105,9 @@ function build(flags: Map<string, string>, env: NodeJS.ProcessEnv, progress: boo
     throw new Error(`--base-url: not a URL: ${JSON.stringify(rawBase)}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`--base-url: must be http(s), got ${url.protocol}`);
+  // A bare host (what an operator types for the server) means its OpenAI API under /v1; any other path (a proxy
+  // prefix, an explicit /v1) is taken as given.
+  if (url.pathname === "" || url.pathname === "/") url.pathname = "/v1";
   if (flags.has("--requests") && flags.has("--duration")) throw new Error("--requests and --duration are exclusive");
   const stop: CellStop = flags.has("--requests")
     ? { kind: "requests", count: positiveInt("--requests", flags.get("--requests")!) }

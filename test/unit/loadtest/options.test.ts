@@ -28,6 +28,13 @@ describe("loadtest options", () => {
     assert.equal(o.progress, true);
   });
 
+  it("takes a bare host as its /v1 API, and keeps any other path as given", () => {
+    assert.equal(run(["--base-url", "http://host:8080"], {}).baseUrl, "http://host:8080/v1");
+    assert.equal(run(["--base-url", "http://host:8080/"], {}).baseUrl, "http://host:8080/v1");
+    assert.equal(run(["--base-url", "http://host:8080/v1/"], {}).baseUrl, "http://host:8080/v1");
+    assert.equal(run(["--base-url", "https://gw.example/proxy/openai"], {}).baseUrl, "https://gw.example/proxy/openai");
+  });
+
   it("reads the base URL and key from env, flags winning", () => {
     const env = { OPENAI_BASE_URL: "https://a.example/v1/", LOADTEST_BASE_URL: "https://b.example/v1", DEV_API_KEY: "dev", OPENAI_API_KEY: "oa" };
     assert.equal(run([], env).baseUrl, "https://b.example/v1");
