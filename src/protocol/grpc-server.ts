@@ -5,26 +5,11 @@
  * and server reflection (grpc-introspection.ts).
  */
 import * as grpc from "@grpc/grpc-js";
-import { ProviderService as ProviderServiceDesc, type ProviderMessage } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { ProviderService as ProviderServiceDesc } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { addIntrospectionServices } from "./grpc-introspection.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
-import { decodeProviderMessage } from "./provider-message-decoder.js";
+import { decodeOrMalformed } from "./provider-message-decoder.js";
 import type { ProviderService } from "./provider-service.js";
-
-/** A frame that is not a ProviderMessage at all (see {@link decodeOrMalformed}). */
-export const MALFORMED_FRAME: ProviderMessage = { $typeName: "coordinator.provider.v1.ProviderMessage", msg: { case: undefined } };
-
-/**
- * Decodes a frame; bytes that are not a ProviderMessage become {@link MALFORMED_FRAME} instead of a throw, so
- * the session can say why it ends (grpc-js would end the stream with a bare INTERNAL) and the log names it.
- */
-export function decodeOrMalformed(bytes: Buffer): ProviderMessage {
-  try {
-    return decodeProviderMessage(bytes);
-  } catch {
-    return MALFORMED_FRAME;
-  }
-}
 
 export interface GrpcServerOptions {
   host?: string;

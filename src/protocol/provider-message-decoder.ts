@@ -27,6 +27,21 @@ export function decodeProviderMessage(bytes: Uint8Array): ProviderMessage {
   return decodeFast(buf) ?? fromBinary(ProviderMessageSchema, bytes);
 }
 
+/** A frame that is not a ProviderMessage at all (see {@link decodeOrMalformed}). */
+export const MALFORMED_FRAME: ProviderMessage = { $typeName: "coordinator.provider.v1.ProviderMessage", msg: { case: undefined } };
+
+/**
+ * Decodes a frame; bytes that are not a ProviderMessage become {@link MALFORMED_FRAME} instead of a throw, so
+ * the session can say why it ends (grpc-js would end the stream with a bare INTERNAL) and the log names it.
+ */
+export function decodeOrMalformed(bytes: Buffer): ProviderMessage {
+  try {
+    return decodeProviderMessage(bytes);
+  } catch {
+    return MALFORMED_FRAME;
+  }
+}
+
 /** Cursor over one buffer; every read returns -1 (varints) or false on anything outside the fast path. */
 class Reader {
   pos: number;

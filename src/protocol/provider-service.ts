@@ -18,7 +18,7 @@ import type { Clock } from "../util/clock.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import { FrameBudget, MAX_STRIKES, STRIKE_WINDOW_MS, type FrameKind } from "./frame-budget.js";
 import { completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame, registerAckFrame } from "./frames.js";
-import { MALFORMED_FRAME } from "./grpc-server.js";
+import { MALFORMED_FRAME } from "./provider-message-decoder.js";
 import { challengeSession, type ChallengeOutcome } from "./key-challenge.js";
 import { ProviderAdmission } from "./provider-admission.js";
 import { ProviderSession } from "./provider-session.js";

@@ -24,8 +24,7 @@
  * Pure: no I/O, no clock.
  */
 import type { InflightRequest, ModelSlot, ProviderView } from "../registry/types.js";
-import { GIB, type SchedulerOptions } from "./scheduler-options.js";
-import { WORST_CASE_KV_BYTES_PER_TOKEN } from "./worst-case-policy.js";
+import { GIB, WORST_CASE_KV_BYTES_PER_TOKEN, type SchedulerOptions } from "./scheduler-options.js";
 
 /** What admission needs from an output-length estimator (satisfied by util/output-estimator.ts). */
 export interface OutputEstimate {

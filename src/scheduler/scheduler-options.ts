@@ -102,5 +102,11 @@ export function resolveSchedulerOptions(partial: Partial<SchedulerOptions> = {})
   return Object.freeze(o);
 }
 
+/**
+ * The Go coordinator's flat KV cost per token, bytes (scheduler.go:49): the worst-case policy's admission. Here,
+ * with the options that select that policy, so admission reads it without importing the baseline (no cycle).
+ */
+export const WORST_CASE_KV_BYTES_PER_TOKEN = 400_000;
+
 /** Bytes in a GiB: provider memory figures (`memoryGb`, `freeForLoadGb`) are binary gigabytes. */
 export const GIB = 1024 ** 3;

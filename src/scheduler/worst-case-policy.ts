@@ -26,11 +26,9 @@
 import type { ModelSlot, ProviderView } from "../registry/types.js";
 import { inflightFor, slotActiveRequests, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "./admission.js";
 import { healthPenaltyMs, prefillTpsOf } from "./cost.js";
-import { GIB, type SchedulerOptions } from "./scheduler-options.js";
+import { GIB, WORST_CASE_KV_BYTES_PER_TOKEN, type SchedulerOptions } from "./scheduler-options.js";
 import type { CatalogModel, HealthGates, PickResult, RouteRequest } from "./types.js";
 
-/** The Go coordinator's flat KV cost per token, bytes (scheduler.go:49). */
-export const WORST_CASE_KV_BYTES_PER_TOKEN = 400_000;
 /** The Go coordinator's cold-load headroom factor (weights × 2 ≤ total memory). */
 export const WORST_CASE_WEIGHTS_FACTOR = 2;
 /** Completion / prompt tokens the Go warm-pool target assumes per request (§3.8). */
