@@ -1,13 +1,8 @@
 #!/usr/bin/env node
-// Entry point of the `coordinator` command. The sources are TypeScript run through tsx (a runtime
-// dependency), so there is no build step between a clone and a running coordinator.
+// Entry point of the `coordinator` command in a clone: the TypeScript sources run through tsx (a runtime
+// dependency), so there is no build step between a clone and a running coordinator. A deployment runs the
+// compiled `node dist/src/cli/entry.js` instead (`npm run build`); both run src/cli/entry.ts.
 import { register } from "tsx/esm/api";
 
 register();
-// In production a metric the catalogue does not declare is dropped and logged once (tests leave the default: throw).
-const { setUndeclaredMetricPolicy } = await import("../src/telemetry/metrics.ts");
-const { createLogger } = await import("../src/util/logger.ts");
-const metricsLog = createLogger("warn");
-setUndeclaredMetricPolicy({ kind: "drop", log: (msg, fields) => metricsLog.warn(msg, fields) });
-const { main } = await import("../src/cli/main.ts");
-process.exitCode = await main(process.argv.slice(2), process.env);
+await import("../src/cli/entry.ts");
