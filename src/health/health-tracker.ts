@@ -16,7 +16,7 @@ import type { HealthGates } from "../scheduler/types.js";
 import { count as defaultCount, type Tags } from "../telemetry/metrics.js";
 import { LoadCooldowns, type LoadCooldownOptions } from "./load-cooldowns.js";
 import { ProviderBreaker, type BreakerTransition, type ProviderBreakerOptions } from "./provider-breaker.js";
-import { DEFAULT_STRIKES_TO_COOL, ShapeCooldowns, type ShapeCooldownOptions, type StrikeResult, type SuccessResult } from "./shape-cooldowns.js";
+import { ShapeCooldowns, type ShapeCooldownOptions, type StrikeResult, type SuccessResult } from "./shape-cooldowns.js";
 
 /**
  * How one dispatched request ended, from the dispatcher's point of view.
@@ -71,12 +71,8 @@ export class HealthTracker implements HealthGates {
   readonly #load: LoadCooldowns;
   readonly #count: (name: string, tags?: Tags) => void;
 
-  /** Errors within the strike window that cool a (provider, model, shape): said in owners' verdicts. */
-  readonly shapeStrikesToCool: number;
-
   constructor(options: HealthTrackerOptions = {}) {
     this.#count = options.count ?? defaultCount;
-    this.shapeStrikesToCool = Math.max(1, options.shape?.strikesToCool ?? DEFAULT_STRIKES_TO_COOL);
     this.#shapes = new ShapeCooldowns({
       ...options.shape,
       onExpired: (providerId, model, shape) => {
@@ -86,6 +82,11 @@ export class HealthTracker implements HealthGates {
     });
     this.#breaker = new ProviderBreaker(options.breaker);
     this.#load = new LoadCooldowns(options.load);
+  }
+
+  /** Errors within the strike window that cool a (provider, model, shape): said in owners' verdicts. */
+  get shapeStrikesToCool(): number {
+    return this.#shapes.strikesToCool;
   }
 
   /** Records how one dispatched request ended on one provider. */

@@ -9,7 +9,7 @@ import { DEFAULT_SWEEP_THRESHOLD, ProviderKeyedMap } from "./provider-keyed-map.
 
 /** Tunables; every default mirrors the Go coordinator (S:registry/error_cooldown.go). */
 /** Sickness strikes within the window that cool a (provider, model, shape) by default. */
-export const DEFAULT_STRIKES_TO_COOL = 2;
+const DEFAULT_STRIKES_TO_COOL = 2;
 
 export interface ShapeCooldownOptions {
   /** Sickness strikes within {@link strikeWindowMs} that start a cooldown. Default 2. */
@@ -52,14 +52,15 @@ interface Entry {
  * - When a cooldown lapses the entry starts clean (its strikes are older than the window by then).
  */
 export class ShapeCooldowns {
-  readonly #strikesToCool: number;
+  /** Strikes within the window that cool a (provider, model, shape) (the resolved option). */
+  readonly strikesToCool: number;
   readonly #strikeWindowMs: number;
   readonly #cooldownMs: number;
   readonly #onExpired: ShapeCooldownOptions["onExpired"];
   readonly #entries: ProviderKeyedMap<Entry>;
 
   constructor(options: ShapeCooldownOptions = {}) {
-    this.#strikesToCool = Math.max(1, options.strikesToCool ?? DEFAULT_STRIKES_TO_COOL);
+    this.strikesToCool = Math.max(1, options.strikesToCool ?? DEFAULT_STRIKES_TO_COOL);
     this.#strikeWindowMs = options.strikeWindowMs ?? 60_000;
     this.#cooldownMs = options.cooldownMs ?? 300_000;
     this.#onExpired = options.onExpired;
@@ -89,13 +90,13 @@ export class ShapeCooldowns {
     const windowStart = nowMs - this.#strikeWindowMs;
     entry.strikes = entry.strikes.filter((t) => t > windowStart);
     entry.strikes.push(nowMs);
-    if (entry.strikes.length > this.#strikesToCool) entry.strikes.shift();
+    if (entry.strikes.length > this.strikesToCool) entry.strikes.shift();
 
     if (entry.cooledUntilMs > nowMs) {
       entry.cooledUntilMs = nowMs + this.#cooldownMs;
       return { kind: "extended", untilMs: entry.cooledUntilMs };
     }
-    if (entry.strikes.length >= this.#strikesToCool) {
+    if (entry.strikes.length >= this.strikesToCool) {
       entry.cooledUntilMs = nowMs + this.#cooldownMs;
       return { kind: "entered", untilMs: entry.cooledUntilMs };
     }

@@ -122,7 +122,7 @@ interface KeyState {
 
 type RequestRecord =
   /** `recorded`: the reservation's row has been queued for writing (the request reached a provider, or settled). */
-  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean; selfServed: boolean }
+  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean }
   | { state: "settled"; settlement: Settlement; reserved: bigint; atMs: number }
   | { state: "released"; reserved: bigint; atMs: number };
 
@@ -289,7 +289,7 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
           key.outstandingMicroUsd += need;
           acct.outstandingMicroUsd += need;
           // Held in memory only: the row is written when the request reaches a provider (recordDispatch).
-          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false, selfServed: input.selfServed === true });
+          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false });
           if (remainingOf(acct) * 1000n < leaseSize * lowWatermark && !acct.topUp) {
             void topUp(input.accountId, acct, 1n).catch(() => {});
           }
@@ -326,9 +326,9 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
       const tier = acct?.meta.tier ?? "consumer";
       const feeBps = acct?.meta.platformFeeBps ?? 0;
       const price = await prices.price(rec.model).catch(() => policy.fallback);
-      // A self-served request is priced at zero: the owner's own machine, no one to pay.
-      const cost = rec.selfServed ? 0n : costMicroUsd(price, input.usage.promptTokens, input.usage.completionTokens, tier, policy);
-      // Never charge beyond the reservation: the lease only held that much (Go clamps the same way).
+      const cost = costMicroUsd(price, input.usage.promptTokens, input.usage.completionTokens, tier, policy);
+      // Never charge beyond the reservation: the lease only held that much (Go clamps the same way). A self-served
+      // request reserved zero, so it settles at zero here too.
       const debit = cost < rec.reserved ? cost : rec.reserved;
       const { providerCreditMicroUsd, platformFeeMicroUsd } = splitDebit(debit, feeBps);
       const settlement: Settlement = { requestId: input.requestId, consumerDebitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd, refundedMicroUsd: rec.reserved - debit };
