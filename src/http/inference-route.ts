@@ -23,7 +23,7 @@ import { shapeOf, type NormalizedRequest, type Usage } from "../inference/types.
 import type { AccountStore, Ledger, Principal } from "../ledger/types.js";
 import { rateLimitError } from "../ratelimit/rate-limit-error.js";
 import type { RateLimiter, RateTicket } from "../ratelimit/types.js";
-import type { PickResult, RouteRequest } from "../scheduler/types.js";
+import type { RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import { endSpan, extractTraceContext, inSpan, SpanKind, startSpan, traceLogFields, type Span } from "../telemetry/tracing.js";
 import type { Clock } from "../util/clock.js";
@@ -38,7 +38,10 @@ import { finishRequest, type RequestReport } from "./request-report.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
-import { takeRouteConstraints, type RouteConstraints } from "./route-constraints.js";
+import { takeRouteConstraints } from "./route-constraints.js";
+import { routeTarget, type Preflight, type Target } from "./route-target.js";
+
+export type { Preflight };
 
 export interface InferenceDeps extends AuthDeps {
   accounts: AccountStore;
@@ -66,12 +69,6 @@ export interface InferenceDeps extends AuthDeps {
   logger?: Logger;
 }
 
-/** What routing decided before admission: the concrete build, its pools, and the decision for it. */
-export interface Preflight {
-  build: string;
-  pools?: ReadonlySet<string>;
-  decision: PickResult;
-}
 
 /**
  * Handles one inference request end to end; never throws. The request is one trace (its root span a child of
@@ -111,7 +108,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     report.model = normalized.model;
     span.setAttributes({ "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat", "gen_ai.request.model": normalized.model, "gen_ai.request.max_tokens": normalized.traits.maxTokens });
     applyModelLimits(deps, normalized);
-    const target = await inSpan("route", span, () => preflight(deps, requestId, normalized, principal!, constraints), { "coordinator.routing.phase": "preflight" });
+    const target = await inSpan("route", span, () => routeTarget(deps.preflight, requestId, normalized, principal!, constraints), { "coordinator.routing.phase": "preflight" });
     if (target.build !== normalized.model) span.setAttribute("coordinator.model.build", target.build);
     // Who pays: nobody when the caller's own machine serves it (X-Route: self, or prefer with one free).
     if (constraints.mode !== "public") headers["x-route"] = target.selfServed ? "self" : "public";
@@ -184,52 +181,6 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   // the settlement is clamped to it: the platform, never the consumer, absorbs that.
   const room = Math.max(1, limits.contextLength - n.traits.estimatedPromptTokens);
   if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
-}
-
-/** Routing as the request will be dispatched: the build and pools, and the caller's own constraints. */
-interface Target extends Preflight {
-  /** Only the caller's own machines, priced at zero (X-Route: self, or prefer when one of them can take it). */
-  selfServed: boolean;
-  serials?: ReadonlySet<string>;
-  callerAccountId: string;
-  /** `prefer` gone public: the paid route never uses the caller's own machines. */
-  avoidOwn: boolean;
-}
-
-/**
- * Fails fast (before any money or rate budget is touched) when the request cannot be served at all, or when its
- * model pool is exhausted: an uptime-neutral 429 `pool_exhausted` with the pool's Retry-After, so an aggregator
- * retries or fails over instead of waiting on a full pool (the previous build of an alias was tried first).
- * `X-Route: prefer` asks the caller's own machines first and goes public only when none of them can take the
- * request now; `self` never goes public, and an impossible constraint is a 503 at once.
- */
-function preflight(deps: InferenceDeps, requestId: string, n: NormalizedRequest, principal: Principal, c: RouteConstraints): Target {
-  const base: RouteRequest = { requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set(), callerAccountId: principal.accountId };
-  if (c.serials !== undefined) base.allowedSerials = c.serials;
-  const target = (p: Preflight, selfServed: boolean, avoidOwn: boolean): Target => ({ ...p, selfServed, avoidOwn, callerAccountId: principal.accountId, ...(c.serials !== undefined ? { serials: c.serials } : {}) });
-  if (c.mode !== "public") {
-    const own = deps.preflight({ ...base, pinnedAccountId: principal.accountId });
-    if (c.mode === "self" || own.decision.kind === "picked") return target(checked(own, n), true, false);
-    return target(checked(deps.preflight({ ...base, avoidAccountId: principal.accountId }), n), false, true);
-  }
-  return target(checked(deps.preflight(base), n), false, false);
-}
-
-/** The preflight verdict as the consumer hears it: the Preflight itself when the request may proceed. */
-function checked(p: Preflight, n: NormalizedRequest): Preflight {
-  const d = p.decision;
-  if (d.kind === "queue" && d.reason === "pool_exhausted") {
-    count("routing.pool_exhausted", { model: n.model });
-    throw new CoordinatorError("rate_limited", `${n.model}: every Mac of this model's pool is busy; retry after the Retry-After interval or use another provider`, {
-      wireCode: "pool_exhausted",
-      retryAfterS: Math.max(1, Math.ceil(d.retryAfterMs / 1000)),
-    });
-  }
-  if (d.kind !== "reject") return p;
-  count("routing.preflight_reject", { model: n.model, code: d.code });
-  if (d.code === "model_not_found") throw new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
-  if (d.code === "context_overflow") throw new CoordinatorError("invalid_request", d.message, { param: "messages", wireCode: "context_length_exceeded" });
-  throw new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable", retryAfterS: 30 });
 }
 
 async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest, target: Target): Promise<void> {
