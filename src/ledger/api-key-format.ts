@@ -1,12 +1,13 @@
 /**
  * What an API key chosen by an operator (`IssueApiKey.value`, `DEV_API_KEY`) must look like. Generated keys are
  * `sk-` + 32 base64url characters (192 bits). A chosen key needs `sk-` + at least {@link MIN_API_KEY_SECRET_CHARS}
- * characters of `[A-Za-z0-9_-]` (≥ 120 bits if random): `"sk-"` alone, or `"sk-test"`, would be guessed by the
- * first spray of wrong keys. At most {@link MAX_API_KEY_SECRET_CHARS}, so a key always fits in a header.
+ * characters of `[A-Za-z0-9_-]` (≥ 96 bits if random, far beyond what the failed-attempt throttle lets a sprayer
+ * try): `"sk-"` alone, or `"sk-test"`, would be guessed by the first spray of wrong keys. 16, not more, so a
+ * memorable development key such as `sk-newcomer-0123456789` still passes. At most {@link MAX_API_KEY_SECRET_CHARS}, so a key always fits in a header.
  */
 
 /** Fewest secret characters after `sk-`. */
-export const MIN_API_KEY_SECRET_CHARS = 20;
+export const MIN_API_KEY_SECRET_CHARS = 16;
 /** Most secret characters after `sk-`. */
 export const MAX_API_KEY_SECRET_CHARS = 256;
 

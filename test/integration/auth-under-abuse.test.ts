@@ -12,6 +12,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { setStatsd } from "../../src/telemetry/metrics.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+import { MIN_API_KEY_SECRET_CHARS } from "../../src/ledger/api-key-format.js";
 
 interface Answer {
   status: number;
@@ -113,10 +114,11 @@ describe("authentication under abuse (key spraying, repeats, coalescing, weak ke
       AdminService,
       createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))] }),
     );
-    for (const value of ["sk-", "sk-test", `sk-${"a".repeat(19)}`, `sk-${"a".repeat(19)}!`, `sk-${"a".repeat(257)}`]) {
+    const min = MIN_API_KEY_SECRET_CHARS;
+    for (const value of ["sk-", "sk-test", `sk-${"a".repeat(min - 1)}`, `sk-${"a".repeat(min - 1)}!`, `sk-${"a".repeat(257)}`]) {
       await assert.rejects(
         admin.issueApiKey({ accountId: t.accountId, value }),
-        (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && /20 to 256 characters/.test(e.message),
+        (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && new RegExp(`${min} to 256 characters`).test(e.message),
         `value ${JSON.stringify(value.slice(0, 30))}`,
       );
     }

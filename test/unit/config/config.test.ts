@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ConfigError, flagOf, loadConfig, settings } from "../../../src/config/config.js";
+import { MIN_API_KEY_SECRET_CHARS } from "../../../src/ledger/api-key-format.js";
 
 describe("loadConfig", () => {
   it("applies documented defaults", () => {
@@ -49,7 +50,7 @@ describe("loadConfig", () => {
     [{ SPECULATIVE_FRACTION: "1.5" }, [], /SPECULATIVE_FRACTION/],
     [{ TOOLS_FLOOR_WAIVED: "maybe" }, [], /true or false/],
     [{ DEV_API_KEY: "abc" }, [], /must start with 'sk-'/],
-    [{ DEV_API_KEY: "sk-" }, [], /DEV_API_KEY must start with 'sk-' and be a valid key: .*20 to 256 characters/],
+    [{ DEV_API_KEY: "sk-" }, [], new RegExp(`DEV_API_KEY must start with 'sk-' and be a valid key: .*${MIN_API_KEY_SECRET_CHARS} to 256 characters`)],
     [{ AUTH_FAILURE_BURST: "0" }, [], /AUTH_FAILURE_BURST must be >= 1/],
     [{ AUTH_FAILURE_REFILL_PER_S: "0" }, [], /AUTH_FAILURE_REFILL_PER_S must be > 0/],
     [{ API_KEY_CACHE_MAX_KEYS: "0" }, [], /API_KEY_CACHE_MAX_KEYS must be >= 1/],
