@@ -14,6 +14,7 @@
  */
 import type { LogNormal } from "../prng.js";
 import type { MacSpec, Scenario, WorkerGroup } from "../scenario.js";
+import { ln, measuredPerf, networkDefaults } from "./network-defaults.js";
 
 const MODELS = ["gpt-oss-20b", "gemma-4-26b"];
 
@@ -37,8 +38,6 @@ const fleet: MacSpec[] = [
   ...macs(25, { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 24),
   ...macs(16, { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2 }, 49),
 ];
-
-const ln = (median: number, sigma: number, max: number, min = 1): LogNormal => ({ median, sigma, min, max });
 
 /** Output lengths by budget: most answers stop well before max_tokens; reasoning runs long-tailed. */
 function outputFor(maxTokens: number): LogNormal {
@@ -85,25 +84,13 @@ export function loadTestReportScenario(options: { hours?: number } = {}): Scenar
   return {
     name: "load-test-report",
     durationMs,
-    tickMs: 250,
-    heartbeatMs: 5000,
+    ...networkDefaults,
     fleet,
-    perf: [
-      { id: "gpt-oss-20b", decodeTpsPerGbs: 0.17, prefillToDecode: 12, loadGbPerS: 1.5, loadBaseMs: 3000 },
-      { id: "gemma-4-26b", decodeTpsPerGbs: 0.11, prefillToDecode: 8, loadGbPerS: 1.5, loadBaseMs: 3000 },
-    ],
+    perf: measuredPerf,
     openLoops: [
       { model: "gpt-oss-20b", ratePerS: 0.3, prompt: ln(700, 0.8, 16_000, 20), maxTokens: 4096, output: ln(350, 0.9, 4096), vision: false, startMs: 0, endMs: durationMs },
       { model: "gemma-4-26b", ratePerS: 0.15, prompt: ln(300, 0.6, 4000, 20), maxTokens: 1024, output: ln(150, 0.6, 1024), vision: true, startMs: 0, endMs: durationMs },
     ],
     workers,
-    // The provider's own idle timeout (60 min default, §3.8): the same for both policies.
-    idleUnloadMs: 3_600_000,
-    providerMaxConcurrency: 16,
-    warmPoolTickMs: 10_000,
-    queueMaxDepth: 10,
-    queueMaxWaitMs: 120_000,
-    loadCooldownMs: 120_000,
-    refusalDelayMs: 1500,
   };
 }

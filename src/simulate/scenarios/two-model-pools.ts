@@ -5,11 +5,10 @@
  * on demand; a full pool answers `pool_exhausted`) against the same kv-aware policy without pools (every Mac
  * may load and serve both models side by side, sharing one GPU and one memory).
  */
-import type { LogNormal } from "../prng.js";
 import type { MacSpec, Scenario } from "../scenario.js";
+import { ln, measuredPerf, networkDefaults } from "./network-defaults.js";
 
 const MODELS = ["gpt-oss-20b", "gemma-4-26b"];
-const ln = (median: number, sigma: number, max: number, min = 1): LogNormal => ({ median, sigma, min, max });
 
 const fleet: MacSpec[] = [
   ...Array.from({ length: 8 }, (): MacSpec => ({ chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2, version: "0.7.1", reportsFreeForLoad: true, models: MODELS })),
@@ -23,13 +22,9 @@ export function twoModelPoolsScenario(options: { hours?: number } = {}): Scenari
     name: "two-model-pools",
     baseline: "no-pools",
     durationMs,
-    tickMs: 250,
-    heartbeatMs: 5000,
+    ...networkDefaults,
     fleet,
-    perf: [
-      { id: "gpt-oss-20b", decodeTpsPerGbs: 0.17, prefillToDecode: 12, loadGbPerS: 1.5, loadBaseMs: 3000 },
-      { id: "gemma-4-26b", decodeTpsPerGbs: 0.11, prefillToDecode: 8, loadGbPerS: 1.5, loadBaseMs: 3000 },
-    ],
+    perf: measuredPerf,
     openLoops: [
       { model: "gpt-oss-20b", ratePerS: 1.2, prompt: ln(700, 0.8, 16_000, 20), maxTokens: 4096, output: ln(350, 0.9, 4096), vision: false, startMs: 0, endMs: durationMs },
       { model: "gemma-4-26b", ratePerS: 0.5, prompt: ln(600, 0.7, 8000, 20), maxTokens: 2048, output: ln(400, 0.7, 2048), vision: false, startMs: 0, endMs: durationMs },
@@ -47,12 +42,5 @@ export function twoModelPoolsScenario(options: { hours?: number } = {}): Scenari
         thinkMs: 500,
       },
     ],
-    idleUnloadMs: 3_600_000,
-    providerMaxConcurrency: 16,
-    warmPoolTickMs: 10_000,
-    queueMaxDepth: 10,
-    queueMaxWaitMs: 120_000,
-    loadCooldownMs: 120_000,
-    refusalDelayMs: 1500,
   };
 }
