@@ -3,12 +3,9 @@ import { createSocket } from "node:dgram";
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from "@opentelemetry/sdk-metrics";
 import StatsD from "hot-shots";
 import { metricCatalogue } from "../../../src/telemetry/metric-catalogue.js";
-import { addMeterProvider, count, gauge, observe, reportGaugesEvery, setStatsd, setUndeclaredMetricPolicy, type StatsdLike } from "../../../src/telemetry/metrics.js";
+import { addMeterProvider, count, gauge, observe, reportGaugesEvery, setStatsd, setUndeclaredMetricPolicy } from "../../../src/telemetry/metrics.js";
+import { fakeStatsd } from "../../support/fake-statsd.js";
 
-function fakeStatsd(lines: string[]): StatsdLike {
-  const line = (t: string) => (s: string, v: number, tags?: Record<string, string>) => lines.push(`${s}:${v}|${t}${tags ? `|#${Object.entries(tags).map(([k, x]) => `${k}:${x}`).join(",")}` : ""}`);
-  return { increment: line("c"), distribution: line("d"), gauge: line("g") };
-}
 
 describe("telemetry facade", () => {
   afterEach(() => {

@@ -3,13 +3,10 @@ import assert from "node:assert/strict";
 import { ModelAliases } from "../../../src/scheduler/model-aliases.js";
 import { poolRows } from "../../../src/scheduler/model-pools.js";
 import { reportPoolGauges } from "../../../src/telemetry/fleet-gauges.js";
-import { setStatsd, type StatsdLike } from "../../../src/telemetry/metrics.js";
+import { setStatsd } from "../../../src/telemetry/metrics.js";
+import { fakeStatsd } from "../../support/fake-statsd.js";
 import { build, inflight, provider, slot, view } from "../scheduler/fixtures.js";
 
-function fakeStatsd(lines: string[]): StatsdLike {
-  const line = (t: string) => (s: string, v: number, tags?: Record<string, string>) => lines.push(`${s}:${v}|${t}${tags ? `|#${Object.entries(tags).map(([k, x]) => `${k}:${x}`).join(",")}` : ""}`);
-  return { increment: line("c"), distribution: line("d"), gauge: line("g") };
-}
 
 describe("per-pool gauges", () => {
   afterEach(() => setStatsd(undefined));
