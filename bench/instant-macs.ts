@@ -6,8 +6,8 @@
  * it) and prints one JSON line with the number of requests the Macs served.
  */
 import { pathToFileURL } from "node:url";
-import { chipProfiles } from "../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../src/tools/fleet/simulated-mac.js";
 
 /** What the child starts. */
 export interface InstantMacsPlan {

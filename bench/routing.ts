@@ -1,12 +1,12 @@
 /**
- * Routing quality: the routing simulator (src/simulate) runs each scenario under the production kv-aware
+ * Routing quality: the routing simulator (src/tools/simulate) runs each scenario under the production kv-aware
  * policy and the Go coordinator's worst-case policy with the same seed, and prints the simulator's own
  * side-by-side table (kv-aware ÷ worst-case ratios). The simulator is deterministic for a seed, so these
  * numbers are comparable between runs (unlike the timing benchmarks).
  */
-import { formatComparison, type ModelReport } from "../src/simulate/report.js";
-import { scenarios } from "../src/simulate/main.js";
-import { runSimulation } from "../src/simulate/simulator.js";
+import { formatComparison, type ModelReport } from "../src/tools/simulate/report.js";
+import { scenarios } from "../src/tools/simulate/main.js";
+import { runSimulation } from "../src/tools/simulate/simulator.js";
 import { ratio, target, type BenchResult, type BenchTarget } from "./bench-result.js";
 
 /** Options of {@link runRoutingBench}. */

@@ -10,14 +10,14 @@
  * - `naive scan`: a least-loaded full scan with no gates or admission, the floor of any full-scan design.
  */
 import { defaultCatalog } from "../src/config/catalog.js";
-import { chipProfiles } from "../src/fleet/chip-profiles.js";
+import { chipProfiles } from "../src/tools/fleet/chip-profiles.js";
 import { HealthTracker } from "../src/health/health-tracker.js";
 import { shapeOf } from "../src/inference/types.js";
 import type { InflightRequest, ModelSlot, ProviderModel, ProviderView, RegistryView } from "../src/registry/types.js";
 import { pick, type PickContext } from "../src/scheduler/pick.js";
 import { resolveSchedulerOptions } from "../src/scheduler/scheduler-options.js";
 import type { RouteRequest } from "../src/scheduler/types.js";
-import { mulberry32 } from "../src/simulate/prng.js";
+import { mulberry32 } from "../src/tools/simulate/prng.js";
 import { OutputEstimator } from "../src/util/output-estimator.js";
 import { markdownTable, percentileSorted, ratio, round, target, type BenchResult } from "./bench-result.js";
 

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config/config.js";
 import { defaultCatalog } from "../config/catalog.js";
-import { startFleet } from "../fleet/fleet.js";
+import { startFleet } from "../tools/fleet/fleet.js";
 import type { AccountStore } from "../ledger/types.js";
 import { shutDown, startRunning, untilSignal, type Running } from "./serve.js";
 

@@ -38,15 +38,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         return await runDemo(loadConfig(env, remaining), { macs, timeScale });
       }
       case "fleet": {
-        const { runFleetCli } = await import("../fleet/fleet.js");
+        const { runFleetCli } = await import("../tools/fleet/fleet.js");
         return await runFleetCli(rest, env);
       }
       case "loadtest": {
-        const { runLoadtestCli } = await import("../loadtest/main.js");
+        const { runLoadtestCli } = await import("../tools/loadtest/main.js");
         return await runLoadtestCli(rest, env);
       }
       case "simulate": {
-        const { main: simulate, simulateUsage } = await import("../simulate/main.js");
+        const { main: simulate, simulateUsage } = await import("../tools/simulate/main.js");
         if (wantsHelp(rest)) {
           process.stdout.write(simulateUsage);
           return 0;

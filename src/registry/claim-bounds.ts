@@ -40,7 +40,7 @@ export interface TierBounds {
 export const CLAIM_HEADROOM = 1.25;
 
 /**
- * Apple's largest configuration per tier across generations (published figures; src/fleet/chip-profiles.ts
+ * Apple's largest configuration per tier across generations (published figures; src/tools/fleet/chip-profiles.ts
  * has the simulator's subset): base M4/M5 32 GB, M5 153 GB/s; Pro M4 Pro 64 GB, 273 GB/s, 20 GPU cores;
  * Max M3/M4 Max 128 GB, M4 Max 546 GB/s, 40 cores; Ultra M3 Ultra 512 GB, 819 GB/s, 80 cores.
  */

@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { openDatabase } from "../../src/ledger/database.js";
 import { verifyLedger } from "../../src/ledger/verify-ledger.js";
 import { adminCall, freePorts, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { freePorts, provisionOverAdmin, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { chatText, doneCount, eventually, postJson, sseData } from "../support/http.js";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { sql } from "kysely";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { verifyLedger } from "../../src/ledger/verify-ledger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually, postJson } from "../support/http.js";

@@ -8,7 +8,7 @@
  * restores the pool-less policy; deleting an alias reseeds its Macs.
  */
 import assert from "node:assert/strict";
-import type { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import type { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { adminCall } from "../support/coordinator-process.js";
 import { startTestCoordinator, type TestCoordinator, type TestMacOptions } from "../support/coordinator.js";
 import { eventually, postJson, type RawResponse } from "../support/http.js";

@@ -4,7 +4,7 @@
  * Macs over gRPC — and the admin provider list carries the same pool and verdict fields.
  */
 import assert from "node:assert/strict";
-import type { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import type { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { adminCall } from "../support/coordinator-process.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually, postJson } from "../support/http.js";

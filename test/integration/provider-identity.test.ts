@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { keyPairFromSeed } from "../../src/protocol/provider-keys.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually, postJson } from "../support/http.js";

@@ -3,8 +3,8 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually } from "../support/http.js";
 import { RawProvider } from "../support/raw-provider.js";

@@ -18,8 +18,8 @@
  * `delete`.
  */
 import assert from "node:assert/strict";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { MAX_PROVIDER_SERIALS } from "../../src/http/route-constraints.js";
 import { startTestCoordinator, type TestCoordinator, type TestMacOptions } from "../support/coordinator.js";
 import { eventually, postJson, type RawResponse } from "../support/http.js";

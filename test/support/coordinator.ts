@@ -5,8 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { loadConfig, type Config } from "../../src/config/config.js";
 import { startCoordinator, type Coordinator } from "../../src/coordinator.js";
-import { chipProfiles } from "../../src/fleet/chip-profiles.js";
-import { SimulatedMac, type SimulatedMacOptions } from "../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac, type SimulatedMacOptions } from "../../src/tools/fleet/simulated-mac.js";
 import { openDatabase, type OpenedDatabase } from "../../src/ledger/database.js";
 import type { AccountTier } from "../../src/ledger/types.js";
 import type { RateLimiterOptions } from "../../src/ratelimit/limiter.js";

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { sql, type Kysely } from "kysely";
-import { chipProfiles } from "../../../src/fleet/chip-profiles.js";
-import { SimulatedMac } from "../../../src/fleet/simulated-mac.js";
+import { chipProfiles } from "../../../src/tools/fleet/chip-profiles.js";
+import { SimulatedMac } from "../../../src/tools/fleet/simulated-mac.js";
 import { createKysely } from "../../../src/ledger/database.js";
 import type { Database } from "../../../src/ledger/schema.js";
 import { adminCall, freePorts, provisionOverAdmin, runCoordinatorCli, startCoordinatorProcess, type CoordinatorProcess } from "../../support/coordinator-process.js";

@@ -10,7 +10,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
-import { runLoadtestCli } from "../../../src/loadtest/main.js";
+import { runLoadtestCli } from "../../../src/tools/loadtest/main.js";
 import { startTestCoordinator, type TestCoordinator } from "../../support/coordinator.js";
 
 const CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { hasNullableOrUntypedSchema } from "../../../src/fleet/sim-request.js";
-import type { SimulatedMac } from "../../../src/fleet/simulated-mac.js";
+import { hasNullableOrUntypedSchema } from "../../../src/tools/fleet/sim-request.js";
+import type { SimulatedMac } from "../../../src/tools/fleet/simulated-mac.js";
 import { startTestCoordinator, type TestCoordinator } from "../../support/coordinator.js";
 
 /** What Pydantic emits for `Optional[str]` fields and an untyped `Any` field. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { defaultCatalog } from "../../../src/config/catalog.js";
-import { chipProfiles } from "../../../src/fleet/chip-profiles.js";
-import { decodeTps, prefillTps, simModelSpec, tokenBudgetMax } from "../../../src/fleet/mac-performance.js";
+import { chipProfiles } from "../../../src/tools/fleet/chip-profiles.js";
+import { decodeTps, prefillTps, simModelSpec, tokenBudgetMax } from "../../../src/tools/fleet/mac-performance.js";
 import {
   MAX_CONCURRENCY_CLAIM,
   MAX_PREFILL_TO_DECODE,

@@ -1,0 +1,86 @@
+/**
+ * Options and records of a {@link SimulatedMac}, kept apart from the class so the fleet and tests can
+ * import the types without the gRPC machinery.
+ */
+import type { CatalogEntry } from "../../config/catalog.js";
+import type { Clock } from "../../util/clock.js";
+import type { ChipProfile } from "./chip-profiles.js";
+import type { FailureBehaviour, FailureOptions } from "./failure-script.js";
+import type { RunOutcome } from "./inference-run.js";
+
+/** A model on the Mac's disk, with per-build overrides. */
+export interface SimModelOption {
+  id: string;
+  /** Overrides the catalog's vision flag for this build (e.g. `false`: a build without the vision tower). */
+  isVision?: boolean;
+  /** Sent as `template_render_ok`; `false` also makes every request for the model fail with 500 TEMPLATE. */
+  templateRenderOk?: boolean;
+  /** Sent as `quantization` (default "mxfp4" for gpt-oss, "4bit" otherwise). */
+  quantization?: string;
+}
+
+/** Options of {@link SimulatedMac}. Durations are real milliseconds unless named "simulated". */
+export interface SimulatedMacOptions {
+  /** Coordinator gRPC address, "host:port". */
+  coordinator: string;
+  /** Provider token sent as `auth_token`. */
+  token: string;
+  /** Stable hardware serial. */
+  serial: string;
+  chip: ChipProfile;
+  /** The 32-byte Ed25519 seed of the machine's key (default: derived from the serial, see simulatedKeySeed). */
+  keySeed?: Uint8Array;
+  /** Hostile: answers key challenges with a wrong signature. */
+  badSignatures?: boolean;
+  /** Models on disk (ids or per-build options). */
+  models: (string | SimModelOption)[];
+  /** Provider binary version (default "0.7.0"). */
+  version?: string;
+  catalog?: readonly CatalogEntry[];
+  /** Sent as `private_only`: serve only the token owner's account (default false). */
+  privateOnly?: boolean;
+  /** Models kept loaded at once (default 2). */
+  maxModelSlots?: number;
+  /** Concurrent requests per model (default 8). */
+  maxConcurrency?: number;
+  /** Simulated seconds per real second (default 1); `Infinity` = instant. */
+  timeScale?: number;
+  /** No delays at all: loads, prefill and decode are immediate (gateway benchmarks). */
+  instant?: boolean;
+  /** Heartbeat period, real ms; default: the RegisterAck's value, else 2000 ÷ timeScale (at least 200). */
+  heartbeatIntervalMs?: number;
+  /** SSD read rate for model loads, GB/s (default 3). */
+  diskGbs?: number;
+  /** Natural answer length range in tokens, chosen per request deterministically (default 20-200). */
+  naturalTokens?: { min: number; max: number };
+  /** Emit gpt-oss-style reasoning deltas for gpt-oss models (default false). */
+  reasoning?: boolean;
+  /** Output produced within this many real ms is sent as one chunk (default 5). */
+  coalesceMs?: number;
+  failures?: FailureOptions;
+  /** Seed for probabilistic failures and reconnect jitter (default 0). */
+  seed?: number;
+  /** Models to load right after the first registration. */
+  warmModels?: string[];
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** Reconnect backoff: first delay and cap, ms (defaults 250 and 10000). */
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+  clock?: Clock;
+  log?: (line: string) => void;
+}
+
+export type MacState = "idle" | "connecting" | "registered" | "backoff" | "stopped" | "unauthenticated";
+
+/** What happened to one request, for tests and benchmarks. */
+export interface RunRecord {
+  requestId: string;
+  model: string;
+  behaviour: FailureBehaviour["kind"];
+  outcome: RunOutcome["kind"] | "rejected";
+  promptTokens: number;
+  completionTokens: number;
+  /** Measured simulated decode rate, tokens/s (undefined in instant mode or without output). */
+  decodeTps: number | undefined;
+}

@@ -1,0 +1,326 @@
+/**
+ * A simulated provider (the Mac side), following the same rules as the provider simulator
+ * (src/tools/fleet/model-slots.ts, src/tools/fleet/inference-run.ts) in discrete time:
+ *
+ * - **Loads** under its own memory rule (weights × 3 ≤ memory), with a slot count and idle eviction.
+ * - **KV admission like a continuous-batching engine:** a request is admitted when the slot's KV in use
+ *   (prompt + generated so far of its running requests) plus its prompt plus {@link ADMIT_HEADROOM_TOKENS}
+ *   fits the budget and the slot's concurrency limit allows; otherwise it waits in the slot's queue
+ *   (`numWaiting`). Nothing is reserved for output: KV grows as tokens are generated.
+ * - **Pause, never kill, on KV overflow:** when a request's next tokens would overflow the budget it pauses
+ *   (reported in `numWaiting`) until a finishing request frees KV; paused requests resume oldest first and a
+ *   request never overtakes an older paused one. If every decoding request would pause, the oldest keeps
+ *   going (a real engine would swap the others' KV out), so nothing deadlocks.
+ * - **Serial prefill per Mac:** MLX runs one prefill at a time. Admitted requests enter one FIFO prefill
+ *   queue per Mac (across its models); a newcomer's first token waits for every prefill ahead of it. While a
+ *   prefill runs it counts as one more stream in the concurrency law, so the Mac's decoding streams slow.
+ * - **Decode** with the concurrency law rate(n) = solo / (1 + 0.27(n − 1)), n = streams decoding on the Mac.
+ *
+ * It produces heartbeat content in the shape the registry stores ({@link ModelSlot}). Time is advanced in
+ * steps by {@link SimProvider.tick}; a step covers (now − dt, now].
+ */
+import type { ModelSlot, ProviderModel } from "../../registry/types.js";
+import { GIB } from "../../scheduler/scheduler-options.js";
+import type { MacSpec, ModelPerf } from "./scenario.js";
+
+/** One request as the provider runs it. */
+export interface SimJob {
+  requestId: string;
+  promptTokens: number;
+  /** What the model will really generate (≤ max_tokens). */
+  outputTokens: number;
+  /** Prefill work still to do, ms at the Mac's full prefill rate (set on admission). */
+  prefillLeftMs: number;
+  generated: number;
+  firstTokenAtMs: number | undefined;
+  /** True while paused for KV (its next tokens do not fit the budget). */
+  paused?: boolean;
+}
+
+interface SimSlot {
+  model: string;
+  readyAtMs: number;
+  /** Admitted requests, oldest first: in the prefill queue, decoding, or paused. */
+  running: SimJob[];
+  /** Not admitted yet (KV budget or concurrency). */
+  waiting: SimJob[];
+  lastActiveMs: number;
+  budgetMax: number;
+  kvBytesPerToken: number;
+  soloTps: number;
+  prefillTps: number;
+  loadMs: number;
+}
+
+export interface ModelFacts {
+  sizeBytes: number;
+  kvBytesPerToken: number;
+  contextLength: number;
+  isVision: boolean;
+}
+
+export interface TickEvents {
+  completed: SimJob[];
+  loaded: string[];
+  changed: boolean;
+}
+
+const K = 0.27;
+const OS_RESERVE_GB = 4;
+/** KV tokens that must stay free beyond a new request's prompt for it to be admitted (as model-slots.ts). */
+export const ADMIT_HEADROOM_TOKENS = 256;
+
+/** Per-stream decode rate with `n` streams on the Mac (the concurrency law). */
+export function concurrentRate(solo: number, n: number): number {
+  return solo / (1 + K * Math.max(0, n - 1));
+}
+
+export class SimProvider {
+  readonly slots = new Map<string, SimSlot>();
+  busyMs = 0;
+  readonly busyMsByModel = new Map<string, number>();
+  /** Admitted requests waiting for (or in) prefill, across the Mac's models, FIFO. */
+  readonly #prefillQueue: { slot: SimSlot; job: SimJob }[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly spec: MacSpec,
+    readonly perf: ReadonlyMap<string, ModelPerf>,
+    readonly facts: ReadonlyMap<string, ModelFacts>,
+    readonly maxConcurrency: number,
+  ) {}
+
+  soloTps(model: string): number {
+    return this.spec.memoryBandwidthGbs * (this.perf.get(model)?.decodeTpsPerGbs ?? 0.1);
+  }
+
+  prefillTps(model: string): number {
+    return this.soloTps(model) * (this.perf.get(model)?.prefillToDecode ?? 10);
+  }
+
+  /** The provider's own load rule. */
+  fitsMemory(model: string): boolean {
+    const f = this.facts.get(model);
+    return !!f && (f.sizeBytes / GIB) * 3 <= this.spec.memoryGb;
+  }
+
+  advertisedModels(): ProviderModel[] {
+    return this.spec.models.map((id) => {
+      const f = this.facts.get(id)!;
+      return { id, sizeBytes: f.sizeBytes, quantization: "4bit", contextLength: f.contextLength, isVision: f.isVision, templateRenderOk: true };
+    });
+  }
+
+  /** True when the Mac runs nothing and loads nothing. */
+  isIdle(): boolean {
+    for (const s of this.slots.values()) if (s.running.length + s.waiting.length > 0 || s.readyAtMs > 0) return false;
+    return true;
+  }
+
+  /** True when at least one request of `model` is admitted (prefilling, decoding or paused): slot state "running". */
+  isRunning(model: string): boolean {
+    const s = this.slots.get(model);
+    return !!s && s.readyAtMs === 0 && s.running.length > 0;
+  }
+
+  /** True when `model` is loaded (running or idle). */
+  isLoaded(model: string): boolean {
+    return this.slots.get(model)?.readyAtMs === 0;
+  }
+
+  /** Requests admitted on the Mac whose prefill has not finished. */
+  prefillQueueLength(): number {
+    return this.#prefillQueue.length;
+  }
+
+  /** Starts a load if the provider's own rules allow it; returns false when it refuses. */
+  load(model: string, nowMs: number): boolean {
+    if (this.slots.has(model)) return true;
+    if (!this.fitsMemory(model)) return false;
+    if (this.slots.size >= this.spec.maxModelSlots) {
+      const idle = [...this.slots.values()].find((s) => s.running.length + s.waiting.length === 0 && s.readyAtMs === 0);
+      if (!idle) return false;
+      this.slots.delete(idle.model);
+    }
+    const f = this.facts.get(model)!;
+    const p = this.perf.get(model)!;
+    const weightsGb = f.sizeBytes / GIB;
+    const loadMs = p.loadBaseMs + (f.sizeBytes / 1e9 / p.loadGbPerS) * 1000;
+    this.slots.set(model, {
+      model,
+      readyAtMs: nowMs + loadMs,
+      running: [],
+      waiting: [],
+      lastActiveMs: nowMs,
+      budgetMax: Math.floor(((this.spec.memoryGb * 0.9 - weightsGb - OS_RESERVE_GB) * GIB) / f.kvBytesPerToken),
+      kvBytesPerToken: f.kvBytesPerToken,
+      soloTps: this.soloTps(model),
+      prefillTps: this.prefillTps(model),
+      loadMs,
+    });
+    return true;
+  }
+
+  /** Accepts a request (loading the model if needed); false = load refused. */
+  submit(model: string, job: SimJob, nowMs: number): boolean {
+    if (!this.load(model, nowMs)) return false;
+    const s = this.slots.get(model)!;
+    s.waiting.push(job);
+    s.lastActiveMs = nowMs;
+    this.#admit(s);
+    return true;
+  }
+
+  #used(s: SimSlot): number {
+    let u = 0;
+    for (const j of s.running) u += j.promptTokens + Math.ceil(j.generated);
+    return u;
+  }
+
+  /** FIFO admission against the provider's own budget (prompt + headroom) and concurrency; never preempts. */
+  #admit(s: SimSlot): void {
+    if (s.readyAtMs > 0) return;
+    while (s.waiting.length > 0 && s.running.length < this.maxConcurrency) {
+      const j = s.waiting[0]!;
+      // An empty slot always admits: a prompt bigger than the budget would otherwise wait forever.
+      if (s.running.length > 0 && this.#used(s) + j.promptTokens + ADMIT_HEADROOM_TOKENS > s.budgetMax) break;
+      s.waiting.shift();
+      j.prefillLeftMs = (j.promptTokens / s.prefillTps) * 1000;
+      s.running.push(j);
+      this.#prefillQueue.push({ slot: s, job: j });
+    }
+  }
+
+  /** Advances time by `dtMs` to `nowMs`. */
+  tick(nowMs: number, dtMs: number, idleUnloadMs: number): TickEvents {
+    const ev: TickEvents = { completed: [], loaded: [], changed: false };
+    for (const s of this.slots.values()) {
+      if (s.readyAtMs > 0 && nowMs >= s.readyAtMs) {
+        s.readyAtMs = 0;
+        ev.loaded.push(s.model);
+        ev.changed = true;
+        this.#admit(s);
+      }
+    }
+
+    // Streams decoding at the start of the step (prefill done, not paused), across the Mac's models.
+    let decoding = 0;
+    for (const s of this.slots.values()) for (const j of s.running) if (j.prefillLeftMs <= 0 && !j.paused) decoding++;
+
+    // Serial prefill: the head of the Mac's queue uses the GPU's prefill time; the rest wait their turn.
+    // `decodeFromMs` = how long into the step a job finishing prefill now can already decode.
+    let t = dtMs;
+    const decodeFor = new Map<SimJob, number>();
+    while (t > 0 && this.#prefillQueue.length > 0) {
+      const head = this.#prefillQueue[0]!;
+      const used = Math.min(t, head.job.prefillLeftMs);
+      head.job.prefillLeftMs -= used;
+      t -= used;
+      if (head.job.prefillLeftMs <= 1e-9) {
+        head.job.prefillLeftMs = 0;
+        this.#prefillQueue.shift();
+        decodeFor.set(head.job, t);
+      }
+    }
+    const prefillShare = (dtMs - t) / dtMs;
+
+    let busy = false;
+    for (const s of this.slots.values()) {
+      if (s.readyAtMs > 0) continue;
+      if (s.running.length === 0) {
+        if (s.waiting.length === 0 && nowMs - s.lastActiveMs >= idleUnloadMs) {
+          this.slots.delete(s.model);
+          ev.changed = true;
+        }
+        continue;
+      }
+      busy = true;
+      this.busyMsByModel.set(s.model, (this.busyMsByModel.get(s.model) ?? 0) + dtMs);
+      // While a prefill runs it is one more stream in the concurrency law.
+      const n = Math.max(1, decoding);
+      const rate = concurrentRate(s.soloTps, n) * (1 - prefillShare) + concurrentRate(s.soloTps, n + 1) * prefillShare;
+      if (this.#decode(s, nowMs, dtMs, rate, decodeFor, ev)) ev.changed = true;
+    }
+    if (busy) this.busyMs += dtMs;
+    return ev;
+  }
+
+  /** Decodes one step on a slot, oldest first, pausing on KV overflow; true if its heartbeat changed. */
+  #decode(s: SimSlot, nowMs: number, dtMs: number, rate: number, decodeFor: ReadonlyMap<SimJob, number>, ev: TickEvents): boolean {
+    let used = this.#used(s);
+    let blocked = false;
+    let moved = 0;
+    let changed = false;
+    const pausedNow: { j: SimJob; t: number }[] = [];
+    const done: SimJob[] = [];
+    const advance = (j: SimJob, t: number) => {
+      if (j.firstTokenAtMs === undefined) j.firstTokenAtMs = nowMs - t + 1000 / rate;
+      const before = Math.ceil(j.generated);
+      j.generated = Math.min(j.outputTokens, j.generated + (rate * t) / 1000);
+      used += Math.ceil(j.generated) - before;
+      if (j.generated >= j.outputTokens) done.push(j);
+    };
+    for (const j of s.running) {
+      if (j.prefillLeftMs > 0) continue;
+      const t = decodeFor.get(j) ?? dtMs;
+      if (t <= 0) continue;
+      const grow = Math.ceil(Math.min(j.outputTokens, j.generated + (rate * t) / 1000)) - Math.ceil(j.generated);
+      // FIFO: a request does not overtake an older paused one.
+      if (!blocked && used + grow <= s.budgetMax) {
+        if (j.paused) changed = true;
+        j.paused = false;
+        advance(j, t);
+        moved++;
+      } else {
+        blocked = true;
+        if (!j.paused) changed = true;
+        j.paused = true;
+        pausedNow.push({ j, t });
+      }
+    }
+    // Everyone would pause: the oldest keeps going (its KV overshoots the budget by its own growth).
+    if (moved === 0 && pausedNow.length > 0) {
+      const first = pausedNow[0]!;
+      first.j.paused = false;
+      advance(first.j, first.t);
+    }
+    if (done.length > 0) {
+      s.running = s.running.filter((j) => !done.includes(j));
+      ev.completed.push(...done);
+      s.lastActiveMs = nowMs;
+      this.#admit(s);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Heartbeat content: one slot per loaded model. */
+  heartbeatSlots(): ModelSlot[] {
+    return [...this.slots.values()].map((s) => {
+      let paused = 0;
+      for (const j of s.running) if (j.paused) paused++;
+      return {
+        model: s.model,
+        state: s.readyAtMs > 0 ? "loading" : s.running.length > 0 ? "running" : "idle",
+        numRunning: s.running.length,
+        // Like model-slots.ts: requests paused for KV are reported as waiting.
+        numWaiting: s.waiting.length + paused,
+        maxConcurrency: this.maxConcurrency,
+        // Older builds report no token budget: the coordinator falls back to memory (and Go to 400 kB/token).
+        tokenBudgetUsed: this.spec.reportsTokenBudget === false ? 0 : this.#used(s),
+        tokenBudgetMax: this.spec.reportsTokenBudget === false ? 0 : s.budgetMax,
+        kvBytesPerToken: s.kvBytesPerToken,
+        observedDecodeTps: s.soloTps,
+        observedPrefillTps: s.prefillTps,
+        modelLoadTimeMs: Math.round(s.loadMs),
+      };
+    });
+  }
+
+  /** The provider's max loadable weight now, padded GiB (consistent with its 3× rule; idle models evictable). */
+  freeForLoadGb(): number {
+    const busy = [...this.slots.values()].filter((s) => s.running.length + s.waiting.length > 0 || s.readyAtMs > 0);
+    if (busy.length >= this.spec.maxModelSlots) return 0;
+    return (this.spec.memoryGb / 3) * 1.2;
+  }
+}
