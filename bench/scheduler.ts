@@ -9,7 +9,7 @@
  *   sampled walk: what the registry's indexes save;
  * - `naive scan`: a least-loaded full scan with no gates or admission, the floor of any full-scan design.
  */
-import { defaultCatalog } from "../src/config/catalog.js";
+import { defaultCatalog } from "../src/models/catalog.js";
 import { chipProfiles } from "../src/tools/fleet/chip-profiles.js";
 import { HealthTracker } from "../src/health/health-tracker.js";
 import { shapeOf } from "../src/inference/types.js";

@@ -7,7 +7,7 @@
 import type { ProviderRecord, ProviderRegistry } from "./registry/provider-registry.js";
 import type { ProviderView } from "./registry/types.js";
 import type { DemandTracker } from "./scheduler/demand-tracker.js";
-import type { AliasBook } from "./scheduler/model-aliases.js";
+import type { AliasBook } from "./models/model-aliases.js";
 import { needsSeeding, seedPool, type PoolLoad } from "./scheduler/model-pools.js";
 import { count } from "./telemetry/metrics.js";
 import type { Clock } from "./util/clock.js";

@@ -3,7 +3,7 @@
  * (Little's law over measured demand plus queue/reject pressure) and sends LoadModel to idle, capable
  * providers. Never evicts a busy model (the planner only picks idle providers).
  */
-import type { CatalogEntry } from "./config/catalog.js";
+import type { CatalogEntry } from "./models/catalog.js";
 import type { ProviderDirectory } from "./dispatch/provider-channel.js";
 import type { ProviderRegistry } from "./registry/provider-registry.js";
 import type { DemandTracker } from "./scheduler/demand-tracker.js";

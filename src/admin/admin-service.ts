@@ -9,13 +9,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { AccountTier, AdminService, type AccountSchema } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { CoordinatorError, type ErrorCode } from "../errors/coordinator-error.js";
 import { MAX_CREDIT_MICRO_USD, MAX_PRICE_MICRO_USD_PER_MTOK, MAX_SPEND_CAP_MICRO_USD } from "../ledger/money-bounds.js";
-import type { AccountStore, AccountSummary, LimitOverride, LimitStore, LimitSubject, StoredLimits } from "../ledger/types.js";
+import type { AccountStore, AccountSummary, LimitOverride, LimitStore, LimitSubject, StoredLimits } from "../accounts/types.js";
 import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
 import { checkSerial, isValidModelId, ProtocolViolation } from "../protocol/wire-bounds.js";
 import { effectiveLimits } from "../ratelimit/limit-override.js";
 import type { KeyedRateLimiter } from "../ratelimit/limiter.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
-import type { ModelAlias } from "../scheduler/model-aliases.js";
+import type { ModelAlias } from "../models/model-aliases.js";
 import { adminTextBounds, checkAmount, checkId, checkName, checkSinceUnixMs, checkText } from "./admin-validation.js";
 import { limitOverrideFrom, limitsMessage, limitSubjectFrom } from "./limits-rpc.js";
 

@@ -6,7 +6,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Limits, LimitsSchema, SetLimitsRequest } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { MAX_SPEND_CAP_MICRO_USD } from "../ledger/money-bounds.js";
-import type { LimitOverride, LimitSubject, RateLimitOverride } from "../ledger/types.js";
+import type { LimitOverride, LimitSubject, RateLimitOverride } from "../accounts/types.js";
 import { rateLimitOverrideFields, rateLimitOverrideProblem } from "../ratelimit/limit-override.js";
 import { checkAmount, checkId } from "./admin-validation.js";
 

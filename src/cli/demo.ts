@@ -4,9 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config/config.js";
-import { defaultCatalog } from "../config/catalog.js";
+import { defaultCatalog } from "../models/catalog.js";
 import { startFleet } from "../tools/fleet/fleet.js";
-import type { AccountStore } from "../ledger/types.js";
+import type { AccountStore } from "../accounts/types.js";
 import { shutDown, startRunning, untilSignal, type Running } from "./serve.js";
 
 const DEMO_CREDIT_MICRO_USD = 100_000_000n; // $100

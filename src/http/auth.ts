@@ -1,7 +1,7 @@
 /** Consumer authentication: `Authorization: Bearer <key>` or Anthropic's `x-api-key`. */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { CoordinatorError } from "../errors/coordinator-error.js";
-import type { AccountStore, Principal } from "../ledger/types.js";
+import type { AccountStore, Principal } from "../accounts/types.js";
 import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import type { AuthFailureThrottle } from "./auth-failure-throttle.js";

@@ -5,7 +5,7 @@
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { shapeOf, type NormalizedRequest } from "../inference/types.js";
-import type { Principal } from "../ledger/types.js";
+import type { Principal } from "../accounts/types.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import type { RouteConstraints } from "./route-constraints.js";

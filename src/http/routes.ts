@@ -11,7 +11,7 @@ import { checkSerial } from "../protocol/wire-bounds.js";
 import { recordHttpFinish } from "./request-metrics.js";
 import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
-import { modelNotFound, requireKnownModel, type ModelListEntry } from "./model-catalog.js";
+import { modelNotFound, requireKnownModel, type ModelListEntry } from "../models/model-catalog.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor } from "./request-limits.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";

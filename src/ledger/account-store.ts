@@ -8,7 +8,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { Clock } from "../util/clock.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
-import type { AccountStore, AccountSummary, Principal, UsageSummary } from "./types.js";
+import type { AccountStore, AccountSummary, Principal, UsageSummary } from "../accounts/types.js";
 import type { Database } from "./schema.js";
 import { balanceExpression } from "./lease-sql.js";
 import { principalLimitColumns, principalLimits } from "./limit-overrides.js";

@@ -17,7 +17,7 @@
  */
 import { LRUCache } from "lru-cache";
 import type { Clock } from "../util/clock.js";
-import type { Principal } from "./types.js";
+import type { Principal } from "../accounts/types.js";
 
 /** The cache's bounds (see the module comment). Every field is a setting in `src/config/config.ts`. */
 export interface ApiKeyCacheLimits {

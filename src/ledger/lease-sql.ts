@@ -4,7 +4,7 @@
  * shared rows is all in one place.
  */
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { AccountTier } from "./types.js";
+import type { AccountTier } from "../accounts/types.js";
 import type { Database } from "./schema.js";
 
 type Db = Kysely<Database> | Transaction<Database>;

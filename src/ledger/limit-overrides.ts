@@ -9,7 +9,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Database, LimitOverridesTable } from "./schema.js";
-import type { AccountTier, LimitOverride, LimitStore, LimitSubject, RateLimitOverride, StoredLimits } from "./types.js";
+import type { AccountTier, LimitOverride, LimitStore, LimitSubject, RateLimitOverride, StoredLimits } from "../accounts/types.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 

@@ -6,7 +6,7 @@
  */
 import { sql, type Kysely } from "kysely";
 import { CoordinatorError } from "../errors/coordinator-error.js";
-import type { ModelAlias } from "../scheduler/model-aliases.js";
+import type { ModelAlias } from "../models/model-aliases.js";
 import type { Database } from "./schema.js";
 
 /** Most aliases stored at once (README "Limits"): setting one more is refused; changing an existing one is not. */

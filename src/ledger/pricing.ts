@@ -2,7 +2,7 @@
  * Pure pricing: integer micro-USD, never floating point. Prices are micro-USD per million tokens; each side is
  * rounded up separately (`ceil(tokens * price / 1e6)`), then the tier's minimum applies.
  */
-import type { AccountTier } from "./types.js";
+import type { AccountTier } from "../accounts/types.js";
 
 export interface ModelPrice {
   inputMicroUsdPerMtok: bigint;

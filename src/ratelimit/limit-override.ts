@@ -7,7 +7,7 @@
  * overrides): a key given 6 requests/min takes at most 6 at once, then one every 10 s, and raising a rate never
  * raises a burst unasked. A burst may be set on its own (the rate then stays as it was).
  */
-import type { RateLimitOverride } from "../ledger/types.js";
+import type { RateLimitOverride } from "../accounts/types.js";
 import type { TierLimits } from "./tier-limits.js";
 import type { RateDimension } from "./types.js";
 

@@ -13,7 +13,7 @@
  * }
  * ```
  */
-import type { AccountTier, LimitSubject, RateLimitOverride } from "../ledger/types.js";
+import type { AccountTier, LimitSubject, RateLimitOverride } from "../accounts/types.js";
 import { count, observe } from "../telemetry/metrics.js";
 import { OutputEstimator } from "../util/output-estimator.js";
 import { MemoryBucketStore, type BucketStore, type TakeRequest } from "./bucket-store.js";

@@ -8,7 +8,7 @@
  * recorded value is dropped and principals are authoritative again. Other coordinators apply the change when
  * their cached principals expire: within the TTL.
  */
-import type { RateLimitOverride } from "../ledger/types.js";
+import type { RateLimitOverride } from "../accounts/types.js";
 
 export class RecentOverrides {
   readonly #entries = new Map<string, { override: RateLimitOverride | undefined; untilMs: number }>();

@@ -2,7 +2,7 @@
  * Rate-limit numbers per tier, and how overrides and the per-process share combine into bucket limits.
  * Defaults are the Go coordinator's (`ratelimit/config.go`), see reference go-coordinator.md §5.
  */
-import type { AccountTier } from "../ledger/types.js";
+import type { AccountTier } from "../accounts/types.js";
 import type { RateDimension } from "./types.js";
 import type { BucketLimits } from "./token-bucket.js";
 

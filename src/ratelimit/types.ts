@@ -1,7 +1,7 @@
 /**
  * Per-account (and per-key) admission by token buckets: requests, input tokens and output tokens per minute.
  */
-import type { AccountTier, RateLimitOverride } from "../ledger/types.js";
+import type { AccountTier, RateLimitOverride } from "../accounts/types.js";
 
 export type RateDimension = "requests" | "input_tokens" | "output_tokens";
 

@@ -92,7 +92,7 @@ export function chipTier(chipName: string): ChipTier {
   return suffix === "pro" || suffix === "max" || suffix === "ultra" ? suffix : "base";
 }
 
-/** A model as the bounds see it: a catalog entry (the structural subset of config/catalog.ts's CatalogEntry). */
+/** A model as the bounds see it: a catalog entry (the structural subset of models/catalog.ts's CatalogEntry). */
 export interface ClaimModel {
   id: string;
   sizeBytes: number;

@@ -6,7 +6,7 @@
  * Records are mutated in place and handed to the scheduler by reference, so a pick over thousands of
  * providers copies nothing; the scheduler treats them as read-only.
  */
-import { defaultCatalog } from "../config/catalog.js";
+import { defaultCatalog } from "../models/catalog.js";
 import type { RequestId } from "../inference/types.js";
 import { count } from "../telemetry/metrics.js";
 import { clampHeartbeat, clampRegistration, type ClaimModel, type ClampedClaim } from "./claim-bounds.js";

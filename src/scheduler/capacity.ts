@@ -6,7 +6,7 @@ import type { ProviderView, RegistryView } from "../registry/types.js";
 import { slotActiveRequests, slotCommittedTokens, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "./admission.js";
 import { loadTimeMs, perStreamTps, prefillTpsOf } from "./cost.js";
 import { weightsBytesFor, type SchedulerCatalogModel } from "./pick.js";
-import type { ModelAliases } from "./model-aliases.js";
+import type { ModelAliases } from "../models/model-aliases.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
 
 /** One model's row (snake_case: it is serialised as is). */

@@ -15,7 +15,7 @@
  * Pure: no I/O, no clock; the coordinator applies the assignments (src/pool-keeper.ts).
  */
 import type { ProviderView, RegistryView } from "../registry/types.js";
-import type { ModelAliases } from "./model-aliases.js";
+import type { ModelAliases } from "../models/model-aliases.js";
 import { advertisersOf, fnv1a, pick, type PickContext } from "./pick.js";
 import type { PickResult, RouteRequest } from "./types.js";
 

@@ -23,10 +23,11 @@ import { estimateCost, loadTimeMs } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
 import { canColdLoad, couldEverLoad } from "./memory-gate.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
-import type { CatalogModel, HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
+import type { HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
+import type { CatalogModel } from "../models/catalog.js";
 import { pickWorstCase } from "./worst-case-policy.js";
 
-/** A catalog model, optionally with its typical KV cost per token (src/config/catalog.ts has it). */
+/** A catalog model, optionally with its typical KV cost per token (src/models/catalog.ts has it). */
 export type SchedulerCatalogModel = CatalogModel & { kvBytesPerToken?: number };
 
 /** Everything {@link pick} needs besides the snapshot and the request. */

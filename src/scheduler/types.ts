@@ -84,14 +84,5 @@ export interface HealthGates {
   isLoadCooledDown(providerId: ProviderId, model: string, nowMs: number): boolean;
 }
 
-/** Static facts about a model the coordinator serves (from configuration). */
-export interface CatalogModel {
-  id: string;
-  /** Injected when a request has no max_tokens. */
-  defaultMaxTokens: number;
-  contextLength: number;
-  sizeBytes: number;
-  isVision: boolean;
-}
 
 export type { ProviderView };

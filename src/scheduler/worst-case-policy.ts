@@ -27,7 +27,8 @@ import type { ModelSlot, ProviderView } from "../registry/types.js";
 import { inflightFor, slotActiveRequests, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "./admission.js";
 import { healthPenaltyMs, prefillTpsOf } from "./cost.js";
 import { GIB, WORST_CASE_KV_BYTES_PER_TOKEN, type SchedulerOptions } from "./scheduler-options.js";
-import type { CatalogModel, HealthGates, PickResult, RouteRequest } from "./types.js";
+import type { HealthGates, PickResult, RouteRequest } from "./types.js";
+import type { CatalogModel } from "../models/catalog.js";
 
 /** The Go coordinator's cold-load headroom factor (weights × 2 ≤ total memory). */
 export const WORST_CASE_WEIGHTS_FACTOR = 2;

@@ -20,7 +20,8 @@ import type { ProviderView, RegistryView } from "../registry/types.js";
 import { slotActiveRequests, slotConcurrencyCap, soloDecodeTps } from "./admission.js";
 import { checkGates } from "./gates.js";
 import type { SchedulerOptions } from "./scheduler-options.js";
-import type { CatalogModel, HealthGates, RouteRequest } from "./types.js";
+import type { HealthGates, RouteRequest } from "./types.js";
+import type { CatalogModel } from "../models/catalog.js";
 import { holdsModel, type WarmPoolPlan } from "./warm-pool.js";
 import { worstCaseColdAdmits, worstCaseServiceTimeMs } from "./worst-case-policy.js";
 

@@ -12,7 +12,7 @@
  * o200k), which only makes us more lenient with a provider, never unfair to one.
  *
  * The family is chosen by model-id prefix rather than a catalog field because providers may advertise models
- * outside the catalog (see src/config/catalog.ts), and those must be defended too.
+ * outside the catalog (see src/models/catalog.ts), and those must be defended too.
  */
 
 /** The tokenizer families we distinguish. */

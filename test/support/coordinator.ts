@@ -8,7 +8,7 @@ import { startCoordinator, type Coordinator } from "../../src/coordinator.js";
 import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac, type SimulatedMacOptions } from "../../src/tools/fleet/simulated-mac.js";
 import { openDatabase, type OpenedDatabase } from "../../src/ledger/database.js";
-import type { AccountTier } from "../../src/ledger/types.js";
+import type { AccountTier } from "../../src/accounts/types.js";
 import type { RateLimiterOptions } from "../../src/ratelimit/limiter.js";
 import { createLogger, silentLogger, type Logger } from "../../src/util/logger.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";

@@ -4,7 +4,7 @@
  * `runFleetCli` is the `coordinator fleet` subcommand on top of it.
  */
 import { parseArgs } from "node:util";
-import { defaultCatalog, type CatalogEntry } from "../../config/catalog.js";
+import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import { assignChip, chipProfile, servingChipProfiles, type ChipProfile } from "./chip-profiles.js";
 import type { FailureOptions } from "./failure-script.js";
 import { fitsEmptyMac, simModelSpec } from "./mac-performance.js";

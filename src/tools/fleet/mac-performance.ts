@@ -3,7 +3,7 @@
  * load takes, how much memory it keeps for itself, and the provider's own memory rules (load admission and
  * KV token budget). No I/O and no clock: the SimulatedMac calls these with its current state.
  */
-import { catalogEntry, defaultCatalog, type CatalogEntry } from "../../config/catalog.js";
+import { catalogEntry, defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import type { ChipProfile } from "./chip-profiles.js";
 
 const GB = 1_000_000_000;

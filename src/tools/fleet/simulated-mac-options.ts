@@ -2,7 +2,7 @@
  * Options and records of a {@link SimulatedMac}, kept apart from the class so the fleet and tests can
  * import the types without the gRPC machinery.
  */
-import type { CatalogEntry } from "../../config/catalog.js";
+import type { CatalogEntry } from "../../models/catalog.js";
 import type { Clock } from "../../util/clock.js";
 import type { ChipProfile } from "./chip-profiles.js";
 import type { FailureBehaviour, FailureOptions } from "./failure-script.js";

@@ -25,7 +25,7 @@ import {
   type ProviderMessageSchema,
   type RegisterAck,
 } from "../../../gen/coordinator/provider/v1/provider_pb.js";
-import { defaultCatalog } from "../../config/catalog.js";
+import { defaultCatalog } from "../../models/catalog.js";
 import { keyPairFromSeed, signChallenge, type ProviderKeyPair } from "../../protocol/provider-keys.js";
 import { systemClock, type Cancel, type Clock } from "../../util/clock.js";
 import type { ChipProfile } from "./chip-profiles.js";

@@ -5,11 +5,11 @@
  * loads, heartbeats, queue drains and warm-pool ticks are processed at each step, in that order, so hours
  * of traffic run in seconds. Deterministic by seed.
  */
-import { defaultCatalog, type CatalogEntry } from "../../config/catalog.js";
+import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import { shapeOf } from "../../inference/types.js";
 import type { InflightRequest, ProviderView } from "../../registry/types.js";
 import { DemandTracker } from "../../scheduler/demand-tracker.js";
-import { ModelAliases } from "../../scheduler/model-aliases.js";
+import { ModelAliases } from "../../models/model-aliases.js";
 import { needsSeeding, pickInPools, poolsFor, seedPool } from "../../scheduler/model-pools.js";
 import { pick } from "../../scheduler/pick.js";
 import { RequestQueue } from "../../scheduler/request-queue.js";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { ApiKeyCache, type ApiKeyCacheLimits } from "../../../src/ledger/api-key-cache.js";
 import { apiKeyFormatProblem, MIN_API_KEY_SECRET_CHARS } from "../../../src/ledger/api-key-format.js";
-import type { Principal } from "../../../src/ledger/types.js";
+import type { Principal } from "../../../src/accounts/types.js";
 import { FakeClock } from "../../../src/util/clock.js";
 
 const alice: Principal = { accountId: "acct_a", keyId: "key_a", tier: "consumer" };

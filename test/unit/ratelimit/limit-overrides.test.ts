@@ -3,7 +3,7 @@
  * served the admin call, converted from per-minute API units, and concurrency.
  */
 import assert from "node:assert/strict";
-import type { RateLimitOverride } from "../../../src/ledger/types.js";
+import type { RateLimitOverride } from "../../../src/accounts/types.js";
 import { effectiveLimits, overrideToTierLimits, rateLimitOverrideProblem } from "../../../src/ratelimit/limit-override.js";
 import { createRateLimiter } from "../../../src/ratelimit/limiter.js";
 import { defaultTierLimits } from "../../../src/ratelimit/tier-limits.js";

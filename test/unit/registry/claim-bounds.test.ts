@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { defaultCatalog } from "../../../src/config/catalog.js";
+import { defaultCatalog } from "../../../src/models/catalog.js";
 import { chipProfiles } from "../../../src/tools/fleet/chip-profiles.js";
 import { decodeTps, prefillTps, simModelSpec, tokenBudgetMax } from "../../../src/tools/fleet/mac-performance.js";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { defaultCatalog } from "../../../src/config/catalog.js";
+import { defaultCatalog } from "../../../src/models/catalog.js";
 import { ProviderRegistry, type ProviderRegistration } from "../../../src/registry/provider-registry.js";
 import type { ModelSlot } from "../../../src/registry/types.js";
 import { soloDecodeTps } from "../../../src/scheduler/admission.js";

@@ -4,7 +4,7 @@
  * after it; the findings about the HTTP edge and the live registry are in test/integration/model-pools.test.ts.
  */
 import assert from "node:assert/strict";
-import { ModelAliases } from "../../../src/scheduler/model-aliases.js";
+import { ModelAliases } from "../../../src/models/model-aliases.js";
 import { needsSeeding, pickInPools, poolsFor, seedPool, type PoolLoad } from "../../../src/scheduler/model-pools.js";
 import type { PickContext } from "../../../src/scheduler/pick.js";
 import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";

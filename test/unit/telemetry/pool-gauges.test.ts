@@ -1,6 +1,6 @@
 /** Per-pool gauges (issue 14, item 6): the pool rows from the registry view, and their gauges. */
 import assert from "node:assert/strict";
-import { ModelAliases } from "../../../src/scheduler/model-aliases.js";
+import { ModelAliases } from "../../../src/models/model-aliases.js";
 import { poolRows } from "../../../src/scheduler/model-pools.js";
 import { reportPoolGauges } from "../../../src/telemetry/fleet-gauges.js";
 import { setStatsd } from "../../../src/telemetry/metrics.js";

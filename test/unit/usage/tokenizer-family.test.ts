@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { defaultCatalog } from "../../../src/config/catalog.js";
+import { defaultCatalog } from "../../../src/models/catalog.js";
 import { tokenizerFamilies, tokenizerFamilyFor, type TokenizerFamilyId } from "../../../src/usage/tokenizer-family.js";
 
 describe("tokenizerFamilyFor", () => {

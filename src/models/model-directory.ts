@@ -4,10 +4,10 @@
  * models; a model only some provider advertises is described by the builds on offer. An alias (model-aliases.ts)
  * is described by its desired build and listed instead of its builds: consumers see only public names.
  */
-import { catalogEntry, type CatalogEntry } from "./config/catalog.js";
-import type { ModelCatalog, ModelLimits, ModelListEntry } from "./http/model-catalog.js";
-import type { ProviderModel } from "./registry/types.js";
-import { ModelAliases } from "./scheduler/model-aliases.js";
+import { catalogEntry, type CatalogEntry } from "./catalog.js";
+import type { ModelCatalog, ModelLimits, ModelListEntry } from "./model-catalog.js";
+import type { ProviderModel } from "../registry/types.js";
+import { ModelAliases } from "./model-aliases.js";
 
 /** The slice of the provider registry the directory reads. */
 export interface AdvertisedModels {

@@ -4,7 +4,15 @@
  * Providers may also advertise models outside the catalog; those become routable while such a provider is
  * connected.
  */
-import type { CatalogModel } from "../scheduler/types.js";
+/** Static facts about a model the coordinator serves (from configuration). */
+export interface CatalogModel {
+  id: string;
+  /** Injected when a request has no max_tokens. */
+  defaultMaxTokens: number;
+  contextLength: number;
+  sizeBytes: number;
+  isVision: boolean;
+}
 
 export interface CatalogEntry extends CatalogModel {
   /** Default prices, integer micro-USD per million tokens (overridable in the ledger). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { defaultCatalog } from "../../src/config/catalog.js";
-import { ModelDirectory, type AdvertisedModels } from "../../src/model-directory.js";
-import type { ProviderModel } from "../../src/registry/types.js";
+import { defaultCatalog } from "../../../src/models/catalog.js";
+import { ModelDirectory, type AdvertisedModels } from "../../../src/models/model-directory.js";
+import type { ProviderModel } from "../../../src/registry/types.js";
 
 const build = (id: string, contextLength: number, isVision: boolean): ProviderModel => ({ id, sizeBytes: 1, quantization: "4bit", contextLength, isVision, templateRenderOk: undefined });
 

@@ -1,6 +1,6 @@
 /**
  * What the HTTP layer asks about a model id, before any provider is consulted. `ModelDirectory`
- * (src/model-directory.ts) implements it over the catalog and the connected fleet.
+ * (model-directory.ts) implements it over the catalog and the connected fleet.
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AliasBook, ModelAliases, type ModelAlias } from "../../../src/scheduler/model-aliases.js";
+import { AliasBook, ModelAliases, type ModelAlias } from "../../../src/models/model-aliases.js";
 
 const gpt: ModelAlias = { alias: "gpt-oss-20b", build: "gpt-oss-20b-mlx-q8", previousBuild: "gpt-oss-20b-mlx-q4" };
 // Shares its desired build with `gpt`'s desired build.
