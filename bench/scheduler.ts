@@ -16,6 +16,7 @@ import { shapeOf } from "../src/inference/types.js";
 import type { InflightRequest, ModelSlot, ProviderModel, ProviderView, RegistryView } from "../src/registry/types.js";
 import { pick, type PickContext } from "../src/scheduler/pick.js";
 import { resolveSchedulerOptions } from "../src/scheduler/scheduler-options.js";
+import { worstCasePolicy } from "../src/tools/simulate/baseline/worst-case-policy.js";
 import type { RouteRequest } from "../src/scheduler/types.js";
 import { mulberry32 } from "../src/tools/simulate/prng.js";
 import { OutputEstimator } from "../src/util/output-estimator.js";
@@ -155,7 +156,7 @@ export function runSchedulerBench(options: SchedulerBenchOptions = {}): BenchRes
   const seed = options.seed ?? 7;
   const requests = requestMix(seed, 512);
   const kv = resolveSchedulerOptions();
-  const worst = resolveSchedulerOptions({ policy: "worst-case" });
+  const worst = resolveSchedulerOptions({ policy: worstCasePolicy });
   const ctxFor = (o: typeof kv): PickContext => ({
     nowMs: 1_000, random: mulberry32(seed), health: new HealthTracker(), estimator: new OutputEstimator(), catalog: defaultCatalog, options: o,
   });

@@ -24,7 +24,7 @@
  * Pure: no I/O, no clock.
  */
 import type { InflightRequest, ModelSlot, ProviderView } from "../registry/types.js";
-import { GIB, WORST_CASE_KV_BYTES_PER_TOKEN, type SchedulerOptions } from "./scheduler-options.js";
+import { GIB, type SchedulerOptions } from "./scheduler-options.js";
 
 /** What admission needs from an output-length estimator (satisfied by util/output-estimator.ts). */
 export interface OutputEstimate {
@@ -48,8 +48,8 @@ export type AdmissionOptions = Pick<
 >;
 
 /**
- * Output tokens to reserve for a request: the estimate (times the margin) bounded by max_tokens under
- * "kv-aware"; the full max_tokens under "worst-case".
+ * Output tokens to reserve for a request: the estimate (times the margin) bounded by max_tokens, unless a
+ * plugged-in policy decides.
  */
 export function expectedOutputTokens(
   model: string,
@@ -58,7 +58,7 @@ export function expectedOutputTokens(
   options: Pick<SchedulerOptions, "policy" | "outputMarginFactor">,
 ): number {
   const max = Math.max(0, Math.floor(maxTokens));
-  if (options.policy === "worst-case") return max;
+  if (options.policy) return options.policy.reservedOutputTokens(max);
   return Math.min(max, Math.ceil(estimator.expected(model, max) * options.outputMarginFactor));
 }
 
@@ -111,7 +111,7 @@ export function slotTokenBudgetMax(
   options: AdmissionOptions,
 ): number | undefined {
   if (slot.tokenBudgetMax > 0) return slot.tokenBudgetMax;
-  const kv = options.policy === "worst-case" ? WORST_CASE_KV_BYTES_PER_TOKEN : slot.kvBytesPerToken || fallbackKvBytesPerToken;
+  const kv = options.policy ? options.policy.kvBytesPerToken : slot.kvBytesPerToken || fallbackKvBytesPerToken;
   if (!kv) return undefined;
   const total = p.totalMemoryGb || p.hardware.memoryGb;
   const usableGb = Math.min(total * options.gpuMemoryFraction, total - options.osReserveGb);
@@ -176,7 +176,7 @@ export function admitToSlot(
   const reservedTokens = promptTokens + expectedOutput;
   const budgetMax = slotTokenBudgetMax(p, slot, weightsBytesOf, fallbackKvBytesPerToken, options);
   if (budgetMax === undefined) return { ok: true, reservedTokens, budgetRemainingTokens: undefined, active, cap };
-  if (promptTokens + maxTokens > budgetMax && options.policy !== "worst-case") return { ok: false, reason: "too_large" };
+  if (promptTokens + maxTokens > budgetMax && (options.policy?.refusesOversized ?? true)) return { ok: false, reason: "too_large" };
   const remaining = budgetMax - slotCommittedTokens(p, slot, options.overrunMarginTokens);
   if (reservedTokens > remaining) return { ok: false, reason: "token_budget" };
   return { ok: true, reservedTokens, budgetRemainingTokens: remaining - reservedTokens, active, cap };

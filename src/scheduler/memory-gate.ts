@@ -11,12 +11,12 @@
  *    memory (the provider's rule, {@link couldEverLoad}) AND weights + KV for this request + weights of busy
  *    models + OS reserve ≤ total.
  *
- * Under `policy: "worst-case"` the Go rule is used instead (weights × 2 ≤ total), for the simulator only.
+ * A policy plugged into the scheduler's seam (`SchedulerOptions.policy`, the simulator's baseline) replaces the memory
+ * rule with its own `fitsForLoad`.
  */
 import type { ProviderView } from "../registry/types.js";
 import type { HealthGates } from "./types.js";
 import { GIB, type SchedulerOptions } from "./scheduler-options.js";
-import { worstCaseFitsHardware } from "./worst-case-policy.js";
 
 export type MemoryGateOptions = Pick<SchedulerOptions, "policy" | "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor" | "loadPaddingFactor">;
 
@@ -72,9 +72,7 @@ export function canColdLoad(
   }
   const total = p.totalMemoryGb || p.hardware.memoryGb;
   const weightsGb = weightsBytes / GIB;
-  if (options.policy === "worst-case") {
-    return worstCaseFitsHardware(total, weightsBytes) ? { ok: true, evicts } : { ok: false, reason: "memory" };
-  }
+  if (options.policy) return options.policy.fitsForLoad(total, weightsBytes) ? { ok: true, evicts } : { ok: false, reason: "memory" };
   if (p.freeForLoadGb !== undefined) {
     return weightsGb * options.loadPaddingFactor <= p.freeForLoadGb ? { ok: true, evicts } : { ok: false, reason: "memory" };
   }

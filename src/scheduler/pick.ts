@@ -25,7 +25,6 @@ import { canColdLoad, couldEverLoad } from "./memory-gate.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
 import type { HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
 import type { CatalogModel } from "../models/catalog.js";
-import { pickWorstCase } from "./worst-case-policy.js";
 
 /** A catalog model, optionally with its typical KV cost per token (src/models/catalog.ts has it). */
 export type SchedulerCatalogModel = CatalogModel & { kvBytesPerToken?: number };
@@ -108,11 +107,12 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     }
     return g.ok;
   };
-  if (o.policy === "worst-case") {
-    // The Go coordinator's selection, for the routing simulator's comparison only (worst-case-policy.ts).
+  if (o.policy) {
+    // A plugged-in policy (the routing simulator's baseline) selects among the providers past the shared gates.
     const capable = advertisers.filter(gated);
     if (capable.length === 0) return noneCapable(req, advertisers, reasons, memberReasons, retryAfterMs);
-    return pickWorstCase(capable, req, { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs }, o, (p, m) => weightsBytesFor(p, ctx.catalog)(m), entry);
+    const weightsOf = (p: ProviderView, m: string) => weightsBytesFor(p, ctx.catalog)(m);
+    return o.policy.pick(capable, req, { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs, weightsOf, entry }, o);
   }
 
   const expectedOut = expectedOutputTokens(req.model, req.traits.maxTokens, ctx.estimator, o);

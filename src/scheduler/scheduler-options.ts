@@ -4,12 +4,16 @@
  * routing simulator pass their own.
  */
 
-/** Which admission model the scheduler runs: ours, or the Go coordinator's worst case (for comparison only). */
-export type AdmissionPolicy = "kv-aware" | "worst-case";
+import type { CatalogModel } from "../models/catalog.js";
+import type { ProviderView } from "../registry/types.js";
+import type { HealthGates, PickResult, RouteRequest } from "./types.js";
 
 export interface SchedulerOptions {
-  /** Admission model. Default "kv-aware". "worst-case" reproduces the Go coordinator (see worst-case-policy.ts). */
-  policy: AdmissionPolicy;
+  /**
+   * Another policy plugged into the scheduler's seam (below), for the routing simulator's
+   * comparison only. Undefined (the default, and always in the product): the scheduler's own KV-aware policy.
+   */
+  policy?: SchedulingPolicy | undefined;
   /** Providers below this version are excluded from tool requests unless waived. Default "0.6.3". */
   toolsVersionFloor: string;
   /**
@@ -68,7 +72,6 @@ export interface SchedulerOptions {
 }
 
 export const defaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze({
-  policy: "kv-aware",
   toolsVersionFloor: "0.6.3",
   toolsFloorWaivedByNormalization: false,
   outputMarginFactor: 1.0,
@@ -95,18 +98,60 @@ export const defaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze
   defaultRetryAfterMs: 5000,
 } satisfies SchedulerOptions);
 
+/*
+ * The scheduler's policy seam. The product runs one policy, its own KV-aware one, and leaves
+ * `SchedulerOptions.policy` undefined. The routing simulator plugs another in — the Go coordinator's worst-case
+ * baseline (src/tools/simulate/baseline/) — to run the same scenario under both and compare. Each member
+ * replaces exactly one decision the scheduler otherwise makes itself, so the scheduler's own code reads without
+ * the baseline's branches and never imports it. (Here rather than in a file of its own: the options name the
+ * policy and the policy is handed the options.)
+ */
+
+/** What a policy's selection gets: the request's context, already past the shared gates. */
+export interface PolicyPickContext {
+  nowMs: number;
+  random: () => number;
+  health: HealthGates;
+  /** Retry-After the scheduler would give for a queue decision, ms. */
+  retryAfterMs: number;
+  /** A model's weight bytes on a provider. */
+  weightsOf: (p: ProviderView, model: string) => number;
+  /** The catalog's entry for the requested model, when it has one. */
+  entry: CatalogModel | undefined;
+}
+
+/** The warm-pool planner's decisions a policy replaces. */
+export interface PolicyWarmPool {
+  /** Mean service time of one request for Little's law, ms (`ref`: a provider holding or able to hold the model). */
+  serviceTimeMs(ref: ProviderView | undefined): number;
+  /** Multiplier on the offered load before dividing by concurrency (ours: `WarmPoolOptions.headroomFactor`). */
+  headroomFactor: number;
+  /** Whether admission pressure (capacity rejects, queue timeouts) adds one Mac to the target. */
+  pressureAddsOne: boolean;
+}
+
+export interface SchedulingPolicy {
+  /** Name shown in reports. */
+  readonly name: string;
+  /** Output tokens a request reserves on a slot (ours: the estimator's expectation, bounded by max_tokens). */
+  reservedOutputTokens(maxTokens: number): number;
+  /** KV bytes per token for a budget derived from memory (ours: the slot's, else the model's). */
+  readonly kvBytesPerToken: number;
+  /** Whether a request whose prompt + max_tokens exceed a slot's whole KV budget is refused there as too large. */
+  readonly refusesOversized: boolean;
+  /** The memory rule for a cold load (ours: free_for_load with padding, else weights + KV + resident ≤ total). */
+  fitsForLoad(totalMemoryGb: number, weightsBytes: number): boolean;
+  /** The selection among `capable` (the advertisers that passed the shared gates, at least one). */
+  pick(capable: readonly ProviderView[], req: RouteRequest, ctx: PolicyPickContext, options: Readonly<SchedulerOptions>): PickResult;
+  readonly warmPool: PolicyWarmPool;
+}
+
 /** Fills defaults once; the result is frozen. */
 export function resolveSchedulerOptions(partial: Partial<SchedulerOptions> = {}): Readonly<SchedulerOptions> {
   const o: SchedulerOptions = { ...defaultSchedulerOptions };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
   return Object.freeze(o);
 }
-
-/**
- * The Go coordinator's flat KV cost per token, bytes (scheduler.go:49): the worst-case policy's admission. Here,
- * with the options that select that policy, so admission reads it without importing the baseline (no cycle).
- */
-export const WORST_CASE_KV_BYTES_PER_TOKEN = 400_000;
 
 /** Bytes in a GiB: provider memory figures (`memoryGb`, `freeForLoadGb`) are binary gigabytes. */
 export const GIB = 1024 ** 3;

@@ -19,7 +19,6 @@ import { canColdLoad } from "./memory-gate.js";
 import { advertisersOf, weightsBytesFor, type SchedulerCatalogModel } from "./pick.js";
 import type { SchedulerOptions } from "./scheduler-options.js";
 import type { HealthGates, RouteRequest } from "./types.js";
-import { worstCaseServiceTimeMs } from "./worst-case-policy.js";
 
 export interface WarmPoolOptions {
   scheduler: Readonly<SchedulerOptions>;
@@ -103,14 +102,12 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
     let active = 0;
     for (const p of holders) for (const r of p.inflight.values()) if (r.model === model) active++;
     let serviceMs = d?.meanServiceMs ?? options.defaultServiceMs ?? 30_000;
-    if (o.policy === "worst-case") {
-      const ref = holders[0] ?? capable[0];
-      serviceMs = ref ? worstCaseServiceTimeMs(soloDecodeTps(ref, undefined), ref.prefillTps) : 500;
-    }
+    if (o.policy) serviceMs = o.policy.warmPool.serviceTimeMs(holders[0] ?? capable[0]);
     const L = Math.max((d?.arrivalRatePerS ?? 0) * (serviceMs / 1000), active) + (d?.queueDepth ?? 0);
-    const headroom = o.policy === "worst-case" ? 1 : (options.headroomFactor ?? 1.25);
+    const headroom = o.policy ? o.policy.warmPool.headroomFactor : (options.headroomFactor ?? 1.25);
     let target = L > 0 ? Math.ceil((L * headroom) / q) + (options.burstBuffer ?? 1) : 0;
-    if ((d?.pressurePerS ?? 0) > (options.pressureThresholdPerS ?? 0.01) && o.policy !== "worst-case") target += 1;
+    const pressureAddsOne = o.policy?.warmPool.pressureAddsOne ?? true;
+    if ((d?.pressurePerS ?? 0) > (options.pressureThresholdPerS ?? 0.01) && pressureAddsOne) target += 1;
     target = Math.min(Math.max(target, options.minWarm?.[model] ?? 0), capable.length);
     targets.set(model, { target, warm: holders.length });
     if (target > holders.length) deficits.push({ model, deficit: target - holders.length, ratio: (target - holders.length) / target });
@@ -142,7 +139,6 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
 
 /** Typical quality concurrency (no overcommit) among providers for a model: the median of an even sample. */
 function qualityConcurrency(providers: readonly ProviderView[], model: string, o: Readonly<SchedulerOptions>): number {
-  if (o.policy === "worst-case" && providers.length === 0) return o.fallbackMaxConcurrency;
   const step = Math.max(1, Math.floor(providers.length / 256));
   const sample = step === 1 ? providers : providers.filter((_, i) => i % step === 0);
   const caps = sample.map((p) => {

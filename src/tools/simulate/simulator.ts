@@ -13,10 +13,11 @@ import { ModelAliases } from "../../models/model-aliases.js";
 import { needsSeeding, pickInPools, poolsFor, seedPool } from "../../scheduler/model-pools.js";
 import { pick } from "../../scheduler/pick.js";
 import { RequestQueue } from "../../scheduler/request-queue.js";
-import { resolveSchedulerOptions, type AdmissionPolicy } from "../../scheduler/scheduler-options.js";
+import { resolveSchedulerOptions } from "../../scheduler/scheduler-options.js";
+import { worstCasePolicy } from "./baseline/worst-case-policy.js";
 import type { HealthGates, RouteRequest } from "../../scheduler/types.js";
 import { planWarmPool } from "../../scheduler/warm-pool.js";
-import { GoWarmPool, type GoWarmPoolOptions } from "../../scheduler/worst-case-warm-pool.js";
+import { GoWarmPool, type GoWarmPoolOptions } from "./baseline/worst-case-warm-pool.js";
 import { OutputEstimator } from "../../util/output-estimator.js";
 import { exponentialMs, mulberry32, sampleLogNormal, type LogNormal } from "./prng.js";
 import { ModelStats, type SimulationReport } from "./report.js";
@@ -55,14 +56,17 @@ export interface RunOptions {
   pools?: boolean;
 }
 
+/** The policies a run can use: the scheduler's own, or the Go coordinator's plugged into its seam. */
+export type PolicyName = "kv-aware" | "worst-case";
+
 /** Runs a scenario under a policy. */
-export function runSimulation(scenario: Scenario, policy: AdmissionPolicy, seed: number, catalog: readonly CatalogEntry[] = defaultCatalog, run: RunOptions = {}): SimulationReport {
+export function runSimulation(scenario: Scenario, policy: PolicyName, seed: number, catalog: readonly CatalogEntry[] = defaultCatalog, run: RunOptions = {}): SimulationReport {
   const pooled = run.pools === true;
   // No aliases: each build is its own pool, the pool-less coordinator's models one for one.
   const aliases = new ModelAliases();
   const random = mulberry32(seed);
   const pickRandom = mulberry32(seed ^ 0x9e3779b9);
-  const options = resolveSchedulerOptions({ policy, toolsFloorWaivedByNormalization: true });
+  const options = resolveSchedulerOptions({ policy: policy === "worst-case" ? worstCasePolicy : undefined, toolsFloorWaivedByNormalization: true });
   const facts = new Map<string, ModelFacts>(catalog.map((m) => [m.id, { sizeBytes: m.sizeBytes, kvBytesPerToken: m.kvBytesPerToken, contextLength: m.contextLength, isVision: m.isVision }]));
   const perf = new Map(scenario.perf.map((p) => [p.id, p]));
   const macs = scenario.fleet.map((spec, i) => new SimProvider(`mac${i}`, spec, perf, facts, scenario.providerMaxConcurrency));

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { admitToSlot, expectedOutputTokens, slotCommittedTokens } from "../../../src/scheduler/admission.js";
 import { canColdLoad } from "../../../src/scheduler/memory-gate.js";
 import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
+import { worstCasePolicy } from "../../../src/tools/simulate/baseline/worst-case-policy.js";
 import { OutputEstimator } from "../../../src/util/output-estimator.js";
 import { GB, fixedEstimator, healthy, inflight, provider, slot } from "./fixtures.js";
 
 const kv = resolveSchedulerOptions();
-const worst = resolveSchedulerOptions({ policy: "worst-case" });
+const worst = resolveSchedulerOptions({ policy: worstCasePolicy });
 const weightsOf = (m: string) => (m === "gemma" ? 16 * GB : 12 * GB);
 
 /** Admits identical requests one by one (as the coordinator would, each becoming unseen in-flight work) until refused. */

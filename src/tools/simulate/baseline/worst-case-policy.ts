@@ -1,7 +1,9 @@
 /**
  * The Go coordinator's routing, modelled faithfully so the routing simulator can run the same scenario under
- * both policies (load-test report, Issues 3-5). Selected with `policy: "worst-case"` in {@link SchedulerOptions};
- * {@link pick} delegates here after the shared gates. References are to ../shared/reference/go-coordinator.md.
+ * both policies (load-test report, Issues 3-5). It plugs into the scheduler's policy seam as {@link worstCasePolicy}
+ * (`SchedulerOptions.policy`, src/scheduler/scheduler-options.ts): `pick` delegates here after the shared gates,
+ * and admission, the memory gate and the warm-pool planner ask it instead of using their own rules. The product
+ * never sets it. References are to ../shared/reference/go-coordinator.md.
  *
  * - **Admission** (`freeMemoryAdmits`, §3.4; S:registry/scheduler.go:986-1042): a request reserves
  *   prompt + the FULL max_tokens. A slot reporting `active_token_budget_max` admits when committed + that
@@ -23,13 +25,14 @@
  *
  * Pure: no I/O, no clock.
  */
-import type { ModelSlot, ProviderView } from "../registry/types.js";
-import { inflightFor, slotActiveRequests, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "./admission.js";
-import { healthPenaltyMs, prefillTpsOf } from "./cost.js";
-import { GIB, WORST_CASE_KV_BYTES_PER_TOKEN, type SchedulerOptions } from "./scheduler-options.js";
-import type { HealthGates, PickResult, RouteRequest } from "./types.js";
-import type { CatalogModel } from "../models/catalog.js";
+import type { ModelSlot, ProviderView } from "../../../registry/types.js";
+import { inflightFor, slotActiveRequests, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "../../../scheduler/admission.js";
+import { healthPenaltyMs, prefillTpsOf } from "../../../scheduler/cost.js";
+import { GIB, type PolicyPickContext, type SchedulerOptions, type SchedulingPolicy } from "../../../scheduler/scheduler-options.js";
+import type { HealthGates, PickResult, RouteRequest } from "../../../scheduler/types.js";
 
+/** The Go coordinator's flat KV cost per token, bytes (`kvCacheBytesPerToken`, scheduler.go:49). */
+export const WORST_CASE_KV_BYTES_PER_TOKEN = 400_000;
 /** The Go coordinator's cold-load headroom factor (weights × 2 ≤ total memory). */
 export const WORST_CASE_WEIGHTS_FACTOR = 2;
 /** Completion / prompt tokens the Go warm-pool target assumes per request (§3.8). */
@@ -109,11 +112,10 @@ function committedTokens(p: ProviderView, slot: ModelSlot): number {
 export function pickWorstCase(
   capable: readonly ProviderView[],
   req: RouteRequest,
-  ctx: { nowMs: number; random: () => number; health: HealthGates; retryAfterMs: number },
+  ctx: PolicyPickContext,
   o: Readonly<SchedulerOptions>,
-  weightsOf: (p: ProviderView, model: string) => number,
-  entry: CatalogModel | undefined,
 ): PickResult {
+  const { weightsOf, entry } = ctx;
   const prompt = req.traits.estimatedPromptTokens;
   const maxTokens = Math.max(0, Math.floor(req.traits.maxTokens));
   const reserved = prompt + maxTokens;
@@ -168,3 +170,22 @@ function chooseGo(cands: GoCandidate[], random: () => number): GoCandidate | und
   const top = near.filter((c) => c.effectiveQueue === near[0]!.effectiveQueue && c.pending === near[0]!.pending);
   return top[Math.min(top.length - 1, Math.floor(random() * top.length))];
 }
+
+/**
+ * The Go coordinator as a scheduler policy: full max_tokens reserved, a flat 400 kB/token KV cost, no
+ * oversize refusal, the weights × 2 load rule, its selection, and its warm-pool sizing (E[S] for a
+ * 512 + 256-token request, no headroom, no pressure boost).
+ */
+export const worstCasePolicy: SchedulingPolicy = Object.freeze({
+  name: "worst-case",
+  reservedOutputTokens: (maxTokens: number) => maxTokens,
+  kvBytesPerToken: WORST_CASE_KV_BYTES_PER_TOKEN,
+  refusesOversized: false,
+  fitsForLoad: worstCaseFitsHardware,
+  pick: pickWorstCase,
+  warmPool: Object.freeze({
+    serviceTimeMs: (ref: ProviderView | undefined) => (ref ? worstCaseServiceTimeMs(soloDecodeTps(ref, undefined), ref.prefillTps) : 500),
+    headroomFactor: 1,
+    pressureAddsOne: false,
+  }),
+});

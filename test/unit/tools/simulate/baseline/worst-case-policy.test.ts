@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { pick, type PickContext } from "../../../src/scheduler/pick.js";
-import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
-import type { PickResult } from "../../../src/scheduler/types.js";
-import { GoWarmPool } from "../../../src/scheduler/worst-case-warm-pool.js";
-import { worstCaseColdAdmits } from "../../../src/scheduler/worst-case-policy.js";
-import { catalog, fixedEstimator, GB, healthy, inflight, provider, request, slot, view } from "./fixtures.js";
+import { pick, type PickContext } from "../../../../../src/scheduler/pick.js";
+import { resolveSchedulerOptions } from "../../../../../src/scheduler/scheduler-options.js";
+import type { PickResult } from "../../../../../src/scheduler/types.js";
+import { GoWarmPool } from "../../../../../src/tools/simulate/baseline/worst-case-warm-pool.js";
+import { worstCaseColdAdmits, worstCasePolicy } from "../../../../../src/tools/simulate/baseline/worst-case-policy.js";
+import { catalog, fixedEstimator, GB, healthy, inflight, provider, request, slot, view } from "../../../scheduler/fixtures.js";
 
-const worst = resolveSchedulerOptions({ policy: "worst-case" });
+const worst = resolveSchedulerOptions({ policy: worstCasePolicy });
 const ours = resolveSchedulerOptions();
 
 function ctx(options = worst): PickContext {

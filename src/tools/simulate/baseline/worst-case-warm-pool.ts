@@ -16,13 +16,13 @@
  * {@link GoWarmPool.kick} is `kickColdDispatch` (§3.3): an enqueue starts one swap for the model when none
  * is under way. Pure: time is passed in; loads come back as data.
  */
-import type { ProviderView, RegistryView } from "../registry/types.js";
-import { slotActiveRequests, slotConcurrencyCap, soloDecodeTps } from "./admission.js";
-import { checkGates } from "./gates.js";
-import type { SchedulerOptions } from "./scheduler-options.js";
-import type { HealthGates, RouteRequest } from "./types.js";
-import type { CatalogModel } from "../models/catalog.js";
-import { holdsModel, type WarmPoolPlan } from "./warm-pool.js";
+import type { ProviderView, RegistryView } from "../../../registry/types.js";
+import { slotActiveRequests, slotConcurrencyCap, soloDecodeTps } from "../../../scheduler/admission.js";
+import { checkGates } from "../../../scheduler/gates.js";
+import type { SchedulerOptions } from "../../../scheduler/scheduler-options.js";
+import type { HealthGates, RouteRequest } from "../../../scheduler/types.js";
+import type { CatalogModel } from "../../../models/catalog.js";
+import { holdsModel, type WarmPoolPlan } from "../../../scheduler/warm-pool.js";
 import { worstCaseColdAdmits, worstCaseServiceTimeMs } from "./worst-case-policy.js";
 
 export interface GoWarmPoolOptions {
