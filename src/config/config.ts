@@ -4,7 +4,7 @@
  * table ({@link settings}) that also renders `--help` and the README's configuration section.
  */
 
-import { parseAllowHosts } from "../dialects/image-url-policy.js";
+import { parseAllowHosts } from "../dialects/shared/image-url-policy.js";
 
 import { apiKeyFormatProblem } from "../ledger/api-key-format.js";
 

@@ -13,8 +13,8 @@ import { tokenizerFamilyFor, type TokenizerFamily } from "../usage/tokenizer-fam
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { includeUsageRequested } from "../dialects/index.js";
-import { repairToolSchemas } from "../dialects/tool-schema-repair.js";
-import type { Dialect } from "../dialects/types.js";
+import { repairToolSchemas } from "../dialects/shared/tool-schema-repair.js";
+import type { Dialect } from "../dialects/shared/types.js";
 import { CancelSource } from "../dispatch/cancel-signal.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { DispatchResult } from "../dispatch/types.js";

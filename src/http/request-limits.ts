@@ -5,8 +5,8 @@
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { NormalizedRequest } from "../inference/types.js";
-import { parseAllowHosts, type ImageUrlPolicy } from "../dialects/image-url-policy.js";
-import type { ParseContext } from "../dialects/types.js";
+import { parseAllowHosts, type ImageUrlPolicy } from "../dialects/shared/image-url-policy.js";
+import type { ParseContext } from "../dialects/shared/types.js";
 import { checkLabel, wireBounds } from "../protocol/wire-bounds.js";
 import { checkJsonLimits, type JsonLimits } from "./json-limits.js";
 

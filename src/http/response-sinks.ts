@@ -5,7 +5,7 @@
  * its provider completes, so a buffered answer whose provider fails mid-generation is retried elsewhere too.
  */
 import type { ServerResponse } from "node:http";
-import type { Dialect, RenderMeta } from "../dialects/types.js";
+import type { Dialect, RenderMeta } from "../dialects/shared/types.js";
 import type { DispatchSink } from "../dispatch/types.js";
 import { errorHeaders, type CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, FinishReason, Usage } from "../inference/types.js";

@@ -4,8 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dialects } from "../dialects/index.js";
-import { optBoolean } from "../dialects/request-fields.js";
-import type { Dialect } from "../dialects/types.js";
+import { optBoolean } from "../dialects/shared/request-fields.js";
+import type { Dialect } from "../dialects/shared/types.js";
 import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordinator-error.js";
 import { checkSerial } from "../protocol/wire-bounds.js";
 import { recordHttpFinish } from "./request-metrics.js";

@@ -1,13 +1,13 @@
 /**
  * The coordinator's own prompt-token count for a normalized chat-completions body (the one every dialect
- * produces, see src/dialects/chat-body.ts), used to check a provider's `promptTokens` claim.
+ * produces, see src/dialects/shared/provider-body.ts), used to check a provider's `promptTokens` claim.
  *
- * It walks the messages the way src/dialects/prompt-estimate.ts does, but counts o200k_base tokens instead of
+ * It walks the messages the way src/dialects/shared/prompt-estimate.ts does, but counts o200k_base tokens instead of
  * characters, scales them by the model's tokenizer family, and adds generous allowances for what the chat
  * template adds and we cannot see. Allowances err high on purpose: this number is a ceiling for claims, so
  * under-counting would flag honest providers.
  */
-import { IMAGE_UPPER_BOUND_TOKENS } from "../dialects/prompt-estimate.js";
+import { IMAGE_UPPER_BOUND_TOKENS } from "../dialects/shared/prompt-estimate.js";
 import { countTextTokens } from "./token-counter.js";
 import type { TokenizerFamily } from "./tokenizer-family.js";
 
@@ -27,7 +27,7 @@ export const TOOLS_TEMPLATE_TOKENS = 128;
 /** Template tokens around each prior tool call (call markers, "name"/"arguments" keys, recipient). */
 export const TOOL_CALL_TEMPLATE_TOKENS = 8;
 /**
- * Tokens allowed per image: src/dialects/prompt-estimate.ts's upper-bound allowance, not its 765-token
+ * Tokens allowed per image: src/dialects/shared/prompt-estimate.ts's upper-bound allowance, not its 765-token
  * estimate, because local vision encoders (Gemma, Qwen-VL) spend 256 to ~1,300 tokens and more on large
  * images, and a short allowance would flag honest providers.
  */

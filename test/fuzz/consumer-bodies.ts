@@ -1,7 +1,7 @@
 /**
  * Valid request bodies of each consumer dialect, as fast-check arbitraries: the starting points the fuzz
- * mutates. Shapes follow the parsers in src/dialects (chat-request.ts, completions.ts, responses-request.ts,
- * anthropic-request.ts). Most name the model the simulated Macs serve, with small output budgets so a valid
+ * mutates. Shapes follow the parsers in src/dialects (chat/, completions/, responses/ and anthropic/parse.ts).
+ * Most name the model the simulated Macs serve, with small output budgets so a valid
  * case is answered in milliseconds; some name a catalog model nobody serves (queued, then 429: the fuzz target
  * sets a short QUEUE_WAIT_MS) or an unknown one (404).
  */

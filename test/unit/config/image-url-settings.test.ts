@@ -1,7 +1,7 @@
 /** The image URL settings (issue 13, item 5): defaults, parsing, validation, and the policy built from them. */
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../../src/config/config.js";
-import { defaultImageUrlPolicy } from "../../../src/dialects/image-url-policy.js";
+import { defaultImageUrlPolicy } from "../../../src/dialects/shared/image-url-policy.js";
 import { requestLimitsFrom } from "../../../src/http/request-limits.js";
 
 describe("image URL settings", () => {

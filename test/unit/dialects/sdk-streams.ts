@@ -7,7 +7,7 @@ import { MessageStream } from "@anthropic-ai/sdk/lib/MessageStream";
 import { ChatCompletionStream } from "openai/lib/ChatCompletionStream";
 import { ResponseStream } from "openai/lib/responses/ResponseStream";
 import { Stream as OpenAIStream } from "openai/core/streaming";
-import type { ParseContext, RenderMeta } from "../../../src/dialects/types.js";
+import type { ParseContext, RenderMeta } from "../../../src/dialects/shared/types.js";
 
 export const ctx: ParseContext = { defaultMaxTokens: () => 4096 };
 

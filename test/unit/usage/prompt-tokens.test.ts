@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { IMAGE_UPPER_BOUND_TOKENS } from "../../../src/dialects/prompt-estimate.js";
+import { IMAGE_UPPER_BOUND_TOKENS } from "../../../src/dialects/shared/prompt-estimate.js";
 import {
   countPromptTokens,
   IMAGE_TOKENS,

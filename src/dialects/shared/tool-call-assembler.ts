@@ -2,7 +2,7 @@
  * Assembles streamed tool-call fragments (`Delta` of kind "tool_call") into whole calls, keyed by the call's
  * index in the response. Shared by every renderer so id/name defaults and argument concatenation agree.
  */
-import type { Delta, FinishReason } from "../inference/types.js";
+import type { Delta, FinishReason } from "../../inference/types.js";
 
 export interface AssembledToolCall {
   index: number;

@@ -1,20 +1,20 @@
 /**
- * The Anthropic Messages dialect (`POST /v1/messages`): parsing in anthropic-request.ts; this file renders
- * typed deltas as Anthropic's event stream (`message_start`, `ping`, `content_block_start/delta/stop`,
- * `message_delta`, `message_stop`) or a non-stream Message object.
+ * Anthropic Messages rendering (`POST /v1/messages`): typed deltas as Anthropic's event stream
+ * (`message_start`, `ping`, `content_block_start/delta/stop`, `message_delta`, `message_stop`) or a non-stream
+ * Message object.
  *
  * Content blocks are sequential: a delta of another kind (text, thinking, a tool call) closes the open block
  * and starts the next. A late fragment for an already closed tool call still streams as an `input_json_delta`
  * on its original block index (a graceful degrade; engines emit calls in order). Thinking blocks carry an
  * empty `signature`: providers are not Anthropic and cannot sign them.
  */
-import { toAnthropicError, type CoordinatorError } from "../errors/coordinator-error.js";
-import type { Delta, FinishReason, Usage } from "../inference/types.js";
-import { parseAnthropicRequest } from "./anthropic-request.js";
-import { isObject, type JsonObject } from "./request-fields.js";
-import { sseEvent } from "./sse.js";
-import { effectiveFinishReason, ToolCallAssembler } from "./tool-call-assembler.js";
-import type { Dialect, RenderMeta, ResponseAccumulator, StreamRenderer } from "./types.js";
+import type { CoordinatorError } from "../../errors/coordinator-error.js";
+import type { Delta, FinishReason, Usage } from "../../inference/types.js";
+import { isObject, type JsonObject } from "../shared/request-fields.js";
+import { sseEvent } from "../shared/sse.js";
+import { effectiveFinishReason, ToolCallAssembler } from "../shared/tool-call-assembler.js";
+import type { RenderMeta, ResponseAccumulator, StreamRenderer } from "../shared/types.js";
+import { errorBody } from "./errors.js";
 
 const STOP_REASONS: Record<FinishReason, string> = {
   stop: "end_turn",
@@ -122,7 +122,7 @@ function messageShell(meta: RenderMeta): JsonObject {
   return { id: `msg_${meta.requestId}`, type: "message", role: "assistant", model: meta.model };
 }
 
-class AnthropicStreamRenderer implements StreamRenderer {
+export class AnthropicStreamRenderer implements StreamRenderer {
   readonly #b: MessageBuilder;
 
   constructor(meta: RenderMeta) {
@@ -161,11 +161,11 @@ class AnthropicStreamRenderer implements StreamRenderer {
   }
 
   error(e: CoordinatorError): string {
-    return sseEvent("error", toAnthropicError(e));
+    return sseEvent("error", errorBody(e));
   }
 }
 
-class AnthropicAccumulator implements ResponseAccumulator {
+export class AnthropicAccumulator implements ResponseAccumulator {
   readonly #b: MessageBuilder;
 
   constructor(meta: RenderMeta) {
@@ -186,16 +186,3 @@ class AnthropicAccumulator implements ResponseAccumulator {
     };
   }
 }
-
-/**
- * `POST /v1/messages`. Errors use Anthropic's shape (`{"type":"error","error":{type,message}}`); the HTTP edge
- * should accept `x-api-key` as well as Bearer auth on this route, as the Anthropic SDK sends `x-api-key`.
- */
-export const anthropicMessagesDialect: Dialect = {
-  name: "messages",
-  parse: parseAnthropicRequest,
-  isStream: (body) => isObject(body) && body.stream === true,
-  streamRenderer: (meta) => new AnthropicStreamRenderer(meta),
-  accumulator: (meta) => new AnthropicAccumulator(meta),
-  errorBody: (e) => toAnthropicError(e),
-};

@@ -8,10 +8,10 @@
  * already closed tool call still streams as an arguments delta on its original item (engines emit calls in
  * order, so this is a graceful degrade, not a path we expect), and the final Response is always whole.
  */
-import type { Delta, FinishReason, Usage } from "../inference/types.js";
-import type { JsonObject } from "./request-fields.js";
-import { effectiveFinishReason, ToolCallAssembler } from "./tool-call-assembler.js";
-import type { RenderMeta } from "./types.js";
+import type { Delta, FinishReason, Usage } from "../../inference/types.js";
+import type { JsonObject } from "../shared/request-fields.js";
+import { effectiveFinishReason, ToolCallAssembler } from "../shared/tool-call-assembler.js";
+import type { RenderMeta } from "../shared/types.js";
 
 /** One Responses stream event, before its sequence number is assigned. */
 export type ResponsesEvent = JsonObject & { type: string };

@@ -5,8 +5,8 @@
  * image blocks (base64 or url sources) → `image_url` parts; `input_schema` tools → chat function tools;
  * `stop_sequences` → `stop`; `top_k` is forwarded as is. `max_tokens` is required, as Anthropic requires it.
  */
-import type { NormalizedRequest } from "../inference/types.js";
-import { checkImageUrl, finalizeRequest, functionTool, imagePart } from "./chat-body.js";
+import type { NormalizedRequest } from "../../inference/types.js";
+import { checkImageUrl, finalizeRequest, functionTool, imagePart } from "../shared/provider-body.js";
 import {
   invalid,
   isObject,
@@ -19,8 +19,8 @@ import {
   requireObject,
   requireString,
   type JsonObject,
-} from "./request-fields.js";
-import type { ParseContext } from "./types.js";
+} from "../shared/request-fields.js";
+import type { ParseContext } from "../shared/types.js";
 
 function imageBlock(b: JsonObject, param: string, ctx: ParseContext): JsonObject {
   const src = requireObject(b.source, `${param}.source`);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { completionsDialect, RAW_PROMPT_FIELD } from "../../../src/dialects/completions.js";
-import { CoordinatorError } from "../../../src/errors/coordinator-error.js";
-import { ctx, meta, openaiEvents } from "./sdk-streams.js";
+import { completionsDialect } from "../../../../src/dialects/completions/dialect.js";
+import { RAW_PROMPT_FIELD } from "../../../../src/dialects/completions/parse.js";
+import { CoordinatorError } from "../../../../src/errors/coordinator-error.js";
+import { ctx, meta, openaiEvents } from "../sdk-streams.js";
 
 const usage = { promptTokens: 5, completionTokens: 2, reasoningTokens: 0 };
 

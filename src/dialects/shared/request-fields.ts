@@ -3,7 +3,7 @@
  * offending field in `param`, so every dialect reports bad input the same way (a 400 the SDKs surface as
  * `BadRequestError` with `.param`).
  */
-import { CoordinatorError } from "../errors/coordinator-error.js";
+import { CoordinatorError } from "../../errors/coordinator-error.js";
 
 /** A JSON object as parsed from a request body. */
 export type JsonObject = Record<string, unknown>;

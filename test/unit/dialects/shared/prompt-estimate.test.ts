@@ -7,7 +7,7 @@ import {
   promptBytesUpperBound,
   requiresVision,
   utf8ByteLength,
-} from "../../../src/dialects/prompt-estimate.js";
+} from "../../../../src/dialects/shared/prompt-estimate.js";
 
 const img = (detail?: string) => ({ type: "image_url", image_url: detail ? { url: "data:image/png;base64,AA", detail } : { url: "https://x/y.png" } });
 

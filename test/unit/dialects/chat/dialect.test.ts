@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { chatCompletionsDialect } from "../../../src/dialects/chat-completions.js";
-import { CoordinatorError } from "../../../src/errors/coordinator-error.js";
-import type { Delta } from "../../../src/inference/types.js";
-import { ctx, meta, openaiEvents, openaiFinalChat } from "./sdk-streams.js";
+import { chatCompletionsDialect } from "../../../../src/dialects/chat/dialect.js";
+import { CoordinatorError } from "../../../../src/errors/coordinator-error.js";
+import type { Delta } from "../../../../src/inference/types.js";
+import { ctx, meta, openaiEvents, openaiFinalChat } from "../sdk-streams.js";
 
 const PNG = "data:image/png;base64,iVBORw0KGgo=";
 const usage = { promptTokens: 12, completionTokens: 7, reasoningTokens: 3 };

@@ -2,8 +2,8 @@
  * A consumer API dialect (OpenAI Chat Completions, legacy Completions, Responses, Anthropic Messages):
  * how to parse its requests into a {@link NormalizedRequest} and how to render typed deltas back.
  */
-import type { CoordinatorError } from "../errors/coordinator-error.js";
-import type { Delta, FinishReason, NormalizedRequest, Usage } from "../inference/types.js";
+import type { CoordinatorError } from "../../errors/coordinator-error.js";
+import type { Delta, FinishReason, NormalizedRequest, Usage } from "../../inference/types.js";
 import type { ImageUrlPolicy } from "./image-url-policy.js";
 
 export type DialectName = "chat" | "completions" | "responses" | "messages";
@@ -16,7 +16,7 @@ export interface ParseContext {
    * data URIs are not affected (they are checked by `imageUrls` either way).
    */
   allowImageUrls?: boolean;
-  /** Which image URLs and data URIs are accepted (src/dialects/image-url-policy.ts). Default: the default policy. */
+  /** Which image URLs and data URIs are accepted (src/dialects/shared/image-url-policy.ts). Default: the default policy. */
   imageUrls?: ImageUrlPolicy;
 }
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { anthropicMessagesDialect } from "../../../src/dialects/anthropic-messages.js";
-import { CoordinatorError } from "../../../src/errors/coordinator-error.js";
-import type { Delta } from "../../../src/inference/types.js";
-import { anthropicEvents, anthropicFinalMessage, ctx, meta, namedEvents } from "./sdk-streams.js";
+import { anthropicMessagesDialect } from "../../../../src/dialects/anthropic/dialect.js";
+import { CoordinatorError } from "../../../../src/errors/coordinator-error.js";
+import type { Delta } from "../../../../src/inference/types.js";
+import { anthropicEvents, anthropicFinalMessage, ctx, meta, namedEvents } from "../sdk-streams.js";
 
 const usage = { promptTokens: 30, completionTokens: 11, reasoningTokens: 0 };
 

@@ -1,22 +1,20 @@
 /**
- * The OpenAI Responses dialect (`POST /v1/responses`): parsing in responses-request.ts, the output state
- * machine in responses-builder.ts. Streams are named events (`event: <type>\ndata: {...}`) with a
- * `sequence_number` starting at 0 and no `[DONE]` sentinel.
+ * Responses rendering (`POST /v1/responses`), over the output state machine in builder.ts. Streams are named
+ * events (`event: <type>\ndata: {...}`) with a `sequence_number` starting at 0 and no `[DONE]` sentinel.
  *
  * Errors after commit are one `error` event carrying the flat fields the SDK's `ResponseErrorEvent` type
  * declares (`code`, `message`, `param`) plus a nested `error` object: the `openai` SDK's stream iterator throws
  * an `APIError` when an event's data has `error` (so a cut stream is never mistaken for a complete answer),
  * and the nested shape matches what the Go coordinator and OpenAI itself send.
  */
-import { toOpenAIError, type CoordinatorError } from "../errors/coordinator-error.js";
-import type { Delta, FinishReason, Usage } from "../inference/types.js";
-import { isObject } from "./request-fields.js";
-import { ResponsesBuilder, type ResponsesEvent } from "./responses-builder.js";
-import { parseResponsesRequest } from "./responses-request.js";
-import { sseEvent } from "./sse.js";
-import type { Dialect, RenderMeta, ResponseAccumulator, StreamRenderer } from "./types.js";
+import type { CoordinatorError } from "../../errors/coordinator-error.js";
+import type { Delta, FinishReason, Usage } from "../../inference/types.js";
+import { sseEvent } from "../shared/sse.js";
+import type { RenderMeta, ResponseAccumulator, StreamRenderer } from "../shared/types.js";
+import { ResponsesBuilder, type ResponsesEvent } from "./builder.js";
+import { errorBody } from "./errors.js";
 
-class ResponsesStreamRenderer implements StreamRenderer {
+export class ResponsesStreamRenderer implements StreamRenderer {
   readonly #builder: ResponsesBuilder;
   #seq = 0;
 
@@ -41,12 +39,12 @@ class ResponsesStreamRenderer implements StreamRenderer {
   }
 
   error(e: CoordinatorError): string {
-    const { error } = toOpenAIError(e);
+    const { error } = errorBody(e);
     return this.#emit([{ type: "error", code: error.code, message: error.message, param: error.param, error }]);
   }
 }
 
-class ResponsesAccumulator implements ResponseAccumulator {
+export class ResponsesAccumulator implements ResponseAccumulator {
   readonly #builder: ResponsesBuilder;
 
   constructor(meta: RenderMeta) {
@@ -62,14 +60,3 @@ class ResponsesAccumulator implements ResponseAccumulator {
     return this.#builder.finish(reason, usage).response;
   }
 }
-
-/** `POST /v1/responses`. */
-export const responsesDialect: Dialect = {
-  name: "responses",
-  parse: parseResponsesRequest,
-  isStream: (body) => isObject(body) && body.stream === true,
-  streamRenderer: (meta) => new ResponsesStreamRenderer(meta),
-  accumulator: (meta) => new ResponsesAccumulator(meta),
-  errorBody: (e) => toOpenAIError(e),
-};
-

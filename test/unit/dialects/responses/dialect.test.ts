@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { responsesDialect } from "../../../src/dialects/responses.js";
-import { CoordinatorError } from "../../../src/errors/coordinator-error.js";
-import type { Delta } from "../../../src/inference/types.js";
-import { ctx, meta, namedEvents, openaiEvents, openaiFinalResponse } from "./sdk-streams.js";
+import { responsesDialect } from "../../../../src/dialects/responses/dialect.js";
+import { CoordinatorError } from "../../../../src/errors/coordinator-error.js";
+import type { Delta } from "../../../../src/inference/types.js";
+import { ctx, meta, namedEvents, openaiEvents, openaiFinalResponse } from "../sdk-streams.js";
 
 const usage = { promptTokens: 20, completionTokens: 9, reasoningTokens: 4 };
 

@@ -3,7 +3,7 @@
  * with operator settings, decide for each.
  */
 import assert from "node:assert/strict";
-import { classifyImageUrl, defaultImageUrlPolicy, parseAllowHosts, type ImageUrlPolicy, type ImageUrlRefusalReason } from "../../../src/dialects/image-url-policy.js";
+import { classifyImageUrl, defaultImageUrlPolicy, parseAllowHosts, type ImageUrlPolicy, type ImageUrlRefusalReason } from "../../../../src/dialects/shared/image-url-policy.js";
 
 const PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 

@@ -2,8 +2,8 @@
  * Parses an OpenAI Chat Completions request into a {@link NormalizedRequest}: validates every field a provider
  * can honour and rebuilds a clean body from the known fields only (unknown fields are dropped, never forwarded).
  */
-import type { NormalizedRequest } from "../inference/types.js";
-import { checkImageUrl, finalizeRequest, imagePart } from "./chat-body.js";
+import type { NormalizedRequest } from "../../inference/types.js";
+import { checkImageUrl, finalizeRequest, imagePart } from "../shared/provider-body.js";
 import {
   invalid,
   isObject,
@@ -18,8 +18,8 @@ import {
   requireObject,
   requireString,
   type JsonObject,
-} from "./request-fields.js";
-import type { ParseContext } from "./types.js";
+} from "../shared/request-fields.js";
+import type { ParseContext } from "../shared/types.js";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
 

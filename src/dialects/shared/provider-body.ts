@@ -2,9 +2,9 @@
  * The provider-bound chat-completions body every dialect produces, and the traits computed from it. Dialects
  * validate and translate their own fields, then hand the clean pieces to {@link finalizeRequest}.
  */
-import type { NormalizedRequest } from "../inference/types.js";
+import type { NormalizedRequest } from "../../inference/types.js";
 import { estimatePromptTokens, requiresVision } from "./prompt-estimate.js";
-import { CoordinatorError } from "../errors/coordinator-error.js";
+import { CoordinatorError } from "../../errors/coordinator-error.js";
 import { classifyImageUrl, defaultImageUrlPolicy } from "./image-url-policy.js";
 import { assignDefined, invalid, type JsonObject } from "./request-fields.js";
 import type { ParseContext } from "./types.js";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_REPAIR_BODY_BYTES, MAX_SCHEMA_DEPTH, needsRepair, repairToolSchemas } from "../../../src/dialects/tool-schema-repair.js";
+import { MAX_REPAIR_BODY_BYTES, MAX_SCHEMA_DEPTH, needsRepair, repairToolSchemas } from "../../../../src/dialects/shared/tool-schema-repair.js";
 
 const pydanticParams = {
   type: "object",

@@ -1,14 +1,14 @@
 /**
- * The OpenAI Chat Completions dialect (`POST /v1/chat/completions`): request parsing lives in
- * chat-request.ts; this file renders typed deltas as `chat.completion.chunk` SSE or a `chat.completion` object.
+ * Chat Completions rendering (`POST /v1/chat/completions`): typed deltas as `chat.completion.chunk` SSE or one
+ * `chat.completion` object.
  */
-import { toOpenAIError, type CoordinatorError } from "../errors/coordinator-error.js";
-import type { Delta, FinishReason, Usage } from "../inference/types.js";
-import { chatIncludeUsage, parseChatRequest } from "./chat-request.js";
-import { isObject, type JsonObject } from "./request-fields.js";
-import { SSE_DONE, sseData } from "./sse.js";
-import { effectiveFinishReason, ToolCallAssembler } from "./tool-call-assembler.js";
-import type { Dialect, RenderMeta, ResponseAccumulator, StreamRenderer } from "./types.js";
+import type { CoordinatorError } from "../../errors/coordinator-error.js";
+import type { Delta, FinishReason, Usage } from "../../inference/types.js";
+import type { JsonObject } from "../shared/request-fields.js";
+import { SSE_DONE, sseData } from "../shared/sse.js";
+import { effectiveFinishReason, ToolCallAssembler } from "../shared/tool-call-assembler.js";
+import type { RenderMeta, ResponseAccumulator, StreamRenderer } from "../shared/types.js";
+import { errorBody } from "./errors.js";
 
 /** OpenAI's usage object (with reasoning tokens in completion_tokens_details). */
 export function openAIUsage(u: Usage): JsonObject {
@@ -21,7 +21,7 @@ export function openAIUsage(u: Usage): JsonObject {
 }
 
 /** Renders chat deltas as `chat.completion.chunk` events. */
-class ChatStreamRenderer implements StreamRenderer {
+export class ChatStreamRenderer implements StreamRenderer {
   readonly #meta: RenderMeta;
   readonly #tools: ToolCallAssembler;
 
@@ -88,12 +88,12 @@ class ChatStreamRenderer implements StreamRenderer {
   }
 
   error(e: CoordinatorError): string {
-    return sseData(toOpenAIError(e)) + SSE_DONE;
+    return sseData(errorBody(e)) + SSE_DONE;
   }
 }
 
 /** Accumulates deltas into one `chat.completion` object. */
-class ChatAccumulator implements ResponseAccumulator {
+export class ChatAccumulator implements ResponseAccumulator {
   readonly #meta: RenderMeta;
   readonly #tools: ToolCallAssembler;
   #content = "";
@@ -134,15 +134,3 @@ class ChatAccumulator implements ResponseAccumulator {
     };
   }
 }
-
-/** `POST /v1/chat/completions`. Read `stream_options.include_usage` with {@link chatIncludeUsage}. */
-export const chatCompletionsDialect: Dialect = {
-  name: "chat",
-  parse: parseChatRequest,
-  isStream: (body) => isObject(body) && body.stream === true,
-  streamRenderer: (meta) => new ChatStreamRenderer(meta),
-  accumulator: (meta) => new ChatAccumulator(meta),
-  errorBody: (e) => toOpenAIError(e),
-};
-
-export { chatIncludeUsage };

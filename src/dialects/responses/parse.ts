@@ -5,8 +5,8 @@
  * `response_format`, `max_output_tokens` → `max_tokens`. The coordinator is stateless, so
  * `previous_response_id`, `conversation` and item references are rejected with a 400 naming the field.
  */
-import type { NormalizedRequest } from "../inference/types.js";
-import { checkImageUrl, finalizeRequest, functionTool, imagePart } from "./chat-body.js";
+import type { NormalizedRequest } from "../../inference/types.js";
+import { checkImageUrl, finalizeRequest, functionTool, imagePart } from "../shared/provider-body.js";
 import {
   invalid,
   isObject,
@@ -18,8 +18,8 @@ import {
   requireObject,
   requireString,
   type JsonObject,
-} from "./request-fields.js";
-import type { ParseContext } from "./types.js";
+} from "../shared/request-fields.js";
+import type { ParseContext } from "../shared/types.js";
 
 const MESSAGE_ROLES = new Set(["user", "assistant", "system", "developer"]);
 
