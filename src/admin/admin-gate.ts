@@ -12,7 +12,7 @@ import { Code } from "@connectrpc/connect";
 import { AdminService } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { sendContinue } from "../http/read-body.js";
 import { reportRequestFaultsAsInvalid } from "./request-fault-status.js";
-import { bodyUnread } from "../http/response-sinks.js";
+import { bodyUnread } from "../util/send-json.js";
 
 export interface AdminGateOptions {
   /** ADMIN_KEY; empty = no key is accepted. */

@@ -18,7 +18,7 @@ import type { Dialect } from "../dialects/shared/types.js";
 import { CancelSource } from "../dispatch/cancel-signal.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { DispatchResult } from "../dispatch/types.js";
-import { CoordinatorError, errorHeaders } from "../errors/coordinator-error.js";
+import { CoordinatorError } from "../errors/coordinator-error.js";
 import { shapeOf, type NormalizedRequest, type Usage } from "../inference/types.js";
 import type { Ledger } from "../ledger/types.js";
 import type { AccountStore, Principal } from "../accounts/types.js";
@@ -38,7 +38,7 @@ import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { finishRequest, type RequestReport } from "./request-report.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
-import { bufferedSink, sendJson, streamingSink, type HttpSink } from "./response-sinks.js";
+import { bufferedSink, streamingSink, type HttpSink } from "./response-sinks.js";
 import { takeRouteConstraints } from "./route-constraints.js";
 import { routeTarget, type Preflight, type Target } from "./route-target.js";
 
@@ -160,7 +160,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     count("http.inference_errors", { dialect: dialect.name, code: err.code });
     // Refused before the limiter (invalid body, no capable Mac): the caller still learns where its limits stand.
     if (principal && !limiterConsulted) Object.assign(headers, deps.limiter.headers(principal, deps.clock.nowMs()));
-    sendJson(res, err.status, dialect.errorBody(err), { ...headers, ...errorHeaders(err) });
+    dialect.sendError(res, err, { headers });
   }
 }
 

@@ -7,8 +7,9 @@
 import type { ServerResponse } from "node:http";
 import type { Dialect, RenderMeta } from "../dialects/shared/types.js";
 import type { DispatchSink } from "../dispatch/types.js";
-import { errorHeaders, type CoordinatorError } from "../errors/coordinator-error.js";
+import type { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, FinishReason, Usage } from "../inference/types.js";
+import { sendJson } from "../util/send-json.js";
 
 /**
  * A sink that also knows whether it has written anything yet. The terminal part of a response (the last
@@ -90,31 +91,7 @@ export function bufferedSink(res: ServerResponse, dialect: Dialect, meta: Render
     failAfterCommit(e: CoordinatorError) {
       // The dispatcher never calls this for a buffered response (it commits one only together with `finish`);
       // should it, nothing has been written yet, so the consumer gets a real error status.
-      terminal ??= () => sendJson(res, e.status, dialect.errorBody(e), { ...headers, ...errorHeaders(e) });
+      terminal ??= () => dialect.sendError(res, e, { headers });
     },
   };
-}
-
-/**
- * Writes a JSON response (no-op if the response already ended). A response sent before the request body was
- * read to its end (an early 401, 413 or 503) carries `connection: close`: the socket is closed once the answer
- * is flushed (after ConsumerServer's short linger), instead of reading the rest of the upload (issue 13).
- */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.writableEnded || res.headersSent) {
-    if (!res.writableEnded) res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers, ...(bodyUnread(res) ? { connection: "close" } : {}) });
-  res.end(text);
-}
-
-/** Whether the request behind `res` carries a body that has not been read to its end. */
-export function bodyUnread(res: ServerResponse): boolean {
-  const req = res.req as ServerResponse["req"] | undefined;
-  if (req === undefined || req.complete) return false;
-  // A bodiless request (GET) is answered before the parser marks it complete: that is not an unread body.
-  const length = req.headers["content-length"];
-  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
 }

@@ -5,8 +5,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dialects } from "../dialects/index.js";
 import { optBoolean } from "../dialects/shared/request-fields.js";
-import type { Dialect } from "../dialects/shared/types.js";
-import { CoordinatorError, errorHeaders, toOpenAIError } from "../errors/coordinator-error.js";
+import type { Dialect, SendErrorOptions } from "../dialects/shared/types.js";
+import { CoordinatorError } from "../errors/coordinator-error.js";
 import { checkSerial } from "../protocol/wire-bounds.js";
 import { recordHttpFinish } from "./request-metrics.js";
 import { authenticate } from "./auth.js";
@@ -15,7 +15,8 @@ import { modelNotFound, requireKnownModel, type ModelListEntry } from "../models
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor } from "./request-limits.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
-import { sendJson } from "./response-sinks.js";
+import { sendError } from "./send-error.js";
+import { sendJson } from "../util/send-json.js";
 
 export interface RouteDeps extends InferenceDeps {
   /** The public capacity snapshot (the caller caches it). */
@@ -76,7 +77,7 @@ export function restHandler(deps: RouteDeps): (req: IncomingMessage, res: Server
     void route(deps, req, res, path).catch((e) => {
       const err = CoordinatorError.from(e);
       deps.log?.("unhandled route error", { error: String((e as Error)?.stack ?? e) });
-      sendJson(res, err.status, errorBodyFor(path, err), errorHeaders(err));
+      sendErrorFor(path)(res, err);
     });
   };
 }
@@ -90,9 +91,11 @@ function pathOf(req: IncomingMessage): string {
   }
 }
 
+type SendError = (res: ServerResponse, e: CoordinatorError, options?: SendErrorOptions) => void;
+
 /** Each dialect's error shape on every path of its routes: Anthropic under /v1/messages, OpenAI elsewhere. */
-function errorBodyFor(path: string, err: CoordinatorError): unknown {
-  return path === "/v1/messages" || path.startsWith("/v1/messages/") ? dialects.messages.errorBody(err) : toOpenAIError(err);
+function sendErrorFor(path: string): SendError {
+  return path === "/v1/messages" || path.startsWith("/v1/messages/") ? dialects.messages.sendError : sendError;
 }
 
 /** GET routes also answer HEAD (node:http drops the body). */
@@ -190,7 +193,7 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
   } catch (e) {
     const err = CoordinatorError.from(e);
     if (err.code === "internal") deps.log?.("route error", { path, error: String((e as Error)?.stack ?? e) });
-    sendJson(res, err.status, errorBodyFor(path, err), errorHeaders(err));
+    sendErrorFor(path)(res, err);
   }
 }
 
@@ -211,7 +214,7 @@ function modelObject(m: ModelListEntry): Record<string, unknown> {
 /** 405 with `Allow`, in the route's dialect. */
 function methodNotAllowed(res: ServerResponse, allow: string, dialect?: Dialect): void {
   const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
-  sendJson(res, 405, dialect ? dialect.errorBody(err) : toOpenAIError(err), { allow });
+  (dialect?.sendError ?? sendError)(res, err, { status: 405, headers: { allow } });
 }
 
 /** Whether a provider could have registered `serial` (the Register frame's rule, src/protocol/wire-bounds.ts). */

@@ -4,7 +4,7 @@
  */
 import { isObject } from "../shared/request-fields.js";
 import type { Dialect } from "../shared/types.js";
-import { errorBody } from "./errors.js";
+import { errorBody, sendError } from "./errors.js";
 import { parseAnthropicRequest } from "./parse.js";
 import { AnthropicAccumulator, AnthropicStreamRenderer } from "./render.js";
 
@@ -19,4 +19,5 @@ export const anthropicMessagesDialect: Dialect = {
   streamRenderer: (meta) => new AnthropicStreamRenderer(meta),
   accumulator: (meta) => new AnthropicAccumulator(meta),
   errorBody,
+  sendError,
 };

@@ -4,7 +4,7 @@
  */
 import { isObject } from "../shared/request-fields.js";
 import type { Dialect } from "../shared/types.js";
-import { errorBody } from "./errors.js";
+import { errorBody, sendError } from "./errors.js";
 import { parseChatRequest } from "./parse.js";
 import { ChatAccumulator, ChatStreamRenderer } from "./render.js";
 
@@ -16,4 +16,5 @@ export const chatCompletionsDialect: Dialect = {
   streamRenderer: (meta) => new ChatStreamRenderer(meta),
   accumulator: (meta) => new ChatAccumulator(meta),
   errorBody,
+  sendError,
 };

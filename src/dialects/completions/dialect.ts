@@ -4,7 +4,7 @@
  */
 import { isObject } from "../shared/request-fields.js";
 import type { Dialect } from "../shared/types.js";
-import { errorBody } from "./errors.js";
+import { errorBody, sendError } from "./errors.js";
 import { parseCompletionsRequest } from "./parse.js";
 import { CompletionsAccumulator, CompletionsStreamRenderer } from "./render.js";
 
@@ -16,4 +16,5 @@ export const completionsDialect: Dialect = {
   streamRenderer: (meta) => new CompletionsStreamRenderer(meta),
   accumulator: (meta) => new CompletionsAccumulator(meta),
   errorBody,
+  sendError,
 };

@@ -4,7 +4,7 @@
  */
 import { isObject } from "../shared/request-fields.js";
 import type { Dialect } from "../shared/types.js";
-import { errorBody } from "./errors.js";
+import { errorBody, sendError } from "./errors.js";
 import { parseResponsesRequest } from "./parse.js";
 import { ResponsesAccumulator, ResponsesStreamRenderer } from "./render.js";
 
@@ -16,4 +16,5 @@ export const responsesDialect: Dialect = {
   streamRenderer: (meta) => new ResponsesStreamRenderer(meta),
   accumulator: (meta) => new ResponsesAccumulator(meta),
   errorBody,
+  sendError,
 };

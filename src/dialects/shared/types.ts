@@ -2,6 +2,7 @@
  * A consumer API dialect (OpenAI Chat Completions, legacy Completions, Responses, Anthropic Messages):
  * how to parse its requests into a {@link NormalizedRequest} and how to render typed deltas back.
  */
+import type { ServerResponse } from "node:http";
 import type { CoordinatorError } from "../../errors/coordinator-error.js";
 import type { Delta, FinishReason, NormalizedRequest, Usage } from "../../inference/types.js";
 import type { ImageUrlPolicy } from "./image-url-policy.js";
@@ -61,4 +62,17 @@ export interface Dialect {
   accumulator(meta: RenderMeta): ResponseAccumulator;
   /** The dialect's error body. */
   errorBody(e: CoordinatorError): unknown;
+  /**
+   * Answers with `e` as an HTTP error in the dialect's shape: the one way an error status leaves any of the
+   * dialect's routes (the dialect's errors.ts).
+   */
+  sendError(res: ServerResponse, e: CoordinatorError, options?: SendErrorOptions): void;
+}
+
+/** What an error response carries beyond its {@link CoordinatorError}. */
+export interface SendErrorOptions {
+  /** Headers sent before the error's own (`Retry-After`, its carried headers), which win on a clash. Default none. */
+  headers?: Record<string, string>;
+  /** The HTTP status, when it is not the code's (a 405 has no code of its own). Default `e.status`. */
+  status?: number;
 }
