@@ -4,6 +4,7 @@
  * table ({@link settings}) that also renders `--help` and the README's configuration section.
  */
 
+import { parseArgs } from "node:util";
 import { parseAllowHosts } from "../dialects/shared/image-url-policy.js";
 
 import { apiKeyFormatProblem } from "../ledger/api-key-format.js";
@@ -179,21 +180,39 @@ const boundedWorkSettings = [
 /** Authentication bounds that must be positive (a cache of 0 keys or a burst of 0 attempts is not "off"). */
 const authSettingsAtLeastOne = ["apiKeyCacheMaxKeys", "apiKeyNegativeCacheMaxKeys", "authFailureBurst", "authFailureMaxAddresses"] as const satisfies readonly (keyof Config)[];
 
+/** Every setting's flag as a string option; `node:util` parseArgs does the lexing, errors say which flag. */
 function parseFlags(argv: readonly string[]): Map<string, string> {
-  const byFlag = new Map<string, string>();
-  for (const s of Object.values(settings) as Setting[]) byFlag.set(flagOf(s.env), s.env);
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument '${arg}'`);
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const envName = byFlag.get(flag);
-    if (!envName) throw new ConfigError(`unknown flag '${flag}' (see --help)`);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`flag ${flag} needs a value`);
-    out.set(envName, value);
+  const options: Record<string, { type: "string" }> = {};
+  const envOf = new Map<string, string>();
+  for (const s of Object.values(settings) as Setting[]) {
+    const name = flagOf(s.env).slice(2);
+    options[name] = { type: "string" };
+    envOf.set(name, s.env);
   }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw flagError(e as Error & { code?: string });
+  }
+  const out = new Map<string, string>();
+  for (const [name, value] of Object.entries(values)) if (typeof value === "string") out.set(envOf.get(name)!, value);
   return out;
+}
+
+/** parseArgs' errors, reworded as the settings' own (the flag or argument they name is kept). */
+function flagError(e: Error & { code?: string }): ConfigError {
+  const named = /'([^' ]+)/.exec(e.message)?.[1] ?? "";
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new ConfigError(`unknown flag '${named}' (see --help)`);
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return new ConfigError(`unexpected argument '${named}'`);
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return new ConfigError(`flag ${named} needs a value (write --flag=value for a value starting with '-')`);
+    default:
+      return new ConfigError(e.message);
+  }
 }
 
 function parseValue(s: Setting, raw: string): unknown {

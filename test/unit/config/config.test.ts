@@ -58,6 +58,8 @@ describe("loadConfig", () => {
     [{ TRUSTED_PROXY_HOPS: "-1" }, [], /TRUSTED_PROXY_HOPS must be >= 0/],
     [{}, ["--no-such-flag", "1"], /unknown flag '--no-such-flag'/],
     [{}, ["--http-port"], /needs a value/],
+    [{}, ["--http-port", "--grpc-port", "3"], /flag --http-port needs a value/],
+    [{}, ["--http-port=8081=x"], /HTTP_PORT must be an integer/],
     [{}, ["positional"], /unexpected argument/],
     [{ MAX_JSON_DEPTH: "0" }, [], /MAX_JSON_DEPTH must be >= 1/],
     [{ ADMIN_MAX_BODY_BYTES: "-1" }, [], /ADMIN_MAX_BODY_BYTES must be >= 1/],
