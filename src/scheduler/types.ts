@@ -29,7 +29,7 @@ export interface RouteRequest {
    */
   avoidAccountId?: string;
   /** The model pools that may serve this request (scheduler/model-pools.ts); absent = pools off or bypassed. */
-  pools?: PoolConstraint;
+  pools?: PoolConstraint | undefined;
 }
 
 /** Which providers a request may use under model pools. */

@@ -27,7 +27,7 @@ export function createLogger(level: string, write?: (line: string) => void): Log
   const p = pino(
     {
       level: levels.has(level) ? level : "info",
-      base: undefined, // no pid/hostname: the agent adds the host
+      base: null, // no pid/hostname: the agent adds the host
       messageKey: "msg",
       timestamp: () => `,"timestamp":"${new Date().toISOString()}"`,
       formatters: { level: (label) => ({ level: label }) },

@@ -132,7 +132,7 @@ function parseTools(v: unknown): JsonObject[] | undefined {
   });
 }
 
-function parseToolChoice(v: unknown, tools: JsonObject[] | undefined): { choice?: unknown; parallel?: boolean } {
+function parseToolChoice(v: unknown, tools: JsonObject[] | undefined): { choice?: unknown; parallel?: boolean | undefined } {
   if (v === undefined || v === null) return {};
   const tc = requireObject(v, "tool_choice");
   const parallel = optBoolean(tc.disable_parallel_tool_use, "tool_choice.disable_parallel_tool_use") === true ? false : undefined;

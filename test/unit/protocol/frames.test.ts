@@ -54,7 +54,7 @@ function viaWire<C extends "register" | "heartbeat" | "inferenceChunk" | "infere
   c: C,
   value: Extract<MessageInitShape<typeof ProviderMessageSchema>["msg"], { case: C }>["value"],
 ) {
-  const bytes = toBinary(ProviderMessageSchema, create(ProviderMessageSchema, { msg: { case: c, value } as MessageInitShape<typeof ProviderMessageSchema>["msg"] }));
+  const bytes = toBinary(ProviderMessageSchema, create(ProviderMessageSchema, { msg: { case: c, value } as NonNullable<MessageInitShape<typeof ProviderMessageSchema>["msg"]> }));
   const m = decodeProviderMessage(bytes);
   assert.equal(m.msg.case, c);
   return m.msg.value as Extract<typeof m.msg, { case: C }>["value"];
