@@ -290,20 +290,24 @@ export function timeChart(o: {
   const points = (o.points ?? []).filter((s) => s.points.length > 0);
   const all = [...lines, ...points].flatMap((s) => s.points);
   if (all.length === 0) return noData(o.title, o.emptyText ?? "no data");
-  const b: Box = { w: 1000, h: 320, left: 64, right: 16, top: o.subtitle ? 92 : 78, bottom: 44 };
+  const b: Box = { w: 1000, h: 330, left: 64, right: 16, top: o.subtitle ? 104 : 90, bottom: 44 };
   const p = plot(b);
   const endMs = Math.max(...all.map((q) => q[0]), ...o.bands.map((c) => c.endMs));
   const axisY = yAxis(b, Math.max(0, ...all.map((q) => q[1])), o.formatY, { integer: o.integer ?? false, ...(o.yTitle ? { title: o.yTitle } : {}) });
   const axisX = xAxis(b, p.x0, p.x1, Math.max(1, endMs - o.t0) / 1000, (v, step) => `${formatCount(v, step)}s`, "seconds since the start of the run");
   const px = (ms: number) => axisX.x(Math.max(0, ms - o.t0) / 1000);
   let bands = "";
+  // Each label goes on the lowest of three rows above the plot where it does not overlap the previous label of that
+  // row (narrow cells stack their labels); when none is free, on the row that frees up first.
+  const rowEnds = [-Infinity, -Infinity, -Infinity];
   o.bands.forEach((c, i) => {
     const x0 = px(c.startMs);
     const x1 = Math.max(x0 + 1, px(c.endMs));
     const width = x1 - x0;
-    const labelW = c.label.length * 6 + 4;
-    // Narrow bands alternate between two label rows so that neighbouring labels do not overlap.
-    const row = width >= labelW ? 0 : i % 2;
+    const labelW = c.label.length * 6.2 + 8;
+    let row = rowEnds.findIndex((end) => end <= x0);
+    if (row < 0) row = rowEnds.indexOf(Math.min(...rowEnds));
+    rowEnds[row] = x0 + labelW;
     const ly = p.y0 - 6 - row * 13;
     bands +=
       `<g class="cell-band" data-cell="${escapeXml(c.label)}"><title>${escapeXml(`cell ${c.label}`)}</title>` +
