@@ -2,6 +2,7 @@
  * Command-line options of `coordinator loadtest`. Pure: argv and env in, a tagged result out; the CLI prints
  * `usage` for `help` and exits 2 with the message for `error`.
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { CellStop } from "./run-cell.js";
 
 /** Everything a load-test run needs, with defaults applied. */
@@ -64,30 +65,48 @@ client_timeout, http_4xx, network.
 Exit codes: 0 the run completed (errors are data, see the report), 1 the target could not be used, 2 bad options.
 `;
 
-const valueFlags = new Set([
-  "--base-url", "--api-key", "--model", "--max-tokens", "--concurrency", "--requests",
-  "--duration", "--prompt", "--timeout", "--sample-interval", "--out",
-]);
+/** The flags, for `node:util` parseArgs; every value flag takes a string, `--no-progress` and `--help` none. */
+const flagConfig = {
+  "base-url": { type: "string" },
+  "api-key": { type: "string" },
+  model: { type: "string" },
+  "max-tokens": { type: "string" },
+  concurrency: { type: "string" },
+  requests: { type: "string" },
+  duration: { type: "string" },
+  prompt: { type: "string" },
+  timeout: { type: "string" },
+  "sample-interval": { type: "string" },
+  out: { type: "string" },
+  "no-progress": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
 
-/** Parses argv (without the program and subcommand names) and env into options. */
+/** Every long flag name, e.g. "--base-url" (the usage text documents exactly these). */
+export const flagNames: readonly string[] = Object.keys(flagConfig).map((n) => `--${n}`);
+
+/**
+ * Parses argv (without the program and subcommand names) and env into options. parseArgs runs non-strict with
+ * tokens so that each mistake gets a message naming the flag (strict mode's messages differ across Node versions),
+ * and so that a value flag takes the next argument as its value even when it starts with "-" (`--prompt -x`).
+ */
 export function parseLoadtestOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ParseResult {
+  const { tokens } = parseArgs({ args: [...argv], options: flagConfig, strict: false, allowPositionals: true, tokens: true });
+  if (tokens.some((t) => t.kind === "option" && t.name === "help")) return { kind: "help" };
   const flags = new Map<string, string>();
   let progress = true;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "-h" || arg === "--help") return { kind: "help" };
-    if (arg === "--no-progress") {
-      progress = false;
+  for (const t of tokens) {
+    if (t.kind === "positional") return { kind: "error", message: `unexpected argument ${JSON.stringify(t.value)} (see --help)` };
+    if (t.kind === "option-terminator") return { kind: "error", message: `unknown option "--" (see --help)` };
+    const type = Object.hasOwn(flagConfig, t.name) ? flagConfig[t.name as keyof typeof flagConfig].type : null;
+    if (type === null) return { kind: "error", message: `unknown option ${JSON.stringify(t.rawName)} (see --help)` };
+    if (type === "boolean") {
+      if (t.value !== undefined) return { kind: "error", message: `${t.rawName} takes no value` };
+      progress = false; // the only boolean besides --help
       continue;
     }
-    const eq = arg.indexOf("=");
-    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    if (!valueFlags.has(name)) return { kind: "error", message: `unknown option ${JSON.stringify(arg)} (see --help)` };
-    let value: string | undefined;
-    if (name !== arg) value = arg.slice(eq + 1);
-    else value = argv[++i];
-    if (value === undefined) return { kind: "error", message: `${name} needs a value` };
-    flags.set(name, value);
+    if (t.value === undefined) return { kind: "error", message: `${t.rawName} needs a value` };
+    flags.set(t.rawName, t.value);
   }
   try {
     return { kind: "run", options: build(flags, env, progress) };

@@ -132,8 +132,10 @@ describe("coordinator loadtest against a real coordinator (reports, HTML rendere
     assert.ok(report.capacity.samples.length >= 1);
 
     const page = await readFile(join(out, html), "utf8");
-    assert.ok((page.match(/<svg/g) ?? []).length >= 3, "latency, throughput and provider charts");
-    assert.match(page, /Latency p50 \/ p95/);
+    // Latency over time, providers over time, two box plots, four per-cell histograms, throughput.
+    assert.ok((page.match(/<svg/g) ?? []).length >= 9, "latency, distribution, throughput and provider charts");
+    assert.match(page, /End-to-end latency per cell/);
+    assert.equal((page.match(/<g class="cell-band" data-cell="(64|128)×(2|4)">/g) ?? []).length, 8, "four cells banded in both time charts");
     assert.match(page, /Cluster tok\/s/);
 
     const chromium = CHROMIUM_CANDIDATES.find((p) => existsSync(p));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { durationMs, parseLoadtestOptions, type LoadtestOptions } from "../../../../src/tools/loadtest/options.js";
+import { durationMs, flagNames, parseLoadtestOptions, usage, type LoadtestOptions } from "../../../../src/tools/loadtest/options.js";
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}): LoadtestOptions {
   const r = parseLoadtestOptions(argv, env);
@@ -81,5 +81,24 @@ describe("loadtest options", () => {
     assert.match(error(["--base-url", "ftp://x/v1"]), /must be http/);
     assert.match(error(["--bogus"]), /unknown option "--bogus"/);
     assert.match(error(["--model"]), /--model needs a value/);
+    assert.match(error(["--out=/tmp/x", "--requests"]), /^--requests needs a value$/);
+    assert.match(error(["--bogus=1"]), /unknown option "--bogus"/);
+    assert.match(error(["-x"]), /unknown option "-x"/);
+    assert.match(error(["--no-progress=yes"]), /^--no-progress takes no value$/);
+    assert.match(error(["--requests", "3", "extra"]), /unexpected argument "extra"/);
+    assert.match(error(["--", "--requests", "3"]), /unknown option "--"/);
+  });
+
+  it("takes the next argument as a value even when it starts with a dash, and the last repeat wins", () => {
+    assert.equal(run(["--prompt", "-x marks the spot"]).prompt, "-x marks the spot");
+    assert.equal(run(["--model", "--help"]).model, "--help");
+    assert.equal(run(["--model=a", "--model", "b"]).model, "b");
+    assert.deepEqual(parseLoadtestOptions(["-h"], {}), { kind: "help" });
+    assert.deepEqual(parseLoadtestOptions(["--bogus", "--help"], {}), { kind: "help" });
+  });
+
+  it("documents exactly the flags it parses", () => {
+    const documented = [...usage.matchAll(/^ {2}(?:-h, )?(--[a-z-]+)/gm)].map((m) => m[1]!).sort();
+    assert.deepEqual(documented, [...flagNames].sort());
   });
 });

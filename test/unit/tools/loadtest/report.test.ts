@@ -70,14 +70,15 @@ describe("loadtest report", () => {
     assert.match(md, /`http_4xx` = any other status/);
   });
 
-  it("escapes model names in the HTML and shows an empty-state chart when nothing failed", () => {
+  it("escapes model names in the HTML and writes one line, not an empty chart, when nothing failed", () => {
     const clean: CellResult = { ...cell, requests: [rec(0, {})] };
     const report = buildReport({ options, model: "<b>m&m</b>", startedAtMs: 0, finishedAtMs: 1, cells: [clean], capacity: { available: true, samples: [] } });
     const html = renderHtml(report);
     assert.ok(!html.includes("<b>m&m</b>"));
     assert.ok(html.includes("&lt;b&gt;m&amp;m&lt;/b&gt;"));
-    assert.ok(html.includes(">no errors<"));
-    assert.ok(html.includes(">no capacity samples<"));
+    assert.match(html, /<p class="nodata"><span class="nodata-title">Errors by class per cell<\/span>: no errors<\/p>/);
+    assert.match(html, /<p class="nodata">[^\n]*: no capacity samples<\/p>/);
+    // Latency over time, two box plots, one cell histogram, throughput.
     assert.equal(html.match(/<svg/g)?.length, 5);
   });
 });
