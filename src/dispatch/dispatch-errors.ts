@@ -32,3 +32,8 @@ export function exhaustedError(model: string, attempts: number, last: { message:
 export function deterministicError(message: string): CoordinatorError {
   return new CoordinatorError("invalid_request", message, { wireCode: "context_length_exceeded" });
 }
+
+/** A request refused for load before any attempt: shedding, never a failed dispatch or a 0 ms duration. */
+export function isShed(error: CoordinatorError, attempts: number): boolean {
+  return attempts === 0 && (error.code === "capacity_exhausted" || error.code === "rate_limited");
+}

@@ -12,7 +12,8 @@ import { CapacityQueue } from "./capacity-queue.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { defaultDispatchOptions, type DispatchOptions } from "./dispatch-options.js";
 import type { ProviderDirectory } from "./provider-channel.js";
-import { RequestRun, type RunDeps } from "./request-run.js";
+import { RequestRun } from "./request-run.js";
+import type { RunDeps } from "./run-deps.js";
 import type { DispatchHealth, DispatchJob, DispatchResult, DispatchSink, ErrorClassifier } from "./types.js";
 
 export interface DispatcherOptions {
