@@ -4,7 +4,10 @@
  * signature of the key the session registered with, over that nonce and its serial (provider-keys.ts), within
  * the timeout. Used at registration and periodically on live sessions.
  */
+import * as grpc from "@grpc/grpc-js";
+import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
+import type { Logger } from "../util/logger.js";
 import { challengeFrame } from "./frames.js";
 import { newChallengeNonce, verifyChallenge } from "./provider-keys.js";
 import type { ProviderSession } from "./provider-session.js";
@@ -35,4 +38,19 @@ export function challengeSession(session: ProviderSession, clock: Clock, timeout
     };
     session.send(challengeFrame(nonce));
   });
+}
+
+/**
+ * Hands a ChallengeResponse to the session's pending challenge. One that answers no pending challenge (none
+ * sent, or another nonce) ends the session: an honest provider only ever answers what it was asked.
+ */
+export function answerChallenge(session: ProviderSession, nonce: Uint8Array, signature: Uint8Array, log: Logger): void {
+  const pending = session.challenge;
+  if (!pending || !Buffer.from(pending.nonce).equals(Buffer.from(nonce))) {
+    count("provider.challenges", { outcome: "unsolicited" });
+    log.warn("provider sent an unsolicited challenge response", { provider_id: session.providerId || undefined, peer: session.peer });
+    session.close("unsolicited challenge response", { code: grpc.status.INVALID_ARGUMENT, details: "no challenge with that nonce is pending" });
+    return;
+  }
+  pending.answer(signature);
 }

@@ -7,69 +7,25 @@
  * Providers are strangers' machines: nothing they send is trusted before frames.ts has validated it, a serial
  * belongs to the account whose token first registered it, and only the holder of the serial's key can take its
  * place. See the README's "Trust model".
+ *
+ * This class owns the sessions and their lifecycle (handshake, registration, key re-proofs, revocation,
+ * eviction, shutdown); what a registered session's frames do is ready-frame-handler.ts, and admission of a
+ * Register is provider-admission.ts.
  */
 import * as grpc from "@grpc/grpc-js";
-import { LoadState, type CoordinatorMessage, type ProviderMessage, type Register } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import type { CoordinatorMessage, ProviderMessage, Register } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { ProviderDirectory } from "../dispatch/provider-channel.js";
-import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
-import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
+import type { ProviderRecord } from "../registry/provider-registry.js";
 import { count, gauge } from "../telemetry/metrics.js";
-import type { Clock } from "../util/clock.js";
 import { silentLogger, type Logger } from "../util/logger.js";
-import { FrameBudget, MAX_STRIKES, STRIKE_WINDOW_MS, type FrameKind } from "./frame-budget.js";
-import { completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame, registerAckFrame } from "./frames.js";
+import { FrameBudget } from "./frame-budget.js";
+import { registerAckFrame } from "./frames.js";
 import { MALFORMED_FRAME } from "./provider-message-decoder.js";
-import { challengeSession, type ChallengeOutcome } from "./key-challenge.js";
+import { answerChallenge, challengeSession, type ChallengeOutcome } from "./key-challenge.js";
 import { ProviderAdmission } from "./provider-admission.js";
+import { resolveProviderServiceOptions, type ProviderServiceOptions, type ResolvedProviderServiceOptions } from "./provider-service-options.js";
 import { ProviderSession } from "./provider-session.js";
-import { ProtocolViolation } from "./wire-bounds.js";
-
-export interface ProviderServiceOptions {
-  registry: ProviderRegistry;
-  clock: Clock;
-  /** Resolves a provider token to its owner account and token id; undefined = reject with UNAUTHENTICATED. */
-  authenticate(token: string): Promise<{ accountId: string; tokenId: string } | undefined>;
-  /** Serial → owner, key and opaque id. */
-  identities: ProviderIdentityStore;
-  /** The ids among these that are revoked (sessions holding them end). Without it, only {@link ProviderService.revokeToken} ends sessions. */
-  revokedTokens?(tokenIds: readonly string[]): Promise<Set<string>>;
-  /** Interval the coordinator asks providers to heartbeat at. Default 5,000 ms. */
-  heartbeatIntervalMs?: number;
-  /** A provider silent for this long is evicted. Default 20,000 ms. */
-  heartbeatTimeoutMs?: number;
-  /** Register (and the answer to its key challenge) must arrive within this long of the stream opening. Default 10,000 ms. */
-  registerTimeoutMs?: number;
-  /** A live session proves its key again this often. Default 300,000 ms. */
-  challengeIntervalMs?: number;
-  /** A live session must answer a challenge within this long. Default 30,000 ms. */
-  challengeTimeoutMs?: number;
-  /** How often live sessions' tokens are checked for revocation. Default 5,000 ms. */
-  revocationCheckMs?: number;
-  /** A serial disconnected for flooding may not register again for this long. Default 30,000 ms. */
-  floodPenaltyMs?: number;
-  /** Provider machines (serials) one account may own. Default 10,000. */
-  maxMachinesPerAccount?: number;
-  /** Called after a provider registers (e.g. to clear health state, drain queues). */
-  onConnected?(rec: ProviderRecord): void;
-  /** Called after a provider's session is gone and it left the registry. */
-  onDisconnected?(rec: ProviderRecord, reason: string): void;
-  /** A LoadModel outcome. */
-  onLoadStatus?(rec: ProviderRecord, model: string, ok: boolean, error: string): void;
-  logger?: Logger;
-}
-
-/** Defaults of the timing options (milliseconds). */
-export const providerSessionDefaults = {
-  heartbeatIntervalMs: 5_000,
-  heartbeatTimeoutMs: 20_000,
-  registerTimeoutMs: 10_000,
-  challengeIntervalMs: 300_000,
-  challengeTimeoutMs: 30_000,
-  revocationCheckMs: 5_000,
-  floodPenaltyMs: 30_000,
-  maxMachinesPerAccount: 10_000,
-} as const;
-
+import { handleReadyFrame, type ReadyFrameContext } from "./ready-frame-handler.js";
 
 /** Status codes used on provider streams. */
 const UNAUTHENTICATED = grpc.status.UNAUTHENTICATED;
@@ -77,23 +33,28 @@ const PERMISSION_DENIED = grpc.status.PERMISSION_DENIED;
 const INVALID_ARGUMENT = grpc.status.INVALID_ARGUMENT;
 const DEADLINE_EXCEEDED = grpc.status.DEADLINE_EXCEEDED;
 const UNAVAILABLE = grpc.status.UNAVAILABLE;
-const RESOURCE_EXHAUSTED = grpc.status.RESOURCE_EXHAUSTED;
-
 
 export class ProviderService implements ProviderDirectory {
-  readonly #o: { -readonly [K in keyof typeof providerSessionDefaults]: number } & ProviderServiceOptions;
+  readonly #o: ResolvedProviderServiceOptions;
   readonly #log: Logger;
   readonly #sessions = new Map<string, ProviderSession>();
   readonly #handshaking = new Set<ProviderSession>();
   readonly #admission: ProviderAdmission;
+  readonly #ready: ReadyFrameContext;
   #sweepCancel: (() => void) | undefined;
   #revocationCancel: (() => void) | undefined;
   #closed = false;
 
   constructor(options: ProviderServiceOptions) {
-    this.#o = { ...providerSessionDefaults, ...options };
+    this.#o = resolveProviderServiceOptions(options);
     this.#log = options.logger ?? silentLogger;
     this.#admission = new ProviderAdmission({ ...this.#o, log: this.#log, challenge: (session) => this.#challenge(session) });
+    this.#ready = {
+      registry: this.#o.registry,
+      log: this.#log,
+      penalize: (serial, nowMs) => this.#admission.penalize(serial, nowMs),
+      onLoadStatus: (rec, model, ok, error) => this.#o.onLoadStatus?.(rec, model, ok, error),
+    };
     this.#scheduleSweep();
     this.#scheduleRevocationCheck();
   }
@@ -132,7 +93,7 @@ export class ProviderService implements ProviderDirectory {
     }
     const msg = m.msg;
     if (session.state.t === "handshaking") {
-      if (msg.case === "challengeResponse") return this.#onChallengeResponse(session, msg.value.nonce, msg.value.signature);
+      if (msg.case === "challengeResponse") return answerChallenge(session, msg.value.nonce, msg.value.signature, this.#log);
       if (session.registering) return; // Register is being checked; anything else waits for the ack
       if (msg.case !== "register") {
         session.close("first frame was not Register", { code: INVALID_ARGUMENT, details: "first frame must be Register" });
@@ -147,92 +108,7 @@ export class ProviderService implements ProviderDirectory {
       return;
     }
     if (session.state.t !== "ready") return;
-    const { registry, clock } = this.#o;
-    const id = session.state.providerId;
-    const now = clock.nowMs();
-    // Per-request frames for ids this session does not own are "foreign": budgeted, never handled.
-    const requestId = perRequestId(msg);
-    const kind = msg.case === "heartbeat" ? "heartbeat" : msg.case === "modelLoadStatus" ? "load_status" : requestId !== undefined && !session.knows(requestId) ? "foreign" : "other";
-    if (kind !== "other" && !this.#admit(session, id, kind, msg.case ?? "unknown", requestId, now)) return;
-    if (kind === "foreign") return;
-    try {
-      switch (msg.case) {
-        case "heartbeat": {
-          registry.touch(id, now);
-          const clamped = registry.applyHeartbeat(id, heartbeatFromFrame(msg.value), now);
-          if (clamped.length > 0 && !session.heartbeatClampLogged) {
-            session.heartbeatClampLogged = true; // once per session: every heartbeat would repeat it
-            this.#log.warn("provider claims clamped", { provider_id: id, account_id: session.identity?.accountId, frame: "heartbeat", clamped });
-          }
-          break;
-        }
-        case "inferenceAccepted":
-          registry.touch(id, now);
-          session.deliver(msg.value.requestId, { kind: "accepted" });
-          break;
-        case "inferenceChunk":
-          registry.touch(id, now);
-          session.deliver(msg.value.requestId, { kind: "chunk", deltas: deltasFromChunk(msg.value) });
-          break;
-        case "inferenceComplete": {
-          registry.touch(id, now);
-          const done = completeFromFrame(msg.value);
-          session.deliver(msg.value.requestId, done);
-          // The request completed (billed at the coordinator's count); the session that lied ends.
-          if (done.usageRefused) throw new ProtocolViolation("inference_complete", done.usageRefused);
-          break;
-        }
-        case "inferenceError":
-          registry.touch(id, now);
-          session.deliver(msg.value.requestId, errorFromFrame(msg.value));
-          break;
-        case "modelLoadStatus": {
-          registry.touch(id, now);
-          const rec = registry.get(id);
-          const st = msg.value.state;
-          if (!rec || (st !== LoadState.SUCCEEDED && st !== LoadState.FAILED)) break;
-          registry.loadFinished(id, msg.value.model);
-          this.#o.onLoadStatus?.(rec, msg.value.model, st === LoadState.SUCCEEDED, msg.value.error.slice(0, 500));
-          break;
-        }
-        case "challengeResponse":
-          this.#onChallengeResponse(session, msg.value.nonce, msg.value.signature);
-          break;
-        case "register":
-          session.close("duplicate Register", { code: INVALID_ARGUMENT, details: "Register sent twice" });
-          break;
-        default:
-          break; // unknown future frame: ignore
-      }
-    } catch (e) {
-      if (!(e instanceof ProtocolViolation)) throw e;
-      // One malformed frame ends the session: its in-flight requests fail over to honest Macs.
-      count("provider.protocol_violations", { frame: msg.case ?? "unknown" });
-      this.#log.warn("provider protocol violation", { provider_id: id, account_id: session.identity?.accountId, frame: msg.case, reason: e.message });
-      session.close(`protocol violation: ${e.message}`, { code: INVALID_ARGUMENT, details: e.message });
-    }
-  }
-
-  /**
-   * Applies the session's frame budget: false when the frame is to be ignored. A session past its strikes ends
-   * with RESOURCE_EXHAUSTED and its serial waits out the penalty before it may register again.
-   */
-  #admit(session: ProviderSession, providerId: string, kind: FrameKind, frame: string, requestId: string | undefined, nowMs: number): boolean {
-    if (kind === "foreign" && session.foreignFrames++ === 0) {
-      // One line per session: a flood of them is what the budget is for.
-      this.#log.warn("provider sent a frame for a request it does not hold", { provider_id: providerId, account_id: session.identity?.accountId, frame, request_id: requestId?.slice(0, 64) });
-    }
-    const verdict = session.frames?.admit(kind, nowMs) ?? "ok";
-    if (verdict === "ok") return true;
-    count("provider.frames_dropped", { kind });
-    if (verdict === "disconnect") {
-      const serial = session.identity?.serial;
-      if (serial) this.#admission.penalize(serial, nowMs);
-      count("provider.flood_disconnects", {});
-      this.#log.warn("provider disconnected for flooding", { provider_id: providerId, account_id: session.identity?.accountId, serial, frame, reason: `more than ${MAX_STRIKES} frames over budget within ${STRIKE_WINDOW_MS} ms` });
-      session.close("frame flood", { code: RESOURCE_EXHAUSTED, details: `too many frames: more than ${MAX_STRIKES} over budget within ${STRIKE_WINDOW_MS / 1000} s` });
-    }
-    return false;
+    handleReadyFrame(this.#ready, session, session.state.providerId, msg, this.#o.clock.nowMs());
   }
 
   async #register(session: ProviderSession, frame: Register): Promise<void> {
@@ -262,17 +138,6 @@ export class ProviderService implements ProviderDirectory {
   #challenge(session: ProviderSession): Promise<ChallengeOutcome> {
     const timeoutMs = session.state.t === "handshaking" ? this.#o.registerTimeoutMs : this.#o.challengeTimeoutMs;
     return challengeSession(session, this.#o.clock, timeoutMs);
-  }
-
-  #onChallengeResponse(session: ProviderSession, nonce: Uint8Array, signature: Uint8Array): void {
-    const pending = session.challenge;
-    if (!pending || !Buffer.from(pending.nonce).equals(Buffer.from(nonce))) {
-      count("provider.challenges", { outcome: "unsolicited" });
-      this.#log.warn("provider sent an unsolicited challenge response", { provider_id: session.providerId || undefined, peer: session.peer });
-      session.close("unsolicited challenge response", { code: INVALID_ARGUMENT, details: "no challenge with that nonce is pending" });
-      return;
-    }
-    pending.answer(signature);
   }
 
   /** Re-proves a live session's key; a wrong signature fences the machine, silence ends the session. */
@@ -403,17 +268,3 @@ export class ProviderService implements ProviderDirectory {
     for (const s of [...this.#handshaking]) s.close(reason, { code: UNAVAILABLE, details: reason });
   }
 }
-
-/** The request id of a per-request frame, or undefined for session-level frames. */
-function perRequestId(msg: ProviderMessage["msg"]): string | undefined {
-  switch (msg.case) {
-    case "inferenceAccepted":
-    case "inferenceChunk":
-    case "inferenceComplete":
-    case "inferenceError":
-      return msg.value.requestId;
-    default:
-      return undefined;
-  }
-}
-
