@@ -7,11 +7,12 @@
  * The reservation holds credit in memory only; its ledger row is written when the dispatcher sends the first
  * attempt to a provider (`onDispatched`). A request refused anywhere before that (4xx, 402, the limiter's or
  * the queue's 429, 503) writes no ledger row.
+ *
+ * The steps are functions below in the same order; the money side (reserve, settle) is request-billing.ts and
+ * the dispatcher's job is built in dispatch-job.ts.
  */
-import { countPromptTokens } from "../usage/prompt-tokens.js";
-import { tokenizerFamilyFor, type TokenizerFamily } from "../usage/tokenizer-family.js";
-import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AccountStore, Principal } from "../accounts/types.js";
 import { includeUsageRequested } from "../dialects/index.js";
 import { repairToolSchemas } from "../dialects/shared/tool-schema-repair.js";
 import type { Dialect } from "../dialects/shared/types.js";
@@ -19,37 +20,33 @@ import { CancelSource } from "../dispatch/cancel-signal.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { DispatchResult } from "../dispatch/types.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
-import { shapeOf, type NormalizedRequest, type Usage } from "../inference/types.js";
-import type { Ledger } from "../ledger/types.js";
-import type { AccountStore, Principal } from "../accounts/types.js";
+import type { NormalizedRequest } from "../inference/types.js";
+import { requireKnownModel, type ModelCatalog } from "../models/model-catalog.js";
 import { rateLimitError } from "../ratelimit/rate-limit-error.js";
-import type { RateLimiter, RateTicket } from "../ratelimit/types.js";
+import type { RateTicket } from "../ratelimit/types.js";
 import type { RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import { endSpan, extractTraceContext, inSpan, SpanKind, startSpan, traceLogFields, type Span } from "../telemetry/tracing.js";
-import type { Clock } from "../util/clock.js";
 import { withLogFields } from "../util/log-context.js";
 import type { Logger } from "../util/logger.js";
 import { authenticate, type AuthDeps } from "./auth.js";
 import type { BodyBudget } from "./body-budget.js";
-import { requireKnownModel, type ModelCatalog } from "../models/model-catalog.js";
+import { dispatchJobFor } from "./dispatch-job.js";
+import { reserveCredit, settleRequest, type BillingDeps } from "./request-billing.js";
 import { noteRequest } from "./request-metrics.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { finishRequest, type RequestReport } from "./request-report.js";
 import { parseJson, readBody } from "./read-body.js";
 import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
 import { bufferedSink, streamingSink, type HttpSink } from "./response-sinks.js";
-import { takeRouteConstraints } from "./route-constraints.js";
+import { takeRouteConstraints, type RouteConstraints } from "./route-constraints.js";
 import { routeTarget, type Preflight, type Target } from "./route-target.js";
 
 export type { Preflight };
 
-export interface InferenceDeps extends AuthDeps {
+export interface InferenceDeps extends AuthDeps, BillingDeps {
   accounts: AccountStore;
-  ledger: Ledger;
-  limiter: RateLimiter;
   dispatcher: Dispatcher;
-  clock: Clock;
   /**
    * The scheduler's decision for a request (shared gates with dispatch). `req.model` is the public name; the
    * answer names the build to use (an alias's desired build, or its previous one when only that has room) and
@@ -57,15 +54,12 @@ export interface InferenceDeps extends AuthDeps {
    */
   preflight(req: RouteRequest): Preflight;
   models: ModelCatalog;
-  /** Observes a finished request (output-length estimators). */
-  onFinished?(model: string, usage: Usage, maxTokens: number, durationMs: number): void;
   /** Max request body size. */
   maxBodyBytes: number;
   /** Request-body bytes held at once across requests (shared by every route that reads a body). */
   bodyBudget: BodyBudget;
   /** Per-request bounds checked at parse time (JSON structure, messages, tools, images, caller ids). */
   limits: RequestLimits;
-  log?(msg: string, fields?: Record<string, unknown>): void;
   /** Receives the per-request line ("request finished", info) and the refusal reasons. */
   logger?: Logger;
 }
@@ -96,15 +90,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
   let limiterConsulted = false;
   try {
     principal = await inSpan("auth", span, () => authenticate(req, deps));
-    const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
-    // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
-    assertJsonWithinLimits(raw, deps.limits);
-    const body = parseJson(repairToolSchemas(raw));
-    assertUserFieldsWithinLimits(body, deps.limits);
-    const constraints = takeRouteConstraints(body, req.headers["x-route"]);
-    const normalized = dialect.parse(body, parseContextFor(deps.models, deps.limits));
-    assertRequestWithinLimits(normalized, deps.limits);
-    requireKnownModel(deps.models, normalized.model);
+    const { body, constraints, normalized } = await readRequest(deps, dialect, req, res);
     noteRequest(res, { dialect: dialect.name, model: normalized.model });
     report.model = normalized.model;
     span.setAttributes({ "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat", "gen_ai.request.model": normalized.model, "gen_ai.request.max_tokens": normalized.traits.maxTokens });
@@ -114,32 +100,13 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     // Who pays: nobody when the caller's own machine serves it (X-Route: self, or prefer with one free).
     if (constraints.mode !== "public") headers["x-route"] = target.selfServed ? "self" : "public";
 
-    const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
-    const admitted = deps.limiter.admit(
-      {
-        accountId: principal.accountId,
-        keyId: principal.keyId,
-        tier: principal.tier,
-        // The operator's overrides (SetLimits) as of the key lookup, over the tier defaults.
-        accountLimits: principal.accountLimits,
-        keyLimits: principal.keyLimits,
-        model: target.build,
-        inputTokens: normalized.traits.estimatedPromptTokens,
-        maxOutputTokens: normalized.traits.maxTokens,
-      },
-      deps.clock.nowMs(),
-    );
+    const rate = admitRate(deps, principal, normalized, target, span);
     limiterConsulted = true;
-    Object.assign(headers, admitted.headers);
-    if (!admitted.ok) {
-      const err = rateLimitError(admitted);
-      endSpan(rateSpan, err, { "coordinator.rate_limit.allowed": false });
-      throw err;
-    }
-    endSpan(rateSpan, undefined, { "coordinator.rate_limit.allowed": true });
-    ticket = admitted.ticket;
+    Object.assign(headers, rate.headers);
+    if (!rate.ok) throw rate.error;
+    ticket = rate.ticket;
 
-    await inSpan("reserve", span, () => reserve(deps, requestId, principal!, normalized, target));
+    await inSpan("reserve", span, () => reserveCredit(deps, requestId, principal!, normalized, target));
     reserved = true;
 
     const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, target, body, req, res, headers, span, report);
@@ -147,7 +114,7 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     if (result.kind !== "completed") noteRequest(res, { outcome: result.kind === "failed" ? "in_band_error" : "cancelled" });
     try {
       const t = ticket;
-      await inSpan("settle", span, () => settle(deps, requestId, target.build, normalized, result, t, startedAtMs), { "coordinator.dispatch.outcome": result.kind });
+      await inSpan("settle", span, () => settleRequest(deps, requestId, target.build, normalized, result, t, startedAtMs), { "coordinator.dispatch.outcome": result.kind });
     } finally {
       sink.end();
     }
@@ -162,6 +129,23 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     if (principal && !limiterConsulted) Object.assign(headers, deps.limiter.headers(principal, deps.clock.nowMs()));
     dialect.sendError(res, err, { headers });
   }
+}
+
+/**
+ * Reads, bounds, repairs and parses the body into the dialect's normalized request, and takes the caller's own
+ * routing constraints out of it. Every refusal here is a 4xx before anything is routed or reserved.
+ */
+async function readRequest(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<{ body: unknown; constraints: RouteConstraints; normalized: NormalizedRequest }> {
+  const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
+  // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
+  assertJsonWithinLimits(raw, deps.limits);
+  const body = parseJson(repairToolSchemas(raw));
+  assertUserFieldsWithinLimits(body, deps.limits);
+  const constraints = takeRouteConstraints(body, req.headers["x-route"]);
+  const normalized = dialect.parse(body, parseContextFor(deps.models, deps.limits));
+  assertRequestWithinLimits(normalized, deps.limits);
+  requireKnownModel(deps.models, normalized.model);
+  return { body, constraints, normalized };
 }
 
 /**
@@ -184,23 +168,36 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
 }
 
-async function reserve(deps: InferenceDeps, requestId: string, p: Principal, n: NormalizedRequest, target: Target): Promise<void> {
-  const r = await deps.ledger.reserve({
-    requestId,
-    accountId: p.accountId,
-    keyId: p.keyId,
-    model: target.build,
-    ...(target.selfServed ? { selfServed: true } : {}),
-    // An upper bound for the prompt: the estimate is ~chars/4; doubling it covers token-dense text.
-    promptTokensUpperBound: n.traits.estimatedPromptTokens * 2 + 16,
-    maxOutputTokens: n.traits.maxTokens,
-  });
-  if (r.ok) return;
-  if (r.reason === "unavailable") {
-    throw new CoordinatorError("rate_limited", r.message, { wireCode: "rate_limit_exceeded", retryAfterS: r.retryAfterMs / 1000 });
+/**
+ * The rate limiter's admission, traced: the ticket to reconcile once usage is known, or the limiter's 429. Its
+ * headers go on every response from here on, refused or not.
+ */
+function admitRate(deps: InferenceDeps, principal: Principal, n: NormalizedRequest, target: Target, span: Span): RateAdmission {
+  const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
+  const admitted = deps.limiter.admit(
+    {
+      accountId: principal.accountId,
+      keyId: principal.keyId,
+      tier: principal.tier,
+      // The operator's overrides (SetLimits) as of the key lookup, over the tier defaults.
+      accountLimits: principal.accountLimits,
+      keyLimits: principal.keyLimits,
+      model: target.build,
+      inputTokens: n.traits.estimatedPromptTokens,
+      maxOutputTokens: n.traits.maxTokens,
+    },
+    deps.clock.nowMs(),
+  );
+  if (!admitted.ok) {
+    const error = rateLimitError(admitted);
+    endSpan(rateSpan, error, { "coordinator.rate_limit.allowed": false });
+    return { ok: false, error, headers: admitted.headers };
   }
-  throw new CoordinatorError("insufficient_quota", r.message, { wireCode: "insufficient_quota" });
+  endSpan(rateSpan, undefined, { "coordinator.rate_limit.allowed": true });
+  return admitted;
 }
+
+type RateAdmission = { ok: true; ticket: RateTicket; headers: Record<string, string> } | { ok: false; error: CoordinatorError; headers: Record<string, string> };
 
 async function dispatchAndRespond(
   deps: InferenceDeps,
@@ -231,27 +228,14 @@ async function dispatchAndRespond(
   res.on("close", onClose);
   req.on("aborted", onClose);
   try {
-    const job = {
-      requestId,
-      model: target.build,
-      // The Mac is asked for the build, whatever public name the consumer used.
-      bodyJson: Buffer.from(JSON.stringify(target.build === n.model ? n.body : { ...n.body, model: target.build })),
-      ...(target.pools !== undefined ? { pools: target.pools } : {}),
-      ...(target.selfServed ? { pinnedAccountId: target.callerAccountId } : {}),
-      ...(target.serials !== undefined ? { allowedSerials: target.serials } : {}),
-      callerAccountId: target.callerAccountId,
-      ...(target.avoidOwn ? { avoidAccountId: target.callerAccountId } : {}),
-      traits: n.traits,
-      shape: shapeOf(n.traits),
-      ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
-      usageCheck: usageCheckFor(n, target.build),
+    const job = dispatchJobFor(requestId, n, target, {
       onDispatched: () => deps.ledger.recordDispatch(requestId),
       trace: span,
       onFirstToken: () => {
         report.firstTokenAtMs = deps.clock.nowMs();
         span.addEvent("first_token");
       },
-    };
+    });
     const result = await deps.dispatcher.dispatch(job, sink, cancel);
     if (result.kind === "failed" && !result.committed) throw result.error;
     if (result.kind === "cancelled" && !result.committed) {
@@ -261,50 +245,4 @@ async function dispatchAndRespond(
   } finally {
     res.off("close", onClose);
   }
-}
-
-/**
- * The coordinator's own prompt count for checking the provider's claim: counted once, when the request settles,
- * so tokenizing a long prompt never delays its first token.
- */
-function usageCheckFor(n: NormalizedRequest, build: string): { family: TokenizerFamily; promptTokens(): number } {
-  const family = tokenizerFamilyFor(build);
-  let counted: number | undefined;
-  return { family, promptTokens: () => (counted ??= countPromptTokens(n.body, family)) };
-}
-
-/**
- * Money and rate budgets follow the dispatcher's result: a completed request pays its exact usage; a failure
- * after commit, or a consumer hang-up after content (streaming or buffered), pays for what was produced (the
- * result then names who served it and the partial usage); a failure before commit, including a buffered answer
- * whose provider failed mid-generation and was replaced, pays nothing.
- */
-async function settle(deps: InferenceDeps, requestId: string, build: string, n: NormalizedRequest, r: DispatchResult, ticket: RateTicket, startedAtMs: number): Promise<void> {
-  const now = () => deps.clock.nowMs();
-  if (r.kind === "completed") {
-    deps.limiter.reconcile(ticket, { inputTokens: r.usage.promptTokens, outputTokens: r.usage.completionTokens }, now());
-    deps.onFinished?.(build, r.usage, n.traits.maxTokens, now() - startedAtMs);
-    await deps.ledger.settle({ requestId, providerId: r.providerId, providerAccountId: r.providerAccountId, model: build, usage: r.usage }).catch((e) => {
-      deps.log?.("settlement failed (the ledger retries it)", { request_id: requestId, error: String(e) });
-    });
-    return;
-  }
-  if (r.served && r.partial) {
-    deps.limiter.reconcile(ticket, { inputTokens: r.partial.promptTokens, outputTokens: r.partial.completionTokens, representative: false }, now());
-    await deps.ledger
-      .settle({ requestId, providerId: r.served.providerId, providerAccountId: r.served.providerAccountId, model: build, usage: r.partial })
-      .catch((e) => deps.log?.("partial settlement failed", { request_id: requestId, error: String(e) }));
-    return;
-  }
-  deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, now());
-  await deps.ledger.release(requestId, r.kind).catch((e) => deps.log?.("release failed", { request_id: requestId, error: String(e) }));
-}
-
-/**
- * The cache-affinity key as routing sees it: a fixed 16-character digest computed once per request, so the
- * scheduler's per-candidate rendezvous hash costs the same whatever the caller sent (it used to hash the raw
- * `user` once per candidate Mac on every routing decision). Deterministic across replicas.
- */
-export function affinityDigest(key: string): string {
-  return createHash("sha256").update(key).digest("base64url").slice(0, 16);
 }

@@ -10,7 +10,7 @@ import type { DispatchJob } from "../../../src/dispatch/types.js";
 import { CoordinatorError } from "../../../src/errors/coordinator-error.js";
 import { AuthFailureThrottle } from "../../../src/http/auth-failure-throttle.js";
 import { BodyBudget } from "../../../src/http/body-budget.js";
-import { affinityDigest } from "../../../src/http/inference-route.js";
+import { affinityDigest } from "../../../src/http/dispatch-job.js";
 import { requestLimitsFrom } from "../../../src/http/request-limits.js";
 import { restHandler, type RouteDeps } from "../../../src/http/routes.js";
 import { loadConfig } from "../../../src/config/config.js";
