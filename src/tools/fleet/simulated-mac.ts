@@ -41,9 +41,9 @@ import {
   hashSeed,
   naturalLength,
   parseChatBody,
-  seededRandom,
 } from "./sim-request.js";
 import { compareVersions } from "../../util/version.js";
+import { mulberry32 } from "../shared/mulberry32.js";
 
 type ProviderMessageInit = MessageInitShape<typeof ProviderMessageSchema>;
 
@@ -101,7 +101,7 @@ export class SimulatedMac extends EventEmitter {
     this.#instant = options.instant === true || options.timeScale === Infinity;
     this.#timeScale = this.#instant ? Infinity : Math.max(1e-6, options.timeScale ?? 1);
     this.#script = [...(options.failures?.script ?? [])];
-    this.#random = seededRandom(hashSeed(options.serial, String(options.seed ?? 0)));
+    this.#random = mulberry32(hashSeed(options.serial, String(options.seed ?? 0)));
     this.#keys = keyPairFromSeed(options.keySeed ?? simulatedKeySeed(options.serial));
     for (const m of options.models) {
       const opt = typeof m === "string" ? { id: m } : m;
