@@ -4,6 +4,7 @@
  * KV token budget). No I/O and no clock: the SimulatedMac calls these with its current state.
  */
 import { catalogEntry, defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
+import { RATE_CONCURRENCY_LAW_K } from "../../registry/observed-rates.js";
 import type { ChipProfile } from "./chip-profiles.js";
 
 const GB = 1_000_000_000;
@@ -66,11 +67,12 @@ export function prefillTps(chip: ChipProfile, model: SimModelSpec): number {
 }
 
 /**
- * Per-stream decode rate with `n` requests generating at once on one Mac: `tps / (1 + 0.27·(n−1))`, the
- * degradation measured on real Macs (batching raises the total, each stream slows down).
+ * Per-stream decode rate with `n` requests generating at once on one Mac: `tps / (1 + k·(n−1))` with the
+ * coordinator's k ({@link RATE_CONCURRENCY_LAW_K}, 0.27): the degradation measured on real Macs (batching
+ * raises the total, each stream slows down).
  */
 export function concurrentDecodeTps(singleStreamTps: number, n: number): number {
-  return singleStreamTps / (1 + 0.27 * (Math.max(1, n) - 1));
+  return singleStreamTps / (1 + RATE_CONCURRENCY_LAW_K * (Math.max(1, n) - 1));
 }
 
 /** Memory macOS and the provider keep for themselves, GB: 10 % of RAM, at least 4 GB. */

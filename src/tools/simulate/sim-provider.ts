@@ -20,6 +20,7 @@
  * steps by {@link SimProvider.tick}; a step covers (now − dt, now].
  */
 import type { ModelSlot, ProviderModel } from "../../registry/types.js";
+import { RATE_CONCURRENCY_LAW_K } from "../../registry/observed-rates.js";
 import { GIB } from "../../scheduler/scheduler-options.js";
 import type { MacSpec, ModelPerf } from "./scenario.js";
 
@@ -65,7 +66,7 @@ export interface TickEvents {
   changed: boolean;
 }
 
-const K = 0.27;
+const K = RATE_CONCURRENCY_LAW_K;
 const OS_RESERVE_GB = 4;
 /** KV tokens that must stay free beyond a new request's prompt for it to be admitted (as model-slots.ts). */
 export const ADMIT_HEADROOM_TOKENS = 256;
