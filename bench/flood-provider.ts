@@ -9,22 +9,30 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { CoordinatorMessageSchema, ProviderMessageSchema } from "../gen/coordinator/provider/v1/provider_pb.js";
-import { simulatedKeySeed } from "../src/tools/fleet/simulated-mac.js";
+import { simulatedKeySeed } from "../src/tools/fleet/simulated-key-seed.js";
 import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js";
+import { parseFlags } from "../src/tools/shared/parse-flags.js";
 import { heartbeatBytes, registerBytes } from "./light-provider.js";
 
-const arg = (name: string, fallback?: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : fallback;
+const flags = parseFlags(process.argv.slice(2), {
+  address: { type: "string" },
+  token: { type: "string" },
+  serial: { type: "string" },
+  mode: { type: "string" },
+  "duration-ms": { type: "string" },
+  "interval-ms": { type: "string", default: "5000" },
+});
+const required = (name: keyof typeof flags): string => {
+  const v = flags[name];
   if (v === undefined) throw new Error(`--${name} is required`);
   return v;
 };
-const address = arg("address");
-const token = arg("token");
-const serial = arg("serial");
-const mode = arg("mode");
-const durationMs = Number(arg("duration-ms"));
-const intervalMs = Number(arg("interval-ms", "5000"));
+const address = required("address");
+const token = required("token");
+const serial = required("serial");
+const mode = required("mode");
+const durationMs = Number(required("duration-ms"));
+const intervalMs = Number(flags["interval-ms"]);
 const model = "gpt-oss-20b";
 
 const identity = (b: Buffer) => b;

@@ -7,7 +7,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { CoordinatorMessageSchema, ProviderMessageSchema, ProviderStatus, SlotState, ThermalState } from "../gen/coordinator/provider/v1/provider_pb.js";
-import { simulatedKeySeed } from "../src/tools/fleet/simulated-mac.js";
+import { simulatedKeySeed } from "../src/tools/fleet/simulated-key-seed.js";
 import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js";
 
 const GB = 1_000_000_000;

@@ -13,6 +13,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { parseFlags } from "../src/tools/shared/parse-flags.js";
 import { formatTargets, type BenchResult } from "./bench-result.js";
 
 const names = ["gateway", "ledger", "scheduler", "capacity", "routing", "flood"] as const;
@@ -40,24 +41,21 @@ Env: BENCH_DATABASE_URL (PostgreSQL admin URL for scratch databases; default TES
 
 /** Parses the arguments after `bench`. Throws on unknown options or benchmark names. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
-  const out: BenchArgs = { only: [...names], quick: false, resultsDir: defaultResultsDir, save: true };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === "--help" || flag === "-h") return "help";
-    else if (flag === "--quick") out.quick = true;
-    else if (flag === "--no-save") out.save = false;
-    else if (flag === "--results-dir") out.resultsDir = resolve(value());
-    else if (flag === "--only") {
-      const list = value().split(",").map((s) => s.trim()).filter(Boolean);
-      const bad = list.filter((s) => !(names as readonly string[]).includes(s));
-      if (bad.length > 0 || list.length === 0) throw new Error(`--only: unknown benchmark ${bad.join(", ") || "(none)"}; known: ${names.join(", ")}`);
-      out.only = names.filter((n) => list.includes(n));
-    } else throw new Error(`unknown option ${flag}`);
+  const v = parseFlags(argv, {
+    help: { type: "boolean", short: "h", default: false },
+    quick: { type: "boolean", default: false },
+    "no-save": { type: "boolean", default: false },
+    "results-dir": { type: "string" },
+    only: { type: "string" },
+  });
+  if (v.help) return "help";
+  const out: BenchArgs = { only: [...names], quick: v.quick, resultsDir: defaultResultsDir, save: !v["no-save"] };
+  if (v["results-dir"] !== undefined) out.resultsDir = resolve(v["results-dir"]);
+  if (v.only !== undefined) {
+    const list = v.only.split(",").map((s) => s.trim()).filter(Boolean);
+    const bad = list.filter((s) => !(names as readonly string[]).includes(s));
+    if (bad.length > 0 || list.length === 0) throw new Error(`--only: unknown benchmark ${bad.join(", ") || "(none)"}; known: ${names.join(", ")}`);
+    out.only = names.filter((n) => list.includes(n));
   }
   return out;
 }

@@ -18,7 +18,7 @@ import { pick, type PickContext } from "../src/scheduler/pick.js";
 import { resolveSchedulerOptions } from "../src/scheduler/scheduler-options.js";
 import { worstCasePolicy } from "../src/tools/simulate/baseline/worst-case-policy.js";
 import type { RouteRequest } from "../src/scheduler/types.js";
-import { mulberry32 } from "../src/tools/simulate/prng.js";
+import { mulberry32 } from "../src/tools/shared/mulberry32.js";
 import { OutputEstimator } from "../src/util/output-estimator.js";
 import { markdownTable, percentileSorted, ratio, round, target, type BenchResult } from "./bench-result.js";
 

@@ -26,7 +26,11 @@ export const MIN_DECODE_SAMPLE_MS = 50;
 export const MIN_PREFILL_SAMPLE_TOKENS = 256;
 /** …and a time to first content of at least this long, ms. */
 export const MIN_PREFILL_SAMPLE_MS = 20;
-/** The concurrency-law slope, the scheduler's default `concurrencyLawK` (scheduler-options.ts). */
+/**
+ * The concurrency-law slope k in `rate(n) = solo / (1 + k(n−1))`, measured on M-series Macs. The one source of
+ * the number: the scheduler's default `concurrencyLawK` (scheduler-options.ts) and the simulated Macs
+ * (src/tools/fleet/mac-performance.ts) use it too, so the coordinator's model and the simulators cannot drift.
+ */
 export const RATE_CONCURRENCY_LAW_K = 0.27;
 
 /** One completed request, as the dispatcher saw it. */

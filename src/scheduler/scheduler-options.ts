@@ -3,6 +3,7 @@
  * {@link resolveSchedulerOptions}. The composition root passes a partial object from config; tests and the
  * routing simulator pass their own.
  */
+import { RATE_CONCURRENCY_LAW_K } from "../registry/observed-rates.js";
 
 import type { CatalogModel } from "../models/catalog.js";
 import type { ProviderView } from "../registry/types.js";
@@ -27,7 +28,7 @@ export interface SchedulerOptions {
   overrunMarginTokens: number;
   /** Smallest output a request must be able to produce for the context check. Default 16 tokens. */
   minOutputTokens: number;
-  /** Concurrency law coefficient k in rate(n) = solo / (1 + k(n-1)). Default 0.27 (measured on M-series). */
+  /** Concurrency law coefficient k in rate(n) = solo / (1 + k(n-1)). Default {@link RATE_CONCURRENCY_LAW_K} (0.27, measured on M-series). */
   concurrencyLawK: number;
   /** Per-stream decode floor the quality cap protects, tok/s. Default 15. */
   qualityDecodeFloorTps: number;
@@ -77,7 +78,7 @@ export const defaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze
   outputMarginFactor: 1.0,
   overrunMarginTokens: 256,
   minOutputTokens: 16,
-  concurrencyLawK: 0.27,
+  concurrencyLawK: RATE_CONCURRENCY_LAW_K,
   qualityDecodeFloorTps: 15,
   qualityOvercommit: 2,
   fallbackMaxConcurrency: 4,

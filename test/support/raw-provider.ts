@@ -17,7 +17,7 @@ import {
 } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { grpcServiceDefinition } from "../../src/protocol/grpc-service.js";
 import { keyPairFromSeed, signChallenge, type ProviderKeyPair } from "../../src/protocol/provider-keys.js";
-import { simulatedKeySeed } from "../../src/tools/fleet/simulated-mac.js";
+import { simulatedKeySeed } from "../../src/tools/fleet/simulated-key-seed.js";
 
 type Init = MessageInitShape<typeof ProviderMessageSchema>;
 type RegisterInit = Extract<NonNullable<Init["msg"]>, { case: "register" }>["value"];

@@ -1,9 +1,11 @@
 /**
  * The physics of a simulated Mac, as pure functions: how fast it decodes and prefills a model, how long a
  * load takes, how much memory it keeps for itself, and the provider's own memory rules (load admission and
- * KV token budget). No I/O and no clock: the SimulatedMac calls these with its current state.
+ * KV token budget). No I/O and no clock: the SimulatedMac (real time, real protocol) and the routing
+ * simulator's SimProvider (discrete time, src/tools/simulate/sim-provider.ts) call these with their state.
  */
 import { catalogEntry, defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
+import { RATE_CONCURRENCY_LAW_K } from "../../registry/observed-rates.js";
 import type { ChipProfile } from "./chip-profiles.js";
 
 const GB = 1_000_000_000;
@@ -47,6 +49,20 @@ export function simModelSpec(id: string, catalog: readonly CatalogEntry[] = defa
   };
 }
 
+/**
+ * Decode is memory-bandwidth bound: single-stream tok/s scale linearly with the chip's GB/s. `tpsPerGbs` is
+ * the model's slope: {@link decodeTps} derives it from the bytes read per token, the routing simulator takes
+ * it measured (scenario `ModelPerf.decodeTpsPerGbs`).
+ */
+export function bandwidthBoundDecodeTps(memoryBandwidthGbs: number, tpsPerGbs: number): number {
+  return memoryBandwidthGbs * tpsPerGbs;
+}
+
+/** Prefill rate from a decode rate and a measured prefill-to-decode ratio (the routing simulator's model). */
+export function prefillTpsFromDecode(decodeTps: number, prefillToDecode: number): number {
+  return decodeTps * prefillToDecode;
+}
+
 /** Memory bandwidth achieved by Metal kernels relative to the chip's peak. */
 const BANDWIDTH_EFFICIENCY = 0.8;
 
@@ -66,11 +82,12 @@ export function prefillTps(chip: ChipProfile, model: SimModelSpec): number {
 }
 
 /**
- * Per-stream decode rate with `n` requests generating at once on one Mac: `tps / (1 + 0.27·(n−1))`, the
- * degradation measured on real Macs (batching raises the total, each stream slows down).
+ * Per-stream decode rate with `n` requests generating at once on one Mac: `tps / (1 + k·(n−1))` with the
+ * coordinator's k ({@link RATE_CONCURRENCY_LAW_K}, 0.27): the degradation measured on real Macs (batching
+ * raises the total, each stream slows down).
  */
 export function concurrentDecodeTps(singleStreamTps: number, n: number): number {
-  return singleStreamTps / (1 + 0.27 * (Math.max(1, n) - 1));
+  return singleStreamTps / (1 + RATE_CONCURRENCY_LAW_K * (Math.max(1, n) - 1));
 }
 
 /** Memory macOS and the provider keep for themselves, GB: 10 % of RAM, at least 4 GB. */
@@ -78,9 +95,14 @@ export function osReserveGb(memoryGb: number): number {
   return Math.max(4, memoryGb * 0.1);
 }
 
-/** Simulated ms to read `sizeBytes` from SSD into unified memory at `diskGbs` GB/s. */
+/** Simulated ms to read `sizeBytes` from SSD into unified memory at `diskGbs` GB/s, rounded. */
 export function loadTimeMs(sizeBytes: number, diskGbs: number): number {
-  return Math.round((sizeBytes / GB / diskGbs) * 1000);
+  return Math.round(loadDurationMs(sizeBytes, diskGbs));
+}
+
+/** Unrounded load time, ms: `warmupMs` (the engine's fixed start-up; default none) plus reading the weights at `diskGbs` GB/s. */
+export function loadDurationMs(sizeBytes: number, diskGbs: number, warmupMs = 0): number {
+  return warmupMs + (sizeBytes / GB / diskGbs) * 1000;
 }
 
 /** One model resident in memory, as the memory rules see it. */
@@ -103,14 +125,27 @@ export function memoryAvailableForLoadGb(memoryGb: number, resident: readonly Re
   return Math.max(0, memoryGb - osReserveGb(memoryGb) - busy / GB);
 }
 
+/**
+ * The provider's load rule on its own: weights × 3 must fit in `availableGb` (the weights plus room for the
+ * engine's buffers and KV). Callers choose the units and what counts as available.
+ */
+export function weightsFitLoadRule(weightsGb: number, availableGb: number): boolean {
+  return weightsGb * 3 <= availableGb;
+}
+
+/** The largest weights, GB, that {@link weightsFitLoadRule} accepts in `availableGb`. */
+export function maxLoadableWeightsGb(availableGb: number): number {
+  return availableGb / 3;
+}
+
 /** The provider's load rule: weights × 3 must fit in the memory available for a load. */
 export function canLoad(memoryGb: number, resident: readonly ResidentModel[], sizeBytes: number): boolean {
-  return (sizeBytes / GB) * 3 <= memoryAvailableForLoadGb(memoryGb, resident);
+  return weightsFitLoadRule(sizeBytes / GB, memoryAvailableForLoadGb(memoryGb, resident));
 }
 
 /** `free_for_load_gb`: the largest model (GB of weights) the load rule would accept now. */
 export function freeForLoadGb(memoryGb: number, resident: readonly ResidentModel[]): number {
-  return round1(memoryAvailableForLoadGb(memoryGb, resident) / 3);
+  return round1(maxLoadableWeightsGb(memoryAvailableForLoadGb(memoryGb, resident)));
 }
 
 /** True when a model of `sizeBytes` could ever load on an otherwise empty Mac of `memoryGb`. */
@@ -126,7 +161,12 @@ export function tokenBudgetMax(memoryGb: number, residentSizesBytes: readonly nu
   const weights = residentSizesBytes.reduce((a, b) => a + b, 0);
   const left = memoryGb * GB - osReserveGb(memoryGb) * GB - weights;
   const share = left / Math.max(1, residentSizesBytes.length);
-  return Math.max(0, Math.floor(share / kvBytesPerToken));
+  return Math.max(0, kvTokensFitting(share, kvBytesPerToken));
+}
+
+/** Whole KV tokens that fit in `bytes` (negative when `bytes` is: callers decide whether to clamp). */
+export function kvTokensFitting(bytes: number, kvBytesPerToken: number): number {
+  return Math.floor(bytes / kvBytesPerToken);
 }
 
 function round1(x: number): number {

@@ -4,6 +4,7 @@
  * Pure functions: the same request always yields the same numbers and text, on every Mac.
  */
 import { countTextTokens } from "../../usage/token-counter.js";
+import { mulberry32 } from "../shared/mulberry32.js";
 
 /** The chat-completions fields the simulator looks at. */
 export interface SimChatRequest {
@@ -101,23 +102,11 @@ export function hashSeed(...parts: (string | Uint8Array)[]): number {
   return h >>> 0;
 }
 
-/** A small seeded PRNG (mulberry32) returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Natural answer length (tokens) in [min, max], chosen by the request seed. */
 export function naturalLength(seed: number, min: number, max: number): number {
   const lo = Math.max(1, Math.min(min, max));
   const hi = Math.max(lo, max);
-  return lo + Math.floor(seededRandom(seed ^ 0x9e3779b9)() * (hi - lo + 1));
+  return lo + Math.floor(mulberry32(seed ^ 0x9e3779b9)() * (hi - lo + 1));
 }
 
 const WORDS = (
@@ -129,7 +118,7 @@ const WORDS = (
 
 /** Deterministic token texts: token i of the stream seeded by `seed`. Each token is one word with a space. */
 export function wordStream(seed: number): () => string {
-  const rnd = seededRandom(seed);
+  const rnd = mulberry32(seed);
   let i = 0;
   return () => {
     const w = WORDS[Math.floor(rnd() * WORDS.length)]!;
@@ -141,7 +130,7 @@ export function wordStream(seed: number): () => string {
 
 /** Plausible JSON arguments for a tool whose parameters are a JSON schema, split into small fragments. */
 export function toolArgumentFragments(tool: SimTool, seed: number): string[] {
-  const rnd = seededRandom(seed ^ 0x51ed270b);
+  const rnd = mulberry32(seed ^ 0x51ed270b);
   const value = sampleSchema(tool.parameters, rnd, 0);
   const json = JSON.stringify(isRecord(value) ? value : {});
   const fragments: string[] = [];

@@ -1,12 +1,13 @@
 /**
  * Options and records of a {@link SimulatedMac}, kept apart from the class so the fleet and tests can
- * import the types without the gRPC machinery.
+ * import the types without the gRPC machinery, and how the options' model list becomes the Mac's disk.
  */
-import type { CatalogEntry } from "../../models/catalog.js";
+import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import type { Clock } from "../../util/clock.js";
 import type { ChipProfile } from "./chip-profiles.js";
 import type { FailureBehaviour, FailureOptions } from "./failure-script.js";
 import type { RunOutcome } from "./inference-run.js";
+import { simModelSpec, type SimModelSpec } from "./mac-performance.js";
 
 /** A model on the Mac's disk, with per-build overrides. */
 export interface SimModelOption {
@@ -83,4 +84,24 @@ export interface RunRecord {
   completionTokens: number;
   /** Measured simulated decode rate, tokens/s (undefined in instant mode or without output). */
   decodeTps: number | undefined;
+}
+
+/**
+ * The Mac's models on disk from its options, by id, in the options' order: each model's spec from the catalog
+ * with the build's vision override applied, and the build options themselves.
+ */
+export function simModelsOnDisk(o: Pick<SimulatedMacOptions, "models" | "catalog">): {
+  specs: Map<string, SimModelSpec>;
+  options: Map<string, SimModelOption>;
+} {
+  const specs = new Map<string, SimModelSpec>();
+  const options = new Map<string, SimModelOption>();
+  for (const m of o.models) {
+    const opt = typeof m === "string" ? { id: m } : m;
+    const spec = simModelSpec(opt.id, o.catalog ?? defaultCatalog);
+    if (opt.isVision !== undefined) spec.isVision = opt.isVision;
+    specs.set(opt.id, spec);
+    options.set(opt.id, opt);
+  }
+  return { specs, options };
 }

@@ -3,6 +3,7 @@
  * worst-case policy and returns the side-by-side Markdown table. Pure apart from argument parsing: the CLI
  * prints the returned text.
  */
+import { parseFlags } from "../shared/parse-flags.js";
 import { formatComparison } from "./report.js";
 import type { Scenario } from "./scenario.js";
 import { loadTestReportScenario } from "./scenarios/load-test-report.js";
@@ -42,16 +43,17 @@ function usageError(message: string): Error {
 
 /** Parses `--scenario NAME --seed N --hours H` (also `--x=value`). Throws on unknown flags or values. */
 export function parseSimulateArgs(argv: readonly string[]): SimulateArgs {
-  const out: SimulateArgs = { scenario: "load-test-report", seed: 1, hours: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split("=", 2) as [string, string | undefined];
-    const value = inline ?? argv[++i];
-    if (!["--scenario", "--seed", "--hours"].includes(flag)) throw usageError(`unknown option ${flag}`);
-    if (value === undefined) throw usageError(`${flag} needs a value`);
-    if (flag === "--scenario") out.scenario = value;
-    else if (flag === "--seed") out.seed = Number(value);
-    else out.hours = Number(value);
+  let v;
+  try {
+    v = parseFlags(argv, {
+      scenario: { type: "string", default: "load-test-report" },
+      seed: { type: "string", default: "1" },
+      hours: { type: "string" },
+    });
+  } catch (e) {
+    throw usageError((e as Error).message);
   }
+  const out: SimulateArgs = { scenario: v.scenario, seed: Number(v.seed), hours: v.hours === undefined ? undefined : Number(v.hours) };
   if (!scenarios[out.scenario]) throw usageError(`unknown scenario ${out.scenario}; known: ${Object.keys(scenarios).join(", ")}`);
   if (!Number.isInteger(out.seed)) throw usageError("--seed must be an integer");
   if (out.hours !== undefined && !(out.hours > 0)) throw usageError("--hours must be positive");

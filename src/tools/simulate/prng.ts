@@ -1,19 +1,7 @@
 /**
- * Seeded randomness for the routing simulator: mulberry32 plus the few distributions a workload needs.
- * Deterministic by seed, so a scenario + seed always prints the same table.
+ * The few distributions a simulated workload needs, drawn from a seeded source (the tools' mulberry32,
+ * src/tools/shared/mulberry32.ts), so a scenario + seed always prints the same table.
  */
-
-/** mulberry32: a tiny 32-bit PRNG with good statistical quality for simulation; returns [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A length distribution: log-normal around a median, clamped to [min, max]. */
 export interface LogNormal {

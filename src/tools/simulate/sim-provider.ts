@@ -2,6 +2,10 @@
  * A simulated provider (the Mac side), following the same rules as the provider simulator
  * (src/tools/fleet/model-slots.ts, src/tools/fleet/inference-run.ts) in discrete time:
  *
+ * The physics (decode and prefill rates, load time, the weights × 3 load rule, the concurrency law) are
+ * mac-performance.ts's functions, shared with the provider simulator; what is here is the discrete-time
+ * bookkeeping and this model's own calibration (measured per-model rates from the scenario, memory in GiB).
+ *
  * - **Loads** under its own memory rule (weights × 3 ≤ memory), with a slot count and idle eviction.
  * - **KV admission like a continuous-batching engine:** a request is admitted when the slot's KV in use
  *   (prompt + generated so far of its running requests) plus its prompt plus {@link ADMIT_HEADROOM_TOKENS}
@@ -14,13 +18,23 @@
  * - **Serial prefill per Mac:** MLX runs one prefill at a time. Admitted requests enter one FIFO prefill
  *   queue per Mac (across its models); a newcomer's first token waits for every prefill ahead of it. While a
  *   prefill runs it counts as one more stream in the concurrency law, so the Mac's decoding streams slow.
- * - **Decode** with the concurrency law rate(n) = solo / (1 + 0.27(n − 1)), n = streams decoding on the Mac.
+ * - **Decode** with the concurrency law rate(n) = solo / (1 + k(n − 1)) ({@link concurrentDecodeTps}), n = streams
+ *   decoding on the Mac.
  *
  * It produces heartbeat content in the shape the registry stores ({@link ModelSlot}). Time is advanced in
  * steps by {@link SimProvider.tick}; a step covers (now − dt, now].
  */
 import type { ModelSlot, ProviderModel } from "../../registry/types.js";
 import { GIB } from "../../scheduler/scheduler-options.js";
+import {
+  bandwidthBoundDecodeTps,
+  concurrentDecodeTps,
+  kvTokensFitting,
+  loadDurationMs,
+  maxLoadableWeightsGb,
+  prefillTpsFromDecode,
+  weightsFitLoadRule,
+} from "../fleet/mac-performance.js";
 import type { MacSpec, ModelPerf } from "./scenario.js";
 
 /** One request as the provider runs it. */
@@ -65,15 +79,11 @@ export interface TickEvents {
   changed: boolean;
 }
 
-const K = 0.27;
+/** What this model keeps out of the KV budget: 10 % of memory for the GPU's limit, then 4 GB for macOS (the scheduler's defaults). */
+const GPU_MEMORY_FRACTION = 0.9;
 const OS_RESERVE_GB = 4;
 /** KV tokens that must stay free beyond a new request's prompt for it to be admitted (as model-slots.ts). */
 export const ADMIT_HEADROOM_TOKENS = 256;
-
-/** Per-stream decode rate with `n` streams on the Mac (the concurrency law). */
-export function concurrentRate(solo: number, n: number): number {
-  return solo / (1 + K * Math.max(0, n - 1));
-}
 
 export class SimProvider {
   readonly slots = new Map<string, SimSlot>();
@@ -91,17 +101,17 @@ export class SimProvider {
   ) {}
 
   soloTps(model: string): number {
-    return this.spec.memoryBandwidthGbs * (this.perf.get(model)?.decodeTpsPerGbs ?? 0.1);
+    return bandwidthBoundDecodeTps(this.spec.memoryBandwidthGbs, this.perf.get(model)?.decodeTpsPerGbs ?? 0.1);
   }
 
   prefillTps(model: string): number {
-    return this.soloTps(model) * (this.perf.get(model)?.prefillToDecode ?? 10);
+    return prefillTpsFromDecode(this.soloTps(model), this.perf.get(model)?.prefillToDecode ?? 10);
   }
 
   /** The provider's own load rule. */
   fitsMemory(model: string): boolean {
     const f = this.facts.get(model);
-    return !!f && (f.sizeBytes / GIB) * 3 <= this.spec.memoryGb;
+    return !!f && weightsFitLoadRule(f.sizeBytes / GIB, this.spec.memoryGb);
   }
 
   advertisedModels(): ProviderModel[] {
@@ -145,14 +155,14 @@ export class SimProvider {
     const f = this.facts.get(model)!;
     const p = this.perf.get(model)!;
     const weightsGb = f.sizeBytes / GIB;
-    const loadMs = p.loadBaseMs + (f.sizeBytes / 1e9 / p.loadGbPerS) * 1000;
+    const loadMs = loadDurationMs(f.sizeBytes, p.loadGbPerS, p.loadBaseMs);
     this.slots.set(model, {
       model,
       readyAtMs: nowMs + loadMs,
       running: [],
       waiting: [],
       lastActiveMs: nowMs,
-      budgetMax: Math.floor(((this.spec.memoryGb * 0.9 - weightsGb - OS_RESERVE_GB) * GIB) / f.kvBytesPerToken),
+      budgetMax: kvTokensFitting((this.spec.memoryGb * GPU_MEMORY_FRACTION - weightsGb - OS_RESERVE_GB) * GIB, f.kvBytesPerToken),
       kvBytesPerToken: f.kvBytesPerToken,
       soloTps: this.soloTps(model),
       prefillTps: this.prefillTps(model),
@@ -238,7 +248,7 @@ export class SimProvider {
       this.busyMsByModel.set(s.model, (this.busyMsByModel.get(s.model) ?? 0) + dtMs);
       // While a prefill runs it is one more stream in the concurrency law.
       const n = Math.max(1, decoding);
-      const rate = concurrentRate(s.soloTps, n) * (1 - prefillShare) + concurrentRate(s.soloTps, n + 1) * prefillShare;
+      const rate = concurrentDecodeTps(s.soloTps, n) * (1 - prefillShare) + concurrentDecodeTps(s.soloTps, n + 1) * prefillShare;
       if (this.#decode(s, nowMs, dtMs, rate, decodeFor, ev)) ev.changed = true;
     }
     if (busy) this.busyMs += dtMs;
@@ -321,6 +331,6 @@ export class SimProvider {
   freeForLoadGb(): number {
     const busy = [...this.slots.values()].filter((s) => s.running.length + s.waiting.length > 0 || s.readyAtMs > 0);
     if (busy.length >= this.spec.maxModelSlots) return 0;
-    return (this.spec.memoryGb / 3) * 1.2;
+    return maxLoadableWeightsGb(this.spec.memoryGb) * 1.2;
   }
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { pick } from "../../../src/scheduler/pick.js";
 import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
 import type { ProviderView, RegistryView } from "../../../src/registry/types.js";
-import { mulberry32 } from "../../../src/tools/simulate/prng.js";
+import { mulberry32 } from "../../../src/tools/shared/mulberry32.js";
 import { catalog, fixedEstimator, healthy, provider, request, slot } from "./fixtures.js";
 
 function indexed(providers: ProviderView[]): RegistryView {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { MacSpec, ModelPerf } from "../../../../src/tools/simulate/scenario.js";
-import { ADMIT_HEADROOM_TOKENS, SimProvider, concurrentRate, type ModelFacts, type SimJob } from "../../../../src/tools/simulate/sim-provider.js";
+import { concurrentDecodeTps as concurrentRate } from "../../../../src/tools/fleet/mac-performance.js";
+import { ADMIT_HEADROOM_TOKENS, SimProvider, type ModelFacts, type SimJob } from "../../../../src/tools/simulate/sim-provider.js";
 
 const GIB = 1024 ** 3;
 const spec = (over: Partial<MacSpec> = {}): MacSpec => ({

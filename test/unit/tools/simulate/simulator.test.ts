@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { main, parseSimulateArgs } from "../../../../src/tools/simulate/main.js";
-import { mulberry32 } from "../../../../src/tools/simulate/prng.js";
+import { mulberry32 } from "../../../../src/tools/shared/mulberry32.js";
 import { checkTargets, formatComparison, percentile, type SimulationReport } from "../../../../src/tools/simulate/report.js";
 import { loadTestReportScenario } from "../../../../src/tools/simulate/scenarios/load-test-report.js";
 import { twoModelPoolsScenario } from "../../../../src/tools/simulate/scenarios/two-model-pools.js";
