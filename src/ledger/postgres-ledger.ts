@@ -13,24 +13,36 @@
  * - `settle` / `release` move the request from `reserved` exactly once in memory, then queue the row change and
  *   entries for the next group commit and wait (at most `durableWaitMs`) for it to be durable.
  * No request ever waits on a row lock held by another request; the only shared-row statement is the lease draw.
+ *
+ * This file owns the options (their defaults are filled in here, once) and the composition of the parts:
+ * - `ledger-holder.ts`: this process's `ledger_holders` row (its id tags every lease and reservation);
+ * - `credit-book.ts`: the lease/credit side: account and key metadata, spend, credit leases;
+ * - `reservation-book.ts`: the in-memory reservation book, exactly once per request id;
+ * - `reserve-path.ts`, `settle-path.ts`, `release-path.ts`: the three `Ledger` operations;
+ * - `entry-writer.ts`: group commit of every durable change;
+ * - `ledger-housekeeping.ts`: heartbeat, lease returns, recovery, retention and roll-up, off the request path.
  */
-import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
-import { CoordinatorError } from "../errors/coordinator-error.js";
 import { systemClock, type Clock } from "../util/clock.js";
-import type { Ledger, ReserveInput, ReserveResult, Settlement, SettleInput } from "./types.js";
+import type { Ledger } from "./types.js";
 import type { AccountStore, LimitStore, LimitSubject, UsageSummary } from "../accounts/types.js";
 import type { Database } from "./schema.js";
-import { costMicroUsd, defaultPricingPolicy, splitDebit, type PricingPolicy } from "./pricing.js";
+import { defaultPricingPolicy, type PricingPolicy } from "./pricing.js";
 import { PriceBook, type DefaultPrices } from "./price-book.js";
-import { EntryWriter, type WriteOp } from "./entry-writer.js";
-import { drawLease, heartbeat, loadAccountMeta, loadKeyMeta, registerHolder, type AccountMeta } from "./lease-sql.js";
+import { EntryWriter } from "./entry-writer.js";
+import type { WriteOp } from "./write-op.js";
 import { recoverDeadHolders, type RecoveryReport } from "./recovery.js";
-import { rollupBalances } from "./rollup.js";
-import { countSettlement } from "./settlement-metrics.js";
 import { createAccountStore, getUsage } from "./account-store.js";
 import { createLimitStore } from "./limit-overrides.js";
 import type { ApiKeyCacheLimits } from "./api-key-cache.js";
+import { LedgerHolder } from "./ledger-holder.js";
+import { CreditBook } from "./credit-book.js";
+import { ReservationBook } from "./reservation-book.js";
+import { createReservePath } from "./reserve-path.js";
+import { createSettlePath } from "./settle-path.js";
+import { createReleasePath } from "./release-path.js";
+import { startLedgerHousekeeping } from "./ledger-housekeeping.js";
+import { timeout } from "./timeout.js";
 
 export interface PostgresLedgerOptions {
   db: Kysely<Database>;
@@ -95,54 +107,12 @@ export interface PostgresLedger {
   close(): Promise<void>;
 }
 
-interface Lease {
-  id: string;
-  remaining: bigint;
-  inflight: number;
-  pendingWrites: number;
-  lastUsedMs: number;
-}
-
-interface AccountState {
-  meta: AccountMeta;
-  metaAtMs: number;
-  leases: Lease[];
-  topUp: Promise<void> | undefined;
-  /** Settled spend as far as this process knows (durable spend, plus its own settles since): for the spend cap. */
-  spentMicroUsd: bigint;
-  /** Reserved by this process and not yet settled or released: counts against the spend cap. */
-  outstandingMicroUsd: bigint;
-}
-
-interface KeyState {
-  capMicroUsd: bigint | null;
-  spentMicroUsd: bigint;
-  outstandingMicroUsd: bigint;
-  loadedAtMs: number;
-}
-
-type RequestRecord =
-  /** `recorded`: the reservation's row has been queued for writing (the request reached a provider, or settled). */
-  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean }
-  | { state: "settled"; settlement: Settlement; reserved: bigint; atMs: number }
-  | { state: "released"; reserved: bigint; atMs: number };
-
-class InsufficientBalance extends Error {}
-
 /** Creates the ledger, account store and housekeeping loop for one coordinator process. */
 export async function createPostgresLedger(options: PostgresLedgerOptions): Promise<PostgresLedger> {
   const clock = options.clock ?? systemClock;
   const db = options.db;
   const policy: PricingPolicy = { ...defaultPricingPolicy, ...options.pricing };
-  const leaseSize = options.leaseMicroUsd ?? 2_000_000n;
-  const lowWatermark = BigInt(Math.round((options.leaseLowWatermark ?? 0.5) * 1000));
-  const overdraft = options.overdraftMicroUsd ?? 0n;
-  const leaseIdleMs = options.leaseIdleMs ?? 10_000;
   const durableWaitMs = options.durableWaitMs ?? 2_000;
-  const leaseDrawTimeoutMs = options.leaseDrawTimeoutMs ?? 2_000;
-  const retryAfterMs = options.unavailableRetryAfterMs ?? 1_000;
-  const retentionMs = options.resolvedRetentionMs ?? 600_000;
-  const metaTtlMs = options.metaTtlMs ?? 30_000;
   const holderStaleMs = options.holderStaleMs ?? 60_000;
   const onError = options.onError ?? (() => {});
 
@@ -154,329 +124,71 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
     onError,
     ...(options.onQuarantine ? { onQuarantine: options.onQuarantine } : {}),
   });
-  const accounts = new Map<string, AccountState>();
-  const keys = new Map<string, KeyState>();
-  const requests = new Map<string, RequestRecord>();
-  let holderId = `h_${randomUUID()}`;
-  await registerHolder(db, holderId);
-
-  const unavailable = (message: string): ReserveResult => ({ ok: false, reason: "unavailable", message, retryAfterMs });
-
-  function timeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
-    return new Promise((resolve, reject) => {
-      const cancel = clock.setTimeout(() => resolve("timeout"), ms);
-      p.then((v) => (cancel(), resolve(v)), (e) => (cancel(), reject(e)));
-    });
-  }
-
-  /** Queues a write against `lease`, tracking it so the lease is only returned after its writes are durable. */
-  function track(lease: Lease | undefined, p: Promise<void>): Promise<void> {
-    if (!lease) return p;
-    lease.pendingWrites++;
-    return p.then(() => void lease.pendingWrites--);
-  }
-
-  // Account and key metadata are refreshed every `metaTtlMs`. A refresh that fails keeps what this process
-  // already knows (tier, fee, cap and its own spend) for another TTL, so an outage longer than the TTL does not
-  // turn accounts with leased credit away: the lease, not the metadata, bounds what is served meanwhile.
-  async function accountState(accountId: string): Promise<AccountState | undefined> {
-    const cached = accounts.get(accountId);
-    if (cached && clock.nowMs() - cached.metaAtMs < metaTtlMs) return cached;
-    let meta: AccountMeta | undefined;
-    try {
-      meta = await loadAccountMeta(db, accountId);
-    } catch (e) {
-      if (!cached) throw e;
-      onError(e);
-      cached.metaAtMs = clock.nowMs();
-      return cached;
-    }
-    if (!meta) return undefined;
-    const again = accounts.get(accountId);
-    if (again) {
-      again.meta = meta;
-      again.metaAtMs = clock.nowMs();
-      // As for keys: durable spend may have grown through other processes; ours is in it or still queued.
-      if (meta.spentMicroUsd > again.spentMicroUsd) again.spentMicroUsd = meta.spentMicroUsd;
-      return again;
-    }
-    const fresh: AccountState = { meta, metaAtMs: clock.nowMs(), leases: [], topUp: undefined, spentMicroUsd: meta.spentMicroUsd, outstandingMicroUsd: 0n };
-    accounts.set(accountId, fresh);
-    return fresh;
-  }
-
-  async function keyState(keyId: string): Promise<KeyState> {
-    const cached = keys.get(keyId);
-    if (cached && clock.nowMs() - cached.loadedAtMs < metaTtlMs) return cached;
-    let meta: Awaited<ReturnType<typeof loadKeyMeta>>;
-    try {
-      meta = await loadKeyMeta(db, keyId);
-    } catch (e) {
-      if (!cached) throw e;
-      onError(e);
-      cached.loadedAtMs = clock.nowMs();
-      return cached;
-    }
-    const again = keys.get(keyId);
-    if (again) {
-      // Durable spend may have grown from other processes; our own unflushed settles are already in it or queued.
-      again.capMicroUsd = meta.spendCapMicroUsd;
-      if (meta.spentMicroUsd > again.spentMicroUsd) again.spentMicroUsd = meta.spentMicroUsd;
-      again.loadedAtMs = clock.nowMs();
-      return again;
-    }
-    const fresh: KeyState = { capMicroUsd: meta.spendCapMicroUsd, spentMicroUsd: meta.spentMicroUsd, outstandingMicroUsd: 0n, loadedAtMs: clock.nowMs() };
-    keys.set(keyId, fresh);
-    return fresh;
-  }
-
-  function remainingOf(acct: AccountState): bigint {
-    return acct.leases.reduce((s, l) => s + l.remaining, 0n);
-  }
-
-  /** Draws one lease for the account (single-flight). Throws InsufficientBalance or a database error. */
-  function topUp(accountId: string, acct: AccountState, minimum: bigint): Promise<void> {
-    acct.topUp ??= (async () => {
-      try {
-        const desired = leaseSize > minimum ? leaseSize : minimum;
-        const r = await drawLease(db, { leaseId: `l_${randomUUID()}`, accountId, holderId, desiredMicroUsd: desired, minimumMicroUsd: minimum, overdraftMicroUsd: overdraft });
-        if (r.kind !== "granted") throw new InsufficientBalance(r.kind);
-        acct.leases.push({ id: r.leaseId, remaining: r.amountMicroUsd, inflight: 0, pendingWrites: 0, lastUsedMs: clock.nowMs() });
-      } finally {
-        acct.topUp = undefined;
-      }
-    })();
-    return acct.topUp;
-  }
-
-  function pickLease(acct: AccountState, need: bigint): Lease | undefined {
-    // Oldest first, so older leases drain and can be returned.
-    return acct.leases.find((l) => l.remaining >= need);
-  }
+  const holder = await LedgerHolder.register(db);
+  const credit = new CreditBook({
+    db,
+    clock,
+    holder,
+    writer,
+    leaseMicroUsd: options.leaseMicroUsd ?? 2_000_000n,
+    lowWatermarkPerMille: BigInt(Math.round((options.leaseLowWatermark ?? 0.5) * 1000)),
+    overdraftMicroUsd: options.overdraftMicroUsd ?? 0n,
+    leaseIdleMs: options.leaseIdleMs ?? 10_000,
+    metaTtlMs: options.metaTtlMs ?? 30_000,
+    onError,
+  });
+  const reservations = new ReservationBook({ writer, resolvedRetentionMs: options.resolvedRetentionMs ?? 600_000 });
 
   const ledger: Ledger = {
-    async reserve(input: ReserveInput): Promise<ReserveResult> {
-      const seen = requests.get(input.requestId);
-      if (seen) return { ok: true, reservedMicroUsd: seen.reserved };
-      if (writer.isFull()) return unavailable("ledger write queue is full");
-      let acct: AccountState | undefined;
-      let key: KeyState;
-      let need: bigint;
-      try {
-        acct = await accountState(input.accountId);
-        if (!acct) return { ok: false, reason: "insufficient_balance", message: "unknown account" };
-        key = await keyState(input.keyId);
-        need = input.selfServed === true ? 0n : costMicroUsd(await prices.price(input.model), input.promptTokensUpperBound, input.maxOutputTokens, acct.meta.tier, policy);
-      } catch (e) {
-        onError(e);
-        return unavailable("ledger database unavailable");
-      }
-      for (let attempt = 0; ; attempt++) {
-        const dup = requests.get(input.requestId);
-        if (dup) return { ok: true, reservedMicroUsd: dup.reserved };
-        if (key.capMicroUsd !== null && key.spentMicroUsd + key.outstandingMicroUsd + need > key.capMicroUsd) {
-          return { ok: false, reason: "spend_cap", message: "this API key's spend cap cannot cover the request" };
-        }
-        const accountCap = acct.meta.spendCapMicroUsd;
-        if (accountCap !== null && acct.spentMicroUsd + acct.outstandingMicroUsd + need > accountCap) {
-          return { ok: false, reason: "spend_cap", message: "this account's spend cap cannot cover the request" };
-        }
-        const lease = pickLease(acct, need);
-        if (lease) {
-          // Synchronous from here: the decision and its effects happen atomically w.r.t. other requests.
-          lease.remaining -= need;
-          lease.inflight++;
-          lease.lastUsedMs = clock.nowMs();
-          key.outstandingMicroUsd += need;
-          acct.outstandingMicroUsd += need;
-          // Held in memory only: the row is written when the request reaches a provider (recordDispatch).
-          requests.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false });
-          if (remainingOf(acct) * 1000n < leaseSize * lowWatermark && !acct.topUp) {
-            void topUp(input.accountId, acct, 1n).catch(() => {});
-          }
-          return { ok: true, reservedMicroUsd: need };
-        }
-        if (attempt >= 3) return unavailable("credit lease contention; retry");
-        try {
-          const r = await timeout((acct.topUp ?? topUp(input.accountId, acct, need)).then(() => "ok" as const), leaseDrawTimeoutMs);
-          if (r === "timeout") return unavailable("ledger database slow");
-        } catch (e) {
-          if (e instanceof InsufficientBalance) {
-            if (pickLease(acct, need)) continue;
-            // Free, but its ledger row hangs on a credit lease, which an empty account cannot draw.
-            if (input.selfServed === true) return { ok: false, reason: "insufficient_balance", message: "requests to your own machines are free, but the account needs a positive balance to record them; top it up" };
-            return { ok: false, reason: "insufficient_balance", message: "insufficient balance for this request's maximum cost" };
-          }
-          onError(e);
-          return unavailable("ledger database unavailable");
-        }
-      }
-    },
-
-    recordDispatch(requestId: string): void {
-      const rec = requests.get(requestId);
-      if (rec?.state === "reserved") record(requestId, rec);
-    },
-
-    async settle(input: SettleInput): Promise<Settlement> {
-      const rec = requests.get(input.requestId);
-      if (!rec) return settlementFromDatabase(input.requestId);
-      if (rec.state === "settled") return rec.settlement;
-      if (rec.state === "released") return zeroSettlement(input.requestId, rec.reserved);
-      const acct = accounts.get(rec.accountId);
-      const tier = acct?.meta.tier ?? "consumer";
-      const feeBps = acct?.meta.platformFeeBps ?? 0;
-      const price = await prices.price(rec.model).catch(() => policy.fallback);
-      const cost = costMicroUsd(price, input.usage.promptTokens, input.usage.completionTokens, tier, policy);
-      // Never charge beyond the reservation: the lease only held that much (Go clamps the same way). A self-served
-      // request reserved zero, so it settles at zero here too.
-      const debit = cost < rec.reserved ? cost : rec.reserved;
-      const { providerCreditMicroUsd, platformFeeMicroUsd } = splitDebit(debit, feeBps);
-      const settlement: Settlement = { requestId: input.requestId, consumerDebitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd, refundedMicroUsd: rec.reserved - debit };
-      const existing = requests.get(input.requestId);
-      if (existing !== rec) return ledger.settle(input); // resolved while we awaited the price
-      requests.set(input.requestId, { state: "settled", settlement, reserved: rec.reserved, atMs: clock.nowMs() });
-      resolveHold(rec, debit);
-      countSettlement(rec.model, input.providerId, input.usage, settlement);
-      // Queued ahead of the settlement (one writer, in order): usually both land in one statement.
-      record(input.requestId, rec);
-      const written = track(rec.lease, writer.write({
-        kind: "settle", requestId: input.requestId, debitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd,
-        providerAccountId: input.providerAccountId, providerId: input.providerId,
-        promptTokens: input.usage.promptTokens, completionTokens: input.usage.completionTokens, reasoningTokens: input.usage.reasoningTokens,
-      }));
-      if (!writer.degraded) await timeout(written, durableWaitMs);
-      return settlement;
-    },
-
-    async release(requestId: string, reason: string): Promise<void> {
-      const rec = requests.get(requestId);
-      if (!rec || rec.state !== "reserved") return;
-      requests.set(requestId, { state: "released", reserved: rec.reserved, atMs: clock.nowMs() });
-      resolveHold(rec, 0n);
-      // Never dispatched (refused or cancelled before reaching a provider): nothing durable to undo.
-      if (!rec.recorded) return;
-      const written = track(rec.lease, writer.write({ kind: "release", requestId, reason }));
-      if (!writer.degraded) await timeout(written, durableWaitMs);
-    },
+    reserve: createReservePath({
+      clock,
+      credit,
+      reservations,
+      writer,
+      prices,
+      policy,
+      holder,
+      leaseDrawTimeoutMs: options.leaseDrawTimeoutMs ?? 2_000,
+      unavailableRetryAfterMs: options.unavailableRetryAfterMs ?? 1_000,
+      onError,
+    }),
+    recordDispatch: (requestId) => reservations.recordDispatch(requestId),
+    settle: createSettlePath({ db, clock, credit, reservations, writer, prices, policy, durableWaitMs }),
+    release: createReleasePath({ clock, credit, reservations, writer, durableWaitMs }),
   };
 
-  /** Queues the reservation's row, once. */
-  function record(requestId: string, rec: Extract<RequestRecord, { state: "reserved" }>): void {
-    if (rec.recorded) return;
-    rec.recorded = true;
-    void track(rec.lease, writer.write({ kind: "reserve", requestId, accountId: rec.accountId, keyId: rec.keyId, leaseId: rec.lease.id, holderId: rec.holderId, model: rec.model, reservedMicroUsd: rec.reserved }));
-  }
-
-  function resolveHold(rec: Extract<RequestRecord, { state: "reserved" }>, debit: bigint): void {
-    rec.lease.remaining += rec.reserved - debit;
-    rec.lease.inflight--;
-    rec.lease.lastUsedMs = clock.nowMs();
-    const key = keys.get(rec.keyId);
-    if (key) {
-      key.outstandingMicroUsd -= rec.reserved;
-      key.spentMicroUsd += debit;
-    }
-    const acct = accounts.get(rec.accountId);
-    if (acct) {
-      acct.outstandingMicroUsd -= rec.reserved;
-      acct.spentMicroUsd += debit;
-    }
-  }
-
-  function zeroSettlement(requestId: string, reserved: bigint): Settlement {
-    return { requestId, consumerDebitMicroUsd: 0n, providerCreditMicroUsd: 0n, platformFeeMicroUsd: 0n, refundedMicroUsd: reserved };
-  }
-
-  /** Duplicate settle after this process forgot the request (restart, retention): answer from the row. */
-  async function settlementFromDatabase(requestId: string): Promise<Settlement> {
-    const row = await db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirst();
-    if (!row) throw new CoordinatorError("internal", `settle for unknown request ${requestId}`);
-    if (row.state === "settled") {
-      return { requestId, consumerDebitMicroUsd: row.consumer_debit_micro_usd, providerCreditMicroUsd: row.provider_credit_micro_usd, platformFeeMicroUsd: row.platform_fee_micro_usd, refundedMicroUsd: row.reserved_micro_usd - row.consumer_debit_micro_usd };
-    }
-    if (row.state === "released") return zeroSettlement(requestId, row.reserved_micro_usd);
-    throw new CoordinatorError("internal", `request ${requestId} is reserved by another ledger process`);
-  }
-
-  // Housekeeping: heartbeat, return drained/idle leases, forget old resolved requests, roll balances up.
-  let stopped = false;
-  let lastRollupMs = clock.nowMs();
-  let lastRecoverMs = clock.nowMs();
-  let cancelTick: () => void = () => {};
-  const tick = async () => {
-    try {
-      if (!(await heartbeat(db, holderId))) {
-        // Recovery elsewhere closed us (we were silent longer than holderStaleMs): our leases are gone.
-        holderId = `h_${randomUUID()}`;
-        await registerHolder(db, holderId);
-        for (const a of accounts.values()) a.leases = [];
-      }
-      returnLeases(false);
-      const now = clock.nowMs();
-      // Start-up recovery cannot see a predecessor killed moments ago (its heartbeat is still fresh), so every
-      // process keeps recovering holders that went silent; otherwise their reservations stay open until the
-      // next restart and `ledger verify` reports them as stale.
-      if (now - lastRecoverMs >= holderStaleMs / 2) {
-        lastRecoverMs = now;
-        await recoverDeadHolders(db, { holderStaleMs, excludeHolderId: holderId });
-      }
-      for (const [id, r] of requests) if (r.state !== "reserved" && now - r.atMs > retentionMs) requests.delete(id);
-      if (now - lastRollupMs >= (options.rollupIntervalMs ?? 60_000)) {
-        lastRollupMs = now;
-        await rollupBalances(db, { onAccountFailed: (id, reason) => onError(new Error(`balance roll-up left account ${id} behind: ${reason}`)) });
-      }
-    } catch (e) {
-      onError(e);
-    }
-    if (!stopped) cancelTick = clock.setTimeout(() => void tick(), options.tickMs ?? 1_000);
-  };
-  cancelTick = clock.setTimeout(() => void tick(), options.tickMs ?? 1_000);
-
-  /** Returns leases with nothing in flight and nothing unwritten: retired ones, idle ones, or all (`everything`). */
-  function returnLeases(everything: boolean): void {
-    const now = clock.nowMs();
-    for (const acct of accounts.values()) {
-      const newest = acct.leases[acct.leases.length - 1];
-      acct.leases = acct.leases.filter((l) => {
-        const drained = l.inflight === 0 && l.pendingWrites === 0;
-        const retire = everything || l !== newest || now - l.lastUsedMs >= leaseIdleMs;
-        if (!(drained && retire)) return true;
-        void writer.write({ kind: "close_lease", leaseId: l.id });
-        return false;
-      });
-    }
-  }
+  const housekeeping = startLedgerHousekeeping({
+    db,
+    clock,
+    holder,
+    credit,
+    reservations,
+    tickMs: options.tickMs ?? 1_000,
+    rollupIntervalMs: options.rollupIntervalMs ?? 60_000,
+    holderStaleMs,
+    onError,
+  });
 
   return {
     ledger,
     accounts: createAccountStore({ db, clock, prices, ...(options.apiKeyCache ? { keyCache: options.apiKeyCache } : {}) }),
     limits: createLimitStore(db),
-    refreshLimits(subject) {
-      if (subject.kind === "account") {
-        const a = accounts.get(subject.accountId);
-        if (a) a.metaAtMs = -Infinity;
-      } else {
-        const k = keys.get(subject.keyId);
-        if (k) k.loadedAtMs = -Infinity;
-      }
-    },
+    refreshLimits: (subject) => credit.refreshLimits(subject),
     get holderId() {
-      return holderId;
+      return holder.id;
     },
-    recover: (o) => recoverDeadHolders(db, { holderStaleMs: o?.holderStaleMs ?? holderStaleMs, excludeHolderId: holderId }),
+    recover: (o) => recoverDeadHolders(db, { holderStaleMs: o?.holderStaleMs ?? holderStaleMs, excludeHolderId: holder.id }),
     flush: () => writer.drained(),
     usage: (accountId, sinceMs) => getUsage(db, accountId, sinceMs),
-    status: () => ({ degraded: writer.degraded, queuedWrites: writer.queued, leasedAccounts: [...accounts.values()].filter((a) => a.leases.length > 0).length }),
+    status: () => ({ degraded: writer.degraded, queuedWrites: writer.queued, leasedAccounts: credit.leasedAccounts() }),
     async close() {
-      stopped = true;
-      cancelTick();
+      housekeeping.stop();
       // Bounded: with Postgres down, unwritten entries are left to recovery rather than hanging shutdown.
-      await timeout(writer.drained(), durableWaitMs);
-      returnLeases(true);
-      await timeout(writer.drained(), durableWaitMs);
+      await timeout(clock, writer.drained(), durableWaitMs);
+      credit.returnLeases(true);
+      await timeout(clock, writer.drained(), durableWaitMs);
       writer.close();
-      await db.updateTable("ledger_holders").set({ closed_at: new Date() }).where("id", "=", holderId).execute().catch(onError);
+      await holder.close().catch(onError);
     },
   };
 }
