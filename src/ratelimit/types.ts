@@ -36,6 +36,17 @@ export interface RateTicket {
   readonly chargedOutputTokens: number;
 }
 
+/** Actual usage at the end of a request. Extends the contract with an optional hint for the estimator. */
+export interface ReconcileUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /**
+   * False when `outputTokens` is not a natural completion length (provider failure → 0, client abort →
+   * partial): the buckets are still reconciled but the estimator does not learn from it. Default true.
+   */
+  representative?: boolean;
+}
+
 export type AdmitResult =
   | { ok: true; ticket: RateTicket; headers: Record<string, string> }
   | { ok: false; dimension: AdmitDimension; retryAfterMs: number; message: string; headers: Record<string, string> };

@@ -8,85 +8,15 @@
  */
 import { defaultCatalog } from "../models/catalog.js";
 import type { RequestId } from "../inference/types.js";
-import { count } from "../telemetry/metrics.js";
-import { clampHeartbeat, clampRegistration, type ClaimModel, type ClampedClaim } from "./claim-bounds.js";
+import { clampHeartbeat, type ClaimModel, type ClampedClaim } from "./claim-bounds.js";
+import { concurrencyAround, promptTokensInPrefill, releaseFromSlots } from "./inflight-accounting.js";
+import { addTo, removeFrom, warmModelsOf } from "./model-index.js";
 import { foldRates, rateSamples, type RateObservation } from "./observed-rates.js";
-import type {
-  HardwareInfo,
-  InflightRequest,
-  ModelRates,
-  ModelSlot,
-  ProviderHeartbeat,
-  ProviderId,
-  ProviderModel,
-  ProviderRegistration,
-  ProviderStatus,
-  ProviderView,
-  RegistryView,
-  ThermalState,
-} from "./types.js";
+import { countClamped, ProviderRecord } from "./provider-record.js";
+import type { InflightRequest, ModelRates, ProviderHeartbeat, ProviderId, ProviderRegistration, ProviderView, RegistryView } from "./types.js";
 
 export type { ProviderHeartbeat, ProviderRegistration };
-
-/** A mutable provider record; exposed to readers as {@link ProviderView}. */
-export class ProviderRecord implements ProviderView {
-  readonly id: ProviderId;
-  readonly serial: string;
-  readonly accountId: string;
-  readonly version: string;
-  readonly hardware: HardwareInfo;
-  readonly decodeTps: number;
-  readonly prefillTps: number;
-  readonly maxModelSlots: number;
-  readonly models: ProviderModel[];
-  readonly privateOnly: boolean;
-  readonly connectedAtMs: number;
-  status: ProviderStatus = "idle";
-  memoryPressure = 0;
-  cpuUsage = 0;
-  thermal: ThermalState = "nominal";
-  totalMemoryGb: number;
-  freeForLoadGb: number | undefined = undefined;
-  slots: ModelSlot[] = [];
-  warmModels: string[] = [];
-  lastHeartbeatMs: number;
-  readonly inflight = new Map<RequestId, InflightRequest>();
-  readonly pendingLoads = new Map<string, number>();
-  /** Per advertised model: physical rate ceilings and the coordinator's own measurements. */
-  readonly modelRates: Map<string, ModelRates>;
-  /** Multiplies the scheduler's cost estimate (1 = none); see {@link ProviderRegistry.setCostPenalty}. */
-  costPenaltyFactor = 1;
-  /** Register claims clamped to physical bounds (empty for an honest Mac), for the caller to log. */
-  readonly claimsClamped: readonly ClampedClaim[];
-  /** See {@link ProviderView.pool}; set only through {@link ProviderRegistry.setPool}. */
-  pool: string | undefined = undefined;
-  heartbeats = 0;
-
-  /** `claimed` is clamped to the bounds of the hardware it names (claim-bounds.ts) before anything is kept. */
-  constructor(id: ProviderId, claimed: ProviderRegistration, nowMs: number, catalog: readonly ClaimModel[] = defaultCatalog) {
-    const { registration: r, clamped, rates } = clampRegistration(claimed, catalog);
-    this.claimsClamped = clamped;
-    this.modelRates = rates;
-    countClamped(clamped, "register");
-    this.id = id;
-    this.serial = r.serial;
-    this.accountId = r.accountId;
-    this.version = r.version;
-    this.hardware = r.hardware;
-    this.decodeTps = r.decodeTps;
-    this.prefillTps = r.prefillTps;
-    this.maxModelSlots = r.maxModelSlots;
-    this.models = r.models;
-    this.privateOnly = r.privateOnly === true;
-    this.connectedAtMs = nowMs;
-    this.lastHeartbeatMs = nowMs;
-    this.totalMemoryGb = r.hardware.memoryGb;
-  }
-
-  servesModel(model: string): boolean {
-    return this.models.some((m) => m.id === model);
-  }
-}
+export { ProviderRecord };
 
 /** Listener for changes that may free capacity (so the dispatcher can drain its queues). */
 export type CapacityListener = (model: string | undefined) => void;
@@ -125,11 +55,7 @@ export class ProviderRegistry {
     const rec = new ProviderRecord(id, r, nowMs, this.#catalog);
     this.#byId.set(id, rec);
     this.#bySerial.set(r.serial, rec);
-    for (const m of rec.models) {
-      let list = this.#byModel.get(m.id);
-      if (!list) this.#byModel.set(m.id, (list = []));
-      list.push(rec);
-    }
+    for (const m of rec.models) addTo(this.#byModel, m.id, rec);
     this.#list = undefined;
     this.#emit(undefined);
     return rec;
@@ -224,16 +150,9 @@ export class ProviderRegistry {
     const rec = this.#byId.get(id);
     const prev = rec?.modelRates.get(model);
     if (!rec || !prev) return undefined;
-    let otherStreamsOnModel = 0;
-    let otherRequestsOnProvider = 0;
-    for (const r of rec.inflight.values()) {
-      if (r.requestId === o.requestId) continue;
-      otherRequestsOnProvider++;
-      if (r.model === model) otherStreamsOnModel++;
-    }
     const mine = rec.inflight.get(o.requestId);
     const promptTokensAhead = mine ? this.#promptAhead.get(mine) : undefined;
-    const next = foldRates(prev, rateSamples(o, { otherStreamsOnModel, otherRequestsOnProvider, promptTokensAhead }));
+    const next = foldRates(prev, rateSamples(o, { ...concurrencyAround(rec, o.requestId, model), promptTokensAhead }));
     rec.modelRates.set(model, next);
     return next;
   }
@@ -266,16 +185,10 @@ export class ProviderRegistry {
 
   /** Keeps the warm index in step with the provider's slots (only touches lists whose membership changed). */
   #reindexWarm(rec: ProviderRecord): void {
-    const now = new Set<string>();
-    for (const s of rec.slots) if (s.state === "running" || s.state === "idle") now.add(s.model);
+    const now = warmModelsOf(rec);
     const before = this.#warmOf.get(rec.id) ?? new Set<string>();
     for (const m of before) if (!now.has(m)) removeFrom(this.#warmByModel, m, rec);
-    for (const m of now) {
-      if (before.has(m)) continue;
-      let list = this.#warmByModel.get(m);
-      if (!list) this.#warmByModel.set(m, (list = []));
-      list.push(rec);
-    }
+    for (const m of now) if (!before.has(m)) addTo(this.#warmByModel, m, rec);
     this.#warmOf.set(rec.id, now);
   }
 
@@ -312,20 +225,9 @@ export class ProviderRegistry {
     const req = rec.inflight.get(requestId);
     if (!req) return;
     rec.inflight.delete(requestId);
-    if (req.seenByProvider) {
-      // The last heartbeat still counts this request; release it now rather than leaving its slot looking
-      // busy until the next heartbeat (that would make finished capacity invisible to queued requests).
-      const i = rec.slots.findIndex((s) => s.model === req.model);
-      const slot = rec.slots[i];
-      if (slot) {
-        rec.slots = rec.slots.slice();
-        rec.slots[i] = {
-          ...slot,
-          numRunning: Math.max(0, slot.numRunning - 1),
-          tokenBudgetUsed: Math.max(0, slot.tokenBudgetUsed - Math.max(req.usedTokens, req.reservedTokens)),
-        };
-      }
-    }
+    // The last heartbeat still counts this request; release it now rather than leaving its slot looking
+    // busy until the next heartbeat (that would make finished capacity invisible to queued requests).
+    if (req.seenByProvider) releaseFromSlots(rec, req);
     this.#emit(req.model);
   }
 
@@ -348,24 +250,4 @@ export class ProviderRegistry {
   #emit(model: string | undefined): void {
     for (const l of this.#listeners) l(model);
   }
-}
-
-/** Prompt tokens of the provider's in-flight requests that have not streamed a token yet (as scheduler/cost.ts counts them). */
-function promptTokensInPrefill(rec: ProviderRecord): number {
-  let sum = 0;
-  for (const r of rec.inflight.values()) if (r.promptTokens !== undefined && r.usedTokens <= r.promptTokens) sum += r.promptTokens;
-  return sum;
-}
-
-/** Counts clamped claims, one per field (tags are closed sets: the field and where it came from). */
-function countClamped(clamped: readonly ClampedClaim[], source: "register" | "heartbeat"): void {
-  for (const c of clamped) count("provider.claims_clamped", { source, field: c.field });
-}
-
-function removeFrom(index: Map<string, ProviderRecord[]>, model: string, rec: ProviderRecord): void {
-  const list = index.get(model);
-  if (!list) return;
-  const i = list.indexOf(rec);
-  if (i >= 0) list.splice(i, 1);
-  if (list.length === 0) index.delete(model);
 }

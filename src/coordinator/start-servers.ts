@@ -1,0 +1,42 @@
+/**
+ * Start-up's last fallible step: the consumer server and the providers' gRPC server start listening. If either
+ * cannot (a port in use, most likely), what already runs is undone before the error propagates.
+ */
+import type { Config } from "../config/config.js";
+import type { PostgresLedger } from "../ledger/postgres-ledger.js";
+import { startGrpcServer, type GrpcServerHandle } from "../protocol/grpc-server.js";
+import type { ProviderService } from "../protocol/provider-service.js";
+import type { AliasSync } from "./alias-sync.js";
+import type { ConsumerHttp } from "./consumer-http.js";
+
+/** What {@link startServers} starts, and what it undoes on failure. */
+export interface ServerParts {
+  consumer: ConsumerHttp;
+  providers: ProviderService;
+  ledger: PostgresLedger;
+  aliasSync: AliasSync;
+}
+
+/** Both servers, listening. */
+export interface ListeningServers {
+  httpPort: number;
+  grpc: GrpcServerHandle;
+}
+
+/** Listens on `config.httpPort` then `config.grpcPort`; on failure undoes the parts and rethrows. */
+export async function startServers(config: Config, parts: ServerParts): Promise<ListeningServers> {
+  const { server: http, prometheus } = parts.consumer;
+  try {
+    const httpPort = await http.listen(config.httpPort, config.host);
+    const grpc = await startGrpcServer(parts.providers, { host: config.host, port: config.grpcPort, keepaliveTimeMs: config.grpcKeepaliveMs });
+    return { httpPort, grpc };
+  } catch (e) {
+    // Undo what already runs (listener, session sweep, alias refresh, ledger background work).
+    parts.providers.closeAll("coordinator failed to start");
+    parts.aliasSync.stop();
+    await http.stopListening();
+    await parts.ledger.close();
+    await prometheus?.close();
+    throw e;
+  }
+}
