@@ -29,7 +29,7 @@ export function createConsumerHttp(config: Config, clock: Clock, routeDeps: Rout
     // A body sent without Content-Length is bounded here; a declared one is refused earlier, by adminGate.
     readMaxBytes: config.adminMaxBodyBytes,
     // The REST routes only serve HTTP/1.1 (the server is node:http), so the handler's narrower types hold.
-    fallback: rest as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
+    fallback: rest as unknown as NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>,
   });
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.

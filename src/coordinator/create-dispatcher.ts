@@ -4,7 +4,7 @@
  */
 import type { Config } from "../config/config.js";
 import { Dispatcher } from "../dispatch/dispatcher.js";
-import type { UsageCheck } from "../dispatch/request-run.js";
+import type { UsageCheck } from "../dispatch/attempt-billing.js";
 import { classifyProviderError } from "../health/classify-provider-error.js";
 import type { HealthTracker } from "../health/health-tracker.js";
 import type { ProviderService } from "../protocol/provider-service.js";

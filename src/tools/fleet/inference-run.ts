@@ -15,7 +15,7 @@ import type { FailureBehaviour } from "./failure-script.js";
 import { concurrentDecodeTps } from "./mac-performance.js";
 import { toolArgumentFragments, wordStream, type SimTool } from "./sim-request.js";
 
-type DeltaInit = MessageInitShape<typeof DeltaSchema>["delta"];
+type DeltaInit = NonNullable<MessageInitShape<typeof DeltaSchema>["delta"]>;
 type ProviderMessageInit = MessageInitShape<typeof ProviderMessageSchema>;
 
 /** What the Mac lends a run. */
