@@ -16,10 +16,10 @@ export interface ScratchDatabase {
 
 /** Creates a uniquely named database and returns its URL. */
 export async function createScratchDatabase(env: NodeJS.ProcessEnv): Promise<ScratchDatabase> {
-  const admin = env["BENCH_DATABASE_URL"];
+  const admin = env.BENCH_DATABASE_URL;
   if (!admin) {
     const t = await createTestDatabase();
-    return { url: t.url, server: process.env["TEST_DATABASE_URL"] ? "TEST_DATABASE_URL" : "embedded PostgreSQL 17", close: () => t.close() };
+    return { url: t.url, server: process.env.TEST_DATABASE_URL ? "TEST_DATABASE_URL" : "embedded PostgreSQL 17", close: () => t.close() };
   }
   const name = `bench_${randomBytes(5).toString("hex")}`;
   const query = async (sql: string) => {

@@ -145,7 +145,7 @@ export async function runLedgerBench(options: { url: string; concurrency: number
     const lines = [
       "| system | concurrency | ok cycles | errors | ok cycles/s | p50 ms | p99 ms | leased/naive |",
       "|---|---|---|---|---|---|---|---|",
-      ...rows.map((r) => `| ${r.system} | ${r.concurrency} | ${r.ok} | ${r.errors} | ${r.throughputPerS.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.system === "leased" ? ratios[r.concurrency]!.toFixed(1) + "×" : ""} |`),
+      ...rows.map((r) => `| ${r.system} | ${r.concurrency} | ${r.ok} | ${r.errors} | ${r.throughputPerS.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.system === "leased" ? `${ratios[r.concurrency]!.toFixed(1)}×` : ""} |`),
     ];
     return { rows, ratios, markdown: lines.join("\n"), verifyOk: verify.ok };
   } finally {
@@ -156,9 +156,9 @@ export async function runLedgerBench(options: { url: string; concurrency: number
 }
 
 async function main(): Promise<void> {
-  const durationMs = Number(process.env["BENCH_DURATION_MS"] ?? 5000);
-  const concurrency = (process.env["BENCH_CONCURRENCY"] ?? "64,256").split(",").map(Number);
-  const adminUrl = process.env["BENCH_DATABASE_URL"];
+  const durationMs = Number(process.env.BENCH_DURATION_MS ?? 5000);
+  const concurrency = (process.env.BENCH_CONCURRENCY ?? "64,256").split(",").map(Number);
+  const adminUrl = process.env.BENCH_DATABASE_URL;
   const server = adminUrl ? undefined : await startEmbeddedPostgres({ databaseDir: await makeTempClusterDir("ledger-bench-"), ephemeral: true });
   const base = adminUrl ?? server!.urlFor("postgres");
   const name = `ledger_bench_${randomBytes(4).toString("hex")}`;

@@ -51,13 +51,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
           process.stdout.write(simulateUsage);
           return 0;
         }
-        process.stdout.write(simulate(rest) + "\n");
+        process.stdout.write(`${simulate(rest)}\n`);
         return 0;
       }
       case "ledger":
         return await ledgerCommand(rest, env);
       case "settings":
-        process.stdout.write((rest.includes("--markdown") ? settingsMarkdown() : settingsHelp()) + "\n");
+        process.stdout.write(`${rest.includes("--markdown") ? settingsMarkdown() : settingsHelp()}\n`);
         return 0;
       case "bench": {
         const { runBench } = await import("../../bench/run.js");

@@ -22,8 +22,8 @@ export interface RouteConstraints {
 export function takeRouteConstraints(body: unknown, header: string | string[] | undefined): RouteConstraints {
   const mode = routeMode(header);
   if (typeof body !== "object" || body === null || Array.isArray(body) || !("provider_serials" in body)) return { mode };
-  const raw = (body as Record<string, unknown>)["provider_serials"];
-  delete (body as Record<string, unknown>)["provider_serials"];
+  const raw = (body as Record<string, unknown>).provider_serials;
+  delete (body as Record<string, unknown>).provider_serials;
   if (raw === null) return { mode };
   if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_PROVIDER_SERIALS) {
     throw invalid(`provider_serials must be an array of 1 to ${MAX_PROVIDER_SERIALS} machine serials`);

@@ -28,7 +28,7 @@ export function createReleasePath(o: ReleasePathOptions): Ledger["release"] {
 
   return async function release(requestId: string, reason: string): Promise<void> {
     const rec = reservations.get(requestId);
-    if (!rec || rec.state !== "reserved") return;
+    if (rec?.state !== "reserved") return;
     reservations.set(requestId, { state: "released", reserved: rec.reserved, atMs: clock.nowMs() });
     credit.resolveHold(rec, 0n);
     // Never dispatched (refused or cancelled before reaching a provider): nothing durable to undo.

@@ -27,7 +27,10 @@ export function addIntrospectionServices(server: grpc.Server): HealthSwitch {
   const health = new HealthImplementation(Object.fromEntries(healthServiceNames.map((n) => [n, "SERVING" as const])));
   health.addToServer(server);
   new ReflectionService(reflectionPackage()).addToServer(server);
-  return { setServing: (serving) => healthServiceNames.forEach((n) => health.setStatus(n, serving ? "SERVING" : "NOT_SERVING")) };
+  return { setServing: (serving) => {
+      for (const n of healthServiceNames) health.setStatus(n, serving ? "SERVING" : "NOT_SERVING");
+    },
+  };
 }
 
 type PackageDefinition = ConstructorParameters<typeof ReflectionService>[0];

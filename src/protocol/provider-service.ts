@@ -93,7 +93,10 @@ export class ProviderService implements ProviderDirectory {
     }
     const msg = m.msg;
     if (session.state.t === "handshaking") {
-      if (msg.case === "challengeResponse") return answerChallenge(session, msg.value.nonce, msg.value.signature, this.#log);
+      if (msg.case === "challengeResponse") {
+        answerChallenge(session, msg.value.nonce, msg.value.signature, this.#log);
+        return;
+      }
       if (session.registering) return; // Register is being checked; anything else waits for the ack
       if (msg.case !== "register") {
         session.close("first frame was not Register", { code: INVALID_ARGUMENT, details: "first frame must be Register" });

@@ -72,7 +72,7 @@ export class MemoryBucketStore implements BucketStore {
       });
       return { allowed: false, buckets, index, retryAfterMs };
     }
-    requests.forEach((r, i) => this.#buckets.set(r.key, buckets[i]!));
+    for (const [i, r] of requests.entries()) this.#buckets.set(r.key, buckets[i]!);
     return { allowed: true, buckets };
   }
 

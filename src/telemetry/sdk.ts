@@ -34,7 +34,7 @@ export async function startTelemetry(config: Config, service = "coordinator"): P
     // The SDK's exporters read their endpoint from the environment only: hand them the value config resolved
     // (`--otel-exporter-otlp-endpoint` over the variable), so the flag behaves exactly like the variable
     // (every signal; OTEL_EXPORTER_OTLP_PROTOCOL and per-signal endpoints still apply).
-    process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = config.otelEndpoint;
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = config.otelEndpoint;
     // Our name is only the default resource: the SDK's environment detector (OTEL_SERVICE_NAME,
     // OTEL_RESOURCE_ATTRIBUTES) merges over it. `serviceName` would override both.
     const sdk = new NodeSDK({ resource: defaultResource().merge(resourceFromAttributes({ "service.name": service })) });

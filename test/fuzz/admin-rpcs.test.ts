@@ -118,9 +118,9 @@ describe("fuzz: admin RPCs", function () {
   const adminRequest = (rpc: string, auth: AdminAuth, contentType: string | undefined, body: Buffer) => {
     const headers: Record<string, string> = {};
     if (contentType !== undefined) headers["content-type"] = contentType;
-    if (auth === "ok") headers["authorization"] = `Bearer ${t.adminKey}`;
-    if (auth === "wrong") headers["authorization"] = "Bearer admin-wrong";
-    if (auth === "basic") headers["authorization"] = `Basic ${Buffer.from(`admin:${t.adminKey}`).toString("base64")}`;
+    if (auth === "ok") headers.authorization = `Bearer ${t.adminKey}`;
+    if (auth === "wrong") headers.authorization = "Bearer admin-wrong";
+    if (auth === "basic") headers.authorization = `Basic ${Buffer.from(`admin:${t.adminKey}`).toString("base64")}`;
     return { method: "POST", path: `/${AdminService.typeName}/${rpc}`, headers, body };
   };
 

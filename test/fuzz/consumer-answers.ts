@@ -79,7 +79,7 @@ export function checkSuccess(res: FuzzResponse): void {
     } catch {
       throw new Error(`an SSE data line is not JSON: ${payload.slice(0, 200)}`);
     }
-    expect(e["error"] === undefined && e["type"] !== "error" && e["type"] !== "response.failed", "no in-band error event in a stream served by honest Macs", res);
+    expect(e.error === undefined && e.type !== "error" && e.type !== "response.failed", "no in-band error event in a stream served by honest Macs", res);
   }
 }
 

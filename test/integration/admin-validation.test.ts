@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AccountTier, AdminService } from "../../gen/coordinator/admin/v1/admin_pb.js";
+import { type AccountTier, AdminService } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 
 const INT64_MAX = 2n ** 63n - 1n;

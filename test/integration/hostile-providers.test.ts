@@ -40,7 +40,7 @@ describe("hostile providers", function () {
       const p = raw();
       p.register({ authToken: t.providerToken, serial: "x", ...r });
       const status = await p.status;
-      assert.equal(status.code, grpc.status.INVALID_ARGUMENT, String(r["serial"]));
+      assert.equal(status.code, grpc.status.INVALID_ARGUMENT, String(r.serial));
       assert.match(status.details, details);
     }
     assert.equal(t.coordinator.registry.size, 0);

@@ -37,9 +37,9 @@ describe("telemetry: the OpenTelemetry SDK's configuration", function () {
       delete process.env[k];
     }
     // Only traces: the metric and log pipelines are other tests' business (and globals).
-    process.env["OTEL_METRICS_EXPORTER"] = "none";
-    process.env["OTEL_LOGS_EXPORTER"] = "none";
-    process.env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/json"; // readable here
+    process.env.OTEL_METRICS_EXPORTER = "none";
+    process.env.OTEL_LOGS_EXPORTER = "none";
+    process.env.OTEL_EXPORTER_OTLP_PROTOCOL = "http/json"; // readable here
     trace.disable();
   });
   afterEach(async () => {
@@ -81,13 +81,13 @@ describe("telemetry: the OpenTelemetry SDK's configuration", function () {
   });
 
   it("lets OTEL_SERVICE_NAME name the service", async () => {
-    process.env["OTEL_SERVICE_NAME"] = "coordinator-eu-1";
+    process.env.OTEL_SERVICE_NAME = "coordinator-eu-1";
     const got = await exportOneSpan(["--otel-exporter-otlp-endpoint", url]);
     assert.equal(decode(got.find((r) => r.path === "/v1/traces")!.body).resource["service.name"], "coordinator-eu-1");
   });
 
   it("lets service.name in OTEL_RESOURCE_ATTRIBUTES name the service", async () => {
-    process.env["OTEL_RESOURCE_ATTRIBUTES"] = "service.name=from-attributes,deployment.environment.name=staging";
+    process.env.OTEL_RESOURCE_ATTRIBUTES = "service.name=from-attributes,deployment.environment.name=staging";
     const got = await exportOneSpan(["--otel-exporter-otlp-endpoint", url]);
     const { resource } = decode(got.find((r) => r.path === "/v1/traces")!.body);
     assert.equal(resource["service.name"], "from-attributes");

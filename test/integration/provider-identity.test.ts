@@ -160,7 +160,7 @@ describe("provider identity", function () {
     // Through the admin API: at once.
     const r = await adminCall(t, "RevokeProviderToken", { tokenId: second.tokenId });
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    assert.equal(r.json["sessionsEnded"], 1);
+    assert.equal(r.json.sessionsEnded, 1);
     await eventually(() => other.state === "unauthenticated", 2_000, "the revoked session to end");
     assert.equal(other.lastError?.code, grpc.status.UNAUTHENTICATED);
     assert.equal(t.coordinator.registry.size, 1);

@@ -39,7 +39,7 @@ describe("request limits", function () {
     // The finding: tools[0].function.parameters nested 5,000 times, ~8.5 KB per body (written as text: even
     // JSON.stringify cannot serialise it).
     const deep = "__DEEP__";
-    const deepText = '{"a":'.repeat(5_000) + "0" + "}".repeat(5_000);
+    const deepText = `${'{"a":'.repeat(5_000)}0${"}".repeat(5_000)}`;
     const bodies: Record<string, Record<string, unknown>> = {
       "/v1/chat/completions": { model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "f", parameters: deep } }] },
       "/v1/completions": { model: "gpt-oss-20b", prompt: "hi", tools: [{ type: "function", function: { name: "f", parameters: deep } }] },

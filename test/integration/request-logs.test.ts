@@ -30,39 +30,39 @@ describe("logs: one line per finished request, ids on every line inside it", fun
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat, { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
     assert.equal(r.status, 200);
     const requestId = r.headers.get("x-request-id")!;
-    await eventually(() => lines.some((l) => l["msg"] === "request finished"), 5_000, "the finished line");
+    await eventually(() => lines.some((l) => l.msg === "request finished"), 5_000, "the finished line");
 
     for (const l of lines) {
-      assert.equal(typeof l["level"], "string");
-      assert.ok(!Number.isNaN(Date.parse(String(l["timestamp"]))), `an ISO timestamp: ${JSON.stringify(l)}`);
+      assert.equal(typeof l.level, "string");
+      assert.ok(!Number.isNaN(Date.parse(String(l.timestamp))), `an ISO timestamp: ${JSON.stringify(l)}`);
     }
-    const finished = lines.filter((l) => l["msg"] === "request finished");
+    const finished = lines.filter((l) => l.msg === "request finished");
     assert.equal(finished.length, 1);
     const f = finished[0]!;
-    assert.equal(f["level"], "info");
-    assert.equal(f["request_id"], requestId);
-    assert.equal(f["trace_id"], traceId);
-    assert.match(String(f["span_id"]), /^[0-9a-f]{16}$/);
+    assert.equal(f.level, "info");
+    assert.equal(f.request_id, requestId);
+    assert.equal(f.trace_id, traceId);
+    assert.match(String(f.span_id), /^[0-9a-f]{16}$/);
     assert.equal(f["dd.trace_id"], BigInt(`0x${traceId.slice(16)}`).toString());
-    assert.equal(f["route"], "/v1/chat/completions");
-    assert.equal(f["model"], "gpt-oss-20b");
-    assert.equal(f["provider_id"], good!.providerId);
-    assert.equal(f["status"], 200);
-    assert.equal(f["outcome"], "completed");
-    assert.equal(f["attempts"], 2);
-    assert.ok((f["prompt_tokens"] as number) > 0 && (f["completion_tokens"] as number) > 0, JSON.stringify(f));
-    assert.ok(typeof f["ttft_ms"] === "number" && typeof f["duration_ms"] === "number" && (f["ttft_ms"] as number) <= (f["duration_ms"] as number), JSON.stringify(f));
+    assert.equal(f.route, "/v1/chat/completions");
+    assert.equal(f.model, "gpt-oss-20b");
+    assert.equal(f.provider_id, good!.providerId);
+    assert.equal(f.status, 200);
+    assert.equal(f.outcome, "completed");
+    assert.equal(f.attempts, 2);
+    assert.ok((f.prompt_tokens as number) > 0 && (f.completion_tokens as number) > 0, JSON.stringify(f));
+    assert.ok(typeof f.ttft_ms === "number" && typeof f.duration_ms === "number" && (f.ttft_ms as number) <= (f.duration_ms as number), JSON.stringify(f));
 
     // Written from the failing Mac's stream event, yet inside the request: its ids, the provider and the reason.
-    const failover = lines.find((l) => l["msg"] === "failing over");
-    assert.ok(failover, lines.map((l) => l["msg"]).join(" | "));
-    assert.equal(failover["level"], "info");
-    assert.equal(failover["request_id"], requestId);
-    assert.equal(failover["trace_id"], traceId);
-    assert.equal(failover["provider_id"], bad!.providerId);
-    assert.equal(failover["reason"], "provider_error");
+    const failover = lines.find((l) => l.msg === "failing over");
+    assert.ok(failover, lines.map((l) => l.msg).join(" | "));
+    assert.equal(failover.level, "info");
+    assert.equal(failover.request_id, requestId);
+    assert.equal(failover.trace_id, traceId);
+    assert.equal(failover.provider_id, bad!.providerId);
+    assert.equal(failover.reason, "provider_error");
     // Every line logged while the request ran carries its ids.
-    for (const l of lines.filter((x) => x["request_id"] === requestId)) assert.equal(l["trace_id"], traceId, JSON.stringify(l));
+    for (const l of lines.filter((x) => x.request_id === requestId)) assert.equal(l.trace_id, traceId, JSON.stringify(l));
   });
 
   it("writes a refused request's line with its status, outcome and reason", async () => {
@@ -70,14 +70,14 @@ describe("logs: one line per finished request, ids on every line inside it", fun
     t = await startTestCoordinator({ logger });
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat, model: "no-such-model" });
     assert.equal(r.status, 404);
-    await eventually(() => lines.some((l) => l["msg"] === "request finished"), 5_000, "the finished line");
-    const f = lines.find((l) => l["msg"] === "request finished")!;
-    assert.equal(f["request_id"], r.headers.get("x-request-id"));
-    assert.match(String(f["trace_id"] ?? ""), /^$|^[0-9a-f]{32}$/);
-    assert.equal(f["status"], 404);
-    assert.equal(f["outcome"], "refused");
-    assert.equal(f["error_code"], "model_not_found");
-    assert.equal(f["reason"], "model_not_found");
-    assert.equal(f["provider_id"], undefined);
+    await eventually(() => lines.some((l) => l.msg === "request finished"), 5_000, "the finished line");
+    const f = lines.find((l) => l.msg === "request finished")!;
+    assert.equal(f.request_id, r.headers.get("x-request-id"));
+    assert.match(String(f.trace_id ?? ""), /^$|^[0-9a-f]{32}$/);
+    assert.equal(f.status, 404);
+    assert.equal(f.outcome, "refused");
+    assert.equal(f.error_code, "model_not_found");
+    assert.equal(f.reason, "model_not_found");
+    assert.equal(f.provider_id, undefined);
   });
 });

@@ -264,9 +264,9 @@ describe("routing constraints with simulated Macs", function () {
       assert.equal(forwarded.length, 4, "one InferenceRequest per dialect");
       for (const body of forwarded) {
         assert.ok(!("provider_serials" in body), `forwarded body still holds provider_serials: ${JSON.stringify(body)}`);
-        assert.equal(body["model"], GPT);
+        assert.equal(body.model, GPT);
       }
-      assert.equal(forwarded[0]!["temperature"], 0.25, "the other fields are forwarded as sent");
+      assert.equal(forwarded[0]!.temperature, 0.25, "the other fields are forwarded as sent");
 
       // A malformed allowlist on the Anthropic route is refused there too (in the Anthropic error shape).
       const bad = await postMessages(t, { model: GPT, max_tokens: 32, messages: [{ role: "user", content: "hi" }], provider_serials: [] });

@@ -24,7 +24,7 @@ let embedded: Promise<EmbeddedPostgresServer> | undefined;
 
 /** The admin URL of the server that hosts test databases (starting the embedded one if needed). */
 async function adminUrl(): Promise<string> {
-  const external = process.env["TEST_DATABASE_URL"];
+  const external = process.env.TEST_DATABASE_URL;
   if (external) return external;
   embedded ??= (async () => {
     const server = await startEmbeddedPostgres({ databaseDir: await makeTempClusterDir(), ephemeral: true });

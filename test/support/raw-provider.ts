@@ -24,7 +24,7 @@ type RegisterInit = Extract<NonNullable<Init["msg"]>, { case: "register" }>["val
 
 // The generated serializer, except that a Uint8Array goes out as is (for malformed frames).
 const definition = grpcServiceDefinition(ProviderService);
-const connectMethod = definition["connect"]!;
+const connectMethod = definition.connect!;
 const Client = grpc.makeGenericClientConstructor(
   { connect: { ...connectMethod, requestSerialize: (m: unknown) => (m instanceof Uint8Array ? Buffer.from(m) : connectMethod.requestSerialize(m)) } },
   "ProviderService",

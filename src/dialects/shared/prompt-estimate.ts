@@ -49,7 +49,10 @@ function addText(t: Tally, s: string): void {
 }
 
 function tallyContent(t: Tally, content: unknown): void {
-  if (typeof content === "string") return addText(t, content);
+  if (typeof content === "string") {
+    addText(t, content);
+    return;
+  }
   if (!Array.isArray(content)) return;
   for (const part of content) {
     if (typeof part !== "object" || part === null) continue;

@@ -3,7 +3,7 @@
  * scripted behaviours (consumed in order, optionally filtered by model / tools) or from per-Mac
  * probabilities drawn with a seeded PRNG. Pure: the SimulatedMac carries the chosen behaviour out.
  */
-import { ErrorReason } from "../../../gen/coordinator/provider/v1/provider_pb.js";
+import type { ErrorReason } from "../../../gen/coordinator/provider/v1/provider_pb.js";
 
 /**
  * One request's behaviour.

@@ -198,6 +198,7 @@ type ParsedArgs =
 
 /** Parses and validates the `fleet` flags. Pure. */
 export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
+  // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment in the try (TypeScript's evolving let)
   let v;
   try {
     v = parseArgs({

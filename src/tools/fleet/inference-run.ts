@@ -5,7 +5,7 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
-  DeltaSchema,
+  type DeltaSchema,
   ErrorReason,
   FinishReason,
   type ProviderMessageSchema,

@@ -228,7 +228,8 @@ export class SimulatedMac extends EventEmitter {
   #onMessage(m: CoordinatorMessage): void {
     switch (m.msg.case) {
       case "registerAck":
-        return this.#onRegistered(m.msg.value);
+        this.#onRegistered(m.msg.value);
+        return;
       case "challenge": {
         // Prove the machine's key: the coordinator refuses a serial whose key cannot sign its nonce.
         const nonce = m.msg.value.nonce;

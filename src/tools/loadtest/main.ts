@@ -131,7 +131,7 @@ export async function writeReports(report: LoadtestReport, dir: string, startedA
   const base = join(dir, `loadtest-${stamp}`);
   const files = { markdown: `${base}.md`, json: `${base}.json`, html: `${base}.html` };
   await writeFile(files.markdown, renderMarkdown(report));
-  await writeFile(files.json, JSON.stringify(report, null, 2) + "\n");
+  await writeFile(files.json, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(files.html, renderHtml(report));
   return files;
 }

@@ -134,7 +134,7 @@ export function renderMarkdownTable(cells: readonly CellSummary[]): string {
     formatErrorsByClass(c.errorsByClass).replaceAll("|", "\\|"),
   ]);
   const line = (cols: readonly string[]) => `| ${cols.join(" | ")} |`;
-  return [line(markdownColumns), line(align), ...rows.map(line)].join("\n") + "\n";
+  return `${[line(markdownColumns), line(align), ...rows.map(line)].join("\n")}\n`;
 }
 
 /** The Markdown report: a heading, the run's context, the table and the error taxonomy. */
@@ -151,7 +151,7 @@ export function renderMarkdown(report: LoadtestReport): string {
     "Latency and TTFB percentiles are over successful requests; cluster tok/s = completion tokens ÷ cell wall time.",
     "",
     renderMarkdownTable(report.cells),
-    "Error classes: " + describeClasses(report.classificationRules) + ".",
+    `Error classes: ${describeClasses(report.classificationRules)}.`,
     "",
   ].join("\n");
 }

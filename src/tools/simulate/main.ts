@@ -43,6 +43,7 @@ function usageError(message: string): Error {
 
 /** Parses `--scenario NAME --seed N --hours H` (also `--x=value`). Throws on unknown flags or values. */
 export function parseSimulateArgs(argv: readonly string[]): SimulateArgs {
+  // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment in the try (TypeScript's evolving let)
   let v;
   try {
     v = parseFlags(argv, {

@@ -92,7 +92,7 @@ describe("HealthTracker", () => {
   it("opens the provider breaker across models after 5 consecutive faults and counts it", () => {
     const { h, metrics } = tracker();
     const shapes: RequestShape[] = ["base", "tools", "vision", "base", "tools"];
-    shapes.forEach((shape, i) => h.recordOutcome({ providerId: "p1", model: `m${i}`, shape, kind: "sickness", nowMs: T0 + i * 20 * S }));
+    for (const [i, shape] of shapes.entries()) h.recordOutcome({ providerId: "p1", model: `m${i}`, shape, kind: "sickness", nowMs: T0 + i * 20 * S });
     assert.equal(h.isBreakerOpen("p1", T0 + 81 * S), true);
     assert.equal(h.isCooledDown("p1", "other-model", "base", T0 + 81 * S), true);
     assert.equal(h.verdict("p1", "other-model", "base", T0 + 81 * S), "breaker_open");

@@ -35,7 +35,7 @@ describe("ProviderBreaker", () => {
     { name: "exactly 80 % does not trip (strictly more is needed)", pattern: "SFFFF".repeat(100), opts: noConsecutive, opensAt: -1 },
     { name: "85 % over fewer than 20 outcomes does not trip", pattern: "FFFFFFSFFFFFFSFFFF", opts: noConsecutive, opensAt: -1 },
     // With defaults: runs of 4 never trip the consecutive rule, but 17 faults of 21 outcomes (81 %) trip the ratio rule.
-    { name: "with defaults, runs of 4 faults at 81 % trip the ratio rule", pattern: "FFFFS".repeat(4) + "FFFF", opensAt: 20 },
+    { name: "with defaults, runs of 4 faults at 81 % trip the ratio rule", pattern: `${"FFFFS".repeat(4)}FFFF`, opensAt: 20 },
   ];
   for (const g of gray) {
     it(g.name, () => {
@@ -55,8 +55,8 @@ describe("ProviderBreaker", () => {
     const b = new ProviderBreaker({ ...noConsecutive, maxSamples: 20 });
     // A fault, 100 successes, then 17 faults: with only the last 20 kept, 17 faults in 20 trip
     // (all 118 would be 18 faults, 15 %).
-    assert.equal(feed(b, "F" + "S".repeat(100) + "F".repeat(17)), 117);
-    assert.equal(feed(new ProviderBreaker(noConsecutive), "F" + "S".repeat(100) + "F".repeat(17)), -1);
+    assert.equal(feed(b, `F${"S".repeat(100)}${"F".repeat(17)}`), 117);
+    assert.equal(feed(new ProviderBreaker(noConsecutive), `F${"S".repeat(100)}${"F".repeat(17)}`), -1);
   });
 
   it("doubles the cool-down on each re-open, up to 5 minutes", () => {

@@ -166,8 +166,8 @@ describe("ApiKeyCache", () => {
 
 describe("apiKeyFormatProblem", () => {
   const min = MIN_API_KEY_SECRET_CHARS;
-  const ok = ["sk-" + "a".repeat(min), "sk-newcomer-0123456789", "sk-" + "Az09_-".repeat(10), "sk-" + "x".repeat(256)];
-  const bad = ["sk-", "sk-test", "sk-" + "a".repeat(min - 1), "pk-" + "a".repeat(30), "sk-" + "a".repeat(min - 1) + " ", "sk-" + "a".repeat(min) + "\u0000", "sk-" + "é".repeat(25), "sk-" + "x".repeat(257)];
+  const ok = [`sk-${"a".repeat(min)}`, "sk-newcomer-0123456789", `sk-${"Az09_-".repeat(10)}`, `sk-${"x".repeat(256)}`];
+  const bad = ["sk-", "sk-test", `sk-${"a".repeat(min - 1)}`, `pk-${"a".repeat(30)}`, `sk-${"a".repeat(min - 1)} `, `sk-${"a".repeat(min)}\u0000`, `sk-${"é".repeat(25)}`, `sk-${"x".repeat(257)}`];
   for (const v of ok) it(`accepts ${JSON.stringify(v.slice(0, 30))}… (${v.length} chars)`, () => assert.equal(apiKeyFormatProblem(v), undefined));
   for (const v of bad) it(`refuses ${JSON.stringify(v.slice(0, 30))} (${v.length} chars)`, () => assert.match(apiKeyFormatProblem(v) ?? "", new RegExp(`'sk-' followed by ${min} to 256 characters`)));
 });

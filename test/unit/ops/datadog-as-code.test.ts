@@ -60,7 +60,7 @@ function checkRef(where: string, r: MetricRef): MetricSpec {
   for (const k of [...Object.keys(r.filter), ...r.by]) {
     assert.ok(spec.tags.includes(k) || globalTags.includes(k), `${where}: ${r.name} carries no tag ${k} (it has ${spec.tags.join(", ") || "none"})`);
   }
-  if (r.name === "requests" && r.filter["outcome"]) assert.ok((requestOutcomes as readonly string[]).includes(r.filter["outcome"]), `${where}: outcome ${r.filter["outcome"]}`);
+  if (r.name === "requests" && r.filter.outcome) assert.ok((requestOutcomes as readonly string[]).includes(r.filter.outcome), `${where}: outcome ${r.filter.outcome}`);
   return spec;
 }
 

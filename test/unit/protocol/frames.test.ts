@@ -488,7 +488,7 @@ describe("frames: InferenceChunk deltas", () => {
   });
 
   it("passes content, reasoning and tool-call arguments through verbatim (they are model output, not labels)", () => {
-    const text = "line1\nline2\u0000\u2028<b>" + "z".repeat(100_000);
+    const text = `line1\nline2\u0000\u2028<b>${"z".repeat(100_000)}`;
     const out = deltasFromChunk(chunk([
       { delta: { case: "content", value: text } },
       { delta: { case: "reasoning", value: text } },
@@ -593,7 +593,7 @@ describe("frames: InferenceComplete", () => {
 
 describe("frames: InferenceError", () => {
   it("maps an out-of-range error status to 500 and strips control characters from the message", () => {
-    const e = errorFromFrame(create(InferenceErrorSchema, { statusCode: 200, message: "boom\u0000\nsecond line" + "x".repeat(10_000) }));
+    const e = errorFromFrame(create(InferenceErrorSchema, { statusCode: 200, message: `boom\u0000\nsecond line${"x".repeat(10_000)}` }));
     assert.equal(e.statusCode, 500);
     assert.ok(!/[\u0000-\u001f]/.test(e.message));
     assert.ok(e.message.length <= wireBounds.maxErrorMessageChars + 1);

@@ -13,7 +13,7 @@ const markdown = "## Trust model\n\n- **Prompt**: counted by the coordinator.\n-
 const code = "export function f(x: number): number {\n\treturn x * 2 + Math.max(0, x - 1); // why: clamp\n}\n\nconst y = [1, 2, 3].map((v) => v ** 2);\n";
 const cjk = "协调器把每个请求转发给志愿者的电脑，并按使用的令牌计费。日本語の文章も数えます。";
 const emoji = "Done 🎉🚀 — naïve café, Ελληνικά, русский текст.\n";
-const fixture = (prose + markdown + code + cjk + "\n" + emoji).repeat(3);
+const fixture = (`${prose + markdown + code + cjk}\n${emoji}`).repeat(3);
 
 /** A deterministic pseudo-random string over `alphabet`. */
 function randomText(length: number, alphabet: string, seed = 1): string {
@@ -34,7 +34,7 @@ describe("countTextTokens", () => {
   });
 
   it("is exact for any text whose runs between spaces are short (soft boundaries never change the count)", () => {
-    const word = fc.stringMatching(/^[a-zA-Z0-9.,;:'"!?()\-_/\\{}<>=+*&^%$#@~`|éü中文😀]{1,30}$/);
+    const word = fc.stringMatching(/^[a-zA-Z0-9.,;:'"!?()\-_/\\{}<>=+*&^%$#@~`|éü中文😀]{1,30}$/u);
     const gap = fc.constantFrom(" ", "  ", "\t", "\n", " \n", "\n\n", "\u00a0", " \u00a0 ", "\r\n", "\u3000");
     fc.assert(
       fc.property(fc.array(fc.tuple(word, gap), { maxLength: 60 }), (parts) => {
@@ -65,7 +65,7 @@ describe("countTextTokens", () => {
 
   it("never hard-cuts between the halves of a surrogate pair", () => {
     // "x" then 300 emoji (2 code units each): a cut at 256 would land inside a pair, so it moves to 255.
-    const text = "x" + "😀".repeat(300);
+    const text = `x${"😀".repeat(300)}`;
     const expected = unsplit(text.slice(0, 255)) + unsplit(text.slice(255, 511)) + unsplit(text.slice(511));
     assert.equal(countTextTokens(text), expected);
     assert.notEqual(countTextTokens(text), unsplit(text.slice(0, 256)) + unsplit(text.slice(256, 512)) + unsplit(text.slice(512)));

@@ -13,11 +13,11 @@ describe("logger: pino JSON lines behind the Logger interface", () => {
     log.warn("disk low", { free_bytes: 12n, path: "/data" });
     assert.equal(lines.length, 1);
     const [l] = lines as [Record<string, unknown>];
-    assert.equal(l["level"], "warn");
-    assert.equal(l["msg"], "disk low");
-    assert.equal(l["free_bytes"], "12");
-    assert.equal(l["path"], "/data");
-    assert.equal(new Date(String(l["timestamp"])).toISOString(), l["timestamp"]);
+    assert.equal(l.level, "warn");
+    assert.equal(l.msg, "disk low");
+    assert.equal(l.free_bytes, "12");
+    assert.equal(l.path, "/data");
+    assert.equal(new Date(String(l.timestamp)).toISOString(), l.timestamp);
   });
 
   it("drops lines below its level, and reads an unknown level as info", () => {
@@ -25,11 +25,11 @@ describe("logger: pino JSON lines behind the Logger interface", () => {
     log.debug("a");
     log.info("b");
     log.error("c");
-    assert.deepEqual(lines.map((l) => l["msg"]), ["c"]);
+    assert.deepEqual(lines.map((l) => l.msg), ["c"]);
     const other = capture("verbose");
     other.log.debug("x");
     other.log.info("y");
-    assert.deepEqual(other.lines.map((l) => l["msg"]), ["y"]);
+    assert.deepEqual(other.lines.map((l) => l.msg), ["y"]);
   });
 
   it("adds the fields of the enclosing log scope to every line, across awaits, under the caller's own", async () => {
@@ -41,7 +41,7 @@ describe("logger: pino JSON lines behind the Logger interface", () => {
     });
     log.info("outside");
     assert.deepEqual(
-      lines.map((l) => [l["msg"], l["request_id"], l["trace_id"], l["attempt"]]),
+      lines.map((l) => [l.msg, l.request_id, l.trace_id, l.attempt]),
       [
         ["inside", "req_1", "t1", undefined],
         ["nested", "req_1", "explicit", 2],

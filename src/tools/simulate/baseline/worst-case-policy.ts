@@ -29,7 +29,7 @@ import type { ModelSlot, ProviderView } from "../../../registry/types.js";
 import { inflightFor, slotActiveRequests, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "../../../scheduler/admission.js";
 import { healthPenaltyMs, prefillTpsOf } from "../../../scheduler/cost.js";
 import { GIB, type PolicyPickContext, type SchedulerOptions, type SchedulingPolicy } from "../../../scheduler/scheduler-options.js";
-import type { HealthGates, PickResult, RouteRequest } from "../../../scheduler/types.js";
+import type { PickResult, RouteRequest } from "../../../scheduler/types.js";
 
 /** The Go coordinator's flat KV cost per token, bytes (`kvCacheBytesPerToken`, scheduler.go:49). */
 export const WORST_CASE_KV_BYTES_PER_TOKEN = 400_000;

@@ -7,7 +7,7 @@ import { FakeClock } from "../../../../src/util/clock.js";
 /** A capacity endpoint answering with the scripted statuses in turn (then 200). */
 async function startCapacity(statuses: number[]): Promise<{ baseUrl: string; hits: () => number; close: () => Promise<void> }> {
   let hits = 0;
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer((_req, res) => {
     const status = statuses[hits++] ?? 200;
     res.writeHead(status, { "content-type": "application/json" });
     res.end(status === 200 ? JSON.stringify({ models: [{ id: "m", warm_providers: hits, cold_providers: 3, note: "x" }] }) : "{}");
