@@ -3,14 +3,25 @@
  * layer and what it must not reach; the comment says why.
  * @type {import('dependency-cruiser').IConfiguration}
  */
-const IO_MODULES = ["^node:", "^(fs|net|http|http2|https|tls|dgram|child_process|worker_threads|cluster|os)$", "^pg$", "^kysely", "^@grpc/", "^@connectrpc/", "^hot-shots$", "^pino$", "^@opentelemetry/sdk"];
+const IO_MODULES = [
+  "^node:",
+  "^(fs|net|http|http2|https|tls|dgram|child_process|worker_threads|cluster|os)$",
+  "^pg$",
+  "^kysely",
+  "^@grpc/",
+  "^@connectrpc/",
+  "^hot-shots$",
+  "^pino$",
+  "^@opentelemetry/sdk",
+];
 
 module.exports = {
   forbidden: [
     {
       name: "no-circular",
       severity: "error",
-      comment: "An import cycle means two modules are one concept split badly; module initialisation order becomes fragile.",
+      comment:
+        "An import cycle means two modules are one concept split badly; module initialisation order becomes fragile.",
       from: {},
       to: { circular: true },
     },
@@ -20,7 +31,9 @@ module.exports = {
       comment:
         "The scheduler, registry, health gates, model directory, identity types, errors and the token bucket are pure: " +
         "a snapshot in, a decision out. No sockets, files, database drivers, telemetry SDKs or generated wire types.",
-      from: { path: "^src/(scheduler|registry|health|models|accounts|errors|inference)/|^src/ratelimit/token-bucket\\.ts$" },
+      from: {
+        path: "^src/(scheduler|registry|health|models|accounts|errors|inference)/|^src/ratelimit/token-bucket\\.ts$",
+      },
       to: { path: [...IO_MODULES, "^gen/"] },
     },
     {
@@ -44,7 +57,14 @@ module.exports = {
       severity: "error",
       comment: "The ledger is money on PostgreSQL: it never sees HTTP, gRPC, Connect or the request pipeline.",
       from: { path: "^src/ledger/" },
-      to: { path: ["^src/(http|protocol|dispatch|admin|dialects|cli)/", "^@grpc/", "^@connectrpc/", "^(node:)?(http|http2|https)$"] },
+      to: {
+        path: [
+          "^src/(http|protocol|dispatch|admin|dialects|cli)/",
+          "^@grpc/",
+          "^@connectrpc/",
+          "^(node:)?(http|http2|https)$",
+        ],
+      },
     },
     {
       name: "product-not-on-tools",
@@ -74,7 +94,11 @@ module.exports = {
     doNotFollow: { path: "node_modules" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"], extensions: [".ts", ".js", ".cjs", ".mjs"] },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default"],
+      extensions: [".ts", ".js", ".cjs", ".mjs"],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

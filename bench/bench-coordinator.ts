@@ -26,16 +26,31 @@ export interface BenchCoordinator {
 }
 
 /** Starts the coordinator; `config` overrides apply last (ports and host are loopback/free by default). */
-export async function startBenchCoordinator(o: { env: NodeJS.ProcessEnv; accounts: number; config?: Partial<Config> }): Promise<BenchCoordinator> {
+export async function startBenchCoordinator(o: {
+  env: NodeJS.ProcessEnv;
+  accounts: number;
+  config?: Partial<Config>;
+}): Promise<BenchCoordinator> {
   const scratch = await createScratchDatabase(o.env);
   const db = await openDatabase({ databaseUrl: scratch.url, poolSize: 10 });
-  const config: Config = Object.freeze({ ...loadConfig({}), httpPort: 0, grpcPort: 0, host: "127.0.0.1", warmPoolIntervalMs: 0, ...o.config });
+  const config: Config = Object.freeze({
+    ...loadConfig({}),
+    httpPort: 0,
+    grpcPort: 0,
+    host: "127.0.0.1",
+    warmPoolIntervalMs: 0,
+    ...o.config,
+  });
   const coordinator = await startCoordinator(config, { db: db.db, logger: silentLogger });
   try {
     const accounts = coordinator.ledger.accounts;
     const apiKeys: string[] = [];
     for (let i = 0; i < o.accounts; i++) {
-      const a = await accounts.createAccount({ name: `bench-${i}`, tier: "service", initialCreditMicroUsd: 1_000_000_000_000n });
+      const a = await accounts.createAccount({
+        name: `bench-${i}`,
+        tier: "service",
+        initialCreditMicroUsd: 1_000_000_000_000n,
+      });
       apiKeys.push((await accounts.issueApiKey({ accountId: a.id, name: "bench" })).apiKey);
     }
     const owner = await accounts.createAccount({ name: "bench-provider-owner", tier: "consumer" });

@@ -31,8 +31,16 @@ export interface BenchResult {
 export type Comparator = ">=" | "<" | "<=";
 
 /** Builds a target and decides whether it is met. */
-export function target(name: string, value: number, comparator: Comparator, threshold: number, unit: string): BenchTarget {
-  const met = Number.isFinite(value) && (comparator === ">=" ? value >= threshold : comparator === "<" ? value < threshold : value <= threshold);
+export function target(
+  name: string,
+  value: number,
+  comparator: Comparator,
+  threshold: number,
+  unit: string,
+): BenchTarget {
+  const met =
+    Number.isFinite(value) &&
+    (comparator === ">=" ? value >= threshold : comparator === "<" ? value < threshold : value <= threshold);
   return { name, value, comparator, threshold, unit, met };
 }
 
@@ -51,7 +59,11 @@ export function p50p99(values: readonly number[]): { p50: number; p99: number } 
 
 /** A Markdown table from a header row and body rows. */
 export function markdownTable(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
-  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+  return [
+    `| ${header.join(" | ")} |`,
+    `|${header.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
 }
 
 /** "1.23×" (or "n/a" when the denominator is zero). */
@@ -62,7 +74,10 @@ export function ratio(a: number, b: number): string {
 /** One line per target: "met" / "NOT MET". */
 export function formatTargets(targets: readonly BenchTarget[]): string {
   return targets
-    .map((t) => `- ${t.met ? "met" : "NOT MET"}: ${t.name} = ${Number.isFinite(t.value) ? round(t.value) : "n/a"} ${t.unit} (target ${t.comparator} ${t.threshold} ${t.unit})`)
+    .map(
+      (t) =>
+        `- ${t.met ? "met" : "NOT MET"}: ${t.name} = ${Number.isFinite(t.value) ? round(t.value) : "n/a"} ${t.unit} (target ${t.comparator} ${t.threshold} ${t.unit})`,
+    )
     .join("\n");
 }
 

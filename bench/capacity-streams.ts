@@ -43,12 +43,24 @@ const opener = setInterval(() => {
   const batch = Math.max(1, Math.round((a.ratePerS * tickMs) / 1000));
   for (let k = 0; k < batch && providers.length < a.count; k++) {
     const serial = `${a.serialPrefix}-${providers.length}`;
-    providers.push(new LightProvider(a.address, serial, registerBytes(a.token, serial, a.model), () => registered++, () => ended++));
+    providers.push(
+      new LightProvider(
+        a.address,
+        serial,
+        registerBytes(a.token, serial, a.model),
+        () => registered++,
+        () => ended++,
+      ),
+    );
   }
   if (providers.length >= a.count) clearInterval(opener);
 }, tickMs);
 
-const progress = setInterval(() => process.stderr.write(`${a.serialPrefix}: opened ${providers.length}, registered ${registered}, ended ${ended}\n`), 2_000);
+const progress = setInterval(
+  () =>
+    process.stderr.write(`${a.serialPrefix}: opened ${providers.length}, registered ${registered}, ended ${ended}\n`),
+  2_000,
+);
 
 process.stdin.resume();
 process.stdin.on("end", () => {

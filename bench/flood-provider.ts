@@ -76,7 +76,16 @@ function open(): void {
     const m = fromBinary(CoordinatorMessageSchema, bytes);
     if (m.msg.case === "challenge") {
       const signature = signChallenge(keys.privateKey, serial, m.msg.value.nonce);
-      call.write(Buffer.from(toBinary(ProviderMessageSchema, create(ProviderMessageSchema, { msg: { case: "challengeResponse", value: { nonce: m.msg.value.nonce, signature } } }))));
+      call.write(
+        Buffer.from(
+          toBinary(
+            ProviderMessageSchema,
+            create(ProviderMessageSchema, {
+              msg: { case: "challengeResponse", value: { nonce: m.msg.value.nonce, signature } },
+            }),
+          ),
+        ),
+      );
     } else if (m.msg.case === "registerAck") {
       stats.registered++;
       if (mode === "flood") flood();

@@ -45,35 +45,61 @@ export interface LoadRow {
   ttfbMs: { p50: number; p99: number };
 }
 
-const pct = (s: Float64Array, p: number) => (s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!);
+const pct = (s: Float64Array, p: number) =>
+  s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 
-function once(agent: http.Agent, target: LoadTarget, key: string, body: string, stream: boolean): Promise<{ ok: boolean; ttfbMs: number; totalMs: number; error?: string }> {
+function once(
+  agent: http.Agent,
+  target: LoadTarget,
+  key: string,
+  body: string,
+  stream: boolean,
+): Promise<{ ok: boolean; ttfbMs: number; totalMs: number; error?: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let ttfb = 0;
-    const req = http.request(target.url, { method: "POST", agent, headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "content-length": Buffer.byteLength(body) } }, (res) => {
-      let tail = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        if (ttfb === 0) ttfb = performance.now() - t0;
-        tail = (tail + chunk).slice(-200);
-      });
-      res.on("end", () => {
-        const totalMs = performance.now() - t0;
-        // A 200 is not enough: a stream must end with [DONE], a JSON body with a closing brace.
-        const complete = stream ? tail.includes("[DONE]") : tail.trimEnd().endsWith("}");
-        if (res.statusCode === 200 && complete) resolve({ ok: true, ttfbMs: ttfb, totalMs });
-        else resolve({ ok: false, ttfbMs: ttfb, totalMs, error: `${res.statusCode} ${tail.slice(0, 160)}` });
-      });
-      res.on("error", (e) => resolve({ ok: false, ttfbMs: ttfb, totalMs: performance.now() - t0, error: String(e) }));
-    });
+    const req = http.request(
+      target.url,
+      {
+        method: "POST",
+        agent,
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${key}`,
+          "content-length": Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let tail = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          if (ttfb === 0) ttfb = performance.now() - t0;
+          tail = (tail + chunk).slice(-200);
+        });
+        res.on("end", () => {
+          const totalMs = performance.now() - t0;
+          // A 200 is not enough: a stream must end with [DONE], a JSON body with a closing brace.
+          const complete = stream ? tail.includes("[DONE]") : tail.trimEnd().endsWith("}");
+          if (res.statusCode === 200 && complete) resolve({ ok: true, ttfbMs: ttfb, totalMs });
+          else resolve({ ok: false, ttfbMs: ttfb, totalMs, error: `${res.statusCode} ${tail.slice(0, 160)}` });
+        });
+        res.on("error", (e) => resolve({ ok: false, ttfbMs: ttfb, totalMs: performance.now() - t0, error: String(e) }));
+      },
+    );
     req.on("error", (e) => resolve({ ok: false, ttfbMs: 0, totalMs: performance.now() - t0, error: String(e) }));
     req.end(body);
   });
 }
 
 /** Runs one closed-loop cell against one target. */
-export async function runLoadCell(target: LoadTarget, mode: "json" | "stream", concurrency: number, body: string, durationMs: number, warmupMs: number): Promise<LoadRow> {
+export async function runLoadCell(
+  target: LoadTarget,
+  mode: "json" | "stream",
+  concurrency: number,
+  body: string,
+  durationMs: number,
+  warmupMs: number,
+): Promise<LoadRow> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
   const lat: number[] = [];
   const ttfb: number[] = [];
@@ -103,7 +129,11 @@ export async function runLoadCell(target: LoadTarget, mode: "json" | "stream", c
   const l = Float64Array.from(lat).sort();
   const t = Float64Array.from(ttfb).sort();
   const row: LoadRow = {
-    target: target.label, mode, concurrency, ok, errors,
+    target: target.label,
+    mode,
+    concurrency,
+    ok,
+    errors,
     requestsPerS: (ok / durationMs) * 1000,
     latencyMs: { p50: pct(l, 50), p99: pct(l, 99) },
     ttfbMs: { p50: pct(t, 50), p99: pct(t, 99) },
@@ -116,11 +146,13 @@ async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? "{}") as LoadPlan;
   const rows: LoadRow[] = [];
   for (const mode of plan.modes) {
-    for (const target of plan.targets) await runLoadCell(target, mode, Math.max(...plan.concurrency), plan.bodies[mode], plan.globalWarmupMs, 0);
+    for (const target of plan.targets)
+      await runLoadCell(target, mode, Math.max(...plan.concurrency), plan.bodies[mode], plan.globalWarmupMs, 0);
   }
   for (const mode of plan.modes) {
     for (const c of plan.concurrency) {
-      for (const target of plan.targets) rows.push(await runLoadCell(target, mode, c, plan.bodies[mode], plan.durationMs, plan.warmupMs));
+      for (const target of plan.targets)
+        rows.push(await runLoadCell(target, mode, c, plan.bodies[mode], plan.durationMs, plan.warmupMs));
       process.stderr.write(`${mode} c=${c} done\n`);
     }
   }

@@ -22,11 +22,27 @@ export interface InstantMacsPlan {
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? "{}") as InstantMacsPlan;
   const chip = chipProfiles.find((c) => c.memoryGb >= 128)!;
-  const macs = Array.from({ length: plan.count }, (_, i) => new SimulatedMac({
-    coordinator: plan.coordinator, token: plan.token, serial: `BENCH-GW-${i}`, chip, models: [plan.model], warmModels: [plan.model],
-    instant: true, maxConcurrency: plan.maxConcurrency, heartbeatIntervalMs: 1_000,
-  }));
-  await Promise.all(macs.map((m) => { m.start(); return m.ready(); }));
+  const macs = Array.from(
+    { length: plan.count },
+    (_, i) =>
+      new SimulatedMac({
+        coordinator: plan.coordinator,
+        token: plan.token,
+        serial: `BENCH-GW-${i}`,
+        chip,
+        models: [plan.model],
+        warmModels: [plan.model],
+        instant: true,
+        maxConcurrency: plan.maxConcurrency,
+        heartbeatIntervalMs: 1_000,
+      }),
+  );
+  await Promise.all(
+    macs.map((m) => {
+      m.start();
+      return m.ready();
+    }),
+  );
   process.stderr.write("ready\n");
   // Closing stdin is the stop signal: it also fires when the parent dies, so no Mac outlives the benchmark.
   await new Promise<void>((resolve) => {

@@ -16,11 +16,27 @@ export async function runLedgerSection(o: { quick: boolean; env: NodeJS.ProcessE
     const targets = [
       target("verifyLedger after the run", r.verifyOk ? 1 : 0, ">=", 1, "(1 = ok)"),
       // Issue 5: zero errors for the leased ledger, and at least 10× the naive baseline's successful throughput.
-      ...concurrency.map((c) => target(`leased ledger errors at concurrency ${c}`, r.rows.find((x) => x.system === "leased" && x.concurrency === c)?.errors ?? NaN, "<", 1, "errors")),
-      ...concurrency.map((c) => target(`leased ÷ naive ok-throughput at concurrency ${c}`, r.ratios[c] ?? NaN, ">=", 10, "×")),
+      ...concurrency.map((c) =>
+        target(
+          `leased ledger errors at concurrency ${c}`,
+          r.rows.find((x) => x.system === "leased" && x.concurrency === c)?.errors ?? NaN,
+          "<",
+          1,
+          "errors",
+        ),
+      ),
+      ...concurrency.map((c) =>
+        target(`leased ÷ naive ok-throughput at concurrency ${c}`, r.ratios[c] ?? NaN, ">=", 10, "×"),
+      ),
     ];
     const note = `One account, reserve → settle cycles, ${durationMs} ms per cell, server: ${scratch.server}.`;
-    return { name: "ledger", title: "Ledger: leased vs naive hot row", markdown: `${r.markdown}\n\n${note}`, targets, data: { concurrency, durationMs, rows: r.rows, ratios: r.ratios, verifyOk: r.verifyOk } };
+    return {
+      name: "ledger",
+      title: "Ledger: leased vs naive hot row",
+      markdown: `${r.markdown}\n\n${note}`,
+      targets,
+      data: { concurrency, durationMs, rows: r.rows, ratios: r.ratios, verifyOk: r.verifyOk },
+    };
   } finally {
     await scratch.close();
   }

@@ -6,7 +6,13 @@
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { CoordinatorMessageSchema, ProviderMessageSchema, ProviderStatus, SlotState, ThermalState } from "../gen/coordinator/provider/v1/provider_pb.js";
+import {
+  CoordinatorMessageSchema,
+  ProviderMessageSchema,
+  ProviderStatus,
+  SlotState,
+  ThermalState,
+} from "../gen/coordinator/provider/v1/provider_pb.js";
 import { simulatedKeySeed } from "../src/tools/fleet/simulated-key-seed.js";
 import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js";
 
@@ -34,10 +40,17 @@ export function registerBytes(token: string, serial: string, model: string): Buf
     msg: {
       case: "register",
       value: {
-        authToken: token, serial, version: "0.7.0", publicKey: keyPairFromSeed(simulatedKeySeed(serial)).publicKey,
+        authToken: token,
+        serial,
+        version: "0.7.0",
+        publicKey: keyPairFromSeed(simulatedKeySeed(serial)).publicKey,
         hardware: { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, gpuCores: 38 },
-        decodeTps: 45, prefillTps: 500, maxModelSlots: 2,
-        models: [{ id: model, sizeBytes: BigInt(12 * GB), quantization: "4bit", contextLength: 131_072, isVision: false }],
+        decodeTps: 45,
+        prefillTps: 500,
+        maxModelSlots: 2,
+        models: [
+          { id: model, sizeBytes: BigInt(12 * GB), quantization: "4bit", contextLength: 131_072, isVision: false },
+        ],
       },
     },
   });
@@ -53,8 +66,23 @@ export function heartbeatBytes(model: string): Buffer {
         status: ProviderStatus.IDLE,
         system: { memoryPressure: 0.2, cpuUsage: 0.05, thermalState: ThermalState.NOMINAL },
         capacity: {
-          totalMemoryGb: 64, freeForLoadGb: 30,
-          slots: [{ model, state: SlotState.IDLE, numRunning: 0, numWaiting: 0, maxConcurrency: 8, activeTokenBudgetUsed: 0n, activeTokenBudgetMax: 200_000n, kvBytesPerToken: 49_152n, observedDecodeTps: 45, observedPrefillTps: 500, modelLoadTimeMs: 9000 }],
+          totalMemoryGb: 64,
+          freeForLoadGb: 30,
+          slots: [
+            {
+              model,
+              state: SlotState.IDLE,
+              numRunning: 0,
+              numWaiting: 0,
+              maxConcurrency: 8,
+              activeTokenBudgetUsed: 0n,
+              activeTokenBudgetMax: 200_000n,
+              kvBytesPerToken: 49_152n,
+              observedDecodeTps: 45,
+              observedPrefillTps: 500,
+              modelLoadTimeMs: 9000,
+            },
+          ],
         },
         warmModels: [model],
       },
@@ -84,7 +112,14 @@ export class LightProvider {
   readonly #onRegistered: () => void;
   readonly #onEnd: () => void;
 
-  constructor(address: string, serial: string, register: Buffer, onRegistered: () => void, onEnd: () => void, readonly maxRetries = 8) {
+  constructor(
+    address: string,
+    serial: string,
+    register: Buffer,
+    onRegistered: () => void,
+    onEnd: () => void,
+    readonly maxRetries = 8,
+  ) {
     this.#address = address;
     this.#serial = serial;
     this.#register = register;
@@ -110,7 +145,16 @@ export class LightProvider {
       if (m.msg.case === "challenge") {
         const keys = keyPairFromSeed(simulatedKeySeed(this.#serial));
         const signature = signChallenge(keys.privateKey, this.#serial, m.msg.value.nonce);
-        this.#call.write(Buffer.from(toBinary(ProviderMessageSchema, create(ProviderMessageSchema, { msg: { case: "challengeResponse", value: { nonce: m.msg.value.nonce, signature } } }))));
+        this.#call.write(
+          Buffer.from(
+            toBinary(
+              ProviderMessageSchema,
+              create(ProviderMessageSchema, {
+                msg: { case: "challengeResponse", value: { nonce: m.msg.value.nonce, signature } },
+              }),
+            ),
+          ),
+        );
         return;
       }
       this.registered = true;
@@ -123,7 +167,10 @@ export class LightProvider {
       if (!this.registered && !this.#closed && this.retries < this.maxRetries) {
         this.retries++;
         this.#client.close();
-        this.#retryTimer = setTimeout(() => this.#open(), 1_000 * 2 ** Math.min(this.retries, 4) * (0.5 + Math.random()));
+        this.#retryTimer = setTimeout(
+          () => this.#open(),
+          1_000 * 2 ** Math.min(this.retries, 4) * (0.5 + Math.random()),
+        );
         return;
       }
       this.ended = true;

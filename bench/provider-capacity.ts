@@ -87,15 +87,30 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
     await sleep(500);
     const baseMem = memory();
     const baseLag = await measureLag(measureMs);
-    log(`capacity: baseline (0 streams) lag p99 ${round(baseLag.p99Ms)} ms, heap ${round(baseMem.heapUsedBytes / 2 ** 20)} MiB; opening ${streams} streams from ${Math.ceil(streams / perChild)} child processes`);
+    log(
+      `capacity: baseline (0 streams) lag p99 ${round(baseLag.p99Ms)} ms, heap ${round(baseMem.heapUsedBytes / 2 ** 20)} MiB; opening ${streams} streams from ${Math.ceil(streams / perChild)} child processes`,
+    );
 
     const rampLag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     rampLag.enable();
     const rampStart = performance.now();
     for (let i = 0, left = streams; left > 0; i++, left -= perChild) {
       const count = Math.min(perChild, left);
-      const args = { address: bc.grpcAddress, token: bc.providerToken, count, ratePerS: o.quick ? 1_000 : 500, heartbeatMs, serialPrefix: `CAP${i}`, model: "gpt-oss-20b" };
-      children.push(spawnBenchChild<ChildResult>("./capacity-streams.ts", [JSON.stringify(args)], { onStderr: (l) => log(`capacity: ${l}`), nodeArgs: ["--max-old-space-size=4096"] }));
+      const args = {
+        address: bc.grpcAddress,
+        token: bc.providerToken,
+        count,
+        ratePerS: o.quick ? 1_000 : 500,
+        heartbeatMs,
+        serialPrefix: `CAP${i}`,
+        model: "gpt-oss-20b",
+      };
+      children.push(
+        spawnBenchChild<ChildResult>("./capacity-streams.ts", [JSON.stringify(args)], {
+          onStderr: (l) => log(`capacity: ${l}`),
+          nodeArgs: ["--max-old-space-size=4096"],
+        }),
+      );
     }
     // Wait until every stream is registered, or the count stops growing for 20 s.
     let last = -1;
@@ -112,7 +127,9 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
     rampLag.disable();
     const ramp = lagOf(rampLag);
     const held = registry.size;
-    log(`capacity: ${held} providers registered after ${rampS.toFixed(1)} s; measuring ${measureMs} ms with heartbeats every ${heartbeatMs} ms`);
+    log(
+      `capacity: ${held} providers registered after ${rampS.toFixed(1)} s; measuring ${measureMs} ms with heartbeats every ${heartbeatMs} ms`,
+    );
     await sleep(Math.min(heartbeatMs, 5_000)); // one full heartbeat round before measuring
     const loadLag = await measureLag(measureMs);
     const loadMem = memory();
@@ -124,11 +141,32 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
     const rssPer = perStream(loadMem.rssBytes, baseMem.rssBytes);
     const extPer = perStream(loadMem.externalBytes, baseMem.externalBytes);
     const table = markdownTable(
-      ["state", "provider streams", "event-loop lag p50 / p99 / max ms", "heap used MiB", "RSS MiB", "external+buffers MiB"],
       [
-        ["baseline", 0, `${round(baseLag.p50Ms)} / ${round(baseLag.p99Ms)} / ${round(baseLag.maxMs)}`, round(baseMem.heapUsedBytes / 2 ** 20), round(baseMem.rssBytes / 2 ** 20), round(baseMem.externalBytes / 2 ** 20)],
+        "state",
+        "provider streams",
+        "event-loop lag p50 / p99 / max ms",
+        "heap used MiB",
+        "RSS MiB",
+        "external+buffers MiB",
+      ],
+      [
+        [
+          "baseline",
+          0,
+          `${round(baseLag.p50Ms)} / ${round(baseLag.p99Ms)} / ${round(baseLag.maxMs)}`,
+          round(baseMem.heapUsedBytes / 2 ** 20),
+          round(baseMem.rssBytes / 2 ** 20),
+          round(baseMem.externalBytes / 2 ** 20),
+        ],
         ["ramp (connecting)", held, `${round(ramp.p50Ms)} / ${round(ramp.p99Ms)} / ${round(ramp.maxMs)}`, "", "", ""],
-        ["holding", stillHeld, `${round(loadLag.p50Ms)} / ${round(loadLag.p99Ms)} / ${round(loadLag.maxMs)}`, round(loadMem.heapUsedBytes / 2 ** 20), round(loadMem.rssBytes / 2 ** 20), round(loadMem.externalBytes / 2 ** 20)],
+        [
+          "holding",
+          stillHeld,
+          `${round(loadLag.p50Ms)} / ${round(loadLag.p99Ms)} / ${round(loadLag.maxMs)}`,
+          round(loadMem.heapUsedBytes / 2 ** 20),
+          round(loadMem.rssBytes / 2 ** 20),
+          round(loadMem.externalBytes / 2 ** 20),
+        ],
       ],
     );
     const heartbeats = childResults.reduce((a, c) => a + c.heartbeats, 0);
@@ -147,14 +185,28 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
       title: "Provider capacity of one coordinator process",
       markdown: `${table}\n\n${note}`,
       targets,
-      data: { streams, held: stillHeld, rampLag: ramp, perChild, heartbeatMs, measureMs, rampS, baseline: { ...baseMem, lag: baseLag }, holding: { ...loadMem, lag: loadLag }, bytesPerStream: { heap: heapPer, rss: rssPer, external: extPer }, children: childResults },
+      data: {
+        streams,
+        held: stillHeld,
+        rampLag: ramp,
+        perChild,
+        heartbeatMs,
+        measureMs,
+        rampS,
+        baseline: { ...baseMem, lag: baseLag },
+        holding: { ...loadMem, lag: loadLag },
+        bytesPerStream: { heap: heapPer, rss: rssPer, external: extPer },
+        children: childResults,
+      },
     };
   } finally {
     for (const c of children) {
       c.child.stdin?.end();
       c.result.catch(() => {});
     }
-    await Promise.all(children.map((c) => (c.child.exitCode === null ? new Promise((r) => c.child.once("exit", r)) : undefined)));
+    await Promise.all(
+      children.map((c) => (c.child.exitCode === null ? new Promise((r) => c.child.once("exit", r)) : undefined)),
+    );
     await bc.close();
   }
 }

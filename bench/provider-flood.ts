@@ -22,7 +22,11 @@ interface Window {
   stats: ChildStats;
 }
 
-export async function runProviderFloodBench(o: { quick: boolean; env: NodeJS.ProcessEnv; progress?: (line: string) => void }): Promise<BenchResult> {
+export async function runProviderFloodBench(o: {
+  quick: boolean;
+  env: NodeJS.ProcessEnv;
+  progress?: (line: string) => void;
+}): Promise<BenchResult> {
   const durationMs = o.quick ? 3_000 : 15_000;
   const heartbeatIntervalMs = 5_000;
   const bench = await startBenchCoordinator({ env: o.env, accounts: 0, config: { heartbeatIntervalMs } });
@@ -30,12 +34,23 @@ export async function runProviderFloodBench(o: { quick: boolean; env: NodeJS.Pro
     const measure = async (mode: "honest" | "flood", serial: string): Promise<Window> => {
       o.progress?.(`${mode}: ${durationMs / 1000} s`);
       const child = spawnBenchChild<ChildStats>("./flood-provider.ts", [
-        "--address", bench.grpcAddress, "--token", bench.providerToken, "--serial", serial,
-        "--mode", mode, "--duration-ms", String(durationMs), "--interval-ms", String(heartbeatIntervalMs),
+        "--address",
+        bench.grpcAddress,
+        "--token",
+        bench.providerToken,
+        "--serial",
+        serial,
+        "--mode",
+        mode,
+        "--duration-ms",
+        String(durationMs),
+        "--interval-ms",
+        String(heartbeatIntervalMs),
       ]);
       // The child's start-up (tsx, imports) is not the coordinator's work: measure from its first registration.
       const started = Date.now();
-      while (bench.coordinator.registry.bySerial(serial) === undefined && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 20));
+      while (bench.coordinator.registry.bySerial(serial) === undefined && Date.now() - started < 30_000)
+        await new Promise((r) => setTimeout(r, 20));
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const stats = await child.result;
@@ -49,8 +64,22 @@ export async function runProviderFloodBench(o: { quick: boolean; env: NodeJS.Pro
     const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
     const markdown = [
       markdownTable(
-        ["provider", "coordinator CPU (share of a core)", "sessions opened", "registered", "heartbeats sent", "stream endings"],
-        [honest, flood].map((w) => [w.mode, pct(w.cpuShare), w.stats.sessions, w.stats.registered, w.stats.heartbeats, JSON.stringify(w.stats.endings)]),
+        [
+          "provider",
+          "coordinator CPU (share of a core)",
+          "sessions opened",
+          "registered",
+          "heartbeats sent",
+          "stream endings",
+        ],
+        [honest, flood].map((w) => [
+          w.mode,
+          pct(w.cpuShare),
+          w.stats.sessions,
+          w.stats.registered,
+          w.stats.heartbeats,
+          JSON.stringify(w.stats.endings),
+        ]),
       ),
       "",
       `Flood cost (flood − honest): ${pct(cost)} of a core; flood/honest CPU ${ratio(flood.cpuShare, honest.cpuShare)}. ` +

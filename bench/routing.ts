@@ -41,7 +41,9 @@ function summary(m: ModelReport) {
  * issue 4's gemma ratios (warm Macs ≥ 3×, first-token p95 ≤ ½ of the worst-case policy's).
  */
 export function runRoutingBench(options: RoutingBenchOptions = {}): BenchResult {
-  const names = options.scenarios ?? Object.keys(scenarios).filter((n) => (scenarios[n]!({}).baseline ?? "worst-case") === "worst-case");
+  const names =
+    options.scenarios ??
+    Object.keys(scenarios).filter((n) => (scenarios[n]!({}).baseline ?? "worst-case") === "worst-case");
   const seed = options.seed ?? 1;
   const parts: string[] = [];
   const targets: BenchTarget[] = [];
@@ -54,17 +56,41 @@ export function runRoutingBench(options: RoutingBenchOptions = {}): BenchResult 
     const worst = runSimulation(scenario, "worst-case", seed);
     parts.push(formatComparison(ours, worst));
     const sum = (r: typeof ours, f: (m: ModelReport) => number) => r.models.reduce((a, m) => a + f(m), 0);
-    const completedRatio = sum(worst, (m) => m.completed) > 0 ? sum(ours, (m) => m.completed) / sum(worst, (m) => m.completed) : NaN;
+    const completedRatio =
+      sum(worst, (m) => m.completed) > 0 ? sum(ours, (m) => m.completed) / sum(worst, (m) => m.completed) : NaN;
     targets.push(target(`${name}: completed requests kv-aware ÷ worst-case`, completedRatio, ">=", 1, "×"));
-    targets.push(target(`${name}: kv-aware refusals while a capable Mac was idle`, sum(ours, (m) => m.refusedWhileIdle), "<", 1, "requests"));
+    targets.push(
+      target(
+        `${name}: kv-aware refusals while a capable Mac was idle`,
+        sum(ours, (m) => m.refusedWhileIdle),
+        "<",
+        1,
+        "requests",
+      ),
+    );
     // Issue 4's two ratio targets, on gemma (the model the load-test report saw stall).
     const g = ours.models.find((m) => m.model === "gemma-4-26b");
     const gw = worst.models.find((m) => m.model === "gemma-4-26b");
     if (g && gw) {
-      targets.push(target(`${name}: gemma median warm (running) Macs kv-aware ÷ worst-case`, g.runningMacs.median / gw.runningMacs.median, ">=", 3, "×"));
-      targets.push(target(`${name}: gemma first-token p95 kv-aware ÷ worst-case`, g.ttftMs.p95 / gw.ttftMs.p95, "<=", 0.5, "×"));
+      targets.push(
+        target(
+          `${name}: gemma median warm (running) Macs kv-aware ÷ worst-case`,
+          g.runningMacs.median / gw.runningMacs.median,
+          ">=",
+          3,
+          "×",
+        ),
+      );
+      targets.push(
+        target(`${name}: gemma first-token p95 kv-aware ÷ worst-case`, g.ttftMs.p95 / gw.ttftMs.p95, "<=", 0.5, "×"),
+      );
     }
-    parts.push(`Total completed: kv-aware ${sum(ours, (m) => m.completed)} vs worst-case ${sum(worst, (m) => m.completed)} (${ratio(sum(ours, (m) => m.completed), sum(worst, (m) => m.completed))}).`);
+    parts.push(
+      `Total completed: kv-aware ${sum(ours, (m) => m.completed)} vs worst-case ${sum(worst, (m) => m.completed)} (${ratio(
+        sum(ours, (m) => m.completed),
+        sum(worst, (m) => m.completed),
+      )}).`,
+    );
     runs.push({
       scenario: name,
       durationMs: ours.durationMs,
@@ -74,5 +100,11 @@ export function runRoutingBench(options: RoutingBenchOptions = {}): BenchResult 
       completedRatio,
     });
   }
-  return { name: "routing", title: "Routing quality (simulator)", markdown: parts.join("\n\n"), targets, data: { seed, hours: options.hours ?? null, runs } };
+  return {
+    name: "routing",
+    title: "Routing quality (simulator)",
+    markdown: parts.join("\n\n"),
+    targets,
+    data: { seed, hours: options.hours ?? null, runs },
+  };
 }

@@ -52,9 +52,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs | "help" {
   const out: BenchArgs = { only: [...names], quick: v.quick, resultsDir: defaultResultsDir, save: !v["no-save"] };
   if (v["results-dir"] !== undefined) out.resultsDir = resolve(v["results-dir"]);
   if (v.only !== undefined) {
-    const list = v.only.split(",").map((s) => s.trim()).filter(Boolean);
+    const list = v.only
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = list.filter((s) => !(names as readonly string[]).includes(s));
-    if (bad.length > 0 || list.length === 0) throw new Error(`--only: unknown benchmark ${bad.join(", ") || "(none)"}; known: ${names.join(", ")}`);
+    if (bad.length > 0 || list.length === 0)
+      throw new Error(`--only: unknown benchmark ${bad.join(", ") || "(none)"}; known: ${names.join(", ")}`);
     out.only = names.filter((n) => list.includes(n));
   }
   return out;
@@ -116,7 +120,11 @@ export interface BenchRunRecord {
  * Runs the selected benchmarks in order and returns the exit code: 0 when every benchmark ran (missed targets
  * are results, printed as NOT MET), 1 when one crashed, 2 for bad arguments.
  */
-export async function runBench(argv: string[], env: NodeJS.ProcessEnv, io: BenchIo = { write: (t) => void process.stdout.write(t) }): Promise<number> {
+export async function runBench(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  io: BenchIo = { write: (t) => void process.stdout.write(t) },
+): Promise<number> {
   let args: BenchArgs | "help";
   try {
     args = parseBenchArgs(argv);
@@ -135,18 +143,28 @@ export async function runBench(argv: string[], env: NodeJS.ProcessEnv, io: Bench
     commit: git.commit,
     dirty: git.dirty,
     quick: args.quick,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryBytes: totalmem(), node: process.version, platform: process.platform },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "",
+      memoryBytes: totalmem(),
+      node: process.version,
+      platform: process.platform,
+    },
     results: [],
     failures: [],
   };
-  io.write(`bench: ${args.only.join(", ")}${args.quick ? " (quick)" : ""} on ${record.machine.cpus} CPUs, commit ${git.commit.slice(0, 12)}${git.dirty ? " (dirty)" : ""}\n`);
+  io.write(
+    `bench: ${args.only.join(", ")}${args.quick ? " (quick)" : ""} on ${record.machine.cpus} CPUs, commit ${git.commit.slice(0, 12)}${git.dirty ? " (dirty)" : ""}\n`,
+  );
   for (const name of args.only) {
     io.write(`\n## ${name}\n`);
     const t0 = performance.now();
     try {
       const r = await runOne(name, args.quick, env, io);
       record.results.push(r);
-      io.write(`\n### ${r.title}\n\n${r.markdown}\n\nTargets:\n${r.targets.length ? formatTargets(r.targets) : "- (none)"}\n`);
+      io.write(
+        `\n### ${r.title}\n\n${r.markdown}\n\nTargets:\n${r.targets.length ? formatTargets(r.targets) : "- (none)"}\n`,
+      );
     } catch (e) {
       record.failures.push({ name, error: (e as Error).stack ?? String(e) });
       io.write(`bench ${name} failed: ${(e as Error).stack ?? String(e)}\n`);
@@ -154,10 +172,15 @@ export async function runBench(argv: string[], env: NodeJS.ProcessEnv, io: Bench
     io.write(`(${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   }
   const all = record.results.flatMap((r) => r.targets);
-  io.write(`\nSummary: ${all.filter((t) => t.met).length}/${all.length} targets met${record.failures.length ? `, ${record.failures.length} benchmark(s) failed` : ""}\n`);
+  io.write(
+    `\nSummary: ${all.filter((t) => t.met).length}/${all.length} targets met${record.failures.length ? `, ${record.failures.length} benchmark(s) failed` : ""}\n`,
+  );
   if (args.save) {
     await mkdir(args.resultsDir, { recursive: true });
-    const file = join(args.resultsDir, `${startedAt.toISOString().replace(/[:.]/g, "-")}-${git.commit.slice(0, 12)}.json`);
+    const file = join(
+      args.resultsDir,
+      `${startedAt.toISOString().replace(/[:.]/g, "-")}-${git.commit.slice(0, 12)}.json`,
+    );
     await writeFile(file, `${JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`);
     io.write(`bench: results appended to ${file}\n`);
   }

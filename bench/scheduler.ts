@@ -49,7 +49,10 @@ const GB = 1_000_000_000;
 const chips = chipProfiles.filter((c) => c.memoryGb >= 24);
 
 /** A synthetic connected fleet of `n` providers; deterministic for a seed. */
-export function syntheticView(n: number, seed: number): RegistryView & { byModel: Map<string, ProviderView[]>; warmByModel: Map<string, ProviderView[]> } {
+export function syntheticView(
+  n: number,
+  seed: number,
+): RegistryView & { byModel: Map<string, ProviderView[]>; warmByModel: Map<string, ProviderView[]> } {
   const r = mulberry32(seed);
   const providers: ProviderView[] = [];
   const byModel = new Map<string, ProviderView[]>();
@@ -58,7 +61,14 @@ export function syntheticView(n: number, seed: number): RegistryView & { byModel
     const chip = chips[Math.floor(r() * chips.length)]!;
     const onDisk = defaultCatalog.filter((m) => m.sizeBytes * 1.3 < chip.memoryGb * GB && r() < 0.7);
     if (onDisk.length === 0) onDisk.push(defaultCatalog[2]!);
-    const models: ProviderModel[] = onDisk.map((m) => ({ id: m.id, sizeBytes: m.sizeBytes, quantization: "4bit", contextLength: m.contextLength, isVision: m.isVision, templateRenderOk: undefined }));
+    const models: ProviderModel[] = onDisk.map((m) => ({
+      id: m.id,
+      sizeBytes: m.sizeBytes,
+      quantization: "4bit",
+      contextLength: m.contextLength,
+      isVision: m.isVision,
+      templateRenderOk: undefined,
+    }));
     const slots: ModelSlot[] = [];
     const inflight = new Map<string, InflightRequest>();
     const pendingLoads = new Map<string, number>();
@@ -67,13 +77,29 @@ export function syntheticView(n: number, seed: number): RegistryView & { byModel
       if (slots.length < 2 && roll < 0.45) {
         const running = Math.floor(r() * 6);
         slots.push({
-          model: m.id, state: running > 0 ? "running" : "idle", numRunning: running, numWaiting: 0, maxConcurrency: 8,
-          tokenBudgetUsed: running * 3000, tokenBudgetMax: 200_000, kvBytesPerToken: m.kvBytesPerToken,
-          observedDecodeTps: 30 + r() * 60, observedPrefillTps: 300 + r() * 900, modelLoadTimeMs: 8000 + r() * 10_000,
+          model: m.id,
+          state: running > 0 ? "running" : "idle",
+          numRunning: running,
+          numWaiting: 0,
+          maxConcurrency: 8,
+          tokenBudgetUsed: running * 3000,
+          tokenBudgetMax: 200_000,
+          kvBytesPerToken: m.kvBytesPerToken,
+          observedDecodeTps: 30 + r() * 60,
+          observedPrefillTps: 300 + r() * 900,
+          modelLoadTimeMs: 8000 + r() * 10_000,
         });
         for (let k = 0; k < running; k++) {
           const id = `req-${i}-${m.id}-${k}`;
-          inflight.set(id, { requestId: id, model: m.id, reservedTokens: 3000, usedTokens: 1500, remainingOutputTokens: 800, startedAtMs: 0, seenByProvider: r() < 0.8 });
+          inflight.set(id, {
+            requestId: id,
+            model: m.id,
+            reservedTokens: 3000,
+            usedTokens: 1500,
+            remainingOutputTokens: 800,
+            startedAtMs: 0,
+            seenByProvider: r() < 0.8,
+          });
         }
       } else if (roll < 0.5) {
         pendingLoads.set(m.id, 0);
@@ -81,12 +107,33 @@ export function syntheticView(n: number, seed: number): RegistryView & { byModel
     }
     const status = r() < 0.02 ? "draining" : inflight.size > 0 ? "serving" : "idle";
     const p: ProviderView = {
-      id: `prov_${i}`, serial: `SYN-${i}`, accountId: `acct-${i % 97}`, version: r() < 0.1 ? "0.6.5" : "0.7.0",
-      hardware: { chipName: chip.chipName, chipFamily: chip.chipFamily, memoryGb: chip.memoryGb, memoryBandwidthGbs: chip.memoryBandwidthGbs, gpuCores: chip.gpuCores },
-      decodeTps: 40, prefillTps: 500, maxModelSlots: 2, models, status,
-      memoryPressure: r() * 0.6, cpuUsage: r() * 0.5, thermal: r() < 0.03 ? "serious" : "nominal",
-      totalMemoryGb: chip.memoryGb, freeForLoadGb: undefined, slots, warmModels: slots.map((s) => s.model),
-      lastHeartbeatMs: 0, connectedAtMs: 0, inflight, pendingLoads,
+      id: `prov_${i}`,
+      serial: `SYN-${i}`,
+      accountId: `acct-${i % 97}`,
+      version: r() < 0.1 ? "0.6.5" : "0.7.0",
+      hardware: {
+        chipName: chip.chipName,
+        chipFamily: chip.chipFamily,
+        memoryGb: chip.memoryGb,
+        memoryBandwidthGbs: chip.memoryBandwidthGbs,
+        gpuCores: chip.gpuCores,
+      },
+      decodeTps: 40,
+      prefillTps: 500,
+      maxModelSlots: 2,
+      models,
+      status,
+      memoryPressure: r() * 0.6,
+      cpuUsage: r() * 0.5,
+      thermal: r() < 0.03 ? "serious" : "nominal",
+      totalMemoryGb: chip.memoryGb,
+      freeForLoadGb: undefined,
+      slots,
+      warmModels: slots.map((s) => s.model),
+      lastHeartbeatMs: 0,
+      connectedAtMs: 0,
+      inflight,
+      pendingLoads,
     };
     providers.push(p);
     for (const m of models) {
@@ -130,7 +177,11 @@ function naiveScan(view: RegistryView, req: RouteRequest): ProviderView | undefi
   return best;
 }
 
-function timeLoop(timeMs: number, minDecisions: number, decide: (i: number) => boolean): Omit<SchedulerRow, "providers" | "variant"> {
+function timeLoop(
+  timeMs: number,
+  minDecisions: number,
+  decide: (i: number) => boolean,
+): Omit<SchedulerRow, "providers" | "variant"> {
   const samples: number[] = [];
   let picked = 0;
   // Warm up the JIT so the first (interpreted) calls do not dominate the tail.
@@ -146,7 +197,13 @@ function timeLoop(timeMs: number, minDecisions: number, decide: (i: number) => b
   }
   const elapsedMs = performance.now() - start;
   const s = Float64Array.from(samples).sort();
-  return { decisions: i, decisionsPerS: (i / elapsedMs) * 1000, p50Us: percentileSorted(s, 50) * 1000, p99Us: percentileSorted(s, 99) * 1000, pickedShare: picked / i };
+  return {
+    decisions: i,
+    decisionsPerS: (i / elapsedMs) * 1000,
+    p50Us: percentileSorted(s, 50) * 1000,
+    p99Us: percentileSorted(s, 99) * 1000,
+    pickedShare: picked / i,
+  };
 }
 
 /** Runs the benchmark and returns its table, target (p99 < 100 µs at the largest size) and rows. */
@@ -158,7 +215,12 @@ export function runSchedulerBench(options: SchedulerBenchOptions = {}): BenchRes
   const kv = resolveSchedulerOptions();
   const worst = resolveSchedulerOptions({ policy: worstCasePolicy });
   const ctxFor = (o: typeof kv): PickContext => ({
-    nowMs: 1_000, random: mulberry32(seed), health: new HealthTracker(), estimator: new OutputEstimator(), catalog: defaultCatalog, options: o,
+    nowMs: 1_000,
+    random: mulberry32(seed),
+    health: new HealthTracker(),
+    estimator: new OutputEstimator(),
+    catalog: defaultCatalog,
+    options: o,
   });
   const rows: SchedulerRow[] = [];
   for (const n of sizes) {
@@ -170,17 +232,41 @@ export function runSchedulerBench(options: SchedulerBenchOptions = {}): BenchRes
     const variants: [SchedulerRow["variant"], (i: number) => boolean][] = [
       ["kv-aware", (i) => pick(view, requests[i % requests.length]!, ctxKv).kind === "picked"],
       ["worst-case", (i) => pick(view, requests[i % requests.length]!, ctxWorst).kind === "picked"],
-      ["kv-aware/no index", (i) => { const q = requests[i % requests.length]!; return pick(subViews.get(q.model) ?? empty, q, ctxKv).kind === "picked"; }],
+      [
+        "kv-aware/no index",
+        (i) => {
+          const q = requests[i % requests.length]!;
+          return pick(subViews.get(q.model) ?? empty, q, ctxKv).kind === "picked";
+        },
+      ],
       ["naive scan", (i) => naiveScan(view, requests[i % requests.length]!) !== undefined],
     ];
-    for (const [variant, decide] of variants) rows.push({ providers: n, variant, ...timeLoop(timeMs, options.minDecisions ?? 200, decide) });
+    for (const [variant, decide] of variants)
+      rows.push({ providers: n, variant, ...timeLoop(timeMs, options.minDecisions ?? 200, decide) });
   }
   const rowOf = (n: number, v: SchedulerRow["variant"]) => rows.find((r) => r.providers === n && r.variant === v)!;
   const table = markdownTable(
-    ["providers", "variant", "decisions", "decisions/s", "p50 µs", "p99 µs", "picked", "p99 vs kv-aware", "decisions/s vs naive scan"],
+    [
+      "providers",
+      "variant",
+      "decisions",
+      "decisions/s",
+      "p50 µs",
+      "p99 µs",
+      "picked",
+      "p99 vs kv-aware",
+      "decisions/s vs naive scan",
+    ],
     rows.map((r) => [
-      r.providers, r.variant, r.decisions, Math.round(r.decisionsPerS), round(r.p50Us), round(r.p99Us), `${Math.round(r.pickedShare * 100)} %`,
-      ratio(r.p99Us, rowOf(r.providers, "kv-aware").p99Us), ratio(r.decisionsPerS, rowOf(r.providers, "naive scan").decisionsPerS),
+      r.providers,
+      r.variant,
+      r.decisions,
+      Math.round(r.decisionsPerS),
+      round(r.p50Us),
+      round(r.p99Us),
+      `${Math.round(r.pickedShare * 100)} %`,
+      ratio(r.p99Us, rowOf(r.providers, "kv-aware").p99Us),
+      ratio(r.decisionsPerS, rowOf(r.providers, "naive scan").decisionsPerS),
     ]),
   );
   const largest = Math.max(...sizes);
@@ -192,5 +278,11 @@ export function runSchedulerBench(options: SchedulerBenchOptions = {}): BenchRes
     `the registry snapshot with its per-model and warm indexes (gates, admission and cost on a bounded random sample ` +
     `of candidates). kv-aware/no index: the same pick without the warm index, filtering every advertiser first: ` +
     `p99 ${ratio(noIndex.p99Us, prod.p99Us)} the indexed pick at ${largest}.`;
-  return { name: "scheduler", title: "Scheduler decision cost", markdown: `${table}\n\n${note}`, targets, data: { sizes, timePerCellMs: timeMs, seed, rows } };
+  return {
+    name: "scheduler",
+    title: "Scheduler decision cost",
+    markdown: `${table}\n\n${note}`,
+    targets,
+    data: { sizes, timePerCellMs: timeMs, seed, rows },
+  };
 }

@@ -19,7 +19,11 @@ export async function createScratchDatabase(env: NodeJS.ProcessEnv): Promise<Scr
   const admin = env.BENCH_DATABASE_URL;
   if (!admin) {
     const t = await createTestDatabase();
-    return { url: t.url, server: process.env.TEST_DATABASE_URL ? "TEST_DATABASE_URL" : "embedded PostgreSQL 17", close: () => t.close() };
+    return {
+      url: t.url,
+      server: process.env.TEST_DATABASE_URL ? "TEST_DATABASE_URL" : "embedded PostgreSQL 17",
+      close: () => t.close(),
+    };
   }
   const name = `bench_${randomBytes(5).toString("hex")}`;
   const query = async (sql: string) => {
@@ -34,5 +38,9 @@ export async function createScratchDatabase(env: NodeJS.ProcessEnv): Promise<Scr
   await query(`CREATE DATABASE "${name}"`);
   const u = new URL(admin);
   u.pathname = `/${name}`;
-  return { url: u.toString(), server: "BENCH_DATABASE_URL", close: () => query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+  return {
+    url: u.toString(),
+    server: "BENCH_DATABASE_URL",
+    close: () => query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+  };
 }

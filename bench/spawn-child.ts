@@ -14,9 +14,15 @@ export interface BenchChild<T> {
 }
 
 /** Spawns `node --import tsx bench/<module>` with `args`; stderr lines go to `onStderr`. */
-export function spawnBenchChild<T>(module: string, args: string[], o: { onStderr?: (line: string) => void; nodeArgs?: string[] } = {}): BenchChild<T> {
+export function spawnBenchChild<T>(
+  module: string,
+  args: string[],
+  o: { onStderr?: (line: string) => void; nodeArgs?: string[] } = {},
+): BenchChild<T> {
   const file = fileURLToPath(new URL(module, import.meta.url));
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), "--import", "tsx", file, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), "--import", "tsx", file, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));

@@ -84,10 +84,15 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const health = new HealthTracker();
   const estimator = new OutputEstimator();
   const demand = new DemandTracker();
-  const schedulerOptions = resolveSchedulerOptions({ toolsVersionFloor: config.toolsVersionFloor, toolsFloorWaivedByNormalization: config.toolsFloorWaived });
+  const schedulerOptions = resolveSchedulerOptions({
+    toolsVersionFloor: config.toolsVersionFloor,
+    toolsFloorWaivedByNormalization: config.toolsFloorWaived,
+  });
 
   // The alias table may be one of the migrations this replica waited for: read it once they have run.
-  const migrations = await watchMigrations(deps.db, () => aliasSync.refresh().catch((e) => log.warn("model aliases not loaded", { error: String(e) })));
+  const migrations = await watchMigrations(deps.db, () =>
+    aliasSync.refresh().catch((e) => log.warn("model aliases not loaded", { error: String(e) })),
+  );
   const ledger = await startLedger(config, { db: deps.db, clock, catalog, log });
   const limiter = createRateLimiter({
     processShare: 1 / config.replicas,
@@ -96,33 +101,126 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}),
   });
   const identities = createProviderIdentityStore(deps.db);
-  const aliasSync = await startAliasSync({ db: deps.db, refreshMs: config.modelAliasRefreshMs, schemaCurrent: () => migrations.current, log });
+  const aliasSync = await startAliasSync({
+    db: deps.db,
+    refreshMs: config.modelAliasRefreshMs,
+    schemaCurrent: () => migrations.current,
+    log,
+  });
   const aliases = aliasSync.book;
   const pools = new PoolKeeper({ enabled: config.modelPools, registry, aliases, demand, clock, log });
   const usageDivergence = new DivergenceTracker();
-  const providers = createProviderService(config, { registry, clock, health, ledger, identities, usageDivergence, log });
+  const providers = createProviderService(config, {
+    registry,
+    clock,
+    health,
+    ledger,
+    identities,
+    usageDivergence,
+    log,
+  });
 
   // The binding reads the dispatcher's queue, and the dispatcher picks through the binding: `dispatcher` is
   // assigned before any pick can run.
   let dispatcher: Dispatcher;
-  const scheduler = bindScheduler({ registry, health, estimator, catalog, options: schedulerOptions, clock, random, pools, aliases, queueRetryAfterMs: (model) => dispatcher.queue.retryAfterS(model) * 1000 });
-  dispatcher = createDispatcher(config, { registry, providers, clock, health, pick: scheduler.dispatchRoute, usageDivergence, log });
+  const scheduler = bindScheduler({
+    registry,
+    health,
+    estimator,
+    catalog,
+    options: schedulerOptions,
+    clock,
+    random,
+    pools,
+    aliases,
+    queueRetryAfterMs: (model) => dispatcher.queue.retryAfterS(model) * 1000,
+  });
+  dispatcher = createDispatcher(config, {
+    registry,
+    providers,
+    clock,
+    health,
+    pick: scheduler.dispatchRoute,
+    usageDivergence,
+    log,
+  });
 
   const fleetSnapshot = (nowMs: number) =>
-    capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, nowMs, { queueLimit: dispatcher.queue.limit, scheduler: schedulerOptions, poolsOf: (m) => pools.poolsOf(m), aliases: aliases.current });
+    capacitySnapshot(registry.view(), dispatcher.queue.depths(), catalog, nowMs, {
+      queueLimit: dispatcher.queue.limit,
+      scheduler: schedulerOptions,
+      poolsOf: (m) => pools.poolsOf(m),
+      aliases: aliases.current,
+    });
   const verdictOf = (rec: ProviderView | undefined, fenceReason: string | null) =>
-    providerVerdict({ provider: rec, fenceReason, nowMs: clock.nowMs(), health, options: schedulerOptions, poolsOn: pools.enabled });
+    providerVerdict({
+      provider: rec,
+      fenceReason,
+      nowMs: clock.nowMs(),
+      health,
+      options: schedulerOptions,
+      poolsOn: pools.enabled,
+    });
   const models = new ModelDirectory(catalog, registry, () => aliases.current);
   // `draining` reads `consumer` (assigned just below): routes run per request, after start-up, never before.
   const routeDeps = buildRouteDeps({
-    config, version: coordinatorVersion, clock, log, ledger, limiter, dispatcher, registry, providers, identities, models, estimator, demand, migrations,
-    preflightRoute: scheduler.preflightRoute, fleetSnapshot, verdictOf, draining: () => consumer.server.draining,
+    config,
+    version: coordinatorVersion,
+    clock,
+    log,
+    ledger,
+    limiter,
+    dispatcher,
+    registry,
+    providers,
+    identities,
+    models,
+    estimator,
+    demand,
+    migrations,
+    preflightRoute: scheduler.preflightRoute,
+    fleetSnapshot,
+    verdictOf,
+    draining: () => consumer.server.draining,
   });
-  const admin = adminServiceDeps({ ledger, registry, providers, identities, aliasSync, limiter, usageDivergence, verdictOf, clock, log });
+  const admin = adminServiceDeps({
+    ledger,
+    registry,
+    providers,
+    identities,
+    aliasSync,
+    limiter,
+    usageDivergence,
+    verdictOf,
+    clock,
+    log,
+  });
   const consumer = createConsumerHttp(config, clock, routeDeps, admin);
   const { httpPort, grpc } = await startServers(config, { consumer, providers, ledger, aliasSync });
 
-  const loops = startBackgroundLoops(config, { registry, providers, clock, demand, health, catalog, schedulerOptions, pools, aliases, fleetSnapshot, log });
+  const loops = startBackgroundLoops(config, {
+    registry,
+    providers,
+    clock,
+    demand,
+    health,
+    catalog,
+    schedulerOptions,
+    pools,
+    aliases,
+    fleetSnapshot,
+    log,
+  });
   log.info("coordinator listening", { http_port: httpPort, grpc_port: grpc.port });
-  return { httpPort, grpcPort: grpc.port, registry, dispatcher, health, ledger, providers, aliases, ...shutdownOf({ consumer, grpc, dispatcher, ledger, aliasSync, loops, clock, log }) };
+  return {
+    httpPort,
+    grpcPort: grpc.port,
+    registry,
+    dispatcher,
+    health,
+    ledger,
+    providers,
+    aliases,
+    ...shutdownOf({ consumer, grpc, dispatcher, ledger, aliasSync, loops, clock, log }),
+  };
 }

@@ -53,14 +53,24 @@ export class PoolKeeper {
     const from = rec.pool;
     this.#o.registry.setPool(providerId, pool);
     count("pools.reassignments", { pool });
-    this.#o.log.info("provider reassigned to a starved pool", { provider_id: providerId, account_id: rec.accountId, from_pool: from ?? null, pool });
+    this.#o.log.info("provider reassigned to a starved pool", {
+      provider_id: providerId,
+      account_id: rec.accountId,
+      from_pool: from ?? null,
+      pool,
+    });
   }
 
   #seed(p: ProviderView, why: "heartbeat" | "alias_change"): void {
     const pool = seedPool(p, this.#o.aliases.current, this.#load());
     this.#o.registry.setPool(p.id, pool);
     count("pools.assignments", { reason: why });
-    this.#o.log.info("provider pool assigned", { provider_id: p.id, account_id: p.accountId, pool: pool ?? null, reason: why });
+    this.#o.log.info("provider pool assigned", {
+      provider_id: p.id,
+      account_id: p.accountId,
+      pool: pool ?? null,
+      reason: why,
+    });
   }
 
   /** Demand per pool (sum over its builds) and members per pool, read fresh for one seeding decision. */
@@ -68,9 +78,11 @@ export class PoolKeeper {
     const { registry, aliases, demand, clock } = this.#o;
     const snapshot = demand.snapshot(clock.nowMs());
     const members = new Map<string, number>();
-    for (const p of registry.view().providers as readonly ProviderRecord[]) if (p.pool !== undefined) members.set(p.pool, (members.get(p.pool) ?? 0) + 1);
+    for (const p of registry.view().providers as readonly ProviderRecord[])
+      if (p.pool !== undefined) members.set(p.pool, (members.get(p.pool) ?? 0) + 1);
     return {
-      demandPerS: (pool) => aliases.current.buildsOfPool(pool).reduce((s, b) => s + (snapshot.get(b)?.arrivalRatePerS ?? 0), 0),
+      demandPerS: (pool) =>
+        aliases.current.buildsOfPool(pool).reduce((s, b) => s + (snapshot.get(b)?.arrivalRatePerS ?? 0), 0),
       members: (pool) => members.get(pool) ?? 0,
     };
   }

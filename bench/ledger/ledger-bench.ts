@@ -35,7 +35,8 @@ export interface LedgerBenchResult {
   verifyOk: boolean;
 }
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0);
+const pct = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0;
 
 async function drive(concurrency: number, durationMs: number, cycle: (worker: number) => Promise<boolean>) {
   const lat: number[] = [];
@@ -82,21 +83,37 @@ async function naiveCycle(pool: pg.Pool, account: string, id: string): Promise<b
   };
   const reserved = 300;
   const ok = await tx(async (c) => {
-    const r = await c.query("UPDATE balances SET balance = balance - $2 WHERE account_id = $1 AND balance >= $2", [account, reserved]);
+    const r = await c.query("UPDATE balances SET balance = balance - $2 WHERE account_id = $1 AND balance >= $2", [
+      account,
+      reserved,
+    ]);
     if (r.rowCount !== 1) return false;
-    await c.query("INSERT INTO naive_entries (account_id, kind, amount, reference) VALUES ($1, 'reserve', $2, $3)", [account, -reserved, id]);
+    await c.query("INSERT INTO naive_entries (account_id, kind, amount, reference) VALUES ($1, 'reserve', $2, $3)", [
+      account,
+      -reserved,
+      id,
+    ]);
     return true;
   });
   if (!ok) return false;
   const refund = 100;
   return tx(async (c) => {
     await c.query("UPDATE balances SET balance = balance + $2 WHERE account_id = $1", [account, refund]);
-    await c.query("INSERT INTO naive_entries (account_id, kind, amount, reference) VALUES ($1, 'refund', $2, $3)", [account, refund, id]);
+    await c.query("INSERT INTO naive_entries (account_id, kind, amount, reference) VALUES ($1, 'refund', $2, $3)", [
+      account,
+      refund,
+      id,
+    ]);
     return true;
   });
 }
 
-export async function runLedgerBench(options: { url: string; concurrency: number[]; durationMs: number; poolSize?: number }): Promise<LedgerBenchResult> {
+export async function runLedgerBench(options: {
+  url: string;
+  concurrency: number[];
+  durationMs: number;
+  poolSize?: number;
+}): Promise<LedgerBenchResult> {
   const poolSize = options.poolSize ?? 80; // the Go coordinator's MaxConns
   const rows: BenchRow[] = [];
   const db = createKysely(options.url, { poolSize: 10 });
@@ -112,27 +129,53 @@ export async function runLedgerBench(options: { url: string; concurrency: number
   naivePool.on("error", () => {});
   await naivePool.query(`CREATE TABLE IF NOT EXISTS balances (account_id text PRIMARY KEY, balance bigint NOT NULL);
     CREATE TABLE IF NOT EXISTS naive_entries (id bigserial PRIMARY KEY, account_id text, kind text, amount bigint, reference text, created_at timestamptz DEFAULT now())`);
-  const pl = await createPostgresLedger({ db, defaultPrices: { bench: { inputMicroUsdPerMtok: 100_000, outputMicroUsdPerMtok: 400_000 } }, leaseMicroUsd: 5_000_000n });
+  const pl = await createPostgresLedger({
+    db,
+    defaultPrices: { bench: { inputMicroUsdPerMtok: 100_000, outputMicroUsdPerMtok: 400_000 } },
+    leaseMicroUsd: 5_000_000n,
+  });
   try {
     const provider = (await pl.accounts.createAccount({ name: "provider", tier: "service" })).id;
     for (const concurrency of options.concurrency) {
-      const acct = await pl.accounts.createAccount({ name: `bench-${concurrency}`, tier: "service", initialCreditMicroUsd: 1_000_000_000_000n });
+      const acct = await pl.accounts.createAccount({
+        name: `bench-${concurrency}`,
+        tier: "service",
+        initialCreditMicroUsd: 1_000_000_000_000n,
+      });
       const { keyId } = await pl.accounts.issueApiKey({ accountId: acct.id });
       let n = 0;
       const leased = await drive(concurrency, options.durationMs, async () => {
         const requestId = `b${concurrency}-${++n}`;
-        const r = await pl.ledger.reserve({ requestId, accountId: acct.id, keyId, model: "bench", promptTokensUpperBound: 1000, maxOutputTokens: 500 });
+        const r = await pl.ledger.reserve({
+          requestId,
+          accountId: acct.id,
+          keyId,
+          model: "bench",
+          promptTokensUpperBound: 1000,
+          maxOutputTokens: 500,
+        });
         if (!r.ok) return false;
-        await pl.ledger.settle({ requestId, providerId: "p", providerAccountId: provider, model: "bench", usage: { promptTokens: 800, completionTokens: 200, reasoningTokens: 0 } });
+        await pl.ledger.settle({
+          requestId,
+          providerId: "p",
+          providerAccountId: provider,
+          model: "bench",
+          usage: { promptTokens: 800, completionTokens: 200, reasoningTokens: 0 },
+        });
         return true;
       });
       rows.push({ system: "leased", concurrency, ...leased });
       await pl.flush();
 
       const naiveAccount = `naive-${concurrency}`;
-      await naivePool.query("INSERT INTO balances VALUES ($1, $2) ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance", [naiveAccount, 1_000_000_000_000]);
+      await naivePool.query(
+        "INSERT INTO balances VALUES ($1, $2) ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance",
+        [naiveAccount, 1_000_000_000_000],
+      );
       let m = 0;
-      const naive = await drive(concurrency, options.durationMs, () => naiveCycle(naivePool, naiveAccount, `n${concurrency}-${++m}`));
+      const naive = await drive(concurrency, options.durationMs, () =>
+        naiveCycle(naivePool, naiveAccount, `n${concurrency}-${++m}`),
+      );
       rows.push({ system: "naive", concurrency, ...naive });
     }
     const verify = await verifyLedger(db);
@@ -145,7 +188,10 @@ export async function runLedgerBench(options: { url: string; concurrency: number
     const lines = [
       "| system | concurrency | ok cycles | errors | ok cycles/s | p50 ms | p99 ms | leased/naive |",
       "|---|---|---|---|---|---|---|---|",
-      ...rows.map((r) => `| ${r.system} | ${r.concurrency} | ${r.ok} | ${r.errors} | ${r.throughputPerS.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.system === "leased" ? `${ratios[r.concurrency]!.toFixed(1)}×` : ""} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.system} | ${r.concurrency} | ${r.ok} | ${r.errors} | ${r.throughputPerS.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.system === "leased" ? `${ratios[r.concurrency]!.toFixed(1)}×` : ""} |`,
+      ),
     ];
     return { rows, ratios, markdown: lines.join("\n"), verifyOk: verify.ok };
   } finally {
@@ -159,7 +205,9 @@ async function main(): Promise<void> {
   const durationMs = Number(process.env.BENCH_DURATION_MS ?? 5000);
   const concurrency = (process.env.BENCH_CONCURRENCY ?? "64,256").split(",").map(Number);
   const adminUrl = process.env.BENCH_DATABASE_URL;
-  const server = adminUrl ? undefined : await startEmbeddedPostgres({ databaseDir: await makeTempClusterDir("ledger-bench-"), ephemeral: true });
+  const server = adminUrl
+    ? undefined
+    : await startEmbeddedPostgres({ databaseDir: await makeTempClusterDir("ledger-bench-"), ephemeral: true });
   const base = adminUrl ?? server!.urlFor("postgres");
   const name = `ledger_bench_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: base });
@@ -169,7 +217,9 @@ async function main(): Promise<void> {
   u.pathname = `/${name}`;
   try {
     const result = await runLedgerBench({ url: u.toString(), concurrency, durationMs });
-    console.log(`ledger bench: one account, reserve+settle cycles, ${durationMs} ms per cell, server ${adminUrl ? "BENCH_DATABASE_URL" : "embedded PostgreSQL 17"}\n`);
+    console.log(
+      `ledger bench: one account, reserve+settle cycles, ${durationMs} ms per cell, server ${adminUrl ? "BENCH_DATABASE_URL" : "embedded PostgreSQL 17"}\n`,
+    );
     console.log(result.markdown);
     console.log(`\nverifyLedger: ${result.verifyOk ? "ok" : "VIOLATIONS"}`);
     process.exitCode = result.verifyOk ? 0 : 1;

@@ -90,11 +90,21 @@ export interface AccountStore {
   authenticateCached(apiKey: string): Principal | undefined;
   /** Resolves a provider token to the owning account. */
   authenticateProvider(token: string): Promise<{ accountId: string; tokenId: string } | undefined>;
-  createAccount(input: { name: string; tier: AccountTier; initialCreditMicroUsd?: bigint; platformFeeBps?: number }): Promise<AccountSummary>;
+  createAccount(input: {
+    name: string;
+    tier: AccountTier;
+    initialCreditMicroUsd?: bigint;
+    platformFeeBps?: number;
+  }): Promise<AccountSummary>;
   getAccount(accountId: string): Promise<AccountSummary | undefined>;
   /** Idempotent by reference. */
   creditAccount(accountId: string, amountMicroUsd: bigint, reference: string): Promise<AccountSummary>;
-  issueApiKey(input: { accountId: string; name?: string; spendCapMicroUsd?: bigint; value?: string }): Promise<{ keyId: string; apiKey: string }>;
+  issueApiKey(input: {
+    accountId: string;
+    name?: string;
+    spendCapMicroUsd?: bigint;
+    value?: string;
+  }): Promise<{ keyId: string; apiKey: string }>;
   revokeApiKey(keyId: string): Promise<void>;
   issueProviderToken(input: { accountId: string; name?: string }): Promise<{ tokenId: string; token: string }>;
   /** Revokes a provider token; resolves to its owner account, or undefined if there is no live token by that id. */

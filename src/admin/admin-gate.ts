@@ -33,7 +33,9 @@ export function adminGate(o: AdminGateOptions, next: Handler): Handler {
   const want = createHash("sha256").update(o.adminKey).digest();
   const authorised = (header: string | undefined): boolean => {
     const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
-    const got = createHash("sha256").update(m?.[1] ?? "").digest();
+    const got = createHash("sha256")
+      .update(m?.[1] ?? "")
+      .digest();
     return m !== null && o.adminKey !== "" && timingSafeEqual(want, got);
   };
   return (req, res) => {
@@ -50,7 +52,12 @@ export function adminGate(o: AdminGateOptions, next: Handler): Handler {
     }
     const declared = Number(req.headers["content-length"] ?? "0");
     if (declared > o.maxBodyBytes) {
-      return connectError(req, res, Code.ResourceExhausted, `request body of ${declared} bytes exceeds the admin limit of ${o.maxBodyBytes} bytes`);
+      return connectError(
+        req,
+        res,
+        Code.ResourceExhausted,
+        `request body of ${declared} bytes exceeds the admin limit of ${o.maxBodyBytes} bytes`,
+      );
     }
     sendContinue(req, res);
     reportRequestFaultsAsInvalid(res);
@@ -73,12 +80,21 @@ function connectError(req: IncomingMessage, res: ServerResponse, code: Code, mes
   const [name, status] = connectCodes[code] ?? ["internal", 500];
   const contentType = req.headers["content-type"] ?? "";
   if (/^application\/grpc/i.test(contentType)) {
-    res.writeHead(200, { "content-type": contentType, "grpc-status": String(code), "grpc-message": encodeURIComponent(message), ...closeIfUnread(res) });
+    res.writeHead(200, {
+      "content-type": contentType,
+      "grpc-status": String(code),
+      "grpc-message": encodeURIComponent(message),
+      ...closeIfUnread(res),
+    });
     res.end();
     return;
   }
   const body = JSON.stringify({ code: name, message });
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...closeIfUnread(res) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...closeIfUnread(res),
+  });
   res.end(body);
 }
 

@@ -9,7 +9,14 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { AccountTier, AdminService, type AccountSchema } from "../../gen/coordinator/admin/v1/admin_pb.js";
 import { CoordinatorError, type ErrorCode } from "../errors/coordinator-error.js";
 import { MAX_CREDIT_MICRO_USD, MAX_PRICE_MICRO_USD_PER_MTOK, MAX_SPEND_CAP_MICRO_USD } from "../ledger/money-bounds.js";
-import type { AccountStore, AccountSummary, LimitOverride, LimitStore, LimitSubject, StoredLimits } from "../accounts/types.js";
+import type {
+  AccountStore,
+  AccountSummary,
+  LimitOverride,
+  LimitStore,
+  LimitSubject,
+  StoredLimits,
+} from "../accounts/types.js";
 import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
 import { checkSerial, isValidModelId, ProtocolViolation } from "../protocol/wire-bounds.js";
 import { effectiveLimits } from "../ratelimit/limit-override.js";
@@ -66,8 +73,11 @@ function requireAdmin(adminKey: string): Interceptor {
   const want = createHash("sha256").update(adminKey).digest();
   return (next) => async (req) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.header.get("authorization") ?? "");
-    const got = createHash("sha256").update(m?.[1] ?? "").digest();
-    if (!m || !timingSafeEqual(want, got)) throw new ConnectError("admin key required (Authorization: Bearer $ADMIN_KEY)", Code.Unauthenticated);
+    const got = createHash("sha256")
+      .update(m?.[1] ?? "")
+      .digest();
+    if (!m || !timingSafeEqual(want, got))
+      throw new ConnectError("admin key required (Authorization: Bearer $ADMIN_KEY)", Code.Unauthenticated);
     return next(req);
   };
 }
@@ -86,9 +96,11 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
     createAccount: guard(async (req) => {
       checkText(req.name, "name", { maxChars: adminTextBounds.maxNameChars, required: true });
       checkAmount(req.initialCreditMicroUsd, "initial_credit_micro_usd", 0n, MAX_CREDIT_MICRO_USD);
-      if (req.platformFeeBps > 10_000) throw new ConnectError("platform_fee_bps must be <= 10000", Code.InvalidArgument);
+      if (req.platformFeeBps > 10_000)
+        throw new ConnectError("platform_fee_bps must be <= 10000", Code.InvalidArgument);
       // Binary callers can send any number: only the listed tiers exist (JSON names are checked by the parser).
-      if (!knownTiers.has(req.tier)) throw new ConnectError(`tier ${req.tier} is not an AccountTier`, Code.InvalidArgument);
+      if (!knownTiers.has(req.tier))
+        throw new ConnectError(`tier ${req.tier} is not an AccountTier`, Code.InvalidArgument);
       const a = await d.accounts.createAccount({
         name: req.name,
         // UNSPECIFIED means the default tier; an unknown JSON enum name is refused by the parser (strict JSON).
@@ -115,7 +127,8 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       checkName(req.name);
       // 0 = no cap (proto3's default); a negative cap used to pass as "none".
       checkAmount(req.spendCapMicroUsd, "spend_cap_micro_usd", 0n, MAX_SPEND_CAP_MICRO_USD);
-      if (req.value && !req.value.startsWith("sk-")) throw new ConnectError("value must start with 'sk-'", Code.InvalidArgument);
+      if (req.value && !req.value.startsWith("sk-"))
+        throw new ConnectError("value must start with 'sk-'", Code.InvalidArgument);
       const k = await d.accounts.issueApiKey({
         accountId: req.accountId,
         ...(req.name ? { name: req.name } : {}),
@@ -132,7 +145,10 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
     issueProviderToken: guard(async (req) => {
       checkId(req.accountId, "account_id");
       checkName(req.name);
-      const t = await d.accounts.issueProviderToken({ accountId: req.accountId, ...(req.name ? { name: req.name } : {}) });
+      const t = await d.accounts.issueProviderToken({
+        accountId: req.accountId,
+        ...(req.name ? { name: req.name } : {}),
+      });
       return { tokenId: t.tokenId, token: t.token };
     }),
     revokeProviderToken: guard(async (req) => {
@@ -143,7 +159,8 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
     }),
     forgetProvider: guard(async (req) => {
       checkProviderSerial(req.serial);
-      if (!(await d.identities.forget(req.serial))) throw new ConnectError(`no provider identity for serial ${req.serial}`, Code.NotFound);
+      if (!(await d.identities.forget(req.serial)))
+        throw new ConnectError(`no provider identity for serial ${req.serial}`, Code.NotFound);
       d.providers.disconnectSerial(req.serial, "provider identity forgotten by an operator");
       return {};
     }),
@@ -168,7 +185,11 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
     })),
     setModelPrice: guard(async (req) => {
       if (!req.model) throw new ConnectError("model is required", Code.InvalidArgument);
-      if (!isValidModelId(req.model)) throw new ConnectError("model must be a model id ([A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128 characters)", Code.InvalidArgument);
+      if (!isValidModelId(req.model))
+        throw new ConnectError(
+          "model must be a model id ([A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128 characters)",
+          Code.InvalidArgument,
+        );
       checkAmount(req.inputMicroUsdPerMtok, "input_micro_usd_per_mtok", 0n, MAX_PRICE_MICRO_USD_PER_MTOK);
       checkAmount(req.outputMicroUsdPerMtok, "output_micro_usd_per_mtok", 0n, MAX_PRICE_MICRO_USD_PER_MTOK);
       await d.accounts.setModelPrice(req.model, req.inputMicroUsdPerMtok, req.outputMicroUsdPerMtok);
@@ -196,7 +217,11 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
     getLimits: guard(async (req) => {
       const subject = limitSubjectFrom(req.subject);
       const stored = await d.limits.get(subject);
-      if (!stored) throw new ConnectError(subject.kind === "account" ? `account ${subject.accountId} not found` : `API key ${subject.keyId} not found`, Code.NotFound);
+      if (!stored)
+        throw new ConnectError(
+          subject.kind === "account" ? `account ${subject.accountId} not found` : `API key ${subject.keyId} not found`,
+          Code.NotFound,
+        );
       return limitsResponse(d, subject, stored);
     }),
     setModelAlias: guard(async (req) => {
@@ -204,8 +229,13 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
       checkModelName(req.build, "build");
       if (req.previousBuild !== "") checkModelName(req.previousBuild, "previous_build");
       if (req.build === req.alias) throw new ConnectError("build must differ from alias", Code.InvalidArgument);
-      if (req.previousBuild === req.build) throw new ConnectError("previous_build must differ from build", Code.InvalidArgument);
-      await d.aliases.set({ alias: req.alias, build: req.build, ...(req.previousBuild !== "" ? { previousBuild: req.previousBuild } : {}) });
+      if (req.previousBuild === req.build)
+        throw new ConnectError("previous_build must differ from build", Code.InvalidArgument);
+      await d.aliases.set({
+        alias: req.alias,
+        build: req.build,
+        ...(req.previousBuild !== "" ? { previousBuild: req.previousBuild } : {}),
+      });
       return {};
     }),
     listModelAliases: guard(async () => ({
@@ -227,7 +257,11 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
 /** A required model id field (an alias or a build): `invalid_argument` naming the field otherwise. */
 function checkModelName(value: string, field: string): void {
   if (value === "") throw new ConnectError(`${field} is required`, Code.InvalidArgument);
-  if (!isValidModelId(value)) throw new ConnectError(`${field} must be a model id ([A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128 characters)`, Code.InvalidArgument);
+  if (!isValidModelId(value))
+    throw new ConnectError(
+      `${field} must be a model id ([A-Za-z0-9][A-Za-z0-9._:@+/-]*, at most 128 characters)`,
+      Code.InvalidArgument,
+    );
 }
 
 const knownTiers: ReadonlySet<number> = new Set([AccountTier.UNSPECIFIED, AccountTier.CONSUMER, AccountTier.SERVICE]);
@@ -238,7 +272,8 @@ function limitsResponse(d: AdminServiceDeps, subject: LimitSubject, s: StoredLim
   const effective: LimitOverride = effectiveLimits(d.limiter.tierLimits(s.tier), s.account, s.key);
   // Both caps apply to a key's requests: the lower one binds.
   for (const cap of [s.account.spendCapMicroUsd, s.key?.spendCapMicroUsd]) {
-    if (cap !== undefined && (effective.spendCapMicroUsd === undefined || cap < effective.spendCapMicroUsd)) effective.spendCapMicroUsd = cap;
+    if (cap !== undefined && (effective.spendCapMicroUsd === undefined || cap < effective.spendCapMicroUsd))
+      effective.spendCapMicroUsd = cap;
   }
   return { limits: limitsMessage(own), effective: limitsMessage(effective), accountId: s.accountId };
 }
@@ -252,7 +287,10 @@ function checkProviderSerial(serial: string): void {
   }
 }
 
-function divergenceFields(v: { overClaims: number; routingPenalty: number }): { usageOverClaims: number; routingPenalty: number } {
+function divergenceFields(v: { overClaims: number; routingPenalty: number }): {
+  usageOverClaims: number;
+  routingPenalty: number;
+} {
   return { usageOverClaims: v.overClaims, routingPenalty: v.routingPenalty };
 }
 
@@ -287,25 +325,30 @@ const duplicateMessages: Readonly<Record<string, string>> = {
 
 /** A wrapper mapping CoordinatorErrors (and anything else) thrown by the store to Connect errors. */
 function guardWith(onInternalError: ((e: unknown) => void) | undefined) {
-  return <A extends unknown[], R>(fn: (...args: A) => Promise<R>): ((...args: A) => Promise<R>) => async (...args) => {
-    try {
-      return await fn(...args);
-    } catch (e) {
-      if (e instanceof ConnectError) throw e;
-      if (e instanceof CoordinatorError) {
-        if (e.code === "internal") onInternalError?.(e);
-        throw new ConnectError(e.code === "internal" ? "internal error" : e.message, connectCodes[e.code]);
+  return <A extends unknown[], R>(fn: (...args: A) => Promise<R>): ((...args: A) => Promise<R>) =>
+    async (...args) => {
+      try {
+        return await fn(...args);
+      } catch (e) {
+        if (e instanceof ConnectError) throw e;
+        if (e instanceof CoordinatorError) {
+          if (e.code === "internal") onInternalError?.(e);
+          throw new ConnectError(e.code === "internal" ? "internal error" : e.message, connectCodes[e.code]);
+        }
+        const pg = e as { code?: unknown; constraint?: unknown };
+        // A row that refers to a missing account (PostgreSQL foreign_key_violation): say so, not the SQL.
+        if (pg?.code === "23503") throw new ConnectError("the account does not exist", Code.NotFound);
+        // A duplicate of something unique (unique_violation), e.g. an API key value issued twice.
+        if (pg?.code === "23505") {
+          throw new ConnectError(
+            (typeof pg.constraint === "string" && duplicateMessages[pg.constraint]) ||
+              "a record with this value already exists",
+            Code.AlreadyExists,
+          );
+        }
+        // Anything else is ours: the caller gets no internals, the operator gets the cause.
+        onInternalError?.(e);
+        throw new ConnectError("internal error", Code.Internal, undefined, undefined, e);
       }
-      const pg = e as { code?: unknown; constraint?: unknown };
-      // A row that refers to a missing account (PostgreSQL foreign_key_violation): say so, not the SQL.
-      if (pg?.code === "23503") throw new ConnectError("the account does not exist", Code.NotFound);
-      // A duplicate of something unique (unique_violation), e.g. an API key value issued twice.
-      if (pg?.code === "23505") {
-        throw new ConnectError((typeof pg.constraint === "string" && duplicateMessages[pg.constraint]) || "a record with this value already exists", Code.AlreadyExists);
-      }
-      // Anything else is ours: the caller gets no internals, the operator gets the cause.
-      onInternalError?.(e);
-      throw new ConnectError("internal error", Code.Internal, undefined, undefined, e);
-    }
-  };
+    };
 }

@@ -37,7 +37,8 @@ export function checkText(value: string, field: string, o: { maxChars: number; r
     return value;
   }
   if (value.length > o.maxChars) throw invalid(field, `must be at most ${o.maxChars} characters, got ${value.length}`);
-  if (LONE_SURROGATE.test(value)) throw invalid(field, "is not valid Unicode (a lone surrogate cannot be stored as UTF-8)");
+  if (LONE_SURROGATE.test(value))
+    throw invalid(field, "is not valid Unicode (a lone surrogate cannot be stored as UTF-8)");
   if (CONTROL.test(value)) throw invalid(field, "must not contain control characters (NUL, newlines, ...)");
   return value;
 }

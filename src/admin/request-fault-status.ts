@@ -36,7 +36,8 @@ export function reportRequestFaultsAsInvalid(res: ServerResponse): void {
     let body: Buffer = Buffer.concat(chunks);
     let status = head?.status ?? res.statusCode;
     const headers = head?.headers ?? {};
-    const rewritten = status === 500 ? rewriteConnectError(body) : status === 200 ? rewriteGrpcWebTrailer(body) : undefined;
+    const rewritten =
+      status === 500 ? rewriteConnectError(body) : status === 200 ? rewriteGrpcWebTrailer(body) : undefined;
     if (rewritten) {
       body = rewritten.body;
       status = rewritten.status;
@@ -50,7 +51,11 @@ export function reportRequestFaultsAsInvalid(res: ServerResponse): void {
 }
 
 function toBuffer(chunk: unknown): Buffer {
-  return Buffer.isBuffer(chunk) ? chunk : typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
+  return Buffer.isBuffer(chunk)
+    ? chunk
+    : typeof chunk === "string"
+      ? Buffer.from(chunk)
+      : Buffer.from(chunk as Uint8Array);
 }
 
 /** A Connect unary error body `{"code":"internal","message":"parse binary: …"}` → 400 invalid_argument. */
@@ -61,7 +66,8 @@ function rewriteConnectError(body: Buffer): { status: number; body: Buffer } | u
   } catch {
     return undefined;
   }
-  if (parsed.code !== "internal" || typeof parsed.message !== "string" || !REQUEST_FAULT.test(parsed.message)) return undefined;
+  if (parsed.code !== "internal" || typeof parsed.message !== "string" || !REQUEST_FAULT.test(parsed.message))
+    return undefined;
   return { status: 400, body: Buffer.from(JSON.stringify({ ...parsed, code: "invalid_argument" })) };
 }
 

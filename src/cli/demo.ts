@@ -29,7 +29,11 @@ export async function runDemo(config: Config, o: { macs: number; timeScale: numb
 type Fleet = Awaited<ReturnType<typeof startFleet>>;
 
 /** A funded key, a provider token and the simulated Macs, then the banner; stops its own fleet if it fails. */
-async function startDemoFleet(running: Running, config: Config, o: { macs: number; timeScale: number }): Promise<Fleet> {
+async function startDemoFleet(
+  running: Running,
+  config: Config,
+  o: { macs: number; timeScale: number },
+): Promise<Fleet> {
   const { coordinator, log } = running;
   const accounts = coordinator.ledger.accounts;
   const apiKey = await demoApiKey(accounts, config.devApiKey);
@@ -72,7 +76,11 @@ async function demoApiKey(accounts: AccountStore, devKey: string | undefined): P
       return devKey;
     }
   }
-  const account = await accounts.createAccount({ name: "demo", tier: "service", initialCreditMicroUsd: DEMO_CREDIT_MICRO_USD });
+  const account = await accounts.createAccount({
+    name: "demo",
+    tier: "service",
+    initialCreditMicroUsd: DEMO_CREDIT_MICRO_USD,
+  });
   const k = await accounts.issueApiKey({ accountId: account.id, name: "demo", ...(devKey ? { value: devKey } : {}) });
   return k.apiKey;
 }

@@ -80,7 +80,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     // A port in use, from node:http (code EADDRINUSE) or grpc-js (which reports it only in its message).
     const message = (e as Error)?.message ?? "";
     if ((e as NodeJS.ErrnoException)?.code === "EADDRINUSE" || message.includes("EADDRINUSE")) {
-      process.stderr.write(`coordinator: ${message}; choose another port (HTTP_PORT / GRPC_PORT, --http-port / --grpc-port)\n`);
+      process.stderr.write(
+        `coordinator: ${message}; choose another port (HTTP_PORT / GRPC_PORT, --http-port / --grpc-port)\n`,
+      );
       return 1;
     }
     process.stderr.write(`coordinator: ${(e as Error)?.stack ?? String(e)}\n`);
@@ -138,12 +140,19 @@ async function ledgerCommand(args: string[], env: NodeJS.ProcessEnv): Promise<nu
   };
   let db: Awaited<ReturnType<typeof openDatabase>>;
   try {
-    db = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir, migrate: false });
+    db = await openDatabase({
+      ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+      dataDir: config.dataDir,
+      migrate: false,
+    });
   } catch (e) {
     return unreadable(e);
   }
   try {
-    const r = await verifyLedger(db.db, { overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd), holderStaleMs: config.ledgerHolderStaleMs });
+    const r = await verifyLedger(db.db, {
+      overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd),
+      holderStaleMs: config.ledgerHolderStaleMs,
+    });
     if (r.quarantined.length > 0) {
       process.stdout.write(
         `ledger verify: warning: ${r.quarantined.length} quarantined write(s) await an operator (neither billed nor paid; see ledger_quarantine)\n` +
@@ -154,7 +163,9 @@ async function ledgerCommand(args: string[], env: NodeJS.ProcessEnv): Promise<nu
       process.stdout.write("ledger verify: ok (conservation, idempotency, projections and reservations all hold)\n");
       return 0;
     }
-    process.stdout.write(`ledger verify: ${r.violations.length} violation(s)\n${r.violations.map((v) => `  - ${v}`).join("\n")}\n`);
+    process.stdout.write(
+      `ledger verify: ${r.violations.length} violation(s)\n${r.violations.map((v) => `  - ${v}`).join("\n")}\n`,
+    );
     return 1;
   } catch (e) {
     return unreadable(e);

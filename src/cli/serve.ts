@@ -75,7 +75,9 @@ export async function shutDown(running: Running, signal: string, before?: () => 
   const onSignal = (again: NodeJS.Signals) => {
     seen++;
     if (seen === 2) {
-      running.log.warn("second signal: closing without waiting for requests in flight (a third exits at once)", { signal: again });
+      running.log.warn("second signal: closing without waiting for requests in flight (a third exits at once)", {
+        signal: again,
+      });
       skipDrain();
       return;
     }
@@ -96,7 +98,8 @@ export async function shutDown(running: Running, signal: string, before?: () => 
 }
 
 export async function runServe(config: Config, _env: NodeJS.ProcessEnv): Promise<number> {
-  if (!config.adminKey) throw new ConfigError("ADMIN_KEY (or --admin-key) is required by `serve`: it authorises the admin API");
+  if (!config.adminKey)
+    throw new ConfigError("ADMIN_KEY (or --admin-key) is required by `serve`: it authorises the admin API");
   const running = await startRunning(config);
   await shutDown(running, await untilSignal());
   return 0;

@@ -53,7 +53,10 @@ export function adminServiceDeps(i: AdminServiceDepsInput): Omit<AdminServiceDep
     limiter: i.limiter,
     refreshSpendCaps: (subject) => ledger.refreshLimits(subject),
     nowMs: () => clock.nowMs(),
-    usageDivergence: (id) => ({ overClaims: usageDivergence.overClaims(id), routingPenalty: usageDivergence.penalty(id) }),
+    usageDivergence: (id) => ({
+      overClaims: usageDivergence.overClaims(id),
+      routingPenalty: usageDivergence.penalty(id),
+    }),
     verdictOf: (id) => {
       const v = i.verdictOf(registry.get(id), null);
       return { routable: v.routable, reason: v.reason };

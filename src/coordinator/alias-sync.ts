@@ -35,12 +35,14 @@ export async function startAliasSync(o: AliasSyncOptions): Promise<AliasSync> {
   const book = new AliasBook(o.schemaCurrent() ? await store.list() : []);
   // Refreshes run one after another, so the last to finish read the table after every change before it committed.
   let last: Promise<void> = Promise.resolve();
-  const refresh = (): Promise<void> => (last = last.catch(() => undefined).then(async () => book.replace(await store.list())));
+  const refresh = (): Promise<void> =>
+    (last = last.catch(() => undefined).then(async () => book.replace(await store.list())));
   // Another replica's alias changes arrive by re-reading the table (a handful of rows) on an interval.
   const timer =
     o.refreshMs > 0
       ? setInterval(() => {
-          if (o.schemaCurrent()) refresh().catch((e) => o.log.warn("model aliases not refreshed", { error: String(e) }));
+          if (o.schemaCurrent())
+            refresh().catch((e) => o.log.warn("model aliases not refreshed", { error: String(e) }));
         }, o.refreshMs).unref()
       : undefined;
   return { book, store, refresh, stop: () => clearInterval(timer) };

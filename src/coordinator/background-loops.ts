@@ -45,7 +45,18 @@ export interface BackgroundLoops {
 /** Starts the warm-pool loop and, if `metricsGaugeIntervalMs` > 0, the gauge reports. */
 export function startBackgroundLoops(config: Config, d: BackgroundLoopDeps): BackgroundLoops {
   const { registry, clock, pools } = d;
-  const warmPool = new WarmPoolLoop({ registry, directory: d.providers, clock, demand: d.demand, health: d.health, catalog: d.catalog, schedulerOptions: d.schedulerOptions, intervalMs: config.warmPoolIntervalMs, log: d.log, poolsOf: (m) => pools.poolsOf(m) });
+  const warmPool = new WarmPoolLoop({
+    registry,
+    directory: d.providers,
+    clock,
+    demand: d.demand,
+    health: d.health,
+    catalog: d.catalog,
+    schedulerOptions: d.schedulerOptions,
+    intervalMs: config.warmPoolIntervalMs,
+    log: d.log,
+    poolsOf: (m) => pools.poolsOf(m),
+  });
   warmPool.start();
   // Gauges on a fixed interval, not only on change: the fleet per model (the capacity snapshot), connected providers.
   let reportedPools: ReadonlySet<string> = new Set();
@@ -54,6 +65,9 @@ export function startBackgroundLoops(config: Config, d: BackgroundLoopDeps): Bac
     reportFleetGauges(d.fleetSnapshot(clock.nowMs()).models);
     if (pools.enabled) reportedPools = reportPoolGauges(poolRows(registry.view(), d.aliases.current), reportedPools);
   };
-  const stopGauges = config.metricsGaugeIntervalMs > 0 ? reportGaugesEvery(config.metricsGaugeIntervalMs, refreshGauges) : () => undefined;
+  const stopGauges =
+    config.metricsGaugeIntervalMs > 0
+      ? reportGaugesEvery(config.metricsGaugeIntervalMs, refreshGauges)
+      : () => undefined;
   return { stopWarmPool: () => warmPool.stop(), stopGauges };
 }

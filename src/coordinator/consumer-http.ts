@@ -19,7 +19,12 @@ export interface ConsumerHttp {
 }
 
 /** Builds the consumer server (not yet listening). */
-export function createConsumerHttp(config: Config, clock: Clock, routeDeps: RouteDeps, admin: Omit<AdminServiceDeps, "adminKey">): ConsumerHttp {
+export function createConsumerHttp(
+  config: Config,
+  clock: Clock,
+  routeDeps: RouteDeps,
+  admin: Omit<AdminServiceDeps, "adminKey">,
+): ConsumerHttp {
   const adminKey = config.adminKey ?? "";
   const rest = restHandler(routeDeps);
   const connect = connectNodeAdapter({
@@ -34,15 +39,27 @@ export function createConsumerHttp(config: Config, clock: Clock, routeDeps: Rout
   // `/v1/*` goes straight to the REST routes: Connect paths are `/<package>.<Service>/<Method>`, and skipping the
   // adapter's own routing saves its per-request work on every inference call.
   // The admin key and the body limit are checked from the headers, before the adapter reads any body.
-  const gated = adminGate({ adminKey, pathPrefixes: [adminServicePathPrefix], maxBodyBytes: config.adminMaxBodyBytes }, connect);
+  const gated = adminGate(
+    { adminKey, pathPrefixes: [adminServicePathPrefix], maxBodyBytes: config.adminMaxBodyBytes },
+    connect,
+  );
   // METRICS_PROMETHEUS=on: `GET /metrics` on this port (unauthenticated, so off by default).
   const prometheus = config.metricsPrometheus ? createPrometheusEndpoint() : undefined;
-  const server = new ConsumerServer((req, res) => (prometheus && req.url === "/metrics" ? prometheus.handle(req, res) : req.url?.startsWith("/v1/") ? rest(req, res) : gated(req, res)), clock, {
-    headersTimeoutMs: config.httpHeadersTimeoutMs,
-    requestTimeoutMs: config.httpRequestTimeoutMs,
-    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
-    idleSocketTimeoutMs: config.httpIdleSocketTimeoutMs,
-    closeLingerMs: config.httpCloseLingerMs,
-  });
+  const server = new ConsumerServer(
+    (req, res) =>
+      prometheus && req.url === "/metrics"
+        ? prometheus.handle(req, res)
+        : req.url?.startsWith("/v1/")
+          ? rest(req, res)
+          : gated(req, res),
+    clock,
+    {
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+      idleSocketTimeoutMs: config.httpIdleSocketTimeoutMs,
+      closeLingerMs: config.httpCloseLingerMs,
+    },
+  );
   return { server, prometheus };
 }

@@ -73,11 +73,17 @@ function usageCheckHandler({ registry, providers, usageDivergence, log }: Dispat
       billed_prompt_tokens: defended.usage.promptTokens,
       billed_completion_tokens: defended.usage.completionTokens,
       routing_penalty: verdict.routingPenalty,
-      reason: d.promptOverClaimed ? (d.completionOverClaimed ? "prompt and completion over the coordinator's count" : "prompt over the coordinator's count") : "completion over the coordinator's count",
+      reason: d.promptOverClaimed
+        ? d.completionOverClaimed
+          ? "prompt and completion over the coordinator's count"
+          : "prompt over the coordinator's count"
+        : "completion over the coordinator's count",
     });
     if (verdict.fence) {
       usageDivergence.forget(providerId);
-      void providers.fence(providerId, "usage claims repeatedly above the coordinator's count").catch((e) => log.error("provider fence failed", { provider_id: providerId, reason: String(e) }));
+      void providers
+        .fence(providerId, "usage claims repeatedly above the coordinator's count")
+        .catch((e) => log.error("provider fence failed", { provider_id: providerId, reason: String(e) }));
     }
   };
 }

@@ -28,10 +28,13 @@ export async function watchMigrations(db: Kysely<Database>, onCurrent: () => voi
     poll() {
       if (current) return;
       recheck ??= pendingMigrations(db)
-        .then((p) => {
-          current = p.length === 0;
-          if (current) onCurrent();
-        }, () => {})
+        .then(
+          (p) => {
+            current = p.length === 0;
+            if (current) onCurrent();
+          },
+          () => {},
+        )
         .finally(() => (recheck = undefined));
     },
   };

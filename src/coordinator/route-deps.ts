@@ -54,7 +54,11 @@ export function buildRouteDeps(i: RouteDepsInput): RouteDeps {
   const { config, clock, log, ledger } = i;
   return {
     accounts: ledger.accounts,
-    authFailures: new AuthFailureThrottle({ burst: config.authFailureBurst, refillPerSec: config.authFailureRefillPerS, maxAddresses: config.authFailureMaxAddresses }),
+    authFailures: new AuthFailureThrottle({
+      burst: config.authFailureBurst,
+      refillPerSec: config.authFailureRefillPerS,
+      maxAddresses: config.authFailureMaxAddresses,
+    }),
     trustedProxyHops: config.trustedProxyHops,
     ledger: ledger.ledger,
     limiter: i.limiter,
@@ -142,7 +146,11 @@ function readiness({ migrations, ledger, draining }: RouteDepsInput): Readiness 
   const isDraining = draining();
   return {
     ready: current && !degraded && !isDraining,
-    checks: { migrations: current ? "ok" : "pending", ledger: degraded ? "degraded" : "ok", serving: isDraining ? "draining" : "ok" },
+    checks: {
+      migrations: current ? "ok" : "pending",
+      ledger: degraded ? "degraded" : "ok",
+      serving: isDraining ? "draining" : "ok",
+    },
   };
 }
 

@@ -52,7 +52,8 @@ export function bindScheduler(deps: SchedulerBindingDeps): SchedulerBinding {
       retryAfterMs: deps.queueRetryAfterMs(req.model),
     };
     const d = pickInPools(registry.view(), req, ctx);
-    if (d.kind === "reject" && d.code === "model_unavailable") return pickInPools(registry.view(), req, { ...ctx, health: health.withoutBreaker() });
+    if (d.kind === "reject" && d.code === "model_unavailable")
+      return pickInPools(registry.view(), req, { ...ctx, health: health.withoutBreaker() });
     return d;
   };
   return {
@@ -71,10 +72,15 @@ export function bindScheduler(deps: SchedulerBindingDeps): SchedulerBinding {
     preflightRoute: (req) => {
       const resolved = aliases.current.resolve(req.model);
       // A request routed by its caller (self, provider_serials) bypasses the public pools.
-      const poolKeys = req.pinnedAccountId !== undefined || req.allowedSerials !== undefined ? undefined : pools.poolsOf(req.model);
+      const poolKeys =
+        req.pinnedAccountId !== undefined || req.allowedSerials !== undefined ? undefined : pools.poolsOf(req.model);
       let first: Preflight | undefined;
       for (const build of resolved.builds) {
-        const decision = route({ ...req, model: build, ...(poolKeys !== undefined ? { pools: { keys: poolKeys, reassign: false } } : {}) });
+        const decision = route({
+          ...req,
+          model: build,
+          ...(poolKeys !== undefined ? { pools: { keys: poolKeys, reassign: false } } : {}),
+        });
         const p: Preflight = { build, decision, ...(poolKeys !== undefined ? { pools: poolKeys } : {}) };
         if (decision.kind === "picked") return p;
         first ??= p;

@@ -24,7 +24,15 @@ export async function startLedger(config: Config, deps: StartLedgerDeps): Promis
   const ledger = await createPostgresLedger({
     db,
     clock,
-    defaultPrices: Object.fromEntries(catalog.map((m) => [m.id, { inputMicroUsdPerMtok: BigInt(m.inputMicroUsdPerMtok), outputMicroUsdPerMtok: BigInt(m.outputMicroUsdPerMtok) }])),
+    defaultPrices: Object.fromEntries(
+      catalog.map((m) => [
+        m.id,
+        {
+          inputMicroUsdPerMtok: BigInt(m.inputMicroUsdPerMtok),
+          outputMicroUsdPerMtok: BigInt(m.outputMicroUsdPerMtok),
+        },
+      ]),
+    ),
     leaseMicroUsd: BigInt(config.ledgerLeaseMicroUsd),
     overdraftMicroUsd: BigInt(config.ledgerOverdraftMicroUsd),
     holderStaleMs: config.ledgerHolderStaleMs,

@@ -28,7 +28,11 @@ export async function startServers(config: Config, parts: ServerParts): Promise<
   const { server: http, prometheus } = parts.consumer;
   try {
     const httpPort = await http.listen(config.httpPort, config.host);
-    const grpc = await startGrpcServer(parts.providers, { host: config.host, port: config.grpcPort, keepaliveTimeMs: config.grpcKeepaliveMs });
+    const grpc = await startGrpcServer(parts.providers, {
+      host: config.host,
+      port: config.grpcPort,
+      keepaliveTimeMs: config.grpcKeepaliveMs,
+    });
     return { httpPort, grpc };
   } catch (e) {
     // Undo what already runs (listener, session sweep, alias refresh, ledger background work).

@@ -23,7 +23,12 @@ export interface UsageCheck {
  * The usage to bill for a completed attempt: the provider's claim where the coordinator's own count backs it,
  * else that count. Without a usage check (dispatcher unit tests) the claim is only clamped to max_tokens.
  */
-export function billedUsage(job: DispatchJob, a: Attempt, e: ProviderEvent & { kind: "complete" }, onUsageChecked?: (c: UsageCheck) => void): Usage {
+export function billedUsage(
+  job: DispatchJob,
+  a: Attempt,
+  e: ProviderEvent & { kind: "complete" },
+  onUsageChecked?: (c: UsageCheck) => void,
+): Usage {
   const check = job.usageCheck;
   if (!check) return clampUsage(e.usage, job.traits.maxTokens);
   // A refused claim (a count no request reaches) is no claim: bill our own count.
@@ -57,7 +62,13 @@ export function servedBy(a: Attempt): Served {
  * Feeds the provider's measured prefill and decode rates (the scheduler trusts them over its claims). Our own
  * prompt estimate, not the provider's usage, and completion capped by what was actually streamed.
  */
-export function observeRates(registry: ProviderRegistry, job: DispatchJob, a: Attempt, usage: Usage, nowMs: number): void {
+export function observeRates(
+  registry: ProviderRegistry,
+  job: DispatchJob,
+  a: Attempt,
+  usage: Usage,
+  nowMs: number,
+): void {
   if (a.firstContentAtMs === undefined) return;
   registry.observeRates(a.providerId, job.model, {
     requestId: job.requestId,

@@ -36,7 +36,11 @@ export class AttemptControl {
    * Opens an attempt on a picked provider and counts it in the provider's in-flight load (the scheduler's view)
    * until it ends. Undefined when the provider left since the pick.
    */
-  open(providerId: ProviderId, backup: boolean, reservedTokens: number): { a: Attempt; channel: ProviderChannel } | undefined {
+  open(
+    providerId: ProviderId,
+    backup: boolean,
+    reservedTokens: number,
+  ): { a: Attempt; channel: ProviderChannel } | undefined {
     const { registry, directory, clock, options } = this.#d;
     const rec = registry.get(providerId);
     const channel = directory.channel(providerId);
@@ -44,7 +48,17 @@ export class AttemptControl {
     const now = clock.nowMs();
     const prompt = this.#job.traits.estimatedPromptTokens;
     const deadlineAtMs = now + firstTokenDeadlineMs(options, prompt);
-    const a: Attempt = { providerId, accountId: rec.accountId, version: rec.version, backup, phase: "waiting", startedAtMs: now, deadlineAtMs, contentChars: 0, output: new StreamedOutput() };
+    const a: Attempt = {
+      providerId,
+      accountId: rec.accountId,
+      version: rec.version,
+      backup,
+      phase: "waiting",
+      startedAtMs: now,
+      deadlineAtMs,
+      contentChars: 0,
+      output: new StreamedOutput(),
+    };
     registry.addInflight(providerId, {
       requestId: this.#job.requestId,
       model: this.#job.model,
@@ -63,11 +77,23 @@ export class AttemptControl {
   }
 
   /** Sends the attempt (`ordinal`: 1-based) under its own span. False when the session had already closed. */
-  send(a: Attempt, channel: ProviderChannel, ordinal: number, reason: DispatchReason, onEvent: (a: Attempt, e: ProviderEvent) => void): boolean {
+  send(
+    a: Attempt,
+    channel: ProviderChannel,
+    ordinal: number,
+    reason: DispatchReason,
+    onEvent: (a: Attempt, e: ProviderEvent) => void,
+  ): boolean {
     const traceContext = this.trace.startAttempt(a.providerId, ordinal, a.backup, reason);
     const j = this.#job;
     return channel.dispatch(
-      { requestId: j.requestId, model: j.model, bodyJson: j.bodyJson, traits: j.traits, ...(traceContext ? { traceContext } : {}) },
+      {
+        requestId: j.requestId,
+        model: j.model,
+        bodyJson: j.bodyJson,
+        traits: j.traits,
+        ...(traceContext ? { traceContext } : {}),
+      },
       // Events arrive on the provider's stream: bound here, their log lines carry this request's ids.
       AsyncLocalStorage.bind((e: ProviderEvent) => onEvent(a, e)),
     );
@@ -89,7 +115,13 @@ export class AttemptControl {
   /** Counts the leader's streamed output: its characters, and the tokens the registry sees it using. */
   countOutput(a: Attempt, deltas: readonly Delta[]): void {
     let chars = 0;
-    for (const d of deltas) chars += d.kind === "content" || d.kind === "reasoning" ? d.text.length : d.kind === "tool_call" ? (d.arguments?.length ?? 0) : 0;
+    for (const d of deltas)
+      chars +=
+        d.kind === "content" || d.kind === "reasoning"
+          ? d.text.length
+          : d.kind === "tool_call"
+            ? (d.arguments?.length ?? 0)
+            : 0;
     a.contentChars += chars;
     this.#d.registry.addUsedTokens(a.providerId, this.#job.requestId, charsToTokens(chars));
   }
@@ -111,13 +143,29 @@ export class AttemptControl {
     this.recordOutcome(a, f.cls === "deterministic" ? "client_error" : f.cls, nowMs);
     if (f.loadRefused) health.recordLoadRefusal(a.providerId, this.#job.model, nowMs);
     registry.removeInflight(a.providerId, this.#job.requestId);
-    const attributes = { "coordinator.error.class": f.cls, "coordinator.provider.status": f.status, ...(f.providerReason ? { "coordinator.provider.reason": f.providerReason } : {}) };
-    this.trace.endAttempt(a.providerId, "failed", f.fault, new CoordinatorError("provider_failed", f.message), attributes);
+    const attributes = {
+      "coordinator.error.class": f.cls,
+      "coordinator.provider.status": f.status,
+      ...(f.providerReason ? { "coordinator.provider.reason": f.providerReason } : {}),
+    };
+    this.trace.endAttempt(
+      a.providerId,
+      "failed",
+      f.fault,
+      new CoordinatorError("provider_failed", f.message),
+      attributes,
+    );
   }
 
   /** Feeds the attempt's outcome to the provider's health. */
   recordOutcome(a: Attempt, kind: OutcomeKind, nowMs: number): void {
-    this.#d.health.recordOutcome({ providerId: a.providerId, model: this.#job.model, shape: this.#job.shape, kind, nowMs });
+    this.#d.health.recordOutcome({
+      providerId: a.providerId,
+      model: this.#job.model,
+      shape: this.#job.shape,
+      kind,
+      nowMs,
+    });
   }
 
   /** The run ended: no attempt keeps a timer, an in-flight slot or an open span. */

@@ -69,7 +69,12 @@ export class AttemptLauncher {
     }
     try {
       // Bound: the queue retries from whichever request freed capacity; the attempt belongs to this one's log scope.
-      await deps.waitForCapacity(job, AsyncLocalStorage.bind(() => this.#tryStart(false) !== "queue"), this.#p.signal, failover ? left : undefined);
+      await deps.waitForCapacity(
+        job,
+        AsyncLocalStorage.bind(() => this.#tryStart(false) !== "queue"),
+        this.#p.signal,
+        failover ? left : undefined,
+      );
     } catch (e) {
       if (!hooks.ended()) hooks.fail(book.count > 0 ? book.exhaustedError(job.model) : CoordinatorError.from(e));
     }
@@ -115,7 +120,10 @@ export class AttemptLauncher {
     const reason = backup ? "slow_first_token" : book.count > 1 ? "failover" : "first_pick";
     if (backup) {
       const primary = [...book.all()].find((x) => x !== a && x.phase !== "done");
-      log.line("info", "speculative backup dispatched", a, { reason, ...(primary ? { primary_provider_id: primary.providerId } : {}) });
+      log.line("info", "speculative backup dispatched", a, {
+        reason,
+        ...(primary ? { primary_provider_id: primary.providerId } : {}),
+      });
     } else {
       log.line("debug", "inference dispatched", a, { reason });
     }
@@ -128,7 +136,8 @@ export class AttemptLauncher {
       job.onDispatched?.();
     }
     control.arm(a, a.deadlineAtMs, hooks.onTimer);
-    if (!backup && !this.#speculated) this.#armBackup(firstTokenDeadlineMs(deps.options, job.traits.estimatedPromptTokens));
+    if (!backup && !this.#speculated)
+      this.#armBackup(firstTokenDeadlineMs(deps.options, job.traits.estimatedPromptTokens));
   }
 
   /** At a fraction of the first-token deadline, race a backup on another provider. */
@@ -137,12 +146,15 @@ export class AttemptLauncher {
     const f = deps.options.speculativeFraction;
     if (f <= 0 || job.pinnedAccountId !== undefined) return;
     this.#speculated = true;
-    this.#speculativeTimer = deps.clock.setTimeout(() => {
-      if (hooks.ended() || hooks.leading() || book.live() !== 1) return;
-      const before = book.count;
-      void this.launch(true).then(() => {
-        if (book.count > before) count("inference.speculative_dispatch", { model: job.model });
-      });
-    }, Math.floor(deadlineMs * f));
+    this.#speculativeTimer = deps.clock.setTimeout(
+      () => {
+        if (hooks.ended() || hooks.leading() || book.live() !== 1) return;
+        const before = book.count;
+        void this.launch(true).then(() => {
+          if (book.count > before) count("inference.speculative_dispatch", { model: job.model });
+        });
+      },
+      Math.floor(deadlineMs * f),
+    );
   }
 }

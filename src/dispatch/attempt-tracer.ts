@@ -47,7 +47,12 @@ export class AttemptTracer {
    * Opens an attempt's span (`attempt`: 1-based). Returns the trace headers the provider should continue, or
    * undefined when the request is not traced.
    */
-  startAttempt(providerId: ProviderId, attempt: number, backup: boolean, reason: DispatchReason): Record<string, string> | undefined {
+  startAttempt(
+    providerId: ProviderId,
+    attempt: number,
+    backup: boolean,
+    reason: DispatchReason,
+  ): Record<string, string> | undefined {
     if (!this.#parent) return undefined;
     const span = startSpan(
       `chat ${this.#model}`,
@@ -72,10 +77,20 @@ export class AttemptTracer {
   }
 
   /** Ends an attempt's span once (`outcome`: success, failed, cancelled; `reason`: the fault or cancel reason). */
-  endAttempt(providerId: ProviderId, outcome: string, reason: string | undefined, error?: CoordinatorError, attributes: SpanAttributes = {}): void {
+  endAttempt(
+    providerId: ProviderId,
+    outcome: string,
+    reason: string | undefined,
+    error?: CoordinatorError,
+    attributes: SpanAttributes = {},
+  ): void {
     const span = this.#spans.get(providerId);
     if (!span) return;
     this.#spans.delete(providerId);
-    endSpan(span, error, { "coordinator.attempt.outcome": outcome, ...(reason !== undefined ? { "coordinator.attempt.reason": reason } : {}), ...attributes });
+    endSpan(span, error, {
+      "coordinator.attempt.outcome": outcome,
+      ...(reason !== undefined ? { "coordinator.attempt.reason": reason } : {}),
+      ...attributes,
+    });
   }
 }

@@ -47,10 +47,17 @@ export type TimerVerdict =
   | { kind: "stalled" }; // leading and silent past the idle timeout
 
 /** Decides what a fired timer means for a non-finished attempt (pure); `leading`: it has produced content. */
-export function timerVerdict(a: Attempt, leading: boolean, nowMs: number, o: Pick<DispatchOptions, "inferenceTimeoutMs" | "preambleContentTimeoutMs">): TimerVerdict {
+export function timerVerdict(
+  a: Attempt,
+  leading: boolean,
+  nowMs: number,
+  o: Pick<DispatchOptions, "inferenceTimeoutMs" | "preambleContentTimeoutMs">,
+): TimerVerdict {
   if (leading) return { kind: "stalled" };
-  if (a.acceptedAtMs !== undefined && nowMs < a.acceptedAtMs + o.inferenceTimeoutMs) return { kind: "extend", untilMs: a.acceptedAtMs + o.inferenceTimeoutMs };
-  if (a.preambleAtMs !== undefined && nowMs < a.preambleAtMs + o.preambleContentTimeoutMs) return { kind: "extend", untilMs: a.preambleAtMs + o.preambleContentTimeoutMs };
+  if (a.acceptedAtMs !== undefined && nowMs < a.acceptedAtMs + o.inferenceTimeoutMs)
+    return { kind: "extend", untilMs: a.acceptedAtMs + o.inferenceTimeoutMs };
+  if (a.preambleAtMs !== undefined && nowMs < a.preambleAtMs + o.preambleContentTimeoutMs)
+    return { kind: "extend", untilMs: a.preambleAtMs + o.preambleContentTimeoutMs };
   return { kind: "first_token_timeout" };
 }
 
@@ -70,5 +77,9 @@ export function charsToTokens(chars: number): number {
 /** Provider-reported usage is trusted but bounded by what the request allowed. */
 export function clampUsage(u: Usage, maxTokens: number): Usage {
   const completion = Math.min(u.completionTokens, maxTokens);
-  return { promptTokens: u.promptTokens, completionTokens: completion, reasoningTokens: Math.min(u.reasoningTokens, completion) };
+  return {
+    promptTokens: u.promptTokens,
+    completionTokens: completion,
+    reasoningTokens: Math.min(u.reasoningTokens, completion),
+  };
 }

@@ -67,7 +67,13 @@ export class CapacityQueue {
    * Queues a request that found no capacity. Resolves once its `tryStart` succeeded; rejects with 429 when
    * the queue is full or the wait limit passes, and with `canceled` when the signal aborts.
    */
-  wait(model: string, requestId: string, tryStart: () => boolean, signal: CancelSignal, maxWaitMs = this.#o.waitMs): Promise<void> {
+  wait(
+    model: string,
+    requestId: string,
+    tryStart: () => boolean,
+    signal: CancelSignal,
+    maxWaitMs = this.#o.waitMs,
+  ): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
     const now = this.#o.clock.nowMs();
     return new Promise<void>((resolve, reject) => {
@@ -99,7 +105,12 @@ export class CapacityQueue {
       }
       waiter.cancelTimer = this.#o.clock.setTimeout(() => {
         count("request_queue.timeout", { model });
-        waiter.reject(this.#overload(`no capacity for ${model} within ${Math.round(maxWaitMs / 1000)} s`, this.#queue.retryAfterMs(model, this.#o.clock.nowMs())));
+        waiter.reject(
+          this.#overload(
+            `no capacity for ${model} within ${Math.round(maxWaitMs / 1000)} s`,
+            this.#queue.retryAfterMs(model, this.#o.clock.nowMs()),
+          ),
+        );
       }, maxWaitMs);
       signal.addEventListener("abort", onAbort, { once: true });
       gauge("request_queue.depth", this.#queue.depth(model), { model });

@@ -31,12 +31,16 @@ export class DeltaForwarder {
 
   /** Holds boilerplate from a not-yet-leading attempt: nothing past the bound, and nothing after a role delta. */
   holdPreamble(deltas: readonly Delta[]): void {
-    for (const d of deltas) if (this.#preamble.length < this.#maxHeldPreamble && !this.#preamble.some((h) => h.kind === "role")) this.#preamble.push(d);
+    for (const d of deltas)
+      if (this.#preamble.length < this.#maxHeldPreamble && !this.#preamble.some((h) => h.kind === "role"))
+        this.#preamble.push(d);
   }
 
   /** The new leader's first content, behind the held preamble unless it brings its own role delta. */
   emitFirst(deltas: readonly Delta[]): void {
-    this.emit(this.#preamble.length > 0 && !deltas.some((d) => d.kind === "role") ? [...this.#preamble, ...deltas] : deltas);
+    this.emit(
+      this.#preamble.length > 0 && !deltas.some((d) => d.kind === "role") ? [...this.#preamble, ...deltas] : deltas,
+    );
   }
 
   /** A leader that completes with no content at all (an empty answer) still gets the held preamble. */

@@ -8,7 +8,10 @@ export function rejectError(d: PickResult & { kind: "reject" }): CoordinatorErro
     case "model_not_found":
       return new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
     case "context_overflow":
-      return new CoordinatorError("invalid_request", d.message, { param: "messages", wireCode: "context_length_exceeded" });
+      return new CoordinatorError("invalid_request", d.message, {
+        param: "messages",
+        wireCode: "context_length_exceeded",
+      });
     default:
       return new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable" });
   }
@@ -18,14 +21,24 @@ export function rejectError(d: PickResult & { kind: "reject" }): CoordinatorErro
  * Every attempt failed before content. Capacity-shaped last failures (or none at all) are a 429 the client
  * should retry; genuine provider faults are a 502 naming the last one.
  */
-export function exhaustedError(model: string, attempts: number, last: { message: string; capacity: boolean } | undefined): CoordinatorError {
+export function exhaustedError(
+  model: string,
+  attempts: number,
+  last: { message: string; capacity: boolean } | undefined,
+): CoordinatorError {
   if (!last || last.capacity) {
-    return new CoordinatorError("capacity_exhausted", `every capable provider for ${model} is at capacity; retry shortly`, {
-      wireCode: "rate_limit_exceeded",
-      retryAfterS: 2,
-    });
+    return new CoordinatorError(
+      "capacity_exhausted",
+      `every capable provider for ${model} is at capacity; retry shortly`,
+      {
+        wireCode: "rate_limit_exceeded",
+        retryAfterS: 2,
+      },
+    );
   }
-  return new CoordinatorError("provider_failed", `inference failed after ${attempts} attempt(s): ${last.message}`, { wireCode: "provider_error" });
+  return new CoordinatorError("provider_failed", `inference failed after ${attempts} attempt(s): ${last.message}`, {
+    wireCode: "provider_error",
+  });
 }
 
 /** A deterministic provider error: the request itself cannot be served (e.g. it exceeds the context). */

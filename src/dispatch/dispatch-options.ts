@@ -45,6 +45,9 @@ export const defaultDispatchOptions: Readonly<DispatchOptions> = Object.freeze({
 });
 
 /** The first-token deadline for a prompt of `promptTokens` (ms). */
-export function firstTokenDeadlineMs(o: Pick<DispatchOptions, "firstTokenBaseMs" | "firstTokenPerPromptTokenMs">, promptTokens: number): number {
+export function firstTokenDeadlineMs(
+  o: Pick<DispatchOptions, "firstTokenBaseMs" | "firstTokenPerPromptTokenMs">,
+  promptTokens: number,
+): number {
   return o.firstTokenBaseMs + o.firstTokenPerPromptTokenMs * Math.max(0, promptTokens);
 }

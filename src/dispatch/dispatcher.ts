@@ -44,7 +44,11 @@ export class Dispatcher {
 
   constructor(o: DispatcherOptions) {
     this.options = { ...defaultDispatchOptions, ...o.options };
-    this.queue = new CapacityQueue({ clock: o.clock, limit: this.options.queueLimit, waitMs: this.options.queueWaitMs });
+    this.queue = new CapacityQueue({
+      clock: o.clock,
+      limit: this.options.queueLimit,
+      waitMs: this.options.queueWaitMs,
+    });
     o.registry.onCapacity((model) => this.queue.wake(model));
     this.#runDeps = {
       registry: o.registry,
@@ -67,7 +71,9 @@ export class Dispatcher {
 
   /** Shutdown: requests waiting for capacity, and any that would, get a retryable 503 now. */
   close(): void {
-    this.queue.close(new CoordinatorError("unavailable", "the coordinator is shutting down; retry", { retryAfterS: 1 }));
+    this.queue.close(
+      new CoordinatorError("unavailable", "the coordinator is shutting down; retry", { retryAfterS: 1 }),
+    );
   }
 
   async dispatch(job: DispatchJob, sink: DispatchSink, signal: CancelSignal): Promise<DispatchResult> {

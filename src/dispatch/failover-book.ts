@@ -91,7 +91,13 @@ export class FailoverBook {
 
   /** What the scheduler is asked for the next pick: the job's constraints minus every provider already used. */
   routeRequest(j: DispatchJob): RouteRequest {
-    const req: RouteRequest = { requestId: j.requestId, model: j.model, traits: j.traits, shape: j.shape, exclude: this.#excludeSet() };
+    const req: RouteRequest = {
+      requestId: j.requestId,
+      model: j.model,
+      traits: j.traits,
+      shape: j.shape,
+      exclude: this.#excludeSet(),
+    };
     if (this.#avoidVersion !== undefined) req.avoidVersion = this.#avoidVersion;
     if (j.affinityKey !== undefined) req.affinityKey = j.affinityKey;
     if (j.pinnedAccountId !== undefined) req.pinnedAccountId = j.pinnedAccountId;
@@ -130,7 +136,11 @@ export class FailoverBook {
 
   /** No further failover: too many attempts, too many capacity refusals, or the pre-content budget is spent. */
   exhausted(nowMs: number, o: Bounds): boolean {
-    return this.#count >= o.maxAttempts || this.#capacityFailures > o.maxCapacityRetries || nowMs - this.#budgetStartMs > o.maxPreContentMs;
+    return (
+      this.#count >= o.maxAttempts ||
+      this.#capacityFailures > o.maxCapacityRetries ||
+      nowMs - this.#budgetStartMs > o.maxPreContentMs
+    );
   }
 
   /** The error a request ends with when every attempt failed before content. */

@@ -71,7 +71,15 @@ export class RequestRun {
       onEvent: (a, e) => this.#onEvent(a, e),
       onTimer: this.#onTimerFired,
     };
-    this.#launcher = new AttemptLauncher({ deps, job, signal, book: this.#book, control: this.#ctl, log: this.#log, hooks });
+    this.#launcher = new AttemptLauncher({
+      deps,
+      job,
+      signal,
+      book: this.#book,
+      control: this.#ctl,
+      log: this.#log,
+      hooks,
+    });
   }
 
   run(): Promise<DispatchResult> {
@@ -103,7 +111,14 @@ export class RequestRun {
         return;
       case "error": {
         const loadRefused = e.reason === "insufficient_memory" || e.reason === "model_load_failed";
-        this.#onFailure(a, { fault: "provider_error", status: e.statusCode, message: e.message, cls: this.#d.classify(e), loadRefused, providerReason: e.reason });
+        this.#onFailure(a, {
+          fault: "provider_error",
+          status: e.statusCode,
+          message: e.message,
+          cls: this.#d.classify(e),
+          loadRefused,
+          providerReason: e.reason,
+        });
         return;
       }
       case "disconnected":
@@ -176,7 +191,13 @@ export class RequestRun {
     this.#ctl.recordOutcome(a, usage.completionTokens > 0 ? "success" : "incomplete", this.#d.clock.nowMs());
     count("inference.dispatches", { status: "success", model: this.#job.model });
     observeRates(this.#d.registry, this.#job, a, usage, this.#d.clock.nowMs());
-    this.#finish({ kind: "completed", ...servedBy(a), usage, finishReason: e.finishReason, attempts: this.#book.count });
+    this.#finish({
+      kind: "completed",
+      ...servedBy(a),
+      usage,
+      finishReason: e.finishReason,
+      attempts: this.#book.count,
+    });
   }
 
   #onTimer(a: Attempt): void {
@@ -188,7 +209,8 @@ export class RequestRun {
     }
     const stalled = v.kind === "stalled";
     const message = stalled ? "the provider stalled mid-stream" : "no content before the first-token deadline";
-    if (!stalled) count("inference.dispatches", { status: "timeout", model: this.#job.model, provider_id: a.providerId });
+    if (!stalled)
+      count("inference.dispatches", { status: "timeout", model: this.#job.model, provider_id: a.providerId });
     this.#ctl.trace.endAttempt(a.providerId, "failed", v.kind, new CoordinatorError("timeout", message));
     this.#ctl.cancel(a, stalled ? "stalled" : "no content before the deadline");
     this.#onFailure(a, { fault: v.kind, status: 504, message, cls: "sickness" });
@@ -200,13 +222,29 @@ export class RequestRun {
     const now = this.#d.clock.nowMs();
     this.#ctl.fail(a, f, now);
     const leading = this.#winner === a;
-    const fields = { reason: f.fault, status: f.status, message: f.message, class: f.cls, ...(f.providerReason ? { provider_reason: f.providerReason } : {}), ...(leading ? { content_chars: a.contentChars } : {}) };
+    const fields = {
+      reason: f.fault,
+      status: f.status,
+      message: f.message,
+      class: f.cls,
+      ...(f.providerReason ? { provider_reason: f.providerReason } : {}),
+      ...(leading ? { content_chars: a.contentChars } : {}),
+    };
     if (leading && this.#out.committed) {
       this.#log.line("warn", "provider failed after commit; in-band error sent", a, fields);
       count("inference.in_band_error", { model: this.#job.model, provider_id: a.providerId });
-      const err = new CoordinatorError("provider_failed", `the provider failed mid-stream: ${f.message}`, { wireCode: "provider_error" });
+      const err = new CoordinatorError("provider_failed", `the provider failed mid-stream: ${f.message}`, {
+        wireCode: "provider_error",
+      });
       this.#sink.failAfterCommit(err);
-      this.#finish({ kind: "failed", error: err, committed: true, attempts: this.#book.count, served: servedBy(a), partial: consumedUsage(this.#job, a) });
+      this.#finish({
+        kind: "failed",
+        error: err,
+        committed: true,
+        attempts: this.#book.count,
+        served: servedBy(a),
+        partial: consumedUsage(this.#job, a),
+      });
       return;
     }
     this.#log.line("warn", "provider failed before commit", a, fields);
@@ -228,16 +266,27 @@ export class RequestRun {
       // Retrying elsewhere cannot help (e.g. the prompt exceeds the context): stop at once.
       this.#log.line("info", "not retrying: the request itself cannot be served", a, { reason: f.fault, class: cls });
       this.#cancelAll("request cannot be served");
-      this.#failPreCommit(cls === "deterministic" ? deterministicError(f.message) : new CoordinatorError("invalid_request", f.message));
+      this.#failPreCommit(
+        cls === "deterministic" ? deterministicError(f.message) : new CoordinatorError("invalid_request", f.message),
+      );
       return;
     }
-    count("inference.dispatches", { status: "retry_precontent", model: this.#job.model, provider_id: a.providerId, reason: f.fault });
+    count("inference.dispatches", {
+      status: "retry_precontent",
+      model: this.#job.model,
+      provider_id: a.providerId,
+      reason: f.fault,
+    });
     if (this.#book.live() > 0) {
       this.#log.line("info", "not failing over: a racing attempt is still running", a, { reason: f.fault });
       return;
     }
     if (this.#book.exhausted(now, this.#d.options)) {
-      this.#log.line("info", "failover exhausted; the request fails", a, { reason: f.fault, attempts: this.#book.count, capacity_failures: this.#book.capacityFailures });
+      this.#log.line("info", "failover exhausted; the request fails", a, {
+        reason: f.fault,
+        attempts: this.#book.count,
+        capacity_failures: this.#book.capacityFailures,
+      });
       this.#failPreCommit(this.#book.exhaustedError(this.#job.model));
       return;
     }
@@ -266,12 +315,19 @@ export class RequestRun {
       live++;
       this.#log.line("info", "attempt cancelled", a, { reason: "client_disconnected", committed, leading: a === w });
     }
-    if (live === 0) this.#log.line("info", "request cancelled with no attempt running", undefined, { reason: "client_disconnected" });
+    if (live === 0)
+      this.#log.line("info", "request cancelled with no attempt running", undefined, { reason: "client_disconnected" });
     this.#cancelAll("client disconnected");
     count("routing.client_gone", { committed });
     if (w) {
       this.#ctl.recordOutcome(w, "incomplete", this.#d.clock.nowMs());
-      this.#finish({ kind: "cancelled", committed, attempts: this.#book.count, served: servedBy(w), partial: consumedUsage(this.#job, w) });
+      this.#finish({
+        kind: "cancelled",
+        committed,
+        attempts: this.#book.count,
+        served: servedBy(w),
+        partial: consumedUsage(this.#job, w),
+      });
     } else {
       this.#finish({ kind: "cancelled", committed: false, attempts: this.#book.count });
     }
@@ -291,7 +347,11 @@ export class RequestRun {
     this.#launcher.cancelBackup();
     for (const a of this.#book.all()) this.#ctl.release(a, r);
     this.#signal.removeEventListener("abort", this.#onAbort);
-    if (!(r.kind === "failed" && isShed(r.error, r.attempts))) observe("inference.duration_ms", this.#d.clock.nowMs() - this.#startedAtMs, { model: this.#job.model, outcome: r.kind });
+    if (!(r.kind === "failed" && isShed(r.error, r.attempts)))
+      observe("inference.duration_ms", this.#d.clock.nowMs() - this.#startedAtMs, {
+        model: this.#job.model,
+        outcome: r.kind,
+      });
     this.#resolve(r);
   }
 }

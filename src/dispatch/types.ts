@@ -3,7 +3,14 @@
  */
 import type { TokenizerFamily } from "../usage/tokenizer-family.js";
 import type { CoordinatorError } from "../errors/coordinator-error.js";
-import type { Delta, FinishReason, ProviderErrorReason, RequestShape, RequestTraits, Usage } from "../inference/types.js";
+import type {
+  Delta,
+  FinishReason,
+  ProviderErrorReason,
+  RequestShape,
+  RequestTraits,
+  Usage,
+} from "../inference/types.js";
 import type { ProviderId } from "../registry/types.js";
 import type { HealthGates } from "../scheduler/types.js";
 import type { Span } from "../telemetry/tracing.js";

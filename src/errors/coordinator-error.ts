@@ -85,7 +85,9 @@ export class CoordinatorError extends Error {
 }
 
 /** The OpenAI error body: `{"error":{"message","type","code","param"}}`. */
-export function toOpenAIError(e: CoordinatorError): { error: { message: string; type: string; code: string; param: string | null } } {
+export function toOpenAIError(e: CoordinatorError): {
+  error: { message: string; type: string; code: string; param: string | null };
+} {
   return {
     error: {
       message: e.message,

@@ -94,13 +94,26 @@ export class HealthTracker implements HealthGates {
     switch (o.kind) {
       case "success": {
         const cooldown = this.#shapes.recordSuccess(o.providerId, o.model, o.shape, o.nowMs);
-        if (cooldown.kind === "cleared") this.#count("routing.cooldown_cleared", { shape: o.shape, reason: "success", provider_id: o.providerId });
-        return { cooldown, breaker: this.#breakerMetric(this.#breaker.recordSuccess(o.providerId, o.nowMs), o.providerId) };
+        if (cooldown.kind === "cleared")
+          this.#count("routing.cooldown_cleared", { shape: o.shape, reason: "success", provider_id: o.providerId });
+        return {
+          cooldown,
+          breaker: this.#breakerMetric(this.#breaker.recordSuccess(o.providerId, o.nowMs), o.providerId),
+        };
       }
       case "sickness": {
         const cooldown = this.#shapes.recordSickness(o.providerId, o.model, o.shape, o.nowMs);
-        if (cooldown.kind === "entered") this.#count("routing.cooldown_entered", { shape: o.shape, provider_id: o.providerId, model: o.model, reason: "sickness" });
-        return { cooldown, breaker: this.#breakerMetric(this.#breaker.recordFault(o.providerId, o.nowMs), o.providerId) };
+        if (cooldown.kind === "entered")
+          this.#count("routing.cooldown_entered", {
+            shape: o.shape,
+            provider_id: o.providerId,
+            model: o.model,
+            reason: "sickness",
+          });
+        return {
+          cooldown,
+          breaker: this.#breakerMetric(this.#breaker.recordFault(o.providerId, o.nowMs), o.providerId),
+        };
       }
       case "incomplete":
       case "capacity":
@@ -122,7 +135,8 @@ export class HealthTracker implements HealthGates {
     for (const shape of this.#shapes.forget(providerId)) {
       this.#count("routing.cooldown_cleared", { shape, reason: "forgotten", provider_id: providerId });
     }
-    if (this.#breaker.forget(providerId)) this.#count("routing.provider_breaker", { state: "closed", provider_id: providerId });
+    if (this.#breaker.forget(providerId))
+      this.#count("routing.provider_breaker", { state: "closed", provider_id: providerId });
     this.#load.forget(providerId);
   }
 

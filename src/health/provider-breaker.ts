@@ -120,7 +120,13 @@ export class ProviderBreaker {
       if (s.untilMs > nowMs) return { kind: "none" };
       // Half-open: the first outcome decides.
       if (fault) return this.#open(providerId, s.streak, nowMs, "half_open_fault");
-      this.#states.set(providerId, { kind: "closed", consecutive: 0, samples: [], streak: s.streak, closedAtMs: nowMs });
+      this.#states.set(providerId, {
+        kind: "closed",
+        consecutive: 0,
+        samples: [],
+        streak: s.streak,
+        closedAtMs: nowMs,
+      });
       return { kind: "closed" };
     }
     if (!s) {
@@ -150,7 +156,12 @@ export class ProviderBreaker {
   }
 
   /** Opens with cool-down `base × 2^streak`, capped; `streak` counts earlier opens not yet forgiven. */
-  #open(providerId: ProviderId, streak: number, nowMs: number, cause: "consecutive" | "ratio" | "half_open_fault"): BreakerTransition {
+  #open(
+    providerId: ProviderId,
+    streak: number,
+    nowMs: number,
+    cause: "consecutive" | "ratio" | "half_open_fault",
+  ): BreakerTransition {
     const cooldownMs = Math.min(this.#o.maxCooldownMs, this.#o.baseCooldownMs * 2 ** Math.min(streak, 30));
     const untilMs = nowMs + cooldownMs;
     this.#states.set(providerId, { kind: "open", untilMs, streak: streak + 1 });

@@ -22,7 +22,11 @@ export interface AuthFailureLimits {
   maxAddresses: number;
 }
 
-export const defaultAuthFailureLimits: Readonly<AuthFailureLimits> = Object.freeze({ burst: 20, refillPerSec: 2, maxAddresses: 100_000 });
+export const defaultAuthFailureLimits: Readonly<AuthFailureLimits> = Object.freeze({
+  burst: 20,
+  refillPerSec: 2,
+  maxAddresses: 100_000,
+});
 
 /** Whether an address may try a key now; when not, how long until it may (ms). */
 export type AuthAttemptDecision = { allowed: true } | { allowed: false; retryAfterMs: number };

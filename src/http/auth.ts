@@ -37,7 +37,11 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 export async function authenticate(req: IncomingMessage, deps: AuthDeps): Promise<Principal> {
   const key = presentedKey(req.headers);
   if (!key) {
-    throw new CoordinatorError("unauthenticated", "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key')", { wireCode: "invalid_api_key" });
+    throw new CoordinatorError(
+      "unauthenticated",
+      "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key')",
+      { wireCode: "invalid_api_key" },
+    );
   }
   const cached = deps.accounts.authenticateCached(key);
   if (cached) return cached;
@@ -54,7 +58,10 @@ export async function authenticate(req: IncomingMessage, deps: AuthDeps): Promis
   try {
     p = await deps.accounts.authenticate(key);
   } catch (e) {
-    throw new CoordinatorError("unavailable", "authentication is temporarily unavailable; retry", { retryAfterS: 1, cause: e });
+    throw new CoordinatorError("unavailable", "authentication is temporarily unavailable; retry", {
+      retryAfterS: 1,
+      cause: e,
+    });
   }
   if (!p) {
     deps.authFailures.recordFailure(client, deps.clock.nowMs());

@@ -14,7 +14,11 @@ import { isIPv4, isIPv6 } from "node:net";
  * The throttling key of a request's client: an IPv4 address, an IPv6 /64 (`2001:db8:1:2::/64`), or the raw text
  * when it is neither (e.g. a unix socket: "unknown").
  */
-export function clientAddress(remoteAddress: string | undefined, forwardedFor: string | string[] | undefined, trustedProxyHops: number): string {
+export function clientAddress(
+  remoteAddress: string | undefined,
+  forwardedFor: string | string[] | undefined,
+  trustedProxyHops: number,
+): string {
   let address = remoteAddress ?? "unknown";
   if (trustedProxyHops > 0 && forwardedFor !== undefined) {
     const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor)

@@ -42,7 +42,11 @@ export class ConsumerServer {
   #draining = false;
   #closed: Promise<void> | undefined;
 
-  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void, clock: Clock, options: ConsumerServerOptions) {
+  constructor(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    clock: Clock,
+    options: ConsumerServerOptions,
+  ) {
     this.#clock = clock;
     const closed = () => this.#requestClosed();
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -61,7 +65,10 @@ export class ConsumerServer {
         headersTimeout: options.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs,
         // Node checks the two timeouts above on this period (default 30 s, which would let them run 30 s late).
-        connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4))),
+        connectionsCheckingInterval: Math.max(
+          100,
+          Math.min(1_000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)),
+        ),
       },
       onRequest,
     );

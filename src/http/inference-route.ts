@@ -26,7 +26,15 @@ import { rateLimitError } from "../ratelimit/rate-limit-error.js";
 import type { RateTicket } from "../ratelimit/types.js";
 import type { RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
-import { endSpan, extractTraceContext, inSpan, SpanKind, startSpan, traceLogFields, type Span } from "../telemetry/tracing.js";
+import {
+  endSpan,
+  extractTraceContext,
+  inSpan,
+  SpanKind,
+  startSpan,
+  traceLogFields,
+  type Span,
+} from "../telemetry/tracing.js";
 import { withLogFields } from "../util/log-context.js";
 import type { Logger } from "../util/logger.js";
 import { authenticate, type AuthDeps } from "./auth.js";
@@ -37,7 +45,13 @@ import { noteRequest } from "./request-metrics.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { finishRequest, type RequestReport } from "./request-report.js";
 import { parseJson, readBody } from "./read-body.js";
-import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor, type RequestLimits } from "./request-limits.js";
+import {
+  assertJsonWithinLimits,
+  assertRequestWithinLimits,
+  assertUserFieldsWithinLimits,
+  parseContextFor,
+  type RequestLimits,
+} from "./request-limits.js";
 import { bufferedSink, streamingSink, type HttpSink } from "./response-sinks.js";
 import { takeRouteConstraints, type RouteConstraints } from "./route-constraints.js";
 import { routeTarget, type Preflight, type Target } from "./route-target.js";
@@ -64,25 +78,57 @@ export interface InferenceDeps extends AuthDeps, BillingDeps {
   logger?: Logger;
 }
 
-
 /**
  * Handles one inference request end to end; never throws. The request is one trace (its root span a child of
  * the caller's `traceparent`, if any) and one log scope (request and trace ids on every line), and ends with
  * one "request finished" line.
  */
-export async function handleInference(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleInference(
+  deps: InferenceDeps,
+  dialect: Dialect,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const requestId = newRequestId();
   const startedAtMs = deps.clock.nowMs();
   const route = (req.url ?? "").split("?")[0]!;
-  const span = startSpan(`${req.method ?? "POST"} ${route}`, extractTraceContext(req.headers), { "http.request.method": req.method ?? "POST", "http.route": route, "coordinator.request_id": requestId, "coordinator.dialect": dialect.name }, SpanKind.SERVER);
+  const span = startSpan(
+    `${req.method ?? "POST"} ${route}`,
+    extractTraceContext(req.headers),
+    {
+      "http.request.method": req.method ?? "POST",
+      "http.route": route,
+      "coordinator.request_id": requestId,
+      "coordinator.dialect": dialect.name,
+    },
+    SpanKind.SERVER,
+  );
   const report: RequestReport = {};
   await withLogFields({ request_id: requestId, ...traceLogFields(span) }, async () => {
     await handleInferenceIn(deps, dialect, req, res, requestId, startedAtMs, span, report);
-    finishRequest({ ...(deps.logger ? { log: deps.logger } : {}), nowMs: deps.clock.nowMs(), dialect: dialect.name, route, status: res.statusCode, startedAtMs, span, report });
+    finishRequest({
+      ...(deps.logger ? { log: deps.logger } : {}),
+      nowMs: deps.clock.nowMs(),
+      dialect: dialect.name,
+      route,
+      status: res.statusCode,
+      startedAtMs,
+      span,
+      report,
+    });
   });
 }
 
-async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, startedAtMs: number, span: Span, report: RequestReport): Promise<void> {
+async function handleInferenceIn(
+  deps: InferenceDeps,
+  dialect: Dialect,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  startedAtMs: number,
+  span: Span,
+  report: RequestReport,
+): Promise<void> {
   const headers = requestIdHeaders(requestId);
   let ticket: RateTicket | undefined;
   let reserved = false;
@@ -93,9 +139,18 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     const { body, constraints, normalized } = await readRequest(deps, dialect, req, res);
     noteRequest(res, { dialect: dialect.name, model: normalized.model });
     report.model = normalized.model;
-    span.setAttributes({ "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat", "gen_ai.request.model": normalized.model, "gen_ai.request.max_tokens": normalized.traits.maxTokens });
+    span.setAttributes({
+      "gen_ai.operation.name": dialect.name === "completions" ? "text_completion" : "chat",
+      "gen_ai.request.model": normalized.model,
+      "gen_ai.request.max_tokens": normalized.traits.maxTokens,
+    });
     applyModelLimits(deps, normalized);
-    const target = await inSpan("route", span, () => routeTarget(deps.preflight, requestId, normalized, principal!, constraints), { "coordinator.routing.phase": "preflight" });
+    const target = await inSpan(
+      "route",
+      span,
+      () => routeTarget(deps.preflight, requestId, normalized, principal!, constraints),
+      { "coordinator.routing.phase": "preflight" },
+    );
     if (target.build !== normalized.model) span.setAttribute("coordinator.model.build", target.build);
     // Who pays: nobody when the caller's own machine serves it (X-Route: self, or prefer with one free).
     if (constraints.mode !== "public") headers["x-route"] = target.selfServed ? "self" : "public";
@@ -109,21 +164,41 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
     await inSpan("reserve", span, () => reserveCredit(deps, requestId, principal!, normalized, target));
     reserved = true;
 
-    const { result, sink } = await dispatchAndRespond(deps, dialect, requestId, normalized, target, body, req, res, headers, span, report);
+    const { result, sink } = await dispatchAndRespond(
+      deps,
+      dialect,
+      requestId,
+      normalized,
+      target,
+      body,
+      req,
+      res,
+      headers,
+      span,
+      report,
+    );
     report.result = result;
-    if (result.kind !== "completed") noteRequest(res, { outcome: result.kind === "failed" ? "in_band_error" : "cancelled" });
+    if (result.kind !== "completed")
+      noteRequest(res, { outcome: result.kind === "failed" ? "in_band_error" : "cancelled" });
     try {
       const t = ticket;
-      await inSpan("settle", span, () => settleRequest(deps, requestId, target.build, normalized, result, t, startedAtMs), { "coordinator.dispatch.outcome": result.kind });
+      await inSpan(
+        "settle",
+        span,
+        () => settleRequest(deps, requestId, target.build, normalized, result, t, startedAtMs),
+        { "coordinator.dispatch.outcome": result.kind },
+      );
     } finally {
       sink.end();
     }
   } catch (e) {
     const err = CoordinatorError.from(e);
     report.error = err;
-    if (err.code === "internal") deps.log?.("inference request failed", { request_id: requestId, error: String((e as Error)?.stack ?? e) });
+    if (err.code === "internal")
+      deps.log?.("inference request failed", { request_id: requestId, error: String((e as Error)?.stack ?? e) });
     if (reserved) await deps.ledger.release(requestId, err.code).catch(() => undefined);
-    if (ticket) deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, deps.clock.nowMs());
+    if (ticket)
+      deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, deps.clock.nowMs());
     count("http.inference_errors", { dialect: dialect.name, code: err.code });
     // Refused before the limiter (invalid body, no capable Mac): the caller still learns where its limits stand.
     if (principal && !limiterConsulted) Object.assign(headers, deps.limiter.headers(principal, deps.clock.nowMs()));
@@ -135,7 +210,12 @@ async function handleInferenceIn(deps: InferenceDeps, dialect: Dialect, req: Inc
  * Reads, bounds, repairs and parses the body into the dialect's normalized request, and takes the caller's own
  * routing constraints out of it. Every refusal here is a 4xx before anything is routed or reserved.
  */
-async function readRequest(deps: InferenceDeps, dialect: Dialect, req: IncomingMessage, res: ServerResponse): Promise<{ body: unknown; constraints: RouteConstraints; normalized: NormalizedRequest }> {
+async function readRequest(
+  deps: InferenceDeps,
+  dialect: Dialect,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ body: unknown; constraints: RouteConstraints; normalized: NormalizedRequest }> {
   const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
   // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
   assertJsonWithinLimits(raw, deps.limits);
@@ -159,7 +239,10 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
   const limits = deps.models.limits(n.model);
   if (!limits) return;
   if (n.traits.requiresVision && !limits.acceptsImages) {
-    throw new CoordinatorError("invalid_request", `the model '${n.model}' does not accept image input`, { param: "messages", wireCode: "image_input_not_supported" });
+    throw new CoordinatorError("invalid_request", `the model '${n.model}' does not accept image input`, {
+      param: "messages",
+      wireCode: "image_input_not_supported",
+    });
   }
   // The room is what the context leaves after the prompt (the estimate; at least 1): a full-context request then
   // fits any Mac that can hold the context. Should the estimate run high, the reservation is slightly low and
@@ -172,7 +255,13 @@ function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
  * The rate limiter's admission, traced: the ticket to reconcile once usage is known, or the limiter's 429. Its
  * headers go on every response from here on, refused or not.
  */
-function admitRate(deps: InferenceDeps, principal: Principal, n: NormalizedRequest, target: Target, span: Span): RateAdmission {
+function admitRate(
+  deps: InferenceDeps,
+  principal: Principal,
+  n: NormalizedRequest,
+  target: Target,
+  span: Span,
+): RateAdmission {
   const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
   const admitted = deps.limiter.admit(
     {
@@ -197,7 +286,9 @@ function admitRate(deps: InferenceDeps, principal: Principal, n: NormalizedReque
   return admitted;
 }
 
-type RateAdmission = { ok: true; ticket: RateTicket; headers: Record<string, string> } | { ok: false; error: CoordinatorError; headers: Record<string, string> };
+type RateAdmission =
+  | { ok: true; ticket: RateTicket; headers: Record<string, string> }
+  | { ok: false; error: CoordinatorError; headers: Record<string, string> };
 
 async function dispatchAndRespond(
   deps: InferenceDeps,

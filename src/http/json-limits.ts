@@ -50,11 +50,16 @@ export function checkJsonLimits(text: string, limits: JsonLimits): JsonLimitViol
       const end = stringEnd(text, i);
       if (end < 0) return undefined;
       if (end - i - 1 > maxStringChars) {
-        return { limit: "string_length", max: maxStringChars, message: `a JSON string is longer than ${maxStringChars} characters` };
+        return {
+          limit: "string_length",
+          max: maxStringChars,
+          message: `a JSON string is longer than ${maxStringChars} characters`,
+        };
       }
       i = end;
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      if (++depth > maxDepth) return { limit: "depth", max: maxDepth, message: `JSON nesting is deeper than ${maxDepth} levels` };
+      if (++depth > maxDepth)
+        return { limit: "depth", max: maxDepth, message: `JSON nesting is deeper than ${maxDepth} levels` };
       commas[depth] = 0;
       isObject[depth] = c === OPEN_OBJECT ? 1 : 0;
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
@@ -63,9 +68,18 @@ export function checkJsonLimits(text: string, limits: JsonLimits): JsonLimitViol
       // k commas separate k + 1 elements: the limit is passed at comma number `max`.
       const k = ++commas[depth]!;
       if (isObject[depth] === 1) {
-        if (k >= maxObjectKeys) return { limit: "object_keys", max: maxObjectKeys, message: `a JSON object has more than ${maxObjectKeys} members` };
+        if (k >= maxObjectKeys)
+          return {
+            limit: "object_keys",
+            max: maxObjectKeys,
+            message: `a JSON object has more than ${maxObjectKeys} members`,
+          };
       } else if (k >= maxArrayLength) {
-        return { limit: "array_length", max: maxArrayLength, message: `a JSON array has more than ${maxArrayLength} elements` };
+        return {
+          limit: "array_length",
+          max: maxArrayLength,
+          message: `a JSON array has more than ${maxArrayLength} elements`,
+        };
       }
     }
   }

@@ -75,19 +75,28 @@ export function sendContinue(req: IncomingMessage, res: ServerResponse): void {
 }
 
 function tooLarge(maxBytes: number): CoordinatorError {
-  return new CoordinatorError("payload_too_large", `request body exceeds ${maxBytes} bytes (${(maxBytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MiB)`);
+  return new CoordinatorError(
+    "payload_too_large",
+    `request body exceeds ${maxBytes} bytes (${(maxBytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MiB)`,
+  );
 }
 
 function busy(): CoordinatorError {
-  return new CoordinatorError("unavailable", "the server is receiving too many request bodies at once; retry shortly", { wireCode: "server_overloaded", retryAfterS: 1 });
+  return new CoordinatorError("unavailable", "the server is receiving too many request bodies at once; retry shortly", {
+    wireCode: "server_overloaded",
+    retryAfterS: 1,
+  });
 }
 
 /** Parses JSON, turning syntax errors into a clear 400. */
 export function parseJson(text: string): unknown {
-  if (text.trim() === "") throw new CoordinatorError("invalid_request", "request body is empty; expected a JSON object");
+  if (text.trim() === "")
+    throw new CoordinatorError("invalid_request", "request body is empty; expected a JSON object");
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new CoordinatorError("invalid_request", `malformed JSON body: ${(e as Error).message}`, { wireCode: "invalid_json" });
+    throw new CoordinatorError("invalid_request", `malformed JSON body: ${(e as Error).message}`, {
+      wireCode: "invalid_json",
+    });
   }
 }

@@ -26,7 +26,13 @@ export interface BillingDeps {
  * Holds the request's worst-case cost against the caller's credit (in memory; the ledger row is written at
  * dispatch). Throws `rate_limited` when the ledger cannot take it now, `insufficient_quota` when credit is short.
  */
-export async function reserveCredit(deps: BillingDeps, requestId: string, p: Principal, n: NormalizedRequest, target: Target): Promise<void> {
+export async function reserveCredit(
+  deps: BillingDeps,
+  requestId: string,
+  p: Principal,
+  n: NormalizedRequest,
+  target: Target,
+): Promise<void> {
   const r = await deps.ledger.reserve({
     requestId,
     accountId: p.accountId,
@@ -39,7 +45,10 @@ export async function reserveCredit(deps: BillingDeps, requestId: string, p: Pri
   });
   if (r.ok) return;
   if (r.reason === "unavailable") {
-    throw new CoordinatorError("rate_limited", r.message, { wireCode: "rate_limit_exceeded", retryAfterS: r.retryAfterMs / 1000 });
+    throw new CoordinatorError("rate_limited", r.message, {
+      wireCode: "rate_limit_exceeded",
+      retryAfterS: r.retryAfterMs / 1000,
+    });
   }
   throw new CoordinatorError("insufficient_quota", r.message, { wireCode: "insufficient_quota" });
 }
@@ -50,23 +59,55 @@ export async function reserveCredit(deps: BillingDeps, requestId: string, p: Pri
  * result then names who served it and the partial usage); a failure before commit, including a buffered answer
  * whose provider failed mid-generation and was replaced, pays nothing.
  */
-export async function settleRequest(deps: BillingDeps, requestId: string, build: string, n: NormalizedRequest, r: DispatchResult, ticket: RateTicket, startedAtMs: number): Promise<void> {
+export async function settleRequest(
+  deps: BillingDeps,
+  requestId: string,
+  build: string,
+  n: NormalizedRequest,
+  r: DispatchResult,
+  ticket: RateTicket,
+  startedAtMs: number,
+): Promise<void> {
   const now = () => deps.clock.nowMs();
   if (r.kind === "completed") {
-    deps.limiter.reconcile(ticket, { inputTokens: r.usage.promptTokens, outputTokens: r.usage.completionTokens }, now());
+    deps.limiter.reconcile(
+      ticket,
+      { inputTokens: r.usage.promptTokens, outputTokens: r.usage.completionTokens },
+      now(),
+    );
     deps.onFinished?.(build, r.usage, n.traits.maxTokens, now() - startedAtMs);
-    await deps.ledger.settle({ requestId, providerId: r.providerId, providerAccountId: r.providerAccountId, model: build, usage: r.usage }).catch((e) => {
-      deps.log?.("settlement failed (the ledger retries it)", { request_id: requestId, error: String(e) });
-    });
+    await deps.ledger
+      .settle({
+        requestId,
+        providerId: r.providerId,
+        providerAccountId: r.providerAccountId,
+        model: build,
+        usage: r.usage,
+      })
+      .catch((e) => {
+        deps.log?.("settlement failed (the ledger retries it)", { request_id: requestId, error: String(e) });
+      });
     return;
   }
   if (r.served && r.partial) {
-    deps.limiter.reconcile(ticket, { inputTokens: r.partial.promptTokens, outputTokens: r.partial.completionTokens, representative: false }, now());
+    deps.limiter.reconcile(
+      ticket,
+      { inputTokens: r.partial.promptTokens, outputTokens: r.partial.completionTokens, representative: false },
+      now(),
+    );
     await deps.ledger
-      .settle({ requestId, providerId: r.served.providerId, providerAccountId: r.served.providerAccountId, model: build, usage: r.partial })
+      .settle({
+        requestId,
+        providerId: r.served.providerId,
+        providerAccountId: r.served.providerAccountId,
+        model: build,
+        usage: r.partial,
+      })
       .catch((e) => deps.log?.("partial settlement failed", { request_id: requestId, error: String(e) }));
     return;
   }
   deps.limiter.reconcile(ticket, { inputTokens: 0, outputTokens: 0, representative: false }, now());
-  await deps.ledger.release(requestId, r.kind).catch((e) => deps.log?.("release failed", { request_id: requestId, error: String(e) }));
+  await deps.ledger
+    .release(requestId, r.kind)
+    .catch((e) => deps.log?.("release failed", { request_id: requestId, error: String(e) }));
 }

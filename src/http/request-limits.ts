@@ -44,12 +44,21 @@ export interface RequestLimitSettings {
 /** Builds the limits from the resolved settings. */
 export function requestLimitsFrom(s: RequestLimitSettings): RequestLimits {
   return {
-    json: { maxDepth: s.maxJsonDepth, maxArrayLength: s.maxJsonArrayLength, maxObjectKeys: s.maxJsonObjectKeys, maxStringChars: s.maxJsonStringChars },
+    json: {
+      maxDepth: s.maxJsonDepth,
+      maxArrayLength: s.maxJsonArrayLength,
+      maxObjectKeys: s.maxJsonObjectKeys,
+      maxStringChars: s.maxJsonStringChars,
+    },
     maxMessages: s.maxRequestMessages,
     maxTools: s.maxRequestTools,
     maxImages: s.maxRequestImages,
     maxUserFieldChars: s.maxUserFieldChars,
-    imageUrls: Object.freeze({ allowHttp: s.imageUrlAllowHttp, allowHosts: Object.freeze(parseAllowHosts(s.imageUrlAllowHosts)), maxDataBytes: s.maxImageDataBytes }),
+    imageUrls: Object.freeze({
+      allowHttp: s.imageUrlAllowHttp,
+      allowHosts: Object.freeze(parseAllowHosts(s.imageUrlAllowHosts)),
+      maxDataBytes: s.maxImageDataBytes,
+    }),
   };
 }
 
@@ -60,7 +69,10 @@ export function parseContextFor(models: Pick<ParseContext, "defaultMaxTokens">, 
 
 /** The 400 every limit answers with. */
 export function limitExceeded(message: string, param?: string): CoordinatorError {
-  return new CoordinatorError("invalid_request", message, { wireCode: "request_limit_exceeded", ...(param !== undefined ? { param } : {}) });
+  return new CoordinatorError("invalid_request", message, {
+    wireCode: "request_limit_exceeded",
+    ...(param !== undefined ? { param } : {}),
+  });
 }
 
 /** Throws when the raw body text passes a structural JSON limit (run before parsing or repairing it). */
@@ -70,7 +82,12 @@ export function assertJsonWithinLimits(raw: string, limits: RequestLimits): void
 }
 
 /** Caller identifiers that end up as routing keys, by where each dialect carries them. */
-const USER_FIELDS: readonly (readonly [string, string?])[] = [["user"], ["prompt_cache_key"], ["safety_identifier"], ["metadata", "user_id"]];
+const USER_FIELDS: readonly (readonly [string, string?])[] = [
+  ["user"],
+  ["prompt_cache_key"],
+  ["safety_identifier"],
+  ["metadata", "user_id"],
+];
 
 /**
  * Throws when a caller identifier is longer than the limit: it becomes the cache-affinity key, which used to be
@@ -91,7 +108,8 @@ export function assertUserFieldsWithinLimits(body: unknown, limits: RequestLimit
 /** Throws when the translated request has more messages, tools or images than the limits allow. */
 export function assertRequestWithinLimits(n: NormalizedRequest, limits: RequestLimits): void {
   const messages = Array.isArray(n.body.messages) ? (n.body.messages as unknown[]) : [];
-  if (messages.length > limits.maxMessages) throw limitExceeded(`too many messages: ${messages.length} (limit ${limits.maxMessages})`, "messages");
+  if (messages.length > limits.maxMessages)
+    throw limitExceeded(`too many messages: ${messages.length} (limit ${limits.maxMessages})`, "messages");
   const tools = Array.isArray(n.body.tools) ? n.body.tools.length : 0;
   if (tools > limits.maxTools) throw limitExceeded(`too many tools: ${tools} (limit ${limits.maxTools})`, "tools");
   // A Mac calling a declared tool streams its name back, and the provider edge ends a session whose tool-call name
@@ -101,17 +119,23 @@ export function assertRequestWithinLimits(n: NormalizedRequest, limits: RequestL
     try {
       checkLabel(name, "tools", wireBounds.maxToolNameChars);
     } catch {
-      throw limitExceeded(`a tool name must be at most ${wireBounds.maxToolNameChars} characters, without control characters`, "tools");
+      throw limitExceeded(
+        `a tool name must be at most ${wireBounds.maxToolNameChars} characters, without control characters`,
+        "tools",
+      );
     }
   }
   const images = countImages(messages);
-  if (images > limits.maxImages) throw limitExceeded(`too many images: ${images} (limit ${limits.maxImages})`, "messages");
+  if (images > limits.maxImages)
+    throw limitExceeded(`too many images: ${images} (limit ${limits.maxImages})`, "messages");
 }
 
 /** The function names of chat-form tools (`[{type: "function", function: {name}}]`). */
 function toolNames(tools: unknown): string[] {
   if (!Array.isArray(tools)) return [];
-  return tools.map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name).filter((name): name is string => typeof name === "string");
+  return tools
+    .map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name)
+    .filter((name): name is string => typeof name === "string");
 }
 
 function countImages(messages: readonly unknown[]): number {
@@ -119,7 +143,8 @@ function countImages(messages: readonly unknown[]): number {
   for (const m of messages) {
     const content = typeof m === "object" && m !== null ? (m as Record<string, unknown>).content : undefined;
     if (!Array.isArray(content)) continue;
-    for (const p of content) if (typeof p === "object" && p !== null && (p as Record<string, unknown>).type === "image_url") n++;
+    for (const p of content)
+      if (typeof p === "object" && p !== null && (p as Record<string, unknown>).type === "image_url") n++;
   }
   return n;
 }

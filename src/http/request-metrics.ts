@@ -24,8 +24,20 @@ export function noteRequest(res: ServerResponse, note: Note): void {
 }
 
 const fixedRoutes = new Set([
-  "/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens",
-  "/v1/models", "/v1/models/capacity", "/v1/me/usage", "/v1/me/providers", "/health", "/healthz", "/livez", "/readyz", "/metrics",
+  "/v1/chat/completions",
+  "/v1/completions",
+  "/v1/responses",
+  "/v1/messages",
+  "/v1/messages/count_tokens",
+  "/v1/models",
+  "/v1/models/capacity",
+  "/v1/me/usage",
+  "/v1/me/providers",
+  "/health",
+  "/healthz",
+  "/livez",
+  "/readyz",
+  "/metrics",
 ]);
 
 /** The bounded route template of a request target. */
@@ -57,5 +69,11 @@ export function recordHttpFinish(req: IncomingMessage, res: ServerResponse, dura
   const status = res.statusCode;
   const n = notes.get(res);
   observe("http.latency_ms", durationMs, { route, status });
-  count("requests", { route, dialect: n?.dialect ?? "none", model: n?.model ?? "none", status, outcome: n?.outcome ?? outcomeOfStatus(status) });
+  count("requests", {
+    route,
+    dialect: n?.dialect ?? "none",
+    model: n?.model ?? "none",
+    status,
+    outcome: n?.outcome ?? outcomeOfStatus(status),
+  });
 }

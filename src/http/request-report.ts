@@ -47,7 +47,11 @@ export function finishRequest(f: FinishedRequest): void {
   span.setAttribute("coordinator.outcome", outcome);
   if (res) span.setAttribute("coordinator.dispatch.attempts", res.attempts);
   if (providerId) span.setAttribute("coordinator.provider.id", providerId);
-  if (usage) span.setAttributes({ "gen_ai.usage.input_tokens": usage.promptTokens, "gen_ai.usage.output_tokens": usage.completionTokens });
+  if (usage)
+    span.setAttributes({
+      "gen_ai.usage.input_tokens": usage.promptTokens,
+      "gen_ai.usage.output_tokens": usage.completionTokens,
+    });
   if (res?.kind === "completed") span.setAttribute("gen_ai.response.finish_reasons", [res.finishReason]);
   // A server span is an error for 5xx and for failures after commit, not for a caller's 4xx (semantic conventions).
   if (error && (f.status >= 500 || outcome === "failed")) failSpan(span, error);

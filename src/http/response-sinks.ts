@@ -23,7 +23,12 @@ export interface HttpSink extends DispatchSink {
   end(): void;
 }
 
-export function streamingSink(res: ServerResponse, dialect: Dialect, meta: RenderMeta, headers: Record<string, string>): HttpSink {
+export function streamingSink(
+  res: ServerResponse,
+  dialect: Dialect,
+  meta: RenderMeta,
+  headers: Record<string, string>,
+): HttpSink {
   const r = dialect.streamRenderer(meta);
   let committed = false;
   let tail: string | undefined;
@@ -64,7 +69,12 @@ export function streamingSink(res: ServerResponse, dialect: Dialect, meta: Rende
   };
 }
 
-export function bufferedSink(res: ServerResponse, dialect: Dialect, meta: RenderMeta, headers: Record<string, string>): HttpSink {
+export function bufferedSink(
+  res: ServerResponse,
+  dialect: Dialect,
+  meta: RenderMeta,
+  headers: Record<string, string>,
+): HttpSink {
   const acc = dialect.accumulator(meta);
   let committed = false;
   let providerId = "";

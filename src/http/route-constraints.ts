@@ -21,7 +21,8 @@ export interface RouteConstraints {
 /** Reads (and strips) the caller's routing constraints; 400 `invalid_request` for a malformed one. */
 export function takeRouteConstraints(body: unknown, header: string | string[] | undefined): RouteConstraints {
   const mode = routeMode(header);
-  if (typeof body !== "object" || body === null || Array.isArray(body) || !("provider_serials" in body)) return { mode };
+  if (typeof body !== "object" || body === null || Array.isArray(body) || !("provider_serials" in body))
+    return { mode };
   const raw = (body as Record<string, unknown>).provider_serials;
   delete (body as Record<string, unknown>).provider_serials;
   if (raw === null) return { mode };
@@ -45,7 +46,11 @@ function routeMode(header: string | string[] | undefined): RouteMode {
   const v = (Array.isArray(header) ? header.join(",") : header).trim().toLowerCase();
   if (v === "" || v === "public") return "public";
   if (v === "self" || v === "prefer") return v;
-  throw new CoordinatorError("invalid_request", `X-Route must be "self", "prefer" or "public", not ${JSON.stringify(v.slice(0, 32))}`, { param: "X-Route", wireCode: "invalid_route" });
+  throw new CoordinatorError(
+    "invalid_request",
+    `X-Route must be "self", "prefer" or "public", not ${JSON.stringify(v.slice(0, 32))}`,
+    { param: "X-Route", wireCode: "invalid_route" },
+  );
 }
 
 function invalid(message: string): CoordinatorError {

@@ -34,10 +34,29 @@ export interface Target extends Preflight {
  * `X-Route: prefer` asks the caller's own machines first and goes public only when none of them can take the
  * request now; `self` never goes public, and an impossible constraint is a 503 at once.
  */
-export function routeTarget(preflight: (req: RouteRequest) => Preflight, requestId: string, n: NormalizedRequest, principal: Principal, c: RouteConstraints): Target {
-  const base: RouteRequest = { requestId, model: n.model, traits: n.traits, shape: shapeOf(n.traits), exclude: new Set(), callerAccountId: principal.accountId };
+export function routeTarget(
+  preflight: (req: RouteRequest) => Preflight,
+  requestId: string,
+  n: NormalizedRequest,
+  principal: Principal,
+  c: RouteConstraints,
+): Target {
+  const base: RouteRequest = {
+    requestId,
+    model: n.model,
+    traits: n.traits,
+    shape: shapeOf(n.traits),
+    exclude: new Set(),
+    callerAccountId: principal.accountId,
+  };
   if (c.serials !== undefined) base.allowedSerials = c.serials;
-  const target = (p: Preflight, selfServed: boolean, avoidOwn: boolean): Target => ({ ...p, selfServed, avoidOwn, callerAccountId: principal.accountId, ...(c.serials !== undefined ? { serials: c.serials } : {}) });
+  const target = (p: Preflight, selfServed: boolean, avoidOwn: boolean): Target => ({
+    ...p,
+    selfServed,
+    avoidOwn,
+    callerAccountId: principal.accountId,
+    ...(c.serials !== undefined ? { serials: c.serials } : {}),
+  });
   if (c.mode !== "public") {
     const own = preflight({ ...base, pinnedAccountId: principal.accountId });
     if (c.mode === "self" || own.decision.kind === "picked") return target(checked(own, n), true, false);
@@ -51,14 +70,23 @@ function checked(p: Preflight, n: NormalizedRequest): Preflight {
   const d = p.decision;
   if (d.kind === "queue" && d.reason === "pool_exhausted") {
     count("routing.pool_exhausted", { model: n.model });
-    throw new CoordinatorError("rate_limited", `${n.model}: every Mac of this model's pool is busy; retry after the Retry-After interval or use another provider`, {
-      wireCode: "pool_exhausted",
-      retryAfterS: Math.max(1, Math.ceil(d.retryAfterMs / 1000)),
-    });
+    throw new CoordinatorError(
+      "rate_limited",
+      `${n.model}: every Mac of this model's pool is busy; retry after the Retry-After interval or use another provider`,
+      {
+        wireCode: "pool_exhausted",
+        retryAfterS: Math.max(1, Math.ceil(d.retryAfterMs / 1000)),
+      },
+    );
   }
   if (d.kind !== "reject") return p;
   count("routing.preflight_reject", { model: n.model, code: d.code });
-  if (d.code === "model_not_found") throw new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
-  if (d.code === "context_overflow") throw new CoordinatorError("invalid_request", d.message, { param: "messages", wireCode: "context_length_exceeded" });
+  if (d.code === "model_not_found")
+    throw new CoordinatorError("model_not_found", d.message, { param: "model", wireCode: "model_not_found" });
+  if (d.code === "context_overflow")
+    throw new CoordinatorError("invalid_request", d.message, {
+      param: "messages",
+      wireCode: "context_length_exceeded",
+    });
   throw new CoordinatorError("model_unavailable", d.message, { wireCode: "model_unavailable", retryAfterS: 30 });
 }

@@ -13,7 +13,12 @@ import { authenticate } from "./auth.js";
 import { handleInference, type InferenceDeps } from "./inference-route.js";
 import { modelNotFound, requireKnownModel, type ModelListEntry } from "../models/model-catalog.js";
 import { parseJson, readBody } from "./read-body.js";
-import { assertJsonWithinLimits, assertRequestWithinLimits, assertUserFieldsWithinLimits, parseContextFor } from "./request-limits.js";
+import {
+  assertJsonWithinLimits,
+  assertRequestWithinLimits,
+  assertUserFieldsWithinLimits,
+  parseContextFor,
+} from "./request-limits.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { sendError } from "./send-error.js";
 import { sendJson } from "../util/send-json.js";
@@ -48,7 +53,9 @@ const exposedHeaders = [
   "request-id",
   "retry-after",
   "x-route",
-  ...["limit", "remaining", "reset"].flatMap((k) => ["requests", "input-tokens", "output-tokens"].map((d) => `x-ratelimit-${k}-${d}`)),
+  ...["limit", "remaining", "reset"].flatMap((k) =>
+    ["requests", "input-tokens", "output-tokens"].map((d) => `x-ratelimit-${k}-${d}`),
+  ),
   "x-ratelimit-limit-concurrent-requests",
   "x-ratelimit-remaining-concurrent-requests",
 ].join(", ");
@@ -125,7 +132,12 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
       case "/readyz": {
         if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
         const r = deps.readiness();
-        return sendJson(res, r.ready ? 200 : 503, { status: r.ready ? "ready" : "not_ready", checks: r.checks }, { "cache-control": "no-store" });
+        return sendJson(
+          res,
+          r.ready ? 200 : 503,
+          { status: r.ready ? "ready" : "not_ready", checks: r.checks },
+          { "cache-control": "no-store" },
+        );
       }
       case "/v1/models/capacity":
         if (!readMethods.has(method)) return methodNotAllowed(res, "GET, HEAD");
@@ -144,7 +156,8 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
         assertUserFieldsWithinLimits(body, deps.limits);
         // count_tokens bodies carry no max_tokens; the estimate depends on neither it nor streaming, but a
         // `stream` that is not a boolean is still the caller's mistake.
-        if (typeof body === "object" && body !== null && "stream" in body) optBoolean((body as { stream: unknown }).stream, "stream");
+        if (typeof body === "object" && body !== null && "stream" in body)
+          optBoolean((body as { stream: unknown }).stream, "stream");
         const withBudget = typeof body === "object" && body !== null ? { max_tokens: 1, ...body, stream: false } : body;
         const n = dialects.messages.parse(withBudget, parseContextFor(deps.models, deps.limits));
         assertRequestWithinLimits(n, deps.limits);
@@ -156,7 +169,11 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
         const p = await authenticate(req, deps);
         const since = new URL(req.url ?? "/", "http://localhost").searchParams.get("since_ms");
         if (since !== null && !/^\d{1,15}$/.test(since)) {
-          throw new CoordinatorError("invalid_request", "since_ms must be a Unix time in milliseconds (a non-negative integer)", { param: "since_ms" });
+          throw new CoordinatorError(
+            "invalid_request",
+            "since_ms must be a Unix time in milliseconds (a non-negative integer)",
+            { param: "since_ms" },
+          );
         }
         return sendJson(res, 200, await deps.usage(p.accountId, since === null ? undefined : Number(since)));
       }
@@ -174,7 +191,10 @@ async function route(deps: RouteDeps, req: IncomingMessage, res: ServerResponse,
           // A serial no provider could register (Register enforces the same rule) belongs to nobody: 404 without
           // asking the database, which answered a NUL byte with a 500 (found by test/fuzz/consumer-routes.test.ts).
           if (!isPossibleSerial(serial) || !(await deps.forgetOwnedProvider(p.accountId, serial))) {
-            throw new CoordinatorError("not_found", `no provider with serial ${JSON.stringify(serial.slice(0, 64))} belongs to this account`);
+            throw new CoordinatorError(
+              "not_found",
+              `no provider with serial ${JSON.stringify(serial.slice(0, 64))} belongs to this account`,
+            );
           }
           return sendJson(res, 200, { object: "provider", serial, deleted: true });
         }
@@ -206,14 +226,21 @@ function modelObject(m: ModelListEntry): Record<string, unknown> {
     context_length: m.contextLength,
     input_modalities: m.isVision ? ["text", "image"] : ["text"],
     ...(m.inputMicroUsdPerMtok !== undefined
-      ? { pricing: { input_micro_usd_per_mtok: m.inputMicroUsdPerMtok, output_micro_usd_per_mtok: m.outputMicroUsdPerMtok } }
+      ? {
+          pricing: {
+            input_micro_usd_per_mtok: m.inputMicroUsdPerMtok,
+            output_micro_usd_per_mtok: m.outputMicroUsdPerMtok,
+          },
+        }
       : {}),
   };
 }
 
 /** 405 with `Allow`, in the route's dialect. */
 function methodNotAllowed(res: ServerResponse, allow: string, dialect?: Dialect): void {
-  const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, { wireCode: "method_not_allowed" });
+  const err = new CoordinatorError("invalid_request", `method not allowed; use ${allow}`, {
+    wireCode: "method_not_allowed",
+  });
   (dialect?.sendError ?? sendError)(res, err, { status: 405, headers: { allow } });
 }
 
@@ -240,7 +267,8 @@ function safeDecode(s: string): string {
 function corsPreflight(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(204, {
     "access-control-allow-methods": "GET, POST, OPTIONS",
-    "access-control-allow-headers": req.headers["access-control-request-headers"] ?? "authorization, content-type, x-api-key, anthropic-version",
+    "access-control-allow-headers":
+      req.headers["access-control-request-headers"] ?? "authorization, content-type, x-api-key, anthropic-version",
     "access-control-max-age": "86400",
   });
   res.end();

@@ -34,7 +34,14 @@ export async function getAccountSummary(db: Kysely<Database>, accountId: string)
     SELECT ${balanceExpression(accountId)} AS balance,
       (SELECT coalesce(sum(reserved_micro_usd), 0)::int8 FROM ledger_requests WHERE account_id = ${accountId} AND state = 'reserved') AS reserved
   `.execute(db);
-  return { id: row.id, name: row.name, tier: row.tier, platformFeeBps: row.platform_fee_bps, balanceMicroUsd: rows[0]!.balance, reservedMicroUsd: rows[0]!.reserved };
+  return {
+    id: row.id,
+    name: row.name,
+    tier: row.tier,
+    platformFeeBps: row.platform_fee_bps,
+    balanceMicroUsd: rows[0]!.balance,
+    reservedMicroUsd: rows[0]!.reserved,
+  };
 }
 
 /** Usage of an account as consumer (settled requests) and as provider (earnings), optionally since `sinceMs`. */
@@ -46,12 +53,27 @@ export async function getUsage(db: Kysely<Database>, accountId: string, sinceMs?
       (SELECT coalesce(sum(amount_micro_usd), 0)::int8 FROM ledger_entries WHERE account_id = ${accountId} AND kind = 'earning' AND created_at >= ${since}) AS earned
     FROM ledger_requests WHERE account_id = ${accountId} AND state = 'settled' AND created_at >= ${since}`.execute(db);
   const r = rows[0]!;
-  return { requests: Number(r.requests), promptTokens: Number(r.pt), completionTokens: Number(r.ct), spentMicroUsd: r.spent, earnedMicroUsd: r.earned };
+  return {
+    requests: Number(r.requests),
+    promptTokens: Number(r.pt),
+    completionTokens: Number(r.ct),
+    spentMicroUsd: r.spent,
+    earnedMicroUsd: r.earned,
+  };
 }
 
-export function createAccountStore(options: { db: Kysely<Database>; clock: Clock; prices: PriceBook; keyCache?: Partial<ApiKeyCacheLimits> }): AccountStore {
+export function createAccountStore(options: {
+  db: Kysely<Database>;
+  clock: Clock;
+  prices: PriceBook;
+  keyCache?: Partial<ApiKeyCacheLimits>;
+}): AccountStore {
   const { db, clock, prices } = options;
-  const cache = new ApiKeyCache({ clock, ...options.keyCache, onLookup: (outcome) => count("auth.key_lookups", { outcome }) });
+  const cache = new ApiKeyCache({
+    clock,
+    ...options.keyCache,
+    onLookup: (outcome) => count("auth.key_lookups", { outcome }),
+  });
 
   const store: AccountStore = {
     authenticate(apiKey) {
@@ -64,7 +86,9 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
           .where("k.key_hash", "=", hash)
           .where("k.revoked_at", "is", null)
           .executeTakeFirst();
-        return row ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier, ...principalLimits(row) } : undefined;
+        return row
+          ? { accountId: row.accountId, keyId: row.keyId, tier: row.tier, ...principalLimits(row) }
+          : undefined;
       });
     },
 
@@ -82,8 +106,12 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
 
     async createAccount(input) {
       const id = `acct_${randomUUID()}`;
-      await db.insertInto("accounts").values({ id, name: input.name, tier: input.tier, platform_fee_bps: input.platformFeeBps ?? 0 }).execute();
-      if (input.initialCreditMicroUsd && input.initialCreditMicroUsd > 0n) return store.creditAccount(id, input.initialCreditMicroUsd, `initial:${id}`);
+      await db
+        .insertInto("accounts")
+        .values({ id, name: input.name, tier: input.tier, platform_fee_bps: input.platformFeeBps ?? 0 })
+        .execute();
+      if (input.initialCreditMicroUsd && input.initialCreditMicroUsd > 0n)
+        return store.creditAccount(id, input.initialCreditMicroUsd, `initial:${id}`);
       return (await getAccountSummary(db, id))!;
     },
 
@@ -102,21 +130,35 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
       const keyId = `key_${randomUUID()}`;
       await db
         .insertInto("api_keys")
-        .values({ id: keyId, account_id: input.accountId, key_hash: hashSecret(apiKey), name: input.name ?? null, spend_cap_micro_usd: input.spendCapMicroUsd ?? null })
+        .values({
+          id: keyId,
+          account_id: input.accountId,
+          key_hash: hashSecret(apiKey),
+          name: input.name ?? null,
+          spend_cap_micro_usd: input.spendCapMicroUsd ?? null,
+        })
         .execute();
       cache.forgetHash(hashSecret(apiKey));
       return { keyId, apiKey };
     },
 
     async revokeApiKey(keyId) {
-      await db.updateTable("api_keys").set({ revoked_at: new Date() }).where("id", "=", keyId).where("revoked_at", "is", null).execute();
+      await db
+        .updateTable("api_keys")
+        .set({ revoked_at: new Date() })
+        .where("id", "=", keyId)
+        .where("revoked_at", "is", null)
+        .execute();
       cache.forgetKey(keyId);
     },
 
     async issueProviderToken(input) {
       const token = secret("pt-");
       const tokenId = `ptok_${randomUUID()}`;
-      await db.insertInto("provider_tokens").values({ id: tokenId, account_id: input.accountId, token_hash: hashSecret(token), name: input.name ?? null }).execute();
+      await db
+        .insertInto("provider_tokens")
+        .values({ id: tokenId, account_id: input.accountId, token_hash: hashSecret(token), name: input.name ?? null })
+        .execute();
       return { tokenId, token };
     },
 
@@ -133,7 +175,12 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
 
     async revokedProviderTokens(tokenIds) {
       if (tokenIds.length === 0) return new Set();
-      const live = await db.selectFrom("provider_tokens").select("id").where("id", "in", [...tokenIds]).where("revoked_at", "is", null).execute();
+      const live = await db
+        .selectFrom("provider_tokens")
+        .select("id")
+        .where("id", "in", [...tokenIds])
+        .where("revoked_at", "is", null)
+        .execute();
       const liveIds = new Set(live.map((r) => r.id));
       return new Set(tokenIds.filter((id) => !liveIds.has(id)));
     },
@@ -141,8 +188,18 @@ export function createAccountStore(options: { db: Kysely<Database>; clock: Clock
     async setModelPrice(model, inputMicroUsdPerMtok, outputMicroUsdPerMtok) {
       await db
         .insertInto("model_prices")
-        .values({ model, input_micro_usd_per_mtok: inputMicroUsdPerMtok, output_micro_usd_per_mtok: outputMicroUsdPerMtok })
-        .onConflict((oc) => oc.column("model").doUpdateSet({ input_micro_usd_per_mtok: inputMicroUsdPerMtok, output_micro_usd_per_mtok: outputMicroUsdPerMtok, updated_at: new Date() }))
+        .values({
+          model,
+          input_micro_usd_per_mtok: inputMicroUsdPerMtok,
+          output_micro_usd_per_mtok: outputMicroUsdPerMtok,
+        })
+        .onConflict((oc) =>
+          oc.column("model").doUpdateSet({
+            input_micro_usd_per_mtok: inputMicroUsdPerMtok,
+            output_micro_usd_per_mtok: outputMicroUsdPerMtok,
+            updated_at: new Date(),
+          }),
+        )
         .execute();
       prices.remember(model, { inputMicroUsdPerMtok, outputMicroUsdPerMtok });
     },

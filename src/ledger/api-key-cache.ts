@@ -93,7 +93,8 @@ export class ApiKeyCache {
     const known = this.#known.get(hash);
     if (known && now < known.freshUntilMs) return Promise.resolve(known.principal);
     const unknownAt = this.#unknown.get(hash);
-    if (!known && unknownAt !== undefined && now - unknownAt < this.#limits.negativeTtlMs) return Promise.resolve(undefined);
+    if (!known && unknownAt !== undefined && now - unknownAt < this.#limits.negativeTtlMs)
+      return Promise.resolve(undefined);
     const pending = this.#inflight.get(hash);
     if (pending) return pending;
     const started = this.#lookup(hash, lookup).finally(() => {
@@ -158,6 +159,7 @@ export class ApiKeyCache {
 
 function definedOnly(o: Partial<ApiKeyCacheLimits>): Partial<ApiKeyCacheLimits> {
   const out: Partial<ApiKeyCacheLimits> = {};
-  for (const k of ["ttlMs", "negativeTtlMs", "staleIfErrorMs", "maxKeys", "maxUnknownKeys"] as const) if (o[k] !== undefined) out[k] = o[k];
+  for (const k of ["ttlMs", "negativeTtlMs", "staleIfErrorMs", "maxKeys", "maxUnknownKeys"] as const)
+    if (o[k] !== undefined) out[k] = o[k];
   return out;
 }

@@ -128,7 +128,14 @@ export class CreditBook {
       if (meta.spentMicroUsd > again.spentMicroUsd) again.spentMicroUsd = meta.spentMicroUsd;
       return again;
     }
-    const fresh: AccountState = { meta, metaAtMs: clock.nowMs(), leases: [], topUp: undefined, spentMicroUsd: meta.spentMicroUsd, outstandingMicroUsd: 0n };
+    const fresh: AccountState = {
+      meta,
+      metaAtMs: clock.nowMs(),
+      leases: [],
+      topUp: undefined,
+      spentMicroUsd: meta.spentMicroUsd,
+      outstandingMicroUsd: 0n,
+    };
     accounts.set(accountId, fresh);
     return fresh;
   }
@@ -156,7 +163,12 @@ export class CreditBook {
       again.loadedAtMs = clock.nowMs();
       return again;
     }
-    const fresh: KeyState = { capMicroUsd: meta.spendCapMicroUsd, spentMicroUsd: meta.spentMicroUsd, outstandingMicroUsd: 0n, loadedAtMs: clock.nowMs() };
+    const fresh: KeyState = {
+      capMicroUsd: meta.spendCapMicroUsd,
+      spentMicroUsd: meta.spentMicroUsd,
+      outstandingMicroUsd: 0n,
+      loadedAtMs: clock.nowMs(),
+    };
     keys.set(keyId, fresh);
     return fresh;
   }
@@ -193,9 +205,22 @@ export class CreditBook {
     acct.topUp ??= (async () => {
       try {
         const desired = leaseSize > minimum ? leaseSize : minimum;
-        const r = await drawLease(db, { leaseId: `l_${randomUUID()}`, accountId, holderId: holder.id, desiredMicroUsd: desired, minimumMicroUsd: minimum, overdraftMicroUsd: overdraft });
+        const r = await drawLease(db, {
+          leaseId: `l_${randomUUID()}`,
+          accountId,
+          holderId: holder.id,
+          desiredMicroUsd: desired,
+          minimumMicroUsd: minimum,
+          overdraftMicroUsd: overdraft,
+        });
         if (r.kind !== "granted") throw new InsufficientBalance(r.kind);
-        acct.leases.push({ id: r.leaseId, remaining: r.amountMicroUsd, inflight: 0, pendingWrites: 0, lastUsedMs: clock.nowMs() });
+        acct.leases.push({
+          id: r.leaseId,
+          remaining: r.amountMicroUsd,
+          inflight: 0,
+          pendingWrites: 0,
+          lastUsedMs: clock.nowMs(),
+        });
       } finally {
         acct.topUp = undefined;
       }

@@ -20,9 +20,18 @@ const CREDIT_LOCK_KEY = 727_002;
  * Credits are operator actions (rare), so they run one at a time under an advisory lock: two concurrent credits
  * can then never pass a ceiling together.
  */
-export async function creditWithinBounds(db: Kysely<Database>, accountId: string, amountMicroUsd: bigint, reference: string): Promise<void> {
+export async function creditWithinBounds(
+  db: Kysely<Database>,
+  accountId: string,
+  amountMicroUsd: bigint,
+  reference: string,
+): Promise<void> {
   if (amountMicroUsd <= 0n || amountMicroUsd > MAX_CREDIT_MICRO_USD) {
-    throw new CoordinatorError("invalid_request", `a credit must be from 1 to ${MAX_CREDIT_MICRO_USD} µUSD, got ${amountMicroUsd}`, { param: "amount_micro_usd" });
+    throw new CoordinatorError(
+      "invalid_request",
+      `a credit must be from 1 to ${MAX_CREDIT_MICRO_USD} µUSD, got ${amountMicroUsd}`,
+      { param: "amount_micro_usd" },
+    );
   }
   await db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${CREDIT_LOCK_KEY})`.execute(trx);
@@ -36,7 +45,9 @@ export async function creditWithinBounds(db: Kysely<Database>, accountId: string
       .executeTakeFirst();
     if (prior) {
       if (prior.account_id === accountId && prior.amount_micro_usd === amountMicroUsd) return;
-      throw new CoordinatorError("already_exists", `reference '${reference}' was already used for a different credit`, { param: "reference" });
+      throw new CoordinatorError("already_exists", `reference '${reference}' was already used for a different credit`, {
+        param: "reference",
+      });
     }
     // numeric, not int8: a ledger that already holds an out-of-range sum (written before these bounds) is refused
     // with a message instead of failing on the cast.
@@ -44,17 +55,30 @@ export async function creditWithinBounds(db: Kysely<Database>, accountId: string
       SELECT (coalesce((SELECT balance_micro_usd FROM balance_snapshots WHERE account_id = ${accountId}), 0)::numeric
           + coalesce((SELECT sum(amount_micro_usd) FROM ledger_entries WHERE account_id = ${accountId}
               AND id > coalesce((SELECT upto_entry_id FROM balance_snapshots WHERE account_id = ${accountId}), 0)), 0))::text AS balance,
-        (SELECT coalesce(sum(amount_micro_usd), 0) FROM ledger_entries WHERE kind = 'credit')::text AS total`.execute(trx);
+        (SELECT coalesce(sum(amount_micro_usd), 0) FROM ledger_entries WHERE kind = 'credit')::text AS total`.execute(
+      trx,
+    );
     const balance = BigInt(rows[0]!.balance);
     const total = BigInt(rows[0]!.total);
     if (balance + amountMicroUsd > MAX_BALANCE_MICRO_USD) {
-      throw new CoordinatorError("invalid_request", `this credit would take the balance to ${balance + amountMicroUsd} µUSD, above the ceiling of ${MAX_BALANCE_MICRO_USD}`, {
-        param: "amount_micro_usd",
-      });
+      throw new CoordinatorError(
+        "invalid_request",
+        `this credit would take the balance to ${balance + amountMicroUsd} µUSD, above the ceiling of ${MAX_BALANCE_MICRO_USD}`,
+        {
+          param: "amount_micro_usd",
+        },
+      );
     }
     if (total + amountMicroUsd > MAX_TOTAL_CREDIT_MICRO_USD) {
-      throw new CoordinatorError("invalid_request", `this credit would take all credits ever made past ${MAX_TOTAL_CREDIT_MICRO_USD} µUSD`, { param: "amount_micro_usd" });
+      throw new CoordinatorError(
+        "invalid_request",
+        `this credit would take all credits ever made past ${MAX_TOTAL_CREDIT_MICRO_USD} µUSD`,
+        { param: "amount_micro_usd" },
+      );
     }
-    await trx.insertInto("ledger_entries").values({ account_id: accountId, kind: "credit", amount_micro_usd: amountMicroUsd, request_id: null, reference }).execute();
+    await trx
+      .insertInto("ledger_entries")
+      .values({ account_id: accountId, kind: "credit", amount_micro_usd: amountMicroUsd, request_id: null, reference })
+      .execute();
   });
 }

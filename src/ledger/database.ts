@@ -40,7 +40,10 @@ export interface OpenedDatabase {
 }
 
 /** Builds a Kysely handle on a pg pool for `url` (no migrations). */
-export function createKysely(url: string, options: { poolSize?: number; statementTimeoutMs?: number } = {}): Kysely<Database> {
+export function createKysely(
+  url: string,
+  options: { poolSize?: number; statementTimeoutMs?: number } = {},
+): Kysely<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 20,
@@ -65,7 +68,9 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "?";
-    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
 

@@ -156,7 +156,8 @@ export async function startEmbeddedPostgres(options: StartEmbeddedPostgresOption
     urlFor: (database) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     unref() {
       child?.unref();
-      for (const s of [child?.stdout, child?.stderr, child?.stdin]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+      for (const s of [child?.stdout, child?.stderr, child?.stdin])
+        (s as unknown as { unref?: () => void } | null)?.unref?.();
     },
     async stop() {
       if (stopped) return;

@@ -48,7 +48,8 @@ export interface EntryWriterOptions {
 
 /** The single writer of request rows and entries for one ledger process. */
 export class EntryWriter {
-  readonly #o: Required<Omit<EntryWriterOptions, "onError" | "onQuarantine">> & Pick<EntryWriterOptions, "onError" | "onQuarantine">;
+  readonly #o: Required<Omit<EntryWriterOptions, "onError" | "onQuarantine">> &
+    Pick<EntryWriterOptions, "onError" | "onQuarantine">;
   #queue: Pending[] = [];
   #flushing = false;
   #scheduled = false;
@@ -131,7 +132,8 @@ export class EntryWriter {
       gauge("ledger.queued", this.#queue.length);
     }
     if (this.#closed) return this.#notifyIdle(true);
-    if (this.#queue.length > 0) this.#schedule(this.#failures === 0 ? 0 : Math.min(5000, this.#o.retryMs * 2 ** (this.#failures - 1)));
+    if (this.#queue.length > 0)
+      this.#schedule(this.#failures === 0 ? 0 : Math.min(5000, this.#o.retryMs * 2 ** (this.#failures - 1)));
     else this.#notifyIdle();
   }
 

@@ -51,7 +51,14 @@ export type DrawLeaseResult =
  */
 export async function drawLease(
   db: Kysely<Database>,
-  input: { leaseId: string; accountId: string; holderId: string; desiredMicroUsd: bigint; minimumMicroUsd: bigint; overdraftMicroUsd: bigint },
+  input: {
+    leaseId: string;
+    accountId: string;
+    holderId: string;
+    desiredMicroUsd: bigint;
+    minimumMicroUsd: bigint;
+    overdraftMicroUsd: bigint;
+  },
 ): Promise<DrawLeaseResult> {
   return db.transaction().execute(async (trx) => {
     const locked = await sql`SELECT 1 FROM accounts WHERE id = ${input.accountId} FOR UPDATE`.execute(trx);
@@ -61,7 +68,8 @@ export async function drawLease(
       SELECT (${balanceExpression(input.accountId)} - ${holdsExpression(input.accountId)} + ${input.overdraftMicroUsd.toString()}::int8)::int8 AS available
     `.execute(trx);
     const available = rows[0]!.available;
-    if (available < input.minimumMicroUsd || available <= 0n) return { kind: "insufficient" as const, availableMicroUsd: available };
+    if (available < input.minimumMicroUsd || available <= 0n)
+      return { kind: "insufficient" as const, availableMicroUsd: available };
     const amount = input.desiredMicroUsd < available ? input.desiredMicroUsd : available;
     await trx
       .insertInto("credit_leases")
@@ -72,12 +80,16 @@ export async function drawLease(
 }
 
 export async function registerHolder(db: Db, holderId: string): Promise<void> {
-  await db.insertInto("ledger_holders").values({ id: holderId, heartbeat_at: sql<Date>`now()` as never }).execute();
+  await db
+    .insertInto("ledger_holders")
+    .values({ id: holderId, heartbeat_at: sql<Date>`now()` as never })
+    .execute();
 }
 
 /** Returns false when this holder was closed (by recovery elsewhere, after a long outage). */
 export async function heartbeat(db: Db, holderId: string): Promise<boolean> {
-  const r = await sql`UPDATE ledger_holders SET heartbeat_at = now() WHERE id = ${holderId} AND closed_at IS NULL`.execute(db);
+  const r =
+    await sql`UPDATE ledger_holders SET heartbeat_at = now() WHERE id = ${holderId} AND closed_at IS NULL`.execute(db);
   return Number(r.numAffectedRows ?? 0n) > 0;
 }
 

@@ -53,7 +53,9 @@ export function startLedgerHousekeeping(o: LedgerHousekeepingOptions): { stop():
       reservations.forgetResolved(now);
       if (now - lastRollupMs >= rollupIntervalMs) {
         lastRollupMs = now;
-        await rollupBalances(db, { onAccountFailed: (id, reason) => onError(new Error(`balance roll-up left account ${id} behind: ${reason}`)) });
+        await rollupBalances(db, {
+          onAccountFailed: (id, reason) => onError(new Error(`balance roll-up left account ${id} behind: ${reason}`)),
+        });
       }
     } catch (e) {
       onError(e);

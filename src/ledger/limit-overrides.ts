@@ -9,7 +9,14 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Database, LimitOverridesTable } from "./schema.js";
-import type { AccountTier, LimitOverride, LimitStore, LimitSubject, RateLimitOverride, StoredLimits } from "../accounts/types.js";
+import type {
+  AccountTier,
+  LimitOverride,
+  LimitStore,
+  LimitSubject,
+  RateLimitOverride,
+  StoredLimits,
+} from "../accounts/types.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -35,8 +42,12 @@ type OverrideJson = Partial<Record<RateColumn, number | null>>;
  */
 export function principalLimitColumns(keyAlias: string) {
   return [
-    sql<OverrideJson | null>`(SELECT to_jsonb(o) FROM limit_overrides o WHERE o.account_id = ${sql.ref(`${keyAlias}.account_id`)})`.as("accountLimits"),
-    sql<OverrideJson | null>`(SELECT to_jsonb(o) FROM limit_overrides o WHERE o.key_id = ${sql.ref(`${keyAlias}.id`)})`.as("keyLimits"),
+    sql<OverrideJson | null>`(SELECT to_jsonb(o) FROM limit_overrides o WHERE o.account_id = ${sql.ref(`${keyAlias}.account_id`)})`.as(
+      "accountLimits",
+    ),
+    sql<OverrideJson | null>`(SELECT to_jsonb(o) FROM limit_overrides o WHERE o.key_id = ${sql.ref(`${keyAlias}.id`)})`.as(
+      "keyLimits",
+    ),
   ] as const;
 }
 
@@ -50,7 +61,9 @@ export function principalLimits(row: { accountLimits: OverrideJson | null; keyLi
   return { ...(accountLimits ? { accountLimits } : {}), ...(keyLimits ? { keyLimits } : {}) };
 }
 
-function rateOverrideFrom(row: OverrideJson | Partial<Record<RateColumn, number | bigint | null>> | null | undefined): RateLimitOverride | undefined {
+function rateOverrideFrom(
+  row: OverrideJson | Partial<Record<RateColumn, number | bigint | null>> | null | undefined,
+): RateLimitOverride | undefined {
   if (!row) return undefined;
   const out: RateLimitOverride = {};
   for (const [column, field] of Object.entries(rateColumns) as [RateColumn, keyof RateLimitOverride][]) {
@@ -62,7 +75,8 @@ function rateOverrideFrom(row: OverrideJson | Partial<Record<RateColumn, number 
 
 function rateRow(o: LimitOverride): { [C in RateColumn]: number | null } {
   const row = {} as { [C in RateColumn]: number | null };
-  for (const [column, field] of Object.entries(rateColumns) as [RateColumn, keyof RateLimitOverride][]) row[column] = o[field] ?? null;
+  for (const [column, field] of Object.entries(rateColumns) as [RateColumn, keyof RateLimitOverride][])
+    row[column] = o[field] ?? null;
   return row;
 }
 
@@ -80,8 +94,13 @@ export function createLimitStore(db: Kysely<Database>): LimitStore {
         // An upsert, not delete + insert: two concurrent calls for one subject then serialise on its row.
         const now = new Date();
         if (subject.kind === "key") {
-          await trx.updateTable("api_keys").set({ spend_cap_micro_usd: limits.spendCapMicroUsd ?? null }).where("id", "=", subject.keyId).execute();
-          if (!hasRateFields(limits)) await trx.deleteFrom("limit_overrides").where("key_id", "=", subject.keyId).execute();
+          await trx
+            .updateTable("api_keys")
+            .set({ spend_cap_micro_usd: limits.spendCapMicroUsd ?? null })
+            .where("id", "=", subject.keyId)
+            .execute();
+          if (!hasRateFields(limits))
+            await trx.deleteFrom("limit_overrides").where("key_id", "=", subject.keyId).execute();
           else {
             const row = { ...rateRow(limits), updated_at: now };
             await trx
@@ -123,7 +142,11 @@ interface Owner {
 /** The account a subject belongs to (accounts and keys are never deleted, only keys revoked). */
 async function ownerOf(db: Db, subject: LimitSubject): Promise<Owner | undefined> {
   if (subject.kind === "account") {
-    const a = await db.selectFrom("accounts").select(["id", "tier"]).where("id", "=", subject.accountId).executeTakeFirst();
+    const a = await db
+      .selectFrom("accounts")
+      .select(["id", "tier"])
+      .where("id", "=", subject.accountId)
+      .executeTakeFirst();
     return a && { accountId: a.id, tier: a.tier };
   }
   return db
@@ -135,12 +158,22 @@ async function ownerOf(db: Db, subject: LimitSubject): Promise<Owner | undefined
 }
 
 async function readLimits(db: Db, subject: LimitSubject, owner: Owner): Promise<StoredLimits> {
-  const account = await db.selectFrom("limit_overrides").selectAll().where("account_id", "=", owner.accountId).executeTakeFirst();
+  const account = await db
+    .selectFrom("limit_overrides")
+    .selectAll()
+    .where("account_id", "=", owner.accountId)
+    .executeTakeFirst();
   const accountLimits: LimitOverride = { ...rateOverrideFrom(account) };
   if (account?.spend_cap_micro_usd != null) accountLimits.spendCapMicroUsd = account.spend_cap_micro_usd;
   if (subject.kind === "account") return { accountId: owner.accountId, tier: owner.tier, account: accountLimits };
-  const keyRow = await db.selectFrom("limit_overrides").selectAll().where("key_id", "=", subject.keyId).executeTakeFirst();
-  const cap = (await db.selectFrom("api_keys").select("spend_cap_micro_usd").where("id", "=", subject.keyId).executeTakeFirst())?.spend_cap_micro_usd;
+  const keyRow = await db
+    .selectFrom("limit_overrides")
+    .selectAll()
+    .where("key_id", "=", subject.keyId)
+    .executeTakeFirst();
+  const cap = (
+    await db.selectFrom("api_keys").select("spend_cap_micro_usd").where("id", "=", subject.keyId).executeTakeFirst()
+  )?.spend_cap_micro_usd;
   const key: LimitOverride = { ...rateOverrideFrom(keyRow) };
   if (cap != null) key.spendCapMicroUsd = cap;
   return { accountId: owner.accountId, tier: owner.tier, account: accountLimits, key };

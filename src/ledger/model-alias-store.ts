@@ -39,7 +39,11 @@ export function createModelAliasStore(db: Kysely<Database>, o: ModelAliasStoreOp
   const maxAliases = o.maxAliases ?? MAX_MODEL_ALIASES;
   return {
     async list() {
-      const rows = await db.selectFrom("model_aliases").select(["alias", "build", "previous_build", "updated_at"]).orderBy("alias").execute();
+      const rows = await db
+        .selectFrom("model_aliases")
+        .select(["alias", "build", "previous_build", "updated_at"])
+        .orderBy("alias")
+        .execute();
       return rows.map((r) => ({
         alias: r.alias,
         build: r.build,
@@ -52,11 +56,22 @@ export function createModelAliasStore(db: Kysely<Database>, o: ModelAliasStoreOp
         // SHARE ROW EXCLUSIVE conflicts with itself and with every write, not with reads: two sets of new aliases
         // cannot both count `maxAliases - 1` and both insert. Writes are rare operator actions.
         await sql`LOCK TABLE model_aliases IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
-        const exists = await trx.selectFrom("model_aliases").select("alias").where("alias", "=", a.alias).executeTakeFirst();
+        const exists = await trx
+          .selectFrom("model_aliases")
+          .select("alias")
+          .where("alias", "=", a.alias)
+          .executeTakeFirst();
         if (!exists) {
-          const { n } = await trx.selectFrom("model_aliases").select((eb) => eb.fn.countAll<bigint>().as("n")).executeTakeFirstOrThrow();
+          const { n } = await trx
+            .selectFrom("model_aliases")
+            .select((eb) => eb.fn.countAll<bigint>().as("n"))
+            .executeTakeFirstOrThrow();
           if (Number(n) >= maxAliases) {
-            throw new CoordinatorError("capacity_exhausted", `at most ${maxAliases} model aliases may exist; delete one first`, { param: "alias" });
+            throw new CoordinatorError(
+              "capacity_exhausted",
+              `at most ${maxAliases} model aliases may exist; delete one first`,
+              { param: "alias" },
+            );
           }
         }
         const row = { build: a.build, previous_build: a.previousBuild ?? null, updated_at: sql<Date>`now()` };

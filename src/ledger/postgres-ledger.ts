@@ -171,13 +171,19 @@ export async function createPostgresLedger(options: PostgresLedgerOptions): Prom
 
   return {
     ledger,
-    accounts: createAccountStore({ db, clock, prices, ...(options.apiKeyCache ? { keyCache: options.apiKeyCache } : {}) }),
+    accounts: createAccountStore({
+      db,
+      clock,
+      prices,
+      ...(options.apiKeyCache ? { keyCache: options.apiKeyCache } : {}),
+    }),
     limits: createLimitStore(db),
     refreshLimits: (subject) => credit.refreshLimits(subject),
     get holderId() {
       return holder.id;
     },
-    recover: (o) => recoverDeadHolders(db, { holderStaleMs: o?.holderStaleMs ?? holderStaleMs, excludeHolderId: holder.id }),
+    recover: (o) =>
+      recoverDeadHolders(db, { holderStaleMs: o?.holderStaleMs ?? holderStaleMs, excludeHolderId: holder.id }),
     flush: () => writer.drained(),
     usage: (accountId, sinceMs) => getUsage(db, accountId, sinceMs),
     status: () => ({ degraded: writer.degraded, queuedWrites: writer.queued, leasedAccounts: credit.leasedAccounts() }),

@@ -7,7 +7,9 @@ import type { Clock } from "../util/clock.js";
 import type { Database } from "./schema.js";
 import { defaultPricingPolicy, type ModelPrice, type PricingPolicy } from "./pricing.js";
 
-export type DefaultPrices = Readonly<Record<string, { inputMicroUsdPerMtok: number | bigint; outputMicroUsdPerMtok: number | bigint }>>;
+export type DefaultPrices = Readonly<
+  Record<string, { inputMicroUsdPerMtok: number | bigint; outputMicroUsdPerMtok: number | bigint }>
+>;
 
 export class PriceBook {
   readonly #db: Kysely<Database>;
@@ -19,13 +21,22 @@ export class PriceBook {
   #loadedAtMs = -Infinity;
   #loading: Promise<void> | undefined;
 
-  constructor(options: { db: Kysely<Database>; clock: Clock; defaults?: DefaultPrices; policy?: PricingPolicy; refreshMs?: number }) {
+  constructor(options: {
+    db: Kysely<Database>;
+    clock: Clock;
+    defaults?: DefaultPrices;
+    policy?: PricingPolicy;
+    refreshMs?: number;
+  }) {
     this.#db = options.db;
     this.#clock = options.clock;
     this.#policy = options.policy ?? defaultPricingPolicy;
     this.#refreshMs = options.refreshMs ?? 30_000;
     for (const [model, p] of Object.entries(options.defaults ?? {})) {
-      this.#defaults.set(model, { inputMicroUsdPerMtok: BigInt(p.inputMicroUsdPerMtok), outputMicroUsdPerMtok: BigInt(p.outputMicroUsdPerMtok) });
+      this.#defaults.set(model, {
+        inputMicroUsdPerMtok: BigInt(p.inputMicroUsdPerMtok),
+        outputMicroUsdPerMtok: BigInt(p.outputMicroUsdPerMtok),
+      });
     }
   }
 
@@ -45,7 +56,12 @@ export class PriceBook {
     this.#loading ??= (async () => {
       try {
         const rows = await this.#db.selectFrom("model_prices").selectAll().execute();
-        this.#stored = new Map(rows.map((r) => [r.model, { inputMicroUsdPerMtok: r.input_micro_usd_per_mtok, outputMicroUsdPerMtok: r.output_micro_usd_per_mtok }]));
+        this.#stored = new Map(
+          rows.map((r) => [
+            r.model,
+            { inputMicroUsdPerMtok: r.input_micro_usd_per_mtok, outputMicroUsdPerMtok: r.output_micro_usd_per_mtok },
+          ]),
+        );
         this.#loadedAtMs = this.#clock.nowMs();
       } finally {
         this.#loading = undefined;

@@ -39,13 +39,17 @@ export function costMicroUsd(
   const p = BigInt(Math.max(0, Math.floor(promptTokens)));
   const c = BigInt(Math.max(0, Math.floor(completionTokens)));
   if (p === 0n && c === 0n) return 0n;
-  const raw = ceilDiv(p * price.inputMicroUsdPerMtok, 1_000_000n) + ceilDiv(c * price.outputMicroUsdPerMtok, 1_000_000n);
+  const raw =
+    ceilDiv(p * price.inputMicroUsdPerMtok, 1_000_000n) + ceilDiv(c * price.outputMicroUsdPerMtok, 1_000_000n);
   const floor = tier === "consumer" ? policy.consumerMinimumMicroUsd : 1n;
   return raw > floor ? raw : floor;
 }
 
 /** Splits a consumer debit into provider credit and platform fee (fee rounded down: it never exceeds bps). */
-export function splitDebit(debitMicroUsd: bigint, platformFeeBps: number): { providerCreditMicroUsd: bigint; platformFeeMicroUsd: bigint } {
+export function splitDebit(
+  debitMicroUsd: bigint,
+  platformFeeBps: number,
+): { providerCreditMicroUsd: bigint; platformFeeMicroUsd: bigint } {
   const bps = BigInt(Math.min(10_000, Math.max(0, Math.floor(platformFeeBps))));
   const fee = (debitMicroUsd * bps) / 10_000n;
   return { providerCreditMicroUsd: debitMicroUsd - fee, platformFeeMicroUsd: fee };

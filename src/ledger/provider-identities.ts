@@ -24,7 +24,12 @@ export interface ProviderIdentityStore {
    * Binds a new serial to `accountId` and `publicKey` unless someone already holds it; returns whichever
    * identity is stored afterwards, so a caller that lost a race sees the winner and refuses.
    */
-  claim(input: { serial: string; accountId: string; publicKey: Uint8Array; tokenId: string }): Promise<ProviderIdentity>;
+  claim(input: {
+    serial: string;
+    accountId: string;
+    publicKey: Uint8Array;
+    tokenId: string;
+  }): Promise<ProviderIdentity>;
   /** Records a successful registration (last seen, the token used). */
   seen(serial: string, tokenId: string): Promise<void>;
   /** Fences the machine: registrations are refused until its identity is forgotten. */
@@ -49,17 +54,33 @@ export function newProviderId(): string {
   return out;
 }
 
-type Row = { serial: string; provider_id: string; account_id: string; public_key: Uint8Array; fence_reason: string | null };
+type Row = {
+  serial: string;
+  provider_id: string;
+  account_id: string;
+  public_key: Uint8Array;
+  fence_reason: string | null;
+};
 
 function fromRow(r: Row): ProviderIdentity {
-  return { serial: r.serial, providerId: r.provider_id, accountId: r.account_id, publicKey: new Uint8Array(r.public_key), fenceReason: r.fence_reason };
+  return {
+    serial: r.serial,
+    providerId: r.provider_id,
+    accountId: r.account_id,
+    publicKey: new Uint8Array(r.public_key),
+    fenceReason: r.fence_reason,
+  };
 }
 
 export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdentityStore {
   const columns = ["serial", "provider_id", "account_id", "public_key", "fence_reason"] as const;
   const store: ProviderIdentityStore = {
     async get(serial) {
-      const r = await db.selectFrom("provider_identities").select(columns).where("serial", "=", serial).executeTakeFirst();
+      const r = await db
+        .selectFrom("provider_identities")
+        .select(columns)
+        .where("serial", "=", serial)
+        .executeTakeFirst();
       return r ? fromRow(r) : undefined;
     },
     async claim(input) {
@@ -83,10 +104,18 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
       return fromRow(r);
     },
     async seen(serial, tokenId) {
-      await db.updateTable("provider_identities").set({ last_seen_at: new Date(), token_id: tokenId }).where("serial", "=", serial).execute();
+      await db
+        .updateTable("provider_identities")
+        .set({ last_seen_at: new Date(), token_id: tokenId })
+        .where("serial", "=", serial)
+        .execute();
     },
     async fence(serial, reason) {
-      await db.updateTable("provider_identities").set({ fenced_at: new Date(), fence_reason: reason.slice(0, 500) }).where("serial", "=", serial).execute();
+      await db
+        .updateTable("provider_identities")
+        .set({ fenced_at: new Date(), fence_reason: reason.slice(0, 500) })
+        .where("serial", "=", serial)
+        .execute();
     },
     async forget(serial, accountId) {
       let q = db.deleteFrom("provider_identities").where("serial", "=", serial);
@@ -95,11 +124,20 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
       return Number(r.numDeletedRows) > 0;
     },
     async countByAccount(accountId) {
-      const r = await db.selectFrom("provider_identities").select((eb) => eb.fn.countAll<string>().as("n")).where("account_id", "=", accountId).executeTakeFirstOrThrow();
+      const r = await db
+        .selectFrom("provider_identities")
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .where("account_id", "=", accountId)
+        .executeTakeFirstOrThrow();
       return Number(r.n);
     },
     async listByAccount(accountId) {
-      const rows = await db.selectFrom("provider_identities").select(columns).where("account_id", "=", accountId).orderBy("serial").execute();
+      const rows = await db
+        .selectFrom("provider_identities")
+        .select(columns)
+        .where("account_id", "=", accountId)
+        .orderBy("serial")
+        .execute();
       return rows.map(fromRow);
     },
   };

@@ -17,7 +17,9 @@ import type { WriteOp } from "./write-op.js";
  */
 export function isDeterministicWriteError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.length === 5 && ["21", "22", "23", "42", "44", "P0"].includes(code.slice(0, 2));
+  return (
+    typeof code === "string" && code.length === 5 && ["21", "22", "23", "42", "44", "P0"].includes(code.slice(0, 2))
+  );
 }
 
 /**
@@ -28,11 +30,16 @@ export function isDeterministicWriteError(e: unknown): boolean {
 export async function quarantine(db: Kysely<Database>, op: WriteOp, error: unknown): Promise<void> {
   // JSON text escapes a NUL as the six ASCII characters \u0000, which a text column accepts.
   const payload = JSON.stringify(op, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-  const message = String((error as Error)?.message ?? error).replace(/\u0000/g, "\\u0000").slice(0, 2_000);
+  const message = String((error as Error)?.message ?? error)
+    .replace(/\u0000/g, "\\u0000")
+    .slice(0, 2_000);
   const sqlstate = String((error as { code?: unknown }).code ?? "").slice(0, 5) || null;
   const requestId = "requestId" in op ? op.requestId.replace(/\u0000/g, "") : null;
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto("ledger_quarantine").values({ op_kind: op.kind, request_id: requestId, payload, error: message, sqlstate }).execute();
+    await trx
+      .insertInto("ledger_quarantine")
+      .values({ op_kind: op.kind, request_id: requestId, payload, error: message, sqlstate })
+      .execute();
     if (op.kind === "settle" && requestId !== null) {
       await trx
         .updateTable("ledger_requests")

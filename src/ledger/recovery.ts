@@ -32,7 +32,14 @@ export async function recoverDeadHolders(
              OR EXISTS (SELECT 1 FROM ledger_requests r WHERE r.holder_id = ledger_holders.id AND r.state = 'reserved'))
       FOR UPDATE SKIP LOCKED`.execute(trx);
     const ids = dead.rows.map((r) => r.id);
-    if (ids.length === 0) return { holdersRecovered: 0, reservationsReleased: 0, releasedMicroUsd: 0n, leasesClosed: 0, returnedMicroUsd: 0n };
+    if (ids.length === 0)
+      return {
+        holdersRecovered: 0,
+        reservationsReleased: 0,
+        releasedMicroUsd: 0n,
+        leasesClosed: 0,
+        returnedMicroUsd: 0n,
+      };
     const released = await sql<{ n: bigint; amount: bigint }>`
       WITH moved AS (
         UPDATE ledger_requests SET state = 'released', release_reason = 'recovered', resolved_at = now()
@@ -47,7 +54,9 @@ export async function recoverDeadHolders(
       ) SELECT count(*)::int8 AS n, coalesce(sum(greatest(0, m.amount_micro_usd - coalesce(
           (SELECT sum(consumer_debit_micro_usd) FROM ledger_requests r WHERE r.lease_id = m.id AND r.state = 'settled'), 0))), 0)::int8 AS returned
         FROM moved m`.execute(trx);
-    await sql`UPDATE ledger_holders SET closed_at = coalesce(closed_at, now()) WHERE id = ANY(${ids}::text[])`.execute(trx);
+    await sql`UPDATE ledger_holders SET closed_at = coalesce(closed_at, now()) WHERE id = ANY(${ids}::text[])`.execute(
+      trx,
+    );
     return {
       holdersRecovered: ids.length,
       reservationsReleased: Number(released.rows[0]!.n),

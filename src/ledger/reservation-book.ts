@@ -13,7 +13,17 @@ import type { Settlement } from "./types.js";
 /** One request as this process knows it. */
 export type RequestRecord =
   /** `recorded`: the reservation's row has been queued for writing (the request reached a provider, or settled). */
-  | { state: "reserved"; accountId: string; keyId: string; holderId: string; lease: Lease; reserved: bigint; model: string; atMs: number; recorded: boolean }
+  | {
+      state: "reserved";
+      accountId: string;
+      keyId: string;
+      holderId: string;
+      lease: Lease;
+      reserved: bigint;
+      model: string;
+      atMs: number;
+      recorded: boolean;
+    }
   | { state: "settled"; settlement: Settlement; reserved: bigint; atMs: number }
   | { state: "released"; reserved: bigint; atMs: number };
 
@@ -55,12 +65,25 @@ export class ReservationBook {
   record(requestId: string, rec: ReservedRecord): void {
     if (rec.recorded) return;
     rec.recorded = true;
-    void trackWrite(rec.lease, this.#o.writer.write({ kind: "reserve", requestId, accountId: rec.accountId, keyId: rec.keyId, leaseId: rec.lease.id, holderId: rec.holderId, model: rec.model, reservedMicroUsd: rec.reserved }));
+    void trackWrite(
+      rec.lease,
+      this.#o.writer.write({
+        kind: "reserve",
+        requestId,
+        accountId: rec.accountId,
+        keyId: rec.keyId,
+        leaseId: rec.lease.id,
+        holderId: rec.holderId,
+        model: rec.model,
+        reservedMicroUsd: rec.reserved,
+      }),
+    );
   }
 
   /** Forgets requests resolved more than `resolvedRetentionMs` before `nowMs`; open reservations are kept. */
   forgetResolved(nowMs: number): void {
     const retentionMs = this.#o.resolvedRetentionMs;
-    for (const [id, r] of this.#requests) if (r.state !== "reserved" && nowMs - r.atMs > retentionMs) this.#requests.delete(id);
+    for (const [id, r] of this.#requests)
+      if (r.state !== "reserved" && nowMs - r.atMs > retentionMs) this.#requests.delete(id);
   }
 }

@@ -37,7 +37,12 @@ export interface ReservePathOptions {
 /** Creates `Ledger.reserve`: idempotent per request id (a duplicate returns the first reservation). */
 export function createReservePath(o: ReservePathOptions): Ledger["reserve"] {
   const { clock, credit, reservations, writer, prices, policy, holder, leaseDrawTimeoutMs, onError } = o;
-  const unavailable = (message: string): ReserveResult => ({ ok: false, reason: "unavailable", message, retryAfterMs: o.unavailableRetryAfterMs });
+  const unavailable = (message: string): ReserveResult => ({
+    ok: false,
+    reason: "unavailable",
+    message,
+    retryAfterMs: o.unavailableRetryAfterMs,
+  });
 
   return async function reserve(input: ReserveInput): Promise<ReserveResult> {
     const seen = reservations.get(input.requestId);
@@ -50,7 +55,16 @@ export function createReservePath(o: ReservePathOptions): Ledger["reserve"] {
       acct = await credit.account(input.accountId);
       if (!acct) return { ok: false, reason: "insufficient_balance", message: "unknown account" };
       key = await credit.key(input.keyId);
-      need = input.selfServed === true ? 0n : costMicroUsd(await prices.price(input.model), input.promptTokensUpperBound, input.maxOutputTokens, acct.meta.tier, policy);
+      need =
+        input.selfServed === true
+          ? 0n
+          : costMicroUsd(
+              await prices.price(input.model),
+              input.promptTokensUpperBound,
+              input.maxOutputTokens,
+              acct.meta.tier,
+              policy,
+            );
     } catch (e) {
       onError(e);
       return unavailable("ledger database unavailable");
@@ -70,20 +84,44 @@ export function createReservePath(o: ReservePathOptions): Ledger["reserve"] {
         // Synchronous from here: the decision and its effects happen atomically w.r.t. other requests.
         credit.hold(acct, key, lease, need);
         // Held in memory only: the row is written when the request reaches a provider (recordDispatch).
-        reservations.set(input.requestId, { state: "reserved", accountId: input.accountId, keyId: input.keyId, holderId: holder.id, lease, reserved: need, model: input.model, atMs: clock.nowMs(), recorded: false });
+        reservations.set(input.requestId, {
+          state: "reserved",
+          accountId: input.accountId,
+          keyId: input.keyId,
+          holderId: holder.id,
+          lease,
+          reserved: need,
+          model: input.model,
+          atMs: clock.nowMs(),
+          recorded: false,
+        });
         credit.topUpIfLow(input.accountId, acct);
         return { ok: true, reservedMicroUsd: need };
       }
       if (attempt >= 3) return unavailable("credit lease contention; retry");
       try {
-        const r = await timeout(clock, (acct.topUp ?? credit.topUp(input.accountId, acct, need)).then(() => "ok" as const), leaseDrawTimeoutMs);
+        const r = await timeout(
+          clock,
+          (acct.topUp ?? credit.topUp(input.accountId, acct, need)).then(() => "ok" as const),
+          leaseDrawTimeoutMs,
+        );
         if (r === "timeout") return unavailable("ledger database slow");
       } catch (e) {
         if (e instanceof InsufficientBalance) {
           if (credit.pickLease(acct, need)) continue;
           // Free, but its ledger row hangs on a credit lease, which an empty account cannot draw.
-          if (input.selfServed === true) return { ok: false, reason: "insufficient_balance", message: "requests to your own machines are free, but the account needs a positive balance to record them; top it up" };
-          return { ok: false, reason: "insufficient_balance", message: "insufficient balance for this request's maximum cost" };
+          if (input.selfServed === true)
+            return {
+              ok: false,
+              reason: "insufficient_balance",
+              message:
+                "requests to your own machines are free, but the account needs a positive balance to record them; top it up",
+            };
+          return {
+            ok: false,
+            reason: "insufficient_balance",
+            message: "insufficient balance for this request's maximum cost",
+          };
         }
         onError(e);
         return unavailable("ledger database unavailable");

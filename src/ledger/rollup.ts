@@ -32,7 +32,9 @@ export async function rollupBalances(db: Kysely<Database>, options: RollupOption
     const lock = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK_KEY}) AS ok`.execute(trx);
     if (!lock.rows[0]!.ok) return 0;
     const { rows } = await sql<{ id: bigint }>`
-      SELECT coalesce(max(id), 0)::int8 AS id FROM ledger_entries WHERE created_at <= now() - make_interval(secs => ${lagMs / 1000})`.execute(trx);
+      SELECT coalesce(max(id), 0)::int8 AS id FROM ledger_entries WHERE created_at <= now() - make_interval(secs => ${lagMs / 1000})`.execute(
+      trx,
+    );
     const upto = rows[0]!.id;
     const report = (skipped: readonly Skipped[]) => {
       for (const r of skipped) onFailed(r.account_id, `balance ${r.balance} µUSD is outside the int8 range`);
@@ -70,7 +72,11 @@ interface Skipped {
  * The roll-up for every account (or one), in one pass: sums in numeric, writes the snapshots that fit int8 and
  * returns the accounts that do not (left as they are).
  */
-async function rollupStatement(trx: Trx, upto: bigint, accountId: string | undefined): Promise<{ moved: number; skipped: Skipped[] }> {
+async function rollupStatement(
+  trx: Trx,
+  upto: bigint,
+  accountId: string | undefined,
+): Promise<{ moved: number; skipped: Skipped[] }> {
   const only = accountId === undefined ? sql`` : sql`AND e.account_id = ${accountId}`;
   const { rows } = await sql<{ moved: bigint; skipped: Skipped[] | null }>`
     WITH x AS (

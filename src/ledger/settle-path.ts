@@ -34,7 +34,13 @@ export interface SettlePathOptions {
 
 /** A settlement that charged nothing and refunded the whole reservation (the request was released). */
 export function zeroSettlement(requestId: string, reserved: bigint): Settlement {
-  return { requestId, consumerDebitMicroUsd: 0n, providerCreditMicroUsd: 0n, platformFeeMicroUsd: 0n, refundedMicroUsd: reserved };
+  return {
+    requestId,
+    consumerDebitMicroUsd: 0n,
+    providerCreditMicroUsd: 0n,
+    platformFeeMicroUsd: 0n,
+    refundedMicroUsd: reserved,
+  };
 }
 
 /** Creates `Ledger.settle`: exactly once per request id, however often called. */
@@ -55,7 +61,13 @@ export function createSettlePath(o: SettlePathOptions): Ledger["settle"] {
     // request reserved zero, so it settles at zero here too.
     const debit = cost < rec.reserved ? cost : rec.reserved;
     const { providerCreditMicroUsd, platformFeeMicroUsd } = splitDebit(debit, feeBps);
-    const settlement: Settlement = { requestId: input.requestId, consumerDebitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd, refundedMicroUsd: rec.reserved - debit };
+    const settlement: Settlement = {
+      requestId: input.requestId,
+      consumerDebitMicroUsd: debit,
+      providerCreditMicroUsd,
+      platformFeeMicroUsd,
+      refundedMicroUsd: rec.reserved - debit,
+    };
     const existing = reservations.get(input.requestId);
     if (existing !== rec) return settle(input); // resolved while we awaited the price
     reservations.set(input.requestId, { state: "settled", settlement, reserved: rec.reserved, atMs: clock.nowMs() });
@@ -63,21 +75,41 @@ export function createSettlePath(o: SettlePathOptions): Ledger["settle"] {
     countSettlement(rec.model, input.providerId, input.usage, settlement);
     // Queued ahead of the settlement (one writer, in order): usually both land in one statement.
     reservations.record(input.requestId, rec);
-    const written = trackWrite(rec.lease, writer.write({
-      kind: "settle", requestId: input.requestId, debitMicroUsd: debit, providerCreditMicroUsd, platformFeeMicroUsd,
-      providerAccountId: input.providerAccountId, providerId: input.providerId,
-      promptTokens: input.usage.promptTokens, completionTokens: input.usage.completionTokens, reasoningTokens: input.usage.reasoningTokens,
-    }));
+    const written = trackWrite(
+      rec.lease,
+      writer.write({
+        kind: "settle",
+        requestId: input.requestId,
+        debitMicroUsd: debit,
+        providerCreditMicroUsd,
+        platformFeeMicroUsd,
+        providerAccountId: input.providerAccountId,
+        providerId: input.providerId,
+        promptTokens: input.usage.promptTokens,
+        completionTokens: input.usage.completionTokens,
+        reasoningTokens: input.usage.reasoningTokens,
+      }),
+    );
     if (!writer.degraded) await timeout(clock, written, durableWaitMs);
     return settlement;
   }
 
   /** Duplicate settle after this process forgot the request (restart, retention): answer from the row. */
   async function settlementFromDatabase(requestId: string): Promise<Settlement> {
-    const row = await db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirst();
+    const row = await db
+      .selectFrom("ledger_requests")
+      .selectAll()
+      .where("request_id", "=", requestId)
+      .executeTakeFirst();
     if (!row) throw new CoordinatorError("internal", `settle for unknown request ${requestId}`);
     if (row.state === "settled") {
-      return { requestId, consumerDebitMicroUsd: row.consumer_debit_micro_usd, providerCreditMicroUsd: row.provider_credit_micro_usd, platformFeeMicroUsd: row.platform_fee_micro_usd, refundedMicroUsd: row.reserved_micro_usd - row.consumer_debit_micro_usd };
+      return {
+        requestId,
+        consumerDebitMicroUsd: row.consumer_debit_micro_usd,
+        providerCreditMicroUsd: row.provider_credit_micro_usd,
+        platformFeeMicroUsd: row.platform_fee_micro_usd,
+        refundedMicroUsd: row.reserved_micro_usd - row.consumer_debit_micro_usd,
+      };
     }
     if (row.state === "released") return zeroSettlement(requestId, row.reserved_micro_usd);
     throw new CoordinatorError("internal", `request ${requestId} is reserved by another ledger process`);

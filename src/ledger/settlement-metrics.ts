@@ -8,7 +8,12 @@ import { count } from "../telemetry/metrics.js";
 import type { Settlement } from "./types.js";
 
 /** Records one settled request's usage and money. µUSD amounts are bigints; they fit a double far past any real bill. */
-export function countSettlement(model: string, providerId: string, usage: { promptTokens: number; completionTokens: number }, s: Settlement): void {
+export function countSettlement(
+  model: string,
+  providerId: string,
+  usage: { promptTokens: number; completionTokens: number },
+  s: Settlement,
+): void {
   count("tokens.input", { model }, usage.promptTokens);
   count("tokens.output", { model }, usage.completionTokens);
   count("billing.spend_micro_usd", { model }, Number(s.consumerDebitMicroUsd));

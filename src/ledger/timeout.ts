@@ -11,6 +11,9 @@ import type { Clock } from "../util/clock.js";
 export function timeout<T>(clock: Clock, p: Promise<T>, ms: number): Promise<T | "timeout"> {
   return new Promise((resolve, reject) => {
     const cancel = clock.setTimeout(() => resolve("timeout"), ms);
-    p.then((v) => (cancel(), resolve(v)), (e) => (cancel(), reject(e)));
+    p.then(
+      (v) => (cancel(), resolve(v)),
+      (e) => (cancel(), reject(e)),
+    );
   });
 }

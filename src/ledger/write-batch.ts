@@ -37,11 +37,17 @@ export async function writeBatch(db: Kysely<Database>, ops: WriteOp[]): Promise<
     else closes.push(o);
   }
   const statements: Statement[] = [];
-  if (reserves.length > 0 && settles.length > 0) statements.push((x) => reserveAndSettleStatement(reserves, settles).execute(x));
+  if (reserves.length > 0 && settles.length > 0)
+    statements.push((x) => reserveAndSettleStatement(reserves, settles).execute(x));
   else if (reserves.length > 0) statements.push((x) => reserveStatement(reserves).execute(x));
   else if (settles.length > 0) statements.push((x) => settleStatement(settles).execute(x));
   if (releases.length > 0) statements.push((x) => releaseStatement(releases).execute(x));
-  if (closes.length > 0) statements.push((x) => sql`UPDATE credit_leases SET closed_at = now() WHERE id = ANY(${closes.map((c) => c.leaseId)}::text[]) AND closed_at IS NULL`.execute(x));
+  if (closes.length > 0)
+    statements.push((x) =>
+      sql`UPDATE credit_leases SET closed_at = now() WHERE id = ANY(${closes.map((c) => c.leaseId)}::text[]) AND closed_at IS NULL`.execute(
+        x,
+      ),
+    );
   if (statements.length === 1) {
     await statements[0]!(db);
     return;
@@ -94,7 +100,10 @@ function settleStatement(settles: Extract<WriteOp, { kind: "settle" }>[]) {
  * existed as `reserved` (e.g. a batch retried after a commit whose reply was lost: the insert then conflicts
  * and does nothing). Exactly one of the two paths moves each request, and entries are written for both.
  */
-function reserveAndSettleStatement(reserves: Extract<WriteOp, { kind: "reserve" }>[], settles: Extract<WriteOp, { kind: "settle" }>[]) {
+function reserveAndSettleStatement(
+  reserves: Extract<WriteOp, { kind: "reserve" }>[],
+  settles: Extract<WriteOp, { kind: "settle" }>[],
+) {
   const settledHere = new Map(settles.map((s) => [s.requestId, s]));
   const merged = reserves.map((r) => settledHere.get(r.requestId));
   const pick = <T>(f: (s: Extract<WriteOp, { kind: "settle" }>) => T, none: T) => merged.map((s) => (s ? f(s) : none));

@@ -89,7 +89,12 @@ export class ModelAliases {
   resolve(model: string): ResolvedModel {
     const a = this.#byAlias.get(model);
     if (a) {
-      return { publicModel: model, builds: a.previousBuild !== undefined ? [a.build, a.previousBuild] : [a.build], pools: new Set([model]), isAlias: true };
+      return {
+        publicModel: model,
+        builds: a.previousBuild !== undefined ? [a.build, a.previousBuild] : [a.build],
+        pools: new Set([model]),
+        isAlias: true,
+      };
     }
     return { publicModel: model, builds: [model], pools: this.poolsOfBuild(model), isAlias: false };
   }

@@ -33,7 +33,10 @@ export interface ModelCatalog {
 
 /** The one 404 for a model id nobody serves, in every route and dialect. */
 export function modelNotFound(model: string): CoordinatorError {
-  return new CoordinatorError("model_not_found", `the model '${model}' does not exist`, { param: "model", wireCode: "model_not_found" });
+  return new CoordinatorError("model_not_found", `the model '${model}' does not exist`, {
+    param: "model",
+    wireCode: "model_not_found",
+  });
 }
 
 /** Throws {@link modelNotFound} unless the catalog knows `model`. */

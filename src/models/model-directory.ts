@@ -26,7 +26,11 @@ export class ModelDirectory implements ModelCatalog {
   readonly #aliases: () => ModelAliases;
 
   /** `aliases` is read on every call: an alias change takes effect at once. */
-  constructor(catalog: readonly CatalogEntry[], registry: AdvertisedModels, aliases: () => ModelAliases = () => noAliases) {
+  constructor(
+    catalog: readonly CatalogEntry[],
+    registry: AdvertisedModels,
+    aliases: () => ModelAliases = () => noAliases,
+  ) {
     this.#catalog = catalog;
     this.#registry = registry;
     this.#aliases = aliases;
@@ -67,17 +71,33 @@ export class ModelDirectory implements ModelCatalog {
   /** Every model a consumer can ask for (aliases ∪ catalog ∪ advertised, less the builds behind an alias), sorted by id. */
   list(): ModelListEntry[] {
     const aliases = this.#aliases();
-    const ids = new Set([...this.#catalog.map((m) => m.id), ...this.#registry.advertisedModels()].filter((id) => !aliases.isAliased(id)));
+    const ids = new Set(
+      [...this.#catalog.map((m) => m.id), ...this.#registry.advertisedModels()].filter((id) => !aliases.isAliased(id)),
+    );
     for (const a of aliases.list()) ids.add(a.alias);
     return [...ids].sort().map((id) => {
       const alias = aliases.get(id);
       if (alias) {
         const c = catalogEntry(this.#catalog, alias.build);
         const limits = this.limits(id);
-        return { id, contextLength: limits?.contextLength ?? 0, isVision: limits?.acceptsImages ?? false, ...(c ? { inputMicroUsdPerMtok: c.inputMicroUsdPerMtok, outputMicroUsdPerMtok: c.outputMicroUsdPerMtok } : {}) };
+        return {
+          id,
+          contextLength: limits?.contextLength ?? 0,
+          isVision: limits?.acceptsImages ?? false,
+          ...(c
+            ? { inputMicroUsdPerMtok: c.inputMicroUsdPerMtok, outputMicroUsdPerMtok: c.outputMicroUsdPerMtok }
+            : {}),
+        };
       }
       const c = catalogEntry(this.#catalog, id);
-      if (c) return { id, contextLength: c.contextLength, isVision: c.isVision, inputMicroUsdPerMtok: c.inputMicroUsdPerMtok, outputMicroUsdPerMtok: c.outputMicroUsdPerMtok };
+      if (c)
+        return {
+          id,
+          contextLength: c.contextLength,
+          isVision: c.isVision,
+          inputMicroUsdPerMtok: c.inputMicroUsdPerMtok,
+          outputMicroUsdPerMtok: c.outputMicroUsdPerMtok,
+        };
       const limits = this.limits(id);
       return { id, contextLength: limits?.contextLength ?? 0, isVision: limits?.acceptsImages ?? false };
     });

@@ -66,7 +66,10 @@ export class FrameBudget {
     const now = options.clock.nowMs();
     const unsolicited = { ratePerSec: UNSOLICITED_FRAMES_PER_SEC, burst: UNSOLICITED_FRAME_BURST };
     this.#buckets = {
-      heartbeat: fullBucket({ ratePerSec: 1000 / (options.heartbeatIntervalMs * MIN_HEARTBEAT_GAP_FRACTION), burst: HEARTBEAT_BURST }, now),
+      heartbeat: fullBucket(
+        { ratePerSec: 1000 / (options.heartbeatIntervalMs * MIN_HEARTBEAT_GAP_FRACTION), burst: HEARTBEAT_BURST },
+        now,
+      ),
       load_status: fullBucket(unsolicited, now),
       foreign: fullBucket(unsolicited, now),
     };

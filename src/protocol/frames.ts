@@ -23,7 +23,13 @@ import {
   type Register,
 } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { Delta, FinishReason, ProviderErrorReason, ProviderEvent, RequestTraits } from "../inference/types.js";
-import type { ProviderHeartbeat, ProviderRegistration, ProviderStatus, SlotState, ThermalState } from "../registry/types.js";
+import type {
+  ProviderHeartbeat,
+  ProviderRegistration,
+  ProviderStatus,
+  SlotState,
+  ThermalState,
+} from "../registry/types.js";
 import {
   checkCount,
   checkLabel,
@@ -47,8 +53,10 @@ const MAX_BUDGET_TOKENS = 2 ** 40;
 export function registrationFromFrame(r: Register): RegistrationInfo {
   const hw = r.hardware;
   if (r.authToken.length > wireBounds.maxAuthTokenChars) throw new ProtocolViolation("auth_token", "too long");
-  if (r.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new ProtocolViolation("public_key", "an Ed25519 public key (32 bytes) is required");
-  if (r.models.length > wireBounds.maxModelsPerProvider) throw new ProtocolViolation("models", `more than ${wireBounds.maxModelsPerProvider} models`);
+  if (r.publicKey.length !== ED25519_PUBLIC_KEY_BYTES)
+    throw new ProtocolViolation("public_key", "an Ed25519 public key (32 bytes) is required");
+  if (r.models.length > wireBounds.maxModelsPerProvider)
+    throw new ProtocolViolation("models", `more than ${wireBounds.maxModelsPerProvider} models`);
   const seen = new Set<string>();
   const models = r.models.map((m, i) => {
     const id = checkModelId(m.id, `models[${i}].id`);
@@ -86,8 +94,10 @@ export function registrationFromFrame(r: Register): RegistrationInfo {
 /** Validates a Heartbeat frame (throws {@link ProtocolViolation}). */
 export function heartbeatFromFrame(h: Heartbeat): ProviderHeartbeat {
   const slots = h.capacity?.slots ?? [];
-  if (slots.length > wireBounds.maxModelsPerProvider) throw new ProtocolViolation("capacity.slots", `more than ${wireBounds.maxModelsPerProvider} slots`);
-  if (h.warmModels.length > wireBounds.maxModelsPerProvider) throw new ProtocolViolation("warm_models", `more than ${wireBounds.maxModelsPerProvider} models`);
+  if (slots.length > wireBounds.maxModelsPerProvider)
+    throw new ProtocolViolation("capacity.slots", `more than ${wireBounds.maxModelsPerProvider} slots`);
+  if (h.warmModels.length > wireBounds.maxModelsPerProvider)
+    throw new ProtocolViolation("warm_models", `more than ${wireBounds.maxModelsPerProvider} models`);
   const max = wireBounds.maxSlotCounter;
   return {
     status: providerStatus(h.status),
@@ -103,9 +113,15 @@ export function heartbeatFromFrame(h: Heartbeat): ProviderHeartbeat {
       numWaiting: checkCount(s.numWaiting, `capacity.slots[${i}].num_waiting`, max),
       maxConcurrency: checkCount(s.maxConcurrency, `capacity.slots[${i}].max_concurrency`, max),
       // Budgets are claims, clamped to what the machine can physically hold in registry/claim-bounds.ts.
-      tokenBudgetUsed: Number(s.activeTokenBudgetUsed > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.activeTokenBudgetUsed),
-      tokenBudgetMax: Number(s.activeTokenBudgetMax > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.activeTokenBudgetMax),
-      kvBytesPerToken: Number(s.kvBytesPerToken > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.kvBytesPerToken),
+      tokenBudgetUsed: Number(
+        s.activeTokenBudgetUsed > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.activeTokenBudgetUsed,
+      ),
+      tokenBudgetMax: Number(
+        s.activeTokenBudgetMax > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.activeTokenBudgetMax,
+      ),
+      kvBytesPerToken: Number(
+        s.kvBytesPerToken > BigInt(MAX_BUDGET_TOKENS) ? BigInt(MAX_BUDGET_TOKENS) : s.kvBytesPerToken,
+      ),
       observedDecodeTps: finite(s.observedDecodeTps),
       observedPrefillTps: finite(s.observedPrefillTps),
       modelLoadTimeMs: s.modelLoadTimeMs,
@@ -116,7 +132,8 @@ export function heartbeatFromFrame(h: Heartbeat): ProviderHeartbeat {
 
 /** The typed deltas of a chunk (throws {@link ProtocolViolation} past the per-chunk bounds). */
 export function deltasFromChunk(c: InferenceChunk): Delta[] {
-  if (c.deltas.length > wireBounds.maxDeltasPerChunk) throw new ProtocolViolation("inference_chunk.deltas", `more than ${wireBounds.maxDeltasPerChunk} deltas`);
+  if (c.deltas.length > wireBounds.maxDeltasPerChunk)
+    throw new ProtocolViolation("inference_chunk.deltas", `more than ${wireBounds.maxDeltasPerChunk} deltas`);
   const out: Delta[] = [];
   for (const d of c.deltas) {
     const v = d.delta;
@@ -132,7 +149,10 @@ export function deltasFromChunk(c: InferenceChunk): Delta[] {
         break;
       case "toolCall": {
         const t = v.value;
-        const delta: Delta = { kind: "tool_call", index: checkCount(t.index, "delta.tool_call.index", wireBounds.maxToolCallIndex) };
+        const delta: Delta = {
+          kind: "tool_call",
+          index: checkCount(t.index, "delta.tool_call.index", wireBounds.maxToolCallIndex),
+        };
         if (t.id) delta.id = checkLabel(t.id, "delta.tool_call.id", wireBounds.maxToolCallIdChars);
         if (t.name) delta.name = checkLabel(t.name, "delta.tool_call.name", wireBounds.maxToolNameChars);
         if (t.arguments) delta.arguments = t.arguments;
@@ -173,11 +193,22 @@ export function completeFromFrame(c: InferenceComplete): ProviderEvent & { kind:
 /** A provider's error; status outside 400..599 reads as 500, and the message is cut and stripped of controls. */
 export function errorFromFrame(e: InferenceError): ProviderEvent & { kind: "error" } {
   const status = e.statusCode >= 400 && e.statusCode <= 599 ? e.statusCode : 500;
-  return { kind: "error", statusCode: status, message: sanitizeText(e.message) || "provider error", reason: errorReason(e.reason) };
+  return {
+    kind: "error",
+    statusCode: status,
+    message: sanitizeText(e.message) || "provider error",
+    reason: errorReason(e.reason),
+  };
 }
 
 /** Builds the InferenceRequest frame for a dispatch (`traceContext`: W3C Trace Context headers, default none). */
-export function inferenceRequestFrame(requestId: string, model: string, bodyJson: Uint8Array, traits: RequestTraits, traceContext: Record<string, string> = {}): CoordinatorMessage {
+export function inferenceRequestFrame(
+  requestId: string,
+  model: string,
+  bodyJson: Uint8Array,
+  traits: RequestTraits,
+  traceContext: Record<string, string> = {},
+): CoordinatorMessage {
   return create(CoordinatorMessageSchema, {
     msg: {
       case: "inferenceRequest",
@@ -211,8 +242,14 @@ export function challengeFrame(nonce: Uint8Array): CoordinatorMessage {
   return create(CoordinatorMessageSchema, { msg: { case: "challenge", value: { nonce } } });
 }
 
-export function registerAckFrame(providerId: string, heartbeatIntervalMs: number, desiredModels: string[]): CoordinatorMessage {
-  return create(CoordinatorMessageSchema, { msg: { case: "registerAck", value: { providerId, heartbeatIntervalMs, desiredModels } } });
+export function registerAckFrame(
+  providerId: string,
+  heartbeatIntervalMs: number,
+  desiredModels: string[],
+): CoordinatorMessage {
+  return create(CoordinatorMessageSchema, {
+    msg: { case: "registerAck", value: { providerId, heartbeatIntervalMs, desiredModels } },
+  });
 }
 
 function finishReason(f: PbFinishReason): FinishReason {

@@ -22,10 +22,22 @@ export const healthFileDescriptor: FileDescriptorProto = create(FileDescriptorPr
   package: pkg,
   syntax: "proto3",
   messageType: [
-    { name: "HealthCheckRequest", field: [{ name: "service", jsonName: "service", number: 1, label: optional, type: Type.STRING }] },
+    {
+      name: "HealthCheckRequest",
+      field: [{ name: "service", jsonName: "service", number: 1, label: optional, type: Type.STRING }],
+    },
     {
       name: "HealthCheckResponse",
-      field: [{ name: "status", jsonName: "status", number: 1, label: optional, type: Type.ENUM, typeName: `.${pkg}.HealthCheckResponse.ServingStatus` }],
+      field: [
+        {
+          name: "status",
+          jsonName: "status",
+          number: 1,
+          label: optional,
+          type: Type.ENUM,
+          typeName: `.${pkg}.HealthCheckResponse.ServingStatus`,
+        },
+      ],
       enumType: [
         {
           name: "ServingStatus",
@@ -45,9 +57,20 @@ export const healthFileDescriptor: FileDescriptorProto = create(FileDescriptorPr
       name: "Health",
       method: [
         { name: "Check", inputType: `.${pkg}.HealthCheckRequest`, outputType: `.${pkg}.HealthCheckResponse` },
-        { name: "Watch", inputType: `.${pkg}.HealthCheckRequest`, outputType: `.${pkg}.HealthCheckResponse`, serverStreaming: true },
+        {
+          name: "Watch",
+          inputType: `.${pkg}.HealthCheckRequest`,
+          outputType: `.${pkg}.HealthCheckResponse`,
+          serverStreaming: true,
+        },
       ],
     },
   ],
-  options: { goPackage: "google.golang.org/grpc/health/grpc_health_v1", javaPackage: "io.grpc.health.v1", javaMultipleFiles: true, javaOuterClassname: "HealthProto", csharpNamespace: "Grpc.Health.V1" },
+  options: {
+    goPackage: "google.golang.org/grpc/health/grpc_health_v1",
+    javaPackage: "io.grpc.health.v1",
+    javaMultipleFiles: true,
+    javaOuterClassname: "HealthProto",
+    csharpNamespace: "Grpc.Health.V1",
+  },
 });

@@ -8,7 +8,10 @@ import { toBinary, type DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { file_coordinator_provider_v1_provider, ProviderService } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import {
+  file_coordinator_provider_v1_provider,
+  ProviderService,
+} from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { healthFileDescriptor } from "./grpc-health-descriptor.js";
 
 /** The names the health service answers for: "" (the whole server, by convention) and ProviderService. */
@@ -27,7 +30,8 @@ export function addIntrospectionServices(server: grpc.Server): HealthSwitch {
   const health = new HealthImplementation(Object.fromEntries(healthServiceNames.map((n) => [n, "SERVING" as const])));
   health.addToServer(server);
   new ReflectionService(reflectionPackage()).addToServer(server);
-  return { setServing: (serving) => {
+  return {
+    setServing: (serving) => {
       for (const n of healthServiceNames) health.setStatus(n, serving ? "SERVING" : "NOT_SERVING");
     },
   };

@@ -41,10 +41,14 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     "grpc.max_receive_message_length": maxBytes,
     "grpc.max_send_message_length": maxBytes,
   });
-  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), { connect: service.connect });
+  server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), {
+    connect: service.connect,
+  });
   const health = addIntrospectionServices(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${o.host ?? "0.0.0.0"}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${o.host ?? "0.0.0.0"}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     port,

@@ -11,7 +11,10 @@ import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
  * A grpc-js service definition for every method of `service`. `requestDeserialize` replaces the generic
  * `fromBinary` for incoming requests (the coordinator's hand-rolled fast path for per-request provider frames).
  */
-export function grpcServiceDefinition<T extends GenServiceMethods>(service: GenService<T>, o: { requestDeserialize?: (b: Buffer) => unknown } = {}): ServiceDefinition {
+export function grpcServiceDefinition<T extends GenServiceMethods>(
+  service: GenService<T>,
+  o: { requestDeserialize?: (b: Buffer) => unknown } = {},
+): ServiceDefinition {
   const def: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const input = method.input as DescMessage;

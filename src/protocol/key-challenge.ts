@@ -32,7 +32,8 @@ export function challengeSession(session: ProviderSession, clock: Clock, timeout
         session.challenge = undefined;
         if (!signature) return resolve({ ok: false, timedOut: false, reason: "stream ended during the key challenge" });
         const who = session.identity;
-        if (!who || !verifyChallenge(who.publicKey, who.serial, nonce, signature)) return resolve({ ok: false, timedOut: false, reason: "key challenge signature invalid" });
+        if (!who || !verifyChallenge(who.publicKey, who.serial, nonce, signature))
+          return resolve({ ok: false, timedOut: false, reason: "key challenge signature invalid" });
         resolve({ ok: true });
       },
     };
@@ -48,8 +49,14 @@ export function answerChallenge(session: ProviderSession, nonce: Uint8Array, sig
   const pending = session.challenge;
   if (!pending || !Buffer.from(pending.nonce).equals(Buffer.from(nonce))) {
     count("provider.challenges", { outcome: "unsolicited" });
-    log.warn("provider sent an unsolicited challenge response", { provider_id: session.providerId || undefined, peer: session.peer });
-    session.close("unsolicited challenge response", { code: grpc.status.INVALID_ARGUMENT, details: "no challenge with that nonce is pending" });
+    log.warn("provider sent an unsolicited challenge response", {
+      provider_id: session.providerId || undefined,
+      peer: session.peer,
+    });
+    session.close("unsolicited challenge response", {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: "no challenge with that nonce is pending",
+    });
     return;
   }
   pending.answer(signature);

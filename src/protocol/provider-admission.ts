@@ -68,7 +68,11 @@ export class ProviderAdmission {
       info = registrationFromFrame(frame);
     } catch (e) {
       if (!(e instanceof ProtocolViolation)) throw e;
-      return this.#refuse(session, undefined, { code: grpc.status.INVALID_ARGUMENT, details: e.message, outcome: "invalid" });
+      return this.#refuse(session, undefined, {
+        code: grpc.status.INVALID_ARGUMENT,
+        details: e.message,
+        outcome: "invalid",
+      });
     }
     const penaltyUntil = this.#penalties.get(info.serial);
     if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) return this.#tarpit(session, penaltyUntil);
@@ -76,24 +80,50 @@ export class ProviderAdmission {
     try {
       owner = await this.#o.authenticate(info.authToken);
     } catch (e) {
-      this.#o.log.error("provider authentication unavailable", { peer: session.peer, serial: info.serial, reason: String((e as Error)?.message ?? e) });
-      session.close("auth unavailable", { code: grpc.status.UNAVAILABLE, details: "provider authentication unavailable, retry" });
+      this.#o.log.error("provider authentication unavailable", {
+        peer: session.peer,
+        serial: info.serial,
+        reason: String((e as Error)?.message ?? e),
+      });
+      session.close("auth unavailable", {
+        code: grpc.status.UNAVAILABLE,
+        details: "provider authentication unavailable, retry",
+      });
       return undefined;
     }
     if (session.state.t !== "handshaking") return undefined; // the stream ended while we were authenticating
-    if (!owner) return this.#refuse(session, info, { code: grpc.status.UNAUTHENTICATED, details: "invalid provider token", outcome: "unauthenticated" });
+    if (!owner)
+      return this.#refuse(session, info, {
+        code: grpc.status.UNAUTHENTICATED,
+        details: "invalid provider token",
+        outcome: "unauthenticated",
+      });
 
-    session.identity = { serial: info.serial, accountId: owner.accountId, tokenId: owner.tokenId, publicKey: info.publicKey };
+    session.identity = {
+      serial: info.serial,
+      accountId: owner.accountId,
+      tokenId: owner.tokenId,
+      publicKey: info.publicKey,
+    };
     const known = await identities.get(info.serial);
     const refusal = known && identityRefusal(known, owner.accountId, info.publicKey);
-    if (refusal) return this.#refuse(session, info, refusal, { account_id: owner.accountId, owner_account_id: known.accountId, provider_id: known.providerId });
+    if (refusal)
+      return this.#refuse(session, info, refusal, {
+        account_id: owner.accountId,
+        owner_account_id: known.accountId,
+        provider_id: known.providerId,
+      });
 
     // Proof of the key: a fresh nonce signed over this serial. A new serial proves it too, so nobody can bind a
     // serial to a key it does not hold.
     const signature = await this.#o.challenge(session);
     if (session.state.t !== "handshaking") return undefined;
     if (!signature.ok) {
-      return this.#refuse(session, info, { code: signature.timedOut ? grpc.status.DEADLINE_EXCEEDED : grpc.status.PERMISSION_DENIED, details: signature.reason, outcome: "bad_signature" });
+      return this.#refuse(session, info, {
+        code: signature.timedOut ? grpc.status.DEADLINE_EXCEEDED : grpc.status.PERMISSION_DENIED,
+        details: signature.reason,
+        outcome: "bad_signature",
+      });
     }
 
     if (known) {
@@ -103,12 +133,23 @@ export class ProviderAdmission {
     // Each new serial is a row: a token holder minting serials in a loop is stopped at the account's cap.
     if ((await identities.countByAccount(owner.accountId)) >= maxMachinesPerAccount) {
       const details = `this account already has ${maxMachinesPerAccount} provider machines; forget one first`;
-      return this.#refuse(session, info, { code: grpc.status.RESOURCE_EXHAUSTED, details, outcome: "too_many_machines" }, { account_id: owner.accountId });
+      return this.#refuse(
+        session,
+        info,
+        { code: grpc.status.RESOURCE_EXHAUSTED, details, outcome: "too_many_machines" },
+        { account_id: owner.accountId },
+      );
     }
-    const identity = await identities.claim({ serial: info.serial, accountId: owner.accountId, publicKey: info.publicKey, tokenId: owner.tokenId });
+    const identity = await identities.claim({
+      serial: info.serial,
+      accountId: owner.accountId,
+      publicKey: info.publicKey,
+      tokenId: owner.tokenId,
+    });
     // Two first registrations raced: whoever's row is stored owns the serial.
     const lost = identityRefusal(identity, owner.accountId, info.publicKey);
-    if (lost) return this.#refuse(session, info, lost, { account_id: owner.accountId, owner_account_id: identity.accountId });
+    if (lost)
+      return this.#refuse(session, info, lost, { account_id: owner.accountId, owner_account_id: identity.accountId });
     return { info, identity, accountId: owner.accountId };
   }
 
@@ -127,18 +168,35 @@ export class ProviderAdmission {
   #tarpit(session: ProviderSession, penaltyUntil: number): undefined {
     const { clock } = this.#o;
     count("provider.registrations", { outcome: "penalized" });
-    clock.setTimeout(() => {
-      if (session.state.t !== "handshaking") return;
-      const waitS = Math.max(1, Math.ceil((penaltyUntil - clock.nowMs()) / 1000));
-      session.close("registration refused: flood penalty", { code: grpc.status.RESOURCE_EXHAUSTED, details: `disconnected for flooding; retry in ${waitS} s` });
-    }, Math.min(FLOOD_TARPIT_MS, Math.max(0, penaltyUntil - clock.nowMs())));
+    clock.setTimeout(
+      () => {
+        if (session.state.t !== "handshaking") return;
+        const waitS = Math.max(1, Math.ceil((penaltyUntil - clock.nowMs()) / 1000));
+        session.close("registration refused: flood penalty", {
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: `disconnected for flooding; retry in ${waitS} s`,
+        });
+      },
+      Math.min(FLOOD_TARPIT_MS, Math.max(0, penaltyUntil - clock.nowMs())),
+    );
     return undefined;
   }
 
   /** Ends a handshake with a refusal: one warn line and a counted outcome (the provider sees `details`). */
-  #refuse(session: ProviderSession, info: RegistrationInfo | undefined, r: Refusal, fields: Record<string, unknown> = {}): undefined {
+  #refuse(
+    session: ProviderSession,
+    info: RegistrationInfo | undefined,
+    r: Refusal,
+    fields: Record<string, unknown> = {},
+  ): undefined {
     count("provider.registrations", { outcome: r.outcome });
-    this.#o.log.warn("provider registration refused", { peer: session.peer, serial: info?.serial, ...fields, outcome: r.outcome, reason: r.details });
+    this.#o.log.warn("provider registration refused", {
+      peer: session.peer,
+      serial: info?.serial,
+      ...fields,
+      outcome: r.outcome,
+      reason: r.details,
+    });
     session.close(`registration refused: ${r.details}`, { code: r.code, details: r.details });
     return undefined;
   }
@@ -146,7 +204,12 @@ export class ProviderAdmission {
 
 /** Why a known identity refuses this registration, or undefined if the account and key match and it is not fenced. */
 function identityRefusal(known: ProviderIdentity, accountId: string, publicKey: Uint8Array): Refusal | undefined {
-  if (known.accountId !== accountId) return { code: grpc.status.PERMISSION_DENIED, details: "this serial is registered to another account", outcome: "foreign_serial" };
+  if (known.accountId !== accountId)
+    return {
+      code: grpc.status.PERMISSION_DENIED,
+      details: "this serial is registered to another account",
+      outcome: "foreign_serial",
+    };
   if (known.fenceReason !== null) {
     return {
       code: grpc.status.PERMISSION_DENIED,
@@ -155,7 +218,11 @@ function identityRefusal(known: ProviderIdentity, accountId: string, publicKey: 
     };
   }
   if (!Buffer.from(known.publicKey).equals(Buffer.from(publicKey))) {
-    return { code: grpc.status.PERMISSION_DENIED, details: "public key differs from the one registered for this serial", outcome: "key_mismatch" };
+    return {
+      code: grpc.status.PERMISSION_DENIED,
+      details: "public key differs from the one registered for this serial",
+      outcome: "key_mismatch",
+    };
   }
   return undefined;
 }

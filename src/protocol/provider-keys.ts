@@ -30,7 +30,12 @@ export function challengeMessage(serial: string, nonce: Uint8Array): Buffer {
 }
 
 /** True when `signature` is `publicKey`'s Ed25519 signature over the challenge for (serial, nonce). */
-export function verifyChallenge(publicKey: Uint8Array, serial: string, nonce: Uint8Array, signature: Uint8Array): boolean {
+export function verifyChallenge(
+  publicKey: Uint8Array,
+  serial: string,
+  nonce: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
     const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" });

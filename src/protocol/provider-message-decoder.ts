@@ -28,7 +28,10 @@ export function decodeProviderMessage(bytes: Uint8Array): ProviderMessage {
 }
 
 /** A frame that is not a ProviderMessage at all (see {@link decodeOrMalformed}). */
-export const MALFORMED_FRAME: ProviderMessage = { $typeName: "coordinator.provider.v1.ProviderMessage", msg: { case: undefined } };
+export const MALFORMED_FRAME: ProviderMessage = {
+  $typeName: "coordinator.provider.v1.ProviderMessage",
+  msg: { case: undefined },
+};
 
 /**
  * Decodes a frame; bytes that are not a ProviderMessage become {@link MALFORMED_FRAME} instead of a throw, so
@@ -86,7 +89,8 @@ class Reader {
     for (let i = start; i < end; i++) {
       if (b[i]! >= 0x80) {
         // Not pure ASCII: validate (simdutf) and check for a BOM at the start.
-        if (!isUtf8(b.subarray(start, end)) || (b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf)) return undefined;
+        if (!isUtf8(b.subarray(start, end)) || (b[start] === 0xef && b[start + 1] === 0xbb && b[start + 2] === 0xbf))
+          return undefined;
         break;
       }
     }
@@ -170,7 +174,11 @@ function delta(r: Reader): Delta | undefined {
 }
 
 function complete(r: Reader): InferenceComplete | undefined {
-  const out: InferenceComplete = { $typeName: "coordinator.provider.v1.InferenceComplete", requestId: "", finishReason: 0 };
+  const out: InferenceComplete = {
+    $typeName: "coordinator.provider.v1.InferenceComplete",
+    requestId: "",
+    finishReason: 0,
+  };
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag === ((1 << 3) | WIRE_LEN)) {
@@ -192,7 +200,12 @@ function complete(r: Reader): InferenceComplete | undefined {
 }
 
 function usage(r: Reader): Usage | undefined {
-  const u: Usage = { $typeName: "coordinator.provider.v1.Usage", promptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+  const u: Usage = {
+    $typeName: "coordinator.provider.v1.Usage",
+    promptTokens: 0,
+    completionTokens: 0,
+    reasoningTokens: 0,
+  };
   while (r.pos < r.end) {
     const tag = r.varint();
     const v = tag >= 0 && (tag & 7) === WIRE_VARINT ? r.varint() : -1;

@@ -55,7 +55,9 @@ export const providerSessionDefaults = {
 } as const;
 
 /** The options with every default filled in. */
-export type ResolvedProviderServiceOptions = { -readonly [K in keyof typeof providerSessionDefaults]: number } & ProviderServiceOptions;
+export type ResolvedProviderServiceOptions = {
+  -readonly [K in keyof typeof providerSessionDefaults]: number;
+} & ProviderServiceOptions;
 
 /** Fills in the defaults once. */
 export function resolveProviderServiceOptions(options: ProviderServiceOptions): ResolvedProviderServiceOptions {

@@ -23,7 +23,11 @@ import { registerAckFrame } from "./frames.js";
 import { MALFORMED_FRAME } from "./provider-message-decoder.js";
 import { answerChallenge, challengeSession, type ChallengeOutcome } from "./key-challenge.js";
 import { ProviderAdmission } from "./provider-admission.js";
-import { resolveProviderServiceOptions, type ProviderServiceOptions, type ResolvedProviderServiceOptions } from "./provider-service-options.js";
+import {
+  resolveProviderServiceOptions,
+  type ProviderServiceOptions,
+  type ResolvedProviderServiceOptions,
+} from "./provider-service-options.js";
 import { ProviderSession } from "./provider-session.js";
 import { handleReadyFrame, type ReadyFrameContext } from "./ready-frame-handler.js";
 
@@ -48,7 +52,11 @@ export class ProviderService implements ProviderDirectory {
   constructor(options: ProviderServiceOptions) {
     this.#o = resolveProviderServiceOptions(options);
     this.#log = options.logger ?? silentLogger;
-    this.#admission = new ProviderAdmission({ ...this.#o, log: this.#log, challenge: (session) => this.#challenge(session) });
+    this.#admission = new ProviderAdmission({
+      ...this.#o,
+      log: this.#log,
+      challenge: (session) => this.#challenge(session),
+    });
     this.#ready = {
       registry: this.#o.registry,
       log: this.#log,
@@ -80,14 +88,20 @@ export class ProviderService implements ProviderDirectory {
     // 'close' fires exactly once however the stream ends (grpc-js emits 'cancelled' even on a normal end). A
     // session the coordinator closed itself keeps the reason it was closed with (streamEnded does not overwrite it).
     call.on("close", () => this.#onStreamGone(session, "stream closed"));
-    call.on("error", (e: Partial<grpc.ServiceError>) => this.#onStreamGone(session, `stream error: ${e.details || e.message || "unknown"}`));
+    call.on("error", (e: Partial<grpc.ServiceError>) =>
+      this.#onStreamGone(session, `stream error: ${e.details || e.message || "unknown"}`),
+    );
     call.on("end", () => session.close("provider ended the stream"));
   };
 
   #onFrame(session: ProviderSession, m: ProviderMessage): void {
     if (m === MALFORMED_FRAME) {
       count("provider.protocol_violations", { frame: "malformed" });
-      this.#log.warn("provider sent a malformed frame", { provider_id: session.providerId || undefined, account_id: session.identity?.accountId, peer: session.peer });
+      this.#log.warn("provider sent a malformed frame", {
+        provider_id: session.providerId || undefined,
+        account_id: session.identity?.accountId,
+        peer: session.peer,
+      });
       session.close("malformed frame", { code: INVALID_ARGUMENT, details: "frame is not a valid ProviderMessage" });
       return;
     }
@@ -99,13 +113,19 @@ export class ProviderService implements ProviderDirectory {
       }
       if (session.registering) return; // Register is being checked; anything else waits for the ack
       if (msg.case !== "register") {
-        session.close("first frame was not Register", { code: INVALID_ARGUMENT, details: "first frame must be Register" });
+        session.close("first frame was not Register", {
+          code: INVALID_ARGUMENT,
+          details: "first frame must be Register",
+        });
         return;
       }
       session.registering = true;
       void this.#register(session, msg.value).catch((e) => {
         // A database error while checking the serial: the provider retries; nothing was decided.
-        this.#log.error("provider registration failed", { peer: session.peer, reason: String((e as Error)?.message ?? e) });
+        this.#log.error("provider registration failed", {
+          peer: session.peer,
+          reason: String((e as Error)?.message ?? e),
+        });
         session.close("registration failed", { code: UNAVAILABLE, details: "registration unavailable, retry" });
       });
       return;
@@ -123,7 +143,11 @@ export class ProviderService implements ProviderDirectory {
     session.lastProvedMs = clock.nowMs();
     // The same machine reconnecting (it proved the key): its older session, if any, gives way.
     const previous = registry.get(identity.providerId) ?? registry.bySerial(info.serial);
-    if (previous) this.#sessions.get(previous.id)?.close("replaced by a new session", { code: UNAVAILABLE, details: "replaced by a newer session for this serial" });
+    if (previous)
+      this.#sessions.get(previous.id)?.close("replaced by a new session", {
+        code: UNAVAILABLE,
+        details: "replaced by a newer session for this serial",
+      });
     const { authToken: _token, publicKey: _key, ...registration } = info;
     const rec = registry.add({ ...registration, accountId }, clock.nowMs(), identity.providerId);
     this.#sessions.set(rec.id, session);
@@ -132,8 +156,20 @@ export class ProviderService implements ProviderDirectory {
     session.send(registerAckFrame(rec.id, this.#o.heartbeatIntervalMs, []));
     count("provider.registrations", { outcome: "ok" });
     gauge("providers.connected", this.#sessions.size);
-    if (rec.claimsClamped.length > 0) this.#log.warn("provider claims clamped", { provider_id: rec.id, account_id: rec.accountId, frame: "register", clamped: rec.claimsClamped });
-    this.#log.info("provider registered", { provider_id: rec.id, serial: rec.serial, account_id: rec.accountId, version: rec.version, models: rec.models.map((m) => m.id) });
+    if (rec.claimsClamped.length > 0)
+      this.#log.warn("provider claims clamped", {
+        provider_id: rec.id,
+        account_id: rec.accountId,
+        frame: "register",
+        clamped: rec.claimsClamped,
+      });
+    this.#log.info("provider registered", {
+      provider_id: rec.id,
+      serial: rec.serial,
+      account_id: rec.accountId,
+      version: rec.version,
+      models: rec.models.map((m) => m.id),
+    });
     this.#o.onConnected?.(rec);
   }
 
@@ -156,7 +192,12 @@ export class ProviderService implements ProviderDirectory {
       return;
     }
     count("provider.challenges", { outcome: r.timedOut ? "timeout" : "bad_signature" });
-    this.#log.warn("provider failed a key challenge", { provider_id: id, serial: who.serial, account_id: who.accountId, reason: r.reason });
+    this.#log.warn("provider failed a key challenge", {
+      provider_id: id,
+      serial: who.serial,
+      account_id: who.accountId,
+      reason: r.reason,
+    });
     if (r.timedOut) {
       session.close(r.reason, { code: DEADLINE_EXCEEDED, details: r.reason });
       return;
@@ -173,7 +214,12 @@ export class ProviderService implements ProviderDirectory {
     const serial = session?.identity?.serial ?? this.#o.registry.get(providerId)?.serial;
     if (serial) await this.#o.identities.fence(serial, reason);
     count("provider.fenced", { provider_id: providerId });
-    this.#log.warn("provider fenced", { provider_id: providerId, serial, account_id: session?.identity?.accountId, reason });
+    this.#log.warn("provider fenced", {
+      provider_id: providerId,
+      serial,
+      account_id: session?.identity?.accountId,
+      reason,
+    });
     session?.close(`fenced: ${reason}`, { code: PERMISSION_DENIED, details: `fenced: ${reason}` });
   }
 
@@ -183,7 +229,11 @@ export class ProviderService implements ProviderDirectory {
     for (const session of [...this.#sessions.values()]) {
       if (session.identity?.tokenId !== tokenId) continue;
       n++;
-      this.#log.warn("provider session ended: token revoked", { provider_id: session.providerId, account_id: session.identity.accountId, token_id: tokenId });
+      this.#log.warn("provider session ended: token revoked", {
+        provider_id: session.providerId,
+        account_id: session.identity.accountId,
+        token_id: tokenId,
+      });
       session.close(reason, { code: UNAUTHENTICATED, details: reason });
     }
     return n;
@@ -209,7 +259,12 @@ export class ProviderService implements ProviderDirectory {
     if (registry.get(rec.id) === rec) registry.remove(rec.id);
     gauge("providers.connected", this.#sessions.size);
     count("provider.disconnects", {});
-    this.#log.info("provider disconnected", { provider_id: rec.id, serial: rec.serial, account_id: rec.accountId, reason });
+    this.#log.info("provider disconnected", {
+      provider_id: rec.id,
+      serial: rec.serial,
+      account_id: rec.accountId,
+      reason,
+    });
     this.#o.onDisconnected?.(rec, reason);
   }
 
@@ -222,7 +277,9 @@ export class ProviderService implements ProviderDirectory {
       if (rec && now - rec.lastHeartbeatMs > heartbeatTimeoutMs) {
         session.close("heartbeat timeout", { code: DEADLINE_EXCEEDED, details: "no heartbeat within the timeout" });
       } else if (!session.challenge && now - session.lastProvedMs >= challengeIntervalMs) {
-        void this.#rechallenge(session).catch((e) => this.#log.error("provider fence failed", { provider_id: id, reason: String((e as Error)?.message ?? e) }));
+        void this.#rechallenge(session).catch((e) =>
+          this.#log.error("provider fence failed", { provider_id: id, reason: String((e as Error)?.message ?? e) }),
+        );
       }
     }
     for (const s of this.#handshaking) {
@@ -255,7 +312,9 @@ export class ProviderService implements ProviderDirectory {
     if (!this.#o.revokedTokens) return;
     this.#revocationCancel = this.#o.clock.setTimeout(() => {
       this.checkRevocations()
-        .catch((e) => this.#log.warn("provider token revocation check failed", { reason: String((e as Error)?.message ?? e) }))
+        .catch((e) =>
+          this.#log.warn("provider token revocation check failed", { reason: String((e as Error)?.message ?? e) }),
+        )
         .finally(() => {
           if (!this.#closed) this.#scheduleRevocationCheck();
         });

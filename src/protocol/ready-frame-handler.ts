@@ -33,10 +33,23 @@ type Msg = ProviderMessage["msg"];
  * session's budget is dropped (a flood ends the session); a malformed one ends the session, and its in-flight
  * requests fail over to honest Macs.
  */
-export function handleReadyFrame(ctx: ReadyFrameContext, session: ProviderSession, providerId: string, msg: Msg, nowMs: number): void {
+export function handleReadyFrame(
+  ctx: ReadyFrameContext,
+  session: ProviderSession,
+  providerId: string,
+  msg: Msg,
+  nowMs: number,
+): void {
   // Per-request frames for ids this session does not own are "foreign": budgeted, never handled.
   const requestId = perRequestId(msg);
-  const kind = msg.case === "heartbeat" ? "heartbeat" : msg.case === "modelLoadStatus" ? "load_status" : requestId !== undefined && !session.knows(requestId) ? "foreign" : "other";
+  const kind =
+    msg.case === "heartbeat"
+      ? "heartbeat"
+      : msg.case === "modelLoadStatus"
+        ? "load_status"
+        : requestId !== undefined && !session.knows(requestId)
+          ? "foreign"
+          : "other";
   if (kind !== "other" && !admitFrame(ctx, session, providerId, kind, msg.case ?? "unknown", requestId, nowMs)) return;
   if (kind === "foreign") return;
   try {
@@ -45,7 +58,12 @@ export function handleReadyFrame(ctx: ReadyFrameContext, session: ProviderSessio
     if (!(e instanceof ProtocolViolation)) throw e;
     // One malformed frame ends the session: its in-flight requests fail over to honest Macs.
     count("provider.protocol_violations", { frame: msg.case ?? "unknown" });
-    ctx.log.warn("provider protocol violation", { provider_id: providerId, account_id: session.identity?.accountId, frame: msg.case, reason: e.message });
+    ctx.log.warn("provider protocol violation", {
+      provider_id: providerId,
+      account_id: session.identity?.accountId,
+      frame: msg.case,
+      reason: e.message,
+    });
     session.close(`protocol violation: ${e.message}`, { code: grpc.status.INVALID_ARGUMENT, details: e.message });
   }
 }
@@ -59,7 +77,12 @@ function applyFrame(ctx: ReadyFrameContext, session: ProviderSession, id: string
       const clamped = registry.applyHeartbeat(id, heartbeatFromFrame(msg.value), now);
       if (clamped.length > 0 && !session.heartbeatClampLogged) {
         session.heartbeatClampLogged = true; // once per session: every heartbeat would repeat it
-        ctx.log.warn("provider claims clamped", { provider_id: id, account_id: session.identity?.accountId, frame: "heartbeat", clamped });
+        ctx.log.warn("provider claims clamped", {
+          provider_id: id,
+          account_id: session.identity?.accountId,
+          frame: "heartbeat",
+          clamped,
+        });
       }
       break;
     }
@@ -107,10 +130,23 @@ function applyFrame(ctx: ReadyFrameContext, session: ProviderSession, id: string
  * Applies the session's frame budget: false when the frame is to be ignored. A session past its strikes ends
  * with RESOURCE_EXHAUSTED and its serial waits out the penalty before it may register again.
  */
-function admitFrame(ctx: ReadyFrameContext, session: ProviderSession, providerId: string, kind: FrameKind, frame: string, requestId: string | undefined, nowMs: number): boolean {
+function admitFrame(
+  ctx: ReadyFrameContext,
+  session: ProviderSession,
+  providerId: string,
+  kind: FrameKind,
+  frame: string,
+  requestId: string | undefined,
+  nowMs: number,
+): boolean {
   if (kind === "foreign" && session.foreignFrames++ === 0) {
     // One line per session: a flood of them is what the budget is for.
-    ctx.log.warn("provider sent a frame for a request it does not hold", { provider_id: providerId, account_id: session.identity?.accountId, frame, request_id: requestId?.slice(0, 64) });
+    ctx.log.warn("provider sent a frame for a request it does not hold", {
+      provider_id: providerId,
+      account_id: session.identity?.accountId,
+      frame,
+      request_id: requestId?.slice(0, 64),
+    });
   }
   const verdict = session.frames?.admit(kind, nowMs) ?? "ok";
   if (verdict === "ok") return true;
@@ -119,8 +155,17 @@ function admitFrame(ctx: ReadyFrameContext, session: ProviderSession, providerId
     const serial = session.identity?.serial;
     if (serial) ctx.penalize(serial, nowMs);
     count("provider.flood_disconnects", {});
-    ctx.log.warn("provider disconnected for flooding", { provider_id: providerId, account_id: session.identity?.accountId, serial, frame, reason: `more than ${MAX_STRIKES} frames over budget within ${STRIKE_WINDOW_MS} ms` });
-    session.close("frame flood", { code: grpc.status.RESOURCE_EXHAUSTED, details: `too many frames: more than ${MAX_STRIKES} over budget within ${STRIKE_WINDOW_MS / 1000} s` });
+    ctx.log.warn("provider disconnected for flooding", {
+      provider_id: providerId,
+      account_id: session.identity?.accountId,
+      serial,
+      frame,
+      reason: `more than ${MAX_STRIKES} frames over budget within ${STRIKE_WINDOW_MS} ms`,
+    });
+    session.close("frame flood", {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: `too many frames: more than ${MAX_STRIKES} over budget within ${STRIKE_WINDOW_MS / 1000} s`,
+    });
   }
   return false;
 }

@@ -55,14 +55,16 @@ const CONTROL_GLOBAL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 export function checkSerial(value: string, field = "serial"): string {
   if (value === "") throw new ProtocolViolation(field, "required");
-  if (value.length > wireBounds.maxSerialChars) throw new ProtocolViolation(field, `longer than ${wireBounds.maxSerialChars} characters`);
+  if (value.length > wireBounds.maxSerialChars)
+    throw new ProtocolViolation(field, `longer than ${wireBounds.maxSerialChars} characters`);
   if (!SERIAL.test(value)) throw new ProtocolViolation(field, "must match [A-Za-z0-9][A-Za-z0-9._:-]*");
   return value;
 }
 
 export function checkModelId(value: string, field: string): string {
   if (value === "") throw new ProtocolViolation(field, "required");
-  if (value.length > wireBounds.maxModelIdChars) throw new ProtocolViolation(field, `longer than ${wireBounds.maxModelIdChars} characters`);
+  if (value.length > wireBounds.maxModelIdChars)
+    throw new ProtocolViolation(field, `longer than ${wireBounds.maxModelIdChars} characters`);
   if (!MODEL_ID.test(value)) throw new ProtocolViolation(field, "must match [A-Za-z0-9][A-Za-z0-9._:@+/-]*");
   return value;
 }
@@ -81,7 +83,8 @@ export function checkLabel(value: string, field: string, max: number = wireBound
 
 /** An integer count in [0, max]. */
 export function checkCount(value: number, field: string, max: number): number {
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) throw new ProtocolViolation(field, `out of range (0..${max})`);
+  if (!Number.isSafeInteger(value) || value < 0 || value > max)
+    throw new ProtocolViolation(field, `out of range (0..${max})`);
   return value;
 }
 

@@ -52,8 +52,14 @@ export class Admission {
     const { planner, store, gate, estimator } = this.#o;
     const maxOut = nonNegativeInt(input.maxOutputTokens);
     const chargedIn = nonNegativeInt(input.inputTokens);
-    const chargedOut = this.#o.chargeExpectedOutput ? estimator.expected(estimatorKey(input.accountId, input.model), maxOut) : maxOut;
-    const { buckets: planned, slots } = planner.plan(input, { requests: 1, input_tokens: chargedIn, output_tokens: chargedOut }, nowMs);
+    const chargedOut = this.#o.chargeExpectedOutput
+      ? estimator.expected(estimatorKey(input.accountId, input.model), maxOut)
+      : maxOut;
+    const { buckets: planned, slots } = planner.plan(
+      input,
+      { requests: 1, input_tokens: chargedIn, output_tokens: chargedOut },
+      nowMs,
+    );
     // Concurrency first: a request refused for it is charged nothing.
     const full = gate.full(slots);
     if (full) return this.#refuseConcurrency(input, full, planned, slots, nowMs);
@@ -97,8 +103,10 @@ export class Admission {
     const deltaOut = actualOut - ticket.chargedOutputTokens;
     // Re-plan with today's limits (an override may have changed mid-request) but the buckets charged then.
     for (const p of planner.plan(info.caller, nothing, nowMs).buckets) {
-      if (p.dimension === "input_tokens" && info.inputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaIn, nowMs);
-      if (p.dimension === "output_tokens" && info.outputKeys.includes(p.key)) store.adjust(p.key, p.limits, deltaOut, nowMs);
+      if (p.dimension === "input_tokens" && info.inputKeys.includes(p.key))
+        store.adjust(p.key, p.limits, deltaIn, nowMs);
+      if (p.dimension === "output_tokens" && info.outputKeys.includes(p.key))
+        store.adjust(p.key, p.limits, deltaOut, nowMs);
     }
     // Magnitude plus a direction tag: OpenTelemetry histograms drop negative values.
     const direction = deltaOut > 0 ? "over" : deltaOut < 0 ? "under" : "exact";
@@ -109,10 +117,20 @@ export class Admission {
   }
 
   #peekHeaders(planned: readonly PlannedBucket[], nowMs: number): Record<string, string> {
-    return this.#o.planner.headers(planned, planned.map((p) => this.#o.store.peek(p.key, p.limits, nowMs)), nowMs);
+    return this.#o.planner.headers(
+      planned,
+      planned.map((p) => this.#o.store.peek(p.key, p.limits, nowMs)),
+      nowMs,
+    );
   }
 
-  #refuseConcurrency(input: AdmitInput, full: ConcurrencySlot, planned: readonly PlannedBucket[], slots: readonly ConcurrencySlot[], nowMs: number): AdmitResult {
+  #refuseConcurrency(
+    input: AdmitInput,
+    full: ConcurrencySlot,
+    planned: readonly PlannedBucket[],
+    slots: readonly ConcurrencySlot[],
+    nowMs: number,
+  ): AdmitResult {
     const headers = this.#peekHeaders(planned, nowMs);
     this.#o.gate.writeHeaders(headers, slots);
     count("ratelimit.rejections", { tier: input.tier, dimension: "concurrent_requests" });
@@ -138,11 +156,22 @@ export function makeTicket(input: AdmitInput, chargedInputTokens: number, charge
   });
 }
 
-function refuseBucket(input: AdmitInput, p: PlannedBucket, retryAfterMs: number, headers: Record<string, string>): AdmitResult {
+function refuseBucket(
+  input: AdmitInput,
+  p: PlannedBucket,
+  retryAfterMs: number,
+  headers: Record<string, string>,
+): AdmitResult {
   count("ratelimit.rejections", { tier: input.tier, dimension: p.dimension });
   const who = p.scope === "key" ? `API key ${input.keyId}` : `account ${input.accountId}`;
   const retryS = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return { ok: false, dimension: p.dimension, retryAfterMs, message: `${p.dimension} rate limit exceeded for ${who}; retry in ${retryS} s`, headers };
+  return {
+    ok: false,
+    dimension: p.dimension,
+    retryAfterMs,
+    message: `${p.dimension} rate limit exceeded for ${who}; retry in ${retryS} s`,
+    headers,
+  };
 }
 
 function nonNegativeInt(x: number): number {

@@ -68,7 +68,8 @@ export class MemoryBucketStore implements BucketStore {
       // now on: otherwise it would go on refilling at the old rate for as long as every request is refused.
       requests.forEach((r, i) => {
         const stored = this.#buckets.get(r.key);
-        if (stored && (stored.ratePerSec !== r.limits.ratePerSec || stored.burst !== r.limits.burst)) this.#buckets.set(r.key, buckets[i]!);
+        if (stored && (stored.ratePerSec !== r.limits.ratePerSec || stored.burst !== r.limits.burst))
+          this.#buckets.set(r.key, buckets[i]!);
       });
       return { allowed: false, buckets, index, retryAfterMs };
     }

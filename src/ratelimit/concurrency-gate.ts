@@ -63,6 +63,11 @@ export class ConcurrencyGate {
       const left = Math.max(0, this.processLimit(s.limit) - this.inflight(s.key));
       if (!binding || left < binding.left) binding = { limit: s.limit, left };
     }
-    if (binding) writeConcurrencyHeaders(headers, binding.limit, Math.min(binding.limit, Math.floor(binding.left / this.#share + 1e-6)));
+    if (binding)
+      writeConcurrencyHeaders(
+        headers,
+        binding.limit,
+        Math.min(binding.limit, Math.floor(binding.left / this.#share + 1e-6)),
+      );
   }
 }

@@ -43,7 +43,8 @@ export function rateLimitOverrideProblem(o: RateLimitOverride): { field: Field; 
     const v = o[field];
     if (v === undefined) continue;
     const max = fieldBounds[field];
-    if (!Number.isInteger(v) || v < 1 || v > max) return { field, message: `must be an integer from 1 to ${max}, got ${v}` };
+    if (!Number.isInteger(v) || v < 1 || v > max)
+      return { field, message: `must be an integer from 1 to ${max}, got ${v}` };
   }
   return undefined;
 }
@@ -106,7 +107,11 @@ function defaultBurst(perMin: number, baseBurst: number): number {
  * The limits in effect, in API units, for an account (`key` undefined) or for one of its keys: a key's own
  * buckets apply on top of its account's, so each field is the stricter of the two. Unlimited fields are absent.
  */
-export function effectiveLimits(tier: TierLimits, account: RateLimitOverride | undefined, key?: RateLimitOverride): RateLimitOverride {
+export function effectiveLimits(
+  tier: TierLimits,
+  account: RateLimitOverride | undefined,
+  key?: RateLimitOverride,
+): RateLimitOverride {
   const acct: TierLimits = { ...tier, ...overrideToTierLimits(account, tier) };
   const a = inApiUnits(acct);
   if (isEmptyOverride(key)) return a;

@@ -74,20 +74,34 @@ export class LimitPlanner {
 
   /** The buckets (charged `units` per dimension) and concurrency slots that apply to `who` now. */
   plan(who: RateLimitedCaller, units: Record<RateDimension, number>, nowMs: number): LimitPlan {
-    const account = this.#accountPlan(who.accountId, who.tier, this.#recent.resolve(`a:${who.accountId}`, who.accountLimits, nowMs));
+    const account = this.#accountPlan(
+      who.accountId,
+      who.tier,
+      this.#recent.resolve(`a:${who.accountId}`, who.accountLimits, nowMs),
+    );
     const programmaticKey = this.#keyOverrides.get(who.keyId);
     const operatorKey = this.#recent.resolve(`k:${who.keyId}`, who.keyLimits, nowMs);
     const out: PlannedBucket[] = [];
     // Only keys with an override pay for their own limits object; the rest share the account's plan.
-    const keyLimits = programmaticKey || operatorKey ? keyLimitsOver(account.limits, programmaticKey, operatorKey) : undefined;
+    const keyLimits =
+      programmaticKey || operatorKey ? keyLimitsOver(account.limits, programmaticKey, operatorKey) : undefined;
     for (const a of account.buckets) {
       const dimension = a.dimension;
       out.push({ dimension, units: units[dimension], scope: "account", key: a.key, limits: a.limits });
       if (keyLimits && (governs(programmaticKey, dimension) || overrideGoverns(operatorKey, dimension))) {
-        out.push({ dimension, units: units[dimension], scope: "key", key: `k:${who.keyId}:${dimension}`, limits: dimensionLimits(keyLimits, dimension, this.#share) });
+        out.push({
+          dimension,
+          units: units[dimension],
+          scope: "key",
+          key: `k:${who.keyId}:${dimension}`,
+          limits: dimensionLimits(keyLimits, dimension, this.#share),
+        });
       }
     }
-    const slots = [account.slot, { key: `k:${who.keyId}`, limit: keyLimits?.maxConcurrentRequests ?? 0, scope: "key" as const }];
+    const slots = [
+      account.slot,
+      { key: `k:${who.keyId}`, limit: keyLimits?.maxConcurrentRequests ?? 0, scope: "key" as const },
+    ];
     return { buckets: out, slots };
   }
 
@@ -96,11 +110,18 @@ export class LimitPlanner {
     const headers: Record<string, string> = {};
     // One account bucket per dimension, in order, unless a key has its own: then the headers combine both.
     if (planned.length === rateDimensions.length) {
-      for (let i = 0; i < planned.length; i++) writeDimensionHeaders(headers, planned[i]!.dimension, buckets[i]!, nowMs, this.#share);
+      for (let i = 0; i < planned.length; i++)
+        writeDimensionHeaders(headers, planned[i]!.dimension, buckets[i]!, nowMs, this.#share);
       return headers;
     }
     for (const dimension of rateDimensions) {
-      writeDimensionHeaders(headers, dimension, buckets.filter((_, i) => planned[i]!.dimension === dimension), nowMs, this.#share);
+      writeDimensionHeaders(
+        headers,
+        dimension,
+        buckets.filter((_, i) => planned[i]!.dimension === dimension),
+        nowMs,
+        this.#share,
+      );
     }
     return headers;
   }
@@ -145,18 +166,33 @@ export class LimitPlanner {
     if (cached?.tier === tier && sameOverride(cached.override, override)) return cached;
     const programmatic = { ...this.#tiers[tier], ...this.#accountOverrides.get(accountId) };
     const limits = { ...programmatic, ...overrideToTierLimits(override, programmatic) };
-    const buckets = rateDimensions.map((dimension) => ({ dimension, key: `a:${accountId}:${dimension}`, limits: dimensionLimits(limits, dimension, this.#share) }));
-    const entry: AccountPlan = { tier, override, limits, buckets, slot: { key: `a:${accountId}`, limit: limits.maxConcurrentRequests, scope: "account" } };
+    const buckets = rateDimensions.map((dimension) => ({
+      dimension,
+      key: `a:${accountId}:${dimension}`,
+      limits: dimensionLimits(limits, dimension, this.#share),
+    }));
+    const entry: AccountPlan = {
+      tier,
+      override,
+      limits,
+      buckets,
+      slot: { key: `a:${accountId}`, limit: limits.maxConcurrentRequests, scope: "account" },
+    };
     this.#accountPlans.set(accountId, entry);
     return entry;
   }
 }
 
-function keyLimitsOver(account: TierLimits, programmatic: Partial<TierLimits> | undefined, operator: RateLimitOverride | undefined): TierLimits {
+function keyLimitsOver(
+  account: TierLimits,
+  programmatic: Partial<TierLimits> | undefined,
+  operator: RateLimitOverride | undefined,
+): TierLimits {
   const base = { ...account, ...programmatic };
   const limits = { ...base, ...overrideToTierLimits(operator, base) };
   // A key without its own concurrency limit is bounded by its account's slot only (not a second copy of it).
-  if (programmatic?.maxConcurrentRequests === undefined && operator?.maxConcurrentRequests === undefined) limits.maxConcurrentRequests = 0;
+  if (programmatic?.maxConcurrentRequests === undefined && operator?.maxConcurrentRequests === undefined)
+    limits.maxConcurrentRequests = 0;
   return limits;
 }
 

@@ -110,14 +110,24 @@ export function processShareForReplicas(replicas: number): number {
 export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLimiter {
   const share = options.processShare ?? 1;
   if (!(share > 0 && share <= 1)) throw new RangeError("processShare must be in (0, 1]");
-  const planner = new LimitPlanner({ tiers: options.tiers, processShare: share, recentOverrideMs: options.recentOverrideMs ?? 5_000 });
+  const planner = new LimitPlanner({
+    tiers: options.tiers,
+    processShare: share,
+    recentOverrideMs: options.recentOverrideMs ?? 5_000,
+  });
   const estimator = options.estimator ?? new OutputEstimator();
   const idleEvictMs = options.idleEvictMs ?? 30 * 60_000;
   const pruneIntervalMs = options.pruneIntervalMs ?? 5 * 60_000;
   const store = options.store ?? new MemoryBucketStore();
   const bypass = new Set(options.bypassAccountIds ?? []);
   const gate = new ConcurrencyGate(share);
-  const admission = new Admission({ planner, store, gate, estimator, chargeExpectedOutput: options.chargeExpectedOutput ?? true });
+  const admission = new Admission({
+    planner,
+    store,
+    gate,
+    estimator,
+    chargeExpectedOutput: options.chargeExpectedOutput ?? true,
+  });
   let lastPruneMs = -Infinity;
 
   const limiter: KeyedRateLimiter = {
@@ -129,7 +139,8 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
       return admission.admit(input, nowMs);
     },
     headers: (who, nowMs) => (bypass.has(who.accountId) ? {} : admission.headers(who, nowMs)),
-    reconcile: (ticket: RateTicket, actual: ReconcileUsage, nowMs: number) => admission.reconcile(ticket, actual, nowMs),
+    reconcile: (ticket: RateTicket, actual: ReconcileUsage, nowMs: number) =>
+      admission.reconcile(ticket, actual, nowMs),
     setAccountLimits: (accountId, limits) => planner.setAccountLimits(accountId, limits),
     setKeyLimits: (keyId, limits) => planner.setKeyLimits(keyId, limits),
     applyOverride: (subject, override, nowMs) => planner.applyOverride(subject, override, nowMs),

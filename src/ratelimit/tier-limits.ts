@@ -59,9 +59,15 @@ export function dimensionLimits(limits: TierLimits, dimension: RateDimension, pr
     case "requests":
       return { ratePerSec: limits.requestsPerSec * processShare, burst: limits.requestsBurst * processShare };
     case "input_tokens":
-      return { ratePerSec: (limits.inputTokensPerMin / 60) * processShare, burst: limits.inputTokensBurst * processShare };
+      return {
+        ratePerSec: (limits.inputTokensPerMin / 60) * processShare,
+        burst: limits.inputTokensBurst * processShare,
+      };
     case "output_tokens":
-      return { ratePerSec: (limits.outputTokensPerMin / 60) * processShare, burst: limits.outputTokensBurst * processShare };
+      return {
+        ratePerSec: (limits.outputTokensPerMin / 60) * processShare,
+        burst: limits.outputTokensBurst * processShare,
+      };
   }
 }
 

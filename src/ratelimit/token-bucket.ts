@@ -121,5 +121,10 @@ export function msUntilFull(b: Bucket, nowMs: number): number {
  */
 export function withLimits(b: Bucket, limits: BucketLimits, nowMs: number): Bucket {
   const r = refill(b, nowMs);
-  return { ratePerSec: limits.ratePerSec, burst: limits.burst, level: Math.min(r.level, limits.burst), updatedMs: r.updatedMs };
+  return {
+    ratePerSec: limits.ratePerSec,
+    burst: limits.burst,
+    level: Math.min(r.level, limits.burst),
+    updatedMs: r.updatedMs,
+  };
 }

@@ -59,7 +59,11 @@ export interface RateLimiter {
    * `representative: false` (failures, client aborts) settles the buckets without teaching the output
    * estimator a truncated length.
    */
-  reconcile(ticket: RateTicket, actual: { inputTokens: number; outputTokens: number; representative?: boolean }, nowMs: number): void;
+  reconcile(
+    ticket: RateTicket,
+    actual: { inputTokens: number; outputTokens: number; representative?: boolean },
+    nowMs: number,
+  ): void;
   /** The `x-ratelimit-*` headers of the buckets as they stand, charging nothing (for answers refused before `admit`). */
   headers(who: RateLimitedCaller, nowMs: number): Record<string, string>;
 }

@@ -151,12 +151,19 @@ export function clampHardware(hw: HardwareInfo, out: ClampedClaim[] = []): Hardw
  * The ceilings for `model` on a machine whose hardware is `hw` (pass {@link clampHardware}'s result: figures
  * of 0 fall back to the tier maximum). `advertisedBytes` is used only for models outside the catalog.
  */
-export function modelCeilings(hw: HardwareInfo, modelId: string, advertisedBytes: number, catalog: readonly ClaimModel[]): ModelCeilings {
+export function modelCeilings(
+  hw: HardwareInfo,
+  modelId: string,
+  advertisedBytes: number,
+  catalog: readonly ClaimModel[],
+): ModelCeilings {
   const t = tierBounds(chipTier(hw.chipName));
   const entry = catalog.find((m) => m.id === modelId);
-  const weightsBytes = entry && entry.sizeBytes > 0 ? entry.sizeBytes : Math.max(MIN_MODEL_WEIGHT_BYTES, advertisedBytes || 0);
+  const weightsBytes =
+    entry && entry.sizeBytes > 0 ? entry.sizeBytes : Math.max(MIN_MODEL_WEIGHT_BYTES, advertisedBytes || 0);
   const fraction = entry?.activeWeightFraction ?? MIN_ACTIVE_WEIGHT_FRACTION;
-  const bandwidthGbs = hw.memoryBandwidthGbs > 0 ? Math.min(hw.memoryBandwidthGbs, t.memoryBandwidthGbs) : t.memoryBandwidthGbs;
+  const bandwidthGbs =
+    hw.memoryBandwidthGbs > 0 ? Math.min(hw.memoryBandwidthGbs, t.memoryBandwidthGbs) : t.memoryBandwidthGbs;
   const memoryGb = hw.memoryGb > 0 ? Math.min(hw.memoryGb, t.memoryGb) : t.memoryGb;
   const decodeTps = (bandwidthGbs * GB) / (weightsBytes * fraction);
   return {
@@ -192,7 +199,12 @@ export function clampRegistration(r: ProviderRegistration, catalog: readonly Cla
   let decodeCeiling = 0;
   for (const m of r.models) {
     const c = modelCeilings(hardware, m.id, m.sizeBytes, catalog);
-    rates.set(m.id, { decodeTpsCeiling: c.decodeTps, prefillTpsCeiling: c.prefillTps, measuredDecodeTps: undefined, measuredPrefillTps: undefined });
+    rates.set(m.id, {
+      decodeTpsCeiling: c.decodeTps,
+      prefillTpsCeiling: c.prefillTps,
+      measuredDecodeTps: undefined,
+      measuredPrefillTps: undefined,
+    });
     decodeCeiling = Math.max(decodeCeiling, c.decodeTps);
   }
   if (rates.size === 0) decodeCeiling = modelCeilings(hardware, "", 0, []).decodeTps;
@@ -228,8 +240,10 @@ export interface ClampedHeartbeat {
 /** Clamps a heartbeat's memory figures and every slot's claims (see the module comment). */
 export function clampHeartbeat(hb: ProviderHeartbeat, ctx: HeartbeatClaimContext): ClampedHeartbeat {
   const clamped: ClampedClaim[] = [];
-  const memoryGb = ctx.hardware.memoryGb > 0 ? ctx.hardware.memoryGb : tierBounds(chipTier(ctx.hardware.chipName)).memoryGb;
-  const freeForLoadGb = hb.freeForLoadGb === undefined ? undefined : atMost(hb.freeForLoadGb, memoryGb, "free_for_load_gb", clamped);
+  const memoryGb =
+    ctx.hardware.memoryGb > 0 ? ctx.hardware.memoryGb : tierBounds(chipTier(ctx.hardware.chipName)).memoryGb;
+  const freeForLoadGb =
+    hb.freeForLoadGb === undefined ? undefined : atMost(hb.freeForLoadGb, memoryGb, "free_for_load_gb", clamped);
   const heartbeat: ProviderHeartbeat = {
     ...hb,
     totalMemoryGb: atMost(hb.totalMemoryGb, memoryGb, "total_memory_gb", clamped),
@@ -242,9 +256,16 @@ export function clampHeartbeat(hb: ProviderHeartbeat, ctx: HeartbeatClaimContext
 function clampSlot(s: ModelSlot, ctx: HeartbeatClaimContext, out: ClampedClaim[]): ModelSlot {
   const c = modelCeilings(ctx.hardware, s.model, ctx.advertisedBytes(s.model), ctx.catalog);
   const m = ctx.measured?.(s.model);
-  const decodeCap = Math.min(c.decodeTps, m?.measuredDecodeTps !== undefined ? m.measuredDecodeTps * MEASURED_CLAIM_FACTOR : Infinity);
-  const prefillCap = Math.min(c.prefillTps, m?.measuredPrefillTps !== undefined ? m.measuredPrefillTps * MEASURED_CLAIM_FACTOR : Infinity);
-  const kv = s.kvBytesPerToken > 0 ? atLeast(s.kvBytesPerToken, c.kvBytesPerTokenFloor, "kv_bytes_per_token", out, s.model) : 0;
+  const decodeCap = Math.min(
+    c.decodeTps,
+    m?.measuredDecodeTps !== undefined ? m.measuredDecodeTps * MEASURED_CLAIM_FACTOR : Infinity,
+  );
+  const prefillCap = Math.min(
+    c.prefillTps,
+    m?.measuredPrefillTps !== undefined ? m.measuredPrefillTps * MEASURED_CLAIM_FACTOR : Infinity,
+  );
+  const kv =
+    s.kvBytesPerToken > 0 ? atLeast(s.kvBytesPerToken, c.kvBytesPerTokenFloor, "kv_bytes_per_token", out, s.model) : 0;
   const budget = tokenBudgetCeiling(c, kv);
   const before = out.length;
   const slot: ModelSlot = {

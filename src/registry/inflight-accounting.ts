@@ -9,12 +9,17 @@ import type { InflightRequest } from "./types.js";
 /** Prompt tokens of the provider's in-flight requests that have not streamed a token yet (as scheduler/cost.ts counts them). */
 export function promptTokensInPrefill(rec: ProviderRecord): number {
   let sum = 0;
-  for (const r of rec.inflight.values()) if (r.promptTokens !== undefined && r.usedTokens <= r.promptTokens) sum += r.promptTokens;
+  for (const r of rec.inflight.values())
+    if (r.promptTokens !== undefined && r.usedTokens <= r.promptTokens) sum += r.promptTokens;
   return sum;
 }
 
 /** The concurrency a request ran under: the provider's other requests in flight, and those on the same model. */
-export function concurrencyAround(rec: ProviderRecord, requestId: RequestId, model: string): { otherStreamsOnModel: number; otherRequestsOnProvider: number } {
+export function concurrencyAround(
+  rec: ProviderRecord,
+  requestId: RequestId,
+  model: string,
+): { otherStreamsOnModel: number; otherRequestsOnProvider: number } {
   let otherStreamsOnModel = 0;
   let otherRequestsOnProvider = 0;
   for (const r of rec.inflight.values()) {

@@ -77,7 +77,12 @@ export function rateSamples(o: RateObservation, ctx: ObservationContext): RateSa
   }
   let prefillTps: number | undefined;
   const ahead = ctx.promptTokensAhead ?? (ctx.otherRequestsOnProvider === 0 ? 0 : undefined);
-  if (!o.coldStart && ahead !== undefined && o.promptTokens >= MIN_PREFILL_SAMPLE_TOKENS && o.ttftMs >= MIN_PREFILL_SAMPLE_MS) {
+  if (
+    !o.coldStart &&
+    ahead !== undefined &&
+    o.promptTokens >= MIN_PREFILL_SAMPLE_TOKENS &&
+    o.ttftMs >= MIN_PREFILL_SAMPLE_MS
+  ) {
     prefillTps = (o.promptTokens + ahead) / (o.ttftMs / 1000);
   }
   return { decodeTps: finiteOrUndefined(decodeTps), prefillTps: finiteOrUndefined(prefillTps) };

@@ -55,7 +55,12 @@ export class ProviderRecord implements ProviderView {
   heartbeats = 0;
 
   /** `claimed` is clamped to the bounds of the hardware it names (claim-bounds.ts) before anything is kept. */
-  constructor(id: ProviderId, claimed: ProviderRegistration, nowMs: number, catalog: readonly ClaimModel[] = defaultCatalog) {
+  constructor(
+    id: ProviderId,
+    claimed: ProviderRegistration,
+    nowMs: number,
+    catalog: readonly ClaimModel[] = defaultCatalog,
+  ) {
     const { registration: r, clamped, rates } = clampRegistration(claimed, catalog);
     this.claimsClamped = clamped;
     this.modelRates = rates;

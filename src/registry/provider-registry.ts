@@ -13,7 +13,15 @@ import { concurrencyAround, promptTokensInPrefill, releaseFromSlots } from "./in
 import { addTo, removeFrom, warmModelsOf } from "./model-index.js";
 import { foldRates, rateSamples, type RateObservation } from "./observed-rates.js";
 import { countClamped, ProviderRecord } from "./provider-record.js";
-import type { InflightRequest, ModelRates, ProviderHeartbeat, ProviderId, ProviderRegistration, ProviderView, RegistryView } from "./types.js";
+import type {
+  InflightRequest,
+  ModelRates,
+  ProviderHeartbeat,
+  ProviderId,
+  ProviderRegistration,
+  ProviderView,
+  RegistryView,
+} from "./types.js";
 
 export type { ProviderHeartbeat, ProviderRegistration };
 export { ProviderRecord };
@@ -50,7 +58,11 @@ export class ProviderRegistry {
    * Adds a provider session under `id` (the machine's stable opaque id; generated when omitted, e.g. in unit
    * tests). A record with the same serial or id must be removed first (see {@link bySerial}).
    */
-  add(r: ProviderRegistration, nowMs: number, id: ProviderId = `prov_local_${(this.#nextId++).toString(36)}`): ProviderRecord {
+  add(
+    r: ProviderRegistration,
+    nowMs: number,
+    id: ProviderId = `prov_local_${(this.#nextId++).toString(36)}`,
+  ): ProviderRecord {
     if (this.#byId.has(id)) throw new Error(`provider ${id} is already registered`);
     const rec = new ProviderRecord(id, r, nowMs, this.#catalog);
     this.#byId.set(id, rec);
@@ -162,7 +174,8 @@ export class ProviderRegistry {
    * provider whose reported usage does not match what was streamed. Throws on a factor that is not ≥ 1.
    */
   setCostPenalty(id: ProviderId, factor: number): void {
-    if (!(factor >= 1) || !Number.isFinite(factor)) throw new RangeError(`cost penalty factor must be a finite number >= 1, got ${factor}`);
+    if (!(factor >= 1) || !Number.isFinite(factor))
+      throw new RangeError(`cost penalty factor must be a finite number >= 1, got ${factor}`);
     const rec = this.#byId.get(id);
     if (rec) rec.costPenaltyFactor = factor;
   }

@@ -125,10 +125,17 @@ export function slotTokenBudgetMax(
  * has one; else the claim (the slot's observed EWMA, else the provider's benchmark) capped at the model's
  * physical ceiling (ProviderView.modelRates; registry/claim-bounds.ts).
  */
-export function soloDecodeTps(p: ProviderView, slot: ModelSlot | undefined, model: string | undefined = slot?.model): number {
+export function soloDecodeTps(
+  p: ProviderView,
+  slot: ModelSlot | undefined,
+  model: string | undefined = slot?.model,
+): number {
   const rates = model === undefined ? undefined : p.modelRates?.get(model);
   if (rates?.measuredDecodeTps !== undefined) return rates.measuredDecodeTps;
-  const claim = (slot && slot.observedDecodeTps > 0 ? slot.observedDecodeTps : 0) || p.decodeTps || Math.sqrt(p.hardware.memoryBandwidthGbs || 100);
+  const claim =
+    (slot && slot.observedDecodeTps > 0 ? slot.observedDecodeTps : 0) ||
+    p.decodeTps ||
+    Math.sqrt(p.hardware.memoryBandwidthGbs || 100);
   return rates ? Math.min(claim, rates.decodeTpsCeiling) : claim;
 }
 
@@ -176,7 +183,8 @@ export function admitToSlot(
   const reservedTokens = promptTokens + expectedOutput;
   const budgetMax = slotTokenBudgetMax(p, slot, weightsBytesOf, fallbackKvBytesPerToken, options);
   if (budgetMax === undefined) return { ok: true, reservedTokens, budgetRemainingTokens: undefined, active, cap };
-  if (promptTokens + maxTokens > budgetMax && (options.policy?.refusesOversized ?? true)) return { ok: false, reason: "too_large" };
+  if (promptTokens + maxTokens > budgetMax && (options.policy?.refusesOversized ?? true))
+    return { ok: false, reason: "too_large" };
   const remaining = budgetMax - slotCommittedTokens(p, slot, options.overrunMarginTokens);
   if (reservedTokens > remaining) return { ok: false, reason: "token_budget" };
   return { ok: true, reservedTokens, budgetRemainingTokens: remaining - reservedTokens, active, cap };

@@ -3,7 +3,13 @@
  * for ~2 s). Pure: a snapshot, queue depths and the catalog in, plain JSON-ready data out.
  */
 import type { ProviderView, RegistryView } from "../registry/types.js";
-import { slotActiveRequests, slotCommittedTokens, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "./admission.js";
+import {
+  slotActiveRequests,
+  slotCommittedTokens,
+  slotConcurrencyCap,
+  slotTokenBudgetMax,
+  soloDecodeTps,
+} from "./admission.js";
 import { loadTimeMs, perStreamTps, prefillTpsOf } from "./cost.js";
 import { weightsBytesFor, type SchedulerCatalogModel } from "./pick.js";
 import type { ModelAliases } from "../models/model-aliases.js";
@@ -107,7 +113,10 @@ function modelRow(
     if (p.privateOnly === true) continue;
     // A Mac holding one of the builds loaded counts warm for it; else it would load the first it can serve.
     const warmSlot = p.slots.find((s) => builds.includes(s.model) && (s.state === "running" || s.state === "idle"));
-    const build = warmSlot !== undefined && routableBuild(p, [warmSlot.model]) !== undefined ? warmSlot.model : routableBuild(p, builds);
+    const build =
+      warmSlot !== undefined && routableBuild(p, [warmSlot.model]) !== undefined
+        ? warmSlot.model
+        : routableBuild(p, builds);
     if (build === undefined) continue;
     const kvFallback = catalog.find((m) => m.id === build)?.kvBytesPerToken;
     if (pools !== undefined && (p.pool === undefined || !pools.has(p.pool))) continue;
@@ -116,7 +125,10 @@ function modelRow(
     const slot = warmSlot?.model === build ? warmSlot : undefined;
     if (!slot) {
       row.cold_providers++;
-      bestCold = Math.min(bestCold, loadTimeMs(p, build, weightsOf(build), o) + (PROBE_PROMPT_TOKENS / prefillTpsOf(p, undefined, o, build)) * 1000);
+      bestCold = Math.min(
+        bestCold,
+        loadTimeMs(p, build, weightsOf(build), o) + (PROBE_PROMPT_TOKENS / prefillTpsOf(p, undefined, o, build)) * 1000,
+      );
       continue;
     }
     row.warm_providers++;
@@ -127,7 +139,8 @@ function modelRow(
     const max = slotTokenBudgetMax(p, slot, weightsOf, kvFallback, o) ?? 0;
     row.token_budget_total += max;
     row.token_budget_remaining += Math.max(0, max - slotCommittedTokens(p, slot, o.overrunMarginTokens));
-    if (active < slotConcurrencyCap(p, slot, o)) bestWarm = Math.min(bestWarm, (PROBE_PROMPT_TOKENS / prefillTpsOf(p, slot, o)) * 1000);
+    if (active < slotConcurrencyCap(p, slot, o))
+      bestWarm = Math.min(bestWarm, (PROBE_PROMPT_TOKENS / prefillTpsOf(p, slot, o)) * 1000);
   }
   const best = Number.isFinite(bestWarm) ? bestWarm : bestCold;
   row.estimated_ttft_ms = Number.isFinite(best) ? Math.round(best) : null;

@@ -56,15 +56,25 @@ export function prefillTpsOf(
   const rates = model === undefined ? undefined : p.modelRates?.get(model);
   if (rates?.measuredPrefillTps !== undefined) return rates.measuredPrefillTps;
   const claim =
-    slot && slot.observedPrefillTps > 0 ? slot.observedPrefillTps : p.prefillTps > 0 ? p.prefillTps : soloDecodeTps(p, slot, model) * options.prefillToDecodeRatio;
+    slot && slot.observedPrefillTps > 0
+      ? slot.observedPrefillTps
+      : p.prefillTps > 0
+        ? p.prefillTps
+        : soloDecodeTps(p, slot, model) * options.prefillToDecodeRatio;
   if (!rates) return claim;
   // Prefill is only measured on an otherwise idle Mac, so a busy liar would keep its claim: tie it to decode.
-  const fromDecode = rates.measuredDecodeTps === undefined ? Infinity : rates.measuredDecodeTps * MAX_PREFILL_TO_MEASURED_DECODE;
+  const fromDecode =
+    rates.measuredDecodeTps === undefined ? Infinity : rates.measuredDecodeTps * MAX_PREFILL_TO_MEASURED_DECODE;
   return Math.min(claim, rates.prefillTpsCeiling, fromDecode);
 }
 
 /** Expected cold-load time of a model on a provider, ms: what its slot last reported, else size-based. */
-export function loadTimeMs(p: ProviderView, model: string, weightsBytes: number, options: Pick<SchedulerOptions, "loadBaseMs" | "loadMsPerGb">): number {
+export function loadTimeMs(
+  p: ProviderView,
+  model: string,
+  weightsBytes: number,
+  options: Pick<SchedulerOptions, "loadBaseMs" | "loadMsPerGb">,
+): number {
   const known = p.slots.find((s) => s.model === model && s.modelLoadTimeMs > 0);
   if (known) return known.modelLoadTimeMs;
   return options.loadBaseMs + (weightsBytes / GIB) * options.loadMsPerGb;
@@ -72,7 +82,8 @@ export function loadTimeMs(p: ProviderView, model: string, weightsBytes: number,
 
 /** Health penalty, ms: memory pressure and thermal state (critical never gets here: it is a gate). */
 export function healthPenaltyMs(p: ProviderView, options: CostOptions): number {
-  const thermal = p.thermal === "fair" ? options.thermalFairPenaltyMs : p.thermal === "serious" ? options.thermalSeriousPenaltyMs : 0;
+  const thermal =
+    p.thermal === "fair" ? options.thermalFairPenaltyMs : p.thermal === "serious" ? options.thermalSeriousPenaltyMs : 0;
   return Math.max(0, p.memoryPressure) * options.memoryPressurePenaltyMs + thermal;
 }
 
@@ -122,8 +133,10 @@ export function estimateCost(
   const backlog = backlogTokens(p, model);
   // Requests the provider itself queued wait for a running one to finish: about one mean remaining each.
   const meanRemaining = active > 0 ? backlog / active : 0;
-  const queueAhead = slot && slot.numWaiting > 0 ? (slot.numWaiting * meanRemaining) / Math.max(1e-6, stream) * 1000 : 0;
-  const prefill = prefillBacklogMs(p, options) + (promptTokens / Math.max(1, prefillTpsOf(p, slot, options, model))) * 1000;
+  const queueAhead =
+    slot && slot.numWaiting > 0 ? ((slot.numWaiting * meanRemaining) / Math.max(1e-6, stream)) * 1000 : 0;
+  const prefill =
+    prefillBacklogMs(p, options) + (promptTokens / Math.max(1, prefillTpsOf(p, slot, options, model))) * 1000;
   const decode = (expectedOutput / Math.max(1e-6, stream)) * 1000;
   const backlogMs = (backlog / Math.max(1e-6, aggregate)) * 1000;
   const health = healthPenaltyMs(p, options);

@@ -30,7 +30,11 @@ export type GateReason =
   | "pool_unassigned"; // pools on: no heartbeat yet, so no pool (seeded from what the first one reports)
 
 /** Reasons that pass by themselves (the provider may come back within seconds): worth queueing for. */
-export const transientGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["draining", "thermal_critical", "pool_unassigned"]);
+export const transientGateReasons: ReadonlySet<GateReason> = new Set<GateReason>([
+  "draining",
+  "thermal_critical",
+  "pool_unassigned",
+]);
 
 /** Reasons that are about pool membership, not about what the provider can do. */
 export const poolGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["other_pool", "pool_unassigned"]);
@@ -38,7 +42,10 @@ export const poolGateReasons: ReadonlySet<GateReason> = new Set<GateReason>(["ot
 export type GateResult = { ok: true; build: ProviderModel } | { ok: false; reason: GateReason };
 
 /** The slice of options the gate reads. */
-export type GateOptions = Pick<SchedulerOptions, "toolsVersionFloor" | "toolsFloorWaivedByNormalization" | "minOutputTokens">;
+export type GateOptions = Pick<
+  SchedulerOptions,
+  "toolsVersionFloor" | "toolsFloorWaivedByNormalization" | "minOutputTokens"
+>;
 
 /**
  * Checks every structural and health gate for one provider and request. Cheap checks first; the health
@@ -54,14 +61,21 @@ export function checkGates(
   const build = p.models.find((m) => m.id === req.model);
   if (!build) return { ok: false, reason: "not_serving" };
   if (req.exclude.has(p.id)) return { ok: false, reason: "excluded" };
-  if (req.pinnedAccountId !== undefined && p.accountId !== req.pinnedAccountId) return { ok: false, reason: "pinned_account" };
-  if (req.allowedSerials !== undefined && !req.allowedSerials.has(p.serial)) return { ok: false, reason: "serial_not_allowed" };
+  if (req.pinnedAccountId !== undefined && p.accountId !== req.pinnedAccountId)
+    return { ok: false, reason: "pinned_account" };
+  if (req.allowedSerials !== undefined && !req.allowedSerials.has(p.serial))
+    return { ok: false, reason: "serial_not_allowed" };
   if (p.privateOnly === true && p.accountId !== req.callerAccountId) return { ok: false, reason: "private_machine" };
-  if (req.avoidAccountId !== undefined && p.accountId === req.avoidAccountId) return { ok: false, reason: "own_machine" };
+  if (req.avoidAccountId !== undefined && p.accountId === req.avoidAccountId)
+    return { ok: false, reason: "own_machine" };
   // An explicit false fences the build for every shape; undefined (older providers) is allowed.
   if (build.templateRenderOk === false) return { ok: false, reason: "template_broken" };
   if (req.traits.requiresVision && !build.isVision) return { ok: false, reason: "no_vision_build" };
-  if (req.traits.hasTools && !options.toolsFloorWaivedByNormalization && !meetsFloor(p.version, options.toolsVersionFloor)) {
+  if (
+    req.traits.hasTools &&
+    !options.toolsFloorWaivedByNormalization &&
+    !meetsFloor(p.version, options.toolsVersionFloor)
+  ) {
     return { ok: false, reason: "tools_version" };
   }
   const minOut = Math.min(options.minOutputTokens, Math.max(1, req.traits.maxTokens));
@@ -100,7 +114,8 @@ export function poolGate(p: ProviderView, req: RouteRequest): GateReason | undef
  * synchronous step as the dispatch that follows the pick, so no window opens between check and use.
  */
 export function isReassignable(p: ProviderView): boolean {
-  if (p.status === "draining" || p.inflight.size > 0 || p.pendingLoads.size > 0 || p.warmModels.length > 0) return false;
+  if (p.status === "draining" || p.inflight.size > 0 || p.pendingLoads.size > 0 || p.warmModels.length > 0)
+    return false;
   return p.slots.every((s) => s.state === "crashed");
 }
 

@@ -18,7 +18,10 @@ import type { ProviderView } from "../registry/types.js";
 import type { HealthGates } from "./types.js";
 import { GIB, type SchedulerOptions } from "./scheduler-options.js";
 
-export type MemoryGateOptions = Pick<SchedulerOptions, "policy" | "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor" | "loadPaddingFactor">;
+export type MemoryGateOptions = Pick<
+  SchedulerOptions,
+  "policy" | "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor" | "loadPaddingFactor"
+>;
 
 /**
  * Could `p` load a model of `weightsBytes` at all, with nothing else resident? The provider's rule (weights × 3)
@@ -26,7 +29,11 @@ export type MemoryGateOptions = Pick<SchedulerOptions, "policy" | "osReserveGb" 
  * admission's KV budget), not against the raw total, which would call a 48 GB Mac able to host 16 GB of weights
  * that the Mac itself refuses. Decides "queue, one may free up" vs "no connected Mac can ever load this".
  */
-export function couldEverLoad(p: ProviderView, weightsBytes: number, o: Pick<SchedulerOptions, "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor">): boolean {
+export function couldEverLoad(
+  p: ProviderView,
+  weightsBytes: number,
+  o: Pick<SchedulerOptions, "osReserveGb" | "gpuMemoryFraction" | "providerLoadFactor">,
+): boolean {
   const total = p.totalMemoryGb || p.hardware.memoryGb;
   const usableGb = Math.min(total * o.gpuMemoryFraction, total - o.osReserveGb);
   return (weightsBytes / GIB) * o.providerLoadFactor <= usableGb;
@@ -72,13 +79,19 @@ export function canColdLoad(
   }
   const total = p.totalMemoryGb || p.hardware.memoryGb;
   const weightsGb = weightsBytes / GIB;
-  if (options.policy) return options.policy.fitsForLoad(total, weightsBytes) ? { ok: true, evicts } : { ok: false, reason: "memory" };
+  if (options.policy)
+    return options.policy.fitsForLoad(total, weightsBytes) ? { ok: true, evicts } : { ok: false, reason: "memory" };
   if (p.freeForLoadGb !== undefined) {
-    return weightsGb * options.loadPaddingFactor <= p.freeForLoadGb ? { ok: true, evicts } : { ok: false, reason: "memory" };
+    return weightsGb * options.loadPaddingFactor <= p.freeForLoadGb
+      ? { ok: true, evicts }
+      : { ok: false, reason: "memory" };
   }
   if (!couldEverLoad(p, weightsBytes, options)) return { ok: false, reason: "memory" };
   let residentGb = 0;
-  for (const s of loaded) if (s.model !== evicts && modelIsBusy(p, s.model)) residentGb += weightsBytesOf(s.model) / GIB;
+  for (const s of loaded)
+    if (s.model !== evicts && modelIsBusy(p, s.model)) residentGb += weightsBytesOf(s.model) / GIB;
   const kvGb = (requestKvTokens * kvBytesPerToken) / GIB;
-  return weightsGb + kvGb + residentGb + options.osReserveGb <= total ? { ok: true, evicts } : { ok: false, reason: "memory" };
+  return weightsGb + kvGb + residentGb + options.osReserveGb <= total
+    ? { ok: true, evicts }
+    : { ok: false, reason: "memory" };
 }

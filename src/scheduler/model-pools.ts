@@ -41,7 +41,9 @@ export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickCont
   const open = pick(view, { ...req, pools: undefined }, ctx);
   if (open.kind !== "picked") return held;
   const taker = advertisersOf(view, req.model).find((x) => x.id === open.providerId);
-  return taker?.pool !== undefined ? { kind: "queue", reason: "pool_exhausted", retryAfterMs: held.retryAfterMs } : held;
+  return taker?.pool !== undefined
+    ? { kind: "queue", reason: "pool_exhausted", retryAfterMs: held.retryAfterMs }
+    : held;
 }
 
 /** The pool constraint of a request for `model` (an alias or a build), first pass. */
@@ -149,7 +151,20 @@ export function poolRows(view: RegistryView, aliases: ModelAliases): PoolRow[] {
   for (const p of view.providers) {
     if (p.pool === undefined) continue;
     let r = rows.get(p.pool);
-    if (!r) rows.set(p.pool, (r = { pool: p.pool, assigned: 0, warm: 0, serving: 0, activeRequests: 0, tokenBudgetRemaining: 0, tokenBudgetTotal: 0, decodeTps: 0 }));
+    if (!r)
+      rows.set(
+        p.pool,
+        (r = {
+          pool: p.pool,
+          assigned: 0,
+          warm: 0,
+          serving: 0,
+          activeRequests: 0,
+          tokenBudgetRemaining: 0,
+          tokenBudgetTotal: 0,
+          decodeTps: 0,
+        }),
+      );
     r.assigned++;
     const builds = new Set(aliases.buildsOfPool(p.pool));
     const slots = p.slots.filter((s) => builds.has(s.model) && (s.state === "running" || s.state === "idle"));

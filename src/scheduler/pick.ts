@@ -18,7 +18,13 @@
  * Pure: no I/O; time, randomness, health and estimator are in {@link PickContext}.
  */
 import type { ProviderView, RegistryView } from "../registry/types.js";
-import { admitToSlot, expectedOutputTokens, inflightFor, slotConcurrencyCap, type OutputEstimate } from "./admission.js";
+import {
+  admitToSlot,
+  expectedOutputTokens,
+  inflightFor,
+  slotConcurrencyCap,
+  type OutputEstimate,
+} from "./admission.js";
 import { estimateCost, loadTimeMs } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
 import { canColdLoad, couldEverLoad } from "./memory-gate.js";
@@ -66,12 +72,15 @@ function strictOptions(o: Readonly<SchedulerOptions>): Readonly<SchedulerOptions
  * fleet), else a filter, for hand-built views in tests and the simulator.
  */
 export function advertisersOf(view: RegistryView, model: string): readonly ProviderView[] {
-  return view.byModel ? (view.byModel.get(model) ?? []) : view.providers.filter((p) => p.models.some((m) => m.id === model));
+  return view.byModel
+    ? (view.byModel.get(model) ?? [])
+    : view.providers.filter((p) => p.models.some((m) => m.id === model));
 }
 
 /** Bytes of weights of `model` on `p`: its advertised build, else the catalog. */
 export function weightsBytesFor(p: ProviderView, catalog: readonly SchedulerCatalogModel[]): (model: string) => number {
-  return (model) => p.models.find((m) => m.id === model)?.sizeBytes || catalog.find((m) => m.id === model)?.sizeBytes || 0;
+  return (model) =>
+    p.models.find((m) => m.id === model)?.sizeBytes || catalog.find((m) => m.id === model)?.sizeBytes || 0;
 }
 
 /** See the module comment. */
@@ -81,15 +90,26 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   const advertisers = advertisersOf(view, req.model);
   const retryAfterMs = ctx.retryAfterMs ?? o.defaultRetryAfterMs;
   if (!entry && advertisers.length === 0) {
-    return { kind: "reject", code: "model_not_found", message: `The model '${req.model}' does not exist or is not served here.` };
+    return {
+      kind: "reject",
+      code: "model_not_found",
+      message: `The model '${req.model}' does not exist or is not served here.`,
+    };
   }
   const prompt = req.traits.estimatedPromptTokens;
   const minOut = Math.min(o.minOutputTokens, Math.max(1, req.traits.maxTokens));
   if (advertisers.length === 0) {
-    if (entry && entry.contextLength > 0 && prompt + minOut > entry.contextLength) return contextOverflow(req.model, entry.contextLength);
+    if (entry && entry.contextLength > 0 && prompt + minOut > entry.contextLength)
+      return contextOverflow(req.model, entry.contextLength);
     // The caller named the machines (self-route, provider_serials): none is connected, so fail fast.
-    if (req.pinnedAccountId !== undefined) return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, ["pinned_account"]) };
-    if (req.allowedSerials !== undefined) return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, ["serial_not_allowed"]) };
+    if (req.pinnedAccountId !== undefined)
+      return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, ["pinned_account"]) };
+    if (req.allowedSerials !== undefined)
+      return {
+        kind: "reject",
+        code: "model_unavailable",
+        message: describeRejections(req.model, ["serial_not_allowed"]),
+      };
     // Known but offline: stay queueable, a provider may connect.
     return { kind: "queue", reason: "all_busy", retryAfterMs };
   }
@@ -112,7 +132,12 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     const capable = advertisers.filter(gated);
     if (capable.length === 0) return noneCapable(req, advertisers, reasons, memberReasons, retryAfterMs);
     const weightsOf = (p: ProviderView, m: string) => weightsBytesFor(p, ctx.catalog)(m);
-    return o.policy.pick(capable, req, { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs, weightsOf, entry }, o);
+    return o.policy.pick(
+      capable,
+      req,
+      { nowMs: ctx.nowMs, random: ctx.random, health: ctx.health, retryAfterMs, weightsOf, entry },
+      o,
+    );
   }
 
   const expectedOut = expectedOutputTokens(req.model, req.traits.maxTokens, ctx.estimator, o);
@@ -123,7 +148,8 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   let loading = false;
   let anyCouldHost = false;
   let capableCount = 0;
-  const isWarmSlot = (p: ProviderView) => p.slots.some((s) => s.model === req.model && (s.state === "running" || s.state === "idle"));
+  const isWarmSlot = (p: ProviderView) =>
+    p.slots.some((s) => s.model === req.model && (s.state === "running" || s.state === "idle"));
 
   // Pass 1: warm slots, from the registry's warm index when it has one.
   const warmList = view.warmByModel ? (view.warmByModel.get(req.model) ?? []) : advertisers.filter(isWarmSlot);
@@ -170,7 +196,17 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
       } else {
         if (couldEverLoad(p, weights, o)) anyCouldHost = true;
         const kvBytes = (slot?.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;
-        const mg = canColdLoad(p, req.model, weights, prompt + req.traits.maxTokens, kvBytes, ctx.nowMs, ctx.health, weightsOf, o);
+        const mg = canColdLoad(
+          p,
+          req.model,
+          weights,
+          prompt + req.traits.maxTokens,
+          kvBytes,
+          ctx.nowMs,
+          ctx.health,
+          weightsOf,
+          o,
+        );
         if (!mg.ok) continue;
         const c = estimateCost(p, req.model, undefined, 0, prompt, expectedOut, weights, o);
         cold.push({ p, costMs: c.costMs, load: 0, cold: true });
@@ -193,7 +229,11 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     };
   }
   if (!anyCouldHost) {
-    return { kind: "reject", code: "model_unavailable", message: `${req.model}: no connected provider has enough memory to load it` };
+    return {
+      kind: "reject",
+      code: "model_unavailable",
+      message: `${req.model}: no connected provider has enough memory to load it`,
+    };
   }
   return { kind: "queue", reason: loading ? "loading" : "all_busy", retryAfterMs };
 }
@@ -213,10 +253,17 @@ function walkStart(length: number, sample: number, random: () => number): number
  * another pool's Mac could do it); when the pool has no member and only the pool gate refused, the pool is
  * exhausted.
  */
-function noneCapable(req: RouteRequest, advertisers: readonly ProviderView[], reasons: readonly GateReason[], memberReasons: readonly GateReason[], retryAfterMs: number): PickResult {
+function noneCapable(
+  req: RouteRequest,
+  advertisers: readonly ProviderView[],
+  reasons: readonly GateReason[],
+  memberReasons: readonly GateReason[],
+  retryAfterMs: number,
+): PickResult {
   if (reasons.some((r) => transientGateReasons.has(r))) return { kind: "queue", reason: "all_busy", retryAfterMs };
   if (req.pools) {
-    if (memberReasons.length > 0) return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, memberReasons) };
+    if (memberReasons.length > 0)
+      return { kind: "reject", code: "model_unavailable", message: describeRejections(req.model, memberReasons) };
     if (reasons.includes("other_pool")) return { kind: "queue", reason: "pool_exhausted", retryAfterMs };
   }
   if (reasons.every((r) => r === "context_too_small")) {

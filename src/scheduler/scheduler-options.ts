@@ -143,7 +143,12 @@ export interface SchedulingPolicy {
   /** The memory rule for a cold load (ours: free_for_load with padding, else weights + KV + resident ≤ total). */
   fitsForLoad(totalMemoryGb: number, weightsBytes: number): boolean;
   /** The selection among `capable` (the advertisers that passed the shared gates, at least one). */
-  pick(capable: readonly ProviderView[], req: RouteRequest, ctx: PolicyPickContext, options: Readonly<SchedulerOptions>): PickResult;
+  pick(
+    capable: readonly ProviderView[],
+    req: RouteRequest,
+    ctx: PolicyPickContext,
+    options: Readonly<SchedulerOptions>,
+  ): PickResult;
   readonly warmPool: PolicyWarmPool;
 }
 

@@ -84,5 +84,4 @@ export interface HealthGates {
   isLoadCooledDown(providerId: ProviderId, model: string, nowMs: number): boolean;
 }
 
-
 export type { ProviderView };

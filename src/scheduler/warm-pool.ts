@@ -69,7 +69,9 @@ export interface WarmPoolPlan {
 /** True if the provider has the model loaded (running or idle) or a load under way. */
 export function holdsModel(p: ProviderView, model: string): boolean {
   if (p.pendingLoads.has(model)) return true;
-  return p.slots.some((s) => s.model === model && (s.state === "running" || s.state === "idle" || s.state === "loading"));
+  return p.slots.some(
+    (s) => s.model === model && (s.state === "running" || s.state === "idle" || s.state === "loading"),
+  );
 }
 
 function isIdle(p: ProviderView): boolean {
@@ -83,7 +85,12 @@ function median(xs: number[]): number {
 }
 
 /** See the module comment. */
-export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, ModelDemand>, nowMs: number, options: WarmPoolOptions): WarmPoolPlan {
+export function planWarmPool(
+  view: RegistryView,
+  demand: ReadonlyMap<string, ModelDemand>,
+  nowMs: number,
+  options: WarmPoolOptions,
+): WarmPoolPlan {
   const o = options.scheduler;
   const maxLoads = options.maxLoadsPerTick ?? 4;
   const pendingNow = view.providers.reduce((n, p) => n + p.pendingLoads.size, 0);
@@ -110,7 +117,8 @@ export function planWarmPool(view: RegistryView, demand: ReadonlyMap<string, Mod
     if ((d?.pressurePerS ?? 0) > (options.pressureThresholdPerS ?? 0.01) && pressureAddsOne) target += 1;
     target = Math.min(Math.max(target, options.minWarm?.[model] ?? 0), capable.length);
     targets.set(model, { target, warm: holders.length });
-    if (target > holders.length) deficits.push({ model, deficit: target - holders.length, ratio: (target - holders.length) / target });
+    if (target > holders.length)
+      deficits.push({ model, deficit: target - holders.length, ratio: (target - holders.length) / target });
   }
 
   const load: { providerId: string; model: string }[] = [];
@@ -188,7 +196,17 @@ function bestLoadCandidate(
     if (used.has(p.id) || holdsModel(p, model) || !isIdle(p)) continue;
     if (!checkGates(p, probe, nowMs, options.health, o).ok) continue;
     const weightsOf = weightsBytesFor(p, options.catalog);
-    const mg = canColdLoad(p, model, weightsOf(model), 4096, entry?.kvBytesPerToken ?? 0, nowMs, options.health, weightsOf, o);
+    const mg = canColdLoad(
+      p,
+      model,
+      weightsOf(model),
+      4096,
+      entry?.kvBytesPerToken ?? 0,
+      nowMs,
+      options.health,
+      weightsOf,
+      o,
+    );
     if (!mg.ok) continue;
     if (mg.evicts !== undefined) {
       const t = targets.get(mg.evicts);
@@ -199,6 +217,11 @@ function bestLoadCandidate(
     cands.push(p);
   }
   // Empty Macs first (no eviction), then the fastest.
-  cands.sort((a, b) => a.slots.length - b.slots.length || soloDecodeTps(b, undefined, model) - soloDecodeTps(a, undefined, model) || (a.id < b.id ? -1 : 1));
+  cands.sort(
+    (a, b) =>
+      a.slots.length - b.slots.length ||
+      soloDecodeTps(b, undefined, model) - soloDecodeTps(a, undefined, model) ||
+      (a.id < b.id ? -1 : 1),
+  );
   return cands[0];
 }

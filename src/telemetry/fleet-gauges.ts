@@ -33,7 +33,10 @@ export interface PoolGaugeRow {
  * Sets the per-pool gauges. A pool that emptied since the last report is reported once more at zero, so a
  * dashboard does not keep showing its last members.
  */
-export function reportPoolGauges(rows: readonly PoolGaugeRow[], previous: ReadonlySet<string> = new Set()): Set<string> {
+export function reportPoolGauges(
+  rows: readonly PoolGaugeRow[],
+  previous: ReadonlySet<string> = new Set(),
+): Set<string> {
   const seen = new Set<string>();
   const set = (r: PoolGaugeRow) => {
     const tags = { pool: r.pool };
@@ -49,7 +52,18 @@ export function reportPoolGauges(rows: readonly PoolGaugeRow[], previous: Readon
     seen.add(r.pool);
     set(r);
   }
-  for (const pool of previous) if (!seen.has(pool)) set({ pool, assigned: 0, warm: 0, serving: 0, activeRequests: 0, tokenBudgetRemaining: 0, tokenBudgetTotal: 0, decodeTps: 0 });
+  for (const pool of previous)
+    if (!seen.has(pool))
+      set({
+        pool,
+        assigned: 0,
+        warm: 0,
+        serving: 0,
+        activeRequests: 0,
+        tokenBudgetRemaining: 0,
+        tokenBudgetTotal: 0,
+        decodeTps: 0,
+      });
   return seen;
 }
 

@@ -37,9 +37,24 @@ export const latencyBucketsMs: readonly number[] = [
 ];
 const sizeBuckets: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000, 20_000, 100_000];
 
-const c = (unit: string, description: string, tags: readonly string[] = []): MetricSpec => ({ type: "counter", unit, description, tags });
-const g = (unit: string, description: string, tags: readonly string[] = []): MetricSpec => ({ type: "gauge", unit, description, tags });
-const d = (unit: string, description: string, tags: readonly string[] = [], buckets = unit === "ms" ? latencyBucketsMs : sizeBuckets): MetricSpec => ({
+const c = (unit: string, description: string, tags: readonly string[] = []): MetricSpec => ({
+  type: "counter",
+  unit,
+  description,
+  tags,
+});
+const g = (unit: string, description: string, tags: readonly string[] = []): MetricSpec => ({
+  type: "gauge",
+  unit,
+  description,
+  tags,
+});
+const d = (
+  unit: string,
+  description: string,
+  tags: readonly string[] = [],
+  buckets = unit === "ms" ? latencyBucketsMs : sizeBuckets,
+): MetricSpec => ({
   type: "distribution",
   unit,
   description,
@@ -50,50 +65,119 @@ const d = (unit: string, description: string, tags: readonly string[] = [], buck
 /** The catalogue. Keys are metric names. */
 export const metricCatalogue = {
   // ---- consumer traffic ------------------------------------------------------------------------------------
-  requests: c("{request}", "Consumer HTTP requests by templated route, dialect, model, status and outcome (success | in_band_error | client_error | shed | error | cancelled). Load shedding (429: queue full, rate limited) is outcome:shed.", ["route", "dialect", "model", "status", "outcome"]),
-  "http.latency_ms": d("ms", "Consumer HTTP request duration, headers in to response finished, by templated route and status.", ["route", "status"]),
-  "http.inference_errors": c("{request}", "Inference requests answered with an error, by dialect and error code.", ["dialect", "code"]),
+  requests: c(
+    "{request}",
+    "Consumer HTTP requests by templated route, dialect, model, status and outcome (success | in_band_error | client_error | shed | error | cancelled). Load shedding (429: queue full, rate limited) is outcome:shed.",
+    ["route", "dialect", "model", "status", "outcome"],
+  ),
+  "http.latency_ms": d(
+    "ms",
+    "Consumer HTTP request duration, headers in to response finished, by templated route and status.",
+    ["route", "status"],
+  ),
+  "http.inference_errors": c("{request}", "Inference requests answered with an error, by dialect and error code.", [
+    "dialect",
+    "code",
+  ]),
   "http.auth_throttled": c("{request}", "Requests refused by the failed-authentication throttle."),
   "auth.key_lookups": c("{lookup}", "API key cache lookups that reached the database, by outcome.", ["outcome"]),
 
   // ---- dispatch --------------------------------------------------------------------------------------------
   "inference.ttft_ms": d("ms", "Time to first token, request accepted to first content sent.", ["model"]),
-  "inference.duration_ms": d("ms", "End-to-end dispatch duration of requests that reached the dispatcher (shed requests are not observed).", ["model", "outcome"]),
-  "inference.dispatches": c("{attempt}", "Dispatch attempt outcomes (success | retry_precontent | timeout | failure). A failed-over attempt names its provider and reason.", ["status", "model", "provider_id", "reason"]),
-  "inference.in_band_error": c("{request}", "Provider failures after content was committed to the consumer (an error event mid-stream).", ["model", "provider_id"]),
-  "inference.speculative_dispatch": c("{attempt}", "Speculative backup attempts dispatched for a slow first token.", ["model"]),
+  "inference.duration_ms": d(
+    "ms",
+    "End-to-end dispatch duration of requests that reached the dispatcher (shed requests are not observed).",
+    ["model", "outcome"],
+  ),
+  "inference.dispatches": c(
+    "{attempt}",
+    "Dispatch attempt outcomes (success | retry_precontent | timeout | failure). A failed-over attempt names its provider and reason.",
+    ["status", "model", "provider_id", "reason"],
+  ),
+  "inference.in_band_error": c(
+    "{request}",
+    "Provider failures after content was committed to the consumer (an error event mid-stream).",
+    ["model", "provider_id"],
+  ),
+  "inference.speculative_dispatch": c("{attempt}", "Speculative backup attempts dispatched for a slow first token.", [
+    "model",
+  ]),
   "inference.speculative_win": c("{attempt}", "Speculative backup attempts that won the race.", ["model"]),
-  "inference.shed": c("{request}", "Requests the dispatcher shed before any attempt (queue full or queue wait exceeded).", ["model", "reason"]),
+  "inference.shed": c(
+    "{request}",
+    "Requests the dispatcher shed before any attempt (queue full or queue wait exceeded).",
+    ["model", "reason"],
+  ),
   "routing.client_gone": c("{request}", "Consumers that hung up before the answer finished.", ["committed"]),
-  "routing.preflight_reject": c("{request}", "Requests refused before admission because no provider can serve them.", ["model", "code"]),
+  "routing.preflight_reject": c("{request}", "Requests refused before admission because no provider can serve them.", [
+    "model",
+    "code",
+  ]),
   "routing.warm_pool_load": c("{load}", "Model loads requested by the warm-pool planner.", ["model"]),
-  "routing.pool_exhausted": c("{request}", "Requests answered 429 pool_exhausted: their model pool had no room while other pools' Macs did.", ["model"]),
-  "pools.assignments": c("{assignment}", "Providers assigned a model pool: seeded from their first heartbeat, or reseeded after an alias change released them.", ["reason"]),
-  "pools.reassignments": c("{reassignment}", "Idle, unloaded providers moved to a starved model pool on demand.", ["pool"]),
-  "routing.cooldown_entered": c("{cooldown}", "A (provider, model, shape) entered cooldown after repeated faults.", ["shape", "provider_id", "model", "reason"]),
-  "routing.cooldown_cleared": c("{cooldown}", "A cooldown ended (expired | success | forgotten).", ["shape", "reason", "provider_id"]),
-  "routing.provider_breaker": c("{transition}", "Provider circuit-breaker transitions (open | closed).", ["state", "provider_id"]),
+  "routing.pool_exhausted": c(
+    "{request}",
+    "Requests answered 429 pool_exhausted: their model pool had no room while other pools' Macs did.",
+    ["model"],
+  ),
+  "pools.assignments": c(
+    "{assignment}",
+    "Providers assigned a model pool: seeded from their first heartbeat, or reseeded after an alias change released them.",
+    ["reason"],
+  ),
+  "pools.reassignments": c("{reassignment}", "Idle, unloaded providers moved to a starved model pool on demand.", [
+    "pool",
+  ]),
+  "routing.cooldown_entered": c("{cooldown}", "A (provider, model, shape) entered cooldown after repeated faults.", [
+    "shape",
+    "provider_id",
+    "model",
+    "reason",
+  ]),
+  "routing.cooldown_cleared": c("{cooldown}", "A cooldown ended (expired | success | forgotten).", [
+    "shape",
+    "reason",
+    "provider_id",
+  ]),
+  "routing.provider_breaker": c("{transition}", "Provider circuit-breaker transitions (open | closed).", [
+    "state",
+    "provider_id",
+  ]),
 
   // ---- queue -----------------------------------------------------------------------------------------------
   "request_queue.depth": g("{request}", "Requests waiting for capacity, per model.", ["model"]),
-  "request_queue.wait_ms": d("ms", "Time a request waited in the capacity queue (until it started, timed out or was cancelled).", ["model"]),
+  "request_queue.wait_ms": d(
+    "ms",
+    "Time a request waited in the capacity queue (until it started, timed out or was cancelled).",
+    ["model"],
+  ),
   "request_queue.rejected": c("{request}", "Requests refused because the model's queue was full.", ["model", "reason"]),
   "request_queue.timeout": c("{request}", "Requests that waited the whole queue wait without capacity.", ["model"]),
 
   // ---- rate limits -----------------------------------------------------------------------------------------
   "ratelimit.rejections": c("{request}", "Rate-limit rejections (429) by tier and dimension.", ["tier", "dimension"]),
-  "ratelimit.output_admission.delta_tokens": d("{token}", "Difference between admitted and actual output tokens at reconciliation.", ["tier", "direction"]),
+  "ratelimit.output_admission.delta_tokens": d(
+    "{token}",
+    "Difference between admitted and actual output tokens at reconciliation.",
+    ["tier", "direction"],
+  ),
 
   // ---- tokens and money ------------------------------------------------------------------------------------
   "tokens.input": c("{token}", "Prompt tokens settled (billed), per model.", ["model"]),
   "tokens.output": c("{token}", "Completion tokens settled (billed), per model.", ["model"]),
   "billing.spend_micro_usd": c("{microusd}", "Consumer spend settled, µUSD, per model.", ["model"]),
-  "billing.provider_earnings_micro_usd": c("{microusd}", "Provider earnings settled, µUSD, per provider and model.", ["model", "provider_id"]),
+  "billing.provider_earnings_micro_usd": c("{microusd}", "Provider earnings settled, µUSD, per provider and model.", [
+    "model",
+    "provider_id",
+  ]),
   "billing.platform_fee_micro_usd": c("{microusd}", "Platform fees settled, µUSD, per model.", ["model"]),
 
   // ---- fleet (gauges from the capacity snapshot, on the reporting interval) -------------------------------
   "providers.connected": g("{provider}", "Provider sessions connected to this process."),
-  "fleet.routable_providers": g("{provider}", "Connected providers that could serve the model (not draining, not overheating).", ["model"]),
+  "fleet.routable_providers": g(
+    "{provider}",
+    "Connected providers that could serve the model (not draining, not overheating).",
+    ["model"],
+  ),
   "fleet.warm_providers": g("{provider}", "Routable providers with the model loaded.", ["model"]),
   "fleet.cold_providers": g("{provider}", "Routable providers that would need a load.", ["model"]),
   "fleet.active_requests": g("{request}", "Requests running on warm providers, per model.", ["model"]),
@@ -114,19 +198,34 @@ export const metricCatalogue = {
   "provider.registrations": c("{registration}", "Provider registrations by outcome.", ["outcome"]),
   "provider.challenges": c("{challenge}", "Provider key challenges by outcome.", ["outcome"]),
   "provider.disconnects": c("{session}", "Provider sessions that ended."),
-  "provider.fenced": c("{provider}", "Providers fenced (refused until an operator or owner acts); the reason is in the `provider fenced` log line.", ["provider_id"]),
+  "provider.fenced": c(
+    "{provider}",
+    "Providers fenced (refused until an operator or owner acts); the reason is in the `provider fenced` log line.",
+    ["provider_id"],
+  ),
   "provider.protocol_violations": c("{frame}", "Frames refused as protocol violations, by frame kind.", ["frame"]),
   "provider.frames_dropped": c("{frame}", "Frames dropped by the per-session frame budget.", ["kind"]),
   "provider.flood_disconnects": c("{session}", "Sessions ended for flooding."),
-  "provider.claims_clamped": c("{claim}", "Provider claims clamped to physics, by source and field.", ["source", "field"]),
-  "provider.usage_overclaims": c("{request}", "Settlements where the provider's usage claim exceeded the coordinator's count.", ["model"]),
+  "provider.claims_clamped": c("{claim}", "Provider claims clamped to physics, by source and field.", [
+    "source",
+    "field",
+  ]),
+  "provider.usage_overclaims": c(
+    "{request}",
+    "Settlements where the provider's usage claim exceeded the coordinator's count.",
+    ["model"],
+  ),
 
   // ---- ledger ----------------------------------------------------------------------------------------------
   "ledger.write_ms": d("ms", "Ledger batch commit latency."),
   "ledger.batch_size": d("{op}", "Operations per ledger batch."),
   "ledger.queued": g("{op}", "Ledger operations waiting to be written."),
   "ledger.write_failures": c("{batch}", "Ledger batch commits that failed (retried)."),
-  "ledger.quarantined": c("{op}", "Ledger writes quarantined after repeated failure: neither billed nor paid until an operator acts.", ["op"]),
+  "ledger.quarantined": c(
+    "{op}",
+    "Ledger writes quarantined after repeated failure: neither billed nor paid until an operator acts.",
+    ["op"],
+  ),
 } as const satisfies Record<string, MetricSpec>;
 
 /** A declared metric name. */

@@ -8,7 +8,14 @@
  * A name or tag key outside the catalogue is refused: by default (tests) it throws; the entry point switches to
  * "drop" ({@link setUndeclaredMetricPolicy}), which drops the observation (or the tag) and logs once per name.
  */
-import { metrics as otel, type Attributes, type Counter, type Histogram, type Meter, type MeterProvider } from "@opentelemetry/api";
+import {
+  metrics as otel,
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+} from "@opentelemetry/api";
 import { metricSpec, type MetricSpec } from "./metric-catalogue.js";
 
 export type Tags = Record<string, string | number | boolean>;
@@ -21,7 +28,9 @@ export interface StatsdLike {
 }
 
 /** What happens to a metric name or tag key the catalogue does not declare. */
-export type UndeclaredMetricPolicy = { kind: "throw" } | { kind: "drop"; log: (msg: string, fields: Record<string, unknown>) => void };
+export type UndeclaredMetricPolicy =
+  | { kind: "throw" }
+  | { kind: "drop"; log: (msg: string, fields: Record<string, unknown>) => void };
 
 let statsd: StatsdLike | undefined;
 let policy: UndeclaredMetricPolicy = { kind: "throw" };
@@ -67,7 +76,11 @@ export function count(name: string, tags?: Tags, value = 1): void {
   const t = allowedTags(name, spec, tags);
   for (const m of meters()) {
     let c = m.counters.get(name);
-    if (!c) m.counters.set(name, (c = m.meter.createCounter(`coordinator.${name}`, { unit: spec.unit, description: spec.description })));
+    if (!c)
+      m.counters.set(
+        name,
+        (c = m.meter.createCounter(`coordinator.${name}`, { unit: spec.unit, description: spec.description })),
+      );
     c.add(value, t as Attributes | undefined);
   }
   statsd?.increment(name, value, strTags(t));
@@ -82,7 +95,14 @@ export function observe(name: string, value: number, tags?: Tags): void {
     let h = m.histograms.get(name);
     if (!h) {
       const advice = spec.buckets ? { explicitBucketBoundaries: [...spec.buckets] } : {};
-      m.histograms.set(name, (h = m.meter.createHistogram(`coordinator.${name}`, { unit: spec.unit, description: spec.description, advice })));
+      m.histograms.set(
+        name,
+        (h = m.meter.createHistogram(`coordinator.${name}`, {
+          unit: spec.unit,
+          description: spec.description,
+          advice,
+        })),
+      );
     }
     h.record(value, t as Attributes | undefined);
   }
@@ -113,7 +133,8 @@ export function reportGaugesEvery(intervalMs: number, refresh: () => void = () =
       warnOnce("gauge-refresh", "gauge refresh failed", { error: String(e) });
     }
     if (!statsd) return;
-    for (const [name, series] of gaugeSeries) for (const s of series.values()) statsd.gauge(name, s.value, strTags(s.tags));
+    for (const [name, series] of gaugeSeries)
+      for (const s of series.values()) statsd.gauge(name, s.value, strTags(s.tags));
   };
   const timer = setInterval(tick, intervalMs);
   timer.unref();
@@ -123,7 +144,8 @@ export function reportGaugesEvery(intervalMs: number, refresh: () => void = () =
 function meters(): MeterInstruments[] {
   // The global provider changes when the SDK starts (or a test installs one): instruments follow it.
   const provider = otel.getMeterProvider();
-  if (globalMeter?.provider !== provider) globalMeter = { provider, m: instrumentsFor(provider.getMeter("coordinator")) };
+  if (globalMeter?.provider !== provider)
+    globalMeter = { provider, m: instrumentsFor(provider.getMeter("coordinator")) };
   return extraProviders.length === 0 ? [globalMeter.m] : [globalMeter.m, ...extraProviders];
 }
 
@@ -134,15 +156,21 @@ function instrumentsFor(meter: Meter): MeterInstruments {
 function ensureGauge(m: MeterInstruments, name: string, spec: MetricSpec): void {
   if (m.gauges.has(name)) return;
   m.gauges.add(name);
-  m.meter.createObservableGauge(`coordinator.${name}`, { unit: spec.unit, description: spec.description }).addCallback((r) => {
-    for (const { value, tags } of gaugeSeries.get(name)?.values() ?? []) r.observe(value, tags as Attributes);
-  });
+  m.meter
+    .createObservableGauge(`coordinator.${name}`, { unit: spec.unit, description: spec.description })
+    .addCallback((r) => {
+      for (const { value, tags } of gaugeSeries.get(name)?.values() ?? []) r.observe(value, tags as Attributes);
+    });
 }
 
 function check(name: string, type: MetricSpec["type"], tags: Tags | undefined): MetricSpec | undefined {
   const spec = metricSpec(name);
   if (spec && spec.type === type) return spec;
-  refuse(`metric:${name}`, spec ? `metric ${name} is a ${spec.type}, recorded as a ${type}` : `metric ${name} is not in the metric catalogue`, { metric: name, tags: tags ? Object.keys(tags) : [] });
+  refuse(
+    `metric:${name}`,
+    spec ? `metric ${name} is a ${spec.type}, recorded as a ${type}` : `metric ${name} is not in the metric catalogue`,
+    { metric: name, tags: tags ? Object.keys(tags) : [] },
+  );
   return undefined;
 }
 

@@ -11,7 +11,16 @@
  * (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/); the coordinator's own ones are under
  * `coordinator.`.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, isSpanContextValid, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  isSpanContextValid,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 
 export type { Context, Span } from "@opentelemetry/api";
@@ -42,7 +51,12 @@ export function traceHeaders(span: Span): Record<string, string> {
 }
 
 /** Starts a span under `parent` (a context or a span). End it with {@link endSpan}. */
-export function startSpan(name: string, parent: Context | Span, attributes: Attributes = {}, kind: SpanKind = SpanKind.INTERNAL): Span {
+export function startSpan(
+  name: string,
+  parent: Context | Span,
+  attributes: Attributes = {},
+  kind: SpanKind = SpanKind.INTERNAL,
+): Span {
   const ctx = "spanContext" in parent ? trace.setSpan(ROOT_CONTEXT, parent) : parent;
   return tracer().startSpan(name, { kind, attributes }, ctx);
 }
@@ -58,12 +72,20 @@ export function endSpan(span: Span, error?: unknown, attributes?: Attributes): v
 export function failSpan(span: Span, error: unknown): void {
   const e = error instanceof Error ? error : new Error(String(error));
   span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
-  span.setAttribute("error.type", (e as { code?: unknown }).code !== undefined ? String((e as { code?: unknown }).code) : e.name);
+  span.setAttribute(
+    "error.type",
+    (e as { code?: unknown }).code !== undefined ? String((e as { code?: unknown }).code) : e.name,
+  );
   span.recordException(e);
 }
 
 /** Runs `fn` in a child span of `parent`, ending it (ERROR on a throw) when `fn` settles. */
-export async function inSpan<T>(name: string, parent: Span, fn: (span: Span) => Promise<T> | T, attributes: Attributes = {}): Promise<T> {
+export async function inSpan<T>(
+  name: string,
+  parent: Span,
+  fn: (span: Span) => Promise<T> | T,
+  attributes: Attributes = {},
+): Promise<T> {
   const span = startSpan(name, parent, attributes);
   try {
     const r = await fn(span);

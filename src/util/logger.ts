@@ -23,7 +23,9 @@ const levels = new Set<string>(["debug", "info", "warn", "error"]);
  * (default: stderr, synchronously, so the last lines before a crash are not lost).
  */
 export function createLogger(level: string, write?: (line: string) => void): Logger {
-  const destination = write ? { write: (s: string) => write(s.endsWith("\n") ? s.slice(0, -1) : s) } : pino.destination({ fd: 2, sync: true });
+  const destination = write
+    ? { write: (s: string) => write(s.endsWith("\n") ? s.slice(0, -1) : s) }
+    : pino.destination({ fd: 2, sync: true });
   const p = pino(
     {
       level: levels.has(level) ? level : "info",

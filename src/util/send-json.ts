@@ -9,13 +9,23 @@ import type { ServerResponse } from "node:http";
  * read to its end (an early 401, 413 or 503) carries `connection: close`: the socket is closed once the answer
  * is flushed (after ConsumerServer's short linger), instead of reading the rest of the upload (issue 13).
  */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.writableEnded || res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers, ...(bodyUnread(res) ? { connection: "close" } : {}) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+    ...(bodyUnread(res) ? { connection: "close" } : {}),
+  });
   res.end(text);
 }
 

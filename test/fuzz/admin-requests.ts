@@ -56,7 +56,16 @@ const from = <T>(xs: readonly T[]) => fc.constantFrom(...xs);
 function id(real: readonly string[], prefix: string): fc.Arbitrary<JsonTree> {
   return fc.oneof(
     { weight: 6, arbitrary: real.length > 0 ? from(real) : fc.constant(`${prefix}missing`) },
-    { weight: 1, arbitrary: from(["", `${prefix}`, `${prefix}00000000-0000-0000-0000-000000000000`, `${prefix}x`, "x".repeat(300)]) },
+    {
+      weight: 1,
+      arbitrary: from([
+        "",
+        `${prefix}`,
+        `${prefix}00000000-0000-0000-0000-000000000000`,
+        `${prefix}x`,
+        "x".repeat(300),
+      ]),
+    },
     { weight: 2, arbitrary: hostileString },
   );
 }
@@ -65,7 +74,23 @@ function id(real: readonly string[], prefix: string): fc.Arbitrary<JsonTree> {
 const int64: fc.Arbitrary<JsonTree> = fc.oneof(
   { weight: 4, arbitrary: fc.bigInt({ min: 0n, max: 10n ** 12n }).map(String) },
   { weight: 2, arbitrary: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String) },
-  { weight: 2, arbitrary: from(["0", "1", "-1", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "100000000000000000", "1e3", "-0", "0x10", " 1", ""]) },
+  {
+    weight: 2,
+    arbitrary: from([
+      "0",
+      "1",
+      "-1",
+      "9223372036854775807",
+      "-9223372036854775808",
+      "9223372036854775808",
+      "100000000000000000",
+      "1e3",
+      "-0",
+      "0x10",
+      " 1",
+      "",
+    ]),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 1_000_000 }) },
   { weight: 1, arbitrary: hostileNumber },
 );
@@ -77,8 +102,23 @@ const uint32: fc.Arbitrary<JsonTree> = fc.oneof(
   { weight: 1, arbitrary: hostileNumber },
 );
 
-const text: fc.Arbitrary<JsonTree> = fc.oneof({ weight: 3, arbitrary: from(["fuzz", "ops team", "a", "x".repeat(200)]) }, { weight: 2, arbitrary: hostileString });
-const tier: fc.Arbitrary<JsonTree> = from<JsonTree>(["ACCOUNT_TIER_CONSUMER", "ACCOUNT_TIER_SERVICE", "ACCOUNT_TIER_UNSPECIFIED", 0, 1, 2, 3, -1, "consumer", "SERVICE", null]);
+const text: fc.Arbitrary<JsonTree> = fc.oneof(
+  { weight: 3, arbitrary: from(["fuzz", "ops team", "a", "x".repeat(200)]) },
+  { weight: 2, arbitrary: hostileString },
+);
+const tier: fc.Arbitrary<JsonTree> = from<JsonTree>([
+  "ACCOUNT_TIER_CONSUMER",
+  "ACCOUNT_TIER_SERVICE",
+  "ACCOUNT_TIER_UNSPECIFIED",
+  0,
+  1,
+  2,
+  3,
+  -1,
+  "consumer",
+  "SERVICE",
+  null,
+]);
 
 const limits: fc.Arbitrary<JsonTree> = fc.record(
   {
@@ -104,7 +144,8 @@ function subject(pool: AdminIdPool): fc.Arbitrary<Record<string, JsonTree>> {
   );
 }
 
-const rec = (fields: Record<string, fc.Arbitrary<JsonTree>>, required: string[] = []) => fc.record(fields, { requiredKeys: required }) as fc.Arbitrary<JsonTree>;
+const rec = (fields: Record<string, fc.Arbitrary<JsonTree>>, required: string[] = []) =>
+  fc.record(fields, { requiredKeys: required }) as fc.Arbitrary<JsonTree>;
 
 /** Every RPC of the service, with what it may answer. */
 export const adminRpcs: readonly AdminRpc[] = [
@@ -113,35 +154,81 @@ export const adminRpcs: readonly AdminRpc[] = [
     request: () => rec({ name: text, tier, initialCreditMicroUsd: int64, platformFeeBps: uint32 }, ["name"]),
     codes: ["already_exists"],
   },
-  { name: "GetAccount", request: (p) => rec({ accountId: id(p.accountIds, "acct_") }, ["accountId"]), codes: ["not_found"] },
+  {
+    name: "GetAccount",
+    request: (p) => rec({ accountId: id(p.accountIds, "acct_") }, ["accountId"]),
+    codes: ["not_found"],
+  },
   {
     name: "CreditAccount",
-    request: (p) => rec({ accountId: id(p.accountIds, "acct_"), amountMicroUsd: int64, reference: fc.oneof(text, fc.uuid()) }, ["accountId", "amountMicroUsd", "reference"]),
+    request: (p) =>
+      rec({ accountId: id(p.accountIds, "acct_"), amountMicroUsd: int64, reference: fc.oneof(text, fc.uuid()) }, [
+        "accountId",
+        "amountMicroUsd",
+        "reference",
+      ]),
     // A reused reference with another amount, or a credit past the money ceilings.
     codes: ["not_found", "already_exists", "failed_precondition", "out_of_range"],
   },
   {
     name: "IssueApiKey",
     request: (p) =>
-      rec({ accountId: id(p.accountIds, "acct_"), name: text, spendCapMicroUsd: int64, value: fc.oneof(fc.constantFrom("sk-", "sk-fuzz-fixed", "pk-x", ""), fc.uuid().map((u) => `sk-${u}`), hostileString) }, ["accountId"]),
+      rec(
+        {
+          accountId: id(p.accountIds, "acct_"),
+          name: text,
+          spendCapMicroUsd: int64,
+          value: fc.oneof(
+            fc.constantFrom("sk-", "sk-fuzz-fixed", "pk-x", ""),
+            fc.uuid().map((u) => `sk-${u}`),
+            hostileString,
+          ),
+        },
+        ["accountId"],
+      ),
     codes: ["not_found", "already_exists"],
   },
   { name: "RevokeApiKey", request: (p) => rec({ keyId: id(p.keyIds, "key_") }, ["keyId"]), codes: ["not_found"] },
-  { name: "IssueProviderToken", request: (p) => rec({ accountId: id(p.accountIds, "acct_"), name: text }, ["accountId"]), codes: ["not_found"] },
-  { name: "RevokeProviderToken", request: (p) => rec({ tokenId: id(p.tokenIds, "ptok_") }, ["tokenId"]), codes: ["not_found"] },
+  {
+    name: "IssueProviderToken",
+    request: (p) => rec({ accountId: id(p.accountIds, "acct_"), name: text }, ["accountId"]),
+    codes: ["not_found"],
+  },
+  {
+    name: "RevokeProviderToken",
+    request: (p) => rec({ tokenId: id(p.tokenIds, "ptok_") }, ["tokenId"]),
+    codes: ["not_found"],
+  },
   { name: "ForgetProvider", request: (p) => rec({ serial: id(p.serials, "") }, ["serial"]), codes: ["not_found"] },
   { name: "ListProviders", request: () => fc.constant({}), codes: [] },
   {
     name: "SetModelPrice",
-    request: (p) => rec({ model: id(p.models, ""), inputMicroUsdPerMtok: int64, outputMicroUsdPerMtok: int64 }, ["model"]),
+    request: (p) =>
+      rec({ model: id(p.models, ""), inputMicroUsdPerMtok: int64, outputMicroUsdPerMtok: int64 }, ["model"]),
     codes: ["not_found"],
   },
-  { name: "GetUsage", request: (p) => rec({ accountId: id(p.accountIds, "acct_"), sinceUnixMs: int64 }, ["accountId"]), codes: ["not_found"] },
-  { name: "SetLimits", request: (p) => fc.tuple(subject(p), limits).map(([s, l]) => ({ ...s, limits: l })), codes: ["not_found"] },
+  {
+    name: "GetUsage",
+    request: (p) => rec({ accountId: id(p.accountIds, "acct_"), sinceUnixMs: int64 }, ["accountId"]),
+    codes: ["not_found"],
+  },
+  {
+    name: "SetLimits",
+    request: (p) => fc.tuple(subject(p), limits).map(([s, l]) => ({ ...s, limits: l })),
+    codes: ["not_found"],
+  },
   { name: "GetLimits", request: (p) => subject(p) as fc.Arbitrary<JsonTree>, codes: ["not_found"] },
   {
     name: "SetModelAlias",
-    request: (p) => rec({ alias: id(p.aliases, ""), build: id(p.models, ""), previousBuild: fc.oneof(fc.constant(""), id(p.models, "")) }, ["alias", "build"]),
+    request: (p) =>
+      rec(
+        {
+          alias: id(p.aliases, ""),
+          build: id(p.models, ""),
+          previousBuild: fc.oneof(fc.constant(""), id(p.models, "")),
+        },
+        ["alias", "build"],
+      ),
     // A new alias past MAX_MODEL_ALIASES (junk names that happen to be model ids add up).
     codes: ["resource_exhausted"],
   },

@@ -14,7 +14,14 @@ import { adminCall } from "../support/coordinator-process.js";
 import { adminRpcs, connectHttpStatus, type AdminIdPool, type AdminRpc } from "./admin-requests.js";
 import { expect } from "./consumer-answers.js";
 import { allOf, batchOf, fuzzParameters, report, runsFor } from "./fuzz-options.js";
-import { checkRssGrowth, loggedErrors, startFuzzTarget, stopAndVerifyLedger, type FuzzResponse, type FuzzTarget } from "./fuzz-target.js";
+import {
+  checkRssGrowth,
+  loggedErrors,
+  startFuzzTarget,
+  stopAndVerifyLedger,
+  type FuzzResponse,
+  type FuzzTarget,
+} from "./fuzz-target.js";
 import { bodyCase, byteOp, preview } from "./json-mutation.js";
 import { applyByteOps, renderBody, writeJson, type BodyCase, type ByteOp, type JsonTree } from "./json-tree.js";
 
@@ -23,7 +30,10 @@ const ADMIN_MAX_BODY_BYTES = 64 * 1024;
 const CASES_PER_RPC = 800;
 
 type AdminAuth = "ok" | "missing" | "wrong" | "basic";
-const adminAuth: fc.Arbitrary<AdminAuth> = fc.oneof({ weight: 30, arbitrary: fc.constant<AdminAuth>("ok") }, { weight: 1, arbitrary: fc.constantFrom<AdminAuth>("missing", "wrong", "basic") });
+const adminAuth: fc.Arbitrary<AdminAuth> = fc.oneof(
+  { weight: 30, arbitrary: fc.constant<AdminAuth>("ok") },
+  { weight: 1, arbitrary: fc.constantFrom<AdminAuth>("missing", "wrong", "basic") },
+);
 
 /**
  * A body: Connect JSON (mutated), a Connect binary encoding of a generated request (flipped, cut), a gRPC-web
@@ -39,14 +49,44 @@ type AdminBody =
 function adminBody(rpc: AdminRpc, pool: AdminIdPool): fc.Arbitrary<AdminBody> {
   const request = rpc.request(pool);
   return fc.oneof(
-    { weight: 14, arbitrary: fc.record({ codec: fc.constant("json" as const), contentType: fc.constantFrom("application/json", "application/json", "application/json; charset=utf-8"), body: bodyCase(request) }) },
-    { weight: 4, arbitrary: fc.record({ codec: fc.constant("proto" as const), json: request, byteOps: fc.array(byteOp, { maxLength: 3 }) }) },
-    { weight: 2, arbitrary: fc.record({ codec: fc.constant("grpc-web" as const), binary: fc.boolean(), json: request, byteOps: fc.array(byteOp, { maxLength: 2 }) }) },
+    {
+      weight: 14,
+      arbitrary: fc.record({
+        codec: fc.constant("json" as const),
+        contentType: fc.constantFrom("application/json", "application/json", "application/json; charset=utf-8"),
+        body: bodyCase(request),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        codec: fc.constant("proto" as const),
+        json: request,
+        byteOps: fc.array(byteOp, { maxLength: 3 }),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        codec: fc.constant("grpc-web" as const),
+        binary: fc.boolean(),
+        json: request,
+        byteOps: fc.array(byteOp, { maxLength: 2 }),
+      }),
+    },
     {
       weight: 1,
       arbitrary: fc.record({
         codec: fc.constant("other" as const),
-        contentType: fc.constantFrom(undefined, "", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16", "application/xml", "application/protobuf"),
+        contentType: fc.constantFrom(
+          undefined,
+          "",
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "application/json; charset=utf-16",
+          "application/xml",
+          "application/protobuf",
+        ),
         body: bodyCase(request),
       }),
     },
@@ -85,10 +125,15 @@ function grpcWebCode(res: FuzzResponse): string {
     const m = /grpc-status:\s*(\d+)/i.exec(res.body);
     status = m?.[1];
   }
-  if (status === undefined) throw new Error(`a gRPC-web answer without grpc-status: HTTP ${res.status} ${res.body.slice(0, 200)}`);
+  if (status === undefined)
+    throw new Error(`a gRPC-web answer without grpc-status: HTTP ${res.status} ${res.body.slice(0, 200)}`);
   const n = Number(status);
   // Code's names (InvalidArgument) in Connect's spelling (invalid_argument); 0 is ok.
-  return n === 0 ? "ok" : String(Code[n]).replace(/(?<=[a-z])(?=[A-Z])/g, "_").toLowerCase();
+  return n === 0
+    ? "ok"
+    : String(Code[n])
+        .replace(/(?<=[a-z])(?=[A-Z])/g, "_")
+        .toLowerCase();
 }
 
 describe("fuzz: admin RPCs", function () {
@@ -101,14 +146,38 @@ describe("fuzz: admin RPCs", function () {
     if (process.platform !== "linux") this.skip();
     t = await startFuzzTarget({ macs: 1 });
     // The fuzz's own accounts, keys and tokens: it may revoke, credit or cap them at will.
-    pool = { accountIds: [], keyIds: [], tokenIds: [], serials: [t.macs[0]!.serial, "NEVER-SEEN-1"], models: ["gpt-oss-20b", "qwen3-8b", "fuzz-model"], aliases: ["fuzz-alias", "fuzz-alias-2", "fuzz-alias-3"] };
+    pool = {
+      accountIds: [],
+      keyIds: [],
+      tokenIds: [],
+      serials: [t.macs[0]!.serial, "NEVER-SEEN-1"],
+      models: ["gpt-oss-20b", "qwen3-8b", "fuzz-model"],
+      aliases: ["fuzz-alias", "fuzz-alias-2", "fuzz-alias-3"],
+    };
     for (let i = 0; i < 3; i++) {
-      const a = await adminCall<{ account: { id: string } }>(t.baseUrl, t.adminKey, "CreateAccount", { name: `fuzz-admin-${i}`, initialCreditMicroUsd: "1000000" });
+      const a = await adminCall<{ account: { id: string } }>(t.baseUrl, t.adminKey, "CreateAccount", {
+        name: `fuzz-admin-${i}`,
+        initialCreditMicroUsd: "1000000",
+      });
       pool.accountIds.push(a.account.id);
-      pool.keyIds.push((await adminCall<{ keyId: string }>(t.baseUrl, t.adminKey, "IssueApiKey", { accountId: a.account.id })).keyId);
-      pool.tokenIds.push((await adminCall<{ tokenId: string }>(t.baseUrl, t.adminKey, "IssueProviderToken", { accountId: a.account.id })).tokenId);
+      pool.keyIds.push(
+        (await adminCall<{ keyId: string }>(t.baseUrl, t.adminKey, "IssueApiKey", { accountId: a.account.id })).keyId,
+      );
+      pool.tokenIds.push(
+        (await adminCall<{ tokenId: string }>(t.baseUrl, t.adminKey, "IssueProviderToken", { accountId: a.account.id }))
+          .tokenId,
+      );
     }
-    for (let i = 0; i < 8; i++) for (const rpc of adminRpcs) await t.send(adminRequest(rpc.name, "ok", "application/json", Buffer.from(JSON.stringify(fc.sample(rpc.request(pool), { numRuns: 1, seed: i })[0]))));
+    for (let i = 0; i < 8; i++)
+      for (const rpc of adminRpcs)
+        await t.send(
+          adminRequest(
+            rpc.name,
+            "ok",
+            "application/json",
+            Buffer.from(JSON.stringify(fc.sample(rpc.request(pool), { numRuns: 1, seed: i })[0])),
+          ),
+        );
     rssAfterWarmUp = t.rssBytes();
   });
   after(async () => {
@@ -142,14 +211,19 @@ describe("fuzz: admin RPCs", function () {
               codes.set(code, (codes.get(code) ?? 0) + 1);
               total++;
             } catch (e) {
-              throw new Error(`${(e as Error).message}\n  for ${rpc.name} (${c.auth}, ${contentType}) body ${preview(body)}`);
+              throw new Error(
+                `${(e as Error).message}\n  for ${rpc.name} (${c.auth}, ${contentType}) body ${preview(body)}`,
+              );
             }
           }),
         ),
         fuzzParameters(runsFor(CASES_PER_RPC)),
       );
       await t.assertAlive();
-      const summary = [...codes].sort().map(([k, n]) => `${k}×${n}`).join(" ");
+      const summary = [...codes]
+        .sort()
+        .map(([k, n]) => `${k}×${n}`)
+        .join(" ");
       report(rpc.name, total, started, `${summary}; coordinator CPU ${(t.cpuSeconds() - cpu).toFixed(1)} s`);
     });
   }
@@ -157,9 +231,24 @@ describe("fuzz: admin RPCs", function () {
   it("answers ~600 requests to unknown procedures, other methods and near-miss service paths with 401, 404 or 405 only", async () => {
     const started = performance.now();
     let total = 0;
-    const procedure = fc.oneof(fc.constantFrom(...adminRpcs.map((r) => r.name), "createAccount", "Nope", "", "CreateAccount/x", "%00", "..%2F"), fc.stringMatching(/^[A-Za-z0-9._~-]{0,20}$/));
-    const service = fc.constantFrom(AdminService.typeName, `${AdminService.typeName}X`, "coordinator.admin.v1", "coordinator.admin.v2.AdminService", "grpc.health.v1.Health");
-    const req = fc.record({ method: fc.constantFrom("POST", "POST", "GET", "PUT", "DELETE", "OPTIONS"), service, procedure, auth: adminAuth, body: fc.option(fc.uint8Array({ maxLength: 32 }), { freq: 3 }) });
+    const procedure = fc.oneof(
+      fc.constantFrom(...adminRpcs.map((r) => r.name), "createAccount", "Nope", "", "CreateAccount/x", "%00", "..%2F"),
+      fc.stringMatching(/^[A-Za-z0-9._~-]{0,20}$/),
+    );
+    const service = fc.constantFrom(
+      AdminService.typeName,
+      `${AdminService.typeName}X`,
+      "coordinator.admin.v1",
+      "coordinator.admin.v2.AdminService",
+      "grpc.health.v1.Health",
+    );
+    const req = fc.record({
+      method: fc.constantFrom("POST", "POST", "GET", "PUT", "DELETE", "OPTIONS"),
+      service,
+      procedure,
+      auth: adminAuth,
+      body: fc.option(fc.uint8Array({ maxLength: 32 }), { freq: 3 }),
+    });
     await fc.assert(
       fc.asyncProperty(batchOf(req), (batch) =>
         allOf(batch, async (c) => {
@@ -199,7 +288,11 @@ describe("fuzz: admin RPCs", function () {
  * `invalid_argument`, `resource_exhausted` (only for a body over ADMIN_MAX_BODY_BYTES) or one of the RPC's own
  * codes, sent with Connect's HTTP status for that code.
  */
-function checkAdminAnswer(rpc: AdminRpc, c: { auth: AdminAuth; codec: AdminBody["codec"]; bodyBytes: number }, res: FuzzResponse): string {
+function checkAdminAnswer(
+  rpc: AdminRpc,
+  c: { auth: AdminAuth; codec: AdminBody["codec"]; bodyBytes: number },
+  res: FuzzResponse,
+): string {
   if (c.codec === "grpc-web") {
     // gRPC-web answers errors as HTTP 200 with a grpc-status; the codes allowed are the same.
     expect(res.status === 200, "a gRPC-web answer is HTTP 200", res);
@@ -232,7 +325,11 @@ function checkAdminAnswer(rpc: AdminRpc, c: { auth: AdminAuth; codec: AdminBody[
     expect(code === "unauthenticated", "bad credentials are refused with unauthenticated", res);
     return code;
   }
-  const allowed = ["invalid_argument", ...rpc.codes, ...(c.bodyBytes > ADMIN_MAX_BODY_BYTES ? ["resource_exhausted"] : [])];
+  const allowed = [
+    "invalid_argument",
+    ...rpc.codes,
+    ...(c.bodyBytes > ADMIN_MAX_BODY_BYTES ? ["resource_exhausted"] : []),
+  ];
   // A wrong content type is refused before the body is read (415), or by the codec that cannot read it.
   if (c.codec === "other") allowed.push("unimplemented");
   expect(allowed.includes(code), `${rpc.name}: ok or one of ${allowed.join(", ")}`, res);

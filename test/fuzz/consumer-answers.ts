@@ -36,7 +36,10 @@ export function authOk(auth: AuthCase): boolean {
 
 /** Throws with the case's description unless `cond` holds. */
 export function expect(cond: unknown, what: string, res: FuzzResponse): asserts cond {
-  if (!cond) throw new Error(`${what}; got HTTP ${res.status} ${String(res.headers["content-type"] ?? "")}: ${res.body.slice(0, 600)}`);
+  if (!cond)
+    throw new Error(
+      `${what}; got HTTP ${res.status} ${String(res.headers["content-type"] ?? "")}: ${res.body.slice(0, 600)}`,
+    );
 }
 
 function parse(res: FuzzResponse): unknown {
@@ -49,15 +52,26 @@ function parse(res: FuzzResponse): unknown {
 
 /** The error body of the route's dialect; returns its machine-readable code (OpenAI) or type (Anthropic). */
 export function checkErrorShape(dialect: Dialect, res: FuzzResponse): { code: string; type: string; message: string } {
-  const b = parse(res) as { type?: unknown; error?: { type?: unknown; message?: unknown; code?: unknown; param?: unknown } } | null;
+  const b = parse(res) as {
+    type?: unknown;
+    error?: { type?: unknown; message?: unknown; code?: unknown; param?: unknown };
+  } | null;
   const e = b?.error;
   const type = e?.type;
   const message = e?.message;
   if (dialect === "anthropic") {
-    expect(b?.type === "error" && typeof type === "string" && typeof message === "string", "an Anthropic error body {type:'error',error:{type,message}}", res);
+    expect(
+      b?.type === "error" && typeof type === "string" && typeof message === "string",
+      "an Anthropic error body {type:'error',error:{type,message}}",
+      res,
+    );
     return { code: type, type, message };
   }
-  expect(typeof message === "string" && typeof type === "string" && e !== undefined && "code" in e && "param" in e, "an OpenAI error body {error:{message,type,code,param}}", res);
+  expect(
+    typeof message === "string" && typeof type === "string" && e !== undefined && "code" in e && "param" in e,
+    "an OpenAI error body {error:{message,type,code,param}}",
+    res,
+  );
   return { code: String(e.code), type, message };
 }
 
@@ -79,13 +93,20 @@ export function checkSuccess(res: FuzzResponse): void {
     } catch {
       throw new Error(`an SSE data line is not JSON: ${payload.slice(0, 200)}`);
     }
-    expect(e.error === undefined && e.type !== "error" && e.type !== "response.failed", "no in-band error event in a stream served by honest Macs", res);
+    expect(
+      e.error === undefined && e.type !== "error" && e.type !== "response.failed",
+      "no in-band error event in a stream served by honest Macs",
+      res,
+    );
   }
 }
 
 /** The documented 503s: no connected Mac can serve the request shape, or the server holds too many bodies. */
 function isDocumented503(dialect: Dialect, e: { code: string; message: string }, res: FuzzResponse): boolean {
-  if (dialect === "openai") return e.code === "model_unavailable" || (e.code === "server_overloaded" && res.headers["retry-after"] !== undefined);
+  if (dialect === "openai")
+    return (
+      e.code === "model_unavailable" || (e.code === "server_overloaded" && res.headers["retry-after"] !== undefined)
+    );
   // Anthropic bodies carry no code: overloaded_error, and not the authentication-outage refusal (the database is up).
   return e.code === "overloaded_error" && !/authentication is temporarily unavailable|internal/i.test(e.message);
 }
@@ -98,10 +119,17 @@ function isDocumented503(dialect: Dialect, e: { code: string; message: string },
  * - otherwise: 200, 400, 404 `model_not_found`, and for routes that dispatch 402 (the reservation), 429 (rate
  *   limits, every Mac busy; with Retry-After) and the documented 503s; 415 only for a body not sent as JSON.
  */
-export function checkInferenceAnswer(o: { dialect: Dialect; dispatches: boolean; auth: AuthCase; jsonContentType: boolean }, res: FuzzResponse): number {
+export function checkInferenceAnswer(
+  o: { dialect: Dialect; dispatches: boolean; auth: AuthCase; jsonContentType: boolean },
+  res: FuzzResponse,
+): number {
   const s = res.status;
   if (!authOk(o.auth)) {
-    expect(s === 401 || (s === 429 && res.headers["retry-after"] !== undefined), "bad credentials are refused with 401", res);
+    expect(
+      s === 401 || (s === 429 && res.headers["retry-after"] !== undefined),
+      "bad credentials are refused with 401",
+      res,
+    );
     checkErrorShape(o.dialect, res);
     return s;
   }
@@ -112,8 +140,14 @@ export function checkInferenceAnswer(o: { dialect: Dialect; dispatches: boolean;
   const allowed = new Set([400, 404, ...(o.dispatches ? [402, 429, 503] : []), ...(o.jsonContentType ? [] : [415])]);
   expect(allowed.has(s), `one of ${[200, ...allowed].join(", ")}`, res);
   const e = checkErrorShape(o.dialect, res);
-  if (s === 404) expect(e.code === "model_not_found" || e.code === "not_found_error", "a 404 names the unknown model", res);
+  if (s === 404)
+    expect(e.code === "model_not_found" || e.code === "not_found_error", "a 404 names the unknown model", res);
   if (s === 429) expect(res.headers["retry-after"] !== undefined, "a 429 carries Retry-After", res);
-  if (s === 503) expect(isDocumented503(o.dialect, e, res), "a 503 is a documented one (model_unavailable, or server_overloaded with Retry-After)", res);
+  if (s === 503)
+    expect(
+      isDocumented503(o.dialect, e, res),
+      "a 503 is a documented one (model_unavailable, or server_overloaded with Retry-After)",
+      res,
+    );
   return s;
 }

@@ -7,10 +7,26 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { authHeaders, authOk, checkErrorShape, checkInferenceAnswer, expect, type AuthCase, type Dialect } from "./consumer-answers.js";
+import {
+  authHeaders,
+  authOk,
+  checkErrorShape,
+  checkInferenceAnswer,
+  expect,
+  type AuthCase,
+  type Dialect,
+} from "./consumer-answers.js";
 import { chatBody, completionsBody, countTokensBody, messagesBody, responsesBody } from "./consumer-bodies.js";
 import { allOf, batchOf, fuzzParameters, report, runsFor } from "./fuzz-options.js";
-import { checkRssGrowth, loggedErrors, startFuzzTarget, stopAndVerifyLedger, STRANGER_ADDRESS, type FuzzResponse, type FuzzTarget } from "./fuzz-target.js";
+import {
+  checkRssGrowth,
+  loggedErrors,
+  startFuzzTarget,
+  stopAndVerifyLedger,
+  STRANGER_ADDRESS,
+  type FuzzResponse,
+  type FuzzTarget,
+} from "./fuzz-target.js";
 import { bodyCase, contentType, hostileString, isJsonContentType, preview } from "./json-mutation.js";
 import { renderBody, type JsonTree } from "./json-tree.js";
 
@@ -48,7 +64,11 @@ function tally(): { add(s: number): void; readonly total: number; toString(): st
     get total() {
       return total;
     },
-    toString: () => [...m].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(" "),
+    toString: () =>
+      [...m]
+        .sort((a, b) => a[0] - b[0])
+        .map(([s, n]) => `${s}×${n}`)
+        .join(" "),
   };
 }
 
@@ -64,7 +84,12 @@ describe("fuzz: consumer routes", function () {
     for (let i = 0; i < 10; i++) {
       for (const r of postRoutes) {
         const body = Buffer.from(JSON.stringify(fc.sample(r.valid, { numRuns: 1, seed: i })[0]));
-        await t.send({ method: "POST", path: r.path, headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" }, body });
+        await t.send({
+          method: "POST",
+          path: r.path,
+          headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
+          body,
+        });
       }
     }
     rssAfterWarmUp = t.rssBytes();
@@ -87,27 +112,69 @@ describe("fuzz: consumer routes", function () {
             const headers: Record<string, string> = { ...authHeaders(c.auth, t.apiKey, wrongKey) };
             if (c.contentType !== undefined) headers["content-type"] = c.contentType;
             try {
-              const res = await t.send({ method: "POST", path: route.path, headers, body, ...(authOk(c.auth) ? {} : { localAddress: STRANGER_ADDRESS }) });
-              statuses.add(checkInferenceAnswer({ dialect: route.dialect, dispatches: route.dispatches, auth: c.auth, jsonContentType: isJsonContentType(c.contentType) }, res));
+              const res = await t.send({
+                method: "POST",
+                path: route.path,
+                headers,
+                body,
+                ...(authOk(c.auth) ? {} : { localAddress: STRANGER_ADDRESS }),
+              });
+              statuses.add(
+                checkInferenceAnswer(
+                  {
+                    dialect: route.dialect,
+                    dispatches: route.dispatches,
+                    auth: c.auth,
+                    jsonContentType: isJsonContentType(c.contentType),
+                  },
+                  res,
+                ),
+              );
             } catch (e) {
-              throw new Error(`${(e as Error).message}\n  for POST ${route.path} (${c.auth}, ${c.contentType}) body ${preview(body)}`);
+              throw new Error(
+                `${(e as Error).message}\n  for POST ${route.path} (${c.auth}, ${c.contentType}) body ${preview(body)}`,
+              );
             }
           }),
         ),
         fuzzParameters(runsFor(route.cases)),
       );
       await t.assertAlive();
-      report(`POST ${route.path}`, statuses.total, started, `${statuses}; coordinator CPU ${(t.cpuSeconds() - cpu).toFixed(1)} s`);
+      report(
+        `POST ${route.path}`,
+        statuses.total,
+        started,
+        `${statuses}; coordinator CPU ${(t.cpuSeconds() - cpu).toFixed(1)} s`,
+      );
     });
   }
 
   it("answers ~1500 generated requests to the other routes (any method, fuzzed path segments, queries, bodies) with only their legitimate statuses", async () => {
     const started = performance.now();
     const statuses = tally();
-    const segment = fc.oneof(fc.constantFrom("gpt-oss-20b", "qwen3-8b", "nope", "FUZZ-MAC-1", "%E0", "%00", "..", "a%2Fb"), (hostileString.filter((s) => typeof s === "string" && s.length > 0) as fc.Arbitrary<string>).map(percentEncode));
-    const query = fc.oneof(fc.constantFrom("", "0", "1700000000000", "999999999999999", "9999999999999999", "-1", "1e3", "abc", "%00"), fc.string({ maxLength: 20 }).map(percentEncode));
+    const segment = fc.oneof(
+      fc.constantFrom("gpt-oss-20b", "qwen3-8b", "nope", "FUZZ-MAC-1", "%E0", "%00", "..", "a%2Fb"),
+      (hostileString.filter((s) => typeof s === "string" && s.length > 0) as fc.Arbitrary<string>).map(percentEncode),
+    );
+    const query = fc.oneof(
+      fc.constantFrom("", "0", "1700000000000", "999999999999999", "9999999999999999", "-1", "1e3", "abc", "%00"),
+      fc.string({ maxLength: 20 }).map(percentEncode),
+    );
     const target = fc.oneof(
-      fc.constantFrom("/health", "/healthz", "/v1/models", "/v1/models/capacity", "/v1/me/usage", "/v1/me/providers", "/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/nope", "/", "/v1/models/"),
+      fc.constantFrom(
+        "/health",
+        "/healthz",
+        "/v1/models",
+        "/v1/models/capacity",
+        "/v1/me/usage",
+        "/v1/me/providers",
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/nope",
+        "/",
+        "/v1/models/",
+      ),
       segment.map((s) => `/v1/models/${s}`),
       segment.map((s) => `/v1/me/providers/${s}`),
       segment.map((s) => `/v1/messages/${s}`),
@@ -128,7 +195,13 @@ describe("fuzz: consumer routes", function () {
           if (c.method === "OPTIONS" && c.origin) headers["access-control-request-method"] = "POST";
           try {
             const from = authOk(c.auth) ? {} : { localAddress: STRANGER_ADDRESS };
-            const res = await t.send({ method: c.method, path: c.target, headers, ...from, ...(c.body ? { body: Buffer.from(c.body) } : {}) });
+            const res = await t.send({
+              method: c.method,
+              path: c.target,
+              headers,
+              ...from,
+              ...(c.body ? { body: Buffer.from(c.body) } : {}),
+            });
             statuses.add(checkOtherRoute(c.method, c.target, c.auth, c.origin, res));
           } catch (e) {
             throw new Error(`${(e as Error).message}\n  for ${c.method} ${c.target} (${c.auth})`);
@@ -190,7 +263,11 @@ function checkOtherRoute(method: string, target: string, auth: AuthCase, origin:
     return s;
   }
   if (rule.auth && !authOk(auth)) {
-    expect(s === 401 || (s === 429 && res.headers["retry-after"] !== undefined), "bad credentials are refused with 401", res);
+    expect(
+      s === 401 || (s === 429 && res.headers["retry-after"] !== undefined),
+      "bad credentials are refused with 401",
+      res,
+    );
     shape();
     return s;
   }
@@ -229,6 +306,9 @@ function routeRule(path: string): { methods: string[]; auth: boolean; ok: number
 /** Percent-encodes every UTF-8 byte outside the unreserved set (lone surrogates become U+FFFD's bytes). */
 function percentEncode(s: string): string {
   let out = "";
-  for (const b of Buffer.from(s, "utf8")) out += /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  for (const b of Buffer.from(s, "utf8"))
+    out += /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b))
+      ? String.fromCharCode(b)
+      : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
   return out;
 }

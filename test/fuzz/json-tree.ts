@@ -96,7 +96,9 @@ function countNodes(root: JsonTree): number {
 /** The slot of the `index`-th value in pre-order (the root is 0). One walk, closures only for the slot found. */
 function slotAt(root: { v: JsonTree }, index: number): Slot {
   let seen = 0;
-  const find = (value: JsonTree): { parent: JsonTree[] | JsonObjectTree; key: number | string } | "self" | undefined => {
+  const find = (
+    value: JsonTree,
+  ): { parent: JsonTree[] | JsonObjectTree; key: number | string } | "self" | undefined => {
     if (seen++ === index) return "self";
     if (!isContainer(value)) return undefined;
     if (Array.isArray(value)) {
@@ -202,7 +204,9 @@ function applyTreeOp(root: { v: JsonTree }, op: TreeOp): void {
 }
 
 function isObjectTree(v: JsonTree): v is JsonObjectTree {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof RawJson) && !(v instanceof LongString);
+  return (
+    typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof RawJson) && !(v instanceof LongString)
+  );
 }
 
 function applyByteOp(b: Buffer, op: ByteOp): Buffer {

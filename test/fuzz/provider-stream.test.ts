@@ -12,7 +12,14 @@ import fc from "fast-check";
 import { RawProvider, rawProviderClient } from "../support/raw-provider.js";
 import { checkSuccess, expect } from "./consumer-answers.js";
 import { allOf, batchOf, fuzzParameters, report, runsFor } from "./fuzz-options.js";
-import { checkRssGrowth, loggedErrors, startFuzzTarget, stopAndVerifyLedger, type FuzzResponse, type FuzzTarget } from "./fuzz-target.js";
+import {
+  checkRssGrowth,
+  loggedErrors,
+  startFuzzTarget,
+  stopAndVerifyLedger,
+  type FuzzResponse,
+  type FuzzTarget,
+} from "./fuzz-target.js";
 import { describeFrame, frameBytes, frameCase, type FrameCase } from "./provider-frames.js";
 
 /** A stream that has not ended this long after its last frame is a hang. */
@@ -33,7 +40,9 @@ const SESSION_ENDS = new Set([S.INVALID_ARGUMENT, S.INTERNAL, S.RESOURCE_EXHAUST
 const HANDSHAKE_ENDS = new Set([...SESSION_ENDS, S.UNAUTHENTICATED, S.PERMISSION_DENIED]);
 
 /** The frame that ends a live session on purpose: a challenge response nobody asked for (INVALID_ARGUMENT). */
-const MARKER = { msg: { case: "challengeResponse" as const, value: { nonce: new Uint8Array(32), signature: new Uint8Array(64) } } };
+const MARKER = {
+  msg: { case: "challengeResponse" as const, value: { nonce: new Uint8Array(32), signature: new Uint8Array(64) } },
+};
 const HARDWARE = { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, gpuCores: 38 };
 
 /** Resolves with the stream's final status, or throws after `ms` (a hang). */
@@ -41,14 +50,21 @@ function endOf(p: RawProvider, ms = STREAM_END_TIMEOUT_MS): Promise<grpc.StatusO
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.status.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the stream did not end within ${ms} ms (a hang)`)), ms))),
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new Error(`the stream did not end within ${ms} ms (a hang)`)), ms)),
+    ),
   ]);
 }
 
 /** Checks a final status: one of `allowed`, and INTERNAL only for a frame grpc-js could not decode. */
 function checkEnd(status: grpc.StatusObject, allowed: Set<grpc.status>, what: string): void {
-  if (!allowed.has(status.code)) throw new Error(`${what}: the session ended with ${S[status.code]} "${status.details}"; allowed: ${[...allowed].map((c) => S[c]).join(", ")}`);
-  if (status.code === S.INTERNAL && !/deserializ/i.test(status.details)) throw new Error(`${what}: INTERNAL that is not a decode failure: "${status.details}"`);
+  if (!allowed.has(status.code))
+    throw new Error(
+      `${what}: the session ended with ${S[status.code]} "${status.details}"; allowed: ${[...allowed].map((c) => S[c]).join(", ")}`,
+    );
+  if (status.code === S.INTERNAL && !/deserializ/i.test(status.details))
+    throw new Error(`${what}: INTERNAL that is not a decode failure: "${status.details}"`);
 }
 
 describe("fuzz: provider stream", function () {
@@ -76,14 +92,21 @@ describe("fuzz: provider stream", function () {
       method: "POST",
       path: "/v1/chat/completions",
       headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
-      body: Buffer.from(JSON.stringify({ model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "still there?" }] })),
+      body: Buffer.from(
+        JSON.stringify({ model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "still there?" }] }),
+      ),
     });
     expect(res.status === 200, "the honest Macs keep serving", res);
   };
   /** A registered session advertising `model` (warm, idle), with the simulator's key for a fresh serial. */
   const registered = async (model: string) => {
     const p = raw();
-    await p.registerAndWait({ authToken: t.providerToken, serial: nextSerial(), hardware: HARDWARE, models: [{ id: model, sizeBytes: 4_000_000_000n, contextLength: 32_768 }] });
+    await p.registerAndWait({
+      authToken: t.providerToken,
+      serial: nextSerial(),
+      hardware: HARDWARE,
+      models: [{ id: model, sizeBytes: 4_000_000_000n, contextLength: 32_768 }],
+    });
     p.heartbeat(model);
     return p;
   };
@@ -115,7 +138,13 @@ describe("fuzz: provider stream", function () {
       fc.asyncProperty(batchOf(fc.record({ frame: first, validToken: fc.boolean() }), BATCH), (batch) =>
         allOf(batch, async (c) => {
           // Half the Registers carry the real provider token, so they reach the key challenge (answered wrongly).
-          const frame: FrameCase = c.validToken && c.frame.message.case === "register" ? { ...c.frame, message: { ...c.frame.message, value: { ...c.frame.message.value, authToken: t.providerToken } } } : c.frame;
+          const frame: FrameCase =
+            c.validToken && c.frame.message.case === "register"
+              ? {
+                  ...c.frame,
+                  message: { ...c.frame.message, value: { ...c.frame.message.value, authToken: t.providerToken } },
+                }
+              : c.frame;
           const p = raw();
           try {
             p.sendRaw(frameBytes(frame, "req_none"));
@@ -131,7 +160,12 @@ describe("fuzz: provider stream", function () {
     );
     await honestRequest();
     await t.assertAlive();
-    report("first frames", [...ends.values()].reduce((a, b) => a + b, 0), started, [...ends].map(([k, n]) => `${k}×${n}`).join(" "));
+    report(
+      "first frames",
+      [...ends.values()].reduce((a, b) => a + b, 0),
+      started,
+      [...ends].map(([k, n]) => `${k}×${n}`).join(" "),
+    );
   });
 
   it("ends a registered session on a malformed frame (INVALID_ARGUMENT / INTERNAL) and only that session, while the honest Macs keep serving", async () => {
@@ -162,14 +196,22 @@ describe("fuzz: provider stream", function () {
       fuzzParameters(runsFor(LIVE_SESSIONS, BATCH)),
     );
     await t.assertAlive();
-    report("live-session frames", frames, started, `${[...ends].map(([k, n]) => `${k}×${n}`).join(" ")} over ${[...ends.values()].reduce((a, b) => a + b, 0)} sessions`);
+    report(
+      "live-session frames",
+      frames,
+      started,
+      `${[...ends].map(([k, n]) => `${k}×${n}`).join(" ")} over ${[...ends.values()].reduce((a, b) => a + b, 0)} sessions`,
+    );
   });
 
   it("answers a consumer whose request reached a hostile provider with 200, 400, 429, 502 or 503 only, and ends only that provider's session", async () => {
     const started = performance.now();
     const statuses = new Map<string, number>();
     let frames = 0;
-    const run = fc.record({ script: fc.array(frameCase({ served: true, authToken: "" }), { minLength: 1, maxLength: 6 }), stream: fc.boolean() });
+    const run = fc.record({
+      script: fc.array(frameCase({ served: true, authToken: "" }), { minLength: 1, maxLength: 6 }),
+      stream: fc.boolean(),
+    });
     await fc.assert(
       fc.asyncProperty(batchOf(run, BATCH), (batch) =>
         allOf(batch, async (c) => {
@@ -181,7 +223,14 @@ describe("fuzz: provider stream", function () {
               method: "POST",
               path: "/v1/chat/completions",
               headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
-              body: Buffer.from(JSON.stringify({ model, max_tokens: 16, stream: c.stream, messages: [{ role: "user", content: "hello" }] })),
+              body: Buffer.from(
+                JSON.stringify({
+                  model,
+                  max_tokens: 16,
+                  stream: c.stream,
+                  messages: [{ role: "user", content: "hello" }],
+                }),
+              ),
             });
             const first = await Promise.race([p.next((m) => m.msg.case === "inferenceRequest"), consumer]);
             if ("msg" in first && first.msg.case === "inferenceRequest") {
@@ -204,13 +253,20 @@ describe("fuzz: provider stream", function () {
     );
     await honestRequest();
     await t.assertAlive();
-    report("answers to real requests", frames, started, `consumer ${[...statuses].map(([k, n]) => `${k}×${n}`).join(" ")} over ${[...statuses.values()].reduce((a, b) => a + b, 0)} requests`);
+    report(
+      "answers to real requests",
+      frames,
+      started,
+      `consumer ${[...statuses].map(([k, n]) => `${k}×${n}`).join(" ")} over ${[...statuses.values()].reduce((a, b) => a + b, 0)} requests`,
+    );
   });
 
   it("is still alive afterwards, with the honest Macs registered, its resident set bounded and the ledger verified clean", async function () {
     if (!t) this.skip();
     await honestRequest();
-    const health = JSON.parse((await t.send({ method: "GET", path: "/health" })).body) as { providers_connected: number };
+    const health = JSON.parse((await t.send({ method: "GET", path: "/health" })).body) as {
+      providers_connected: number;
+    };
     assert.equal(health.providers_connected, t.macs.length, "only the honest Macs are left, all of them");
     checkRssGrowth(t, rssAfterWarmUp);
     assert.deepEqual(loggedErrors(t), [], "the coordinator logged no internal error");
@@ -228,10 +284,19 @@ function checkHostileAnswer(res: FuzzResponse, what: string): void {
   expect([200, 400, 429, 502, 503].includes(res.status), `${what}: 200, 400, 429, 502 or 503`, res);
   // 400 only as the provider's own verdict on the request (an InferenceError of reason context overflow or invalid
   // request is deterministic: not retried elsewhere).
-  if (res.status === 400) expect(/"code":"context_length_exceeded"/.test(res.body), `${what}: a 400 is a provider's deterministic refusal`, res);
+  if (res.status === 400)
+    expect(
+      /"code":"context_length_exceeded"/.test(res.body),
+      `${what}: a 400 is a provider's deterministic refusal`,
+      res,
+    );
   if (res.status !== 200) {
     const e = JSON.parse(res.body) as { error?: { type?: unknown; message?: unknown } };
-    expect(typeof e.error?.message === "string" && typeof e.error.type === "string", `${what}: an OpenAI error body`, res);
+    expect(
+      typeof e.error?.message === "string" && typeof e.error.type === "string",
+      `${what}: an OpenAI error body`,
+      res,
+    );
     return;
   }
   if (!String(res.headers["content-type"]).startsWith("text/event-stream")) {

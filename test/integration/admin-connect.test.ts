@@ -16,24 +16,40 @@ describe("admin Connect service", function () {
   const client = (key: string) =>
     createClient(
       AdminService,
-      createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req))] }),
+      createConnectTransport({
+        baseUrl: t.baseUrl,
+        httpVersion: "1.1",
+        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${key}`), next(req))],
+      }),
     );
 
   it("creates an account, credits it idempotently, issues a key that works, and revokes it", async () => {
     const admin = client(t.adminKey);
-    const { account } = await admin.createAccount({ name: "acme", tier: AccountTier.SERVICE, initialCreditMicroUsd: 5_000_000n });
+    const { account } = await admin.createAccount({
+      name: "acme",
+      tier: AccountTier.SERVICE,
+      initialCreditMicroUsd: 5_000_000n,
+    });
     assert.ok(account?.id);
     assert.equal(account.tier, AccountTier.SERVICE);
     assert.equal(account.balanceMicroUsd, 5_000_000n);
 
     await admin.creditAccount({ accountId: account.id, amountMicroUsd: 1_000_000n, reference: "invoice-1" });
-    const twice = await admin.creditAccount({ accountId: account.id, amountMicroUsd: 1_000_000n, reference: "invoice-1" });
+    const twice = await admin.creditAccount({
+      accountId: account.id,
+      amountMicroUsd: 1_000_000n,
+      reference: "invoice-1",
+    });
     assert.equal(twice.account?.balanceMicroUsd, 6_000_000n, "the same reference credits once");
 
     const { apiKey, keyId } = await admin.issueApiKey({ accountId: account.id, name: "prod" });
     assert.match(apiKey, /^sk-/);
     const openai = new OpenAI({ baseURL: t.apiBase, apiKey, maxRetries: 0 });
-    const r = await openai.chat.completions.create({ model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+    const r = await openai.chat.completions.create({
+      model: "gpt-oss-20b",
+      max_tokens: 8,
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.ok(r.choices[0]!.message.content);
 
     await admin.revokeApiKey({ keyId });
@@ -72,13 +88,22 @@ describe("admin Connect service", function () {
   });
 
   it("refuses callers without the admin key and validates input", async () => {
-    await assert.rejects(client("wrong").listProviders({}), (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated);
-    await assert.rejects(client(t.adminKey).createAccount({ name: "" }), (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument);
+    await assert.rejects(
+      client("wrong").listProviders({}),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated,
+    );
+    await assert.rejects(
+      client(t.adminKey).createAccount({ name: "" }),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument,
+    );
     await assert.rejects(
       client(t.adminKey).creditAccount({ accountId: "nope", amountMicroUsd: 1n, reference: "x" }),
       (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound,
     );
-    await assert.rejects(client(t.adminKey).issueApiKey({ accountId: "" }), (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument);
+    await assert.rejects(
+      client(t.adminKey).issueApiKey({ accountId: "" }),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument,
+    );
     await assert.rejects(
       client(t.adminKey).issueApiKey({ accountId: "acct_missing" }),
       (e: unknown) => e instanceof ConnectError && e.code === Code.NotFound && !/constraint|violates/i.test(e.message),
@@ -87,16 +112,24 @@ describe("admin Connect service", function () {
 
   it("reports usage per account (Connect and GET /v1/me/usage)", async () => {
     const openai = new OpenAI({ baseURL: t.apiBase, apiKey: t.apiKey, maxRetries: 0 });
-    await openai.chat.completions.create({ model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+    await openai.chat.completions.create({
+      model: "gpt-oss-20b",
+      max_tokens: 8,
+      messages: [{ role: "user", content: "hi" }],
+    });
     await t.coordinator.ledger.flush();
     const u = await client(t.adminKey).getUsage({ accountId: t.accountId });
     assert.ok(u.requests >= 1n);
     assert.ok(u.spentMicroUsd > 0n);
-    const me = (await (await fetch(`${t.apiBase}/me/usage`, { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as { requests: number; spent_micro_usd: number };
+    const me = (await (
+      await fetch(`${t.apiBase}/me/usage`, { headers: { authorization: `Bearer ${t.apiKey}` } })
+    ).json()) as { requests: number; spent_micro_usd: number };
     assert.equal(BigInt(me.requests), u.requests);
     assert.equal(BigInt(me.spent_micro_usd), u.spentMicroUsd);
     for (const bad of ["abc", "-5", "1.5"]) {
-      const r = await fetch(`${t.apiBase}/me/usage?since_ms=${bad}`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+      const r = await fetch(`${t.apiBase}/me/usage?since_ms=${bad}`, {
+        headers: { authorization: `Bearer ${t.apiKey}` },
+      });
       assert.equal(r.status, 400, `since_ms=${bad}`);
       assert.equal(((await r.json()) as { error: { param: string } }).error.param, "since_ms");
     }

@@ -17,13 +17,21 @@ describe("limits set through the admin API", function () {
     t = await startTestCoordinator({ macs: [{}] });
     admin = createClient(
       AdminService,
-      createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))] }),
+      createConnectTransport({
+        baseUrl: t.baseUrl,
+        httpVersion: "1.1",
+        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))],
+      }),
     );
   });
   after(async () => t?.close());
 
   const chat = (apiKey: string): Promise<RawResponse> =>
-    postJson(`${t.apiBase}/chat/completions`, apiKey, { model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+    postJson(`${t.apiBase}/chat/completions`, apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 8,
+      messages: [{ role: "user", content: "hi" }],
+    });
 
   /** A funded account with two keys. */
   async function accountWithTwoKeys(name: string) {
@@ -76,7 +84,10 @@ describe("limits set through the admin API", function () {
 
   it("gives an account its own limits, shared by every key of it; clearing restores the tier", async () => {
     const { accountId, a, b } = await accountWithTwoKeys("account-rpm");
-    await admin.setLimits({ subject: { case: "accountId", value: accountId }, limits: { requestsPerMin: 2, outputTokensPerMin: 50_000 } });
+    await admin.setLimits({
+      subject: { case: "accountId", value: accountId },
+      limits: { requestsPerMin: 2, outputTokensPerMin: 50_000 },
+    });
     const first = await chat(a.apiKey);
     assert.equal(first.status, 200, first.text);
     assert.equal(first.headers.get("x-ratelimit-limit-requests"), "2");
@@ -126,7 +137,11 @@ describe("limits set through the admin API", function () {
     assert.equal(next.headers.get("x-ratelimit-remaining-concurrent-requests"), "0", "counting the request itself");
     await admin.setLimits({ subject: { case: "accountId", value: accountId }, limits: {} });
     const unlimited = await chat(b.apiKey);
-    assert.equal(unlimited.headers.get("x-ratelimit-limit-concurrent-requests"), null, "no header without a concurrency limit");
+    assert.equal(
+      unlimited.headers.get("x-ratelimit-limit-concurrent-requests"),
+      null,
+      "no header without a concurrency limit",
+    );
   });
 
   it("caps an account's and a key's spend: a request that could pass the cap gets 402", async () => {
@@ -171,16 +186,46 @@ describe("limits set through the admin API", function () {
   it("refuses limits out of bounds, a missing subject and unknown accounts or keys", async () => {
     const { accountId, a } = await accountWithTwoKeys("limits-validation");
     const account = { case: "accountId" as const, value: accountId };
-    await assert.rejects(admin.setLimits({ subject: account, limits: { requestsPerMin: 0 } }), isConnect(Code.InvalidArgument, "limits.requests_per_min"));
-    await assert.rejects(admin.setLimits({ subject: account, limits: { requestsPerMin: 1_000_001 } }), isConnect(Code.InvalidArgument, "limits.requests_per_min"));
-    await assert.rejects(admin.setLimits({ subject: account, limits: { inputTokensBurst: 1_000_000_001 } }), isConnect(Code.InvalidArgument, "limits.input_tokens_burst"));
-    await assert.rejects(admin.setLimits({ subject: account, limits: { maxConcurrentRequests: 100_001 } }), isConnect(Code.InvalidArgument, "limits.max_concurrent_requests"));
-    await assert.rejects(admin.setLimits({ subject: account, limits: { spendCapMicroUsd: -1n } }), isConnect(Code.InvalidArgument, "limits.spend_cap_micro_usd"));
-    await assert.rejects(admin.setLimits({ subject: account, limits: { spendCapMicroUsd: 10n ** 17n + 1n } }), isConnect(Code.InvalidArgument, "limits.spend_cap_micro_usd"));
-    await assert.rejects(admin.setLimits({ limits: { requestsPerMin: 5 } }), isConnect(Code.InvalidArgument, "account_id or key_id"));
-    await assert.rejects(admin.setLimits({ subject: { case: "accountId", value: "acct_missing" }, limits: {} }), isConnect(Code.NotFound));
-    await assert.rejects(admin.setLimits({ subject: { case: "keyId", value: "key_missing" }, limits: {} }), isConnect(Code.NotFound));
-    await assert.rejects(admin.getLimits({ subject: { case: "keyId", value: "key_\u0000" } }), isConnect(Code.InvalidArgument, "key_id"));
+    await assert.rejects(
+      admin.setLimits({ subject: account, limits: { requestsPerMin: 0 } }),
+      isConnect(Code.InvalidArgument, "limits.requests_per_min"),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: account, limits: { requestsPerMin: 1_000_001 } }),
+      isConnect(Code.InvalidArgument, "limits.requests_per_min"),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: account, limits: { inputTokensBurst: 1_000_000_001 } }),
+      isConnect(Code.InvalidArgument, "limits.input_tokens_burst"),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: account, limits: { maxConcurrentRequests: 100_001 } }),
+      isConnect(Code.InvalidArgument, "limits.max_concurrent_requests"),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: account, limits: { spendCapMicroUsd: -1n } }),
+      isConnect(Code.InvalidArgument, "limits.spend_cap_micro_usd"),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: account, limits: { spendCapMicroUsd: 10n ** 17n + 1n } }),
+      isConnect(Code.InvalidArgument, "limits.spend_cap_micro_usd"),
+    );
+    await assert.rejects(
+      admin.setLimits({ limits: { requestsPerMin: 5 } }),
+      isConnect(Code.InvalidArgument, "account_id or key_id"),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: { case: "accountId", value: "acct_missing" }, limits: {} }),
+      isConnect(Code.NotFound),
+    );
+    await assert.rejects(
+      admin.setLimits({ subject: { case: "keyId", value: "key_missing" }, limits: {} }),
+      isConnect(Code.NotFound),
+    );
+    await assert.rejects(
+      admin.getLimits({ subject: { case: "keyId", value: "key_\u0000" } }),
+      isConnect(Code.InvalidArgument, "key_id"),
+    );
     // Nothing was stored by the refused calls.
     const got = await admin.getLimits({ subject: { case: "keyId", value: a.keyId } });
     assert.deepEqual({ ...got.limits }, { ...(await admin.getLimits({ subject: account })).limits });

@@ -21,7 +21,11 @@ describe("model aliases through the admin API", function () {
     t = await startTestCoordinator({ macs: [] });
     admin = createClient(
       AdminService,
-      createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))] }),
+      createConnectTransport({
+        baseUrl: t.baseUrl,
+        httpVersion: "1.1",
+        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))],
+      }),
     );
   });
   // Each test starts from an empty table (the book follows at the next change served).
@@ -32,7 +36,12 @@ describe("model aliases through the admin API", function () {
 
   const isConnect = (code: Code, text?: string) => (e: unknown) =>
     e instanceof ConnectError && e.code === code && (text === undefined || e.message.includes(text));
-  const listed = async () => (await admin.listModelAliases({})).aliases.map((a) => ({ alias: a.alias, build: a.build, previousBuild: a.previousBuild }));
+  const listed = async () =>
+    (await admin.listModelAliases({})).aliases.map((a) => ({
+      alias: a.alias,
+      build: a.build,
+      previousBuild: a.previousBuild,
+    }));
 
   it("sets, lists sorted by alias, replaces and deletes an alias, and the coordinator resolves each change at once", async () => {
     const startedMs = Date.now();
@@ -50,7 +59,10 @@ describe("model aliases through the admin API", function () {
       ],
     );
     for (const a of list.aliases) {
-      assert.ok(a.updatedAtUnixMs >= BigInt(startedMs - 60_000) && a.updatedAtUnixMs <= BigInt(Date.now() + 60_000), `updated_at ${a.updatedAtUnixMs}`);
+      assert.ok(
+        a.updatedAtUnixMs >= BigInt(startedMs - 60_000) && a.updatedAtUnixMs <= BigInt(Date.now() + 60_000),
+        `updated_at ${a.updatedAtUnixMs}`,
+      );
     }
 
     // Set replaces the whole alias: a new build, and no previous build clears the stored one.
@@ -79,7 +91,11 @@ describe("model aliases through the admin API", function () {
     await assert.rejects(admin.deleteModelAlias({ alias: "never-set" }), isConnect(Code.NotFound, "never-set"));
     await admin.setModelAlias({ alias: "once", build: "b1" });
     await admin.deleteModelAlias({ alias: "once" });
-    await assert.rejects(admin.deleteModelAlias({ alias: "once" }), isConnect(Code.NotFound), "a second delete finds nothing");
+    await assert.rejects(
+      admin.deleteModelAlias({ alias: "once" }),
+      isConnect(Code.NotFound),
+      "a second delete finds nothing",
+    );
   });
 
   it("refuses names that are not model ids, an alias equal to its build and a previous build equal to the build, storing nothing", async () => {
@@ -111,7 +127,10 @@ describe("model aliases through the admin API", function () {
   it(`stores at most MAX_MODEL_ALIASES (${MAX_MODEL_ALIASES}) aliases: one more is resource_exhausted, while replacing or deleting still works`, async () => {
     await fill(MAX_MODEL_ALIASES - 1);
     await admin.setModelAlias({ alias: "last-one", build: "b1" });
-    await assert.rejects(admin.setModelAlias({ alias: "one-too-many", build: "b1" }), isConnect(Code.ResourceExhausted, String(MAX_MODEL_ALIASES)));
+    await assert.rejects(
+      admin.setModelAlias({ alias: "one-too-many", build: "b1" }),
+      isConnect(Code.ResourceExhausted, String(MAX_MODEL_ALIASES)),
+    );
     assert.equal(t.coordinator.aliases.current.resolve("one-too-many").isAlias, false);
     // At the bound, an existing alias can still be replaced.
     await admin.setModelAlias({ alias: "last-one", build: "b2", previousBuild: "b1" });
@@ -126,22 +145,39 @@ describe("model aliases through the admin API", function () {
   it("lets exactly as many concurrent sets of new aliases through as there is room for", async () => {
     const room = 4;
     await fill(MAX_MODEL_ALIASES - room);
-    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => admin.setModelAlias({ alias: `race-${i}`, build: "b1" })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => admin.setModelAlias({ alias: `race-${i}`, build: "b1" })),
+    );
     const ok = results.filter((r) => r.status === "fulfilled").length;
-    const refused = results.filter((r) => r.status === "rejected" && isConnect(Code.ResourceExhausted)(r.reason)).length;
+    const refused = results.filter(
+      (r) => r.status === "rejected" && isConnect(Code.ResourceExhausted)(r.reason),
+    ).length;
     assert.equal(ok, room, "one set per free slot");
     assert.equal(refused, 12 - room, "every other set is resource_exhausted (no other failure)");
-    const count = await t.db.db.selectFrom("model_aliases").select((eb) => eb.fn.countAll<bigint>().as("n")).executeTakeFirstOrThrow();
+    const count = await t.db.db
+      .selectFrom("model_aliases")
+      .select((eb) => eb.fn.countAll<bigint>().as("n"))
+      .executeTakeFirstOrThrow();
     assert.equal(Number(count.n), MAX_MODEL_ALIASES);
     assert.equal(t.coordinator.aliases.current.size, MAX_MODEL_ALIASES, "the book holds what the table holds");
   });
 
   it("loads the stored aliases when a coordinator starts", async () => {
     await admin.setModelAlias({ alias: "persisted", build: "b1", previousBuild: "b0" });
-    const other = await startCoordinator(Object.freeze({ ...loadConfig({}), httpPort: 0, grpcPort: 0, host: "127.0.0.1", adminKey: t.adminKey, warmPoolIntervalMs: 0 }), {
-      db: t.db.db,
-      logger: silentLogger,
-    });
+    const other = await startCoordinator(
+      Object.freeze({
+        ...loadConfig({}),
+        httpPort: 0,
+        grpcPort: 0,
+        host: "127.0.0.1",
+        adminKey: t.adminKey,
+        warmPoolIntervalMs: 0,
+      }),
+      {
+        db: t.db.db,
+        logger: silentLogger,
+      },
+    );
     try {
       assert.deepEqual(other.aliases.current.resolve("persisted").builds, ["b1", "b0"]);
     } finally {
@@ -150,19 +186,39 @@ describe("model aliases through the admin API", function () {
   });
 
   it("reaches another replica on the same database within MODEL_ALIAS_REFRESH_MS (no restart)", async () => {
-    const other = await startCoordinator(Object.freeze({ ...loadConfig({}), httpPort: 0, grpcPort: 0, host: "127.0.0.1", adminKey: t.adminKey, warmPoolIntervalMs: 0, modelAliasRefreshMs: 200 }), {
-      db: t.db.db,
-      logger: silentLogger,
-    });
+    const other = await startCoordinator(
+      Object.freeze({
+        ...loadConfig({}),
+        httpPort: 0,
+        grpcPort: 0,
+        host: "127.0.0.1",
+        adminKey: t.adminKey,
+        warmPoolIntervalMs: 0,
+        modelAliasRefreshMs: 200,
+      }),
+      {
+        db: t.db.db,
+        logger: silentLogger,
+      },
+    );
     const changes: string[] = [];
-    other.aliases.onChange((next) => changes.push(next.list().map((a) => a.alias).join(",")));
+    other.aliases.onChange((next) =>
+      changes.push(
+        next
+          .list()
+          .map((a) => a.alias)
+          .join(","),
+      ),
+    );
     try {
       await admin.setModelAlias({ alias: "rolled", build: "b2", previousBuild: "b1" });
       const until = Date.now() + 5_000;
-      while (!other.aliases.current.resolve("rolled").isAlias && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      while (!other.aliases.current.resolve("rolled").isAlias && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(other.aliases.current.resolve("rolled").builds, ["b2", "b1"]);
       await admin.deleteModelAlias({ alias: "rolled" });
-      while (other.aliases.current.resolve("rolled").isAlias && Date.now() < until + 5_000) await new Promise((r) => setTimeout(r, 20));
+      while (other.aliases.current.resolve("rolled").isAlias && Date.now() < until + 5_000)
+        await new Promise((r) => setTimeout(r, 20));
       assert.equal(other.aliases.current.resolve("rolled").isAlias, false);
       // Re-reading an unchanged table tells no listener (no reseeding churn every interval).
       await new Promise((r) => setTimeout(r, 700));

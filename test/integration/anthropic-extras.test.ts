@@ -12,11 +12,20 @@ describe("Anthropic Messages extras", function () {
 
   it("counts input tokens with messages.countTokens, growing with the prompt", async () => {
     const client = new Anthropic({ baseURL: t.baseUrl, apiKey: t.apiKey, maxRetries: 0 });
-    const short = await client.messages.countTokens({ model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }] });
-    const long = await client.messages.countTokens({ model: "gpt-oss-20b", messages: [{ role: "user", content: "hi ".repeat(400) }] });
+    const short = await client.messages.countTokens({
+      model: "gpt-oss-20b",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    const long = await client.messages.countTokens({
+      model: "gpt-oss-20b",
+      messages: [{ role: "user", content: "hi ".repeat(400) }],
+    });
     assert.ok(short.input_tokens > 0);
     assert.ok(long.input_tokens > short.input_tokens + 200);
-    await assert.rejects(client.messages.countTokens({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }), Anthropic.NotFoundError);
+    await assert.rejects(
+      client.messages.countTokens({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }),
+      Anthropic.NotFoundError,
+    );
   });
 
   it("answers a wrong method on /v1/messages with 405 in the Anthropic error shape", async () => {
@@ -30,7 +39,11 @@ describe("Anthropic Messages extras", function () {
 
   it("exposes the request id the SDK reads, and answers unknown /v1/messages routes in the Anthropic error shape", async () => {
     const client = new Anthropic({ baseURL: t.baseUrl, apiKey: t.apiKey, maxRetries: 0 });
-    const m = await client.messages.create({ model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+    const m = await client.messages.create({
+      model: "gpt-oss-20b",
+      max_tokens: 8,
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.match(m._request_id ?? "", /^req_/);
     const r = await fetch(`${t.baseUrl}/v1/messages/batches`, { headers: { "x-api-key": t.apiKey } });
     assert.equal(r.status, 404);
@@ -50,8 +63,23 @@ describe("Responses object", function () {
   it("echoes the request's settings (instructions, max_output_tokens, temperature, tools) like OpenAI's", async () => {
     const { default: OpenAI } = await import("openai");
     const client = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey, maxRetries: 0 });
-    const tools = [{ type: "function" as const, name: "lookup", description: "look up", parameters: { type: "object", properties: { q: { type: "string" } } }, strict: false }];
-    const r = await client.responses.create({ model: "gpt-oss-20b", input: "hi", instructions: "Be brief.", max_output_tokens: 32, temperature: 0.2, tools });
+    const tools = [
+      {
+        type: "function" as const,
+        name: "lookup",
+        description: "look up",
+        parameters: { type: "object", properties: { q: { type: "string" } } },
+        strict: false,
+      },
+    ];
+    const r = await client.responses.create({
+      model: "gpt-oss-20b",
+      input: "hi",
+      instructions: "Be brief.",
+      max_output_tokens: 32,
+      temperature: 0.2,
+      tools,
+    });
     assert.equal(r.instructions, "Be brief.");
     assert.equal(r.max_output_tokens, 32);
     assert.equal(r.temperature, 0.2);

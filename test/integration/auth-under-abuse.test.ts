@@ -42,7 +42,9 @@ describe("authentication under abuse (key spraying, repeats, coalescing, weak ke
   });
 
   const get = async (key: string, client: string): Promise<Answer> => {
-    const r = await fetch(`${t.apiBase}/models`, { headers: { authorization: `Bearer ${key}`, "x-forwarded-for": client } });
+    const r = await fetch(`${t.apiBase}/models`, {
+      headers: { authorization: `Bearer ${key}`, "x-forwarded-for": client },
+    });
     const body = (await r.json()) as { error?: { code?: string } };
     return { status: r.status, retryAfter: r.headers.get("retry-after"), code: body.error?.code };
   };
@@ -64,7 +66,9 @@ describe("authentication under abuse (key spraying, repeats, coalescing, weak ke
     const queries = lookups.count - before;
     const unauthorized = answers.filter((a) => a.status === 401).length;
     const throttled = answers.filter((a) => a.status === 429);
-    console.log(`      spray: ${answers.length} attempts in ${elapsedS.toFixed(1)} s (${Math.round(answers.length / elapsedS)}/s): ${unauthorized} × 401, ${throttled.length} × 429; ${queries} key lookups (${(queries / elapsedS).toFixed(1)}/s)`);
+    console.log(
+      `      spray: ${answers.length} attempts in ${elapsedS.toFixed(1)} s (${Math.round(answers.length / elapsedS)}/s): ${unauthorized} × 401, ${throttled.length} × 429; ${queries} key lookups (${(queries / elapsedS).toFixed(1)}/s)`,
+    );
     assert.equal(unauthorized + throttled.length, 600, "every attempt is a 401 or a 429");
     // 20 at once, at most 7 more already in flight when the budget ran out, then 2 per second.
     const bound = 20 + 7 + Math.ceil(2 * elapsedS) + 1;
@@ -112,13 +116,26 @@ describe("authentication under abuse (key spraying, repeats, coalescing, weak ke
   it("refuses to issue a chosen key without a real secret (IssueApiKey.value), and accepts a strong one", async () => {
     const admin = createClient(
       AdminService,
-      createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))] }),
+      createConnectTransport({
+        baseUrl: t.baseUrl,
+        httpVersion: "1.1",
+        interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${t.adminKey}`), next(req))],
+      }),
     );
     const min = MIN_API_KEY_SECRET_CHARS;
-    for (const value of ["sk-", "sk-test", `sk-${"a".repeat(min - 1)}`, `sk-${"a".repeat(min - 1)}!`, `sk-${"a".repeat(257)}`]) {
+    for (const value of [
+      "sk-",
+      "sk-test",
+      `sk-${"a".repeat(min - 1)}`,
+      `sk-${"a".repeat(min - 1)}!`,
+      `sk-${"a".repeat(257)}`,
+    ]) {
       await assert.rejects(
         admin.issueApiKey({ accountId: t.accountId, value }),
-        (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && new RegExp(`${min} to 256 characters`).test(e.message),
+        (e: unknown) =>
+          e instanceof ConnectError &&
+          e.code === Code.InvalidArgument &&
+          new RegExp(`${min} to 256 characters`).test(e.message),
         `value ${JSON.stringify(value.slice(0, 30))}`,
       );
     }

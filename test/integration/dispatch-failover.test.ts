@@ -14,7 +14,11 @@ const cold = { warmModels: [] as string[] };
 
 async function ledgerRow(t: TestCoordinator, requestId: string) {
   await t.coordinator.ledger.flush();
-  return t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirstOrThrow();
+  return t.db.db
+    .selectFrom("ledger_requests")
+    .selectAll()
+    .where("request_id", "=", requestId)
+    .executeTakeFirstOrThrow();
 }
 
 describe("dispatch: failures before content are retried invisibly", function () {
@@ -32,14 +36,20 @@ describe("dispatch: failures before content are retried invisibly", function () 
   });
 
   it("retries an error before content on another provider: one clean 200 stream, one [DONE], the failed provider not billed", async () => {
-    t = await startTestCoordinator({ macs: [{ failures: { script: [{ kind: "error_before_content", afterRole: true }] } }, cold] });
+    t = await startTestCoordinator({
+      macs: [{ failures: { script: [{ kind: "error_before_content", afterRole: true }] } }, cold],
+    });
     const [bad, good] = t.macs;
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat());
     assert.equal(r.status, 200);
     assert.equal(doneCount(r.text), 1);
     assert.ok(!r.text.includes('"error"'), "no error event reached the consumer");
     assert.ok(chatText(r.events).length > 0);
-    assert.equal(r.events.filter((e) => (e as { choices?: { delta?: { role?: string } }[] })?.choices?.[0]?.delta?.role).length, 1, "exactly one role delta");
+    assert.equal(
+      r.events.filter((e) => (e as { choices?: { delta?: { role?: string } }[] })?.choices?.[0]?.delta?.role).length,
+      1,
+      "exactly one role delta",
+    );
     const row = await ledgerRow(t, r.headers.get("x-request-id")!);
     assert.equal(row.state, "settled");
     assert.equal(row.provider_id, good!.providerId, "the provider that served is the one credited");
@@ -67,16 +77,24 @@ describe("dispatch: failures before content are retried invisibly", function () 
     assert.ok(chatText(r.events).length > 0);
     assert.ok(r.elapsedMs >= 400, `waited for the preamble budget (${Math.round(r.elapsedMs)} ms)`);
     assert.ok(r.elapsedMs < 3_000, `failed over promptly (${Math.round(r.elapsedMs)} ms)`);
-    assert.deepEqual(t.macs[0]!.cancelsReceived, [r.headers.get("x-request-id")], "the stalled provider was told to stop");
+    assert.deepEqual(
+      t.macs[0]!.cancelsReceived,
+      [r.headers.get("x-request-id")],
+      "the stalled provider was told to stop",
+    );
   });
 
   it("ends the stream with an explicit in-band error after content, and bills the partial output", async () => {
-    t = await startTestCoordinator({ macs: [{ failures: { script: [{ kind: "error_after_content", afterTokens: 4 }] } }, cold] });
+    t = await startTestCoordinator({
+      macs: [{ failures: { script: [{ kind: "error_after_content", afterTokens: 4 }] } }, cold],
+    });
     const bad = t.macs[0]!;
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat({ max_tokens: 64 }));
     assert.equal(r.status, 200);
     assert.ok(chatText(r.events).length > 0, "content flowed before the failure");
-    const err = r.events.find((e) => typeof e === "object" && e !== null && "error" in e) as { error: { message: string; code: string } } | undefined;
+    const err = r.events.find((e) => typeof e === "object" && e !== null && "error" in e) as
+      | { error: { message: string; code: string } }
+      | undefined;
     assert.ok(err, "an explicit error event ends the stream");
     assert.equal(err.error.code, "provider_error");
     const row = await ledgerRow(t, r.headers.get("x-request-id")!);
@@ -89,7 +107,12 @@ describe("dispatch: failures before content are retried invisibly", function () 
     const client = new OpenAI({ baseURL: t.apiBase, apiKey: t.apiKey, maxRetries: 0 });
     bad.script({ kind: "error_after_content", afterTokens: 4 });
     await assert.rejects(async () => {
-      const s = await client.chat.completions.create({ model: "gpt-oss-20b", stream: true, max_tokens: 64, messages: [{ role: "user", content: "hi" }] });
+      const s = await client.chat.completions.create({
+        model: "gpt-oss-20b",
+        stream: true,
+        max_tokens: 64,
+        messages: [{ role: "user", content: "hi" }],
+      });
       for await (const _ of s) void _;
     }, OpenAI.APIError);
   });
@@ -110,7 +133,9 @@ describe("dispatch: failures before content are retried invisibly", function () 
   });
 
   it("cancels the provider's work when the consumer disconnects, and bills what was produced", async () => {
-    t = await startTestCoordinator({ macs: [{ instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 2_000, max: 2_000 } }] });
+    t = await startTestCoordinator({
+      macs: [{ instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 2_000, max: 2_000 } }],
+    });
     const mac = t.macs[0]!;
     const ac = new AbortController();
     const res = await fetch(`${t.apiBase}/chat/completions`, {
@@ -131,7 +156,9 @@ describe("dispatch: failures before content are retried invisibly", function () 
   });
 
   it("gives the consumer a clean error, never a hang, when its provider dies mid-stream", async () => {
-    t = await startTestCoordinator({ macs: [{ instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 2_000, max: 2_000 } }] });
+    t = await startTestCoordinator({
+      macs: [{ instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 2_000, max: 2_000 } }],
+    });
     const mac = t.macs[0]!;
     const res = await fetch(`${t.apiBase}/chat/completions`, {
       method: "POST",

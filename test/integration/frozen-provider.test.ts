@@ -24,9 +24,25 @@ describe("frozen provider detection", function () {
 
   it("evicts a SIGSTOPped provider through keepalive within seconds, well before the heartbeat timeout", async () => {
     t = await startTestCoordinator({ config: { heartbeatTimeoutMs: 120_000, grpcKeepaliveMs: 1_000 }, macs: [] });
-    child = spawn(process.execPath, [bin, "fleet", "--coordinator", `127.0.0.1:${t.coordinator.grpcPort}`, "--count", "1", "--instant", "--models", "gpt-oss-20b", "--token", t.providerToken], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    child = spawn(
+      process.execPath,
+      [
+        bin,
+        "fleet",
+        "--coordinator",
+        `127.0.0.1:${t.coordinator.grpcPort}`,
+        "--count",
+        "1",
+        "--instant",
+        "--models",
+        "gpt-oss-20b",
+        "--token",
+        t.providerToken,
+      ],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr!.on("data", (d) => (stderr += d));
     await eventually(() => t.coordinator.registry.size === 1, 20_000, `the fleet process to register (${stderr})`);

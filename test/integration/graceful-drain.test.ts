@@ -7,7 +7,12 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac } from "../../src/tools/fleet/simulated-mac.js";
-import { freePorts, provisionOverAdmin, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";
+import {
+  freePorts,
+  provisionOverAdmin,
+  startCoordinatorProcess,
+  type CoordinatorProcess,
+} from "../support/coordinator-process.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { chatText, doneCount, eventually, postJson, sseData } from "../support/http.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
@@ -40,11 +45,18 @@ describe("graceful drain (in process)", function () {
     const health = await fetch(`${t.baseUrl}/health`);
     assert.equal(health.status, 503, "load balancers see the replica leave");
     assert.equal(((await health.json()) as { status: string }).status, "draining");
-    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as { models: unknown[]; draining?: boolean };
+    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as {
+      models: unknown[];
+      draining?: boolean;
+    };
     assert.deepEqual(capacity, { models: [], draining: true }, "no capacity is advertised while draining");
 
     // A request that reaches the replica before the load balancer noticed is served, and told not to keep the connection.
-    const late = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "Hi" }] });
+    const late = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 8,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     assert.equal(late.status, 200);
     assert.equal(late.headers.get("connection"), "close");
 
@@ -60,7 +72,11 @@ describe("graceful drain (in process)", function () {
     assert.equal(result.unfinished, 0);
 
     await t.coordinator.ledger.flush();
-    const row = await t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", r.headers.get("x-request-id")!).executeTakeFirstOrThrow();
+    const row = await t.db.db
+      .selectFrom("ledger_requests")
+      .selectAll()
+      .where("request_id", "=", r.headers.get("x-request-id")!)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, "settled");
     const usage = (sseData(r.text) as { usage?: { completion_tokens: number } }[]).find((e) => e?.usage)?.usage;
     assert.equal(Number(row.completion_tokens), usage?.completion_tokens, "billed exactly what the consumer was shown");
@@ -95,20 +111,38 @@ describe("graceful drain (in process)", function () {
       if (done) break;
       text += decoder.decode(value, { stream: true });
     }
-    assert.ok(text.includes('"error"'), `the cut stream says so in band, never a clean close that looks like success: ${text.slice(-300)}`);
-    const row = await t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", res.headers.get("x-request-id")!).executeTakeFirstOrThrow();
+    assert.ok(
+      text.includes('"error"'),
+      `the cut stream says so in band, never a clean close that looks like success: ${text.slice(-300)}`,
+    );
+    const row = await t.db.db
+      .selectFrom("ledger_requests")
+      .selectAll()
+      .where("request_id", "=", res.headers.get("x-request-id")!)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, "settled");
-    assert.ok(Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < 300, `billed the ${row.completion_tokens} tokens produced`);
+    assert.ok(
+      Number(row.completion_tokens) > 0 && Number(row.completion_tokens) < 300,
+      `billed the ${row.completion_tokens} tokens produced`,
+    );
   });
 
   it("close() answers a request still waiting for capacity with a retryable 503, not a dropped connection", async () => {
     t = await startTestCoordinator({ macs: [{ ...slowMac, maxConcurrency: 1 }] });
     // Loaded first: while a slot is still loading, a second request joins the load instead of queueing here.
-    await eventually(() => t.coordinator.registry.view().providers[0]?.slots[0]?.state === "idle", 10_000, "the model to load");
+    await eventually(
+      () => t.coordinator.registry.view().providers[0]?.slots[0]?.state === "idle",
+      10_000,
+      "the model to load",
+    );
     const first = postJson(`${t.apiBase}/chat/completions`, t.apiKey, streamBody(300));
     await eventually(() => t.coordinator.dispatcher.inflight === 1, 10_000, "the first stream to be dispatched");
     const queued = postJson(`${t.apiBase}/chat/completions`, t.apiKey, streamBody(300));
-    await eventually(() => t.coordinator.dispatcher.queue.depth("gpt-oss-20b") === 1, 10_000, "the second request to queue");
+    await eventually(
+      () => t.coordinator.dispatcher.queue.depth("gpt-oss-20b") === 1,
+      10_000,
+      "the second request to queue",
+    );
     await t.coordinator.close();
     const r = await queued;
     assert.equal(r.status, 503, r.text);
@@ -140,12 +174,23 @@ describe("graceful drain (`coordinator serve` receiving SIGTERM)", function () {
   });
 
   /** `coordinator serve` as a child process, a funded key, and one slow Mac holding gpt-oss-20b warm. */
-  async function serveWithMac(naturalTokens = slowMac.naturalTokens): Promise<{ proc: CoordinatorProcess; apiKey: string }> {
+  async function serveWithMac(
+    naturalTokens = slowMac.naturalTokens,
+  ): Promise<{ proc: CoordinatorProcess; apiKey: string }> {
     const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
     const adminKey = `admin-${randomBytes(8).toString("hex")}`;
-    const proc = await startCoordinatorProcess({ databaseUrl: testDb.url, httpPort, grpcPort, adminKey, env: { SHUTDOWN_GRACE_MS: "20000" } });
+    const proc = await startCoordinatorProcess({
+      databaseUrl: testDb.url,
+      httpPort,
+      grpcPort,
+      adminKey,
+      env: { SHUTDOWN_GRACE_MS: "20000" },
+    });
     procs.push(proc);
-    const { apiKey, providerToken: token } = await provisionOverAdmin(proc.baseUrl, adminKey, { tier: "ACCOUNT_TIER_CONSUMER", creditMicroUsd: 10_000_000n });
+    const { apiKey, providerToken: token } = await provisionOverAdmin(proc.baseUrl, adminKey, {
+      tier: "ACCOUNT_TIER_CONSUMER",
+      creditMicroUsd: 10_000_000n,
+    });
     const mac = new SimulatedMac({
       coordinator: `127.0.0.1:${grpcPort}`,
       token,
@@ -160,10 +205,16 @@ describe("graceful drain (`coordinator serve` receiving SIGTERM)", function () {
     const registered = new Promise((r) => mac.once("registered", r));
     mac.start();
     await registered;
-    await eventually(async () => {
-      const cap = (await (await fetch(`${proc.baseUrl}/v1/models/capacity`)).json()) as { models: { id: string; warm_providers?: number }[] };
-      return (cap.models.find((m) => m.id === "gpt-oss-20b")?.warm_providers ?? 0) > 0;
-    }, 15_000, "the Mac to hold the model warm");
+    await eventually(
+      async () => {
+        const cap = (await (await fetch(`${proc.baseUrl}/v1/models/capacity`)).json()) as {
+          models: { id: string; warm_providers?: number }[];
+        };
+        return (cap.models.find((m) => m.id === "gpt-oss-20b")?.warm_providers ?? 0) > 0;
+      },
+      15_000,
+      "the Mac to hold the model warm",
+    );
     return { proc, apiKey };
   }
 

@@ -25,13 +25,22 @@ const HealthClient = grpc.makeClientConstructor(healthService as grpc.ServiceDef
 
 function check(client: grpc.Client, service: string): Promise<{ status: ServingStatus } | grpc.ServiceError> {
   return new Promise((resolve) =>
-    (client as unknown as { Check: (req: unknown, cb: (e: grpc.ServiceError | null, r: { status: ServingStatus }) => void) => void }).Check({ service }, (e, r) => resolve(e ?? r)),
+    (
+      client as unknown as {
+        Check: (req: unknown, cb: (e: grpc.ServiceError | null, r: { status: ServingStatus }) => void) => void;
+      }
+    ).Check({ service }, (e, r) => resolve(e ?? r)),
   );
 }
 
 /** The official reflection proto shipped with @grpc/reflection, loaded as a plain grpc-js client. */
-function reflectionClient(address: string): grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, ReflectionResponse> } {
-  const protoFile = path.join(path.dirname(createRequire(import.meta.url).resolve("@grpc/reflection")), "../proto/grpc/reflection/v1/reflection.proto");
+function reflectionClient(
+  address: string,
+): grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, ReflectionResponse> } {
+  const protoFile = path.join(
+    path.dirname(createRequire(import.meta.url).resolve("@grpc/reflection")),
+    "../proto/grpc/reflection/v1/reflection.proto",
+  );
   const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoFile, { keepCase: true })) as unknown as {
     grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
   };
@@ -82,11 +91,17 @@ describe("health probes and gRPC introspection", function () {
     assert.deepEqual(await check(health, ""), { status: "SERVING" });
     assert.deepEqual(await check(health, "coordinator.provider.v1.ProviderService"), { status: "SERVING" });
     const unknown = await check(health, "no.such.Service");
-    assert.equal((unknown as grpc.ServiceError).code, grpc.status.NOT_FOUND, "the health protocol's answer for an unknown name");
+    assert.equal(
+      (unknown as grpc.ServiceError).code,
+      grpc.status.NOT_FOUND,
+      "the health protocol's answer for an unknown name",
+    );
 
     // A Watch stream (how Envoy and some meshes follow health) hears the flip without polling.
     const seen: ServingStatus[] = [];
-    const watch = (health as unknown as { Watch: (req: unknown) => grpc.ClientReadableStream<{ status: ServingStatus }> }).Watch({ service: "" });
+    const watch = (
+      health as unknown as { Watch: (req: unknown) => grpc.ClientReadableStream<{ status: ServingStatus }> }
+    ).Watch({ service: "" });
     watch.on("data", (r) => seen.push(r.status));
     watch.on("error", () => {});
     await eventually(() => seen.length === 1, 5_000, "the watch's first status");
@@ -96,8 +111,15 @@ describe("health probes and gRPC introspection", function () {
 
     const notReady = await probe("/readyz");
     assert.equal(notReady.status, 503);
-    assert.deepEqual(jsonOf(notReady), { status: "not_ready", checks: { migrations: "ok", ledger: "ok", serving: "draining" } });
-    assert.equal((await probe("/livez")).status, 200, "a draining process is alive: restarting it would cut its streams");
+    assert.deepEqual(jsonOf(notReady), {
+      status: "not_ready",
+      checks: { migrations: "ok", ledger: "ok", serving: "draining" },
+    });
+    assert.equal(
+      (await probe("/livez")).status,
+      200,
+      "a draining process is alive: restarting it would cut its streams",
+    );
     assert.deepEqual(await check(health, ""), { status: "NOT_SERVING" });
     assert.deepEqual(await check(health, "coordinator.provider.v1.ProviderService"), { status: "NOT_SERVING" });
     await eventually(() => seen.at(-1) === "NOT_SERVING", 5_000, "the watch to hear NOT_SERVING");
@@ -117,7 +139,9 @@ describe("health probes and gRPC introspection", function () {
     for (const service of names) {
       const file = await reflect(address, { file_containing_symbol: service });
       assert.equal(file.error_response, undefined, file.error_response?.error_message);
-      const protos = (file.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => fromBinary(FileDescriptorProtoSchema, b));
+      const protos = (file.file_descriptor_response?.file_descriptor_proto ?? []).map((b) =>
+        fromBinary(FileDescriptorProtoSchema, b),
+      );
       const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: protos }));
       assert.ok(registry.getService(service), `${service} links from its reflected files`);
     }
@@ -126,10 +150,23 @@ describe("health probes and gRPC introspection", function () {
   it("answers buf curl through reflection alone: methods listed, Health/Check called", async () => {
     t = await startTestCoordinator({ macs: [] });
     const url = `http://127.0.0.1:${t.coordinator.grpcPort}`;
-    const bufCurl = (...args: string[]) => promisify(execFile)(path.resolve("node_modules/.bin/buf"), ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args]);
+    const bufCurl = (...args: string[]) =>
+      promisify(execFile)(path.resolve("node_modules/.bin/buf"), [
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        ...args,
+      ]);
     const methods = (await bufCurl("--list-methods", url)).stdout.trim().split("\n");
-    assert.deepEqual(methods, ["coordinator.provider.v1.ProviderService/Connect", "grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch"]);
-    assert.deepEqual(JSON.parse((await bufCurl("-d", '{"service":""}', `${url}/grpc.health.v1.Health/Check`)).stdout), { status: "SERVING" });
+    assert.deepEqual(methods, [
+      "coordinator.provider.v1.ProviderService/Connect",
+      "grpc.health.v1.Health/Check",
+      "grpc.health.v1.Health/Watch",
+    ]);
+    assert.deepEqual(JSON.parse((await bufCurl("-d", '{"service":""}', `${url}/grpc.health.v1.Health/Check`)).stdout), {
+      status: "SERVING",
+    });
   });
 
   it("counts every migration as pending on an empty database and none once migrated (what /readyz waits for)", async () => {

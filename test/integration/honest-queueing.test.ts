@@ -63,11 +63,19 @@ describe("honest queueing under overload", function () {
     const finished: number[] = [];
     const runs = [];
     for (let i = 0; i < 4; i++) {
-      runs.push(postJson(url, t.apiKey, { ...body, messages: [{ role: "user", content: `request ${i}` }] }).then((r) => (finished.push(i), r)));
+      runs.push(
+        postJson(url, t.apiKey, { ...body, messages: [{ role: "user", content: `request ${i}` }] }).then(
+          (r) => (finished.push(i), r),
+        ),
+      );
       await new Promise((resolve) => setTimeout(resolve, 30)); // a known arrival order
     }
     const results = await Promise.all(runs);
-    assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200], results.map((r) => r.text.slice(0, 200)).join("\n"));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200, 200, 200],
+      results.map((r) => r.text.slice(0, 200)).join("\n"),
+    );
     assert.deepEqual(finished, [0, 1, 2, 3], "first come, first served");
   });
 
@@ -75,7 +83,18 @@ describe("honest queueing under overload", function () {
     t = await startTestCoordinator({ macs: [{}, {}] });
     const cap = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as { models: Record<string, unknown>[] };
     const row = cap.models.find((m) => m.id === "gpt-oss-20b")!;
-    for (const k of ["routable_providers", "warm_providers", "cold_providers", "active_requests", "queued_requests", "queue_limit", "aggregate_tps", "estimated_ttft_ms", "token_budget_remaining", "token_budget_total"]) {
+    for (const k of [
+      "routable_providers",
+      "warm_providers",
+      "cold_providers",
+      "active_requests",
+      "queued_requests",
+      "queue_limit",
+      "aggregate_tps",
+      "estimated_ttft_ms",
+      "token_budget_remaining",
+      "token_budget_total",
+    ]) {
       assert.equal(typeof row[k], "number", `${k} is reported`);
     }
     assert.equal(row.routable_providers, 2);

@@ -46,7 +46,10 @@ describe("hostile providers", function () {
     assert.equal(t.coordinator.registry.size, 0);
     const models = await fetch(`${t.apiBase}/models`, { headers: { authorization: `Bearer ${t.apiKey}` } });
     const ids = ((await models.json()) as { data: { id: string }[] }).data.map((m) => m.id);
-    assert.ok(ids.every((id) => /^[A-Za-z0-9][A-Za-z0-9._:@+/-]*$/.test(id) && id.length <= 128), ids.join(","));
+    assert.ok(
+      ids.every((id) => /^[A-Za-z0-9][A-Za-z0-9._:@+/-]*$/.test(id) && id.length <= 128),
+      ids.join(","),
+    );
   });
 
   it("ends a session that sends bytes that are not a ProviderMessage (INVALID_ARGUMENT), and keeps serving", async () => {
@@ -83,7 +86,10 @@ describe("hostile providers", function () {
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat());
     assert.equal(r.status, 200, r.text);
     const usage = (JSON.parse(r.text) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
-    assert.ok(usage.prompt_tokens > 0 && usage.prompt_tokens < 200, `prompt billed at the coordinator's count, got ${usage.prompt_tokens}`);
+    assert.ok(
+      usage.prompt_tokens > 0 && usage.prompt_tokens < 200,
+      `prompt billed at the coordinator's count, got ${usage.prompt_tokens}`,
+    );
     const status = await liar.status;
     assert.equal(status.code, grpc.status.INVALID_ARGUMENT);
     assert.match(status.details, /usage\.prompt_tokens/);
@@ -91,7 +97,11 @@ describe("hostile providers", function () {
     await t.coordinator.ledger.flush();
     const verdict = await verifyLedger(t.db.db);
     assert.deepEqual(verdict, { ok: true, violations: [], quarantined: [] });
-    const row = await t.db.db.selectFrom("ledger_requests").select(["state", "prompt_tokens"]).where("account_id", "=", t.accountId).executeTakeFirstOrThrow();
+    const row = await t.db.db
+      .selectFrom("ledger_requests")
+      .select(["state", "prompt_tokens"])
+      .where("account_id", "=", t.accountId)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, "settled");
     assert.equal(Number(row.prompt_tokens), usage.prompt_tokens);
     assert.equal(t.coordinator.ledger.status().queuedWrites, 0);
@@ -113,16 +123,32 @@ describe("hostile providers", function () {
       assert.equal(r.status, 200, `request ${i} is served, not locked out: ${r.text}`);
       billed.push((JSON.parse(r.text) as { usage: (typeof billed)[number] }).usage);
       // The limiter was reconciled with the billed usage, not 10^9 tokens.
-      assert.ok(Number(r.headers.get("x-ratelimit-remaining-input-tokens")) > 1_000, r.headers.get("x-ratelimit-remaining-input-tokens") ?? "no header");
+      assert.ok(
+        Number(r.headers.get("x-ratelimit-remaining-input-tokens")) > 1_000,
+        r.headers.get("x-ratelimit-remaining-input-tokens") ?? "no header",
+      );
     }
     for (const u of billed) {
       assert.ok(u.prompt_tokens > 0 && u.prompt_tokens < 200, `prompt ${u.prompt_tokens}`);
-      assert.ok(u.completion_tokens >= 10 && u.completion_tokens <= 20, `completion ${u.completion_tokens} for ${text.split(" ").length} words streamed`);
+      assert.ok(
+        u.completion_tokens >= 10 && u.completion_tokens <= 20,
+        `completion ${u.completion_tokens} for ${text.split(" ").length} words streamed`,
+      );
     }
     await t.coordinator.ledger.flush();
-    const rows = await t.db.db.selectFrom("ledger_requests").select(["prompt_tokens", "completion_tokens", "consumer_debit_micro_usd"]).where("account_id", "=", t.accountId).execute();
+    const rows = await t.db.db
+      .selectFrom("ledger_requests")
+      .select(["prompt_tokens", "completion_tokens", "consumer_debit_micro_usd"])
+      .where("account_id", "=", t.accountId)
+      .execute();
     assert.equal(rows.length, 4);
-    for (const r of rows) assert.ok(Number(r.prompt_tokens) < 200 && Number(r.completion_tokens) <= 20 && BigInt(r.consumer_debit_micro_usd) === 100n /* the consumer-tier minimum, as for an honest answer */, JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+    for (const r of rows)
+      assert.ok(
+        Number(r.prompt_tokens) < 200 &&
+          Number(r.completion_tokens) <= 20 &&
+          BigInt(r.consumer_debit_micro_usd) === 100n /* the consumer-tier minimum, as for an honest answer */,
+        JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+      );
     assert.ok((t.coordinator.registry.get(liarId)?.costPenaltyFactor ?? 1) > 1, "the liar's routing weight is lowered");
     // Operators see the divergence per provider.
     const listed = await fetch(`${t.baseUrl}/coordinator.admin.v1.AdminService/ListProviders`, {
@@ -130,7 +156,9 @@ describe("hostile providers", function () {
       headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" },
       body: "{}",
     });
-    const liarRow = ((await listed.json()) as { providers: { id: string; usageOverClaims?: number; routingPenalty?: number }[] }).providers.find((p) => p.id === liarId);
+    const liarRow = (
+      (await listed.json()) as { providers: { id: string; usageOverClaims?: number; routingPenalty?: number }[] }
+    ).providers.find((p) => p.id === liarId);
     assert.equal(liarRow?.usageOverClaims, 4);
     assert.equal(liarRow?.routingPenalty, 1.8);
 
@@ -147,7 +175,9 @@ describe("hostile providers", function () {
 
   it("does not let absurd capability claims win traffic from an honest Mac", async () => {
     // A modest honest Mac: the liar's claims, even clamped to its tier's physical bounds, beat this one's.
-    t = await startTestCoordinator({ macs: [{ serial: "HONEST-1", chip: chipProfiles.find((c) => c.key === "m4-pro-48")! }] });
+    t = await startTestCoordinator({
+      macs: [{ serial: "HONEST-1", chip: chipProfiles.find((c) => c.key === "m4-pro-48")! }],
+    });
     const honestId = t.macs[0]!.providerId!;
     const liar = raw();
     const liarId = await liar.registerAndWait({
@@ -164,19 +194,32 @@ describe("hostile providers", function () {
     await t.waitForProviders(2);
     const prompt = "Summarise the following notes in one paragraph. ".repeat(40); // about 360 tokens: long enough to measure
 
-    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as { models?: { token_budget_total?: number }[] } | { data?: unknown };
-    const figures = JSON.stringify(capacity).match(/-?\d+(\.\d+)?(e[+-]?\d+)?/gi)!.map(Number);
-    assert.ok(figures.every((x) => Number.isFinite(x) && Math.abs(x) < 1e9), `capacity shows no unbounded figure: ${JSON.stringify(capacity)}`);
+    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as
+      | { models?: { token_budget_total?: number }[] }
+      | { data?: unknown };
+    const figures = JSON.stringify(capacity)
+      .match(/-?\d+(\.\d+)?(e[+-]?\d+)?/gi)!
+      .map(Number);
+    assert.ok(
+      figures.every((x) => Number.isFinite(x) && Math.abs(x) < 1e9),
+      `capacity shows no unbounded figure: ${JSON.stringify(capacity)}`,
+    );
 
     const servedBy = new Map<string, number>();
     for (let i = 0; i < 16; i++) {
-      const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat(`${prompt} (${i})`), max_tokens: 200 });
+      const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+        ...chat(`${prompt} (${i})`),
+        max_tokens: 200,
+      });
       assert.equal(r.status, 200, r.text);
       const id = r.headers.get("x-provider-id") ?? "";
       servedBy.set(id, (servedBy.get(id) ?? 0) + 1);
     }
     // It may win while unmeasured; once its real rates are measured the honest Mac takes the traffic.
-    assert.ok((servedBy.get(liarId) ?? 0) <= 3, `the liar served ${servedBy.get(liarId) ?? 0} of 16 (honest: ${servedBy.get(honestId) ?? 0})`);
+    assert.ok(
+      (servedBy.get(liarId) ?? 0) <= 3,
+      `the liar served ${servedBy.get(liarId) ?? 0} of 16 (honest: ${servedBy.get(honestId) ?? 0})`,
+    );
   });
 
   it("throttles a heartbeat flood, then ends the session with RESOURCE_EXHAUSTED and holds the serial off for a while", async () => {
@@ -199,7 +242,11 @@ describe("hostile providers", function () {
   it("quarantines a settlement PostgreSQL refuses while every other account's requests are billed, and ledger verify stays clean", async () => {
     t = await startTestCoordinator({ macs: [{ maxConcurrency: 16 }, { maxConcurrency: 16 }] });
     const accounts = t.coordinator.ledger.accounts;
-    const poisoned = await accounts.createAccount({ name: "poisoned", tier: "consumer", initialCreditMicroUsd: 50_000_000n });
+    const poisoned = await accounts.createAccount({
+      name: "poisoned",
+      tier: "consumer",
+      initialCreditMicroUsd: 50_000_000n,
+    });
     const poisonedKey = (await accounts.issueApiKey({ accountId: poisoned.id })).apiKey;
     // A deterministic failure only this account's settlements hit (as a NUL byte or an overflow would). On insert
     // too: a settlement may write its row in the same statement when the dispatch row was not written yet.
@@ -210,21 +257,35 @@ describe("hostile providers", function () {
         END IF;
         RETURN NEW;
       END $$ LANGUAGE plpgsql`.execute(t.db.db);
-    await sql`CREATE TRIGGER refuse_poisoned BEFORE INSERT OR UPDATE ON ledger_requests FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()`.execute(t.db.db);
+    await sql`CREATE TRIGGER refuse_poisoned BEFORE INSERT OR UPDATE ON ledger_requests FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()`.execute(
+      t.db.db,
+    );
 
     const results = await Promise.all([
-      ...Array.from({ length: 6 }, (_, i) => postJson(`${t.apiBase}/chat/completions`, poisonedKey, chat(`poisoned ${i}`))),
+      ...Array.from({ length: 6 }, (_, i) =>
+        postJson(`${t.apiBase}/chat/completions`, poisonedKey, chat(`poisoned ${i}`)),
+      ),
       ...Array.from({ length: 6 }, (_, i) => postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat(`healthy ${i}`))),
     ]);
-    assert.deepEqual(results.map((r) => r.status), Array(12).fill(200));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(12).fill(200),
+    );
     await t.coordinator.ledger.flush();
     // Later writes are not stuck behind the refused ones.
     await eventually(() => t.coordinator.ledger.status().queuedWrites === 0, 10_000, "the writer to drain");
     assert.equal(t.coordinator.ledger.status().degraded, false);
 
-    const healthy = await t.db.db.selectFrom("ledger_requests").select(["state", "consumer_debit_micro_usd"]).where("account_id", "=", t.accountId).execute();
+    const healthy = await t.db.db
+      .selectFrom("ledger_requests")
+      .select(["state", "consumer_debit_micro_usd"])
+      .where("account_id", "=", t.accountId)
+      .execute();
     assert.equal(healthy.length, 6);
-    assert.ok(healthy.every((r) => r.state === "settled" && BigInt(r.consumer_debit_micro_usd ?? 0) > 0n), JSON.stringify(healthy, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+    assert.ok(
+      healthy.every((r) => r.state === "settled" && BigInt(r.consumer_debit_micro_usd ?? 0) > 0n),
+      JSON.stringify(healthy, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+    );
     const quarantined = await t.db.db.selectFrom("ledger_quarantine").selectAll().execute();
     assert.equal(quarantined.length, 6, "each refused settlement quarantined with its error");
     const verdict = await verifyLedger(t.db.db);

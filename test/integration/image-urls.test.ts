@@ -16,9 +16,45 @@ const PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8B
 type OpenAIError = { error: { message: string; type: string; code: string; param: string | null } };
 type AnthropicError = { type: string; error: { type: string; message: string } };
 
-const chat = (url: string) => ({ model: VISION, max_tokens: 8, messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url } }] }] });
-const responses = (url: string) => ({ model: VISION, max_output_tokens: 8, input: [{ role: "user", content: [{ type: "input_text", text: "what is this?" }, { type: "input_image", image_url: url }] }] });
-const messages = (source: unknown) => ({ model: VISION, max_tokens: 8, messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image", source }] }] });
+const chat = (url: string) => ({
+  model: VISION,
+  max_tokens: 8,
+  messages: [
+    {
+      role: "user",
+      content: [
+        { type: "text", text: "what is this?" },
+        { type: "image_url", image_url: { url } },
+      ],
+    },
+  ],
+});
+const responses = (url: string) => ({
+  model: VISION,
+  max_output_tokens: 8,
+  input: [
+    {
+      role: "user",
+      content: [
+        { type: "input_text", text: "what is this?" },
+        { type: "input_image", image_url: url },
+      ],
+    },
+  ],
+});
+const messages = (source: unknown) => ({
+  model: VISION,
+  max_tokens: 8,
+  messages: [
+    {
+      role: "user",
+      content: [
+        { type: "text", text: "what is this?" },
+        { type: "image", source },
+      ],
+    },
+  ],
+});
 
 describe("image URLs handed to Macs", function () {
   this.timeout(30_000);
@@ -40,7 +76,10 @@ describe("image URLs handed to Macs", function () {
     it("Chat Completions: 400 invalid_image_url naming messages[0].content[1].image_url.url", async () => {
       const cases: [string, RegExp][] = [
         ["http://169.254.169.254/latest/meta-data/iam/", /must be an https URL/],
-        ["https://169.254.169.254/latest/meta-data/iam/", /169\.254\.169\.254, a link-local \(cloud metadata\) address/],
+        [
+          "https://169.254.169.254/latest/meta-data/iam/",
+          /169\.254\.169\.254, a link-local \(cloud metadata\) address/,
+        ],
         ["https://2852039166/", /non-standard form/],
         ["https://user:pw@example.com/cat.png", /credentials/],
         ["https://127.0.0.1:8080/", /loopback/],
@@ -51,7 +90,11 @@ describe("image URLs handed to Macs", function () {
         const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat(url));
         assert.equal(r.status, 400, `${url}: ${r.text}`);
         const e = JSON.parse(r.text) as OpenAIError;
-        assert.deepEqual({ type: e.error.type, code: e.error.code, param: e.error.param }, { type: "invalid_request_error", code: "invalid_image_url", param: "messages[0].content[1].image_url.url" }, url);
+        assert.deepEqual(
+          { type: e.error.type, code: e.error.code, param: e.error.param },
+          { type: "invalid_request_error", code: "invalid_image_url", param: "messages[0].content[1].image_url.url" },
+          url,
+        );
         assert.match(e.error.message, /^'messages\[0\]\.content\[1\]\.image_url\.url' /);
         assert.match(e.error.message, message);
       }
@@ -59,20 +102,34 @@ describe("image URLs handed to Macs", function () {
     });
 
     it("Responses: 400 invalid_image_url naming input[0].content[1].image_url", async () => {
-      for (const url of ["https://[::ffff:169.254.169.254]/", "https://[fd00:ec2::254]/latest/meta-data/", "https://metadata/computeMetadata/v1/"]) {
+      for (const url of [
+        "https://[::ffff:169.254.169.254]/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://metadata/computeMetadata/v1/",
+      ]) {
         const r = await postJson(`${t.apiBase}/responses`, t.apiKey, responses(url));
         assert.equal(r.status, 400, `${url}: ${r.text}`);
         const e = JSON.parse(r.text) as OpenAIError;
-        assert.deepEqual({ type: e.error.type, code: e.error.code, param: e.error.param }, { type: "invalid_request_error", code: "invalid_image_url", param: "input[0].content[1].image_url" }, url);
+        assert.deepEqual(
+          { type: e.error.type, code: e.error.code, param: e.error.param },
+          { type: "invalid_request_error", code: "invalid_image_url", param: "input[0].content[1].image_url" },
+          url,
+        );
       }
       await assertNothingReachedAMac();
     });
 
     it("Anthropic Messages and count_tokens: 400 in Anthropic's shape, the message naming the source field", async () => {
       const cases: [unknown, RegExp][] = [
-        [{ type: "url", url: "https://metadata.google.internal/computeMetadata/v1/" }, /^'messages\[0\]\.content\[1\]\.source\.url' .*cloud metadata/],
+        [
+          { type: "url", url: "https://metadata.google.internal/computeMetadata/v1/" },
+          /^'messages\[0\]\.content\[1\]\.source\.url' .*cloud metadata/,
+        ],
         [{ type: "url", url: "https://localhost/x.png" }, /^'messages\[0\]\.content\[1\]\.source\.url' /],
-        [{ type: "base64", media_type: "image/png", data: "not base64!" }, /^'messages\[0\]\.content\[1\]\.source' .*valid base64/],
+        [
+          { type: "base64", media_type: "image/png", data: "not base64!" },
+          /^'messages\[0\]\.content\[1\]\.source' .*valid base64/,
+        ],
         [{ type: "base64", media_type: "text/html", data: "PGgxPg==" }, /^'messages\[0\]\.content\[1\]\.source' /],
       ];
       for (const path of ["/v1/messages", "/v1/messages/count_tokens"]) {
@@ -93,17 +150,32 @@ describe("image URLs handed to Macs", function () {
         await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat("https://example.com/cat.png")),
         await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat(`data:image/png;base64,${PNG_1PX}`)),
         await postJson(`${t.apiBase}/responses`, t.apiKey, responses("https://images.example.com/a.webp")),
-        await postJson(`${t.baseUrl}/v1/messages`, t.apiKey, messages({ type: "url", url: "https://example.com/a.jpg" })),
-        await postJson(`${t.baseUrl}/v1/messages`, t.apiKey, messages({ type: "base64", media_type: "image/png", data: PNG_1PX })),
+        await postJson(
+          `${t.baseUrl}/v1/messages`,
+          t.apiKey,
+          messages({ type: "url", url: "https://example.com/a.jpg" }),
+        ),
+        await postJson(
+          `${t.baseUrl}/v1/messages`,
+          t.apiKey,
+          messages({ type: "base64", media_type: "image/png", data: PNG_1PX }),
+        ),
       ];
-      assert.deepEqual(ok.map((r) => r.status), [200, 200, 200, 200, 200], ok.map((r) => r.text.slice(0, 200)).join("\n"));
+      assert.deepEqual(
+        ok.map((r) => r.status),
+        [200, 200, 200, 200, 200],
+        ok.map((r) => r.text.slice(0, 200)).join("\n"),
+      );
     });
   });
 
   describe("with operator exceptions", () => {
     let t: TestCoordinator;
     before(async () => {
-      t = await startTestCoordinator({ macs: [visionMac], config: { imageUrlAllowHttp: true, imageUrlAllowHosts: "images.internal,10.20.30.40", maxImageDataBytes: 16 } });
+      t = await startTestCoordinator({
+        macs: [visionMac],
+        config: { imageUrlAllowHttp: true, imageUrlAllowHosts: "images.internal,10.20.30.40", maxImageDataBytes: 16 },
+      });
     });
     after(async () => t?.close());
 

@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { freePorts, provisionOverAdmin, startCoordinatorProcess, type CoordinatorProcess } from "../support/coordinator-process.js";
+import {
+  freePorts,
+  provisionOverAdmin,
+  startCoordinatorProcess,
+  type CoordinatorProcess,
+} from "../support/coordinator-process.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { rawRequest, type RawResponse } from "../support/raw-http.js";
 
@@ -47,13 +52,30 @@ describe("memory under hostile uploads (coordinator serve child process)", funct
     const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
     port = httpPort;
     // Two maximum-size bodies may be held at once.
-    proc = await startCoordinatorProcess({ databaseUrl: testDb.url, httpPort, grpcPort, adminKey, env: { MAX_INFLIGHT_BODY_BYTES: String(32 * MiB) } });
+    proc = await startCoordinatorProcess({
+      databaseUrl: testDb.url,
+      httpPort,
+      grpcPort,
+      adminKey,
+      env: { MAX_INFLIGHT_BODY_BYTES: String(32 * MiB) },
+    });
     pid = proc.child.pid!;
-    ({ apiKey } = await provisionOverAdmin(proc.baseUrl, adminKey, { tier: "ACCOUNT_TIER_CONSUMER", creditMicroUsd: 1_000_000n }));
+    ({ apiKey } = await provisionOverAdmin(proc.baseUrl, adminKey, {
+      tier: "ACCOUNT_TIER_CONSUMER",
+      creditMicroUsd: 1_000_000n,
+    }));
     // Warm the paths the test uses, so first-use allocations are not counted as growth.
     for (let i = 0; i < 3; i++) {
-      await rawRequest(port, { path: "/coordinator.admin.v1.AdminService/ListProviders", headers: { "content-type": "application/json", "content-length": 2 }, body: "{}" });
-      await rawRequest(port, { path: "/v1/chat/completions", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "content-length": 2 }, body: "{}" });
+      await rawRequest(port, {
+        path: "/coordinator.admin.v1.AdminService/ListProviders",
+        headers: { "content-type": "application/json", "content-length": 2 },
+        body: "{}",
+      });
+      await rawRequest(port, {
+        path: "/v1/chat/completions",
+        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "content-length": 2 },
+        body: "{}",
+      });
     }
   });
   after(async () => {
@@ -91,7 +113,11 @@ describe("memory under hostile uploads (coordinator serve child process)", funct
       const responses: Promise<RawResponse>[] = Array.from({ length: 20 }, () =>
         rawRequest(port, {
           path: "/v1/chat/completions",
-          headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json", "content-length": 15 * MiB },
+          headers: {
+            authorization: `Bearer ${apiKey}`,
+            "content-type": "application/json",
+            "content-length": 15 * MiB,
+          },
           uploadBytes: 15 * MiB - 1,
           responseTimeoutMs: 4_000,
           onOpen: (s) => sockets.push(s),
@@ -109,6 +135,9 @@ describe("memory under hostile uploads (coordinator serve child process)", funct
       assert.equal(r.closed, true);
     }
     const growth = peak - before;
-    assert.ok(growth < 150 * MiB, `RSS grew ${(growth / MiB).toFixed(0)} MiB (from ${(before / MiB).toFixed(0)} MiB); unbounded it was ~280 MiB here`);
+    assert.ok(
+      growth < 150 * MiB,
+      `RSS grew ${(growth / MiB).toFixed(0)} MiB (from ${(before / MiB).toFixed(0)} MiB); unbounded it was ~280 MiB here`,
+    );
   });
 });

@@ -18,15 +18,32 @@ const GEMMA = "gemma-4-26b";
 const QWEN = "qwen3-8b";
 
 /** A Mac whose answers take real time (about 150 tokens at its decode rate) and that runs one request at a time. */
-const slow = (o: TestMacOptions): TestMacOptions => ({ instant: false, timeScale: 1, maxConcurrency: 1, naturalTokens: { min: 150, max: 150 }, diskGbs: 1000, ...o });
+const slow = (o: TestMacOptions): TestMacOptions => ({
+  instant: false,
+  timeScale: 1,
+  maxConcurrency: 1,
+  naturalTokens: { min: 150, max: 150 },
+  diskGbs: 1000,
+  ...o,
+});
 
-const poolOf = (t: TestCoordinator, mac: SimulatedMac) => t.coordinator.registry.view().providers.find((p) => p.id === mac.providerId)?.pool;
+const poolOf = (t: TestCoordinator, mac: SimulatedMac) =>
+  t.coordinator.registry.view().providers.find((p) => p.id === mac.providerId)?.pool;
 /** Waits until the Mac is assigned `pool` (any pool when undefined): a Mac that loads its own warm models after its first heartbeat is seeded, then reseeded by what it holds once the load shows. */
 const waitForPool = (t: TestCoordinator, mac: SimulatedMac, pool?: string) =>
-  eventually(() => (pool === undefined ? poolOf(t, mac) !== undefined : poolOf(t, mac) === pool), 10_000, `pool ${pool ?? "(any)"} for ${mac.serial}, has ${poolOf(t, mac)}`);
+  eventually(
+    () => (pool === undefined ? poolOf(t, mac) !== undefined : poolOf(t, mac) === pool),
+    10_000,
+    `pool ${pool ?? "(any)"} for ${mac.serial}, has ${poolOf(t, mac)}`,
+  );
 
 const chat = (t: TestCoordinator, model: string, extra: Record<string, unknown> = {}): Promise<RawResponse> =>
-  postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model, messages: [{ role: "user", content: "hello" }], max_tokens: 200, ...extra });
+  postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+    model,
+    messages: [{ role: "user", content: "hello" }],
+    max_tokens: 200,
+    ...extra,
+  });
 
 const errorCode = (r: RawResponse) => (JSON.parse(r.text) as { error?: { code?: string } }).error?.code;
 
@@ -34,7 +51,11 @@ const errorCode = (r: RawResponse) => (JSON.parse(r.text) as { error?: { code?: 
 const burst = (n: number, request: () => Promise<RawResponse>) => Promise.all(Array.from({ length: n }, request));
 
 async function servedBy(t: TestCoordinator): Promise<Map<string, string | null>> {
-  const rows = await t.db.db.selectFrom("ledger_requests").select(["request_id", "provider_id"]).where("state", "=", "settled").execute();
+  const rows = await t.db.db
+    .selectFrom("ledger_requests")
+    .select(["request_id", "provider_id"])
+    .where("state", "=", "settled")
+    .execute();
   return new Map(rows.map((r) => [r.request_id, r.provider_id]));
 }
 
@@ -59,18 +80,28 @@ describe("model pools with simulated Macs", function () {
 
     // The pool's four slots fill (these race each other and the admission checks), then a burst finds it full.
     const filling = burst(4, () => chat(t!, GPT));
-    await eventually(() => gpt1.requestsReceived.length + gpt2.requestsReceived.length === 4, 5_000, "the gpt-oss pool to be full");
+    await eventually(
+      () => gpt1.requestsReceived.length + gpt2.requestsReceived.length === 4,
+      5_000,
+      "the gpt-oss pool to be full",
+    );
     const shed = await burst(6, () => chat(t!, GPT));
     for (const r of shed) {
       assert.equal(r.status, 429, r.text);
       assert.equal(errorCode(r), "pool_exhausted");
       assert.ok(Number(r.headers.get("retry-after")) >= 1, `Retry-After: ${r.headers.get("retry-after")}`);
     }
-    assert.deepEqual((await filling).map((r) => r.status), [200, 200, 200, 200]);
+    assert.deepEqual(
+      (await filling).map((r) => r.status),
+      [200, 200, 200, 200],
+    );
     assert.deepEqual(gemma.requestsReceived, [], "the gemma Mac never saw a gpt-oss request");
     const served = await servedBy(t);
     assert.equal(served.size, 4);
-    assert.ok([...served.values()].every((p) => p === gpt1.providerId || p === gpt2.providerId), "billed to the gpt-oss Macs only");
+    assert.ok(
+      [...served.values()].every((p) => p === gpt1.providerId || p === gpt2.providerId),
+      "billed to the gpt-oss Macs only",
+    );
     assert.equal(poolOf(t, gemma), GEMMA, "a resident Mac is never reassigned");
 
     // The gemma pool keeps serving its own model.
@@ -106,7 +137,12 @@ describe("model pools with simulated Macs", function () {
     assert.equal(poolOf(t, loading), GEMMA, "nothing resident: seeded to the pool with no Mac yet");
 
     const gemmaRequest = chat(t, GEMMA);
-    await eventually(() => t!.coordinator.registry.view().providers.some((p) => p.id === loading.providerId && p.pendingLoads.size > 0), 5_000, "the gemma load to be pending");
+    await eventually(
+      () =>
+        t!.coordinator.registry.view().providers.some((p) => p.id === loading.providerId && p.pendingLoads.size > 0),
+      5_000,
+      "the gemma load to be pending",
+    );
     const holder = chat(t, GPT);
     await eventually(() => gpt.requestsReceived.length === 1, 5_000, "the gpt-oss Mac to be busy");
 
@@ -147,13 +183,21 @@ describe("model pools with simulated Macs", function () {
     await waitForPool(t, previous, "chat"); // the previous build's Macs are the alias's pool too
     await waitForPool(t, other, QWEN);
 
-    const listed = (await (await fetch(`${t.apiBase}/models`, { headers: { authorization: `Bearer ${t.apiKey}` } })).json()) as { data: { id: string }[] };
+    const listed = (await (
+      await fetch(`${t.apiBase}/models`, { headers: { authorization: `Bearer ${t.apiKey}` } })
+    ).json()) as { data: { id: string }[] };
     const ids = listed.data.map((m) => m.id);
     assert.ok(ids.includes("chat"), `models: ${ids}`);
     assert.ok(!ids.includes(GEMMA) && !ids.includes(GPT), `an alias's builds are not listed: ${ids}`);
-    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as { models: { id: string; routable_providers: number; warm_providers: number }[] };
+    const capacity = (await (await fetch(`${t.apiBase}/models/capacity`)).json()) as {
+      models: { id: string; routable_providers: number; warm_providers: number }[];
+    };
     const chatRow = capacity.models.find((m) => m.id === "chat");
-    assert.deepEqual(chatRow && { routable: chatRow.routable_providers, warm: chatRow.warm_providers }, { routable: 2, warm: 2 }, "one row for the alias: both builds' Macs, not the other pool's");
+    assert.deepEqual(
+      chatRow && { routable: chatRow.routable_providers, warm: chatRow.warm_providers },
+      { routable: 2, warm: 2 },
+      "one row for the alias: both builds' Macs, not the other pool's",
+    );
     assert.ok(!capacity.models.some((m) => m.id === GEMMA || m.id === GPT), "no rows for the builds behind the alias");
 
     const onDesired = chat(t, "chat");
@@ -163,7 +207,11 @@ describe("model pools with simulated Macs", function () {
     assert.equal((JSON.parse(fallback.text) as { model: string }).model, "chat", "the response names the alias");
     assert.equal(previous.requestsReceived.length, 1, "the previous build served");
     assert.deepEqual(other.requestsReceived, [], "not the other pool's Mac, although it holds the desired build");
-    const row = await t.db.db.selectFrom("ledger_requests").select(["model", "provider_id"]).where("request_id", "=", previous.requestsReceived[0]!).executeTakeFirstOrThrow();
+    const row = await t.db.db
+      .selectFrom("ledger_requests")
+      .select(["model", "provider_id"])
+      .where("request_id", "=", previous.requestsReceived[0]!)
+      .executeTakeFirstOrThrow();
     assert.deepEqual(row, { model: GPT, provider_id: previous.providerId! }, "billed as the build that served");
 
     // Both builds busy: now the pool is exhausted.
@@ -173,7 +221,10 @@ describe("model pools with simulated Macs", function () {
     assert.equal(refused.status, 429, refused.text);
     assert.equal(errorCode(refused), "pool_exhausted");
     assert.ok(Number(refused.headers.get("retry-after")) >= 1);
-    assert.deepEqual((await Promise.all([onDesired, onPrevious])).map((r) => r.status), [200, 200]);
+    assert.deepEqual(
+      (await Promise.all([onDesired, onPrevious])).map((r) => r.status),
+      [200, 200],
+    );
   });
 
   it("a vision request to a pool with no vision-capable build fails fast with 503, although another pool's Mac could take it", async () => {
@@ -186,7 +237,15 @@ describe("model pools with simulated Macs", function () {
     const started = Date.now();
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
       model: GEMMA,
-      messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }],
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "what is this?" },
+            { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } },
+          ],
+        },
+      ],
       max_tokens: 20,
     });
     assert.equal(r.status, 503, r.text);
@@ -201,12 +260,28 @@ describe("model pools with simulated Macs", function () {
     t = await startTestCoordinator({ macs: [], config: { modelPools: false } });
     const textOnly = await t.addMac({ models: [{ id: GEMMA, isVision: false }], warmModels: [GEMMA] });
     const both = await t.addMac({ models: [GPT, GEMMA], warmModels: [GPT] });
-    await eventually(() => t!.coordinator.registry.view().providers.every((p) => (p.heartbeats ?? 0) >= 2), 5_000, "heartbeats");
-    assert.deepEqual(t.coordinator.registry.view().providers.map((p) => p.pool), [undefined, undefined], "no Mac is assigned a pool");
+    await eventually(
+      () => t!.coordinator.registry.view().providers.every((p) => (p.heartbeats ?? 0) >= 2),
+      5_000,
+      "heartbeats",
+    );
+    assert.deepEqual(
+      t.coordinator.registry.view().providers.map((p) => p.pool),
+      [undefined, undefined],
+      "no Mac is assigned a pool",
+    );
 
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
       model: GEMMA,
-      messages: [{ role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }],
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "what is this?" },
+            { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } },
+          ],
+        },
+      ],
       max_tokens: 20,
     });
     assert.equal(r.status, 200, r.text);

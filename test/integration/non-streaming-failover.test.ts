@@ -18,11 +18,20 @@ interface ChatCompletion {
 
 async function ledgerRow(t: TestCoordinator, requestId: string) {
   await t.coordinator.ledger.flush();
-  return t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirstOrThrow();
+  return t.db.db
+    .selectFrom("ledger_requests")
+    .selectAll()
+    .where("request_id", "=", requestId)
+    .executeTakeFirstOrThrow();
 }
 
 /** A 200 from `good`, billed to `good` alone, for exactly the usage the consumer was told. */
-async function assertServedAndBilledBy(t: TestCoordinator, r: Awaited<ReturnType<typeof postJson>>, goodId: string, badId: string): Promise<void> {
+async function assertServedAndBilledBy(
+  t: TestCoordinator,
+  r: Awaited<ReturnType<typeof postJson>>,
+  goodId: string,
+  badId: string,
+): Promise<void> {
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get("x-provider-id"), goodId, "the answer names the Mac that served it");
   const answer = JSON.parse(r.text) as ChatCompletion;
@@ -31,7 +40,11 @@ async function assertServedAndBilledBy(t: TestCoordinator, r: Awaited<ReturnType
   assert.equal(row.state, "settled");
   assert.equal(row.provider_id, goodId, "the Mac that served is the one credited");
   assert.notEqual(row.provider_id, badId);
-  assert.equal(Number(row.completion_tokens), answer.usage.completion_tokens, "billed for the answer delivered, nothing of the failed attempt");
+  assert.equal(
+    Number(row.completion_tokens),
+    answer.usage.completion_tokens,
+    "billed for the answer delivered, nothing of the failed attempt",
+  );
 }
 
 describe("dispatch: a non-streaming answer is committed only when it is complete", function () {
@@ -40,7 +53,9 @@ describe("dispatch: a non-streaming answer is committed only when it is complete
   afterEach(async () => t?.close());
 
   it("retries an error after content on another Mac: a clean 200 from it, and only it is billed", async () => {
-    t = await startTestCoordinator({ macs: [{ failures: { script: [{ kind: "error_after_content", afterTokens: 4 }] } }, cold] });
+    t = await startTestCoordinator({
+      macs: [{ failures: { script: [{ kind: "error_after_content", afterTokens: 4 }] } }, cold],
+    });
     const [bad, good] = t.macs;
     const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, body);
     await assertServedAndBilledBy(t, r, good!.providerId!, bad!.providerId!);

@@ -10,7 +10,15 @@ import { context, propagation, trace } from "@opentelemetry/api";
 import { loadConfig } from "../../src/config/config.js";
 import { startTelemetry } from "../../src/telemetry/sdk.js";
 
-const otelVars = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL"] as const;
+const otelVars = [
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "OTEL_SERVICE_NAME",
+  "OTEL_RESOURCE_ATTRIBUTES",
+  "OTEL_METRICS_EXPORTER",
+  "OTEL_LOGS_EXPORTER",
+  "OTEL_TRACES_EXPORTER",
+  "OTEL_EXPORTER_OTLP_PROTOCOL",
+] as const;
 
 describe("telemetry: the OpenTelemetry SDK's configuration", function () {
   this.timeout(20_000);
@@ -55,7 +63,9 @@ describe("telemetry: the OpenTelemetry SDK's configuration", function () {
   /** The exported resource's attributes and span names of one OTLP/JSON traces request. */
   function decode(body: Buffer): { resource: Record<string, unknown>; spans: string[] } {
     type KV = { key: string; value: { stringValue?: string } };
-    const j = JSON.parse(body.toString("utf8")) as { resourceSpans: { resource: { attributes: KV[] }; scopeSpans: { spans: { name: string }[] }[] }[] };
+    const j = JSON.parse(body.toString("utf8")) as {
+      resourceSpans: { resource: { attributes: KV[] }; scopeSpans: { spans: { name: string }[] }[] }[];
+    };
     const rs = j.resourceSpans[0]!;
     return {
       resource: Object.fromEntries(rs.resource.attributes.map((a) => [a.key, a.value.stringValue])),

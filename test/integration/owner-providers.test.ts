@@ -27,7 +27,8 @@ describe("GET /v1/me/providers: the owner's view", function () {
   let ownerKey: string;
   before(async () => {
     t = await startTestCoordinator({ macs: [] });
-    ownerKey = (await t.coordinator.ledger.accounts.issueApiKey({ accountId: t.providerAccountId, name: "owner" })).apiKey;
+    ownerKey = (await t.coordinator.ledger.accounts.issueApiKey({ accountId: t.providerAccountId, name: "owner" }))
+      .apiKey;
   });
   after(async () => t?.close());
 
@@ -38,29 +39,64 @@ describe("GET /v1/me/providers: the owner's view", function () {
   };
   const verdictOf = async (mac: SimulatedMac) => (await owned()).find((p) => p.serial === mac.serial)!;
   const chat = (extra: Record<string, unknown> = {}) =>
-    postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: GPT, messages: [{ role: "user", content: "hello" }], max_tokens: 50, ...extra });
+    postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: GPT,
+      messages: [{ role: "user", content: "hello" }],
+      max_tokens: 50,
+      ...extra,
+    });
 
   it("shows a fenced, a cooled, an idle and a serving Mac each with the coordinator's verdict", async () => {
     const idle = await t.addMac({ models: [GPT], warmModels: [] });
-    const serving = await t.addMac({ models: [GPT], warmModels: [GPT], instant: false, timeScale: 1, maxConcurrency: 1, naturalTokens: { min: 150, max: 150 } });
+    const serving = await t.addMac({
+      models: [GPT],
+      warmModels: [GPT],
+      instant: false,
+      timeScale: 1,
+      maxConcurrency: 1,
+      naturalTokens: { min: 150, max: 150 },
+    });
     const cooled = await t.addMac({
       models: [GPT],
       warmModels: [GPT],
-      failures: { script: [{ kind: "error_before_content", when: { hasTools: true } }, { kind: "error_before_content", when: { hasTools: true } }] },
+      failures: {
+        script: [
+          { kind: "error_before_content", when: { hasTools: true } },
+          { kind: "error_before_content", when: { hasTools: true } },
+        ],
+      },
     });
     const fenced = await t.addMac({ models: [GPT], warmModels: [GPT] });
     await eventually(async () => (await owned()).every((p) => p.pool === GPT), 10_000, "every Mac in its pool");
 
     const idleView = await verdictOf(idle);
     assert.deepEqual(
-      { state: idleView.state, pool: idleView.pool, models: idleView.models, routable: idleView.routable, reason: idleView.reason, provider_id: idleView.provider_id },
-      { state: "idle", pool: GPT, models: [GPT], routable: true, reason: `idle: its pool (${GPT}) has enough warm Macs`, provider_id: idle.providerId },
+      {
+        state: idleView.state,
+        pool: idleView.pool,
+        models: idleView.models,
+        routable: idleView.routable,
+        reason: idleView.reason,
+        provider_id: idleView.provider_id,
+      },
+      {
+        state: "idle",
+        pool: GPT,
+        models: [GPT],
+        routable: true,
+        reason: `idle: its pool (${GPT}) has enough warm Macs`,
+        provider_id: idle.providerId,
+      },
     );
 
     // Serving: a request pinned to the Mac (provider_serials) is running on it.
     const running = chat({ provider_serials: [serving.serial] });
     await eventually(() => serving.requestsReceived.length === 1, 5_000, "the request on the serving Mac");
-    assert.deepEqual((({ state, routable, reason }) => ({ state, routable, reason }))(await verdictOf(serving)), { state: "serving", routable: true, reason: `serving ${GPT}` });
+    assert.deepEqual((({ state, routable, reason }) => ({ state, routable, reason }))(await verdictOf(serving)), {
+      state: "serving",
+      routable: true,
+      reason: `serving ${GPT}`,
+    });
 
     // Cooled: two tool requests fail on it (nothing else may take them), which cools (Mac, model, tools).
     const tools = [{ type: "function", function: { name: "lookup", parameters: { type: "object", properties: {} } } }];
@@ -79,7 +115,11 @@ describe("GET /v1/me/providers: the owner's view", function () {
     const fencedView = await verdictOf(fenced);
     assert.deepEqual(
       { state: fencedView.state, routable: fencedView.routable, reason: fencedView.reason },
-      { state: "fenced", routable: false, reason: "excluded: fenced by the coordinator (usage claims repeatedly above the coordinator's count)" },
+      {
+        state: "fenced",
+        routable: false,
+        reason: "excluded: fenced by the coordinator (usage claims repeatedly above the coordinator's count)",
+      },
     );
     await fenced.stop();
 
@@ -91,7 +131,9 @@ describe("GET /v1/me/providers: the owner's view", function () {
     assert.deepEqual(await owned(t.apiKey), []);
 
     // The operator's list carries the pool and the same verdict.
-    const listed = await adminCall<{ providers: { serial: string; pool?: string; routable?: boolean; reason?: string }[] }>(t.baseUrl, t.adminKey, "ListProviders", {});
+    const listed = await adminCall<{
+      providers: { serial: string; pool?: string; routable?: boolean; reason?: string }[];
+    }>(t.baseUrl, t.adminKey, "ListProviders", {});
     const adminIdle = listed.providers.find((p) => p.serial === idle.serial)!;
     assert.equal(adminIdle.pool, GPT);
     assert.equal(adminIdle.routable, true);

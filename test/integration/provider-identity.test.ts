@@ -16,7 +16,11 @@ import { RawProvider } from "../support/raw-provider.js";
 const model = { id: "gpt-oss-20b", sizeBytes: 12_000_000_000n, contextLength: 32_768 };
 const chat = { model: "gpt-oss-20b", max_tokens: 16, messages: [{ role: "user", content: "hello" }] };
 
-async function adminCall(t: TestCoordinator, method: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function adminCall(
+  t: TestCoordinator,
+  method: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await fetch(`${t.baseUrl}/coordinator.admin.v1.AdminService/${method}`, {
     method: "POST",
     headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" },
@@ -72,8 +76,13 @@ describe("provider identity", function () {
     const mine = await fetch(`${t.apiBase}/me/providers`, { headers: { authorization: `Bearer ${t.apiKey}` } });
     assert.deepEqual(((await mine.json()) as { data: unknown[] }).data, [], "the consumer's account owns no machines");
     const owner = await t.coordinator.ledger.accounts.issueApiKey({ accountId: t.providerAccountId });
-    const owned = (await (await fetch(`${t.apiBase}/me/providers`, { headers: { authorization: `Bearer ${owner.apiKey}` } })).json()) as { data: { id: string; serial: string; connected: boolean }[] };
-    assert.deepEqual(owned.data.map((d) => [d.id, d.serial, d.connected]), [[id, "SECRET-SERIAL-42", true]]);
+    const owned = (await (
+      await fetch(`${t.apiBase}/me/providers`, { headers: { authorization: `Bearer ${owner.apiKey}` } })
+    ).json()) as { data: { id: string; serial: string; connected: boolean }[] };
+    assert.deepEqual(
+      owned.data.map((d) => [d.id, d.serial, d.connected]),
+      [[id, "SECRET-SERIAL-42", true]],
+    );
   });
 
   it("refuses a re-registration of the same account without the key's signature, and a different key", async () => {
@@ -110,7 +119,10 @@ describe("provider identity", function () {
     assert.equal((await p.status).code, grpc.status.PERMISSION_DENIED);
     // The serial is still free: an honest machine registers it.
     const honest = raw();
-    assert.match(await honest.registerAndWait({ authToken: t.providerToken, serial: "NEW-1", models: [model] }), /^prov_/);
+    assert.match(
+      await honest.registerAndWait({ authToken: t.providerToken, serial: "NEW-1", models: [model] }),
+      /^prov_/,
+    );
   });
 
   it("fences a live session that fails a periodic challenge until its owner forgets it", async () => {
@@ -133,13 +145,22 @@ describe("provider identity", function () {
 
     // The owner lifts the fence by forgetting the machine; it then registers afresh (a new opaque id).
     const owner = await t.coordinator.ledger.accounts.issueApiKey({ accountId: t.providerAccountId });
-    const del = await fetch(`${t.apiBase}/me/providers/FLAKY-1`, { method: "DELETE", headers: { authorization: `Bearer ${owner.apiKey}` } });
+    const del = await fetch(`${t.apiBase}/me/providers/FLAKY-1`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${owner.apiKey}` },
+    });
     assert.equal(del.status, 200);
-    const notMine = await fetch(`${t.apiBase}/me/providers/FLAKY-1`, { method: "DELETE", headers: { authorization: `Bearer ${t.apiKey}` } });
+    const notMine = await fetch(`${t.apiBase}/me/providers/FLAKY-1`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${t.apiKey}` },
+    });
     assert.equal(notMine.status, 404, "another account cannot forget it");
     // A serial no machine could have registered (found by the fuzz suite: a NUL byte answered 500).
     for (const impossible of ["%00", "a%00b", "x".repeat(65), "%F0%9F%98%80"]) {
-      const r = await fetch(`${t.apiBase}/me/providers/${impossible}`, { method: "DELETE", headers: { authorization: `Bearer ${owner.apiKey}` } });
+      const r = await fetch(`${t.apiBase}/me/providers/${impossible}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${owner.apiKey}` },
+      });
       assert.equal(r.status, 404, `${impossible}: ${await r.text()}`);
     }
     const fresh = raw();
@@ -151,7 +172,14 @@ describe("provider identity", function () {
     t = await startTestCoordinator({ macs: [{ serial: "REV-1" }], config: { providerRevocationCheckMs: 200 } });
     const accounts = t.coordinator.ledger.accounts;
     const second = await accounts.issueProviderToken({ accountId: t.providerAccountId });
-    const other = new SimulatedMac({ coordinator: `127.0.0.1:${t.coordinator.grpcPort}`, token: second.token, serial: "REV-2", chip: chipProfiles[5]!, models: ["gpt-oss-20b"], instant: true });
+    const other = new SimulatedMac({
+      coordinator: `127.0.0.1:${t.coordinator.grpcPort}`,
+      token: second.token,
+      serial: "REV-2",
+      chip: chipProfiles[5]!,
+      models: ["gpt-oss-20b"],
+      instant: true,
+    });
     cleanup.push(() => other.stop());
     other.start();
     await other.ready();
@@ -167,13 +195,20 @@ describe("provider identity", function () {
     assert.equal((await adminCall(t, "RevokeProviderToken", { tokenId: second.tokenId })).status, 404);
 
     // Straight in the database (another coordinator, a script): within the revocation check interval.
-    await t.db.db.updateTable("provider_tokens").set({ revoked_at: new Date() }).where("account_id", "=", t.providerAccountId).execute();
+    await t.db.db
+      .updateTable("provider_tokens")
+      .set({ revoked_at: new Date() })
+      .where("account_id", "=", t.providerAccountId)
+      .execute();
     await eventually(() => t.macs[0]!.state === "unauthenticated", 3_000, "the first session to end");
     assert.equal(t.coordinator.registry.size, 0);
   });
 
   it("refuses a serial past the account's machine cap (RESOURCE_EXHAUSTED) and takes it once one is forgotten", async () => {
-    t = await startTestCoordinator({ macs: [{ serial: "CAP-1" }, { serial: "CAP-2" }], config: { providerMaxMachinesPerAccount: 2 } });
+    t = await startTestCoordinator({
+      macs: [{ serial: "CAP-1" }, { serial: "CAP-2" }],
+      config: { providerMaxMachinesPerAccount: 2 },
+    });
     const third = raw();
     third.register({ authToken: t.providerToken, serial: "CAP-3", models: [model] });
     const status = await third.status;
@@ -181,10 +216,16 @@ describe("provider identity", function () {
     assert.match(status.details, /already has 2 provider machines/);
     // A machine the account already owns is not a new one: CAP-1 reconnects under the cap.
     const again = raw();
-    assert.match(await again.registerAndWait({ authToken: t.providerToken, serial: "CAP-1", models: [model] }), /^prov_/);
+    assert.match(
+      await again.registerAndWait({ authToken: t.providerToken, serial: "CAP-1", models: [model] }),
+      /^prov_/,
+    );
     assert.equal((await adminCall(t, "ForgetProvider", { serial: "CAP-2" })).status, 200);
     const fourth = raw();
-    assert.match(await fourth.registerAndWait({ authToken: t.providerToken, serial: "CAP-3", models: [model] }), /^prov_/);
+    assert.match(
+      await fourth.registerAndWait({ authToken: t.providerToken, serial: "CAP-3", models: [model] }),
+      /^prov_/,
+    );
   });
 
   it("lets an operator forget a machine so another account can register its serial", async () => {

@@ -20,7 +20,14 @@ describe("provider sessions over gRPC", function () {
 
   it("refuses a bad provider token with UNAUTHENTICATED and registers nothing", async () => {
     t = await startTestCoordinator({ macs: [] });
-    const mac = new SimulatedMac({ coordinator: `127.0.0.1:${t.coordinator.grpcPort}`, token: "not-a-token", serial: "BAD-1", chip: chipProfiles[0]!, models: ["gpt-oss-20b"], instant: true });
+    const mac = new SimulatedMac({
+      coordinator: `127.0.0.1:${t.coordinator.grpcPort}`,
+      token: "not-a-token",
+      serial: "BAD-1",
+      chip: chipProfiles[0]!,
+      models: ["gpt-oss-20b"],
+      instant: true,
+    });
     extra.push(mac);
     mac.start();
     await eventually(() => mac.state === "unauthenticated", 5_000, "auth failure");
@@ -34,19 +41,35 @@ describe("provider sessions over gRPC", function () {
     const first = t.macs[0]!;
     const firstId = first.providerId!;
     assert.match(firstId, /^prov_[a-z2-7]{20}$/, "an opaque id, not the serial");
-    const twin = new SimulatedMac({ coordinator: `127.0.0.1:${t.coordinator.grpcPort}`, token: t.providerToken, serial: "SAME-1", chip: chipProfiles[5]!, models: ["gpt-oss-20b"], instant: true, reconnectBaseMs: 60_000 });
+    const twin = new SimulatedMac({
+      coordinator: `127.0.0.1:${t.coordinator.grpcPort}`,
+      token: t.providerToken,
+      serial: "SAME-1",
+      chip: chipProfiles[5]!,
+      models: ["gpt-oss-20b"],
+      instant: true,
+      reconnectBaseMs: 60_000,
+    });
     extra.push(twin);
     twin.start();
     await eventually(() => first.state !== "registered" && twin.state === "registered", 5_000, "the twin to take over");
     assert.equal(twin.providerId, firstId, "the machine keeps its id across sessions");
     assert.equal(t.coordinator.registry.size, 1, "one session per serial");
-    assert.equal(t.coordinator.registry.get(firstId)?.hardware.chipName, chipProfiles[5]!.chipName, "the record is the new session's");
+    assert.equal(
+      t.coordinator.registry.get(firstId)?.hardware.chipName,
+      chipProfiles[5]!.chipName,
+      "the record is the new session's",
+    );
   });
 
   it("evicts a provider that registers and then goes silent, ending its stream with DEADLINE_EXCEEDED", async () => {
     t = await startTestCoordinator({ config: { heartbeatTimeoutMs: 600 }, macs: [] });
     const p = new RawProvider({ grpcPort: t.coordinator.grpcPort });
-    const id = await p.registerAndWait({ authToken: t.providerToken, serial: "SILENT-1", models: [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }] });
+    const id = await p.registerAndWait({
+      authToken: t.providerToken,
+      serial: "SILENT-1",
+      models: [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }],
+    });
     assert.ok(t.coordinator.registry.get(id), "registered");
     const status = await p.status; // no heartbeat, no frame: the sweep evicts it
     assert.equal(status.code, grpc.status.DEADLINE_EXCEEDED);

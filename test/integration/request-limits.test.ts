@@ -26,7 +26,12 @@ describe("request limits", function () {
   });
   after(async () => t?.close());
 
-  const count = (body: Record<string, unknown>) => postJson(`${t.baseUrl}/v1/messages/count_tokens`, t.apiKey, { model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }], ...body });
+  const count = (body: Record<string, unknown>) =>
+    postJson(`${t.baseUrl}/v1/messages/count_tokens`, t.apiKey, {
+      model: "gpt-oss-20b",
+      messages: [{ role: "user", content: "hi" }],
+      ...body,
+    });
   const refusedFor = (r: { status: number; text: string }, pattern: RegExp) => {
     assert.equal(r.status, 400, r.text);
     const e = JSON.parse(r.text) as { type: string; error: { type: string; message: string } };
@@ -41,11 +46,32 @@ describe("request limits", function () {
     const deep = "__DEEP__";
     const deepText = `${'{"a":'.repeat(5_000)}0${"}".repeat(5_000)}`;
     const bodies: Record<string, Record<string, unknown>> = {
-      "/v1/chat/completions": { model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "f", parameters: deep } }] },
-      "/v1/completions": { model: "gpt-oss-20b", prompt: "hi", tools: [{ type: "function", function: { name: "f", parameters: deep } }] },
-      "/v1/responses": { model: "gpt-oss-20b", input: "hi", tools: [{ type: "function", name: "f", parameters: deep }] },
-      "/v1/messages": { model: "gpt-oss-20b", max_tokens: 8, messages: [{ role: "user", content: "hi" }], tools: [{ name: "f", input_schema: deep }] },
-      "/v1/messages/count_tokens": { model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }], tools: [{ name: "f", input_schema: deep }] },
+      "/v1/chat/completions": {
+        model: "gpt-oss-20b",
+        messages: [{ role: "user", content: "hi" }],
+        tools: [{ type: "function", function: { name: "f", parameters: deep } }],
+      },
+      "/v1/completions": {
+        model: "gpt-oss-20b",
+        prompt: "hi",
+        tools: [{ type: "function", function: { name: "f", parameters: deep } }],
+      },
+      "/v1/responses": {
+        model: "gpt-oss-20b",
+        input: "hi",
+        tools: [{ type: "function", name: "f", parameters: deep }],
+      },
+      "/v1/messages": {
+        model: "gpt-oss-20b",
+        max_tokens: 8,
+        messages: [{ role: "user", content: "hi" }],
+        tools: [{ name: "f", input_schema: deep }],
+      },
+      "/v1/messages/count_tokens": {
+        model: "gpt-oss-20b",
+        messages: [{ role: "user", content: "hi" }],
+        tools: [{ name: "f", input_schema: deep }],
+      },
     };
     for (const [path, body] of Object.entries(bodies)) {
       it(`answers a body nested 5,000 deep on ${path} with 400 naming the depth limit, not 500`, async () => {
@@ -72,7 +98,10 @@ describe("request limits", function () {
 
   it(`serves an array of MAX_JSON_ARRAY_LENGTH (${defaults.maxJsonArrayLength}) elements and refuses one more`, async () => {
     assert.equal((await count({ x: new Array(defaults.maxJsonArrayLength).fill(0) })).status, 200);
-    refusedFor(await count({ x: new Array(defaults.maxJsonArrayLength + 1).fill(0) }), /array has more than 100000 elements/);
+    refusedFor(
+      await count({ x: new Array(defaults.maxJsonArrayLength + 1).fill(0) }),
+      /array has more than 100000 elements/,
+    );
   });
 
   it(`serves an object of MAX_JSON_OBJECT_KEYS (${defaults.maxJsonObjectKeys}) members and refuses one more`, async () => {
@@ -83,21 +112,32 @@ describe("request limits", function () {
 
   it(`serves a string of MAX_JSON_STRING_CHARS (${defaults.maxJsonStringChars}) characters and refuses one more`, async () => {
     assert.equal((await count({ x: "y".repeat(defaults.maxJsonStringChars) })).status, 200);
-    refusedFor(await count({ x: "y".repeat(defaults.maxJsonStringChars + 1) }), /string is longer than 8388608 characters/);
+    refusedFor(
+      await count({ x: "y".repeat(defaults.maxJsonStringChars + 1) }),
+      /string is longer than 8388608 characters/,
+    );
   });
 
   it(`serves MAX_REQUEST_MESSAGES (${defaults.maxRequestMessages}) messages and refuses one more, naming messages`, async () => {
-    const messages = (n: number) => Array.from({ length: n }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: "m" }));
+    const messages = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: "m" }));
     assert.equal((await count({ messages: messages(defaults.maxRequestMessages) })).status, 200);
-    refusedFor(await count({ messages: messages(defaults.maxRequestMessages + 1) }), /too many messages: 10001 \(limit 10000\)/);
+    refusedFor(
+      await count({ messages: messages(defaults.maxRequestMessages + 1) }),
+      /too many messages: 10001 \(limit 10000\)/,
+    );
     // The OpenAI routes name the parameter.
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", messages: messages(defaults.maxRequestMessages + 1) });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      messages: messages(defaults.maxRequestMessages + 1),
+    });
     assert.equal(r.status, 400);
     assert.deepEqual(JSON.parse(r.text).error.param, "messages");
   });
 
   it(`serves MAX_REQUEST_TOOLS (${defaults.maxRequestTools}) tools and refuses one more, naming tools`, async () => {
-    const tools = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `f${i}`, input_schema: { type: "object" } }));
+    const tools = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: `f${i}`, input_schema: { type: "object" } }));
     assert.equal((await count({ tools: tools(defaults.maxRequestTools) })).status, 200);
     refusedFor(await count({ tools: tools(defaults.maxRequestTools + 1) }), /too many tools: 129 \(limit 128\)/);
   });
@@ -125,7 +165,9 @@ describe("request limits", function () {
 
   it(`serves MAX_REQUEST_IMAGES (${defaults.maxRequestImages}) images and refuses one more`, async () => {
     const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } };
-    const withImages = (n: number) => ({ messages: [{ role: "user", content: [...new Array(n).fill(image), { type: "text", text: "what?" }] }] });
+    const withImages = (n: number) => ({
+      messages: [{ role: "user", content: [...new Array(n).fill(image), { type: "text", text: "what?" }] }],
+    });
     assert.equal((await count(withImages(defaults.maxRequestImages))).status, 200);
     refusedFor(await count(withImages(defaults.maxRequestImages + 1)), /too many images: 101 \(limit 100\)/);
   });
@@ -147,7 +189,10 @@ describe("request limits", function () {
       it(`serves a ${param} of MAX_USER_FIELD_CHARS (${max}) characters on ${path} and refuses one more, naming it`, async () => {
         const ok = await postJson(`${t.baseUrl}${path}`, t.apiKey, { ...base[path], ...field("u".repeat(max)) });
         assert.equal(ok.status, 200, ok.text);
-        const refused = await postJson(`${t.baseUrl}${path}`, t.apiKey, { ...base[path], ...field("u".repeat(max + 1)) });
+        const refused = await postJson(`${t.baseUrl}${path}`, t.apiKey, {
+          ...base[path],
+          ...field("u".repeat(max + 1)),
+        });
         assert.equal(refused.status, 400, refused.text);
         const e = JSON.parse(refused.text) as { error: { message: string; param?: string } };
         assert.match(e.error.message, new RegExp(`'${param.replace(".", "\\.")}' is longer than ${max} characters`));

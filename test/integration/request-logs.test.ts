@@ -21,13 +21,24 @@ describe("logs: one line per finished request, ids on every line inside it", fun
     const lines: Line[] = [];
     return { lines, logger: createLogger("debug", (l) => lines.push(JSON.parse(l) as Line)) };
   };
-  const chat = { model: "gpt-oss-20b", stream: true, stream_options: { include_usage: true }, max_tokens: 24, messages: [{ role: "user", content: "Say hello" }] };
+  const chat = {
+    model: "gpt-oss-20b",
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: 24,
+    messages: [{ role: "user", content: "Say hello" }],
+  };
 
   it("writes the finished line with route, model, provider, status, tokens, TTFT, duration and outcome, and the failover reason with the request and trace ids", async () => {
     const { lines, logger } = capture();
-    t = await startTestCoordinator({ logger, macs: [{ failures: { script: [{ kind: "error_before_content", afterRole: true }] } }, { warmModels: [] }] });
+    t = await startTestCoordinator({
+      logger,
+      macs: [{ failures: { script: [{ kind: "error_before_content", afterRole: true }] } }, { warmModels: [] }],
+    });
     const [bad, good] = t.macs;
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat, { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, chat, {
+      headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+    });
     assert.equal(r.status, 200);
     const requestId = r.headers.get("x-request-id")!;
     await eventually(() => lines.some((l) => l.msg === "request finished"), 5_000, "the finished line");
@@ -51,7 +62,12 @@ describe("logs: one line per finished request, ids on every line inside it", fun
     assert.equal(f.outcome, "completed");
     assert.equal(f.attempts, 2);
     assert.ok((f.prompt_tokens as number) > 0 && (f.completion_tokens as number) > 0, JSON.stringify(f));
-    assert.ok(typeof f.ttft_ms === "number" && typeof f.duration_ms === "number" && (f.ttft_ms as number) <= (f.duration_ms as number), JSON.stringify(f));
+    assert.ok(
+      typeof f.ttft_ms === "number" &&
+        typeof f.duration_ms === "number" &&
+        (f.ttft_ms as number) <= (f.duration_ms as number),
+      JSON.stringify(f),
+    );
 
     // Written from the failing Mac's stream event, yet inside the request: its ids, the provider and the reason.
     const failover = lines.find((l) => l.msg === "failing over");
@@ -62,7 +78,8 @@ describe("logs: one line per finished request, ids on every line inside it", fun
     assert.equal(failover.provider_id, bad!.providerId);
     assert.equal(failover.reason, "provider_error");
     // Every line logged while the request ran carries its ids.
-    for (const l of lines.filter((x) => x.request_id === requestId)) assert.equal(l.trace_id, traceId, JSON.stringify(l));
+    for (const l of lines.filter((x) => x.request_id === requestId))
+      assert.equal(l.trace_id, traceId, JSON.stringify(l));
   });
 
   it("writes a refused request's line with its status, outcome and reason", async () => {

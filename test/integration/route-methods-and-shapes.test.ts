@@ -20,10 +20,18 @@ describe("route methods and error shapes", function () {
       ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
     });
     const text = await r.text();
-    return { status: r.status, headers: r.headers, text, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+    return {
+      status: r.status,
+      headers: r.headers,
+      text,
+      json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+    };
   };
-  const isAnthropic = (j: unknown) => (j as { type?: string }).type === "error" && typeof (j as { error: { type: string } }).error.type === "string";
-  const isOpenAI = (j: unknown) => typeof (j as { error?: { code?: unknown } }).error?.code === "string" && (j as { type?: string }).type === undefined;
+  const isAnthropic = (j: unknown) =>
+    (j as { type?: string }).type === "error" && typeof (j as { error: { type: string } }).error.type === "string";
+  const isOpenAI = (j: unknown) =>
+    typeof (j as { error?: { code?: unknown } }).error?.code === "string" &&
+    (j as { type?: string }).type === undefined;
 
   const routes: [string, string, string[], "openai" | "anthropic"][] = [
     ["/v1/chat/completions", "POST", ["GET", "PUT", "DELETE"], "openai"],
@@ -58,11 +66,19 @@ describe("route methods and error shapes", function () {
   });
 
   it("refuses a count_tokens `stream` that is not a boolean with 400 in the Anthropic shape", async () => {
-    const r = await call("POST", "/v1/messages/count_tokens", { model: "gpt-oss-20b", stream: "yes", messages: [{ role: "user", content: "hi" }] });
+    const r = await call("POST", "/v1/messages/count_tokens", {
+      model: "gpt-oss-20b",
+      stream: "yes",
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(r.status, 400, r.text);
     assert.ok(isAnthropic(r.json));
     assert.match(r.text, /'stream' must be a boolean/);
-    const ok = await call("POST", "/v1/messages/count_tokens", { model: "gpt-oss-20b", stream: true, messages: [{ role: "user", content: "hi" }] });
+    const ok = await call("POST", "/v1/messages/count_tokens", {
+      model: "gpt-oss-20b",
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(ok.status, 200);
   });
 

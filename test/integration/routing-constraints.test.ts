@@ -29,16 +29,30 @@ const GPT = "gpt-oss-20b";
 const GEMMA = "gemma-4-26b";
 
 /** A Mac whose answers take real time (about 150 tokens at its decode rate) and that runs one request at a time. */
-const slow = (o: TestMacOptions): TestMacOptions => ({ instant: false, timeScale: 1, maxConcurrency: 1, naturalTokens: { min: 150, max: 150 }, ...o });
+const slow = (o: TestMacOptions): TestMacOptions => ({
+  instant: false,
+  timeScale: 1,
+  maxConcurrency: 1,
+  naturalTokens: { min: 150, max: 150 },
+  ...o,
+});
 
-const poolOf = (t: TestCoordinator, mac: SimulatedMac) => t.coordinator.registry.view().providers.find((p) => p.id === mac.providerId)?.pool;
+const poolOf = (t: TestCoordinator, mac: SimulatedMac) =>
+  t.coordinator.registry.view().providers.find((p) => p.id === mac.providerId)?.pool;
 const waitForPool = (t: TestCoordinator, mac: SimulatedMac, pool: string) =>
   eventually(() => poolOf(t, mac) === pool, 10_000, `pool ${pool} for ${mac.serial}, has ${poolOf(t, mac)}`);
 /** Waits until every connected Mac has sent a few heartbeats (so pools, if any, would have been seeded). */
 const waitForHeartbeats = (t: TestCoordinator, n = 3) =>
-  eventually(() => t.coordinator.registry.view().providers.every((p) => (p.heartbeats ?? 0) >= n), 10_000, `${n} heartbeats from every Mac`);
+  eventually(
+    () => t.coordinator.registry.view().providers.every((p) => (p.heartbeats ?? 0) >= n),
+    10_000,
+    `${n} heartbeats from every Mac`,
+  );
 
-const chat = (t: TestCoordinator, o: { key?: string; model?: string; body?: Record<string, unknown>; headers?: Record<string, string> } = {}): Promise<RawResponse> =>
+const chat = (
+  t: TestCoordinator,
+  o: { key?: string; model?: string; body?: Record<string, unknown>; headers?: Record<string, string> } = {},
+): Promise<RawResponse> =>
   postJson(
     `${t.apiBase}/chat/completions`,
     o.key ?? t.apiKey,
@@ -46,7 +60,8 @@ const chat = (t: TestCoordinator, o: { key?: string; model?: string; body?: Reco
     o.headers ? { headers: o.headers } : {},
   );
 
-const errorOf = (r: RawResponse) => (JSON.parse(r.text) as { error?: { code?: string; param?: string | null; message?: string } }).error ?? {};
+const errorOf = (r: RawResponse) =>
+  (JSON.parse(r.text) as { error?: { code?: string; param?: string | null; message?: string } }).error ?? {};
 const requestIdOf = (r: RawResponse) => {
   const id = r.headers.get("x-request-id");
   assert.ok(id, "x-request-id header");
@@ -65,7 +80,8 @@ async function postMessages(t: TestCoordinator, body: unknown): Promise<{ status
 
 /** The request's ledger row once it has settled (ledger writes are asynchronous). */
 async function settledRow(t: TestCoordinator, requestId: string) {
-  const read = () => t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirst();
+  const read = () =>
+    t.db.db.selectFrom("ledger_requests").selectAll().where("request_id", "=", requestId).executeTakeFirst();
   await eventually(async () => (await read())?.state === "settled", 10_000, `ledger row of ${requestId} to settle`);
   const row = (await read())!;
   return {
@@ -87,7 +103,10 @@ let foreignSerial = 0;
  * A Mac registered with another account's provider token (`t.addMac` always uses `t.providerToken`): a public
  * machine of someone who is neither the consumer nor the owner. The caller stops it.
  */
-async function addForeignMac(t: TestCoordinator, o: TestMacOptions = {}): Promise<{ mac: SimulatedMac; accountId: string }> {
+async function addForeignMac(
+  t: TestCoordinator,
+  o: TestMacOptions = {},
+): Promise<{ mac: SimulatedMac; accountId: string }> {
   const accounts = t.coordinator.ledger.accounts;
   const other = await accounts.createAccount({ name: `other-owner-${++foreignSerial}`, tier: "consumer" });
   const { token } = await accounts.issueProviderToken({ accountId: other.id });
@@ -242,7 +261,11 @@ describe("routing constraints with simulated Macs", function () {
       const raw = new RawProvider({ grpcPort: t.coordinator.grpcPort });
       cleanup.push(() => raw.close());
       const serial = `RAW-${process.pid}-1`;
-      await raw.registerAndWait({ authToken: t.providerToken, serial, models: [{ id: GPT, sizeBytes: 12_000_000_000n, contextLength: 32_768 }] });
+      await raw.registerAndWait({
+        authToken: t.providerToken,
+        serial,
+        models: [{ id: GPT, sizeBytes: 12_000_000_000n, contextLength: 32_768 }],
+      });
       raw.heartbeat(GPT);
       raw.serve({ text: "Hello from the named machine." });
       await t.waitForProviders(1);
@@ -250,26 +273,55 @@ describe("routing constraints with simulated Macs", function () {
       const provider_serials = [serial];
       const bearer = (path: string, body: unknown) => postJson(`${t!.apiBase}${path}`, t!.apiKey, body);
       const responses: [string, { status: number; text: string }][] = [
-        ["chat", await bearer("/chat/completions", { model: GPT, max_tokens: 32, temperature: 0.25, messages: [{ role: "user", content: "hi" }], provider_serials })],
+        [
+          "chat",
+          await bearer("/chat/completions", {
+            model: GPT,
+            max_tokens: 32,
+            temperature: 0.25,
+            messages: [{ role: "user", content: "hi" }],
+            provider_serials,
+          }),
+        ],
         ["completions", await bearer("/completions", { model: GPT, max_tokens: 32, prompt: "hi", provider_serials })],
         ["responses", await bearer("/responses", { model: GPT, max_output_tokens: 32, input: "hi", provider_serials })],
-        ["messages", await postMessages(t, { model: GPT, max_tokens: 32, messages: [{ role: "user", content: "hi" }], provider_serials })],
+        [
+          "messages",
+          await postMessages(t, {
+            model: GPT,
+            max_tokens: 32,
+            messages: [{ role: "user", content: "hi" }],
+            provider_serials,
+          }),
+        ],
       ];
       for (const [dialect, r] of responses) {
         assert.equal(r.status, 200, `${dialect}: ${r.text}`);
         assert.match(r.text, /Hello from the named machine\./, `${dialect}: served by the named (raw) provider`);
       }
 
-      const forwarded = raw.received.flatMap((m) => (m.msg.case === "inferenceRequest" ? [JSON.parse(Buffer.from(m.msg.value.bodyJson).toString("utf8")) as Record<string, unknown>] : []));
+      const forwarded = raw.received.flatMap((m) =>
+        m.msg.case === "inferenceRequest"
+          ? [JSON.parse(Buffer.from(m.msg.value.bodyJson).toString("utf8")) as Record<string, unknown>]
+          : [],
+      );
       assert.equal(forwarded.length, 4, "one InferenceRequest per dialect");
       for (const body of forwarded) {
-        assert.ok(!("provider_serials" in body), `forwarded body still holds provider_serials: ${JSON.stringify(body)}`);
+        assert.ok(
+          !("provider_serials" in body),
+          `forwarded body still holds provider_serials: ${JSON.stringify(body)}`,
+        );
         assert.equal(body.model, GPT);
       }
       assert.equal(forwarded[0]!.temperature, 0.25, "the other fields are forwarded as sent");
 
       // A malformed allowlist on the Anthropic route is refused there too (in the Anthropic error shape).
-      const bad = await postMessages(t, { model: GPT, max_tokens: 32, messages: [{ role: "user", content: "hi" }], provider_serials: [] });
+      const bad = await postMessages(t, {
+        model: GPT,
+        max_tokens: 32,
+        messages: [{ role: "user", content: "hi" }],
+        provider_serials: [],
+      });
       assert.equal(bad.status, 400, bad.text);
       assert.match(bad.text, /provider_serials/);
       assert.equal((JSON.parse(bad.text) as { type?: string }).type, "error");

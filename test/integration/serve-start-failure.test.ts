@@ -27,7 +27,17 @@ describe("coordinator serve: a port already in use", function () {
       await new Promise<void>((r) => b.listen(busy, "127.0.0.1", r));
       const started = Date.now();
       const r = await runCoordinatorCli(
-        ["serve", "--database-url", testDb.url, "--host", "127.0.0.1", "--http-port", String(httpPort), "--grpc-port", String(grpcPort)],
+        [
+          "serve",
+          "--database-url",
+          testDb.url,
+          "--host",
+          "127.0.0.1",
+          "--http-port",
+          String(httpPort),
+          "--grpc-port",
+          String(grpcPort),
+        ],
         { ADMIN_KEY: "admin-test", LOG_LEVEL: "error", OTEL_EXPORTER_OTLP_ENDPOINT: "", DD_AGENT_HOST: "" },
       );
       assert.equal(r.code, 1, r.stderr);

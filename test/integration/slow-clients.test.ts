@@ -11,11 +11,25 @@ import { doneCount, postJson } from "../support/http.js";
 describe("slow clients", function () {
   this.timeout(30_000);
   let t: TestCoordinator;
-  const timeouts = { httpHeadersTimeoutMs: 400, httpRequestTimeoutMs: 1_200, httpKeepAliveTimeoutMs: 300, httpIdleSocketTimeoutMs: 900 };
+  const timeouts = {
+    httpHeadersTimeoutMs: 400,
+    httpRequestTimeoutMs: 1_200,
+    httpKeepAliveTimeoutMs: 300,
+    httpIdleSocketTimeoutMs: 900,
+  };
   before(async () => {
     t = await startTestCoordinator({
       // Each of the first two requests waits 2.5 s for its first token: past every timeout above.
-      macs: [{ failures: { script: [{ kind: "slow_first_token", delayMs: 2_500 }, { kind: "slow_first_token", delayMs: 2_500 }] } }],
+      macs: [
+        {
+          failures: {
+            script: [
+              { kind: "slow_first_token", delayMs: 2_500 },
+              { kind: "slow_first_token", delayMs: 2_500 },
+            ],
+          },
+        },
+      ],
       config: timeouts,
     });
   });
@@ -33,14 +47,23 @@ describe("slow clients", function () {
   });
 
   it("delivers a stream whose first token comes after the request and idle timeouts, whole", async () => {
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 16, stream: true, messages: [{ role: "user", content: "hi" }] });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 16,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(r.status, 200);
     assert.ok(r.elapsedMs > 2_000, `the answer really was slow (${r.elapsedMs} ms)`);
     assert.equal(doneCount(r.text), 1, r.text);
   });
 
   it("delivers a non-streamed answer that takes longer than every timeout", async () => {
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 16, messages: [{ role: "user", content: "hi" }] });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 16,
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(r.status, 200, r.text);
     assert.ok(r.elapsedMs > 2_000);
     assert.ok((JSON.parse(r.text) as { choices: unknown[] }).choices.length === 1);

@@ -11,11 +11,15 @@ const bin = fileURLToPath(new URL("../../bin/coordinator.js", import.meta.url));
 /** `n` distinct loopback ports that were free a moment ago (held open together so they differ). */
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const s = createServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => resolve(s));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -48,8 +52,29 @@ export interface CoordinatorProcess {
 export async function startCoordinatorProcess(o: CoordinatorProcessOptions): Promise<CoordinatorProcess> {
   const child = spawn(
     process.execPath,
-    [bin, "serve", "--database-url", o.databaseUrl, "--host", "127.0.0.1", "--http-port", String(o.httpPort), "--grpc-port", String(o.grpcPort)],
-    { env: { ...process.env, ADMIN_KEY: o.adminKey, LOG_LEVEL: "warn", OTEL_EXPORTER_OTLP_ENDPOINT: "", DD_AGENT_HOST: "", ...o.env }, stdio: ["ignore", "pipe", "pipe"] },
+    [
+      bin,
+      "serve",
+      "--database-url",
+      o.databaseUrl,
+      "--host",
+      "127.0.0.1",
+      "--http-port",
+      String(o.httpPort),
+      "--grpc-port",
+      String(o.grpcPort),
+    ],
+    {
+      env: {
+        ...process.env,
+        ADMIN_KEY: o.adminKey,
+        LOG_LEVEL: "warn",
+        OTEL_EXPORTER_OTLP_ENDPOINT: "",
+        DD_AGENT_HOST: "",
+        ...o.env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -92,7 +117,12 @@ export async function startCoordinatorProcess(o: CoordinatorProcessOptions): Pro
 }
 
 /** Calls one AdminService method over Connect JSON (int64 fields are JSON strings). Throws on a non-200. */
-export async function adminCall<T = Record<string, unknown>>(baseUrl: string, adminKey: string, method: string, body: Record<string, unknown>): Promise<T> {
+export async function adminCall<T = Record<string, unknown>>(
+  baseUrl: string,
+  adminKey: string,
+  method: string,
+  body: Record<string, unknown>,
+): Promise<T> {
   const r = await fetch(`${baseUrl}/coordinator.admin.v1.AdminService/${method}`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
@@ -113,17 +143,35 @@ export async function provisionOverAdmin(
   o: { tier: "ACCOUNT_TIER_CONSUMER" | "ACCOUNT_TIER_SERVICE"; creditMicroUsd: bigint },
 ): Promise<{ accountId: string; apiKey: string; providerToken: string }> {
   type Account = { account: { id: string } };
-  const consumer = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", { name: "consumer", tier: o.tier, initialCreditMicroUsd: o.creditMicroUsd.toString() });
-  const { apiKey } = await adminCall<{ apiKey: string }>(baseUrl, adminKey, "IssueApiKey", { accountId: consumer.account.id, name: "test" });
-  const owner = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", { name: "mac-owner", tier: "ACCOUNT_TIER_CONSUMER" });
-  const { token } = await adminCall<{ token: string }>(baseUrl, adminKey, "IssueProviderToken", { accountId: owner.account.id });
+  const consumer = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", {
+    name: "consumer",
+    tier: o.tier,
+    initialCreditMicroUsd: o.creditMicroUsd.toString(),
+  });
+  const { apiKey } = await adminCall<{ apiKey: string }>(baseUrl, adminKey, "IssueApiKey", {
+    accountId: consumer.account.id,
+    name: "test",
+  });
+  const owner = await adminCall<Account>(baseUrl, adminKey, "CreateAccount", {
+    name: "mac-owner",
+    tier: "ACCOUNT_TIER_CONSUMER",
+  });
+  const { token } = await adminCall<{ token: string }>(baseUrl, adminKey, "IssueProviderToken", {
+    accountId: owner.account.id,
+  });
   return { accountId: consumer.account.id, apiKey, providerToken: token };
 }
 
 /** Runs `coordinator <args>` to completion (asynchronously: never block the loop a server may share). */
-export function runCoordinatorCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCoordinatorCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

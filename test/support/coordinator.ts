@@ -63,9 +63,17 @@ export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Prom
     warmPoolIntervalMs: 0,
     ...o.config,
   });
-  const coordinator = await startCoordinator(config, { db: db.db, logger: o.logger ?? (process.env.TEST_LOG_LEVEL ? createLogger(process.env.TEST_LOG_LEVEL) : silentLogger), ...(o.rateLimitTiers ? { rateLimitTiers: o.rateLimitTiers } : {}) });
+  const coordinator = await startCoordinator(config, {
+    db: db.db,
+    logger: o.logger ?? (process.env.TEST_LOG_LEVEL ? createLogger(process.env.TEST_LOG_LEVEL) : silentLogger),
+    ...(o.rateLimitTiers ? { rateLimitTiers: o.rateLimitTiers } : {}),
+  });
   const accounts = coordinator.ledger.accounts;
-  const account = await accounts.createAccount({ name: "test", tier: o.tier ?? "consumer", initialCreditMicroUsd: o.creditMicroUsd ?? 50_000_000n });
+  const account = await accounts.createAccount({
+    name: "test",
+    tier: o.tier ?? "consumer",
+    initialCreditMicroUsd: o.creditMicroUsd ?? 50_000_000n,
+  });
   const { apiKey } = await accounts.issueApiKey({ accountId: account.id, name: "test" });
   const owner = await accounts.createAccount({ name: "provider-owner", tier: "consumer" });
   const { token } = await accounts.issueProviderToken({ accountId: owner.id });

@@ -13,7 +13,11 @@ export async function setDatabaseReachable(url: string, reachable: boolean): Pro
   await c.connect();
   try {
     await c.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${reachable ? "true" : "false"}`);
-    if (!reachable) await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+    if (!reachable)
+      await c.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        [name],
+      );
   } finally {
     await c.end();
   }

@@ -79,7 +79,13 @@ const noHealth: DispatchHealth = {
   recordLoadRefusal: () => undefined,
 };
 
-export const streamingTraits: RequestTraits = { maxTokens: 100, estimatedPromptTokens: 10, hasTools: false, requiresVision: false, stream: true };
+export const streamingTraits: RequestTraits = {
+  maxTokens: 100,
+  estimatedPromptTokens: 10,
+  hasTools: false,
+  requiresVision: false,
+  stream: true,
+};
 export const bufferedTraits: RequestTraits = { ...streamingTraits, stream: false };
 
 export interface Harness {
@@ -113,7 +119,16 @@ export function harness(providerIds: string[], o: HarnessOptions = {}): Harness 
         decodeTps: 60,
         prefillTps: 1000,
         maxModelSlots: 1,
-        models: [{ id: "m", sizeBytes: 1, quantization: "q4", contextLength: 8192, isVision: false, templateRenderOk: undefined }],
+        models: [
+          {
+            id: "m",
+            sizeBytes: 1,
+            quantization: "q4",
+            contextLength: 8192,
+            isVision: false,
+            templateRenderOk: undefined,
+          },
+        ],
       },
       0,
     );
@@ -125,7 +140,9 @@ export function harness(providerIds: string[], o: HarnessOptions = {}): Harness 
   const pick = (req: RouteRequest): PickResult => {
     picks.push(req);
     const id = ids.find((i) => !req.exclude.has(i));
-    return id ? { kind: "picked", providerId: id, reason: "warm", cold: false, reservedTokens: 100, costMs: 1 } : { kind: "reject", code: "model_unavailable", message: "none" };
+    return id
+      ? { kind: "picked", providerId: id, reason: "warm", cold: false, reservedTokens: 100, costMs: 1 }
+      : { kind: "reject", code: "model_unavailable", message: "none" };
   };
   const dispatcher = new Dispatcher({
     registry,
@@ -144,7 +161,14 @@ export function harness(providerIds: string[], o: HarnessOptions = {}): Harness 
     run(job = {}) {
       const sink = new RecordingSink();
       const abort = new AbortController();
-      const full: DispatchJob = { requestId: "r1", model: "m", bodyJson: new Uint8Array(), traits: streamingTraits, shape: "base", ...job };
+      const full: DispatchJob = {
+        requestId: "r1",
+        model: "m",
+        bodyJson: new Uint8Array(),
+        traits: streamingTraits,
+        shape: "base",
+        ...job,
+      };
       return { sink, result: dispatcher.dispatch(full, sink, abort.signal), abort };
     },
   };
@@ -153,4 +177,8 @@ export function harness(providerIds: string[], o: HarnessOptions = {}): Harness 
 /** Lets queued microtasks and immediates run (the dispatcher launches attempts asynchronously). */
 export const flush = () => new Promise((r) => setImmediate(r));
 
-export const complete: ProviderEvent = { kind: "complete", finishReason: "stop", usage: { promptTokens: 10, completionTokens: 3, reasoningTokens: 0 } };
+export const complete: ProviderEvent = {
+  kind: "complete",
+  finishReason: "stop",
+  usage: { promptTokens: 10, completionTokens: 3, reasoningTokens: 0 },
+};

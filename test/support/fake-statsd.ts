@@ -2,6 +2,15 @@
 import type { StatsdLike } from "../../src/telemetry/metrics.js";
 
 export function fakeStatsd(lines: string[]): StatsdLike {
-  const line = (t: string) => (s: string, v: number, tags?: Record<string, string>) => lines.push(`${s}:${v}|${t}${tags ? `|#${Object.entries(tags).map(([k, x]) => `${k}:${x}`).join(",")}` : ""}`);
+  const line = (t: string) => (s: string, v: number, tags?: Record<string, string>) =>
+    lines.push(
+      `${s}:${v}|${t}${
+        tags
+          ? `|#${Object.entries(tags)
+              .map(([k, x]) => `${k}:${x}`)
+              .join(",")}`
+          : ""
+      }`,
+    );
   return { increment: line("c"), distribution: line("d"), gauge: line("g") };
 }

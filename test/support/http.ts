@@ -10,7 +10,12 @@ export interface RawResponse {
 }
 
 /** POSTs a JSON body and reads the whole response. */
-export async function postJson(url: string, apiKey: string, body: unknown, init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+export async function postJson(
+  url: string,
+  apiKey: string,
+  body: unknown,
+  init: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+): Promise<RawResponse> {
   const started = performance.now();
   const res = await fetch(url, {
     method: "POST",
@@ -19,7 +24,13 @@ export async function postJson(url: string, apiKey: string, body: unknown, init:
     ...(init.signal ? { signal: init.signal } : {}),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, text, events: sseData(text), elapsedMs: performance.now() - started };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    events: sseData(text),
+    elapsedMs: performance.now() - started,
+  };
 }
 
 /** Parses the `data:` lines of an SSE body. */
@@ -53,7 +64,11 @@ export function chatText(events: unknown[]): string {
 }
 
 /** Polls `fn` until it returns true (or throws after `timeoutMs`). */
-export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = "condition"): Promise<void> {
+export async function eventually(
+  fn: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+  what = "condition",
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await fn())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);

@@ -53,7 +53,12 @@ export function rawRequest(port: number, r: RawRequest): Promise<RawResponse> {
       clearTimeout(responseTimer);
       clearTimeout(closeTimer);
       if (!closed) socket.destroy();
-      resolve({ ...(final ?? { status: 0, interim, headers: {}, body: "" }), closed, bytesSent, elapsedMs: elapsedMs || performance.now() - started });
+      resolve({
+        ...(final ?? { status: 0, interim, headers: {}, body: "" }),
+        closed,
+        bytesSent,
+        elapsedMs: elapsedMs || performance.now() - started,
+      });
     };
     let closeTimer: NodeJS.Timeout | undefined;
     const responseTimer = setTimeout(finish, r.responseTimeoutMs ?? 10_000);
@@ -93,7 +98,12 @@ export function rawRequest(port: number, r: RawRequest): Promise<RawResponse> {
       if (final || !settled) finish();
     });
     const headers = { host: `127.0.0.1:${port}`, ...r.headers };
-    const head = [`${r.method ?? "POST"} ${r.path} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
+    const head = [
+      `${r.method ?? "POST"} ${r.path} HTTP/1.1`,
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      "",
+      "",
+    ].join("\r\n");
     socket.write(head);
     if (r.body !== undefined) {
       socket.write(r.body);

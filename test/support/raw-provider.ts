@@ -26,7 +26,12 @@ type RegisterInit = Extract<NonNullable<Init["msg"]>, { case: "register" }>["val
 const definition = grpcServiceDefinition(ProviderService);
 const connectMethod = definition.connect!;
 const Client = grpc.makeGenericClientConstructor(
-  { connect: { ...connectMethod, requestSerialize: (m: unknown) => (m instanceof Uint8Array ? Buffer.from(m) : connectMethod.requestSerialize(m)) } },
+  {
+    connect: {
+      ...connectMethod,
+      requestSerialize: (m: unknown) => (m instanceof Uint8Array ? Buffer.from(m) : connectMethod.requestSerialize(m)),
+    },
+  },
   "ProviderService",
 );
 
@@ -57,7 +62,9 @@ export class RawProvider {
   constructor(public o: RawProviderOptions) {
     this.#keys = o.keys;
     this.#client = o.client ?? rawProviderClient(o.grpcPort);
-    this.#call = (this.#client as unknown as { connect(): grpc.ClientDuplexStream<ProviderMessage, CoordinatorMessage> }).connect();
+    this.#call = (
+      this.#client as unknown as { connect(): grpc.ClientDuplexStream<ProviderMessage, CoordinatorMessage> }
+    ).connect();
     this.status = new Promise((resolve) => this.#call.on("status", resolve));
     this.#call.on("error", () => undefined);
     this.#call.on("data", (m: CoordinatorMessage) => this.#onMessage(m));
@@ -68,7 +75,10 @@ export class RawProvider {
     if (m.msg.case === "inferenceRequest") void this.#onInference?.(m.msg.value);
     if (m.msg.case === "challenge" && this.o.answerChallenges !== "ignore") {
       const nonce = m.msg.value.nonce;
-      const signature = this.o.answerChallenges === "garbage" || !this.#keys ? new Uint8Array(64).fill(7) : signChallenge(this.#keys.privateKey, this.#serial, nonce);
+      const signature =
+        this.o.answerChallenges === "garbage" || !this.#keys
+          ? new Uint8Array(64).fill(7)
+          : signChallenge(this.#keys.privateKey, this.#serial, nonce);
       this.send({ msg: { case: "challengeResponse", value: { nonce, signature } } });
     }
     this.#waiters = this.#waiters.filter((w) => {
@@ -90,7 +100,9 @@ export class RawProvider {
     this.register(r);
     const ack = await Promise.race([
       this.next((m) => m.msg.case === "registerAck"),
-      this.status.then((s) => Promise.reject(new Error(`stream ended before RegisterAck: ${grpc.status[s.code]} ${s.details}`))),
+      this.status.then((s) =>
+        Promise.reject(new Error(`stream ended before RegisterAck: ${grpc.status[s.code]} ${s.details}`)),
+      ),
     ]);
     return ack.msg.case === "registerAck" ? ack.msg.value.providerId : "";
   }
@@ -128,7 +140,17 @@ export class RawProvider {
    * Serves every InferenceRequest: accepted, `text` as one content chunk, then a completion claiming `usage`
    * (by default a plausible honest count). Returns the request ids served.
    */
-  serve(o: { text?: string; delayMs?: number; chunks?: number; chunkDelayMs?: number; usage?: (req: { requestId: string; bodyJson: Uint8Array }) => { promptTokens?: number; completionTokens?: number; reasoningTokens?: number } }): string[] {
+  serve(o: {
+    text?: string;
+    delayMs?: number;
+    chunks?: number;
+    chunkDelayMs?: number;
+    usage?: (req: { requestId: string; bodyJson: Uint8Array }) => {
+      promptTokens?: number;
+      completionTokens?: number;
+      reasoningTokens?: number;
+    };
+  }): string[] {
     const served: string[] = [];
     const text = o.text ?? "Hello from a raw provider.";
     this.#onInference = async (req) => {
@@ -139,13 +161,20 @@ export class RawProvider {
       const words = text.split(/(?<= )/);
       const n = Math.max(1, Math.min(o.chunks ?? 1, words.length));
       for (let i = 0; i < n; i++) {
-        const piece = words.slice(Math.floor((i * words.length) / n), Math.floor(((i + 1) * words.length) / n)).join("");
-        const deltas = [...(i === 0 ? [{ delta: { case: "role" as const, value: "assistant" } }] : []), { delta: { case: "content" as const, value: piece } }];
+        const piece = words
+          .slice(Math.floor((i * words.length) / n), Math.floor(((i + 1) * words.length) / n))
+          .join("");
+        const deltas = [
+          ...(i === 0 ? [{ delta: { case: "role" as const, value: "assistant" } }] : []),
+          { delta: { case: "content" as const, value: piece } },
+        ];
         this.send({ msg: { case: "inferenceChunk", value: { requestId: req.requestId, deltas } } });
         if (o.chunkDelayMs && i < n - 1) await new Promise((r) => setTimeout(r, o.chunkDelayMs));
       }
       const usage = o.usage?.(req) ?? { promptTokens: 20, completionTokens: Math.ceil(text.length / 4) };
-      this.send({ msg: { case: "inferenceComplete", value: { requestId: req.requestId, finishReason: FinishReason.STOP, usage } } });
+      this.send({
+        msg: { case: "inferenceComplete", value: { requestId: req.requestId, finishReason: FinishReason.STOP, usage } },
+      });
     };
     return served;
   }

@@ -10,7 +10,11 @@ export interface ConcurrentRun<T> {
 }
 
 /** Runs `job(0..total-1)` with `concurrency` workers pulling the next index; rejects if any job throws. */
-export async function runConcurrent<T>(total: number, concurrency: number, job: (i: number) => Promise<T>): Promise<ConcurrentRun<T>> {
+export async function runConcurrent<T>(
+  total: number,
+  concurrency: number,
+  job: (i: number) => Promise<T>,
+): Promise<ConcurrentRun<T>> {
   const results = new Array<T>(total);
   let next = 0;
   let inFlight = 0;

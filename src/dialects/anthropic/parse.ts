@@ -123,7 +123,8 @@ function parseTools(v: unknown): JsonObject[] | undefined {
   return v.map((raw, i) => {
     const t = requireObject(raw, `tools[${i}]`);
     // Server tools (web_search_..., bash_..., text_editor_...) run at Anthropic; only client tools apply here.
-    if (t.type !== undefined && t.type !== null && t.type !== "custom") throw invalid(`tools[${i}].type`, "only client (custom) tools are supported");
+    if (t.type !== undefined && t.type !== null && t.type !== "custom")
+      throw invalid(`tools[${i}].type`, "only client (custom) tools are supported");
     return functionTool(
       requireString(t.name, `tools[${i}].name`),
       optString(t.description, `tools[${i}].description`),
@@ -132,10 +133,14 @@ function parseTools(v: unknown): JsonObject[] | undefined {
   });
 }
 
-function parseToolChoice(v: unknown, tools: JsonObject[] | undefined): { choice?: unknown; parallel?: boolean | undefined } {
+function parseToolChoice(
+  v: unknown,
+  tools: JsonObject[] | undefined,
+): { choice?: unknown; parallel?: boolean | undefined } {
   if (v === undefined || v === null) return {};
   const tc = requireObject(v, "tool_choice");
-  const parallel = optBoolean(tc.disable_parallel_tool_use, "tool_choice.disable_parallel_tool_use") === true ? false : undefined;
+  const parallel =
+    optBoolean(tc.disable_parallel_tool_use, "tool_choice.disable_parallel_tool_use") === true ? false : undefined;
   if (tc.type === "auto" || tc.type === "none") return { choice: tc.type, parallel };
   if (tc.type === "any") return { choice: "required", parallel };
   if (tc.type === "tool") {

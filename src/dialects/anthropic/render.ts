@@ -55,10 +55,18 @@ class MessageBuilder {
           this.blocks.push({ type: "tool_use", toolIndex: d.index });
           this.#toolBlocks.set(d.index, index);
           this.#open = index;
-          ev.push({ type: "content_block_start", index, content_block: { type: "tool_use", id: call.id, name: call.name, input: {} } });
+          ev.push({
+            type: "content_block_start",
+            index,
+            content_block: { type: "tool_use", id: call.id, name: call.name, input: {} },
+          });
         }
         if (d.arguments !== undefined && d.arguments !== "") {
-          ev.push({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: d.arguments } });
+          ev.push({
+            type: "content_block_delta",
+            index,
+            delta: { type: "input_json_delta", partial_json: d.arguments },
+          });
         }
         continue;
       }
@@ -74,7 +82,8 @@ class MessageBuilder {
       }
       if (block.type === "text") block.text += d.text;
       else if (block.type === "thinking") block.thinking += d.text;
-      const delta = type === "text" ? { type: "text_delta", text: d.text } : { type: "thinking_delta", thinking: d.text };
+      const delta =
+        type === "text" ? { type: "text_delta", text: d.text } : { type: "thinking_delta", thinking: d.text };
       ev.push({ type: "content_block_delta", index: this.#open, delta });
     }
     return ev;

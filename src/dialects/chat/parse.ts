@@ -26,7 +26,8 @@ const ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
 function parseParts(content: unknown[], param: string, ctx: ParseContext, allowImages: boolean): JsonObject[] {
   return content.map((raw, i) => {
     const p = requireObject(raw, `${param}[${i}]`);
-    if (p.type === "text") return { type: "text", text: typeof p.text === "string" ? p.text : requireString(p.text, `${param}[${i}].text`) };
+    if (p.type === "text")
+      return { type: "text", text: typeof p.text === "string" ? p.text : requireString(p.text, `${param}[${i}].text`) };
     if (p.type === "image_url" && allowImages) {
       const img = p.image_url;
       // `image_url` is an object ({url, detail}); some clients send the bare URL string.
@@ -38,7 +39,13 @@ function parseParts(content: unknown[], param: string, ctx: ParseContext, allowI
   });
 }
 
-function parseContent(v: unknown, param: string, ctx: ParseContext, allowImages: boolean, nullable: boolean): string | JsonObject[] | null {
+function parseContent(
+  v: unknown,
+  param: string,
+  ctx: ParseContext,
+  allowImages: boolean,
+  nullable: boolean,
+): string | JsonObject[] | null {
   if (typeof v === "string") return v;
   if ((v === null || v === undefined) && nullable) return null;
   if (Array.isArray(v)) return parseParts(v, param, ctx, allowImages);
@@ -51,7 +58,8 @@ function parseToolCalls(v: unknown, param: string): JsonObject[] {
     const tc = requireObject(raw, `${param}[${i}]`);
     const fn = requireObject(tc.function, `${param}[${i}].function`);
     const args = fn.arguments ?? "";
-    if (typeof args !== "string") throw invalid(`${param}[${i}].function.arguments`, "tool call arguments must be a JSON string");
+    if (typeof args !== "string")
+      throw invalid(`${param}[${i}].function.arguments`, "tool call arguments must be a JSON string");
     return {
       id: requireString(tc.id, `${param}[${i}].id`),
       type: "function",
@@ -100,7 +108,8 @@ export function parseChatTools(v: unknown): JsonObject[] | undefined {
     const clean: JsonObject = { name: requireString(fn.name, `tools[${i}].function.name`) };
     const description = optString(fn.description, `tools[${i}].function.description`);
     if (description !== undefined) clean.description = description;
-    if (fn.parameters !== undefined && fn.parameters !== null) clean.parameters = requireObject(fn.parameters, `tools[${i}].function.parameters`);
+    if (fn.parameters !== undefined && fn.parameters !== null)
+      clean.parameters = requireObject(fn.parameters, `tools[${i}].function.parameters`);
     const strict = optBoolean(fn.strict, `tools[${i}].function.strict`);
     if (strict !== undefined) clean.strict = strict;
     return { type: "function", function: clean };
@@ -165,7 +174,8 @@ export function parseChatRequest(raw: unknown, ctx: ParseContext): NormalizedReq
   const user = optString(b.user, "user");
   const cacheKey = optString(b.prompt_cache_key, "prompt_cache_key");
   const effort = optString(b.reasoning_effort, "reasoning_effort");
-  if (effort !== undefined && !REASONING_EFFORTS.has(effort)) throw invalid("reasoning_effort", "unknown reasoning_effort");
+  if (effort !== undefined && !REASONING_EFFORTS.has(effort))
+    throw invalid("reasoning_effort", "unknown reasoning_effort");
   return finalizeRequest(
     {
       model,

@@ -59,7 +59,12 @@ export class ChatStreamRenderer implements StreamRenderer {
         flush();
         const { call, first } = this.#tools.add(d);
         const fragment: JsonObject = first
-          ? { index: call.index, id: call.id, type: "function", function: { name: call.name, arguments: d.arguments ?? "" } }
+          ? {
+              index: call.index,
+              id: call.id,
+              type: "function",
+              function: { name: call.name, arguments: d.arguments ?? "" },
+            }
           : { index: call.index, function: { arguments: d.arguments ?? "" } };
         out += this.#chunk({ tool_calls: [fragment] }, null);
         continue;
@@ -122,7 +127,11 @@ export class ChatAccumulator implements ResponseAccumulator {
     };
     if (this.#reasoning !== "") message.reasoning_content = this.#reasoning;
     if (calls.length > 0) {
-      message.tool_calls = calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
+      message.tool_calls = calls.map((c) => ({
+        id: c.id,
+        type: "function",
+        function: { name: c.name, arguments: c.arguments },
+      }));
     }
     return {
       id: `chatcmpl-${this.#meta.requestId}`,

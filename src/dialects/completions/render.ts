@@ -11,7 +11,13 @@ import type { RenderMeta, ResponseAccumulator, StreamRenderer } from "../shared/
 import { errorBody } from "./errors.js";
 
 function completionObject(meta: RenderMeta, choices: JsonObject[]): JsonObject {
-  return { id: `cmpl-${meta.requestId}`, object: "text_completion", created: meta.createdS, model: meta.model, choices };
+  return {
+    id: `cmpl-${meta.requestId}`,
+    object: "text_completion",
+    created: meta.createdS,
+    model: meta.model,
+    choices,
+  };
 }
 
 /** `text_completion` knows stop, length and content_filter only. */
@@ -39,7 +45,9 @@ export class CompletionsStreamRenderer implements StreamRenderer {
   }
 
   finish(reason: FinishReason, usage: Usage): string {
-    let out = sseData(completionObject(this.meta, [{ text: "", index: 0, logprobs: null, finish_reason: legacyReason(reason) }]));
+    let out = sseData(
+      completionObject(this.meta, [{ text: "", index: 0, logprobs: null, finish_reason: legacyReason(reason) }]),
+    );
     if (this.meta.includeUsage) out += sseData({ ...completionObject(this.meta, []), usage: openAIUsage(usage) });
     return out + SSE_DONE;
   }
@@ -59,7 +67,9 @@ export class CompletionsAccumulator implements ResponseAccumulator {
 
   finish(reason: FinishReason, usage: Usage): unknown {
     return {
-      ...completionObject(this.meta, [{ text: this.#text, index: 0, logprobs: null, finish_reason: legacyReason(reason) }]),
+      ...completionObject(this.meta, [
+        { text: this.#text, index: 0, logprobs: null, finish_reason: legacyReason(reason) },
+      ]),
       usage: openAIUsage(usage),
     };
   }

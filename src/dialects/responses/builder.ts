@@ -36,7 +36,18 @@ export function responsesUsage(u: Usage): JsonObject {
 }
 
 /** Request settings a Response object reports back as they were sent (OpenAI's Response echoes them). */
-const ECHOED = ["instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "temperature", "text", "tool_choice", "tools", "top_p", "user"] as const;
+const ECHOED = [
+  "instructions",
+  "max_output_tokens",
+  "metadata",
+  "parallel_tool_calls",
+  "temperature",
+  "text",
+  "tool_choice",
+  "tools",
+  "top_p",
+  "user",
+] as const;
 
 function echoed(request: unknown): JsonObject {
   if (typeof request !== "object" || request === null) return {};
@@ -148,7 +159,14 @@ export class ResponsesBuilder {
     if (known === undefined) {
       const index = this.#output.length;
       const id = `fc_${this.#meta.requestId}_${index}`;
-      const item = { id, type: "function_call", status: "in_progress", arguments: "", call_id: call.id, name: call.name };
+      const item = {
+        id,
+        type: "function_call",
+        status: "in_progress",
+        arguments: "",
+        call_id: call.id,
+        name: call.name,
+      };
       this.#output.push(item);
       this.#toolItems.set(d.index, index);
       this.#open = { kind: "function_call", index, id, toolIndex: d.index };
@@ -159,7 +177,12 @@ export class ResponsesBuilder {
     item.arguments = call.arguments;
     item.name = call.name;
     if (d.arguments !== undefined && d.arguments !== "") {
-      ev.push({ type: "response.function_call_arguments.delta", item_id: item.id, output_index: index, delta: d.arguments });
+      ev.push({
+        type: "response.function_call_arguments.delta",
+        item_id: item.id,
+        output_index: index,
+        delta: d.arguments,
+      });
     }
   }
 
@@ -199,7 +222,8 @@ export class ResponsesBuilder {
   finish(reason: FinishReason, usage: Usage): { events: ResponsesEvent[]; response: JsonObject } {
     const events: ResponsesEvent[] = [];
     const final = effectiveFinishReason(reason, this.#tools.size > 0);
-    const incomplete = final === "length" ? "max_output_tokens" : final === "content_filter" ? "content_filter" : undefined;
+    const incomplete =
+      final === "length" ? "max_output_tokens" : final === "content_filter" ? "content_filter" : undefined;
     // The item being written when the budget ran out is cut short: `incomplete`, as OpenAI marks it.
     const cut = incomplete === undefined ? undefined : this.#open?.index;
     this.#close(events, cut === undefined ? "completed" : "incomplete");

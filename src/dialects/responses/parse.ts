@@ -35,7 +35,8 @@ function parseParts(parts: unknown[], param: string, role: string, ctx: ParseCon
         return { type: "text", text: requireString(p.refusal, `${at}.refusal`) };
       case "input_image":
         if (role !== "user") throw invalid(`${at}.type`, "images are only accepted in user messages");
-        if (p.file_id !== undefined && p.file_id !== null) throw invalid(`${at}.file_id`, "file ids are not supported; send image_url");
+        if (p.file_id !== undefined && p.file_id !== null)
+          throw invalid(`${at}.file_id`, "file ids are not supported; send image_url");
         return imagePart(checkImageUrl(p.image_url, `${at}.image_url`, ctx), p.detail);
       default:
         throw invalid(`${at}.type`, `unsupported content part type ${JSON.stringify(p.type)}`);
@@ -55,7 +56,8 @@ function parseMessageItem(item: JsonObject, param: string, ctx: ParseContext): J
   }
   const chatRole = role === "developer" ? "system" : role;
   if (typeof item.content === "string") return { role: chatRole, content: item.content };
-  if (!Array.isArray(item.content)) throw invalid(`${param}.content`, `'${param}.content' must be a string or an array`);
+  if (!Array.isArray(item.content))
+    throw invalid(`${param}.content`, `'${param}.content' must be a string or an array`);
   const parts = parseParts(item.content, `${param}.content`, role, ctx);
   return { role: chatRole, content: role === "user" ? parts : joinText(parts) };
 }
@@ -66,7 +68,8 @@ function outputText(v: unknown, param: string): string {
     return v
       .map((raw, j) => {
         const p = requireObject(raw, `${param}[${j}]`);
-        if (p.type !== "input_text" && p.type !== "output_text") throw invalid(`${param}[${j}].type`, "function_call_output parts must be text");
+        if (p.type !== "input_text" && p.type !== "output_text")
+          throw invalid(`${param}[${j}].type`, "function_call_output parts must be text");
         return requireString(p.text, `${param}[${j}].text`);
       })
       .join("");
@@ -75,7 +78,11 @@ function outputText(v: unknown, param: string): string {
 }
 
 /** Translates `instructions` + `input` into chat messages. */
-export function responsesInputToMessages(instructions: string | undefined, input: unknown, ctx: ParseContext): JsonObject[] {
+export function responsesInputToMessages(
+  instructions: string | undefined,
+  input: unknown,
+  ctx: ParseContext,
+): JsonObject[] {
   const messages: JsonObject[] = [];
   if (instructions !== undefined && instructions.length > 0) messages.push({ role: "system", content: instructions });
   if (typeof input === "string") {
@@ -84,7 +91,8 @@ export function responsesInputToMessages(instructions: string | undefined, input
     return messages;
   }
   if (input === undefined || input === null) throw invalid("input", "'input' is required");
-  if (!Array.isArray(input) || input.length === 0) throw invalid("input", "'input' must be a string or a non-empty array of items");
+  if (!Array.isArray(input) || input.length === 0)
+    throw invalid("input", "'input' must be a string or a non-empty array of items");
   input.forEach((raw, i) => {
     const param = `input[${i}]`;
     const item = requireObject(raw, param);
@@ -101,7 +109,8 @@ export function responsesInputToMessages(instructions: string | undefined, input
       };
       // Consecutive function_call items are one assistant turn with several tool calls.
       const last = messages.at(-1);
-      if (last?.role === "assistant") last.tool_calls = [...((last.tool_calls as JsonObject[] | undefined) ?? []), call];
+      if (last?.role === "assistant")
+        last.tool_calls = [...((last.tool_calls as JsonObject[] | undefined) ?? []), call];
       else messages.push({ role: "assistant", content: null, tool_calls: [call] });
     } else if (type === "function_call_output") {
       messages.push({
@@ -125,7 +134,10 @@ function parseTools(v: unknown): JsonObject[] | undefined {
   return v.map((raw, i) => {
     const t = requireObject(raw, `tools[${i}]`);
     if (t.type !== "function") throw invalid(`tools[${i}].type`, "only function tools are supported");
-    const params = t.parameters === undefined || t.parameters === null ? undefined : requireObject(t.parameters, `tools[${i}].parameters`);
+    const params =
+      t.parameters === undefined || t.parameters === null
+        ? undefined
+        : requireObject(t.parameters, `tools[${i}].parameters`);
     return functionTool(
       requireString(t.name, `tools[${i}].name`),
       optString(t.description, `tools[${i}].description`),
@@ -170,14 +182,18 @@ export function parseResponsesRequest(raw: unknown, ctx: ParseContext): Normaliz
   const model = requireString(b.model, "model");
   for (const field of ["previous_response_id", "conversation"]) {
     if (b[field] !== undefined && b[field] !== null) {
-      throw invalid(field, `'${field}' is not supported: responses are not stored; send the whole conversation in 'input'`);
+      throw invalid(
+        field,
+        `'${field}' is not supported: responses are not stored; send the whole conversation in 'input'`,
+      );
     }
   }
   if (b.background === true) throw invalid("background", "background responses are not supported");
   const messages = responsesInputToMessages(optString(b.instructions, "instructions"), b.input, ctx);
   const tools = parseTools(b.tools);
   const user = optString(b.user, "user") ?? optString(b.safety_identifier, "safety_identifier");
-  const reasoning = b.reasoning === undefined || b.reasoning === null ? undefined : requireObject(b.reasoning, "reasoning");
+  const reasoning =
+    b.reasoning === undefined || b.reasoning === null ? undefined : requireObject(b.reasoning, "reasoning");
   return finalizeRequest(
     {
       model,

@@ -33,7 +33,11 @@ export interface ImageUrlPolicy {
 /** Default decoded-size limit of a `data:` image, bytes (20 MiB). */
 export const DEFAULT_MAX_IMAGE_DATA_BYTES = 20 * 1024 * 1024;
 
-export const defaultImageUrlPolicy: ImageUrlPolicy = Object.freeze({ allowHttp: false, allowHosts: Object.freeze([]), maxDataBytes: DEFAULT_MAX_IMAGE_DATA_BYTES });
+export const defaultImageUrlPolicy: ImageUrlPolicy = Object.freeze({
+  allowHttp: false,
+  allowHosts: Object.freeze([]),
+  maxDataBytes: DEFAULT_MAX_IMAGE_DATA_BYTES,
+});
 
 /** Why a reference was refused (the `reason` of a refusal; the message says it for people). */
 export type ImageUrlRefusalReason =
@@ -49,17 +53,25 @@ export type ImageUrlRefusalReason =
 export type ImageUrlVerdict = { kind: "allowed" } | { kind: "refused"; reason: ImageUrlRefusalReason; message: string };
 
 const ALLOWED: ImageUrlVerdict = Object.freeze({ kind: "allowed" });
-const refused = (reason: ImageUrlRefusalReason, message: string): ImageUrlVerdict => ({ kind: "refused", reason, message });
+const refused = (reason: ImageUrlRefusalReason, message: string): ImageUrlVerdict => ({
+  kind: "refused",
+  reason,
+  message,
+});
 
 /** Decides whether `url` (an image reference from a request) may be passed to a provider. */
 export function classifyImageUrl(url: string, policy: ImageUrlPolicy): ImageUrlVerdict {
   if (/^data:/i.test(url)) return classifyDataUri(url, policy.maxDataBytes);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme !== "https" && !(scheme === "http" && policy.allowHttp)) {
-    return refused("scheme", policy.allowHttp ? "must be an http(s) URL or a base64 data URI" : "must be an https URL or a base64 data URI");
+    return refused(
+      "scheme",
+      policy.allowHttp ? "must be an http(s) URL or a base64 data URI" : "must be an https URL or a base64 data URI",
+    );
   }
   // URL parsers disagree on backslashes, whitespace and control characters; the Mac's must see what we checked.
-  if (!/^https?:\/\/[^/?#]/i.test(url) || /[\\\s\u0000-\u001f\u007f]/.test(url)) return refused("malformed", "is not a well-formed URL");
+  if (!/^https?:\/\/[^/?#]/i.test(url) || /[\\\s\u0000-\u001f\u007f]/.test(url))
+    return refused("malformed", "is not a well-formed URL");
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -68,12 +80,18 @@ export function classifyImageUrl(url: string, policy: ImageUrlPolicy): ImageUrlV
   }
   const authority = /^[a-z]+:\/\/([^/?#]*)/i.exec(url)![1]!;
   if (authority.includes("@")) return refused("credentials", "must not carry credentials (user:password@)");
-  const rawHost = (authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : authority.replace(/:[^:]*$/, "")).toLowerCase();
+  const rawHost = (
+    authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : authority.replace(/:[^:]*$/, "")
+  ).toLowerCase();
   const host = parsed.hostname;
   const ipv4 = parseIpv4(host);
   // The WHATWG parser turns 2852039166, 0xa9fea9fe, 0251.0376.0251.0376 or %31%36%39... into 169.254.169.254;
   // another parser (the Mac's) may not, so only the one unambiguous form is passed on.
-  if (ipv4 !== undefined && rawHost !== host) return refused("non_canonical_ip", `names the IPv4 address ${host} in a non-standard form; write it as dotted decimal`);
+  if (ipv4 !== undefined && rawHost !== host)
+    return refused(
+      "non_canonical_ip",
+      `names the IPv4 address ${host} in a non-standard form; write it as dotted decimal`,
+    );
   if (hostAllowed(host, policy.allowHosts)) return ALLOWED;
   if (ipv4 !== undefined) {
     const range = ipv4Range(ipv4);
@@ -100,7 +118,8 @@ function classifyDataUri(url: string, maxBytes: number): ImageUrlVerdict {
   const bytes = (data.length / 4) * 3 - padding;
   // Size first: the check is arithmetic, and a too-large image need not be scanned.
   if (bytes > maxBytes) return refused("data_uri", `holds an image of ${Math.ceil(bytes)} bytes (limit ${maxBytes})`);
-  if (data.length === 0 || data.length % 4 !== 0 || !BASE64.test(data)) return refused("data_uri", "must hold valid base64 image data (A-Z a-z 0-9 + /, padded with =, no whitespace)");
+  if (data.length === 0 || data.length % 4 !== 0 || !BASE64.test(data))
+    return refused("data_uri", "must hold valid base64 image data (A-Z a-z 0-9 + /, padded with =, no whitespace)");
   return ALLOWED;
 }
 
@@ -118,7 +137,10 @@ function hostAllowed(host: string, allow: readonly string[]): boolean {
 export function parseAllowHosts(raw: string | undefined): string[] {
   if (raw === undefined) return [];
   const out: string[] = [];
-  for (const entry of raw.split(",").map((e) => e.trim()).filter((e) => e.length > 0)) {
+  for (const entry of raw
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0)) {
     const wildcard = entry.startsWith("*.");
     const bare = wildcard ? entry.slice(2) : entry;
     const literal = bare.includes(":") && !bare.startsWith("[") ? `[${bare}]` : bare;
@@ -166,11 +188,15 @@ const IPV4_NON_PUBLIC: readonly (readonly [string, number, string])[] = [
   ["240.0.0.0", 4, "reserved or broadcast"],
 ];
 
-const ipv4Table = IPV4_NON_PUBLIC.map(([base, bits, what]) => ({ base: parseIpv4(base)!, mask: bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0, what }));
+const ipv4Table = IPV4_NON_PUBLIC.map(([base, bits, what]) => ({
+  base: parseIpv4(base)!,
+  mask: bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0,
+  what,
+}));
 
 /** What a non-public IPv4 address is, or undefined for a public one. */
 function ipv4Range(a: number): string | undefined {
-  return ipv4Table.find((r) => ((a & r.mask) >>> 0) === r.base)?.what;
+  return ipv4Table.find((r) => (a & r.mask) >>> 0 === r.base)?.what;
 }
 
 /** An IPv6 address (without brackets or zone) → its eight 16-bit groups; undefined when malformed. */
@@ -206,8 +232,10 @@ function classifyIpv6(host: string, g: number[]): ImageUrlVerdict {
   if (zero(0, 7) && g[7] === 1) return refused("non_public_address", `names ${host}, the loopback address`);
   // Each of these reaches an IPv4 address by another road; the IPv4 rules would have to be re-applied to the
   // embedded address, and fetchers differ in whether they unwrap it. No image needs them.
-  if (zero(0, 5) && (g[5] === 0xffff || g[5] === 0)) return refused("ipv4_in_ipv6", `names ${host}, an IPv4-mapped or IPv4-compatible IPv6 address`);
-  if (g[0] === 0x64 && g[1] === 0xff9b) return refused("ipv4_in_ipv6", `names ${host}, a NAT64 (IPv4-embedding) address`);
+  if (zero(0, 5) && (g[5] === 0xffff || g[5] === 0))
+    return refused("ipv4_in_ipv6", `names ${host}, an IPv4-mapped or IPv4-compatible IPv6 address`);
+  if (g[0] === 0x64 && g[1] === 0xff9b)
+    return refused("ipv4_in_ipv6", `names ${host}, a NAT64 (IPv4-embedding) address`);
   if (g[0] === 0x2001 && g[1] === 0) return refused("ipv4_in_ipv6", `names ${host}, a Teredo (IPv4-embedding) address`);
   if (g[0] === 0x2002) {
     const v4 = ((g[1]! << 16) >>> 0) + g[2]!;
@@ -215,11 +243,13 @@ function classifyIpv6(host: string, g: number[]): ImageUrlVerdict {
     if (range) return refused("ipv4_in_ipv6", `names ${host}, a 6to4 address embedding a ${range} IPv4 address`);
   }
   const first = g[0]!;
-  if ((first & 0xfe00) === 0xfc00) return refused("non_public_address", `names ${host}, a unique-local (private) address`);
+  if ((first & 0xfe00) === 0xfc00)
+    return refused("non_public_address", `names ${host}, a unique-local (private) address`);
   if ((first & 0xffc0) === 0xfe80) return refused("non_public_address", `names ${host}, a link-local address`);
   if ((first & 0xffc0) === 0xfec0) return refused("non_public_address", `names ${host}, a site-local address`);
   if ((first & 0xff00) === 0xff00) return refused("non_public_address", `names ${host}, a multicast address`);
-  if (first === 0x2001 && g[1] === 0xdb8) return refused("non_public_address", `names ${host}, a documentation address`);
+  if (first === 0x2001 && g[1] === 0xdb8)
+    return refused("non_public_address", `names ${host}, a documentation address`);
   if (first === 0x100 && zero(1, 4)) return refused("non_public_address", `names ${host}, a discard-only address`);
   return ALLOWED;
 }
@@ -227,7 +257,12 @@ function classifyIpv6(host: string, g: number[]): ImageUrlVerdict {
 // ---- names -------------------------------------------------------------------------------------------------
 
 /** Cloud metadata services reachable by name (their addresses are link-local and refused above too). */
-const METADATA_NAMES = new Set(["metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"]);
+const METADATA_NAMES = new Set([
+  "metadata.google.internal",
+  "metadata.goog",
+  "instance-data",
+  "instance-data.ec2.internal",
+]);
 
 /** Suffixes reserved for local or internal use (RFC 6761, RFC 6762, RFC 8375, ICANN's `.internal`, `.lan`). */
 const INTERNAL_SUFFIXES = ["localhost", "local", "internal", "home.arpa", "arpa", "lan", "localdomain", "intranet"];
@@ -235,7 +270,8 @@ const INTERNAL_SUFFIXES = ["localhost", "local", "internal", "home.arpa", "arpa"
 /** Why a host name is internal, or undefined for an ordinary public name. */
 function internalName(name: string): string | undefined {
   if (METADATA_NAMES.has(name)) return "a cloud metadata service";
-  if (!name.includes(".")) return "a single-label name (resolved through the fetcher's local search domains, like 'metadata' or 'localhost')";
+  if (!name.includes("."))
+    return "a single-label name (resolved through the fetcher's local search domains, like 'metadata' or 'localhost')";
   const suffix = INTERNAL_SUFFIXES.find((s) => name === s || name.endsWith(`.${s}`));
   return suffix ? `a name under '.${suffix}', which is for local or internal use` : undefined;
 }

@@ -57,7 +57,8 @@ export function finalizeRequest(p: ChatRequestParts, ctx: ParseContext): Normali
  */
 export function checkImageUrl(url: unknown, param: string, ctx: ParseContext): string {
   if (typeof url !== "string" || url.length === 0) throw invalid(param, `'${param}' must be a non-empty URL string`);
-  if (ctx.allowImageUrls === false && !/^data:/i.test(url)) throw invalidImage(param, "image URLs are not accepted here; send a base64 data URI");
+  if (ctx.allowImageUrls === false && !/^data:/i.test(url))
+    throw invalidImage(param, "image URLs are not accepted here; send a base64 data URI");
   const verdict = classifyImageUrl(url, ctx.imageUrls ?? defaultImageUrlPolicy);
   if (verdict.kind === "refused") throw invalidImage(param, `'${param}' ${verdict.message}`);
   return url;
@@ -75,7 +76,12 @@ export function imagePart(url: string, detail: unknown): JsonObject {
 }
 
 /** Builds a chat function tool from its pieces (shared by the Responses and Anthropic translations). */
-export function functionTool(name: string, description: string | undefined, parameters: unknown, strict?: boolean): JsonObject {
+export function functionTool(
+  name: string,
+  description: string | undefined,
+  parameters: unknown,
+  strict?: boolean,
+): JsonObject {
   const fn: JsonObject = { name };
   if (description !== undefined) fn.description = description;
   if (parameters !== undefined) fn.parameters = parameters;

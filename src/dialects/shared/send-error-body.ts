@@ -8,6 +8,11 @@ import { sendJson } from "../../util/send-json.js";
 import type { SendErrorOptions } from "./types.js";
 
 /** Writes `body` as the response to `e`: `options.status ?? e.status`, `options.headers` then {@link errorHeaders}. */
-export function sendErrorBody(res: ServerResponse, e: CoordinatorError, body: unknown, options: SendErrorOptions = {}): void {
+export function sendErrorBody(
+  res: ServerResponse,
+  e: CoordinatorError,
+  body: unknown,
+  options: SendErrorOptions = {},
+): void {
   sendJson(res, options.status ?? e.status, body, { ...options.headers, ...errorHeaders(e) });
 }

@@ -71,7 +71,9 @@ function repairNode(v: unknown, root: Node, depth: number, positional = false): 
   // crashed on just like a nullable type); $defs entries are only typed when they look like schemas.
   for (const key of ["properties", "$defs", "definitions"]) {
     const map = v[key];
-    if (isNode(map)) for (const child of Object.values(map)) changed = repairNode(child, root, depth + 1, key === "properties") || changed;
+    if (isNode(map))
+      for (const child of Object.values(map))
+        changed = repairNode(child, root, depth + 1, key === "properties") || changed;
   }
   if ("items" in v) changed = repairNode(v.items, root, depth + 1, true) || changed;
   // additionalProperties may itself be a schema; a bare true/false is left alone.

@@ -17,9 +17,21 @@ export type RequestCheck =
  */
 export function checkInferenceRequest(req: InferenceRequest, onDisk: ReadonlyMap<string, SimModelSpec>): RequestCheck {
   const body = parseChatBody(req.bodyJson);
-  if (!body) return { kind: "rejected", statusCode: 400, reason: ErrorReason.INVALID_REQUEST, message: "body_json is not a chat-completions object" };
+  if (!body)
+    return {
+      kind: "rejected",
+      statusCode: 400,
+      reason: ErrorReason.INVALID_REQUEST,
+      message: "body_json is not a chat-completions object",
+    };
   const spec = onDisk.get(req.model);
-  if (!spec) return { kind: "rejected", statusCode: 503, reason: ErrorReason.MODEL_LOAD_FAILED, message: `model ${req.model} is not on this provider` };
+  if (!spec)
+    return {
+      kind: "rejected",
+      statusCode: 503,
+      reason: ErrorReason.MODEL_LOAD_FAILED,
+      message: `model ${req.model} is not on this provider`,
+    };
   const promptTokens = countPromptTokens(body);
   if (promptTokens >= spec.contextLength) {
     return {

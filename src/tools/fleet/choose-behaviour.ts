@@ -6,7 +6,13 @@
  */
 import { ErrorReason } from "../../../gen/coordinator/provider/v1/provider_pb.js";
 import { compareVersions } from "../../util/version.js";
-import { drawBehaviour, takeScripted, type FailureBehaviour, type FailureOptions, type ScriptedBehaviour } from "./failure-script.js";
+import {
+  drawBehaviour,
+  takeScripted,
+  type FailureBehaviour,
+  type FailureOptions,
+  type ScriptedBehaviour,
+} from "./failure-script.js";
 import { hasNullableOrUntypedSchema, type SimChatRequest } from "./sim-request.js";
 
 /** What the choice depends on. */
@@ -34,12 +40,32 @@ export function chooseBehaviour(c: BehaviourContext): FailureBehaviour {
   const crashBelow = c.failures?.templateCrashOnNullableToolsBelow;
   let behaviour: FailureBehaviour;
   if (c.templateRenderOk === false) {
-    behaviour = { kind: "error_before_content", statusCode: 500, reason: ErrorReason.TEMPLATE, message: "chat template failed to render" };
-  } else if (crashBelow && hasTools && compareVersions(c.version, crashBelow) < 0 && hasNullableOrUntypedSchema(body.tools)) {
-    behaviour = { kind: "error_before_content", statusCode: 500, reason: ErrorReason.TEMPLATE, message: "chat template crashed on a tool schema without a string type" };
+    behaviour = {
+      kind: "error_before_content",
+      statusCode: 500,
+      reason: ErrorReason.TEMPLATE,
+      message: "chat template failed to render",
+    };
+  } else if (
+    crashBelow &&
+    hasTools &&
+    compareVersions(c.version, crashBelow) < 0 &&
+    hasNullableOrUntypedSchema(body.tools)
+  ) {
+    behaviour = {
+      kind: "error_before_content",
+      statusCode: 500,
+      reason: ErrorReason.TEMPLATE,
+      message: "chat template crashed on a tool schema without a string type",
+    };
   } else if ((body.hasImages || c.requiresVision) && !c.modelIsVision) {
     // What a text-only build does with an image: a sickness error after the role delta, not a 4xx.
-    behaviour = { kind: "error_before_content", statusCode: 500, reason: ErrorReason.INTERNAL, message: "this build has no vision encoder" };
+    behaviour = {
+      kind: "error_before_content",
+      statusCode: 500,
+      reason: ErrorReason.INTERNAL,
+      message: "this build has no vision encoder",
+    };
   } else {
     behaviour = takeScripted(c.script, { model: c.model, hasTools }) ?? drawBehaviour(c.failures ?? {}, c.random());
     // A model told it must call a tool does so (tool_choice "required" or a named function).

@@ -75,7 +75,9 @@ export function drawBehaviour(options: FailureOptions, u: number): FailureBehavi
   for (const [kind, p] of Object.entries(probs) as [Exclude<FailureKind, "normal">, number][]) {
     acc += p;
     if (u < acc) {
-      return kind === "slow_first_token" ? { kind, delayMs: options.slowFirstTokenMs ?? 3000 } : ({ kind } as FailureBehaviour);
+      return kind === "slow_first_token"
+        ? { kind, delayMs: options.slowFirstTokenMs ?? 3000 }
+        : ({ kind } as FailureBehaviour);
     }
   }
   return { kind: "normal" };

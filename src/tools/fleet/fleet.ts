@@ -60,7 +60,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const catalog = options.catalog ?? defaultCatalog;
   const specs = options.models.map((id) => simModelSpec(id, catalog));
   // Only chips that can load at least one requested model are useful providers.
-  const pool = (options.chips ?? servingChipProfiles).filter((c) => specs.some((s) => fitsEmptyMac(c.memoryGb, s.sizeBytes)));
+  const pool = (options.chips ?? servingChipProfiles).filter((c) =>
+    specs.some((s) => fitsEmptyMac(c.memoryGb, s.sizeBytes)),
+  );
   if (pool.length === 0) throw new Error(`no chip in the pool can load any of: ${options.models.join(", ")}`);
   const seed = options.seed ?? 0;
   const macs: SimulatedMac[] = [];
@@ -160,7 +162,9 @@ export async function runFleetCli(argv: string[], env: NodeJS.ProcessEnv, io: Fl
     return 2;
   }
   const o = parsed.options;
-  io.stdout(`fleet: ${o.count} Macs → ${o.coordinator}, models ${o.models.join(",")}, ${o.instant ? "instant" : `time scale ${o.timeScale}`}`);
+  io.stdout(
+    `fleet: ${o.count} Macs → ${o.coordinator}, models ${o.models.join(",")}, ${o.instant ? "instant" : `time scale ${o.timeScale}`}`,
+  );
   return new Promise<number>((resolve) => {
     let done = false;
     // The Macs' timers are unref'd (systemClock); while the coordinator is unreachable nothing else would
@@ -222,22 +226,32 @@ export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedAr
     return { kind: "error", message: e instanceof Error ? e.message : String(e) };
   }
   if (v.help) return { kind: "help" };
-  if (!/^[^:\s]+:\d{1,5}$/.test(v.coordinator)) return { kind: "error", message: `--coordinator must be HOST:PORT, got "${v.coordinator}"` };
+  if (!/^[^:\s]+:\d{1,5}$/.test(v.coordinator))
+    return { kind: "error", message: `--coordinator must be HOST:PORT, got "${v.coordinator}"` };
   const count = Number(v.count);
-  if (!Number.isInteger(count) || count < 1 || count > 10_000) return { kind: "error", message: `--count must be an integer from 1 to 10000, got "${v.count}"` };
+  if (!Number.isInteger(count) || count < 1 || count > 10_000)
+    return { kind: "error", message: `--count must be an integer from 1 to 10000, got "${v.count}"` };
   const timeScale = Number(v["time-scale"]);
-  if (!(timeScale > 0)) return { kind: "error", message: `--time-scale must be a number > 0, got "${v["time-scale"]}"` };
+  if (!(timeScale > 0))
+    return { kind: "error", message: `--time-scale must be a number > 0, got "${v["time-scale"]}"` };
   const seed = Number(v.seed);
   if (!Number.isInteger(seed)) return { kind: "error", message: `--seed must be an integer, got "${v.seed}"` };
-  if (!/^\d+\.\d+\.\d+([-+].*)?$/.test(v.version)) return { kind: "error", message: `--version must be a semver like 0.7.0, got "${v.version}"` };
-  const models = v.models.split(",").map((m) => m.trim()).filter((m) => m !== "");
+  if (!/^\d+\.\d+\.\d+([-+].*)?$/.test(v.version))
+    return { kind: "error", message: `--version must be a semver like 0.7.0, got "${v.version}"` };
+  const models = v.models
+    .split(",")
+    .map((m) => m.trim())
+    .filter((m) => m !== "");
   if (models.length === 0) return { kind: "error", message: "--models must name at least one model" };
   const token = v.token ?? env.PROVIDER_TOKEN;
   if (!token) return { kind: "error", message: "a provider token is required: --token T or PROVIDER_TOKEN" };
   let chips: ChipProfile[] | undefined;
   if (v.chips !== undefined) {
     chips = [];
-    for (const key of v.chips.split(",").map((k) => k.trim()).filter((k) => k !== "")) {
+    for (const key of v.chips
+      .split(",")
+      .map((k) => k.trim())
+      .filter((k) => k !== "")) {
       const c = chipProfile(key);
       if (!c) return { kind: "error", message: `unknown chip "${key}"` };
       chips.push(c);

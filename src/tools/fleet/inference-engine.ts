@@ -85,7 +85,15 @@ export class InferenceEngine {
     const stream = h.currentStream();
     const reject = (statusCode: number, reason: ErrorReason, message: string) => {
       void stream?.send({ msg: { case: "inferenceError", value: { requestId: id, statusCode, reason, message } } });
-      this.records.push({ requestId: id, model: req.model, behaviour: "normal", outcome: "rejected", promptTokens: 0, completionTokens: 0, decodeTps: undefined });
+      this.records.push({
+        requestId: id,
+        model: req.model,
+        behaviour: "normal",
+        outcome: "rejected",
+        promptTokens: 0,
+        completionTokens: 0,
+        decodeTps: undefined,
+      });
     };
     const check = checkInferenceRequest(req, h.onDisk);
     if (check.kind === "rejected") return reject(check.statusCode, check.reason, check.message);
@@ -93,7 +101,10 @@ export class InferenceEngine {
     const run = new Run(id, h.clock);
 
     // Cold model: accept, load, then admit.
-    const load = h.beginLoad(req.model, () => void stream?.send({ msg: { case: "inferenceAccepted", value: { requestId: id } } }));
+    const load = h.beginLoad(
+      req.model,
+      () => void stream?.send({ msg: { case: "inferenceAccepted", value: { requestId: id } } }),
+    );
     if (load.kind === "refused") return reject(503, load.reason, load.message);
     const slot = load.slot;
     this.#runs.set(id, run);
@@ -110,7 +121,13 @@ export class InferenceEngine {
       if (admit.kind === "rejected") return reject(503, ErrorReason.CAPACITY, admit.message);
       const lease = admit.lease;
       try {
-        await this.#generate(req, run, slot, { promptTokens, maxTokens, body, stream, growKv: (n) => h.slots.grow(slot, lease, n) });
+        await this.#generate(req, run, slot, {
+          promptTokens,
+          maxTokens,
+          body,
+          stream,
+          growKv: (n) => h.slots.grow(slot, lease, n),
+        });
       } finally {
         h.slots.release(slot, lease, h.clock.nowMs());
       }
@@ -155,7 +172,8 @@ export class InferenceEngine {
       decoding: this.#decoding,
       prefill: this.#prefill,
       growKv: ctx.growKv,
-      send: (msg, options) => (h.currentStream() === stream && stream ? stream.send(msg, options) : Promise.resolve(false)),
+      send: (msg, options) =>
+        h.currentStream() === stream && stream ? stream.send(msg, options) : Promise.resolve(false),
       dropConnection: () => {
         if (h.currentStream() === stream) h.dropConnection();
       },

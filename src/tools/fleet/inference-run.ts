@@ -79,7 +79,10 @@ export class Run {
   aborted = false;
   readonly #wakers = new Set<() => void>();
 
-  constructor(readonly requestId: string, readonly clock: Clock) {}
+  constructor(
+    readonly requestId: string,
+    readonly clock: Clock,
+  ) {}
 
   abort(): void {
     this.aborted = true;
@@ -127,7 +130,13 @@ export interface RunPlan {
 
 /** How a run ended. `decodeTps` is the measured simulated rate (tokens per simulated second). */
 export type RunOutcome =
-  | { kind: "completed"; finishReason: FinishReason; completionTokens: number; reasoningTokens: number; decodeTps: number | undefined }
+  | {
+      kind: "completed";
+      finishReason: FinishReason;
+      completionTokens: number;
+      reasoningTokens: number;
+      decodeTps: number | undefined;
+    }
   | { kind: "failed"; statusCode: number; reason: ErrorReason }
   | { kind: "aborted" }
   | { kind: "disconnected" };
@@ -140,7 +149,8 @@ export async function runInference(host: RunHost, run: Run, plan: RunPlan): Prom
     msg: { case: "inferenceChunk", value: { requestId: id, deltas: deltas.map((delta) => ({ delta })) } },
   });
   const fail = async (statusCode: number, reason: ErrorReason, message: string): Promise<RunOutcome> => {
-    if (!run.aborted) await host.send({ msg: { case: "inferenceError", value: { requestId: id, statusCode, reason, message } } });
+    if (!run.aborted)
+      await host.send({ msg: { case: "inferenceError", value: { requestId: id, statusCode, reason, message } } });
     return run.aborted ? { kind: "aborted" } : { kind: "failed", statusCode, reason };
   };
 
@@ -169,7 +179,8 @@ export async function runInference(host: RunHost, run: Run, plan: RunPlan): Prom
 
   const sendRole = !(b.kind === "error_before_content" && b.afterRole === false);
   const flush = b.kind === "disconnect_before_content";
-  if (sendRole && !(await host.send(chunk([{ case: "role", value: "assistant" }]), { flush }))) return { kind: "disconnected" };
+  if (sendRole && !(await host.send(chunk([{ case: "role", value: "assistant" }]), { flush })))
+    return { kind: "disconnected" };
   if (run.aborted) return { kind: "aborted" };
 
   switch (b.kind) {

@@ -57,7 +57,9 @@ export class MacStream {
     });
     // 'error' carries non-OK statuses; 'status' always follows. Listening to 'error' also keeps it from
     // being thrown as an unhandled EventEmitter error.
-    call.on("error", (e: grpc.ServiceError) => end({ code: e.code ?? grpc.status.UNKNOWN, details: e.details ?? e.message }));
+    call.on("error", (e: grpc.ServiceError) =>
+      end({ code: e.code ?? grpc.status.UNKNOWN, details: e.details ?? e.message }),
+    );
     call.on("status", (s: grpc.StatusObject) => end({ code: s.code, details: s.details }));
     call.on("end", () => end({ code: grpc.status.OK, details: "stream ended by coordinator" }));
   }

@@ -3,7 +3,11 @@
  * what it claims to do) and Heartbeat (what is loaded and how busy it is). Pure: the Mac sends them.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ProviderStatus, ThermalState, type ProviderMessageSchema } from "../../../gen/coordinator/provider/v1/provider_pb.js";
+import {
+  ProviderStatus,
+  ThermalState,
+  type ProviderMessageSchema,
+} from "../../../gen/coordinator/provider/v1/provider_pb.js";
 import type { ChipProfile } from "./chip-profiles.js";
 import { decodeTps, prefillTps, type SimModelSpec } from "./mac-performance.js";
 import type { ModelSlots } from "./model-slots.js";

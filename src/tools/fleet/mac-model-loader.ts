@@ -48,7 +48,12 @@ export class MacModelLoader {
     }
     if (d.kind === "refused") {
       h.sendLoadStatus(model, LoadState.FAILED, { error: d.message });
-      const reason = d.reason === "insufficient_memory" ? ErrorReason.INSUFFICIENT_MEMORY : d.reason === "no_free_slot" ? ErrorReason.CAPACITY : ErrorReason.MODEL_LOAD_FAILED;
+      const reason =
+        d.reason === "insufficient_memory"
+          ? ErrorReason.INSUFFICIENT_MEMORY
+          : d.reason === "no_free_slot"
+            ? ErrorReason.CAPACITY
+            : ErrorReason.MODEL_LOAD_FAILED;
       return { kind: "refused", reason, message: d.message };
     }
     for (const evicted of d.evicted) h.sendLoadStatus(evicted, LoadState.UNLOADED);

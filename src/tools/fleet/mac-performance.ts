@@ -157,7 +157,11 @@ export function fitsEmptyMac(memoryGb: number, sizeBytes: number): boolean {
  * KV token budget of one loaded model: memory left after the OS reserve and every resident model's weights,
  * shared evenly among the resident models, divided by the model's KV bytes per token.
  */
-export function tokenBudgetMax(memoryGb: number, residentSizesBytes: readonly number[], kvBytesPerToken: number): number {
+export function tokenBudgetMax(
+  memoryGb: number,
+  residentSizesBytes: readonly number[],
+  kvBytesPerToken: number,
+): number {
   const weights = residentSizesBytes.reduce((a, b) => a + b, 0);
   const left = memoryGb * GB - osReserveGb(memoryGb) * GB - weights;
   const share = left / Math.max(1, residentSizesBytes.length);

@@ -112,7 +112,8 @@ export class ModelSlots {
    */
   beginLoad(model: string, nowMs: number): LoadDecision {
     const existing = this.#slots.get(model);
-    if (existing) return existing.state === "ready" ? { kind: "loaded", slot: existing } : { kind: "loading", slot: existing };
+    if (existing)
+      return existing.state === "ready" ? { kind: "loaded", slot: existing } : { kind: "loading", slot: existing };
     const spec = this.#o.onDisk.get(model);
     if (!spec) return { kind: "refused", reason: "not_on_disk", message: `model ${model} is not on this provider` };
     const memoryGb = this.#o.chip.memoryGb;
@@ -125,7 +126,9 @@ export class ModelSlots {
     }
     // Evict idle models, least recently used first, until the slot count and the physical weights fit.
     const evicted: string[] = [];
-    const idle = this.all().filter(isIdle).sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+    const idle = this.all()
+      .filter(isIdle)
+      .sort((a, b) => a.lastUsedMs - b.lastUsedMs);
     const physicalLimit = (memoryGb - osReserveGb(memoryGb)) * GB;
     while (this.#slots.size >= this.#o.maxModelSlots || this.#weightsBytes() + spec.sizeBytes > physicalLimit) {
       const victim = idle.shift();
@@ -166,7 +169,11 @@ export class ModelSlots {
 
   /** The model's KV token budget right now. */
   budgetMax(slot: Slot): number {
-    return tokenBudgetMax(this.#o.chip.memoryGb, this.all().map((s) => s.spec.sizeBytes), slot.spec.kvBytesPerToken);
+    return tokenBudgetMax(
+      this.#o.chip.memoryGb,
+      this.all().map((s) => s.spec.sizeBytes),
+      slot.spec.kvBytesPerToken,
+    );
   }
 
   /**
@@ -181,7 +188,10 @@ export class ModelSlots {
     const max = this.budgetMax(slot);
     const headroom = this.#o.admitHeadroomTokens ?? 256;
     if (slot.tokensUsed + promptTokens + headroom > max) {
-      return { kind: "rejected", message: `${slot.spec.id}: token budget ${slot.tokensUsed}+${promptTokens}+${headroom} > ${max}` };
+      return {
+        kind: "rejected",
+        message: `${slot.spec.id}: token budget ${slot.tokensUsed}+${promptTokens}+${headroom} > ${max}`,
+      };
     }
     const lease: KvLease = { promptTokens, generatedTokens: 0, pause: undefined };
     slot.leases.push(lease);

@@ -45,13 +45,22 @@ export function parseChatBody(bodyJson: Uint8Array): SimChatRequest | undefined 
     }
   }
   const choice = body.tool_choice;
-  const named = isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === "string" ? choice.function.name : undefined;
+  const named =
+    isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === "string"
+      ? choice.function.name
+      : undefined;
   const at = named === undefined ? -1 : tools.findIndex((t) => t.name === named);
   if (at > 0) tools.unshift(...tools.splice(at, 1));
   const toolCallRequired = tools.length > 0 && (choice === "required" || at >= 0);
-  const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((s): s is string => typeof s === "string") : [];
+  const stop =
+    typeof body.stop === "string"
+      ? [body.stop]
+      : Array.isArray(body.stop)
+        ? body.stop.filter((s): s is string => typeof s === "string")
+        : [];
   const hasImages = messages.some(
-    (m) => isRecord(m) && Array.isArray(m.content) && m.content.some((part) => isRecord(part) && part.type === "image_url"),
+    (m) =>
+      isRecord(m) && Array.isArray(m.content) && m.content.some((part) => isRecord(part) && part.type === "image_url"),
   );
   return { messages, maxTokens, tools, toolCallRequired, toolCallForbidden: choice === "none", stop, hasImages };
 }
@@ -173,7 +182,11 @@ export function hasNullableOrUntypedSchema(tools: readonly SimTool[]): boolean {
 
 function badNode(node: unknown, root: boolean): boolean {
   if (!isRecord(node)) return false;
-  if ("type" in node ? typeof node.type !== "string" : !root && !("anyOf" in node || "oneOf" in node || "$ref" in node || "enum" in node)) {
+  if (
+    "type" in node
+      ? typeof node.type !== "string"
+      : !root && !("anyOf" in node || "oneOf" in node || "$ref" in node || "enum" in node)
+  ) {
     return true;
   }
   const children: unknown[] = [];
@@ -182,7 +195,6 @@ function badNode(node: unknown, root: boolean): boolean {
   for (const key of ["anyOf", "oneOf", "allOf"] as const) if (Array.isArray(node[key])) children.push(...node[key]);
   return children.some((c) => badNode(c, false));
 }
-
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);

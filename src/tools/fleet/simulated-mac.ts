@@ -27,7 +27,13 @@ import { MacModelLoader } from "./mac-model-loader.js";
 import type { SimModelSpec } from "./mac-performance.js";
 import { ModelSlots } from "./model-slots.js";
 import { hashSeed } from "./sim-request.js";
-import { simModelsOnDisk, type MacState, type RunRecord, type SimModelOption, type SimulatedMacOptions } from "./simulated-mac-options.js";
+import {
+  simModelsOnDisk,
+  type MacState,
+  type RunRecord,
+  type SimModelOption,
+  type SimulatedMacOptions,
+} from "./simulated-mac-options.js";
 import { simulatedKeySeed } from "./simulated-key-seed.js";
 
 export type { MacState, RunRecord, SimModelOption, SimulatedMacOptions } from "./simulated-mac-options.js";
@@ -149,7 +155,10 @@ export class SimulatedMac extends EventEmitter {
 
   /** Ids of resident models that finished loading. */
   loadedModels(): string[] {
-    return this.#slots.all().filter((s) => s.state === "ready").map((s) => s.spec.id);
+    return this.#slots
+      .all()
+      .filter((s) => s.state === "ready")
+      .map((s) => s.spec.id);
   }
 
   /** Requests currently in flight on this Mac. */
@@ -197,7 +206,17 @@ export class SimulatedMac extends EventEmitter {
     });
     this.#stream = stream;
     const { serial, version, chip } = this;
-    void stream.send(registerFrame({ options: this.#o, serial, version, chip, publicKey: this.#keys.publicKey, onDisk: this.#onDisk, modelOptions: this.#modelOptions }));
+    void stream.send(
+      registerFrame({
+        options: this.#o,
+        serial,
+        version,
+        chip,
+        publicKey: this.#keys.publicKey,
+        onDisk: this.#onDisk,
+        modelOptions: this.#modelOptions,
+      }),
+    );
   }
 
   #onStreamEnd(stream: MacStream, status: { code: grpc.status; details: string }): void {
@@ -218,7 +237,8 @@ export class SimulatedMac extends EventEmitter {
     }
     this.#state = "backoff";
     const base = this.#o.reconnectBaseMs ?? 250;
-    const delayMs = Math.min(this.#o.reconnectMaxMs ?? 10_000, base * 2 ** this.#attempt) * (0.8 + 0.4 * this.#random());
+    const delayMs =
+      Math.min(this.#o.reconnectMaxMs ?? 10_000, base * 2 ** this.#attempt) * (0.8 + 0.4 * this.#random());
     this.#attempt++;
     this.#reconnectCancel = this.#clock.setTimeout(() => {
       if (this.#state === "backoff") this.#openStream();
@@ -233,7 +253,9 @@ export class SimulatedMac extends EventEmitter {
       case "challenge": {
         // Prove the machine's key: the coordinator refuses a serial whose key cannot sign its nonce.
         const nonce = m.msg.value.nonce;
-        const signature = this.#o.badSignatures ? new Uint8Array(64) : signChallenge(this.#keys.privateKey, this.serial, nonce);
+        const signature = this.#o.badSignatures
+          ? new Uint8Array(64)
+          : signChallenge(this.#keys.privateKey, this.serial, nonce);
         void this.#stream?.send({ msg: { case: "challengeResponse", value: { nonce, signature } } });
         return;
       }
@@ -266,7 +288,8 @@ export class SimulatedMac extends EventEmitter {
     this.emit("registered", ack);
     const intervalMs = Math.max(
       10,
-      this.#o.heartbeatIntervalMs ?? (ack.heartbeatIntervalMs > 0 ? ack.heartbeatIntervalMs : Math.max(200, 2000 / this.#timeScale)),
+      this.#o.heartbeatIntervalMs ??
+        (ack.heartbeatIntervalMs > 0 ? ack.heartbeatIntervalMs : Math.max(200, 2000 / this.#timeScale)),
     );
     const beat = () => {
       this.#heartbeat();
@@ -295,4 +318,3 @@ export class SimulatedMac extends EventEmitter {
     this.#o.log?.(`[${this.serial}] ${line}`);
   }
 }
-

@@ -72,7 +72,11 @@ const isHttp = (f: Failure, status?: number): f is Extract<Failure, { kind: "htt
 /** The rules, in evaluation order. Exported so the report and tests can show/verify them. */
 export const classificationRules: readonly ClassificationRule[] = [
   { errorClass: "client_timeout", description: "the client timeout fired", matches: (f) => f.kind === "timeout" },
-  { errorClass: "network", description: "connection failed or the stream broke off", matches: (f) => f.kind === "network" },
+  {
+    errorClass: "network",
+    description: "connection failed or the stream broke off",
+    matches: (f) => f.kind === "network",
+  },
   { errorClass: "in_band_error", description: 'data: {"error":...} after a 200', matches: (f) => f.kind === "in_band" },
   {
     errorClass: "pool_exhausted_429",

@@ -48,7 +48,11 @@ export function modelsUnderTest(report: LoadtestReport): string[] {
 export function renderHtml(report: LoadtestReport): string {
   const cats = report.cells.map(cellLabel);
   const t0 = Date.parse(report.startedAt);
-  const bands: TimeBand[] = report.cells.map((c) => ({ label: cellLabel(c), startMs: c.startedAtMs, endMs: c.startedAtMs + c.wallMs }));
+  const bands: TimeBand[] = report.cells.map((c) => ({
+    label: cellLabel(c),
+    startMs: c.startedAtMs,
+    endMs: c.startedAtMs + c.wallMs,
+  }));
   const sections = [
     section("Summary", summaryTable(report)),
     section(
@@ -99,7 +103,9 @@ function section(title: string, body: string): string {
 }
 
 function summaryTable(report: LoadtestReport): string {
-  const head = ["cell", ...markdownColumns].map((c) => `<th${c === "errors" || c === "cell" ? ' class="l"' : ""}>${escapeXml(c)}</th>`).join("");
+  const head = ["cell", ...markdownColumns]
+    .map((c) => `<th${c === "errors" || c === "cell" ? ' class="l"' : ""}>${escapeXml(c)}</th>`)
+    .join("");
   const rows = report.cells
     .map((c) => {
       const cols = [
@@ -122,7 +128,10 @@ function latencyOverTime(report: LoadtestReport, t0: number, bands: TimeBand[]):
   const all = report.cells.flatMap((c) => c.requestRecords);
   const ok = all.filter((r) => r.ok);
   const failed = all.filter((r) => !r.ok);
-  const stride = Math.max(1, Math.ceil(ok.length / Math.max(1, maxScatterPoints - Math.min(failed.length, maxScatterPoints / 2))));
+  const stride = Math.max(
+    1,
+    Math.ceil(ok.length / Math.max(1, maxScatterPoints - Math.min(failed.length, maxScatterPoints / 2))),
+  );
   const at = (r: RequestRecord): [number, number] => [r.startMs + r.latencyMs, r.latencyMs];
   const shownOk = ok.filter((_, i) => i % stride === 0).map(at);
   const shownFailed = failed.slice(0, maxScatterPoints / 2).map(at);
@@ -133,7 +142,9 @@ function latencyOverTime(report: LoadtestReport, t0: number, bands: TimeBand[]):
     bands,
     formatY: formatDurationTick,
     yTitle: "latency",
-    ...(sampled ? { subtitle: `${shownOk.length + shownFailed.length} of ${all.length} requests drawn (evenly sampled)` } : {}),
+    ...(sampled
+      ? { subtitle: `${shownOk.length + shownFailed.length} of ${all.length} requests drawn (evenly sampled)` }
+      : {}),
     points: [
       { name: `succeeded (${ok.length})`, color: palette[0]!, shape: "dot", points: shownOk },
       { name: `failed (${failed.length})`, color: palette[3]!, shape: "cross", points: shownFailed },
@@ -161,7 +172,15 @@ function providerCharts(report: LoadtestReport, t0: number, bands: TimeBand[]): 
         { name: "cold providers", color: palette[0]!, points: pts("cold_providers"), dashed: true },
         { name: "queued requests", color: palette[8]!, points: pts("queued_requests") },
       ];
-      return timeChart({ title: title(id), t0, bands, lines, formatY: formatCount, integer: true, emptyText: "not in any capacity sample" });
+      return timeChart({
+        title: title(id),
+        t0,
+        bands,
+        lines,
+        formatY: formatCount,
+        integer: true,
+        emptyText: "not in any capacity sample",
+      });
     })
     .join("\n");
 }
@@ -178,8 +197,24 @@ function latencyDistributions(report: LoadtestReport, cats: string[]): string {
   const e2e = report.cells.map((c) => c.requestRecords.flatMap((r) => (r.ok ? [r.latencyMs] : [])));
   const boxNote = "box p25–p75, bold line p50, whiskers p5–p95; successful requests";
   const overview =
-    boxChart({ title: "First-token latency per cell", subtitle: boxNote, categories: cats, boxes: ttft.map(boxStats), color: palette[2]!, formatY: formatDurationTick, emptyText: "no successful request streamed a token" }) +
-    boxChart({ title: "End-to-end latency per cell", subtitle: boxNote, categories: cats, boxes: e2e.map(boxStats), color: palette[0]!, formatY: formatDurationTick, emptyText: "no successful requests" });
+    boxChart({
+      title: "First-token latency per cell",
+      subtitle: boxNote,
+      categories: cats,
+      boxes: ttft.map(boxStats),
+      color: palette[2]!,
+      formatY: formatDurationTick,
+      emptyText: "no successful request streamed a token",
+    }) +
+    boxChart({
+      title: "End-to-end latency per cell",
+      subtitle: boxNote,
+      categories: cats,
+      boxes: e2e.map(boxStats),
+      color: palette[0]!,
+      formatY: formatDurationTick,
+      emptyText: "no successful requests",
+    });
   const caption = (values: number[]) =>
     `p50 ${formatDurationMs(percentile(values, 50))} · p95 ${formatDurationMs(percentile(values, 95))} · n=${values.length}`;
   const perCell = report.cells
@@ -230,6 +265,9 @@ function correlationTable(report: LoadtestReport): string {
     return `<tr><td>${escapeXml(at)}</td><td>${escapeXml(cellLabel(e.cell))}</td><td class="l">${escapeXml(e.errorClass)}</td><td class="l">${escapeXml(fleet)}</td></tr>`;
   });
   if (rows.length === 0) return `<p class="muted">No errors.</p>`;
-  const more = report.errorCorrelations.length > limit ? `<p class="muted">First ${limit} of ${report.errorCorrelations.length}; all are in the JSON file.</p>` : "";
+  const more =
+    report.errorCorrelations.length > limit
+      ? `<p class="muted">First ${limit} of ${report.errorCorrelations.length}; all are in the JSON file.</p>`
+      : "";
   return `<h3>Each error with the fleet snapshot at that instant</h3><table><thead><tr><th>at</th><th>cell</th><th class="l">class</th><th class="l">capacity snapshot (model under test)</th></tr></thead><tbody>${rows.join("")}</tbody></table>${more}`;
 }

@@ -46,13 +46,16 @@ export async function runLoadtestCli(
     return 2;
   }
   const options = parsed.options;
-  if (!options.apiKey) io.stderr.write("loadtest: no API key (--api-key, OPENAI_API_KEY or DEV_API_KEY); sending none\n");
+  if (!options.apiKey)
+    io.stderr.write("loadtest: no API key (--api-key, OPENAI_API_KEY or DEV_API_KEY); sending none\n");
   let model: string;
   try {
     model = options.model ?? (await firstModel(options));
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
-    io.stderr.write(`loadtest: cannot choose a model from ${options.baseUrl}/models: ${cause ?? (e as Error).message}\n`);
+    io.stderr.write(
+      `loadtest: cannot choose a model from ${options.baseUrl}/models: ${cause ?? (e as Error).message}\n`,
+    );
     return 1;
   }
 
@@ -64,7 +67,11 @@ export async function runLoadtestCli(
     abort.abort();
   };
   process.once("SIGINT", onSigint);
-  const sampler = new CapacitySampler({ baseUrl: options.baseUrl, apiKey: options.apiKey, intervalMs: options.sampleIntervalMs });
+  const sampler = new CapacitySampler({
+    baseUrl: options.baseUrl,
+    apiKey: options.apiKey,
+    intervalMs: options.sampleIntervalMs,
+  });
   const startedAtMs = preciseNow();
   const cells: CellResult[] = [];
   try {
@@ -147,10 +154,14 @@ async function firstModel(options: LoadtestOptions): Promise<string> {
   if (typeof id !== "string") throw new Error("the list is empty; pass --model");
   // /models lists every catalog model, served or not; a model nobody serves would only queue. Prefer the first
   // model the capacity endpoint reports routable providers for (when the deployment has that endpoint).
-  const cap = await fetch(`${options.baseUrl}/models/capacity`, { headers, signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
+  const cap = await fetch(`${options.baseUrl}/models/capacity`, { headers, signal: AbortSignal.timeout(30_000) }).catch(
+    () => undefined,
+  );
   if (cap?.ok) {
     const c = (await cap.json().catch(() => ({}))) as { models?: { id?: unknown; routable_providers?: unknown }[] };
-    const served = c.models?.find((m) => typeof m.id === "string" && typeof m.routable_providers === "number" && m.routable_providers > 0)?.id;
+    const served = c.models?.find(
+      (m) => typeof m.id === "string" && typeof m.routable_providers === "number" && m.routable_providers > 0,
+    )?.id;
     if (typeof served === "string") return served;
   } else await cap?.body?.cancel();
   return id;

@@ -31,7 +31,10 @@ export interface LoadtestOptions {
 }
 
 /** The outcome of parsing argv. */
-export type ParseResult = { kind: "run"; options: LoadtestOptions } | { kind: "help" } | { kind: "error"; message: string };
+export type ParseResult =
+  | { kind: "run"; options: LoadtestOptions }
+  | { kind: "help" }
+  | { kind: "error"; message: string };
 
 /** The default prompt asks for long output so that max_tokens, not the model, bounds each request. */
 export const defaultPrompt =
@@ -91,12 +94,19 @@ export const flagNames: readonly string[] = Object.keys(flagConfig).map((n) => `
  * and so that a value flag takes the next argument as its value even when it starts with "-" (`--prompt -x`).
  */
 export function parseLoadtestOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ParseResult {
-  const { tokens } = parseArgs({ args: [...argv], options: flagConfig, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: flagConfig,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   if (tokens.some((t) => t.kind === "option" && t.name === "help")) return { kind: "help" };
   const flags = new Map<string, string>();
   let progress = true;
   for (const t of tokens) {
-    if (t.kind === "positional") return { kind: "error", message: `unexpected argument ${JSON.stringify(t.value)} (see --help)` };
+    if (t.kind === "positional")
+      return { kind: "error", message: `unexpected argument ${JSON.stringify(t.value)} (see --help)` };
     if (t.kind === "option-terminator") return { kind: "error", message: `unknown option "--" (see --help)` };
     const type = Object.hasOwn(flagConfig, t.name) ? flagConfig[t.name as keyof typeof flagConfig].type : null;
     if (type === null) return { kind: "error", message: `unknown option ${JSON.stringify(t.rawName)} (see --help)` };
@@ -123,7 +133,8 @@ function build(flags: Map<string, string>, env: NodeJS.ProcessEnv, progress: boo
   } catch {
     throw new Error(`--base-url: not a URL: ${JSON.stringify(rawBase)}`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`--base-url: must be http(s), got ${url.protocol}`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new Error(`--base-url: must be http(s), got ${url.protocol}`);
   // A bare host (what an operator types for the server) means its OpenAI API under /v1; any other path (a proxy
   // prefix, an explicit /v1) is taken as given.
   if (url.pathname === "" || url.pathname === "/") url.pathname = "/v1";
@@ -162,7 +173,10 @@ export function positiveInt(flag: string, raw: string): number {
 }
 
 function intList(flag: string, raw: string): number[] {
-  const parts = raw.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const parts = raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
   if (parts.length === 0) throw new Error(`${flag}: expected a comma-separated list of positive integers`);
   return parts.map((p) => positiveInt(flag, p));
 }

@@ -96,7 +96,11 @@ export function buildReport(input: {
     options: { ...rest, apiKey: apiKey ? "set" : "none" },
     classificationRules: classificationRules.map((r) => ({ errorClass: r.errorClass, description: r.description })),
     cells: input.cells.map((c) => ({ ...summarizeCell(c), startedAtMs: c.startedAtMs, requestRecords: c.requests })),
-    capacity: { available: input.capacity.available, intervalMs: input.options.sampleIntervalMs, samples: [...input.capacity.samples] },
+    capacity: {
+      available: input.capacity.available,
+      intervalMs: input.options.sampleIntervalMs,
+      samples: [...input.capacity.samples],
+    },
     errorCorrelations: input.cells.flatMap((c) => c.correlations),
   };
 }
@@ -116,7 +120,14 @@ export function formatErrorsByClass(byClass: Partial<Record<ErrorClass, number>>
 
 /** The column headers of the Markdown table, in order. */
 export const markdownColumns = [
-  "max_tok", "conc", "reqs", "err%", "latency p50/p95", "TTFB p50/p95", "cluster tok/s", "errors",
+  "max_tok",
+  "conc",
+  "reqs",
+  "err%",
+  "latency p50/p95",
+  "TTFB p50/p95",
+  "cluster tok/s",
+  "errors",
 ] as const;
 
 /** The Appendix-A-style Markdown table (a GitHub-flavoured table, one row per cell). */
@@ -147,7 +158,9 @@ export function renderMarkdown(report: LoadtestReport): string {
     "",
     `Target \`${report.baseUrl}\`, ${report.startedAt} → ${report.finishedAt}; ${perCell}, closed loop, ` +
       `client timeout ${report.options.timeoutMs / 1000}s. Capacity: ` +
-      (report.capacity.available ? `${samples} samples every ${report.capacity.intervalMs / 1000}s.` : "endpoint unavailable."),
+      (report.capacity.available
+        ? `${samples} samples every ${report.capacity.intervalMs / 1000}s.`
+        : "endpoint unavailable."),
     "Latency and TTFB percentiles are over successful requests; cluster tok/s = completion tokens ÷ cell wall time.",
     "",
     renderMarkdownTable(report.cells),

@@ -61,7 +61,15 @@ export async function sendChatRequest(o: ChatRequestOptions): Promise<RequestOut
   }, o.timeoutMs);
   const onOuterAbort = () => ac.abort();
   o.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const s: StreamState = { ttfbMs: null, ttftMs: null, usage: null, counted: 0, finished: false, done: false, failure: null };
+  const s: StreamState = {
+    ttfbMs: null,
+    ttftMs: null,
+    usage: null,
+    counted: 0,
+    finished: false,
+    done: false,
+    failure: null,
+  };
   let status: number | null = null;
   try {
     const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream" };

@@ -91,7 +91,10 @@ export function niceStep(span: number, target = 5, minStep = 0): number {
 }
 
 /** Ticks 0, step, 2·step, … up to the first multiple at or above `max`. */
-export function axisTicks(max: number, o: { target?: number; integer?: boolean } = {}): { ticks: number[]; step: number; top: number } {
+export function axisTicks(
+  max: number,
+  o: { target?: number; integer?: boolean } = {},
+): { ticks: number[]; step: number; top: number } {
   const step = niceStep(max, o.target ?? 5, o.integer ? 1 : 0);
   const n = Math.max(1, Math.ceil(max / step - 1e-9));
   const ticks = Array.from({ length: n + 1 }, (_, i) => round12(i * step));
@@ -145,7 +148,14 @@ interface Box {
   bottom: number;
 }
 
-const plot = (b: Box) => ({ x0: b.left, x1: b.w - b.right, y0: b.top, y1: b.h - b.bottom, pw: b.w - b.left - b.right, ph: b.h - b.top - b.bottom });
+const plot = (b: Box) => ({
+  x0: b.left,
+  x1: b.w - b.right,
+  y0: b.top,
+  y1: b.h - b.bottom,
+  pw: b.w - b.left - b.right,
+  ph: b.h - b.top - b.bottom,
+});
 
 function legendItems(items: LegendItem[], y: number, x0: number): string {
   let x = x0;
@@ -185,14 +195,20 @@ function svg(title: string, b: Box, body: string, legend: LegendItem[], subtitle
 }
 
 /** Horizontal grid lines and the y tick labels; returns the markup and the value→y mapping. */
-function yAxis(b: Box, max: number, format: TickFormat, o: { integer?: boolean; title?: string; labels?: boolean } = {}) {
+function yAxis(
+  b: Box,
+  max: number,
+  format: TickFormat,
+  o: { integer?: boolean; title?: string; labels?: boolean } = {},
+) {
   const p = plot(b);
   const { ticks, step, top } = axisTicks(max, { integer: o.integer ?? false });
   const y = (v: number) => p.y1 - (p.ph * v) / top;
   let out = "";
   for (const t of distinctTicks(ticks, (v) => format(v, step))) {
     out += `<line x1="${p.x0}" y1="${y(t.v).toFixed(1)}" x2="${p.x1}" y2="${y(t.v).toFixed(1)}" stroke="#e5e7eb"/>`;
-    if (o.labels !== false) out += `<text class="tick" x="${p.x0 - 6}" y="${(y(t.v) + 4).toFixed(1)}" font-size="10" text-anchor="end">${escapeXml(t.label)}</text>`;
+    if (o.labels !== false)
+      out += `<text class="tick" x="${p.x0 - 6}" y="${(y(t.v) + 4).toFixed(1)}" font-size="10" text-anchor="end">${escapeXml(t.label)}</text>`;
   }
   if (o.title) {
     const cy = (p.y0 + p.y1) / 2;
@@ -215,7 +231,8 @@ function xAxis(b: Box, x0: number, x1: number, max: number, format: TickFormat, 
       `<line x1="${x(t.v).toFixed(1)}" y1="${yb}" x2="${x(t.v).toFixed(1)}" y2="${yb + 4}" stroke="#374151"/>` +
       `<text class="tick" x="${x(t.v).toFixed(1)}" y="${yb + 16}" font-size="10" text-anchor="middle">${escapeXml(t.label)}</text>`;
   }
-  if (title) out += `<text class="axis-title" x="${(x0 + x1) / 2}" y="${yb + 32}" font-size="10" fill="#4b5563" text-anchor="middle">${escapeXml(title)}</text>`;
+  if (title)
+    out += `<text class="axis-title" x="${(x0 + x1) / 2}" y="${yb + 32}" font-size="10" fill="#4b5563" text-anchor="middle">${escapeXml(title)}</text>`;
   return { markup: `<g class="axis x">${out}</g>`, x, top };
 }
 
@@ -238,9 +255,14 @@ export function barChart(o: {
   const b: Box = { w: 760, h: 280, left: 64, right: 16, top: 48, bottom: 40 };
   const p = plot(b);
   const totals = o.categories.map((_, c) =>
-    o.stacked ? series.reduce((a, s) => a + (s.values[c] ?? 0), 0) : Math.max(0, ...series.map((s) => s.values[c] ?? 0)),
+    o.stacked
+      ? series.reduce((a, s) => a + (s.values[c] ?? 0), 0)
+      : Math.max(0, ...series.map((s) => s.values[c] ?? 0)),
   );
-  const axis = yAxis(b, Math.max(...totals), o.formatY, { integer: o.integer ?? false, ...(o.yTitle ? { title: o.yTitle } : {}) });
+  const axis = yAxis(b, Math.max(...totals), o.formatY, {
+    integer: o.integer ?? false,
+    ...(o.yTitle ? { title: o.yTitle } : {}),
+  });
   const band = p.pw / o.categories.length;
   const barW = o.stacked ? band * 0.6 : (band * 0.8) / series.length;
   let body = axis.markup;
@@ -293,8 +315,18 @@ export function timeChart(o: {
   const b: Box = { w: 1000, h: 330, left: 64, right: 16, top: o.subtitle ? 104 : 90, bottom: 44 };
   const p = plot(b);
   const endMs = Math.max(...all.map((q) => q[0]), ...o.bands.map((c) => c.endMs));
-  const axisY = yAxis(b, Math.max(0, ...all.map((q) => q[1])), o.formatY, { integer: o.integer ?? false, ...(o.yTitle ? { title: o.yTitle } : {}) });
-  const axisX = xAxis(b, p.x0, p.x1, Math.max(1, endMs - o.t0) / 1000, (v, step) => `${formatCount(v, step)}s`, "seconds since the start of the run");
+  const axisY = yAxis(b, Math.max(0, ...all.map((q) => q[1])), o.formatY, {
+    integer: o.integer ?? false,
+    ...(o.yTitle ? { title: o.yTitle } : {}),
+  });
+  const axisX = xAxis(
+    b,
+    p.x0,
+    p.x1,
+    Math.max(1, endMs - o.t0) / 1000,
+    (v, step) => `${formatCount(v, step)}s`,
+    "seconds since the start of the run",
+  );
   const px = (ms: number) => axisX.x(Math.max(0, ms - o.t0) / 1000);
   let bands = "";
   // Each label goes on the lowest of three rows above the plot where it does not overlap the previous label of that
@@ -319,19 +351,23 @@ export function timeChart(o: {
   for (const s of lines) {
     const d = s.points.map((q) => `${px(q[0]).toFixed(1)},${axisY.y(q[1]).toFixed(1)}`).join(" ");
     body += `<polyline class="mark" points="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 3"' : ""}/>`;
-    if (s.points.length === 1) body += `<circle class="mark" cx="${px(s.points[0]![0]).toFixed(1)}" cy="${axisY.y(s.points[0]![1]).toFixed(1)}" r="3" fill="${s.color}"/>`;
+    if (s.points.length === 1)
+      body += `<circle class="mark" cx="${px(s.points[0]![0]).toFixed(1)}" cy="${axisY.y(s.points[0]![1]).toFixed(1)}" r="3" fill="${s.color}"/>`;
   }
   for (const s of points) {
     for (const q of s.points) {
       const cx = px(q[0]);
       const cy = axisY.y(q[1]);
-      body += s.shape === "dot"
-        ? `<circle class="mark" cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="2.2" fill="${s.color}" fill-opacity="0.6"/>`
-        : crossPath(cx, cy, 3, s.color, "mark");
+      body +=
+        s.shape === "dot"
+          ? `<circle class="mark" cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="2.2" fill="${s.color}" fill-opacity="0.6"/>`
+          : crossPath(cx, cy, 3, s.color, "mark");
     }
   }
   const legend: LegendItem[] = [
-    ...lines.map((s): LegendItem => ({ name: s.name, color: s.color, shape: "line", ...(s.dashed ? { dashed: true } : {}) })),
+    ...lines.map(
+      (s): LegendItem => ({ name: s.name, color: s.color, shape: "line", ...(s.dashed ? { dashed: true } : {}) }),
+    ),
     ...points.map((s): LegendItem => ({ name: s.name, color: s.color, shape: s.shape })),
   ];
   return svg(o.title, b, body, legend, o.subtitle);
@@ -404,13 +440,19 @@ export function histogramChart(o: {
     const { step, top } = axisTicks(max > 0 ? max : 1, { target: xTickTarget(panelW) });
     // About sqrt(n) bins, at most 20, each a simple fraction of the tick step so bin edges line up with ticks.
     const want = Math.min(20, Math.max(4, Math.ceil(Math.sqrt(q.values.length))));
-    const per = [1, 2, 4, 5, 10].reduce((best, k) => (Math.abs((top / step) * k - want) < Math.abs((top / step) * best - want) ? k : best), 1);
+    const per = [1, 2, 4, 5, 10].reduce(
+      (best, k) => (Math.abs((top / step) * k - want) < Math.abs((top / step) * best - want) ? k : best),
+      1,
+    );
     const bins = Math.max(1, Math.round((top / step) * per));
     const counts = new Array<number>(bins).fill(0);
     for (const v of q.values) counts[Math.min(bins - 1, Math.floor((v / top) * bins))]!++;
     return { q, top, counts };
   });
-  const axis = yAxis(b, Math.max(...binned.flatMap((h) => h.counts)), formatCount, { integer: true, title: "requests" });
+  const axis = yAxis(b, Math.max(...binned.flatMap((h) => h.counts)), formatCount, {
+    integer: true,
+    title: "requests",
+  });
   let body = axis.markup;
   binned.forEach((h, i) => {
     const x0 = p.x0 + i * (panelW + gap);
@@ -440,4 +482,14 @@ export function histogramChart(o: {
 }
 
 /** A qualitative palette (colour-blind friendly, Okabe-Ito). */
-export const palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999"];
+export const palette = [
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#F0E442",
+  "#000000",
+  "#999999",
+];

@@ -18,12 +18,14 @@ export function parseFlags<const O extends FlagOptions>(argv: readonly string[],
     if (t.kind === "option-terminator") throw new Error(`unexpected argument --`);
     const spec = options[t.name];
     // A single-dash form counts only for an option that declares it as its short name.
-    if (!spec || (!t.rawName.startsWith("--") && spec.short === undefined)) throw new Error(`unknown option ${t.rawName}`);
+    if (!spec || (!t.rawName.startsWith("--") && spec.short === undefined))
+      throw new Error(`unknown option ${t.rawName}`);
     if (spec.type === "boolean") {
       if (t.value !== undefined) throw new Error(`${t.rawName} takes no value`);
       args.push(`--${t.name}`);
     } else {
-      if (t.value === undefined || (!t.inlineValue && t.value.startsWith("--"))) throw new Error(`${t.rawName} needs a value`);
+      if (t.value === undefined || (!t.inlineValue && t.value.startsWith("--")))
+        throw new Error(`${t.rawName} needs a value`);
       // Inline, so strict parsing below never sees a separate value starting with "-" as ambiguous.
       args.push(`--${t.name}=${t.value}`);
     }

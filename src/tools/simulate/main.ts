@@ -54,8 +54,13 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateArgs {
   } catch (e) {
     throw usageError((e as Error).message);
   }
-  const out: SimulateArgs = { scenario: v.scenario, seed: Number(v.seed), hours: v.hours === undefined ? undefined : Number(v.hours) };
-  if (!scenarios[out.scenario]) throw usageError(`unknown scenario ${out.scenario}; known: ${Object.keys(scenarios).join(", ")}`);
+  const out: SimulateArgs = {
+    scenario: v.scenario,
+    seed: Number(v.seed),
+    hours: v.hours === undefined ? undefined : Number(v.hours),
+  };
+  if (!scenarios[out.scenario])
+    throw usageError(`unknown scenario ${out.scenario}; known: ${Object.keys(scenarios).join(", ")}`);
   if (!Number.isInteger(out.seed)) throw usageError("--seed must be an integer");
   if (out.hours !== undefined && !(out.hours > 0)) throw usageError("--hours must be positive");
   return out;
@@ -66,7 +71,10 @@ export function main(argv: readonly string[]): string {
   const args = parseSimulateArgs(argv);
   const scenario = scenarios[args.scenario]!(args.hours === undefined ? {} : { hours: args.hours });
   if (scenario.baseline === "no-pools") {
-    return formatComparison(runSimulation(scenario, "kv-aware", args.seed, undefined, { pools: true }), runSimulation(scenario, "kv-aware", args.seed));
+    return formatComparison(
+      runSimulation(scenario, "kv-aware", args.seed, undefined, { pools: true }),
+      runSimulation(scenario, "kv-aware", args.seed),
+    );
   }
   const ours = runSimulation(scenario, "kv-aware", args.seed);
   const worst = runSimulation(scenario, "worst-case", args.seed);

@@ -127,7 +127,10 @@ function minMedianMax(xs: readonly number[]): MinMedianMax {
   return { min, median: percentile(xs, 50), max };
 }
 
-const reasons = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(", ") || "—";
+const reasons = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ") || "—";
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mmm = (x: MinMedianMax) => `${x.min} / ${x.median} / ${x.max}`;
 const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? "=" : "∞") : `${(a / b).toFixed(2)}×`);
@@ -144,7 +147,11 @@ export interface TargetCheck {
  * policy's, first-token p95 ≤ half of it, and zero refusals while a capable Mac was idle. "Warm" is judged
  * on {@link ModelReport.runningMacs}, the load-test report's definition the target was written against.
  */
-export function checkTargets(ours: SimulationReport, worstCase: SimulationReport, model = "gemma-4-26b"): TargetCheck[] {
+export function checkTargets(
+  ours: SimulationReport,
+  worstCase: SimulationReport,
+  model = "gemma-4-26b",
+): TargetCheck[] {
   const m = ours.models.find((x) => x.model === model);
   const w = worstCase.models.find((x) => x.model === model);
   if (!m || !w) return [];
@@ -160,8 +167,16 @@ export function checkTargets(ours: SimulationReport, worstCase: SimulationReport
         `bound: median in flight ${m.inflightRequests.median} = ${ratioOf(m.inflightRequests.median, w.runningMacs.median)}×)`,
       met: warmRatio >= 3,
     },
-    { name: `${model}: first-token p95 ≤ ½ worst-case`, measured: `${s(m.ttftMs.p95)} vs ${s(w.ttftMs.p95)} (${ttftRatio.toFixed(2)}×)`, met: ttftRatio <= 0.5 },
-    { name: `${model}: zero refusals while a capable Mac was idle`, measured: `${m.refusedWhileIdle} (worst-case ${w.refusedWhileIdle})`, met: m.refusedWhileIdle === 0 },
+    {
+      name: `${model}: first-token p95 ≤ ½ worst-case`,
+      measured: `${s(m.ttftMs.p95)} vs ${s(w.ttftMs.p95)} (${ttftRatio.toFixed(2)}×)`,
+      met: ttftRatio <= 0.5,
+    },
+    {
+      name: `${model}: zero refusals while a capable Mac was idle`,
+      measured: `${m.refusedWhileIdle} (worst-case ${w.refusedWhileIdle})`,
+      met: m.refusedWhileIdle === 0,
+    },
   ];
 }
 
@@ -181,31 +196,81 @@ export function formatComparison(ours: SimulationReport, worstCase: SimulationRe
       ["arrivals", `${m.arrivals}`, `${w.arrivals}`, ratio(m.arrivals, w.arrivals)],
       ["admitted", `${m.admitted}`, `${w.admitted}`, ratio(m.admitted, w.admitted)],
       ["completed", `${m.completed}`, `${w.completed}`, ratio(m.completed, w.completed)],
-      ["cold dispatches / planner loads", `${m.coldDispatches} / ${m.warmLoads}`, `${w.coldDispatches} / ${w.warmLoads}`, ratio(m.coldDispatches + m.warmLoads, w.coldDispatches + w.warmLoads)],
+      [
+        "cold dispatches / planner loads",
+        `${m.coldDispatches} / ${m.warmLoads}`,
+        `${w.coldDispatches} / ${w.warmLoads}`,
+        ratio(m.coldDispatches + m.warmLoads, w.coldDispatches + w.warmLoads),
+      ],
       ["ever queued", `${m.queued}`, `${w.queued}`, ratio(m.queued, w.queued)],
       ["rejected (429/503)", `${m.rejected}`, `${w.rejected}`, ratio(m.rejected, w.rejected)],
       ["rejected by reason", reasons(m.rejectReasons), reasons(w.rejectReasons), ""],
-      ["refused while a capable Mac was idle", `${m.refusedWhileIdle}`, `${w.refusedWhileIdle}`, ratio(m.refusedWhileIdle, w.refusedWhileIdle)],
-      ["load refusals (Mac refused a routed load)", `${m.loadRefusals}`, `${w.loadRefusals}`, ratio(m.loadRefusals, w.loadRefusals)],
+      [
+        "refused while a capable Mac was idle",
+        `${m.refusedWhileIdle}`,
+        `${w.refusedWhileIdle}`,
+        ratio(m.refusedWhileIdle, w.refusedWhileIdle),
+      ],
+      [
+        "load refusals (Mac refused a routed load)",
+        `${m.loadRefusals}`,
+        `${w.loadRefusals}`,
+        ratio(m.loadRefusals, w.loadRefusals),
+      ],
       ["first token p50", s(m.ttftMs.p50), s(w.ttftMs.p50), ratio(m.ttftMs.p50, w.ttftMs.p50)],
       ["first token p95", s(m.ttftMs.p95), s(w.ttftMs.p95), ratio(m.ttftMs.p95, w.ttftMs.p95)],
       ["first token p99", s(m.ttftMs.p99), s(w.ttftMs.p99), ratio(m.ttftMs.p99, w.ttftMs.p99)],
       ["end-to-end p50", s(m.e2eMs.p50), s(w.e2eMs.p50), ratio(m.e2eMs.p50, w.e2eMs.p50)],
       ["end-to-end p95", s(m.e2eMs.p95), s(w.e2eMs.p95), ratio(m.e2eMs.p95, w.e2eMs.p95)],
       ["end-to-end p99", s(m.e2eMs.p99), s(w.e2eMs.p99), ratio(m.e2eMs.p99, w.e2eMs.p99)],
-      ["warm (running) Macs min / median / max", mmm(m.runningMacs), mmm(w.runningMacs), ratio(m.runningMacs.median, w.runningMacs.median)],
-      ["loaded Macs min / median / max", mmm(m.loadedMacs), mmm(w.loadedMacs), ratio(m.loadedMacs.median, w.loadedMacs.median)],
+      [
+        "warm (running) Macs min / median / max",
+        mmm(m.runningMacs),
+        mmm(w.runningMacs),
+        ratio(m.runningMacs.median, w.runningMacs.median),
+      ],
+      [
+        "loaded Macs min / median / max",
+        mmm(m.loadedMacs),
+        mmm(w.loadedMacs),
+        ratio(m.loadedMacs.median, w.loadedMacs.median),
+      ],
       ...(m.poolMembers.max + w.poolMembers.max > 0
         ? ([
-            ["pool members min / median / max", mmm(m.poolMembers), mmm(w.poolMembers), ratio(m.poolMembers.median, w.poolMembers.median)],
-            ["Macs reassigned into the pool", `${m.reassignments}`, `${w.reassignments}`, ratio(m.reassignments, w.reassignments)],
+            [
+              "pool members min / median / max",
+              mmm(m.poolMembers),
+              mmm(w.poolMembers),
+              ratio(m.poolMembers.median, w.poolMembers.median),
+            ],
+            [
+              "Macs reassigned into the pool",
+              `${m.reassignments}`,
+              `${w.reassignments}`,
+              ratio(m.reassignments, w.reassignments),
+            ],
           ] as [string, string, string, string][])
         : []),
-      ["requests in flight min / median / max (bounds running Macs)", mmm(m.inflightRequests), mmm(w.inflightRequests), ratio(m.inflightRequests.median, w.inflightRequests.median)],
-      ["utilisation of capable Macs", `${(m.utilisation * 100).toFixed(1)} %`, `${(w.utilisation * 100).toFixed(1)} %`, ratio(m.utilisation, w.utilisation)],
+      [
+        "requests in flight min / median / max (bounds running Macs)",
+        mmm(m.inflightRequests),
+        mmm(w.inflightRequests),
+        ratio(m.inflightRequests.median, w.inflightRequests.median),
+      ],
+      [
+        "utilisation of capable Macs",
+        `${(m.utilisation * 100).toFixed(1)} %`,
+        `${(w.utilisation * 100).toFixed(1)} %`,
+        ratio(m.utilisation, w.utilisation),
+      ],
       ["output tok/s", m.throughputTps.toFixed(0), w.throughputTps.toFixed(0), ratio(m.throughputTps, w.throughputTps)],
     ];
-    lines.push(`### ${m.model} (${m.capableMacs} capable Macs)`, "", `| metric | ${ours.policy} | ${worstCase.policy} | ratio |`, "|---|---|---|---|");
+    lines.push(
+      `### ${m.model} (${m.capableMacs} capable Macs)`,
+      "",
+      `| metric | ${ours.policy} | ${worstCase.policy} | ratio |`,
+      "|---|---|---|---|",
+    );
     for (const r of rows) lines.push(`| ${r.join(" | ")} |`);
     lines.push("");
   }

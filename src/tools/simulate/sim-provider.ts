@@ -117,7 +117,14 @@ export class SimProvider {
   advertisedModels(): ProviderModel[] {
     return this.spec.models.map((id) => {
       const f = this.facts.get(id)!;
-      return { id, sizeBytes: f.sizeBytes, quantization: "4bit", contextLength: f.contextLength, isVision: f.isVision, templateRenderOk: true };
+      return {
+        id,
+        sizeBytes: f.sizeBytes,
+        quantization: "4bit",
+        contextLength: f.contextLength,
+        isVision: f.isVision,
+        templateRenderOk: true,
+      };
     });
   }
 
@@ -162,7 +169,10 @@ export class SimProvider {
       running: [],
       waiting: [],
       lastActiveMs: nowMs,
-      budgetMax: kvTokensFitting((this.spec.memoryGb * GPU_MEMORY_FRACTION - weightsGb - OS_RESERVE_GB) * GIB, f.kvBytesPerToken),
+      budgetMax: kvTokensFitting(
+        (this.spec.memoryGb * GPU_MEMORY_FRACTION - weightsGb - OS_RESERVE_GB) * GIB,
+        f.kvBytesPerToken,
+      ),
       kvBytesPerToken: f.kvBytesPerToken,
       soloTps: this.soloTps(model),
       prefillTps: this.prefillTps(model),
@@ -248,7 +258,8 @@ export class SimProvider {
       this.busyMsByModel.set(s.model, (this.busyMsByModel.get(s.model) ?? 0) + dtMs);
       // While a prefill runs it is one more stream in the concurrency law.
       const n = Math.max(1, decoding);
-      const rate = concurrentDecodeTps(s.soloTps, n) * (1 - prefillShare) + concurrentDecodeTps(s.soloTps, n + 1) * prefillShare;
+      const rate =
+        concurrentDecodeTps(s.soloTps, n) * (1 - prefillShare) + concurrentDecodeTps(s.soloTps, n + 1) * prefillShare;
       if (this.#decode(s, nowMs, dtMs, rate, decodeFor, ev)) ev.changed = true;
     }
     if (busy) this.busyMs += dtMs;
@@ -256,7 +267,14 @@ export class SimProvider {
   }
 
   /** Decodes one step on a slot, oldest first, pausing on KV overflow; true if its heartbeat changed. */
-  #decode(s: SimSlot, nowMs: number, dtMs: number, rate: number, decodeFor: ReadonlyMap<SimJob, number>, ev: TickEvents): boolean {
+  #decode(
+    s: SimSlot,
+    nowMs: number,
+    dtMs: number,
+    rate: number,
+    decodeFor: ReadonlyMap<SimJob, number>,
+    ev: TickEvents,
+  ): boolean {
     let used = this.#used(s);
     let blocked = false;
     let moved = 0;

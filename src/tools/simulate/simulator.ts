@@ -61,23 +61,50 @@ export interface RunOptions {
 export type PolicyName = "kv-aware" | "worst-case";
 
 /** Runs a scenario under a policy. */
-export function runSimulation(scenario: Scenario, policy: PolicyName, seed: number, catalog: readonly CatalogEntry[] = defaultCatalog, run: RunOptions = {}): SimulationReport {
+export function runSimulation(
+  scenario: Scenario,
+  policy: PolicyName,
+  seed: number,
+  catalog: readonly CatalogEntry[] = defaultCatalog,
+  run: RunOptions = {},
+): SimulationReport {
   const pooled = run.pools === true;
   // No aliases: each build is its own pool, the pool-less coordinator's models one for one.
   const aliases = new ModelAliases();
   const random = mulberry32(seed);
   const pickRandom = mulberry32(seed ^ 0x9e3779b9);
-  const options = resolveSchedulerOptions({ policy: policy === "worst-case" ? worstCasePolicy : undefined, toolsFloorWaivedByNormalization: true });
-  const facts = new Map<string, ModelFacts>(catalog.map((m) => [m.id, { sizeBytes: m.sizeBytes, kvBytesPerToken: m.kvBytesPerToken, contextLength: m.contextLength, isVision: m.isVision }]));
+  const options = resolveSchedulerOptions({
+    policy: policy === "worst-case" ? worstCasePolicy : undefined,
+    toolsFloorWaivedByNormalization: true,
+  });
+  const facts = new Map<string, ModelFacts>(
+    catalog.map((m) => [
+      m.id,
+      {
+        sizeBytes: m.sizeBytes,
+        kvBytesPerToken: m.kvBytesPerToken,
+        contextLength: m.contextLength,
+        isVision: m.isVision,
+      },
+    ]),
+  );
   const perf = new Map(scenario.perf.map((p) => [p.id, p]));
-  const macs = scenario.fleet.map((spec, i) => new SimProvider(`mac${i}`, spec, perf, facts, scenario.providerMaxConcurrency));
+  const macs = scenario.fleet.map(
+    (spec, i) => new SimProvider(`mac${i}`, spec, perf, facts, scenario.providerMaxConcurrency),
+  );
   const macById = new Map(macs.map((m) => [m.id, m]));
   const views: CoordView[] = macs.map((m) => ({
     id: m.id,
     serial: m.id,
     accountId: "acct",
     version: m.spec.version,
-    hardware: { chipName: m.spec.chipName, chipFamily: m.spec.chipFamily, memoryGb: m.spec.memoryGb, memoryBandwidthGbs: m.spec.memoryBandwidthGbs, gpuCores: 0 },
+    hardware: {
+      chipName: m.spec.chipName,
+      chipFamily: m.spec.chipFamily,
+      memoryGb: m.spec.memoryGb,
+      memoryBandwidthGbs: m.spec.memoryBandwidthGbs,
+      gpuCores: 0,
+    },
     decodeTps: m.soloTps(m.spec.models[0] ?? ""),
     prefillTps: m.prefillTps(m.spec.models[0] ?? ""),
     maxModelSlots: m.spec.maxModelSlots,
@@ -104,7 +131,10 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
     isLoadCooledDown: (pid, model, now) => (loadCooldown.get(`${pid}|${model}`) ?? -1) > now,
   };
   const estimator = new OutputEstimator();
-  const queue = new RequestQueue<SimRequest>({ maxDepthPerModel: scenario.queueMaxDepth, maxWaitMs: scenario.queueMaxWaitMs });
+  const queue = new RequestQueue<SimRequest>({
+    maxDepthPerModel: scenario.queueMaxDepth,
+    maxWaitMs: scenario.queueMaxWaitMs,
+  });
   const demand = new DemandTracker();
   const lastLoadAt = new Map<string, number>();
   // The worst-case policy runs the Go warm-pool controller and its kickColdDispatch (§3.3, §3.8).
@@ -144,7 +174,10 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
     const snapshot = demand.snapshot(now);
     const members = new Map<string, number>();
     for (const v of views) if (v.pool !== undefined) members.set(v.pool, (members.get(v.pool) ?? 0) + 1);
-    return { demandPerS: (pool: string) => snapshot.get(pool)?.arrivalRatePerS ?? 0, members: (pool: string) => members.get(pool) ?? 0 };
+    return {
+      demandPerS: (pool: string) => snapshot.get(pool)?.arrivalRatePerS ?? 0,
+      members: (pool: string) => members.get(pool) ?? 0,
+    };
   };
 
   const heartbeat = (m: SimProvider) => {
@@ -160,7 +193,8 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
     if (pooled && needsSeeding(v, aliases)) v.pool = seedPool(v, aliases, poolLoad());
   };
 
-  const capableIdleExists = (model: string) => macs.some((m) => m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle());
+  const capableIdleExists = (model: string) =>
+    macs.some((m) => m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle());
 
   const refuse = (req: SimRequest, why: string) => {
     const st = statsOf(req.route.model);
@@ -179,7 +213,14 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
   const dispatch = (req: SimRequest, providerId: string, reserved: number, cold: boolean): void => {
     const mac = macById.get(providerId)!;
     const v = viewById.get(providerId)!;
-    const job: SimJob = { requestId: req.route.requestId, promptTokens: req.route.traits.estimatedPromptTokens, outputTokens: req.outputTokens, prefillLeftMs: 0, generated: 0, firstTokenAtMs: undefined };
+    const job: SimJob = {
+      requestId: req.route.requestId,
+      promptTokens: req.route.traits.estimatedPromptTokens,
+      outputTokens: req.outputTokens,
+      prefillLeftMs: 0,
+      generated: 0,
+      firstTokenAtMs: undefined,
+    };
     if (!mac.submit(req.route.model, job, now)) {
       // The provider refused the load: cooldown, exclude, re-pick after the round trip.
       loadCooldown.set(`${providerId}|${req.route.model}`, now + scenario.loadCooldownMs);
@@ -214,8 +255,18 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
 
   /** Routes a request; true if it left the coordinator (dispatched or finally refused). */
   const route = (req: SimRequest, fromQueue: boolean): "dispatched" | "queued" | "refused" | "blocked" => {
-    const ctx = { nowMs: now, random: pickRandom, health, estimator, catalog, options, retryAfterMs: queue.retryAfterMs(req.route.model, now) };
-    const r = pooled ? pickInPools(registryView, { ...req.route, pools: poolsFor(aliases, req.route.model) }, ctx) : pick(registryView, req.route, ctx);
+    const ctx = {
+      nowMs: now,
+      random: pickRandom,
+      health,
+      estimator,
+      catalog,
+      options,
+      retryAfterMs: queue.retryAfterMs(req.route.model, now),
+    };
+    const r = pooled
+      ? pickInPools(registryView, { ...req.route, pools: poolsFor(aliases, req.route.model) }, ctx)
+      : pick(registryView, req.route, ctx);
     if (r.kind === "picked") {
       if (fromQueue) queue.shift(req.route.model, now);
       if (r.assignPool !== undefined) {
@@ -249,7 +300,14 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
     return "refused";
   };
 
-  const newRequest = (model: string, prompt: LogNormal, maxTokens: number, output: LogNormal, vision: boolean, worker: Worker | undefined): SimRequest => {
+  const newRequest = (
+    model: string,
+    prompt: LogNormal,
+    maxTokens: number,
+    output: LogNormal,
+    vision: boolean,
+    worker: Worker | undefined,
+  ): SimRequest => {
     const traits = {
       maxTokens,
       estimatedPromptTokens: sampleLogNormal(random, prompt) + (vision ? 1100 : 0),
@@ -345,7 +403,13 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
       nextPlan += scenario.warmPoolTickMs;
       const plan = goPool
         ? goPool.plan(registryView, now, goOptions)
-        : planWarmPool(registryView, demand.snapshot(now), now, { scheduler: options, catalog, health, lastLoadAtMs: lastLoadAt, ...(pooled ? { poolsOf: (m: string) => aliases.resolve(m).pools } : {}) });
+        : planWarmPool(registryView, demand.snapshot(now), now, {
+            scheduler: options,
+            catalog,
+            health,
+            lastLoadAtMs: lastLoadAt,
+            ...(pooled ? { poolsOf: (m: string) => aliases.resolve(m).pools } : {}),
+          });
       for (const l of plan.load) startLoad(l.providerId, l.model);
     }
     if (now >= nextSample) {
@@ -367,7 +431,8 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
     }
   }
 
-  const capableMacs = (model: string) => macs.filter((m) => m.spec.models.includes(model) && m.fitsMemory(model)).length;
+  const capableMacs = (model: string) =>
+    macs.filter((m) => m.spec.models.includes(model) && m.fitsMemory(model)).length;
   for (const st of stats.values()) {
     st.stillQueued = queue.depth(st.model);
     st.capableMacs = capableMacs(st.model);
@@ -381,6 +446,8 @@ export function runSimulation(scenario: Scenario, policy: PolicyName, seed: numb
     seed,
     durationMs: scenario.durationMs,
     macs: macs.length,
-    models: [...stats.values()].sort((a, b) => a.model.localeCompare(b.model)).map((s) => s.summary(scenario.durationMs)),
+    models: [...stats.values()]
+      .sort((a, b) => a.model.localeCompare(b.model))
+      .map((s) => s.summary(scenario.durationMs)),
   };
 }

@@ -11,7 +11,14 @@ import { chipProfiles } from "../../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac } from "../../../src/tools/fleet/simulated-mac.js";
 import { createKysely } from "../../../src/ledger/database.js";
 import type { Database } from "../../../src/ledger/schema.js";
-import { adminCall, freePorts, provisionOverAdmin, runCoordinatorCli, startCoordinatorProcess, type CoordinatorProcess } from "../../support/coordinator-process.js";
+import {
+  adminCall,
+  freePorts,
+  provisionOverAdmin,
+  runCoordinatorCli,
+  startCoordinatorProcess,
+  type CoordinatorProcess,
+} from "../../support/coordinator-process.js";
 import { eventually, sseData } from "../../support/http.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 
@@ -69,7 +76,11 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
 
     type Account = { account: { id: string; balanceMicroUsd: string } };
     // An aggregator's one service account and key carry all the traffic.
-    const { accountId, apiKey, providerToken: token } = await provisionOverAdmin(base, adminKey, { tier: "ACCOUNT_TIER_SERVICE", creditMicroUsd: CREDIT });
+    const {
+      accountId,
+      apiKey,
+      providerToken: token,
+    } = await provisionOverAdmin(base, adminKey, { tier: "ACCOUNT_TIER_SERVICE", creditMicroUsd: CREDIT });
 
     // Four Macs at 20× simulated speed: a 150-300 token answer streams for a few hundred ms, so dozens are mid-stream
     // (reserved, not settled) at any moment. They reconnect on their own after the crash.
@@ -102,13 +113,21 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
         const r = await fetch(`${base}/v1/chat/completions`, {
           method: "POST",
           headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-          body: JSON.stringify({ model: "gpt-oss-20b", stream: true, stream_options: { include_usage: true }, max_tokens: 400, messages: [{ role: "user", content: `load ${i}` }] }),
+          body: JSON.stringify({
+            model: "gpt-oss-20b",
+            stream: true,
+            stream_options: { include_usage: true },
+            max_tokens: 400,
+            messages: [{ role: "user", content: `load ${i}` }],
+          }),
         });
         s.requestId = r.headers.get("x-request-id") ?? undefined;
         const text = await r.text();
         assert.equal(r.status, 200, text);
         s.done = text.includes("data: [DONE]");
-        const withUsage = sseData(text).find((e) => (e as { usage?: unknown })?.usage) as { usage: Sent["usage"] } | undefined;
+        const withUsage = sseData(text).find((e) => (e as { usage?: unknown })?.usage) as
+          | { usage: Sent["usage"] }
+          | undefined;
         if (withUsage?.usage) s.usage = withUsage.usage;
       } catch (e) {
         // Only the kill may interrupt a request (the socket dies mid-stream or before the response).
@@ -128,7 +147,11 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
       }
     });
 
-    await eventually(() => sent.filter((s) => s.done).length >= 40 && inFlight >= WORKERS / 2, 20_000, "load under way");
+    await eventually(
+      () => sent.filter((s) => s.done).length >= 40 && inFlight >= WORKERS / 2,
+      20_000,
+      "load under way",
+    );
     stop = true;
     await first.kill9();
     mark("killed");
@@ -141,12 +164,16 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
     const second = await start();
     mark("restarted");
     await eventually(
-      async () => (await adminCall<{ providers?: unknown[] }>(base, adminKey, "ListProviders", {})).providers?.length === 4,
+      async () =>
+        (await adminCall<{ providers?: unknown[] }>(base, adminKey, "ListProviders", {})).providers?.length === 4,
       10_000,
       "Macs reconnected",
     );
     const after = await Promise.all(Array.from({ length: 8 }, (_, i) => one(10_000 + i)));
-    assert.ok(after.every((s) => s.done && s.requestId), "the restarted coordinator answers");
+    assert.ok(
+      after.every((s) => s.done && s.requestId),
+      "the restarted coordinator answers",
+    );
 
     // Recovery of the killed process's holder (silent > 5 s) by the new process.
     db = createKysely(testDb.url, { poolSize: 2 });
@@ -157,10 +184,14 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
                  WHERE l.closed_at IS NULL AND h.closed_at IS NOT NULL)::int8 AS leases`.execute(db);
       return rows[0]!;
     };
-    await eventually(async () => {
-      const o = await open();
-      return o.reserved === 0n && o.leases === 0n;
-    }, 20_000, "every reservation and dead lease resolved");
+    await eventually(
+      async () => {
+        const o = await open();
+        return o.reserved === 0n && o.leases === 0n;
+      },
+      20_000,
+      "every reservation and dead lease resolved",
+    );
     mark("recovered");
 
     const verify = await runCoordinatorCli(["ledger", "verify", "--database-url", testDb.url], env);
@@ -169,14 +200,24 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
     mark("verified");
 
     // Nothing charged twice; every request row resolved; what was charged is the usage the client saw.
-    const { rows } = await sql<{ request_id: string; state: string; release_reason: string | null; debit: bigint; debits: bigint }>`
+    const { rows } = await sql<{
+      request_id: string;
+      state: string;
+      release_reason: string | null;
+      debit: bigint;
+      debits: bigint;
+    }>`
       SELECT r.request_id, r.state, r.release_reason, r.consumer_debit_micro_usd AS debit,
              (SELECT count(*) FROM ledger_entries e WHERE e.request_id = r.request_id AND e.kind = 'debit')::int8 AS debits
       FROM ledger_requests r WHERE r.account_id = ${accountId}`.execute(db);
     const byId = new Map(rows.map((r) => [r.request_id, r]));
     for (const r of rows) {
       assert.notEqual(r.state, "reserved", `${r.request_id} resolved`);
-      assert.equal(r.debits, r.state === "settled" ? 1n : 0n, `${r.request_id}: one debit entry if settled, none otherwise`);
+      assert.equal(
+        r.debits,
+        r.state === "settled" ? 1n : 0n,
+        `${r.request_id}: one debit entry if settled, none otherwise`,
+      );
     }
     const recovered = rows.filter((r) => r.release_reason === "recovered").length;
     assert.ok(recovered >= 1, "the kill left reservations that recovery released");

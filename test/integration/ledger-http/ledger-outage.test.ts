@@ -29,7 +29,11 @@ describe("ledger degradation through the HTTP API (Postgres unreachable)", funct
   });
 
   const ask = () =>
-    postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: 1_000, messages: [{ role: "user", content: "hi" }] });
+    postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 1_000,
+      messages: [{ role: "user", content: "hi" }],
+    });
 
   it("serves from the lease while Postgres is down, then sheds with 429 + Retry-After (not 503), and charges everything once it is back", async () => {
     const warm = await ask();
@@ -45,7 +49,9 @@ describe("ledger degradation through the HTTP API (Postgres unreachable)", funct
       if (r.status === 200) served.push(r);
       else shed = r;
     }
-    console.log(`      outage: ${served.length} served from the lease, then ${shed?.status} Retry-After ${shed?.headers.get("retry-after")}`);
+    console.log(
+      `      outage: ${served.length} served from the lease, then ${shed?.status} Retry-After ${shed?.headers.get("retry-after")}`,
+    );
     assert.ok(served.length >= 3, `served ${served.length} requests from leased credit while Postgres was down`);
     assert.ok(shed, "the lease ran out within 40 requests");
     assert.equal(shed.status, 429, `shed status (body ${shed.text})`);

@@ -41,7 +41,12 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
     // Four warm instant Macs with 32 slots each: 128 slots for 80 in flight, so nothing but the ledger and the
     // limiter stands between a request and a provider. Service tier: the report's aggregator.
     const mac = { maxConcurrency: 32 };
-    t = await startTestCoordinator({ tier: "service", creditMicroUsd: 100_000_000n, macs: [mac, mac, mac, mac], config: { queueLimit: 200 } });
+    t = await startTestCoordinator({
+      tier: "service",
+      creditMicroUsd: 100_000_000n,
+      macs: [mac, mac, mac, mac],
+      config: { queueLimit: 200 },
+    });
   });
   after(async () => t?.close());
 
@@ -58,7 +63,10 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
       const r = await postJson(url, t.apiKey, body);
       let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
       if (r.status === 200) {
-        if (stream) usage = (sseData(r.text).find((e) => (e as { usage?: unknown })?.usage) as { usage: typeof usage } | undefined)?.usage;
+        if (stream)
+          usage = (
+            sseData(r.text).find((e) => (e as { usage?: unknown })?.usage) as { usage: typeof usage } | undefined
+          )?.usage;
         else usage = (JSON.parse(r.text) as { usage: typeof usage }).usage;
       }
       return {
@@ -93,7 +101,13 @@ describe("ledger under one-key load through the HTTP API (real Postgres)", funct
     assert.deepEqual(await verifyLedger(t.db.db), { ok: true, violations: [], quarantined: [] });
 
     // Per request: the ledger row is settled and its debit is the price of the usage the client was told.
-    const { rows } = await sql<{ request_id: string; state: string; debit: bigint; prompt_tokens: bigint; completion_tokens: bigint }>`
+    const { rows } = await sql<{
+      request_id: string;
+      state: string;
+      debit: bigint;
+      prompt_tokens: bigint;
+      completion_tokens: bigint;
+    }>`
       SELECT request_id, state, consumer_debit_micro_usd AS debit, prompt_tokens, completion_tokens
       FROM ledger_requests WHERE account_id = ${t.accountId}`.execute(t.db.db);
     assert.equal(rows.length, TOTAL, "one ledger row per request");

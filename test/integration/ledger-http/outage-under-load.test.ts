@@ -58,13 +58,15 @@ describe("a PostgreSQL outage under load (HTTP API, real PostgreSQL)", function 
     const accounts = t.coordinator.ledger.accounts;
     const ids: Record<Sent["account"], string> = {
       light1: t.accountId,
-      light2: (await accounts.createAccount({ name: "light2", tier: "service", initialCreditMicroUsd: 50_000_000n })).id,
+      light2: (await accounts.createAccount({ name: "light2", tier: "service", initialCreditMicroUsd: 50_000_000n }))
+        .id,
       heavy: (await accounts.createAccount({ name: "heavy", tier: "service", initialCreditMicroUsd: 50_000_000n })).id,
     };
     // Two keys per account; clients 0-2 on light1, 3-5 on light2, 6-7 on heavy.
     const keys: Record<Sent["account"], string[]> = { light1: [t.apiKey], light2: [], heavy: [] };
     keys.light1.push((await accounts.issueApiKey({ accountId: ids.light1 })).apiKey);
-    for (const a of ["light2", "heavy"] as const) for (let i = 0; i < 2; i++) keys[a].push((await accounts.issueApiKey({ accountId: ids[a] })).apiKey);
+    for (const a of ["light2", "heavy"] as const)
+      for (let i = 0; i < 2; i++) keys[a].push((await accounts.issueApiKey({ accountId: ids[a] })).apiKey);
     const clients: { account: Sent["account"]; key: string }[] = [
       ...[0, 1, 0].map((i) => ({ account: "light1" as const, key: keys.light1[i]! })),
       ...[0, 1, 1].map((i) => ({ account: "light2" as const, key: keys.light2[i]! })),
@@ -73,7 +75,11 @@ describe("a PostgreSQL outage under load (HTTP API, real PostgreSQL)", function 
     // A key revoked through this process just before the outage must stay revoked during it.
     const revoked = await accounts.issueApiKey({ accountId: ids.light1 });
     const ask = (key: string, maxTokens: number) =>
-      postJson(`${t.apiBase}/chat/completions`, key, { model: "gpt-oss-20b", max_tokens: maxTokens, messages: [{ role: "user", content: "hi" }] });
+      postJson(`${t.apiBase}/chat/completions`, key, {
+        model: "gpt-oss-20b",
+        max_tokens: maxTokens,
+        messages: [{ role: "user", content: "hi" }],
+      });
     assert.equal((await ask(revoked.apiKey, 4)).status, 200);
     await accounts.revokeApiKey(revoked.keyId);
 
@@ -86,10 +92,21 @@ describe("a PostgreSQL outage under load (HTTP API, real PostgreSQL)", function 
         const startMs = now();
         const r = await ask(key, account === "heavy" ? 4_000 : 4);
         const code = r.status === 200 ? undefined : (JSON.parse(r.text) as { error?: { code?: string } }).error?.code;
-        sent.push({ client, account, startMs, endMs: now(), status: r.status, code, retryAfter: r.headers.get("retry-after"), requestId: r.headers.get("x-request-id") });
+        sent.push({
+          client,
+          account,
+          startMs,
+          endMs: now(),
+          status: r.status,
+          code,
+          retryAfter: r.headers.get("retry-after"),
+          requestId: r.headers.get("x-request-id"),
+        });
         // A well-behaved client: honours Retry-After, and paces itself a little otherwise (2 cores shared with
         // PostgreSQL and the Macs).
-        await new Promise((res) => setTimeout(res, r.status === 429 ? Number(r.headers.get("retry-after") ?? 1) * 1000 : 15));
+        await new Promise((res) =>
+          setTimeout(res, r.status === 429 ? Number(r.headers.get("retry-after") ?? 1) * 1000 : 15),
+        );
       }
     });
 
@@ -120,25 +137,47 @@ describe("a PostgreSQL outage under load (HTTP API, real PostgreSQL)", function 
       for (const x of xs) m[`${x.account} ${x.status}`] = (m[`${x.account} ${x.status}`] ?? 0) + 1;
       return m;
     };
-    console.log(`      ${sent.length} requests; during the ${((backMs - cutMs) / 1000).toFixed(1)} s outage: ${JSON.stringify(tally(inOutage))}`);
-    console.log(`      more than ${KEY_TTL_MS / 1000 + 1} s into it: ${JSON.stringify(tally(late))}; ledger mid-outage ${JSON.stringify(degraded)}; probes ${JSON.stringify(probes)}`);
+    console.log(
+      `      ${sent.length} requests; during the ${((backMs - cutMs) / 1000).toFixed(1)} s outage: ${JSON.stringify(tally(inOutage))}`,
+    );
+    console.log(
+      `      more than ${KEY_TTL_MS / 1000 + 1} s into it: ${JSON.stringify(tally(late))}; ledger mid-outage ${JSON.stringify(degraded)}; probes ${JSON.stringify(probes)}`,
+    );
 
     // Nothing but 200 and 429 from the ledger, at any point.
-    const odd = sent.filter((s) => s.status !== 200 && !(s.status === 429 && s.code === "rate_limit_exceeded" && Number(s.retryAfter) >= 1));
+    const odd = sent.filter(
+      (s) => s.status !== 200 && !(s.status === 429 && s.code === "rate_limit_exceeded" && Number(s.retryAfter) >= 1),
+    );
     assert.deepEqual(odd, [], "every answer is a 200, or a 429 rate_limit_exceeded with Retry-After");
     assert.ok(degraded.degraded, "the ledger knew the database was down");
 
     // Known keys served from the lease, also once the old 5 s key cache would have expired.
     for (const account of ["light1", "light2"] as const) {
       const served = late.filter((s) => s.account === account && s.status === 200).length;
-      assert.ok(served >= 10, `${account}: ${served} requests served more than ${KEY_TTL_MS / 1000 + 1} s into the outage`);
-      assert.equal(inOutage.filter((s) => s.account === account && s.status !== 200).length, 0, `${account}'s lease lasts the outage`);
+      assert.ok(
+        served >= 10,
+        `${account}: ${served} requests served more than ${KEY_TTL_MS / 1000 + 1} s into the outage`,
+      );
+      assert.equal(
+        inOutage.filter((s) => s.account === account && s.status !== 200).length,
+        0,
+        `${account}'s lease lasts the outage`,
+      );
     }
     // The heavy account spends its lease, then is shed with 429 + Retry-After until the database is back ...
-    assert.ok(inOutage.some((s) => s.account === "heavy" && s.status === 200), "heavy: served from its lease at first");
-    assert.ok(inOutage.some((s) => s.account === "heavy" && s.status === 429), "heavy: shed once its lease was spent");
+    assert.ok(
+      inOutage.some((s) => s.account === "heavy" && s.status === 200),
+      "heavy: served from its lease at first",
+    );
+    assert.ok(
+      inOutage.some((s) => s.account === "heavy" && s.status === 429),
+      "heavy: shed once its lease was spent",
+    );
     // ... and served again afterwards.
-    assert.ok(sent.some((s) => s.account === "heavy" && s.status === 200 && s.startMs > backMs), "heavy: served again once the database is back");
+    assert.ok(
+      sent.some((s) => s.account === "heavy" && s.status === 200 && s.startMs > backMs),
+      "heavy: served again once the database is back",
+    );
 
     // A revoked key stays revoked; a key never verified cannot be vouched for (503 + Retry-After, not 500).
     assert.ok([401, 503].includes(probes["revoked key"]!), `revoked key during the outage: ${probes["revoked key"]}`);
@@ -158,7 +197,12 @@ describe("a PostgreSQL outage under load (HTTP API, real PostgreSQL)", function 
       assert.equal(row?.state, "settled", `${s.requestId} (${s.account}, ${s.status}) settled`);
       assert.equal(row?.debits, 1n, `${s.requestId} debited once`);
     }
-    for (const s of sent.filter((x) => x.status === 429)) assert.notEqual(byId.get(s.requestId!)?.state, "settled", `${s.requestId} was refused, not charged`);
-    assert.equal(rows.filter((r) => r.state === "settled").length, ok.length + 1, "settled rows = the 200s (+ the revoked key's one request)");
+    for (const s of sent.filter((x) => x.status === 429))
+      assert.notEqual(byId.get(s.requestId!)?.state, "settled", `${s.requestId} was refused, not charged`);
+    assert.equal(
+      rows.filter((r) => r.state === "settled").length,
+      ok.length + 1,
+      "settled rows = the 200s (+ the revoked key's one request)",
+    );
   });
 });

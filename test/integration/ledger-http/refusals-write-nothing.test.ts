@@ -23,7 +23,9 @@ describe("refused requests write no ledger row", function () {
   async function ledgerRows(c: TestCoordinator): Promise<{ state: string; n: number }[]> {
     await c.coordinator.ledger.flush();
     const { rows } = await sql<{ state: string; n: string }>`
-      SELECT state, count(*)::text AS n FROM ledger_requests WHERE account_id = ${c.accountId} GROUP BY state ORDER BY state`.execute(c.db.db);
+      SELECT state, count(*)::text AS n FROM ledger_requests WHERE account_id = ${c.accountId} GROUP BY state ORDER BY state`.execute(
+      c.db.db,
+    );
     return rows.map((r) => ({ state: r.state, n: Number(r.n) }));
   }
 
@@ -42,19 +44,29 @@ describe("refused requests write no ledger row", function () {
     const results = await Promise.all(Array.from({ length: arrivals }, () => postJson(url, t!.apiKey, body)));
     const served = results.filter((r) => r.status === 200).length;
     const refused = results.filter((r) => r.status === 429);
-    assert.equal(served + refused.length, arrivals, `only 200 or 429: ${[...new Set(results.map((r) => r.status))].join(",")}`);
+    assert.equal(
+      served + refused.length,
+      arrivals,
+      `only 200 or 429: ${[...new Set(results.map((r) => r.status))].join(",")}`,
+    );
     assert.ok(refused.length >= arrivals - 10, `most arrivals are refused by the full queue (${refused.length})`);
     for (const r of refused) assert.match(r.text, /queue for gpt-oss-20b is full/);
 
     const rows = await ledgerRows(t);
-    assert.deepEqual(rows, [{ state: "settled", n: served }], "one settled row per served request; nothing for the refusals");
+    assert.deepEqual(
+      rows,
+      [{ state: "settled", n: served }],
+      "one settled row per served request; nothing for the refusals",
+    );
     await assertLedgerClean(t);
   });
 
   it("writes no row for a request that times out in the queue, and one for the request it waited behind", async () => {
     t = await startTestCoordinator({
       config: { queueLimit: 5, queueWaitMs: 300 },
-      macs: [{ maxConcurrency: 1, instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 100, max: 100 } }],
+      macs: [
+        { maxConcurrency: 1, instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 100, max: 100 } },
+      ],
     });
     const url = `${t.apiBase}/chat/completions`;
     const long = postJson(url, t.apiKey, { ...body, max_tokens: 200 });
@@ -90,7 +102,16 @@ describe("refused requests write no ledger row", function () {
       ["/chat/completions", { model: "gpt-oss-20b", messages: "not a list" }, 400],
       ["/chat/completions", { ...body, model: "no-such-model" }, 404],
       ["/completions", { model: "gpt-oss-20b", prompt: 42 }, 400],
-      ["/responses", { model: "gpt-oss-20b", input: [{ role: "user", content: [{ type: "input_image", image_url: "http://169.254.169.254/latest/meta-data/" }] }] }, 400],
+      [
+        "/responses",
+        {
+          model: "gpt-oss-20b",
+          input: [
+            { role: "user", content: [{ type: "input_image", image_url: "http://169.254.169.254/latest/meta-data/" }] },
+          ],
+        },
+        400,
+      ],
       ["/messages", { model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }] }, 400], // no max_tokens
     ];
     for (const [path, b, status] of refusals) {

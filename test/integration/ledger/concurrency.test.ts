@@ -15,7 +15,12 @@ describe("PostgresLedger under concurrency", () => {
   it("serves 256 concurrent reserve+settle cycles on one account with zero errors and an exact balance", async () => {
     const pl = await fx.open({ leaseMicroUsd: 20_000n });
     const provider = (await pl.accounts.createAccount({ name: "p", tier: "service" })).id;
-    const acct = await pl.accounts.createAccount({ name: "aggregator", tier: "service", initialCreditMicroUsd: 10_000_000n, platformFeeBps: 500 });
+    const acct = await pl.accounts.createAccount({
+      name: "aggregator",
+      tier: "service",
+      initialCreditMicroUsd: 10_000_000n,
+      platformFeeBps: 500,
+    });
     const { keyId } = await pl.accounts.issueApiKey({ accountId: acct.id });
     let debited = 0n;
     const errors: string[] = [];

@@ -22,7 +22,9 @@ describe("PostgresLedger crash safety", () => {
     const acct = await pl.accounts.createAccount({ name: "c", tier: "service", initialCreditMicroUsd: 5_000_000n });
     const { keyId } = await pl.accounts.issueApiKey({ accountId: acct.id });
 
-    const child = spawn(process.execPath, ["--import", "tsx", childScript, fx.opened.url, acct.id, keyId, provider], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", childScript, fx.opened.url, acct.id, keyId, provider], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     await new Promise<void>((resolve, reject) => {
       child.stdout.on("data", (d: Buffer) => d.toString().includes("ready") && resolve());
       child.once("exit", (code) => reject(new Error(`child exited early with ${code}`)));
@@ -46,7 +48,9 @@ describe("PostgresLedger crash safety", () => {
       SELECT (SELECT count(*) FROM ledger_requests WHERE account_id = ${acct.id} AND state = 'settled' AND consumer_debit_micro_usd > 0)::int8 AS settled,
              (SELECT coalesce(sum(consumer_debit_micro_usd), 0) FROM ledger_requests WHERE account_id = ${acct.id} AND state = 'settled')::int8 AS debits,
              (SELECT count(*) FROM ledger_entries WHERE account_id = ${acct.id} AND kind = 'debit')::int8 AS debit_entries,
-             (SELECT count(*) FROM ledger_requests WHERE account_id = ${acct.id} AND state = 'reserved')::int8 AS total`.execute(db);
+             (SELECT count(*) FROM ledger_requests WHERE account_id = ${acct.id} AND state = 'reserved')::int8 AS total`.execute(
+      db,
+    );
     const r = rows[0]!;
     assert.ok(r.settled > 100n);
     assert.equal(r.debit_entries, r.settled, "exactly one debit entry per settled request");

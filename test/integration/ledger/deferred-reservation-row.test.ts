@@ -10,8 +10,12 @@ import { ledgerFixture, reserveInput, settleInput, type LedgerFixture } from "./
 
 async function rows(fx: LedgerFixture, accountId: string): Promise<Record<string, string>> {
   const { rows } = await sql<{ request_id: string; state: string; release_reason: string | null }>`
-    SELECT request_id, state, release_reason FROM ledger_requests WHERE account_id = ${accountId}`.execute(fx.opened.db);
-  return Object.fromEntries(rows.map((r) => [r.request_id, r.release_reason ? `${r.state}:${r.release_reason}` : r.state]));
+    SELECT request_id, state, release_reason FROM ledger_requests WHERE account_id = ${accountId}`.execute(
+    fx.opened.db,
+  );
+  return Object.fromEntries(
+    rows.map((r) => [r.request_id, r.release_reason ? `${r.state}:${r.release_reason}` : r.state]),
+  );
 }
 
 describe("PostgresLedger reservation rows", () => {
@@ -29,7 +33,11 @@ describe("PostgresLedger reservation rows", () => {
     // 300 µUSD per reservation (1,000 prompt + 500 output tokens at the fixture's prices): room for three.
     const acct = await pl.accounts.createAccount({ name: "c", tier: "service", initialCreditMicroUsd: 900n });
     const { keyId } = await pl.accounts.issueApiKey({ accountId: acct.id });
-    const [dispatched, refused, settled] = [reserveInput(acct.id, keyId), reserveInput(acct.id, keyId), reserveInput(acct.id, keyId)];
+    const [dispatched, refused, settled] = [
+      reserveInput(acct.id, keyId),
+      reserveInput(acct.id, keyId),
+      reserveInput(acct.id, keyId),
+    ];
     for (const r of [dispatched, refused, settled]) assert.equal((await pl.ledger.reserve(r)).ok, true);
     const fourth = await pl.ledger.reserve(reserveInput(acct.id, keyId));
     assert.equal(fourth.ok, false, "unwritten reservations still hold their credit");
@@ -46,7 +54,10 @@ describe("PostgresLedger reservation rows", () => {
 
     await pl.ledger.release(dispatched.requestId, "provider_failed");
     await pl.flush();
-    assert.deepEqual(await rows(fx, acct.id), { [dispatched.requestId]: "released:provider_failed", [settled.requestId]: "settled" });
+    assert.deepEqual(await rows(fx, acct.id), {
+      [dispatched.requestId]: "released:provider_failed",
+      [settled.requestId]: "settled",
+    });
     assert.equal((await pl.accounts.getAccount(acct.id))?.balanceMicroUsd, 900n - 200n);
     assert.deepEqual(await verifyLedger(fx.opened.db), { ok: true, violations: [], quarantined: [] });
   });
@@ -57,7 +68,11 @@ describe("PostgresLedger reservation rows", () => {
     const provider = (await dying.accounts.createAccount({ name: "p", tier: "service" })).id;
     const acct = await dying.accounts.createAccount({ name: "c", tier: "service", initialCreditMicroUsd: 1_000_000n });
     const { keyId } = await dying.accounts.issueApiKey({ accountId: acct.id });
-    const [queued, inFlight, done] = [reserveInput(acct.id, keyId), reserveInput(acct.id, keyId), reserveInput(acct.id, keyId)];
+    const [queued, inFlight, done] = [
+      reserveInput(acct.id, keyId),
+      reserveInput(acct.id, keyId),
+      reserveInput(acct.id, keyId),
+    ];
     for (const r of [queued, inFlight, done]) assert.equal((await dying.ledger.reserve(r)).ok, true);
     dying.ledger.recordDispatch(inFlight.requestId);
     await dying.ledger.settle(settleInput(done.requestId, provider, 1000, 250));
@@ -70,9 +85,20 @@ describe("PostgresLedger reservation rows", () => {
     const report = await survivor.recover({ holderStaleMs: 0 });
     assert.equal(report.reservationsReleased, 1, "only the dispatched request had a row to release");
     assert.equal(report.leasesClosed, 1);
-    assert.deepEqual(await rows(fx, acct.id), { [inFlight.requestId]: "released:recovered", [done.requestId]: "settled" });
-    assert.equal((await survivor.accounts.getAccount(acct.id))?.balanceMicroUsd, 1_000_000n - 200n, "only the settled request is paid");
-    assert.deepEqual(await verifyLedger(fx.opened.db, { holderStaleMs: 0 }), { ok: true, violations: [], quarantined: [] });
+    assert.deepEqual(await rows(fx, acct.id), {
+      [inFlight.requestId]: "released:recovered",
+      [done.requestId]: "settled",
+    });
+    assert.equal(
+      (await survivor.accounts.getAccount(acct.id))?.balanceMicroUsd,
+      1_000_000n - 200n,
+      "only the settled request is paid",
+    );
+    assert.deepEqual(await verifyLedger(fx.opened.db, { holderStaleMs: 0 }), {
+      ok: true,
+      violations: [],
+      quarantined: [],
+    });
     // The whole balance can be leased again: nothing is parked by the dead process.
     const all = reserveInput(acct.id, keyId, { promptTokensUpperBound: 1_000_000, maxOutputTokens: 2_000_000 }); // 900,000 µUSD
     assert.equal((await survivor.ledger.reserve(all)).ok, true);

@@ -12,7 +12,11 @@ async function setDatabaseReachable(url: string, reachable: boolean): Promise<vo
   await c.connect();
   try {
     await c.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${reachable ? "true" : "false"}`);
-    if (!reachable) await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name]);
+    if (!reachable)
+      await c.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        [name],
+      );
   } finally {
     await c.end();
   }
@@ -62,7 +66,10 @@ describe("PostgresLedger when Postgres is down", () => {
     await pl.flush();
     const usage = await pl.usage(acct.id);
     assert.equal(usage.requests, served.length + 1);
-    assert.equal((await pl.accounts.getAccount(acct.id))?.balanceMicroUsd, 1_000_000n - 300n * BigInt(served.length + 1));
+    assert.equal(
+      (await pl.accounts.getAccount(acct.id))?.balanceMicroUsd,
+      1_000_000n - 300n * BigInt(served.length + 1),
+    );
     assert.equal((await verifyLedger(fx.opened.db)).ok, true);
   });
 });

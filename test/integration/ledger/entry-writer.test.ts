@@ -25,20 +25,50 @@ describe("EntryWriter batches on real Postgres", () => {
   });
 
   const reserve = (requestId: string): WriteOp => ({
-    kind: "reserve", requestId, accountId: "acct-c", keyId: "key-c", leaseId: "lease-1", holderId: "holder-1", model: "m", reservedMicroUsd: 1_000n,
+    kind: "reserve",
+    requestId,
+    accountId: "acct-c",
+    keyId: "key-c",
+    leaseId: "lease-1",
+    holderId: "holder-1",
+    model: "m",
+    reservedMicroUsd: 1_000n,
   });
   const settle = (requestId: string, debit: bigint): WriteOp => ({
-    kind: "settle", requestId, debitMicroUsd: debit, providerCreditMicroUsd: debit - debit / 10n, platformFeeMicroUsd: debit / 10n,
-    providerAccountId: "acct-p", providerId: "prov-1", promptTokens: 10, completionTokens: 5, reasoningTokens: 1,
+    kind: "settle",
+    requestId,
+    debitMicroUsd: debit,
+    providerCreditMicroUsd: debit - debit / 10n,
+    platformFeeMicroUsd: debit / 10n,
+    providerAccountId: "acct-p",
+    providerId: "prov-1",
+    promptTokens: 10,
+    completionTokens: 5,
+    reasoningTokens: 1,
   });
   const row = async (id: string) =>
-    (await sql<{ state: string; debit: bigint; credit: bigint; fee: bigint; provider_account_id: string | null; prompt_tokens: bigint; reasoning_tokens: bigint; resolved: boolean }>`
+    (
+      await sql<{
+        state: string;
+        debit: bigint;
+        credit: bigint;
+        fee: bigint;
+        provider_account_id: string | null;
+        prompt_tokens: bigint;
+        reasoning_tokens: bigint;
+        resolved: boolean;
+      }>`
       SELECT state, consumer_debit_micro_usd AS debit, provider_credit_micro_usd AS credit, platform_fee_micro_usd AS fee,
         provider_account_id, prompt_tokens, reasoning_tokens, resolved_at IS NOT NULL AS resolved
-      FROM ledger_requests WHERE request_id = ${id}`.execute(fx.opened.db)).rows;
+      FROM ledger_requests WHERE request_id = ${id}`.execute(fx.opened.db)
+    ).rows;
   const entries = async (id: string) =>
-    (await sql<{ account_id: string; kind: string; amount: bigint }>`
-      SELECT account_id, kind, amount_micro_usd AS amount FROM ledger_entries WHERE request_id = ${id} ORDER BY kind`.execute(fx.opened.db)).rows;
+    (
+      await sql<{ account_id: string; kind: string; amount: bigint }>`
+      SELECT account_id, kind, amount_micro_usd AS amount FROM ledger_entries WHERE request_id = ${id} ORDER BY kind`.execute(
+        fx.opened.db,
+      )
+    ).rows;
   const settledEntries = (debit: bigint) => [
     { account_id: "acct-c", kind: "debit", amount: -debit },
     { account_id: "acct-p", kind: "earning", amount: debit - debit / 10n },
@@ -53,19 +83,40 @@ describe("EntryWriter batches on real Postgres", () => {
       gauge: (stat, value) => seen.push({ kind: "g", stat, value }),
     });
     try {
-      await Promise.all([writer.write(reserve("metrics-a")), writer.write(reserve("metrics-b")), writer.write(settle("metrics-a", 100n))]);
+      await Promise.all([
+        writer.write(reserve("metrics-a")),
+        writer.write(reserve("metrics-b")),
+        writer.write(settle("metrics-a", 100n)),
+      ]);
     } finally {
       setStatsd(undefined);
     }
-    assert.deepEqual(seen.filter((m) => m.stat === "ledger.batch_size").map((m) => m.value), [3]);
+    assert.deepEqual(
+      seen.filter((m) => m.stat === "ledger.batch_size").map((m) => m.value),
+      [3],
+    );
     const write = seen.find((m) => m.stat === "ledger.write_ms");
     assert.ok(write && write.kind === "d" && write.value > 0);
-    assert.deepEqual(seen.filter((m) => m.stat === "ledger.queued").map((m) => m.value), [0]);
+    assert.deepEqual(
+      seen.filter((m) => m.stat === "ledger.queued").map((m) => m.value),
+      [0],
+    );
   });
 
   it("settles a request reserved in the same batch: the row is written settled, with its three entries", async () => {
     await Promise.all([writer.write(reserve("same-batch")), writer.write(settle("same-batch", 700n))]);
-    assert.deepEqual(await row("same-batch"), [{ state: "settled", debit: 700n, credit: 630n, fee: 70n, provider_account_id: "acct-p", prompt_tokens: 10n, reasoning_tokens: 1n, resolved: true }]);
+    assert.deepEqual(await row("same-batch"), [
+      {
+        state: "settled",
+        debit: 700n,
+        credit: 630n,
+        fee: 70n,
+        provider_account_id: "acct-p",
+        prompt_tokens: 10n,
+        reasoning_tokens: 1n,
+        resolved: true,
+      },
+    ]);
     assert.deepEqual(await entries("same-batch"), settledEntries(700n));
   });
 
@@ -84,12 +135,27 @@ describe("EntryWriter batches on real Postgres", () => {
     await writer.write(reserve("earlier"));
     await Promise.all([writer.write(reserve("new-open")), writer.write(settle("earlier", 300n))]);
     assert.deepEqual(await entries("earlier"), settledEntries(300n));
-    assert.deepEqual(await row("new-open"), [{ state: "reserved", debit: 0n, credit: 0n, fee: 0n, provider_account_id: null, prompt_tokens: 0n, reasoning_tokens: 0n, resolved: false }]);
+    assert.deepEqual(await row("new-open"), [
+      {
+        state: "reserved",
+        debit: 0n,
+        credit: 0n,
+        fee: 0n,
+        provider_account_id: null,
+        prompt_tokens: 0n,
+        reasoning_tokens: 0n,
+        resolved: false,
+      },
+    ]);
     assert.deepEqual(await entries("new-open"), []);
   });
 
   it("releases a request reserved in the same batch, and writes no entries for it", async () => {
-    await Promise.all([writer.write(reserve("released")), writer.write(settle("paid", 200n)), writer.write({ kind: "release", requestId: "released", reason: "cancelled" })]);
+    await Promise.all([
+      writer.write(reserve("released")),
+      writer.write(settle("paid", 200n)),
+      writer.write({ kind: "release", requestId: "released", reason: "cancelled" }),
+    ]);
     assert.equal((await row("released"))[0]?.state, "released");
     assert.deepEqual(await entries("released"), []);
     assert.equal((await row("paid")).length, 0, "a settle without a reservation moves nothing");
@@ -98,7 +164,11 @@ describe("EntryWriter batches on real Postgres", () => {
 
   it("stores token counts beyond the int4 range (a provider's 3,000,000,000 cannot overflow a column)", async () => {
     await writer.write(reserve("huge-count"));
-    await writer.write({ ...settle("huge-count", 100n), promptTokens: 3_000_000_000, completionTokens: 4_294_967_295 } as WriteOp);
+    await writer.write({
+      ...settle("huge-count", 100n),
+      promptTokens: 3_000_000_000,
+      completionTokens: 4_294_967_295,
+    } as WriteOp);
     const [r] = await row("huge-count");
     assert.equal(r?.state, "settled");
     assert.equal(r?.prompt_tokens, 3_000_000_000n);
@@ -106,7 +176,11 @@ describe("EntryWriter batches on real Postgres", () => {
 
   it("quarantines the one write PostgreSQL refuses (a NUL byte), writes the rest of its batch, and releases that reservation", async () => {
     const quarantined: { op: WriteOp; code: unknown }[] = [];
-    const w = new EntryWriter({ db: fx.opened.db, clock: systemClock, onQuarantine: (op, e) => quarantined.push({ op, code: (e as { code?: unknown }).code }) });
+    const w = new EntryWriter({
+      db: fx.opened.db,
+      clock: systemClock,
+      onQuarantine: (op, e) => quarantined.push({ op, code: (e as { code?: unknown }).code }),
+    });
     try {
       await Promise.all(["q-a", "q-b", "q-c", "q-d"].map((id) => w.write(reserve(id))));
       // One batch: three good settlements around a poisoned one.
@@ -118,15 +192,28 @@ describe("EntryWriter batches on real Postgres", () => {
       ]);
       for (const id of ["q-a", "q-c", "q-d"]) assert.equal((await row(id))[0]?.state, "settled", id);
       assert.deepEqual(await entries("q-a"), settledEntries(100n));
-      const [b] = (await sql<{ state: string; release_reason: string }>`SELECT state, release_reason FROM ledger_requests WHERE request_id = 'q-b'`.execute(fx.opened.db)).rows;
+      const [b] = (
+        await sql<{
+          state: string;
+          release_reason: string;
+        }>`SELECT state, release_reason FROM ledger_requests WHERE request_id = 'q-b'`.execute(fx.opened.db)
+      ).rows;
       assert.deepEqual(b, { state: "released", release_reason: "quarantined" });
       assert.deepEqual(await entries("q-b"), []);
-      const q = (await sql<{ op_kind: string; request_id: string; sqlstate: string; payload: string }>`
-        SELECT op_kind, request_id, sqlstate, payload FROM ledger_quarantine WHERE request_id = 'q-b'`.execute(fx.opened.db)).rows;
+      const q = (
+        await sql<{ op_kind: string; request_id: string; sqlstate: string; payload: string }>`
+        SELECT op_kind, request_id, sqlstate, payload FROM ledger_quarantine WHERE request_id = 'q-b'`.execute(
+          fx.opened.db,
+        )
+      ).rows;
       assert.equal(q.length, 1);
       assert.equal(q[0]!.op_kind, "settle");
       assert.equal(q[0]!.sqlstate, "22021", "invalid byte sequence (the NUL)");
-      assert.equal(JSON.parse(q[0]!.payload).providerId, "prov\u0000evil", "the payload keeps the bad value for the operator");
+      assert.equal(
+        JSON.parse(q[0]!.payload).providerId,
+        "prov\u0000evil",
+        "the payload keeps the bad value for the operator",
+      );
       assert.equal(quarantined.length, 1);
       assert.equal(quarantined[0]!.op.kind, "settle");
       // The writer is not wedged: the next write goes through at once.
@@ -148,7 +235,9 @@ describe("EntryWriter batches on real Postgres", () => {
         END IF;
         RETURN NEW;
       END $$ LANGUAGE plpgsql`.execute(db);
-    await sql`CREATE TRIGGER flaky_once BEFORE INSERT ON ledger_requests FOR EACH ROW EXECUTE FUNCTION flaky_once()`.execute(db);
+    await sql`CREATE TRIGGER flaky_once BEFORE INSERT ON ledger_requests FOR EACH ROW EXECUTE FUNCTION flaky_once()`.execute(
+      db,
+    );
     const errors: unknown[] = [];
     const w = new EntryWriter({ db, clock: systemClock, retryMs: 20, onError: (e) => errors.push(e) });
     try {
@@ -158,7 +247,9 @@ describe("EntryWriter batches on real Postgres", () => {
       await sql`CREATE TABLE flaky_seen (x int)`.execute(db);
       await written;
       assert.equal((await row("flaky"))[0]?.state, "reserved");
-      const q = await sql<{ n: bigint }>`SELECT count(*)::int8 AS n FROM ledger_quarantine WHERE request_id = 'flaky'`.execute(db);
+      const q = await sql<{
+        n: bigint;
+      }>`SELECT count(*)::int8 AS n FROM ledger_quarantine WHERE request_id = 'flaky'`.execute(db);
       assert.equal(q.rows[0]!.n, 0n);
     } finally {
       w.close();

@@ -1,6 +1,10 @@
 /** Shared set-up for ledger integration tests: one migrated database per file, fresh accounts per test. */
 import { openDatabase, type OpenedDatabase } from "../../../src/ledger/database.js";
-import { createPostgresLedger, type PostgresLedger, type PostgresLedgerOptions } from "../../../src/ledger/postgres-ledger.js";
+import {
+  createPostgresLedger,
+  type PostgresLedger,
+  type PostgresLedgerOptions,
+} from "../../../src/ledger/postgres-ledger.js";
 import type { ReserveInput, SettleInput } from "../../../src/ledger/types.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 
@@ -35,9 +39,28 @@ export async function ledgerFixture(): Promise<LedgerFixture> {
 
 let seq = 0;
 export function reserveInput(accountId: string, keyId: string, over: Partial<ReserveInput> = {}): ReserveInput {
-  return { requestId: `req-${process.pid}-${++seq}`, accountId, keyId, model: "test-model", promptTokensUpperBound: 1000, maxOutputTokens: 500, ...over };
+  return {
+    requestId: `req-${process.pid}-${++seq}`,
+    accountId,
+    keyId,
+    model: "test-model",
+    promptTokensUpperBound: 1000,
+    maxOutputTokens: 500,
+    ...over,
+  };
 }
 
-export function settleInput(requestId: string, providerAccountId: string, promptTokens: number, completionTokens: number): SettleInput {
-  return { requestId, providerId: "prov-1", providerAccountId, model: "test-model", usage: { promptTokens, completionTokens, reasoningTokens: 0 } };
+export function settleInput(
+  requestId: string,
+  providerAccountId: string,
+  promptTokens: number,
+  completionTokens: number,
+): SettleInput {
+  return {
+    requestId,
+    providerId: "prov-1",
+    providerAccountId,
+    model: "test-model",
+    usage: { promptTokens, completionTokens, reasoningTokens: 0 },
+  };
 }

@@ -20,7 +20,11 @@ describe("PostgresLedger properties", () => {
   });
 
   it("keeps balance = credit - settled debits, one outcome per request, and every invariant, for any order of duplicated operations", async () => {
-    const opArb = fc.record({ kind: fc.constantFrom("reserve", "settle", "release"), req: fc.integer({ min: 0, max: 5 }), completion: fc.integer({ min: 0, max: 600 }) });
+    const opArb = fc.record({
+      kind: fc.constantFrom("reserve", "settle", "release"),
+      req: fc.integer({ min: 0, max: 5 }),
+      completion: fc.integer({ min: 0, max: 600 }),
+    });
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), fc.boolean(), async (ops: Op[], concurrent) => {
         const acct = await pl.accounts.createAccount({ name: "prop", tier: "consumer", initialCreditMicroUsd: 2_000n });
@@ -53,7 +57,9 @@ describe("PostgresLedger properties", () => {
           .where("account_id", "=", acct.id)
           .execute()
           .then((rows) => ({ rows }));
-        const settledSum = rows.filter((r) => r.state === "settled").reduce((s, r) => s + r.consumer_debit_micro_usd, 0n);
+        const settledSum = rows
+          .filter((r) => r.state === "settled")
+          .reduce((s, r) => s + r.consumer_debit_micro_usd, 0n);
         const balance = (await pl.accounts.getAccount(acct.id))!.balanceMicroUsd;
         assert.equal(balance, 2_000n - settledSum);
         assert.ok(balance >= 0n);

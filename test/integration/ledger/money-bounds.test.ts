@@ -25,12 +25,22 @@ describe("ledger money bounds and roll-up isolation", function () {
   });
   after(async () => fx?.closeAll());
 
-  const code = (c: string, text?: RegExp) => (e: unknown) => e instanceof CoordinatorError && e.code === c && (text === undefined || text.test(e.message));
+  const code = (c: string, text?: RegExp) => (e: unknown) =>
+    e instanceof CoordinatorError && e.code === c && (text === undefined || text.test(e.message));
   const backdate = () => sql`UPDATE ledger_entries SET created_at = now() - interval '1 hour'`.execute(fx.opened.db);
 
   it("never lets two concurrent credits pass the balance ceiling together: one of them is refused", async () => {
     const a = await pl.accounts.createAccount({ name: "racing credits", tier: "service" });
-    await fx.opened.db.insertInto("ledger_entries").values({ account_id: a.id, kind: "credit", amount_micro_usd: 10n ** 17n - 10n ** 15n, request_id: null, reference: "seed-race" }).execute();
+    await fx.opened.db
+      .insertInto("ledger_entries")
+      .values({
+        account_id: a.id,
+        kind: "credit",
+        amount_micro_usd: 10n ** 17n - 10n ** 15n,
+        request_id: null,
+        reference: "seed-race",
+      })
+      .execute();
     const results = await Promise.allSettled([
       pl.accounts.creditAccount(a.id, 10n ** 15n, "race-1"),
       pl.accounts.creditAccount(a.id, 10n ** 15n, "race-2"),
@@ -55,25 +65,51 @@ describe("ledger money bounds and roll-up isolation", function () {
     const bad = await pl.accounts.createAccount({ name: "overflowed", tier: "consumer" });
     // What two INT64_MAX credits did before the bounds (written by hand: the API refuses them now).
     for (const ref of ["legacy-1", "legacy-2"]) {
-      await fx.opened.db.insertInto("ledger_entries").values({ account_id: bad.id, kind: "credit", amount_micro_usd: INT64_MAX, request_id: null, reference: ref }).execute();
+      await fx.opened.db
+        .insertInto("ledger_entries")
+        .values({ account_id: bad.id, kind: "credit", amount_micro_usd: INT64_MAX, request_id: null, reference: ref })
+        .execute();
     }
     await backdate();
     const failed: string[] = [];
     const moved = await rollupBalances(fx.opened.db, { lagMs: 0, onAccountFailed: (id) => failed.push(id) });
     assert.ok(moved >= 1, `moved ${moved}`);
     assert.deepEqual(failed, [bad.id]);
-    assert.equal((await pl.accounts.getAccount(good.id))?.balanceMicroUsd, 1_000n, "the good account reads from its new snapshot");
-    const snap = await fx.opened.db.selectFrom("balance_snapshots").selectAll().where("account_id", "=", good.id).executeTakeFirst();
+    assert.equal(
+      (await pl.accounts.getAccount(good.id))?.balanceMicroUsd,
+      1_000n,
+      "the good account reads from its new snapshot",
+    );
+    const snap = await fx.opened.db
+      .selectFrom("balance_snapshots")
+      .selectAll()
+      .where("account_id", "=", good.id)
+      .executeTakeFirst();
     assert.equal(snap?.balance_micro_usd, 1_000n);
-    assert.equal(await fx.opened.db.selectFrom("balance_snapshots").select("account_id").where("account_id", "=", bad.id).executeTakeFirst(), undefined);
+    assert.equal(
+      await fx.opened.db
+        .selectFrom("balance_snapshots")
+        .select("account_id")
+        .where("account_id", "=", bad.id)
+        .executeTakeFirst(),
+      undefined,
+    );
 
     // verify names the account, as a balance out of range and (once a ledger process has run long enough) as a
     // roll-up that has fallen behind.
-    await sql`UPDATE ledger_holders SET started_at = now() - interval '1 hour' WHERE id = ${pl.holderId}`.execute(fx.opened.db);
+    await sql`UPDATE ledger_holders SET started_at = now() - interval '1 hour' WHERE id = ${pl.holderId}`.execute(
+      fx.opened.db,
+    );
     const v = await verifyLedger(fx.opened.db, { rollupBehindMs: 60_000 });
     assert.equal(v.ok, false);
-    assert.ok(v.violations.some((x) => x.startsWith(`balance_range: ${bad.id} balance 18446744073709551614`)), v.violations.join("\n"));
-    assert.ok(v.violations.some((x) => x.startsWith(`rollup_behind: ${bad.id}: 2 entries`)), v.violations.join("\n"));
+    assert.ok(
+      v.violations.some((x) => x.startsWith(`balance_range: ${bad.id} balance 18446744073709551614`)),
+      v.violations.join("\n"),
+    );
+    assert.ok(
+      v.violations.some((x) => x.startsWith(`rollup_behind: ${bad.id}: 2 entries`)),
+      v.violations.join("\n"),
+    );
     assert.ok(!v.violations.some((x) => x.includes(good.id)), v.violations.join("\n"));
 
     // Once an operator removes the bad entries, the roll-up and verify are clean again.
@@ -99,10 +135,22 @@ describe("ledger money bounds and roll-up isolation", function () {
     for (let i = 0; left > 0n; i++) {
       const filler = await pl.accounts.createAccount({ name: `filler ${i}`, tier: "service" });
       const amount = left < 10n ** 17n ? left : 10n ** 17n;
-      await fx.opened.db.insertInto("ledger_entries").values({ account_id: filler.id, kind: "credit", amount_micro_usd: amount, request_id: null, reference: `filler-${i}` }).execute();
+      await fx.opened.db
+        .insertInto("ledger_entries")
+        .values({
+          account_id: filler.id,
+          kind: "credit",
+          amount_micro_usd: amount,
+          request_id: null,
+          reference: `filler-${i}`,
+        })
+        .execute();
       left -= amount;
     }
     await pl.accounts.creditAccount(a.id, 10n ** 15n, "last-allowed");
-    await assert.rejects(pl.accounts.creditAccount(b.id, 1n, "one-too-many"), code("invalid_request", /all credits ever made/));
+    await assert.rejects(
+      pl.accounts.creditAccount(b.id, 1n, "one-too-many"),
+      code("invalid_request", /all credits ever made/),
+    );
   });
 });

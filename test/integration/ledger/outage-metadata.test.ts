@@ -20,11 +20,27 @@ describe("PostgresLedger when Postgres stays down past its cache TTLs", () => {
   });
 
   it("keeps resolving known keys and serving their accounts from the lease; keys never verified and accounts without a lease are refused", async () => {
-    const pl = await fx.open({ leaseMicroUsd: 100_000n, metaTtlMs: 50, tickMs: 60_000, durableWaitMs: 200, leaseDrawTimeoutMs: 500, apiKeyCache: { ttlMs: 50 } });
+    const pl = await fx.open({
+      leaseMicroUsd: 100_000n,
+      metaTtlMs: 50,
+      tickMs: 60_000,
+      durableWaitMs: 200,
+      leaseDrawTimeoutMs: 500,
+      apiKeyCache: { ttlMs: 50 },
+    });
     const provider = (await pl.accounts.createAccount({ name: "p", tier: "service" })).id;
-    const acct = await pl.accounts.createAccount({ name: "c", tier: "service", initialCreditMicroUsd: 1_000_000n, platformFeeBps: 1_000 });
+    const acct = await pl.accounts.createAccount({
+      name: "c",
+      tier: "service",
+      initialCreditMicroUsd: 1_000_000n,
+      platformFeeBps: 1_000,
+    });
     const { keyId, apiKey } = await pl.accounts.issueApiKey({ accountId: acct.id, spendCapMicroUsd: 500_000n });
-    const other = await pl.accounts.createAccount({ name: "other", tier: "service", initialCreditMicroUsd: 1_000_000n });
+    const other = await pl.accounts.createAccount({
+      name: "other",
+      tier: "service",
+      initialCreditMicroUsd: 1_000_000n,
+    });
     const otherKey = await pl.accounts.issueApiKey({ accountId: other.id });
 
     assert.equal((await pl.accounts.authenticate(apiKey))?.keyId, keyId);
@@ -37,7 +53,10 @@ describe("PostgresLedger when Postgres stays down past its cache TTLs", () => {
     down = true;
     await new Promise((r) => setTimeout(r, 150)); // every TTL above has passed
     assert.equal((await pl.accounts.authenticate(apiKey))?.keyId, keyId, "a known key resolves from the cache");
-    await assert.rejects(pl.accounts.authenticate(otherKey.apiKey), "a key this process never verified cannot be vouched for");
+    await assert.rejects(
+      pl.accounts.authenticate(otherKey.apiKey),
+      "a key this process never verified cannot be vouched for",
+    );
     const served: string[] = [];
     for (let i = 0; i < 5; i++) {
       await new Promise((r) => setTimeout(r, 60)); // past metaTtlMs before every reservation
@@ -49,7 +68,11 @@ describe("PostgresLedger when Postgres stays down past its cache TTLs", () => {
       assert.equal(s.platformFeeMicroUsd, 30n, "the account's fee is still known");
     }
     const never = await pl.ledger.reserve(reserveInput(other.id, otherKey.keyId));
-    assert.equal(never.ok ? "ok" : never.reason, "unavailable", "an account with no lease here is shed, not served on credit it never leased");
+    assert.equal(
+      never.ok ? "ok" : never.reason,
+      "unavailable",
+      "an account with no lease here is shed, not served on credit it never leased",
+    );
 
     await setDatabaseReachable(fx.testDb.url, true);
     down = false;

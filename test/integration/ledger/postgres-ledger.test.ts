@@ -4,7 +4,10 @@ import { costMicroUsd } from "../../../src/ledger/pricing.js";
 import type { PostgresLedger } from "../../../src/ledger/postgres-ledger.js";
 import { ledgerFixture, prices, reserveInput, settleInput, type LedgerFixture } from "./ledger-fixture.js";
 
-const price = { inputMicroUsdPerMtok: BigInt(prices["test-model"].inputMicroUsdPerMtok), outputMicroUsdPerMtok: BigInt(prices["test-model"].outputMicroUsdPerMtok) };
+const price = {
+  inputMicroUsdPerMtok: BigInt(prices["test-model"].inputMicroUsdPerMtok),
+  outputMicroUsdPerMtok: BigInt(prices["test-model"].outputMicroUsdPerMtok),
+};
 
 describe("PostgresLedger on real Postgres", () => {
   let fx: LedgerFixture;
@@ -20,8 +23,16 @@ describe("PostgresLedger on real Postgres", () => {
   });
 
   async function consumer(creditMicroUsd: bigint, feeBps = 0, spendCapMicroUsd?: bigint) {
-    const acct = await pl.accounts.createAccount({ name: "c", tier: "consumer", initialCreditMicroUsd: creditMicroUsd, platformFeeBps: feeBps });
-    const key = await pl.accounts.issueApiKey({ accountId: acct.id, ...(spendCapMicroUsd !== undefined ? { spendCapMicroUsd } : {}) });
+    const acct = await pl.accounts.createAccount({
+      name: "c",
+      tier: "consumer",
+      initialCreditMicroUsd: creditMicroUsd,
+      platformFeeBps: feeBps,
+    });
+    const key = await pl.accounts.issueApiKey({
+      accountId: acct.id,
+      ...(spendCapMicroUsd !== undefined ? { spendCapMicroUsd } : {}),
+    });
     return { accountId: acct.id, keyId: key.keyId, apiKey: key.apiKey };
   }
 
@@ -102,7 +113,11 @@ describe("PostgresLedger on real Postgres", () => {
     const c = await consumer(1000n);
     const p = await pl.accounts.authenticate(c.apiKey);
     assert.equal(p?.accountId, c.accountId);
-    const stored = await fx.opened.db.selectFrom("api_keys").select("key_hash").where("id", "=", c.keyId).executeTakeFirstOrThrow();
+    const stored = await fx.opened.db
+      .selectFrom("api_keys")
+      .select("key_hash")
+      .where("id", "=", c.keyId)
+      .executeTakeFirstOrThrow();
     assert.notEqual(stored.key_hash, c.apiKey);
     await pl.accounts.revokeApiKey(c.keyId);
     assert.equal(await pl.accounts.authenticate(c.apiKey), undefined);

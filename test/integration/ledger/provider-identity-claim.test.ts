@@ -20,7 +20,8 @@ describe("provider identity claims", function () {
     const owner = await ledger.accounts.createAccount({ name: "owner", tier: "consumer" });
     const { tokenId } = await ledger.accounts.issueProviderToken({ accountId: owner.id });
     const store = createProviderIdentityStore(fx.opened.db);
-    const claim = (serial: string, key: number) => store.claim({ serial, accountId: owner.id, publicKey: new Uint8Array(32).fill(key), tokenId });
+    const claim = (serial: string, key: number) =>
+      store.claim({ serial, accountId: owner.id, publicKey: new Uint8Array(32).fill(key), tokenId });
 
     for (let i = 0; i < 200; i++) {
       const serial = `RACE-${i}`;

@@ -18,14 +18,33 @@ const CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "
 /** Captures what the CLI writes. */
 function sink() {
   let text = "";
-  return { write: (s: string) => void (text += s), get text() { return text; } };
+  return {
+    write: (s: string) => void (text += s),
+    get text() {
+      return text;
+    },
+  };
 }
 
 /** Runs headless Chromium to screenshot `htmlFile`; rejects on a non-zero exit or after `timeoutMs`. */
-function screenshot(chromium: string, htmlFile: string, png: string, profileDir: string, timeoutMs = 30_000): Promise<void> {
+function screenshot(
+  chromium: string,
+  htmlFile: string,
+  png: string,
+  profileDir: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const args = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", `--user-data-dir=${profileDir}`, `--screenshot=${png}`, "--window-size=1200,2000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    `--user-data-dir=${profileDir}`,
+    `--screenshot=${png}`,
+    "--window-size=1200,2000",
     `file://${htmlFile}`,
   ];
   return new Promise((resolve, reject) => {
@@ -87,7 +106,21 @@ describe("coordinator loadtest against a real coordinator (reports, HTML rendere
     const stdout = sink();
     const stderr = sink();
     const code = await runLoadtestCli(
-      ["--base-url", t.apiBase, "--api-key", t.apiKey, "--max-tokens", "64,128", "--concurrency", "2,4", "--requests", "8", "--out", out, "--no-progress"],
+      [
+        "--base-url",
+        t.apiBase,
+        "--api-key",
+        t.apiKey,
+        "--max-tokens",
+        "64,128",
+        "--concurrency",
+        "2,4",
+        "--requests",
+        "8",
+        "--out",
+        out,
+        "--no-progress",
+      ],
       {},
       { stdout, stderr },
     );
@@ -113,19 +146,38 @@ describe("coordinator loadtest against a real coordinator (reports, HTML rendere
       tool: string;
       model: string;
       options: { apiKey: string };
-      cells: { maxTokens: number; concurrency: number; requests: number; errors: number; completionTokens: number; latencyP50Ms: number | null; requestRecords: unknown[] }[];
+      cells: {
+        maxTokens: number;
+        concurrency: number;
+        requests: number;
+        errors: number;
+        completionTokens: number;
+        latencyP50Ms: number | null;
+        requestRecords: unknown[];
+      }[];
       capacity: { available: boolean; samples: unknown[] };
     };
     assert.equal(report.tool, "coordinator loadtest");
     assert.equal(report.model, "gpt-oss-20b");
     assert.equal(report.options.apiKey, "set", "the key itself is never written to the report");
     assert.ok(!JSON.stringify(report).includes(t.apiKey));
-    assert.deepEqual(report.cells.map((c) => [c.maxTokens, c.concurrency]), [[64, 2], [64, 4], [128, 2], [128, 4]]);
+    assert.deepEqual(
+      report.cells.map((c) => [c.maxTokens, c.concurrency]),
+      [
+        [64, 2],
+        [64, 4],
+        [128, 2],
+        [128, 4],
+      ],
+    );
     for (const c of report.cells) {
       assert.equal(c.requests, 8);
       assert.equal(c.errors, 0, `cell ${c.maxTokens}x${c.concurrency} had errors`);
       assert.equal(c.requestRecords.length, 8);
-      assert.ok(c.completionTokens > 0 && c.completionTokens <= 8 * c.maxTokens, `completion tokens ${c.completionTokens}`);
+      assert.ok(
+        c.completionTokens > 0 && c.completionTokens <= 8 * c.maxTokens,
+        `completion tokens ${c.completionTokens}`,
+      );
       assert.ok(c.latencyP50Ms !== null && c.latencyP50Ms > 0);
     }
     assert.equal(report.capacity.available, true, "GET /v1/models/capacity was sampled");
@@ -135,11 +187,18 @@ describe("coordinator loadtest against a real coordinator (reports, HTML rendere
     // Latency over time, providers over time, two box plots, four per-cell histograms, throughput.
     assert.ok((page.match(/<svg/g) ?? []).length >= 9, "latency, distribution, throughput and provider charts");
     assert.match(page, /End-to-end latency per cell/);
-    assert.equal((page.match(/<g class="cell-band" data-cell="(64|128)×(2|4)">/g) ?? []).length, 8, "four cells banded in both time charts");
+    assert.equal(
+      (page.match(/<g class="cell-band" data-cell="(64|128)×(2|4)">/g) ?? []).length,
+      8,
+      "four cells banded in both time charts",
+    );
     assert.match(page, /Cluster tok\/s/);
 
     const chromium = CHROMIUM_CANDIDATES.find((p) => existsSync(p));
-    assert.ok(chromium, "chromium is not installed: run `apt-get install -y chromium` (needed to render the HTML report)");
+    assert.ok(
+      chromium,
+      "chromium is not installed: run `apt-get install -y chromium` (needed to render the HTML report)",
+    );
     const png = join(dir, "report.png");
     await screenshot(chromium, join(out, html), png, join(dir, "chromium-profile"));
     const size = (await stat(png)).size;

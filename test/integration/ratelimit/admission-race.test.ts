@@ -66,7 +66,11 @@ describe("rate-limit admission under a concurrent burst through HTTP", function 
 
   it(`admits exactly ${OTPM_BURST / PER_REQUEST} of ${N} concurrent ${PER_REQUEST}-token requests against an output-token burst of ${OTPM_BURST}`, async () => {
     const accounts = t.coordinator.ledger.accounts;
-    const account = await accounts.createAccount({ name: "consumer", tier: "consumer", initialCreditMicroUsd: 10_000_000n });
+    const account = await accounts.createAccount({
+      name: "consumer",
+      tier: "consumer",
+      initialCreditMicroUsd: 10_000_000n,
+    });
     const { apiKey } = await accounts.issueApiKey({ accountId: account.id });
     const run = await burst(apiKey);
     const ok = run.results.filter((r) => r.status === 200);
@@ -76,7 +80,11 @@ describe("rate-limit admission under a concurrent burst through HTTP", function 
       "output_tokens",
     );
     // Reconciliation gave nothing back (actual = charged) and refilled ~nothing: still no room for one more.
-    const more = await postJson(`${t.apiBase}/chat/completions`, apiKey, { model: "gpt-oss-20b", max_tokens: PER_REQUEST, messages: [{ role: "user", content: "one more" }] });
+    const more = await postJson(`${t.apiBase}/chat/completions`, apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: PER_REQUEST,
+      messages: [{ role: "user", content: "one more" }],
+    });
     assertRefused([more], "output_tokens");
   });
 });

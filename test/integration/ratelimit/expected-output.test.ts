@@ -34,13 +34,20 @@ describe("rate limits charge expected output, not max_tokens (service tier defau
       );
       assert.equal(run.peakInFlight, 16);
       const statuses = run.results.map((r) => r.status);
-      assert.deepEqual(statuses, new Array(16).fill(200), `round ${round}: ${run.results.find((r) => r.status !== 200)?.text}`);
+      assert.deepEqual(
+        statuses,
+        new Array(16).fill(200),
+        `round ${round}: ${run.results.find((r) => r.status !== 200)?.text}`,
+      );
       for (const [i, r] of run.results.entries()) {
         const h = assertRateLimitHeaders(r.headers, `round ${round} request ${i}`);
         // The service tier's defaults, as per-minute limits: 200 req/s, ITPM 50M, OTPM 5M.
         assert.deepEqual(h.limit, { requests: 12_000, "input-tokens": 50_000_000, "output-tokens": 5_000_000 });
         // Remaining OTPM never drops anywhere near what 16 × 32k would have cost.
-        assert.ok(h.remaining["output-tokens"] > 512_000 - 16 * 8_192, `remaining output tokens ${h.remaining["output-tokens"]}`);
+        assert.ok(
+          h.remaining["output-tokens"] > 512_000 - 16 * 8_192,
+          `remaining output tokens ${h.remaining["output-tokens"]}`,
+        );
       }
     }
   });
@@ -49,7 +56,11 @@ describe("rate limits charge expected output, not max_tokens (service tier defau
     const accounts = t.coordinator.ledger.accounts;
     const broke = await accounts.createAccount({ name: "broke", tier: "service" });
     const { apiKey } = await accounts.issueApiKey({ accountId: broke.id });
-    const r = await postJson(`${t.apiBase}/chat/completions`, apiKey, { model: "gpt-oss-20b", max_tokens: 32_768, messages: [{ role: "user", content: "hi" }] });
+    const r = await postJson(`${t.apiBase}/chat/completions`, apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 32_768,
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(r.status, 402, r.text);
     assert.equal((JSON.parse(r.text) as { error: { code: string } }).error.code, "insufficient_quota");
     assertRateLimitHeaders(r.headers, "402 response");

@@ -31,7 +31,11 @@ describe("output-token rate limit under a burst that exceeds it", function () {
   after(async () => t?.close());
 
   const ask = (i: number) =>
-    postJson(`${t.apiBase}/chat/completions`, t.apiKey, { model: "gpt-oss-20b", max_tokens: PER_REQUEST, messages: [{ role: "user", content: `burst ${i}` }] });
+    postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: PER_REQUEST,
+      messages: [{ role: "user", content: `burst ${i}` }],
+    });
 
   function assertOutputTokens429(r: RawResponse, what: string): number {
     assert.equal(r.status, 429, `${what}: ${r.text}`);
@@ -40,10 +44,16 @@ describe("output-token rate limit under a burst that exceeds it", function () {
     assert.match(err.message, /output_tokens rate limit exceeded/);
     const h = assertRateLimitHeaders(r.headers, what);
     assert.equal(h.limit["output-tokens"], OTPM);
-    assert.ok(h.remaining["output-tokens"] < PER_REQUEST, `remaining ${h.remaining["output-tokens"]} cannot cover a request`);
+    assert.ok(
+      h.remaining["output-tokens"] < PER_REQUEST,
+      `remaining ${h.remaining["output-tokens"]} cannot cover a request`,
+    );
     const retryAfter = Number(r.headers.get("retry-after"));
     // Missing tokens ÷ 50 tokens/s, rounded up to whole seconds: never more than a full request's 2 s.
-    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= (PER_REQUEST * 60) / OTPM, `${what}: Retry-After ${r.headers.get("retry-after")}`);
+    assert.ok(
+      Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= (PER_REQUEST * 60) / OTPM,
+      `${what}: Retry-After ${r.headers.get("retry-after")}`,
+    );
     return retryAfter;
   }
 

@@ -17,12 +17,22 @@ describe("Vercel ai SDK (openai-compatible provider) against the coordinator", f
 
   before(async () => {
     t = await startTestCoordinator({ macs: [{ naturalTokens: { min: 10, max: 30 } }] });
-    provider = createOpenAICompatible({ name: "coordinator", baseURL: t.apiBase, apiKey: t.apiKey, includeUsage: true });
+    provider = createOpenAICompatible({
+      name: "coordinator",
+      baseURL: t.apiBase,
+      apiKey: t.apiKey,
+      includeUsage: true,
+    });
   });
   after(async () => t?.close());
 
   it("streams text with streamText and reports the stream's usage", async () => {
-    const result = streamText({ model: provider(MODEL), prompt: "Describe a quiet river", maxOutputTokens: 64, maxRetries: 0 });
+    const result = streamText({
+      model: provider(MODEL),
+      prompt: "Describe a quiet river",
+      maxOutputTokens: 64,
+      maxRetries: 0,
+    });
     let streamed = "";
     for await (const piece of result.textStream) streamed += piece;
     const [text, usage, finishReason] = await Promise.all([result.text, result.usage, result.finishReason]);
@@ -35,7 +45,12 @@ describe("Vercel ai SDK (openai-compatible provider) against the coordinator", f
   });
 
   it("answers generateText with text, a length finish reason under a small budget, and usage", async () => {
-    const r = await generateText({ model: provider(MODEL), prompt: "Tell a long story", maxOutputTokens: 5, maxRetries: 0 });
+    const r = await generateText({
+      model: provider(MODEL),
+      prompt: "Tell a long story",
+      maxOutputTokens: 5,
+      maxRetries: 0,
+    });
     assert.ok(r.text.length > 0);
     assert.equal(r.finishReason, "length");
     assert.equal(r.usage.outputTokens, 5);
@@ -50,7 +65,11 @@ describe("Vercel ai SDK (openai-compatible provider) against the coordinator", f
       tools: {
         get_weather: tool({
           description: "Current weather for a city",
-          inputSchema: jsonSchema<{ city: string }>({ type: "object", properties: { city: { type: "string" } }, required: ["city"] }),
+          inputSchema: jsonSchema<{ city: string }>({
+            type: "object",
+            properties: { city: { type: "string" } },
+            required: ["city"],
+          }),
         }),
       },
     });

@@ -14,7 +14,11 @@ const MODEL = "gpt-oss-20b";
 const weatherTool: Anthropic.Tool = {
   name: "get_weather",
   description: "Current weather for a city",
-  input_schema: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city"] },
+  input_schema: {
+    type: "object",
+    properties: { city: { type: "string" }, days: { type: "integer" } },
+    required: ["city"],
+  },
 };
 
 describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_use)", function () {
@@ -49,7 +53,11 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
         return fetch(url, init);
       },
     });
-    const m = await xKeyClient.messages.create({ model: MODEL, max_tokens: 64, messages: [{ role: "user", content: "Hi" }] });
+    const m = await xKeyClient.messages.create({
+      model: MODEL,
+      max_tokens: 64,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     const h = sentHeaders.at(-1)!;
     assert.equal(h.get("x-api-key"), t.apiKey);
     assert.equal(h.get("authorization"), null);
@@ -58,7 +66,12 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
   });
 
   it("authenticates with the SDK's default header and answers a non-streamed message", async () => {
-    const m = await client.messages.create({ model: MODEL, max_tokens: 64, system: "Be brief.", messages: [{ role: "user", content: "Say hello" }] });
+    const m = await client.messages.create({
+      model: MODEL,
+      max_tokens: 64,
+      system: "Be brief.",
+      messages: [{ role: "user", content: "Say hello" }],
+    });
     assert.equal(sentHeaders.at(-1)!.get("authorization"), `Bearer ${t.apiKey}`);
     assert.equal(m.type, "message");
     assert.equal(m.role, "assistant");
@@ -71,13 +84,21 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
   });
 
   it("reports max_tokens as the stop reason when the budget cuts the answer", async () => {
-    const m = await client.messages.create({ model: MODEL, max_tokens: 3, messages: [{ role: "user", content: "Tell a long story" }] });
+    const m = await client.messages.create({
+      model: MODEL,
+      max_tokens: 3,
+      messages: [{ role: "user", content: "Tell a long story" }],
+    });
     assert.equal(m.stop_reason, "max_tokens");
     assert.equal(m.usage.output_tokens, 3);
   });
 
   it("streams a message whose text events add up to the SDK's final message, with usage", async () => {
-    const stream = client.messages.stream({ model: MODEL, max_tokens: 64, messages: [{ role: "user", content: "Describe a window" }] });
+    const stream = client.messages.stream({
+      model: MODEL,
+      max_tokens: 64,
+      messages: [{ role: "user", content: "Describe a window" }],
+    });
     let text = "";
     const events: string[] = [];
     stream.on("text", (delta) => (text += delta));
@@ -100,7 +121,12 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
   it("runs a tool_use round trip: streamed tool_use block with JSON input, then a tool_result turn answered with text", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
     const question: Anthropic.MessageParam = { role: "user", content: "What is the weather in Lisbon?" };
-    const stream = client.messages.stream({ model: MODEL, max_tokens: 128, tools: [weatherTool], messages: [question] });
+    const stream = client.messages.stream({
+      model: MODEL,
+      max_tokens: 128,
+      tools: [weatherTool],
+      messages: [question],
+    });
     let partialJson = "";
     let jsonDeltas = 0;
     stream.on("streamEvent", (ev) => {
@@ -127,8 +153,16 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
       tools: [weatherTool],
       messages: [
         question,
-        { role: "assistant", content: first.content.map((b) => (b.type === "tool_use" ? { type: "tool_use", id: b.id, name: b.name, input: b.input } : b)) as Anthropic.ContentBlockParam[] },
-        { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: JSON.stringify({ temperature_c: 24 }) }] },
+        {
+          role: "assistant",
+          content: first.content.map((b) =>
+            b.type === "tool_use" ? { type: "tool_use", id: b.id, name: b.name, input: b.input } : b,
+          ) as Anthropic.ContentBlockParam[],
+        },
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: use.id, content: JSON.stringify({ temperature_c: 24 }) }],
+        },
       ],
     });
     assert.equal(second.stop_reason, "end_turn");
@@ -139,7 +173,12 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
 
   it("returns a non-streamed tool_use block whose input is an object", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
-    const m = await client.messages.create({ model: MODEL, max_tokens: 128, tools: [weatherTool], messages: [{ role: "user", content: "Weather in Porto?" }] });
+    const m = await client.messages.create({
+      model: MODEL,
+      max_tokens: 128,
+      tools: [weatherTool],
+      messages: [{ role: "user", content: "Weather in Porto?" }],
+    });
     assert.equal(m.stop_reason, "tool_use");
     const use = m.content.find((b) => b.type === "tool_use");
     assert.ok(use && use.type === "tool_use");
@@ -147,7 +186,13 @@ describe("@anthropic-ai/sdk against the coordinator (messages, streaming, tool_u
   });
 
   it("uses a tool when tool_choice is any (no script: what the demo fleet does)", async () => {
-    const m = await client.messages.create({ model: MODEL, max_tokens: 128, tools: [weatherTool], tool_choice: { type: "any" }, messages: [{ role: "user", content: "Weather in Porto?" }] });
+    const m = await client.messages.create({
+      model: MODEL,
+      max_tokens: 128,
+      tools: [weatherTool],
+      tool_choice: { type: "any" },
+      messages: [{ role: "user", content: "Weather in Porto?" }],
+    });
     assert.equal(m.stop_reason, "tool_use");
     assert.ok(m.content.some((b) => b.type === "tool_use" && b.name === "get_weather"));
   });

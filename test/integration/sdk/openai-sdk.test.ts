@@ -35,7 +35,11 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
   after(async () => t?.close());
 
   it("answers a non-streamed chat completion with text and consistent usage", async () => {
-    const r = await client.chat.completions.create({ model: MODEL, max_tokens: 24, messages: [{ role: "user", content: "Say hello" }] });
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 24,
+      messages: [{ role: "user", content: "Say hello" }],
+    });
     assert.equal(r.object, "chat.completion");
     assert.equal(r.model, MODEL);
     assert.equal(r.choices[0]!.message.role, "assistant");
@@ -89,7 +93,12 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
   });
 
   it("answers a non-streamed Response whose output_text matches its output message", async () => {
-    const r = await client.responses.create({ model: MODEL, instructions: "Be brief.", input: "Describe a garden", max_output_tokens: 64 });
+    const r = await client.responses.create({
+      model: MODEL,
+      instructions: "Be brief.",
+      input: "Describe a garden",
+      max_output_tokens: 64,
+    });
     assert.equal(r.object, "response");
     assert.equal(r.status, "completed");
     assert.ok(r.output_text.length > 0, "the SDK's output_text helper finds the text");
@@ -103,7 +112,12 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
   });
 
   it("streams a Response in the Responses event order, with usage in response.completed", async () => {
-    const stream = await client.responses.create({ model: MODEL, input: "Describe the morning light", max_output_tokens: 64, stream: true });
+    const stream = await client.responses.create({
+      model: MODEL,
+      input: "Describe the morning light",
+      max_output_tokens: 64,
+      stream: true,
+    });
     const types: string[] = [];
     let deltas = "";
     let completed: OpenAI.Responses.Response | undefined;
@@ -114,7 +128,15 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     }
     assert.equal(types[0], "response.created");
     assert.equal(types[1], "response.in_progress");
-    const order = ["response.output_item.added", "response.content_part.added", "response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"];
+    const order = [
+      "response.output_item.added",
+      "response.content_part.added",
+      "response.output_text.delta",
+      "response.output_text.done",
+      "response.content_part.done",
+      "response.output_item.done",
+      "response.completed",
+    ];
     let at = 1;
     for (const ty of order) {
       const i = types.indexOf(ty, at);
@@ -139,7 +161,12 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     assert.ok(r.output_text.length > 0);
     assert.equal((r.output.at(-1) as { status?: string } | undefined)?.status, "incomplete");
 
-    const stream = await client.responses.create({ model: MODEL, input: "Describe a stone", max_output_tokens: 4, stream: true });
+    const stream = await client.responses.create({
+      model: MODEL,
+      input: "Describe a stone",
+      max_output_tokens: 4,
+      stream: true,
+    });
     let last: OpenAI.Responses.ResponseStreamEvent | undefined;
     for await (const ev of stream) last = ev;
     assert.ok(last && last.type === "response.incomplete");
@@ -149,8 +176,16 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
 
   it("streams a chat tool call in OpenAI's delta shape and answers the tool result with text", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
-    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: "user", content: "What is the weather in Paris?" }];
-    const stream = await client.chat.completions.create({ model: MODEL, stream: true, max_tokens: 64, tools: [weatherTool], messages });
+    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
+      { role: "user", content: "What is the weather in Paris?" },
+    ];
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      stream: true,
+      max_tokens: 64,
+      tools: [weatherTool],
+      messages,
+    });
     const calls = new Map<number, { id?: string; name?: string; args: string; deltas: number }>();
     let finish: string | null | undefined;
     for await (const chunk of stream) {
@@ -180,32 +215,67 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     const args = JSON.parse(call.args) as { city: unknown };
     assert.equal(typeof args.city, "string");
 
-    messages.push({ role: "assistant", content: null, tool_calls: [{ id: call.id!, type: "function", function: { name: call.name!, arguments: call.args } }] });
+    messages.push({
+      role: "assistant",
+      content: null,
+      tool_calls: [{ id: call.id!, type: "function", function: { name: call.name!, arguments: call.args } }],
+    });
     messages.push({ role: "tool", tool_call_id: call.id!, content: JSON.stringify({ temperature_c: 18 }) });
-    const second = await client.chat.completions.create({ model: MODEL, max_tokens: 32, tools: [weatherTool], messages });
+    const second = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 32,
+      tools: [weatherTool],
+      messages,
+    });
     assert.equal((second.choices[0]!.message.tool_calls ?? []).length, 0);
     assert.ok((second.choices[0]!.message.content ?? "").length > 0);
     assert.notEqual(second.choices[0]!.finish_reason, "tool_calls");
   });
 
   it("calls the named tool when tool_choice requires it (no script: what the demo fleet does), and answers text with tool_choice none", async () => {
-    const otherTool = { type: "function" as const, function: { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } } } } };
+    const otherTool = {
+      type: "function" as const,
+      function: { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } } } },
+    };
     const tools = [weatherTool, otherTool];
     const messages = [{ role: "user" as const, content: "What time is it in Oslo?" }];
-    const named = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools, tool_choice: { type: "function", function: { name: "get_time" } }, messages });
+    const named = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 64,
+      tools,
+      tool_choice: { type: "function", function: { name: "get_time" } },
+      messages,
+    });
     assert.equal(named.choices[0]!.finish_reason, "tool_calls");
     const call = named.choices[0]!.message.tool_calls?.[0];
     assert.ok(call && call.type === "function");
     assert.equal(call.function.name, "get_time");
-    const required = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools, tool_choice: "required", messages });
+    const required = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 64,
+      tools,
+      tool_choice: "required",
+      messages,
+    });
     assert.equal(required.choices[0]!.finish_reason, "tool_calls");
-    const none = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools, tool_choice: "none", messages });
+    const none = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 64,
+      tools,
+      tool_choice: "none",
+      messages,
+    });
     assert.equal((none.choices[0]!.message.tool_calls ?? []).length, 0);
   });
 
   it("returns a non-streamed chat tool call whose arguments parse as JSON", async () => {
     t.macs[0]!.script({ kind: "tool_call" });
-    const r = await client.chat.completions.create({ model: MODEL, max_tokens: 64, tools: [weatherTool], messages: [{ role: "user", content: "Weather in Oslo?" }] });
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 64,
+      tools: [weatherTool],
+      messages: [{ role: "user", content: "Weather in Oslo?" }],
+    });
     const choice = r.choices[0]!;
     assert.equal(choice.finish_reason, "tool_calls");
     const tc = choice.message.tool_calls?.[0];
@@ -251,7 +321,13 @@ describe("openai SDK against the coordinator (chat, completions, responses, tool
     const tools: OpenAI.Responses.FunctionTool[] = [
       { type: "function", name: "get_weather", strict: false, parameters: weatherTool.function.parameters ?? null },
     ];
-    const stream = await client.responses.create({ model: MODEL, input: "Weather in Rome?", tools, max_output_tokens: 64, stream: true });
+    const stream = await client.responses.create({
+      model: MODEL,
+      input: "Weather in Rome?",
+      tools,
+      max_output_tokens: 64,
+      stream: true,
+    });
     let argDeltas = "";
     let argsDone: string | undefined;
     let completed: OpenAI.Responses.Response | undefined;

@@ -42,10 +42,18 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
     t = await startTestCoordinator({
       macs: [
         // The only gpt-oss-20b provider: a build that crashes its chat template on nullable/untyped schemas.
-        { version: "0.6.0", failures: { templateCrashOnNullableToolsBelow: "0.6.3" }, naturalTokens: { min: 5, max: 15 } },
+        {
+          version: "0.6.0",
+          failures: { templateCrashOnNullableToolsBelow: "0.6.3" },
+          naturalTokens: { min: 5, max: 15 },
+        },
         // Two builds of gemma-4-26b: one with the vision tower, one without.
         { models: ["gemma-4-26b"], warmModels: ["gemma-4-26b"], naturalTokens: { min: 5, max: 15 } },
-        { models: [{ id: "gemma-4-26b", isVision: false }], warmModels: ["gemma-4-26b"], naturalTokens: { min: 5, max: 15 } },
+        {
+          models: [{ id: "gemma-4-26b", isVision: false }],
+          warmModels: ["gemma-4-26b"],
+          naturalTokens: { min: 5, max: 15 },
+        },
       ],
     });
     [oldMac, visionMac, textOnlyGemma] = t.macs as [SimulatedMac, SimulatedMac, SimulatedMac];
@@ -55,7 +63,10 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
   after(async () => t?.close());
 
   /** The records `mac` added while `fn` ran. */
-  async function recordsDuring<T>(mac: SimulatedMac, fn: () => Promise<T>): Promise<{ result: T; records: SimulatedMac["records"] }> {
+  async function recordsDuring<T>(
+    mac: SimulatedMac,
+    fn: () => Promise<T>,
+  ): Promise<{ result: T; records: SimulatedMac["records"] }> {
     const before = mac.records.length;
     const result = await fn();
     return { result, records: mac.records.slice(before) };
@@ -98,7 +109,10 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
     );
     assert.equal(resp.status, "completed");
     assert.ok(resp.output_text.length > 0);
-    assert.deepEqual(r1.map((r) => r.outcome), ["completed"]);
+    assert.deepEqual(
+      r1.map((r) => r.outcome),
+      ["completed"],
+    );
 
     const { result: msg, records: r2 } = await recordsDuring(oldMac, () =>
       anthropic.messages.create({
@@ -109,7 +123,10 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
       }),
     );
     assert.equal(msg.stop_reason, "end_turn");
-    assert.deepEqual(r2.map((r) => r.outcome), ["completed"]);
+    assert.deepEqual(
+      r2.map((r) => r.outcome),
+      ["completed"],
+    );
   });
 
   it("refuses an image for a text-only model with 400 in well under a second, before any provider sees it", async () => {
@@ -119,7 +136,15 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
       openai.chat.completions.create({
         model: "gpt-oss-20b",
         max_tokens: 16,
-        messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: PNG_1PX } }] }],
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "What is this?" },
+              { type: "image_url", image_url: { url: PNG_1PX } },
+            ],
+          },
+        ],
       }),
       (e) => {
         // A BadRequestError: the SDK does not retry it (a 503 it would retry, for nothing).
@@ -143,11 +168,22 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
         openai.chat.completions.create({
           model: "gemma-4-26b",
           max_tokens: 32,
-          messages: [{ role: "user", content: [{ type: "text", text: `Describe image ${i}` }, { type: "image_url", image_url: { url: PNG_1PX } }] }],
+          messages: [
+            {
+              role: "user",
+              content: [
+                { type: "text", text: `Describe image ${i}` },
+                { type: "image_url", image_url: { url: PNG_1PX } },
+              ],
+            },
+          ],
         }),
       );
       assert.ok((result.choices[0]!.message.content ?? "").length > 0);
-      assert.deepEqual(records.map((r) => r.outcome), ["completed"]);
+      assert.deepEqual(
+        records.map((r) => r.outcome),
+        ["completed"],
+      );
     }
     assert.equal(textOnlyGemma.requestsReceived.length, textOnlyBefore, "the text-only build never got an image");
 
@@ -171,7 +207,9 @@ describe("tool-schema repair and vision routing through the SDKs", function () {
   describe("without repair (control)", () => {
     let bare: TestCoordinator;
     before(async () => {
-      bare = await startTestCoordinator({ macs: [{ version: "0.6.0", failures: { templateCrashOnNullableToolsBelow: "0.6.3" } }] });
+      bare = await startTestCoordinator({
+        macs: [{ version: "0.6.0", failures: { templateCrashOnNullableToolsBelow: "0.6.3" } }],
+      });
     });
     after(async () => bare?.close());
 

@@ -24,13 +24,23 @@ describe("SDK stream helpers: reasoning and failures after content", function ()
     t = await startTestCoordinator({ macs: [{ reasoning: true, naturalTokens: { min: 10, max: 30 } }] });
     openai = new OpenAI({ baseURL: t.apiBase, apiKey: t.apiKey, maxRetries: 0 });
     anthropic = new Anthropic({ baseURL: t.baseUrl, apiKey: t.apiKey, maxRetries: 0 });
-    provider = createOpenAICompatible({ name: "coordinator", baseURL: t.apiBase, apiKey: t.apiKey, includeUsage: true });
+    provider = createOpenAICompatible({
+      name: "coordinator",
+      baseURL: t.apiBase,
+      apiKey: t.apiKey,
+      includeUsage: true,
+    });
   });
   after(async () => t?.close());
 
   describe("reasoning", () => {
     it("streams chat reasoning as reasoning_content, apart from content", async () => {
-      const stream = await openai.chat.completions.create({ model: MODEL, stream: true, max_tokens: 256, messages: [{ role: "user", content: "Think, then answer" }] });
+      const stream = await openai.chat.completions.create({
+        model: MODEL,
+        stream: true,
+        max_tokens: 256,
+        messages: [{ role: "user", content: "Think, then answer" }],
+      });
       let reasoning = "";
       let content = "";
       let reasoningAfterContent = false;
@@ -53,7 +63,10 @@ describe("SDK stream helpers: reasoning and failures after content", function ()
       stream.on("response.output_text.delta", (e) => (text += e.delta));
       const final = await stream.finalResponse();
       assert.equal(final.status, "completed");
-      assert.deepEqual(final.output.map((o) => o.type), ["reasoning", "message"]);
+      assert.deepEqual(
+        final.output.map((o) => o.type),
+        ["reasoning", "message"],
+      );
       const r = final.output[0]!;
       assert.ok(r.type === "reasoning" && (r.content?.[0]?.text ?? "").length > 0);
       assert.equal(final.output_text, text);
@@ -62,17 +75,29 @@ describe("SDK stream helpers: reasoning and failures after content", function ()
     });
 
     it("streams Anthropic thinking blocks before the text block", async () => {
-      const stream = anthropic.messages.stream({ model: MODEL, max_tokens: 256, messages: [{ role: "user", content: "Think, then answer" }] });
+      const stream = anthropic.messages.stream({
+        model: MODEL,
+        max_tokens: 256,
+        messages: [{ role: "user", content: "Think, then answer" }],
+      });
       let thinking = "";
       stream.on("thinking", (d) => (thinking += d));
       const final = await stream.finalMessage();
-      assert.deepEqual(final.content.map((b) => b.type), ["thinking", "text"]);
+      assert.deepEqual(
+        final.content.map((b) => b.type),
+        ["thinking", "text"],
+      );
       const b = final.content[0]!;
       assert.ok(b.type === "thinking" && b.thinking === thinking && thinking.length > 0);
     });
 
     it("gives the ai SDK separate reasoning and text", async () => {
-      const r = streamText({ model: provider(MODEL), prompt: "Think, then answer", maxOutputTokens: 256, maxRetries: 0 });
+      const r = streamText({
+        model: provider(MODEL),
+        prompt: "Think, then answer",
+        maxOutputTokens: 256,
+        maxRetries: 0,
+      });
       const [text, reasoningText] = await Promise.all([r.text, r.reasoningText]);
       assert.ok((reasoningText ?? "").length > 0);
       assert.ok(text.length > 0);
@@ -85,7 +110,11 @@ describe("SDK stream helpers: reasoning and failures after content", function ()
 
     it("makes the openai chat stream throw APIError after the partial text", async () => {
       failAfterContent();
-      const stream = await openai.chat.completions.create({ model: MODEL, stream: true, messages: [{ role: "user", content: "x" }] });
+      const stream = await openai.chat.completions.create({
+        model: MODEL,
+        stream: true,
+        messages: [{ role: "user", content: "x" }],
+      });
       let produced = "";
       await assert.rejects(
         (async () => {
@@ -110,20 +139,32 @@ describe("SDK stream helpers: reasoning and failures after content", function ()
         (e) => e instanceof OpenAI.APIError,
       );
       // The Mac fails after three tokens, which may still be reasoning: any delta means output had flowed.
-      assert.ok(types.some((ty) => ty.endsWith("_text.delta")), types.join(","));
+      assert.ok(
+        types.some((ty) => ty.endsWith("_text.delta")),
+        types.join(","),
+      );
       assert.ok(!types.includes("response.completed"));
     });
 
     it("makes the Anthropic MessageStream reject instead of producing a final message", async () => {
       failAfterContent();
-      const stream = anthropic.messages.stream({ model: MODEL, max_tokens: 256, messages: [{ role: "user", content: "x" }] });
+      const stream = anthropic.messages.stream({
+        model: MODEL,
+        max_tokens: 256,
+        messages: [{ role: "user", content: "x" }],
+      });
       await assert.rejects(stream.finalMessage(), (e) => e instanceof Anthropic.APIError);
     });
 
     it("makes the ai SDK report an error and not a clean finish", async () => {
       failAfterContent();
       const errors: unknown[] = [];
-      const r = streamText({ model: provider(MODEL), prompt: "x", maxRetries: 0, onError: ({ error }) => void errors.push(error) });
+      const r = streamText({
+        model: provider(MODEL),
+        prompt: "x",
+        maxRetries: 0,
+        onError: ({ error }) => void errors.push(error),
+      });
       const parts: string[] = [];
       for await (const p of r.fullStream) parts.push(p.type);
       assert.ok(parts.includes("error"), `parts: ${parts.join(",")}`);

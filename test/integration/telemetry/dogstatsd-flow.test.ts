@@ -56,12 +56,21 @@ describe("DogStatsD: the packets of a real flow", function () {
   });
 
   it("sends typed, catalogued, tagged lines for a failover (naming the failing provider) and a shed 429", async () => {
-    const slow = { maxConcurrency: 1, instant: false, timeScale: 1, diskGbs: 1_000, naturalTokens: { min: 60, max: 60 } };
+    const slow = {
+      maxConcurrency: 1,
+      instant: false,
+      timeScale: 1,
+      diskGbs: 1_000,
+      naturalTokens: { min: 60, max: 60 },
+    };
     t = await startTestCoordinator({
       config: { queueLimit: 1, queueWaitMs: 30_000, metricsGaugeIntervalMs: 100 },
       // The warm Mac fails its first request before content; its peer holds the model on disk only, so routing
       // tries the warm one first and fails over once.
-      macs: [{ ...slow, failures: { script: [{ kind: "error_before_content", afterRole: true }] } }, { ...slow, warmModels: [] }],
+      macs: [
+        { ...slow, failures: { script: [{ kind: "error_before_content", afterRole: true }] } },
+        { ...slow, warmModels: [] },
+      ],
     });
     const bad = t.macs[0]!;
     const url = `${t.apiBase}/chat/completions`;
@@ -91,18 +100,37 @@ describe("DogStatsD: the packets of a real flow", function () {
       assert.equal(l.type, statsdType[spec.type], `${l.name} is sent as |${statsdType[spec.type]}`);
       for (const k of Object.keys(l.tags)) assert.ok(spec.tags.includes(k), `${l.name} may carry tag ${k}`);
     }
-    const find = (name: string, tags: Record<string, string>) => lines.filter((l) => l.name === name && Object.entries(tags).every(([k, v]) => l.tags[k] === v));
+    const find = (name: string, tags: Record<string, string>) =>
+      lines.filter((l) => l.name === name && Object.entries(tags).every(([k, v]) => l.tags[k] === v));
 
     // The failover names the failing provider, the model and the reason.
-    const retry = find("inference.dispatches", { status: "retry_precontent", provider_id: bad.providerId!, model: "gpt-oss-20b", reason: "provider_error" });
+    const retry = find("inference.dispatches", {
+      status: "retry_precontent",
+      provider_id: bad.providerId!,
+      model: "gpt-oss-20b",
+      reason: "provider_error",
+    });
     assert.equal(retry.length, 1, raw.filter((r) => r.includes("dispatches")).join("\n"));
     assert.equal(find("inference.dispatches", { status: "success", model: "gpt-oss-20b" }).length, 4);
     // Shedding is shedding: requests{outcome:shed} with its route and status, never a dispatch failure nor a duration.
-    assert.equal(find("requests", { route: "/v1/chat/completions", dialect: "chat", model: "gpt-oss-20b", status: "429", outcome: "shed" }).length, 1);
+    assert.equal(
+      find("requests", {
+        route: "/v1/chat/completions",
+        dialect: "chat",
+        model: "gpt-oss-20b",
+        status: "429",
+        outcome: "shed",
+      }).length,
+      1,
+    );
     assert.equal(find("requests", { route: "/v1/chat/completions", status: "200", outcome: "success" }).length, 4);
     assert.equal(find("inference.shed", { model: "gpt-oss-20b", reason: "capacity_exhausted" }).length, 1);
     assert.equal(find("request_queue.rejected", { model: "gpt-oss-20b", reason: "full" }).length, 1);
-    assert.equal(find("inference.dispatches", { status: "failure" }).length, 0, "a shed request is not a dispatch failure");
+    assert.equal(
+      find("inference.dispatches", { status: "failure" }).length,
+      0,
+      "a shed request is not a dispatch failure",
+    );
     const durations = find("inference.duration_ms", { model: "gpt-oss-20b" });
     assert.equal(durations.length, 4, "one end-to-end duration per served request, none for the shed one");
     assert.ok(durations.every((d) => d.type === "d" && d.value > 0));
@@ -113,12 +141,24 @@ describe("DogStatsD: the packets of a real flow", function () {
     // Tokens and money, per model (earnings per provider).
     assert.ok(find("tokens.output", { model: "gpt-oss-20b" }).reduce((s, l) => s + l.value, 0) > 0);
     assert.ok(find("billing.spend_micro_usd", { model: "gpt-oss-20b" }).length === 4);
-    assert.ok(find("billing.provider_earnings_micro_usd", { model: "gpt-oss-20b", provider_id: t.macs[1]!.providerId! }).length >= 1);
+    assert.ok(
+      find("billing.provider_earnings_micro_usd", { model: "gpt-oss-20b", provider_id: t.macs[1]!.providerId! })
+        .length >= 1,
+    );
     // Gauges on the interval: the fleet per model and the queue.
-    assert.ok(find("fleet.routable_providers", { model: "gpt-oss-20b" }).some((l) => l.value === 2), "routable providers gauge");
-    assert.ok(find("fleet.warm_providers", { model: "gpt-oss-20b" }).length >= 2, "warm providers re-sent on the interval");
+    assert.ok(
+      find("fleet.routable_providers", { model: "gpt-oss-20b" }).some((l) => l.value === 2),
+      "routable providers gauge",
+    );
+    assert.ok(
+      find("fleet.warm_providers", { model: "gpt-oss-20b" }).length >= 2,
+      "warm providers re-sent on the interval",
+    );
     assert.ok(find("providers.connected", {}).some((l) => l.value === 2));
-    assert.ok(find("request_queue.depth", { model: "gpt-oss-20b" }).some((l) => l.value === 1), "the queued request was visible");
+    assert.ok(
+      find("request_queue.depth", { model: "gpt-oss-20b" }).some((l) => l.value === 1),
+      "the queued request was visible",
+    );
     // No tag carries a request id or a key.
     for (const r of raw) assert.ok(!/req_|sk-/.test(r), `no request id or key in ${r}`);
   });

@@ -25,13 +25,29 @@ describe("Prometheus: GET /metrics", function () {
     assert.equal(scrape.status, 200);
     assert.match(scrape.headers.get("content-type") ?? "", /text\/plain/);
     const text = await scrape.text();
-    const line = text.split("\n").find((l) => l.startsWith("coordinator_requests_total{") && l.includes('route="/v1/chat/completions"') && l.includes('outcome="success"'));
-    assert.ok(line, text.split("\n").filter((l) => l.includes("requests")).join("\n"));
+    const line = text
+      .split("\n")
+      .find(
+        (l) =>
+          l.startsWith("coordinator_requests_total{") &&
+          l.includes('route="/v1/chat/completions"') &&
+          l.includes('outcome="success"'),
+      );
+    assert.ok(
+      line,
+      text
+        .split("\n")
+        .filter((l) => l.includes("requests"))
+        .join("\n"),
+    );
     assert.match(line, /model="gpt-oss-20b"/);
     assert.match(line, /status="200"/);
     assert.ok(Number(line.split(" ").at(-1)) >= 1, line);
     // The TTFT histogram has buckets up to ten minutes.
-    assert.ok(text.split("\n").some((l) => /^coordinator_inference_ttft_ms[a-z_]*_bucket\{.*le="600000"/.test(l)), "ttft buckets reach 10 minutes");
+    assert.ok(
+      text.split("\n").some((l) => /^coordinator_inference_ttft_ms[a-z_]*_bucket\{.*le="600000"/.test(l)),
+      "ttft buckets reach 10 minutes",
+    );
   });
 
   it("is off by default: no /metrics on the consumer port", async () => {

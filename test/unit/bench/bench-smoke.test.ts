@@ -21,7 +21,11 @@ describe("bench suite (quick smoke)", function () {
 
   it("runs the scheduler and routing benchmarks and appends one JSON record with the commit", async () => {
     let out = "";
-    const code = await runBench(["--only", "scheduler,routing", "--quick", "--results-dir", dir], {}, { write: (t) => void (out += t) });
+    const code = await runBench(
+      ["--only", "scheduler,routing", "--quick", "--results-dir", dir],
+      {},
+      { write: (t) => void (out += t) },
+    );
     assert.equal(code, 0, out);
     const files = await readdir(dir);
     assert.equal(files.length, 1);
@@ -30,13 +34,21 @@ describe("bench suite (quick smoke)", function () {
     assert.match(record.commit, /^[0-9a-f]{40}$/);
     assert.equal(record.quick, true);
     assert.deepEqual(record.failures, []);
-    assert.deepEqual(record.results.map((r) => r.name), ["scheduler", "routing"]);
+    assert.deepEqual(
+      record.results.map((r) => r.name),
+      ["scheduler", "routing"],
+    );
 
-    const scheduler = record.results[0]! as BenchResult & { data: { rows: { providers: number; variant: string; decisions: number; decisionsPerS: number; p99Us: number }[] } };
+    const scheduler = record.results[0]! as BenchResult & {
+      data: { rows: { providers: number; variant: string; decisions: number; decisionsPerS: number; p99Us: number }[] };
+    };
     const sizes = [...new Set(scheduler.data.rows.map((r) => r.providers))];
     assert.deepEqual(sizes, [100, 1_000, 10_000]);
     for (const n of sizes) {
-      assert.deepEqual(scheduler.data.rows.filter((r) => r.providers === n).map((r) => r.variant), ["kv-aware", "worst-case", "kv-aware/no index", "naive scan"]);
+      assert.deepEqual(
+        scheduler.data.rows.filter((r) => r.providers === n).map((r) => r.variant),
+        ["kv-aware", "worst-case", "kv-aware/no index", "naive scan"],
+      );
     }
     for (const r of scheduler.data.rows) {
       assert.ok(r.decisions >= 20, `${r.variant}@${r.providers}: ${r.decisions} decisions`);
@@ -47,7 +59,9 @@ describe("bench suite (quick smoke)", function () {
     assert.equal(typeof scheduler.targets[0]!.met, "boolean");
     assert.match(scheduler.markdown, /\| providers \| variant \| decisions \| decisions\/s \| p50 µs \| p99 µs \|/);
 
-    const routing = record.results[1]! as BenchResult & { data: { runs: { scenario: string; kvAware: unknown[]; worstCase: unknown[]; completedRatio: number }[] } };
+    const routing = record.results[1]! as BenchResult & {
+      data: { runs: { scenario: string; kvAware: unknown[]; worstCase: unknown[]; completedRatio: number }[] };
+    };
     assert.equal(routing.data.runs.length, 1);
     assert.equal(routing.data.runs[0]!.scenario, "load-test-report");
     assert.ok(routing.data.runs[0]!.kvAware.length > 0);
@@ -55,7 +69,12 @@ describe("bench suite (quick smoke)", function () {
     assert.match(routing.markdown, /\| metric \| kv-aware \| worst-case \| ratio \|/);
     assert.deepEqual(
       routing.targets.map((t) => t.name.replace(/^load-test-report: /, "")),
-      ["completed requests kv-aware ÷ worst-case", "kv-aware refusals while a capable Mac was idle", "gemma median warm (running) Macs kv-aware ÷ worst-case", "gemma first-token p95 kv-aware ÷ worst-case"],
+      [
+        "completed requests kv-aware ÷ worst-case",
+        "kv-aware refusals while a capable Mac was idle",
+        "gemma median warm (running) Macs kv-aware ÷ worst-case",
+        "gemma first-token p95 kv-aware ÷ worst-case",
+      ],
     );
 
     // What the operator sees: each table, and every target marked met or NOT MET.

@@ -14,30 +14,60 @@ describe("loadConfig", () => {
     assert.ok(Object.isFrozen(c));
   });
 
-  it("bounds work per request and per connection by default (README \"Limits\")", () => {
+  it('bounds work per request and per connection by default (README "Limits")', () => {
     const c = loadConfig({});
     assert.deepEqual(
-      [c.maxBodyBytes, c.adminMaxBodyBytes, c.maxInflightBodyBytes, c.maxJsonDepth, c.maxJsonArrayLength, c.maxJsonObjectKeys, c.maxJsonStringChars],
+      [
+        c.maxBodyBytes,
+        c.adminMaxBodyBytes,
+        c.maxInflightBodyBytes,
+        c.maxJsonDepth,
+        c.maxJsonArrayLength,
+        c.maxJsonObjectKeys,
+        c.maxJsonStringChars,
+      ],
       [16 * 1024 * 1024, 64 * 1024, 256 * 1024 * 1024, 64, 100_000, 10_000, 8 * 1024 * 1024],
     );
-    assert.deepEqual([c.maxRequestMessages, c.maxRequestTools, c.maxRequestImages, c.maxUserFieldChars], [10_000, 128, 100, 256]);
     assert.deepEqual(
-      [c.httpHeadersTimeoutMs, c.httpRequestTimeoutMs, c.httpKeepAliveTimeoutMs, c.httpIdleSocketTimeoutMs, c.httpCloseLingerMs],
+      [c.maxRequestMessages, c.maxRequestTools, c.maxRequestImages, c.maxUserFieldChars],
+      [10_000, 128, 100, 256],
+    );
+    assert.deepEqual(
+      [
+        c.httpHeadersTimeoutMs,
+        c.httpRequestTimeoutMs,
+        c.httpKeepAliveTimeoutMs,
+        c.httpIdleSocketTimeoutMs,
+        c.httpCloseLingerMs,
+      ],
       [20_000, 60_000, 65_000, 30_000, 500],
     );
   });
 
-  it("bounds authentication work and its caches by default (README \"Limits\")", () => {
+  it('bounds authentication work and its caches by default (README "Limits")', () => {
     const c = loadConfig({});
     assert.deepEqual(
-      [c.apiKeyCacheTtlMs, c.apiKeyNegativeCacheTtlMs, c.apiKeyStaleIfErrorMs, c.apiKeyCacheMaxKeys, c.apiKeyNegativeCacheMaxKeys],
+      [
+        c.apiKeyCacheTtlMs,
+        c.apiKeyNegativeCacheTtlMs,
+        c.apiKeyStaleIfErrorMs,
+        c.apiKeyCacheMaxKeys,
+        c.apiKeyNegativeCacheMaxKeys,
+      ],
       [5_000, 30_000, 3_600_000, 100_000, 10_000],
     );
-    assert.deepEqual([c.authFailureBurst, c.authFailureRefillPerS, c.authFailureMaxAddresses, c.trustedProxyHops], [20, 2, 100_000, 0]);
+    assert.deepEqual(
+      [c.authFailureBurst, c.authFailureRefillPerS, c.authFailureMaxAddresses, c.trustedProxyHops],
+      [20, 2, 100_000, 0],
+    );
   });
 
   it("reads the environment, and flags win over it", () => {
-    const c = loadConfig({ HTTP_PORT: "9000", TOOLS_FLOOR_WAIVED: "false", QUEUE_WAIT_MS: "1_000" }, ["--http-port", "9100", "--grpc-port=6000"]);
+    const c = loadConfig({ HTTP_PORT: "9000", TOOLS_FLOOR_WAIVED: "false", QUEUE_WAIT_MS: "1_000" }, [
+      "--http-port",
+      "9100",
+      "--grpc-port=6000",
+    ]);
     assert.equal(c.httpPort, 9100);
     assert.equal(c.grpcPort, 6000);
     assert.equal(c.toolsFloorWaived, false);
@@ -50,7 +80,13 @@ describe("loadConfig", () => {
     [{ SPECULATIVE_FRACTION: "1.5" }, [], /SPECULATIVE_FRACTION/],
     [{ TOOLS_FLOOR_WAIVED: "maybe" }, [], /true or false/],
     [{ DEV_API_KEY: "abc" }, [], /must start with 'sk-'/],
-    [{ DEV_API_KEY: "sk-" }, [], new RegExp(`DEV_API_KEY must start with 'sk-' and be a valid key: .*${MIN_API_KEY_SECRET_CHARS} to 256 characters`)],
+    [
+      { DEV_API_KEY: "sk-" },
+      [],
+      new RegExp(
+        `DEV_API_KEY must start with 'sk-' and be a valid key: .*${MIN_API_KEY_SECRET_CHARS} to 256 characters`,
+      ),
+    ],
     [{ AUTH_FAILURE_BURST: "0" }, [], /AUTH_FAILURE_BURST must be >= 1/],
     [{ AUTH_FAILURE_REFILL_PER_S: "0" }, [], /AUTH_FAILURE_REFILL_PER_S must be > 0/],
     [{ API_KEY_CACHE_MAX_KEYS: "0" }, [], /API_KEY_CACHE_MAX_KEYS must be >= 1/],
@@ -63,12 +99,23 @@ describe("loadConfig", () => {
     [{}, ["positional"], /unexpected argument/],
     [{ MAX_JSON_DEPTH: "0" }, [], /MAX_JSON_DEPTH must be >= 1/],
     [{ ADMIN_MAX_BODY_BYTES: "-1" }, [], /ADMIN_MAX_BODY_BYTES must be >= 1/],
-    [{ MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" }, [], /MAX_INFLIGHT_BODY_BYTES \(1000\) must be >= MAX_BODY_BYTES/],
-    [{ HTTP_HEADERS_TIMEOUT_MS: "30000", HTTP_REQUEST_TIMEOUT_MS: "20000" }, [], /HTTP_HEADERS_TIMEOUT_MS \(30000\) must be <= HTTP_REQUEST_TIMEOUT_MS/],
+    [
+      { MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" },
+      [],
+      /MAX_INFLIGHT_BODY_BYTES \(1000\) must be >= MAX_BODY_BYTES/,
+    ],
+    [
+      { HTTP_HEADERS_TIMEOUT_MS: "30000", HTTP_REQUEST_TIMEOUT_MS: "20000" },
+      [],
+      /HTTP_HEADERS_TIMEOUT_MS \(30000\) must be <= HTTP_REQUEST_TIMEOUT_MS/,
+    ],
   ];
   for (const [env, argv, message] of bad) {
     it(`rejects ${JSON.stringify(env)} ${argv.join(" ")} with a clear message`, () => {
-      assert.throws(() => loadConfig(env, argv), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+      assert.throws(
+        () => loadConfig(env, argv),
+        (e: unknown) => e instanceof ConfigError && message.test(e.message),
+      );
     });
   }
 

@@ -19,15 +19,28 @@ describe("dialects index", () => {
   it("delivers a repaired Pydantic-style nullable schema to the provider body in every dialect", () => {
     const params = { properties: { unit: { type: ["string", "null"] } } };
     const bodies = {
-      chat: { model: "m", messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f", parameters: params } }] },
+      chat: {
+        model: "m",
+        messages: [{ role: "user", content: "x" }],
+        tools: [{ type: "function", function: { name: "f", parameters: params } }],
+      },
       responses: { model: "m", input: "x", tools: [{ type: "function", name: "f", parameters: params }] },
-      messages: { model: "m", max_tokens: 9, messages: [{ role: "user", content: "x" }], tools: [{ name: "f", input_schema: params }] },
+      messages: {
+        model: "m",
+        max_tokens: 9,
+        messages: [{ role: "user", content: "x" }],
+        tools: [{ name: "f", input_schema: params }],
+      },
     } as const;
     for (const [name, body] of Object.entries(bodies)) {
       const parsed: unknown = JSON.parse(repairToolSchemas(JSON.stringify(body)));
       const req = dialects[name as keyof typeof bodies].parse(parsed, ctx);
       const fn = (req.body.tools as any[])[0].function;
-      assert.deepEqual(fn.parameters, { type: "object", properties: { unit: { type: "string", nullable: true } } }, name);
+      assert.deepEqual(
+        fn.parameters,
+        { type: "object", properties: { unit: { type: "string", nullable: true } } },
+        name,
+      );
     }
   });
 });

@@ -33,7 +33,10 @@ describe("buffered responses commit at completion", () => {
     const r = await result;
     assert.equal(r.kind, "completed");
     assert.equal(sink.committedTo, a.providerId);
-    assert.deepEqual(sink.received.map((d) => d.kind), ["role", "content", "content"]);
+    assert.deepEqual(
+      sink.received.map((d) => d.kind),
+      ["role", "content", "content"],
+    );
     assert.equal(text(sink.received), "hello");
     assert.ok(sink.finished);
   });

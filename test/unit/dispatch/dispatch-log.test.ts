@@ -9,8 +9,14 @@ const content = (t: string) => ({ kind: "chunk" as const, deltas: [{ kind: "cont
 
 /** The one line with this level and message for `providerId`; its fields must include `want`. */
 function line(log: RecordingLogger, level: LogLine["level"], msg: string, want: Record<string, unknown>): LogLine {
-  const found = log.lines.filter((l) => l.level === level && l.msg === msg && l.fields.provider_id === want.provider_id);
-  assert.equal(found.length, 1, `one ${level} "${msg}" for ${String(want.provider_id)} in ${JSON.stringify(log.lines, null, 1)}`);
+  const found = log.lines.filter(
+    (l) => l.level === level && l.msg === msg && l.fields.provider_id === want.provider_id,
+  );
+  assert.equal(
+    found.length,
+    1,
+    `one ${level} "${msg}" for ${String(want.provider_id)} in ${JSON.stringify(log.lines, null, 1)}`,
+  );
   const l = found[0]!;
   for (const [k, v] of Object.entries(want)) assert.deepEqual(l.fields[k], v, `${msg}: ${k}`);
   return l;
@@ -26,12 +32,27 @@ describe("dispatch operator log", () => {
     a.emit({ kind: "error", statusCode: 500, message: "metal crashed", reason: "internal" });
     await flush();
     const base = { request_id: "r1", model: "m", provider_id: a.providerId, attempt: 1 };
-    line(log, "warn", "provider failed before commit", { ...base, reason: "provider_error", status: 500, message: "metal crashed", provider_reason: "internal" });
+    line(log, "warn", "provider failed before commit", {
+      ...base,
+      reason: "provider_error",
+      status: 500,
+      message: "metal crashed",
+      provider_reason: "internal",
+    });
     line(log, "info", "failing over", { ...base, reason: "provider_error" });
-    line(log, "debug", "inference dispatched", { request_id: "r1", model: "m", provider_id: b.providerId, attempt: 2, reason: "failover" });
+    line(log, "debug", "inference dispatched", {
+      request_id: "r1",
+      model: "m",
+      provider_id: b.providerId,
+      attempt: 2,
+      reason: "failover",
+    });
     b.emit(complete);
     await result;
-    assert.ok(!log.lines.some((l) => l.level === "warn" && l.fields.provider_id === b.providerId), "no fault logged for the healthy provider");
+    assert.ok(
+      !log.lines.some((l) => l.level === "warn" && l.fields.provider_id === b.providerId),
+      "no fault logged for the healthy provider",
+    );
   });
 
   it("logs a first-token timeout as a fault and the failover", async () => {
@@ -58,7 +79,14 @@ describe("dispatch operator log", () => {
     a.emit(content("partial"));
     h.clock.advance(3_001);
     await result;
-    line(log, "warn", "provider failed after commit; in-band error sent", { request_id: "r1", model: "m", provider_id: a.providerId, attempt: 1, reason: "stalled", content_chars: 7 });
+    line(log, "warn", "provider failed after commit; in-band error sent", {
+      request_id: "r1",
+      model: "m",
+      provider_id: a.providerId,
+      attempt: 1,
+      reason: "stalled",
+      content_chars: 7,
+    });
   });
 
   it("logs an in-band error (a provider error after content) with the provider's reason", async () => {
@@ -91,7 +119,14 @@ describe("dispatch operator log", () => {
     const a = h.channels.get("a")!;
     a.emit({ kind: "disconnected", message: "provider stream closed" });
     await flush();
-    line(log, "warn", "provider failed before commit", { request_id: "r1", model: "m", provider_id: a.providerId, attempt: 1, reason: "disconnected", status: 502 });
+    line(log, "warn", "provider failed before commit", {
+      request_id: "r1",
+      model: "m",
+      provider_id: a.providerId,
+      attempt: 1,
+      reason: "disconnected",
+      status: 502,
+    });
     h.channels.get("b")!.emit(complete);
     await result;
   });
@@ -104,9 +139,23 @@ describe("dispatch operator log", () => {
     const [a, b] = [h.channels.get("a")!, h.channels.get("b")!];
     h.clock.advance(500);
     await flush();
-    line(log, "info", "speculative backup dispatched", { request_id: "r1", model: "m", provider_id: b.providerId, attempt: 2, reason: "slow_first_token", primary_provider_id: a.providerId });
+    line(log, "info", "speculative backup dispatched", {
+      request_id: "r1",
+      model: "m",
+      provider_id: b.providerId,
+      attempt: 2,
+      reason: "slow_first_token",
+      primary_provider_id: a.providerId,
+    });
     b.emit(content("x"));
-    line(log, "info", "attempt cancelled", { request_id: "r1", model: "m", provider_id: a.providerId, attempt: 1, reason: "lost_race", winner_provider_id: b.providerId });
+    line(log, "info", "attempt cancelled", {
+      request_id: "r1",
+      model: "m",
+      provider_id: a.providerId,
+      attempt: 1,
+      reason: "lost_race",
+      winner_provider_id: b.providerId,
+    });
     b.emit(complete);
     await result;
   });
@@ -120,6 +169,13 @@ describe("dispatch operator log", () => {
     a.emit(content("x"));
     abort.abort();
     await result;
-    line(log, "info", "attempt cancelled", { request_id: "r1", model: "m", provider_id: a.providerId, attempt: 1, reason: "client_disconnected", committed: true });
+    line(log, "info", "attempt cancelled", {
+      request_id: "r1",
+      model: "m",
+      provider_id: a.providerId,
+      attempt: 1,
+      reason: "client_disconnected",
+      committed: true,
+    });
   });
 });

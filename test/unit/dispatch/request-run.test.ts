@@ -15,7 +15,10 @@ describe("RequestRun (fake clock)", () => {
     assert.equal(sink.committedTo, undefined, "a role delta does not commit");
     a.emit({ kind: "chunk", deltas: [{ kind: "content", text: "hi" }] });
     assert.equal(sink.committedTo, a.providerId);
-    assert.deepEqual(sink.received.map((d) => d.kind), ["role", "content"]);
+    assert.deepEqual(
+      sink.received.map((d) => d.kind),
+      ["role", "content"],
+    );
     a.emit(complete);
     const r = await result;
     assert.equal(r.kind, "completed");
@@ -71,7 +74,9 @@ describe("RequestRun (fake clock)", () => {
     const h = harness(["a", "b"]);
     const { result } = h.run();
     await flush();
-    h.channels.get("a")!.emit({ kind: "error", statusCode: 400, message: "prompt exceeds the context", reason: "context_overflow" });
+    h.channels
+      .get("a")!
+      .emit({ kind: "error", statusCode: 400, message: "prompt exceeds the context", reason: "context_overflow" });
     const r = await result;
     assert.equal(r.kind, "failed");
     assert.equal(r.kind === "failed" && r.error.code, "invalid_request");

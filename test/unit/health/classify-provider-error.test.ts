@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { ProviderErrorReason } from "../../../src/inference/types.js";
-import { classifyProviderError, isLoadRefusal, outcomeKindOf, type ErrorClass } from "../../../src/health/classify-provider-error.js";
+import {
+  classifyProviderError,
+  isLoadRefusal,
+  outcomeKindOf,
+  type ErrorClass,
+} from "../../../src/health/classify-provider-error.js";
 
 describe("classifyProviderError", () => {
   const table: Array<[number, ProviderErrorReason, string, ErrorClass]> = [
@@ -40,7 +45,10 @@ describe("classifyProviderError", () => {
   it("detects load refusals by reason, or by message when the reason is unspecified", () => {
     assert.equal(isLoadRefusal({ statusCode: 503, reason: "insufficient_memory", message: "" }), true);
     assert.equal(isLoadRefusal({ statusCode: 500, reason: "model_load_failed", message: "" }), true);
-    assert.equal(isLoadRefusal({ statusCode: 500, reason: "unspecified", message: "Model load failed: bad weights" }), true);
+    assert.equal(
+      isLoadRefusal({ statusCode: 500, reason: "unspecified", message: "Model load failed: bad weights" }),
+      true,
+    );
     assert.equal(isLoadRefusal({ statusCode: 503, reason: "capacity", message: "insufficient memory" }), false);
     assert.equal(isLoadRefusal({ statusCode: 500, reason: "internal", message: "boom" }), false);
   });

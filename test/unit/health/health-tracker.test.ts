@@ -25,7 +25,9 @@ describe("HealthTracker", () => {
     assert.equal(h.isCooledDown("p1", "m", "tools", T0 + 11 * S), true);
     assert.equal(h.isCooledDown("p1", "m", "base", T0 + 11 * S), false);
     assert.equal(h.verdict("p1", "m", "tools", T0 + 11 * S), "shape_cooldown");
-    assert.deepEqual(metrics, ['routing.cooldown_entered {"shape":"tools","provider_id":"p1","model":"m","reason":"sickness"}']);
+    assert.deepEqual(metrics, [
+      'routing.cooldown_entered {"shape":"tools","provider_id":"p1","model":"m","reason":"sickness"}',
+    ]);
   });
 
   it("a base success does not clear the tools cooldown; a tools success does", () => {
@@ -92,7 +94,8 @@ describe("HealthTracker", () => {
   it("opens the provider breaker across models after 5 consecutive faults and counts it", () => {
     const { h, metrics } = tracker();
     const shapes: RequestShape[] = ["base", "tools", "vision", "base", "tools"];
-    for (const [i, shape] of shapes.entries()) h.recordOutcome({ providerId: "p1", model: `m${i}`, shape, kind: "sickness", nowMs: T0 + i * 20 * S });
+    for (const [i, shape] of shapes.entries())
+      h.recordOutcome({ providerId: "p1", model: `m${i}`, shape, kind: "sickness", nowMs: T0 + i * 20 * S });
     assert.equal(h.isBreakerOpen("p1", T0 + 81 * S), true);
     assert.equal(h.isCooledDown("p1", "other-model", "base", T0 + 81 * S), true);
     assert.equal(h.verdict("p1", "other-model", "base", T0 + 81 * S), "breaker_open");
@@ -105,7 +108,8 @@ describe("HealthTracker", () => {
 
   describe("fail-open", () => {
     function openBreaker(h: HealthTracker, p: string) {
-      for (let i = 0; i < 5; i++) h.recordOutcome({ providerId: p, model: `x${i}`, shape: "base", kind: "sickness", nowMs: T0 });
+      for (let i = 0; i < 5; i++)
+        h.recordOutcome({ providerId: p, model: `x${i}`, shape: "base", kind: "sickness", nowMs: T0 });
     }
     const idOf = (c: { id: string }) => c.id;
     const now = T0 + S;
@@ -113,7 +117,10 @@ describe("HealthTracker", () => {
     it("admits only healthy candidates while any exist", () => {
       const { h } = tracker();
       openBreaker(h, "a");
-      assert.deepEqual(h.filterFailOpen([{ id: "a" }, { id: "b" }], idOf, "m", "base", now), { admitted: [{ id: "b" }], failOpen: false });
+      assert.deepEqual(h.filterFailOpen([{ id: "a" }, { id: "b" }], idOf, "m", "base", now), {
+        admitted: [{ id: "b" }],
+        failOpen: false,
+      });
     });
 
     it("admits breaker-open candidates when nothing else is left", () => {
@@ -131,7 +138,10 @@ describe("HealthTracker", () => {
       openBreaker(h, "a");
       rec(h, "b", "tools", "sickness", T0);
       rec(h, "b", "tools", "sickness", T0);
-      assert.deepEqual(h.filterFailOpen([{ id: "a" }, { id: "b" }], idOf, "m", "tools", now), { admitted: [{ id: "a" }], failOpen: true });
+      assert.deepEqual(h.filterFailOpen([{ id: "a" }, { id: "b" }], idOf, "m", "tools", now), {
+        admitted: [{ id: "a" }],
+        failOpen: true,
+      });
       assert.deepEqual(h.filterFailOpen([{ id: "b" }], idOf, "m", "tools", now), { admitted: [], failOpen: false });
     });
 
@@ -168,7 +178,13 @@ describe("HealthTracker", () => {
       const now = T0 + i * 20;
       const p = `session-${i}`;
       h.recordOutcome({ providerId: p, model: "m", shape: shapes[i % 3]!, kind: "sickness", nowMs: now });
-      h.recordOutcome({ providerId: p, model: "m", shape: shapes[i % 3]!, kind: i % 7 === 0 ? "sickness" : "success", nowMs: now });
+      h.recordOutcome({
+        providerId: p,
+        model: "m",
+        shape: shapes[i % 3]!,
+        kind: i % 7 === 0 ? "sickness" : "success",
+        nowMs: now,
+      });
       if (i % 11 === 0) h.recordLoadRefusal(p, "m", now);
       const s = h.stats();
       max = Math.max(max, s.shapeEntries + s.breakerEntries + s.loadEntries);

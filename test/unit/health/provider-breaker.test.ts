@@ -30,12 +30,31 @@ describe("ProviderBreaker", () => {
     { name: "a box failing 40 % does not trip", pattern: "FSFSS".repeat(20), opts: noConsecutive, opensAt: -1 },
     // 17 faults in every 20 (85 %): once 20 samples are in, 17 > 0.8 × 20.
     // The 20th outcome is a success (ratio is checked on faults); the 21st, a fault, makes it 18 of 21.
-    { name: "a box failing 85 % trips once 20 outcomes are in", pattern: "FFFFFFSFFFFFFSFFFFFS".repeat(3), opts: noConsecutive, opensAt: 20 },
+    {
+      name: "a box failing 85 % trips once 20 outcomes are in",
+      pattern: "FFFFFFSFFFFFFSFFFFFS".repeat(3),
+      opts: noConsecutive,
+      opensAt: 20,
+    },
     // Every window of this pattern holds at most 80 % faults.
-    { name: "exactly 80 % does not trip (strictly more is needed)", pattern: "SFFFF".repeat(100), opts: noConsecutive, opensAt: -1 },
-    { name: "85 % over fewer than 20 outcomes does not trip", pattern: "FFFFFFSFFFFFFSFFFF", opts: noConsecutive, opensAt: -1 },
+    {
+      name: "exactly 80 % does not trip (strictly more is needed)",
+      pattern: "SFFFF".repeat(100),
+      opts: noConsecutive,
+      opensAt: -1,
+    },
+    {
+      name: "85 % over fewer than 20 outcomes does not trip",
+      pattern: "FFFFFFSFFFFFFSFFFF",
+      opts: noConsecutive,
+      opensAt: -1,
+    },
     // With defaults: runs of 4 never trip the consecutive rule, but 17 faults of 21 outcomes (81 %) trip the ratio rule.
-    { name: "with defaults, runs of 4 faults at 81 % trip the ratio rule", pattern: `${"FFFFS".repeat(4)}FFFF`, opensAt: 20 },
+    {
+      name: "with defaults, runs of 4 faults at 81 % trip the ratio rule",
+      pattern: `${"FFFFS".repeat(4)}FFFF`,
+      opensAt: 20,
+    },
   ];
   for (const g of gray) {
     it(g.name, () => {
@@ -86,7 +105,11 @@ describe("ProviderBreaker", () => {
 
     const c = new ProviderBreaker();
     feed(c, "FFFFF");
-    assert.deepEqual(c.recordFault("p1", opened + MIN), { kind: "opened", untilMs: opened + 3 * MIN, cause: "half_open_fault" });
+    assert.deepEqual(c.recordFault("p1", opened + MIN), {
+      kind: "opened",
+      untilMs: opened + 3 * MIN,
+      cause: "half_open_fault",
+    });
   });
 
   it("ignores outcomes while open (requests already in flight when it tripped)", () => {

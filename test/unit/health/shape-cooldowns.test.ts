@@ -29,23 +29,46 @@ describe("ShapeCooldowns", () => {
   const cases: Array<{ name: string; steps: Step[] }> = [
     {
       name: "two tools strikes within 60 s cool tools but not base or vision",
-      steps: [{ at: 0, sick: "tools" }, { at: 30 * S, sick: "tools" }, { at: 31 * S, expect: { tools: true, base: false, vision: false } }],
+      steps: [
+        { at: 0, sick: "tools" },
+        { at: 30 * S, sick: "tools" },
+        { at: 31 * S, expect: { tools: true, base: false, vision: false } },
+      ],
     },
     {
       name: "one strike, then 61 s, then another does not cool",
-      steps: [{ at: 0, sick: "tools" }, { at: 61 * S, sick: "tools" }, { at: 62 * S, expect: { tools: false } }],
+      steps: [
+        { at: 0, sick: "tools" },
+        { at: 61 * S, sick: "tools" },
+        { at: 62 * S, expect: { tools: false } },
+      ],
     },
     {
       name: "a base success does not clear the tools cooldown",
-      steps: [{ at: 0, sick: "tools" }, { at: S, sick: "tools" }, { at: 2 * S, ok: "base" }, { at: 3 * S, expect: { tools: true } }],
+      steps: [
+        { at: 0, sick: "tools" },
+        { at: S, sick: "tools" },
+        { at: 2 * S, ok: "base" },
+        { at: 3 * S, expect: { tools: true } },
+      ],
     },
     {
       name: "a tools success clears the tools cooldown",
-      steps: [{ at: 0, sick: "tools" }, { at: S, sick: "tools" }, { at: 2 * S, ok: "tools" }, { at: 3 * S, expect: { tools: false } }],
+      steps: [
+        { at: 0, sick: "tools" },
+        { at: S, sick: "tools" },
+        { at: 2 * S, ok: "tools" },
+        { at: 3 * S, expect: { tools: false } },
+      ],
     },
     {
       name: "a success between strikes resets the count",
-      steps: [{ at: 0, sick: "vision" }, { at: S, ok: "vision" }, { at: 2 * S, sick: "vision" }, { at: 3 * S, expect: { vision: false } }],
+      steps: [
+        { at: 0, sick: "vision" },
+        { at: S, ok: "vision" },
+        { at: 2 * S, sick: "vision" },
+        { at: 3 * S, expect: { vision: false } },
+      ],
     },
     {
       name: "the cooldown expires after 5 minutes",
@@ -69,7 +92,12 @@ describe("ShapeCooldowns", () => {
     },
     {
       name: "after expiry a single strike does not cool again",
-      steps: [{ at: 0, sick: "tools" }, { at: S, sick: "tools" }, { at: 6 * MIN, sick: "tools" }, { at: 6 * MIN + S, expect: { tools: false } }],
+      steps: [
+        { at: 0, sick: "tools" },
+        { at: S, sick: "tools" },
+        { at: 6 * MIN, sick: "tools" },
+        { at: 6 * MIN + S, expect: { tools: false } },
+      ],
     },
   ];
   for (const c of cases) it(c.name, () => run(c.steps));
@@ -78,7 +106,10 @@ describe("ShapeCooldowns", () => {
     const c = new ShapeCooldowns();
     assert.deepEqual(c.recordSickness("p1", "m", "tools", T0), { kind: "struck", strikesInWindow: 1 });
     assert.deepEqual(c.recordSickness("p1", "m", "tools", T0 + S), { kind: "entered", untilMs: T0 + S + 5 * MIN });
-    assert.deepEqual(c.recordSickness("p1", "m", "tools", T0 + 2 * S), { kind: "extended", untilMs: T0 + 2 * S + 5 * MIN });
+    assert.deepEqual(c.recordSickness("p1", "m", "tools", T0 + 2 * S), {
+      kind: "extended",
+      untilMs: T0 + 2 * S + 5 * MIN,
+    });
     assert.equal(c.cooledUntilMs("p1", "m", "tools", T0 + 3 * S), T0 + 2 * S + 5 * MIN);
     assert.deepEqual(c.recordSuccess("p1", "m", "tools", T0 + 3 * S), { kind: "cleared" });
     assert.deepEqual(c.recordSuccess("p1", "m", "tools", T0 + 4 * S), { kind: "none" });

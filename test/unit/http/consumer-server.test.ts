@@ -9,7 +9,13 @@ import { ConsumerServer, type ConsumerServerOptions } from "../../../src/http/co
 import { systemClock } from "../../../src/util/clock.js";
 
 // The idle timeout is longer than the headers timeout plus its check period, so a slow header gets its 408.
-const options: ConsumerServerOptions = { headersTimeoutMs: 400, requestTimeoutMs: 1_500, keepAliveTimeoutMs: 300, idleSocketTimeoutMs: 900, closeLingerMs: 300 };
+const options: ConsumerServerOptions = {
+  headersTimeoutMs: 400,
+  requestTimeoutMs: 1_500,
+  keepAliveTimeoutMs: 300,
+  idleSocketTimeoutMs: 900,
+  closeLingerMs: 300,
+};
 
 /** Resolves with ms until the server closed the socket, and everything it sent. */
 function untilClosed(socket: Socket, limitMs = 8_000): Promise<{ ms: number; data: string }> {
@@ -17,7 +23,10 @@ function untilClosed(socket: Socket, limitMs = 8_000): Promise<{ ms: number; dat
   let data = "";
   socket.on("data", (d: Buffer) => (data += d.toString("latin1")));
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`still open after ${limitMs} ms; got ${JSON.stringify(data.slice(0, 200))}`)), limitMs);
+    const t = setTimeout(
+      () => reject(new Error(`still open after ${limitMs} ms; got ${JSON.stringify(data.slice(0, 200))}`)),
+      limitMs,
+    );
     socket.on("error", () => undefined);
     socket.once("close", () => {
       clearTimeout(t);
@@ -67,7 +76,10 @@ describe("ConsumerServer timeouts", function () {
     try {
       const r = await untilClosed(s);
       assert.match(r.data, /^HTTP\/1\.1 408/);
-      assert.ok(r.ms >= options.requestTimeoutMs - 100 && r.ms < options.requestTimeoutMs + 2_000, `closed after ${r.ms} ms`);
+      assert.ok(
+        r.ms >= options.requestTimeoutMs - 100 && r.ms < options.requestTimeoutMs + 2_000,
+        `closed after ${r.ms} ms`,
+      );
     } finally {
       clearInterval(drip);
     }

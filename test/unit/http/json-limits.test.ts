@@ -43,7 +43,13 @@ describe("checkJsonLimits", () => {
   });
 
   it("passes a 16 MiB body of small tokens within generous limits (its cost against JSON.parse is a benchmark matter)", () => {
-    const big = JSON.stringify({ model: "m", messages: Array.from({ length: 99_000 }, (_, i) => ({ role: "user", content: `message ${i} ${"word ".repeat(30)}` })) });
+    const big = JSON.stringify({
+      model: "m",
+      messages: Array.from({ length: 99_000 }, (_, i) => ({
+        role: "user",
+        content: `message ${i} ${"word ".repeat(30)}`,
+      })),
+    });
     assert.ok(big.length > 15 * 1024 * 1024);
     const generous = { maxDepth: 64, maxArrayLength: 100_000, maxObjectKeys: 10_000, maxStringChars: 8 * 1024 * 1024 };
     assert.equal(checkJsonLimits(big, generous), undefined);

@@ -19,7 +19,11 @@ import type { RateLimiter } from "../../../src/ratelimit/types.js";
 function fakeDeps(over: Partial<RouteDeps> = {}): RouteDeps {
   const config = loadConfig({});
   const limiter: RateLimiter = {
-    admit: () => ({ ok: true, ticket: { accountId: "a", keyId: "k", model: "m", chargedInputTokens: 0, chargedOutputTokens: 0 }, headers: {} }),
+    admit: () => ({
+      ok: true,
+      ticket: { accountId: "a", keyId: "k", model: "m", chargedInputTokens: 0, chargedOutputTokens: 0 },
+      headers: {},
+    }),
     reconcile: () => undefined,
     headers: () => ({}),
   };
@@ -30,7 +34,11 @@ function fakeDeps(over: Partial<RouteDeps> = {}): RouteDeps {
     } as unknown as RouteDeps["accounts"],
     authFailures: new AuthFailureThrottle(),
     trustedProxyHops: 0,
-    ledger: { reserve: async () => ({ ok: true, reservedMicroUsd: 0n }), settle: async () => ({}), release: async () => undefined } as unknown as RouteDeps["ledger"],
+    ledger: {
+      reserve: async () => ({ ok: true, reservedMicroUsd: 0n }),
+      settle: async () => ({}),
+      release: async () => undefined,
+    } as unknown as RouteDeps["ledger"],
     limiter,
     dispatcher: {} as Dispatcher,
     clock: { nowMs: () => Date.now(), setTimeout: () => () => undefined } as unknown as RouteDeps["clock"],
@@ -67,18 +75,30 @@ describe("restHandler", () => {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   };
   const post = (base: string, path: string, body: unknown) =>
-    fetch(`${base}${path}`, { method: "POST", headers: { authorization: "Bearer sk-x", "content-type": "application/json" }, body: JSON.stringify(body) });
+    fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-x", "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
 
   it("answers a route failure outside the route's own handling in the route's dialect (Anthropic on /v1/messages)", async () => {
     // A limiter that fails while an error answer is being prepared: the failure escapes handleInference.
-    const limiter: RateLimiter = { admit: () => assert.fail(), reconcile: () => undefined, headers: () => { throw new Error("boom"); } };
+    const limiter: RateLimiter = {
+      admit: () => assert.fail(),
+      reconcile: () => undefined,
+      headers: () => {
+        throw new Error("boom");
+      },
+    };
     const base = await serve(fakeDeps({ limiter }));
     const messages = await post(base, "/v1/messages", { model: "m" });
     assert.equal(messages.status, 500);
     assert.deepEqual(await messages.json(), { type: "error", error: { type: "api_error", message: "internal error" } });
     const chat = await post(base, "/v1/chat/completions", { model: "m" });
     assert.equal(chat.status, 500);
-    assert.deepEqual(await chat.json(), { error: { message: "internal error", type: "api_error", code: "internal", param: null } });
+    assert.deepEqual(await chat.json(), {
+      error: { message: "internal error", type: "api_error", code: "internal", param: null },
+    });
   });
 
   it("hands the scheduler a 16-character affinity digest, computed once per request whatever the caller's key", async () => {
@@ -89,10 +109,22 @@ describe("restHandler", () => {
         return { kind: "failed", committed: false, attempts: 1, error: new CoordinatorError("provider_failed", "no") };
       },
     } as unknown as Dispatcher;
-    const base = await serve(fakeDeps({ dispatcher, preflight: (req) => ({ build: req.model, decision: { kind: "picked", providerId: "p", reason: "warm", cold: false, reservedTokens: 1, costMs: 1 } }) }));
+    const base = await serve(
+      fakeDeps({
+        dispatcher,
+        preflight: (req) => ({
+          build: req.model,
+          decision: { kind: "picked", providerId: "p", reason: "warm", cold: false, reservedTokens: 1, costMs: 1 },
+        }),
+      }),
+    );
     const long = "u".repeat(256);
     for (const user of [long, long, "short"]) {
-      const r = await post(base, "/v1/chat/completions", { model: "m", user, messages: [{ role: "user", content: "hi" }] });
+      const r = await post(base, "/v1/chat/completions", {
+        model: "m",
+        user,
+        messages: [{ role: "user", content: "hi" }],
+      });
       assert.equal(r.status, 502);
     }
     assert.deepEqual(
@@ -104,7 +136,10 @@ describe("restHandler", () => {
   });
 
   it("answers /livez 200 whatever readiness says, and /readyz 503 naming the failing check until it is ready", async () => {
-    let ready: ReturnType<RouteDeps["readiness"]> = { ready: false, checks: { migrations: "ok", ledger: "degraded", serving: "ok" } };
+    let ready: ReturnType<RouteDeps["readiness"]> = {
+      ready: false,
+      checks: { migrations: "ok", ledger: "degraded", serving: "ok" },
+    };
     const base = await serve(fakeDeps({ readiness: () => ready }));
     const live = await fetch(`${base}/livez`);
     assert.equal(live.status, 200);
@@ -112,7 +147,10 @@ describe("restHandler", () => {
     const notReady = await fetch(`${base}/readyz`);
     assert.equal(notReady.status, 503);
     assert.equal(notReady.headers.get("cache-control"), "no-store");
-    assert.deepEqual(await notReady.json(), { status: "not_ready", checks: { migrations: "ok", ledger: "degraded", serving: "ok" } });
+    assert.deepEqual(await notReady.json(), {
+      status: "not_ready",
+      checks: { migrations: "ok", ledger: "degraded", serving: "ok" },
+    });
     ready = { ready: true, checks: { migrations: "ok", ledger: "ok", serving: "ok" } };
     const nowReady = await fetch(`${base}/readyz/`, { method: "HEAD" });
     assert.equal(nowReady.status, 200, "HEAD and a trailing slash are probes too");

@@ -35,7 +35,14 @@ function fakeDb() {
 function setup(limits: Partial<ApiKeyCacheLimits> = {}) {
   const clock = new FakeClock();
   const outcomes: string[] = [];
-  const cache = new ApiKeyCache({ clock, ttlMs: 5_000, negativeTtlMs: 30_000, staleIfErrorMs: 3_600_000, ...limits, onLookup: (o) => outcomes.push(o) });
+  const cache = new ApiKeyCache({
+    clock,
+    ttlMs: 5_000,
+    negativeTtlMs: 30_000,
+    staleIfErrorMs: 3_600_000,
+    ...limits,
+    onLookup: (o) => outcomes.push(o),
+  });
   const db = fakeDb();
   const resolve = (hash: string) => cache.resolve(hash, db.lookup(hash));
   return { clock, cache, db, resolve, outcomes };
@@ -79,7 +86,10 @@ describe("ApiKeyCache", () => {
   it("coalesces concurrent misses: one lookup per key however many ask at once", async () => {
     const { db, resolve, cache } = setup();
     db.rows.set("h_a", alice);
-    const answers = await Promise.all([...Array.from({ length: 200 }, () => resolve("h_a")), ...Array.from({ length: 100 }, () => resolve("h_x"))]);
+    const answers = await Promise.all([
+      ...Array.from({ length: 200 }, () => resolve("h_a")),
+      ...Array.from({ length: 100 }, () => resolve("h_x")),
+    ]);
     assert.equal(db.calls, 2, "one lookup for h_a, one for h_x");
     assert.equal(answers.filter((p) => p?.keyId === "key_a").length, 200);
     assert.equal(answers.filter((p) => p === undefined).length, 100);
@@ -160,14 +170,30 @@ describe("ApiKeyCache", () => {
     assert.equal(cache.fresh("h2"), undefined);
     for (let i = 0; i < 1_000; i++) await resolve(`wrong_${i}`);
     assert.deepEqual(cache.size, { known: 3, unknown: 10, inflight: 0 });
-    assert.ok(cache.fresh("h1") && cache.fresh("h3") && cache.fresh("h4"), "a spray of wrong keys left every known key in place");
+    assert.ok(
+      cache.fresh("h1") && cache.fresh("h3") && cache.fresh("h4"),
+      "a spray of wrong keys left every known key in place",
+    );
   });
 });
 
 describe("apiKeyFormatProblem", () => {
   const min = MIN_API_KEY_SECRET_CHARS;
   const ok = [`sk-${"a".repeat(min)}`, "sk-newcomer-0123456789", `sk-${"Az09_-".repeat(10)}`, `sk-${"x".repeat(256)}`];
-  const bad = ["sk-", "sk-test", `sk-${"a".repeat(min - 1)}`, `pk-${"a".repeat(30)}`, `sk-${"a".repeat(min - 1)} `, `sk-${"a".repeat(min)}\u0000`, `sk-${"é".repeat(25)}`, `sk-${"x".repeat(257)}`];
-  for (const v of ok) it(`accepts ${JSON.stringify(v.slice(0, 30))}… (${v.length} chars)`, () => assert.equal(apiKeyFormatProblem(v), undefined));
-  for (const v of bad) it(`refuses ${JSON.stringify(v.slice(0, 30))} (${v.length} chars)`, () => assert.match(apiKeyFormatProblem(v) ?? "", new RegExp(`'sk-' followed by ${min} to 256 characters`)));
+  const bad = [
+    "sk-",
+    "sk-test",
+    `sk-${"a".repeat(min - 1)}`,
+    `pk-${"a".repeat(30)}`,
+    `sk-${"a".repeat(min - 1)} `,
+    `sk-${"a".repeat(min)}\u0000`,
+    `sk-${"é".repeat(25)}`,
+    `sk-${"x".repeat(257)}`,
+  ];
+  for (const v of ok)
+    it(`accepts ${JSON.stringify(v.slice(0, 30))}… (${v.length} chars)`, () =>
+      assert.equal(apiKeyFormatProblem(v), undefined));
+  for (const v of bad)
+    it(`refuses ${JSON.stringify(v.slice(0, 30))} (${v.length} chars)`, () =>
+      assert.match(apiKeyFormatProblem(v) ?? "", new RegExp(`'sk-' followed by ${min} to 256 characters`)));
 });

@@ -59,13 +59,21 @@ describe("ModelAliases", () => {
     assert.equal(after.isPoolOf("gpt-oss-20b-mlx-q8", builds), false, "an aliased build is not a pool of its own");
     const none = new ModelAliases([]);
     assert.equal(none.isPoolOf("gpt-oss-20b", builds), false);
-    assert.equal(none.isPoolOf("gpt-oss-20b-mlx-q8", builds), true, "with no alias left the build is its own pool again");
+    assert.equal(
+      none.isPoolOf("gpt-oss-20b-mlx-q8", builds),
+      true,
+      "with no alias left the build is its own pool again",
+    );
   });
 
   it("lists, gets and counts its aliases", () => {
     const a = new ModelAliases([gpt, fast]);
     assert.equal(a.size, 2);
-    assert.deepEqual(a.list().map((x) => x.alias), ["gpt-fast", "gpt-oss-20b"], "sorted by alias");
+    assert.deepEqual(
+      a.list().map((x) => x.alias),
+      ["gpt-fast", "gpt-oss-20b"],
+      "sorted by alias",
+    );
     assert.deepEqual(a.get("gpt-oss-20b"), gpt);
     assert.equal(a.get("nope"), undefined);
   });
@@ -75,7 +83,9 @@ describe("AliasBook", () => {
   it("replaces its table wholesale and tells every listener the new and previous tables", () => {
     const book = new AliasBook([gpt]);
     const seen: [string[], string[]][] = [];
-    book.onChange((next, previous) => seen.push([next.list().map((a) => a.alias), previous.list().map((a) => a.alias)]));
+    book.onChange((next, previous) =>
+      seen.push([next.list().map((a) => a.alias), previous.list().map((a) => a.alias)]),
+    );
     book.replace([fast]);
     assert.equal(book.current.resolve("gpt-fast").isAlias, true);
     assert.equal(book.current.resolve("gpt-oss-20b").isAlias, false);

@@ -3,7 +3,14 @@ import { defaultCatalog } from "../../../src/models/catalog.js";
 import { ModelDirectory, type AdvertisedModels } from "../../../src/models/model-directory.js";
 import type { ProviderModel } from "../../../src/registry/types.js";
 
-const build = (id: string, contextLength: number, isVision: boolean): ProviderModel => ({ id, sizeBytes: 1, quantization: "4bit", contextLength, isVision, templateRenderOk: undefined });
+const build = (id: string, contextLength: number, isVision: boolean): ProviderModel => ({
+  id,
+  sizeBytes: 1,
+  quantization: "4bit",
+  contextLength,
+  isVision,
+  templateRenderOk: undefined,
+});
 
 /** Two providers: one advertises a catalog model with a bigger context, both advertise an uncatalogued one. */
 const registry: AdvertisedModels = {
@@ -34,7 +41,10 @@ describe("ModelDirectory", () => {
 
   it("lists catalog and advertised models once each, sorted, with catalog prices only for catalog models", () => {
     const list = dir.list();
-    assert.deepEqual(list.map((m) => m.id), [...new Set([...defaultCatalog.map((m) => m.id), "local-7b"])].sort());
+    assert.deepEqual(
+      list.map((m) => m.id),
+      [...new Set([...defaultCatalog.map((m) => m.id), "local-7b"])].sort(),
+    );
     const local = list.find((m) => m.id === "local-7b")!;
     assert.deepEqual(local, { id: "local-7b", contextLength: 32_768, isVision: true });
     assert.ok(list.find((m) => m.id === "gpt-oss-20b")!.inputMicroUsdPerMtok! > 0);

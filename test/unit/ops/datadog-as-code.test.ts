@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { requestOutcomes } from "../../../src/http/request-metrics.js";
 import { metricSpec, type MetricSpec } from "../../../src/telemetry/metric-catalogue.js";
 
-const load = (file: string): unknown => JSON.parse(readFileSync(new URL(`../../../ops/datadog/${file}`, import.meta.url), "utf8"));
+const load = (file: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../../../ops/datadog/${file}`, import.meta.url), "utf8"));
 
 /** Every string under a `query` (or legacy `q`) key, anywhere in the document. */
 function queriesIn(doc: unknown, out: string[] = []): string[] {
@@ -30,7 +31,8 @@ interface MetricRef {
   modifier: string | undefined;
 }
 
-const refPattern = /\b(avg|sum|min|max|count|p50|p75|p90|p95|p99):coordinator\.([a-z0-9_.]+)\{([^}]*)\}(?:\s*by\s*\{([^}]*)\})?(\.as_count\(\)|\.as_rate\(\))?/g;
+const refPattern =
+  /\b(avg|sum|min|max|count|p50|p75|p90|p95|p99):coordinator\.([a-z0-9_.]+)\{([^}]*)\}(?:\s*by\s*\{([^}]*)\})?(\.as_count\(\)|\.as_rate\(\))?/g;
 
 function refsIn(query: string): MetricRef[] {
   return [...query.matchAll(refPattern)].map((m) => ({
@@ -43,7 +45,10 @@ function refsIn(query: string): MetricRef[] {
         .filter((s) => s !== "*" && s !== "" && !s.startsWith("$"))
         .map((s) => [s.slice(0, s.indexOf(":")), s.slice(s.indexOf(":") + 1)]),
     ),
-    by: (m[4] ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    by: (m[4] ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     modifier: m[5],
   }));
 }
@@ -55,12 +60,25 @@ function checkRef(where: string, r: MetricRef): MetricSpec {
   const spec = metricSpec(r.name);
   assert.ok(spec, `${where}: coordinator.${r.name} is not in src/telemetry/metric-catalogue.ts`);
   const percentile = r.aggregator.startsWith("p");
-  assert.ok(!percentile || spec.type === "distribution", `${where}: ${r.aggregator} on ${r.name}, a ${spec.type} (percentiles need a distribution)`);
-  assert.ok(r.modifier === undefined || spec.type === "counter", `${where}: ${r.modifier} on ${r.name}, a ${spec.type}`);
+  assert.ok(
+    !percentile || spec.type === "distribution",
+    `${where}: ${r.aggregator} on ${r.name}, a ${spec.type} (percentiles need a distribution)`,
+  );
+  assert.ok(
+    r.modifier === undefined || spec.type === "counter",
+    `${where}: ${r.modifier} on ${r.name}, a ${spec.type}`,
+  );
   for (const k of [...Object.keys(r.filter), ...r.by]) {
-    assert.ok(spec.tags.includes(k) || globalTags.includes(k), `${where}: ${r.name} carries no tag ${k} (it has ${spec.tags.join(", ") || "none"})`);
+    assert.ok(
+      spec.tags.includes(k) || globalTags.includes(k),
+      `${where}: ${r.name} carries no tag ${k} (it has ${spec.tags.join(", ") || "none"})`,
+    );
   }
-  if (r.name === "requests" && r.filter.outcome) assert.ok((requestOutcomes as readonly string[]).includes(r.filter.outcome), `${where}: outcome ${r.filter.outcome}`);
+  if (r.name === "requests" && r.filter.outcome)
+    assert.ok(
+      (requestOutcomes as readonly string[]).includes(r.filter.outcome),
+      `${where}: outcome ${r.filter.outcome}`,
+    );
   return spec;
 }
 
@@ -80,13 +98,39 @@ describe("Datadog dashboard and monitors as code", () => {
       }
     }
     // The panels operators asked for.
-    for (const m of ["requests", "inference.ttft_ms", "inference.duration_ms", "fleet.warm_providers", "fleet.cold_providers", "fleet.routable_providers", "fleet.token_budget_remaining", "request_queue.depth", "request_queue.wait_ms", "routing.cooldown_entered", "routing.provider_breaker", "inference.dispatches", "billing.spend_micro_usd", "billing.provider_earnings_micro_usd", "tokens.input", "tokens.output", "ledger.write_ms", "ledger.quarantined", "ratelimit.rejections"]) {
+    for (const m of [
+      "requests",
+      "inference.ttft_ms",
+      "inference.duration_ms",
+      "fleet.warm_providers",
+      "fleet.cold_providers",
+      "fleet.routable_providers",
+      "fleet.token_budget_remaining",
+      "request_queue.depth",
+      "request_queue.wait_ms",
+      "routing.cooldown_entered",
+      "routing.provider_breaker",
+      "inference.dispatches",
+      "billing.spend_micro_usd",
+      "billing.provider_earnings_micro_usd",
+      "tokens.input",
+      "tokens.output",
+      "ledger.write_ms",
+      "ledger.quarantined",
+      "ratelimit.rejections",
+    ]) {
       assert.ok(used.has(m), `the dashboard shows ${m}`);
     }
   });
 
   it("monitors.json alerts on in-band errors, cooldown storms, ledger write failures and queue saturation, with catalogued metrics only", () => {
-    const monitors = load("monitors.json") as { name: string; type: string; query: string; message: string; options: { thresholds: { critical: number } } }[];
+    const monitors = load("monitors.json") as {
+      name: string;
+      type: string;
+      query: string;
+      message: string;
+      options: { thresholds: { critical: number } };
+    }[];
     assert.ok(Array.isArray(monitors) && monitors.length >= 4);
     const used = new Set<string>();
     for (const m of monitors) {
@@ -94,7 +138,11 @@ describe("Datadog dashboard and monitors as code", () => {
       assert.ok(m.message.length > 20, `${m.name} tells the operator what to do`);
       assert.equal(typeof m.options.thresholds.critical, "number", m.name);
       assert.match(m.query, /^(avg|sum|min|max)\(last_\d+[mh]\):.+ [<>]=? [\d.]+$/, m.name);
-      assert.ok(m.query.includes(` ${m.options.thresholds.critical}`) || m.query.endsWith(String(m.options.thresholds.critical)), `${m.name}: the query's threshold is the critical one`);
+      assert.ok(
+        m.query.includes(` ${m.options.thresholds.critical}`) ||
+          m.query.endsWith(String(m.options.thresholds.critical)),
+        `${m.name}: the query's threshold is the critical one`,
+      );
       const refs = refsIn(m.query);
       assert.ok(refs.length > 0, `${m.name} queries a coordinator metric`);
       for (const r of refs) {

@@ -16,7 +16,8 @@ describe("FrameBudget: heartbeats", () => {
   /** A budget whose heartbeat burst was spent at t=0. */
   const steady = () => {
     const b = budget();
-    for (let i = 0; i < HEARTBEAT_BURST; i++) assert.equal(b.admit("heartbeat", 0), "ok", `heartbeat ${i + 1} of the burst`);
+    for (let i = 0; i < HEARTBEAT_BURST; i++)
+      assert.equal(b.admit("heartbeat", 0), "ok", `heartbeat ${i + 1} of the burst`);
     return b;
   };
 

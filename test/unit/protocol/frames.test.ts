@@ -38,15 +38,28 @@ import { ProtocolViolation, wireBounds } from "../../../src/protocol/wire-bounds
 
 const key = new Uint8Array(32).fill(1);
 const register = (r: MessageInitShape<typeof RegisterSchema> = {}) =>
-  create(RegisterSchema, { authToken: "pt-x", serial: "MAC-1", version: "0.7.0", publicKey: key, models: [{ id: "gpt-oss-20b", sizeBytes: 12n }], ...r });
+  create(RegisterSchema, {
+    authToken: "pt-x",
+    serial: "MAC-1",
+    version: "0.7.0",
+    publicKey: key,
+    models: [{ id: "gpt-oss-20b", sizeBytes: 12n }],
+    ...r,
+  });
 const heartbeat = (h: MessageInitShape<typeof HeartbeatSchema> = {}) => create(HeartbeatSchema, h);
-const slot = (s: NonNullable<NonNullable<MessageInitShape<typeof HeartbeatSchema>["capacity"]>["slots"]>[number]) => heartbeat({ capacity: { slots: [s] } });
-const chunk = (deltas: NonNullable<MessageInitShape<typeof InferenceChunkSchema>["deltas"]>) => create(InferenceChunkSchema, { deltas });
+const slot = (s: NonNullable<NonNullable<MessageInitShape<typeof HeartbeatSchema>["capacity"]>["slots"]>[number]) =>
+  heartbeat({ capacity: { slots: [s] } });
+const chunk = (deltas: NonNullable<MessageInitShape<typeof InferenceChunkSchema>["deltas"]>) =>
+  create(InferenceChunkSchema, { deltas });
 const U32_MAX = 2 ** 32 - 1;
 const U64_MAX = 2n ** 64n - 1n;
 
 function violation(fn: () => unknown, field: RegExp): void {
-  assert.throws(fn, (e: unknown) => e instanceof ProtocolViolation && field.test(e.field), `expected a violation of ${field}`);
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof ProtocolViolation && field.test(e.field),
+    `expected a violation of ${field}`,
+  );
 }
 
 /** A ProviderMessage member through the wire and the coordinator's decoder, as a session receives it. */
@@ -54,20 +67,29 @@ function viaWire<C extends "register" | "heartbeat" | "inferenceChunk" | "infere
   c: C,
   value: Extract<MessageInitShape<typeof ProviderMessageSchema>["msg"], { case: C }>["value"],
 ) {
-  const bytes = toBinary(ProviderMessageSchema, create(ProviderMessageSchema, { msg: { case: c, value } as NonNullable<MessageInitShape<typeof ProviderMessageSchema>["msg"]> }));
+  const bytes = toBinary(
+    ProviderMessageSchema,
+    create(ProviderMessageSchema, {
+      msg: { case: c, value } as NonNullable<MessageInitShape<typeof ProviderMessageSchema>["msg"]>,
+    }),
+  );
   const m = decodeProviderMessage(bytes);
   assert.equal(m.msg.case, c);
   return m.msg.value as Extract<typeof m.msg, { case: C }>["value"];
 }
 
 /** A CoordinatorMessage through the wire (what the provider decodes). */
-const roundTrip = (m: CoordinatorMessage) => fromBinary(CoordinatorMessageSchema, toBinary(CoordinatorMessageSchema, m));
+const roundTrip = (m: CoordinatorMessage) =>
+  fromBinary(CoordinatorMessageSchema, toBinary(CoordinatorMessageSchema, m));
 
 describe("frames: Register", () => {
   it("accepts an honest registration", () => {
     const r = registrationFromFrame(register());
     assert.equal(r.serial, "MAC-1");
-    assert.deepEqual(r.models.map((m) => m.id), ["gpt-oss-20b"]);
+    assert.deepEqual(
+      r.models.map((m) => m.id),
+      ["gpt-oss-20b"],
+    );
     assert.deepEqual(r.publicKey, key);
   });
 
@@ -81,8 +103,22 @@ describe("frames: Register", () => {
       prefillTps: 1200,
       maxModelSlots: 3,
       models: [
-        { id: "gpt-oss-20b", sizeBytes: 12_000_000_000n, quantization: "mxfp4", contextLength: 131_072, isVision: false, templateRenderOk: true },
-        { id: "mlx-community/gemma-3@4bit", sizeBytes: 2n ** 41n, quantization: "4bit", contextLength: wireBounds.maxContextTokens, isVision: true, templateRenderOk: false },
+        {
+          id: "gpt-oss-20b",
+          sizeBytes: 12_000_000_000n,
+          quantization: "mxfp4",
+          contextLength: 131_072,
+          isVision: false,
+          templateRenderOk: true,
+        },
+        {
+          id: "mlx-community/gemma-3@4bit",
+          sizeBytes: 2n ** 41n,
+          quantization: "4bit",
+          contextLength: wireBounds.maxContextTokens,
+          isVision: true,
+          templateRenderOk: false,
+        },
         { id: "qwen3:8b", sizeBytes: 0n },
       ],
       publicKey: new Uint8Array(32).map((_, i) => i),
@@ -98,10 +134,31 @@ describe("frames: Register", () => {
       prefillTps: 1200,
       maxModelSlots: 3,
       models: [
-        { id: "gpt-oss-20b", sizeBytes: 12_000_000_000, quantization: "mxfp4", contextLength: 131_072, isVision: false, templateRenderOk: true },
-        { id: "mlx-community/gemma-3@4bit", sizeBytes: 2 ** 41, quantization: "4bit", contextLength: wireBounds.maxContextTokens, isVision: true, templateRenderOk: false },
+        {
+          id: "gpt-oss-20b",
+          sizeBytes: 12_000_000_000,
+          quantization: "mxfp4",
+          contextLength: 131_072,
+          isVision: false,
+          templateRenderOk: true,
+        },
+        {
+          id: "mlx-community/gemma-3@4bit",
+          sizeBytes: 2 ** 41,
+          quantization: "4bit",
+          contextLength: wireBounds.maxContextTokens,
+          isVision: true,
+          templateRenderOk: false,
+        },
         // template_render_ok absent on the wire: no opinion (undefined), not false.
-        { id: "qwen3:8b", sizeBytes: 0, quantization: "", contextLength: 0, isVision: false, templateRenderOk: undefined },
+        {
+          id: "qwen3:8b",
+          sizeBytes: 0,
+          quantization: "",
+          contextLength: 0,
+          isVision: false,
+          templateRenderOk: undefined,
+        },
       ],
       privateOnly: true,
     });
@@ -124,8 +181,20 @@ describe("frames: Register", () => {
   });
 
   it("reads max_model_slots 0 as 1 and caps it at the per-provider model bound", () => {
-    const cases: [number, number][] = [[0, 1], [1, 1], [7, 7], [wireBounds.maxModelsPerProvider, wireBounds.maxModelsPerProvider], [wireBounds.maxModelsPerProvider + 1, wireBounds.maxModelsPerProvider], [U32_MAX, wireBounds.maxModelsPerProvider]];
-    for (const [maxModelSlots, expected] of cases) assert.equal(registrationFromFrame(register({ maxModelSlots })).maxModelSlots, expected, `max_model_slots ${maxModelSlots}`);
+    const cases: [number, number][] = [
+      [0, 1],
+      [1, 1],
+      [7, 7],
+      [wireBounds.maxModelsPerProvider, wireBounds.maxModelsPerProvider],
+      [wireBounds.maxModelsPerProvider + 1, wireBounds.maxModelsPerProvider],
+      [U32_MAX, wireBounds.maxModelsPerProvider],
+    ];
+    for (const [maxModelSlots, expected] of cases)
+      assert.equal(
+        registrationFromFrame(register({ maxModelSlots })).maxModelSlots,
+        expected,
+        `max_model_slots ${maxModelSlots}`,
+      );
   });
 
   it("keeps non-finite rates out", () => {
@@ -135,24 +204,51 @@ describe("frames: Register", () => {
 
   it("reads negative, zero and non-finite rates and memory figures as 0, and keeps positive ones exactly", () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, -0, 0, -Number.MIN_VALUE]) {
-      const r = registrationFromFrame(register({ decodeTps: bad, prefillTps: bad, hardware: { memoryGb: bad, memoryBandwidthGbs: bad } }));
+      const r = registrationFromFrame(
+        register({ decodeTps: bad, prefillTps: bad, hardware: { memoryGb: bad, memoryBandwidthGbs: bad } }),
+      );
       assert.ok(Object.is(r.decodeTps, 0) && Object.is(r.prefillTps, 0), `rates ${bad}`);
       assert.ok(Object.is(r.hardware.memoryGb, 0) && Object.is(r.hardware.memoryBandwidthGbs, 0), `memory ${bad}`);
     }
-    const r = registrationFromFrame(register({ decodeTps: Number.MIN_VALUE, prefillTps: 1e300, hardware: { memoryGb: 0.5, memoryBandwidthGbs: Number.MAX_VALUE } }));
-    assert.deepEqual([r.decodeTps, r.prefillTps, r.hardware.memoryGb, r.hardware.memoryBandwidthGbs], [Number.MIN_VALUE, 1e300, 0.5, Number.MAX_VALUE]);
+    const r = registrationFromFrame(
+      register({
+        decodeTps: Number.MIN_VALUE,
+        prefillTps: 1e300,
+        hardware: { memoryGb: 0.5, memoryBandwidthGbs: Number.MAX_VALUE },
+      }),
+    );
+    assert.deepEqual(
+      [r.decodeTps, r.prefillTps, r.hardware.memoryGb, r.hardware.memoryBandwidthGbs],
+      [Number.MIN_VALUE, 1e300, 0.5, Number.MAX_VALUE],
+    );
   });
 
   it("refuses serials with NUL, controls, HTML, or past the length bound", () => {
-    for (const serial of ["MAC\u00001", "MAC\n1", "<b>MAC</b>", "", " MAC", "x".repeat(wireBounds.maxSerialChars + 1)]) {
+    for (const serial of [
+      "MAC\u00001",
+      "MAC\n1",
+      "<b>MAC</b>",
+      "",
+      " MAC",
+      "x".repeat(wireBounds.maxSerialChars + 1),
+    ]) {
       violation(() => registrationFromFrame(register({ serial })), /^serial$/);
     }
-    assert.equal(registrationFromFrame(register({ serial: "x".repeat(wireBounds.maxSerialChars) })).serial.length, wireBounds.maxSerialChars);
+    assert.equal(
+      registrationFromFrame(register({ serial: "x".repeat(wireBounds.maxSerialChars) })).serial.length,
+      wireBounds.maxSerialChars,
+    );
   });
 
   it("bounds the auth token by length only", () => {
-    violation(() => registrationFromFrame(register({ authToken: "t".repeat(wireBounds.maxAuthTokenChars + 1) })), /^auth_token$/);
-    assert.equal(registrationFromFrame(register({ authToken: "t".repeat(wireBounds.maxAuthTokenChars) })).authToken.length, wireBounds.maxAuthTokenChars);
+    violation(
+      () => registrationFromFrame(register({ authToken: "t".repeat(wireBounds.maxAuthTokenChars + 1) })),
+      /^auth_token$/,
+    );
+    assert.equal(
+      registrationFromFrame(register({ authToken: "t".repeat(wireBounds.maxAuthTokenChars) })).authToken.length,
+      wireBounds.maxAuthTokenChars,
+    );
     // Empty is not a protocol violation here: authentication refuses it later.
     assert.equal(registrationFromFrame(register({ authToken: "" })).authToken, "");
   });
@@ -162,74 +258,143 @@ describe("frames: Register", () => {
     violation(() => registrationFromFrame(register({ version: "v".repeat(33) })), /^version$/);
     for (const control of ["\u0000", "\t", "\u007f", "\u0085", "\u2028", "\u2029"]) {
       violation(() => registrationFromFrame(register({ version: `0.7${control}` })), /^version$/);
-      violation(() => registrationFromFrame(register({ hardware: { chipName: `M4${control}` } })), /^hardware\.chip_name$/);
-      violation(() => registrationFromFrame(register({ hardware: { chipFamily: `M4${control}` } })), /^hardware\.chip_family$/);
-      violation(() => registrationFromFrame(register({ models: [{ id: "m", quantization: `4bit${control}` }] })), /^models\[0\]\.quantization$/);
+      violation(
+        () => registrationFromFrame(register({ hardware: { chipName: `M4${control}` } })),
+        /^hardware\.chip_name$/,
+      );
+      violation(
+        () => registrationFromFrame(register({ hardware: { chipFamily: `M4${control}` } })),
+        /^hardware\.chip_family$/,
+      );
+      violation(
+        () => registrationFromFrame(register({ models: [{ id: "m", quantization: `4bit${control}` }] })),
+        /^models\[0\]\.quantization$/,
+      );
     }
     const long = "c".repeat(wireBounds.maxLabelChars);
-    assert.equal(registrationFromFrame(register({ hardware: { chipName: long, chipFamily: long } })).hardware.chipName, long);
+    assert.equal(
+      registrationFromFrame(register({ hardware: { chipName: long, chipFamily: long } })).hardware.chipName,
+      long,
+    );
     violation(() => registrationFromFrame(register({ hardware: { chipName: `${long}c` } })), /^hardware\.chip_name$/);
-    violation(() => registrationFromFrame(register({ hardware: { chipFamily: `${long}c` } })), /^hardware\.chip_family$/);
-    violation(() => registrationFromFrame(register({ models: [{ id: "m", quantization: `${long}q` }] })), /^models\[0\]\.quantization$/);
+    violation(
+      () => registrationFromFrame(register({ hardware: { chipFamily: `${long}c` } })),
+      /^hardware\.chip_family$/,
+    );
+    violation(
+      () => registrationFromFrame(register({ models: [{ id: "m", quantization: `${long}q` }] })),
+      /^models\[0\]\.quantization$/,
+    );
     // Printable non-ASCII is fine.
-    assert.equal(registrationFromFrame(register({ hardware: { chipName: "Apple M4 Max™ — 苹果" } })).hardware.chipName, "Apple M4 Max™ — 苹果");
+    assert.equal(
+      registrationFromFrame(register({ hardware: { chipName: "Apple M4 Max™ — 苹果" } })).hardware.chipName,
+      "Apple M4 Max™ — 苹果",
+    );
   });
 
   it("refuses model ids with NUL, HTML, or 100 KB of text, and duplicated ids", () => {
-    for (const id of ["gpt\u0000oss", "<script>alert(1)</script>", "a".repeat(100_000), "x".repeat(wireBounds.maxModelIdChars + 1)]) {
+    for (const id of [
+      "gpt\u0000oss",
+      "<script>alert(1)</script>",
+      "a".repeat(100_000),
+      "x".repeat(wireBounds.maxModelIdChars + 1),
+    ]) {
       violation(() => registrationFromFrame(register({ models: [{ id }] })), /^models\[0\]\.id$/);
     }
     violation(() => registrationFromFrame(register({ models: [{ id: "m" }, { id: "m" }] })), /^models\[1\]\.id$/);
-    assert.equal(registrationFromFrame(register({ models: [{ id: "mlx-community/gemma-3@4bit" }] })).models[0]!.id, "mlx-community/gemma-3@4bit");
+    assert.equal(
+      registrationFromFrame(register({ models: [{ id: "mlx-community/gemma-3@4bit" }] })).models[0]!.id,
+      "mlx-community/gemma-3@4bit",
+    );
   });
 
   it("names the offending model by index, and refuses an empty id", () => {
-    violation(() => registrationFromFrame(register({ models: [{ id: "a" }, { id: "b" }, { id: "" }] })), /^models\[2\]\.id$/);
+    violation(
+      () => registrationFromFrame(register({ models: [{ id: "a" }, { id: "b" }, { id: "" }] })),
+      /^models\[2\]\.id$/,
+    );
     violation(() => registrationFromFrame(register({ models: [{ id: "/leading-slash" }] })), /^models\[0\]\.id$/);
     // Ids are compared exactly: case differs, so no duplicate.
-    assert.deepEqual(registrationFromFrame(register({ models: [{ id: "M" }, { id: "m" }] })).models.map((m) => m.id), ["M", "m"]);
+    assert.deepEqual(
+      registrationFromFrame(register({ models: [{ id: "M" }, { id: "m" }] })).models.map((m) => m.id),
+      ["M", "m"],
+    );
   });
 
   it("bounds model sizes at 2 TiB and context lengths at 16,777,216 tokens", () => {
     const maxBytes = BigInt(wireBounds.maxModelBytes);
-    assert.equal(registrationFromFrame(register({ models: [{ id: "m", sizeBytes: maxBytes }] })).models[0]!.sizeBytes, wireBounds.maxModelBytes);
+    assert.equal(
+      registrationFromFrame(register({ models: [{ id: "m", sizeBytes: maxBytes }] })).models[0]!.sizeBytes,
+      wireBounds.maxModelBytes,
+    );
     for (const sizeBytes of [maxBytes + 1n, 2n ** 53n + 1n, U64_MAX]) {
-      violation(() => registrationFromFrame(register({ models: [{ id: "m", sizeBytes }] })), /^models\[0\]\.size_bytes$/);
+      violation(
+        () => registrationFromFrame(register({ models: [{ id: "m", sizeBytes }] })),
+        /^models\[0\]\.size_bytes$/,
+      );
     }
-    assert.equal(registrationFromFrame(register({ models: [{ id: "m", contextLength: wireBounds.maxContextTokens }] })).models[0]!.contextLength, wireBounds.maxContextTokens);
+    assert.equal(
+      registrationFromFrame(register({ models: [{ id: "m", contextLength: wireBounds.maxContextTokens }] })).models[0]!
+        .contextLength,
+      wireBounds.maxContextTokens,
+    );
     for (const contextLength of [wireBounds.maxContextTokens + 1, U32_MAX]) {
-      violation(() => registrationFromFrame(register({ models: [{ id: "m", contextLength }] })), /^models\[0\]\.context_length$/);
+      violation(
+        () => registrationFromFrame(register({ models: [{ id: "m", contextLength }] })),
+        /^models\[0\]\.context_length$/,
+      );
     }
   });
 
   it("caps the model list and requires a 32-byte Ed25519 public key", () => {
     const models = Array.from({ length: wireBounds.maxModelsPerProvider + 1 }, (_, i) => ({ id: `m${i}` }));
     violation(() => registrationFromFrame(register({ models })), /^models$/);
-    assert.equal(registrationFromFrame(register({ models: models.slice(1) })).models.length, wireBounds.maxModelsPerProvider);
+    assert.equal(
+      registrationFromFrame(register({ models: models.slice(1) })).models.length,
+      wireBounds.maxModelsPerProvider,
+    );
     violation(() => registrationFromFrame(register({ publicKey: new Uint8Array(0) })), /^public_key$/);
     violation(() => registrationFromFrame(register({ publicKey: new Uint8Array(31) })), /^public_key$/);
     violation(() => registrationFromFrame(register({ publicKey: new Uint8Array(33) })), /^public_key$/);
   });
 
   it("gives the violation a message naming field and reason", () => {
-    assert.throws(() => registrationFromFrame(register({ publicKey: new Uint8Array(0) })), (e: unknown) => {
-      assert.ok(e instanceof ProtocolViolation);
-      assert.equal(e.name, "ProtocolViolation");
-      assert.equal(e.message, "public_key: an Ed25519 public key (32 bytes) is required");
-      return true;
-    });
+    assert.throws(
+      () => registrationFromFrame(register({ publicKey: new Uint8Array(0) })),
+      (e: unknown) => {
+        assert.ok(e instanceof ProtocolViolation);
+        assert.equal(e.name, "ProtocolViolation");
+        assert.equal(e.message, "public_key: an Ed25519 public key (32 bytes) is required");
+        return true;
+      },
+    );
   });
 });
 
 describe("frames: Heartbeat", () => {
   it("caps a 2^64 token budget and refuses NUL model names in slots and warm models", () => {
     const h = heartbeatFromFrame(
-      create(HeartbeatSchema, { capacity: { slots: [{ model: "gpt-oss-20b", activeTokenBudgetMax: 2n ** 64n - 1n, kvBytesPerToken: 2n ** 63n }] } }),
+      create(HeartbeatSchema, {
+        capacity: {
+          slots: [{ model: "gpt-oss-20b", activeTokenBudgetMax: 2n ** 64n - 1n, kvBytesPerToken: 2n ** 63n }],
+        },
+      }),
     );
     assert.ok(h.slots[0]!.tokenBudgetMax <= 2 ** 40 && Number.isSafeInteger(h.slots[0]!.tokenBudgetMax));
-    violation(() => heartbeatFromFrame(create(HeartbeatSchema, { capacity: { slots: [{ model: "bad\u0000" }] } })), /slots\[0\]\.model/);
+    violation(
+      () => heartbeatFromFrame(create(HeartbeatSchema, { capacity: { slots: [{ model: "bad\u0000" }] } })),
+      /slots\[0\]\.model/,
+    );
     violation(() => heartbeatFromFrame(create(HeartbeatSchema, { warmModels: ["bad\u0000"] })), /warm_models\[0\]/);
-    violation(() => heartbeatFromFrame(create(HeartbeatSchema, { capacity: { slots: [{ model: "m", maxConcurrency: wireBounds.maxSlotCounter + 1 }] } })), /max_concurrency/);
+    violation(
+      () =>
+        heartbeatFromFrame(
+          create(HeartbeatSchema, {
+            capacity: { slots: [{ model: "m", maxConcurrency: wireBounds.maxSlotCounter + 1 }] },
+          }),
+        ),
+      /max_concurrency/,
+    );
   });
 
   it("maps every field of a full heartbeat, read off the wire", () => {
@@ -320,7 +485,8 @@ describe("frames: Heartbeat", () => {
       [-1 as ProviderStatus, "idle"],
       [0x7fffffff as ProviderStatus, "idle"],
     ];
-    for (const [status, expected] of cases) assert.equal(heartbeatFromFrame(heartbeat({ status })).status, expected, `status ${status}`);
+    for (const [status, expected] of cases)
+      assert.equal(heartbeatFromFrame(heartbeat({ status })).status, expected, `status ${status}`);
   });
 
   it("maps each thermal state, and unknown or absent ones to nominal", () => {
@@ -333,7 +499,12 @@ describe("frames: Heartbeat", () => {
       [5 as ThermalState, "nominal"],
       [-4 as ThermalState, "nominal"],
     ];
-    for (const [thermalState, expected] of cases) assert.equal(heartbeatFromFrame(heartbeat({ system: { thermalState } })).thermal, expected, `thermal ${thermalState}`);
+    for (const [thermalState, expected] of cases)
+      assert.equal(
+        heartbeatFromFrame(heartbeat({ system: { thermalState } })).thermal,
+        expected,
+        `thermal ${thermalState}`,
+      );
     assert.equal(heartbeatFromFrame(heartbeat({ capacity: {} })).thermal, "nominal");
   });
 
@@ -347,7 +518,8 @@ describe("frames: Heartbeat", () => {
       [5 as SlotState, "idle"],
       [-1 as SlotState, "idle"],
     ];
-    for (const [state, expected] of cases) assert.equal(heartbeatFromFrame(slot({ model: "m", state })).slots[0]!.state, expected, `slot state ${state}`);
+    for (const [state, expected] of cases)
+      assert.equal(heartbeatFromFrame(slot({ model: "m", state })).slots[0]!.state, expected, `slot state ${state}`);
   });
 
   it("clamps memory pressure and CPU usage to 0..1, reading non-finite values as 0", () => {
@@ -370,7 +542,8 @@ describe("frames: Heartbeat", () => {
   });
 
   it("keeps free_for_load_gb absent as undefined, and reads negative or non-finite values as 0", () => {
-    const free = (freeForLoadGb: number | undefined) => heartbeatFromFrame(heartbeat({ capacity: freeForLoadGb === undefined ? {} : { freeForLoadGb } })).freeForLoadGb;
+    const free = (freeForLoadGb: number | undefined) =>
+      heartbeatFromFrame(heartbeat({ capacity: freeForLoadGb === undefined ? {} : { freeForLoadGb } })).freeForLoadGb;
     assert.equal(free(undefined), undefined);
     assert.equal(free(0), 0);
     assert.equal(free(12.5), 12.5);
@@ -380,7 +553,8 @@ describe("frames: Heartbeat", () => {
     // Presence survives the wire (proto3 optional).
     assert.equal(heartbeatFromFrame(viaWire("heartbeat", { capacity: { freeForLoadGb: 0 } })).freeForLoadGb, 0);
     assert.equal(heartbeatFromFrame(viaWire("heartbeat", { capacity: { totalMemoryGb: 8 } })).freeForLoadGb, undefined);
-    for (const totalMemoryGb of [-1, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(heartbeatFromFrame(heartbeat({ capacity: { totalMemoryGb } })).totalMemoryGb, 0);
+    for (const totalMemoryGb of [-1, Number.NaN, Number.POSITIVE_INFINITY])
+      assert.equal(heartbeatFromFrame(heartbeat({ capacity: { totalMemoryGb } })).totalMemoryGb, 0);
   });
 
   it("bounds every slot counter at 4,096 and names the slot", () => {
@@ -390,20 +564,43 @@ describe("frames: Heartbeat", () => {
     for (const field of ["numRunning", "numWaiting", "maxConcurrency"] as const) {
       const wire = { numRunning: "num_running", numWaiting: "num_waiting", maxConcurrency: "max_concurrency" }[field];
       for (const v of [max + 1, U32_MAX]) {
-        violation(() => heartbeatFromFrame(heartbeat({ capacity: { slots: [{ model: "ok" }, { model: "m", [field]: v }] } })), new RegExp(`^capacity\\.slots\\[1\\]\\.${wire}$`));
+        violation(
+          () => heartbeatFromFrame(heartbeat({ capacity: { slots: [{ model: "ok" }, { model: "m", [field]: v }] } })),
+          new RegExp(`^capacity\\.slots\\[1\\]\\.${wire}$`),
+        );
       }
     }
   });
 
   it("clamps each token budget and KV cost to 2^40, keeping smaller values exact", () => {
     const cap = 2 ** 40;
-    const cases: [bigint, number][] = [[0n, 0], [1n, 1], [BigInt(cap) - 1n, cap - 1], [BigInt(cap), cap], [BigInt(cap) + 1n, cap], [2n ** 53n + 1n, cap], [U64_MAX, cap]];
+    const cases: [bigint, number][] = [
+      [0n, 0],
+      [1n, 1],
+      [BigInt(cap) - 1n, cap - 1],
+      [BigInt(cap), cap],
+      [BigInt(cap) + 1n, cap],
+      [2n ** 53n + 1n, cap],
+      [U64_MAX, cap],
+    ];
     for (const [v, expected] of cases) {
-      const s = heartbeatFromFrame(slot({ model: "m", activeTokenBudgetUsed: v, activeTokenBudgetMax: v, kvBytesPerToken: v })).slots[0]!;
-      assert.deepEqual([s.tokenBudgetUsed, s.tokenBudgetMax, s.kvBytesPerToken], [expected, expected, expected], `budget ${v}`);
+      const s = heartbeatFromFrame(
+        slot({ model: "m", activeTokenBudgetUsed: v, activeTokenBudgetMax: v, kvBytesPerToken: v }),
+      ).slots[0]!;
+      assert.deepEqual(
+        [s.tokenBudgetUsed, s.tokenBudgetMax, s.kvBytesPerToken],
+        [expected, expected, expected],
+        `budget ${v}`,
+      );
     }
     // Read off the wire too (uint64 arrives as a bigint).
-    const s = heartbeatFromFrame(viaWire("heartbeat", { capacity: { slots: [{ model: "m", activeTokenBudgetUsed: U64_MAX, activeTokenBudgetMax: 5n, kvBytesPerToken: 2n ** 41n }] } })).slots[0]!;
+    const s = heartbeatFromFrame(
+      viaWire("heartbeat", {
+        capacity: {
+          slots: [{ model: "m", activeTokenBudgetUsed: U64_MAX, activeTokenBudgetMax: 5n, kvBytesPerToken: 2n ** 41n }],
+        },
+      }),
+    ).slots[0]!;
     assert.deepEqual([s.tokenBudgetUsed, s.tokenBudgetMax, s.kvBytesPerToken], [cap, 5, cap]);
   });
 
@@ -419,20 +616,44 @@ describe("frames: Heartbeat", () => {
   it("caps slots and warm models at 64 each and checks every id", () => {
     const n = wireBounds.maxModelsPerProvider;
     const ids = Array.from({ length: n + 1 }, (_, i) => `m${i}`);
-    violation(() => heartbeatFromFrame(heartbeat({ capacity: { slots: ids.map((model) => ({ model })) } })), /^capacity\.slots$/);
+    violation(
+      () => heartbeatFromFrame(heartbeat({ capacity: { slots: ids.map((model) => ({ model })) } })),
+      /^capacity\.slots$/,
+    );
     violation(() => heartbeatFromFrame(heartbeat({ warmModels: ids })), /^warm_models$/);
-    const h = heartbeatFromFrame(heartbeat({ capacity: { slots: ids.slice(1).map((model) => ({ model })) }, warmModels: ids.slice(1) }));
+    const h = heartbeatFromFrame(
+      heartbeat({ capacity: { slots: ids.slice(1).map((model) => ({ model })) }, warmModels: ids.slice(1) }),
+    );
     assert.equal(h.slots.length, n);
     assert.deepEqual(h.warmModels, ids.slice(1));
     violation(() => heartbeatFromFrame(heartbeat({ warmModels: ["a", ""] })), /^warm_models\[1\]$/);
-    violation(() => heartbeatFromFrame(heartbeat({ warmModels: ["x".repeat(wireBounds.maxModelIdChars + 1)] })), /^warm_models\[0\]$/);
+    violation(
+      () => heartbeatFromFrame(heartbeat({ warmModels: ["x".repeat(wireBounds.maxModelIdChars + 1)] })),
+      /^warm_models\[0\]$/,
+    );
     violation(() => heartbeatFromFrame(slot({ model: "" })), /^capacity\.slots\[0\]\.model$/);
     violation(() => heartbeatFromFrame(slot({ model: "<img src=x>" })), /^capacity\.slots\[0\]\.model$/);
   });
 
   it("keeps duplicated slot and warm-model ids as sent (unlike Register, no uniqueness check)", () => {
-    const h = heartbeatFromFrame(heartbeat({ capacity: { slots: [{ model: "m", numRunning: 1 }, { model: "m", numRunning: 2 }] }, warmModels: ["m", "m"] }));
-    assert.deepEqual(h.slots.map((s) => [s.model, s.numRunning]), [["m", 1], ["m", 2]]);
+    const h = heartbeatFromFrame(
+      heartbeat({
+        capacity: {
+          slots: [
+            { model: "m", numRunning: 1 },
+            { model: "m", numRunning: 2 },
+          ],
+        },
+        warmModels: ["m", "m"],
+      }),
+    );
+    assert.deepEqual(
+      h.slots.map((s) => [s.model, s.numRunning]),
+      [
+        ["m", 1],
+        ["m", 2],
+      ],
+    );
     assert.deepEqual(h.warmModels, ["m", "m"]);
   });
 });
@@ -464,59 +685,99 @@ describe("frames: InferenceChunk deltas", () => {
   });
 
   it("drops empty content and reasoning and empty oneofs, but keeps an empty role and a bare tool-call index", () => {
-    const out = deltasFromChunk(chunk([
-      { delta: { case: "content", value: "" } },
-      { delta: { case: "reasoning", value: "" } },
-      { delta: { case: undefined } },
-      { delta: { case: "role", value: "" } },
-      { delta: { case: "toolCall", value: {} } },
-    ]));
-    assert.deepStrictEqual(out, [{ kind: "role", role: "" }, { kind: "tool_call", index: 0 }]);
+    const out = deltasFromChunk(
+      chunk([
+        { delta: { case: "content", value: "" } },
+        { delta: { case: "reasoning", value: "" } },
+        { delta: { case: undefined } },
+        { delta: { case: "role", value: "" } },
+        { delta: { case: "toolCall", value: {} } },
+      ]),
+    );
+    assert.deepStrictEqual(out, [
+      { kind: "role", role: "" },
+      { kind: "tool_call", index: 0 },
+    ]);
   });
 
   it("ignores a delta kind it does not know, whether from a newer schema on the wire or in memory", () => {
     // ProviderMessage.inference_chunk { deltas { <field 9>: "x" } }, then a content delta.
     const unknownDelta = [(9 << 3) | 2, 1, 0x78];
     const contentDelta = [(2 << 3) | 2, 1, 0x79];
-    const chunkBody = [(2 << 3) | 2, unknownDelta.length, ...unknownDelta, (2 << 3) | 2, contentDelta.length, ...contentDelta];
+    const chunkBody = [
+      (2 << 3) | 2,
+      unknownDelta.length,
+      ...unknownDelta,
+      (2 << 3) | 2,
+      contentDelta.length,
+      ...contentDelta,
+    ];
     const m = decodeProviderMessage(new Uint8Array([(4 << 3) | 2, chunkBody.length, ...chunkBody]));
     assert.equal(m.msg.case, "inferenceChunk");
     assert.deepStrictEqual(deltasFromChunk(m.msg.value as InferenceChunk), [{ kind: "content", text: "y" }]);
     const future = chunk([{ delta: { case: "content", value: "a" } }]);
-    future.deltas.unshift({ ...future.deltas[0]!, delta: { case: "image", value: "png" } as unknown as InferenceChunk["deltas"][number]["delta"] });
+    future.deltas.unshift({
+      ...future.deltas[0]!,
+      delta: { case: "image", value: "png" } as unknown as InferenceChunk["deltas"][number]["delta"],
+    });
     assert.deepStrictEqual(deltasFromChunk(future), [{ kind: "content", text: "a" }]);
   });
 
   it("passes content, reasoning and tool-call arguments through verbatim (they are model output, not labels)", () => {
     const text = `line1\nline2\u0000\u2028<b>${"z".repeat(100_000)}`;
-    const out = deltasFromChunk(chunk([
-      { delta: { case: "content", value: text } },
-      { delta: { case: "reasoning", value: text } },
-      { delta: { case: "toolCall", value: { index: 0, arguments: text } } },
-    ]));
-    assert.deepStrictEqual(out, [{ kind: "content", text }, { kind: "reasoning", text }, { kind: "tool_call", index: 0, arguments: text }]);
+    const out = deltasFromChunk(
+      chunk([
+        { delta: { case: "content", value: text } },
+        { delta: { case: "reasoning", value: text } },
+        { delta: { case: "toolCall", value: { index: 0, arguments: text } } },
+      ]),
+    );
+    assert.deepStrictEqual(out, [
+      { kind: "content", text },
+      { kind: "reasoning", text },
+      { kind: "tool_call", index: 0, arguments: text },
+    ]);
   });
 
   it("bounds deltas per chunk and tool-call fields", () => {
-    const many = Array.from({ length: wireBounds.maxDeltasPerChunk + 1 }, () => ({ delta: { case: "content" as const, value: "x" } }));
+    const many = Array.from({ length: wireBounds.maxDeltasPerChunk + 1 }, () => ({
+      delta: { case: "content" as const, value: "x" },
+    }));
     violation(() => deltasFromChunk(create(InferenceChunkSchema, { deltas: many })), /deltas/);
-    assert.equal(deltasFromChunk(create(InferenceChunkSchema, { deltas: many.slice(1) })).length, wireBounds.maxDeltasPerChunk);
-    violation(() => deltasFromChunk(create(InferenceChunkSchema, { deltas: [{ delta: { case: "toolCall", value: { index: 256 } } }] })), /tool_call\.index/);
+    assert.equal(
+      deltasFromChunk(create(InferenceChunkSchema, { deltas: many.slice(1) })).length,
+      wireBounds.maxDeltasPerChunk,
+    );
+    violation(
+      () =>
+        deltasFromChunk(
+          create(InferenceChunkSchema, { deltas: [{ delta: { case: "toolCall", value: { index: 256 } } }] }),
+        ),
+      /tool_call\.index/,
+    );
   });
 
   it("counts empty deltas against the per-chunk bound", () => {
-    const empties = Array.from({ length: wireBounds.maxDeltasPerChunk + 1 }, () => ({ delta: { case: "content" as const, value: "" } }));
+    const empties = Array.from({ length: wireBounds.maxDeltasPerChunk + 1 }, () => ({
+      delta: { case: "content" as const, value: "" },
+    }));
     violation(() => deltasFromChunk(chunk(empties)), /^inference_chunk\.deltas$/);
   });
 
   it("bounds the role, tool-call index, id and name exactly at their limits", () => {
     const role = "r".repeat(wireBounds.maxRoleChars);
-    assert.deepStrictEqual(deltasFromChunk(chunk([{ delta: { case: "role", value: role } }])), [{ kind: "role", role }]);
+    assert.deepStrictEqual(deltasFromChunk(chunk([{ delta: { case: "role", value: role } }])), [
+      { kind: "role", role },
+    ]);
     violation(() => deltasFromChunk(chunk([{ delta: { case: "role", value: `${role}r` } }])), /^delta\.role$/);
     violation(() => deltasFromChunk(chunk([{ delta: { case: "role", value: "assistant\n" } }])), /^delta\.role$/);
 
-    const tool = (value: { index?: number; id?: string; name?: string }) => deltasFromChunk(chunk([{ delta: { case: "toolCall", value } }]));
-    assert.equal((tool({ index: wireBounds.maxToolCallIndex })[0] as { index: number }).index, wireBounds.maxToolCallIndex);
+    const tool = (value: { index?: number; id?: string; name?: string }) =>
+      deltasFromChunk(chunk([{ delta: { case: "toolCall", value } }]));
+    assert.equal(
+      (tool({ index: wireBounds.maxToolCallIndex })[0] as { index: number }).index,
+      wireBounds.maxToolCallIndex,
+    );
     violation(() => tool({ index: U32_MAX }), /^delta\.tool_call\.index$/);
     const id = "i".repeat(wireBounds.maxToolCallIdChars);
     const name = "n".repeat(wireBounds.maxToolNameChars);
@@ -528,30 +789,54 @@ describe("frames: InferenceChunk deltas", () => {
   });
 
   it("refuses the whole chunk when one delta is bad, even after good ones", () => {
-    violation(() => deltasFromChunk(chunk([{ delta: { case: "content", value: "ok" } }, { delta: { case: "role", value: "\u0007" } }])), /^delta\.role$/);
+    violation(
+      () =>
+        deltasFromChunk(
+          chunk([{ delta: { case: "content", value: "ok" } }, { delta: { case: "role", value: "\u0007" } }]),
+        ),
+      /^delta\.role$/,
+    );
   });
 });
 
 describe("frames: InferenceComplete", () => {
   it("refuses a usage count no request can reach (3e9 is a valid uint32) without failing the completion", () => {
-    const ok = completeFromFrame(create(InferenceCompleteSchema, { usage: { promptTokens: wireBounds.maxUsageTokens, completionTokens: 3 } }));
+    const ok = completeFromFrame(
+      create(InferenceCompleteSchema, { usage: { promptTokens: wireBounds.maxUsageTokens, completionTokens: 3 } }),
+    );
     assert.equal(ok.usageRefused, undefined);
     assert.equal(ok.usage.promptTokens, wireBounds.maxUsageTokens);
-    const bad = completeFromFrame(create(InferenceCompleteSchema, { usage: { promptTokens: 3_000_000_000, completionTokens: 3 } }));
+    const bad = completeFromFrame(
+      create(InferenceCompleteSchema, { usage: { promptTokens: 3_000_000_000, completionTokens: 3 } }),
+    );
     assert.match(bad.usageRefused ?? "", /usage\.prompt_tokens/);
     assert.deepEqual(bad.usage, { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 });
-    const bad2 = completeFromFrame(create(InferenceCompleteSchema, { usage: { completionTokens: wireBounds.maxUsageTokens + 1 } }));
+    const bad2 = completeFromFrame(
+      create(InferenceCompleteSchema, { usage: { completionTokens: wireBounds.maxUsageTokens + 1 } }),
+    );
     assert.match(bad2.usageRefused ?? "", /usage\.completion_tokens/);
   });
 
   it("maps a full completion exactly, read off the wire", () => {
-    const c = viaWire("inferenceComplete", { requestId: "req_9", finishReason: FinishReason.TOOL_CALLS, usage: { promptTokens: 120, completionTokens: 45, reasoningTokens: 30 } });
-    assert.deepStrictEqual(completeFromFrame(c), { kind: "complete", finishReason: "tool_calls", usage: { promptTokens: 120, completionTokens: 45, reasoningTokens: 30 } });
+    const c = viaWire("inferenceComplete", {
+      requestId: "req_9",
+      finishReason: FinishReason.TOOL_CALLS,
+      usage: { promptTokens: 120, completionTokens: 45, reasoningTokens: 30 },
+    });
+    assert.deepStrictEqual(completeFromFrame(c), {
+      kind: "complete",
+      finishReason: "tool_calls",
+      usage: { promptTokens: 120, completionTokens: 45, reasoningTokens: 30 },
+    });
   });
 
   it("reads absent usage as zero usage, not as a refusal", () => {
     const c = completeFromFrame(create(InferenceCompleteSchema));
-    assert.deepStrictEqual(c, { kind: "complete", finishReason: "stop", usage: { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 } });
+    assert.deepStrictEqual(c, {
+      kind: "complete",
+      finishReason: "stop",
+      usage: { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 },
+    });
     assert.ok(!("usageRefused" in c));
   });
 
@@ -565,27 +850,47 @@ describe("frames: InferenceComplete", () => {
       [5 as FinishReason, "stop"],
       [99 as FinishReason, "stop"],
     ];
-    for (const [finishReason, expected] of cases) assert.equal(completeFromFrame(create(InferenceCompleteSchema, { finishReason })).finishReason, expected, `finish ${finishReason}`);
+    for (const [finishReason, expected] of cases)
+      assert.equal(
+        completeFromFrame(create(InferenceCompleteSchema, { finishReason })).finishReason,
+        expected,
+        `finish ${finishReason}`,
+      );
     // finish_reason = -1: a ten-byte varint, decoded as -1 (open enum).
-    const negative = decodeProviderMessage(new Uint8Array([(5 << 3) | 2, 11, (2 << 3) | 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    const negative = decodeProviderMessage(
+      new Uint8Array([(5 << 3) | 2, 11, (2 << 3) | 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+    );
     assert.equal(negative.msg.case, "inferenceComplete");
     assert.equal(completeFromFrame(negative.msg.value as Parameters<typeof completeFromFrame>[0]).finishReason, "stop");
   });
 
   it("refuses each usage count past the bound, keeping the finish reason and naming the first bad field", () => {
     const max = wireBounds.maxUsageTokens;
-    for (const [field, wire] of [["promptTokens", "prompt_tokens"], ["completionTokens", "completion_tokens"], ["reasoningTokens", "reasoning_tokens"]] as const) {
+    for (const [field, wire] of [
+      ["promptTokens", "prompt_tokens"],
+      ["completionTokens", "completion_tokens"],
+      ["reasoningTokens", "reasoning_tokens"],
+    ] as const) {
       for (const v of [max + 1, U32_MAX]) {
-        const c = completeFromFrame(create(InferenceCompleteSchema, { finishReason: FinishReason.LENGTH, usage: { promptTokens: 1, completionTokens: 1, reasoningTokens: 1, [field]: v } }));
+        const c = completeFromFrame(
+          create(InferenceCompleteSchema, {
+            finishReason: FinishReason.LENGTH,
+            usage: { promptTokens: 1, completionTokens: 1, reasoningTokens: 1, [field]: v },
+          }),
+        );
         assert.equal(c.kind, "complete");
         assert.equal(c.finishReason, "length");
         assert.equal(c.usageRefused, `usage.${wire}: out of range (0..${max})`);
         assert.deepStrictEqual(c.usage, { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 });
       }
     }
-    const both = completeFromFrame(create(InferenceCompleteSchema, { usage: { completionTokens: U32_MAX, reasoningTokens: U32_MAX } }));
+    const both = completeFromFrame(
+      create(InferenceCompleteSchema, { usage: { completionTokens: U32_MAX, reasoningTokens: U32_MAX } }),
+    );
     assert.match(both.usageRefused ?? "", /^usage\.completion_tokens:/);
-    const atMax = completeFromFrame(create(InferenceCompleteSchema, { usage: { promptTokens: max, completionTokens: max, reasoningTokens: max } }));
+    const atMax = completeFromFrame(
+      create(InferenceCompleteSchema, { usage: { promptTokens: max, completionTokens: max, reasoningTokens: max } }),
+    );
     assert.deepStrictEqual(atMax.usage, { promptTokens: max, completionTokens: max, reasoningTokens: max });
     assert.equal(atMax.usageRefused, undefined);
   });
@@ -593,7 +898,9 @@ describe("frames: InferenceComplete", () => {
 
 describe("frames: InferenceError", () => {
   it("maps an out-of-range error status to 500 and strips control characters from the message", () => {
-    const e = errorFromFrame(create(InferenceErrorSchema, { statusCode: 200, message: `boom\u0000\nsecond line${"x".repeat(10_000)}` }));
+    const e = errorFromFrame(
+      create(InferenceErrorSchema, { statusCode: 200, message: `boom\u0000\nsecond line${"x".repeat(10_000)}` }),
+    );
     assert.equal(e.statusCode, 500);
     assert.ok(!/[\u0000-\u001f]/.test(e.message));
     assert.ok(e.message.length <= wireBounds.maxErrorMessageChars + 1);
@@ -601,13 +908,39 @@ describe("frames: InferenceError", () => {
   });
 
   it("maps a full error exactly, read off the wire", () => {
-    const e = viaWire("inferenceError", { requestId: "req_3", statusCode: 503, message: "no KV room", reason: ErrorReason.CAPACITY });
-    assert.deepStrictEqual(errorFromFrame(e), { kind: "error", statusCode: 503, message: "no KV room", reason: "capacity" });
+    const e = viaWire("inferenceError", {
+      requestId: "req_3",
+      statusCode: 503,
+      message: "no KV room",
+      reason: ErrorReason.CAPACITY,
+    });
+    assert.deepStrictEqual(errorFromFrame(e), {
+      kind: "error",
+      statusCode: 503,
+      message: "no KV room",
+      reason: "capacity",
+    });
   });
 
   it("keeps statuses 400..599 and reads everything else as 500", () => {
-    const cases: [number, number][] = [[0, 500], [200, 500], [399, 500], [400, 400], [404, 404], [500, 500], [504, 504], [599, 599], [600, 500], [U32_MAX, 500]];
-    for (const [statusCode, expected] of cases) assert.equal(errorFromFrame(create(InferenceErrorSchema, { statusCode, message: "m" })).statusCode, expected, `status ${statusCode}`);
+    const cases: [number, number][] = [
+      [0, 500],
+      [200, 500],
+      [399, 500],
+      [400, 400],
+      [404, 404],
+      [500, 500],
+      [504, 504],
+      [599, 599],
+      [600, 500],
+      [U32_MAX, 500],
+    ];
+    for (const [statusCode, expected] of cases)
+      assert.equal(
+        errorFromFrame(create(InferenceErrorSchema, { statusCode, message: "m" })).statusCode,
+        expected,
+        `status ${statusCode}`,
+      );
   });
 
   it("maps each error reason, and unknown ones to unspecified", () => {
@@ -625,15 +958,26 @@ describe("frames: InferenceError", () => {
       [10 as ErrorReason, "unspecified"],
       [-1 as ErrorReason, "unspecified"],
     ];
-    for (const [reason, expected] of cases) assert.equal(errorFromFrame(create(InferenceErrorSchema, { statusCode: 500, reason })).reason, expected, `reason ${reason}`);
+    for (const [reason, expected] of cases)
+      assert.equal(
+        errorFromFrame(create(InferenceErrorSchema, { statusCode: 500, reason })).reason,
+        expected,
+        `reason ${reason}`,
+      );
   });
 
   it("gives an empty message a default, cuts a long one at 512 characters with an ellipsis, and blanks every control", () => {
     assert.equal(errorFromFrame(create(InferenceErrorSchema, { statusCode: 500 })).message, "provider error");
     const max = wireBounds.maxErrorMessageChars;
     assert.equal(errorFromFrame(create(InferenceErrorSchema, { message: "a".repeat(max) })).message, "a".repeat(max));
-    assert.equal(errorFromFrame(create(InferenceErrorSchema, { message: "a".repeat(max + 1) })).message, `${"a".repeat(max)}…`);
-    assert.equal(errorFromFrame(create(InferenceErrorSchema, { message: "a\u0000b\tc\u007fd\u0085e\u2028f\u2029g" })).message, "a b c d e f g");
+    assert.equal(
+      errorFromFrame(create(InferenceErrorSchema, { message: "a".repeat(max + 1) })).message,
+      `${"a".repeat(max)}…`,
+    );
+    assert.equal(
+      errorFromFrame(create(InferenceErrorSchema, { message: "a\u0000b\tc\u007fd\u0085e\u2028f\u2029g" })).message,
+      "a b c d e f g",
+    );
     // A message made only of controls is blanked, not replaced by the default.
     assert.equal(errorFromFrame(create(InferenceErrorSchema, { message: "\u0000\n" })).message, "  ");
     // Markup is not a control character: it is left for the HTTP layer to escape.
@@ -642,7 +986,13 @@ describe("frames: InferenceError", () => {
 });
 
 describe("frames: coordinator frames", () => {
-  const traits: RequestTraits = { maxTokens: 4_096, estimatedPromptTokens: 1_234, hasTools: true, requiresVision: false, stream: true };
+  const traits: RequestTraits = {
+    maxTokens: 4_096,
+    estimatedPromptTokens: 1_234,
+    hasTools: true,
+    requiresVision: false,
+    stream: true,
+  };
 
   it("builds an InferenceRequest carrying the id, model, body, traits and trace context through the wire", () => {
     const body = new TextEncoder().encode('{"model":"gpt-oss-20b","messages":[]}');
@@ -657,14 +1007,26 @@ describe("frames: coordinator frames", () => {
     assert.equal(r.model, "gpt-oss-20b");
     assert.deepEqual(r.bodyJson, body);
     assert.deepEqual(
-      { maxTokens: r.traits?.maxTokens, estimatedPromptTokens: r.traits?.estimatedPromptTokens, hasTools: r.traits?.hasTools, requiresVision: r.traits?.requiresVision, stream: r.traits?.stream },
+      {
+        maxTokens: r.traits?.maxTokens,
+        estimatedPromptTokens: r.traits?.estimatedPromptTokens,
+        hasTools: r.traits?.hasTools,
+        requiresVision: r.traits?.requiresVision,
+        stream: r.traits?.stream,
+      },
       traits,
     );
     assert.deepEqual(r.traceContext, trace);
   });
 
   it("maps each trait independently and defaults the trace context to none", () => {
-    const flipped: RequestTraits = { maxTokens: 1, estimatedPromptTokens: 0, hasTools: false, requiresVision: true, stream: false };
+    const flipped: RequestTraits = {
+      maxTokens: 1,
+      estimatedPromptTokens: 0,
+      hasTools: false,
+      requiresVision: true,
+      stream: false,
+    };
     const back = roundTrip(inferenceRequestFrame("r", "m", new Uint8Array(), flipped));
     const r = back.msg.value as Extract<CoordinatorMessage["msg"], { case: "inferenceRequest" }>["value"];
     assert.equal(r.traits?.maxTokens, 1);
@@ -686,11 +1048,26 @@ describe("frames: coordinator frames", () => {
   it("builds CancelInference, LoadModel, Challenge and RegisterAck frames that survive the wire", () => {
     const nonce = new Uint8Array(32).map((_, i) => 255 - i);
     const cases: [CoordinatorMessage, MessageInitShape<typeof CoordinatorMessageSchema>][] = [
-      [cancelFrame("req_7", "client went away"), { msg: { case: "cancelInference", value: { requestId: "req_7", reason: "client went away" } } }],
+      [
+        cancelFrame("req_7", "client went away"),
+        { msg: { case: "cancelInference", value: { requestId: "req_7", reason: "client went away" } } },
+      ],
       [cancelFrame("req_8", ""), { msg: { case: "cancelInference", value: { requestId: "req_8" } } }],
       [loadModelFrame("qwen3:8b"), { msg: { case: "loadModel", value: { model: "qwen3:8b" } } }],
       [challengeFrame(nonce), { msg: { case: "challenge", value: { nonce } } }],
-      [registerAckFrame("prov_abcdefghijklmnopqrst", 5_000, ["gpt-oss-20b", "qwen3:8b"]), { msg: { case: "registerAck", value: { providerId: "prov_abcdefghijklmnopqrst", heartbeatIntervalMs: 5_000, desiredModels: ["gpt-oss-20b", "qwen3:8b"] } } }],
+      [
+        registerAckFrame("prov_abcdefghijklmnopqrst", 5_000, ["gpt-oss-20b", "qwen3:8b"]),
+        {
+          msg: {
+            case: "registerAck",
+            value: {
+              providerId: "prov_abcdefghijklmnopqrst",
+              heartbeatIntervalMs: 5_000,
+              desiredModels: ["gpt-oss-20b", "qwen3:8b"],
+            },
+          },
+        },
+      ],
       [registerAckFrame("prov_x", 0, []), { msg: { case: "registerAck", value: { providerId: "prov_x" } } }],
     ];
     for (const [frame, expected] of cases) {

@@ -9,7 +9,13 @@ const large = { ratePerSec: 1, burst: 100 };
 describe("MemoryBucketStore", () => {
   it("commits every charge when all buckets fit", () => {
     const s = new MemoryBucketStore();
-    const r = s.takeAll([{ key: "a", limits: small, units: 4 }, { key: "b", limits: large, units: 60 }], T0);
+    const r = s.takeAll(
+      [
+        { key: "a", limits: small, units: 4 },
+        { key: "b", limits: large, units: 60 },
+      ],
+      T0,
+    );
     assert.equal(r.allowed, true);
     assert.equal(s.peek("a", small, T0).level, 6);
     assert.equal(s.peek("b", large, T0).level, 40);
@@ -17,9 +23,19 @@ describe("MemoryBucketStore", () => {
 
   it("commits nothing when one bucket rejects and reports the longest wait as binding", () => {
     const s = new MemoryBucketStore();
-    s.takeAll([{ key: "a", limits: small, units: 10 }, { key: "b", limits: large, units: 95 }], T0);
+    s.takeAll(
+      [
+        { key: "a", limits: small, units: 10 },
+        { key: "b", limits: large, units: 95 },
+      ],
+      T0,
+    );
     const r = s.takeAll(
-      [{ key: "a", limits: small, units: 5 }, { key: "b", limits: large, units: 10 }, { key: "c", limits: small, units: 1 }],
+      [
+        { key: "a", limits: small, units: 5 },
+        { key: "b", limits: large, units: 10 },
+        { key: "c", limits: small, units: 1 },
+      ],
       T0,
     );
     assert.ok(!r.allowed);
@@ -36,6 +52,13 @@ describe("MemoryBucketStore", () => {
 });
 
 describe("processShareForReplicas", () => {
-  const cases: Array<[number, number]> = [[1, 1], [4, 0.25], [0, 1], [Number.NaN, 1], [2.7, 0.5]];
-  for (const [n, want] of cases) it(`maps ${n} replicas to a share of ${want}`, () => assert.equal(processShareForReplicas(n), want));
+  const cases: Array<[number, number]> = [
+    [1, 1],
+    [4, 0.25],
+    [0, 1],
+    [Number.NaN, 1],
+    [2.7, 0.5],
+  ];
+  for (const [n, want] of cases)
+    it(`maps ${n} replicas to a share of ${want}`, () => assert.equal(processShareForReplicas(n), want));
 });

@@ -26,13 +26,22 @@ async function yieldTimes(n: number): Promise<void> {
 }
 
 /** A handler shape: parse (await), admit, dispatch (await), reconcile. Returns whether it was admitted. */
-async function handler(l: KeyedRateLimiter, clock: FakeClock, i: number, over: Partial<AdmitInput> = {}): Promise<boolean> {
+async function handler(
+  l: KeyedRateLimiter,
+  clock: FakeClock,
+  i: number,
+  over: Partial<AdmitInput> = {},
+): Promise<boolean> {
   await yieldTimes(i % 5);
   const r = l.admit(input(over), clock.nowMs());
   if (!r.ok) return false;
   await yieldTimes((i * 7) % 3);
   // Used exactly what was charged: reconciliation must not change what the bucket allows.
-  l.reconcile(r.ticket, { inputTokens: r.ticket.chargedInputTokens, outputTokens: r.ticket.chargedOutputTokens }, clock.nowMs());
+  l.reconcile(
+    r.ticket,
+    { inputTokens: r.ticket.chargedInputTokens, outputTokens: r.ticket.chargedOutputTokens },
+    clock.nowMs(),
+  );
   return true;
 }
 
@@ -48,7 +57,9 @@ describe("concurrent admissions", () => {
     const clock = new FakeClock();
     const l = createRateLimiter({ chargeExpectedOutput: false });
     // 64,000 / 1000 per request = 64, fewer than the 120 request burst.
-    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => handler(l, clock, i, { maxOutputTokens: 1000 })));
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => handler(l, clock, i, { maxOutputTokens: 1000 })),
+    );
     assert.equal(results.filter(Boolean).length, 64);
   });
 

@@ -9,7 +9,14 @@ import type { AdmitInput, RateTicket } from "../../../src/ratelimit/types.js";
 
 const T0 = 1_700_000_000_000;
 const MAX = 32_768;
-const req: AdmitInput = { accountId: "openrouter", keyId: "k1", tier: "service", model: "gpt-oss-20b", inputTokens: 2000, maxOutputTokens: MAX };
+const req: AdmitInput = {
+  accountId: "openrouter",
+  keyId: "k1",
+  tier: "service",
+  model: "gpt-oss-20b",
+  inputTokens: 2000,
+  maxOutputTokens: MAX,
+};
 
 /** Admits and reconciles `outputs.length` sequential requests long before T0 (the buckets are full again by T0). */
 function warmUp(l: KeyedRateLimiter, outputs: number[]): void {
@@ -23,7 +30,11 @@ function warmUp(l: KeyedRateLimiter, outputs: number[]): void {
 }
 
 /** Fires `n` admissions at `nowMs` (all in flight together). */
-function burst(l: KeyedRateLimiter, n: number, nowMs: number): { admitted: RateTicket[]; rejected: Array<{ dimension: string; retryAfterMs: number; message: string }> } {
+function burst(
+  l: KeyedRateLimiter,
+  n: number,
+  nowMs: number,
+): { admitted: RateTicket[]; rejected: Array<{ dimension: string; retryAfterMs: number; message: string }> } {
   const admitted: RateTicket[] = [];
   const rejected: Array<{ dimension: string; retryAfterMs: number; message: string }> = [];
   for (let i = 0; i < n; i++) {
@@ -57,7 +68,11 @@ describe("expected-output admission (report Issue 2)", () => {
       admittedTotal += admitted.length;
       admitted.forEach((ticket, i) => {
         assert.ok(ticket.chargedOutputTokens < 8192, `charge ${ticket.chargedOutputTokens} should follow the EWMA`);
-        l.reconcile(ticket, { inputTokens: 2000, outputTokens: shortOutputs[(wave + i) % shortOutputs.length]! }, t + 1500);
+        l.reconcile(
+          ticket,
+          { inputTokens: 2000, outputTokens: shortOutputs[(wave + i) % shortOutputs.length]! },
+          t + 1500,
+        );
       });
     }
     assert.equal(rejections, 0);

@@ -4,7 +4,11 @@
  */
 import assert from "node:assert/strict";
 import type { RateLimitOverride } from "../../../src/accounts/types.js";
-import { effectiveLimits, overrideToTierLimits, rateLimitOverrideProblem } from "../../../src/ratelimit/limit-override.js";
+import {
+  effectiveLimits,
+  overrideToTierLimits,
+  rateLimitOverrideProblem,
+} from "../../../src/ratelimit/limit-override.js";
 import { createRateLimiter } from "../../../src/ratelimit/limiter.js";
 import { defaultTierLimits } from "../../../src/ratelimit/tier-limits.js";
 import type { AdmitInput, AdmitResult, RateTicket } from "../../../src/ratelimit/types.js";
@@ -30,8 +34,15 @@ describe("operator limit overrides", () => {
     it("turns per-minute rates into bucket limits, the burst following a lowered rate unless set", () => {
       const base = defaultTierLimits.consumer;
       assert.deepEqual(overrideToTierLimits({ requestsPerMin: 6 }, base), { requestsPerSec: 0.1, requestsBurst: 6 });
-      assert.deepEqual(overrideToTierLimits({ requestsPerMin: 6000 }, base), { requestsPerSec: 100, requestsBurst: 120 }, "raising a rate keeps the burst");
-      assert.deepEqual(overrideToTierLimits({ requestsPerMin: 6, requestsBurst: 1 }, base), { requestsPerSec: 0.1, requestsBurst: 1 });
+      assert.deepEqual(
+        overrideToTierLimits({ requestsPerMin: 6000 }, base),
+        { requestsPerSec: 100, requestsBurst: 120 },
+        "raising a rate keeps the burst",
+      );
+      assert.deepEqual(overrideToTierLimits({ requestsPerMin: 6, requestsBurst: 1 }, base), {
+        requestsPerSec: 0.1,
+        requestsBurst: 1,
+      });
       assert.deepEqual(overrideToTierLimits({ inputTokensBurst: 10 }, base), { inputTokensBurst: 10 });
       assert.deepEqual(overrideToTierLimits({ outputTokensPerMin: 1000, maxConcurrentRequests: 3 }, base), {
         outputTokensPerMin: 1000,
@@ -92,11 +103,22 @@ describe("operator limit overrides", () => {
       const stale = { requestsPerMin: 600 }; // what a cached principal still carries
       l.applyOverride({ kind: "key", keyId: "key" }, { requestsPerMin: 60 }, T0);
       assert.equal(l.headers(req({ keyLimits: stale }), T0 + 4_999)["x-ratelimit-limit-requests"], "60");
-      assert.equal(l.headers(req({ keyLimits: stale }), T0 + 5_000)["x-ratelimit-limit-requests"], "600", "then the principal's, now fresh");
+      assert.equal(
+        l.headers(req({ keyLimits: stale }), T0 + 5_000)["x-ratelimit-limit-requests"],
+        "600",
+        "then the principal's, now fresh",
+      );
 
       l.applyOverride({ kind: "account", accountId: "acct" }, undefined, T0);
-      assert.equal(l.headers(req({ accountLimits: { requestsPerMin: 6 } }), T0 + 1)["x-ratelimit-limit-requests"], "1200", "a clear wins too");
-      assert.equal(l.headers(req({ accountLimits: { requestsPerMin: 6 } }), T0 + 5_000)["x-ratelimit-limit-requests"], "6");
+      assert.equal(
+        l.headers(req({ accountLimits: { requestsPerMin: 6 } }), T0 + 1)["x-ratelimit-limit-requests"],
+        "1200",
+        "a clear wins too",
+      );
+      assert.equal(
+        l.headers(req({ accountLimits: { requestsPerMin: 6 } }), T0 + 5_000)["x-ratelimit-limit-requests"],
+        "6",
+      );
     });
 
     it("holds a concurrency slot from admission to reconciliation, per account and per key", () => {

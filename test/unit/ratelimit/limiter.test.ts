@@ -145,7 +145,8 @@ describe("rate limiter", () => {
 
   it("gives unused tokens back, charges over-runs, and is idempotent per ticket", () => {
     const l = createRateLimiter({ tiers: { consumer: { outputTokensPerMin: 60_000, outputTokensBurst: 10_000 } } });
-    const remaining = (t: number) => Number(l.admit(req({ maxOutputTokens: 0, inputTokens: 0 }), t).headers["x-ratelimit-remaining-output-tokens"]);
+    const remaining = (t: number) =>
+      Number(l.admit(req({ maxOutputTokens: 0, inputTokens: 0 }), t).headers["x-ratelimit-remaining-output-tokens"]);
     const t1 = ticketOf(l.admit(req({ maxOutputTokens: 4000, inputTokens: 300 }), T0)); // prior 1000
     assert.equal(t1.chargedOutputTokens, 1000);
     assert.equal(remaining(T0), 9000);
@@ -177,7 +178,11 @@ describe("rate limiter", () => {
     const estimator = new OutputEstimator({ minSamples: 1, safetyFactor: 1, floorTokens: 0 });
     const l = createRateLimiter({ estimator });
     l.reconcile(ticketOf(l.admit(req({ maxOutputTokens: 32_768 }), T0)), { inputTokens: 1, outputTokens: 700 }, T0);
-    l.reconcile(ticketOf(l.admit(req({ maxOutputTokens: 32_768 }), T0)), { inputTokens: 1, outputTokens: 0, representative: false }, T0);
+    l.reconcile(
+      ticketOf(l.admit(req({ maxOutputTokens: 32_768 }), T0)),
+      { inputTokens: 1, outputTokens: 0, representative: false },
+      T0,
+    );
     assert.equal(ticketOf(l.admit(req({ maxOutputTokens: 32_768 }), T0)).chargedOutputTokens, 700);
     // Keyed by (account, model).
     assert.equal(ticketOf(l.admit(req({ model: "other", maxOutputTokens: 32_768 }), T0)).chargedOutputTokens, 8192);

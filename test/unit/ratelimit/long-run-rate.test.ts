@@ -16,15 +16,24 @@ const LATENCY_MS = 2000;
 /** Deterministic heavy-tailed completions: mostly short, sometimes the whole budget. */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32;
 }
 
 function simulate(reconcileOverRuns: boolean): { produced: number; rejections: number } {
   const l = createRateLimiter({
-    tiers: { consumer: { outputTokensPerMin: RATE_PER_MIN, outputTokensBurst: BURST, requestsPerSec: 1e6, requestsBurst: 1e6 } },
+    tiers: {
+      consumer: { outputTokensPerMin: RATE_PER_MIN, outputTokensBurst: BURST, requestsPerSec: 1e6, requestsBurst: 1e6 },
+    },
   });
   const random = lcg(42);
-  const input: AdmitInput = { accountId: "a", keyId: "k", tier: "consumer", model: "m", inputTokens: 10, maxOutputTokens: 8000 };
+  const input: AdmitInput = {
+    accountId: "a",
+    keyId: "k",
+    tier: "consumer",
+    model: "m",
+    inputTokens: 10,
+    maxOutputTokens: 8000,
+  };
   const inflight: Array<{ doneMs: number; ticket: RateTicket; out: number }> = [];
   let produced = 0;
   let rejections = 0;

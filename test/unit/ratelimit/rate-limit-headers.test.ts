@@ -15,7 +15,8 @@ describe("rate-limit headers", () => {
       [360_000, "6m0s"],
       [3_723_000, "1h2m3s"],
     ];
-    for (const [ms, want] of cases) it(`formats ${ms} ms as ${want}`, () => assert.equal(formatResetDuration(ms), want));
+    for (const [ms, want] of cases)
+      it(`formats ${ms} ms as ${want}`, () => assert.equal(formatResetDuration(ms), want));
   });
 
   it("writes limit, remaining and reset from a bucket, account-wide under a process share", () => {

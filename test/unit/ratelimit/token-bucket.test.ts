@@ -28,15 +28,87 @@ describe("token bucket", () => {
   });
 
   describe("take", () => {
-    const cases: Array<{ name: string; from: Bucket; units: number; nowMs: number; allowed: boolean; level: number; retryAfterMs: number }> = [
-      { name: "admits within the level", from: at(100), units: 30, nowMs: T0, allowed: true, level: 70, retryAfterMs: 0 },
-      { name: "admits the whole burst at once", from: at(100), units: 100, nowMs: T0, allowed: true, level: 0, retryAfterMs: 0 },
-      { name: "rejects beyond the level and says when it fits", from: at(5), units: 30, nowMs: T0, allowed: false, level: 5, retryAfterMs: 2500 },
-      { name: "counts refill before deciding", from: at(5), units: 30, nowMs: T0 + 2500, allowed: true, level: 0, retryAfterMs: 0 },
-      { name: "admits a request larger than the burst from a full bucket, into debt", from: at(100), units: 250, nowMs: T0, allowed: true, level: -150, retryAfterMs: 0 },
-      { name: "makes an oversized request wait for a full bucket, not forever", from: at(40), units: 250, nowMs: T0, allowed: false, level: 40, retryAfterMs: 6000 },
-      { name: "waits out debt before admitting", from: at(-150), units: 10, nowMs: T0, allowed: false, level: -150, retryAfterMs: 16_000 },
-      { name: "always admits zero units", from: at(-150), units: 0, nowMs: T0, allowed: true, level: -150, retryAfterMs: 0 },
+    const cases: Array<{
+      name: string;
+      from: Bucket;
+      units: number;
+      nowMs: number;
+      allowed: boolean;
+      level: number;
+      retryAfterMs: number;
+    }> = [
+      {
+        name: "admits within the level",
+        from: at(100),
+        units: 30,
+        nowMs: T0,
+        allowed: true,
+        level: 70,
+        retryAfterMs: 0,
+      },
+      {
+        name: "admits the whole burst at once",
+        from: at(100),
+        units: 100,
+        nowMs: T0,
+        allowed: true,
+        level: 0,
+        retryAfterMs: 0,
+      },
+      {
+        name: "rejects beyond the level and says when it fits",
+        from: at(5),
+        units: 30,
+        nowMs: T0,
+        allowed: false,
+        level: 5,
+        retryAfterMs: 2500,
+      },
+      {
+        name: "counts refill before deciding",
+        from: at(5),
+        units: 30,
+        nowMs: T0 + 2500,
+        allowed: true,
+        level: 0,
+        retryAfterMs: 0,
+      },
+      {
+        name: "admits a request larger than the burst from a full bucket, into debt",
+        from: at(100),
+        units: 250,
+        nowMs: T0,
+        allowed: true,
+        level: -150,
+        retryAfterMs: 0,
+      },
+      {
+        name: "makes an oversized request wait for a full bucket, not forever",
+        from: at(40),
+        units: 250,
+        nowMs: T0,
+        allowed: false,
+        level: 40,
+        retryAfterMs: 6000,
+      },
+      {
+        name: "waits out debt before admitting",
+        from: at(-150),
+        units: 10,
+        nowMs: T0,
+        allowed: false,
+        level: -150,
+        retryAfterMs: 16_000,
+      },
+      {
+        name: "always admits zero units",
+        from: at(-150),
+        units: 0,
+        nowMs: T0,
+        allowed: true,
+        level: -150,
+        retryAfterMs: 0,
+      },
     ];
     for (const c of cases) {
       it(c.name, () => {

@@ -16,7 +16,13 @@ import {
 } from "../../../src/registry/claim-bounds.js";
 import type { HardwareInfo, ModelSlot, ProviderHeartbeat, ProviderRegistration } from "../../../src/registry/types.js";
 
-const m4Max: HardwareInfo = { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, gpuCores: 40 };
+const m4Max: HardwareInfo = {
+  chipName: "Apple M4 Max",
+  chipFamily: "M4",
+  memoryGb: 128,
+  memoryBandwidthGbs: 546,
+  gpuCores: 40,
+};
 
 const registration = (over: Partial<ProviderRegistration> = {}): ProviderRegistration => ({
   serial: "S1",
@@ -26,7 +32,14 @@ const registration = (over: Partial<ProviderRegistration> = {}): ProviderRegistr
   decodeTps: 72.8,
   prefillTps: 2000,
   maxModelSlots: 2,
-  models: defaultCatalog.map((m) => ({ id: m.id, sizeBytes: m.sizeBytes, quantization: "q4", contextLength: m.contextLength, isVision: m.isVision, templateRenderOk: undefined })),
+  models: defaultCatalog.map((m) => ({
+    id: m.id,
+    sizeBytes: m.sizeBytes,
+    quantization: "q4",
+    contextLength: m.contextLength,
+    isVision: m.isVision,
+    templateRenderOk: undefined,
+  })),
   ...over,
 });
 
@@ -90,19 +103,37 @@ describe("claim bounds: chip tiers", () => {
 
   it("clamps the hardware of an unknown chip to the base tier", () => {
     const clamped: Parameters<typeof clampHardware>[1] = [];
-    const hw = clampHardware({ chipName: "Totally Real Chip", chipFamily: "X", memoryGb: 2 ** 40, memoryBandwidthGbs: 1e300, gpuCores: 1e6 }, clamped);
-    assert.deepEqual({ memoryGb: hw.memoryGb, memoryBandwidthGbs: hw.memoryBandwidthGbs, gpuCores: hw.gpuCores }, tierBounds("base"));
-    assert.deepEqual(clamped.map((c) => c.field), ["memory_gb", "memory_bandwidth_gbs", "gpu_cores"]);
+    const hw = clampHardware(
+      { chipName: "Totally Real Chip", chipFamily: "X", memoryGb: 2 ** 40, memoryBandwidthGbs: 1e300, gpuCores: 1e6 },
+      clamped,
+    );
+    assert.deepEqual(
+      { memoryGb: hw.memoryGb, memoryBandwidthGbs: hw.memoryBandwidthGbs, gpuCores: hw.gpuCores },
+      tierBounds("base"),
+    );
+    assert.deepEqual(
+      clamped.map((c) => c.field),
+      ["memory_gb", "memory_bandwidth_gbs", "gpu_cores"],
+    );
   });
 });
 
 describe("claim bounds: honest Macs", () => {
   it("never clamps what any simulated Mac reports for any catalog model", () => {
     for (const chip of chipProfiles) {
-      const hardware: HardwareInfo = { chipName: chip.chipName, chipFamily: chip.chipFamily, memoryGb: chip.memoryGb, memoryBandwidthGbs: chip.memoryBandwidthGbs, gpuCores: chip.gpuCores };
+      const hardware: HardwareInfo = {
+        chipName: chip.chipName,
+        chipFamily: chip.chipFamily,
+        memoryGb: chip.memoryGb,
+        memoryBandwidthGbs: chip.memoryBandwidthGbs,
+        gpuCores: chip.gpuCores,
+      };
       for (const entry of defaultCatalog) {
         const spec = simModelSpec(entry.id);
-        const r = clampRegistration(registration({ hardware, decodeTps: decodeTps(chip, spec), prefillTps: prefillTps(chip, spec) }), defaultCatalog);
+        const r = clampRegistration(
+          registration({ hardware, decodeTps: decodeTps(chip, spec), prefillTps: prefillTps(chip, spec) }),
+          defaultCatalog,
+        );
         assert.deepEqual(r.clamped, [], `${chip.key} ${entry.id} registration`);
         const s = slot({
           model: entry.id,
@@ -112,7 +143,10 @@ describe("claim bounds: honest Macs", () => {
           observedPrefillTps: prefillTps(chip, spec),
           maxConcurrency: 16,
         });
-        const hb = clampHeartbeat(heartbeat([s], { totalMemoryGb: chip.memoryGb, freeForLoadGb: chip.memoryGb / 3 }), context(r.registration.hardware));
+        const hb = clampHeartbeat(
+          heartbeat([s], { totalMemoryGb: chip.memoryGb, freeForLoadGb: chip.memoryGb / 3 }),
+          context(r.registration.hardware),
+        );
         assert.deepEqual(hb.clamped, [], `${chip.key} ${entry.id} heartbeat`);
       }
     }
@@ -138,15 +172,30 @@ describe("claim bounds: absurd claims", () => {
   it("ignores a tiny advertised size for a catalog model (the catalog's size is used)", () => {
     const c = modelCeilings(m4Max, "gpt-oss-20b", 1, defaultCatalog);
     assert.equal(c.weightsBytes, 12e9);
-    assert.ok(modelCeilings(m4Max, "my-own-model", 1, defaultCatalog).weightsBytes >= 250e6, "an unknown model's size is floored");
+    assert.ok(
+      modelCeilings(m4Max, "my-own-model", 1, defaultCatalog).weightsBytes >= 250e6,
+      "an unknown model's size is floored",
+    );
   });
 
   it("clamps a 2^64 KV budget, a 1-byte KV cost and 4,096 slots to what the memory can hold", () => {
     const hb = clampHeartbeat(
-      heartbeat([slot({ tokenBudgetMax: 2 ** 64, tokenBudgetUsed: 2 ** 63, kvBytesPerToken: 1, maxConcurrency: 4096, observedDecodeTps: 1e300, observedPrefillTps: 1e300 })], {
-        totalMemoryGb: 1e9,
-        freeForLoadGb: 1e9,
-      }),
+      heartbeat(
+        [
+          slot({
+            tokenBudgetMax: 2 ** 64,
+            tokenBudgetUsed: 2 ** 63,
+            kvBytesPerToken: 1,
+            maxConcurrency: 4096,
+            observedDecodeTps: 1e300,
+            observedPrefillTps: 1e300,
+          }),
+        ],
+        {
+          totalMemoryGb: 1e9,
+          freeForLoadGb: 1e9,
+        },
+      ),
       context(),
     );
     const s = hb.heartbeat.slots[0]!;
@@ -158,23 +207,44 @@ describe("claim bounds: absurd claims", () => {
     assert.equal(s.observedDecodeTps, modelCeilings(m4Max, "gpt-oss-20b", 0, defaultCatalog).decodeTps);
     assert.equal(hb.heartbeat.totalMemoryGb, 128);
     assert.equal(hb.heartbeat.freeForLoadGb, 128);
-    assert.deepEqual(
-      hb.clamped.map((c) => c.field).sort(),
-      ["free_for_load_gb", "kv_bytes_per_token", "max_concurrency", "observed_decode_tps", "observed_prefill_tps", "token_budget_max", "token_budget_used", "total_memory_gb"],
+    assert.deepEqual(hb.clamped.map((c) => c.field).sort(), [
+      "free_for_load_gb",
+      "kv_bytes_per_token",
+      "max_concurrency",
+      "observed_decode_tps",
+      "observed_prefill_tps",
+      "token_budget_max",
+      "token_budget_used",
+      "total_memory_gb",
+    ]);
+    assert.ok(
+      hb.clamped
+        .filter((c) => c.field !== "total_memory_gb" && c.field !== "free_for_load_gb")
+        .every((c) => c.model === "gpt-oss-20b"),
     );
-    assert.ok(hb.clamped.filter((c) => c.field !== "total_memory_gb" && c.field !== "free_for_load_gb").every((c) => c.model === "gpt-oss-20b"));
   });
 
   it("keeps an unreported KV cost (0) and budget (0) as not reported", () => {
-    const hb = clampHeartbeat(heartbeat([slot({ kvBytesPerToken: 0, tokenBudgetMax: 0, tokenBudgetUsed: 0 })]), context());
+    const hb = clampHeartbeat(
+      heartbeat([slot({ kvBytesPerToken: 0, tokenBudgetMax: 0, tokenBudgetUsed: 0 })]),
+      context(),
+    );
     assert.equal(hb.heartbeat.slots[0]!.kvBytesPerToken, 0);
     assert.equal(hb.heartbeat.slots[0]!.tokenBudgetMax, 0);
     assert.deepEqual(hb.clamped, []);
   });
 
   it("caps a reported observed rate at 1.2 x what the coordinator measured", () => {
-    const measured = { decodeTpsCeiling: 400, prefillTpsCeiling: 16_000, measuredDecodeTps: 50, measuredPrefillTps: 1000 };
-    const hb = clampHeartbeat(heartbeat([slot({ observedDecodeTps: 70, observedPrefillTps: 1100 })]), context(m4Max, { measured: () => measured }));
+    const measured = {
+      decodeTpsCeiling: 400,
+      prefillTpsCeiling: 16_000,
+      measuredDecodeTps: 50,
+      measuredPrefillTps: 1000,
+    };
+    const hb = clampHeartbeat(
+      heartbeat([slot({ observedDecodeTps: 70, observedPrefillTps: 1100 })]),
+      context(m4Max, { measured: () => measured }),
+    );
     assert.equal(hb.heartbeat.slots[0]!.observedDecodeTps, 50 * MEASURED_CLAIM_FACTOR);
     assert.equal(hb.heartbeat.slots[0]!.observedPrefillTps, 1100, "within 1.2 x is kept");
   });

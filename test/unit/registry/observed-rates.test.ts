@@ -20,7 +20,12 @@ const obs = (over: Partial<RateObservation> = {}): RateObservation => ({
   ...over,
 });
 const alone = { otherStreamsOnModel: 0, otherRequestsOnProvider: 0, promptTokensAhead: undefined };
-const fresh: ModelRates = { decodeTpsCeiling: 400, prefillTpsCeiling: 16_000, measuredDecodeTps: undefined, measuredPrefillTps: undefined };
+const fresh: ModelRates = {
+  decodeTpsCeiling: 400,
+  prefillTpsCeiling: 16_000,
+  measuredDecodeTps: undefined,
+  measuredPrefillTps: undefined,
+};
 
 describe("observed rates: samples", () => {
   it("measures decode as completion tokens over the time after first content, and prefill as prompt over TTFT", () => {
@@ -33,11 +38,22 @@ describe("observed rates: samples", () => {
   });
 
   it("counts the prompts that were waiting ahead on the Mac into a prefill sample (one prefill at a time)", () => {
-    assert.equal(rateSamples(obs({ ttftMs: 1500 }), { otherStreamsOnModel: 2, otherRequestsOnProvider: 3, promptTokensAhead: 2000 }).prefillTps, 2000);
+    assert.equal(
+      rateSamples(obs({ ttftMs: 1500 }), {
+        otherStreamsOnModel: 2,
+        otherRequestsOnProvider: 3,
+        promptTokensAhead: 2000,
+      }).prefillTps,
+      2000,
+    );
   });
 
   it("takes no prefill sample when a load preceded the first token, or others shared the Mac and what was ahead is unknown", () => {
-    assert.equal(rateSamples(obs(), { otherStreamsOnModel: 0, otherRequestsOnProvider: 1, promptTokensAhead: undefined }).prefillTps, undefined);
+    assert.equal(
+      rateSamples(obs(), { otherStreamsOnModel: 0, otherRequestsOnProvider: 1, promptTokensAhead: undefined })
+        .prefillTps,
+      undefined,
+    );
     assert.equal(rateSamples(obs({ coldStart: true }), alone).prefillTps, undefined);
     assert.equal(rateSamples(obs({ promptTokens: MIN_PREFILL_SAMPLE_TOKENS - 1 }), alone).prefillTps, undefined);
   });

@@ -11,7 +11,16 @@ const registration = (serial: string, over: Partial<ProviderRegistration> = {}):
   decodeTps: 72.8,
   prefillTps: 2000,
   maxModelSlots: 2,
-  models: [{ id: "gpt-oss-20b", sizeBytes: 12e9, quantization: "q4", contextLength: 131072, isVision: false, templateRenderOk: undefined }],
+  models: [
+    {
+      id: "gpt-oss-20b",
+      sizeBytes: 12e9,
+      quantization: "q4",
+      contextLength: 131072,
+      isVision: false,
+      templateRenderOk: undefined,
+    },
+  ],
   ...over,
 });
 
@@ -70,7 +79,14 @@ describe("ProviderRegistry: claims", () => {
     const statsd = fakeStatsd();
     setStatsd(statsd);
     const r = new ProviderRegistry();
-    const p = r.add(registration("LIAR", { decodeTps: 1e300, prefillTps: 1e300, hardware: { chipName: "Apple M1", chipFamily: "M1", memoryGb: 2 ** 40, memoryBandwidthGbs: 1e300, gpuCores: 8 } }), 0);
+    const p = r.add(
+      registration("LIAR", {
+        decodeTps: 1e300,
+        prefillTps: 1e300,
+        hardware: { chipName: "Apple M1", chipFamily: "M1", memoryGb: 2 ** 40, memoryBandwidthGbs: 1e300, gpuCores: 8 },
+      }),
+      0,
+    );
     assert.ok(p.decodeTps < 300, `decode ${p.decodeTps}`);
     assert.equal(p.hardware.memoryGb, 40);
     assert.equal(p.totalMemoryGb, 40);
@@ -93,7 +109,10 @@ describe("ProviderRegistry: claims", () => {
     const p = r.add(registration("A"), 0);
     assert.deepEqual(r.applyHeartbeat(p.id, heartbeat([slot()]), 1), [], "an honest heartbeat is untouched");
     const clamped = r.applyHeartbeat(p.id, heartbeat([slot({ tokenBudgetMax: 2 ** 53 })]), 2);
-    assert.deepEqual(clamped.map((c) => [c.field, c.model]), [["token_budget_max", "gpt-oss-20b"]]);
+    assert.deepEqual(
+      clamped.map((c) => [c.field, c.model]),
+      [["token_budget_max", "gpt-oss-20b"]],
+    );
     assert.ok(p.slots[0]!.tokenBudgetMax < 5_000_000, `${p.slots[0]!.tokenBudgetMax}`);
     assert.deepEqual(statsd.counts, ["provider.claims_clamped:1:heartbeat:token_budget_max"]);
     assert.deepEqual(r.applyHeartbeat("nobody", heartbeat([slot()]), 3), []);
@@ -108,7 +127,13 @@ describe("ProviderRegistry: claims", () => {
     r.removeInflight(p.id, "first");
     r.addInflight(p.id, inflight("after"));
     // "first" was still waiting for its prefill when "mine" was dispatched: its prompt counts ahead of mine.
-    const rates = r.observeRates(p.id, "gpt-oss-20b", { requestId: "mine", promptTokens: 1000, completionTokens: 500, ttftMs: 1000, decodeMs: 10_000 });
+    const rates = r.observeRates(p.id, "gpt-oss-20b", {
+      requestId: "mine",
+      promptTokens: 1000,
+      completionTokens: 500,
+      ttftMs: 1000,
+      decodeMs: 10_000,
+    });
     assert.equal(rates?.measuredDecodeTps, 50 * 1.27, "one other stream: solo = per-stream x (1 + k)");
     assert.equal(rates?.measuredPrefillTps, 2000);
     assert.equal(p.modelRates.get("gpt-oss-20b"), rates);
@@ -130,7 +155,8 @@ describe("ProviderRegistry: claims", () => {
     assert.equal(p.costPenaltyFactor, 1);
     r.setCostPenalty(p.id, 3);
     assert.equal(p.costPenaltyFactor, 3);
-    for (const bad of [0.5, 0, -1, Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => r.setCostPenalty(p.id, bad), RangeError);
+    for (const bad of [0.5, 0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      assert.throws(() => r.setCostPenalty(p.id, bad), RangeError);
     assert.doesNotThrow(() => r.setCostPenalty("nobody", 2));
   });
 });

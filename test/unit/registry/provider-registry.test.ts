@@ -10,7 +10,14 @@ const registration = (serial: string, models = ["gpt-oss-20b"]): ProviderRegistr
   decodeTps: 70,
   prefillTps: 2000,
   maxModelSlots: 2,
-  models: models.map((id) => ({ id, sizeBytes: 12e9, quantization: "q4", contextLength: 131072, isVision: false, templateRenderOk: undefined })),
+  models: models.map((id) => ({
+    id,
+    sizeBytes: 12e9,
+    quantization: "q4",
+    contextLength: 131072,
+    isVision: false,
+    templateRenderOk: undefined,
+  })),
 });
 
 const slot = (o: Partial<ModelSlot> = {}): ModelSlot => ({
@@ -54,7 +61,10 @@ describe("ProviderRegistry", () => {
     const r = new ProviderRegistry();
     const a = r.add(registration("A"), 0);
     r.add(registration("B", ["gemma-4-26b"]), 0);
-    assert.deepEqual(r.forModel("gpt-oss-20b").map((p) => p.serial), ["A"]);
+    assert.deepEqual(
+      r.forModel("gpt-oss-20b").map((p) => p.serial),
+      ["A"],
+    );
     assert.equal(r.bySerial("B")?.models[0]?.id, "gemma-4-26b");
     const v1 = r.view();
     r.applyHeartbeat(a.id, heartbeat([slot()]), 10);
@@ -70,7 +80,11 @@ describe("ProviderRegistry", () => {
     const p = r.add(registration("A"), 0);
     r.addInflight(p.id, inflight("r1", 600));
     r.applyHeartbeat(p.id, heartbeat([slot()]), 10);
-    assert.equal(p.inflight.get("r1")!.seenByProvider, false, "a heartbeat that crossed the request on the wire does not include it");
+    assert.equal(
+      p.inflight.get("r1")!.seenByProvider,
+      false,
+      "a heartbeat that crossed the request on the wire does not include it",
+    );
     r.markStarted(p.id, "r1");
     r.applyHeartbeat(p.id, heartbeat([slot()]), 20);
     assert.equal(p.inflight.get("r1")!.seenByProvider, true);

@@ -17,7 +17,9 @@ function admitUntilFull(o: typeof kv, expectedOut: number, s = slot("gemma", { t
     const p = provider("p1", { slots: [s], inflight: inflights });
     const r = admitToSlot(p, s, 1000, expectedOut, 32_768, weightsOf, undefined, o);
     if (!r.ok) return n;
-    inflights.push(inflight(`r${n}`, "gemma", { reservedTokens: r.reservedTokens, usedTokens: 1000, seenByProvider: false }));
+    inflights.push(
+      inflight(`r${n}`, "gemma", { reservedTokens: r.reservedTokens, usedTokens: 1000, seenByProvider: false }),
+    );
   }
   return 100;
 }
@@ -50,7 +52,10 @@ describe("KV-aware admission", () => {
 
   it("claims max(reserved, used + margin) for an in-flight request that over-runs its estimate", () => {
     const s = slot("gemma", { tokenBudgetUsed: 9000 });
-    const p = provider("p1", { slots: [s], inflight: [inflight("a", "gemma", { reservedTokens: 3000, usedTokens: 9000, seenByProvider: true })] });
+    const p = provider("p1", {
+      slots: [s],
+      inflight: [inflight("a", "gemma", { reservedTokens: 3000, usedTokens: 9000, seenByProvider: true })],
+    });
     assert.equal(slotCommittedTokens(p, s, 256), 9000 + 256);
   });
 
@@ -58,46 +63,120 @@ describe("KV-aware admission", () => {
     const s = slot("gemma", { tokenBudgetUsed: 5000 });
     const p = provider("p1", {
       slots: [s],
-      inflight: [inflight("seen", "gemma", { reservedTokens: 5000, usedTokens: 5000, seenByProvider: true }), inflight("new", "gemma", { reservedTokens: 4000, usedTokens: 1000, seenByProvider: false })],
+      inflight: [
+        inflight("seen", "gemma", { reservedTokens: 5000, usedTokens: 5000, seenByProvider: true }),
+        inflight("new", "gemma", { reservedTokens: 4000, usedTokens: 1000, seenByProvider: false }),
+      ],
     });
     assert.equal(slotCommittedTokens(p, s, 0), 5000 + 4000);
   });
 
   it("refuses a request that could not finish alone in the slot's whole budget", () => {
     const s = slot("gemma", { tokenBudgetMax: 20_000 });
-    assert.deepEqual(admitToSlot(provider("p1", { slots: [s] }), s, 1000, 500, 32_768, weightsOf, undefined, kv), { ok: false, reason: "too_large" });
+    assert.deepEqual(admitToSlot(provider("p1", { slots: [s] }), s, 1000, 500, 32_768, weightsOf, undefined, kv), {
+      ok: false,
+      reason: "too_large",
+    });
   });
 
   it("stops sending to a slot whose provider is already queueing", () => {
     const s = slot("gemma", { numRunning: 2, numWaiting: 1 });
-    assert.deepEqual(admitToSlot(provider("p1", { slots: [s] }), s, 1000, 500, 4096, weightsOf, undefined, kv), { ok: false, reason: "provider_queue" });
+    assert.deepEqual(admitToSlot(provider("p1", { slots: [s] }), s, 1000, 500, 4096, weightsOf, undefined, kv), {
+      ok: false,
+      reason: "provider_queue",
+    });
   });
 
   it("caps concurrency by the quality law", () => {
     // 45 tok/s solo, floor 15: 1 + (3 − 1)/0.27 = 8.4 → 8, × overcommit 2 = 16; a slow 20 tok/s slot gets 2 × 2 = 4.
     const slow = slot("gemma", { observedDecodeTps: 20, numRunning: 4 });
-    assert.deepEqual(admitToSlot(provider("p1", { slots: [slow] }), slow, 100, 100, 4096, weightsOf, undefined, kv), { ok: false, reason: "concurrency" });
+    assert.deepEqual(admitToSlot(provider("p1", { slots: [slow] }), slow, 100, 100, 4096, weightsOf, undefined, kv), {
+      ok: false,
+      reason: "concurrency",
+    });
     const fast = slot("gemma", { numRunning: 4 });
-    assert.equal(admitToSlot(provider("p1", { slots: [fast] }), fast, 100, 100, 4096, weightsOf, undefined, kv).ok, true);
+    assert.equal(
+      admitToSlot(provider("p1", { slots: [fast] }), fast, 100, 100, 4096, weightsOf, undefined, kv).ok,
+      true,
+    );
   });
 });
 
 describe("canColdLoad", () => {
-  const table: { name: string; over: Parameters<typeof provider>[1]; weights: number; expect: string; o?: typeof kv; cooled?: boolean }[] = [
-    { name: "refuses a 32 GB Mac for a 16 GB model under the provider's 3x rule", over: { totalMemoryGb: 32 }, weights: 16 * GB, expect: "memory" },
-    { name: "lets the Go 2x gate through for the same Mac (the Issue 4 mismatch)", over: { totalMemoryGb: 32 }, weights: 16 * GB, expect: "ok", o: worst },
+  const table: {
+    name: string;
+    over: Parameters<typeof provider>[1];
+    weights: number;
+    expect: string;
+    o?: typeof kv;
+    cooled?: boolean;
+  }[] = [
+    {
+      name: "refuses a 32 GB Mac for a 16 GB model under the provider's 3x rule",
+      over: { totalMemoryGb: 32 },
+      weights: 16 * GB,
+      expect: "memory",
+    },
+    {
+      name: "lets the Go 2x gate through for the same Mac (the Issue 4 mismatch)",
+      over: { totalMemoryGb: 32 },
+      weights: 16 * GB,
+      expect: "ok",
+      o: worst,
+    },
     // 3 × 16 GB > 43.2 GB usable (90 % of 48): the provider refuses this load, so must we.
-    { name: "refuses a 48 GB Mac for a 16 GB model: the 3x rule applies to usable memory, not the raw total", over: { totalMemoryGb: 48 }, weights: 16 * GB, expect: "memory" },
+    {
+      name: "refuses a 48 GB Mac for a 16 GB model: the 3x rule applies to usable memory, not the raw total",
+      over: { totalMemoryGb: 48 },
+      weights: 16 * GB,
+      expect: "memory",
+    },
     { name: "accepts a 64 GB Mac for a 16 GB model", over: { totalMemoryGb: 64 }, weights: 16 * GB, expect: "ok" },
-    { name: "prefers freeForLoadGb: refuses when it is too small even on a big Mac", over: { totalMemoryGb: 128, freeForLoadGb: 10 }, weights: 16 * GB, expect: "memory" },
-    { name: "prefers freeForLoadGb: accepts when the padded weights fit", over: { totalMemoryGb: 48, freeForLoadGb: 18 }, weights: 12 * GB, expect: "ok" },
-    { name: "refuses a (provider, model) on load cooldown", over: {}, weights: 12 * GB, expect: "load_cooled_down", cooled: true },
-    { name: "never evicts a busy model", over: { slots: [slot("oss", { numRunning: 1, state: "running" })] }, weights: 16 * GB, expect: "slots_busy" },
-    { name: "replaces an idle model when slots are full", over: { slots: [slot("oss")] }, weights: 16 * GB, expect: "ok" },
+    {
+      name: "prefers freeForLoadGb: refuses when it is too small even on a big Mac",
+      over: { totalMemoryGb: 128, freeForLoadGb: 10 },
+      weights: 16 * GB,
+      expect: "memory",
+    },
+    {
+      name: "prefers freeForLoadGb: accepts when the padded weights fit",
+      over: { totalMemoryGb: 48, freeForLoadGb: 18 },
+      weights: 12 * GB,
+      expect: "ok",
+    },
+    {
+      name: "refuses a (provider, model) on load cooldown",
+      over: {},
+      weights: 12 * GB,
+      expect: "load_cooled_down",
+      cooled: true,
+    },
+    {
+      name: "never evicts a busy model",
+      over: { slots: [slot("oss", { numRunning: 1, state: "running" })] },
+      weights: 16 * GB,
+      expect: "slots_busy",
+    },
+    {
+      name: "replaces an idle model when slots are full",
+      over: { slots: [slot("oss")] },
+      weights: 16 * GB,
+      expect: "ok",
+    },
   ];
   for (const t of table) {
     it(t.name, () => {
-      const r = canColdLoad(provider("p1", t.over), "gemma", t.weights, 5000, 172_032, 0, healthy({ isLoadCooledDown: () => t.cooled === true }), weightsOf, t.o ?? kv);
+      const r = canColdLoad(
+        provider("p1", t.over),
+        "gemma",
+        t.weights,
+        5000,
+        172_032,
+        0,
+        healthy({ isLoadCooledDown: () => t.cooled === true }),
+        weightsOf,
+        t.o ?? kv,
+      );
       assert.equal(r.ok ? "ok" : r.reason, t.expect);
     });
   }

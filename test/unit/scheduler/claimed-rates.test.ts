@@ -25,7 +25,16 @@ const registration = (serial: string, decodeTps: number, prefillTps: number): Pr
   decodeTps,
   prefillTps,
   maxModelSlots: 2,
-  models: [{ id: MODEL, sizeBytes: 12e9, quantization: "mxfp4", contextLength: 131_072, isVision: false, templateRenderOk: undefined }],
+  models: [
+    {
+      id: MODEL,
+      sizeBytes: 12e9,
+      quantization: "mxfp4",
+      contextLength: 131_072,
+      isVision: false,
+      templateRenderOk: undefined,
+    },
+  ],
 });
 
 const warmSlot = (over: Partial<ModelSlot> = {}): ModelSlot => ({
@@ -43,10 +52,25 @@ const warmSlot = (over: Partial<ModelSlot> = {}): ModelSlot => ({
   ...over,
 });
 
-const heartbeat = (s: ModelSlot) => ({ status: "idle" as const, memoryPressure: 0, cpuUsage: 0, thermal: "nominal" as const, totalMemoryGb: 128, freeForLoadGb: 30, slots: [s], warmModels: [MODEL] });
+const heartbeat = (s: ModelSlot) => ({
+  status: "idle" as const,
+  memoryPressure: 0,
+  cpuUsage: 0,
+  thermal: "nominal" as const,
+  totalMemoryGb: 128,
+  freeForLoadGb: 30,
+  slots: [s],
+  warmModels: [MODEL],
+});
 
 /** The liar: 1e300 tok/s everywhere, a 2^53-token budget, a 1-byte KV cost and 4,096 slots. */
-const liarSlot = warmSlot({ observedDecodeTps: 1e300, observedPrefillTps: 1e300, tokenBudgetMax: 2 ** 53, kvBytesPerToken: 1, maxConcurrency: 4096 });
+const liarSlot = warmSlot({
+  observedDecodeTps: 1e300,
+  observedPrefillTps: 1e300,
+  tokenBudgetMax: 2 ** 53,
+  kvBytesPerToken: 1,
+  maxConcurrency: 4096,
+});
 
 function fleet(): { registry: ProviderRegistry; honest: string; liar: string } {
   const registry = new ProviderRegistry();
@@ -77,7 +101,14 @@ describe("scheduler: claims checked against observations", () => {
    */
   function liarShareOfPicks(measure: boolean): number {
     const { registry, liar } = fleet();
-    const ctx: PickContext = { nowMs: 0, random: seeded(7), health: healthy(), estimator: fixedEstimator(500), catalog: defaultCatalog, options };
+    const ctx: PickContext = {
+      nowMs: 0,
+      random: seeded(7),
+      health: healthy(),
+      estimator: fixedEstimator(500),
+      catalog: defaultCatalog,
+      options,
+    };
     const running: { providerId: string; requestId: string; streaming: boolean }[] = [];
     const order = seeded(11);
     let liarPicks = 0;
@@ -87,7 +118,14 @@ describe("scheduler: claims checked against observations", () => {
       const solo = r.providerId === liar ? LIAR_TRUE_DECODE_TPS : TRUE_DECODE_TPS;
       const perStream = solo / (1 + options.concurrencyLawK * (n - 1));
       const decodeMs = (500 / perStream) * 1000;
-      if (measure) registry.observeRates(r.providerId, MODEL, { requestId: r.requestId, promptTokens: 1000, completionTokens: 500, ttftMs: (1000 / TRUE_PREFILL_TPS) * 1000, decodeMs });
+      if (measure)
+        registry.observeRates(r.providerId, MODEL, {
+          requestId: r.requestId,
+          promptTokens: 1000,
+          completionTokens: 500,
+          ttftMs: (1000 / TRUE_PREFILL_TPS) * 1000,
+          decodeMs,
+        });
       registry.removeInflight(r.providerId, r.requestId);
     };
     for (let i = 0; i < 400; i++) {
@@ -100,7 +138,16 @@ describe("scheduler: claims checked against observations", () => {
       const result = pick(registry.view(), req, ctx);
       if (result.kind !== "picked") assert.fail(JSON.stringify(result));
       if (result.providerId === liar) liarPicks++;
-      registry.addInflight(result.providerId, { requestId: req.requestId, model: MODEL, reservedTokens: result.reservedTokens, usedTokens: 1000, remainingOutputTokens: 500, promptTokens: 1000, startedAtMs: 0, seenByProvider: false });
+      registry.addInflight(result.providerId, {
+        requestId: req.requestId,
+        model: MODEL,
+        reservedTokens: result.reservedTokens,
+        usedTokens: 1000,
+        remainingOutputTokens: 500,
+        promptTokens: 1000,
+        startedAtMs: 0,
+        seenByProvider: false,
+      });
       running.push({ providerId: result.providerId, requestId: req.requestId, streaming: false });
       if (running.length > 4) complete();
     }
@@ -127,18 +174,42 @@ describe("scheduler: claims checked against observations", () => {
 
   it("uses the measured rate instead of the claim once there is one, in either direction", () => {
     const { registry, honest, liar } = fleet();
-    const o = (requestId: string, decodeMs: number) => ({ requestId, promptTokens: 1000, completionTokens: 500, ttftMs: 500, decodeMs });
+    const o = (requestId: string, decodeMs: number) => ({
+      requestId,
+      promptTokens: 1000,
+      completionTokens: 500,
+      ttftMs: 500,
+      decodeMs,
+    });
     registry.observeRates(liar, MODEL, o("a", 20_000));
     registry.observeRates(honest, MODEL, o("b", 5_000));
     assert.equal(soloDecodeTps(registry.get(liar)!, registry.get(liar)!.slots[0]), 25);
     assert.equal(soloDecodeTps(registry.get(honest)!, registry.get(honest)!.slots[0]), 100);
-    assert.equal(prefillTpsOf(registry.get(liar)!, undefined, options, MODEL), 2000, "a cold estimate uses the model's measurement too");
+    assert.equal(
+      prefillTpsOf(registry.get(liar)!, undefined, options, MODEL),
+      2000,
+      "a cold estimate uses the model's measurement too",
+    );
   });
 
   it("ties an unmeasured prefill claim to the measured decode rate", () => {
     const { registry, liar } = fleet();
-    registry.addInflight(liar, { requestId: "other", model: MODEL, reservedTokens: 1, usedTokens: 1, remainingOutputTokens: 0, startedAtMs: 0, seenByProvider: false });
-    registry.observeRates(liar, MODEL, { requestId: "a", promptTokens: 1000, completionTokens: 500, ttftMs: 500, decodeMs: 10_000 });
+    registry.addInflight(liar, {
+      requestId: "other",
+      model: MODEL,
+      reservedTokens: 1,
+      usedTokens: 1,
+      remainingOutputTokens: 0,
+      startedAtMs: 0,
+      seenByProvider: false,
+    });
+    registry.observeRates(liar, MODEL, {
+      requestId: "a",
+      promptTokens: 1000,
+      completionTokens: 500,
+      ttftMs: 500,
+      decodeMs: 10_000,
+    });
     const p = registry.get(liar)!;
     assert.equal(p.modelRates.get(MODEL)!.measuredPrefillTps, undefined, "the Mac was busy: no prefill sample");
     assert.equal(prefillTpsOf(p, p.slots[0], options), 50 * 1.27 * 50);
@@ -149,7 +220,14 @@ describe("scheduler: claims checked against observations", () => {
     const b = provider("b", { slots: [slot("gemma")], costPenaltyFactor: 3 });
     const cost = (p: typeof a) => estimateCost(p, "gemma", p.slots[0], 0, 1000, 500, 16e9, options).costMs;
     assert.equal(cost(b), cost(a) * 3);
-    const ctx: PickContext = { nowMs: 0, random: () => 0.99, health: healthy(), estimator: fixedEstimator(500), catalog: [{ id: "gemma", defaultMaxTokens: 8192, contextLength: 131_072, sizeBytes: 16e9, isVision: true }], options };
+    const ctx: PickContext = {
+      nowMs: 0,
+      random: () => 0.99,
+      health: healthy(),
+      estimator: fixedEstimator(500),
+      catalog: [{ id: "gemma", defaultMaxTokens: 8192, contextLength: 131_072, sizeBytes: 16e9, isVision: true }],
+      options,
+    };
     const r = pick(view(b, a), request("gemma"), ctx);
     assert.equal(r.kind === "picked" && r.providerId, "a");
   });
@@ -164,7 +242,8 @@ describe("capacity: claims", () => {
     assert.ok(row.token_budget_remaining <= row.token_budget_total);
     assert.equal(row.warm_providers, 2);
     assert.ok(row.estimated_ttft_ms !== null && row.estimated_ttft_ms >= 10, `ttft ${row.estimated_ttft_ms}`);
-    for (const [k, v] of Object.entries(row)) if (typeof v === "number") assert.ok(Number.isSafeInteger(Math.round(v)) && v < 1e8, `${k} = ${v}`);
+    for (const [k, v] of Object.entries(row))
+      if (typeof v === "number") assert.ok(Number.isSafeInteger(Math.round(v)) && v < 1e8, `${k} = ${v}`);
   });
 
   it("bounds the aggregate rate of a busy liar by its physical ceiling", () => {

@@ -41,17 +41,28 @@ describe("cost: prefill backlog (a Mac prefills one request at a time)", () => {
   });
 
   it("routes a newcomer away from a Mac whose prefill queue is long", () => {
-    const r = pick(view(queued, streaming), request("gemma"), { nowMs: 0, random: () => 0, health: healthy(), estimator: fixedEstimator(800), catalog, options: o });
-    assert.equal(r.kind === "picked" && r.providerId, "streaming");
-    // Same snapshot with the first request streaming on both: a near-tie, broken by the random source.
-    const both = pick(view(streaming, provider("streaming2", running({ promptTokens: 8000, usedTokens: 8001 }))), request("gemma"), {
+    const r = pick(view(queued, streaming), request("gemma"), {
       nowMs: 0,
-      random: () => 0.99,
+      random: () => 0,
       health: healthy(),
       estimator: fixedEstimator(800),
       catalog,
       options: o,
     });
+    assert.equal(r.kind === "picked" && r.providerId, "streaming");
+    // Same snapshot with the first request streaming on both: a near-tie, broken by the random source.
+    const both = pick(
+      view(streaming, provider("streaming2", running({ promptTokens: 8000, usedTokens: 8001 }))),
+      request("gemma"),
+      {
+        nowMs: 0,
+        random: () => 0.99,
+        health: healthy(),
+        estimator: fixedEstimator(800),
+        catalog,
+        options: o,
+      },
+    );
     assert.equal(both.kind === "picked" && both.providerId, "streaming2");
   });
 });

@@ -1,5 +1,11 @@
 /** Builders for scheduler tests: small, explicit snapshots. */
-import type { InflightRequest, ModelSlot, ProviderModel, ProviderView, RegistryView } from "../../../src/registry/types.js";
+import type {
+  InflightRequest,
+  ModelSlot,
+  ProviderModel,
+  ProviderView,
+  RegistryView,
+} from "../../../src/registry/types.js";
 import type { SchedulerCatalogModel } from "../../../src/scheduler/pick.js";
 import type { HealthGates, RouteRequest } from "../../../src/scheduler/types.js";
 import { shapeOf } from "../../../src/inference/types.js";
@@ -7,14 +13,43 @@ import { shapeOf } from "../../../src/inference/types.js";
 export const GB = 1_000_000_000;
 
 export const catalog: SchedulerCatalogModel[] = [
-  { id: "gemma", defaultMaxTokens: 8192, contextLength: 131_072, sizeBytes: 16 * GB, isVision: true, kvBytesPerToken: 172_032 },
-  { id: "oss", defaultMaxTokens: 8192, contextLength: 131_072, sizeBytes: 12 * GB, isVision: false, kvBytesPerToken: 49_152 },
-  { id: "offline-model", defaultMaxTokens: 8192, contextLength: 8192, sizeBytes: 5 * GB, isVision: false, kvBytesPerToken: 100_000 },
+  {
+    id: "gemma",
+    defaultMaxTokens: 8192,
+    contextLength: 131_072,
+    sizeBytes: 16 * GB,
+    isVision: true,
+    kvBytesPerToken: 172_032,
+  },
+  {
+    id: "oss",
+    defaultMaxTokens: 8192,
+    contextLength: 131_072,
+    sizeBytes: 12 * GB,
+    isVision: false,
+    kvBytesPerToken: 49_152,
+  },
+  {
+    id: "offline-model",
+    defaultMaxTokens: 8192,
+    contextLength: 8192,
+    sizeBytes: 5 * GB,
+    isVision: false,
+    kvBytesPerToken: 100_000,
+  },
 ];
 
 export function build(id: string, over: Partial<ProviderModel> = {}): ProviderModel {
   const c = catalog.find((m) => m.id === id);
-  return { id, sizeBytes: c?.sizeBytes ?? 5 * GB, quantization: "4bit", contextLength: c?.contextLength ?? 32_768, isVision: c?.isVision ?? false, templateRenderOk: undefined, ...over };
+  return {
+    id,
+    sizeBytes: c?.sizeBytes ?? 5 * GB,
+    quantization: "4bit",
+    contextLength: c?.contextLength ?? 32_768,
+    isVision: c?.isVision ?? false,
+    templateRenderOk: undefined,
+    ...over,
+  };
 }
 
 export function slot(model: string, over: Partial<ModelSlot> = {}): ModelSlot {
@@ -68,13 +103,43 @@ export function provider(id: string, over: ProviderOver = {}): ProviderView {
 }
 
 export function inflight(requestId: string, model: string, over: Partial<InflightRequest> = {}): InflightRequest {
-  return { requestId, model, reservedTokens: 2000, usedTokens: 1000, remainingOutputTokens: 1000, startedAtMs: 0, seenByProvider: true, ...over };
+  return {
+    requestId,
+    model,
+    reservedTokens: 2000,
+    usedTokens: 1000,
+    remainingOutputTokens: 1000,
+    startedAtMs: 0,
+    seenByProvider: true,
+    ...over,
+  };
 }
 
-export function request(model: string, over: Partial<RouteRequest["traits"]> & { exclude?: string[]; avoidVersion?: string; affinityKey?: string; pinnedAccountId?: string } = {}): RouteRequest {
+export function request(
+  model: string,
+  over: Partial<RouteRequest["traits"]> & {
+    exclude?: string[];
+    avoidVersion?: string;
+    affinityKey?: string;
+    pinnedAccountId?: string;
+  } = {},
+): RouteRequest {
   const { exclude, avoidVersion, affinityKey, pinnedAccountId, ...traitsOver } = over;
-  const traits = { maxTokens: 4096, estimatedPromptTokens: 1000, hasTools: false, requiresVision: false, stream: true, ...traitsOver };
-  const r: RouteRequest = { requestId: "req_1", model, traits, shape: shapeOf(traits), exclude: new Set(exclude ?? []) };
+  const traits = {
+    maxTokens: 4096,
+    estimatedPromptTokens: 1000,
+    hasTools: false,
+    requiresVision: false,
+    stream: true,
+    ...traitsOver,
+  };
+  const r: RouteRequest = {
+    requestId: "req_1",
+    model,
+    traits,
+    shape: shapeOf(traits),
+    exclude: new Set(exclude ?? []),
+  };
   if (avoidVersion !== undefined) r.avoidVersion = avoidVersion;
   if (affinityKey !== undefined) r.affinityKey = affinityKey;
   if (pinnedAccountId !== undefined) r.pinnedAccountId = pinnedAccountId;

@@ -11,19 +11,43 @@ import { resolveSchedulerOptions } from "../../../src/scheduler/scheduler-option
 import type { PickResult, RouteRequest } from "../../../src/scheduler/types.js";
 import { planWarmPool } from "../../../src/scheduler/warm-pool.js";
 import { capacitySnapshot } from "../../../src/scheduler/capacity.js";
-import { build, catalog, fixedEstimator, healthy, inflight, provider, request, slot, view, type ProviderOver } from "./fixtures.js";
+import {
+  build,
+  catalog,
+  fixedEstimator,
+  healthy,
+  inflight,
+  provider,
+  request,
+  slot,
+  view,
+  type ProviderOver,
+} from "./fixtures.js";
 
 const options = resolveSchedulerOptions();
-const ctx = (over: Partial<PickContext> = {}): PickContext => ({ nowMs: 1000, random: () => 0, health: healthy(), estimator: fixedEstimator(800), catalog, options, ...over });
+const ctx = (over: Partial<PickContext> = {}): PickContext => ({
+  nowMs: 1000,
+  random: () => 0,
+  health: healthy(),
+  estimator: fixedEstimator(800),
+  catalog,
+  options,
+  ...over,
+});
 const noAliases = new ModelAliases();
 
 /** A provider that has heartbeated, assigned to `pool`. */
-const member = (id: string, pool: string | undefined, over: ProviderOver = {}) => provider(id, { pool, heartbeats: 1, ...over });
+const member = (id: string, pool: string | undefined, over: ProviderOver = {}) =>
+  provider(id, { pool, heartbeats: 1, ...over });
 const warmOn = (model: string, over: Parameters<typeof slot>[1] = {}) => [slot(model, over)];
-const inPools = (model: string, aliases = noAliases, over: Parameters<typeof request>[1] = {}): RouteRequest => ({ ...request(model, over), pools: poolsFor(aliases, model) });
+const inPools = (model: string, aliases = noAliases, over: Parameters<typeof request>[1] = {}): RouteRequest => ({
+  ...request(model, over),
+  pools: poolsFor(aliases, model),
+});
 
 function summary(r: PickResult): string {
-  if (r.kind === "picked") return `${r.providerId}${r.cold ? " cold" : ""}${r.assignPool !== undefined ? ` assign:${r.assignPool}` : ""}`;
+  if (r.kind === "picked")
+    return `${r.providerId}${r.cold ? " cold" : ""}${r.assignPool !== undefined ? ` assign:${r.assignPool}` : ""}`;
   if (r.kind === "queue") return `queue:${r.reason}`;
   return `reject:${r.code}`;
 }
@@ -37,14 +61,20 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
   it("a gemma burst never lands on an oss-assigned Mac, even an idle warm one", () => {
     const v = view(
       member("oss-idle", "oss", { slots: warmOn("oss") }),
-      member("gemma-full", "gemma", { slots: warmOn("gemma", { numRunning: 16, state: "running" }), inflight: Array.from({ length: 16 }, (_, i) => inflight(`r${i}`, "gemma")) }),
+      member("gemma-full", "gemma", {
+        slots: warmOn("gemma", { numRunning: 16, state: "running" }),
+        inflight: Array.from({ length: 16 }, (_, i) => inflight(`r${i}`, "gemma")),
+      }),
     );
     const r = pickInPools(v, inPools("gemma"), ctx());
     assert.equal(summary(r), "queue:pool_exhausted");
   });
 
   it("serves from the pool's own members first", () => {
-    const v = view(member("oss-warm", "oss", { slots: warmOn("oss") }), member("gemma-warm", "gemma", { slots: warmOn("gemma") }));
+    const v = view(
+      member("oss-warm", "oss", { slots: warmOn("oss") }),
+      member("gemma-warm", "gemma", { slots: warmOn("gemma") }),
+    );
     assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "gemma-warm");
   });
 
@@ -72,8 +102,16 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
     const loading = () => member("gemma-loading", "gemma", { pendingLoads: [["gemma", 900]], inflight: joined });
     const v = view(member("gemma-busy", "gemma", { slots: [full] }), loading(), member("oss-empty", "oss"));
     assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "oss-empty cold assign:gemma");
-    const noSpare = view(member("gemma-busy", "gemma", { slots: [full] }), loading(), member("oss-warm", "oss", { slots: warmOn("oss") }));
-    assert.equal(summary(pickInPools(noSpare, inPools("gemma"), ctx())), "queue:loading", "nothing to move: wait for the pool's own load, not pool_exhausted");
+    const noSpare = view(
+      member("gemma-busy", "gemma", { slots: [full] }),
+      loading(),
+      member("oss-warm", "oss", { slots: warmOn("oss") }),
+    );
+    assert.equal(
+      summary(pickInPools(noSpare, inPools("gemma"), ctx())),
+      "queue:loading",
+      "nothing to move: wait for the pool's own load, not pool_exhausted",
+    );
   });
 
   it("prefers the pool's cold member over reassigning another pool's Mac", () => {
@@ -83,7 +121,11 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
 
   it("queues (not pool_exhausted) when the whole fleet is busy: nothing is kept apart", () => {
     const full = (id: string, pool: string, model: string) =>
-      member(id, pool, { models: [build(model)], slots: warmOn(model, { numRunning: 16, state: "running" }), inflight: Array.from({ length: 16 }, (_, i) => inflight(`${id}${i}`, model)) });
+      member(id, pool, {
+        models: [build(model)],
+        slots: warmOn(model, { numRunning: 16, state: "running" }),
+        inflight: Array.from({ length: 16 }, (_, i) => inflight(`${id}${i}`, model)),
+      });
     const v = view(full("g", "gemma", "gemma"), full("o", "oss", "oss"));
     assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "queue:all_busy");
   });
@@ -105,8 +147,13 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
   });
 
   it("a capability gap across the whole fleet is a 503, not pool_exhausted", () => {
-    const v = view(member("oss-text", "oss", { models: [build("gemma", { isVision: false }), build("oss")], slots: warmOn("oss") }));
-    assert.equal(summary(pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx())), "reject:model_unavailable");
+    const v = view(
+      member("oss-text", "oss", { models: [build("gemma", { isVision: false }), build("oss")], slots: warmOn("oss") }),
+    );
+    assert.equal(
+      summary(pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx())),
+      "reject:model_unavailable",
+    );
   });
 
   it("reassigns an idle Mac that has the capability the pool lacks", () => {
@@ -114,13 +161,22 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
       member("gemma-text", "gemma", { models: [build("gemma", { isVision: false })], slots: warmOn("gemma") }),
       member("oss-empty-vision", "oss"),
     );
-    assert.equal(summary(pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx())), "oss-empty-vision cold assign:gemma");
+    assert.equal(
+      summary(pickInPools(v, inPools("gemma", noAliases, { requiresVision: true }), ctx())),
+      "oss-empty-vision cold assign:gemma",
+    );
   });
 
   it("keeps shared alias builds routable in each owning pool (review finding)", () => {
     // "shared" is alias a's previous build and alias b's desired build.
-    const aliases = new ModelAliases([{ alias: "a", build: "gemma", previousBuild: "oss" }, { alias: "b", build: "oss" }]);
-    const v = view(member("in-a", "a", { slots: warmOn("oss") }), member("in-b", "b", { slots: warmOn("oss"), accountId: "acct-2" }));
+    const aliases = new ModelAliases([
+      { alias: "a", build: "gemma", previousBuild: "oss" },
+      { alias: "b", build: "oss" },
+    ]);
+    const v = view(
+      member("in-a", "a", { slots: warmOn("oss") }),
+      member("in-b", "b", { slots: warmOn("oss"), accountId: "acct-2" }),
+    );
     // Alias a's rollout fallback (its previous build, oss) is served by a's own member; alias b's by b's.
     assert.equal(summary(pickInPools(v, { ...request("oss"), pools: poolsFor(aliases, "a") }, ctx())), "in-a");
     assert.equal(summary(pickInPools(v, { ...request("oss"), pools: poolsFor(aliases, "b") }, ctx())), "in-b");
@@ -136,13 +192,29 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
 
   it("lets a multi-slot member cold-load the desired build beside a busy previous one (review: don't block cold loads into free multi-slot capacity)", () => {
     const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
-    const v = view(member("two-slots", "pub", { maxModelSlots: 2, totalMemoryGb: 128, slots: warmOn("oss", { numRunning: 1, state: "running" }), inflight: [inflight("r1", "oss")] }));
-    assert.equal(summary(pickInPools(v, { ...request("gemma"), pools: poolsFor(aliases, "pub") }, ctx())), "two-slots cold");
+    const v = view(
+      member("two-slots", "pub", {
+        maxModelSlots: 2,
+        totalMemoryGb: 128,
+        slots: warmOn("oss", { numRunning: 1, state: "running" }),
+        inflight: [inflight("r1", "oss")],
+      }),
+    );
+    assert.equal(
+      summary(pickInPools(v, { ...request("gemma"), pools: poolsFor(aliases, "pub") }, ctx())),
+      "two-slots cold",
+    );
   });
 
   it("does not send a cold build to a single-slot member busy with the previous build (review: keep slot defaults aligned with cold dispatch)", () => {
     const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
-    const v = view(member("one-slot", "pub", { maxModelSlots: 1, slots: warmOn("oss", { numRunning: 1, state: "running" }), inflight: [inflight("r1", "oss")] }));
+    const v = view(
+      member("one-slot", "pub", {
+        maxModelSlots: 1,
+        slots: warmOn("oss", { numRunning: 1, state: "running" }),
+        inflight: [inflight("r1", "oss")],
+      }),
+    );
     const r = pickInPools(v, { ...request("gemma"), pools: poolsFor(aliases, "pub") }, ctx());
     assert.notEqual(r.kind, "picked");
   });
@@ -168,12 +240,22 @@ describe("model pools: seeding (seedPool, needsSeeding)", () => {
   it("reseeds an idle Mac whose own warm load shows only after the heartbeat that seeded it, and never a busy one", () => {
     const seededEmpty = member("m", "gemma", { models: [build("gemma"), build("oss")] });
     assert.equal(needsSeeding(seededEmpty, noAliases), false, "nothing held: the seeded pool stands");
-    const loadingOwn = member("m", "gemma", { models: [build("gemma"), build("oss")], slots: warmOn("oss", { state: "loading" }) });
+    const loadingOwn = member("m", "gemma", {
+      models: [build("gemma"), build("oss")],
+      slots: warmOn("oss", { state: "loading" }),
+    });
     assert.equal(needsSeeding(loadingOwn, noAliases), true);
     assert.equal(seedPool(loadingOwn, noAliases, load({ gemma: 9 })), "oss", "by residency, whatever the demand");
-    const busy = member("m", "gemma", { models: [build("gemma"), build("oss")], slots: warmOn("oss"), inflight: [inflight("r1", "gemma")] });
+    const busy = member("m", "gemma", {
+      models: [build("gemma"), build("oss")],
+      slots: warmOn("oss"),
+      inflight: [inflight("r1", "gemma")],
+    });
     assert.equal(needsSeeding(busy, noAliases), false, "a request in flight pins the pool");
-    const inPool = member("m", "gemma", { models: [build("gemma"), build("oss")], slots: [slot("oss"), slot("gemma")] });
+    const inPool = member("m", "gemma", {
+      models: [build("gemma"), build("oss")],
+      slots: [slot("oss"), slot("gemma")],
+    });
     assert.equal(needsSeeding(inPool, noAliases), false, "one of its builds serves its pool");
   });
 
@@ -204,7 +286,10 @@ describe("model pools: seeding (seedPool, needsSeeding)", () => {
   });
 
   it("avoids pinning shared builds to the first alias (review finding): demand decides between owning aliases", () => {
-    const aliases = new ModelAliases([{ alias: "a", build: "oss" }, { alias: "b", build: "gemma", previousBuild: "oss" }]);
+    const aliases = new ModelAliases([
+      { alias: "a", build: "oss" },
+      { alias: "b", build: "gemma", previousBuild: "oss" },
+    ]);
     const p = member("m", undefined, { models: [build("oss")], slots: warmOn("oss") });
     assert.equal(seedPool(p, aliases, load({ b: 3 })), "b");
     assert.equal(seedPool(p, aliases, load({ a: 3 })), "a");
@@ -227,29 +312,53 @@ describe("model pools: warm pool and capacity", () => {
       member("oss-fast", "oss", { decodeTps: 90, totalMemoryGb: 128 }),
       member("gemma-slow", "gemma", { decodeTps: 30 }),
     );
-    const plan = planWarmPool(v, new Map([["gemma", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]), 0, {
-      scheduler: options,
-      catalog,
-      health: healthy(),
-      poolsOf: (m) => noAliases.resolve(m).pools,
-    });
+    const plan = planWarmPool(
+      v,
+      new Map([["gemma", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]),
+      0,
+      {
+        scheduler: options,
+        catalog,
+        health: healthy(),
+        poolsOf: (m) => noAliases.resolve(m).pools,
+      },
+    );
     assert.deepEqual(plan.load, [{ providerId: "gemma-slow", model: "gemma" }]);
   });
 
   it("never pools a private machine, never plans public warm loads onto it, and leaves it out of public capacity", () => {
-    const priv = member("priv", undefined, { privateOnly: true, decodeTps: 90, totalMemoryGb: 128, slots: warmOn("gemma") });
+    const priv = member("priv", undefined, {
+      privateOnly: true,
+      decodeTps: 90,
+      totalMemoryGb: 128,
+      slots: warmOn("gemma"),
+    });
     assert.equal(needsSeeding(priv, noAliases), false);
-    const v = view(member("priv-idle", undefined, { privateOnly: true, decodeTps: 90, totalMemoryGb: 128 }), member("pub", "gemma", { decodeTps: 30 }));
+    const v = view(
+      member("priv-idle", undefined, { privateOnly: true, decodeTps: 90, totalMemoryGb: 128 }),
+      member("pub", "gemma", { decodeTps: 30 }),
+    );
     for (const poolsOf of [undefined, (m: string) => noAliases.resolve(m).pools]) {
-      const plan = planWarmPool(v, new Map([["gemma", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]), 0, {
-        scheduler: options,
-        catalog,
-        health: healthy(),
-        ...(poolsOf ? { poolsOf } : {}),
-      });
+      const plan = planWarmPool(
+        v,
+        new Map([["gemma", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]),
+        0,
+        {
+          scheduler: options,
+          catalog,
+          health: healthy(),
+          ...(poolsOf ? { poolsOf } : {}),
+        },
+      );
       assert.deepEqual(plan.load, [{ providerId: "pub", model: "gemma" }]);
     }
-    const snap = capacitySnapshot(view(priv, member("pub", "gemma", { slots: warmOn("gemma") })), new Map(), catalog, 0, {});
+    const snap = capacitySnapshot(
+      view(priv, member("pub", "gemma", { slots: warmOn("gemma") })),
+      new Map(),
+      catalog,
+      0,
+      {},
+    );
     assert.equal(snap.models.find((m) => m.id === "gemma")!.routable_providers, 1);
   });
 
@@ -257,31 +366,65 @@ describe("model pools: warm pool and capacity", () => {
     const pinned = pickInPools(view(), { ...request("gemma"), pinnedAccountId: "acct-9" }, ctx());
     assert.equal(summary(pinned), "reject:model_unavailable");
     assert.match((pinned as { message: string }).message, /none of your own machines/);
-    const serials = pickInPools(view(member("a", "gemma", { serial: "S-1", slots: warmOn("gemma") })), { ...request("gemma"), allowedSerials: new Set(["S-9"]) }, ctx());
+    const serials = pickInPools(
+      view(member("a", "gemma", { serial: "S-1", slots: warmOn("gemma") })),
+      { ...request("gemma"), allowedSerials: new Set(["S-9"]) },
+      ctx(),
+    );
     assert.equal(summary(serials), "reject:model_unavailable");
     assert.match((serials as { message: string }).message, /provider_serials/);
-    assert.equal(summary(pickInPools(view(), request("gemma"), ctx())), "queue:all_busy", "a public request for a known model still waits for a Mac");
+    assert.equal(
+      summary(pickInPools(view(), request("gemma"), ctx())),
+      "queue:all_busy",
+      "a public request for a known model still waits for a Mac",
+    );
   });
 
   it("gives an alias one capacity row over its builds and its pool, each Mac once, and no rows for the builds", () => {
     const aliases = new ModelAliases([{ alias: "pub", build: "gemma", previousBuild: "oss" }]);
     const v = view(
-      member("new", "pub", { slots: warmOn("gemma", { numRunning: 2 }), inflight: [inflight("r1", "gemma"), inflight("r2", "gemma")] }),
+      member("new", "pub", {
+        slots: warmOn("gemma", { numRunning: 2 }),
+        inflight: [inflight("r1", "gemma"), inflight("r2", "gemma")],
+      }),
       member("old", "pub", { slots: warmOn("oss") }),
       member("both-cold", "pub"),
       member("elsewhere", "other", { models: [build("gemma"), build("qwen")], slots: warmOn("qwen") }),
     );
-    const snap = capacitySnapshot(v, new Map([["gemma", 2], ["oss", 1]]), catalog, 0, { poolsOf: (m) => aliases.resolve(m).pools, aliases });
-    assert.deepEqual(snap.models.map((m) => m.id), ["offline-model", "pub", "qwen"], "the alias replaces its builds");
+    const snap = capacitySnapshot(
+      v,
+      new Map([
+        ["gemma", 2],
+        ["oss", 1],
+      ]),
+      catalog,
+      0,
+      { poolsOf: (m) => aliases.resolve(m).pools, aliases },
+    );
+    assert.deepEqual(
+      snap.models.map((m) => m.id),
+      ["offline-model", "pub", "qwen"],
+      "the alias replaces its builds",
+    );
     const pub = snap.models.find((m) => m.id === "pub")!;
     assert.deepEqual(
-      { routable: pub.routable_providers, warm: pub.warm_providers, cold: pub.cold_providers, active: pub.active_requests, queued: pub.queued_requests },
+      {
+        routable: pub.routable_providers,
+        warm: pub.warm_providers,
+        cold: pub.cold_providers,
+        active: pub.active_requests,
+        queued: pub.queued_requests,
+      },
       { routable: 3, warm: 2, cold: 1, active: 2, queued: 3 },
     );
   });
 
   it("counts only the model's pool in the capacity snapshot", () => {
-    const v = view(member("g", "gemma", { slots: warmOn("gemma") }), member("o", "oss", { slots: warmOn("oss") }), member("o2", "oss"));
+    const v = view(
+      member("g", "gemma", { slots: warmOn("gemma") }),
+      member("o", "oss", { slots: warmOn("oss") }),
+      member("o2", "oss"),
+    );
     const snap = capacitySnapshot(v, new Map(), catalog, 0, { poolsOf: (m) => noAliases.resolve(m).pools });
     const row = (id: string) => snap.models.find((m) => m.id === id)!;
     assert.equal(row("gemma").routable_providers, 1);

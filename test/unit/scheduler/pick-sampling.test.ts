@@ -14,12 +14,21 @@ function indexed(providers: ProviderView[]): RegistryView {
   const warmByModel = new Map<string, ProviderView[]>();
   for (const p of providers) {
     for (const m of p.models) (byModel.get(m.id) ?? byModel.set(m.id, []).get(m.id)!).push(p);
-    for (const s of p.slots) if (s.state === "running" || s.state === "idle") (warmByModel.get(s.model) ?? warmByModel.set(s.model, []).get(s.model)!).push(p);
+    for (const s of p.slots)
+      if (s.state === "running" || s.state === "idle")
+        (warmByModel.get(s.model) ?? warmByModel.set(s.model, []).get(s.model)!).push(p);
   }
   return { providers, byModel, warmByModel };
 }
 
-const ctx = (seed: number) => ({ nowMs: 0, random: mulberry32(seed), health: healthy(), estimator: fixedEstimator(200), catalog, options: resolveSchedulerOptions({ candidateSample: 8 }) });
+const ctx = (seed: number) => ({
+  nowMs: 0,
+  random: mulberry32(seed),
+  health: healthy(),
+  estimator: fixedEstimator(200),
+  catalog,
+  options: resolveSchedulerOptions({ candidateSample: 8 }),
+});
 
 describe("pick on large fleets (sampled walk)", () => {
   it("finds the one warm Mac among hundreds of cold ones", () => {

@@ -6,7 +6,15 @@ import type { PickResult } from "../../../src/scheduler/types.js";
 import { build, catalog, fixedEstimator, healthy, inflight, provider, request, slot, view } from "./fixtures.js";
 
 function ctx(over: Partial<PickContext> = {}): PickContext {
-  return { nowMs: 1000, random: () => 0, health: healthy(), estimator: fixedEstimator(800), catalog, options: resolveSchedulerOptions(), ...over };
+  return {
+    nowMs: 1000,
+    random: () => 0,
+    health: healthy(),
+    estimator: fixedEstimator(800),
+    catalog,
+    options: resolveSchedulerOptions(),
+    ...over,
+  };
 }
 
 function summary(r: PickResult): string {
@@ -19,39 +27,158 @@ const warm = (id: string, over: Parameters<typeof slot>[1] = {}, p: Parameters<t
   provider(id, { slots: [slot("gemma", over)], ...p });
 
 describe("pick", () => {
-  const table: { name: string; v: ReturnType<typeof view>; req: ReturnType<typeof request>; expect: string; c?: Partial<PickContext> }[] = [
-    { name: "rejects an unknown model with model_not_found", v: view(warm("a")), req: request("nope"), expect: "reject:model_not_found" },
-    { name: "queues a catalog model with no provider connected", v: view(), req: request("offline-model"), expect: "queue:all_busy" },
-    { name: "rejects a context overflow for an offline catalog model", v: view(), req: request("offline-model", { estimatedPromptTokens: 9000 }), expect: "reject:context_overflow" },
-    { name: "rejects context_overflow when the prompt fits no connected build", v: view(warm("a")), req: request("gemma", { estimatedPromptTokens: 200_000 }), expect: "reject:context_overflow" },
-    { name: "rejects model_unavailable when no vision build is connected", v: view(provider("a", { models: [build("gemma", { isVision: false })] })), req: request("gemma", { requiresVision: true }), expect: "reject:model_unavailable" },
-    { name: "queues while every capable provider is draining", v: view(warm("a", {}, { status: "draining" })), req: request("gemma"), expect: "queue:all_busy" },
-    { name: "prefers warm over a faster cold Mac", v: view(provider("cold", { totalMemoryGb: 128, decodeTps: 90 }), warm("w")), req: request("gemma"), expect: "w" },
-    { name: "goes cold when the only warm slot is full", v: view(warm("w", { numRunning: 16, state: "running" }), provider("c", { totalMemoryGb: 64 })), req: request("gemma"), expect: "c cold" },
-    { name: "never picks a cold Mac whose memory cannot hold the model", v: view(warm("w", { numRunning: 16, state: "running" }), provider("small", { totalMemoryGb: 32 })), req: request("gemma"), expect: "queue:all_busy" },
-    { name: "picks a cold Mac that fits via freeForLoadGb", v: view(provider("f", { totalMemoryGb: 32, freeForLoadGb: 20 })), req: request("gemma"), expect: "f cold" },
-    { name: "rejects model_unavailable when no connected Mac could ever load the model", v: view(provider("small", { totalMemoryGb: 24 })), req: request("gemma"), expect: "reject:model_unavailable" },
-    { name: "rejects model_unavailable on a 48 GB Mac for 16 GB of weights (the provider's 3x rule on usable memory)", v: view(provider("m48", { totalMemoryGb: 48 })), req: request("gemma"), expect: "reject:model_unavailable" },
-    { name: "picks a 64 GB Mac cold for the same model", v: view(provider("m64", { totalMemoryGb: 64 })), req: request("gemma"), expect: "m64 cold" },
-    { name: "joins a load under way instead of loading another Mac", v: view(provider("l", { pendingLoads: [["gemma", 0]] }), provider("c")), req: request("gemma"), expect: "l" },
+  const table: {
+    name: string;
+    v: ReturnType<typeof view>;
+    req: ReturnType<typeof request>;
+    expect: string;
+    c?: Partial<PickContext>;
+  }[] = [
+    {
+      name: "rejects an unknown model with model_not_found",
+      v: view(warm("a")),
+      req: request("nope"),
+      expect: "reject:model_not_found",
+    },
+    {
+      name: "queues a catalog model with no provider connected",
+      v: view(),
+      req: request("offline-model"),
+      expect: "queue:all_busy",
+    },
+    {
+      name: "rejects a context overflow for an offline catalog model",
+      v: view(),
+      req: request("offline-model", { estimatedPromptTokens: 9000 }),
+      expect: "reject:context_overflow",
+    },
+    {
+      name: "rejects context_overflow when the prompt fits no connected build",
+      v: view(warm("a")),
+      req: request("gemma", { estimatedPromptTokens: 200_000 }),
+      expect: "reject:context_overflow",
+    },
+    {
+      name: "rejects model_unavailable when no vision build is connected",
+      v: view(provider("a", { models: [build("gemma", { isVision: false })] })),
+      req: request("gemma", { requiresVision: true }),
+      expect: "reject:model_unavailable",
+    },
+    {
+      name: "queues while every capable provider is draining",
+      v: view(warm("a", {}, { status: "draining" })),
+      req: request("gemma"),
+      expect: "queue:all_busy",
+    },
+    {
+      name: "prefers warm over a faster cold Mac",
+      v: view(provider("cold", { totalMemoryGb: 128, decodeTps: 90 }), warm("w")),
+      req: request("gemma"),
+      expect: "w",
+    },
+    {
+      name: "goes cold when the only warm slot is full",
+      v: view(warm("w", { numRunning: 16, state: "running" }), provider("c", { totalMemoryGb: 64 })),
+      req: request("gemma"),
+      expect: "c cold",
+    },
+    {
+      name: "never picks a cold Mac whose memory cannot hold the model",
+      v: view(warm("w", { numRunning: 16, state: "running" }), provider("small", { totalMemoryGb: 32 })),
+      req: request("gemma"),
+      expect: "queue:all_busy",
+    },
+    {
+      name: "picks a cold Mac that fits via freeForLoadGb",
+      v: view(provider("f", { totalMemoryGb: 32, freeForLoadGb: 20 })),
+      req: request("gemma"),
+      expect: "f cold",
+    },
+    {
+      name: "rejects model_unavailable when no connected Mac could ever load the model",
+      v: view(provider("small", { totalMemoryGb: 24 })),
+      req: request("gemma"),
+      expect: "reject:model_unavailable",
+    },
+    {
+      name: "rejects model_unavailable on a 48 GB Mac for 16 GB of weights (the provider's 3x rule on usable memory)",
+      v: view(provider("m48", { totalMemoryGb: 48 })),
+      req: request("gemma"),
+      expect: "reject:model_unavailable",
+    },
+    {
+      name: "picks a 64 GB Mac cold for the same model",
+      v: view(provider("m64", { totalMemoryGb: 64 })),
+      req: request("gemma"),
+      expect: "m64 cold",
+    },
+    {
+      name: "joins a load under way instead of loading another Mac",
+      v: view(provider("l", { pendingLoads: [["gemma", 0]] }), provider("c")),
+      req: request("gemma"),
+      expect: "l",
+    },
     {
       name: "queues with reason loading when the loading Mac has its default concurrency already",
-      v: view(provider("l", { pendingLoads: [["gemma", 0]], inflight: [1, 2, 3, 4].map((i) => inflight(`r${i}`, "gemma", { seenByProvider: false })) })),
+      v: view(
+        provider("l", {
+          pendingLoads: [["gemma", 0]],
+          inflight: [1, 2, 3, 4].map((i) => inflight(`r${i}`, "gemma", { seenByProvider: false })),
+        }),
+      ),
       req: request("gemma"),
       expect: "queue:loading",
     },
-    { name: "skips a cold Mac on load cooldown", v: view(provider("c")), req: request("gemma"), expect: "queue:all_busy", c: { health: healthy({ isLoadCooledDown: () => true }) } },
-    { name: "picks the faster of two idle warm Macs", v: view(warm("slow", { observedDecodeTps: 25 }), warm("fast", { observedDecodeTps: 60 })), req: request("gemma"), expect: "fast" },
+    {
+      name: "skips a cold Mac on load cooldown",
+      v: view(provider("c")),
+      req: request("gemma"),
+      expect: "queue:all_busy",
+      c: { health: healthy({ isLoadCooledDown: () => true }) },
+    },
+    {
+      name: "picks the faster of two idle warm Macs",
+      v: view(warm("slow", { observedDecodeTps: 25 }), warm("fast", { observedDecodeTps: 60 })),
+      req: request("gemma"),
+      expect: "fast",
+    },
     {
       name: "spreads: prefers an empty warm Mac over one with a long backlog",
-      v: view(warm("busy", { numRunning: 3, state: "running" }, { inflight: [1, 2, 3].map((i) => inflight(`r${i}`, "gemma", { remainingOutputTokens: 8000 })) }), warm("empty")),
+      v: view(
+        warm(
+          "busy",
+          { numRunning: 3, state: "running" },
+          { inflight: [1, 2, 3].map((i) => inflight(`r${i}`, "gemma", { remainingOutputTokens: 8000 })) },
+        ),
+        warm("empty"),
+      ),
       req: request("gemma"),
       expect: "empty",
     },
-    { name: "penalises thermal serious", v: view(warm("hot", {}, { thermal: "serious" }), warm("cool")), req: request("gemma"), expect: "cool" },
-    { name: "penalises memory pressure", v: view(warm("pressed", {}, { memoryPressure: 0.9 }), warm("calm")), req: request("gemma"), expect: "calm" },
-    { name: "avoids the failed version when another exists", v: view(warm("a", {}, { version: "0.7.0" }), warm("b", { observedDecodeTps: 30 }, { version: "0.7.1" })), req: request("gemma", { avoidVersion: "0.7.0" }), expect: "b" },
-    { name: "still uses the avoided version when it is the only one", v: view(warm("a", {}, { version: "0.7.0" })), req: request("gemma", { avoidVersion: "0.7.0" }), expect: "a" },
+    {
+      name: "penalises thermal serious",
+      v: view(warm("hot", {}, { thermal: "serious" }), warm("cool")),
+      req: request("gemma"),
+      expect: "cool",
+    },
+    {
+      name: "penalises memory pressure",
+      v: view(warm("pressed", {}, { memoryPressure: 0.9 }), warm("calm")),
+      req: request("gemma"),
+      expect: "calm",
+    },
+    {
+      name: "avoids the failed version when another exists",
+      v: view(warm("a", {}, { version: "0.7.0" }), warm("b", { observedDecodeTps: 30 }, { version: "0.7.1" })),
+      req: request("gemma", { avoidVersion: "0.7.0" }),
+      expect: "b",
+    },
+    {
+      name: "still uses the avoided version when it is the only one",
+      v: view(warm("a", {}, { version: "0.7.0" })),
+      req: request("gemma", { avoidVersion: "0.7.0" }),
+      expect: "a",
+    },
   ];
   for (const t of table) it(t.name, () => assert.equal(summary(pick(t.v, t.req, ctx(t.c))), t.expect));
 

@@ -26,9 +26,15 @@ describe("RequestQueue", () => {
     q.enqueue("m", "a", "a", 0);
     q.enqueue("m", "b", "b", 60_000);
     assert.deepEqual(q.expire(119_999), []);
-    assert.deepEqual(q.expire(120_000).map((e) => e.id), ["a"]);
+    assert.deepEqual(
+      q.expire(120_000).map((e) => e.id),
+      ["a"],
+    );
     assert.equal(q.depth("m"), 1);
-    assert.deepEqual(q.expire(180_000).map((e) => e.id), ["b"]);
+    assert.deepEqual(
+      q.expire(180_000).map((e) => e.id),
+      ["b"],
+    );
   });
 
   it("computes Retry-After from the measured drain rate and depth", () => {

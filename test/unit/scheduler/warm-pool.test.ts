@@ -12,7 +12,10 @@ const demand = (arrivalRatePerS: number, meanServiceMs: number, queueDepth = 0, 
 describe("planWarmPool", () => {
   it("loads idle capable Macs under pressure, never busy or too-small ones", () => {
     const v = view(
-      provider("busy", { slots: [slot("oss", { state: "running", numRunning: 2 })], inflight: [inflight("r1", "oss")] }),
+      provider("busy", {
+        slots: [slot("oss", { state: "running", numRunning: 2 })],
+        inflight: [inflight("r1", "oss")],
+      }),
       provider("small", { totalMemoryGb: 24 }),
       provider("idle1"),
       provider("idle2", { totalMemoryGb: 128 }),
@@ -42,8 +45,14 @@ describe("planWarmPool", () => {
     const lastLoadAtMs = new Map([["p", 0]]);
     assert.equal(planWarmPool(v, demand(1, 40_000), 60_000, { ...options, lastLoadAtMs }).load.length, 0);
     assert.equal(planWarmPool(v, demand(1, 40_000), 400_000, { ...options, lastLoadAtMs }).load.length, 1);
-    const needed = new Map([...demand(1, 40_000), ["oss", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }]]);
-    assert.equal(planWarmPool(v, needed, 400_000, { ...options, lastLoadAtMs }).load.filter((l) => l.model === "gemma").length, 0);
+    const needed = new Map([
+      ...demand(1, 40_000),
+      ["oss", { arrivalRatePerS: 1, meanServiceMs: 40_000, queueDepth: 0, pressurePerS: 0 }],
+    ]);
+    assert.equal(
+      planWarmPool(v, needed, 400_000, { ...options, lastLoadAtMs }).load.filter((l) => l.model === "gemma").length,
+      0,
+    );
   });
 });
 
@@ -64,17 +73,30 @@ describe("DemandTracker", () => {
 describe("capacitySnapshot", () => {
   it("summarises routable, warm, cold, active, queued and budgets per model", () => {
     const v = view(
-      provider("w", { slots: [slot("gemma", { state: "running", numRunning: 2, tokenBudgetUsed: 10_000, tokenBudgetMax: 150_000 })] }),
+      provider("w", {
+        slots: [slot("gemma", { state: "running", numRunning: 2, tokenBudgetUsed: 10_000, tokenBudgetMax: 150_000 })],
+      }),
       provider("c"),
       provider("d", { status: "draining" }),
     );
     const snap = capacitySnapshot(v, new Map([["gemma", 3]]), catalog, 0);
     const g = snap.models.find((m) => m.id === "gemma")!;
     assert.deepEqual(
-      [g.routable_providers, g.warm_providers, g.cold_providers, g.active_requests, g.queued_requests, g.queue_limit, g.token_budget_total, g.token_budget_remaining],
+      [
+        g.routable_providers,
+        g.warm_providers,
+        g.cold_providers,
+        g.active_requests,
+        g.queued_requests,
+        g.queue_limit,
+        g.token_budget_total,
+        g.token_budget_remaining,
+      ],
       [2, 1, 1, 2, 3, 10, 150_000, 140_000],
     );
     assert.ok(g.aggregate_tps > 0 && g.estimated_ttft_ms !== null);
-    assert.ok(snap.models.some((m) => m.id === "offline-model" && m.routable_providers === 0 && m.estimated_ttft_ms === null));
+    assert.ok(
+      snap.models.some((m) => m.id === "offline-model" && m.routable_providers === 0 && m.estimated_ttft_ms === null),
+    );
   });
 });

@@ -1,11 +1,24 @@
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from "@opentelemetry/sdk-metrics";
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type HistogramMetricData,
+} from "@opentelemetry/sdk-metrics";
 import StatsD from "hot-shots";
 import { metricCatalogue } from "../../../src/telemetry/metric-catalogue.js";
-import { addMeterProvider, count, gauge, observe, reportGaugesEvery, setStatsd, setUndeclaredMetricPolicy } from "../../../src/telemetry/metrics.js";
+import {
+  addMeterProvider,
+  count,
+  gauge,
+  observe,
+  reportGaugesEvery,
+  setStatsd,
+  setUndeclaredMetricPolicy,
+} from "../../../src/telemetry/metrics.js";
 import { fakeStatsd } from "../../support/fake-statsd.js";
-
 
 describe("telemetry facade", () => {
   afterEach(() => {
@@ -18,7 +31,12 @@ describe("telemetry facade", () => {
     await new Promise<void>((r) => socket.bind(0, "127.0.0.1", () => r()));
     const lines: string[] = [];
     socket.on("message", (m) => lines.push(...m.toString().split("\n").filter(Boolean)));
-    const client = new StatsD({ host: "127.0.0.1", port: socket.address().port, prefix: "coordinator.", maxBufferSize: 0 });
+    const client = new StatsD({
+      host: "127.0.0.1",
+      port: socket.address().port,
+      prefix: "coordinator.",
+      maxBufferSize: 0,
+    });
     setStatsd(client);
     count("inference.dispatches", { status: "retry_precontent" });
     observe("inference.ttft_ms", 42, { model: "gpt-oss-20b" });
@@ -87,7 +105,9 @@ describe("telemetry facade", () => {
       detach();
     }
     const all = exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics));
-    const ttft = all.find((m) => m.descriptor.name === "coordinator.inference.ttft_ms") as HistogramMetricData | undefined;
+    const ttft = all.find((m) => m.descriptor.name === "coordinator.inference.ttft_ms") as
+      | HistogramMetricData
+      | undefined;
     assert.ok(ttft, "ttft exported");
     assert.equal(ttft.descriptor.unit, "ms");
     const boundaries = ttft.dataPoints[0]!.value.buckets.boundaries;

@@ -24,7 +24,11 @@ describe("tracing helpers without an SDK (the API's no-op tracer)", () => {
   });
 
   it("adds nothing for a request without (or with a malformed) traceparent", () => {
-    for (const headers of [{}, { traceparent: "00-zz-00f067aa0ba902b7-01" }, { traceparent: `00-${"0".repeat(32)}-00f067aa0ba902b7-01` }]) {
+    for (const headers of [
+      {},
+      { traceparent: "00-zz-00f067aa0ba902b7-01" },
+      { traceparent: `00-${"0".repeat(32)}-00f067aa0ba902b7-01` },
+    ]) {
       const span = startSpan("x", extractTraceContext(headers));
       assert.deepEqual(traceHeaders(span), {});
       assert.deepEqual(traceLogFields(span), {});
@@ -32,8 +36,20 @@ describe("tracing helpers without an SDK (the API's no-op tracer)", () => {
   });
 
   it("carries the trace context in InferenceRequest.trace_context over the wire", () => {
-    const traits: RequestTraits = { maxTokens: 8, estimatedPromptTokens: 3, hasTools: false, requiresVision: false, stream: true };
-    const frame = fromBinary(CoordinatorMessageSchema, toBinary(CoordinatorMessageSchema, inferenceRequestFrame("req_1", "m", new Uint8Array(), traits, { traceparent })));
+    const traits: RequestTraits = {
+      maxTokens: 8,
+      estimatedPromptTokens: 3,
+      hasTools: false,
+      requiresVision: false,
+      stream: true,
+    };
+    const frame = fromBinary(
+      CoordinatorMessageSchema,
+      toBinary(
+        CoordinatorMessageSchema,
+        inferenceRequestFrame("req_1", "m", new Uint8Array(), traits, { traceparent }),
+      ),
+    );
     assert.equal(frame.msg.case, "inferenceRequest");
     assert.deepEqual(frame.msg.value?.traceContext, { traceparent });
     const untraced = inferenceRequestFrame("req_2", "m", new Uint8Array(), traits);

@@ -13,8 +13,18 @@ import { tokenizerFamilies } from "../../../src/usage/tokenizer-family.js";
 
 const gptOss = tokenizerFamilies["gpt-oss"];
 const gemma = tokenizerFamilies.gemma;
-const usage = (promptTokens: number, completionTokens: number, reasoningTokens = 0): Usage => ({ promptTokens, completionTokens, reasoningTokens });
-const base: DefendUsageInput = { claimed: usage(100, 50), ownPrompt: 100, ownCompletion: 50, family: gptOss, maxTokens: 1_000 };
+const usage = (promptTokens: number, completionTokens: number, reasoningTokens = 0): Usage => ({
+  promptTokens,
+  completionTokens,
+  reasoningTokens,
+});
+const base: DefendUsageInput = {
+  claimed: usage(100, 50),
+  ownPrompt: 100,
+  ownCompletion: 50,
+  family: gptOss,
+  maxTokens: 1_000,
+};
 
 describe("defendUsage", () => {
   it("bills an honest claim as claimed", () => {
@@ -52,7 +62,10 @@ describe("defendUsage", () => {
     const input = { ...base, family: gemma, ownCompletion: 100 };
     assert.equal(defendUsage({ ...input, claimed: usage(100, 156) }).usage.completionTokens, 156);
     const over = defendUsage({ ...input, claimed: usage(100, 157) });
-    assert.deepEqual([over.usage.completionTokens, over.overClaimed, over.detail.ownCompletionScaled, over.detail.completionCeiling], [112, true, 112, 156]);
+    assert.deepEqual(
+      [over.usage.completionTokens, over.overClaimed, over.detail.ownCompletionScaled, over.detail.completionCeiling],
+      [112, true, 112, 156],
+    );
   });
 
   it("allows extra completion tokens per streamed tool call for its markup", () => {
@@ -66,8 +79,17 @@ describe("defendUsage", () => {
     assert.deepEqual(r.usage, usage(100, 100, 100));
     assert.equal(r.overClaimed, false);
     assert.equal(r.detail.clampedToMaxTokens, true);
-    const replaced = defendUsage({ ...base, family: gemma, ownCompletion: 100, maxTokens: 100, claimed: usage(100, 10_000, 10_000) });
-    assert.deepEqual([replaced.usage.completionTokens, replaced.usage.reasoningTokens, replaced.overClaimed], [100, 100, true]);
+    const replaced = defendUsage({
+      ...base,
+      family: gemma,
+      ownCompletion: 100,
+      maxTokens: 100,
+      claimed: usage(100, 10_000, 10_000),
+    });
+    assert.deepEqual(
+      [replaced.usage.completionTokens, replaced.usage.reasoningTokens, replaced.overClaimed],
+      [100, 100, true],
+    );
   });
 
   it("treats non-finite claims as over-claims and negative ones as zero, so a claim never credits the consumer", () => {
@@ -83,14 +105,21 @@ describe("defendUsage", () => {
   it("accepts the honest count of a gpt-oss harmony-rendered chat, template tokens included", () => {
     // What the provider tokenizes for "hi": the harmony system message the template injects, the user turn and
     // the generation prompt. Each <|...|> marker is one special token.
-    const system = "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: 2025-08-06\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.";
+    const system =
+      "You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: 2024-06\nCurrent date: 2025-08-06\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.";
     const honestPrompt = 4 + countTextTokens(system) + 4 + countTextTokens("hi") + 2; // <|start|>system<|message|>…<|end|>, user turn, <|start|>assistant
     const reasoning = "User says hi. Respond.";
     const answer = "Hello! How can I help?";
     const honestCompletion = countTextTokens(reasoning) + countTextTokens(answer) + 10; // analysis/final channel headers, <|end|>, <|return|>
     const ownPrompt = countPromptTokens({ messages: [{ role: "user", content: "hi" }] }, gptOss);
     const ownCompletion = countTextTokens(reasoning) + countTextTokens(answer);
-    const r = defendUsage({ claimed: usage(honestPrompt, honestCompletion, 10), ownPrompt, ownCompletion, family: gptOss, maxTokens: 8_192 });
+    const r = defendUsage({
+      claimed: usage(honestPrompt, honestCompletion, 10),
+      ownPrompt,
+      ownCompletion,
+      family: gptOss,
+      maxTokens: 8_192,
+    });
     assert.equal(r.overClaimed, false, JSON.stringify(r.detail));
     assert.deepEqual(r.usage, usage(honestPrompt, honestCompletion, 10));
   });

@@ -14,7 +14,13 @@ describe("DivergenceTracker", () => {
     const verdicts = [1, 2, 3, 4, 5].map(() => t.record("p", true));
     assert.deepEqual(
       verdicts.map((v) => [v.routingPenalty, v.fence]),
-      [[1.2, false], [1.4, false], [1.6, false], [1.8, false], [2, true]],
+      [
+        [1.2, false],
+        [1.4, false],
+        [1.6, false],
+        [1.8, false],
+        [2, true],
+      ],
     );
     assert.equal(t.penalty("p"), 2);
     for (let i = 0; i < 15; i++) t.record("p", true);
@@ -24,7 +30,8 @@ describe("DivergenceTracker", () => {
   it("forgets over-claims that slide out of the window", () => {
     const t = new DivergenceTracker();
     for (let i = 0; i < 5; i++) t.record("p", true);
-    for (let i = 0; i < 15; i++) assert.equal(t.record("p", false).fence, true, `still 5 in the window after ${i + 1} clean`);
+    for (let i = 0; i < 15; i++)
+      assert.equal(t.record("p", false).fence, true, `still 5 in the window after ${i + 1} clean`);
     assert.deepEqual(t.record("p", false), { routingPenalty: 1.8, fence: false }); // the oldest slid out: 4 left
     for (let i = 0; i < 4; i++) t.record("p", false);
     assert.equal(t.penalty("p"), 1);

@@ -9,11 +9,13 @@ const unsplit = (s: string) => countTokens(s, { disallowedSpecial: new Set() });
 const prose =
   "The coordinator forwards each request to a volunteer Mac, streams the answer back, and bills the account " +
   "for the tokens used. Providers report their own usage; we check it.\n\n";
-const markdown = "## Trust model\n\n- **Prompt**: counted by the coordinator.\n- *Completion*: counted from the stream.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
-const code = "export function f(x: number): number {\n\treturn x * 2 + Math.max(0, x - 1); // why: clamp\n}\n\nconst y = [1, 2, 3].map((v) => v ** 2);\n";
+const markdown =
+  "## Trust model\n\n- **Prompt**: counted by the coordinator.\n- *Completion*: counted from the stream.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+const code =
+  "export function f(x: number): number {\n\treturn x * 2 + Math.max(0, x - 1); // why: clamp\n}\n\nconst y = [1, 2, 3].map((v) => v ** 2);\n";
 const cjk = "协调器把每个请求转发给志愿者的电脑，并按使用的令牌计费。日本語の文章も数えます。";
 const emoji = "Done 🎉🚀 — naïve café, Ελληνικά, русский текст.\n";
-const fixture = (`${prose + markdown + code + cjk}\n${emoji}`).repeat(3);
+const fixture = `${prose + markdown + code + cjk}\n${emoji}`.repeat(3);
 
 /** A deterministic pseudo-random string over `alphabet`. */
 function randomText(length: number, alphabet: string, seed = 1): string {
@@ -68,7 +70,10 @@ describe("countTextTokens", () => {
     const text = `x${"😀".repeat(300)}`;
     const expected = unsplit(text.slice(0, 255)) + unsplit(text.slice(255, 511)) + unsplit(text.slice(511));
     assert.equal(countTextTokens(text), expected);
-    assert.notEqual(countTextTokens(text), unsplit(text.slice(0, 256)) + unsplit(text.slice(256, 512)) + unsplit(text.slice(512)));
+    assert.notEqual(
+      countTextTokens(text),
+      unsplit(text.slice(0, 256)) + unsplit(text.slice(256, 512)) + unsplit(text.slice(512)),
+    );
   });
 
   it("counts special-token strings in consumer text as plain text instead of throwing", () => {

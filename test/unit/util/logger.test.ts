@@ -25,11 +25,17 @@ describe("logger: pino JSON lines behind the Logger interface", () => {
     log.debug("a");
     log.info("b");
     log.error("c");
-    assert.deepEqual(lines.map((l) => l.msg), ["c"]);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ["c"],
+    );
     const other = capture("verbose");
     other.log.debug("x");
     other.log.info("y");
-    assert.deepEqual(other.lines.map((l) => l.msg), ["y"]);
+    assert.deepEqual(
+      other.lines.map((l) => l.msg),
+      ["y"],
+    );
   });
 
   it("adds the fields of the enclosing log scope to every line, across awaits, under the caller's own", async () => {

@@ -26,9 +26,20 @@
  * Pure: no I/O, no clock.
  */
 import type { ModelSlot, ProviderView } from "../../../registry/types.js";
-import { inflightFor, slotActiveRequests, slotConcurrencyCap, slotTokenBudgetMax, soloDecodeTps } from "../../../scheduler/admission.js";
+import {
+  inflightFor,
+  slotActiveRequests,
+  slotConcurrencyCap,
+  slotTokenBudgetMax,
+  soloDecodeTps,
+} from "../../../scheduler/admission.js";
 import { healthPenaltyMs, prefillTpsOf } from "../../../scheduler/cost.js";
-import { GIB, type PolicyPickContext, type SchedulerOptions, type SchedulingPolicy } from "../../../scheduler/scheduler-options.js";
+import {
+  GIB,
+  type PolicyPickContext,
+  type SchedulerOptions,
+  type SchedulingPolicy,
+} from "../../../scheduler/scheduler-options.js";
 import type { PickResult, RouteRequest } from "../../../scheduler/types.js";
 
 /** The Go coordinator's flat KV cost per token, bytes (`kvCacheBytesPerToken`, scheduler.go:49). */
@@ -58,7 +69,9 @@ export function worstCaseFitsHardware(totalMemoryGb: number, weightsBytes: numbe
 /** The Go warm pool's E[S] for one request on a provider decoding at `decodeTps`, clamped to [0.5 s, 120 s]. */
 export function worstCaseServiceTimeMs(decodeTps: number, prefillTps: number): number {
   const ms =
-    (WORST_CASE_WARM_POOL_PROMPT_TOKENS / Math.max(1, prefillTps) + WORST_CASE_WARM_POOL_OUTPUT_TOKENS / Math.max(1, decodeTps)) * 1000;
+    (WORST_CASE_WARM_POOL_PROMPT_TOKENS / Math.max(1, prefillTps) +
+      WORST_CASE_WARM_POOL_OUTPUT_TOKENS / Math.max(1, decodeTps)) *
+    1000;
   return Math.min(120_000, Math.max(500, ms));
 }
 
@@ -66,7 +79,8 @@ export function worstCaseServiceTimeMs(decodeTps: number, prefillTps: number): n
 export function worstCaseColdAdmits(p: ProviderView, weightsBytes: number, requestTokens: number): boolean {
   const total = p.totalMemoryGb || p.hardware.memoryGb;
   if (!worstCaseFitsHardware(total, weightsBytes)) return false;
-  if (p.freeForLoadGb !== undefined) return (weightsBytes / 1e9) * GO_COLD_LOAD_PADDING * (1e9 / GIB) <= p.freeForLoadGb;
+  if (p.freeForLoadGb !== undefined)
+    return (weightsBytes / 1e9) * GO_COLD_LOAD_PADDING * (1e9 / GIB) <= p.freeForLoadGb;
   const needGb = (weightsBytes + requestTokens * WORST_CASE_KV_BYTES_PER_TOKEN) / GIB + GO_OS_RESERVE_GB;
   return needGb <= total;
 }
@@ -80,7 +94,14 @@ interface GoCandidate {
 }
 
 /** Go's additive cost of `req` on `p` (slot undefined = cold on disk). */
-function goCost(p: ProviderView, slot: ModelSlot | undefined, model: string, prompt: number, maxTokens: number, o: Readonly<SchedulerOptions>): GoCandidate {
+function goCost(
+  p: ProviderView,
+  slot: ModelSlot | undefined,
+  model: string,
+  prompt: number,
+  maxTokens: number,
+  o: Readonly<SchedulerOptions>,
+): GoCandidate {
   const pendingForModel = inflightFor(p, model).length;
   const running = slot ? slot.numRunning : 0;
   const effectiveQueue = Math.max(pendingForModel, slot ? slot.numRunning + slot.numWaiting : 0);
@@ -137,27 +158,53 @@ export function pickWorstCase(
   const best = chooseGo(warm, ctx.random);
   if (best) return picked(best, reserved);
   // Queue-before-shed: capable warm (or loading) providers exist but are full → wait, do not spill.
-  if (eligibleWarm > 0 || loading) return { kind: "queue", reason: loading && eligibleWarm === 0 ? "loading" : "all_busy", retryAfterMs: ctx.retryAfterMs };
+  if (eligibleWarm > 0 || loading)
+    return {
+      kind: "queue",
+      reason: loading && eligibleWarm === 0 ? "loading" : "all_busy",
+      retryAfterMs: ctx.retryAfterMs,
+    };
   // Zero eligible warm providers: cold-dispatch spill onto an idle on-disk provider.
   const cold: GoCandidate[] = [];
   let anyFits = false;
   for (const p of capable) {
     const weights = weightsOf(p, req.model) || entry?.sizeBytes || 0;
     if (worstCaseFitsHardware(p.totalMemoryGb || p.hardware.memoryGb, weights)) anyFits = true;
-    if (p.inflight.size > 0 || p.pendingLoads.size > 0 || p.slots.some((s) => s.numRunning + s.numWaiting > 0 || s.state === "loading")) continue;
+    if (
+      p.inflight.size > 0 ||
+      p.pendingLoads.size > 0 ||
+      p.slots.some((s) => s.numRunning + s.numWaiting > 0 || s.state === "loading")
+    )
+      continue;
     if (ctx.health.isLoadCooledDown(p.id, req.model, ctx.nowMs)) continue;
     if (!worstCaseColdAdmits(p, weights, reserved)) continue;
     cold.push(goCost(p, undefined, req.model, prompt, maxTokens, o));
   }
   const c = chooseGo(cold, ctx.random);
   if (c) return picked(c, reserved);
-  if (!anyFits) return { kind: "reject", code: "model_unavailable", message: `${req.model}: no connected provider has enough memory to load it` };
+  if (!anyFits)
+    return {
+      kind: "reject",
+      code: "model_unavailable",
+      message: `${req.model}: no connected provider has enough memory to load it`,
+    };
   // Go answers 503 model_unavailable here (§3.1 step 12); the simulator counts it as a refusal.
-  return { kind: "reject", code: "model_unavailable", message: `${req.model}: no eligible provider and no idle provider to warm` };
+  return {
+    kind: "reject",
+    code: "model_unavailable",
+    message: `${req.model}: no eligible provider and no idle provider to warm`,
+  };
 }
 
 function picked(c: GoCandidate, reserved: number): PickResult {
-  return { kind: "picked", providerId: c.p.id, reason: c.cold ? "cold" : "warm", cold: c.cold, reservedTokens: reserved, costMs: c.costMs };
+  return {
+    kind: "picked",
+    providerId: c.p.id,
+    reason: c.cold ? "cold" : "warm",
+    cold: c.cold,
+    reservedTokens: reserved,
+    costMs: c.costMs,
+  };
 }
 
 /** Lowest cost; near-ties (3 s) by effectiveQueue, then pending, then random (§3.4 "Pick"). */
@@ -184,7 +231,8 @@ export const worstCasePolicy: SchedulingPolicy = Object.freeze({
   fitsForLoad: worstCaseFitsHardware,
   pick: pickWorstCase,
   warmPool: Object.freeze({
-    serviceTimeMs: (ref: ProviderView | undefined) => (ref ? worstCaseServiceTimeMs(soloDecodeTps(ref, undefined), ref.prefillTps) : 500),
+    serviceTimeMs: (ref: ProviderView | undefined) =>
+      ref ? worstCaseServiceTimeMs(soloDecodeTps(ref, undefined), ref.prefillTps) : 500,
     headroomFactor: 1,
     pressureAddsOne: false,
   }),

@@ -83,7 +83,15 @@ export class GoWarmPool {
       const ref = holders[0] ?? capable[0];
       const serviceS = ref ? worstCaseServiceTimeMs(soloDecodeTps(ref, undefined), ref.prefillTps) / 1000 : 0.5;
       const L = active + o.queueDepth(model) + rate * serviceS;
-      const q = ref ? Math.max(1, slotConcurrencyCap(ref, ref.slots.find((s) => s.model === model) ?? probeSlot(model), { ...o.scheduler, qualityOvercommit: 1 })) : FALLBACK_QUALITY_CONCURRENCY;
+      const q = ref
+        ? Math.max(
+            1,
+            slotConcurrencyCap(ref, ref.slots.find((s) => s.model === model) ?? probeSlot(model), {
+              ...o.scheduler,
+              qualityOvercommit: 1,
+            }),
+          )
+        : FALLBACK_QUALITY_CONCURRENCY;
       let target = L > 0 ? Math.ceil(L / q) + BURST_BUFFER : 0;
       if ((this.#pressure.get(model) ?? 0) >= 1) target += 1;
       target = Math.min(target, capable.length);
@@ -106,17 +114,40 @@ export class GoWarmPool {
 
   /** `kickColdDispatch` on enqueue: one idle provider to load `model` if no load of it is under way. */
   kick(view: RegistryView, model: string, nowMs: number, o: GoWarmPoolOptions): string | undefined {
-    if (view.providers.some((p) => p.pendingLoads.has(model) || p.slots.some((s) => s.model === model && s.state === "loading"))) return undefined;
+    if (
+      view.providers.some(
+        (p) => p.pendingLoads.has(model) || p.slots.some((s) => s.model === model && s.state === "loading"),
+      )
+    )
+      return undefined;
     return idleCandidates(view, model, nowMs, new Set(), o)[0]?.id;
   }
 }
 
 function probeSlot(model: string) {
-  return { model, state: "idle" as const, numRunning: 0, numWaiting: 0, maxConcurrency: 0, tokenBudgetUsed: 0, tokenBudgetMax: 1, kvBytesPerToken: 0, observedDecodeTps: 0, observedPrefillTps: 0, modelLoadTimeMs: 0 };
+  return {
+    model,
+    state: "idle" as const,
+    numRunning: 0,
+    numWaiting: 0,
+    maxConcurrency: 0,
+    tokenBudgetUsed: 0,
+    tokenBudgetMax: 1,
+    kvBytesPerToken: 0,
+    observedDecodeTps: 0,
+    observedPrefillTps: 0,
+    modelLoadTimeMs: 0,
+  };
 }
 
 /** Idle providers that pass the gates and Go's cold-load gate, fastest first. */
-function idleCandidates(view: RegistryView, model: string, nowMs: number, used: ReadonlySet<string>, o: GoWarmPoolOptions): ProviderView[] {
+function idleCandidates(
+  view: RegistryView,
+  model: string,
+  nowMs: number,
+  used: ReadonlySet<string>,
+  o: GoWarmPoolOptions,
+): ProviderView[] {
   const probe: RouteRequest = {
     requestId: "warm-pool",
     model,
@@ -131,7 +162,8 @@ function idleCandidates(view: RegistryView, model: string, nowMs: number, used: 
     if (p.slots.some((s) => s.numRunning + s.numWaiting > 0 || s.state === "loading")) continue;
     if (!checkGates(p, probe, nowMs, o.health, o.scheduler).ok) continue;
     if (o.health.isLoadCooledDown(p.id, model, nowMs)) continue;
-    const weights = p.models.find((m) => m.id === model)?.sizeBytes || o.catalog.find((m) => m.id === model)?.sizeBytes || 0;
+    const weights =
+      p.models.find((m) => m.id === model)?.sizeBytes || o.catalog.find((m) => m.id === model)?.sizeBytes || 0;
     if (!worstCaseColdAdmits(p, weights, 768)) continue;
     // Never force an unload: a full Mac only swaps out an idle model after the dwell time.
     if (p.slots.length >= Math.max(1, p.maxModelSlots || 1)) {
@@ -140,5 +172,10 @@ function idleCandidates(view: RegistryView, model: string, nowMs: number, used: 
     }
     out.push(p);
   }
-  return out.sort((a, b) => a.slots.length - b.slots.length || soloDecodeTps(b, undefined) - soloDecodeTps(a, undefined) || (a.id < b.id ? -1 : 1));
+  return out.sort(
+    (a, b) =>
+      a.slots.length - b.slots.length ||
+      soloDecodeTps(b, undefined) - soloDecodeTps(a, undefined) ||
+      (a.id < b.id ? -1 : 1),
+  );
 }

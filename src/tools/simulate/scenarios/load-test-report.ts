@@ -18,7 +18,11 @@ import { ln, measuredPerf, networkDefaults } from "./network-defaults.js";
 
 const MODELS = ["gpt-oss-20b", "gemma-4-26b"];
 
-function macs(count: number, base: Omit<MacSpec, "reportsFreeForLoad" | "models" | "version">, start: number): MacSpec[] {
+function macs(
+  count: number,
+  base: Omit<MacSpec, "reportsFreeForLoad" | "models" | "version">,
+  start: number,
+): MacSpec[] {
   return Array.from({ length: count }, (_, i) => ({
     ...base,
     models: MODELS,
@@ -33,10 +37,26 @@ function macs(count: number, base: Omit<MacSpec, "reportsFreeForLoad" | "models"
 const fleet: MacSpec[] = [
   ...macs(2, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 16, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 0),
   ...macs(1, { chipName: "Apple M2", chipFamily: "M2", memoryGb: 24, memoryBandwidthGbs: 100, maxModelSlots: 1 }, 2),
-  ...macs(3, { chipName: "Apple M1 Max", chipFamily: "M1", memoryGb: 32, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 3),
-  ...macs(18, { chipName: "Apple M4 Pro", chipFamily: "M4", memoryGb: 48, memoryBandwidthGbs: 273, maxModelSlots: 1 }, 6),
-  ...macs(25, { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, maxModelSlots: 1 }, 24),
-  ...macs(16, { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2 }, 49),
+  ...macs(
+    3,
+    { chipName: "Apple M1 Max", chipFamily: "M1", memoryGb: 32, memoryBandwidthGbs: 400, maxModelSlots: 1 },
+    3,
+  ),
+  ...macs(
+    18,
+    { chipName: "Apple M4 Pro", chipFamily: "M4", memoryGb: 48, memoryBandwidthGbs: 273, maxModelSlots: 1 },
+    6,
+  ),
+  ...macs(
+    25,
+    { chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 64, memoryBandwidthGbs: 400, maxModelSlots: 1 },
+    24,
+  ),
+  ...macs(
+    16,
+    { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2 },
+    49,
+  ),
 ];
 
 /** Output lengths by budget: most answers stop well before max_tokens; reasoning runs long-tailed. */
@@ -47,7 +67,9 @@ function outputFor(maxTokens: number): LogNormal {
 }
 
 /** The burst matrix of Appendix A: (max_tokens, concurrency) stages. */
-const MATRIX: [number, number][] = [512, 4096, 32768].flatMap((maxTokens) => [8, 16, 32, 64].map((c): [number, number] => [maxTokens, c]));
+const MATRIX: [number, number][] = [512, 4096, 32768].flatMap((maxTokens) =>
+  [8, 16, 32, 64].map((c): [number, number] => [maxTokens, c]),
+);
 
 /** Builds the scenario for a duration (the matrix stages share its first two thirds). Default 3 h. */
 export function loadTestReportScenario(options: { hours?: number } = {}): Scenario {
@@ -88,8 +110,26 @@ export function loadTestReportScenario(options: { hours?: number } = {}): Scenar
     fleet,
     perf: measuredPerf,
     openLoops: [
-      { model: "gpt-oss-20b", ratePerS: 0.3, prompt: ln(700, 0.8, 16_000, 20), maxTokens: 4096, output: ln(350, 0.9, 4096), vision: false, startMs: 0, endMs: durationMs },
-      { model: "gemma-4-26b", ratePerS: 0.15, prompt: ln(300, 0.6, 4000, 20), maxTokens: 1024, output: ln(150, 0.6, 1024), vision: true, startMs: 0, endMs: durationMs },
+      {
+        model: "gpt-oss-20b",
+        ratePerS: 0.3,
+        prompt: ln(700, 0.8, 16_000, 20),
+        maxTokens: 4096,
+        output: ln(350, 0.9, 4096),
+        vision: false,
+        startMs: 0,
+        endMs: durationMs,
+      },
+      {
+        model: "gemma-4-26b",
+        ratePerS: 0.15,
+        prompt: ln(300, 0.6, 4000, 20),
+        maxTokens: 1024,
+        output: ln(150, 0.6, 1024),
+        vision: true,
+        startMs: 0,
+        endMs: durationMs,
+      },
     ],
     workers,
   };

@@ -11,8 +11,32 @@ import { ln, measuredPerf, networkDefaults } from "./network-defaults.js";
 const MODELS = ["gpt-oss-20b", "gemma-4-26b"];
 
 const fleet: MacSpec[] = [
-  ...Array.from({ length: 8 }, (): MacSpec => ({ chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 128, memoryBandwidthGbs: 546, maxModelSlots: 2, version: "0.7.1", reportsFreeForLoad: true, models: MODELS })),
-  ...Array.from({ length: 16 }, (): MacSpec => ({ chipName: "Apple M2 Max", chipFamily: "M2", memoryGb: 96, memoryBandwidthGbs: 400, maxModelSlots: 2, version: "0.7.1", reportsFreeForLoad: true, models: MODELS })),
+  ...Array.from(
+    { length: 8 },
+    (): MacSpec => ({
+      chipName: "Apple M4 Max",
+      chipFamily: "M4",
+      memoryGb: 128,
+      memoryBandwidthGbs: 546,
+      maxModelSlots: 2,
+      version: "0.7.1",
+      reportsFreeForLoad: true,
+      models: MODELS,
+    }),
+  ),
+  ...Array.from(
+    { length: 16 },
+    (): MacSpec => ({
+      chipName: "Apple M2 Max",
+      chipFamily: "M2",
+      memoryGb: 96,
+      memoryBandwidthGbs: 400,
+      maxModelSlots: 2,
+      version: "0.7.1",
+      reportsFreeForLoad: true,
+      models: MODELS,
+    }),
+  ),
 ];
 
 /** Builds the scenario for a duration (default 1 h; the burst runs in its middle third). */
@@ -26,8 +50,26 @@ export function twoModelPoolsScenario(options: { hours?: number } = {}): Scenari
     fleet,
     perf: measuredPerf,
     openLoops: [
-      { model: "gpt-oss-20b", ratePerS: 1.2, prompt: ln(700, 0.8, 16_000, 20), maxTokens: 4096, output: ln(350, 0.9, 4096), vision: false, startMs: 0, endMs: durationMs },
-      { model: "gemma-4-26b", ratePerS: 0.5, prompt: ln(600, 0.7, 8000, 20), maxTokens: 2048, output: ln(400, 0.7, 2048), vision: false, startMs: 0, endMs: durationMs },
+      {
+        model: "gpt-oss-20b",
+        ratePerS: 1.2,
+        prompt: ln(700, 0.8, 16_000, 20),
+        maxTokens: 4096,
+        output: ln(350, 0.9, 4096),
+        vision: false,
+        startMs: 0,
+        endMs: durationMs,
+      },
+      {
+        model: "gemma-4-26b",
+        ratePerS: 0.5,
+        prompt: ln(600, 0.7, 8000, 20),
+        maxTokens: 2048,
+        output: ln(400, 0.7, 2048),
+        vision: false,
+        startMs: 0,
+        endMs: durationMs,
+      },
     ],
     workers: [
       {

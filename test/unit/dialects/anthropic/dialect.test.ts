@@ -49,7 +49,13 @@ describe("anthropic messages dialect: parse", () => {
             ],
           },
         ],
-        tools: [{ name: "lookup", description: "search", input_schema: { type: "object", properties: { q: { type: "string" } } } }],
+        tools: [
+          {
+            name: "lookup",
+            description: "search",
+            input_schema: { type: "object", properties: { q: { type: "string" } } },
+          },
+        ],
         tool_choice: { type: "any", disable_parallel_tool_use: true },
         stop_sequences: ["\n\nHuman:"],
         temperature: 0.5,
@@ -61,7 +67,10 @@ describe("anthropic messages dialect: parse", () => {
     );
     const msgs = req.body.messages as any[];
     assert.deepEqual(msgs[0], { role: "system", content: "You are terse." });
-    assert.deepEqual(msgs[1].content[1], { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } });
+    assert.deepEqual(msgs[1].content[1], {
+      type: "image_url",
+      image_url: { url: "data:image/png;base64,iVBORw0KGgo=" },
+    });
     assert.deepEqual(msgs[1].content[2], { type: "image_url", image_url: { url: "https://example.com/a.jpg" } });
     assert.deepEqual(msgs[2], {
       role: "assistant",
@@ -71,7 +80,14 @@ describe("anthropic messages dialect: parse", () => {
     assert.deepEqual(msgs[3], { role: "tool", tool_call_id: "toolu_1", content: "a cat" });
     assert.deepEqual(msgs[4], { role: "user", content: [{ type: "text", text: "thanks" }] });
     assert.deepEqual(req.body.tools, [
-      { type: "function", function: { name: "lookup", description: "search", parameters: { type: "object", properties: { q: { type: "string" } } } } },
+      {
+        type: "function",
+        function: {
+          name: "lookup",
+          description: "search",
+          parameters: { type: "object", properties: { q: { type: "string" } } },
+        },
+      },
     ]);
     assert.equal(req.body.tool_choice, "required");
     assert.equal(req.body.parallel_tool_calls, false);
@@ -87,11 +103,40 @@ describe("anthropic messages dialect: parse", () => {
   const cases: Array<[string, unknown, string | undefined]> = [
     ["a missing max_tokens", { model: "m", messages: [{ role: "user", content: "x" }] }, "max_tokens"],
     ["a zero max_tokens", { model: "m", max_tokens: 0, messages: [{ role: "user", content: "x" }] }, "max_tokens"],
-    ["a system role in messages", { model: "m", max_tokens: 5, messages: [{ role: "system", content: "x" }] }, "messages[0].role"],
-    ["a server tool", { model: "m", max_tokens: 5, messages: [{ role: "user", content: "x" }], tools: [{ type: "web_search_20250305", name: "web_search" }] }, "tools[0].type"],
-    ["a tool without input_schema", { model: "m", max_tokens: 5, messages: [{ role: "user", content: "x" }], tools: [{ name: "t" }] }, "tools[0].input_schema"],
-    ["a bad image source", { model: "m", max_tokens: 5, messages: [{ role: "user", content: [{ type: "image", source: { type: "file", file_id: "f" } }] }] }, "messages[0].content[0].source.type"],
-    ["temperature above 1", { model: "m", max_tokens: 5, messages: [{ role: "user", content: "x" }], temperature: 1.5 }, "temperature"],
+    [
+      "a system role in messages",
+      { model: "m", max_tokens: 5, messages: [{ role: "system", content: "x" }] },
+      "messages[0].role",
+    ],
+    [
+      "a server tool",
+      {
+        model: "m",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "x" }],
+        tools: [{ type: "web_search_20250305", name: "web_search" }],
+      },
+      "tools[0].type",
+    ],
+    [
+      "a tool without input_schema",
+      { model: "m", max_tokens: 5, messages: [{ role: "user", content: "x" }], tools: [{ name: "t" }] },
+      "tools[0].input_schema",
+    ],
+    [
+      "a bad image source",
+      {
+        model: "m",
+        max_tokens: 5,
+        messages: [{ role: "user", content: [{ type: "image", source: { type: "file", file_id: "f" } }] }],
+      },
+      "messages[0].content[0].source.type",
+    ],
+    [
+      "temperature above 1",
+      { model: "m", max_tokens: 5, messages: [{ role: "user", content: "x" }], temperature: 1.5 },
+      "temperature",
+    ],
   ];
   for (const [what, body, param] of cases) {
     it(`rejects ${what} with a 400 naming ${param}`, () => assert.equal(paramOf(body), param));
@@ -151,7 +196,10 @@ describe("anthropic messages dialect: render", () => {
     assert.equal(msg.stop_reason, "tool_use");
     assert.deepEqual(msg.usage.input_tokens, 30);
     assert.deepEqual(msg.usage.output_tokens, 11);
-    assert.deepEqual(msg.content.map((b) => b.type), ["thinking", "text", "tool_use"]);
+    assert.deepEqual(
+      msg.content.map((b) => b.type),
+      ["thinking", "text", "tool_use"],
+    );
     const [thinking, text, tool] = msg.content;
     assert.ok(thinking?.type === "thinking" && thinking.thinking === "pondering");
     assert.ok(text?.type === "text" && text.text === "Checking now.");
@@ -160,7 +208,12 @@ describe("anthropic messages dialect: render", () => {
   });
 
   it("maps finish reasons to Anthropic stop reasons", () => {
-    const expected = { stop: "end_turn", length: "max_tokens", tool_calls: "tool_use", content_filter: "refusal" } as const;
+    const expected = {
+      stop: "end_turn",
+      length: "max_tokens",
+      tool_calls: "tool_use",
+      content_filter: "refusal",
+    } as const;
     for (const [reason, stop] of Object.entries(expected)) {
       const acc = anthropicMessagesDialect.accumulator(meta());
       acc.deltas([{ kind: "content", text: "x" }]);
@@ -170,9 +223,18 @@ describe("anthropic messages dialect: render", () => {
 
   it("ends a cut stream with an error event the Anthropic SDK raises with the error type", async () => {
     const r = anthropicMessagesDialect.streamRenderer(meta());
-    const text = r.start() + r.deltas([{ kind: "content", text: "par" }]) + r.error(new CoordinatorError("capacity_exhausted", "busy"));
-    assert.match(text, /event: error\ndata: \{"type":"error","error":\{"type":"rate_limit_error","message":"busy"\}\}\n\n$/);
-    await assert.rejects(anthropicEvents(text), (e: any) => e.constructor.name === "APIError" && /busy/.test(e.message));
+    const text =
+      r.start() +
+      r.deltas([{ kind: "content", text: "par" }]) +
+      r.error(new CoordinatorError("capacity_exhausted", "busy"));
+    assert.match(
+      text,
+      /event: error\ndata: \{"type":"error","error":\{"type":"rate_limit_error","message":"busy"\}\}\n\n$/,
+    );
+    await assert.rejects(
+      anthropicEvents(text),
+      (e: any) => e.constructor.name === "APIError" && /busy/.test(e.message),
+    );
   });
 
   it("accumulates a non-stream Message with parsed tool input and usage", () => {
@@ -185,7 +247,12 @@ describe("anthropic messages dialect: render", () => {
     assert.equal(out.stop_reason, "tool_use");
     assert.deepEqual(out.content[2], { type: "tool_use", id: "call_7", name: "lookup", input: { q: "cat" } });
     assert.deepEqual(out.content[3], { type: "tool_use", id: "toolu_req_1_1", name: "bad", input: {} });
-    assert.deepEqual(out.usage, { input_tokens: 30, output_tokens: 11, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+    assert.deepEqual(out.usage, {
+      input_tokens: 30,
+      output_tokens: 11,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+    });
   });
 
   it("uses the Anthropic error body shape", () => {

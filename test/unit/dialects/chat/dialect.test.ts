@@ -23,7 +23,12 @@ describe("chat completions dialect: parse", () => {
       { model: "qwen3-8b", messages: [{ role: "user", content: "hi" }], store: true, metadata: { a: 1 } },
       ctx,
     );
-    assert.deepEqual(req.body, { model: "qwen3-8b", messages: [{ role: "user", content: "hi" }], max_tokens: 4096, stream: false });
+    assert.deepEqual(req.body, {
+      model: "qwen3-8b",
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 4096,
+      stream: false,
+    });
     assert.equal(req.traits.maxTokens, 4096);
     assert.equal(req.traits.hasTools, false);
     assert.equal(req.traits.requiresVision, false);
@@ -31,11 +36,16 @@ describe("chat completions dialect: parse", () => {
   });
 
   it("forwards sampling params, tools, tool_choice and response_format, preferring max_completion_tokens", () => {
-    const tools = [{ type: "function", function: { name: "get", description: "d", parameters: { type: "object", properties: {} } } }];
+    const tools = [
+      { type: "function", function: { name: "get", description: "d", parameters: { type: "object", properties: {} } } },
+    ];
     const req = chatCompletionsDialect.parse(
       {
         model: "m",
-        messages: [{ role: "developer", content: "sys" }, { role: "user", content: "x" }],
+        messages: [
+          { role: "developer", content: "sys" },
+          { role: "user", content: "x" },
+        ],
         tools,
         tool_choice: { type: "function", function: { name: "get" } },
         response_format: { type: "json_object" },
@@ -96,7 +106,11 @@ describe("chat completions dialect: parse", () => {
         model: "m",
         messages: [
           { role: "user", content: "weather?" },
-          { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "w", arguments: "{}" } }] },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "c1", type: "function", function: { name: "w", arguments: "{}" } }],
+          },
           { role: "tool", tool_call_id: "c1", content: "sunny" },
         ],
       },
@@ -116,12 +130,41 @@ describe("chat completions dialect: parse", () => {
     ["a bad role", { model: "m", messages: [{ role: "robot", content: "x" }] }, "messages[0].role"],
     ["n > 1", { model: "m", messages: [{ role: "user", content: "x" }], n: 2 }, "n"],
     ["max_tokens 0", { model: "m", messages: [{ role: "user", content: "x" }], max_tokens: 0 }, "max_tokens"],
-    ["negative max_completion_tokens", { model: "m", messages: [{ role: "user", content: "x" }], max_completion_tokens: -5 }, "max_completion_tokens"],
-    ["a string temperature", { model: "m", messages: [{ role: "user", content: "x" }], temperature: "hot" }, "temperature"],
-    ["a bad image URL", { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "ftp://x" } }] }] }, "messages[0].content[0].image_url.url"],
-    ["stream_options without stream", { model: "m", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: true } }, "stream_options"],
-    ["an unknown tool_choice name", { model: "m", messages: [{ role: "user", content: "x" }], tools: [], tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice"],
-    ["a non-function tool", { model: "m", messages: [{ role: "user", content: "x" }], tools: [{ type: "retrieval" }] }, "tools[0].type"],
+    [
+      "negative max_completion_tokens",
+      { model: "m", messages: [{ role: "user", content: "x" }], max_completion_tokens: -5 },
+      "max_completion_tokens",
+    ],
+    [
+      "a string temperature",
+      { model: "m", messages: [{ role: "user", content: "x" }], temperature: "hot" },
+      "temperature",
+    ],
+    [
+      "a bad image URL",
+      { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "ftp://x" } }] }] },
+      "messages[0].content[0].image_url.url",
+    ],
+    [
+      "stream_options without stream",
+      { model: "m", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: true } },
+      "stream_options",
+    ],
+    [
+      "an unknown tool_choice name",
+      {
+        model: "m",
+        messages: [{ role: "user", content: "x" }],
+        tools: [],
+        tool_choice: { type: "function", function: { name: "nope" } },
+      },
+      "tool_choice",
+    ],
+    [
+      "a non-function tool",
+      { model: "m", messages: [{ role: "user", content: "x" }], tools: [{ type: "retrieval" }] },
+      "tools[0].type",
+    ],
   ];
   for (const [what, body, param] of cases) {
     it(`rejects ${what} with a 400 naming ${param ?? "no param"}`, () => {
@@ -136,7 +179,10 @@ describe("chat completions dialect: parse", () => {
     assert.throws(
       () =>
         chatCompletionsDialect.parse(
-          { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }] },
+          {
+            model: "m",
+            messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }],
+          },
           { ...ctx, allowImageUrls: false },
         ),
       (e: unknown) => e instanceof CoordinatorError && e.param === "messages[0].content[0].image_url.url",
@@ -167,7 +213,11 @@ describe("chat completions dialect: render", () => {
         { role: "assistant", content: "" },
         { reasoning_content: "think" },
         { content: "Hello" },
-        { tool_calls: [{ index: 0, id: "call_a", type: "function", function: { name: "get_weather", arguments: '{"ci' } }] },
+        {
+          tool_calls: [
+            { index: 0, id: "call_a", type: "function", function: { name: "get_weather", arguments: '{"ci' } },
+          ],
+        },
         { tool_calls: [{ index: 0, function: { arguments: 'ty":"Paris"}' } }] },
         { tool_calls: [{ index: 1, id: "call_req_1_1", type: "function", function: { name: "noop", arguments: "" } }] },
         {},
@@ -176,7 +226,12 @@ describe("chat completions dialect: render", () => {
     );
     assert.equal(objs[6].choices[0].finish_reason, "tool_calls");
     assert.deepEqual(objs[7].choices, []);
-    assert.deepEqual(objs[7].usage, { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19, completion_tokens_details: { reasoning_tokens: 3 } });
+    assert.deepEqual(objs[7].usage, {
+      prompt_tokens: 12,
+      completion_tokens: 7,
+      total_tokens: 19,
+      completion_tokens_details: { reasoning_tokens: 3 },
+    });
     assert.ok(objs.every((o) => o.id === "chatcmpl-req_1" && o.object === "chat.completion.chunk"));
   });
 
@@ -198,7 +253,9 @@ describe("chat completions dialect: render", () => {
 
   it("omits the usage chunk when include_usage is off", async () => {
     const r = chatCompletionsDialect.streamRenderer(meta());
-    const items = await openaiEvents(r.start() + r.deltas([{ kind: "content", text: "x" }]) + r.finish("length", usage));
+    const items = await openaiEvents(
+      r.start() + r.deltas([{ kind: "content", text: "x" }]) + r.finish("length", usage),
+    );
     assert.equal(items.length, 3);
     assert.equal(items[2]!.choices[0].finish_reason, "length");
     assert.ok(items.every((i) => i.usage === undefined));
@@ -208,8 +265,14 @@ describe("chat completions dialect: render", () => {
     const r = chatCompletionsDialect.streamRenderer(meta());
     const err = new CoordinatorError("provider_failed", "provider went away");
     const text = r.start() + r.deltas([{ kind: "content", text: "partial" }]) + r.error(err);
-    assert.match(text, /data: \{"error":\{"message":"provider went away","type":"api_error","code":"provider_failed","param":null\}\}\n\ndata: \[DONE\]\n\n$/);
-    await assert.rejects(openaiEvents(text), (e: any) => e.constructor.name === "APIError" && /provider went away/.test(e.message));
+    assert.match(
+      text,
+      /data: \{"error":\{"message":"provider went away","type":"api_error","code":"provider_failed","param":null\}\}\n\ndata: \[DONE\]\n\n$/,
+    );
+    await assert.rejects(
+      openaiEvents(text),
+      (e: any) => e.constructor.name === "APIError" && /provider went away/.test(e.message),
+    );
   });
 
   it("accumulates a non-stream chat.completion with reasoning, tool calls and usage", () => {

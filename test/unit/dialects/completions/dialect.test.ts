@@ -8,7 +8,10 @@ const usage = { promptTokens: 5, completionTokens: 2, reasoningTokens: 0 };
 
 describe("legacy completions dialect", () => {
   it("translates the prompt into one user message flagged as a raw prompt", () => {
-    const req = completionsDialect.parse({ model: "m", prompt: ["Once upon"], max_tokens: 8, stop: ["\n"], user: "u" }, ctx);
+    const req = completionsDialect.parse(
+      { model: "m", prompt: ["Once upon"], max_tokens: 8, stop: ["\n"], user: "u" },
+      ctx,
+    );
     assert.deepEqual(req.body, {
       model: "m",
       messages: [{ role: "user", content: "Once upon" }],
@@ -43,8 +46,14 @@ describe("legacy completions dialect", () => {
     const r = completionsDialect.streamRenderer(meta({ includeUsage: true }));
     const text =
       r.start() +
-      r.deltas([{ kind: "role", role: "assistant" }, { kind: "reasoning", text: "hidden" }]) +
-      r.deltas([{ kind: "content", text: " a" }, { kind: "content", text: " time" }]) +
+      r.deltas([
+        { kind: "role", role: "assistant" },
+        { kind: "reasoning", text: "hidden" },
+      ]) +
+      r.deltas([
+        { kind: "content", text: " a" },
+        { kind: "content", text: " time" },
+      ]) +
       r.finish("length", usage);
     assert.ok(text.endsWith("data: [DONE]\n\n"));
     const items = await openaiEvents(text);
@@ -63,7 +72,10 @@ describe("legacy completions dialect", () => {
 
   it("returns a text_completion object when not streaming", () => {
     const acc = completionsDialect.accumulator(meta());
-    acc.deltas([{ kind: "content", text: "Hello" }, { kind: "tool_call", index: 0, name: "x" }]);
+    acc.deltas([
+      { kind: "content", text: "Hello" },
+      { kind: "tool_call", index: 0, name: "x" },
+    ]);
     const out = acc.finish("tool_calls", usage) as any;
     assert.equal(out.object, "text_completion");
     assert.equal(out.choices[0].text, "Hello");

@@ -19,7 +19,10 @@ function paramOf(body: unknown): string | undefined {
 
 describe("responses dialect: parse", () => {
   it("turns a string input and instructions into system + user messages", () => {
-    const req = responsesDialect.parse({ model: "m", input: "hi", instructions: "be brief", max_output_tokens: 50 }, ctx);
+    const req = responsesDialect.parse(
+      { model: "m", input: "hi", instructions: "be brief", max_output_tokens: 50 },
+      ctx,
+    );
     assert.deepEqual(req.body.messages, [
       { role: "system", content: "be brief" },
       { role: "user", content: "hi" },
@@ -35,14 +38,28 @@ describe("responses dialect: parse", () => {
         model: "m",
         stream: true,
         input: [
-          { role: "user", content: [{ type: "input_text", text: "weather " }, { type: "input_image", image_url: "data:image/jpeg;base64,AAAA", detail: "low" }] },
+          {
+            role: "user",
+            content: [
+              { type: "input_text", text: "weather " },
+              { type: "input_image", image_url: "data:image/jpeg;base64,AAAA", detail: "low" },
+            ],
+          },
           { type: "function_call", call_id: "c1", name: "w", arguments: '{"q":1}' },
           { type: "function_call", call_id: "c2", name: "w", arguments: "{}" },
           { type: "function_call_output", call_id: "c1", output: "sunny" },
           { type: "reasoning", id: "rs_1", summary: [] },
           { type: "message", role: "assistant", content: [{ type: "output_text", text: "It is sunny." }] },
         ],
-        tools: [{ type: "function", name: "w", description: "weather", parameters: { type: "object", properties: { q: { type: "integer" } } }, strict: false }],
+        tools: [
+          {
+            type: "function",
+            name: "w",
+            description: "weather",
+            parameters: { type: "object", properties: { q: { type: "integer" } } },
+            strict: false,
+          },
+        ],
         tool_choice: { type: "function", name: "w" },
         text: { format: { type: "json_schema", name: "out", schema: { type: "object" }, strict: true } },
         prompt_cache_key: "k",
@@ -50,15 +67,32 @@ describe("responses dialect: parse", () => {
       ctx,
     );
     const msgs = req.body.messages as any[];
-    assert.deepEqual(msgs[0].content[1], { type: "image_url", image_url: { url: "data:image/jpeg;base64,AAAA", detail: "low" } });
-    assert.deepEqual(msgs[1].tool_calls.map((c: any) => c.id), ["c1", "c2"]);
+    assert.deepEqual(msgs[0].content[1], {
+      type: "image_url",
+      image_url: { url: "data:image/jpeg;base64,AAAA", detail: "low" },
+    });
+    assert.deepEqual(
+      msgs[1].tool_calls.map((c: any) => c.id),
+      ["c1", "c2"],
+    );
     assert.deepEqual(msgs[2], { role: "tool", tool_call_id: "c1", content: "sunny" });
     assert.deepEqual(msgs[3], { role: "assistant", content: "It is sunny." });
     assert.deepEqual(req.body.tools, [
-      { type: "function", function: { name: "w", description: "weather", parameters: { type: "object", properties: { q: { type: "integer" } } }, strict: false } },
+      {
+        type: "function",
+        function: {
+          name: "w",
+          description: "weather",
+          parameters: { type: "object", properties: { q: { type: "integer" } } },
+          strict: false,
+        },
+      },
     ]);
     assert.deepEqual(req.body.tool_choice, { type: "function", function: { name: "w" } });
-    assert.deepEqual(req.body.response_format, { type: "json_schema", json_schema: { name: "out", schema: { type: "object" }, strict: true } });
+    assert.deepEqual(req.body.response_format, {
+      type: "json_schema",
+      json_schema: { name: "out", schema: { type: "object" }, strict: true },
+    });
     assert.equal(req.traits.requiresVision, true);
     assert.equal(req.traits.hasTools, true);
     assert.equal(req.traits.stream, true);
@@ -74,7 +108,11 @@ describe("responses dialect: parse", () => {
     ["a hosted tool", { model: "m", input: "x", tools: [{ type: "web_search" }] }, "tools[0].type"],
     ["an item reference", { model: "m", input: [{ type: "item_reference", id: "x" }] }, "input[0].type"],
     ["a zero max_output_tokens", { model: "m", input: "x", max_output_tokens: 0 }, "max_output_tokens"],
-    ["an image file_id", { model: "m", input: [{ role: "user", content: [{ type: "input_image", file_id: "f" }] }] }, "input[0].content[0].file_id"],
+    [
+      "an image file_id",
+      { model: "m", input: [{ role: "user", content: [{ type: "input_image", file_id: "f" }] }] },
+      "input[0].content[0].file_id",
+    ],
   ];
   for (const [what, body, param] of cases) {
     it(`rejects ${what} with a 400 naming ${param}`, () => assert.equal(paramOf(body), param));
@@ -144,7 +182,10 @@ describe("responses dialect: render", () => {
     assert.equal(final.id, "resp_req_1");
     assert.equal(final.status, "completed");
     assert.equal(final.output_text, "Hi there");
-    assert.deepEqual(final.output.map((o) => o.type), ["reasoning", "message", "function_call"]);
+    assert.deepEqual(
+      final.output.map((o) => o.type),
+      ["reasoning", "message", "function_call"],
+    );
     const fc = final.output[2]!;
     assert.ok(fc.type === "function_call");
     assert.equal(fc.call_id, "call_x");
@@ -165,12 +206,17 @@ describe("responses dialect: render", () => {
     const final = await openaiFinalResponse(text);
     assert.equal(final.status, "incomplete");
     assert.equal(final.output_text, "cut");
-    assert.deepEqual(final.output.map((o) => (o as { status?: string }).status), ["incomplete"], "the cut message item is incomplete, not completed");
+    assert.deepEqual(
+      final.output.map((o) => (o as { status?: string }).status),
+      ["incomplete"],
+      "the cut message item is incomplete, not completed",
+    );
   });
 
   it("ends a cut stream with an error event the openai SDK raises as an APIError", async () => {
     const r = responsesDialect.streamRenderer(meta());
-    const text = r.start() + r.deltas([{ kind: "content", text: "par" }]) + r.error(new CoordinatorError("timeout", "too slow"));
+    const text =
+      r.start() + r.deltas([{ kind: "content", text: "par" }]) + r.error(new CoordinatorError("timeout", "too slow"));
     const last = namedEvents(text).at(-1)!;
     assert.equal(last.event, "error");
     assert.equal(last.data.type, "error");
@@ -179,7 +225,10 @@ describe("responses dialect: render", () => {
     assert.equal(last.data.param, null);
     assert.equal(last.data.sequence_number, 5);
     assert.ok(!text.includes("[DONE]"));
-    await assert.rejects(openaiEvents(text), (e: any) => e.constructor.name === "APIError" && /too slow/.test(e.message));
+    await assert.rejects(
+      openaiEvents(text),
+      (e: any) => e.constructor.name === "APIError" && /too slow/.test(e.message),
+    );
   });
 
   it("accumulates a non-stream Response object", () => {

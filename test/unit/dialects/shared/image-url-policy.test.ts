@@ -3,7 +3,13 @@
  * with operator settings, decide for each.
  */
 import assert from "node:assert/strict";
-import { classifyImageUrl, defaultImageUrlPolicy, parseAllowHosts, type ImageUrlPolicy, type ImageUrlRefusalReason } from "../../../../src/dialects/shared/image-url-policy.js";
+import {
+  classifyImageUrl,
+  defaultImageUrlPolicy,
+  parseAllowHosts,
+  type ImageUrlPolicy,
+  type ImageUrlRefusalReason,
+} from "../../../../src/dialects/shared/image-url-policy.js";
 
 const PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 
@@ -22,7 +28,8 @@ describe("classifyImageUrl", () => {
     "data:IMAGE/WEBP;base64,UklGRg==",
   ];
   for (const url of allowed) {
-    it(`allows ${url.slice(0, 60)}`, () => assert.deepEqual(classifyImageUrl(url, defaultImageUrlPolicy), { kind: "allowed" }));
+    it(`allows ${url.slice(0, 60)}`, () =>
+      assert.deepEqual(classifyImageUrl(url, defaultImageUrlPolicy), { kind: "allowed" }));
   }
 
   const refusedCases: [string, ImageUrlRefusalReason, RegExp?][] = [
@@ -127,25 +134,52 @@ describe("classifyImageUrl", () => {
     assert.equal(v.kind === "refused" && v.reason, "data_uri");
     assert.match(v.kind === "refused" ? v.message : "", /33 bytes \(limit 30\)/);
     // Invalid characters past the limit are not what the caller hears about: the size is.
-    assert.match((classifyImageUrl(`data:image/png;base64,${"!".repeat(400)}`, policy) as { message: string }).message, /limit 30/);
+    assert.match(
+      (classifyImageUrl(`data:image/png;base64,${"!".repeat(400)}`, policy) as { message: string }).message,
+      /limit 30/,
+    );
   });
 
   it("accepts http: only when the operator allows it, and still refuses its non-public hosts", () => {
     const policy: ImageUrlPolicy = { ...defaultImageUrlPolicy, allowHttp: true };
     assert.deepEqual(classifyImageUrl("http://example.com/a.png", policy), { kind: "allowed" });
-    assert.equal((classifyImageUrl("http://169.254.169.254/", policy) as { reason: string }).reason, "non_public_address");
+    assert.equal(
+      (classifyImageUrl("http://169.254.169.254/", policy) as { reason: string }).reason,
+      "non_public_address",
+    );
     assert.equal((classifyImageUrl("ftp://example.com/a.png", policy) as { reason: string }).reason, "scheme");
   });
 
   it("lets allowlisted hosts past the address and name checks, never past credentials or odd IPv4 forms", () => {
-    const policy: ImageUrlPolicy = { ...defaultImageUrlPolicy, allowHosts: parseAllowHosts("images.internal, 10.1.2.3, *.corp.example, fd00::5") };
-    for (const url of ["https://images.internal/a.png", "https://10.1.2.3/a.png", "https://img.corp.example/a.png", "https://a.b.corp.example/a.png", "https://[fd00::5]/a.png"]) {
+    const policy: ImageUrlPolicy = {
+      ...defaultImageUrlPolicy,
+      allowHosts: parseAllowHosts("images.internal, 10.1.2.3, *.corp.example, fd00::5"),
+    };
+    for (const url of [
+      "https://images.internal/a.png",
+      "https://10.1.2.3/a.png",
+      "https://img.corp.example/a.png",
+      "https://a.b.corp.example/a.png",
+      "https://[fd00::5]/a.png",
+    ]) {
       assert.deepEqual(classifyImageUrl(url, policy), { kind: "allowed" }, url);
     }
-    assert.equal((classifyImageUrl("https://corp.example.internal/a.png", policy) as { reason: string }).reason, "internal_name");
-    assert.equal((classifyImageUrl("https://10.1.2.4/a.png", policy) as { reason: string }).reason, "non_public_address");
-    assert.equal((classifyImageUrl("https://167838211/a.png", policy) as { reason: string }).reason, "non_canonical_ip"); // 10.1.2.3
-    assert.equal((classifyImageUrl("https://u:p@images.internal/a.png", policy) as { reason: string }).reason, "credentials");
+    assert.equal(
+      (classifyImageUrl("https://corp.example.internal/a.png", policy) as { reason: string }).reason,
+      "internal_name",
+    );
+    assert.equal(
+      (classifyImageUrl("https://10.1.2.4/a.png", policy) as { reason: string }).reason,
+      "non_public_address",
+    );
+    assert.equal(
+      (classifyImageUrl("https://167838211/a.png", policy) as { reason: string }).reason,
+      "non_canonical_ip",
+    ); // 10.1.2.3
+    assert.equal(
+      (classifyImageUrl("https://u:p@images.internal/a.png", policy) as { reason: string }).reason,
+      "credentials",
+    );
     assert.equal((classifyImageUrl("http://images.internal/a.png", policy) as { reason: string }).reason, "scheme");
   });
 });
@@ -166,7 +200,10 @@ describe("parseAllowHosts", () => {
 
   for (const bad of ["https://x.com", "x.com/path", "a b", "*.10.0.0.1", "*.[::1]", "user@host", "[zz::1]"]) {
     it(`refuses ${JSON.stringify(bad)} with a message naming it`, () => {
-      assert.throws(() => parseAllowHosts(bad), (e: unknown) => e instanceof Error && e.message.includes(`'${bad}'`));
+      assert.throws(
+        () => parseAllowHosts(bad),
+        (e: unknown) => e instanceof Error && e.message.includes(`'${bad}'`),
+      );
     });
   }
 });

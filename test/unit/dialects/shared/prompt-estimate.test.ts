@@ -9,7 +9,10 @@ import {
   utf8ByteLength,
 } from "../../../../src/dialects/shared/prompt-estimate.js";
 
-const img = (detail?: string) => ({ type: "image_url", image_url: detail ? { url: "data:image/png;base64,AA", detail } : { url: "https://x/y.png" } });
+const img = (detail?: string) => ({
+  type: "image_url",
+  image_url: detail ? { url: "data:image/png;base64,AA", detail } : { url: "https://x/y.png" },
+});
 
 describe("prompt estimates", () => {
   it("counts about four characters per token plus a per-message overhead", () => {
@@ -27,7 +30,10 @@ describe("prompt estimates", () => {
     const tools = [{ type: "function", function: { name: "f", parameters: { type: "object" } } }];
     const base = estimatePromptTokens([{ role: "user", content: "hi" }]);
     assert.ok(estimatePromptTokens([{ role: "user", content: "hi" }], tools) > base);
-    const withCall = [{ role: "user", content: "hi" }, { role: "assistant", content: null, tool_calls: [{ id: "c", function: { name: "f", arguments: "{}" } }] }];
+    const withCall = [
+      { role: "user", content: "hi" },
+      { role: "assistant", content: null, tool_calls: [{ id: "c", function: { name: "f", arguments: "{}" } }] },
+    ];
     assert.ok(estimatePromptTokens(withCall) > base + 4);
   });
 

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { MAX_REPAIR_BODY_BYTES, MAX_SCHEMA_DEPTH, needsRepair, repairToolSchemas } from "../../../../src/dialects/shared/tool-schema-repair.js";
+import {
+  MAX_REPAIR_BODY_BYTES,
+  MAX_SCHEMA_DEPTH,
+  needsRepair,
+  repairToolSchemas,
+} from "../../../../src/dialects/shared/tool-schema-repair.js";
 
 const pydanticParams = {
   type: "object",
@@ -30,19 +35,32 @@ const repairedParams = {
 
 describe("repairToolSchemas", () => {
   it("repairs chat tools[].function.parameters: nullable arrays, anyOf, items, additionalProperties, $defs", () => {
-    const raw = JSON.stringify({ model: "m", messages: [], tools: [{ type: "function", function: { name: "f", parameters: pydanticParams } }] });
+    const raw = JSON.stringify({
+      model: "m",
+      messages: [],
+      tools: [{ type: "function", function: { name: "f", parameters: pydanticParams } }],
+    });
     const out = JSON.parse(repairToolSchemas(raw));
     assert.deepEqual(out.tools[0].function.parameters, repairedParams);
     assert.equal(needsRepair(raw), true);
   });
 
   it("repairs Responses-flat tools[].parameters", () => {
-    const raw = JSON.stringify({ model: "m", input: "x", tools: [{ type: "function", name: "f", parameters: pydanticParams }] });
+    const raw = JSON.stringify({
+      model: "m",
+      input: "x",
+      tools: [{ type: "function", name: "f", parameters: pydanticParams }],
+    });
     assert.deepEqual(JSON.parse(repairToolSchemas(raw)).tools[0].parameters, repairedParams);
   });
 
   it("repairs Anthropic tools[].input_schema", () => {
-    const raw = JSON.stringify({ model: "m", max_tokens: 5, messages: [], tools: [{ name: "f", input_schema: pydanticParams }] });
+    const raw = JSON.stringify({
+      model: "m",
+      max_tokens: 5,
+      messages: [],
+      tools: [{ name: "f", input_schema: pydanticParams }],
+    });
     assert.deepEqual(JSON.parse(repairToolSchemas(raw)).tools[0].input_schema, repairedParams);
   });
 
@@ -89,7 +107,8 @@ describe("repairToolSchemas", () => {
   it("rewrites only the tools member, leaving every other byte of the body as sent", () => {
     const prefix = `{ "model" : "m",\n  "messages": [{"role":"user","content":"say \\u00e9 1.0 and 12345678901234567890"}], "temperature": 1.0,\n  "tools": `;
     const suffix = `,\n  "seed": 9007199254740993 }`;
-    const raw = prefix + JSON.stringify([{ type: "function", function: { name: "f", parameters: { properties: {} } } }]) + suffix;
+    const raw =
+      prefix + JSON.stringify([{ type: "function", function: { name: "f", parameters: { properties: {} } } }]) + suffix;
     const out = repairToolSchemas(raw);
     assert.notEqual(out, raw);
     assert.ok(out.startsWith(prefix));

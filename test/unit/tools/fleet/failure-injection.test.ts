@@ -1,13 +1,24 @@
 import assert from "node:assert/strict";
-import { ErrorReason, FinishReason, type ProviderMessage } from "../../../../gen/coordinator/provider/v1/provider_pb.js";
+import {
+  ErrorReason,
+  FinishReason,
+  type ProviderMessage,
+} from "../../../../gen/coordinator/provider/v1/provider_pb.js";
 import { chipProfile } from "../../../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac, type SimulatedMacOptions } from "../../../../src/tools/fleet/simulated-mac.js";
 import { FakeCoordinator, GOOD_TOKEN, type FakeSession } from "./fake-coordinator.js";
 
-const chat = (text: string, extra: Record<string, unknown> = {}) => ({ model: "gpt-oss-20b", messages: [{ role: "user", content: text }], ...extra });
+const chat = (text: string, extra: Record<string, unknown> = {}) => ({
+  model: "gpt-oss-20b",
+  messages: [{ role: "user", content: text }],
+  ...extra,
+});
 const tool = (parameters: unknown) => ({ type: "function", function: { name: "get_weather", parameters } });
 const nullableSchema = { type: "object", properties: { city: { type: "string" }, unit: { type: ["string", "null"] } } };
-const repairedSchema = { type: "object", properties: { city: { type: "string" }, unit: { type: "string", nullable: true } } };
+const repairedSchema = {
+  type: "object",
+  properties: { city: { type: "string" }, unit: { type: "string", nullable: true } },
+};
 
 function deltas(frames: ProviderMessage[]) {
   return frames.flatMap((f) => (f.msg.case === "inferenceChunk" ? f.msg.value.deltas.map((d) => d.delta) : []));
@@ -36,7 +47,9 @@ describe("SimulatedMac failure injection", () => {
     coord.close();
   });
 
-  async function startMac(overrides: Partial<SimulatedMacOptions> = {}): Promise<{ mac: SimulatedMac; s: FakeSession }> {
+  async function startMac(
+    overrides: Partial<SimulatedMacOptions> = {},
+  ): Promise<{ mac: SimulatedMac; s: FakeSession }> {
     const mac = new SimulatedMac({
       coordinator: coord.address,
       token: GOOD_TOKEN,
@@ -70,7 +83,12 @@ describe("SimulatedMac failure injection", () => {
 
   it("error_before_content without the role delta uses the chosen status and reason", async () => {
     const { mac, s } = await startMac();
-    mac.script({ kind: "error_before_content", afterRole: false, statusCode: 502, reason: ErrorReason.MODEL_LOAD_FAILED });
+    mac.script({
+      kind: "error_before_content",
+      afterRole: false,
+      statusCode: 502,
+      reason: ErrorReason.MODEL_LOAD_FAILED,
+    });
     s.infer("r", "gpt-oss-20b", chat("hi"));
     const frames = await s.finished("r");
     assert.deepEqual(deltas(frames), []);
@@ -193,9 +211,18 @@ describe("SimulatedMac failure injection", () => {
   });
 
   it("advertises an isVision override and fails image requests on a text-only build", async () => {
-    const { s } = await startMac({ models: ["gpt-oss-20b", { id: "gemma-4-26b", isVision: false }], warmModels: ["gemma-4-26b"] });
+    const { s } = await startMac({
+      models: ["gpt-oss-20b", { id: "gemma-4-26b", isVision: false }],
+      warmModels: ["gemma-4-26b"],
+    });
     assert.equal(s.register?.models.find((m) => m.id === "gemma-4-26b")?.isVision, false);
-    const image = { role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] };
+    const image = {
+      role: "user",
+      content: [
+        { type: "text", text: "what is this?" },
+        { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } },
+      ],
+    };
     s.infer("r", "gemma-4-26b", { model: "gemma-4-26b", messages: [image] });
     const frames = await s.finished("r");
     assert.equal(contentCount(frames), 0);

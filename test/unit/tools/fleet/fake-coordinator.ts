@@ -49,7 +49,12 @@ export class FakeSession {
     this.send({
       msg: {
         case: "inferenceRequest",
-        value: { requestId, model, bodyJson: new TextEncoder().encode(JSON.stringify(body)), traits: { maxTokens, stream: true } },
+        value: {
+          requestId,
+          model,
+          bodyJson: new TextEncoder().encode(JSON.stringify(body)),
+          traits: { maxTokens, stream: true },
+        },
       },
     });
   }
@@ -86,7 +91,8 @@ export class FakeSession {
   /** Waits for InferenceComplete or InferenceError for `requestId`; returns all its frames. */
   async finished(requestId: string, timeoutMs = 5000): Promise<ProviderMessage[]> {
     await this.until(
-      () => this.framesFor(requestId).some((f) => f.msg.case === "inferenceComplete" || f.msg.case === "inferenceError"),
+      () =>
+        this.framesFor(requestId).some((f) => f.msg.case === "inferenceComplete" || f.msg.case === "inferenceError"),
       timeoutMs,
       `end of ${requestId}`,
     );
@@ -122,7 +128,8 @@ export class FakeCoordinator {
         const session = new FakeSession(call);
         call.on("data", (m: ProviderMessage) => {
           if (!session.register) {
-            if (m.msg.case !== "register") return call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: "register first" });
+            if (m.msg.case !== "register")
+              return call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: "register first" });
             if (m.msg.value.authToken !== GOOD_TOKEN) {
               self.sessions.push(session);
               self.#notify();

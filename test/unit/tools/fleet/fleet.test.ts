@@ -18,12 +18,26 @@ describe("startFleet", () => {
   });
 
   it("registers every Mac with distinct serials and deterministic chips", async () => {
-    fleet = await startFleet({ coordinator: coord.address, token: GOOD_TOKEN, count: 4, models: ["gpt-oss-20b", "gemma-4-26b"], seed: 3, instant: true });
+    fleet = await startFleet({
+      coordinator: coord.address,
+      token: GOOD_TOKEN,
+      count: 4,
+      models: ["gpt-oss-20b", "gemma-4-26b"],
+      seed: 3,
+      instant: true,
+    });
     await fleet.ready();
     assert.equal(coord.sessions.length, 4);
     const serials = new Set(coord.sessions.map((s) => s.register!.serial));
     assert.equal(serials.size, 4);
-    const again = await startFleet({ coordinator: coord.address, token: GOOD_TOKEN, count: 4, models: ["gpt-oss-20b"], seed: 3, instant: true });
+    const again = await startFleet({
+      coordinator: coord.address,
+      token: GOOD_TOKEN,
+      count: 4,
+      models: ["gpt-oss-20b"],
+      seed: 3,
+      instant: true,
+    });
     await again.ready();
     assert.deepEqual(
       again.macs.map((m) => m.chip.key),
@@ -42,7 +56,9 @@ describe("startFleet", () => {
       instant: true,
     });
     await fleet.ready();
-    const byChip = new Map(coord.sessions.map((s) => [s.register!.hardware!.memoryGb, s.register!.models.map((m) => m.id)]));
+    const byChip = new Map(
+      coord.sessions.map((s) => [s.register!.hardware!.memoryGb, s.register!.models.map((m) => m.id)]),
+    );
     assert.deepEqual(byChip.get(48), ["gpt-oss-20b"]); // gemma needs 48 GB free under the 3x rule
     assert.deepEqual(byChip.get(128), ["gpt-oss-20b", "gemma-4-26b"]);
   });
@@ -64,7 +80,13 @@ describe("startFleet", () => {
   });
 
   it("rejects ready() when the coordinator refuses the token", async () => {
-    fleet = await startFleet({ coordinator: coord.address, token: "nope", count: 1, models: ["gpt-oss-20b"], instant: true });
+    fleet = await startFleet({
+      coordinator: coord.address,
+      token: "nope",
+      count: 1,
+      models: ["gpt-oss-20b"],
+      instant: true,
+    });
     await assert.rejects(fleet.ready(), /UNAUTHENTICATED/);
   });
 });
@@ -74,13 +96,27 @@ describe("coordinator fleet CLI", () => {
     const out: string[] = [];
     const err: string[] = [];
     const signals = new EventEmitter();
-    return { out, err, signals, io: { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l), signals } };
+    return {
+      out,
+      err,
+      signals,
+      io: { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l), signals },
+    };
   };
 
   it("prints help with every flag", async () => {
     const t = io();
     assert.equal(await runFleetCli(["--help"], {}, t.io), 0);
-    for (const flag of ["--coordinator", "--count", "--models", "--time-scale", "--token", "--seed", "--version", "--instant"]) {
+    for (const flag of [
+      "--coordinator",
+      "--count",
+      "--models",
+      "--time-scale",
+      "--token",
+      "--seed",
+      "--version",
+      "--instant",
+    ]) {
       assert.ok(t.out.join("").includes(flag), flag);
     }
   });
@@ -103,11 +139,34 @@ describe("coordinator fleet CLI", () => {
   });
 
   it("takes the token from PROVIDER_TOKEN and parses every flag", () => {
-    const p = parseFleetArgs(["--count", "3", "--models", "gpt-oss-20b", "--time-scale", "10", "--seed", "7", "--version", "0.6.2", "--no-warm"], { PROVIDER_TOKEN: "envtok" });
+    const p = parseFleetArgs(
+      [
+        "--count",
+        "3",
+        "--models",
+        "gpt-oss-20b",
+        "--time-scale",
+        "10",
+        "--seed",
+        "7",
+        "--version",
+        "0.6.2",
+        "--no-warm",
+      ],
+      { PROVIDER_TOKEN: "envtok" },
+    );
     assert.equal(p.kind, "run");
     if (p.kind !== "run") return;
     assert.deepEqual(
-      { token: p.options.token, count: p.options.count, models: p.options.models, timeScale: p.options.timeScale, seed: p.options.seed, version: p.options.version, warm: p.options.warm },
+      {
+        token: p.options.token,
+        count: p.options.count,
+        models: p.options.models,
+        timeScale: p.options.timeScale,
+        seed: p.options.seed,
+        version: p.options.version,
+        warm: p.options.warm,
+      },
       { token: "envtok", count: 3, models: ["gpt-oss-20b"], timeScale: 10, seed: 7, version: "0.6.2", warm: false },
     );
   });
@@ -116,9 +175,17 @@ describe("coordinator fleet CLI", () => {
     const coord = await FakeCoordinator.start();
     try {
       const t = io();
-      const exit = runFleetCli(["--coordinator", coord.address, "--count", "2", "--token", GOOD_TOKEN, "--instant"], {}, t.io);
+      const exit = runFleetCli(
+        ["--coordinator", coord.address, "--count", "2", "--token", GOOD_TOKEN, "--instant"],
+        {},
+        t.io,
+      );
       await coord.session(2);
-      await coord.sessions[1]!.until(() => t.out.some((l) => l.includes("all 2 Macs registered")), 3000, "registered log");
+      await coord.sessions[1]!.until(
+        () => t.out.some((l) => l.includes("all 2 Macs registered")),
+        3000,
+        "registered log",
+      );
       assert.equal(t.out.filter((l) => l.includes("registered as")).length, 2);
       t.signals.emit("SIGINT");
       assert.equal(await exit, 0);

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { assignChip, chipProfile, chipProfiles, servingChipProfiles } from "../../../../src/tools/fleet/chip-profiles.js";
+import {
+  assignChip,
+  chipProfile,
+  chipProfiles,
+  servingChipProfiles,
+} from "../../../../src/tools/fleet/chip-profiles.js";
 import { drawBehaviour, takeScripted, type ScriptedBehaviour } from "../../../../src/tools/fleet/failure-script.js";
 import {
   canLoad,
@@ -9,7 +14,12 @@ import {
   simModelSpec,
   tokenBudgetMax,
 } from "../../../../src/tools/fleet/mac-performance.js";
-import { countPromptTokens, hasNullableOrUntypedSchema, naturalLength, parseChatBody } from "../../../../src/tools/fleet/sim-request.js";
+import {
+  countPromptTokens,
+  hasNullableOrUntypedSchema,
+  naturalLength,
+  parseChatBody,
+} from "../../../../src/tools/fleet/sim-request.js";
 import { compareVersions } from "../../../../src/util/version.js";
 
 const GB = 1e9;
@@ -51,7 +61,9 @@ describe("simulated Mac performance model", () => {
     assert.equal(assignChip(5, 9).key, assignChip(5, 9).key);
     const keys = new Set(Array.from({ length: servingChipProfiles.length }, (_, i) => assignChip(i, 4).key));
     assert.equal(keys.size, servingChipProfiles.length);
-    assert.ok(chipProfiles.every((c) => c.memoryBandwidthGbs > 0 && c.gpuCores > 0 && c.chipName.startsWith("Apple M")));
+    assert.ok(
+      chipProfiles.every((c) => c.memoryBandwidthGbs > 0 && c.gpuCores > 0 && c.chipName.startsWith("Apple M")),
+    );
   });
 });
 
@@ -59,7 +71,12 @@ describe("simulated request helpers", () => {
   it("counts prompt tokens deterministically, growing with text and tools", () => {
     const a = countPromptTokens(body({ messages: [{ role: "user", content: "hello" }] }));
     const b = countPromptTokens(body({ messages: [{ role: "user", content: "hello ".repeat(100) }] }));
-    const c = countPromptTokens(body({ messages: [{ role: "user", content: "hello" }], tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }] }));
+    const c = countPromptTokens(
+      body({
+        messages: [{ role: "user", content: "hello" }],
+        tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }],
+      }),
+    );
     // "hello" then 99 × " hello": one o200k token each.
     assert.ok(b >= a + 99 && c > a, `${a} ${b} ${c}`);
     assert.equal(a, countPromptTokens(body({ messages: [{ role: "user", content: "hello" }] })));
@@ -68,10 +85,26 @@ describe("simulated request helpers", () => {
   it("finds nullable or untyped nodes in tool schemas", () => {
     const tools = (parameters: unknown) => [{ name: "f", parameters }];
     assert.equal(hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { type: "string" } } })), false);
-    assert.equal(hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { type: ["string", "null"] } } })), true);
-    assert.equal(hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { description: "no type" } } })), true);
-    assert.equal(hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { type: "array", items: { type: ["integer", "null"] } } } })), true);
-    assert.equal(hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { anyOf: [{ type: "string" }, { type: "null" }] } } })), false);
+    assert.equal(
+      hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { type: ["string", "null"] } } })),
+      true,
+    );
+    assert.equal(
+      hasNullableOrUntypedSchema(tools({ type: "object", properties: { a: { description: "no type" } } })),
+      true,
+    );
+    assert.equal(
+      hasNullableOrUntypedSchema(
+        tools({ type: "object", properties: { a: { type: "array", items: { type: ["integer", "null"] } } } }),
+      ),
+      true,
+    );
+    assert.equal(
+      hasNullableOrUntypedSchema(
+        tools({ type: "object", properties: { a: { anyOf: [{ type: "string" }, { type: "null" }] } } }),
+      ),
+      false,
+    );
   });
 
   it("compares versions numerically", () => {
@@ -89,7 +122,10 @@ describe("simulated request helpers", () => {
   });
 
   it("consumes the first scripted behaviour matching the request and draws from probabilities", () => {
-    const script: ScriptedBehaviour[] = [{ kind: "role_then_stall", when: { model: "gemma-4-26b" } }, { kind: "error_after_content" }];
+    const script: ScriptedBehaviour[] = [
+      { kind: "role_then_stall", when: { model: "gemma-4-26b" } },
+      { kind: "error_after_content" },
+    ];
     assert.deepEqual(takeScripted(script, { model: "gpt-oss-20b", hasTools: false }), { kind: "error_after_content" });
     assert.equal(takeScripted(script, { model: "gpt-oss-20b", hasTools: false }), undefined);
     assert.deepEqual(takeScripted(script, { model: "gemma-4-26b", hasTools: false }), { kind: "role_then_stall" });

@@ -17,7 +17,13 @@ const TINY: SimModelSpec = {
 };
 
 function loadedSlots(maxConcurrency = 8): { slots: ModelSlots; slot: Slot } {
-  const slots = new ModelSlots({ chip: M4_MAX, onDisk: new Map([[TINY.id, TINY]]), maxModelSlots: 1, maxConcurrency, diskGbs: 5 });
+  const slots = new ModelSlots({
+    chip: M4_MAX,
+    onDisk: new Map([[TINY.id, TINY]]),
+    maxModelSlots: 1,
+    maxConcurrency,
+    diskGbs: 5,
+  });
   const d = slots.beginLoad(TINY.id, 0);
   assert.equal(d.kind, "start");
   slots.finishLoad(TINY.id);
@@ -32,7 +38,12 @@ function admit(slots: ModelSlots, slot: Slot, prompt: number): KvLease {
 
 function reported(slots: ModelSlots) {
   const s = slots.capacity().slots[0]!;
-  return { used: Number(s.activeTokenBudgetUsed), max: Number(s.activeTokenBudgetMax), running: s.numRunning, waiting: s.numWaiting };
+  return {
+    used: Number(s.activeTokenBudgetUsed),
+    max: Number(s.activeTokenBudgetMax),
+    running: s.numRunning,
+    waiting: s.numWaiting,
+  };
 }
 
 describe("ModelSlots KV accounting (continuous batching)", () => {

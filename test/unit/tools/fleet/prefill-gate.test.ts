@@ -54,11 +54,18 @@ describe("SimulatedMac: serial prefill", () => {
     s.send({ msg: { case: "loadModel", value: { model: "gpt-oss-20b" } } });
     await s.until(() => mac!.loadedModels().includes("gpt-oss-20b"), 5000, "model load");
     // ~20,000 prompt tokens (~10 s of simulated prefill, 250 ms real) then a 10-token prompt.
-    s.infer("long", "gpt-oss-20b", { model: "gpt-oss-20b", messages: [{ role: "user", content: "word ".repeat(16_000) }] });
+    s.infer("long", "gpt-oss-20b", {
+      model: "gpt-oss-20b",
+      messages: [{ role: "user", content: "word ".repeat(16_000) }],
+    });
     s.infer("short", "gpt-oss-20b", { model: "gpt-oss-20b", messages: [{ role: "user", content: "hi" }] });
     await Promise.all([s.finished("long"), s.finished("short")]);
-    const firstChunk = (id: string) => s.frames.findIndex((f) => f.msg.case === "inferenceChunk" && f.msg.value.requestId === id);
+    const firstChunk = (id: string) =>
+      s.frames.findIndex((f) => f.msg.case === "inferenceChunk" && f.msg.value.requestId === id);
     // With parallel prefill the short prompt would stream first.
-    assert.ok(firstChunk("long") >= 0 && firstChunk("long") < firstChunk("short"), `long ${firstChunk("long")} short ${firstChunk("short")}`);
+    assert.ok(
+      firstChunk("long") >= 0 && firstChunk("long") < firstChunk("short"),
+      `long ${firstChunk("long")} short ${firstChunk("short")}`,
+    );
   });
 });

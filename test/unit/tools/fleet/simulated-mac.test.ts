@@ -11,7 +11,11 @@ import { SimulatedMac, type SimulatedMacOptions } from "../../../../src/tools/fl
 import { FakeCoordinator, GOOD_TOKEN, type FakeSession } from "./fake-coordinator.js";
 
 const M4_MAX = chipProfile("m4-max-128")!;
-const chat = (text: string, extra: Record<string, unknown> = {}) => ({ model: "gpt-oss-20b", messages: [{ role: "user", content: text }], ...extra });
+const chat = (text: string, extra: Record<string, unknown> = {}) => ({
+  model: "gpt-oss-20b",
+  messages: [{ role: "user", content: text }],
+  ...extra,
+});
 
 /** Deltas of one request, flattened in order. */
 function deltas(frames: ProviderMessage[]) {
@@ -45,7 +49,9 @@ describe("SimulatedMac", () => {
     coord.close();
   });
 
-  async function startMac(overrides: Partial<SimulatedMacOptions> = {}): Promise<{ mac: SimulatedMac; s: FakeSession }> {
+  async function startMac(
+    overrides: Partial<SimulatedMacOptions> = {},
+  ): Promise<{ mac: SimulatedMac; s: FakeSession }> {
     const mac = new SimulatedMac({
       coordinator: coord.address,
       token: GOOD_TOKEN,
@@ -68,7 +74,10 @@ describe("SimulatedMac", () => {
   }
 
   it("registers with its token, serial, version, hardware, benchmark rates and models on disk", async () => {
-    const { mac, s } = await startMac({ version: "0.6.5", models: ["gpt-oss-20b", { id: "gemma-4-26b", templateRenderOk: false }] });
+    const { mac, s } = await startMac({
+      version: "0.6.5",
+      models: ["gpt-oss-20b", { id: "gemma-4-26b", templateRenderOk: false }],
+    });
     const r = s.register!;
     assert.equal(r.authToken, GOOD_TOKEN);
     assert.equal(r.serial, "SIM-0");
@@ -78,10 +87,13 @@ describe("SimulatedMac", () => {
     assert.equal(r.hardware?.memoryGb, 128);
     assert.ok(r.decodeTps >= 60 && r.decodeTps <= 75, `gpt-oss decode ${r.decodeTps}`);
     assert.ok(r.prefillTps > r.decodeTps * 10);
-    assert.deepEqual(r.models.map((m) => [m.id, m.sizeBytes, m.isVision, m.templateRenderOk]), [
-      ["gpt-oss-20b", 12_000_000_000n, false, undefined],
-      ["gemma-4-26b", 16_000_000_000n, true, false],
-    ]);
+    assert.deepEqual(
+      r.models.map((m) => [m.id, m.sizeBytes, m.isVision, m.templateRenderOk]),
+      [
+        ["gpt-oss-20b", 12_000_000_000n, false, undefined],
+        ["gemma-4-26b", 16_000_000_000n, true, false],
+      ],
+    );
     assert.equal(mac.providerId, "prov-1");
     assert.equal(mac.state, "registered");
   });
@@ -90,10 +102,15 @@ describe("SimulatedMac", () => {
     const { mac, s } = await startMac();
     await warm(mac, s);
     const statuses = s.frames.flatMap((f) => (f.msg.case === "modelLoadStatus" ? [f.msg.value] : []));
-    assert.deepEqual(statuses.map((x) => x.state), [LoadState.STARTED, LoadState.SUCCEEDED]);
+    assert.deepEqual(
+      statuses.map((x) => x.state),
+      [LoadState.STARTED, LoadState.SUCCEEDED],
+    );
     assert.equal(statuses[1]!.loadTimeMs, 4000); // 12 GB at 3 GB/s, simulated
     const hb = await s.until(() => {
-      const beats = s.frames.filter((f) => f.msg.case === "heartbeat" && f.msg.value.capacity?.slots.some((x) => x.state === SlotState.IDLE));
+      const beats = s.frames.filter(
+        (f) => f.msg.case === "heartbeat" && f.msg.value.capacity?.slots.some((x) => x.state === SlotState.IDLE),
+      );
       const last = beats.at(-1);
       return last?.msg.case === "heartbeat" ? last.msg.value : undefined;
     });
@@ -113,7 +130,9 @@ describe("SimulatedMac", () => {
     s.infer("r1", "gpt-oss-20b", chat("hello there", { max_tokens: 10 }));
     const frames = await s.finished("r1");
     assert.equal(frames[0]!.msg.case, "inferenceAccepted");
-    const loadStarted = s.frames.findIndex((f) => f.msg.case === "modelLoadStatus" && f.msg.value.state === LoadState.STARTED);
+    const loadStarted = s.frames.findIndex(
+      (f) => f.msg.case === "modelLoadStatus" && f.msg.value.state === LoadState.STARTED,
+    );
     assert.ok(loadStarted > s.frames.indexOf(frames[0]!), "InferenceAccepted precedes ModelLoadStatus STARTED");
     const ds = deltas(frames);
     assert.deepEqual(ds[0], { case: "role", value: "assistant" });
@@ -212,12 +231,26 @@ describe("SimulatedMac", () => {
     const e = error(await s.finished("g"))!;
     assert.equal(e.statusCode, 503);
     assert.equal(e.reason, ErrorReason.INSUFFICIENT_MEMORY);
-    assert.ok(s.frames.some((f) => f.msg.case === "modelLoadStatus" && f.msg.value.model === "gemma-4-26b" && f.msg.value.state === LoadState.FAILED));
+    assert.ok(
+      s.frames.some(
+        (f) =>
+          f.msg.case === "modelLoadStatus" &&
+          f.msg.value.model === "gemma-4-26b" &&
+          f.msg.value.state === LoadState.FAILED,
+      ),
+    );
     assert.deepEqual(mac.loadedModels(), []);
   });
 
   it("reports a bad token once and does not reconnect in a loop", async () => {
-    const mac = new SimulatedMac({ coordinator: coord.address, token: "wrong", serial: "BAD", chip: M4_MAX, models: ["gpt-oss-20b"], reconnectBaseMs: 5 });
+    const mac = new SimulatedMac({
+      coordinator: coord.address,
+      token: "wrong",
+      serial: "BAD",
+      chip: M4_MAX,
+      models: ["gpt-oss-20b"],
+      reconnectBaseMs: 5,
+    });
     macs.push(mac);
     mac.start();
     await assert.rejects(mac.ready(), /UNAUTHENTICATED/);

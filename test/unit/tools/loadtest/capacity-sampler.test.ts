@@ -5,16 +5,26 @@ import { CapacitySampler, parseCapacity } from "../../../../src/tools/loadtest/c
 import { FakeClock } from "../../../../src/util/clock.js";
 
 /** A capacity endpoint answering with the scripted statuses in turn (then 200). */
-async function startCapacity(statuses: number[]): Promise<{ baseUrl: string; hits: () => number; close: () => Promise<void> }> {
+async function startCapacity(
+  statuses: number[],
+): Promise<{ baseUrl: string; hits: () => number; close: () => Promise<void> }> {
   let hits = 0;
   const server: Server = createServer((_req, res) => {
     const status = statuses[hits++] ?? 200;
     res.writeHead(status, { "content-type": "application/json" });
-    res.end(status === 200 ? JSON.stringify({ models: [{ id: "m", warm_providers: hits, cold_providers: 3, note: "x" }] }) : "{}");
+    res.end(
+      status === 200
+        ? JSON.stringify({ models: [{ id: "m", warm_providers: hits, cold_providers: 3, note: "x" }] })
+        : "{}",
+    );
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
-  return { baseUrl: `http://127.0.0.1:${port}/v1`, hits: () => hits, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    hits: () => hits,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 async function until(cond: () => boolean): Promise<void> {
@@ -35,8 +45,17 @@ describe("loadtest CapacitySampler", () => {
       assert.equal(srv.hits(), 1);
       clock.advance(1);
       await until(() => s.samples.length === 2);
-      assert.deepEqual(s.samples[1], { kind: "ok", index: 1, atMs: clock.nowMs(), models: [{ id: "m", warm_providers: 2, cold_providers: 3 }] });
-      assert.deepEqual(s.snapshotFor("m"), { sampleIndex: 1, snapshot: "ok", modelRow: { id: "m", warm_providers: 2, cold_providers: 3 } });
+      assert.deepEqual(s.samples[1], {
+        kind: "ok",
+        index: 1,
+        atMs: clock.nowMs(),
+        models: [{ id: "m", warm_providers: 2, cold_providers: 3 }],
+      });
+      assert.deepEqual(s.snapshotFor("m"), {
+        sampleIndex: 1,
+        snapshot: "ok",
+        modelRow: { id: "m", warm_providers: 2, cold_providers: 3 },
+      });
       assert.deepEqual(s.snapshotFor("absent"), { sampleIndex: 1, snapshot: "ok", modelRow: null });
     } finally {
       await s.stop();
@@ -78,7 +97,9 @@ describe("loadtest CapacitySampler", () => {
   });
 
   it("parses rows keeping only numeric fields and rejects a body without models", () => {
-    assert.deepEqual(parseCapacity('{"models":[{"id":"a","warm_providers":2,"x":"y"},{"nope":1}]}'), [{ id: "a", warm_providers: 2 }]);
+    assert.deepEqual(parseCapacity('{"models":[{"id":"a","warm_providers":2,"x":"y"},{"nope":1}]}'), [
+      { id: "a", warm_providers: 2 },
+    ]);
     assert.throws(() => parseCapacity('{"ok":true}'), /no models array/);
   });
 });

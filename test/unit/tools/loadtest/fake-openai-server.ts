@@ -50,18 +50,32 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   const state = { chatRequests: 0, capacityRequests: 0, bodies: [] as Record<string, unknown>[] };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    if (req.method === "GET" && req.url === "/v1/models") return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model" }] });
+    if (req.method === "GET" && req.url === "/v1/models")
+      return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model" }] });
     if (req.method === "GET" && req.url === "/v1/models/capacity") {
       if (options.capacity === false) return json(res, 404, err("not found", "invalid_request_error", "not_found"));
       const k = state.capacityRequests++;
       return json(res, 200, {
         models: [
-          { id: "fake-model", routable_providers: 10, warm_providers: k % 5, cold_providers: 10 - (k % 5), active_requests: 1, queued_requests: 0, queue_limit: 10, aggregate_tps: 100, estimated_ttft_ms: 50, token_budget_remaining: 1000, token_budget_total: 1000 },
+          {
+            id: "fake-model",
+            routable_providers: 10,
+            warm_providers: k % 5,
+            cold_providers: 10 - (k % 5),
+            active_requests: 1,
+            queued_requests: 0,
+            queue_limit: 10,
+            aggregate_tps: 100,
+            estimated_ttft_ms: 50,
+            token_budget_remaining: 1000,
+            token_budget_total: 1000,
+          },
           { id: "other-model", routable_providers: 2, warm_providers: 1, cold_providers: 1 },
         ],
       });
     }
-    if (req.method !== "POST" || req.url !== "/v1/chat/completions") return json(res, 404, err("no route", "invalid_request_error", "not_found"));
+    if (req.method !== "POST" || req.url !== "/v1/chat/completions")
+      return json(res, 404, err("no route", "invalid_request_error", "not_found"));
     let raw = "";
     for await (const c of req) raw += c;
     const body = JSON.parse(raw) as Record<string, unknown>;
@@ -107,7 +121,9 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
           await new Promise((r) => setImmediate(r));
         }
         res.write(`data: ${JSON.stringify(chunk("fake-model", {}, "length"))}\n\n`);
-        res.write(`data: ${JSON.stringify({ ...chunk("fake-model", {}, null), choices: [], usage: { prompt_tokens: 7, completion_tokens: chunks * 2, total_tokens: 7 + chunks * 2 } })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ ...chunk("fake-model", {}, null), choices: [], usage: { prompt_tokens: 7, completion_tokens: chunks * 2, total_tokens: 7 + chunks * 2 } })}\n\n`,
+        );
         res.end("data: [DONE]\n\n");
         return;
       }
@@ -142,7 +158,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
 }
 
 function chunk(model: string, delta: Record<string, unknown>, finish: string | null) {
-  return { id: "chatcmpl-1", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] };
+  return {
+    id: "chatcmpl-1",
+    object: "chat.completion.chunk",
+    created: 1,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  };
 }
 
 /** A loopback port that was just free and is now closed (connections to it are refused). */

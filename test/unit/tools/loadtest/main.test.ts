@@ -18,8 +18,18 @@ class Capture {
 // Requests with max_tokens 32 fail on command by arrival index; the cells run one after another, so the first
 // six arrivals belong to the 32×1 cell and the next six to the 32×2 cell.
 const plan32: FakeBehavior[] = [
-  "billing_503", "ratelimit_429", "capacity_429", "in_band", "stall", "ok",
-  "pool_exhausted_429", "dispatch_502", "ok", "ok", "ok", "ok",
+  "billing_503",
+  "ratelimit_429",
+  "capacity_429",
+  "in_band",
+  "stall",
+  "ok",
+  "pool_exhausted_429",
+  "dispatch_502",
+  "ok",
+  "ok",
+  "ok",
+  "ok",
 ];
 
 describe("coordinator loadtest against a fake OpenAI-compatible server", () => {
@@ -37,8 +47,23 @@ describe("coordinator loadtest against a fake OpenAI-compatible server", () => {
     out = await mkdtemp(join(tmpdir(), "loadtest-"));
     code = await runLoadtestCli(
       [
-        "--base-url", server.baseUrl, "--api-key", "sk-test", "--max-tokens", "16,32", "--concurrency", "1,2",
-        "--requests", "6", "--timeout", "300ms", "--sample-interval", "40ms", "--out", out, "--no-progress",
+        "--base-url",
+        server.baseUrl,
+        "--api-key",
+        "sk-test",
+        "--max-tokens",
+        "16,32",
+        "--concurrency",
+        "1,2",
+        "--requests",
+        "6",
+        "--timeout",
+        "300ms",
+        "--sample-interval",
+        "40ms",
+        "--out",
+        out,
+        "--no-progress",
       ],
       {},
       { stdout, stderr },
@@ -71,7 +96,12 @@ describe("coordinator loadtest against a fake OpenAI-compatible server", () => {
   it("runs the requested number of requests in every cell, in matrix order", () => {
     assert.deepEqual(
       report.cells.map((c) => [c.maxTokens, c.concurrency, c.requests, c.requestRecords.length]),
-      [[16, 1, 6, 6], [16, 2, 6, 6], [32, 1, 6, 6], [32, 2, 6, 6]],
+      [
+        [16, 1, 6, 6],
+        [16, 2, 6, 6],
+        [32, 1, 6, 6],
+        [32, 2, 6, 6],
+      ],
     );
     assert.equal(server.chatRequests, 24);
   });
@@ -80,7 +110,13 @@ describe("coordinator loadtest against a fake OpenAI-compatible server", () => {
     const byCell = report.cells.map((c) => c.errorsByClass);
     assert.deepEqual(byCell[0], {});
     assert.deepEqual(byCell[1], {});
-    assert.deepEqual(byCell[2], { billing_503: 1, ratelimit_429: 1, capacity_429: 1, in_band_error: 1, client_timeout: 1 });
+    assert.deepEqual(byCell[2], {
+      billing_503: 1,
+      ratelimit_429: 1,
+      capacity_429: 1,
+      in_band_error: 1,
+      client_timeout: 1,
+    });
     assert.deepEqual(byCell[3], { pool_exhausted_429: 1, dispatch_503: 1 });
     assert.equal(report.cells[2]!.errorRate, 5 / 6);
   });
@@ -116,7 +152,10 @@ describe("coordinator loadtest against a fake OpenAI-compatible server", () => {
 
   it("prints the Markdown table with the Appendix A columns and one row per cell", () => {
     const lines = stdout.text.trim().split("\n");
-    assert.equal(lines[0], "| max_tok | conc | reqs | err% | latency p50/p95 | TTFB p50/p95 | cluster tok/s | errors |");
+    assert.equal(
+      lines[0],
+      "| max_tok | conc | reqs | err% | latency p50/p95 | TTFB p50/p95 | cluster tok/s | errors |",
+    );
     assert.match(lines[1]!, /^\|( *:?-+:? *\|){8}$/);
     assert.equal(lines.length, 2 + 4);
     const row = lines[4]!.split("|").map((s) => s.trim());
@@ -156,7 +195,20 @@ describe("coordinator loadtest edge cases", () => {
     const stdout = new Capture();
     const stderr = new Capture();
     const code = await runLoadtestCli(
-      ["--base-url", server.baseUrl, "--model", "m1", "--max-tokens", "8", "--concurrency", "2", "--duration", "150ms", "--out", out],
+      [
+        "--base-url",
+        server.baseUrl,
+        "--model",
+        "m1",
+        "--max-tokens",
+        "8",
+        "--concurrency",
+        "2",
+        "--duration",
+        "150ms",
+        "--out",
+        out,
+      ],
       {},
       { stdout, stderr },
     );
@@ -165,7 +217,10 @@ describe("coordinator loadtest edge cases", () => {
     const report = JSON.parse(await readFile(join(out, json), "utf8")) as LoadtestReport;
     assert.equal(report.model, "m1");
     assert.equal(report.capacity.available, false);
-    assert.deepEqual(report.capacity.samples.map((s) => s.kind), ["unavailable"]);
+    assert.deepEqual(
+      report.capacity.samples.map((s) => s.kind),
+      ["unavailable"],
+    );
     assert.ok(report.cells[0]!.requests >= 2);
     assert.ok(report.cells[0]!.wallMs >= 150);
     assert.match(stderr.text, /^8x2 +\[#+\] \d+ done err 0 p50 /m);
@@ -187,7 +242,11 @@ describe("coordinator loadtest edge cases", () => {
 
   it("exits 1 when the target is unreachable", async () => {
     const stderr = new Capture();
-    const code = await runLoadtestCli(["--base-url", `http://127.0.0.1:${await closedPort()}/v1`, "--out", out], {}, { stdout: new Capture(), stderr });
+    const code = await runLoadtestCli(
+      ["--base-url", `http://127.0.0.1:${await closedPort()}/v1`, "--out", out],
+      {},
+      { stdout: new Capture(), stderr },
+    );
     assert.equal(code, 1);
     assert.match(stderr.text, /cannot choose a model from .*: ECONNREFUSED/);
   });

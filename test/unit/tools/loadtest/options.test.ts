@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { durationMs, flagNames, parseLoadtestOptions, usage, type LoadtestOptions } from "../../../../src/tools/loadtest/options.js";
+import {
+  durationMs,
+  flagNames,
+  parseLoadtestOptions,
+  usage,
+  type LoadtestOptions,
+} from "../../../../src/tools/loadtest/options.js";
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}): LoadtestOptions {
   const r = parseLoadtestOptions(argv, env);
@@ -36,7 +42,12 @@ describe("loadtest options", () => {
   });
 
   it("reads the base URL and key from env, flags winning", () => {
-    const env = { OPENAI_BASE_URL: "https://a.example/v1/", LOADTEST_BASE_URL: "https://b.example/v1", DEV_API_KEY: "dev", OPENAI_API_KEY: "oa" };
+    const env = {
+      OPENAI_BASE_URL: "https://a.example/v1/",
+      LOADTEST_BASE_URL: "https://b.example/v1",
+      DEV_API_KEY: "dev",
+      OPENAI_API_KEY: "oa",
+    };
     assert.equal(run([], env).baseUrl, "https://b.example/v1");
     assert.equal(run([], { OPENAI_BASE_URL: "https://a.example/v1/" }).baseUrl, "https://a.example/v1");
     assert.equal(run([], env).apiKey, "oa");
@@ -47,8 +58,22 @@ describe("loadtest options", () => {
 
   it("parses every flag", () => {
     const o = run([
-      "--model", "m", "--max-tokens", "16, 32_768", "--concurrency=1,2", "--requests", "5", "--prompt", "hi",
-      "--timeout", "500ms", "--sample-interval", "1.5s", "--out", "/tmp/x", "--no-progress",
+      "--model",
+      "m",
+      "--max-tokens",
+      "16, 32_768",
+      "--concurrency=1,2",
+      "--requests",
+      "5",
+      "--prompt",
+      "hi",
+      "--timeout",
+      "500ms",
+      "--sample-interval",
+      "1.5s",
+      "--out",
+      "/tmp/x",
+      "--no-progress",
     ]);
     assert.equal(o.model, "m");
     assert.deepEqual(o.maxTokens, [16, 32768]);

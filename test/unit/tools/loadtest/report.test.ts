@@ -1,13 +1,31 @@
 import assert from "node:assert/strict";
 import { renderHtml } from "../../../../src/tools/loadtest/html-report.js";
 import { parseLoadtestOptions, type LoadtestOptions } from "../../../../src/tools/loadtest/options.js";
-import { buildReport, formatPercent, renderMarkdown, renderMarkdownTable, summarizeCell } from "../../../../src/tools/loadtest/report.js";
+import {
+  buildReport,
+  formatPercent,
+  renderMarkdown,
+  renderMarkdownTable,
+  summarizeCell,
+} from "../../../../src/tools/loadtest/report.js";
 import type { CellResult, RequestRecord } from "../../../../src/tools/loadtest/types.js";
 
 function rec(seq: number, over: Partial<RequestRecord>): RequestRecord {
   return {
-    seq, worker: 0, startMs: 1_000 + seq, ttfbMs: 10, ttftMs: 12, latencyMs: 100, status: 200, ok: true,
-    promptTokens: 5, completionTokens: 50, tokensSource: "usage", errorClass: null, errorCode: null, errorMessage: null,
+    seq,
+    worker: 0,
+    startMs: 1_000 + seq,
+    ttfbMs: 10,
+    ttftMs: 12,
+    latencyMs: 100,
+    status: 200,
+    ok: true,
+    promptTokens: 5,
+    completionTokens: 50,
+    tokensSource: "usage",
+    errorClass: null,
+    errorCode: null,
+    errorMessage: null,
     ...over,
   };
 }
@@ -22,14 +40,32 @@ const cell: CellResult = {
     rec(1, { latencyMs: 200, ttfbMs: 20 }),
     rec(2, { latencyMs: 300, ttfbMs: 30 }),
     rec(3, { latencyMs: 400, ttfbMs: 40 }),
-    rec(4, { latencyMs: 5, ttfbMs: null, ttftMs: null, status: 503, ok: false, completionTokens: 0, errorClass: "billing_503" }),
-    rec(5, { latencyMs: 5, ttfbMs: null, ttftMs: null, status: 503, ok: false, completionTokens: 0, errorClass: "billing_503" }),
+    rec(4, {
+      latencyMs: 5,
+      ttfbMs: null,
+      ttftMs: null,
+      status: 503,
+      ok: false,
+      completionTokens: 0,
+      errorClass: "billing_503",
+    }),
+    rec(5, {
+      latencyMs: 5,
+      ttfbMs: null,
+      ttftMs: null,
+      status: 503,
+      ok: false,
+      completionTokens: 0,
+      errorClass: "billing_503",
+    }),
     rec(6, { latencyMs: 300, status: null, ok: false, completionTokens: 0, errorClass: "client_timeout" }),
   ],
   correlations: [],
 };
 
-const options = (parseLoadtestOptions(["--requests", "7", "--api-key", "secret-key"], {}) as { options: LoadtestOptions }).options;
+const options = (
+  parseLoadtestOptions(["--requests", "7", "--api-key", "secret-key"], {}) as { options: LoadtestOptions }
+).options;
 
 describe("loadtest report", () => {
   it("summarizes a cell: percentiles over successes, error rate, classes and cluster tok/s", () => {
@@ -53,16 +89,29 @@ describe("loadtest report", () => {
   });
 
   it("renders a well-formed Markdown table with one row per cell", () => {
-    const table = renderMarkdownTable([summarizeCell(cell), summarizeCell({ ...cell, concurrency: 8, requests: [rec(0, {})] })]);
+    const table = renderMarkdownTable([
+      summarizeCell(cell),
+      summarizeCell({ ...cell, concurrency: 8, requests: [rec(0, {})] }),
+    ]);
     const lines = table.trim().split("\n");
     assert.equal(lines.length, 4);
     for (const l of lines) assert.equal(l.split("|").length, 10, l);
-    assert.equal(lines[2], "| 512 | 4 | 7 | 42.9% | 250ms / 385ms | 25ms / 39ms | 100 | billing_503 ×2, client_timeout ×1 |");
+    assert.equal(
+      lines[2],
+      "| 512 | 4 | 7 | 42.9% | 250ms / 385ms | 25ms / 39ms | 100 | billing_503 ×2, client_timeout ×1 |",
+    );
     assert.equal(lines[3], "| 512 | 8 | 1 | 0% | 100ms / 100ms | 10ms / 10ms | 25 | — |");
   });
 
   it("never writes the API key and lists each error class once", () => {
-    const report = buildReport({ options, model: "m", startedAtMs: 0, finishedAtMs: 1, cells: [cell], capacity: { available: false, samples: [] } });
+    const report = buildReport({
+      options,
+      model: "m",
+      startedAtMs: 0,
+      finishedAtMs: 1,
+      cells: [cell],
+      capacity: { available: false, samples: [] },
+    });
     assert.equal(report.options.apiKey, "set");
     assert.doesNotMatch(JSON.stringify(report), /secret-key/);
     const md = renderMarkdown(report);
@@ -72,7 +121,14 @@ describe("loadtest report", () => {
 
   it("escapes model names in the HTML and writes one line, not an empty chart, when nothing failed", () => {
     const clean: CellResult = { ...cell, requests: [rec(0, {})] };
-    const report = buildReport({ options, model: "<b>m&m</b>", startedAtMs: 0, finishedAtMs: 1, cells: [clean], capacity: { available: true, samples: [] } });
+    const report = buildReport({
+      options,
+      model: "<b>m&m</b>",
+      startedAtMs: 0,
+      finishedAtMs: 1,
+      cells: [clean],
+      capacity: { available: true, samples: [] },
+    });
     const html = renderHtml(report);
     assert.ok(!html.includes("<b>m&m</b>"));
     assert.ok(html.includes("&lt;b&gt;m&amp;m&lt;/b&gt;"));

@@ -6,12 +6,21 @@ import { closedPort, startFakeServer, type FakeServer } from "./fake-openai-serv
 describe("loadtest sendChatRequest and runCell", () => {
   let server: FakeServer;
   before(async () => {
-    server = await startFakeServer({ plan: (mt) => (mt === 1 ? "reset" : mt === 2 ? "bad_request_400" : "ok"), chunks: 3 });
+    server = await startFakeServer({
+      plan: (mt) => (mt === 1 ? "reset" : mt === 2 ? "bad_request_400" : "ok"),
+      chunks: 3,
+    });
   });
   after(() => server.close());
 
   const opts = (maxTokens: number) => ({
-    baseUrl: server.baseUrl, apiKey: "k", model: "fake-model", maxTokens, prompt: "hi", timeoutMs: 2_000, now: () => performance.now(),
+    baseUrl: server.baseUrl,
+    apiKey: "k",
+    model: "fake-model",
+    maxTokens,
+    prompt: "hi",
+    timeoutMs: 2_000,
+    now: () => performance.now(),
   });
 
   it("measures a streamed answer: TTFB, TTFT, latency and usage", async () => {
@@ -33,7 +42,13 @@ describe("loadtest sendChatRequest and runCell", () => {
 
   it("carries the error body of a 4xx", async () => {
     const out = await sendChatRequest(opts(2));
-    assert.deepEqual(out.failure, { kind: "http", status: 400, code: "invalid_request", type: "invalid_request_error", message: "max_tokens too large" });
+    assert.deepEqual(out.failure, {
+      kind: "http",
+      status: 400,
+      code: "invalid_request",
+      type: "invalid_request_error",
+      message: "max_tokens too large",
+    });
   });
 
   it("reports a refused connection as a network failure", async () => {
@@ -45,7 +60,12 @@ describe("loadtest sendChatRequest and runCell", () => {
   it("stops starting requests when aborted and aborts those in flight", async () => {
     const ac = new AbortController();
     ac.abort();
-    const cell = await runCell({ ...opts(64), concurrency: 3, stop: { kind: "requests", count: 10 }, signal: ac.signal });
+    const cell = await runCell({
+      ...opts(64),
+      concurrency: 3,
+      stop: { kind: "requests", count: 10 },
+      signal: ac.signal,
+    });
     assert.equal(cell.requests.length, 0);
   });
 
@@ -60,11 +80,24 @@ describe("loadtest sendChatRequest and runCell", () => {
         peak = Math.max(peak, ++inflight);
         await new Promise((r) => setImmediate(r));
         inflight--;
-        return { startMs: o.now(), ttfbMs: 1, ttftMs: 1, latencyMs: 1, status: 200, promptTokens: 0, completionTokens: 1, tokensSource: "usage", failure: null };
+        return {
+          startMs: o.now(),
+          ttfbMs: 1,
+          ttftMs: 1,
+          latencyMs: 1,
+          status: 200,
+          promptTokens: 0,
+          completionTokens: 1,
+          tokensSource: "usage",
+          failure: null,
+        };
       },
     });
     assert.equal(peak, 3);
-    assert.deepEqual(cell.requests.map((r) => r.seq), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(
+      cell.requests.map((r) => r.seq),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
     assert.deepEqual(new Set(cell.requests.map((r) => r.worker)), new Set([0, 1, 2]));
   });
 });

@@ -7,7 +7,10 @@ describe("loadtest SseParser", () => {
     const text = 'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\n';
     const events = [];
     for (let i = 0; i < text.length; i += 3) events.push(...p.feed(text.slice(i, i + 3)));
-    assert.deepEqual(events.map((e) => e.data), ['{"a":1}', '{"b":2}', "[DONE]"]);
+    assert.deepEqual(
+      events.map((e) => e.data),
+      ['{"a":1}', '{"b":2}', "[DONE]"],
+    );
   });
 
   it("handles CRLF split between chunks, comments, event names and multi-line data", () => {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import type { MacSpec, ModelPerf } from "../../../../src/tools/simulate/scenario.js";
 import { concurrentDecodeTps as concurrentRate } from "../../../../src/tools/fleet/mac-performance.js";
-import { ADMIT_HEADROOM_TOKENS, SimProvider, type ModelFacts, type SimJob } from "../../../../src/tools/simulate/sim-provider.js";
+import {
+  ADMIT_HEADROOM_TOKENS,
+  SimProvider,
+  type ModelFacts,
+  type SimJob,
+} from "../../../../src/tools/simulate/sim-provider.js";
 
 const GIB = 1024 ** 3;
 const spec = (over: Partial<MacSpec> = {}): MacSpec => ({
@@ -16,10 +21,21 @@ const spec = (over: Partial<MacSpec> = {}): MacSpec => ({
   ...over,
 });
 // solo decode 40 tok/s, prefill 400 tok/s (1,000 prompt tokens = 2.5 s of prefill); loads take 1 s.
-const perf = new Map<string, ModelPerf>(["a", "b"].map((id) => [id, { id, decodeTpsPerGbs: 0.1, prefillToDecode: 10, loadGbPerS: 1e9, loadBaseMs: 1000 }]));
+const perf = new Map<string, ModelPerf>(
+  ["a", "b"].map((id) => [id, { id, decodeTpsPerGbs: 0.1, prefillToDecode: 10, loadGbPerS: 1e9, loadBaseMs: 1000 }]),
+);
 const facts = (kvBytesPerToken = 100_000) =>
-  new Map<string, ModelFacts>(["a", "b"].map((id) => [id, { sizeBytes: 10 * GIB, kvBytesPerToken, contextLength: 131_072, isVision: false }]));
-const job = (id: string, promptTokens: number, outputTokens: number): SimJob => ({ requestId: id, promptTokens, outputTokens, prefillLeftMs: 0, generated: 0, firstTokenAtMs: undefined });
+  new Map<string, ModelFacts>(
+    ["a", "b"].map((id) => [id, { sizeBytes: 10 * GIB, kvBytesPerToken, contextLength: 131_072, isVision: false }]),
+  );
+const job = (id: string, promptTokens: number, outputTokens: number): SimJob => ({
+  requestId: id,
+  promptTokens,
+  outputTokens,
+  prefillLeftMs: 0,
+  generated: 0,
+  firstTokenAtMs: undefined,
+});
 
 const TICK = 100;
 /** A Mac with the given models loaded (time advanced past the load). */
@@ -31,7 +47,12 @@ function warmMac(models: string[], f = facts(), over: Partial<MacSpec> = {}): { 
   return { mac, now };
 }
 /** Ticks until every job completed (or a bound); returns completion times by id. */
-function runAll(mac: SimProvider, from: number, ids: string[], maxMs = 600_000): { done: Map<string, number>; now: number } {
+function runAll(
+  mac: SimProvider,
+  from: number,
+  ids: string[],
+  maxMs = 600_000,
+): { done: Map<string, number>; now: number } {
   const done = new Map<string, number>();
   let now = from;
   while (done.size < ids.length && now - from < maxMs) {
@@ -50,7 +71,10 @@ describe("SimProvider: serial prefill per Mac", () => {
     assert.equal(mac.prefillQueueLength(), 2);
     runAll(mac, now, ["1", "2"]);
     // 2.5 s each, one after the other.
-    assert.ok(first.firstTokenAtMs! - now >= 2500 && first.firstTokenAtMs! - now < 2500 + 2 * TICK, `first ${first.firstTokenAtMs! - now}`);
+    assert.ok(
+      first.firstTokenAtMs! - now >= 2500 && first.firstTokenAtMs! - now < 2500 + 2 * TICK,
+      `first ${first.firstTokenAtMs! - now}`,
+    );
     assert.ok(second.firstTokenAtMs! - now >= 5000, `second ${second.firstTokenAtMs! - now}`);
   });
 
@@ -79,7 +103,10 @@ describe("SimProvider: serial prefill per Mac", () => {
     mac.tick((now += TICK), TICK, 3_600_000);
     const duringPrefill = streaming.generated - mid;
     assert.ok(Math.abs(alone - (concurrentRate(40, 1) * TICK) / 1000) < 1e-9, `alone ${alone}`);
-    assert.ok(Math.abs(duringPrefill - (concurrentRate(40, 2) * TICK) / 1000) < 1e-9, `during prefill ${duringPrefill}`);
+    assert.ok(
+      Math.abs(duringPrefill - (concurrentRate(40, 2) * TICK) / 1000) < 1e-9,
+      `during prefill ${duringPrefill}`,
+    );
   });
 });
 

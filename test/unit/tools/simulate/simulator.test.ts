@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { main, parseSimulateArgs } from "../../../../src/tools/simulate/main.js";
 import { mulberry32 } from "../../../../src/tools/shared/mulberry32.js";
-import { checkTargets, formatComparison, percentile, type SimulationReport } from "../../../../src/tools/simulate/report.js";
+import {
+  checkTargets,
+  formatComparison,
+  percentile,
+  type SimulationReport,
+} from "../../../../src/tools/simulate/report.js";
 import { loadTestReportScenario } from "../../../../src/tools/simulate/scenarios/load-test-report.js";
 import { twoModelPoolsScenario } from "../../../../src/tools/simulate/scenarios/two-model-pools.js";
 import { runSimulation } from "../../../../src/tools/simulate/simulator.js";
@@ -51,18 +56,28 @@ describe("routing simulator on the load-test-report scenario", () => {
     const w = model(worst, "gemma-4-26b");
     const o = model(ours, "gemma-4-26b");
     assert.ok(w.queued > 0, `worst-case queued ${w.queued}`);
-    assert.ok(o.coldDispatches > w.coldDispatches, `cold dispatches ours ${o.coldDispatches} vs worst-case ${w.coldDispatches}`);
+    assert.ok(
+      o.coldDispatches > w.coldDispatches,
+      `cold dispatches ours ${o.coldDispatches} vs worst-case ${w.coldDispatches}`,
+    );
   });
 
   it("samples warm Macs over time: the count falls when traffic stops and models idle out", () => {
     const short = { ...scenario, durationMs: 3_600_000, idleUnloadMs: 300_000 };
-    const quiet = { ...short, workers: short.workers.map((g) => ({ ...g, endMs: Math.min(g.endMs, 300_000) })), openLoops: short.openLoops.map((l) => ({ ...l, endMs: 300_000 })) };
+    const quiet = {
+      ...short,
+      workers: short.workers.map((g) => ({ ...g, endMs: Math.min(g.endMs, 300_000) })),
+      openLoops: short.openLoops.map((l) => ({ ...l, endMs: 300_000 })),
+    };
     for (const policy of ["kv-aware", "worst-case"] as const) {
       const g = model(runSimulation(quiet, policy, 3), "gemma-4-26b");
       assert.ok(g.loadedMacs.max > 0 && g.runningMacs.max > 0, `${policy} warmed something`);
       assert.equal(g.loadedMacs.min, 0, `${policy} idles out to zero`);
       assert.equal(g.runningMacs.min, 0, `${policy} runs nothing once traffic stops`);
-      assert.ok(g.loadedMacs.median < g.loadedMacs.max, `${policy} median ${g.loadedMacs.median} < max ${g.loadedMacs.max}`);
+      assert.ok(
+        g.loadedMacs.median < g.loadedMacs.max,
+        `${policy} median ${g.loadedMacs.median} < max ${g.loadedMacs.max}`,
+      );
     }
   });
 
@@ -70,8 +85,14 @@ describe("routing simulator on the load-test-report scenario", () => {
     for (const r of [ours, worst]) {
       for (const m of r.models) {
         for (const k of ["min", "median", "max"] as const) {
-          assert.ok(m.runningMacs[k] <= m.loadedMacs[k], `${r.policy} ${m.model} running ${k} ${m.runningMacs[k]} ≤ loaded ${m.loadedMacs[k]}`);
-          assert.ok(m.runningMacs[k] <= m.inflightRequests[k], `${r.policy} ${m.model} running ${k} ≤ in flight ${m.inflightRequests[k]}`);
+          assert.ok(
+            m.runningMacs[k] <= m.loadedMacs[k],
+            `${r.policy} ${m.model} running ${k} ${m.runningMacs[k]} ≤ loaded ${m.loadedMacs[k]}`,
+          );
+          assert.ok(
+            m.runningMacs[k] <= m.inflightRequests[k],
+            `${r.policy} ${m.model} running ${k} ≤ in flight ${m.inflightRequests[k]}`,
+          );
         }
       }
     }
@@ -80,9 +101,18 @@ describe("routing simulator on the load-test-report scenario", () => {
   it("judges the warm target on running Macs, not loaded ones", () => {
     const g = (r: SimulationReport, running: number, loaded: number): SimulationReport => ({
       ...r,
-      models: r.models.map((m) => (m.model === "gemma-4-26b" ? { ...m, runningMacs: { min: 0, median: running, max: running }, loadedMacs: { min: 0, median: loaded, max: loaded } } : m)),
+      models: r.models.map((m) =>
+        m.model === "gemma-4-26b"
+          ? {
+              ...m,
+              runningMacs: { min: 0, median: running, max: running },
+              loadedMacs: { min: 0, median: loaded, max: loaded },
+            }
+          : m,
+      ),
     });
-    const warmTarget = (o: SimulationReport, w: SimulationReport) => checkTargets(o, w).find((t) => /warm \(running\)/.test(t.name))!;
+    const warmTarget = (o: SimulationReport, w: SimulationReport) =>
+      checkTargets(o, w).find((t) => /warm \(running\)/.test(t.name))!;
     assert.equal(warmTarget(g(ours, 10, 30), g(worst, 5, 10)).met, false);
     assert.equal(warmTarget(g(ours, 15, 15), g(worst, 5, 10)).met, true);
   });
@@ -115,12 +145,19 @@ describe("routing simulator on the two-model-pools scenario", () => {
   const model = (r: SimulationReport, id: string) => r.models.find((m) => m.model === id)!;
 
   it("keeps each Mac in one pool: pool members add up to the fleet and no more Macs hold a model than its pool has", () => {
-    for (const m of pooled.models) assert.ok(m.loadedMacs.max <= m.poolMembers.max, `${m.model}: loaded ${m.loadedMacs.max} > members ${m.poolMembers.max}`);
+    for (const m of pooled.models)
+      assert.ok(
+        m.loadedMacs.max <= m.poolMembers.max,
+        `${m.model}: loaded ${m.loadedMacs.max} > members ${m.poolMembers.max}`,
+      );
     const members = pooled.models.reduce((s, m) => s + m.poolMembers.median, 0);
     assert.ok(members <= scenario.fleet.length, `${members} members for ${scenario.fleet.length} Macs`);
     // Without pools, the multi-model Macs load both models side by side.
     const openLoaded = open.models.reduce((s, m) => s + m.loadedMacs.max, 0);
-    assert.ok(openLoaded > scenario.fleet.length, `no-pools loads ${openLoaded} model copies on ${scenario.fleet.length} Macs`);
+    assert.ok(
+      openLoaded > scenario.fleet.length,
+      `no-pools loads ${openLoaded} model copies on ${scenario.fleet.length} Macs`,
+    );
   });
 
   it("moves idle, empty Macs into the pool a burst starves, and refuses nothing while a capable Mac is idle", () => {
@@ -141,7 +178,11 @@ describe("routing simulator on the two-model-pools scenario", () => {
 
 describe("simulate CLI entry", () => {
   it("parses its flags and rejects unknown ones", () => {
-    assert.deepEqual(parseSimulateArgs(["--scenario", "load-test-report", "--seed=3", "--hours", "0.5"]), { scenario: "load-test-report", seed: 3, hours: 0.5 });
+    assert.deepEqual(parseSimulateArgs(["--scenario", "load-test-report", "--seed=3", "--hours", "0.5"]), {
+      scenario: "load-test-report",
+      seed: 3,
+      hours: 0.5,
+    });
     assert.throws(() => parseSimulateArgs(["--scenario", "nope"]), /unknown scenario/);
     assert.throws(() => parseSimulateArgs(["--fast"]), /needs a value|unknown option/);
   });
