@@ -63,10 +63,18 @@ export function optInteger(v: unknown, param: string): number | undefined {
   return v;
 }
 
-/** An optional output budget: a positive integer. */
-export function optPositiveInt(v: unknown, param: string): number | undefined {
+/**
+ * Largest output budget (`max_tokens` and its dialect spellings) a request may name: a billion tokens, beyond any
+ * context window, so no real request meets it. Above it a hostile number could not be carried to a provider (the
+ * wire field is uint32) nor priced sensibly; the caller gets 400 naming the field instead.
+ */
+export const MAX_OUTPUT_TOKENS_PARAM = 1_000_000_000;
+
+/** An optional output budget (or other count): a positive integer, at most `max`. */
+export function optPositiveInt(v: unknown, param: string, max = MAX_OUTPUT_TOKENS_PARAM): number | undefined {
   const n = optInteger(v, param);
   if (n !== undefined && n < 1) throw invalid(param, `'${param}' must be a positive integer`);
+  if (n !== undefined && n > max) throw invalid(param, `'${param}' must be at most ${max}`);
   return n;
 }
 
