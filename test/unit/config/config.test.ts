@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ConfigError, flagOf, loadConfig, settings } from "../../../src/config/config.js";
+import { ConfigError, flagOf, loadConfig } from "../../../src/config/config.js";
+import { settings } from "../../../src/config/settings.js";
 import { MIN_API_KEY_SECRET_CHARS } from "../../../src/ledger/api-key-format.js";
 
 describe("loadConfig", () => {
