@@ -5,20 +5,11 @@
 import { errorClasses } from "./classify.js";
 import { formatErrorsByClass, formatPercent, markdownColumns, type LoadtestReport } from "./report.js";
 import { formatDurationMs, percentile } from "./stats.js";
-import {
-  barChart,
-  boxChart,
-  escapeXml,
-  formatCount,
-  formatDurationTick,
-  histogramChart,
-  noData,
-  palette,
-  timeChart,
-  type BoxStats,
-  type LineSeries,
-  type TimeBand,
-} from "./svg-charts.js";
+import { formatCount, formatDurationTick } from "./axis-ticks.js";
+import { barChart } from "./bar-chart.js";
+import { escapeXml, noData, palette } from "./chart-frame.js";
+import { type BoxStats, boxChart, histogramChart } from "./distribution-charts.js";
+import { type LineSeries, type TimeBand, timeChart } from "./time-chart.js";
 import type { RequestRecord } from "./types.js";
 
 const css = `body{font-family:system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}

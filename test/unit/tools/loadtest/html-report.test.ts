@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { cellLabel, renderHtml } from "../../../../src/tools/loadtest/html-report.js";
 import { parseLoadtestOptions, type LoadtestOptions } from "../../../../src/tools/loadtest/options.js";
 import { buildReport, type LoadtestReport } from "../../../../src/tools/loadtest/report.js";
-import { axisTicks, formatCount, formatDurationTick, timeChart } from "../../../../src/tools/loadtest/svg-charts.js";
+import { axisTicks, formatCount, formatDurationTick } from "../../../../src/tools/loadtest/axis-ticks.js";
+import { timeChart } from "../../../../src/tools/loadtest/time-chart.js";
 import type { CapacitySample, CellResult, RequestRecord } from "../../../../src/tools/loadtest/types.js";
 
 const options = (
