@@ -3,50 +3,22 @@
  * {@link planWarmPool}, {@link DemandTracker}, {@link OutputEstimator}) with a fake clock over a modelled fleet
  * of {@link SimProvider}s and a workload. Time advances in fixed steps (`tickMs`); arrivals, completions,
  * loads, heartbeats, queue drains and warm-pool ticks are processed at each step, in that order, so hours
- * of traffic run in seconds. Deterministic by seed.
+ * of traffic run in seconds. Deterministic by seed. Owns the event loop; setup and metrics live in sim-*.ts.
  */
 import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
-import { shapeOf } from "../../inference/types.js";
-import type { InflightRequest, ProviderView } from "../../registry/types.js";
-import { DemandTracker } from "../../scheduler/demand-tracker.js";
 import { ModelAliases } from "../../models/model-aliases.js";
 import { needsSeeding, pickInPools, poolsFor, seedPool } from "../../scheduler/model-pools.js";
 import { pick } from "../../scheduler/pick.js";
-import { RequestQueue } from "../../scheduler/request-queue.js";
-import { resolveSchedulerOptions } from "../../scheduler/scheduler-options.js";
-import { worstCasePolicy } from "./baseline/worst-case-policy.js";
-import type { HealthGates, RouteRequest } from "../../scheduler/types.js";
 import { planWarmPool } from "../../scheduler/warm-pool.js";
-import { GoWarmPool, type GoWarmPoolOptions } from "./baseline/worst-case-warm-pool.js";
-import { OutputEstimator } from "../../util/output-estimator.js";
 import { mulberry32 } from "../shared/mulberry32.js";
-import { exponentialMs, sampleLogNormal, type LogNormal } from "./prng.js";
-import { ModelStats, type SimulationReport } from "./report.js";
+import { exponentialMs, type LogNormal } from "./prng.js";
+import type { SimulationReport } from "./report.js";
 import type { Scenario } from "./scenario.js";
-import { SimProvider, type ModelFacts, type SimJob } from "./sim-provider.js";
-
-interface SimRequest {
-  route: RouteRequest;
-  arrivalMs: number;
-  outputTokens: number;
-  worker: Worker | undefined;
-  dispatchedAtMs: number;
-  job: SimJob | undefined;
-  providerId: string | undefined;
-  wasQueued: boolean;
-}
-
-interface Worker {
-  group: number;
-  nextAtMs: number;
-  busy: boolean;
-}
-
-type CoordView = Omit<ProviderView, "inflight" | "pendingLoads" | "slots"> & {
-  slots: ProviderView["slots"];
-  inflight: Map<string, InflightRequest>;
-  pendingLoads: Map<string, number>;
-};
+import { applyHeartbeat, buildFleet } from "./sim-fleet.js";
+import { SimMetrics } from "./sim-metrics.js";
+import type { SimJob, SimProvider } from "./sim-provider.js";
+import { newSimRequest, spawnWorkers, type SimRequest, type Worker } from "./sim-request.js";
+import { buildSimScheduler, type PolicyName } from "./sim-scheduler.js";
 
 /** How one run routes besides the policy. */
 export interface RunOptions {
@@ -57,8 +29,7 @@ export interface RunOptions {
   pools?: boolean;
 }
 
-/** The policies a run can use: the scheduler's own, or the Go coordinator's plugged into its seam. */
-export type PolicyName = "kv-aware" | "worst-case";
+export type { PolicyName };
 
 /** Runs a scenario under a policy. */
 export function runSimulation(
@@ -73,80 +44,13 @@ export function runSimulation(
   const aliases = new ModelAliases();
   const random = mulberry32(seed);
   const pickRandom = mulberry32(seed ^ 0x9e3779b9);
-  const options = resolveSchedulerOptions({
-    policy: policy === "worst-case" ? worstCasePolicy : undefined,
-    toolsFloorWaivedByNormalization: true,
-  });
-  const facts = new Map<string, ModelFacts>(
-    catalog.map((m) => [
-      m.id,
-      {
-        sizeBytes: m.sizeBytes,
-        kvBytesPerToken: m.kvBytesPerToken,
-        contextLength: m.contextLength,
-        isVision: m.isVision,
-      },
-    ]),
-  );
-  const perf = new Map(scenario.perf.map((p) => [p.id, p]));
-  const macs = scenario.fleet.map(
-    (spec, i) => new SimProvider(`mac${i}`, spec, perf, facts, scenario.providerMaxConcurrency),
-  );
-  const macById = new Map(macs.map((m) => [m.id, m]));
-  const views: CoordView[] = macs.map((m) => ({
-    id: m.id,
-    serial: m.id,
-    accountId: "acct",
-    version: m.spec.version,
-    hardware: {
-      chipName: m.spec.chipName,
-      chipFamily: m.spec.chipFamily,
-      memoryGb: m.spec.memoryGb,
-      memoryBandwidthGbs: m.spec.memoryBandwidthGbs,
-      gpuCores: 0,
-    },
-    decodeTps: m.soloTps(m.spec.models[0] ?? ""),
-    prefillTps: m.prefillTps(m.spec.models[0] ?? ""),
-    maxModelSlots: m.spec.maxModelSlots,
-    models: m.advertisedModels(),
-    status: "idle",
-    memoryPressure: 0,
-    cpuUsage: 0,
-    thermal: "nominal",
-    totalMemoryGb: m.spec.memoryGb,
-    freeForLoadGb: m.spec.reportsFreeForLoad ? m.freeForLoadGb() : undefined,
-    slots: [],
-    warmModels: [],
-    lastHeartbeatMs: 0,
-    connectedAtMs: 0,
-    inflight: new Map(),
-    pendingLoads: new Map(),
-  }));
-  const viewById = new Map(views.map((v) => [v.id, v]));
-  const registryView = { providers: views };
+  const { macs, macById, views, viewById, registryView } = buildFleet(scenario, catalog);
 
-  const loadCooldown = new Map<string, number>();
-  const health: HealthGates = {
-    isCooledDown: () => false,
-    isLoadCooledDown: (pid, model, now) => (loadCooldown.get(`${pid}|${model}`) ?? -1) > now,
-  };
-  const estimator = new OutputEstimator();
-  const queue = new RequestQueue<SimRequest>({
-    maxDepthPerModel: scenario.queueMaxDepth,
-    maxWaitMs: scenario.queueMaxWaitMs,
-  });
-  const demand = new DemandTracker();
-  const lastLoadAt = new Map<string, number>();
-  // The worst-case policy runs the Go warm-pool controller and its kickColdDispatch (§3.3, §3.8).
-  const goPool = policy === "worst-case" ? new GoWarmPool() : undefined;
-  const goOptions: GoWarmPoolOptions = {
-    scheduler: options,
+  const { options, loadCooldown, health, estimator, queue, demand, lastLoadAt, goPool, goOptions } = buildSimScheduler(
+    scenario,
+    policy,
     catalog,
-    health,
-    tickMs: scenario.warmPoolTickMs,
-    lastLoadAtMs: lastLoadAt,
-    queueDepth: (model) => queue.depth(model),
-  };
+  );
   const startLoad = (providerId: string, model: string): void => {
     const mac = macById.get(providerId)!;
     if (mac.load(model, now)) {
@@ -158,12 +62,8 @@ export function runSimulation(
       statsOf(model).loadRefusals++;
     }
   };
-  const stats = new Map<string, ModelStats>();
-  const statsOf = (model: string) => {
-    let s = stats.get(model);
-    if (!s) stats.set(model, (s = new ModelStats(model)));
-    return s;
-  };
+  const metrics = new SimMetrics();
+  const statsOf = (model: string) => metrics.of(model);
   const running = new Map<string, SimRequest>();
   const retries: { atMs: number; req: SimRequest }[] = [];
   let seq = 0;
@@ -182,14 +82,7 @@ export function runSimulation(
 
   const heartbeat = (m: SimProvider) => {
     const v = viewById.get(m.id)!;
-    v.slots = m.heartbeatSlots();
-    v.warmModels = v.slots.filter((s) => s.state !== "loading").map((s) => s.model);
-    v.freeForLoadGb = m.spec.reportsFreeForLoad ? m.freeForLoadGb() : undefined;
-    v.status = v.slots.some((s) => s.numRunning > 0) ? "serving" : "idle";
-    v.lastHeartbeatMs = now;
-    for (const r of v.inflight.values()) r.seenByProvider = true;
-    for (const s of v.slots) if (s.state !== "loading") v.pendingLoads.delete(s.model);
-    v.heartbeats = (v.heartbeats ?? 0) + 1;
+    applyHeartbeat(v, m, now);
     if (pooled && needsSeeding(v, aliases)) v.pool = seedPool(v, aliases, poolLoad());
   };
 
@@ -308,33 +201,14 @@ export function runSimulation(
     vision: boolean,
     worker: Worker | undefined,
   ): SimRequest => {
-    const traits = {
-      maxTokens,
-      estimatedPromptTokens: sampleLogNormal(random, prompt) + (vision ? 1100 : 0),
-      hasTools: false,
-      requiresVision: vision,
-      stream: true,
-    };
-    const out = Math.min(maxTokens, sampleLogNormal(random, output));
+    const req = newSimRequest(random, `r${seq++}`, now, model, prompt, maxTokens, output, vision, worker);
     statsOf(model).arrivals++;
     demand.recordArrival(model, now);
-    return {
-      route: { requestId: `r${seq++}`, model, traits, shape: shapeOf(traits), exclude: new Set() },
-      arrivalMs: now,
-      outputTokens: Math.max(1, out),
-      worker,
-      dispatchedAtMs: 0,
-      job: undefined,
-      providerId: undefined,
-      wasQueued: false,
-    };
+    return req;
   };
 
   const openNext = scenario.openLoops.map((l) => l.startMs + exponentialMs(random, l.ratePerS));
-  const workers: Worker[] = [];
-  scenario.workers.forEach((g, gi) => {
-    for (let i = 0; i < g.concurrency; i++) workers.push({ group: gi, nextAtMs: g.startMs + i * 50, busy: false });
-  });
+  const workers = spawnWorkers(scenario);
   const hbOffset = macs.map((_, i) => (i * 97) % scenario.heartbeatMs);
   const sampleEvery = 10_000;
   let nextSample = 0;
@@ -414,40 +288,13 @@ export function runSimulation(
     }
     if (now >= nextSample) {
       nextSample += sampleEvery;
-      for (const model of new Set([...stats.keys()])) {
-        let loaded = 0;
-        let runningMacs = 0;
-        for (const m of macs) {
-          if (m.isLoaded(model)) loaded++;
-          if (m.isRunning(model)) runningMacs++;
-        }
-        statsOf(model).loadedSamples.push(loaded);
-        let inflight = 0;
-        for (const r of running.values()) if (r.route.model === model) inflight++;
-        statsOf(model).inflightSamples.push(inflight);
-        statsOf(model).runningSamples.push(runningMacs);
-        if (pooled) statsOf(model).poolMemberSamples.push(views.filter((v) => v.pool === model).length);
-      }
+      metrics.sample(macs, running, views, pooled);
     }
   }
 
-  const capableMacs = (model: string) =>
-    macs.filter((m) => m.spec.models.includes(model) && m.fitsMemory(model)).length;
-  for (const st of stats.values()) {
-    st.stillQueued = queue.depth(st.model);
-    st.capableMacs = capableMacs(st.model);
-    let busy = 0;
-    for (const m of macs) busy += m.busyMsByModel.get(st.model) ?? 0;
-    st.busyMacMs = busy;
-  }
-  return {
-    scenario: scenario.name,
-    policy: pooled ? `${policy} + pools` : policy,
-    seed,
-    durationMs: scenario.durationMs,
-    macs: macs.length,
-    models: [...stats.values()]
-      .sort((a, b) => a.model.localeCompare(b.model))
-      .map((s) => s.summary(scenario.durationMs)),
-  };
+  return metrics.report(
+    { scenario: scenario.name, policy: pooled ? `${policy} + pools` : policy, seed, durationMs: scenario.durationMs },
+    macs,
+    (model) => queue.depth(model),
+  );
 }
