@@ -8,52 +8,37 @@
  * attempt to a provider (`onDispatched`). A request refused anywhere before that (4xx, 402, the limiter's or
  * the queue's 429, 503) writes no ledger row.
  *
- * The steps are functions below in the same order; the money side (reserve, settle) is request-billing.ts and
- * the dispatcher's job is built in dispatch-job.ts.
+ * The steps are called below in the same order; reading the body and the model's limits are read-request.ts, the
+ * rate limiter's admission is rate-admission.ts, the money side (reserve, settle) is request-billing.ts and the
+ * dispatcher's job is built in dispatch-job.ts.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccountStore, Principal } from "../accounts/types.js";
 import { includeUsageRequested } from "../dialects/index.js";
-import { repairToolSchemas } from "../dialects/shared/tool-schema-repair.js";
 import type { Dialect } from "../dialects/shared/types.js";
 import { CancelSource } from "../dispatch/cancel-signal.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { DispatchResult } from "../dispatch/types.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { NormalizedRequest } from "../inference/types.js";
-import { requireKnownModel, type ModelCatalog } from "../models/model-catalog.js";
-import { rateLimitError } from "../ratelimit/rate-limit-error.js";
+import type { ModelCatalog } from "../models/model-catalog.js";
 import type { RateTicket } from "../ratelimit/types.js";
 import type { RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
-import {
-  endSpan,
-  extractTraceContext,
-  inSpan,
-  SpanKind,
-  startSpan,
-  traceLogFields,
-  type Span,
-} from "../telemetry/tracing.js";
+import { extractTraceContext, inSpan, SpanKind, startSpan, traceLogFields, type Span } from "../telemetry/tracing.js";
 import { withLogFields } from "../util/log-context.js";
 import type { Logger } from "../util/logger.js";
 import { authenticate, type AuthDeps } from "./auth.js";
 import type { BodyBudget } from "./body-budget.js";
 import { dispatchJobFor } from "./dispatch-job.js";
+import { admitRate } from "./rate-admission.js";
+import { applyModelLimits, readRequest } from "./read-request.js";
 import { reserveCredit, settleRequest, type BillingDeps } from "./request-billing.js";
 import { noteRequest } from "./request-metrics.js";
 import { newRequestId, requestIdHeaders } from "./request-id.js";
 import { finishRequest, type RequestReport } from "./request-report.js";
-import { parseJson, readBody } from "./read-body.js";
-import {
-  assertJsonWithinLimits,
-  assertRequestWithinLimits,
-  assertUserFieldsWithinLimits,
-  parseContextFor,
-  type RequestLimits,
-} from "./request-limits.js";
+import type { RequestLimits } from "./request-limits.js";
 import { bufferedSink, streamingSink, type HttpSink } from "./response-sinks.js";
-import { takeRouteConstraints, type RouteConstraints } from "./route-constraints.js";
 import { routeTarget, type Preflight, type Target } from "./route-target.js";
 
 export type { Preflight };
@@ -205,90 +190,6 @@ async function handleInferenceIn(
     dialect.sendError(res, err, { headers });
   }
 }
-
-/**
- * Reads, bounds, repairs and parses the body into the dialect's normalized request, and takes the caller's own
- * routing constraints out of it. Every refusal here is a 4xx before anything is routed or reserved.
- */
-async function readRequest(
-  deps: InferenceDeps,
-  dialect: Dialect,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<{ body: unknown; constraints: RouteConstraints; normalized: NormalizedRequest }> {
-  const raw = await readBody(req, res, { maxBytes: deps.maxBodyBytes, budget: deps.bodyBudget });
-  // Structure first: tool-schema repair and every later step recurse or re-serialise the body.
-  assertJsonWithinLimits(raw, deps.limits);
-  const body = parseJson(repairToolSchemas(raw));
-  assertUserFieldsWithinLimits(body, deps.limits);
-  const constraints = takeRouteConstraints(body, req.headers["x-route"]);
-  const normalized = dialect.parse(body, parseContextFor(deps.models, deps.limits));
-  assertRequestWithinLimits(normalized, deps.limits);
-  requireKnownModel(deps.models, normalized.model);
-  return { body, constraints, normalized };
-}
-
-/**
- * What the model itself rules out, before any provider is consulted: images sent to a model no build of which
- * takes them is the caller's mistake (400, not a retryable 503). And no build generates past its context, so
- * a larger max_tokens is budgeted (admission, rate limits, reservation) as the room the context leaves:
- * otherwise a request with `max_tokens: 100000000` would wait for a Mac big enough to hold it, which never
- * comes. The provider still receives the caller's value and stops at its context.
- */
-function applyModelLimits(deps: InferenceDeps, n: NormalizedRequest): void {
-  const limits = deps.models.limits(n.model);
-  if (!limits) return;
-  if (n.traits.requiresVision && !limits.acceptsImages) {
-    throw new CoordinatorError("invalid_request", `the model '${n.model}' does not accept image input`, {
-      param: "messages",
-      wireCode: "image_input_not_supported",
-    });
-  }
-  // The room is what the context leaves after the prompt (the estimate; at least 1): a full-context request then
-  // fits any Mac that can hold the context. Should the estimate run high, the reservation is slightly low and
-  // the settlement is clamped to it: the platform, never the consumer, absorbs that.
-  const room = Math.max(1, limits.contextLength - n.traits.estimatedPromptTokens);
-  if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
-}
-
-/**
- * The rate limiter's admission, traced: the ticket to reconcile once usage is known, or the limiter's 429. Its
- * headers go on every response from here on, refused or not.
- */
-function admitRate(
-  deps: InferenceDeps,
-  principal: Principal,
-  n: NormalizedRequest,
-  target: Target,
-  span: Span,
-): RateAdmission {
-  const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
-  const admitted = deps.limiter.admit(
-    {
-      accountId: principal.accountId,
-      keyId: principal.keyId,
-      tier: principal.tier,
-      // The operator's overrides (SetLimits) as of the key lookup, over the tier defaults.
-      accountLimits: principal.accountLimits,
-      keyLimits: principal.keyLimits,
-      model: target.build,
-      inputTokens: n.traits.estimatedPromptTokens,
-      maxOutputTokens: n.traits.maxTokens,
-    },
-    deps.clock.nowMs(),
-  );
-  if (!admitted.ok) {
-    const error = rateLimitError(admitted);
-    endSpan(rateSpan, error, { "coordinator.rate_limit.allowed": false });
-    return { ok: false, error, headers: admitted.headers };
-  }
-  endSpan(rateSpan, undefined, { "coordinator.rate_limit.allowed": true });
-  return admitted;
-}
-
-type RateAdmission =
-  | { ok: true; ticket: RateTicket; headers: Record<string, string> }
-  | { ok: false; error: CoordinatorError; headers: Record<string, string> };
 
 async function dispatchAndRespond(
   deps: InferenceDeps,
