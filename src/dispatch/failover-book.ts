@@ -2,16 +2,17 @@
  * One request's attempt and failover bookkeeping: the attempts in dispatch order (one per provider), the providers
  * it may not use again, what the failures so far add up to, and the pre-content budget. The run asks it who may
  * be picked next and whether failing over is still allowed; it decides nothing on its own and does no I/O. Kept
- * apart from the run so the failover bounds (attempts, capacity retries, pre-content time) read in one place.
+ * apart from the run so the failover bounds (attempts, capacity retries, pre-content time) read in one place;
+ * {@link providerFailure}, what a provider's fault event counts as, lives here beside the {@link Failure} it makes.
  */
 import type { CoordinatorError } from "../errors/coordinator-error.js";
-import type { ProviderErrorReason } from "../inference/types.js";
+import type { ProviderErrorReason, ProviderEvent } from "../inference/types.js";
 import type { ProviderId } from "../registry/types.js";
 import type { RouteRequest } from "../scheduler/types.js";
 import type { Attempt } from "./attempt.js";
 import { exhaustedError } from "./dispatch-errors.js";
 import type { DispatchOptions } from "./dispatch-options.js";
-import type { DispatchJob, ErrorClass } from "./types.js";
+import type { DispatchJob, ErrorClass, ErrorClassifier } from "./types.js";
 
 /** What went wrong with an attempt (the `reason` of its log line). */
 export type Fault = "provider_error" | "disconnected" | "stalled" | "first_token_timeout";
@@ -26,6 +27,23 @@ export interface Failure {
   loadRefused?: boolean;
   /** The provider's own error reason, for InferenceError. */
   providerReason?: ProviderErrorReason;
+}
+
+/** A provider's error or disconnect, as the failure it counts as (a disconnect is always sickness). */
+export function providerFailure(
+  e: ProviderEvent & { kind: "error" | "disconnected" },
+  classify: ErrorClassifier,
+): Failure {
+  if (e.kind === "disconnected") return { fault: "disconnected", status: 502, message: e.message, cls: "sickness" };
+  const loadRefused = e.reason === "insufficient_memory" || e.reason === "model_load_failed";
+  return {
+    fault: "provider_error",
+    status: e.statusCode,
+    message: e.message,
+    cls: classify(e),
+    loadRefused,
+    providerReason: e.reason,
+  };
 }
 
 type Bounds = Pick<DispatchOptions, "maxAttempts" | "maxCapacityRetries" | "maxPreContentMs">;

@@ -18,33 +18,34 @@
  *
  * This class holds the decisions (who leads, when to commit, whether to fail over, how the run ends); it is
  * served by attempt-launcher.ts (pick, queue, backup), attempt-control.ts (each attempt's side effects),
- * failover-book.ts (failover bounds), delta-forwarder.ts (held output, commit) and attempt-billing.ts.
+ * failover-book.ts (failover bounds, what a provider fault counts as), delta-forwarder.ts (held output, commit)
+ * and run-settlement.ts (what each ending does, once chosen here).
  */
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import { isContentBearing, type Delta, type ProviderEvent } from "../inference/types.js";
 import { count, observe } from "../telemetry/metrics.js";
-import { billedUsage, consumedUsage, observeRates, servedBy } from "./attempt-billing.js";
 import { timerVerdict, type Attempt } from "./attempt.js";
 import { AttemptControl } from "./attempt-control.js";
 import { AttemptLauncher, type LaunchHooks } from "./attempt-launcher.js";
 import type { CancelSignal } from "./cancel-signal.js";
 import { DeltaForwarder } from "./delta-forwarder.js";
-import { deterministicError, isShed } from "./dispatch-errors.js";
-import { FailoverBook, type Failure } from "./failover-book.js";
+import { deterministicError } from "./dispatch-errors.js";
+import { FailoverBook, type Failure, providerFailure } from "./failover-book.js";
 import type { RunDeps } from "./run-deps.js";
 import { RunLog } from "./run-log.js";
+import { RunSettlement } from "./run-settlement.js";
 import type { DispatchJob, DispatchResult, DispatchSink } from "./types.js";
 
 export class RequestRun {
   readonly #d: RunDeps;
   readonly #job: DispatchJob;
-  readonly #sink: DispatchSink;
   readonly #signal: CancelSignal;
   readonly #book: FailoverBook;
   readonly #out: DeltaForwarder;
   readonly #ctl: AttemptControl;
   readonly #log: RunLog;
   readonly #launcher: AttemptLauncher;
+  readonly #settle: RunSettlement;
   readonly #startedAtMs: number;
   /** The leader: the attempt whose content is the answer (see the file comment). */
   #winner: Attempt | undefined;
@@ -57,13 +58,14 @@ export class RequestRun {
   constructor(deps: RunDeps, job: DispatchJob, sink: DispatchSink, signal: CancelSignal) {
     this.#d = deps;
     this.#job = job;
-    this.#sink = sink;
     this.#signal = signal;
     this.#startedAtMs = deps.clock.nowMs();
     this.#book = new FailoverBook(this.#startedAtMs);
     this.#out = new DeltaForwarder(sink, deps.options.maxHeldPreamble);
     this.#ctl = new AttemptControl(deps, job);
     this.#log = new RunLog(deps.log, job, this.#book);
+    const parts = { deps, job, sink, control: this.#ctl, log: this.#log, book: this.#book };
+    this.#settle = new RunSettlement({ ...parts, startedAtMs: this.#startedAtMs });
     const hooks: LaunchHooks = {
       ended: () => this.#result !== undefined,
       leading: () => this.#winner !== undefined,
@@ -109,20 +111,9 @@ export class RequestRun {
       case "complete":
         this.#onComplete(a, e);
         return;
-      case "error": {
-        const loadRefused = e.reason === "insufficient_memory" || e.reason === "model_load_failed";
-        this.#onFailure(a, {
-          fault: "provider_error",
-          status: e.statusCode,
-          message: e.message,
-          cls: this.#d.classify(e),
-          loadRefused,
-          providerReason: e.reason,
-        });
-        return;
-      }
+      case "error":
       case "disconnected":
-        this.#onFailure(a, { fault: "disconnected", status: 502, message: e.message, cls: "sickness" });
+        this.#onFailure(a, providerFailure(e, this.#d.classify));
         return;
     }
   }
@@ -181,23 +172,7 @@ export class RequestRun {
     }
     if (!this.#out.committed) this.#out.commit(a.providerId); // a buffered answer is written now, in one piece
     a.phase = "done";
-    const usage = billedUsage(this.#job, a, e, this.#d.onUsageChecked);
-    this.#ctl.trace.endAttempt(a.providerId, "success", undefined, undefined, {
-      "gen_ai.usage.input_tokens": usage.promptTokens,
-      "gen_ai.usage.output_tokens": usage.completionTokens,
-      "gen_ai.response.finish_reasons": [e.finishReason],
-    });
-    this.#sink.finish(e.finishReason, usage);
-    this.#ctl.recordOutcome(a, usage.completionTokens > 0 ? "success" : "incomplete", this.#d.clock.nowMs());
-    count("inference.dispatches", { status: "success", model: this.#job.model });
-    observeRates(this.#d.registry, this.#job, a, usage, this.#d.clock.nowMs());
-    this.#finish({
-      kind: "completed",
-      ...servedBy(a),
-      usage,
-      finishReason: e.finishReason,
-      attempts: this.#book.count,
-    });
+    this.#finish(this.#settle.completed(a, e));
   }
 
   #onTimer(a: Attempt): void {
@@ -231,20 +206,7 @@ export class RequestRun {
       ...(leading ? { content_chars: a.contentChars } : {}),
     };
     if (leading && this.#out.committed) {
-      this.#log.line("warn", "provider failed after commit; in-band error sent", a, fields);
-      count("inference.in_band_error", { model: this.#job.model, provider_id: a.providerId });
-      const err = new CoordinatorError("provider_failed", `the provider failed mid-stream: ${f.message}`, {
-        wireCode: "provider_error",
-      });
-      this.#sink.failAfterCommit(err);
-      this.#finish({
-        kind: "failed",
-        error: err,
-        committed: true,
-        attempts: this.#book.count,
-        served: servedBy(a),
-        partial: consumedUsage(this.#job, a),
-      });
+      this.#finish(this.#settle.failedAfterCommit(a, f, fields));
       return;
     }
     this.#log.line("warn", "provider failed before commit", a, fields);
@@ -309,36 +271,14 @@ export class RequestRun {
     if (this.#result) return;
     const w = this.#winner;
     const committed = this.#out.committed;
-    let live = 0;
-    for (const a of this.#book.all()) {
-      if (a.phase === "done") continue;
-      live++;
-      this.#log.line("info", "attempt cancelled", a, { reason: "client_disconnected", committed, leading: a === w });
-    }
-    if (live === 0)
-      this.#log.line("info", "request cancelled with no attempt running", undefined, { reason: "client_disconnected" });
+    this.#settle.logHangUp(w, committed);
     this.#cancelAll("client disconnected");
-    count("routing.client_gone", { committed });
-    if (w) {
-      this.#ctl.recordOutcome(w, "incomplete", this.#d.clock.nowMs());
-      this.#finish({
-        kind: "cancelled",
-        committed,
-        attempts: this.#book.count,
-        served: servedBy(w),
-        partial: consumedUsage(this.#job, w),
-      });
-    } else {
-      this.#finish({ kind: "cancelled", committed: false, attempts: this.#book.count });
-    }
+    this.#finish(this.#settle.hungUp(w, committed));
   }
 
   #failPreCommit(error: CoordinatorError): void {
     this.#cancelAll("request failed");
-    // Load shedding (the queue was full or waited out before any attempt) is not a dispatch failure.
-    if (isShed(error, this.#book.count)) count("inference.shed", { model: this.#job.model, reason: error.code });
-    else count("inference.dispatches", { status: "failure", model: this.#job.model });
-    this.#finish({ kind: "failed", error, committed: false, attempts: this.#book.count });
+    this.#finish(this.#settle.failedPreCommit(error));
   }
 
   #finish(r: DispatchResult): void {
@@ -347,11 +287,7 @@ export class RequestRun {
     this.#launcher.cancelBackup();
     for (const a of this.#book.all()) this.#ctl.release(a, r);
     this.#signal.removeEventListener("abort", this.#onAbort);
-    if (!(r.kind === "failed" && isShed(r.error, r.attempts)))
-      observe("inference.duration_ms", this.#d.clock.nowMs() - this.#startedAtMs, {
-        model: this.#job.model,
-        outcome: r.kind,
-      });
+    this.#settle.observeEnd(r);
     this.#resolve(r);
   }
 }
