@@ -1,28 +1,26 @@
 /**
- * Pure mapping between the generated protobuf messages and the coordinator's domain types. This file and the
- * rest of src/protocol/ are the only code that imports gen/.
+ * Pure mapping from the generated protobuf messages a provider sends to the coordinator's domain types (the
+ * frames the coordinator sends are built in coordinator-frames.ts). This file and the rest of src/protocol/ are the
+ * only code that imports gen/.
  *
  * It is also the trust edge for values: every string and number a provider sends is checked against
  * {@link wireBounds} here, and a frame that breaks one throws {@link ProtocolViolation} (the session is then
  * closed). Plausibility of capability claims (rates, memory, budgets) is judged later, in
  * registry/claim-bounds.ts, against the machine's chip class.
  */
-import { create } from "@bufbuild/protobuf";
 import {
-  CoordinatorMessageSchema,
   ErrorReason,
   FinishReason as PbFinishReason,
   ProviderStatus as PbProviderStatus,
   SlotState as PbSlotState,
   ThermalState as PbThermalState,
-  type CoordinatorMessage,
   type Heartbeat,
   type InferenceChunk,
   type InferenceComplete,
   type InferenceError,
   type Register,
 } from "../../gen/coordinator/provider/v1/provider_pb.js";
-import type { Delta, FinishReason, ProviderErrorReason, ProviderEvent, RequestTraits } from "../inference/types.js";
+import type { Delta, FinishReason, ProviderErrorReason, ProviderEvent } from "../inference/types.js";
 import type {
   ProviderHeartbeat,
   ProviderRegistration,
@@ -199,57 +197,6 @@ export function errorFromFrame(e: InferenceError): ProviderEvent & { kind: "erro
     message: sanitizeText(e.message) || "provider error",
     reason: errorReason(e.reason),
   };
-}
-
-/** Builds the InferenceRequest frame for a dispatch (`traceContext`: W3C Trace Context headers, default none). */
-export function inferenceRequestFrame(
-  requestId: string,
-  model: string,
-  bodyJson: Uint8Array,
-  traits: RequestTraits,
-  traceContext: Record<string, string> = {},
-): CoordinatorMessage {
-  return create(CoordinatorMessageSchema, {
-    msg: {
-      case: "inferenceRequest",
-      value: {
-        requestId,
-        model,
-        bodyJson,
-        traits: {
-          maxTokens: traits.maxTokens,
-          estimatedPromptTokens: traits.estimatedPromptTokens,
-          hasTools: traits.hasTools,
-          requiresVision: traits.requiresVision,
-          stream: traits.stream,
-        },
-        traceContext,
-      },
-    },
-  });
-}
-
-export function cancelFrame(requestId: string, reason: string): CoordinatorMessage {
-  return create(CoordinatorMessageSchema, { msg: { case: "cancelInference", value: { requestId, reason } } });
-}
-
-export function loadModelFrame(model: string): CoordinatorMessage {
-  return create(CoordinatorMessageSchema, { msg: { case: "loadModel", value: { model } } });
-}
-
-/** Asks the provider to sign `nonce` with its registered key (at registration and periodically after). */
-export function challengeFrame(nonce: Uint8Array): CoordinatorMessage {
-  return create(CoordinatorMessageSchema, { msg: { case: "challenge", value: { nonce } } });
-}
-
-export function registerAckFrame(
-  providerId: string,
-  heartbeatIntervalMs: number,
-  desiredModels: string[],
-): CoordinatorMessage {
-  return create(CoordinatorMessageSchema, {
-    msg: { case: "registerAck", value: { providerId, heartbeatIntervalMs, desiredModels } },
-  });
 }
 
 function finishReason(f: PbFinishReason): FinishReason {

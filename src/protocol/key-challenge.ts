@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
-import { challengeFrame } from "./frames.js";
+import { challengeFrame } from "./coordinator-frames.js";
 import { newChallengeNonce, verifyChallenge } from "./provider-keys.js";
 import type { ProviderSession } from "./provider-session.js";
 

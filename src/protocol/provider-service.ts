@@ -19,7 +19,7 @@ import type { ProviderRecord } from "../registry/provider-registry.js";
 import { count, gauge } from "../telemetry/metrics.js";
 import { silentLogger, type Logger } from "../util/logger.js";
 import { FrameBudget } from "./frame-budget.js";
-import { registerAckFrame } from "./frames.js";
+import { registerAckFrame } from "./coordinator-frames.js";
 import { MALFORMED_FRAME } from "./provider-message-decoder.js";
 import { answerChallenge, challengeSession, type ChallengeOutcome } from "./key-challenge.js";
 import { ProviderAdmission } from "./provider-admission.js";

@@ -14,7 +14,7 @@ import type { CoordinatorMessage, ProviderMessage } from "../../gen/coordinator/
 import type { InferenceDispatch, ProviderChannel } from "../dispatch/provider-channel.js";
 import type { ProviderEvent } from "../inference/types.js";
 import type { FrameBudget } from "./frame-budget.js";
-import { cancelFrame, inferenceRequestFrame, loadModelFrame } from "./frames.js";
+import { cancelFrame, inferenceRequestFrame, loadModelFrame } from "./coordinator-frames.js";
 
 export type SessionState =
   | { t: "handshaking"; sinceMs: number }

@@ -24,13 +24,15 @@ import type { RequestTraits } from "../../../src/inference/types.js";
 import {
   cancelFrame,
   challengeFrame,
+  inferenceRequestFrame,
+  loadModelFrame,
+  registerAckFrame,
+} from "../../../src/protocol/coordinator-frames.js";
+import {
   completeFromFrame,
   deltasFromChunk,
   errorFromFrame,
   heartbeatFromFrame,
-  inferenceRequestFrame,
-  loadModelFrame,
-  registerAckFrame,
   registrationFromFrame,
 } from "../../../src/protocol/frames.js";
 import { decodeProviderMessage } from "../../../src/protocol/provider-message-decoder.js";

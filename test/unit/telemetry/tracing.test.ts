@@ -3,7 +3,7 @@ import { trace } from "@opentelemetry/api";
 import { CoordinatorMessageSchema } from "../../../gen/coordinator/provider/v1/provider_pb.js";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { RequestTraits } from "../../../src/inference/types.js";
-import { inferenceRequestFrame } from "../../../src/protocol/frames.js";
+import { inferenceRequestFrame } from "../../../src/protocol/coordinator-frames.js";
 import { extractTraceContext, startSpan, traceHeaders, traceLogFields } from "../../../src/telemetry/tracing.js";
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
