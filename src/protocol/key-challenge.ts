@@ -2,7 +2,8 @@
  * One key challenge on a provider session: a fresh nonce goes out in a Challenge frame, and the session's
  * answer (a ChallengeResponse the service hands to {@link PendingChallenge.answer}) must be the Ed25519
  * signature of the key the session registered with, over that nonce and its serial (provider-keys.ts), within
- * the timeout. Used at registration and periodically on live sessions.
+ * the timeout. Used at registration and periodically on live sessions: {@link reproveKey} is that live re-proof
+ * and what failing it costs (silence ends the session, a wrong signature fences the machine).
  */
 import * as grpc from "@grpc/grpc-js";
 import { count } from "../telemetry/metrics.js";
@@ -60,4 +61,40 @@ export function answerChallenge(session: ProviderSession, nonce: Uint8Array, sig
     return;
   }
   pending.answer(signature);
+}
+
+/** What a live session's key re-proof needs from the provider service. */
+export interface ReproofContext {
+  clock: Clock;
+  log: Logger;
+  /** Sends the challenge with the timeout for the session's state. */
+  challenge(session: ProviderSession): Promise<ChallengeOutcome>;
+  /** Stops trusting the machine (its identity fenced, its session ended). */
+  fence(providerId: string, reason: string): Promise<void>;
+}
+
+/** Re-proves a live session's key; a wrong signature fences the machine, silence ends the session. */
+export async function reproveKey(session: ProviderSession, ctx: ReproofContext): Promise<void> {
+  const id = session.providerId;
+  const who = session.identity;
+  if (!who) return;
+  const r = await ctx.challenge(session);
+  if (session.state.t !== "ready") return;
+  session.lastProvedMs = ctx.clock.nowMs();
+  if (r.ok) {
+    count("provider.challenges", { outcome: "ok" });
+    return;
+  }
+  count("provider.challenges", { outcome: r.timedOut ? "timeout" : "bad_signature" });
+  ctx.log.warn("provider failed a key challenge", {
+    provider_id: id,
+    serial: who.serial,
+    account_id: who.accountId,
+    reason: r.reason,
+  });
+  if (r.timedOut) {
+    session.close(r.reason, { code: grpc.status.DEADLINE_EXCEEDED, details: r.reason });
+    return;
+  }
+  await ctx.fence(id, r.reason);
 }

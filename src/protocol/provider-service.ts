@@ -9,8 +9,9 @@
  * place. See the README's "Trust model".
  *
  * This class owns the sessions and their lifecycle (handshake, registration, key re-proofs, revocation,
- * eviction, shutdown); what a registered session's frames do is ready-frame-handler.ts, and admission of a
- * Register is provider-admission.ts.
+ * eviction, shutdown); what a registered session's frames do is ready-frame-handler.ts, admission of a
+ * Register is provider-admission.ts, a key challenge (at registration, and the live re-proof) key-challenge.ts,
+ * and the periodic pass that evicts silent sessions session-sweep.ts.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { CoordinatorMessage, ProviderMessage, Register } from "../../gen/coordinator/provider/v1/provider_pb.js";
@@ -18,10 +19,10 @@ import type { ProviderDirectory } from "../dispatch/provider-channel.js";
 import type { ProviderRecord } from "../registry/provider-registry.js";
 import { count, gauge } from "../telemetry/metrics.js";
 import { silentLogger, type Logger } from "../util/logger.js";
-import { FrameBudget } from "./frame-budget.js";
 import { registerAckFrame } from "./coordinator-frames.js";
+import { FrameBudget } from "./frame-budget.js";
 import { MALFORMED_FRAME } from "./provider-message-decoder.js";
-import { answerChallenge, challengeSession, type ChallengeOutcome } from "./key-challenge.js";
+import { answerChallenge, challengeSession, type ChallengeOutcome, type ReproofContext } from "./key-challenge.js";
 import { ProviderAdmission } from "./provider-admission.js";
 import {
   resolveProviderServiceOptions,
@@ -30,12 +31,12 @@ import {
 } from "./provider-service-options.js";
 import { ProviderSession } from "./provider-session.js";
 import { handleReadyFrame, type ReadyFrameContext } from "./ready-frame-handler.js";
+import { sweepSessions } from "./session-sweep.js";
 
 /** Status codes used on provider streams. */
 const UNAUTHENTICATED = grpc.status.UNAUTHENTICATED;
 const PERMISSION_DENIED = grpc.status.PERMISSION_DENIED;
 const INVALID_ARGUMENT = grpc.status.INVALID_ARGUMENT;
-const DEADLINE_EXCEEDED = grpc.status.DEADLINE_EXCEEDED;
 const UNAVAILABLE = grpc.status.UNAVAILABLE;
 
 export class ProviderService implements ProviderDirectory {
@@ -45,6 +46,7 @@ export class ProviderService implements ProviderDirectory {
   readonly #handshaking = new Set<ProviderSession>();
   readonly #admission: ProviderAdmission;
   readonly #ready: ReadyFrameContext;
+  readonly #reproof: ReproofContext;
   #sweepCancel: (() => void) | undefined;
   #revocationCancel: (() => void) | undefined;
   #closed = false;
@@ -62,6 +64,12 @@ export class ProviderService implements ProviderDirectory {
       log: this.#log,
       penalize: (serial, nowMs) => this.#admission.penalize(serial, nowMs),
       onLoadStatus: (rec, model, ok, error) => this.#o.onLoadStatus?.(rec, model, ok, error),
+    };
+    this.#reproof = {
+      clock: this.#o.clock,
+      log: this.#log,
+      challenge: (session) => this.#challenge(session),
+      fence: (providerId, reason) => this.fence(providerId, reason),
     };
     this.#scheduleSweep();
     this.#scheduleRevocationCheck();
@@ -179,32 +187,6 @@ export class ProviderService implements ProviderDirectory {
     return challengeSession(session, this.#o.clock, timeoutMs);
   }
 
-  /** Re-proves a live session's key; a wrong signature fences the machine, silence ends the session. */
-  async #rechallenge(session: ProviderSession): Promise<void> {
-    const id = session.providerId;
-    const who = session.identity;
-    if (!who) return;
-    const r = await this.#challenge(session);
-    if (session.state.t !== "ready") return;
-    session.lastProvedMs = this.#o.clock.nowMs();
-    if (r.ok) {
-      count("provider.challenges", { outcome: "ok" });
-      return;
-    }
-    count("provider.challenges", { outcome: r.timedOut ? "timeout" : "bad_signature" });
-    this.#log.warn("provider failed a key challenge", {
-      provider_id: id,
-      serial: who.serial,
-      account_id: who.accountId,
-      reason: r.reason,
-    });
-    if (r.timedOut) {
-      session.close(r.reason, { code: DEADLINE_EXCEEDED, details: r.reason });
-      return;
-    }
-    await this.fence(id, r.reason);
-  }
-
   /**
    * Stops trusting a machine: its identity is fenced (registrations refused until its owner or an operator
    * forgets the identity) and its live session ends.
@@ -270,24 +252,7 @@ export class ProviderService implements ProviderDirectory {
 
   /** Evicts silent providers and stalled handshakes, and starts periodic key challenges. */
   sweep(): void {
-    const { clock, registry, heartbeatTimeoutMs, registerTimeoutMs, challengeIntervalMs } = this.#o;
-    const now = clock.nowMs();
-    for (const [id, session] of this.#sessions) {
-      const rec = registry.get(id);
-      if (rec && now - rec.lastHeartbeatMs > heartbeatTimeoutMs) {
-        session.close("heartbeat timeout", { code: DEADLINE_EXCEEDED, details: "no heartbeat within the timeout" });
-      } else if (!session.challenge && now - session.lastProvedMs >= challengeIntervalMs) {
-        void this.#rechallenge(session).catch((e) =>
-          this.#log.error("provider fence failed", { provider_id: id, reason: String((e as Error)?.message ?? e) }),
-        );
-      }
-    }
-    for (const s of this.#handshaking) {
-      if (s.state.t === "handshaking" && now - s.state.sinceMs > registerTimeoutMs) {
-        this.#handshaking.delete(s);
-        s.close("register timeout", { code: DEADLINE_EXCEEDED, details: "Register not received in time" });
-      }
-    }
+    sweepSessions(this.#sessions, this.#handshaking, { ...this.#o, log: this.#log, reproof: this.#reproof });
   }
 
   /** Ends sessions whose token was revoked (by another coordinator or straight in the database). */
