@@ -16,7 +16,8 @@
  */
 import type { ProviderView, RegistryView } from "../registry/types.js";
 import type { ModelAliases } from "../models/model-aliases.js";
-import { advertisersOf, fnv1a, pick, type PickContext } from "./pick.js";
+import { fnv1a } from "./choose-in-tier.js";
+import { advertisersOf, pick, type PickContext } from "./pick.js";
 import type { PickResult, RouteRequest } from "./types.js";
 
 /** See the module comment. `req.pools` absent = pools off or bypassed: exactly {@link pick}. */

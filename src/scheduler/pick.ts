@@ -11,7 +11,8 @@
  *    memory gate ({@link canColdLoad}), or providers already loading the model (joining the load). Within a
  *    tier, lowest expected completion
  *    time ({@link estimateCost}); near-ties (5 %) broken by cache affinity (rendezvous hashing) when the
- *    request has an `affinityKey`, else by load, then randomly. `avoidVersion` is a soft filter.
+ *    request has an `affinityKey`, else by load, then randomly. `avoidVersion` is a soft filter. (That choice
+ *    within a tier is choose-in-tier.ts.)
  * 4. Capable providers exist but none has room → `queue` (reason "loading" when a load is under way).
  *    If no capable provider could ever hold the model (memory), → reject `model_unavailable`.
  *
@@ -27,9 +28,10 @@ import {
 } from "./admission.js";
 import { estimateCost, loadTimeMs } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
+import { type Candidate, chooseInTier } from "./choose-in-tier.js";
 import { canColdLoad, couldEverLoad } from "./memory-gate.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
-import type { HealthGates, PickReason, PickResult, RouteRequest } from "./types.js";
+import type { HealthGates, PickResult, RouteRequest } from "./types.js";
 import type { CatalogModel } from "../models/catalog.js";
 
 /** A catalog model, optionally with its typical KV cost per token (src/models/catalog.ts has it). */
@@ -48,13 +50,6 @@ export interface PickContext {
   options?: Readonly<SchedulerOptions>;
   /** Retry-After to put on a `queue` decision, ms (from RequestQueue.retryAfterMs). Default options.defaultRetryAfterMs. */
   retryAfterMs?: number;
-}
-
-interface Candidate {
-  p: ProviderView;
-  costMs: number;
-  load: number;
-  cold: boolean;
 }
 
 const defaults = resolveSchedulerOptions();
@@ -216,7 +211,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
   }
   if (capableCount === 0) return noneCapable(req, advertisers, reasons, memberReasons, retryAfterMs);
 
-  const chosen = choose(warm, req, ctx, o) ?? choose([...overcommitted, ...cold], req, ctx, o);
+  const chosen = chooseInTier(warm, req, ctx, o) ?? chooseInTier([...overcommitted, ...cold], req, ctx, o);
   if (chosen) {
     return {
       kind: "picked",
@@ -279,50 +274,4 @@ function contextOverflow(model: string, contextLength: number): PickResult {
     code: "context_overflow",
     message: `${model}: the prompt does not fit the model's context of ${contextLength} tokens`,
   };
-}
-
-/** Lowest cost within a tier, with the near-tie rules of the module comment. */
-function choose(
-  cands: Candidate[],
-  req: RouteRequest,
-  ctx: PickContext,
-  o: Readonly<SchedulerOptions>,
-): { c: Candidate; reason: PickReason } | undefined {
-  if (cands.length === 0) return undefined;
-  if (req.avoidVersion !== undefined) {
-    const other = cands.filter((c) => c.p.version !== req.avoidVersion);
-    if (other.length > 0) cands = other;
-  }
-  let best = Infinity;
-  for (const c of cands) best = Math.min(best, c.costMs);
-  const window = Math.max(best * o.nearTieFraction, o.nearTieMinMs);
-  const near = cands.filter((c) => c.costMs <= best + window);
-  if (near.length === 1) return { c: near[0]!, reason: "warm" };
-  if (req.affinityKey !== undefined && req.affinityKey !== "") {
-    let top = near[0]!;
-    let topScore = -1;
-    for (const c of near) {
-      const s = fnv1a(`${req.affinityKey}\u0000${c.p.id}`);
-      if (s > topScore) {
-        topScore = s;
-        top = c;
-      }
-    }
-    return { c: top, reason: "affinity" };
-  }
-  let minLoad = Infinity;
-  for (const c of near) minLoad = Math.min(minLoad, c.load);
-  const leastLoaded = near.filter((c) => c.load <= minLoad + 1e-9);
-  const i = Math.min(leastLoaded.length - 1, Math.floor(ctx.random() * leastLoaded.length));
-  return { c: leastLoaded[i]!, reason: "warm" };
-}
-
-/** 32-bit FNV-1a of a string (UTF-16 code units); deterministic across processes for rendezvous hashing. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
 }

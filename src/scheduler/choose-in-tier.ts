@@ -1,0 +1,64 @@
+/**
+ * The last step of pick.ts's `pick`: among one tier's candidates, the lowest expected completion time, with near-ties
+ * (within `nearTieFraction`, at least `nearTieMinMs`) broken by cache affinity (rendezvous hashing on
+ * {@link fnv1a}) when the request has an `affinityKey`, else by load, then randomly; `avoidVersion` is a soft
+ * filter. Kept apart from pick.ts because it is the one tie-breaking policy, pure given the candidates, the
+ * request and a random source; pick.ts decides which candidates form a tier.
+ */
+import type { ProviderView } from "../registry/types.js";
+import type { SchedulerOptions } from "./scheduler-options.js";
+import type { PickReason, RouteRequest } from "./types.js";
+
+/** One provider that can take the request, with what choosing it costs. */
+export interface Candidate {
+  p: ProviderView;
+  costMs: number;
+  load: number;
+  cold: boolean;
+}
+
+/** Lowest cost within a tier, with the near-tie rules of pick.ts's module comment. */
+export function chooseInTier(
+  cands: Candidate[],
+  req: RouteRequest,
+  ctx: { random: () => number },
+  o: Readonly<SchedulerOptions>,
+): { c: Candidate; reason: PickReason } | undefined {
+  if (cands.length === 0) return undefined;
+  if (req.avoidVersion !== undefined) {
+    const other = cands.filter((c) => c.p.version !== req.avoidVersion);
+    if (other.length > 0) cands = other;
+  }
+  let best = Infinity;
+  for (const c of cands) best = Math.min(best, c.costMs);
+  const window = Math.max(best * o.nearTieFraction, o.nearTieMinMs);
+  const near = cands.filter((c) => c.costMs <= best + window);
+  if (near.length === 1) return { c: near[0]!, reason: "warm" };
+  if (req.affinityKey !== undefined && req.affinityKey !== "") {
+    let top = near[0]!;
+    let topScore = -1;
+    for (const c of near) {
+      const s = fnv1a(`${req.affinityKey}\u0000${c.p.id}`);
+      if (s > topScore) {
+        topScore = s;
+        top = c;
+      }
+    }
+    return { c: top, reason: "affinity" };
+  }
+  let minLoad = Infinity;
+  for (const c of near) minLoad = Math.min(minLoad, c.load);
+  const leastLoaded = near.filter((c) => c.load <= minLoad + 1e-9);
+  const i = Math.min(leastLoaded.length - 1, Math.floor(ctx.random() * leastLoaded.length));
+  return { c: leastLoaded[i]!, reason: "warm" };
+}
+
+/** 32-bit FNV-1a of a string (UTF-16 code units); deterministic across processes for rendezvous hashing. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
