@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CoordinatorMessageSchema, ProviderMessageSchema } from "../gen/coordinator/provider/v1/provider_pb.js";
 import { simulatedKeySeed } from "../src/tools/fleet/simulated-key-seed.js";
 import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js";
-import { parseFlags } from "../src/tools/shared/parse-flags.js";
+import { parseFlags } from "../src/util/parse-flags.js";
 import { heartbeatBytes, registerBytes } from "./light-provider.js";
 
 const flags = parseFlags(process.argv.slice(2), {

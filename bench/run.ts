@@ -13,7 +13,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { parseFlags } from "../src/tools/shared/parse-flags.js";
+import { parseFlags } from "../src/util/parse-flags.js";
 import { formatTargets, type BenchResult } from "./bench-result.js";
 
 const names = ["gateway", "ledger", "scheduler", "capacity", "routing", "flood"] as const;

@@ -4,10 +4,10 @@
  * table ({@link settings}) that also renders `--help` and the README's configuration section.
  */
 
-import { parseArgs } from "node:util";
 import { parseAllowHosts } from "../dialects/shared/image-url-policy.js";
 
 import { apiKeyFormatProblem } from "../ledger/api-key-format.js";
+import { FlagError, parseFlags as parseCommandFlags } from "../util/parse-flags.js";
 
 import { type Setting, type Settings, settings, type ValueOf } from "./settings.js";
 
@@ -116,7 +116,7 @@ const authSettingsAtLeastOne = [
   "authFailureMaxAddresses",
 ] as const satisfies readonly (keyof Config)[];
 
-/** Every setting's flag as a string option; `node:util` parseArgs does the lexing, errors say which flag. */
+/** Every setting's flag as a string option, parsed by the commands' one flag parser; errors name the flag. */
 function parseFlags(argv: readonly string[]): Map<string, string> {
   const options: Record<string, { type: "string" }> = {};
   const envOf = new Map<string, string>();
@@ -127,27 +127,26 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    values = parseCommandFlags(argv, options);
   } catch (e) {
-    throw flagError(e as Error & { code?: string });
+    throw e instanceof FlagError ? settingsFlagError(e) : e;
   }
   const out = new Map<string, string>();
   for (const [name, value] of Object.entries(values)) if (typeof value === "string") out.set(envOf.get(name)!, value);
   return out;
 }
 
-/** parseArgs' errors, reworded as the settings' own (the flag or argument they name is kept). */
-function flagError(e: Error & { code?: string }): ConfigError {
-  const named = /'([^' ]+)/.exec(e.message)?.[1] ?? "";
-  switch (e.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return new ConfigError(`unknown flag '${named}' (see --help)`);
-    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return new ConfigError(`unexpected argument '${named}'`);
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return new ConfigError(`flag ${named} needs a value (write --flag=value for a value starting with '-')`);
-    default:
-      return new ConfigError(e.message);
+/** A flag mistake, worded as the settings' own. */
+function settingsFlagError(e: FlagError): ConfigError {
+  switch (e.problem) {
+    case "unknown_flag":
+      return new ConfigError(`unknown flag '${e.flag}' (see --help)`);
+    case "unexpected_argument":
+      return new ConfigError(`unexpected argument '${e.flag}'`);
+    case "needs_value":
+      return new ConfigError(`flag ${e.flag} needs a value`);
+    case "takes_no_value":
+      return new ConfigError(`flag ${e.flag} takes no value`);
   }
 }
 

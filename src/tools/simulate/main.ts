@@ -3,7 +3,7 @@
  * worst-case policy and returns the side-by-side Markdown table. Pure apart from argument parsing: the CLI
  * prints the returned text.
  */
-import { parseFlags } from "../shared/parse-flags.js";
+import { parseFlags } from "../../util/parse-flags.js";
 import { formatComparison } from "./report.js";
 import type { Scenario } from "./scenario.js";
 import { loadTestReportScenario } from "./scenarios/load-test-report.js";
