@@ -156,7 +156,8 @@ function qualityConcurrency(providers: readonly ProviderView[], model: string, o
   return Math.max(1, median(caps) || o.fallbackMaxConcurrency);
 }
 
-function emptySlot(model: string) {
+/** A loaded-nothing slot for `model`: what a provider that could host it offers before a load. */
+export function emptySlot(model: string) {
   return {
     model,
     state: "idle" as const,

@@ -22,7 +22,7 @@ import { checkGates } from "../../../scheduler/gates.js";
 import type { SchedulerOptions } from "../../../scheduler/scheduler-options.js";
 import type { HealthGates, RouteRequest } from "../../../scheduler/types.js";
 import type { CatalogModel } from "../../../models/catalog.js";
-import { holdsModel, type WarmPoolPlan } from "../../../scheduler/warm-pool.js";
+import { emptySlot, holdsModel, type WarmPoolPlan } from "../../../scheduler/warm-pool.js";
 import { worstCaseColdAdmits, worstCaseServiceTimeMs } from "./worst-case-policy.js";
 
 export interface GoWarmPoolOptions {
@@ -86,7 +86,7 @@ export class GoWarmPool {
       const q = ref
         ? Math.max(
             1,
-            slotConcurrencyCap(ref, ref.slots.find((s) => s.model === model) ?? probeSlot(model), {
+            slotConcurrencyCap(ref, ref.slots.find((s) => s.model === model) ?? emptySlot(model), {
               ...o.scheduler,
               qualityOvercommit: 1,
             }),
@@ -122,22 +122,6 @@ export class GoWarmPool {
       return undefined;
     return idleCandidates(view, model, nowMs, new Set(), o)[0]?.id;
   }
-}
-
-function probeSlot(model: string) {
-  return {
-    model,
-    state: "idle" as const,
-    numRunning: 0,
-    numWaiting: 0,
-    maxConcurrency: 0,
-    tokenBudgetUsed: 0,
-    tokenBudgetMax: 1,
-    kvBytesPerToken: 0,
-    observedDecodeTps: 0,
-    observedPrefillTps: 0,
-    modelLoadTimeMs: 0,
-  };
 }
 
 /** Idle providers that pass the gates and Go's cold-load gate, fastest first. */
