@@ -96,6 +96,12 @@ export function checkUint64(value: bigint, field: string, max: number): number {
 
 /** Free text from a provider (error messages) made safe for logs and error bodies: cut and stripped of controls. */
 export function sanitizeText(value: string, max: number = wireBounds.maxErrorMessageChars): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  // Never cut between the halves of a surrogate pair: a lone half is not text (it reaches logs and error bodies).
+  const end = value.length > max && isHighSurrogate(value.charCodeAt(max - 1)) ? max - 1 : max;
+  const cut = value.length > max ? `${value.slice(0, end)}…` : value;
   return cut.replace(CONTROL_GLOBAL, " ");
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }

@@ -982,6 +982,11 @@ describe("frames: InferenceError", () => {
     );
     // A message made only of controls is blanked, not replaced by the default.
     assert.equal(errorFromFrame(create(InferenceErrorSchema, { message: "\u0000\n" })).message, "  ");
+    // The cut never splits a surrogate pair: the emoji straddling the bound goes whole.
+    const straddling = errorFromFrame(
+      create(InferenceErrorSchema, { message: `${"x".repeat(max - 1)}😀tail` }),
+    ).message;
+    assert.equal(straddling, `${"x".repeat(max - 1)}…`);
     // Markup is not a control character: it is left for the HTTP layer to escape.
     assert.equal(errorFromFrame(create(InferenceErrorSchema, { message: "<script>" })).message, "<script>");
   });
