@@ -132,8 +132,6 @@ export interface PolicyWarmPool {
 }
 
 export interface SchedulingPolicy {
-  /** Name shown in reports. */
-  readonly name: string;
   /** Output tokens a request reserves on a slot (ours: the estimator's expectation, bounded by max_tokens). */
   reservedOutputTokens(maxTokens: number): number;
   /** KV bytes per token for a budget derived from memory (ours: the slot's, else the model's). */

@@ -224,7 +224,6 @@ function chooseGo(cands: GoCandidate[], random: () => number): GoCandidate | und
  * 512 + 256-token request, no headroom, no pressure boost).
  */
 export const worstCasePolicy: SchedulingPolicy = Object.freeze({
-  name: "worst-case",
   reservedOutputTokens: (maxTokens: number) => maxTokens,
   kvBytesPerToken: WORST_CASE_KV_BYTES_PER_TOKEN,
   refusesOversized: false,
