@@ -37,6 +37,8 @@ import { buildRouteDeps } from "./coordinator/route-deps.js";
 import { bindScheduler } from "./coordinator/scheduler-binding.js";
 import { shutdownOf, type DrainResult } from "./coordinator/shutdown.js";
 import { startLedger } from "./coordinator/start-ledger.js";
+import { startFleet } from "./coordinator/start-fleet.js";
+import type { Fleet } from "./cluster/fleet.js";
 import { startServers } from "./coordinator/start-servers.js";
 
 export type { DrainResult };
@@ -59,6 +61,8 @@ export interface Coordinator {
   readonly health: HealthTracker;
   readonly ledger: PostgresLedger;
   readonly providers: ProviderService;
+  /** The Macs this coordinator routes over: its own, or the cluster's (`CLUSTER`). */
+  readonly fleet: Fleet;
   /** Public model names → builds, loaded at start and replaced at once by the admin alias RPCs served here. */
   readonly aliases: AliasBook;
   /**
@@ -110,6 +114,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const aliases = aliasSync.book;
   const pools = new PoolKeeper({ enabled: config.modelPools, registry, aliases, demand, clock, log });
   const usageDivergence = new DivergenceTracker();
+  // Sessions start only once the servers listen, after `fleet` is assigned below.
+  let fleet: Fleet | undefined;
   const providers = createProviderService(config, {
     registry,
     clock,
@@ -118,6 +124,10 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     identities,
     usageDivergence,
     log,
+    sessions: {
+      connected: (rec) => fleet?.connected(rec),
+      disconnected: (rec) => fleet?.disconnected(rec),
+    },
   });
 
   // The binding reads the dispatcher's queue, and the dispatcher picks through the binding: `dispatcher` is
@@ -135,9 +145,11 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     aliases,
     queueRetryAfterMs: (model) => dispatcher.queue.retryAfterS(model) * 1000,
   });
+  fleet = await startFleet(config, { registry, providers, scheduler, clock, log });
   dispatcher = createDispatcher(config, {
     registry,
     providers,
+    directory: fleet,
     clock,
     health,
     pick: scheduler.dispatchRoute,
@@ -221,6 +233,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     ledger,
     providers,
     aliases,
-    ...shutdownOf({ consumer, grpc, dispatcher, ledger, aliasSync, loops, clock, log }),
+    fleet,
+    ...shutdownOf({ consumer, grpc, dispatcher, ledger, aliasSync, loops, fleet, clock, log }),
   };
 }

@@ -49,6 +49,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
       `LEDGER_HOLDER_STALE_MS must be >= 1000 (processes heartbeat every second), got ${c.ledgerHolderStaleMs}`,
     );
   if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
+  checkCluster(c);
   if (c.devApiKey !== undefined && apiKeyFormatProblem(c.devApiKey)) {
     throw new ConfigError(`DEV_API_KEY must start with 'sk-' and be a valid key: ${apiKeyFormatProblem(c.devApiKey)}`);
   }
@@ -187,4 +188,24 @@ export function settingsMarkdown(): string {
       `| \`${s.env}\` | \`${flagOf(s.env)}\` | ${s.default === undefined ? "—" : `\`${s.default}\``} | ${s.help} |`,
   );
   return ["| Environment variable | Flag | Default | Meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+/** The cluster settings: a NATS URL, a subject-safe prefix, and clocks whose order makes the failure rules hold. */
+function checkCluster(c: Config): void {
+  if (c.cluster !== undefined && !/^(nats|tls):\/\/[^\s]+$/.test(c.cluster))
+    throw new ConfigError(`CLUSTER must be a NATS URL (nats://host:4222), got ${c.cluster}`);
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(c.clusterPrefix))
+    throw new ConfigError(`CLUSTER_PREFIX must be 1-32 letters, digits, _ or -, got ${c.clusterPrefix}`);
+  for (const p of ["clusterHeartbeatMs", "clusterSnapshotMs", "clusterRefreshMs", "clusterDispatchTimeoutMs"] as const)
+    if (c[p] < 1) throw new ConfigError(`${settings[p].env} must be >= 1, got ${c[p]}`);
+  // A node must miss at least two beats before it is presumed dead, and a running request at least two beats
+  // before it is given up: one late beat on a busy machine must not fail a request over.
+  if (c.clusterNodeTimeoutMs < 2 * c.clusterHeartbeatMs)
+    throw new ConfigError(
+      `CLUSTER_NODE_TIMEOUT_MS (${c.clusterNodeTimeoutMs}) must be >= 2 x CLUSTER_HEARTBEAT_MS (${c.clusterHeartbeatMs})`,
+    );
+  if (c.clusterSilenceMs < 2 * c.clusterHeartbeatMs)
+    throw new ConfigError(
+      `CLUSTER_SILENCE_MS (${c.clusterSilenceMs}) must be >= 2 x CLUSTER_HEARTBEAT_MS (${c.clusterHeartbeatMs})`,
+    );
 }

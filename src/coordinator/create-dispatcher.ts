@@ -7,6 +7,7 @@ import { Dispatcher } from "../dispatch/dispatcher.js";
 import type { UsageCheck } from "../dispatch/attempt-billing.js";
 import { classifyProviderError } from "../health/classify-provider-error.js";
 import type { HealthTracker } from "../health/health-tracker.js";
+import type { ProviderDirectory } from "../dispatch/provider-channel.js";
 import type { ProviderService } from "../protocol/provider-service.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
@@ -19,6 +20,8 @@ import type { Logger } from "../util/logger.js";
 export interface DispatchSideDeps {
   registry: ProviderRegistry;
   providers: ProviderService;
+  /** Where the dispatcher finds a Mac's channel: the provider service, or the cluster's fleet. */
+  directory: ProviderDirectory;
   clock: Clock;
   health: HealthTracker;
   /** The scheduler binding's dispatch route (scheduler-binding.ts). */
@@ -31,7 +34,7 @@ export interface DispatchSideDeps {
 export function createDispatcher(config: Config, deps: DispatchSideDeps): Dispatcher {
   return new Dispatcher({
     registry: deps.registry,
-    directory: deps.providers,
+    directory: deps.directory,
     clock: deps.clock,
     health: deps.health,
     classify: classifyProviderError,

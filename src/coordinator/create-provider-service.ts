@@ -7,7 +7,7 @@ import type { HealthTracker } from "../health/health-tracker.js";
 import type { PostgresLedger } from "../ledger/postgres-ledger.js";
 import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
 import { ProviderService } from "../protocol/provider-service.js";
-import type { ProviderRegistry } from "../registry/provider-registry.js";
+import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
 import type { DivergenceTracker } from "../usage/divergence-tracker.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
@@ -21,6 +21,11 @@ export interface ProviderSideDeps {
   identities: ProviderIdentityStore;
   usageDivergence: DivergenceTracker;
   log: Logger;
+  /** Told after the service's own bookkeeping when a Mac's session starts or ends here (the cluster's fleet). */
+  sessions?: {
+    connected(rec: ProviderRecord): void;
+    disconnected(rec: ProviderRecord): void;
+  };
 }
 
 /** Builds the provider service (its gRPC server is started later, by the listening step). */
@@ -42,8 +47,12 @@ export function createProviderService(config: Config, deps: ProviderSideDeps): P
       health.forgetProvider(rec.id);
       // The machine's usage record outlives its sessions (its id is stable): a reconnect does not wash it.
       registry.setCostPenalty(rec.id, usageDivergence.penalty(rec.id));
+      deps.sessions?.connected(rec);
     },
-    onDisconnected: (rec) => health.forgetProvider(rec.id),
+    onDisconnected: (rec) => {
+      health.forgetProvider(rec.id);
+      deps.sessions?.disconnected(rec);
+    },
     onLoadStatus: (rec, model, ok, error) => {
       if (!ok) {
         health.recordLoadRefusal(rec.id, model, clock.nowMs());

@@ -9,6 +9,8 @@ import type { CatalogEntry } from "../models/catalog.js";
 import type { PoolKeeper } from "../pool-keeper.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import { pickInPools } from "../scheduler/model-pools.js";
+import { pick } from "../scheduler/pick.js";
+import type { ProviderId } from "../registry/types.js";
 import type { SchedulerOptions } from "../scheduler/scheduler-options.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import type { Clock } from "../util/clock.js";
@@ -35,28 +37,41 @@ export interface SchedulerBinding {
   dispatchRoute(req: RouteRequest): PickResult;
   /** For preflight on a public model name: only looks. */
   preflightRoute(req: RouteRequest): Preflight;
+  /**
+   * Cluster mode, at the coordinator that owns the Mac's stream: would this Mac take the request now? The same
+   * pick, over this one Mac, with the owner's own accounting, so a node that chose it from a stale mirror gets
+   * an explicit no (and tries its next candidate) instead of a double booking. Pools are the requesting node's
+   * business and are not re-checked.
+   */
+  ownerRoute(providerId: ProviderId, req: RouteRequest): PickResult;
 }
 
 /** Binds the scheduler to the coordinator's state. */
 export function bindScheduler(deps: SchedulerBindingDeps): SchedulerBinding {
   const { registry, health, clock, pools, aliases } = deps;
+  const context = (req: RouteRequest) => ({
+    nowMs: clock.nowMs(),
+    random: deps.random,
+    health,
+    estimator: deps.estimator,
+    catalog: deps.catalog,
+    options: deps.options,
+    retryAfterMs: deps.queueRetryAfterMs(req.model),
+  });
   // The provider health breaker fails open: if it alone would leave no route, breaker-open providers are retried.
   const route = (req: RouteRequest): PickResult => {
-    const ctx = {
-      nowMs: clock.nowMs(),
-      random: deps.random,
-      health,
-      estimator: deps.estimator,
-      catalog: deps.catalog,
-      options: deps.options,
-      retryAfterMs: deps.queueRetryAfterMs(req.model),
-    };
+    const ctx = context(req);
     const d = pickInPools(registry.view(), req, ctx);
     if (d.kind === "reject" && d.code === "model_unavailable")
       return pickInPools(registry.view(), req, { ...ctx, health: health.withoutBreaker() });
     return d;
   };
   return {
+    ownerRoute: (providerId, req) => {
+      const rec = registry.get(providerId);
+      if (!rec) return { kind: "reject", code: "model_unavailable", message: "not connected here" };
+      return pick({ providers: [rec] }, req, context(req));
+    },
     // Dispatch carries out a reassignment in the same synchronous step as the dispatch it precedes.
     dispatchRoute: (req) => {
       const d = route(req);

@@ -7,6 +7,7 @@ import type { PostgresLedger } from "../ledger/postgres-ledger.js";
 import type { GrpcServerHandle } from "../protocol/grpc-server.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
+import type { Fleet } from "../cluster/fleet.js";
 import type { AliasSync } from "./alias-sync.js";
 import type { BackgroundLoops } from "./background-loops.js";
 import type { ConsumerHttp } from "./consumer-http.js";
@@ -27,6 +28,7 @@ export interface RunningParts {
   ledger: PostgresLedger;
   aliasSync: AliasSync;
   loops: BackgroundLoops;
+  fleet: Fleet;
   clock: Clock;
   log: Logger;
 }
@@ -61,13 +63,15 @@ async function drain({ consumer, grpc, loops, clock, log }: RunningParts, graceM
   return result;
 }
 
-async function close({ consumer, grpc, dispatcher, ledger, aliasSync, loops }: RunningParts): Promise<void> {
+async function close({ consumer, grpc, dispatcher, ledger, aliasSync, loops, fleet }: RunningParts): Promise<void> {
   const http = consumer.server;
   http.startDraining();
   loops.stopWarmPool();
   const httpClosed = http.stopListening();
   dispatcher.close();
   await grpc.close();
+  // After the Macs' streams: their last events (disconnects) reach the nodes that forwarded work here first.
+  await fleet.close();
   // The providers are gone, so every open response now ends by itself (an in-band error after content, a
   // retryable 503 before) once its settlement is durable. Let them, briefly, before cutting sockets.
   await http.untilIdle(5_000);

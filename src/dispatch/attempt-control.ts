@@ -9,7 +9,7 @@ import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { Delta, ProviderEvent } from "../inference/types.js";
 import type { ProviderId } from "../registry/types.js";
 import { StreamedOutput } from "../usage/streamed-output.js";
-import { charsToTokens, type Attempt } from "./attempt.js";
+import { charsToTokens, outputChars, type Attempt } from "./attempt.js";
 import { AttemptTracer, type DispatchReason } from "./attempt-tracer.js";
 import { firstTokenDeadlineMs } from "./dispatch-options.js";
 import type { Failure } from "./failover-book.js";
@@ -92,6 +92,9 @@ export class AttemptControl {
         model: j.model,
         bodyJson: j.bodyJson,
         traits: j.traits,
+        shape: j.shape,
+        ...(j.callerAccountId !== undefined ? { callerAccountId: j.callerAccountId } : {}),
+        ...(j.pinnedAccountId !== undefined ? { pinnedAccountId: j.pinnedAccountId } : {}),
         ...(traceContext ? { traceContext } : {}),
       },
       // Events arrive on the provider's stream: bound here, their log lines carry this request's ids.
@@ -114,14 +117,7 @@ export class AttemptControl {
 
   /** Counts the leader's streamed output: its characters, and the tokens the registry sees it using. */
   countOutput(a: Attempt, deltas: readonly Delta[]): void {
-    let chars = 0;
-    for (const d of deltas)
-      chars +=
-        d.kind === "content" || d.kind === "reasoning"
-          ? d.text.length
-          : d.kind === "tool_call"
-            ? (d.arguments?.length ?? 0)
-            : 0;
+    const chars = outputChars(deltas);
     a.contentChars += chars;
     this.#d.registry.addUsedTokens(a.providerId, this.#job.requestId, charsToTokens(chars));
   }

@@ -9,7 +9,7 @@
  *   a buffered one is held until completion, so a failure here still fails over. Bounded by the idle timeout.
  * - `done`: finished, failed, cancelled or lost the race.
  */
-import type { Usage } from "../inference/types.js";
+import type { Delta, Usage } from "../inference/types.js";
 import type { StreamedOutput } from "../usage/streamed-output.js";
 import type { ProviderId } from "../registry/types.js";
 import type { Cancel } from "../util/clock.js";
@@ -72,6 +72,19 @@ export function partialUsage(a: Attempt, promptTokens: number): Usage {
 /** Streamed characters → tokens, for the registry's in-flight accounting. */
 export function charsToTokens(chars: number): number {
   return Math.ceil(chars / CHARS_PER_TOKEN);
+}
+
+/** Characters of model output in `deltas` (content, reasoning, tool-call arguments), for the accounting above. */
+export function outputChars(deltas: readonly Delta[]): number {
+  let chars = 0;
+  for (const d of deltas)
+    chars +=
+      d.kind === "content" || d.kind === "reasoning"
+        ? d.text.length
+        : d.kind === "tool_call"
+          ? (d.arguments?.length ?? 0)
+          : 0;
+  return chars;
 }
 
 /** Provider-reported usage is trusted but bounded by what the request allowed. */

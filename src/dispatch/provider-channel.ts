@@ -2,7 +2,7 @@
  * How the dispatcher talks to one connected provider, independent of the wire (the gRPC session implements
  * it; tests can fake it).
  */
-import type { ProviderEvent, RequestTraits } from "../inference/types.js";
+import type { ProviderEvent, RequestShape, RequestTraits } from "../inference/types.js";
 
 export interface InferenceDispatch {
   requestId: string;
@@ -12,6 +12,13 @@ export interface InferenceDispatch {
   traits: RequestTraits;
   /** W3C Trace Context headers of the attempt's span (`traceparent`, `tracestate`); empty or absent when untraced. */
   traceContext?: Record<string, string>;
+  /**
+   * What a Mac's owner re-checks before it admits a request another coordinator forwarded (cluster mode): the
+   * breaker shape and the caller constraints a private or pinned Mac is gated on. A local session ignores them.
+   */
+  shape?: RequestShape;
+  callerAccountId?: string;
+  pinnedAccountId?: string;
 }
 
 export interface ProviderChannel {

@@ -151,11 +151,15 @@ export class ProviderService implements ProviderDirectory {
     session.lastProvedMs = clock.nowMs();
     // The same machine reconnecting (it proved the key): its older session, if any, gives way.
     const previous = registry.get(identity.providerId) ?? registry.bySerial(info.serial);
-    if (previous)
-      this.#sessions.get(previous.id)?.close("replaced by a new session", {
+    const live = previous && this.#sessions.get(previous.id);
+    if (live)
+      live.close("replaced by a new session", {
         code: UNAVAILABLE,
         details: "replaced by a newer session for this serial",
       });
+    // A record with no session here mirrors another coordinator's stream of this Mac (cluster mode): the Mac has
+    // moved here, so the mirror gives way to the live session.
+    else if (previous) registry.remove(previous.id);
     const { authToken: _token, publicKey: _key, ...registration } = info;
     const rec = registry.add({ ...registration, accountId }, clock.nowMs(), identity.providerId);
     this.#sessions.set(rec.id, session);

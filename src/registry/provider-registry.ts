@@ -15,6 +15,7 @@ import { foldRates, rateSamples, type RateObservation } from "./observed-rates.j
 import { countClamped, ProviderRecord } from "./provider-record.js";
 import type {
   InflightRequest,
+  MirroredState,
   ModelRates,
   ProviderHeartbeat,
   ProviderId,
@@ -148,6 +149,44 @@ export class ProviderRegistry {
     for (const l of this.#heartbeatListeners) l(rec);
     this.#emit(undefined);
     return clamped;
+  }
+
+  /**
+   * Mirrors a Mac whose stream another coordinator owns (cluster mode), creating the record on first sight. Its
+   * state is the owner's, taken as is (the owner already clamped the claims): status, slots, pool, pending loads,
+   * and the owner's in-flight accounting, which replaces the previous mirror's. Requests this process dispatched
+   * there itself stay its own (they end through {@link removeInflight}); once the owner counts one too, its
+   * provider-seen flags are taken over so the slot numbers and the entry are not counted twice. Heartbeat
+   * listeners are not told (pools are the owner's to seed); queued requests re-pick.
+   */
+  mirror(id: ProviderId, registration: ProviderRegistration, state: MirroredState, nowMs: number): ProviderRecord {
+    const rec = this.#byId.get(id) ?? this.add(registration, nowMs, id);
+    rec.status = state.status;
+    rec.memoryPressure = state.memoryPressure;
+    rec.cpuUsage = state.cpuUsage;
+    rec.thermal = state.thermal;
+    if (state.totalMemoryGb > 0) rec.totalMemoryGb = state.totalMemoryGb;
+    rec.freeForLoadGb = state.freeForLoadGb;
+    rec.slots = state.slots;
+    rec.warmModels = state.warmModels;
+    rec.pool = state.pool;
+    this.#reindexWarm(rec);
+    const fresh = new Set<RequestId>();
+    for (const r of state.inflight) {
+      fresh.add(r.requestId);
+      const own = rec.inflight.get(r.requestId);
+      if (own && !own.mirrored) {
+        own.startedByProvider ||= r.startedByProvider === true;
+        own.seenByProvider ||= r.seenByProvider;
+      } else rec.inflight.set(r.requestId, { ...r, mirrored: true });
+    }
+    for (const [rid, r] of rec.inflight) if (r.mirrored && !fresh.has(rid)) rec.inflight.delete(rid);
+    rec.pendingLoads.clear();
+    for (const m of state.pendingLoads) rec.pendingLoads.set(m, nowMs);
+    rec.lastHeartbeatMs = nowMs;
+    rec.heartbeats++;
+    this.#emit(undefined);
+    return rec;
   }
 
   /**

