@@ -7,16 +7,26 @@ import type { Config } from "../config/config.js";
 import { defaultCatalog } from "../models/catalog.js";
 import { startFleet } from "../tools/fleet/fleet.js";
 import type { AccountStore } from "../accounts/types.js";
+import { startCoordinator, type Coordinator } from "../coordinator.js";
+import { startNatsSidecar } from "./nats-sidecar.js";
 import { shutDown, startRunning, untilSignal, type Running } from "./serve.js";
 
 const DEMO_CREDIT_MICRO_USD = 100_000_000n; // $100
 
-export async function runDemo(config: Config, o: { macs: number; timeScale: number }): Promise<number> {
+export interface DemoOptions {
+  macs: number;
+  timeScale: number;
+  /** Coordinators to run (`--nodes`, default 1); more than one form a cluster on NATS. */
+  nodes: number;
+}
+
+export async function runDemo(config: Config, o: DemoOptions): Promise<number> {
   const adminKey = config.adminKey ?? `admin-${randomBytes(12).toString("hex")}`;
+  if (o.nodes > 1) return runClusterDemo({ ...config, adminKey }, o);
   const running = await startRunning({ ...config, adminKey });
   let fleet: Fleet;
   try {
-    fleet = await startDemoFleet(running, config, o);
+    fleet = await startDemoFleet(running, [running.coordinator], config, o);
   } catch (e) {
     // Do not leave the coordinator or the embedded PostgreSQL running behind a failed start.
     await running.stop();
@@ -26,21 +36,66 @@ export async function runDemo(config: Config, o: { macs: number; timeScale: numb
   return 0;
 }
 
+/**
+ * `demo --nodes N`: N coordinators in this process on one database and one NATS (`--cluster`, or a throwaway
+ * nats-server from the PATH), HTTP and gRPC ports counted up from the configured ones, and the simulated Macs
+ * spread over the nodes: a request to any node can run on any Mac.
+ */
+async function runClusterDemo(config: Config, o: DemoOptions): Promise<number> {
+  const sidecar = config.cluster === undefined ? await startNatsSidecar() : undefined;
+  const cluster = config.cluster ?? sidecar!.url;
+  const nodeConfig = (i: number): Config => ({
+    ...config,
+    cluster,
+    nodeId: `${config.nodeId ?? "node"}${i + 1}`,
+    httpPort: config.httpPort === 0 ? 0 : config.httpPort + i,
+    grpcPort: config.grpcPort === 0 ? 0 : config.grpcPort + i,
+  });
+  let running: Running | undefined;
+  const others: Coordinator[] = [];
+  let fleet: Fleet | undefined;
+  const stopAll = async () => {
+    await fleet?.stop().catch(() => undefined);
+    await Promise.all(others.map((c) => c.close().catch(() => undefined)));
+    await running?.stop();
+    await sidecar?.stop();
+  };
+  try {
+    running = await startRunning(nodeConfig(0));
+    for (let i = 1; i < o.nodes; i++)
+      others.push(await startCoordinator(nodeConfig(i), { db: running.db.db, logger: running.log }));
+    fleet = await startDemoFleet(running, [running.coordinator, ...others], config, o);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  const signal = await untilSignal();
+  // Every node drains at once (a request may be running on another node's Mac), then the fleet stops, then all.
+  await Promise.all(others.map((c) => c.drain(config.shutdownGraceMs)));
+  await shutDown(running, signal, async () => {
+    await fleet?.stop();
+    await Promise.all(others.map((c) => c.close()));
+  });
+  await sidecar?.stop();
+  return 0;
+}
+
 type Fleet = Awaited<ReturnType<typeof startFleet>>;
 
-/** A funded key, a provider token and the simulated Macs, then the banner; stops its own fleet if it fails. */
+/** A funded key, a provider token and the simulated Macs spread over the nodes, then the banner. */
 async function startDemoFleet(
   running: Running,
+  nodes: readonly Coordinator[],
   config: Config,
   o: { macs: number; timeScale: number },
 ): Promise<Fleet> {
-  const { coordinator, log } = running;
-  const accounts = coordinator.ledger.accounts;
+  const { log } = running;
+  const accounts = running.coordinator.ledger.accounts;
   const apiKey = await demoApiKey(accounts, config.devApiKey);
   const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
   const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
   const fleet = await startFleet({
-    coordinator: `127.0.0.1:${coordinator.grpcPort}`,
+    coordinator: nodes.map((c) => `127.0.0.1:${c.grpcPort}`).join(","),
     token,
     // Each run makes a new owner account, and a serial belongs to the account that first registered it.
     serialPrefix: `DEMO-${owner.id.replace(/^acct_/, "").slice(0, 8)}`,
@@ -56,11 +111,19 @@ async function startDemoFleet(
     await fleet.stop().catch(() => undefined);
     throw e;
   }
-  log.info("demo fleet connected", { macs: o.macs });
+  log.info("demo fleet connected", { macs: o.macs, nodes: nodes.length });
   // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a DATABASE_URL
   // the operator supplied is shown without its password.
   const dbUrl = config.databaseUrl ? running.db.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : running.db.url;
-  process.stdout.write(banner(coordinator.httpPort, apiKey, running.config.adminKey ?? "", o.macs, dbUrl));
+  process.stdout.write(
+    banner(
+      nodes.map((c) => c.httpPort),
+      apiKey,
+      running.config.adminKey ?? "",
+      o.macs,
+      dbUrl,
+    ),
+  );
   return fleet;
 }
 
@@ -85,12 +148,17 @@ async function demoApiKey(accounts: AccountStore, devKey: string | undefined): P
   return k.apiKey;
 }
 
-function banner(httpPort: number, apiKey: string, adminKey: string, macs: number, databaseUrl: string): string {
+function banner(httpPorts: number[], apiKey: string, adminKey: string, macs: number, databaseUrl: string): string {
+  const httpPort = httpPorts[0]!;
   const base = `http://127.0.0.1:${httpPort}/v1`;
+  const cluster =
+    httpPorts.length > 1
+      ? `\n  Cluster      : ${httpPorts.length} coordinators, any of them serves every Mac: ${httpPorts.map((p) => `http://127.0.0.1:${p}/v1`).join(" ")}`
+      : "";
   return `
 Coordinator demo is up: ${macs} simulated Macs serving ${defaultCatalog.map((m) => m.id).join(", ")}.
 
-  API base URL : ${base}
+  API base URL : ${base}${cluster}
   API key      : ${apiKey}
   Admin key    : ${adminKey}
   Database     : ${databaseUrl}

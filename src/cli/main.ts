@@ -21,7 +21,8 @@ Commands:
 Settings (flag or environment variable) for serve and demo:
 ${settingsHelp()}
 
-demo also accepts: --macs N (default 4), --time-scale X (default 1).
+demo also accepts: --macs N (default 4), --time-scale X (default 1), --nodes N (default 1, at most 9: N
+coordinators on one database forming a cluster on NATS, --cluster URL or a nats-server from the PATH).
 `;
 
 /** Runs a command; resolves with the process exit code. */
@@ -34,8 +35,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         return await runServe(loadConfig(env, rest), env);
       case "demo": {
         if (wantsHelp(rest)) return help();
-        const { macs, timeScale, remaining } = demoFlags(rest);
-        return await runDemo(loadConfig(env, remaining), { macs, timeScale });
+        const { macs, timeScale, nodes, remaining } = demoFlags(rest);
+        return await runDemo(loadConfig(env, remaining), { macs, timeScale, nodes });
       }
       case "fleet": {
         const { runFleetCli } = await import("../tools/fleet/fleet.js");
@@ -99,20 +100,27 @@ function wantsHelp(args: string[]): boolean {
   return args.includes("--help") || args.includes("-h");
 }
 
-function demoFlags(args: string[]): { macs: number; timeScale: number; remaining: string[] } {
+/** `demo --nodes` above this is refused: each node is a whole coordinator in one process. */
+const MAX_DEMO_NODES = 9;
+
+function demoFlags(args: string[]): { macs: number; timeScale: number; nodes: number; remaining: string[] } {
   let macs = 4;
   let timeScale = 1;
+  let nodes = 1;
   const remaining: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--macs" || a === "--time-scale") {
+    if (a === "--macs" || a === "--time-scale" || a === "--nodes") {
       const v = Number(args[++i]);
       if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`${a} needs a positive number`);
       if (a === "--macs") macs = Math.floor(v);
+      else if (a === "--nodes") nodes = Math.floor(v);
       else timeScale = v;
     } else remaining.push(a);
   }
-  return { macs, timeScale, remaining };
+  if (nodes > MAX_DEMO_NODES) throw new ConfigError(`--nodes must be at most ${MAX_DEMO_NODES}, got ${nodes}`);
+  if (nodes > macs) throw new ConfigError(`--nodes (${nodes}) must not exceed --macs (${macs}): every node gets a Mac`);
+  return { macs, timeScale, nodes, remaining };
 }
 
 const ledgerUsage = `Usage: coordinator ledger verify [--database-url URL] [--data-dir DIR]
