@@ -194,6 +194,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     fleetSnapshot,
     verdictOf,
     draining: () => consumer.server.draining,
+    fleetStatus: () => fleet.status(),
   });
   const admin = adminServiceDeps({
     ledger,

@@ -64,7 +64,8 @@ export interface ForwardedDispatch {
   traceContext?: Record<string, string>;
 }
 
-export type DispatchAnswer = { ok: true } | { ok: false; reason: string };
+/** The owner's answer; a refusal carries the owner's view of the Mac (a provider-snapshot.ts value) when it has one. */
+export type DispatchAnswer = { ok: true } | { ok: false; reason: string; snapshot?: unknown };
 
 /** One of the Mac's events for a forwarded request, or (without `event`) a keep-alive beat for it. */
 export interface RelayFrame {
@@ -127,7 +128,12 @@ export function decodeDispatch(data: Uint8Array): ForwardedDispatch | undefined 
 export function decodeAnswer(data: Uint8Array): DispatchAnswer | undefined {
   const o = parseObject(data);
   if (!o || typeof o.ok !== "boolean") return undefined;
-  return o.ok ? { ok: true } : { ok: false, reason: isString(o.reason) ? o.reason : "refused" };
+  if (o.ok) return { ok: true };
+  return {
+    ok: false,
+    reason: isString(o.reason) ? o.reason : "refused",
+    ...(o.snapshot !== undefined ? { snapshot: o.snapshot } : {}),
+  };
 }
 
 export function decodeRelay(data: Uint8Array): RelayFrame[] | undefined {

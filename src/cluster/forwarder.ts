@@ -9,6 +9,7 @@
  */
 import type { InferenceDispatch, ProviderChannel } from "../dispatch/provider-channel.js";
 import type { ProviderEvent } from "../inference/types.js";
+import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
 import {
@@ -36,6 +37,8 @@ export interface ForwarderOptions {
   /** An accepted request with neither an event nor a keep-alive beat for this long has lost its owner. */
   silenceMs: number;
   log: Logger;
+  /** An owner's refusal carried its view of the Mac: refresh the mirror before the request is picked again. */
+  onOwnerView?(node: string, snapshot: unknown): void;
 }
 
 interface Pending {
@@ -46,8 +49,10 @@ interface Pending {
   lastHeardMs: number;
 }
 
+/** What an owner may relay (a refusal comes only as the dispatch's answer). */
 const EVENT_KINDS: ReadonlySet<string> = new Set(["accepted", "chunk", "complete", "error", "disconnected"]);
-const isTerminal = (e: ProviderEvent) => e.kind === "complete" || e.kind === "error" || e.kind === "disconnected";
+const isTerminal = (e: ProviderEvent) =>
+  e.kind === "complete" || e.kind === "error" || e.kind === "disconnected" || e.kind === "refused";
 const keyOf = (requestId: string, providerId: string) => `${providerId}\u0000${requestId}`;
 
 export class Forwarder {
@@ -132,20 +137,22 @@ export class Forwarder {
       (data) => {
         if (this.#pending.get(key) !== p) return;
         const answer = decodeAnswer(data);
+        count("cluster.forwards", { outcome: answer?.ok ? "accepted" : answer ? "refused" : "unanswered" });
         if (answer?.ok) {
           p.lastHeardMs = o.clock.nowMs();
           return;
         }
-        // Refused on a fresher view than ours: capacity-shaped, so the next candidate is tried and no breaker moves.
-        this.#deliver(p, {
-          kind: "error",
-          statusCode: 503,
-          reason: "capacity",
-          message: `owner ${node} refused: ${answer ? answer.reason : "unreadable answer"}`,
-        });
+        if (!answer) {
+          this.#deliver(p, { kind: "disconnected", message: `coordinator ${node} answered unreadably` });
+          return;
+        }
+        // Refused on a fresher view than ours: the mirror takes the owner's view, then the request is picked again.
+        if (answer.snapshot !== undefined) o.onOwnerView?.(node, answer.snapshot);
+        this.#deliver(p, { kind: "refused", message: `owner ${node} refused: ${answer.reason}` });
       },
       (e: unknown) => {
         if (this.#pending.get(key) !== p) return;
+        count("cluster.forwards", { outcome: "unanswered" });
         // It may still have reached the owner: make sure it does not start (or stops) there.
         this.#sendCancel(p, "dispatch unanswered");
         this.#deliver(p, {

@@ -25,6 +25,7 @@ import { connect, type NatsConnection, type QueuedIterator } from "@nats-io/tran
 import type { ProviderDirectory } from "../dispatch/provider-channel.js";
 import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
+import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
 import { clusterSubjects, decodeBeat, decodeRelay, encode, isSubjectToken, type NodeBeat } from "./cluster-messages.js";
@@ -33,7 +34,13 @@ import type { Fleet, FleetStatus } from "./fleet.js";
 import { Forwarder } from "./forwarder.js";
 import { NodeBook } from "./node-book.js";
 import { OwnerRelay } from "./owner-relay.js";
-import { decodeSnapshot, snapshotFingerprint, snapshotOf, type ProviderSnapshot } from "./provider-snapshot.js";
+import {
+  checkSnapshot,
+  decodeSnapshot,
+  snapshotFingerprint,
+  snapshotOf,
+  type ProviderSnapshot,
+} from "./provider-snapshot.js";
 
 /** The cluster's clocks (settings `CLUSTER_*_MS`, documented in the README). */
 export interface ClusterTiming {
@@ -116,6 +123,7 @@ class NatsFleet implements Fleet {
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   #kvFailing = false;
+  #natsUp = true;
 
   constructor(nc: NatsConnection, node: string, o: NatsFleetOptions) {
     this.#nc = nc;
@@ -126,7 +134,10 @@ class NatsFleet implements Fleet {
     this.#nodes = new NodeBook(o.timing.nodeTimeoutMs);
     const transport: ClusterTransport = {
       request: (subject, data, timeout) => nc.request(subject, data, { timeout }).then((m) => m.data),
-      publish: (subject, data) => nc.publish(subject, data),
+      // After close (or while closing) there is nobody left to tell: the peers see this node's silence instead.
+      publish: (subject, data) => {
+        if (!nc.isClosed() && !nc.isDraining()) nc.publish(subject, data);
+      },
     };
     const wallNowMs = () => Date.now();
     this.#forwarder = new Forwarder({
@@ -138,6 +149,11 @@ class NatsFleet implements Fleet {
       dispatchTimeoutMs: o.timing.dispatchTimeoutMs,
       silenceMs: o.timing.silenceMs,
       log: o.log,
+      onOwnerView: (owner, v) => {
+        const snap = checkSnapshot(v);
+        const m = snap && this.#mirrors.get(snap.providerId);
+        if (snap && m && snap.node === owner && m.node === owner) this.#applyMirror(snap.providerId, snap, m.rev);
+      },
     });
     this.#relay = new OwnerRelay({
       subjects: this.#subjects,
@@ -147,6 +163,11 @@ class NatsFleet implements Fleet {
       ownerRoute: (id, req) => o.ownerRoute(id, req),
       clock: o.clock,
       wallNowMs,
+      viewOf: (id) => {
+        const rec = o.registry.get(id);
+        const owned = this.#owned.get(id);
+        return rec && owned ? snapshotOf(rec, node, owned.session) : undefined;
+      },
     });
   }
 
@@ -213,7 +234,7 @@ class NatsFleet implements Fleet {
       peers: this.#nodes.alive,
       owned: this.#owned.size,
       mirrored: this.#mirrors.size,
-      connected: !this.#nc.isClosed() && this.#nc.info !== undefined && !this.#kvFailing,
+      connected: this.#natsUp && !this.#kvFailing,
     };
   }
 
@@ -261,6 +282,7 @@ class NatsFleet implements Fleet {
         void this.#kvOrUndefined()?.then((kv) => kv.delete(keyOf(id), { previousSeq: m.rev }).catch(() => {}));
       }
     this.#parked.delete(node);
+    count("cluster.nodes_expired");
     this.#forwarder.nodeDied(node);
     const stopped = this.#relay.nodeDied(node);
     this.#o.log.warn("coordinator presumed dead", {
@@ -303,6 +325,7 @@ class NatsFleet implements Fleet {
     for await (const s of this.#nc.status()) {
       if (this.#closed) return;
       if (s.type === "reconnect") {
+        this.#natsUp = true;
         this.#o.log.info("cluster: NATS reconnected; re-reading the fleet view", { node: this.#node });
         this.#kv = undefined;
         for (const o of this.#owned.values()) {
@@ -310,11 +333,13 @@ class NatsFleet implements Fleet {
           o.fingerprint = "";
         }
         this.#watcher?.stop();
-      } else if (s.type === "disconnect")
+      } else if (s.type === "disconnect") {
+        this.#natsUp = false;
         this.#o.log.warn("cluster: NATS connection lost; routing over this node's own Macs until it is back", {
           node: this.#node,
           reason: "nats disconnected",
         });
+      }
     }
   }
 
@@ -422,6 +447,7 @@ class NatsFleet implements Fleet {
   #lost(id: string, o: Owned, node: string): void {
     if (this.#owned.get(id) !== o) return;
     this.#owned.delete(id);
+    count("cluster.providers_moved");
     this.#o.log.warn("provider moved to another coordinator; closing the stale stream here", {
       node: this.#node,
       provider_id: id,

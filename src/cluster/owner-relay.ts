@@ -11,6 +11,7 @@ import type { ProviderDirectory } from "../dispatch/provider-channel.js";
 import type { ProviderEvent } from "../inference/types.js";
 import type { ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
+import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import {
   type ClusterSubjects,
@@ -34,6 +35,8 @@ export interface OwnerRelayOptions {
   ownerRoute(providerId: string, req: RouteRequest): PickResult;
   clock: Clock;
   wallNowMs: () => number;
+  /** This node's current view of one of its Macs, sent with a refusal so the requester's mirror catches up. */
+  viewOf?(providerId: string): unknown;
 }
 
 interface Relay {
@@ -60,6 +63,12 @@ export class OwnerRelay {
 
   /** Admits (or refuses) a forwarded request; the answer goes back to the requester at once. */
   dispatch(data: Uint8Array): DispatchAnswer {
+    const answer = this.#admit(data);
+    count("cluster.owner_decisions", { outcome: answer.ok ? "accepted" : "refused" });
+    return answer;
+  }
+
+  #admit(data: Uint8Array): DispatchAnswer {
     const o = this.#o;
     const d = decodeDispatch(data);
     if (!d) return { ok: false, reason: "malformed dispatch" };
@@ -79,8 +88,14 @@ export class OwnerRelay {
       ...(d.callerAccountId !== undefined ? { callerAccountId: d.callerAccountId } : {}),
       ...(d.pinnedAccountId !== undefined ? { pinnedAccountId: d.pinnedAccountId } : {}),
     });
-    if (decision.kind !== "picked")
-      return { ok: false, reason: decision.kind === "queue" ? decision.reason : decision.code };
+    if (decision.kind !== "picked") {
+      const view = o.viewOf?.(d.providerId);
+      return {
+        ok: false,
+        reason: decision.kind === "queue" ? decision.reason : decision.code,
+        ...(view !== undefined ? { snapshot: view } : {}),
+      };
+    }
     const now = o.clock.nowMs();
     const prompt = d.traits.estimatedPromptTokens;
     o.registry.addInflight(d.providerId, {

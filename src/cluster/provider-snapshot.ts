@@ -65,12 +65,15 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 /** Parses a published snapshot; undefined for anything that is not one. */
 export function decodeSnapshot(json: string): ProviderSnapshot | undefined {
-  let v: unknown;
   try {
-    v = JSON.parse(json);
+    return checkSnapshot(JSON.parse(json));
   } catch {
     return undefined;
   }
+}
+
+/** The value if it has a snapshot's shape (e.g. one carried inside an owner's refusal), else undefined. */
+export function checkSnapshot(v: unknown): ProviderSnapshot | undefined {
   if (!isObject(v) || v.v !== 1) return undefined;
   const { node, session, providerId, registration: r, state: s } = v;
   if (typeof node !== "string" || typeof session !== "string" || typeof providerId !== "string") return undefined;

@@ -22,6 +22,7 @@ import type { RouteRequest } from "../scheduler/types.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
 import type { OutputEstimator } from "../util/output-estimator.js";
+import type { FleetStatus } from "../cluster/fleet.js";
 import type { MigrationWatch } from "./migration-watch.js";
 
 /** Everything the routes read, as the composition root built it. */
@@ -47,6 +48,8 @@ export interface RouteDepsInput {
   verdictOf: (rec: ProviderView | undefined, fenceReason: string | null) => ProviderVerdict;
   /** Whether the consumer server is draining; read per request, after start-up. */
   draining: () => boolean;
+  /** This node's place in the cluster, if any (cluster/fleet.ts). */
+  fleetStatus: () => FleetStatus;
 }
 
 /** Builds the REST routes' dependencies. */
@@ -126,16 +129,31 @@ function capacityRoute({ clock, draining, fleetSnapshot }: RouteDepsInput): Rout
   };
 }
 
-function healthRoute({ clock, draining, version, registry, dispatcher, ledger }: RouteDepsInput): RouteDeps["health"] {
+function healthRoute(i: RouteDepsInput): RouteDeps["health"] {
+  const { clock, draining, version, registry, dispatcher, ledger, fleetStatus } = i;
   const startedAtMs = clock.nowMs();
-  return () => ({
-    status: draining() ? "draining" : "ok",
-    version,
-    uptime_s: Math.round((clock.nowMs() - startedAtMs) / 1000),
-    providers_connected: registry.size,
-    requests_in_flight: dispatcher.inflight,
-    ledger: ledger.status(),
-  });
+  return () => {
+    const fleet = fleetStatus();
+    return {
+      status: draining() ? "draining" : "ok",
+      version,
+      uptime_s: Math.round((clock.nowMs() - startedAtMs) / 1000),
+      // Macs whose streams are on this process (in a cluster the registry also mirrors the others' Macs).
+      providers_connected: fleet.mode === "cluster" ? fleet.owned : registry.size,
+      requests_in_flight: dispatcher.inflight,
+      ledger: ledger.status(),
+      ...(fleet.mode === "cluster"
+        ? {
+            cluster: {
+              node: fleet.node,
+              peers: fleet.peers,
+              providers_mirrored: fleet.mirrored,
+              nats_connected: fleet.connected,
+            },
+          }
+        : {}),
+    };
+  };
 }
 
 /** What /readyz answers; a probe on a schema still migrating also re-reads it (migration-watch.ts). */

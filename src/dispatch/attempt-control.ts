@@ -131,6 +131,14 @@ export class AttemptControl {
     this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
   }
 
+  /** A refused attempt (cluster mode): done, out of the in-flight load, no health outcome (the Mac did nothing). */
+  withdraw(a: Attempt, reason: string): void {
+    a.phase = "done";
+    a.timer?.();
+    this.#d.registry.removeInflight(a.providerId, this.#job.requestId);
+    this.trace.endAttempt(a.providerId, "refused", reason);
+  }
+
   /** A failed attempt: done, its failure fed to health, out of the in-flight load, its span ended. */
   fail(a: Attempt, f: Failure, nowMs: number): void {
     const { health, registry } = this.#d;

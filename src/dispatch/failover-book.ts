@@ -53,6 +53,7 @@ export class FailoverBook {
   readonly #excluded = new Set<ProviderId>();
   #count = 0;
   #capacityFailures = 0;
+  #refusals = 0;
   #lastFailure: { status: number; message: string; capacity: boolean } | undefined;
   #avoidVersion: string | undefined;
   /**
@@ -83,6 +84,18 @@ export class FailoverBook {
   add(a: Attempt): void {
     this.#count++;
     this.#attempts.set(a.providerId, a);
+  }
+
+  /**
+   * The Mac's owner refused the attempt (cluster mode): it never started, so it is forgotten (not counted, not
+   * excluded) and the request is picked again on the refreshed view. Returns the refusals so far.
+   */
+  withdraw(a: Attempt): number {
+    if (this.#attempts.get(a.providerId) === a) {
+      this.#attempts.delete(a.providerId);
+      this.#count--;
+    }
+    return ++this.#refusals;
   }
 
   /** Never pick this provider again for this request (it vanished before dispatch, or failed). */

@@ -36,6 +36,9 @@ import { RunLog } from "./run-log.js";
 import { RunSettlement } from "./run-settlement.js";
 import type { DispatchJob, DispatchResult, DispatchSink } from "./types.js";
 
+/** Owner refusals (cluster mode) one request may take before one more counts as a capacity failure. */
+export const MAX_OWNER_REFUSALS = 3;
+
 export class RequestRun {
   readonly #d: RunDeps;
   readonly #job: DispatchJob;
@@ -115,7 +118,29 @@ export class RequestRun {
       case "disconnected":
         this.#onFailure(a, providerFailure(e, this.#d.classify));
         return;
+      case "refused":
+        this.#onRefused(a, e.message);
+        return;
     }
+  }
+
+  /**
+   * The Mac's owner would not take it (cluster mode; its refusal refreshed our view of the Mac): pick again, as
+   * if this attempt had never been made. Past {@link MAX_OWNER_REFUSALS} the refusal counts as a capacity failure,
+   * so a view that keeps disagreeing with the owners cannot loop.
+   */
+  #onRefused(a: Attempt, message: string): void {
+    const refusals = this.#book.withdraw(a);
+    this.#ctl.withdraw(a, message);
+    if (refusals > MAX_OWNER_REFUSALS) {
+      const f = providerFailure({ kind: "error", statusCode: 503, reason: "capacity", message }, this.#d.classify);
+      this.#book.recordFailure(a, f);
+      this.#failOver(a, f, this.#d.clock.nowMs());
+      return;
+    }
+    this.#log.line("info", "owner refused; picking again", a, { reason: message, refusals });
+    if (this.#book.live() > 0) return;
+    void this.#launcher.launch(false);
   }
 
   #onChunk(a: Attempt, deltas: Delta[]): void {

@@ -51,7 +51,12 @@ export type ProviderEvent =
   | { kind: "complete"; finishReason: FinishReason; usage: Usage; usageRefused?: string }
   | { kind: "error"; statusCode: number; message: string; reason: ProviderErrorReason }
   /** The provider's stream ended or it was evicted while this request was in flight. */
-  | { kind: "disconnected"; message: string };
+  | { kind: "disconnected"; message: string }
+  /**
+   * Cluster mode: the coordinator that owns the Mac's stream would not take the request, on a fresher view than
+   * the one it was picked from. Not a failure of the Mac, and not an attempt: the request is picked again.
+   */
+  | { kind: "refused"; message: string };
 
 /** Which breaker bucket a request falls in: tools and vision requests fail in ways base traffic does not. */
 export type RequestShape = "base" | "tools" | "vision";

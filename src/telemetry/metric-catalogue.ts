@@ -216,6 +216,23 @@ export const metricCatalogue = {
     ["model"],
   ),
 
+  // ---- cluster (CLUSTER set) ---------------------------------------------------------------------------------
+  "cluster.forwards": c(
+    "{dispatch}",
+    "Dispatches forwarded to the coordinator that owns the Mac, by outcome: `accepted`, `refused` (the owner's fresher view said no; the next candidate is tried), `unanswered` (timeout or no responders).",
+    ["outcome"],
+  ),
+  "cluster.owner_decisions": c(
+    "{dispatch}",
+    "Forwarded dispatches this coordinator decided as a Mac's owner, by outcome (`accepted`, `refused`).",
+    ["outcome"],
+  ),
+  "cluster.nodes_expired": c("{node}", "Coordinators presumed dead (silent for CLUSTER_NODE_TIMEOUT_MS)."),
+  "cluster.providers_moved": c(
+    "{provider}",
+    "Streams closed here because the Mac registered on another coordinator since (a Mac keeps one live stream).",
+  ),
+
   // ---- ledger ----------------------------------------------------------------------------------------------
   "ledger.write_ms": d("ms", "Ledger batch commit latency."),
   "ledger.batch_size": d("{op}", "Operations per ledger batch."),

@@ -71,5 +71,17 @@ describe("two coordinators in a cluster", function () {
     assert.ok(text.length > 0, "streamed content");
     assert.ok(completionTokens > 0);
     assert.equal(mac.requestsReceived.length, 1, "the Mac on A ran it");
+    const health = (await (await fetch(`http://127.0.0.1:${b.httpPort}/health`)).json()) as {
+      providers_connected: number;
+      cluster: { node: string; peers: string[]; providers_mirrored: number; nats_connected: boolean };
+    };
+    assert.equal(health.providers_connected, 0, "no Mac is connected to B itself");
+    assert.equal(health.cluster.providers_mirrored, 1);
+    assert.equal(health.cluster.nats_connected, true);
+    assert.match(health.cluster.node, /^b-[0-9a-f]{6}$/);
+    assert.deepEqual(
+      health.cluster.peers.map((p) => p.replace(/-[0-9a-f]{6}$/, "")),
+      ["a"],
+    );
   });
 });
