@@ -127,6 +127,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     sessions: {
       connected: (rec) => fleet?.connected(rec),
       disconnected: (rec) => fleet?.disconnected(rec),
+      endRemote: (id, reason) => fleet?.endRemote(id, reason),
     },
   });
 

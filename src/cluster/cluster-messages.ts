@@ -10,6 +10,8 @@
  * - `<p>.node.<id>.events`: the Mac's events for requests this node forwarded ({@link RelayFrame}), plus the
  *   owner's keep-alive beats while a request is running.
  * - `<p>.node.<id>.cancel`, `<p>.node.<id>.load`: stop a forwarded request; load a model on a Mac.
+ * - `<p>.node.<id>.end`: end a Mac's session there ({@link EndSession}: a fence or forgotten identity decided
+ *   on another node; the decision itself is already in PostgreSQL).
  */
 import type { ProviderEvent, RequestShape, RequestTraits } from "../inference/types.js";
 
@@ -19,6 +21,7 @@ export interface ClusterSubjects {
   events(node: string): string;
   cancel(node: string): string;
   load(node: string): string;
+  end(node: string): string;
 }
 
 /** Subject-safe tokens only: a prefix or node id with a dot or wildcard would address other subjects. */
@@ -36,6 +39,7 @@ export function clusterSubjects(prefix: string): ClusterSubjects {
     events: (n) => `${prefix}.node.${n}.events`,
     cancel: (n) => `${prefix}.node.${n}.cancel`,
     load: (n) => `${prefix}.node.${n}.load`,
+    end: (n) => `${prefix}.node.${n}.end`,
   };
 }
 
@@ -78,6 +82,16 @@ export interface ForwardedCancel {
   requestId: string;
   providerId: string;
   reason: string;
+}
+
+export interface EndSession {
+  providerId: string;
+  reason: string;
+}
+
+export function decodeEnd(data: Uint8Array): EndSession | undefined {
+  const o = parseObject(data);
+  return o && isString(o.providerId) && isString(o.reason) ? (o as unknown as EndSession) : undefined;
 }
 
 export interface ForwardedLoad {

@@ -26,6 +26,8 @@ export interface Fleet extends ProviderDirectory {
   connected(rec: ProviderRecord): void;
   /** A Mac's session here ended. */
   disconnected(rec: ProviderRecord): void;
+  /** Asks the coordinator that owns this Mac's stream to end it (a fence or a forgotten identity decided here). */
+  endRemote(providerId: string, reason: string): void;
   status(): FleetStatus;
   /** Stops taking forwarded work and leaves the cluster (its Macs' entries are withdrawn). */
   close(): Promise<void>;
@@ -37,6 +39,7 @@ export function inProcessFleet(local: ProviderDirectory): Fleet {
     channel: (id) => local.channel(id),
     connected: () => {},
     disconnected: () => {},
+    endRemote: () => {},
     status: () => ({ mode: "single" }),
     close: async () => {},
   };

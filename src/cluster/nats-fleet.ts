@@ -28,7 +28,16 @@ import type { PickResult, RouteRequest } from "../scheduler/types.js";
 import { count } from "../telemetry/metrics.js";
 import type { Clock } from "../util/clock.js";
 import type { Logger } from "../util/logger.js";
-import { clusterSubjects, decodeBeat, decodeRelay, encode, isSubjectToken, type NodeBeat } from "./cluster-messages.js";
+import {
+  clusterSubjects,
+  decodeBeat,
+  decodeEnd,
+  decodeRelay,
+  encode,
+  isSubjectToken,
+  type EndSession,
+  type NodeBeat,
+} from "./cluster-messages.js";
 import type { ClusterTransport } from "./cluster-transport.js";
 import type { Fleet, FleetStatus } from "./fleet.js";
 import { Forwarder } from "./forwarder.js";
@@ -182,6 +191,7 @@ class NatsFleet implements Fleet {
     });
     nc.subscribe(s.cancel(this.#node), { callback: (_e, m) => this.#relay.cancel(m.data) });
     nc.subscribe(s.load(this.#node), { callback: (_e, m) => this.#relay.load(m.data) });
+    nc.subscribe(s.end(this.#node), { callback: (_e, m) => this.#onEnd(decodeEnd(m.data)) });
     nc.subscribe(s.events(this.#node), {
       callback: (_e, m) => {
         const frames = decodeRelay(m.data);
@@ -225,6 +235,25 @@ class NatsFleet implements Fleet {
     if (!o) return;
     this.#owned.delete(rec.id);
     void this.#withdraw(rec.id, o).catch(() => {});
+  }
+
+  endRemote(providerId: string, reason: string): void {
+    const m = this.#mirrors.get(providerId);
+    if (!m) return;
+    const end: EndSession = { providerId, reason };
+    if (!this.#nc.isClosed()) this.#nc.publish(this.#subjects.end(m.node), encode(end));
+  }
+
+  #onEnd(e: EndSession | undefined): void {
+    const o = e && this.#owned.get(e.providerId);
+    if (!e || !o) return;
+    this.#o.log.warn("provider session ended at another coordinator's request", {
+      node: this.#node,
+      provider_id: e.providerId,
+      serial: o.serial,
+      reason: e.reason,
+    });
+    this.#o.local.disconnectSerial(o.serial, e.reason);
   }
 
   status(): FleetStatus {

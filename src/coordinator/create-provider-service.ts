@@ -25,6 +25,8 @@ export interface ProviderSideDeps {
   sessions?: {
     connected(rec: ProviderRecord): void;
     disconnected(rec: ProviderRecord): void;
+    /** End a Mac's session that lives on another coordinator. */
+    endRemote(providerId: string, reason: string): void;
   };
 }
 
@@ -53,6 +55,7 @@ export function createProviderService(config: Config, deps: ProviderSideDeps): P
       health.forgetProvider(rec.id);
       deps.sessions?.disconnected(rec);
     },
+    onRemoteSession: (providerId, reason) => deps.sessions?.endRemote(providerId, reason),
     onLoadStatus: (rec, model, ok, error) => {
       if (!ok) {
         health.recordLoadRefusal(rec.id, model, clock.nowMs());

@@ -37,6 +37,11 @@ export interface ProviderServiceOptions {
   onConnected?(rec: ProviderRecord): void;
   /** Called after a provider's session is gone and it left the registry. */
   onDisconnected?(rec: ProviderRecord, reason: string): void;
+  /**
+   * A session was to be ended (fence, forgotten identity) but the Mac's stream is on another coordinator (cluster
+   * mode: the registry only mirrors it here). The cluster tells the owner to end it.
+   */
+  onRemoteSession?(providerId: string, reason: string): void;
   /** A LoadModel outcome. */
   onLoadStatus?(rec: ProviderRecord, model: string, ok: boolean, error: string): void;
   logger?: Logger;

@@ -206,7 +206,8 @@ export class ProviderService implements ProviderDirectory {
       account_id: session?.identity?.accountId,
       reason,
     });
-    session?.close(`fenced: ${reason}`, { code: PERMISSION_DENIED, details: `fenced: ${reason}` });
+    if (session) session.close(`fenced: ${reason}`, { code: PERMISSION_DENIED, details: `fenced: ${reason}` });
+    else if (this.#o.registry.get(providerId)) this.#o.onRemoteSession?.(providerId, `fenced: ${reason}`);
   }
 
   /** Ends every live session that registered with this provider token (call after revoking it). */
@@ -229,7 +230,8 @@ export class ProviderService implements ProviderDirectory {
   disconnectSerial(serial: string, reason: string): boolean {
     const rec = this.#o.registry.bySerial(serial);
     const session = rec && this.#sessions.get(rec.id);
-    session?.close(reason, { code: UNAVAILABLE, details: reason });
+    if (session) session.close(reason, { code: UNAVAILABLE, details: reason });
+    else if (rec) this.#o.onRemoteSession?.(rec.id, reason);
     return session !== undefined;
   }
 

@@ -84,4 +84,15 @@ describe("two coordinators in a cluster", function () {
       ["a"],
     );
   });
+
+  it("a fence decided on B ends the Mac's session on A, and the fenced Mac stays out of the fleet", async () => {
+    const mac = a.macs[0]!;
+    const mirror = b.registry.bySerial(mac.serial)!;
+    await b.providers.fence(mirror.id, "test: fenced on the other node");
+    await eventually(async () => a.coordinator.registry.bySerial(mac.serial) === undefined, 10_000, "A ended it");
+    await eventually(async () => b.registry.bySerial(mac.serial) === undefined, 10_000, "B's mirror is gone");
+    // The Mac retries and is refused by its identity's fence (in PostgreSQL, whichever node it reaches).
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(a.coordinator.registry.bySerial(mac.serial), undefined);
+  });
 });
