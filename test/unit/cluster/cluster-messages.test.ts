@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import {
+  bytesOf,
+  clusterSubjects,
+  decodeAnswer,
+  decodeBeat,
+  decodeCancel,
+  decodeDispatch,
+  decodeLoad,
+  decodeRelay,
+  encode,
+  encodeRelay,
+  isSubjectToken,
+  textOf,
+} from "../../../src/cluster/cluster-messages.js";
+
+const json = (v: unknown) => bytesOf(JSON.stringify(v));
+
+describe("cluster messages", () => {
+  it("names every subject under the prefix", () => {
+    const s = clusterSubjects("fleet");
+    assert.equal(s.nodes, "fleet.nodes");
+    assert.equal(s.dispatch("n1"), "fleet.node.n1.dispatch");
+    assert.equal(s.events("n1"), "fleet.node.n1.events");
+    assert.equal(s.cancel("n1"), "fleet.node.n1.cancel");
+    assert.equal(s.load("n1"), "fleet.node.n1.load");
+  });
+
+  const tokens: [string, boolean][] = [
+    ["a", true],
+    ["node_1-B", true],
+    ["x".repeat(64), true],
+    ["x".repeat(65), false],
+    ["", false],
+    ["a.b", false],
+    ["*", false],
+    [">", false],
+    ["a b", false],
+    ["nodé", false],
+  ];
+  for (const [s, ok] of tokens)
+    it(`isSubjectToken(${JSON.stringify(s.length > 10 ? `${s.slice(0, 3)}…(${s.length})` : s)}) is ${ok}`, () => {
+      assert.equal(isSubjectToken(s), ok);
+    });
+
+  it("refuses a prefix that is not a subject token", () => {
+    for (const p of ["", "a.b", "fleet.*", "x".repeat(65)]) assert.throws(() => clusterSubjects(p), /cluster prefix/);
+  });
+
+  const traits = { maxTokens: 100, estimatedPromptTokens: 10, hasTools: false, requiresVision: false, stream: true };
+  const dispatch = {
+    requestId: "r1",
+    providerId: "p1",
+    model: "m",
+    body: "{}",
+    traits,
+    shape: "base",
+    from: "n2",
+    notAfterMs: 123,
+  };
+
+  // Each decoder: valid shape, then malformed JSON, non-objects and one object per missing or mistyped field.
+  const decoders: {
+    name: string;
+    decode: (d: Uint8Array) => unknown;
+    valid: Record<string, unknown>;
+    expected?: unknown;
+    required: string[];
+  }[] = [
+    { name: "decodeBeat", decode: decodeBeat, valid: { node: "n1", providers: 3 }, required: ["node", "providers"] },
+    {
+      name: "decodeDispatch",
+      decode: decodeDispatch,
+      valid: dispatch,
+      required: ["requestId", "providerId", "model", "body", "traits", "shape", "from", "notAfterMs"],
+    },
+    {
+      name: "decodeCancel",
+      decode: decodeCancel,
+      valid: { requestId: "r1", providerId: "p1", reason: "gone" },
+      required: ["requestId", "providerId", "reason"],
+    },
+    {
+      name: "decodeLoad",
+      decode: decodeLoad,
+      valid: { providerId: "p1", model: "m" },
+      required: ["providerId", "model"],
+    },
+    { name: "decodeAnswer", decode: decodeAnswer, valid: { ok: true }, required: ["ok"] },
+    {
+      name: "decodeRelay",
+      decode: decodeRelay,
+      valid: { frames: [{ requestId: "r1", providerId: "p1", event: { kind: "accepted" } }] },
+      expected: [{ requestId: "r1", providerId: "p1", event: { kind: "accepted" } }],
+      required: ["frames"],
+    },
+  ];
+  const notObjects = ["{", "", "null", "42", '"text"', "[]", '[{"node":"n1","providers":3}]', "true"];
+  for (const d of decoders) {
+    it(`${d.name} accepts the valid shape`, () => {
+      assert.deepEqual(d.decode(json(d.valid)), d.expected ?? d.valid);
+    });
+    it(`${d.name} rejects malformed JSON and non-objects`, () => {
+      for (const text of notObjects) assert.equal(d.decode(bytesOf(text)), undefined, text);
+      assert.equal(d.decode(new Uint8Array([0xff, 0xfe, 0x00])), undefined, "not UTF-8 JSON");
+    });
+    it(`${d.name} rejects a missing or mistyped field`, () => {
+      for (const f of d.required) {
+        const { [f]: _gone, ...missing } = d.valid;
+        assert.equal(d.decode(json(missing)), undefined, `missing ${f}`);
+        assert.equal(d.decode(json({ ...d.valid, [f]: f === "traits" ? null : {} })), undefined, `mistyped ${f}`);
+      }
+    });
+  }
+
+  it("decodeDispatch rejects traits that are not an object", () => {
+    assert.equal(decodeDispatch(json({ ...dispatch, traits: "x" })), undefined);
+  });
+
+  it("decodeAnswer gives a refusal a reason, a default one when absent", () => {
+    assert.deepEqual(decodeAnswer(json({ ok: false, reason: "expired" })), { ok: false, reason: "expired" });
+    assert.deepEqual(decodeAnswer(json({ ok: false })), { ok: false, reason: "refused" });
+    assert.deepEqual(decodeAnswer(json({ ok: false, reason: 7 })), { ok: false, reason: "refused" });
+    assert.deepEqual(decodeAnswer(json({ ok: true, reason: "ignored" })), { ok: true });
+  });
+
+  it("decodeRelay keeps the well-formed frames and drops the others", () => {
+    const good = { requestId: "r1", providerId: "p1" };
+    const frames = decodeRelay(json({ frames: [good, null, 3, "x", { requestId: "r2" }, { providerId: "p1" }] }));
+    assert.deepEqual(frames, [good]);
+  });
+
+  it("round-trips relay frames and text", () => {
+    const frames = [
+      { requestId: "r1", providerId: "p1", event: { kind: "chunk" as const, deltas: [] } },
+      { requestId: "r2", providerId: "p2" },
+    ];
+    assert.deepEqual(decodeRelay(encodeRelay(frames)), frames);
+    assert.equal(textOf(encode({ a: "é" })), '{"a":"é"}');
+  });
+});
