@@ -123,6 +123,25 @@ export function decodeBeat(data: Uint8Array): NodeBeat | undefined {
   return o && isString(o.node) && typeof o.providers === "number" ? (o as unknown as NodeBeat) : undefined;
 }
 
+const SHAPES: ReadonlySet<string> = new Set<RequestShape>(["base", "tools", "vision"]);
+
+/** The owner counts a forwarded request from its traits: a missing number would put NaN in its accounting. */
+function isTraits(v: unknown): v is RequestTraits {
+  if (typeof v !== "object" || v === null) return false;
+  const t = v as Record<string, unknown>;
+  return (
+    Number.isFinite(t.maxTokens) &&
+    Number.isFinite(t.estimatedPromptTokens) &&
+    typeof t.hasTools === "boolean" &&
+    typeof t.requiresVision === "boolean" &&
+    typeof t.stream === "boolean"
+  );
+}
+
+const isOptionalString = (v: unknown) => v === undefined || isString(v);
+const isHeaders = (v: unknown) =>
+  v === undefined || (typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every(isString));
+
 export function decodeDispatch(data: Uint8Array): ForwardedDispatch | undefined {
   const o = parseObject(data);
   if (!o) return undefined;
@@ -133,9 +152,12 @@ export function decodeDispatch(data: Uint8Array): ForwardedDispatch | undefined 
     isString(o.body) &&
     isString(o.from) &&
     typeof o.notAfterMs === "number" &&
-    typeof o.traits === "object" &&
-    o.traits !== null &&
-    isString(o.shape);
+    isTraits(o.traits) &&
+    isString(o.shape) &&
+    SHAPES.has(o.shape) &&
+    isOptionalString(o.callerAccountId) &&
+    isOptionalString(o.pinnedAccountId) &&
+    isHeaders(o.traceContext);
   return ok ? (o as unknown as ForwardedDispatch) : undefined;
 }
 

@@ -117,6 +117,32 @@ describe("cluster messages", () => {
     assert.equal(decodeDispatch(json({ ...dispatch, traits: "x" })), undefined);
   });
 
+  // The owner counts the forwarded request from its traits: a missing number would put NaN in its accounting.
+  it("decodeDispatch rejects traits with a missing or mistyped field", () => {
+    for (const f of Object.keys(traits)) {
+      const { [f as keyof typeof traits]: _gone, ...missing } = traits;
+      assert.equal(decodeDispatch(json({ ...dispatch, traits: missing })), undefined, `missing traits.${f}`);
+      assert.equal(decodeDispatch(json({ ...dispatch, traits: { ...traits, [f]: "1" } })), undefined, `mistyped ${f}`);
+    }
+  });
+
+  it("decodeDispatch accepts the three request shapes and nothing else", () => {
+    for (const shape of ["base", "tools", "vision"]) assert.ok(decodeDispatch(json({ ...dispatch, shape })), shape);
+    for (const shape of ["", "other", "BASE"]) assert.equal(decodeDispatch(json({ ...dispatch, shape })), undefined);
+  });
+
+  it("decodeDispatch rejects optional fields of the wrong type", () => {
+    for (const extra of [
+      { callerAccountId: 1 },
+      { pinnedAccountId: null },
+      { traceContext: "00-x" },
+      { traceContext: { traceparent: 1 } },
+    ])
+      assert.equal(decodeDispatch(json({ ...dispatch, ...extra })), undefined, JSON.stringify(extra));
+    const full = { ...dispatch, callerAccountId: "a", pinnedAccountId: "b", traceContext: { traceparent: "00-x" } };
+    assert.deepEqual(decodeDispatch(json(full)), full);
+  });
+
   it("decodeAnswer gives a refusal a reason, a default one when absent", () => {
     assert.deepEqual(decodeAnswer(json({ ok: false, reason: "expired" })), { ok: false, reason: "expired" });
     assert.deepEqual(decodeAnswer(json({ ok: false })), { ok: false, reason: "refused" });

@@ -131,6 +131,12 @@ describe("OwnerRelay", () => {
       assert.equal(inflightOf().length, c.ok ? 1 : 0);
     });
 
+  it("refuses a dispatch whose traits lack the prompt estimate instead of counting NaN tokens", () => {
+    const { estimatedPromptTokens: _p, ...partial } = traits;
+    assert.deepEqual(relay.dispatch(forwarded("r1", { traits: partial })), { ok: false, reason: "malformed dispatch" });
+    assert.equal(inflightOf().length, 0);
+  });
+
   it("refuses a Mac it does not hold: unknown, mirrored from another owner, or not in the registry", () => {
     registry.mirror("p3", registration("C"), { ...heartbeat([]), pool: undefined, inflight: [], pendingLoads: [] }, 0);
     channels.set("p4", new FakeChannel("p4"));
