@@ -62,6 +62,31 @@ export function snapshotFingerprint(rec: ProviderRecord): string {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+const isNumber = (v: unknown) => Number.isFinite(v);
+const isString = (v: unknown) => typeof v === "string";
+
+const SLOT_NUMBERS = [
+  "numRunning",
+  "numWaiting",
+  "maxConcurrency",
+  "tokenBudgetUsed",
+  "tokenBudgetMax",
+  "kvBytesPerToken",
+  "observedDecodeTps",
+  "observedPrefillTps",
+  "modelLoadTimeMs",
+] as const;
+const INFLIGHT_NUMBERS = ["reservedTokens", "usedTokens", "remainingOutputTokens", "startedAtMs"] as const;
+
+/** Slots and in-flight entries go into the registry and the scheduler's arithmetic as they are: no NaN. */
+const isSlot = (v: unknown) =>
+  isObject(v) && isString(v.model) && isString(v.state) && SLOT_NUMBERS.every((k) => isNumber(v[k]));
+const isInflight = (v: unknown) =>
+  isObject(v) &&
+  isString(v.requestId) &&
+  isString(v.model) &&
+  typeof v.seenByProvider === "boolean" &&
+  INFLIGHT_NUMBERS.every((k) => isNumber(v[k]));
 
 /** Parses a published snapshot; undefined for anything that is not one. */
 export function decodeSnapshot(json: string): ProviderSnapshot | undefined {
@@ -83,5 +108,7 @@ export function checkSnapshot(v: unknown): ProviderSnapshot | undefined {
   if (!isObject(s) || !Array.isArray(s.slots) || !Array.isArray(s.inflight) || !Array.isArray(s.pendingLoads))
     return undefined;
   if (!Array.isArray(s.warmModels) || typeof s.status !== "string") return undefined;
+  if (!s.slots.every(isSlot) || !s.inflight.every(isInflight)) return undefined;
+  if (!s.warmModels.every(isString) || !s.pendingLoads.every(isString)) return undefined;
   return v as unknown as ProviderSnapshot;
 }

@@ -119,6 +119,23 @@ describe("provider snapshot", () => {
     { name: "pendingLoads not a list", edit: (s) => ({ ...s, state: { ...s.state, pendingLoads: "m" } }) },
     { name: "warmModels not a list", edit: (s) => ({ ...s, state: { ...s.state, warmModels: undefined } }) },
     { name: "no status", edit: (s) => ({ ...s, state: { ...s.state, status: 0 } }) },
+    // Entries reach the registry's accounting and the scheduler's arithmetic as they are.
+    {
+      name: "an in-flight entry without a request id",
+      edit: (s) => ({ ...s, state: { ...s.state, inflight: [{ ...s.state.inflight[0], requestId: undefined }] } }),
+    },
+    {
+      name: "an in-flight entry with a mistyped reservation",
+      edit: (s) => ({ ...s, state: { ...s.state, inflight: [{ ...s.state.inflight[0], reservedTokens: "1000" }] } }),
+    },
+    { name: "an in-flight entry that is not an object", edit: (s) => ({ ...s, state: { ...s.state, inflight: [7] } }) },
+    {
+      name: "a slot without its token budget",
+      edit: (s) => ({ ...s, state: { ...s.state, slots: [{ ...s.state.slots[0], tokenBudgetMax: undefined }] } }),
+    },
+    { name: "a slot that is not an object", edit: (s) => ({ ...s, state: { ...s.state, slots: [null] } }) },
+    { name: "a pending load that is not a name", edit: (s) => ({ ...s, state: { ...s.state, pendingLoads: [1] } }) },
+    { name: "a warm model that is not a name", edit: (s) => ({ ...s, state: { ...s.state, warmModels: [{}] } }) },
   ];
   it("decodes the valid shape", () => {
     assert.ok(decodeSnapshot(JSON.stringify(valid())));
