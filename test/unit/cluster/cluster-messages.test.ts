@@ -148,6 +148,12 @@ describe("cluster messages", () => {
     assert.deepEqual(decodeAnswer(json({ ok: false })), { ok: false, reason: "refused" });
     assert.deepEqual(decodeAnswer(json({ ok: false, reason: 7 })), { ok: false, reason: "refused" });
     assert.deepEqual(decodeAnswer(json({ ok: true, reason: "ignored" })), { ok: true });
+    assert.deepEqual(decodeAnswer(json({ ok: false, reason: "loading", snapshot: { v: 1 } })), {
+      ok: false,
+      reason: "loading",
+      snapshot: { v: 1 },
+    });
+    assert.deepEqual(decodeAnswer(json({ ok: true, snapshot: { v: 1 } })), { ok: true }, "only a refusal carries one");
   });
 
   it("decodeRelay keeps the well-formed frames and drops the others", () => {

@@ -31,7 +31,9 @@ describe("Forwarder", () => {
   let clock: FakeClock;
   let transport: FakeTransport;
   let fwd: Forwarder;
+  let views: [string, unknown][];
   beforeEach(() => {
+    views = [];
     clock = new FakeClock();
     transport = new FakeTransport();
     fwd = new Forwarder({
@@ -43,6 +45,7 @@ describe("Forwarder", () => {
       dispatchTimeoutMs: DISPATCH_TIMEOUT_MS,
       silenceMs: SILENCE_MS,
       log: silentLogger,
+      onOwnerView: (node, snapshot) => views.push([node, snapshot]),
     });
   });
 
@@ -116,25 +119,59 @@ describe("Forwarder", () => {
     assert.deepEqual(b.events, [chunk("to p2")]);
   });
 
-  const refusals: { name: string; answer: object; reason: string }[] = [
-    { name: "a refusal", answer: { ok: false, reason: "all_busy" }, reason: "all_busy" },
-    { name: "an unreadable answer", answer: { nope: 1 }, reason: "unreadable answer" },
+  const answers: {
+    name: string;
+    answer: object;
+    kind: ProviderEvent["kind"];
+    message: RegExp;
+    views: [string, unknown][];
+  }[] = [
+    {
+      name: "a refusal",
+      answer: { ok: false, reason: "all_busy" },
+      kind: "refused",
+      message: /owner owner refused: all_busy/,
+      views: [],
+    },
+    {
+      name: "a refusal with the owner's view",
+      answer: { ok: false, reason: "loading", snapshot: { v: 1, node: "owner" } },
+      kind: "refused",
+      message: /refused: loading/,
+      views: [["owner", { v: 1, node: "owner" }]],
+    },
+    {
+      name: "a refusal without a reason",
+      answer: { ok: false },
+      kind: "refused",
+      message: /refused: refused/,
+      views: [],
+    },
+    { name: "an unreadable answer", answer: { nope: 1 }, kind: "disconnected", message: /unreadabl/, views: [] },
   ];
-  for (const c of refusals)
-    it(`turns ${c.name} into one capacity-shaped 503 error`, async () => {
+  for (const c of answers)
+    it(`turns ${c.name} into one ${c.kind} event and hands on the owner's view`, async () => {
       const { events } = start("r1");
       transport.requests[0]?.answer(c.answer);
       await settle();
-      assert.equal(events.length, 1);
-      const e = events[0];
-      assert.equal(e?.kind, "error");
-      assert.ok(e?.kind === "error");
-      assert.equal(e.statusCode, 503);
-      assert.equal(e.reason, "capacity");
-      assert.match(e.message, new RegExp(c.reason));
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        [c.kind],
+      );
+      assert.match((events[0] as { message: string }).message, c.message);
+      assert.deepEqual(views, c.views);
       assert.equal(fwd.pending, 0);
-      assert.deepEqual(transport.published, [], "a refused request is not running there: no cancel");
+      assert.deepEqual(transport.published, [], "nothing runs there: no cancel");
     });
+
+  it("ignores a refusal relayed as an event: a refusal comes only as the dispatch's answer", async () => {
+    const { events } = start("r1");
+    transport.requests[0]?.answer({ ok: true });
+    await settle();
+    fwd.receive([{ requestId: "r1", providerId: "p1", event: { kind: "refused", message: "x" } }]);
+    assert.equal(events.length, 0);
+    assert.equal(fwd.pending, 1);
+  });
 
   for (const failure of ["TIMEOUT", "503 no responders"])
     it(`cancels at the owner and disconnects when the dispatch request fails (${failure})`, async () => {

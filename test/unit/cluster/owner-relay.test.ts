@@ -79,6 +79,7 @@ describe("OwnerRelay", () => {
   let routed: [string, RouteRequest][];
   let relay: OwnerRelay;
   let p1: FakeChannel;
+  let view: unknown;
 
   beforeEach(() => {
     clock = new FakeClock();
@@ -94,6 +95,7 @@ describe("OwnerRelay", () => {
     ]);
     decision = picked();
     routed = [];
+    view = undefined;
     relay = new OwnerRelay({
       subjects,
       transport,
@@ -105,6 +107,7 @@ describe("OwnerRelay", () => {
       },
       clock,
       wallNowMs: () => wallMs,
+      viewOf: (id) => (view === undefined ? undefined : { id, view }),
     });
   });
 
@@ -158,6 +161,21 @@ describe("OwnerRelay", () => {
       assert.equal(p1.dispatched.length, 0);
       assert.equal(relay.running, 0);
     });
+
+  it("sends its view of the Mac with a refusal of the owner check, and only then", () => {
+    view = "current";
+    decision = { kind: "queue", reason: "all_busy", retryAfterMs: 1000 };
+    assert.deepEqual(relay.dispatch(forwarded("r1")), {
+      ok: false,
+      reason: "all_busy",
+      snapshot: { id: "p1", view: "current" },
+    });
+    wallMs = WALL_MS + 1;
+    assert.deepEqual(relay.dispatch(forwarded("r1")), { ok: false, reason: "expired" });
+    wallMs = WALL_MS;
+    decision = picked();
+    assert.deepEqual(relay.dispatch(forwarded("r1")), { ok: true });
+  });
 
   it("asks the owner check with the forwarded request's constraints", () => {
     relay.dispatch(forwarded("r1", { shape: "tools", callerAccountId: "c", pinnedAccountId: "acct" }));

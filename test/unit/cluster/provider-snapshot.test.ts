@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { decodeSnapshot, snapshotFingerprint, snapshotOf } from "../../../src/cluster/provider-snapshot.js";
+import {
+  checkSnapshot,
+  decodeSnapshot,
+  snapshotFingerprint,
+  snapshotOf,
+} from "../../../src/cluster/provider-snapshot.js";
 import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
 import { MODEL, heartbeat, inflight, mirroredState, registration, slot } from "../registry/fixtures.js";
 
@@ -144,6 +149,13 @@ describe("provider snapshot", () => {
     it(`rejects a snapshot with ${b.name}`, () => {
       assert.equal(decodeSnapshot(JSON.stringify(b.edit(valid()))), undefined);
     });
+  it("checks a snapshot carried as a value (inside an owner's refusal) the same way", () => {
+    const v = valid();
+    assert.equal(checkSnapshot(v), v);
+    for (const b of bad) assert.equal(checkSnapshot(b.edit(valid())), undefined, b.name);
+    assert.equal(checkSnapshot(JSON.stringify(v)), undefined, "text is not a snapshot value");
+  });
+
   it("rejects text that is not JSON", () => {
     for (const t of ["", "{", "not json", '{"v":1']) assert.equal(decodeSnapshot(t), undefined, t);
   });
