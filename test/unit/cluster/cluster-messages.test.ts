@@ -6,6 +6,7 @@ import {
   decodeBeat,
   decodeCancel,
   decodeDispatch,
+  decodeEnd,
   decodeLoad,
   decodeRelay,
   encode,
@@ -24,6 +25,7 @@ describe("cluster messages", () => {
     assert.equal(s.events("n1"), "fleet.node.n1.events");
     assert.equal(s.cancel("n1"), "fleet.node.n1.cancel");
     assert.equal(s.load("n1"), "fleet.node.n1.load");
+    assert.equal(s.end("n1"), "fleet.node.n1.end");
   });
 
   const tokens: [string, boolean][] = [
@@ -85,6 +87,12 @@ describe("cluster messages", () => {
       decode: decodeLoad,
       valid: { providerId: "p1", model: "m" },
       required: ["providerId", "model"],
+    },
+    {
+      name: "decodeEnd",
+      decode: decodeEnd,
+      valid: { providerId: "p1", reason: "fenced" },
+      required: ["providerId", "reason"],
     },
     { name: "decodeAnswer", decode: decodeAnswer, valid: { ok: true }, required: ["ok"] },
     {
