@@ -143,6 +143,8 @@ export class Forwarder {
           return;
         }
         if (!answer) {
+          // Whatever it decided, nobody will consume it here.
+          this.#sendCancel(p, "unreadable answer");
           this.#deliver(p, { kind: "disconnected", message: `coordinator ${node} answered unreadably` });
           return;
         }

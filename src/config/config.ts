@@ -204,6 +204,11 @@ function checkCluster(c: Config): void {
     throw new ConfigError(
       `CLUSTER_NODE_TIMEOUT_MS (${c.clusterNodeTimeoutMs}) must be >= 2 x CLUSTER_HEARTBEAT_MS (${c.clusterHeartbeatMs})`,
     );
+  // The owner must have had its chance to answer before a forward is given up for silence.
+  if (c.clusterSilenceMs <= c.clusterDispatchTimeoutMs)
+    throw new ConfigError(
+      `CLUSTER_SILENCE_MS (${c.clusterSilenceMs}) must be > CLUSTER_DISPATCH_TIMEOUT_MS (${c.clusterDispatchTimeoutMs})`,
+    );
   if (c.clusterSilenceMs < 2 * c.clusterHeartbeatMs)
     throw new ConfigError(
       `CLUSTER_SILENCE_MS (${c.clusterSilenceMs}) must be >= 2 x CLUSTER_HEARTBEAT_MS (${c.clusterHeartbeatMs})`,

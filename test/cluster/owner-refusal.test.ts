@@ -29,6 +29,7 @@ describe("an owner refusing forwarded work", function () {
     clusterHeartbeatMs: 200,
     clusterNodeTimeoutMs: 1_000,
     clusterSilenceMs: 1_000,
+    clusterDispatchTimeoutMs: 500,
   };
 
   before(async () => {

@@ -28,6 +28,7 @@ describe("two coordinators in a cluster", function () {
     clusterNodeTimeoutMs: 1_000,
     clusterSnapshotMs: 50,
     clusterSilenceMs: 1_000,
+    clusterDispatchTimeoutMs: 500,
   };
 
   before(async () => {

@@ -119,6 +119,11 @@ describe("loadConfig", () => {
     ],
     [{ CLUSTER_SNAPSHOT_MS: "0" }, [], /CLUSTER_SNAPSHOT_MS must be >= 1/],
     [
+      { CLUSTER_SILENCE_MS: "2000", CLUSTER_DISPATCH_TIMEOUT_MS: "2000" },
+      [],
+      /CLUSTER_SILENCE_MS \(2000\) must be > CLUSTER_DISPATCH_TIMEOUT_MS \(2000\)/,
+    ],
+    [
       { HTTP_HEADERS_TIMEOUT_MS: "30000", HTTP_REQUEST_TIMEOUT_MS: "20000" },
       [],
       /HTTP_HEADERS_TIMEOUT_MS \(30000\) must be <= HTTP_REQUEST_TIMEOUT_MS/,
@@ -133,12 +138,13 @@ describe("loadConfig", () => {
     });
   }
 
-  it("accepts cluster clocks at their bound (node timeout and silence exactly two heartbeats)", () => {
+  it("accepts cluster clocks at their bounds (node timeout and silence two heartbeats, silence just past the dispatch timeout)", () => {
     const c = loadConfig({
       CLUSTER: "nats://127.0.0.1:4222",
       CLUSTER_HEARTBEAT_MS: "500",
       CLUSTER_NODE_TIMEOUT_MS: "1000",
       CLUSTER_SILENCE_MS: "1000",
+      CLUSTER_DISPATCH_TIMEOUT_MS: "999",
     });
     assert.equal(c.cluster, "nats://127.0.0.1:4222");
     assert.equal(c.clusterNodeTimeoutMs, 1000);
