@@ -113,7 +113,7 @@ describe("loadConfig", () => {
       /CLUSTER_NODE_TIMEOUT_MS \(1999\) must be >= 2 x CLUSTER_HEARTBEAT_MS \(1000\)/,
     ],
     [
-      { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_SILENCE_MS: "1999" },
+      { CLUSTER_HEARTBEAT_MS: "1000", CLUSTER_SILENCE_MS: "1999", CLUSTER_DISPATCH_TIMEOUT_MS: "500" },
       [],
       /CLUSTER_SILENCE_MS \(1999\) must be >= 2 x CLUSTER_HEARTBEAT_MS \(1000\)/,
     ],
