@@ -28,13 +28,15 @@ const byModel = (r: SimulationReport, model: string): ModelReport | undefined =>
 
 /**
  * The bound targets on `model` (gemma: the model the report saw stall) and the spread on every model, plus
- * issue 4's standing targets against the worst-case policy.
+ * issue 4's standing targets against the worst-case policy when `againstWorstCase` (they were set on the
+ * report's scenario, where that policy stalls; on others it need not be a weak baseline).
  */
 export function checkBoundTargets(
   ours: SimulationReport,
   worstCase: SimulationReport,
   bound: SimulationReport,
   model = "gemma-4-26b",
+  againstWorstCase = true,
 ): TargetCheck[] {
   const out: TargetCheck[] = [];
   const m = byModel(ours, model);
@@ -60,7 +62,15 @@ export function checkBoundTargets(
       met: x.spread <= BOUND_TARGETS.maxSpread,
     });
   }
-  out.push(...checkTargets(ours, worstCase, model));
+  if (againstWorstCase) out.push(...checkTargets(ours, worstCase, model));
+  else {
+    const refused = ours.models.reduce((n, x) => n + x.refusedWhileIdle, 0);
+    out.push({
+      name: "zero refusals while a capable Mac was idle (every model)",
+      measured: `${refused}`,
+      met: refused === 0,
+    });
+  }
   return out;
 }
 
