@@ -168,6 +168,14 @@ export class SimProvider {
     return n;
   }
 
+  /** Tokens each admitted request still has to generate (true lengths: the clairvoyant bound's knowledge). */
+  remainingOutputs(): { model: string; tokens: number }[] {
+    const out: { model: string; tokens: number }[] = [];
+    for (const s of this.slots.values())
+      for (const j of [...s.running, ...s.waiting]) out.push({ model: s.model, tokens: j.outputTokens - j.generated });
+    return out;
+  }
+
   /** Models with requests admitted now. */
   busyModels(): string[] {
     return [...this.slots.values()].filter((s) => s.running.length > 0).map((s) => s.model);

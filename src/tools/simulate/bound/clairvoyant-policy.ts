@@ -8,12 +8,15 @@
  * evicted model had been idle for the load's duration, and no more loads overlap than the fleet runs in parallel
  * ({@link ClairvoyantOptions.parallelLoads}). Otherwise a cold Mac costs its real load time.
  *
- * Per request, greedily: among the capable Macs, those on which the request meets the service level (predicted
- * first token ≤ 10 s, and every stream on the Mac, this one included, still decodes ≥ 20 tok/s) — the one with
- * the earliest first token (ties: fewer streams, then id). When none meets it: the earliest first token among
- * the Macs that keep the decode floor, else the earliest overall. It never queues at the coordinator and never
- * refuses while a Mac can hold the model. A greedy choice with perfect information is an estimate of the limit,
- * not a proven optimum: it can be beaten in principle (e.g. by holding a fast Mac back for a later long prompt).
+ * Per request, greedily: the Macs on which the request meets the service level (predicted first token ≤ 10 s,
+ * and every stream on the Mac, this one included, still decodes ≥ 20 tok/s) come first, then those that keep
+ * the decode floor only, then the rest; within a rank, the least marginal cost — the request's own completion
+ * (first token + its true output at the Mac's per-stream rate with it added) plus the time it adds to the
+ * Mac's other requests over the tokens they share (ties: fewer streams, then id). It never queues at the
+ * coordinator and never refuses while a Mac can hold the model. A greedy choice with perfect information is an
+ * estimate of the limit, not a proven optimum: it can be beaten in principle (e.g. by holding a fast Mac back
+ * for a later long prompt), and on a closed-loop workload a policy that finishes requests sooner also sees
+ * more of them.
  */
 import { concurrentDecodeTps } from "../../fleet/mac-performance.js";
 import { SERVICE_LEVEL } from "../service-level.js";
@@ -92,6 +95,22 @@ export function keepsDecodeFloor(mac: SimProvider, model: string): boolean {
   return true;
 }
 
+/**
+ * The request's marginal cost on `mac`, ms: its own completion (first token, then its true output at the
+ * per-stream rate with it added) plus the time the one more stream adds to each request already there, over
+ * the tokens they would decode side by side.
+ */
+export function marginalCostMs(mac: SimProvider, req: BoundRequest, firstTokenMs: number): number {
+  const n = mac.streams() + mac.waitingCount();
+  const rate = (m: string, streams: number) => concurrentDecodeTps(mac.soloTps(m) * mac.speedFactor, streams);
+  let cost = firstTokenMs + (req.outputTokens / rate(req.model, n + 1)) * 1000;
+  for (const o of mac.remainingOutputs()) {
+    const shared = Math.min(o.tokens, req.outputTokens);
+    cost += shared * (1 / rate(o.model, n + 1) - 1 / rate(o.model, n)) * 1000;
+  }
+  return cost;
+}
+
 /** Loads started (pre-warmed or real) with the times they occupy, to bound how many overlap. */
 export class LoadWindow {
   readonly #loads: { fromMs: number; toMs: number }[] = [];
@@ -122,7 +141,7 @@ export function chooseClairvoyant(
   options: Readonly<ClairvoyantOptions> = defaultClairvoyantOptions,
 ): ClairvoyantChoice | undefined {
   loads.prune(nowMs - 60 * 60_000);
-  let best: { c: ClairvoyantChoice; rank: number; streams: number } | undefined;
+  let best: { c: ClairvoyantChoice; rank: number; cost: number; streams: number } | undefined;
   for (const mac of macs) {
     // A pre-warm occupies [now − load time, now): the fleet must have had a parallel load free then.
     const loadMs = canHost(mac, req.model) ? mac.loadMs(req.model) : 0;
@@ -141,15 +160,15 @@ export function chooseClairvoyant(
       loads: p.loads,
       meetsServiceLevel: meets,
     };
+    const cost = marginalCostMs(mac, req, p.ms);
     if (
       !best ||
       rank < best.rank ||
       (rank === best.rank &&
-        (p.ms < best.c.firstTokenMs ||
-          (p.ms === best.c.firstTokenMs &&
-            (streams < best.streams || (streams === best.streams && mac.id < best.c.mac.id)))))
+        (cost < best.cost ||
+          (cost === best.cost && (streams < best.streams || (streams === best.streams && mac.id < best.c.mac.id)))))
     )
-      best = { c, rank, streams };
+      best = { c, rank, cost, streams };
   }
   if (best?.c.prewarmed) {
     const l = best.c.mac.loadMs(req.model);
