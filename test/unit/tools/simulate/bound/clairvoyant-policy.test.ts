@@ -142,7 +142,7 @@ function freeLoadScenario(): Scenario {
 }
 
 describe("clairvoyant bound over a run", () => {
-  it("is never slower than the kv-aware policy on any request's first token when loads are free", () => {
+  it("is never slower than the kv-aware policy on any request's first token when loads are free (fleet not saturated)", () => {
     const scenario = freeLoadScenario();
     const ttft = (policy: "kv-aware" | "clairvoyant") => {
       const out = new Map<string, number>();
