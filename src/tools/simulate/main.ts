@@ -29,7 +29,7 @@ export const simulateUsage = `Usage: coordinator simulate [--scenario NAME] [--s
 
 Runs the real scheduler, queue and warm-pool planner in simulated time over a modelled fleet, with the
 kv-aware policy, with its baseline and (against the worst-case baseline) with the clairvoyant bound, and prints
-them side by side (Markdown) with the targets, met or not. Deterministic for a seed; takes a few seconds.
+them side by side (Markdown) with the targets, met or not. Deterministic for a seed; takes 5–15 seconds.
 
   --scenario NAME   load-test-report (default): kv-aware vs the Go coordinator's worst-case policy vs the bound, 3 h
                     fleet-churn: three models, Macs joining and leaving, thermal throttling, a diurnal
