@@ -270,7 +270,8 @@ export function runSimulation(
         v.pendingLoads.clear();
         v.slots = [];
         v.warmModels = [];
-        registryView.providers.splice(registryView.providers.indexOf(v), 1);
+        const at = registryView.providers.indexOf(v);
+        if (at >= 0) registryView.providers.splice(at, 1);
       } else if (!m.online && online) {
         m.online = true;
         registryView.providers.push(v);
