@@ -1,9 +1,11 @@
 /**
  * The routing simulator: drives the REAL scheduler ({@link pick}, admission, {@link RequestQueue},
  * {@link planWarmPool}, {@link DemandTracker}, {@link OutputEstimator}) with a fake clock over a modelled fleet
- * of {@link SimProvider}s and a workload. Time advances in fixed steps (`tickMs`); arrivals, completions,
- * loads, heartbeats, queue drains and warm-pool ticks are processed at each step, in that order, so hours
- * of traffic run in seconds. Deterministic by seed. Owns the event loop; setup and metrics live in sim-*.ts.
+ * of {@link SimProvider}s and a workload. Time advances in fixed steps (`tickMs`); churn (Macs leaving and
+ * joining, throttling), arrivals, completions, loads, heartbeats, queue drains and warm-pool ticks are processed
+ * at each step, in that order, so hours of traffic run in seconds. Deterministic by seed. Owns the event loop;
+ * setup and metrics live in sim-*.ts. The `clairvoyant` policy is the exception that routes around the
+ * scheduler: the bound (bound/clairvoyant-policy.ts) reads the Macs' true state and needs no warm pool.
  */
 import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import { ModelAliases } from "../../models/model-aliases.js";
