@@ -4,8 +4,12 @@
  * Target per model (Little's law): L = max(λ·E[S], requests active now) + queue depth, where λ is the
  * arrival rate and E[S] the *measured* mean service time (so long generations count fully: the gemma case of
  * the load-test report). target = ⌈L × headroom ÷ q⌉ + burst buffer (+1 under rejection pressure), where q is
- * the quality concurrency of a typical capable Mac: the most streams that keep the decode floor. Admission
- * may overcommit beyond q; the planner aims to not need to. Clamped to [per-model floor, capable Macs].
+ * the streams planned per warm Mac: one with pools off — a Mac per request in flight while capable Macs are
+ * there (issue 18: requests stacking on a few warm Macs while capable ones sat cold was the load test's
+ * pathology, and the clairvoyant bound in the routing simulator spreads that way) — and under pools the
+ * quality concurrency of a typical capable Mac (the most streams that keep the decode floor), so that pool
+ * members stay empty for a pool a burst starves. Admission still stacks up to the quality concurrency (and
+ * overcommits beyond it) when no other Mac is warm. Clamped to [per-model floor, capable Macs].
  *
  * Loads go only to idle, capable providers (the shared gates, and the memory gate aligned with the
  * provider's own load rule), never evict a busy model or one loaded less than `minDwellMs` ago or whose own
@@ -34,6 +38,11 @@ export interface WarmPoolOptions {
   burstBuffer?: number;
   /** Multiplier on L. Default 1.25. */
   headroomFactor?: number;
+  /**
+   * Streams the target plans per warm Mac (q in the module comment). Default: 1 with pools off; under pools the
+   * quality concurrency of a typical capable Mac.
+   */
+  streamsPerWarmMac?: number;
   /** Rejections per second above which one more Mac is warmed. Default 0.01. */
   pressureThresholdPerS?: number;
   /** Per-model minimum warm Macs. Default none. */
@@ -105,7 +114,12 @@ export function planWarmPool(
     // that stalled the event loop for ~20 ms every tick).
     const capable = poolCapable(view, model, options);
     const holders = capable.filter((p) => holdsModel(p, model));
-    const q = qualityConcurrency(holders.length > 0 ? holders : capable, model, o);
+    // The Go policy (o.policy) plans at the quality concurrency, as its controller does.
+    const q =
+      options.streamsPerWarmMac ??
+      (options.poolsOf === undefined && !o.policy
+        ? 1
+        : qualityConcurrency(holders.length > 0 ? holders : capable, model, o));
     let active = 0;
     for (const p of holders) for (const r of p.inflight.values()) if (r.model === model) active++;
     let serviceMs = d?.meanServiceMs ?? options.defaultServiceMs ?? 30_000;

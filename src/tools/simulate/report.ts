@@ -1,6 +1,8 @@
 /**
- * Per-model statistics of a simulation run and the side-by-side Markdown comparison of two runs.
+ * Per-model statistics of a simulation run and the side-by-side Markdown comparison of two runs (and the
+ * clairvoyant bound's, when given).
  */
+import { describeServiceLevel } from "./service-level.js";
 
 /** Summary of one model in one run. */
 export interface ModelReport {
@@ -36,6 +38,18 @@ export interface ModelReport {
   coldDispatches: number;
   warmLoads: number;
   stillQueued: number;
+  /** Completed within the service level (service-level.ts), per simulated hour. */
+  goodputPerHour: number;
+  /** Completed but late to the first token / too slow in decode (the first miss counted, first token first). */
+  missedFirstToken: number;
+  missedDecode: number;
+  /**
+   * Mean requests in flight per running Mac, over the 10 s samples at which a capable Mac ran nothing (cold or
+   * idle); 0 when there was no such moment. The load-test report's pathology: high while Macs sit cold.
+   */
+  spread: number;
+  /** Requests whose Mac left mid-request (churn) and were routed again. */
+  interrupted: number;
 }
 
 export interface SimulationReport {
@@ -84,6 +98,11 @@ export class ModelStats {
   stillQueued = 0;
   capableMacs = 0;
   busyMacMs = 0;
+  good = 0;
+  missedFirstToken = 0;
+  missedDecode = 0;
+  interrupted = 0;
+  readonly spreadSamples: number[] = [];
 
   constructor(readonly model: string) {}
 
@@ -112,6 +131,12 @@ export class ModelStats {
       coldDispatches: this.coldDispatches,
       warmLoads: this.warmLoads,
       stillQueued: this.stillQueued,
+      goodputPerHour: this.good / (durationMs / 3_600_000),
+      missedFirstToken: this.missedFirstToken,
+      missedDecode: this.missedDecode,
+      spread:
+        this.spreadSamples.length === 0 ? 0 : this.spreadSamples.reduce((a, b) => a + b, 0) / this.spreadSamples.length,
+      interrupted: this.interrupted,
     };
   }
 }
@@ -143,9 +168,10 @@ export interface TargetCheck {
 }
 
 /**
- * Issue 4's targets on `model` (gemma in the shipped scenario): median warm Macs ≥ 3× the worst-case
- * policy's, first-token p95 ≤ half of it, and zero refusals while a capable Mac was idle. "Warm" is judged
- * on {@link ModelReport.runningMacs}, the load-test report's definition the target was written against.
+ * Issue 4's targets on `model` (gemma in the shipped scenario) that still stand: first-token p95 ≤ half the
+ * worst-case policy's, and zero refusals while a capable Mac was idle. (Its "median warm (running) Macs ≥ 3×
+ * worst-case" is retired by issue 18: a Mac only counts as running while it runs a request, so the median in
+ * flight bounds it below 3× on the load-test scenario; the clairvoyant bound and the spread replace it.)
  */
 export function checkTargets(
   ours: SimulationReport,
@@ -155,18 +181,8 @@ export function checkTargets(
   const m = ours.models.find((x) => x.model === model);
   const w = worstCase.models.find((x) => x.model === model);
   if (!m || !w) return [];
-  const ratioOf = (a: number, b: number) => (b === 0 ? "∞" : (a / b).toFixed(2));
-  const warmRatio = w.runningMacs.median === 0 ? Infinity : m.runningMacs.median / w.runningMacs.median;
   const ttftRatio = w.ttftMs.p95 === 0 ? Infinity : m.ttftMs.p95 / w.ttftMs.p95;
   return [
-    {
-      name: `${model}: median warm (running) Macs ≥ 3× worst-case`,
-      // Running Macs never exceed requests in flight: say how far even one request per Mac could go.
-      measured:
-        `${m.runningMacs.median} vs ${w.runningMacs.median} (${warmRatio.toFixed(2)}×; ` +
-        `bound: median in flight ${m.inflightRequests.median} = ${ratioOf(m.inflightRequests.median, w.runningMacs.median)}×)`,
-      met: warmRatio >= 3,
-    },
     {
       name: `${model}: first-token p95 ≤ ½ worst-case`,
       measured: `${s(m.ttftMs.p95)} vs ${s(w.ttftMs.p95)} (${ttftRatio.toFixed(2)}×)`,
@@ -180,91 +196,71 @@ export function checkTargets(
   ];
 }
 
-/** A Markdown table per model: ours vs the baseline (worst-case, or no pools), with ratios, then the targets. */
-export function formatComparison(ours: SimulationReport, worstCase: SimulationReport): string {
+/** What {@link formatComparison} adds besides the two runs. */
+export interface ComparisonExtras {
+  /** The clairvoyant bound's run: a third column and an "ours ÷ bound" ratio. */
+  bound?: SimulationReport;
+  /** The targets to print (default: issue 4's against the worst-case policy). */
+  targets?: TargetCheck[];
+  /** Title of the targets table. */
+  targetsTitle?: string;
+}
+
+/**
+ * A Markdown table per model: ours vs the baseline (worst-case, or no pools), with ratios — and the clairvoyant
+ * bound with ours ÷ bound when given — then the targets.
+ */
+export function formatComparison(
+  ours: SimulationReport,
+  worstCase: SimulationReport,
+  extras: ComparisonExtras = {},
+): string {
+  const bound = extras.bound;
   const lines: string[] = [
     `Scenario ${ours.scenario}: ${ours.macs} Macs, ${(ours.durationMs / 3_600_000).toFixed(2)} h simulated, seed ${ours.seed}`,
-    "Warm (running) = Macs running ≥ 1 request of the model (the load-test report's warm_providers; the warm target is judged on it). " +
+    "Warm (running) = Macs running ≥ 1 request of the model (the load-test report's warm_providers). " +
       "Loaded = model loaded, running or idle. Both sampled every 10 s over the whole run. " +
       "First token = arrival to first token (queue + load + prefills ahead on the Mac + own prefill).",
+    `Service level (goodput): ${describeServiceLevel()}; goodput = requests completed within it per simulated hour. ` +
+      "Spread = mean requests in flight per running Mac at the 10 s samples when a capable Mac ran nothing.",
+    ...(bound
+      ? [
+          "Clairvoyant = the bound: knows every request's true output length and every Mac's true speed, pre-warms " +
+            "perfectly (a load ends exactly when the Mac is needed, within memory and 16 parallel loads), and places " +
+            "each request on the Mac with the earliest first token that keeps the service level.",
+        ]
+      : []),
     "",
   ];
   for (const m of ours.models) {
     const w = worstCase.models.find((x) => x.model === m.model);
     if (!w) continue;
-    const rows: [string, string, string, string][] = [
-      ["arrivals", `${m.arrivals}`, `${w.arrivals}`, ratio(m.arrivals, w.arrivals)],
-      ["admitted", `${m.admitted}`, `${w.admitted}`, ratio(m.admitted, w.admitted)],
-      ["completed", `${m.completed}`, `${w.completed}`, ratio(m.completed, w.completed)],
-      [
-        "cold dispatches / planner loads",
-        `${m.coldDispatches} / ${m.warmLoads}`,
-        `${w.coldDispatches} / ${w.warmLoads}`,
-        ratio(m.coldDispatches + m.warmLoads, w.coldDispatches + w.warmLoads),
-      ],
-      ["ever queued", `${m.queued}`, `${w.queued}`, ratio(m.queued, w.queued)],
-      ["rejected (429/503)", `${m.rejected}`, `${w.rejected}`, ratio(m.rejected, w.rejected)],
-      ["rejected by reason", reasons(m.rejectReasons), reasons(w.rejectReasons), ""],
-      [
-        "refused while a capable Mac was idle",
-        `${m.refusedWhileIdle}`,
-        `${w.refusedWhileIdle}`,
-        ratio(m.refusedWhileIdle, w.refusedWhileIdle),
-      ],
-      [
-        "load refusals (Mac refused a routed load)",
-        `${m.loadRefusals}`,
-        `${w.loadRefusals}`,
-        ratio(m.loadRefusals, w.loadRefusals),
-      ],
-      ["first token p50", s(m.ttftMs.p50), s(w.ttftMs.p50), ratio(m.ttftMs.p50, w.ttftMs.p50)],
-      ["first token p95", s(m.ttftMs.p95), s(w.ttftMs.p95), ratio(m.ttftMs.p95, w.ttftMs.p95)],
-      ["first token p99", s(m.ttftMs.p99), s(w.ttftMs.p99), ratio(m.ttftMs.p99, w.ttftMs.p99)],
-      ["end-to-end p50", s(m.e2eMs.p50), s(w.e2eMs.p50), ratio(m.e2eMs.p50, w.e2eMs.p50)],
-      ["end-to-end p95", s(m.e2eMs.p95), s(w.e2eMs.p95), ratio(m.e2eMs.p95, w.e2eMs.p95)],
-      ["end-to-end p99", s(m.e2eMs.p99), s(w.e2eMs.p99), ratio(m.e2eMs.p99, w.e2eMs.p99)],
-      [
-        "warm (running) Macs min / median / max",
-        mmm(m.runningMacs),
-        mmm(w.runningMacs),
-        ratio(m.runningMacs.median, w.runningMacs.median),
-      ],
-      [
-        "loaded Macs min / median / max",
-        mmm(m.loadedMacs),
-        mmm(w.loadedMacs),
-        ratio(m.loadedMacs.median, w.loadedMacs.median),
-      ],
-      ...(m.poolMembers.max + w.poolMembers.max > 0
-        ? ([
-            [
-              "pool members min / median / max",
-              mmm(m.poolMembers),
-              mmm(w.poolMembers),
-              ratio(m.poolMembers.median, w.poolMembers.median),
-            ],
-            [
-              "Macs reassigned into the pool",
-              `${m.reassignments}`,
-              `${w.reassignments}`,
-              ratio(m.reassignments, w.reassignments),
-            ],
-          ] as [string, string, string, string][])
-        : []),
-      [
-        "requests in flight min / median / max (bounds running Macs)",
-        mmm(m.inflightRequests),
-        mmm(w.inflightRequests),
-        ratio(m.inflightRequests.median, w.inflightRequests.median),
-      ],
-      [
-        "utilisation of capable Macs",
-        `${(m.utilisation * 100).toFixed(1)} %`,
-        `${(w.utilisation * 100).toFixed(1)} %`,
-        ratio(m.utilisation, w.utilisation),
-      ],
-      ["output tok/s", m.throughputTps.toFixed(0), w.throughputTps.toFixed(0), ratio(m.throughputTps, w.throughputTps)],
-    ];
+    const b = bound?.models.find((x) => x.model === m.model);
+    const pooledRows = m.poolMembers.max + w.poolMembers.max > 0;
+    const churnRows = m.interrupted + w.interrupted + (b?.interrupted ?? 0) > 0;
+    const defs = rowDefs(pooledRows, churnRows);
+    const rows = defs.map((d): [string, string, string, string] => [
+      d.label,
+      d.fmt(m),
+      d.fmt(w),
+      d.cmp ? ratio(d.cmp(m), d.cmp(w)) : "",
+    ]);
+    if (b) {
+      lines.push(
+        `### ${m.model} (${m.capableMacs} capable Macs)`,
+        "",
+        `| metric | ${ours.policy} | ${worstCase.policy} | ${bound!.policy} | ours ÷ worst-case | ours ÷ bound |`,
+        "|---|---|---|---|---|---|",
+      );
+      defs.forEach((d, i) => {
+        const r = rows[i]!;
+        lines.push(
+          `| ${r[0]} | ${r[1]} | ${r[2]} | ${d.fmt(b)} | ${r[3]} | ${d.cmp ? ratio(d.cmp(m), d.cmp(b)) : ""} |`,
+        );
+      });
+      lines.push("");
+      continue;
+    }
     lines.push(
       `### ${m.model} (${m.capableMacs} capable Macs)`,
       "",
@@ -275,11 +271,104 @@ export function formatComparison(ours: SimulationReport, worstCase: SimulationRe
     lines.push("");
   }
   // Issue 4's targets are against the Go policy only.
-  const targets = worstCase.policy === "worst-case" ? checkTargets(ours, worstCase) : [];
+  const targets = extras.targets ?? (worstCase.policy === "worst-case" ? checkTargets(ours, worstCase) : []);
   if (targets.length > 0) {
-    lines.push("### Targets (issue 4)", "", "| target | measured (kv-aware vs worst-case) | status |", "|---|---|---|");
+    lines.push(
+      `### ${extras.targetsTitle ?? "Targets (issue 4)"}`,
+      "",
+      "| target | measured | status |",
+      "|---|---|---|",
+    );
     for (const t of targets) lines.push(`| ${t.name} | ${t.measured} | ${t.met ? "met" : "NOT met"} |`);
     lines.push("");
   }
   return lines.join("\n");
+}
+
+/** One row of {@link formatComparison}'s table: how a run's value reads, and the number ratios compare. */
+interface RowDef {
+  label: string;
+  fmt: (m: ModelReport) => string;
+  cmp?: (m: ModelReport) => number;
+}
+
+/** The comparison's rows, in order (pool rows only when a run had pools, the churn row only with churn). */
+function rowDefs(pooled: boolean, churn: boolean): RowDef[] {
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  return [
+    {
+      label: "goodput (requests within the service level per hour)",
+      fmt: (m) => m.goodputPerHour.toFixed(0),
+      cmp: (m) => m.goodputPerHour,
+    },
+    {
+      label: "completed but missed first token / decode",
+      fmt: (m) => `${m.missedFirstToken} / ${m.missedDecode}`,
+      cmp: (m) => m.missedFirstToken + m.missedDecode,
+    },
+    {
+      label: "spread (requests per running Mac while a capable Mac is idle)",
+      fmt: (m) => m.spread.toFixed(2),
+      cmp: (m) => m.spread,
+    },
+    { label: "arrivals", fmt: (m) => `${m.arrivals}`, cmp: (m) => m.arrivals },
+    { label: "admitted", fmt: (m) => `${m.admitted}`, cmp: (m) => m.admitted },
+    { label: "completed", fmt: (m) => `${m.completed}`, cmp: (m) => m.completed },
+    {
+      label: "cold dispatches / planner loads (bound: pre-warms)",
+      fmt: (m) => `${m.coldDispatches} / ${m.warmLoads}`,
+      cmp: (m) => m.coldDispatches + m.warmLoads,
+    },
+    { label: "ever queued", fmt: (m) => `${m.queued}`, cmp: (m) => m.queued },
+    { label: "rejected (429/503)", fmt: (m) => `${m.rejected}`, cmp: (m) => m.rejected },
+    { label: "rejected by reason", fmt: (m) => reasons(m.rejectReasons) },
+    {
+      label: "refused while a capable Mac was idle",
+      fmt: (m) => `${m.refusedWhileIdle}`,
+      cmp: (m) => m.refusedWhileIdle,
+    },
+    { label: "load refusals (Mac refused a routed load)", fmt: (m) => `${m.loadRefusals}`, cmp: (m) => m.loadRefusals },
+    { label: "first token p50", fmt: (m) => s(m.ttftMs.p50), cmp: (m) => m.ttftMs.p50 },
+    { label: "first token p95", fmt: (m) => s(m.ttftMs.p95), cmp: (m) => m.ttftMs.p95 },
+    { label: "first token p99", fmt: (m) => s(m.ttftMs.p99), cmp: (m) => m.ttftMs.p99 },
+    { label: "end-to-end p50", fmt: (m) => s(m.e2eMs.p50), cmp: (m) => m.e2eMs.p50 },
+    { label: "end-to-end p95", fmt: (m) => s(m.e2eMs.p95), cmp: (m) => m.e2eMs.p95 },
+    { label: "end-to-end p99", fmt: (m) => s(m.e2eMs.p99), cmp: (m) => m.e2eMs.p99 },
+    {
+      label: "warm (running) Macs min / median / max",
+      fmt: (m) => mmm(m.runningMacs),
+      cmp: (m) => m.runningMacs.median,
+    },
+    { label: "loaded Macs min / median / max", fmt: (m) => mmm(m.loadedMacs), cmp: (m) => m.loadedMacs.median },
+    ...(pooled
+      ? [
+          {
+            label: "pool members min / median / max",
+            fmt: (m: ModelReport) => mmm(m.poolMembers),
+            cmp: (m: ModelReport) => m.poolMembers.median,
+          },
+          {
+            label: "Macs reassigned into the pool",
+            fmt: (m: ModelReport) => `${m.reassignments}`,
+            cmp: (m: ModelReport) => m.reassignments,
+          },
+        ]
+      : []),
+    {
+      label: "requests in flight min / median / max (bounds running Macs)",
+      fmt: (m) => mmm(m.inflightRequests),
+      cmp: (m) => m.inflightRequests.median,
+    },
+    { label: "utilisation of capable Macs", fmt: (m) => pct(m.utilisation), cmp: (m) => m.utilisation },
+    { label: "output tok/s", fmt: (m) => m.throughputTps.toFixed(0), cmp: (m) => m.throughputTps },
+    ...(churn
+      ? [
+          {
+            label: "interrupted (Mac left mid-request)",
+            fmt: (m: ModelReport) => `${m.interrupted}`,
+            cmp: (m: ModelReport) => m.interrupted,
+          },
+        ]
+      : []),
+  ];
 }

@@ -19,6 +19,10 @@ export interface MacSpec {
   reportsTokenBudget?: boolean;
   /** Models on disk. */
   models: string[];
+  /** When the Mac is connected, ms windows `[fromMs, toMs)` (churn); default: the whole run. */
+  online?: { fromMs: number; toMs: number }[];
+  /** Thermal throttling: windows in which it runs at `factor` (< 1) of its speed, reporting thermal "serious". */
+  throttled?: { fromMs: number; toMs: number; factor: number }[];
 }
 
 /** How a model performs in the simulated fleet. */
@@ -43,6 +47,11 @@ export interface OpenLoop {
   vision: boolean;
   startMs: number;
   endMs: number;
+  /**
+   * A diurnal curve: the rate at time t is ratePerS × (1 + amplitude × sin(2π (t + phaseMs) ÷ periodMs)),
+   * amplitude in [0, 1). Default: flat.
+   */
+  diurnal?: { periodMs: number; amplitude: number; phaseMs?: number };
 }
 
 /** Closed-loop workers (the burst matrix): each sends a request, waits for it, thinks, repeats. */
@@ -85,4 +94,9 @@ export interface Scenario {
    * (default), or the kv-aware policy itself without model pools (then the kv-aware run has pools on).
    */
   baseline?: "worst-case" | "no-pools";
+  /**
+   * What the real system was observed doing under the Go coordinator, for the faithful-baseline check
+   * (targets.ts): per model, warm (running) Macs min / median / max and the first-token tail, ms.
+   */
+  observed?: { model: string; runningMacs: { min: number; median: number; max: number }; firstTokenTailMs?: number }[];
 }

@@ -18,7 +18,10 @@ export class SimMetrics {
     return s;
   }
 
-  /** Samples, per model seen so far: Macs loaded and running it, requests in flight, pool members. */
+  /**
+   * Samples, per model seen so far: Macs loaded and running it, requests in flight, pool members, and the
+   * spread (requests per running Mac) when a capable Mac sits idle.
+   */
   sample(
     macs: readonly SimProvider[],
     running: ReadonlyMap<string, SimRequest>,
@@ -37,6 +40,11 @@ export class SimMetrics {
       for (const r of running.values()) if (r.route.model === model) inflight++;
       this.of(model).inflightSamples.push(inflight);
       this.of(model).runningSamples.push(runningMacs);
+      // Spread: requests per running Mac while a Mac that could serve the model runs nothing at all (cold or idle).
+      const idleCapable = macs.some(
+        (m) => m.online && m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle(),
+      );
+      if (idleCapable && runningMacs > 0) this.of(model).spreadSamples.push(inflight / runningMacs);
       if (pooled) this.of(model).poolMemberSamples.push(views.filter((v) => v.pool === model).length);
     }
   }
@@ -47,6 +55,7 @@ export class SimMetrics {
     macs: readonly SimProvider[],
     queueDepth: (model: string) => number,
   ): SimulationReport {
+    // Capable Macs over the run (churn: those online at some point; all of them without churn).
     const capableMacs = (model: string) =>
       macs.filter((m) => m.spec.models.includes(model) && m.fitsMemory(model)).length;
     for (const st of this.stats.values()) {

@@ -47,6 +47,8 @@ export interface SimJob {
   prefillLeftMs: number;
   generated: number;
   firstTokenAtMs: number | undefined;
+  /** When its last token came out, ms (within the step, not rounded to it: the goodput's decode rate uses it). */
+  finishedAtMs?: number;
   /** True while paused for KV (its next tokens do not fit the budget). */
   paused?: boolean;
 }
@@ -91,6 +93,13 @@ export class SimProvider {
   readonly busyMsByModel = new Map<string, number>();
   /** Admitted requests waiting for (or in) prefill, across the Mac's models, FIFO. */
   readonly #prefillQueue: { slot: SimSlot; job: SimJob }[] = [];
+  /**
+   * Share of its nominal speed the Mac runs at now (1 = full; thermal throttling lowers it): scales decode and
+   * prefill alike. Set by the simulator from the scenario's throttle windows.
+   */
+  speedFactor = 1;
+  /** False while the Mac is away (a churn scenario's offline window): it holds nothing and takes nothing. */
+  online = true;
 
   constructor(
     readonly id: string,
@@ -145,13 +154,112 @@ export class SimProvider {
     return this.slots.get(model)?.readyAtMs === 0;
   }
 
+  /** Requests admitted on the Mac (prefilling, decoding or paused), across its models: its streams. */
+  streams(): number {
+    let n = 0;
+    for (const s of this.slots.values()) n += s.running.length;
+    return n;
+  }
+
+  /** Requests the Mac holds not admitted yet (its own queues), across its models. */
+  waitingCount(): number {
+    let n = 0;
+    for (const s of this.slots.values()) n += s.waiting.length;
+    return n;
+  }
+
+  /** Tokens each admitted request still has to generate (true lengths: the clairvoyant bound's knowledge). */
+  remainingOutputs(): { model: string; tokens: number }[] {
+    const out: { model: string; tokens: number }[] = [];
+    for (const s of this.slots.values())
+      for (const j of [...s.running, ...s.waiting]) out.push({ model: s.model, tokens: j.outputTokens - j.generated });
+    return out;
+  }
+
+  /** Models with requests admitted now. */
+  busyModels(): string[] {
+    return [...this.slots.values()].filter((s) => s.running.length > 0).map((s) => s.model);
+  }
+
+  /** Prefill time of the requests the Mac holds but has not admitted yet, at its current speed, ms. */
+  waitingPrefillMs(): number {
+    let ms = 0;
+    for (const s of this.slots.values()) for (const j of s.waiting) ms += (j.promptTokens / s.prefillTps) * 1000;
+    return ms / this.speedFactor;
+  }
+
+  /** Time the prefills already queued on the Mac (admitted requests) still take at its current speed, ms. */
+  prefillBacklogMs(): number {
+    let ms = 0;
+    for (const e of this.#prefillQueue) ms += e.job.prefillLeftMs;
+    return ms / this.speedFactor;
+  }
+
+  /** Time until a load of `model` under way is ready, ms (0 when loaded, undefined when neither). */
+  loadRemainingMs(model: string, nowMs: number): number | undefined {
+    const s = this.slots.get(model);
+    if (!s) return undefined;
+    return s.readyAtMs === 0 ? 0 : Math.max(0, s.readyAtMs - nowMs);
+  }
+
+  /** How long a load of `model` takes on this Mac, ms. */
+  loadMs(model: string): number {
+    const f = this.facts.get(model)!;
+    const p = this.perf.get(model)!;
+    return loadDurationMs(f.sizeBytes, p.loadGbPerS, p.loadBaseMs);
+  }
+
+  /**
+   * Whether a load of `model` could have been started exactly its duration ago and be ready now: the
+   * provider's rules allow it, and a model it evicts has been idle at least that long (a busy model cannot
+   * have made room for it).
+   */
+  couldHavePrewarmed(model: string, nowMs: number): boolean {
+    if (this.slots.has(model) || !this.fitsMemory(model)) return false;
+    if (this.slots.size < this.spec.maxModelSlots) return true;
+    const since = nowMs - this.loadMs(model);
+    return [...this.slots.values()].some(
+      (s) => s.running.length + s.waiting.length === 0 && s.readyAtMs === 0 && s.lastActiveMs <= since,
+    );
+  }
+
+  /**
+   * How long a new request of `model` with `promptTokens` would wait on the loaded slot before the provider
+   * admits it, ms, knowing every running request's true remaining output (the clairvoyant bound's knowledge):
+   * 0 when it admits at once, else until enough running requests finish (the one it waits for ranks behind the
+   * requests already waiting). Current rates are assumed to hold.
+   */
+  admissionWaitMs(model: string, promptTokens: number): number {
+    const s = this.slots.get(model);
+    if (!s || s.readyAtMs > 0) return 0;
+    const fits = s.running.length === 0 || this.#used(s) + promptTokens + ADMIT_HEADROOM_TOKENS <= s.budgetMax;
+    if (s.waiting.length === 0 && s.running.length < this.maxConcurrency && fits) return 0;
+    const rate = concurrentDecodeTps(s.soloTps * this.speedFactor, this.streams());
+    const left = s.running
+      .map((j) => j.prefillLeftMs / this.speedFactor + ((j.outputTokens - j.generated) / rate) * 1000)
+      .sort((a, b) => a - b);
+    return left[Math.min(left.length - 1, s.waiting.length)] ?? 0;
+  }
+
   /** Requests admitted on the Mac whose prefill has not finished. */
   prefillQueueLength(): number {
     return this.#prefillQueue.length;
   }
 
-  /** Starts a load if the provider's own rules allow it; returns false when it refuses. */
-  load(model: string, nowMs: number): boolean {
+  /** Whether {@link load} would accept `model` now (the provider's memory rule and its slots, idle ones evictable). */
+  canLoad(model: string): boolean {
+    if (this.slots.has(model)) return true;
+    if (!this.fitsMemory(model)) return false;
+    if (this.slots.size < this.spec.maxModelSlots) return true;
+    return [...this.slots.values()].some((s) => s.running.length + s.waiting.length === 0 && s.readyAtMs === 0);
+  }
+
+  /**
+   * Starts a load if the provider's own rules allow it; returns false when it refuses. `instant`: the model is
+   * ready at once — the clairvoyant bound's perfect pre-warm (a load that started exactly its duration earlier),
+   * under the same memory and slot rules.
+   */
+  load(model: string, nowMs: number, instant = false): boolean {
     if (this.slots.has(model)) return true;
     if (!this.fitsMemory(model)) return false;
     if (this.slots.size >= this.spec.maxModelSlots) {
@@ -165,7 +273,8 @@ export class SimProvider {
     const loadMs = loadDurationMs(f.sizeBytes, p.loadGbPerS, p.loadBaseMs);
     this.slots.set(model, {
       model,
-      readyAtMs: nowMs + loadMs,
+      // readyAtMs 0 = loaded (a load is never due at time 0 itself: it takes at least its warm-up).
+      readyAtMs: instant ? 0 : nowMs + loadMs,
       running: [],
       waiting: [],
       lastActiveMs: nowMs,
@@ -181,9 +290,9 @@ export class SimProvider {
     return true;
   }
 
-  /** Accepts a request (loading the model if needed); false = load refused. */
-  submit(model: string, job: SimJob, nowMs: number): boolean {
-    if (!this.load(model, nowMs)) return false;
+  /** Accepts a request (loading the model if needed, at once when `instant`); false = load refused. */
+  submit(model: string, job: SimJob, nowMs: number, instant = false): boolean {
+    if (!this.load(model, nowMs, instant)) return false;
     const s = this.slots.get(model)!;
     s.waiting.push(job);
     s.lastActiveMs = nowMs;
@@ -233,8 +342,9 @@ export class SimProvider {
     const decodeFor = new Map<SimJob, number>();
     while (t > 0 && this.#prefillQueue.length > 0) {
       const head = this.#prefillQueue[0]!;
-      const used = Math.min(t, head.job.prefillLeftMs);
-      head.job.prefillLeftMs -= used;
+      // prefillLeftMs is at full speed: a throttled Mac spends 1/speedFactor as long on it.
+      const used = Math.min(t, head.job.prefillLeftMs / this.speedFactor);
+      head.job.prefillLeftMs -= used * this.speedFactor;
       t -= used;
       if (head.job.prefillLeftMs <= 1e-9) {
         head.job.prefillLeftMs = 0;
@@ -258,8 +368,8 @@ export class SimProvider {
       this.busyMsByModel.set(s.model, (this.busyMsByModel.get(s.model) ?? 0) + dtMs);
       // While a prefill runs it is one more stream in the concurrency law.
       const n = Math.max(1, decoding);
-      const rate =
-        concurrentDecodeTps(s.soloTps, n) * (1 - prefillShare) + concurrentDecodeTps(s.soloTps, n + 1) * prefillShare;
+      const solo = s.soloTps * this.speedFactor;
+      const rate = concurrentDecodeTps(solo, n) * (1 - prefillShare) + concurrentDecodeTps(solo, n + 1) * prefillShare;
       if (this.#decode(s, nowMs, dtMs, rate, decodeFor, ev)) ev.changed = true;
     }
     if (busy) this.busyMs += dtMs;
@@ -284,9 +394,13 @@ export class SimProvider {
     const advance = (j: SimJob, t: number) => {
       if (j.firstTokenAtMs === undefined) j.firstTokenAtMs = nowMs - t + 1000 / rate;
       const before = Math.ceil(j.generated);
+      const left = j.outputTokens - j.generated;
       j.generated = Math.min(j.outputTokens, j.generated + (rate * t) / 1000);
       used += Math.ceil(j.generated) - before;
-      if (j.generated >= j.outputTokens) done.push(j);
+      if (j.generated >= j.outputTokens) {
+        j.finishedAtMs = nowMs - t + (left / rate) * 1000;
+        done.push(j);
+      }
     };
     for (const j of s.running) {
       if (j.prefillLeftMs > 0) continue;
@@ -320,6 +434,19 @@ export class SimProvider {
       changed = true;
     }
     return changed;
+  }
+
+  /**
+   * The Mac leaves (disconnects): everything it loaded and ran is gone. Returns the requests it held, admitted
+   * or waiting, for the coordinator to route again.
+   */
+  disconnect(): SimJob[] {
+    const jobs: SimJob[] = [];
+    for (const s of this.slots.values()) jobs.push(...s.running, ...s.waiting);
+    this.slots.clear();
+    this.#prefillQueue.length = 0;
+    this.online = false;
+    return jobs;
   }
 
   /** Heartbeat content: one slot per loaded model. */

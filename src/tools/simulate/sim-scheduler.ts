@@ -13,8 +13,11 @@ import { GoWarmPool, type GoWarmPoolOptions } from "./baseline/worst-case-warm-p
 import type { Scenario } from "./scenario.js";
 import type { SimRequest } from "./sim-request.js";
 
-/** The policies a run can use: the scheduler's own, or the Go coordinator's plugged into its seam. */
-export type PolicyName = "kv-aware" | "worst-case";
+/**
+ * The policies a run can use: the scheduler's own, the Go coordinator's plugged into its seam, or the
+ * clairvoyant bound (bound/clairvoyant-policy.ts), which routes outside the scheduler with perfect knowledge.
+ */
+export type PolicyName = "kv-aware" | "worst-case" | "clairvoyant";
 
 /** The scheduler's state for one run. */
 export interface SimScheduler {

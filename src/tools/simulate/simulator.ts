@@ -1,9 +1,11 @@
 /**
  * The routing simulator: drives the REAL scheduler ({@link pick}, admission, {@link RequestQueue},
  * {@link planWarmPool}, {@link DemandTracker}, {@link OutputEstimator}) with a fake clock over a modelled fleet
- * of {@link SimProvider}s and a workload. Time advances in fixed steps (`tickMs`); arrivals, completions,
- * loads, heartbeats, queue drains and warm-pool ticks are processed at each step, in that order, so hours
- * of traffic run in seconds. Deterministic by seed. Owns the event loop; setup and metrics live in sim-*.ts.
+ * of {@link SimProvider}s and a workload. Time advances in fixed steps (`tickMs`); churn (Macs leaving and
+ * joining, throttling), arrivals, completions, loads, heartbeats, queue drains and warm-pool ticks are processed
+ * at each step, in that order, so hours of traffic run in seconds. Deterministic by seed. Owns the event loop;
+ * setup and metrics live in sim-*.ts. The `clairvoyant` policy is the exception that routes around the
+ * scheduler: the bound (bound/clairvoyant-policy.ts) reads the Macs' true state and needs no warm pool.
  */
 import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import { ModelAliases } from "../../models/model-aliases.js";
@@ -11,10 +13,12 @@ import { needsSeeding, pickInPools, poolsFor, seedPool } from "../../scheduler/m
 import { pick } from "../../scheduler/pick.js";
 import { planWarmPool } from "../../scheduler/warm-pool.js";
 import { mulberry32 } from "../shared/mulberry32.js";
+import { chooseClairvoyant, LoadWindow } from "./bound/clairvoyant-policy.js";
 import { exponentialMs, type LogNormal } from "./prng.js";
 import type { SimulationReport } from "./report.js";
-import type { Scenario } from "./scenario.js";
+import type { OpenLoop, Scenario } from "./scenario.js";
 import { applyHeartbeat, buildFleet } from "./sim-fleet.js";
+import { decodeRateTps, meetsServiceLevel, SERVICE_LEVEL } from "./service-level.js";
 import { SimMetrics } from "./sim-metrics.js";
 import type { SimJob, SimProvider } from "./sim-provider.js";
 import { newSimRequest, spawnWorkers, type SimRequest, type Worker } from "./sim-request.js";
@@ -27,6 +31,11 @@ export interface RunOptions {
    * first heartbeat, reassigned on demand only when idle and empty, `pool_exhausted` refusals at admission.
    */
   pools?: boolean;
+  /** Watches a run (tests check invariants with it): called after every step, and at every completion. */
+  observe?: {
+    step?(nowMs: number, macs: readonly SimProvider[]): void;
+    completed?(requestId: string, model: string, firstTokenMs: number): void;
+  };
 }
 
 export type { PolicyName };
@@ -40,6 +49,8 @@ export function runSimulation(
   run: RunOptions = {},
 ): SimulationReport {
   const pooled = run.pools === true;
+  const bound = policy === "clairvoyant";
+  const loadWindow = new LoadWindow();
   // No aliases: each build is its own pool, the pool-less coordinator's models one for one.
   const aliases = new ModelAliases();
   const random = mulberry32(seed);
@@ -87,7 +98,7 @@ export function runSimulation(
   };
 
   const capableIdleExists = (model: string) =>
-    macs.some((m) => m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle());
+    macs.some((m) => m.online && m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle());
 
   const refuse = (req: SimRequest, why: string) => {
     const st = statsOf(req.route.model);
@@ -103,7 +114,7 @@ export function runSimulation(
     }
   };
 
-  const dispatch = (req: SimRequest, providerId: string, reserved: number, cold: boolean): void => {
+  const dispatch = (req: SimRequest, providerId: string, reserved: number, cold: boolean, prewarmed = false): void => {
     const mac = macById.get(providerId)!;
     const v = viewById.get(providerId)!;
     const job: SimJob = {
@@ -114,7 +125,7 @@ export function runSimulation(
       generated: 0,
       firstTokenAtMs: undefined,
     };
-    if (!mac.submit(req.route.model, job, now)) {
+    if (!mac.submit(req.route.model, job, now, prewarmed)) {
       // The provider refused the load: cooldown, exclude, re-pick after the round trip.
       loadCooldown.set(`${providerId}|${req.route.model}`, now + scenario.loadCooldownMs);
       statsOf(req.route.model).loadRefusals++;
@@ -122,6 +133,7 @@ export function runSimulation(
       retries.push({ atMs: now + scenario.refusalDelayMs, req });
       return;
     }
+    if (prewarmed) statsOf(req.route.model).warmLoads++;
     if (cold) {
       v.pendingLoads.set(req.route.model, now);
       lastLoadAt.set(providerId, now);
@@ -146,8 +158,37 @@ export function runSimulation(
     running.set(req.route.requestId, req);
   };
 
+  /**
+   * The clairvoyant bound routes outside the scheduler (bound/clairvoyant-policy.ts): never refuses, queues
+   * only while no Mac that could hold the model is connected.
+   */
+  const routeBound = (req: SimRequest, fromQueue: boolean): "dispatched" | "queued" | "refused" | "blocked" => {
+    const online = macs.filter((m) => m.online);
+    const breq = {
+      model: req.route.model,
+      promptTokens: req.route.traits.estimatedPromptTokens,
+      outputTokens: req.outputTokens,
+    };
+    const c = chooseClairvoyant(online, breq, now, loadWindow);
+    if (c) {
+      if (fromQueue) queue.shift(req.route.model, now);
+      dispatch(req, c.mac.id, breq.promptTokens + breq.outputTokens, c.loads, c.prewarmed);
+      return "dispatched";
+    }
+    if (fromQueue) return "blocked";
+    const e = queue.enqueue(req.route.model, req.route.requestId, req, now);
+    if (e.kind === "full") {
+      refuse(req, "queue_full");
+      return "refused";
+    }
+    if (!req.wasQueued) statsOf(req.route.model).queued++;
+    req.wasQueued = true;
+    return "queued";
+  };
+
   /** Routes a request; true if it left the coordinator (dispatched or finally refused). */
   const route = (req: SimRequest, fromQueue: boolean): "dispatched" | "queued" | "refused" | "blocked" => {
+    if (bound) return routeBound(req, fromQueue);
     const ctx = {
       nowMs: now,
       random: pickRandom,
@@ -207,19 +248,59 @@ export function runSimulation(
     return req;
   };
 
-  const openNext = scenario.openLoops.map((l) => l.startMs + exponentialMs(random, l.ratePerS));
+  // A diurnal loop draws at its peak rate and keeps each arrival with probability rate(t) ÷ peak (thinning).
+  const peakOf = (l: OpenLoop) => l.ratePerS * (1 + (l.diurnal?.amplitude ?? 0));
+  const keep = (l: OpenLoop, t: number) =>
+    l.diurnal === undefined ||
+    random() * peakOf(l) <
+      l.ratePerS *
+        (1 + l.diurnal.amplitude * Math.sin((2 * Math.PI * (t + (l.diurnal.phaseMs ?? 0))) / l.diurnal.periodMs));
+  const within = (ws: readonly { fromMs: number; toMs: number }[] | undefined, t: number) =>
+    ws?.find((w) => w.fromMs <= t && t < w.toMs);
+  const churnStep = () => {
+    macs.forEach((m) => {
+      const v = viewById.get(m.id)!;
+      const online = m.spec.online === undefined || within(m.spec.online, now) !== undefined;
+      if (m.online && !online) {
+        for (const job of m.disconnect()) {
+          const req = running.get(job.requestId)!;
+          running.delete(job.requestId);
+          statsOf(req.route.model).interrupted++;
+          retries.push({ atMs: now + scenario.refusalDelayMs, req });
+        }
+        v.inflight.clear();
+        v.pendingLoads.clear();
+        v.slots = [];
+        v.warmModels = [];
+        const at = registryView.providers.indexOf(v);
+        if (at >= 0) registryView.providers.splice(at, 1);
+      } else if (!m.online && online) {
+        m.online = true;
+        registryView.providers.push(v);
+        heartbeat(m);
+      }
+      const t = within(m.spec.throttled, now) as { factor: number } | undefined;
+      m.speedFactor = t?.factor ?? 1;
+      v.thermal = t ? "serious" : "nominal";
+    });
+  };
+  const openNext = scenario.openLoops.map((l) => l.startMs + exponentialMs(random, peakOf(l)));
   const workers = spawnWorkers(scenario);
   const hbOffset = macs.map((_, i) => (i * 97) % scenario.heartbeatMs);
   const sampleEvery = 10_000;
   let nextSample = 0;
   let nextPlan = 0;
 
+  const churn = scenario.fleet.some((f) => f.online !== undefined || f.throttled !== undefined);
   for (now = 0; now < scenario.durationMs; now += scenario.tickMs) {
+    // 0. Churn: Macs leave (their requests are routed again) and join; thermal throttling starts and ends.
+    if (churn) churnStep();
     // 1. Arrivals: open loops, closed-loop workers, delayed re-picks after a refused load.
     scenario.openLoops.forEach((l, i) => {
       while (openNext[i]! <= now && openNext[i]! < l.endMs) {
-        route(newRequest(l.model, l.prompt, l.maxTokens, l.output, l.vision, undefined), false);
-        openNext[i]! += exponentialMs(random, l.ratePerS);
+        if (keep(l, openNext[i]!))
+          route(newRequest(l.model, l.prompt, l.maxTokens, l.output, l.vision, undefined), false);
+        openNext[i]! += exponentialMs(random, peakOf(l));
       }
     });
     for (const w of workers) {
@@ -235,6 +316,7 @@ export function runSimulation(
 
     // 2. Providers advance; completions settle; changed providers report at once.
     macs.forEach((m, i) => {
+      if (!m.online) return;
       const ev = m.tick(now, scenario.tickMs, scenario.idleUnloadMs);
       const v = viewById.get(m.id)!;
       for (const job of ev.completed) {
@@ -243,7 +325,13 @@ export function runSimulation(
         v.inflight.delete(job.requestId);
         const st = statsOf(req.route.model);
         st.completed++;
-        st.ttftMs.push((job.firstTokenAtMs ?? now) - req.arrivalMs);
+        const ttft = (job.firstTokenAtMs ?? now) - req.arrivalMs;
+        st.ttftMs.push(ttft);
+        run.observe?.completed?.(req.route.requestId, req.route.model, ttft);
+        const decode = decodeRateTps(job.outputTokens, job.firstTokenAtMs ?? now, job.finishedAtMs ?? now);
+        if (meetsServiceLevel(ttft, decode)) st.good++;
+        else if (ttft > SERVICE_LEVEL.firstTokenMs) st.missedFirstToken++;
+        else st.missedDecode++;
         st.e2eMs.push(now - req.arrivalMs);
         st.outputTokens += job.outputTokens;
         estimator.observe(req.route.model, job.outputTokens, req.route.traits.maxTokens);
@@ -273,7 +361,7 @@ export function runSimulation(
     }
 
     // 4. Warm pool and sampling.
-    if (now >= nextPlan) {
+    if (now >= nextPlan && !bound) {
       nextPlan += scenario.warmPoolTickMs;
       const plan = goPool
         ? goPool.plan(registryView, now, goOptions)
@@ -286,6 +374,7 @@ export function runSimulation(
           });
       for (const l of plan.load) startLoad(l.providerId, l.model);
     }
+    run.observe?.step?.(now, macs);
     if (now >= nextSample) {
       nextSample += sampleEvery;
       metrics.sample(macs, running, views, pooled);

@@ -60,28 +60,48 @@ describe("bench suite (quick smoke)", function () {
     assert.match(scheduler.markdown, /\| providers \| variant \| decisions \| decisions\/s \| p50 µs \| p99 µs \|/);
 
     const routing = record.results[1]! as BenchResult & {
-      data: { runs: { scenario: string; kvAware: unknown[]; worstCase: unknown[]; completedRatio: number }[] };
+      data: {
+        runs: {
+          scenario: string;
+          kvAware: unknown[];
+          worstCase: unknown[];
+          bound: unknown[];
+          completedRatio: number;
+        }[];
+      };
     };
-    assert.equal(routing.data.runs.length, 1);
-    assert.equal(routing.data.runs[0]!.scenario, "load-test-report");
-    assert.ok(routing.data.runs[0]!.kvAware.length > 0);
-    assert.equal(routing.data.runs[0]!.kvAware.length, routing.data.runs[0]!.worstCase.length);
-    assert.match(routing.markdown, /\| metric \| kv-aware \| worst-case \| ratio \|/);
     assert.deepEqual(
-      routing.targets.map((t) => t.name.replace(/^load-test-report: /, "")),
+      routing.data.runs.map((r) => r.scenario),
+      ["load-test-report", "fleet-churn"],
+    );
+    for (const run of routing.data.runs) {
+      assert.ok(run.kvAware.length > 0);
+      assert.equal(run.kvAware.length, run.worstCase.length);
+      assert.equal(run.kvAware.length, run.bound.length);
+    }
+    assert.match(
+      routing.markdown,
+      /\| metric \| kv-aware \| worst-case \| clairvoyant \| ours ÷ worst-case \| ours ÷ bound \|/,
+    );
+    assert.deepEqual(
+      routing.targets.filter((t) => t.name.startsWith("load-test-report: ")).map((t) => t.name.slice(18)),
       [
         "completed requests kv-aware ÷ worst-case",
         "kv-aware refusals while a capable Mac was idle",
-        "gemma median warm (running) Macs kv-aware ÷ worst-case",
+        "gemma goodput kv-aware ÷ bound",
+        "gemma first-token p95 kv-aware ÷ bound",
+        "gemma-4-26b spread",
+        "gpt-oss-20b spread",
         "gemma first-token p95 kv-aware ÷ worst-case",
       ],
     );
+    assert.ok(routing.targets.some((t) => t.name === "fleet-churn: qwen3-8b spread"));
 
     // What the operator sees: each table, and every target marked met or NOT MET.
     assert.match(out, /### Scheduler decision cost/);
     assert.match(out, /### Routing quality \(simulator\)/);
     assert.match(out, /^- (met|NOT MET): kv-aware pick p99 at 10000 providers/m);
-    assert.match(out, /Summary: \d+\/5 targets met/);
+    assert.match(out, /Summary: \d+\/15 targets met/);
   });
 
   it("rejects an unknown benchmark name and parses --only into suite order", () => {

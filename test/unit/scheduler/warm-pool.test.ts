@@ -21,7 +21,7 @@ describe("planWarmPool", () => {
       provider("idle2", { totalMemoryGb: 128 }),
       provider("warm", { slots: [slot("gemma", { state: "running", numRunning: 8 })] }),
     );
-    // λ = 1/s, E[S] = 40 s → L = 40; q = 8 → target ⌈50/8⌉ + 1 = 8 > 1 warm.
+    // λ = 1/s, E[S] = 40 s → L = 40; one Mac per request → target ⌈50⌉ + 1, clamped to the 4 capable > 1 warm.
     const plan = planWarmPool(v, demand(1, 40_000), 0, options);
     assert.deepEqual(plan.load.map((l) => l.providerId).sort(), ["idle1", "idle2"]);
     assert.ok(plan.load.every((l) => l.model === "gemma"));
@@ -30,9 +30,30 @@ describe("planWarmPool", () => {
 
   it("keeps one burst-buffer Mac beyond Little's law at low demand and loads nothing without demand", () => {
     const v = view(provider("warm", { slots: [slot("gemma")] }), provider("idle"));
-    // λ = 0.05/s × 10 s = 0.5 in service → ⌈0.625/8⌉ + 1 = 2 targets against 1 warm: one load.
+    // λ = 0.05/s × 10 s = 0.5 in service → ⌈0.625⌉ + 1 = 2 targets against 1 warm: one load.
     assert.equal(planWarmPool(v, demand(0.05, 10_000), 0, options).load.length, 1);
     assert.equal(planWarmPool(v, demand(0, 10_000), 0, options).load.length, 0);
+  });
+
+  it("plans one Mac per request in flight with pools off, the quality concurrency per Mac under pools", () => {
+    const idle = (pool?: string) =>
+      Array.from({ length: 12 }, (_, i) => provider(`idle${i}`, pool === undefined ? {} : { pool }));
+    // λ = 0.1/s × 40 s = 4 in service → ⌈4 × 1.25 ÷ 1⌉ + 1 = 6 Macs: one per request, not stacked.
+    const open = planWarmPool(view(...idle()), demand(0.1, 40_000), 0, options);
+    assert.equal(open.targets.get("gemma")?.target, 6);
+    assert.equal(open.load.length, 4, "bounded by the loads per tick");
+    // The same demand planned at two streams per Mac: ⌈5 ÷ 2⌉ + 1 = 4.
+    assert.equal(
+      planWarmPool(view(...idle()), demand(0.1, 40_000), 0, { ...options, streamsPerWarmMac: 2 }).targets.get("gemma")
+        ?.target,
+      4,
+    );
+    // Under pools the quality concurrency (here more than 5 streams) keeps members empty: ⌈5 ÷ q⌉ + 1 = 2.
+    const pooled = planWarmPool(view(...idle("gemma")), demand(0.1, 40_000), 0, {
+      ...options,
+      poolsOf: () => new Set(["gemma"]),
+    });
+    assert.equal(pooled.targets.get("gemma")?.target, 2);
   });
 
   it("bounds loads per tick", () => {

@@ -106,6 +106,11 @@ export function loadTestReportScenario(options: { hours?: number } = {}): Scenar
   return {
     name: "load-test-report",
     durationMs,
+    // Issue 5 of the report: warm_providers (slots running) over the run, and gemma's first-token tail.
+    observed: [
+      { model: "gemma-4-26b", runningMacs: { min: 1, median: 8, max: 15 }, firstTokenTailMs: 123_000 },
+      { model: "gpt-oss-20b", runningMacs: { min: 0, median: 13, max: 22 } },
+    ],
     ...networkDefaults,
     fleet,
     perf: measuredPerf,

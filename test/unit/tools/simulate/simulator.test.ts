@@ -8,7 +8,10 @@ import {
   type SimulationReport,
 } from "../../../../src/tools/simulate/report.js";
 import { loadTestReportScenario } from "../../../../src/tools/simulate/scenarios/load-test-report.js";
+import { fleetChurnScenario } from "../../../../src/tools/simulate/scenarios/fleet-churn.js";
 import { twoModelPoolsScenario } from "../../../../src/tools/simulate/scenarios/two-model-pools.js";
+import type { MacSpec, Scenario } from "../../../../src/tools/simulate/scenario.js";
+import { checkBoundTargets, checkFaithfulBaseline } from "../../../../src/tools/simulate/targets.js";
 import { runSimulation } from "../../../../src/tools/simulate/simulator.js";
 
 describe("routing simulator on the load-test-report scenario", () => {
@@ -98,23 +101,12 @@ describe("routing simulator on the load-test-report scenario", () => {
     }
   });
 
-  it("judges the warm target on running Macs, not loaded ones", () => {
-    const g = (r: SimulationReport, running: number, loaded: number): SimulationReport => ({
-      ...r,
-      models: r.models.map((m) =>
-        m.model === "gemma-4-26b"
-          ? {
-              ...m,
-              runningMacs: { min: 0, median: running, max: running },
-              loadedMacs: { min: 0, median: loaded, max: loaded },
-            }
-          : m,
-      ),
-    });
-    const warmTarget = (o: SimulationReport, w: SimulationReport) =>
-      checkTargets(o, w).find((t) => /warm \(running\)/.test(t.name))!;
-    assert.equal(warmTarget(g(ours, 10, 30), g(worst, 5, 10)).met, false);
-    assert.equal(warmTarget(g(ours, 15, 15), g(worst, 5, 10)).met, true);
+  it("retires issue 4's warm-Macs ratio (issue 18): its standing targets are first-token p95 and refusals", () => {
+    const names = checkTargets(ours, worst).map((t) => t.name);
+    assert.deepEqual(names, [
+      "gemma-4-26b: first-token p95 ≤ ½ worst-case",
+      "gemma-4-26b: zero refusals while a capable Mac was idle",
+    ]);
   });
 
   it("is deterministic by seed", () => {
@@ -128,9 +120,8 @@ describe("routing simulator on the load-test-report scenario", () => {
     assert.match(text, /\| warm \(running\) Macs min \/ median \/ max \| \d+ \/ \d+ \/ \d+ \| \d+ \/ \d+ \/ \d+ \|/);
     assert.match(text, /\| loaded Macs min \/ median \/ max \| \d+ \/ \d+ \/ \d+ \|/);
     assert.match(text, /### Targets \(issue 4\)/);
-    assert.match(text, /\| gemma-4-26b: median warm \(running\) Macs ≥ 3× worst-case \|/);
     assert.match(text, /\| gemma-4-26b: zero refusals while a capable Mac was idle \| 0 \(worst-case \d+\) \| met \|/);
-    assert.equal(checkTargets(ours, worst).length, 3);
+    assert.equal(checkTargets(ours, worst).length, 2);
   });
 });
 
@@ -173,6 +164,154 @@ describe("routing simulator on the two-model-pools scenario", () => {
     assert.match(text, /kv-aware \+ pools \| kv-aware \|/);
     assert.match(text, /pool members min \/ median \/ max/);
     assert.doesNotMatch(text, /Targets \(issue 4\)/, "issue 4's targets are against the Go policy only");
+  });
+});
+
+describe("routing simulator with churn, throttling and a diurnal curve", () => {
+  const base = loadTestReportScenario({ hours: 0.25 });
+  const m64: MacSpec = { ...base.fleet.find((m) => m.memoryGb === 64)!, reportsFreeForLoad: true };
+  /** Two 64 GB Macs and one steady gpt-oss loop of long answers. */
+  const tiny = (fleet: MacSpec[]): Scenario => ({
+    ...base,
+    durationMs: 1_200_000,
+    fleet,
+    workers: [],
+    openLoops: [{ ...base.openLoops[0]!, ratePerS: 0.05, output: { median: 3000, sigma: 0.1, min: 2000, max: 4096 } }],
+  });
+  const gptOss = (r: SimulationReport) => r.models.find((m) => m.model === "gpt-oss-20b")!;
+
+  it("routes a leaving Mac's requests again, and they complete on the Macs that stay", () => {
+    const leaves = { ...m64, online: [{ fromMs: 0, toMs: 600_000 }] };
+    for (const policy of ["kv-aware", "clairvoyant"] as const) {
+      const r = gptOss(runSimulation(tiny([leaves, m64]), policy, 4));
+      assert.ok(r.interrupted > 0, `${policy}: interrupted ${r.interrupted}`);
+      assert.ok(r.completed >= r.arrivals - 4, `${policy}: completed ${r.completed} of ${r.arrivals}`);
+    }
+    // The same fleet without churn interrupts nothing.
+    assert.equal(gptOss(runSimulation(tiny([m64, m64]), "kv-aware", 4)).interrupted, 0);
+  });
+
+  it("a Mac that joins late serves nothing before it joins", () => {
+    const late = { ...m64, online: [{ fromMs: 1_000_000, toMs: 1_200_000 }] };
+    let early = 0;
+    runSimulation(tiny([late, m64]), "kv-aware", 4, undefined, {
+      observe: { step: (now, macs) => void (now < 1_000_000 && macs[0]!.streams() > 0 && early++) },
+    });
+    assert.equal(early, 0);
+  });
+
+  it("thermal throttling slows a Mac's decode", () => {
+    const hot = { ...m64, throttled: [{ fromMs: 0, toMs: 1_200_000, factor: 0.5 }] };
+    const cool = gptOss(runSimulation(tiny([m64]), "kv-aware", 4));
+    const throttled = gptOss(runSimulation(tiny([hot]), "kv-aware", 4));
+    assert.ok(throttled.e2eMs.p50 > 1.5 * cool.e2eMs.p50, `${throttled.e2eMs.p50} vs ${cool.e2eMs.p50}`);
+  });
+
+  it("a diurnal curve brings more arrivals at its peak than in its trough", () => {
+    const curve = (phaseMs: number): Scenario => ({
+      ...tiny([m64, m64]),
+      openLoops: [
+        {
+          ...base.openLoops[0]!,
+          ratePerS: 0.2,
+          endMs: 1_200_000,
+          diurnal: { periodMs: 2_400_000, amplitude: 0.9, phaseMs },
+        },
+      ],
+    });
+    // First 20 min of a 40 min period: the peak half (phase 0) against the trough half (phase −½ period).
+    const peak = gptOss(runSimulation(curve(0), "kv-aware", 4)).arrivals;
+    const trough = gptOss(runSimulation(curve(-1_200_000), "kv-aware", 4)).arrivals;
+    assert.ok(peak > 2 * trough, `peak ${peak} vs trough ${trough}`);
+  });
+
+  it("prints the three policies and issue 18's targets for the churn scenario, every model's spread included", () => {
+    const text = main(["--scenario", "fleet-churn", "--hours", "0.1", "--seed", "2"]);
+    assert.match(text, /\| metric \| kv-aware \| worst-case \| clairvoyant \| ours ÷ worst-case \| ours ÷ bound \|/);
+    assert.match(text, /first token ≤ 10 s and decode ≥ 20 tok\/s per stream/);
+    assert.match(text, /### Targets \(issues 4 and 18\)/);
+    for (const model of ["gemma-4-26b", "gpt-oss-20b", "qwen3-8b"])
+      assert.match(text, new RegExp(`\\| ${model}: spread ≤ 1.3 \\|`));
+    assert.match(text, /\| gemma-4-26b: goodput ≥ 90 % of the bound \| \d+ vs \d+ \/h/);
+    assert.doesNotMatch(text, /faithful baseline/, "the churn scenario has no observations to reproduce");
+    assert.equal(fleetChurnScenario({ hours: 1 }).perf.length, 3);
+  });
+});
+
+describe("issue 18's targets", () => {
+  const report = (model: string, over: Partial<SimulationReport["models"][number]>): SimulationReport => ({
+    scenario: "s",
+    policy: "p",
+    seed: 1,
+    durationMs: 3_600_000,
+    macs: 1,
+    models: [
+      {
+        model,
+        arrivals: 0,
+        admitted: 0,
+        queued: 0,
+        rejected: 0,
+        rejectReasons: {},
+        completed: 0,
+        ttftMs: { p50: 0, p95: 0, p99: 0 },
+        e2eMs: { p50: 0, p95: 0, p99: 0 },
+        runningMacs: { min: 0, median: 0, max: 0 },
+        loadedMacs: { min: 0, median: 0, max: 0 },
+        poolMembers: { min: 0, median: 0, max: 0 },
+        reassignments: 0,
+        inflightRequests: { min: 0, median: 0, max: 0 },
+        capableMacs: 1,
+        utilisation: 0,
+        throughputTps: 0,
+        refusedWhileIdle: 0,
+        loadRefusals: 0,
+        coldDispatches: 0,
+        warmLoads: 0,
+        stillQueued: 0,
+        goodputPerHour: 0,
+        missedFirstToken: 0,
+        missedDecode: 0,
+        spread: 0,
+        interrupted: 0,
+        ...over,
+      },
+    ],
+  });
+  const g = "gemma-4-26b";
+  const met = (checks: { name: string; met: boolean }[], re: RegExp) => checks.find((c) => re.test(c.name))!.met;
+
+  it("judges goodput, first-token p95 and spread at their boundaries", () => {
+    const bound = report(g, { goodputPerHour: 1000, ttftMs: { p50: 0, p95: 4000, p99: 0 }, spread: 1 });
+    const worst = report(g, { ttftMs: { p50: 0, p95: 20_000, p99: 0 } });
+    const at = checkBoundTargets(
+      report(g, { goodputPerHour: 900, ttftMs: { p50: 0, p95: 6000, p99: 0 }, spread: 1.3 }),
+      worst,
+      bound,
+    );
+    assert.equal(met(at, /goodput/), true);
+    assert.equal(met(at, /first-token p95 ≤ 1.5×/), true);
+    assert.equal(met(at, /spread/), true);
+    const past = checkBoundTargets(
+      report(g, { goodputPerHour: 899, ttftMs: { p50: 0, p95: 6001, p99: 0 }, spread: 1.31 }),
+      worst,
+      bound,
+    );
+    assert.equal(met(past, /goodput/), false);
+    assert.equal(met(past, /first-token p95 ≤ 1.5×/), false);
+    assert.equal(met(past, /spread/), false);
+  });
+
+  it("calls the baseline faithful within ±max(2, 30 %) of each observed warm count and ×/÷ 2 of the tail", () => {
+    const scenario = {
+      ...loadTestReportScenario({ hours: 0.1 }),
+      observed: [{ model: g, runningMacs: { min: 1, median: 10, max: 20 }, firstTokenTailMs: 100_000 }],
+    };
+    const at = (runningMacs: { min: number; median: number; max: number }, p99: number) =>
+      checkFaithfulBaseline(scenario, report(g, { runningMacs, ttftMs: { p50: 0, p95: 0, p99 } })).map((c) => c.met);
+    assert.deepEqual(at({ min: 3, median: 13, max: 26 }, 50_000), [true, true]);
+    assert.deepEqual(at({ min: 0, median: 14, max: 20 }, 49_000), [false, false]);
+    assert.deepEqual(at({ min: 1, median: 10, max: 27 }, 200_000), [false, true]);
   });
 });
 
