@@ -16,6 +16,8 @@ export interface BenchCoordinator {
   coordinator: Coordinator;
   /** The scratch database (e.g. to verify the ledger after a run). */
   db: Kysely<Database>;
+  /** The scratch database's URL (for coordinators in other processes joining the same ledger). */
+  databaseUrl: string;
   baseUrl: string;
   grpcAddress: string;
   apiKeys: string[];
@@ -58,6 +60,7 @@ export async function startBenchCoordinator(o: {
     return {
       coordinator,
       db: db.db,
+      databaseUrl: scratch.url,
       baseUrl: `http://127.0.0.1:${coordinator.httpPort}`,
       grpcAddress: `127.0.0.1:${coordinator.grpcPort}`,
       apiKeys,

@@ -19,7 +19,7 @@ export interface BenchTarget {
 
 /** One benchmark's outcome: a printable table, its targets, and machine-readable rows for the history. */
 export interface BenchResult {
-  name: "gateway" | "ledger" | "scheduler" | "capacity" | "routing" | "flood";
+  name: "gateway" | "ledger" | "scheduler" | "capacity" | "routing" | "flood" | "cluster";
   title: string;
   /** Markdown (one or more tables, plus notes). */
   markdown: string;

@@ -6,15 +6,20 @@
  *
  * Client: node:http with a keep-alive Agent (one socket per worker), closed-loop workers.
  */
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 
 /** One endpoint under test. */
 export interface LoadTarget {
-  label: "direct" | "gateway";
-  url: string;
+  /** "direct" / "gateway" in the gateway benchmark; the cluster benchmark names its own. */
+  label: string;
+  /** One URL, or several rotated per request (load spread round-robin over several coordinators). */
+  url: string | string[];
   /** API keys rotated per request (the gateway limits per account; the direct server ignores them). */
   apiKeys: string[];
+  /** Request bodies for this target, instead of the plan's (e.g. another model). */
+  bodies?: Record<"json" | "stream", string>;
 }
 
 /** What the child runs. */
@@ -28,12 +33,18 @@ export interface LoadPlan {
   warmupMs: number;
   /** Unrecorded load on every target and mode before the first cell (JIT, connection pools, credit leases). */
   globalWarmupMs: number;
+  /** Processes whose CPU time is read (Linux /proc) over each cell's measured window, by name. */
+  cpuPids?: Record<string, number>;
+  /** Every cell is run this many times, round after round (drift on a shared machine spreads over all). */
+  rounds?: number;
 }
 
 /** One measured cell. */
 export interface LoadRow {
   target: LoadTarget["label"];
   mode: "json" | "stream";
+  /** Which round of the plan (0-based). */
+  round?: number;
   concurrency: number;
   ok: number;
   errors: number;
@@ -43,6 +54,59 @@ export interface LoadRow {
   latencyMs: { p50: number; p99: number };
   /** Time to the first response body bytes (the first SSE event for streams). */
   ttfbMs: { p50: number; p99: number };
+  /** Streams only: time to the first SSE event carrying generated content (the first token). */
+  firstTokenMs?: { p50: number; p99: number };
+  /** Streams only: gaps between successive reads after the first token, over every request. */
+  interChunkMs?: { p50: number; p99: number };
+  /** With `cpuPids`: CPU each process used over the measured window, as a percentage of one core. */
+  cpuPercent?: Record<string, number>;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** User + system CPU ms of each process so far (the load generator itself as "load"); NaN if unreadable. */
+function cpuMsOf(pids: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    try {
+      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out[name] = ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
+    } catch {
+      out[name] = Number.NaN;
+    }
+  }
+  const self = process.cpuUsage();
+  out.load = (self.user + self.system) / 1000;
+  return out;
+}
+
+/** Matches an SSE event that carries generated text (not the role-only opening delta). */
+const CONTENT = /"content":"[^"]/;
+
+/** Streaming bookkeeping of one response: when the first token arrived, and the gaps between reads after it. */
+export class StreamTimer {
+  firstTokenMs = 0;
+  readonly gaps: number[] = [];
+  #last = 0;
+  #carry = "";
+
+  /** Called with each chunk the client reads, at `atMs` since the request started. */
+  read(chunk: string, atMs: number): void {
+    if (this.firstTokenMs > 0) {
+      this.gaps.push(atMs - this.#last);
+      this.#last = atMs;
+      return;
+    }
+    // A token's event may straddle two reads: keep enough of the previous one to match across the boundary.
+    const text = this.#carry + chunk;
+    if (CONTENT.test(text)) {
+      this.firstTokenMs = atMs;
+      this.#last = atMs;
+    } else this.#carry = text.slice(-16);
+  }
 }
 
 const pct = (s: Float64Array, p: number) =>
@@ -50,16 +114,17 @@ const pct = (s: Float64Array, p: number) =>
 
 function once(
   agent: http.Agent,
-  target: LoadTarget,
   key: string,
   body: string,
   stream: boolean,
-): Promise<{ ok: boolean; ttfbMs: number; totalMs: number; error?: string }> {
+  url: string,
+): Promise<{ ok: boolean; ttfbMs: number; totalMs: number; timer?: StreamTimer; error?: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let ttfb = 0;
+    const timer = stream ? new StreamTimer() : undefined;
     const req = http.request(
-      target.url,
+      url,
       {
         method: "POST",
         agent,
@@ -73,14 +138,17 @@ function once(
         let tail = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => {
-          if (ttfb === 0) ttfb = performance.now() - t0;
+          const at = performance.now() - t0;
+          if (ttfb === 0) ttfb = at;
+          timer?.read(chunk, at);
           tail = (tail + chunk).slice(-200);
         });
         res.on("end", () => {
           const totalMs = performance.now() - t0;
           // A 200 is not enough: a stream must end with [DONE], a JSON body with a closing brace.
           const complete = stream ? tail.includes("[DONE]") : tail.trimEnd().endsWith("}");
-          if (res.statusCode === 200 && complete) resolve({ ok: true, ttfbMs: ttfb, totalMs });
+          if (res.statusCode === 200 && complete)
+            resolve({ ok: true, ttfbMs: ttfb, totalMs, ...(timer ? { timer } : {}) });
           else resolve({ ok: false, ttfbMs: ttfb, totalMs, error: `${res.statusCode} ${tail.slice(0, 160)}` });
         });
         res.on("error", (e) => resolve({ ok: false, ttfbMs: ttfb, totalMs: performance.now() - t0, error: String(e) }));
@@ -99,25 +167,42 @@ export async function runLoadCell(
   body: string,
   durationMs: number,
   warmupMs: number,
+  cpuPids?: Record<string, number>,
 ): Promise<LoadRow> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
   const lat: number[] = [];
   const ttfb: number[] = [];
+  const firstToken: number[] = [];
+  const gaps: number[] = [];
+  const urls = typeof target.url === "string" ? [target.url] : target.url;
   let ok = 0;
   let errors = 0;
   let firstError: string | undefined;
   let n = 0;
   const warmEnd = performance.now() + warmupMs;
   const end = warmEnd + durationMs;
+  let cpuStart: { at: number; ms: Record<string, number> } | undefined;
+  const sampler = cpuPids && setTimeout(() => (cpuStart = { at: performance.now(), ms: cpuMsOf(cpuPids) }), warmupMs);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
-        const r = await once(agent, target, target.apiKeys[n++ % target.apiKeys.length]!, body, mode === "stream");
+        const i = n++;
+        const r = await once(
+          agent,
+          target.apiKeys[i % target.apiKeys.length]!,
+          body,
+          mode === "stream",
+          urls[i % urls.length]!,
+        );
         if (performance.now() - r.totalMs < warmEnd) continue; // started during warm-up
         if (r.ok) {
           ok++;
           lat.push(r.totalMs);
           ttfb.push(r.ttfbMs);
+          if (r.timer) {
+            firstToken.push(r.timer.firstTokenMs);
+            for (const g of r.timer.gaps) gaps.push(g);
+          }
         } else {
           errors++;
           firstError ??= r.error;
@@ -126,6 +211,15 @@ export async function runLoadCell(
     }),
   );
   agent.destroy();
+  clearTimeout(sampler);
+  let cpuPercent: Record<string, number> | undefined;
+  if (cpuPids && cpuStart) {
+    const now = cpuMsOf(cpuPids);
+    const wall = performance.now() - cpuStart.at;
+    cpuPercent = Object.fromEntries(
+      Object.entries(now).map(([k, v]) => [k, Math.round(((v - cpuStart!.ms[k]!) / wall) * 1000) / 10]),
+    );
+  }
   const l = Float64Array.from(lat).sort();
   const t = Float64Array.from(ttfb).sort();
   const row: LoadRow = {
@@ -138,6 +232,13 @@ export async function runLoadCell(
     latencyMs: { p50: pct(l, 50), p99: pct(l, 99) },
     ttfbMs: { p50: pct(t, 50), p99: pct(t, 99) },
   };
+  if (mode === "stream") {
+    const f = Float64Array.from(firstToken).sort();
+    const g = Float64Array.from(gaps).sort();
+    row.firstTokenMs = { p50: pct(f, 50), p99: pct(f, 99) };
+    row.interChunkMs = { p50: pct(g, 50), p99: pct(g, 99) };
+  }
+  if (cpuPercent) row.cpuPercent = cpuPercent;
   if (firstError !== undefined) row.firstError = firstError;
   return row;
 }
@@ -147,15 +248,34 @@ async function main(): Promise<void> {
   const rows: LoadRow[] = [];
   for (const mode of plan.modes) {
     for (const target of plan.targets)
-      await runLoadCell(target, mode, Math.max(...plan.concurrency), plan.bodies[mode], plan.globalWarmupMs, 0);
+      await runLoadCell(
+        target,
+        mode,
+        Math.max(...plan.concurrency),
+        (target.bodies ?? plan.bodies)[mode],
+        plan.globalWarmupMs,
+        0,
+      );
   }
-  for (const mode of plan.modes) {
-    for (const c of plan.concurrency) {
-      for (const target of plan.targets)
-        rows.push(await runLoadCell(target, mode, c, plan.bodies[mode], plan.durationMs, plan.warmupMs));
-      process.stderr.write(`${mode} c=${c} done\n`);
+  for (let round = 0; round < (plan.rounds ?? 1); round++)
+    for (const mode of plan.modes) {
+      for (const c of plan.concurrency) {
+        for (const target of plan.targets)
+          rows.push({
+            round,
+            ...(await runLoadCell(
+              target,
+              mode,
+              c,
+              (target.bodies ?? plan.bodies)[mode],
+              plan.durationMs,
+              plan.warmupMs,
+              plan.cpuPids,
+            )),
+          });
+        process.stderr.write(`${mode} c=${c} round ${round + 1} done\n`);
+      }
     }
-  }
   process.stdout.write(`${JSON.stringify(rows)}\n`);
 }
 

@@ -1,7 +1,7 @@
 /**
- * Instant simulated Macs for the gateway benchmark, run as a child process: in production providers are remote
- * machines, so their gRPC client, protobuf encoding and token generation are not the coordinator's overhead and
- * must not run on its event loop. Reads `{ coordinator, token, count, model }` as JSON from argv[2], prints
+ * Instant simulated Macs for the gateway and cluster benchmarks, run as a child process: in production providers
+ * are remote machines, so their gRPC client, protobuf encoding and token generation are not the coordinator's
+ * overhead and must not run on its event loop. Reads an {@link InstantMacsPlan} as JSON from argv[2], prints
  * `ready` on stderr once every Mac has registered, stops the Macs when stdin closes (the parent exits or ends
  * it) and prints one JSON line with the number of requests the Macs served.
  */
@@ -17,18 +17,24 @@ export interface InstantMacsPlan {
   model: string;
   /** Concurrent requests per Mac and model. */
   maxConcurrency: number;
+  /** Serial prefix (default BENCH-GW): a serial belongs to the provider account that first registered it. */
+  serialPrefix?: string;
+  /** Mac i connects to `coordinators[i % n]` instead of `coordinator` (a fleet spread over a cluster). */
+  coordinators?: string[];
+  /** Further fleets started by the same child (other coordinators, tokens or models), so one process serves all. */
+  more?: Omit<InstantMacsPlan, "more">[];
 }
 
-async function main(): Promise<void> {
-  const plan = JSON.parse(process.argv[2] ?? "{}") as InstantMacsPlan;
+function macsOf(plan: Omit<InstantMacsPlan, "more">): SimulatedMac[] {
   const chip = chipProfiles.find((c) => c.memoryGb >= 128)!;
-  const macs = Array.from(
+  const to = plan.coordinators ?? [plan.coordinator];
+  return Array.from(
     { length: plan.count },
     (_, i) =>
       new SimulatedMac({
-        coordinator: plan.coordinator,
+        coordinator: to[i % to.length]!,
         token: plan.token,
-        serial: `BENCH-GW-${i}`,
+        serial: `${plan.serialPrefix ?? "BENCH-GW"}-${i}`,
         chip,
         models: [plan.model],
         warmModels: [plan.model],
@@ -37,6 +43,11 @@ async function main(): Promise<void> {
         heartbeatIntervalMs: 1_000,
       }),
   );
+}
+
+async function main(): Promise<void> {
+  const plan = JSON.parse(process.argv[2] ?? "{}") as InstantMacsPlan;
+  const macs = [plan, ...(plan.more ?? [])].flatMap(macsOf);
   await Promise.all(
     macs.map((m) => {
       m.start();

@@ -2,7 +2,7 @@
  * `npm run bench` (`coordinator bench`): runs the benchmark suite on this machine, prints each comparison with
  * its ratios and targets (met / NOT MET), and appends the run to `bench/results/<timestamp>-<commit>.json`.
  *
- * Options: `--only gateway,ledger,scheduler,capacity,routing,flood` (default: all), `--quick` (short durations and
+ * Options: `--only gateway,ledger,scheduler,capacity,routing,flood,cluster` (default: all), `--quick` (short durations and
  * small sizes: a smoke run, not a measurement), `--results-dir DIR` (default bench/results), `--no-save`.
  * Env: BENCH_DATABASE_URL (admin URL of a PostgreSQL server to create scratch databases on; else
  * TEST_DATABASE_URL, else an embedded PostgreSQL).
@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { parseFlags } from "../src/util/parse-flags.js";
 import { formatTargets, type BenchResult } from "./bench-result.js";
 
-const names = ["gateway", "ledger", "scheduler", "capacity", "routing", "flood"] as const;
+const names = ["gateway", "ledger", "scheduler", "capacity", "routing", "flood", "cluster"] as const;
 type BenchName = (typeof names)[number];
 
 /** Where the suite writes its progress and tables. */
@@ -85,6 +85,10 @@ async function runOne(name: BenchName, quick: boolean, env: NodeJS.ProcessEnv, i
     case "flood": {
       const { runProviderFloodBench } = await import("./provider-flood.js");
       return runProviderFloodBench({ quick, env, progress: (line) => io.write(`  ${line}\n`) });
+    }
+    case "cluster": {
+      const { runClusterBench } = await import("./cluster-scale-out.js");
+      return runClusterBench({ quick, env, progress: (line) => io.write(`  ${line}\n`) });
     }
     case "capacity": {
       const { runCapacityBench } = await import("./provider-capacity.js");

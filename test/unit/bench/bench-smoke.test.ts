@@ -110,5 +110,8 @@ describe("bench suite (quick smoke)", function () {
     assert.ok(a !== "help");
     assert.deepEqual(a.only, ["scheduler", "routing"]);
     assert.equal(a.quick, true);
+    const c = parseBenchArgs(["--only", "cluster,gateway"]);
+    assert.ok(c !== "help");
+    assert.deepEqual(c.only, ["gateway", "cluster"]);
   });
 });
