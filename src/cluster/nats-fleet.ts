@@ -171,6 +171,8 @@ class NatsFleet implements Fleet {
       clock: o.clock,
       wallNowMs,
       viewOf: (id) => this.#owned.snapshot(id),
+      // One NATS message per requesting node per turn of the event loop, however many chunks arrived in it.
+      defer: (flush) => setImmediate(flush),
     });
   }
 

@@ -37,6 +37,11 @@ export interface OwnerRelayOptions {
   wallNowMs: () => number;
   /** This node's current view of one of its Macs, sent with a refusal so the requester's mirror catches up. */
   viewOf?(providerId: string): unknown;
+  /**
+   * Schedules a flush of the events relayed so far (e.g. `setImmediate`): the events of every request going to
+   * one node in the same turn of the event loop travel as one message. Absent: each event is sent at once.
+   */
+  defer?(flush: () => void): void;
 }
 
 interface Relay {
@@ -51,6 +56,9 @@ const keyOf = (requestId: string, providerId: string) => `${providerId}\u0000${r
 export class OwnerRelay {
   readonly #o: OwnerRelayOptions;
   readonly #relays = new Map<string, Relay>();
+  /** Events not sent yet, per requesting node, in order. */
+  readonly #outbox = new Map<string, RelayFrame[]>();
+  #flushPending = false;
 
   constructor(options: OwnerRelayOptions) {
     this.#o = options;
@@ -182,10 +190,25 @@ export class OwnerRelay {
       registry.addUsedTokens(r.providerId, r.requestId, charsToTokens(outputChars(e.deltas)));
     }
     if (e.kind === "complete" || e.kind === "error" || e.kind === "disconnected") this.#end(key, r);
-    this.#o.transport.publish(
-      this.#o.subjects.events(r.from),
-      encodeRelay([{ requestId: r.requestId, providerId: r.providerId, event: e }]),
-    );
+    const frame: RelayFrame = { requestId: r.requestId, providerId: r.providerId, event: e };
+    const defer = this.#o.defer;
+    if (!defer) {
+      this.#o.transport.publish(this.#o.subjects.events(r.from), encodeRelay([frame]));
+      return;
+    }
+    let frames = this.#outbox.get(r.from);
+    if (!frames) this.#outbox.set(r.from, (frames = []));
+    frames.push(frame);
+    if (this.#flushPending) return;
+    this.#flushPending = true;
+    defer(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushPending = false;
+    for (const [node, frames] of this.#outbox)
+      this.#o.transport.publish(this.#o.subjects.events(node), encodeRelay(frames));
+    this.#outbox.clear();
   }
 
   #end(key: string, r: Relay): void {

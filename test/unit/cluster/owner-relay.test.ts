@@ -362,3 +362,49 @@ describe("OwnerRelay", () => {
       assert.deepEqual(p1.loads, []);
     });
 });
+
+describe("OwnerRelay with a deferred flush", () => {
+  it("sends each requesting node one message per flush, its requests' events in order", () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport();
+    const registry = new ProviderRegistry();
+    registry.add(registration("A"), clock.nowMs(), "p1");
+    const p1 = new FakeChannel("p1");
+    const flushes: (() => void)[] = [];
+    const relay = new OwnerRelay({
+      subjects,
+      transport,
+      registry,
+      local: { channel: (id) => (id === "p1" ? p1 : undefined) },
+      ownerRoute: () => picked(),
+      clock,
+      wallNowMs: () => WALL_MS,
+      defer: (flush) => void flushes.push(flush),
+    });
+    assert.deepEqual(relay.dispatch(forwarded("r1")), { ok: true });
+    assert.deepEqual(relay.dispatch(forwarded("r2", { from: "n3" })), { ok: true });
+    assert.deepEqual(relay.dispatch(forwarded("r3")), { ok: true });
+    p1.emit("r1", chunk("a"));
+    p1.emit("r2", chunk("x"));
+    p1.emit("r3", chunk("c"));
+    p1.emit("r1", complete);
+    assert.equal(transport.published.length, 0, "nothing is sent before the flush");
+    assert.equal(flushes.length, 1, "one flush is scheduled for the whole turn");
+    flushes[0]!();
+    const toN2 = transport.on(subjects.events("n2"));
+    const toN3 = transport.on(subjects.events("n3"));
+    assert.equal(toN2.length, 1);
+    assert.equal(toN3.length, 1);
+    const frames = (toN2[0]!.frames as { requestId: string; event: ProviderEvent }[]).map((f) => [
+      f.requestId,
+      f.event.kind,
+    ]);
+    assert.deepEqual(frames, [
+      ["r1", "chunk"],
+      ["r3", "chunk"],
+      ["r1", "complete"],
+    ]);
+    p1.emit("r3", complete);
+    assert.equal(flushes.length, 2, "the next event schedules the next flush");
+  });
+});
