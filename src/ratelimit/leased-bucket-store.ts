@@ -159,10 +159,12 @@ export class LeasedBucketStore implements BucketStore {
    * One round trip for every bucket of `requests` whose grant cannot cover its units (joining an exchange
    * already in flight), so the caller can retry `takeAll` once. Skips a bucket drawn less than
    * `minDrawIntervalMs` ago unless that exchange granted all it asked for and the shared bucket was seen
-   * holding enough: that bounds the exchanges per key per process at any request rate once the limit is reached
+   * holding a whole grant: that bounds the exchanges per key per process at any request rate once the limit is reached
    * (an empty bucket is asked at most once per interval).
    */
   async replenish(requests: readonly TakeRequest[], nowMs: number): Promise<void> {
+    // Let the refusals of requests that arrived together count as usage first, so one exchange is sized for all.
+    await null;
     await Promise.all(
       requests.map(async (r) => {
         if (isUnlimited(r.limits) || this.#closed) return;
@@ -172,8 +174,9 @@ export class LeasedBucketStore implements BucketStore {
         const now = this.#o.clock.nowMs();
         const held = this.#spendable(g, now);
         if (held + 1e-6 >= need || g.drawing) return;
-        const sharedHolds =
-          g.lastGrantFull && g.shared !== undefined && refill(g.shared, now).level >= need - Math.max(0, held);
+        // A spike, not an empty bucket: the last exchange got all it asked and the bucket holds a whole grant.
+        const want = grantSize(g.limits.burst, held, need, usageRate(g.usage, now, this.#t.usageWindowMs), this.#t);
+        const sharedHolds = g.lastGrantFull && g.shared !== undefined && refill(g.shared, now).level >= want.wantUnits;
         if (now - g.lastDrawMs < this.#t.minDrawIntervalMs && !sharedHolds) return;
         await this.#exchange(r.key, g, need, false);
       }),
