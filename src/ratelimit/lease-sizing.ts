@@ -45,21 +45,37 @@ export const defaultLeaseTuning: Readonly<LeaseTuning> = Object.freeze({
   sweepIntervalMs: 500,
 });
 
-/** A decayed usage counter: `units` as of `atMs`. */
+/** A decayed usage counter: `units` as of `atMs`, counting since `sinceMs`. */
 export interface Usage {
   readonly units: number;
   readonly atMs: number;
+  readonly sinceMs: number;
+}
+
+/** A counter that starts counting at `nowMs`. */
+export function newUsage(nowMs: number): Usage {
+  return { units: 0, atMs: nowMs, sinceMs: nowMs };
 }
 
 /** The counter decayed to `nowMs` with time constant `windowMs`, plus `units` spent (or wanted) now. */
 export function addUsage(u: Usage, units: number, nowMs: number, windowMs: number): Usage {
   const dt = Math.max(0, nowMs - u.atMs);
-  return { units: u.units * Math.exp(-dt / windowMs) + Math.max(0, units), atMs: Math.max(nowMs, u.atMs) };
+  return {
+    units: u.units * Math.exp(-dt / windowMs) + Math.max(0, units),
+    atMs: Math.max(nowMs, u.atMs),
+    sinceMs: u.sinceMs,
+  };
 }
 
-/** Recent usage in units per ms (steady use at r units/ms converges to r). */
-export function usageRate(u: Usage, nowMs: number, windowMs: number): number {
-  return addUsage(u, 0, nowMs, windowMs).units / windowMs;
+/**
+ * Recent usage in units per ms: steady use at r units/ms gives r. A young counter (counting for a < windowMs)
+ * holds only r·τ·(1 − e^(−a/τ)), so it is divided by that, not by τ: otherwise a key that just became busy would
+ * look τ/a times quieter and draw grants far too small while it ramps up. `a` is at least `minAgeMs`, so one
+ * request on a cold key does not look like a flood.
+ */
+export function usageRate(u: Usage, nowMs: number, windowMs: number, minAgeMs = 1_000): number {
+  const age = Math.max(minAgeMs, nowMs - u.sinceMs);
+  return addUsage(u, 0, nowMs, windowMs).units / (windowMs * (1 - Math.exp(-age / windowMs)));
 }
 
 /**

@@ -38,7 +38,8 @@ export class FakeLeaseSource implements LimitLeaseSource {
       this.rows.set(r.key, b);
     }
     const oldHeld = b.leases.get(r.holderId)?.held ?? 0;
-    const others = Math.max(0, b.outstanding - oldHeld);
+    const diff = b.outstanding - oldHeld;
+    const others = diff < 1e-6 ? 0 : diff;
     const t = Math.max(b.updatedMs, r.nowMs);
     let lvl = b.level;
     if (b.rate > 0 && lvl < b.burst - b.outstanding)

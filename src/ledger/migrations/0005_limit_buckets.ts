@@ -65,7 +65,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       END LOOP;
       SELECT l.held INTO old_held FROM limit_leases l WHERE l.key = p_key AND l.holder_id = p_holder;
       old_held := coalesce(old_held, 0);
-      others := greatest(0, b.outstanding - old_held);
+      -- Float residue of sums and differences (~1e-15) is not a token: snap it, as token-bucket.ts's 1e-6 slack does.
+      others := b.outstanding - old_held;
+      IF others < 1e-6 THEN others := 0; END IF;
       t := greatest(b.updated_ms, p_now);
       lvl := b.level;
       -- Refill under the stored limits, capped at what is not out on lease as it stood since the last update:

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
-import { addUsage, defaultLeaseTuning, grantSize, runningLow, usageRate } from "../../../src/ratelimit/lease-sizing.js";
+import {
+  addUsage,
+  defaultLeaseTuning,
+  grantSize,
+  newUsage,
+  runningLow,
+  usageRate,
+} from "../../../src/ratelimit/lease-sizing.js";
 
 const T = defaultLeaseTuning;
 
 describe("lease sizing", () => {
   it("measures steady usage in units per ms (the decayed counter converges to the rate)", () => {
-    let u = { units: 0, atMs: 0 };
+    let u = newUsage(0);
     for (let t = 0; t <= 60_000; t += 100) u = addUsage(u, 10, t, T.usageWindowMs); // 100 units/s
     assert.ok(Math.abs(usageRate(u, 60_000, T.usageWindowMs) - 0.1) < 0.01, String(usageRate(u, 60_000, 5_000)));
     // Idle for five time constants: under 1 % of it is left.
@@ -13,8 +20,18 @@ describe("lease sizing", () => {
   });
 
   it("never counts time going backwards as decay or negative units as usage", () => {
-    const u = addUsage({ units: 50, atMs: 1_000 }, -5, 500, 5_000);
-    assert.deepEqual(u, { units: 50, atMs: 1_000 });
+    const u = addUsage({ units: 50, atMs: 1_000, sinceMs: 0 }, -5, 500, 5_000);
+    assert.deepEqual(u, { units: 50, atMs: 1_000, sinceMs: 0 });
+  });
+
+  it("sees a key that just became busy at its real rate, not diluted over the whole window", () => {
+    let u = newUsage(0);
+    for (let t = 0; t < 500; t += 10) u = addUsage(u, 1, t, T.usageWindowMs); // 100 units/s for 0.5 s
+    // Counted over at least minAgeMs (1 s): 50 units in 1 s; the plain τ average would say 10/s.
+    const r = usageRate(u, 500, T.usageWindowMs);
+    assert.ok(Math.abs(r - 0.05) < 0.005, String(r));
+    for (let t = 500; t < 2_000; t += 10) u = addUsage(u, 1, t, T.usageWindowMs);
+    assert.ok(Math.abs(usageRate(u, 2_000, T.usageWindowMs) - 0.1) < 0.005);
   });
 
   it("asks for grantTargetMs of recent usage, at least the request at hand, less what is held", () => {
