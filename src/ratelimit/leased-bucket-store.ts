@@ -76,6 +76,8 @@ interface Grant {
   returned: number;
   /** The shared bucket as last seen (retry hints and headers). */
   shared: Bucket | undefined;
+  /** Units of refused requests waiting for the next exchange (it asks for all of them, up to the burst). */
+  waiting: number;
   /** The last exchange granted all it asked for (running out then means a spike, not an empty bucket). */
   lastGrantFull: boolean;
   drawing: Promise<void> | undefined;
@@ -164,21 +166,31 @@ export class LeasedBucketStore implements BucketStore {
    * (an empty bucket is asked at most once per interval).
    */
   async replenish(requests: readonly TakeRequest[], nowMs: number): Promise<void> {
-    // Let the refusals of requests that arrived together count as usage first, so one exchange is sized for all.
+    // Requests refused together (a concurrent burst) are summed before the first of them asks, so one exchange
+    // is sized for all of them, up to the whole burst, instead of each waiter finding a grant sized for one.
+    const limited = requests.filter((r) => !isUnlimited(r.limits));
+    for (const r of limited) this.#grant(r.key, r.limits, nowMs).waiting += admissionNeed(r.limits, r.units);
     await null;
     await Promise.all(
-      requests.map(async (r) => {
-        if (isUnlimited(r.limits) || this.#closed) return;
+      limited.map(async (r) => {
+        if (this.#closed) return;
         const g = this.#grant(r.key, r.limits, nowMs);
         if (g.drawing) await g.drawing;
         const need = admissionNeed(r.limits, r.units);
         const now = this.#o.clock.nowMs();
         const held = this.#spendable(g, now);
-        if (held + 1e-6 >= need || g.drawing) return;
-        // A spike, not an empty bucket: the last exchange got all it asked and the bucket holds a whole grant.
+        if (held + 1e-6 >= need) return;
+        // Another waiter already started the follow-up exchange (sized for every waiter): join it.
+        if (g.drawing) return g.drawing;
+        // A spike, not an empty bucket: the last exchange got all it asked and the bucket holds a whole grant
+        // (capped like a grant, so that a burst of waiters on a cold key may ask again).
         const want = grantSize(g.limits.burst, held, need, usageRate(g.usage, now, this.#t.usageWindowMs), this.#t);
-        const sharedHolds = g.lastGrantFull && g.shared !== undefined && refill(g.shared, now).level >= want.wantUnits;
-        if (now - g.lastDrawMs < this.#t.minDrawIntervalMs && !sharedHolds) return;
+        const grant = Math.max(want.minUnits, Math.min(want.wantUnits, g.limits.burst * this.#t.maxGrantOfBurst));
+        const sharedHolds = g.lastGrantFull && g.shared !== undefined && refill(g.shared, now).level >= grant;
+        if (now - g.lastDrawMs < this.#t.minDrawIntervalMs && !sharedHolds) {
+          g.waiting = 0;
+          return;
+        }
         await this.#exchange(r.key, g, need, false);
       }),
     );
@@ -260,6 +272,7 @@ export class LeasedBucketStore implements BucketStore {
         lastDrawMs: -Infinity,
         returned: 0,
         shared: undefined,
+        waiting: 0,
         lastGrantFull: true,
         drawing: undefined,
       };
@@ -316,7 +329,12 @@ export class LeasedBucketStore implements BucketStore {
     const returned = g.returned;
     g.returned = 0;
     const rate = usageRate(g.usage, now, this.#t.usageWindowMs);
-    const size = release ? { minUnits: 0, wantUnits: 0 } : grantSize(g.limits.burst, remaining, need, rate, this.#t);
+    const sized = grantSize(g.limits.burst, remaining, need, rate, this.#t);
+    const waiting = Math.min(g.limits.burst, g.waiting) - Math.max(0, remaining);
+    g.waiting = 0;
+    const size = release
+      ? { minUnits: 0, wantUnits: 0 }
+      : { minUnits: sized.minUnits, wantUnits: Math.max(sized.wantUnits, waiting) };
     // A release hands the whole balance over now, so nothing spends it while the answer is on its way.
     if (release) g.level -= remaining;
     this.exchanges++;

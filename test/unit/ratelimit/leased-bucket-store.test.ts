@@ -186,6 +186,16 @@ describe("LeasedBucketStore (two processes on one fake shared bucket)", () => {
     assert.equal(w.source.draws.get(KEY), 1);
   });
 
+  it("admits exactly the burst of a concurrent burst on a cold key, in one round trip", async () => {
+    const w = world();
+    const { limiter } = w.node("h1");
+    const rs = await Promise.all(Array.from({ length: 100 }, () => limiter.admitWaiting(input, () => w.clock.nowMs())));
+    assert.equal(rs.filter((r) => r.ok).length, BURST);
+    assert.equal(w.source.draws.get(KEY), 1);
+    const refused = rs.find((r) => !r.ok);
+    assert.ok(refused && !refused.ok && refused.retryAfterMs > 0, "a refusal says when to retry");
+  });
+
   it("returns an idle key's grant after idleReturnMs, so another process can have it", async () => {
     const w = world();
     const a = w.node("h1");
@@ -273,5 +283,26 @@ describe("LeasedBucketStore (two processes on one fake shared bucket)", () => {
     await a.store.close();
     assert.equal(w.source.rows.get(KEY)!.outstanding, 0);
     assert.equal(w.source.rows.get(KEY)!.leases.size, 0);
+  });
+});
+
+describe("LeasedBucketStore exchange timeout", () => {
+  it("counts an exchange slower than drawTimeoutMs as failed (fail open), not one at the bound", async () => {
+    const clock = new FakeClock();
+    const never: FakeLeaseSource = Object.assign(new FakeLeaseSource(), {
+      draw: () => new Promise<never>(() => {}),
+    });
+    const store = new LeasedBucketStore({ source: never, holderId: "h", clock, failOpenShare: 0.5 });
+    const limits = { ratePerSec: RATE, burst: BURST };
+    void store.replenish([{ key: KEY, limits, units: 1 }], clock.nowMs());
+    await flush();
+    clock.advance(defaultLeaseTuning.drawTimeoutMs - 1);
+    await flush();
+    assert.equal(store.failingOpen, false);
+    clock.advance(1);
+    await flush();
+    assert.equal(store.failingOpen, true);
+    // Failing open: the fail-open share admits in memory.
+    assert.equal(store.takeAll([{ key: KEY, limits, units: 1 }], clock.nowMs()).allowed, true);
   });
 });
