@@ -76,7 +76,7 @@ interface Grant {
   returned: number;
   /** The shared bucket as last seen (retry hints and headers). */
   shared: Bucket | undefined;
-  /** Units of refused requests waiting for the next exchange (it asks for all of them, up to the burst). */
+  /** Units of refused requests waiting in {@link LeasedBucketStore.replenish} (an exchange asks for all of them, up to the burst). */
   waiting: number;
   /** The last exchange granted all it asked for (running out then means a spike, not an empty bucket). */
   lastGrantFull: boolean;
@@ -173,27 +173,38 @@ export class LeasedBucketStore implements BucketStore {
     await null;
     await Promise.all(
       limited.map(async (r) => {
-        if (this.#closed) return;
         const g = this.#grant(r.key, r.limits, nowMs);
-        if (g.drawing) await g.drawing;
         const need = admissionNeed(r.limits, r.units);
-        const now = this.#o.clock.nowMs();
-        const held = this.#spendable(g, now);
-        if (held + 1e-6 >= need) return;
-        // Another waiter already started the follow-up exchange (sized for every waiter): join it.
-        if (g.drawing) return g.drawing;
-        // A spike, not an empty bucket: the last exchange got all it asked and the bucket holds a whole grant
-        // (capped like a grant, so that a burst of waiters on a cold key may ask again).
-        const want = grantSize(g.limits.burst, held, need, usageRate(g.usage, now, this.#t.usageWindowMs), this.#t);
-        const grant = Math.max(want.minUnits, Math.min(want.wantUnits, g.limits.burst * this.#t.maxGrantOfBurst));
-        const sharedHolds = g.lastGrantFull && g.shared !== undefined && refill(g.shared, now).level >= grant;
-        if (now - g.lastDrawMs < this.#t.minDrawIntervalMs && !sharedHolds) {
-          g.waiting = 0;
-          return;
+        try {
+          await this.#replenishOne(r.key, g, need);
+        } finally {
+          g.waiting -= need;
         }
-        await this.#exchange(r.key, g, need, false);
       }),
     );
+  }
+
+  /** One bucket's part of {@link replenish}: join, or start, the exchange that covers every waiter. */
+  async #replenishOne(key: string, g: Grant, need: number): Promise<void> {
+    if (this.#closed) return;
+    if (g.drawing) await g.drawing;
+    const now = this.#o.clock.nowMs();
+    const held = this.#spendable(g, now);
+    // Enough for this request and for every other request waiting on this bucket: retry now.
+    if (held + 1e-6 >= Math.max(need, g.waiting)) return;
+    // Another waiter already started the follow-up exchange (sized for every waiter): join it.
+    if (g.drawing) return g.drawing;
+    // A spike, not an empty bucket: the last exchange got all it asked and the bucket holds a whole grant and
+    // what the waiters lack (both capped like a grant, so that a burst of waiters on a cold key may ask again).
+    // Once the limit is reached the bucket never holds a whole grant within the interval: one exchange a second.
+    const cap = g.limits.burst * this.#t.maxGrantOfBurst;
+    const sized = grantSize(g.limits.burst, held, need, usageRate(g.usage, now, this.#t.usageWindowMs), this.#t);
+    const enough = Math.max(1e-6, Math.min(Math.max(need, g.waiting) - held, cap), Math.min(sized.wantUnits, cap));
+    const sharedHolds = g.lastGrantFull && g.shared !== undefined && refill(g.shared, now).level >= enough;
+    if ((now - g.lastDrawMs < this.#t.minDrawIntervalMs || held + 1e-6 >= need) && !sharedHolds) {
+      return;
+    }
+    await this.#exchange(key, g, need, false);
   }
 
   adjust(key: string, limits: BucketLimits, deltaUnits: number, nowMs: number): void {
@@ -331,7 +342,6 @@ export class LeasedBucketStore implements BucketStore {
     const rate = usageRate(g.usage, now, this.#t.usageWindowMs);
     const sized = grantSize(g.limits.burst, remaining, need, rate, this.#t);
     const waiting = Math.min(g.limits.burst, g.waiting) - Math.max(0, remaining);
-    g.waiting = 0;
     const size = release
       ? { minUnits: 0, wantUnits: 0 }
       : { minUnits: sized.minUnits, wantUnits: Math.max(sized.wantUnits, waiting) };
