@@ -15,7 +15,7 @@ import { ModelDirectory } from "./models/model-directory.js";
 import type { AliasBook } from "./models/model-aliases.js";
 import { PoolKeeper } from "./pool-keeper.js";
 import type { ProviderService } from "./protocol/provider-service.js";
-import { createRateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
+import type { RateLimiterOptions } from "./ratelimit/limiter.js";
 import { ProviderRegistry } from "./registry/provider-registry.js";
 import type { ProviderView } from "./registry/types.js";
 import { capacitySnapshot } from "./scheduler/capacity.js";
@@ -31,6 +31,7 @@ import { startAliasSync } from "./coordinator/alias-sync.js";
 import { startBackgroundLoops } from "./coordinator/background-loops.js";
 import { createConsumerHttp } from "./coordinator/consumer-http.js";
 import { createDispatcher } from "./coordinator/create-dispatcher.js";
+import { createProcessRateLimiter } from "./coordinator/create-rate-limiter.js";
 import { createProviderService } from "./coordinator/create-provider-service.js";
 import { watchMigrations } from "./coordinator/migration-watch.js";
 import { buildRouteDeps } from "./coordinator/route-deps.js";
@@ -98,12 +99,8 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     aliasSync.refresh().catch((e) => log.warn("model aliases not loaded", { error: String(e) })),
   );
   const ledger = await startLedger(config, { db: deps.db, clock, catalog, log });
-  const limiter = createRateLimiter({
-    processShare: 1 / config.replicas,
-    // An operator's SetLimits served here wins until every cached principal carries it (one key-cache TTL).
-    recentOverrideMs: config.apiKeyCacheTtlMs,
-    ...(deps.rateLimitTiers ? { tiers: deps.rateLimitTiers } : {}),
-  });
+  const rateLimits = createProcessRateLimiter(config, { db: deps.db, clock, log, tiers: deps.rateLimitTiers });
+  const limiter = rateLimits.limiter;
   const identities = createProviderIdentityStore(deps.db);
   const aliasSync = await startAliasSync({
     db: deps.db,
@@ -236,6 +233,6 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     providers,
     aliases,
     fleet,
-    ...shutdownOf({ consumer, grpc, dispatcher, ledger, aliasSync, loops, fleet, clock, log }),
+    ...shutdownOf({ consumer, grpc, dispatcher, ledger, aliasSync, loops, fleet, rateLimits, clock, log }),
   };
 }

@@ -50,6 +50,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
     );
   if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
   checkCluster(c);
+  if (c.rateLimitStore !== "memory" && c.rateLimitStore !== "postgres")
+    throw new ConfigError(`RATE_LIMIT_STORE must be memory|postgres, got ${c.rateLimitStore}`);
   if (c.devApiKey !== undefined && apiKeyFormatProblem(c.devApiKey)) {
     throw new ConfigError(`DEV_API_KEY must start with 'sk-' and be a valid key: ${apiKeyFormatProblem(c.devApiKey)}`);
   }

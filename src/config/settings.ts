@@ -363,7 +363,13 @@ export const settings = {
     env: "COORDINATOR_REPLICAS",
     kind: "int",
     default: 1,
-    help: "Coordinator processes sharing the load; each enforces 1/N of every rate limit.",
+    help: "Coordinator processes sharing the load; each enforces 1/N of every concurrency limit, and of every rate limit with RATE_LIMIT_STORE=memory.",
+  },
+  rateLimitStore: {
+    env: "RATE_LIMIT_STORE",
+    kind: "string",
+    default: "memory",
+    help: 'Where rate-limit buckets live. memory: in this process (with COORDINATOR_REPLICAS=N each process enforces 1/N). postgres: shared by every process through PostgreSQL leases, exact under any load balance (README "Rate limits across processes").',
   },
   cluster: {
     env: "CLUSTER",

@@ -29,6 +29,8 @@ export interface RunningParts {
   aliasSync: AliasSync;
   loops: BackgroundLoops;
   fleet: Fleet;
+  /** The limiter's shared-bucket grants, handed back once no request can spend them. */
+  rateLimits: { close(): Promise<void> };
   clock: Clock;
   log: Logger;
 }
@@ -63,7 +65,16 @@ async function drain({ consumer, grpc, loops, clock, log }: RunningParts, graceM
   return result;
 }
 
-async function close({ consumer, grpc, dispatcher, ledger, aliasSync, loops, fleet }: RunningParts): Promise<void> {
+async function close({
+  consumer,
+  grpc,
+  dispatcher,
+  ledger,
+  aliasSync,
+  loops,
+  fleet,
+  rateLimits,
+}: RunningParts): Promise<void> {
   const http = consumer.server;
   http.startDraining();
   loops.stopWarmPool();
@@ -78,6 +89,8 @@ async function close({ consumer, grpc, dispatcher, ledger, aliasSync, loops, fle
   http.closeAllConnections();
   await httpClosed;
   aliasSync.stop();
+  // Every request is reconciled by now: hand unspent grants (and debts) back to the shared buckets.
+  await rateLimits.close().catch(() => undefined);
   await ledger.close();
   loops.stopGauges();
   await consumer.prometheus?.close();

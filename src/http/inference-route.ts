@@ -140,7 +140,7 @@ async function handleInferenceIn(
     // Who pays: nobody when the caller's own machine serves it (X-Route: self, or prefer with one free).
     if (constraints.mode !== "public") headers["x-route"] = target.selfServed ? "self" : "public";
 
-    const rate = admitRate(deps, principal, normalized, target, span);
+    const rate = await admitRate(deps, principal, normalized, target, span);
     limiterConsulted = true;
     Object.assign(headers, rate.headers);
     if (!rate.ok) throw rate.error;

@@ -16,15 +16,16 @@ import type { Target } from "./route-target.js";
  * The rate limiter's admission, traced: the ticket to reconcile once usage is known, or the limiter's 429. Its
  * headers go on every response from here on, refused or not.
  */
-export function admitRate(
+export async function admitRate(
   deps: Pick<BillingDeps, "limiter" | "clock">,
   principal: Principal,
   n: NormalizedRequest,
   target: Target,
   span: Span,
-): RateAdmission {
+): Promise<RateAdmission> {
   const rateSpan = startSpan("rate_limit", span, { "coordinator.account.tier": principal.tier });
-  const admitted = deps.limiter.admit(
+  // Waits only with a shared store whose grant ran short (one round trip), never with the memory store.
+  const admitted = await deps.limiter.admitWaiting(
     {
       accountId: principal.accountId,
       keyId: principal.keyId,
@@ -36,7 +37,7 @@ export function admitRate(
       inputTokens: n.traits.estimatedPromptTokens,
       maxOutputTokens: n.traits.maxTokens,
     },
-    deps.clock.nowMs(),
+    () => deps.clock.nowMs(),
   );
   if (!admitted.ok) {
     const error = rateLimitError(admitted);

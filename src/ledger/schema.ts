@@ -171,6 +171,24 @@ export interface ModelAliasesTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A rate-limit bucket shared by every process (`RATE_LIMIT_STORE=postgres`); see migration 0005. */
+export interface LimitBucketsTable {
+  key: string;
+  rate_per_sec: number;
+  burst: number;
+  level: number;
+  outstanding: number;
+  updated_ms: bigint;
+}
+
+/** Tokens one process holds from one shared bucket. */
+export interface LimitLeasesTable {
+  key: string;
+  holder_id: string;
+  held: number;
+  updated_ms: bigint;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -185,6 +203,8 @@ export interface Database {
   provider_identities: ProviderIdentitiesTable;
   limit_overrides: LimitOverridesTable;
   model_aliases: ModelAliasesTable;
+  limit_buckets: LimitBucketsTable;
+  limit_leases: LimitLeasesTable;
 }
 
 export type AccountRow = Selectable<AccountsTable>;

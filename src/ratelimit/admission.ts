@@ -47,19 +47,13 @@ export class Admission {
     this.#o = options;
   }
 
-  /** Checks and charges every bucket and slot of the caller's plan, all or nothing. */
-  admit(input: AdmitInput, nowMs: number): AdmitResult {
-    const { planner, store, gate, estimator } = this.#o;
-    const maxOut = nonNegativeInt(input.maxOutputTokens);
-    const chargedIn = nonNegativeInt(input.inputTokens);
-    const chargedOut = this.#o.chargeExpectedOutput
-      ? estimator.expected(estimatorKey(input.accountId, input.model), maxOut)
-      : maxOut;
-    const { buckets: planned, slots } = planner.plan(
-      input,
-      { requests: 1, input_tokens: chargedIn, output_tokens: chargedOut },
-      nowMs,
-    );
+  /**
+   * Checks and charges every bucket and slot of the caller's plan, all or nothing. `final` false: a refusal that
+   * will be retried, not counted as a rejection.
+   */
+  admit(input: AdmitInput, nowMs: number, final = true): AdmitResult {
+    const { planner, store, gate } = this.#o;
+    const { maxOut, chargedIn, chargedOut, planned, slots } = this.#charges(input, nowMs);
     // Concurrency first: a request refused for it is charged nothing.
     const full = gate.full(slots);
     if (full) return this.#refuseConcurrency(input, full, planned, slots, nowMs);
@@ -67,7 +61,7 @@ export class Admission {
     const headers = planner.headers(planned, result.buckets, nowMs);
     if (!result.allowed) {
       gate.writeHeaders(headers, slots);
-      return refuseBucket(input, planned[result.index]!, result.retryAfterMs, headers);
+      return refuseBucket(input, planned[result.index]!, result.retryAfterMs, headers, final);
     }
     gate.enter(slots);
     gate.writeHeaders(headers, slots);
@@ -80,6 +74,33 @@ export class Admission {
       concurrencyKeys: slots.map((c) => c.key),
     });
     return { ok: true, ticket, headers };
+  }
+
+  /**
+   * {@link admit}, and when a bucket refused it and the store can fetch more (a shared store), one round trip for
+   * the short buckets and one more try. `now` is read again after the wait.
+   */
+  async admitWaiting(input: AdmitInput, now: () => number): Promise<AdmitResult> {
+    const store = this.#o.store;
+    const first = this.admit(input, now(), !store.replenish);
+    if (first.ok || first.dimension === "concurrent_requests" || !store.replenish) return first;
+    await store.replenish(this.#charges(input, now()).planned, now());
+    return this.admit(input, now());
+  }
+
+  /** What a request charges: its expected tokens, and the buckets and slots they apply to. */
+  #charges(input: AdmitInput, nowMs: number) {
+    const maxOut = nonNegativeInt(input.maxOutputTokens);
+    const chargedIn = nonNegativeInt(input.inputTokens);
+    const chargedOut = this.#o.chargeExpectedOutput
+      ? this.#o.estimator.expected(estimatorKey(input.accountId, input.model), maxOut)
+      : maxOut;
+    const { buckets: planned, slots } = this.#o.planner.plan(
+      input,
+      { requests: 1, input_tokens: chargedIn, output_tokens: chargedOut },
+      nowMs,
+    );
+    return { maxOut, chargedIn, chargedOut, planned, slots };
   }
 
   /** The caller's `x-ratelimit-*` headers as its buckets and slots stand, charging nothing. */
@@ -161,8 +182,9 @@ function refuseBucket(
   p: PlannedBucket,
   retryAfterMs: number,
   headers: Record<string, string>,
+  final: boolean,
 ): AdmitResult {
-  count("ratelimit.rejections", { tier: input.tier, dimension: p.dimension });
+  if (final) count("ratelimit.rejections", { tier: input.tier, dimension: p.dimension });
   const who = p.scope === "key" ? `API key ${input.keyId}` : `account ${input.accountId}`;
   const retryS = Math.max(1, Math.ceil(retryAfterMs / 1000));
   return {

@@ -5,8 +5,9 @@
  * charges only if all fit (no partial charge on rejection). That is exactly the body a shared store would run
  * server-side: a Redis `EVAL` with KEYS = bucket keys and ARGV = (limits, units, nowMs) per key, or a Postgres
  * `SELECT … FOR UPDATE` over the rows in key order followed by one UPDATE, in one transaction. The arithmetic
- * is `token-bucket.ts`, unchanged. (A shared store is asynchronous; the in-memory one is synchronous, which is
- * what {@link RateLimiter.admit} promises today. Swapping in a shared store means an async `admit`.)
+ * is `token-bucket.ts`, unchanged. `takeAll` stays synchronous for every store: the shared one
+ * (`leased-bucket-store.ts`) spends grants drawn ahead of time in memory, and offers {@link BucketStore.replenish}
+ * for the rare request its grants cannot cover (`KeyedRateLimiter.admitWaiting` awaits it and retries once).
  */
 import { adjust, fullBucket, refill, take, withLimits, type Bucket, type BucketLimits } from "./token-bucket.js";
 
@@ -44,6 +45,11 @@ export interface BucketStore {
    * a recreated bucket starts full, which is then the same state). Returns how many were dropped.
    */
   evictIdle(nowMs: number, idleMs: number): number;
+  /**
+   * Stores whose state lives elsewhere: fetch more for the buckets of `requests` that cannot cover their units
+   * now, so one retry of `takeAll` may succeed. Absent on the in-memory store (nothing to wait for).
+   */
+  replenish?(requests: readonly TakeRequest[], nowMs: number): Promise<void>;
   /** Number of buckets held (for tests and a gauge). */
   readonly size: number;
 }

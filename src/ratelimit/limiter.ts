@@ -40,21 +40,20 @@ export type { ReconcileUsage };
  * Trade-off: the share is exact only for balanced load. If the balancer pins one account to one process
  * (sticky connections, HTTP/2 keep-alive from a single client), that process admits only 1/N of the limit
  * while the others sit unused: the account is **under-admitted** by up to (N-1)/N. It never over-admits
- * beyond the account's limit (each process is capped at its share). Keep N small, use round-robin per request
- * (not per connection), or move to a shared store when that matters.
+ * beyond the account's limit (each process is capped at its share).
  *
- * What a shared store adds: implement {@link BucketStore} over Redis (one `EVAL` of a Lua script doing
- * refill → check all → commit all for the account's and key's buckets, with `now` passed in, so the math is
- * `token-bucket.ts` verbatim) or Postgres (`SELECT … FOR UPDATE` on the bucket rows in key order, then one
- * UPDATE, in a transaction). Then every process sees one bucket per account: exact under any load balance,
- * and `processShare` goes back to 1. The cost is a network round trip per admission and per reconciliation,
- * an async `admit`, and a dependency whose outage must fail open or closed by policy.
+ * ### Shared buckets: `store` = a `LeasedBucketStore` (`RATE_LIMIT_STORE=postgres`)
+ * Every process draws grants from one PostgreSQL row per bucket and spends them in memory (see
+ * leased-bucket-store.ts); `processShare` is then 1 and the account's limit holds across processes under any
+ * balance. `concurrencyShare` stays 1/N: in-flight counts are not shared.
  */
 export interface RateLimiterOptions {
   /** Per-tier overrides of {@link defaultTierLimits}. */
   tiers?: Partial<Record<AccountTier, Partial<TierLimits>>>;
   /** Fraction of every rate and burst this process enforces, in (0, 1]. Default 1 (see above). */
   processShare?: number;
+  /** Fraction of every concurrency limit this process enforces, in (0, 1]. Default `processShare`. */
+  concurrencyShare?: number;
   /** Expected-output model, keyed by {@link estimatorKey}. Default: a new `OutputEstimator()`. Share it with the scheduler. */
   estimator?: OutputEstimator;
   /** Charge OTPM with the expected output (true, default) or the full max_tokens (false, the old behaviour). */
@@ -118,9 +117,11 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
   const estimator = options.estimator ?? new OutputEstimator();
   const idleEvictMs = options.idleEvictMs ?? 30 * 60_000;
   const pruneIntervalMs = options.pruneIntervalMs ?? 5 * 60_000;
-  const store = options.store ?? new MemoryBucketStore();
+  const store: BucketStore = options.store ?? new MemoryBucketStore();
   const bypass = new Set(options.bypassAccountIds ?? []);
-  const gate = new ConcurrencyGate(share);
+  const concurrencyShare = options.concurrencyShare ?? share;
+  if (!(concurrencyShare > 0 && concurrencyShare <= 1)) throw new RangeError("concurrencyShare must be in (0, 1]");
+  const gate = new ConcurrencyGate(concurrencyShare);
   const admission = new Admission({
     planner,
     store,
@@ -137,6 +138,12 @@ export function createRateLimiter(options: RateLimiterOptions = {}): KeyedRateLi
       if (nowMs - lastPruneMs >= pruneIntervalMs) limiter.evictIdle(nowMs);
       if (bypass.has(input.accountId)) return { ok: true, ticket: makeTicket(input, 0, 0), headers: {} };
       return admission.admit(input, nowMs);
+    },
+    async admitWaiting(input, now) {
+      if (bypass.has(input.accountId) || !store.replenish) return limiter.admit(input, now());
+      const nowMs = now();
+      if (nowMs - lastPruneMs >= pruneIntervalMs) limiter.evictIdle(nowMs);
+      return admission.admitWaiting(input, now);
     },
     headers: (who, nowMs) => (bypass.has(who.accountId) ? {} : admission.headers(who, nowMs)),
     reconcile: (ticket: RateTicket, actual: ReconcileUsage, nowMs: number) =>

@@ -52,8 +52,13 @@ export type AdmitResult =
   | { ok: false; dimension: AdmitDimension; retryAfterMs: number; message: string; headers: Record<string, string> };
 
 export interface RateLimiter {
-  /** Checks and charges every bucket atomically (all or nothing). Synchronous: buckets live in memory. */
+  /** Checks and charges every bucket atomically (all or nothing). Synchronous: it spends what is in memory. */
   admit(input: AdmitInput, nowMs: number): AdmitResult;
+  /**
+   * {@link admit}, and with a shared bucket store (`RATE_LIMIT_STORE=postgres`), when a bucket refused: one round
+   * trip to fetch more for the short buckets, then one more try. Same answer as `admit` with the memory store.
+   */
+  admitWaiting(input: AdmitInput, now: () => number): Promise<AdmitResult>;
   /** Returns unused tokens / charges over-runs once actual usage is known. Idempotent per ticket. */
   /**
    * `representative: false` (failures, client aborts) settles the buckets without teaching the output

@@ -155,6 +155,11 @@ export const metricCatalogue = {
 
   // ---- rate limits -----------------------------------------------------------------------------------------
   "ratelimit.rejections": c("{request}", "Rate-limit rejections (429) by tier and dimension.", ["tier", "dimension"]),
+  "ratelimit.lease.exchanges": c(
+    "{exchange}",
+    "Exchanges with the shared rate-limit buckets (RATE_LIMIT_STORE=postgres), by outcome: granted, empty, release, failed.",
+    ["outcome"],
+  ),
   "ratelimit.output_admission.delta_tokens": d(
     "{token}",
     "Difference between admitted and actual output tokens at reconciliation.",

@@ -18,12 +18,14 @@ import type { RateLimiter } from "../../../src/ratelimit/types.js";
 
 function fakeDeps(over: Partial<RouteDeps> = {}): RouteDeps {
   const config = loadConfig({});
+  const admitted = {
+    ok: true as const,
+    ticket: { accountId: "a", keyId: "k", model: "m", chargedInputTokens: 0, chargedOutputTokens: 0 },
+    headers: {},
+  };
   const limiter: RateLimiter = {
-    admit: () => ({
-      ok: true,
-      ticket: { accountId: "a", keyId: "k", model: "m", chargedInputTokens: 0, chargedOutputTokens: 0 },
-      headers: {},
-    }),
+    admit: () => admitted,
+    admitWaiting: async () => admitted,
     reconcile: () => undefined,
     headers: () => ({}),
   };
@@ -85,6 +87,7 @@ describe("restHandler", () => {
     // A limiter that fails while an error answer is being prepared: the failure escapes handleInference.
     const limiter: RateLimiter = {
       admit: () => assert.fail(),
+      admitWaiting: () => assert.fail(),
       reconcile: () => undefined,
       headers: () => {
         throw new Error("boom");
