@@ -50,6 +50,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
     );
   if (c.replicas < 1) throw new ConfigError(`COORDINATOR_REPLICAS must be >= 1`);
   checkCluster(c);
+  // A cluster shares its buckets unless told otherwise: per-process shares under-admit any uneven load.
+  (c as { rateLimitStore: string }).rateLimitStore =
+    c.rateLimitStore ?? (c.cluster !== undefined ? "postgres" : "memory");
   if (c.rateLimitStore !== "memory" && c.rateLimitStore !== "postgres")
     throw new ConfigError(`RATE_LIMIT_STORE must be memory|postgres, got ${c.rateLimitStore}`);
   if (c.devApiKey !== undefined && apiKeyFormatProblem(c.devApiKey)) {

@@ -368,8 +368,8 @@ export const settings = {
   rateLimitStore: {
     env: "RATE_LIMIT_STORE",
     kind: "string",
-    default: "memory",
-    help: 'Where rate-limit buckets live. memory: in this process (with COORDINATOR_REPLICAS=N each process enforces 1/N). postgres: shared by every process through PostgreSQL leases, exact under any load balance (README "Rate limits across processes").',
+    default: undefined,
+    help: 'Where rate-limit buckets live. memory: in this process (with COORDINATOR_REPLICAS=N each process enforces 1/N). postgres: shared by every process through PostgreSQL leases, exact under any load balance (README "Rate limits across processes"). Default: postgres when CLUSTER is set, else memory.',
   },
   cluster: {
     env: "CLUSTER",

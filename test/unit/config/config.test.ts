@@ -138,6 +138,13 @@ describe("loadConfig", () => {
     });
   }
 
+  it("shares rate-limit buckets through PostgreSQL in a cluster unless RATE_LIMIT_STORE says otherwise", () => {
+    assert.equal(loadConfig({}).rateLimitStore, "memory");
+    assert.equal(loadConfig({ CLUSTER: "nats://127.0.0.1:4222" }).rateLimitStore, "postgres");
+    assert.equal(loadConfig({ CLUSTER: "nats://127.0.0.1:4222", RATE_LIMIT_STORE: "memory" }).rateLimitStore, "memory");
+    assert.equal(loadConfig({ RATE_LIMIT_STORE: "postgres" }).rateLimitStore, "postgres");
+  });
+
   it("accepts cluster clocks at their bounds (node timeout and silence two heartbeats, silence just past the dispatch timeout)", () => {
     const c = loadConfig({
       CLUSTER: "nats://127.0.0.1:4222",
