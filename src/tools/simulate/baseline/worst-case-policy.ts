@@ -105,7 +105,13 @@ function goCost(
   const pendingForModel = inflightFor(p, model).length;
   const running = slot ? slot.numRunning : 0;
   const effectiveQueue = Math.max(pendingForModel, slot ? slot.numRunning + slot.numWaiting : 0);
-  const tps = soloDecodeTps(p, slot) / (1 + GO_TPS_LOAD_FACTOR * running);
+  // Go's effective TPS: the observed decode EWMA when there is one, else the static rate ÷ (1 + 0.27 × running)
+  // (§3.4). The report saw per-stream decode stay flat under load (60–74 tok/s on gpt-oss), so an observed
+  // rate carries no load discount.
+  const observed = p.modelRates?.get(model)?.measuredDecodeTps !== undefined || (slot?.observedDecodeTps ?? 0) > 0;
+  const tps = observed
+    ? soloDecodeTps(p, slot, model)
+    : soloDecodeTps(p, slot, model) / (1 + GO_TPS_LOAD_FACTOR * running);
   let backlog = 0;
   for (const r of p.inflight.values()) if (r.model === model) backlog += Math.max(0, r.remainingOutputTokens);
   const costMs =
@@ -155,21 +161,16 @@ export function pickWorstCase(
       loading = true;
     }
   }
-  const best = chooseGo(warm, ctx.random);
-  if (best) return picked(best, reserved);
-  // Queue-before-shed: capable warm (or loading) providers exist but are full → wait, do not spill.
-  if (eligibleWarm > 0 || loading)
-    return {
-      kind: "queue",
-      reason: loading && eligibleWarm === 0 ? "loading" : "all_busy",
-      retryAfterMs: ctx.retryAfterMs,
-    };
-  // Zero eligible warm providers: cold-dispatch spill onto an idle on-disk provider.
+  // Cold-on-disk providers are candidates in the same scan, at the 30,000 ms state penalty (§3.4 "state
+  // penalty … unknown (cold on disk) = 30 000"): a warm Mac wins until its queue, pending and backlog terms
+  // outweigh a load. Only idle Macs the cold-load gate admits qualify (a cold load is blocked while another
+  // slot is busy).
   const cold: GoCandidate[] = [];
   let anyFits = false;
   for (const p of capable) {
     const weights = weightsOf(p, req.model) || entry?.sizeBytes || 0;
     if (worstCaseFitsHardware(p.totalMemoryGb || p.hardware.memoryGb, weights)) anyFits = true;
+    if (p.slots.some((s) => s.model === req.model)) continue;
     if (
       p.inflight.size > 0 ||
       p.pendingLoads.size > 0 ||
@@ -180,8 +181,15 @@ export function pickWorstCase(
     if (!worstCaseColdAdmits(p, weights, reserved)) continue;
     cold.push(goCost(p, undefined, req.model, prompt, maxTokens, o));
   }
-  const c = chooseGo(cold, ctx.random);
-  if (c) return picked(c, reserved);
+  const best = chooseGo([...warm, ...cold], ctx.random);
+  if (best) return picked(best, reserved);
+  // Queue-before-shed: capable warm (or loading) providers exist but are full and no idle Mac can load → wait.
+  if (eligibleWarm > 0 || loading)
+    return {
+      kind: "queue",
+      reason: loading && eligibleWarm === 0 ? "loading" : "all_busy",
+      retryAfterMs: ctx.retryAfterMs,
+    };
   if (!anyFits)
     return {
       kind: "reject",

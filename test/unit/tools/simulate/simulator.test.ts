@@ -48,21 +48,21 @@ describe("routing simulator on the load-test-report scenario", () => {
     assert.ok(model(runSimulation(mixed, "worst-case", 7), "gemma-4-26b").loadRefusals > 0);
   });
 
-  it("meets the zero-refusals-while-idle target on gemma, and the Go baseline does refuse while Macs sit idle", () => {
+  it("meets the zero-refusals-while-idle target on gemma", () => {
     const t = checkTargets(ours, worst).find((x) => /refusals while a capable Mac was idle/.test(x.name))!;
     assert.equal(t.met, true, t.measured);
-    // Queue-before-shed with full max_tokens reservations: 429s (queue_full / timeout) while capable Macs idle.
-    assert.ok(model(worst, "gemma-4-26b").refusedWhileIdle > 0);
   });
 
-  it("the Go baseline queues instead of spilling onto cold Macs while a warm one exists", () => {
+  it("the Go baseline spills onto cold Macs through its cost scan and pays the loads in first token", () => {
+    // Go weighs an idle on-disk Mac at a 30 s penalty against warm ones (§3.4) and its warm pool barely
+    // pre-warms; ours pre-warms from the planner, so it dispatches cold far less and its first tokens come sooner.
     const w = model(worst, "gemma-4-26b");
     const o = model(ours, "gemma-4-26b");
-    assert.ok(w.queued > 0, `worst-case queued ${w.queued}`);
     assert.ok(
-      o.coldDispatches > w.coldDispatches,
-      `cold dispatches ours ${o.coldDispatches} vs worst-case ${w.coldDispatches}`,
+      w.coldDispatches > 2 * o.coldDispatches,
+      `cold dispatches worst-case ${w.coldDispatches} vs ours ${o.coldDispatches}`,
     );
+    assert.ok(w.ttftMs.p95 > o.ttftMs.p95, `first-token p95 worst-case ${w.ttftMs.p95} vs ours ${o.ttftMs.p95}`);
   });
 
   it("samples warm Macs over time: the count falls when traffic stops and models idle out", () => {

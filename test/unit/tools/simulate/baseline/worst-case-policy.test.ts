@@ -57,8 +57,10 @@ describe("worst-case policy (the Go coordinator, for the simulator)", () => {
     });
     const cold = provider("cold", { totalMemoryGb: 128 });
     const req = request("gemma", { maxTokens: 32_768 });
-    // Queue-before-shed: a warm provider exists, so the request waits instead of loading the idle Mac.
-    assert.equal(summary(pick(view(a, cold), req, ctx())), "queue:all_busy");
+    // Queue-before-shed: the only warm provider is full and no Mac is idle, so the request waits.
+    assert.equal(summary(pick(view(a), req, ctx())), "queue:all_busy");
+    // With an idle Mac the full slot is skipped and the idle one loads the model (cold, at the state penalty).
+    assert.equal(summary(pick(view(a, cold), req, ctx())), "cold cold reserved=33768");
     // Our policy reserves the expected output and admits it on the same slot.
     assert.equal(summary(pick(view(a, cold), req, ctx(ours))), "a reserved=1800");
   });
@@ -76,7 +78,20 @@ describe("worst-case policy (the Go coordinator, for the simulator)", () => {
     assert.equal(summary(pick(view(a), request("gemma", { maxTokens: 512 }), ctx())), "a reserved=1512");
   });
 
-  it("cold-dispatches only when no warm provider exists, onto an idle Mac", () => {
+  it("weighs an idle cold Mac at the 30 s state penalty: stacks on a warm Mac until its queue and backlog cost more", () => {
+    const warm = (n: number, remaining: number) =>
+      provider("warm", {
+        slots: [slot("gemma", { state: "running", numRunning: n })],
+        inflight: Array.from({ length: n }, (_, i) => inflight(`r${i}`, "gemma", { remainingOutputTokens: remaining })),
+      });
+    const req = request("gemma", { maxTokens: 512 });
+    // 2 running, 200 tokens left: 6 s queue + 1.5 s pending + 4.4 s backlog < the 30 s penalty.
+    assert.equal(summary(pick(view(warm(2, 100), provider("idle")), req, ctx())), "warm reserved=1512");
+    // 4 running, 4,000 tokens left: 12 s + 3 s + 89 s > 30 s, so the idle Mac loads the model.
+    assert.equal(summary(pick(view(warm(4, 1000), provider("idle")), req, ctx())), "idle cold reserved=1512");
+  });
+
+  it("cold-dispatches onto an idle Mac, never one busy with another model", () => {
     const busyOther = provider("busy", {
       slots: [slot("oss", { state: "running", numRunning: 1 })],
       inflight: [inflight("x", "oss")],
@@ -84,9 +99,15 @@ describe("worst-case policy (the Go coordinator, for the simulator)", () => {
     assert.equal(summary(pick(view(busyOther, provider("idle")), request("gemma"), ctx())), "idle cold reserved=5096");
   });
 
-  it("queues behind a load under way rather than starting another", () => {
+  it("queues behind a load under way when no other Mac is idle", () => {
     const loading = provider("l", { slots: [slot("gemma", { state: "loading" })] });
-    assert.equal(summary(pick(view(loading, provider("idle")), request("gemma"), ctx())), "queue:loading");
+    const busyOther = provider("busy", {
+      slots: [slot("oss", { state: "running", numRunning: 1 })],
+      inflight: [inflight("x", "oss")],
+    });
+    assert.equal(summary(pick(view(loading, busyOther), request("gemma"), ctx())), "queue:loading");
+    // An idle Mac is a cold candidate in the same scan (§3.4), so Go starts a second load rather than wait.
+    assert.equal(summary(pick(view(loading, provider("idle")), request("gemma"), ctx())), "idle cold reserved=5096");
   });
 
   it("applies the 2x gate, so a legacy 32 GB Mac is sent a gemma load its own 3x rule refuses (Issue 4)", () => {

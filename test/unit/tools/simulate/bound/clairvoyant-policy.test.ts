@@ -192,7 +192,9 @@ describe("clairvoyant bound over a run", () => {
       assert.equal(m.rejected, 0, m.model);
       assert.equal(m.queued, 0, m.model);
       assert.ok(m.warmLoads > 0, `${m.model} pre-warmed`);
-      assert.equal(m.coldDispatches + m.loadRefusals, 0, m.model);
+      // A cold dispatch only when more than 16 loads would overlap (the bound then pays the real load time).
+      assert.equal(m.loadRefusals, 0, m.model);
+      assert.ok(m.coldDispatches <= 0.01 * m.arrivals, `${m.model}: ${m.coldDispatches} cold of ${m.arrivals}`);
     }
   });
 });
