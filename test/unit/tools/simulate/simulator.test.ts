@@ -255,6 +255,7 @@ describe("issue 18's targets", () => {
         rejectReasons: {},
         completed: 0,
         ttftMs: { p50: 0, p95: 0, p99: 0 },
+        ttftMaxMs: 0,
         e2eMs: { p50: 0, p95: 0, p99: 0 },
         runningMacs: { min: 0, median: 0, max: 0 },
         loadedMacs: { min: 0, median: 0, max: 0 },
