@@ -13,11 +13,12 @@
  * - **Concurrency** (§3.4): the slot's max_concurrency (≤ 24), quality-capped at ⌈q × overcommit 2⌉.
  * - **Additive cost in ms** (§3.4, scheduler.go:1080-1175): state penalty (cold on disk 30,000) +
  *   effectiveQueue × 3,000 + total pending × 750 + backlog ÷ effective TPS + prompt ÷ prefill +
- *   max_tokens ÷ effective TPS + health; effective TPS = solo ÷ (1 + 0.27 × running). Near-ties within
- *   3,000 ms go to the smaller effectiveQueue, then fewer pending, then random.
- * - **Queue-before-shed** (§3.1 step 12, §3.2, §3.3): when warm (or loading) providers exist but none admits,
- *   the request waits in the per-model queue (10 deep, 120 s) instead of loading a cold Mac. Cold dispatch
- *   ("cold-dispatch spill") happens only when there are zero eligible warm providers.
+ *   max_tokens ÷ effective TPS + health; effective TPS = the observed decode rate when the slot has one,
+ *   else solo ÷ (1 + 0.27 × running). Idle on-disk Macs are candidates in the same scan, so a warm Mac wins
+ *   until its queue, pending and backlog terms outweigh the 30 s penalty. Near-ties within 3,000 ms go to the
+ *   smaller effectiveQueue, then fewer pending, then random.
+ * - **Queue-before-shed** (§3.1 step 12, §3.2, §3.3): when warm (or loading) providers exist but none admits
+ *   and no idle Mac can load the model, the request waits in the per-model queue (10 deep, 120 s).
  * - **Cold-load gate** (§3.4): `modelFitsHardware` (weights × 2 ≤ total memory, scheduler.go:142-150), and
  *   `free_for_load_gb` (catalog GB × 1.2) when reported, else weights + tokens × 400 kB + 4 GB OS reserve ≤
  *   total. The provider's own rule is weights × 3, so a legacy Mac may still refuse the load (Issue 4).

@@ -1,10 +1,11 @@
 /**
  * A scenario modelled on the multi-day load test (../shared/seeds/load-test-report.txt): 65 Macs serving
  * gpt-oss-20b and gemma-4-26b (59 can hold gemma, as in the report's "3 warm + 56 cold idle"), 24/7
- * background loops (gpt-oss chat, gemma vision with short outputs, gemma long text-reasoning evals with 32k
- * budgets), and the burst matrix of Appendix A (max_tokens 512/4096/32768 × concurrency 8/16/32/64,
- * closed-loop workers) run in sequence on both models over the first two thirds of the run; the last third
- * is background only, so warm counts can fall as models idle out (provider idle timeout 60 min, §3.8).
+ * background loops (gpt-oss chat and eval loops, gemma vision with short outputs, gemma long text-reasoning
+ * evals with 32k budgets), and the burst matrix of Appendix A stage for stage (512 × 8/16/32/64, 4096 ×
+ * 8/16/32, 32768 × 4/8/16; closed-loop workers) on gpt-oss-20b only, as the report ran it, over the first two
+ * thirds of the run; the last third is background only, so warm counts can fall as models idle out (provider
+ * idle timeout 60 min, §3.8).
  * Actual outputs are much shorter than max_tokens (reasoning-style requests stop long before 32k).
  *
  * Fleet: 16/24/32 GB Macs (advertise both models but cannot hold either under the provider's 3× rule;
