@@ -3,17 +3,21 @@
  * requested models over them by memory, optionally preloads one model per Mac, and connects them all.
  * `runFleetCli` is the `coordinator fleet` subcommand on top of it.
  */
+import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { defaultCatalog, type CatalogEntry } from "../../models/catalog.js";
 import { assignChip, chipProfile, servingChipProfiles, type ChipProfile } from "./chip-profiles.js";
 import type { FailureOptions } from "./failure-script.js";
 import { fitsEmptyMac, simModelSpec } from "./mac-performance.js";
-import { SimulatedMac, type SimulatedMacOptions } from "./simulated-mac.js";
+import { SimulatedMac, type ExecutionEntry, type SimulatedMacOptions } from "./simulated-mac.js";
 
 /** Options of {@link startFleet}. */
 export interface FleetOptions {
-  /** Coordinator gRPC address, "host:port". */
-  coordinator: string;
+  /**
+   * Coordinator gRPC address, "host:port", or several (active-active coordinators): Mac i connects first to
+   * address i mod n and, whenever its stream breaks, reconnects to the next address in rotation.
+   */
+  coordinator: string | readonly string[];
   /** Provider token shared by every Mac. */
   token: string;
   count: number;
@@ -37,6 +41,10 @@ export interface FleetOptions {
   /** Serial prefix (default "SIM"); serials are `${prefix}-${seed}-${index}`. */
   serialPrefix?: string;
   failures?: FailureOptions;
+  /** Reconnect backoff cap, real ms (default 10000; the first delay is 250 ms, doubling, ±20 % jitter). */
+  reconnectMaxMs?: number;
+  /** Called for every InferenceRequest a Mac carried out (the execution log; see checkExecutionLog). */
+  onExecution?: (entry: ExecutionEntry) => void;
   /** Per-Mac overrides, applied last (e.g. an old version or a broken template on Mac 0). */
   perMac?: (index: number) => Partial<SimulatedMacOptions>;
   /** Other SimulatedMac options applied to every Mac. */
@@ -49,6 +57,8 @@ export interface Fleet {
   macs: SimulatedMac[];
   /** Resolves when every Mac has registered; rejects if one is refused (bad token) or stops first. */
   ready(): Promise<void>;
+  /** Registered Macs per coordinator address (every address of the options, 0 when none). */
+  connectedBy(): Map<string, number>;
   /** Stops every Mac cleanly. */
   stop(): Promise<void>;
 }
@@ -65,6 +75,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   );
   if (pool.length === 0) throw new Error(`no chip in the pool can load any of: ${options.models.join(", ")}`);
   const seed = options.seed ?? 0;
+  const addresses = typeof options.coordinator === "string" ? [options.coordinator] : [...options.coordinator];
+  if (addresses.length === 0) throw new Error("fleet needs at least one coordinator address");
   const macs: SimulatedMac[] = [];
   for (let i = 0; i < options.count; i++) {
     const chip = assignChip(i, seed, pool);
@@ -72,7 +84,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const preferred = options.models[i % options.models.length]!;
     const warmModel = onDisk.includes(preferred) ? preferred : onDisk[0]!;
     const mac = new SimulatedMac({
-      coordinator: options.coordinator,
+      coordinator: addresses[i % addresses.length]!,
+      ...(addresses.length > 1 ? { coordinators: addresses } : {}),
       token: options.token,
       serial: `${options.serialPrefix ?? "SIM"}-${seed}-${String(i).padStart(3, "0")}`,
       chip,
@@ -84,6 +97,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       ...(options.instant === undefined ? {} : { instant: options.instant }),
       ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
       ...(options.failures === undefined ? {} : { failures: options.failures }),
+      ...(options.reconnectMaxMs === undefined ? {} : { reconnectMaxMs: options.reconnectMaxMs }),
+      ...(options.onExecution === undefined ? {} : { onExecution: options.onExecution }),
       ...(options.log === undefined ? {} : { log: options.log }),
       ...(options.warm ? { warmModels: [warmModel] } : {}),
       ...options.macDefaults,
@@ -97,18 +112,27 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     ready: async () => {
       await Promise.all(macs.map((m) => m.ready()));
     },
+    connectedBy: () => {
+      const counts = new Map(addresses.map((a) => [a, 0]));
+      for (const m of macs) if (m.state === "registered") counts.set(m.address, (counts.get(m.address) ?? 0) + 1);
+      return counts;
+    },
     stop: async () => {
       await Promise.all(macs.map((m) => m.stop()));
     },
   };
 }
 
+/** Upper bound of `--reconnect-max-ms`: beyond ten minutes a Mac is as good as gone. */
+export const MAX_RECONNECT_CAP_MS = 600_000;
+
 export const fleetUsage = `Usage: coordinator fleet [options]
 
 Runs simulated Apple-Silicon providers that connect to a coordinator over gRPC.
 
 Options:
-  --coordinator HOST:PORT  coordinator gRPC address (default 127.0.0.1:50051)
+  --coordinator H:P[,H:P]  coordinator gRPC address, or several: Mac i starts at address i mod n and moves to
+                           the next one whenever its stream breaks (default 127.0.0.1:50051)
   --count N                number of simulated Macs (default 4)
   --models A,B             models to serve (default gpt-oss-20b,gemma-4-26b)
   --time-scale X           simulated seconds per real second, > 0 (default 1; 10 = ten times faster)
@@ -118,6 +142,8 @@ Options:
   --version V              provider binary version, semver (default 0.7.0)
   --chips K1,K2            chip pool, e.g. m4-max-128,m3-ultra-256 (default: every Mac with >= 48 GB)
   --no-warm                do not preload a model on each Mac at start
+  --reconnect-max-ms MS    cap of the jittered exponential reconnect backoff (default 10000)
+  --exec-log FILE          append one JSON line per inference a Mac ran (serial, requestId, start/end ms, outcome)
   -h, --help               show this help
 `;
 
@@ -149,21 +175,28 @@ export async function runFleetCli(argv: string[], env: NodeJS.ProcessEnv, io: Fl
     io.stderr(`coordinator fleet: ${parsed.message}\n\n${fleetUsage}`);
     return 2;
   }
+  const { execLog: execLogPath, ...options } = parsed.options;
+  const execLog = execLogPath === undefined ? undefined : createWriteStream(execLogPath, { flags: "a" });
+  // A bad path surfaces as an 'error' event; report it once instead of crashing the fleet.
+  execLog?.on("error", (e) => io.stderr(`coordinator fleet: --exec-log: ${e.message}`));
+  const closeLog = () => new Promise<void>((resolve) => (execLog ? execLog.end(resolve) : resolve()));
   let fleet: Fleet;
   try {
     fleet = await startFleet({
-      ...parsed.options,
+      ...options,
+      ...(execLog ? { onExecution: (e) => execLog.write(`${JSON.stringify(e)}\n`) } : {}),
       log: (line) => {
         if (line.includes("registered as") || line.includes("auth refused")) io.stdout(line);
       },
     });
   } catch (e) {
     io.stderr(`coordinator fleet: ${e instanceof Error ? e.message : String(e)}`);
+    await closeLog();
     return 2;
   }
   const o = parsed.options;
   io.stdout(
-    `fleet: ${o.count} Macs → ${o.coordinator}, models ${o.models.join(",")}, ${o.instant ? "instant" : `time scale ${o.timeScale}`}`,
+    `fleet: ${o.count} Macs → ${o.coordinators.join(",")}, models ${o.models.join(",")}, ${o.instant ? "instant" : `time scale ${o.timeScale}`}`,
   );
   return new Promise<number>((resolve) => {
     let done = false;
@@ -176,7 +209,10 @@ export async function runFleetCli(argv: string[], env: NodeJS.ProcessEnv, io: Fl
       clearInterval(keepAlive);
       io.signals.removeListener("SIGINT", onSignal);
       io.signals.removeListener("SIGTERM", onSignal);
-      void fleet.stop().then(() => resolve(code));
+      void fleet
+        .stop()
+        .then(closeLog)
+        .then(() => resolve(code));
     };
     const onSignal = () => {
       io.stdout("fleet: stopping");
@@ -198,7 +234,10 @@ export async function runFleetCli(argv: string[], env: NodeJS.ProcessEnv, io: Fl
 type ParsedArgs =
   | { kind: "help" }
   | { kind: "error"; message: string }
-  | { kind: "run"; options: FleetOptions & { timeScale: number; count: number } };
+  | {
+      kind: "run";
+      options: FleetOptions & { coordinators: string[]; timeScale: number; count: number; execLog?: string };
+    };
 
 /** Parses and validates the `fleet` flags. Pure. */
 export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
@@ -219,6 +258,8 @@ export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedAr
         version: { type: "string", default: "0.7.0" },
         chips: { type: "string" },
         "no-warm": { type: "boolean", default: false },
+        "reconnect-max-ms": { type: "string" },
+        "exec-log": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -226,8 +267,18 @@ export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedAr
     return { kind: "error", message: e instanceof Error ? e.message : String(e) };
   }
   if (v.help) return { kind: "help" };
-  if (!/^[^:\s]+:\d{1,5}$/.test(v.coordinator))
-    return { kind: "error", message: `--coordinator must be HOST:PORT, got "${v.coordinator}"` };
+  const coordinators = v.coordinator.split(",").map((a) => a.trim());
+  if (coordinators.some((a) => !/^[^:\s]+:\d{1,5}$/.test(a)))
+    return { kind: "error", message: `--coordinator must be HOST:PORT[,HOST:PORT...], got "${v.coordinator}"` };
+  let reconnectMaxMs: number | undefined;
+  if (v["reconnect-max-ms"] !== undefined) {
+    reconnectMaxMs = Number(v["reconnect-max-ms"]);
+    if (!Number.isInteger(reconnectMaxMs) || reconnectMaxMs < 1 || reconnectMaxMs > MAX_RECONNECT_CAP_MS)
+      return {
+        kind: "error",
+        message: `--reconnect-max-ms must be an integer from 1 to ${MAX_RECONNECT_CAP_MS}, got "${v["reconnect-max-ms"]}"`,
+      };
+  }
   const count = Number(v.count);
   if (!Number.isInteger(count) || count < 1 || count > 10_000)
     return { kind: "error", message: `--count must be an integer from 1 to 10000, got "${v.count}"` };
@@ -260,7 +311,8 @@ export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedAr
   return {
     kind: "run",
     options: {
-      coordinator: v.coordinator,
+      coordinator: coordinators.length === 1 ? coordinators[0]! : coordinators,
+      coordinators,
       token,
       count,
       models,
@@ -270,6 +322,8 @@ export function parseFleetArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedAr
       version: v.version,
       warm: !v["no-warm"],
       ...(chips ? { chips } : {}),
+      ...(reconnectMaxMs === undefined ? {} : { reconnectMaxMs }),
+      ...(v["exec-log"] === undefined ? {} : { execLog: v["exec-log"] }),
     },
   };
 }

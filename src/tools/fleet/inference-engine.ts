@@ -37,7 +37,13 @@ export interface InferenceEngineHost {
   dropConnection(): void;
   /** Called with each record of a request that ran (not one refused before running). */
   onRecord(record: RunRecord): void;
+  /** The Mac's serial and the coordinator address of its current stream, for the execution log. */
+  serial: string;
+  address(): string;
 }
+
+/** How one request ended, for the execution log. */
+type Ended = { outcome: RunRecord["outcome"]; completionTokens: number };
 
 /** The in-flight requests of one Mac. */
 export class InferenceEngine {
@@ -79,11 +85,37 @@ export class InferenceEngine {
   /** Serves one request to its end; never throws for protocol reasons. */
   async serve(req: InferenceRequest): Promise<void> {
     const h = this.#h;
+    const log = h.options.onExecution;
+    if (!log) {
+      await this.#serve(req);
+      return;
+    }
+    const startMs = h.clock.nowMs();
+    const coordinator = h.address();
+    // An unexpected throw still ends the run on the Mac; log it as aborted so the log misses no request.
+    let ended: Ended = { outcome: "aborted", completionTokens: 0 };
+    try {
+      ended = await this.#serve(req);
+    } finally {
+      log({
+        serial: h.serial,
+        requestId: req.requestId,
+        coordinator,
+        attemptSpanId: spanIdOf(req.traceContext.traceparent),
+        startMs,
+        endMs: h.clock.nowMs(),
+        ...ended,
+      });
+    }
+  }
+
+  async #serve(req: InferenceRequest): Promise<Ended> {
+    const h = this.#h;
     const id = req.requestId;
     this.requestsReceived.push(id);
     this.traceContextsReceived.set(id, { ...req.traceContext });
     const stream = h.currentStream();
-    const reject = (statusCode: number, reason: ErrorReason, message: string) => {
+    const reject = (statusCode: number, reason: ErrorReason, message: string): Ended => {
       void stream?.send({ msg: { case: "inferenceError", value: { requestId: id, statusCode, reason, message } } });
       this.records.push({
         requestId: id,
@@ -94,6 +126,7 @@ export class InferenceEngine {
         completionTokens: 0,
         decodeTps: undefined,
       });
+      return { outcome: "rejected", completionTokens: 0 };
     };
     const check = checkInferenceRequest(req, h.onDisk);
     if (check.kind === "rejected") return reject(check.statusCode, check.reason, check.message);
@@ -113,7 +146,7 @@ export class InferenceEngine {
         slot.waiting++;
         const ok = await slot.whenReady;
         slot.waiting--;
-        if (run.aborted) return;
+        if (run.aborted) return { outcome: "aborted", completionTokens: 0 };
         if (!ok) return reject(503, ErrorReason.MODEL_LOAD_FAILED, `loading ${req.model} was abandoned`);
       }
       // Continuous batching: only the prompt's KV is needed to start; output KV grows as it is generated.
@@ -121,7 +154,7 @@ export class InferenceEngine {
       if (admit.kind === "rejected") return reject(503, ErrorReason.CAPACITY, admit.message);
       const lease = admit.lease;
       try {
-        await this.#generate(req, run, slot, {
+        return await this.#generate(req, run, slot, {
           promptTokens,
           maxTokens,
           body,
@@ -147,7 +180,7 @@ export class InferenceEngine {
       stream: MacStream | undefined;
       growKv: (tokens: number) => Promise<void> | undefined;
     },
-  ): Promise<void> {
+  ): Promise<Ended> {
     const h = this.#h;
     const o = h.options;
     const { body, stream } = ctx;
@@ -207,5 +240,12 @@ export class InferenceEngine {
     };
     this.records.push(record);
     h.onRecord(record);
+    return { outcome: record.outcome, completionTokens: record.completionTokens };
   }
+}
+
+/** The parent span id of a W3C `traceparent` (version-traceid-spanid-flags): the attempt's span. */
+function spanIdOf(traceparent: string | undefined): string | undefined {
+  const parts = traceparent?.split("-");
+  return parts?.length === 4 ? parts[2] : undefined;
 }

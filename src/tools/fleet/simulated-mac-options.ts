@@ -22,8 +22,22 @@ export interface SimModelOption {
 
 /** Options of {@link SimulatedMac}. Durations are real milliseconds unless named "simulated". */
 export interface SimulatedMacOptions {
-  /** Coordinator gRPC address, "host:port". */
+  /** Coordinator gRPC address, "host:port": the one the Mac connects to first. */
   coordinator: string;
+  /**
+   * Every coordinator address, in rotation order (active-active coordinators). After a broken stream the Mac
+   * reconnects to the address after the one it last used, so a dead coordinator's Macs spread over the others.
+   * `coordinator` is where the rotation starts (put first when it is not in the list). Default: `[coordinator]`,
+   * which keeps one channel for the Mac's whole life.
+   */
+  coordinators?: readonly string[];
+  /**
+   * Real ms a freshly opened stream may take to get its RegisterAck before the Mac gives up on it and moves on
+   * (a coordinator that accepts TCP but never answers: SIGSTOP, a hung process). Default: no bound, as before.
+   */
+  registerTimeoutMs?: number;
+  /** Called once for every InferenceRequest the Mac received, when the Mac is done with it (see ExecutionEntry). */
+  onExecution?: (entry: ExecutionEntry) => void;
   /** Provider token sent as `auth_token`. */
   token: string;
   /** Stable hardware serial. */
@@ -70,6 +84,25 @@ export interface SimulatedMacOptions {
   reconnectMaxMs?: number;
   clock?: Clock;
   log?: (line: string) => void;
+}
+
+/**
+ * One InferenceRequest as the Mac carried it out, from its arrival to the Mac's last frame for it. The coordinator
+ * sends the same request id to every attempt, so two entries with one id and overlapping times mean the request
+ * ran on two Macs at once.
+ */
+export interface ExecutionEntry {
+  serial: string;
+  requestId: string;
+  /** The coordinator address of the stream the request arrived on. */
+  coordinator: string;
+  /** The attempt's span id from the request's `traceparent`, when the coordinator traced it. */
+  attemptSpanId: string | undefined;
+  /** Arrival and end, the Mac clock's ms (Unix ms with the real clock). */
+  startMs: number;
+  endMs: number;
+  outcome: RunRecord["outcome"];
+  completionTokens: number;
 }
 
 export type MacState = "idle" | "connecting" | "registered" | "backoff" | "stopped" | "unauthenticated";

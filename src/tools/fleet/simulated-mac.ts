@@ -7,7 +7,8 @@
  *
  * States: `idle` (not started) → `connecting` → `registered` ⇄ `backoff` (stream broke; reconnecting with
  * exponential backoff) → `stopped` (stop()/kill()) or `unauthenticated` (the coordinator refused the token;
- * retrying cannot help, so the Mac gives up instead of hot-looping).
+ * retrying cannot help, so the Mac gives up instead of hot-looping). With several coordinator addresses each
+ * reconnect goes to the next address in rotation, the way a provider with a list of coordinators re-homes.
  *
  * Cancellation: on CancelInference the Mac stops the request at once and sends nothing more for it (no
  * CANCELLED error): the coordinator has already forgotten the id, so any further frame is noise.
@@ -36,7 +37,13 @@ import {
 } from "./simulated-mac-options.js";
 import { simulatedKeySeed } from "./simulated-key-seed.js";
 
-export type { MacState, RunRecord, SimModelOption, SimulatedMacOptions } from "./simulated-mac-options.js";
+export type {
+  ExecutionEntry,
+  MacState,
+  RunRecord,
+  SimModelOption,
+  SimulatedMacOptions,
+} from "./simulated-mac-options.js";
 
 /** A simulated Mac provider. Call `start()`, then `ready()`. */
 export class SimulatedMac extends EventEmitter {
@@ -73,7 +80,11 @@ export class SimulatedMac extends EventEmitter {
   #stream: MacStream | undefined;
   #heartbeatCancel: Cancel | undefined;
   #reconnectCancel: Cancel | undefined;
+  #registerTimeoutCancel: Cancel | undefined;
   #attempt = 0;
+  /** Rotation of coordinator addresses and the index of the one in use. */
+  readonly #addresses: readonly string[];
+  #addressIndex = 0;
   #warmed = false;
   readonly #keys: ProviderKeyPair;
 
@@ -89,6 +100,9 @@ export class SimulatedMac extends EventEmitter {
     this.#script = [...(options.failures?.script ?? [])];
     this.#random = mulberry32(hashSeed(options.serial, String(options.seed ?? 0)));
     this.#keys = keyPairFromSeed(options.keySeed ?? simulatedKeySeed(options.serial));
+    const list = options.coordinators ?? [];
+    this.#addresses = list.includes(options.coordinator) ? list : [options.coordinator, ...list];
+    this.#addressIndex = this.#addresses.indexOf(options.coordinator);
     ({ specs: this.#onDisk, options: this.#modelOptions } = simModelsOnDisk(options));
     this.#slots = new ModelSlots({
       chip: options.chip,
@@ -121,6 +135,8 @@ export class SimulatedMac extends EventEmitter {
       beginLoad: (model, beforeStart) => this.#loader.begin(model, beforeStart),
       dropConnection: () => this.dropConnection(),
       onRecord: (record) => this.emit("record", record),
+      serial: options.serial,
+      address: () => this.address,
     });
     this.requestsReceived = this.#engine.requestsReceived;
     this.traceContextsReceived = this.#engine.traceContextsReceived;
@@ -135,10 +151,15 @@ export class SimulatedMac extends EventEmitter {
     return this.#state;
   }
 
+  /** The coordinator address the Mac is connected (or connecting) to. */
+  get address(): string {
+    return this.#addresses[this.#addressIndex]!;
+  }
+
   /** Opens the connection and registers. */
   start(): this {
     if (this.#state !== "idle") return this;
-    this.#connection = new MacConnection(this.#o);
+    this.#connection = new MacConnection({ ...this.#o, coordinator: this.address });
     this.#openStream();
     return this;
   }
@@ -191,6 +212,7 @@ export class SimulatedMac extends EventEmitter {
     this.#ready.reject(new Error(`mac ${this.serial} stopped`));
     this.#heartbeatCancel?.();
     this.#reconnectCancel?.();
+    this.#registerTimeoutCancel?.();
     this.#loader.cancelAll();
     this.#engine.abortAll();
     const stream = this.#stream;
@@ -205,6 +227,17 @@ export class SimulatedMac extends EventEmitter {
       onEnd: (status) => this.#onStreamEnd(stream, status),
     });
     this.#stream = stream;
+    const bound = this.#o.registerTimeoutMs;
+    if (bound !== undefined) {
+      this.#registerTimeoutCancel?.();
+      // Cancelling ends the stream with CANCELLED, so the usual path (backoff, next address) follows.
+      this.#registerTimeoutCancel = this.#clock.setTimeout(() => {
+        if (this.#stream === stream && this.#state === "connecting") {
+          this.#log(`no RegisterAck from ${this.address} within ${bound} ms; moving on`);
+          stream.cancel();
+        }
+      }, bound);
+    }
     const { serial, version, chip } = this;
     void stream.send(
       registerFrame({
@@ -223,6 +256,7 @@ export class SimulatedMac extends EventEmitter {
     if (this.#stream !== stream) return; // an old stream (replaced, or stopped on purpose)
     this.#stream = undefined;
     this.#heartbeatCancel?.();
+    this.#registerTimeoutCancel?.();
     this.#engine.abortAll();
     if (this.#state === "stopped") return;
     this.lastError = status;
@@ -241,7 +275,14 @@ export class SimulatedMac extends EventEmitter {
       Math.min(this.#o.reconnectMaxMs ?? 10_000, base * 2 ** this.#attempt) * (0.8 + 0.4 * this.#random());
     this.#attempt++;
     this.#reconnectCancel = this.#clock.setTimeout(() => {
-      if (this.#state === "backoff") this.#openStream();
+      if (this.#state !== "backoff") return;
+      if (this.#addresses.length > 1) {
+        // A new channel per address: a grpc-js client is bound to one target.
+        this.#connection?.close();
+        this.#addressIndex = (this.#addressIndex + 1) % this.#addresses.length;
+        this.#connection = new MacConnection({ ...this.#o, coordinator: this.address });
+      }
+      this.#openStream();
     }, delayMs);
   }
 
@@ -279,11 +320,14 @@ export class SimulatedMac extends EventEmitter {
   }
 
   #onRegistered(ack: RegisterAck): void {
+    this.#registerTimeoutCancel?.();
     this.#state = "registered";
     this.#attempt = 0;
     this.registrations++;
     this.providerId = ack.providerId;
-    this.#log(`registered as ${ack.providerId} (${this.chip.chipName} ${this.chip.memoryGb} GB, v${this.version})`);
+    this.#log(
+      `registered as ${ack.providerId} at ${this.address} (${this.chip.chipName} ${this.chip.memoryGb} GB, v${this.version})`,
+    );
     this.#ready.resolve();
     this.emit("registered", ack);
     const intervalMs = Math.max(
