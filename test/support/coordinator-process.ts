@@ -35,6 +35,8 @@ export interface CoordinatorProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for `/health`, ms. Default 20_000. */
   readyTimeoutMs?: number;
+  /** Extra `serve` flags (e.g. `--cluster nats://...`). */
+  args?: string[];
 }
 
 export interface CoordinatorProcess {
@@ -46,6 +48,10 @@ export interface CoordinatorProcess {
   kill9(): Promise<void>;
   /** SIGTERM (graceful shutdown), resolved with the exit code. */
   stop(): Promise<number | null>;
+  /** SIGSTOP: the process freezes with its sockets open (a long GC pause, a hung host). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 /** Spawns `coordinator serve` and resolves once `/health` answers 200. */
@@ -63,6 +69,7 @@ export async function startCoordinatorProcess(o: CoordinatorProcessOptions): Pro
       String(o.httpPort),
       "--grpc-port",
       String(o.grpcPort),
+      ...(o.args ?? []),
     ],
     {
       env: {
@@ -112,6 +119,12 @@ export async function startCoordinatorProcess(o: CoordinatorProcessOptions): Pro
     async stop() {
       if (!gone) child.kill("SIGTERM");
       return exited;
+    },
+    pause() {
+      if (!gone) child.kill("SIGSTOP");
+    },
+    resume() {
+      if (!gone) child.kill("SIGCONT");
     },
   };
 }
