@@ -48,6 +48,8 @@ export interface CoordinatorProcess {
   kill9(): Promise<void>;
   /** SIGTERM (graceful shutdown), resolved with the exit code. */
   stop(): Promise<number | null>;
+  /** False once the process has exited. */
+  readonly running: boolean;
   /** SIGSTOP: the process freezes with its sockets open (a long GC pause, a hung host). */
   pause(): void;
   /** SIGCONT after pause(). */
@@ -112,6 +114,9 @@ export async function startCoordinatorProcess(o: CoordinatorProcessOptions): Pro
     child,
     baseUrl,
     output: () => out,
+    get running() {
+      return !gone;
+    },
     async kill9() {
       if (!gone) child.kill("SIGKILL");
       await exited;

@@ -28,6 +28,8 @@ export interface LoadRecord {
   /** Index of the base URL of the first try, and of the last (differs after a rotated retry). */
   firstNode: number;
   node: number;
+  /** The base URL of the last try (`baseUrls[node]`). */
+  url: string;
   /** HTTP tries the SDK made (1 = no retry). */
   tries: number;
   /** HTTP status of the last try that answered; undefined when none did. */
@@ -192,6 +194,7 @@ async function oneRequest(
     consumer,
     firstNode,
     node,
+    url: o.baseUrls[node]!,
     tries,
     status,
     outcome,

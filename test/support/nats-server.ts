@@ -27,6 +27,8 @@ export interface NatsServerOptions {
 
 export interface NatsServer {
   port: number;
+  /** True while the server process runs. */
+  readonly running: boolean;
   /** `nats://127.0.0.1:PORT`. */
   url: string;
   /** The JetStream store folder (kept across stop/start, removed by close()). */
@@ -107,6 +109,9 @@ export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsSe
   await start();
   return {
     port,
+    get running() {
+      return child !== undefined;
+    },
     url,
     storeDir,
     start,
