@@ -464,7 +464,17 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       15_000,
       "the resumed node serves again",
     );
-    timings.push(`SIGSTOP n${frozen}: serving again ${Date.now() - resumedAt} ms after SIGCONT`);
+    // The first request sent to the resumed node after SIGCONT that succeeded, from the load (the probe above
+    // runs only once the load has ended, so its time says nothing).
+    const firstServed = quantile(
+      records.filter((r) => r.firstNode === frozen && r.startMs >= resumedAt && r.outcome === "ok").map((r) => r.endMs),
+      0,
+    );
+    const heldDuringFreeze = records.filter((r) => r.firstNode === frozen && r.startMs >= at && r.startMs < resumedAt);
+    timings.push(
+      `SIGSTOP n${frozen}: first request sent after SIGCONT answered ${firstServed === undefined ? "never during the load" : `${firstServed - resumedAt} ms after SIGCONT`}; ` +
+        `requests sent to it while frozen: ${summarizeLoad(heldDuringFreeze, NODES)}`,
+    );
     assertExecLogClean(scenarioStart);
     await ledgerSettles(at, "SIGSTOP");
     await ledgerVerify();
