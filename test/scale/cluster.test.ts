@@ -216,12 +216,16 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       { maxRunsPerRequest: MAX_ATTEMPTS },
     );
   };
-  const assertExecLogClean = (sinceMs: number) => {
+  const assertExecLogClean = (sinceMs: number, records: LoadRecord[] = []) => {
     const v = execViolations(sinceMs);
     const nodes = Array.from({ length: NODES }, (_, i) => `n${i}=${grpcAddress(i)}`).join(" ");
     if (v.length > 0) {
       // Where the consumer sent each doubled request, for whoever investigates.
-      const seen = v.map((x) => x.requestId);
+      const byId = new Map(records.map((r) => [r.requestId, r]));
+      const seen = v.map((x) => {
+        const r = byId.get(x.requestId);
+        return `${x.requestId} at n${r ? baseUrls().indexOf(r.url) : "?"} (started ${r?.startMs ?? "?"}, statuses ${r?.tryStatuses.join(",") ?? "?"})`;
+      });
       timings.push(`execution log violations (${nodes}): ${describeViolations(v)}; sent at: ${seen.join(", ")}`);
     }
     assert.equal(v.length, 0, `execution log (${nodes}):\n${describeViolations(v)}`);
@@ -251,7 +255,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       0,
       `${what}: ${bad.length} requests ended ${[...new Set(bad.map((r) => r.outcome))].join("/")}, e.g. ${bad
         .slice(0, 3)
-        .map((r) => `[node ${r.firstNode}->${r.node} tries ${r.tries} status ${r.status} ${r.error}]`)
+        .map((r) => `[node ${r.firstNode}->${r.node} statuses ${r.tryStatuses.join(",") || "-"} ${r.error}]`)
         .join(" ")}`,
     );
   };
@@ -376,7 +380,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       all.every((r) => ids.has(r.requestId!)),
       "every request's Mac logged its run",
     );
-    assertExecLogClean(scenarioStart);
+    assertExecLogClean(scenarioStart, all);
   });
 
   it("kill -9 of one coordinator: Macs re-home, survivors' requests succeed, its ledger holder is recovered", async () => {
@@ -403,7 +407,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       ["ok-after-retry"],
       "consumers of the dead node after the kill",
     );
-    assertExecLogClean(scenarioStart);
+    assertExecLogClean(scenarioStart, records);
     const took = await ledgerSettles(at, "kill -9");
     timings.push(`kill -9 n${dead}: ledger reservations and dead leases resolved ${took} ms after the kill`);
     assert.ok(took <= 45_000, `resolved ${took} ms after the kill`);
@@ -476,7 +480,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       `SIGSTOP n${frozen}: first request sent after SIGCONT answered ${firstServed === undefined ? "never during the load" : `${firstServed - resumedAt} ms after SIGCONT`}; ` +
         `its requests in flight during the freeze: ${summarizeLoad(heldDuringFreeze, NODES)}`,
     );
-    assertExecLogClean(scenarioStart);
+    assertExecLogClean(scenarioStart, records);
     await ledgerSettles(at, "SIGSTOP");
     await ledgerVerify();
     await rebalance();
@@ -502,7 +506,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
     const afterRestart = await run.stop();
     only(afterRestart, ["ok"], "load after the NATS restart");
     assert.ok(forwarded(afterRestart) > 0, "requests are forwarded again");
-    assertExecLogClean(scenarioStart);
+    assertExecLogClean(scenarioStart, [...records, ...afterRestart]);
     await ledgerSettles(at, "NATS restart");
     await ledgerVerify();
   });
@@ -525,7 +529,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       ["ok"],
       "requests 5 s after PostgreSQL is back",
     );
-    assertExecLogClean(scenarioStart);
+    assertExecLogClean(scenarioStart, records);
     await ledgerSettles(at, "PG outage");
     await ledgerVerify();
   });

@@ -34,6 +34,8 @@ export interface LoadRecord {
   tries: number;
   /** HTTP status of the last try that answered; undefined when none did. */
   status: number | undefined;
+  /** Status of every try that got an answer, in order (a retried 503 or 429 shows here). */
+  tryStatuses: number[];
   outcome: OutcomeClass;
   requestId: string | undefined;
   /** Wall clock, ms. */
@@ -126,6 +128,7 @@ async function oneRequest(
   let tries = 0;
   let node = firstNode;
   let status: number | undefined;
+  const tryStatuses: number[] = [];
   const rotate = o.rotateOnRetry ?? true;
   // The SDK calls fetch once per try: count them, and point a retry at the next coordinator.
   const fetchPerTry: typeof fetch = async (input, init) => {
@@ -137,6 +140,7 @@ async function oneRequest(
     url.host = target.host;
     const r = await fetch(url, init);
     status = r.status;
+    tryStatuses.push(r.status);
     return r;
   };
   const client = new OpenAI({
@@ -197,6 +201,7 @@ async function oneRequest(
     url: o.baseUrls[node]!,
     tries,
     status,
+    tryStatuses,
     outcome,
     requestId,
     startMs,
