@@ -141,7 +141,12 @@ class NatsFleet implements Fleet {
       isOwned: (id) => this.#owned.has(id),
     });
     const transport: ClusterTransport = {
-      request: (subject, data, timeout) => nc.request(subject, data, { timeout }).then((m) => m.data),
+      // While NATS is known to be away nothing is sent: the client would buffer a dispatch and deliver it after
+      // the reconnect, when the requester has long run the request elsewhere.
+      request: (subject, data, timeout) =>
+        this.#natsUp
+          ? nc.request(subject, data, { timeout }).then((m) => m.data)
+          : Promise.reject(new Error("NATS is disconnected")),
       // After close (or while closing) there is nobody left to tell: the peers see this node's silence instead.
       publish: (subject, data) => {
         if (!nc.isClosed() && !nc.isDraining()) nc.publish(subject, data);
@@ -172,7 +177,7 @@ class NatsFleet implements Fleet {
       wallNowMs,
       viewOf: (id) => this.#owned.snapshot(id),
       // One NATS message per requesting node per turn of the event loop, however many chunks arrived in it.
-      defer: (flush) => setImmediate(flush),
+      defer: (task) => setImmediate(task),
     });
   }
 

@@ -38,10 +38,11 @@ export interface OwnerRelayOptions {
   /** This node's current view of one of its Macs, sent with a refusal so the requester's mirror catches up. */
   viewOf?(providerId: string): unknown;
   /**
-   * Schedules a flush of the events relayed so far (e.g. `setImmediate`): the events of every request going to
-   * one node in the same turn of the event loop travel as one message. Absent: each event is sent at once.
+   * Runs `task` after the messages already received are handled (e.g. `setImmediate`). Used to batch the events
+   * of every request going to one node in the same turn into one message, and to start an admitted request only
+   * after a cancel that arrived with it. Absent: events are sent, and requests started, at once.
    */
-  defer?(flush: () => void): void;
+  defer?(task: () => void): void;
 }
 
 interface Relay {
@@ -83,8 +84,8 @@ export class OwnerRelay {
     // The requester stopped waiting (this node was paused or slow) and has moved on: starting it now could run
     // the request on two Macs at once.
     if (o.wallNowMs() > d.notAfterMs) return { ok: false, reason: "expired" };
-    const channel = o.local.channel(d.providerId);
-    if (!channel || !o.registry.get(d.providerId)) return { ok: false, reason: "not connected here" };
+    if (!o.local.channel(d.providerId) || !o.registry.get(d.providerId))
+      return { ok: false, reason: "not connected here" };
     const key = keyOf(d.requestId, d.providerId);
     if (this.#relays.has(key)) return { ok: false, reason: "already running" };
     const decision = o.ownerRoute(d.providerId, {
@@ -119,20 +120,29 @@ export class OwnerRelay {
     if (decision.cold) o.registry.markPendingLoad(d.providerId, d.model, now);
     const relay: Relay = { requestId: d.requestId, providerId: d.providerId, from: d.from, started: false };
     this.#relays.set(key, relay);
-    const sent = channel.dispatch(
-      {
-        requestId: d.requestId,
-        model: d.model,
-        bodyJson: bytesOf(d.body),
-        traits: d.traits,
-        ...(d.traceContext ? { traceContext: d.traceContext } : {}),
-      },
-      (e) => this.#relay(key, relay, e),
-    );
-    if (!sent) {
+    const send = () =>
+      o.local.channel(d.providerId)?.dispatch(
+        {
+          requestId: d.requestId,
+          model: d.model,
+          bodyJson: bytesOf(d.body),
+          traits: d.traits,
+          ...(d.traceContext ? { traceContext: d.traceContext } : {}),
+        },
+        (e) => this.#relay(key, relay, e),
+      ) === true;
+    if (!o.defer) {
+      if (send()) return { ok: true };
       this.#end(key, relay);
       return { ok: false, reason: "stream closed" };
     }
+    // Admitted (its slot is counted from now on), but sent to the Mac only after the messages that arrived with
+    // this one are handled: a dispatch that sat in a requester's buffer while NATS was away arrives together with
+    // the cancel the requester sent when it gave up on it, and must never start.
+    o.defer(() => {
+      if (this.#relays.get(key) !== relay || send()) return;
+      this.#relay(key, relay, { kind: "disconnected", message: "the Mac's stream closed before the request started" });
+    });
     return { ok: true };
   }
 

@@ -363,15 +363,20 @@ describe("OwnerRelay", () => {
     });
 });
 
-describe("OwnerRelay with a deferred flush", () => {
-  it("sends each requesting node one message per flush, its requests' events in order", () => {
+describe("OwnerRelay with deferred tasks (as in production: setImmediate)", () => {
+  let transport: FakeTransport;
+  let p1: FakeChannel;
+  let tasks: (() => void)[];
+  let relay: OwnerRelay;
+  let registry: ProviderRegistry;
+  beforeEach(() => {
     const clock = new FakeClock();
-    const transport = new FakeTransport();
-    const registry = new ProviderRegistry();
+    transport = new FakeTransport();
+    registry = new ProviderRegistry();
     registry.add(registration("A"), clock.nowMs(), "p1");
-    const p1 = new FakeChannel("p1");
-    const flushes: (() => void)[] = [];
-    const relay = new OwnerRelay({
+    p1 = new FakeChannel("p1");
+    tasks = [];
+    relay = new OwnerRelay({
       subjects,
       transport,
       registry,
@@ -379,18 +384,50 @@ describe("OwnerRelay with a deferred flush", () => {
       ownerRoute: () => picked(),
       clock,
       wallNowMs: () => WALL_MS,
-      defer: (flush) => void flushes.push(flush),
+      defer: (task) => void tasks.push(task),
     });
+  });
+  const runTasks = () => {
+    for (const t of tasks.splice(0)) t();
+  };
+
+  it("never starts an admitted request whose cancel arrived with it (a dispatch buffered while NATS was away)", () => {
+    assert.deepEqual(relay.dispatch(forwarded("r1")), { ok: true });
+    assert.equal(p1.dispatched.length, 0, "not sent to the Mac before the messages that came with it");
+    assert.equal(registry.get("p1")!.inflight.size, 1, "but its slot is counted at once");
+    relay.cancel(encode({ requestId: "r1", providerId: "p1", reason: "dispatch unanswered" }));
+    runTasks();
+    assert.equal(p1.dispatched.length, 0, "the Mac never receives it");
+    assert.equal(registry.get("p1")!.inflight.size, 0);
+    assert.equal(relay.running, 0);
+  });
+
+  it("tells the requester when the Mac's stream closed before the deferred start", () => {
+    assert.deepEqual(relay.dispatch(forwarded("r1")), { ok: true });
+    p1.accepts = false;
+    runTasks();
+    runTasks(); // the flush of the relayed event
+    const frames = transport.on(subjects.events("n2")).flatMap((m) => m.frames as { event?: ProviderEvent }[]);
+    assert.deepEqual(
+      frames.map((f) => f.event?.kind),
+      ["disconnected"],
+    );
+    assert.equal(registry.get("p1")!.inflight.size, 0);
+  });
+
+  it("sends each requesting node one message per flush, its requests' events in order", () => {
     assert.deepEqual(relay.dispatch(forwarded("r1")), { ok: true });
     assert.deepEqual(relay.dispatch(forwarded("r2", { from: "n3" })), { ok: true });
     assert.deepEqual(relay.dispatch(forwarded("r3")), { ok: true });
+    runTasks();
+    assert.equal(p1.dispatched.length, 3);
     p1.emit("r1", chunk("a"));
     p1.emit("r2", chunk("x"));
     p1.emit("r3", chunk("c"));
     p1.emit("r1", complete);
     assert.equal(transport.published.length, 0, "nothing is sent before the flush");
-    assert.equal(flushes.length, 1, "one flush is scheduled for the whole turn");
-    flushes[0]!();
+    assert.equal(tasks.length, 1, "one flush is scheduled for the whole turn");
+    runTasks();
     const toN2 = transport.on(subjects.events("n2"));
     const toN3 = transport.on(subjects.events("n3"));
     assert.equal(toN2.length, 1);
@@ -405,6 +442,6 @@ describe("OwnerRelay with a deferred flush", () => {
       ["r1", "complete"],
     ]);
     p1.emit("r3", complete);
-    assert.equal(flushes.length, 2, "the next event schedules the next flush");
+    assert.equal(tasks.length, 1, "the next event schedules the next flush");
   });
 });
