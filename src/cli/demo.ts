@@ -95,7 +95,8 @@ async function startDemoFleet(
   const owner = await accounts.createAccount({ name: "demo-provider-owner", tier: "consumer" });
   const { token } = await accounts.issueProviderToken({ accountId: owner.id, name: "demo fleet" });
   const fleet = await startFleet({
-    coordinator: nodes.map((c) => `127.0.0.1:${c.grpcPort}`).join(","),
+    // Several nodes: Mac i starts on node i mod n and moves to the next node when its stream breaks.
+    coordinator: nodes.map((c) => `127.0.0.1:${c.grpcPort}`),
     token,
     // Each run makes a new owner account, and a serial belongs to the account that first registered it.
     serialPrefix: `DEMO-${owner.id.replace(/^acct_/, "").slice(0, 8)}`,
@@ -111,6 +112,7 @@ async function startDemoFleet(
     await fleet.stop().catch(() => undefined);
     throw e;
   }
+  if (nodes.length > 1) await untilEveryNodeSeesTheFleet(nodes, o.macs, config.modelPools);
   log.info("demo fleet connected", { macs: o.macs, nodes: nodes.length });
   // The embedded cluster's URL is a local dev credential worth showing (`ledger verify` needs it); a DATABASE_URL
   // the operator supplied is shown without its password.
@@ -125,6 +127,27 @@ async function startDemoFleet(
     ),
   );
   return fleet;
+}
+
+/** How long the cluster demo waits for every node to see every Mac (with its pool) before printing the banner. */
+const CLUSTER_VIEW_WAIT_MS = 15_000;
+
+/**
+ * The banner promises that a call works at once, on any node: wait until each node holds or mirrors every Mac,
+ * seeded into its pool (owners seed it at the Mac's first heartbeat and publish it right after).
+ */
+async function untilEveryNodeSeesTheFleet(nodes: readonly Coordinator[], macs: number, pools: boolean): Promise<void> {
+  const until = Date.now() + CLUSTER_VIEW_WAIT_MS;
+  const ready = () =>
+    nodes.every((c) => {
+      const all = c.registry.view().providers;
+      return all.length >= macs && (!pools || all.every((p) => p.pool !== undefined));
+    });
+  while (!ready()) {
+    if (Date.now() > until)
+      throw new Error(`the cluster's nodes did not all see the ${macs} Macs within ${CLUSTER_VIEW_WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Reuses the dev key across runs (the data dir persists), or issues one on a fresh funded account. */
