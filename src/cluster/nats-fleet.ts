@@ -112,6 +112,8 @@ class NatsFleet implements Fleet {
   readonly #relay: OwnerRelay;
   #kv: Promise<KV> | undefined;
   #watcher: QueuedIterator<KvWatchEntry> | undefined;
+  /** Ends the watch loop's backoff sleep early (set while it sleeps). */
+  #wakeWatch: (() => void) | undefined;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   #natsUp = true;
@@ -323,8 +325,13 @@ class NatsFleet implements Fleet {
         });
       }
       if (this.#closed) return;
-      await new Promise((r) => setTimeout(r, backoff).unref());
-      backoff = Math.min(backoff * 2, WATCH_BACKOFF_MAX_MS);
+      const woken = await new Promise<boolean>((resolve) => {
+        this.#wakeWatch = () => resolve(true);
+        setTimeout(() => resolve(false), backoff).unref();
+      });
+      this.#wakeWatch = undefined;
+      // A reconnect wakes the loop at once with a fresh backoff: the outage that grew it is over.
+      backoff = woken ? WATCH_BACKOFF_MIN_MS : Math.min(backoff * 2, WATCH_BACKOFF_MAX_MS);
     }
   }
 
@@ -338,6 +345,8 @@ class NatsFleet implements Fleet {
         this.#kv = undefined;
         this.#owned.forgetRevisions();
         this.#watcher?.stop();
+        this.#wakeWatch?.();
+        this.#publish();
       } else if (s.type === "disconnect") {
         this.#natsUp = false;
         this.#o.log.warn("cluster: NATS connection lost; routing over this node's own Macs until it is back", {
