@@ -38,6 +38,9 @@ export function estimatorKey(accountId: string, model: string): string {
 }
 
 /** Admits requests against the planner's limits and reconciles their tickets. */
+/** Grant exchanges one request may wait for (a shared store) before its refusal stands. */
+export const MAX_REPLENISH_ROUNDS = 3;
+
 export class Admission {
   readonly #o: AdmissionOptions;
   // Tickets this admission issued and has not reconciled: identity makes reconcile idempotent without a new field.
@@ -82,10 +85,15 @@ export class Admission {
    */
   async admitWaiting(input: AdmitInput, now: () => number): Promise<AdmitResult> {
     const store = this.#o.store;
-    const first = this.admit(input, now(), !store.replenish);
-    if (first.ok || first.dimension === "concurrent_requests" || !store.replenish) return first;
-    await store.replenish(this.#charges(input, now()).planned, now());
-    return this.admit(input, now());
+    let result = this.admit(input, now(), !store.replenish);
+    // A grant exchange can be taken by requests that arrived while this one waited for it: wait for another,
+    // a bounded number of times, so only a bucket the shared row cannot refill refuses (the last try counts).
+    for (let round = 1; round <= MAX_REPLENISH_ROUNDS; round++) {
+      if (result.ok || result.dimension === "concurrent_requests" || !store.replenish) return result;
+      await store.replenish(this.#charges(input, now()).planned, now());
+      result = this.admit(input, now(), round === MAX_REPLENISH_ROUNDS);
+    }
+    return result;
   }
 
   /** What a request charges: its expected tokens, and the buckets and slots they apply to. */

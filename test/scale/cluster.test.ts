@@ -255,7 +255,10 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
       0,
       `${what}: ${bad.length} requests ended ${[...new Set(bad.map((r) => r.outcome))].join("/")}, e.g. ${bad
         .slice(0, 3)
-        .map((r) => `[node ${r.firstNode}->${r.node} statuses ${r.tryStatuses.join(",") || "-"} ${r.error}]`)
+        .map(
+          (r) =>
+            `[node ${r.firstNode}->${r.node} statuses ${r.tryStatuses.join(",") || "-"} codes ${r.tryErrorCodes.join(",") || "-"} ${r.error}]`,
+        )
         .join(" ")}`,
     );
   };

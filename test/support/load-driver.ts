@@ -36,6 +36,8 @@ export interface LoadRecord {
   status: number | undefined;
   /** Status of every try that got an answer, in order (a retried 503 or 429 shows here). */
   tryStatuses: number[];
+  /** The error `code` of each try answered with an error status (e.g. `rate_limit_exceeded`, `pool_exhausted`). */
+  tryErrorCodes: string[];
   outcome: OutcomeClass;
   requestId: string | undefined;
   /** Wall clock, ms. */
@@ -129,6 +131,7 @@ async function oneRequest(
   let node = firstNode;
   let status: number | undefined;
   const tryStatuses: number[] = [];
+  const tryErrorCodes: string[] = [];
   const rotate = o.rotateOnRetry ?? true;
   // The SDK calls fetch once per try: count them, and point a retry at the next coordinator.
   const fetchPerTry: typeof fetch = async (input, init) => {
@@ -141,6 +144,14 @@ async function oneRequest(
     const r = await fetch(url, init);
     status = r.status;
     tryStatuses.push(r.status);
+    if (r.status >= 400)
+      tryErrorCodes.push(
+        await r
+          .clone()
+          .json()
+          .then((b) => (b as { error?: { code?: string } }).error?.code ?? "?")
+          .catch(() => "unreadable"),
+      );
     return r;
   };
   const client = new OpenAI({
@@ -202,6 +213,7 @@ async function oneRequest(
     tries,
     status,
     tryStatuses,
+    tryErrorCodes,
     outcome,
     requestId,
     startMs,
