@@ -22,7 +22,7 @@ import {
   encode,
   textOf,
 } from "./cluster-messages.js";
-import type { ClusterTransport } from "./cluster-transport.js";
+import { NotDeliveredError, type ClusterTransport } from "./cluster-transport.js";
 
 export interface ForwarderOptions {
   /** This node's id (where the owner sends the events). */
@@ -94,6 +94,15 @@ export class Forwarder {
     }
   }
 
+  /**
+   * This node's own connection to the bus is back: nothing could be heard while it was down, so every forward's
+   * silence counts from now (its owner may have run it all along, and its events and beats resume).
+   */
+  heardAll(): void {
+    const now = this.#o.clock.nowMs();
+    for (const p of this.#pending.values()) p.lastHeardMs = now;
+  }
+
   /** Ends every forward whose owner has been silent too long. Call about once a second. */
   sweep(): void {
     const now = this.#o.clock.nowMs();
@@ -107,11 +116,17 @@ export class Forwarder {
       }
   }
 
-  /** `node` is presumed dead: its Macs' requests end as disconnects (they fail over if nothing was shown). */
+  /**
+   * `node` is presumed dead: its Macs' requests end as disconnects (they fail over if nothing was shown). Each is
+   * cancelled there too: "presumed" dead may be only cut off (NATS restarting), and a dispatch this node's client
+   * still holds is then delivered after the reconnect — with its cancel right behind it, so it never starts.
+   */
   nodeDied(node: string): void {
     for (const p of [...this.#pending.values()])
-      if (p.node === node)
+      if (p.node === node) {
+        this.#sendCancel(p, "owner presumed dead");
         this.#deliver(p, { kind: "disconnected", message: `coordinator ${node} owning the provider is gone` });
+      }
   }
 
   #dispatch(providerId: string, node: string, req: InferenceDispatch, onEvent: (e: ProviderEvent) => void): boolean {
@@ -155,12 +170,16 @@ export class Forwarder {
       (e: unknown) => {
         if (this.#pending.get(key) !== p) return;
         count("cluster.forwards", { outcome: "unanswered" });
-        // It may still have reached the owner: make sure it does not start (or stops) there.
-        this.#sendCancel(p, "dispatch unanswered");
-        this.#deliver(p, {
-          kind: "disconnected",
-          message: `coordinator ${node} owning the provider did not answer: ${e instanceof Error ? e.message : String(e)}`,
-        });
+        if (e instanceof NotDeliveredError) {
+          this.#deliver(p, {
+            kind: "disconnected",
+            message: `coordinator ${node} did not get the request: ${e.message}`,
+          });
+          return;
+        }
+        // Unknown whether the owner got it (a timeout, or the connection lost while waiting; after a reconnect the
+        // client can deliver a dispatch it had buffered). Running it elsewhere now could run it twice: the owner's
+        // events or keep-alive beats for it keep it here, and the silence sweep ends it (with a cancel) otherwise.
       },
     );
     return true;

@@ -84,6 +84,12 @@ export class MirroredMacs {
     return dropped;
   }
 
+  /** Drops every mirror (this node lost NATS: it routes over its own Macs until the view is back). */
+  dropAll(): void {
+    for (const id of [...this.#mirrors.keys()]) this.#drop(id);
+    this.#parked.clear();
+  }
+
   /** Drops mirrors their owner stopped refreshing for `maxAgeMs` (a delete that was lost). */
   dropStale(nowMs: number, maxAgeMs: number): void {
     for (const [id, m] of [...this.#mirrors]) if (nowMs - m.atMs > maxAgeMs) this.#drop(id);

@@ -21,7 +21,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
-import { connect, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import { connect, RequestError, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
 import type { ProviderDirectory } from "../dispatch/provider-channel.js";
 import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
@@ -39,7 +39,7 @@ import {
   type EndSession,
   type NodeBeat,
 } from "./cluster-messages.js";
-import type { ClusterTransport } from "./cluster-transport.js";
+import { NotDeliveredError, type ClusterTransport } from "./cluster-transport.js";
 import type { Fleet, FleetStatus } from "./fleet.js";
 import { Forwarder } from "./forwarder.js";
 import { MirroredMacs } from "./mirrored-macs.js";
@@ -147,8 +147,15 @@ class NatsFleet implements Fleet {
       // the reconnect, when the requester has long run the request elsewhere.
       request: (subject, data, timeout) =>
         this.#natsUp
-          ? nc.request(subject, data, { timeout }).then((m) => m.data)
-          : Promise.reject(new Error("NATS is disconnected")),
+          ? nc.request(subject, data, { timeout }).then(
+              (m) => m.data,
+              (e: unknown) => {
+                throw e instanceof RequestError && e.isNoResponders()
+                  ? new NotDeliveredError(`no responders on ${subject}`)
+                  : e;
+              },
+            )
+          : Promise.reject(new NotDeliveredError("NATS is disconnected; nothing was sent")),
       // After close (or while closing) there is nobody left to tell: the peers see this node's silence instead.
       publish: (subject, data) => {
         if (!nc.isClosed() && !nc.isDraining()) nc.publish(subject, data);
@@ -276,6 +283,9 @@ class NatsFleet implements Fleet {
     const beat: NodeBeat = { node: this.#node, providers: this.#owned.size };
     if (!this.#nc.isClosed()) this.#nc.publish(this.#subjects.nodes, encode(beat));
     this.#relay.beat();
+    // Silence heard while our own connection is down is no evidence against the forwards' owners or the peers:
+    // both are judged only while connected (the reconnect gives each a fresh window).
+    if (!this.#natsUp) return;
     this.#forwarder.sweep();
     for (const dead of this.#nodes.expire(now)) this.#nodeDied(dead);
     this.#mirrored.dropStale(now, STALE_MIRROR_REFRESHES * this.#o.timing.refreshMs);
@@ -341,6 +351,8 @@ class NatsFleet implements Fleet {
       if (this.#closed) return;
       if (s.type === "reconnect") {
         this.#natsUp = true;
+        this.#nodes.forgiveAll(this.#o.clock.nowMs());
+        this.#forwarder.heardAll();
         this.#o.log.info("cluster: NATS reconnected; re-reading the fleet view", { node: this.#node });
         this.#kv = undefined;
         this.#owned.forgetRevisions();
@@ -349,6 +361,9 @@ class NatsFleet implements Fleet {
         this.#publish();
       } else if (s.type === "disconnect") {
         this.#natsUp = false;
+        // Nothing can be forwarded now: route over this node's own Macs at once. Requests already forwarded stay
+        // with their owners (which keep running them) until the connection is back.
+        this.#mirrored.dropAll();
         this.#o.log.warn("cluster: NATS connection lost; routing over this node's own Macs until it is back", {
           node: this.#node,
           reason: "nats disconnected",

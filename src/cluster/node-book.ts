@@ -19,6 +19,14 @@ export class NodeBook {
     return !known;
   }
 
+  /**
+   * Gives every known node a fresh timeout from `nowMs`: after this node's own connection was down, their silence
+   * says nothing about them (they are judged again once they have had a full timeout to be heard).
+   */
+  forgiveAll(nowMs: number): void {
+    for (const node of this.#lastBeat.keys()) this.#lastBeat.set(node, nowMs);
+  }
+
   isAlive(node: string): boolean {
     return this.#lastBeat.has(node);
   }

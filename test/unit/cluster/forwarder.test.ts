@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { clusterSubjects } from "../../../src/cluster/cluster-messages.js";
+import { NotDeliveredError } from "../../../src/cluster/cluster-transport.js";
 import { Forwarder } from "../../../src/cluster/forwarder.js";
 import type { InferenceDispatch } from "../../../src/dispatch/provider-channel.js";
 import type { ProviderEvent } from "../../../src/inference/types.js";
@@ -185,17 +186,46 @@ describe("Forwarder", () => {
     assert.equal(fwd.pending, 1);
   });
 
-  for (const failure of ["TIMEOUT", "503 no responders"])
-    it(`cancels at the owner and disconnects when the dispatch request fails (${failure})`, async () => {
+  it("disconnects at once, sending nothing more, when nobody received the dispatch (no responders)", async () => {
+    const { events } = start("r1");
+    transport.requests[0]?.fail(new NotDeliveredError("no responders on fleet.node.owner.dispatch"));
+    await settle();
+    assert.deepEqual(transport.on("fleet.node.owner.cancel"), [], "nothing runs there: no cancel");
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["disconnected"],
+    );
+    assert.match((events[0] as { message: string }).message, /no responders/);
+    assert.equal(fwd.pending, 0);
+  });
+
+  for (const failure of ["TIMEOUT", "disconnected while waiting"])
+    it(`keeps a dispatch whose fate is unknown (${failure}) until the owner speaks or the silence ends it`, async () => {
       const { events } = start("r1");
       transport.requests[0]?.fail(new Error(failure));
       await settle();
-      assert.deepEqual(transport.on("fleet.node.owner.cancel"), [
-        { requestId: "r1", providerId: "p1", reason: "dispatch unanswered" },
+      assert.equal(events.length, 0, "not failed over yet: the owner may have got it");
+      assert.equal(fwd.pending, 1);
+      // The owner did get it: its beat keeps the request, its events carry on.
+      clock.advance(SILENCE_MS - 1);
+      fwd.receive([{ requestId: "r1", providerId: "p1" }]);
+      fwd.receive([
+        { requestId: "r1", providerId: "p1", event: { kind: "chunk", deltas: [{ kind: "content", text: "x" }] } },
       ]);
-      assert.equal(events.length, 1);
-      assert.equal(events[0]?.kind, "disconnected");
-      assert.match((events[0] as { message: string }).message, new RegExp(failure));
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ["chunk"],
+      );
+      // Then nothing more for silenceMs: cancelled at the owner and ended as a disconnect.
+      clock.advance(SILENCE_MS);
+      fwd.sweep();
+      assert.deepEqual(transport.on("fleet.node.owner.cancel"), [
+        { requestId: "r1", providerId: "p1", reason: "owner silent" },
+      ]);
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ["chunk", "disconnected"],
+      );
       assert.equal(fwd.pending, 0);
     });
 
@@ -245,7 +275,7 @@ describe("Forwarder", () => {
     );
   });
 
-  it("fails only the dead node's requests, without a cancel to it", () => {
+  it("fails only the presumed-dead node's requests, each followed by a cancel to it (it may be only cut off)", () => {
     const a = start("r1", "dead");
     const b = start("r2", "alive", "p2");
     fwd.nodeDied("dead");
@@ -253,7 +283,26 @@ describe("Forwarder", () => {
     assert.equal(a.events[0]?.kind, "disconnected");
     assert.deepEqual(b.events, []);
     assert.equal(fwd.pending, 1);
-    assert.deepEqual(transport.published, []);
+    assert.deepEqual(transport.on("fleet.node.dead.cancel"), [
+      { requestId: "r1", providerId: "p1", reason: "owner presumed dead" },
+    ]);
+    assert.deepEqual(transport.on("fleet.node.alive.cancel"), []);
+  });
+
+  it("counts an owner's silence from this node's reconnect (heardAll), not from before its outage", async () => {
+    const { events } = start("r1");
+    transport.requests[0]?.answer({ ok: true });
+    await settle();
+    clock.advance(SILENCE_MS * 5); // our own connection was down all this time
+    fwd.heardAll();
+    fwd.sweep();
+    assert.deepEqual(events, [], "not ended for a silence nobody could have broken");
+    clock.advance(SILENCE_MS);
+    fwd.sweep();
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["disconnected"],
+    );
   });
 
   it("publishes a cancel on cancel() and delivers nothing after it", async () => {

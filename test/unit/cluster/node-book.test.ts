@@ -48,3 +48,14 @@ describe("NodeBook", () => {
     assert.deepEqual(b.expire(2 * TIMEOUT_MS), [], "its clock restarted at the new beat");
   });
 });
+
+describe("NodeBook after this node's own outage", () => {
+  it("forgiveAll gives every known node a fresh timeout from now", () => {
+    const book = new NodeBook(3_000);
+    book.beat("a", 0);
+    book.beat("b", 1_000);
+    book.forgiveAll(10_000);
+    assert.deepEqual(book.expire(12_999), [], "silent during our outage, not judged for it");
+    assert.deepEqual(book.expire(13_000).sort(), ["a", "b"]);
+  });
+});
