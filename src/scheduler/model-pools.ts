@@ -39,6 +39,9 @@ export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickCont
   // The pool is full. Exhausted if another pool's provider could take the request now: that is the capacity
   // pools keep apart, and the consumer should hear so (429 pool_exhausted) rather than wait on a full pool.
   // A provider with no pool yet does not count: it is seconds from its first heartbeat, worth waiting for.
+  // So does a pool still being seeded: while a Mac advertising the model has not heartbeated yet (a coordinator
+  // that just started, a fleet reconnecting), the request waits for it rather than hearing "exhausted".
+  if (advertisersOf(view, req.model).some((x) => x.pool === undefined && x.privateOnly !== true)) return held;
   const open = pick(view, { ...req, pools: undefined }, ctx);
   if (open.kind !== "picked") return held;
   const taker = advertisersOf(view, req.model).find((x) => x.id === open.providerId);

@@ -70,6 +70,26 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
     assert.equal(summary(r), "queue:pool_exhausted");
   });
 
+  it("waits (not pool_exhausted) while a Mac advertising the model has no pool yet (a fleet still connecting)", () => {
+    const busyGemma = {
+      slots: warmOn("gemma", { numRunning: 16, state: "running" as const }),
+      inflight: Array.from({ length: 16 }, (_, i) => inflight(`r${i}`, "gemma")),
+    };
+    const seeding = view(
+      member("oss-idle", "oss", { slots: warmOn("oss") }),
+      member("gemma-full", "gemma", busyGemma),
+      provider("just-connected", { models: [build("gemma")] }),
+    );
+    assert.equal(summary(pickInPools(seeding, inPools("gemma"), ctx())), "queue:all_busy");
+    // Once it has heartbeated into another pool, the same state is exhausted.
+    const seeded = view(
+      member("oss-idle", "oss", { slots: warmOn("oss") }),
+      member("gemma-full", "gemma", busyGemma),
+      member("just-connected", "oss", { models: [build("gemma")], slots: warmOn("oss") }),
+    );
+    assert.equal(summary(pickInPools(seeded, inPools("gemma"), ctx())), "queue:pool_exhausted");
+  });
+
   it("serves from the pool's own members first", () => {
     const v = view(
       member("oss-warm", "oss", { slots: warmOn("oss") }),
