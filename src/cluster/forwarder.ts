@@ -37,6 +37,12 @@ export interface ForwarderOptions {
   /** An accepted request with neither an event nor a keep-alive beat for this long has lost its owner. */
   silenceMs: number;
   log: Logger;
+  /**
+   * Largest message the bus carries (NATS `max_payload`, 1 MiB by default, below `MAX_BODY_BYTES`): a request
+   * whose dispatch would exceed it cannot reach another node's Mac, and fails over at once to one that needs no
+   * forwarding. Undefined: no check.
+   */
+  maxMessageBytes?: number | undefined;
   /** An owner's refusal carried its view of the Mac: refresh the mirror before the request is picked again. */
   onOwnerView?(node: string, snapshot: unknown): void;
 }
@@ -148,7 +154,18 @@ export class Forwarder {
       ...(req.pinnedAccountId !== undefined ? { pinnedAccountId: req.pinnedAccountId } : {}),
       ...(req.traceContext ? { traceContext: req.traceContext } : {}),
     };
-    o.transport.request(o.subjects.dispatch(node), encode(m), o.dispatchTimeoutMs).then(
+    const data = encode(m);
+    if (o.maxMessageBytes !== undefined && data.length > o.maxMessageBytes) {
+      count("cluster.forwards", { outcome: "too_large" });
+      // Capacity-shaped: the next candidate is tried and no breaker moves (the Mac did nothing wrong).
+      const message = `request too large to forward to coordinator ${node}: ${data.length} bytes > NATS max_payload ${o.maxMessageBytes}`;
+      queueMicrotask(() => {
+        if (this.#pending.get(key) === p)
+          this.#deliver(p, { kind: "error", statusCode: 503, reason: "capacity", message });
+      });
+      return true;
+    }
+    o.transport.request(o.subjects.dispatch(node), data, o.dispatchTimeoutMs).then(
       (data) => {
         if (this.#pending.get(key) !== p) return;
         const answer = decodeAnswer(data);

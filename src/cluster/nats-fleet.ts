@@ -70,6 +70,8 @@ export interface NatsFleetOptions {
   clock: Clock;
   log: Logger;
   timing: ClusterTiming;
+  /** MAX_BODY_BYTES, to warn at start when NATS cannot carry the largest request. */
+  maxBodyBytes: number;
 }
 
 /** A snapshot value bigger than this is refused by the bucket (a Mac with thousands of requests in flight). */
@@ -95,6 +97,14 @@ export async function startNatsFleet(o: NatsFleetOptions): Promise<Fleet> {
     pingInterval: 2_000,
     maxPingOut: 2,
   });
+  const maxPayload = nc.info?.max_payload ?? 0;
+  if (maxPayload < o.maxBodyBytes)
+    o.log.warn("cluster: NATS max_payload is below MAX_BODY_BYTES; larger requests run only on this node's own Macs", {
+      node,
+      nats_max_payload: maxPayload,
+      max_body_bytes: o.maxBodyBytes,
+      reason: "raise max_payload in the NATS server config to forward every request",
+    });
   const fleet = new NatsFleet(nc, node, o);
   await fleet.start();
   return fleet;
@@ -170,6 +180,7 @@ class NatsFleet implements Fleet {
       wallNowMs,
       dispatchTimeoutMs: o.timing.dispatchTimeoutMs,
       silenceMs: o.timing.silenceMs,
+      maxMessageBytes: nc.info?.max_payload,
       log: o.log,
       onOwnerView: (owner, v) => {
         const snap = checkSnapshot(v);

@@ -30,6 +30,7 @@ export function startFleet(config: Config, deps: FleetDeps): Promise<Fleet> {
     ownerRoute: deps.scheduler.ownerRoute,
     clock: deps.clock,
     log: deps.log,
+    maxBodyBytes: config.maxBodyBytes,
     timing: {
       heartbeatMs: config.clusterHeartbeatMs,
       nodeTimeoutMs: config.clusterNodeTimeoutMs,

@@ -224,7 +224,7 @@ export const metricCatalogue = {
   // ---- cluster (CLUSTER set) ---------------------------------------------------------------------------------
   "cluster.forwards": c(
     "{dispatch}",
-    "Dispatches forwarded to the coordinator that owns the Mac, by outcome: `accepted`, `refused` (the owner's fresher view said no; the next candidate is tried), `unanswered` (timeout or no responders).",
+    "Dispatches forwarded to the coordinator that owns the Mac, by outcome: `accepted`, `refused` (the owner's fresher view said no; the next candidate is tried), `unanswered` (timeout or no responders), `too_large` (the dispatch exceeds NATS max_payload; tried on another Mac).",
     ["outcome"],
   ),
   "cluster.owner_decisions": c(

@@ -368,3 +368,57 @@ describe("Forwarder", () => {
     assert.deepEqual(transport.on("fleet.node.owner.load"), [{ providerId: "p1", model: "gemma" }]);
   });
 });
+
+describe("Forwarder at the bus's message bound (NATS max_payload)", () => {
+  const subjects = clusterSubjects("fleet");
+  const dispatchOf = (body: string): InferenceDispatch => ({
+    requestId: "r1",
+    model: "m",
+    bodyJson: new TextEncoder().encode(body),
+    traits: { maxTokens: 10, estimatedPromptTokens: 5, hasTools: false, requiresVision: false, stream: true },
+  });
+  const make = (maxMessageBytes: number) => {
+    const transport = new FakeTransport();
+    const fwd = new Forwarder({
+      self: "me",
+      subjects,
+      transport,
+      clock: new FakeClock(),
+      wallNowMs: () => 0,
+      dispatchTimeoutMs: 500,
+      silenceMs: 1_000,
+      maxMessageBytes,
+      log: silentLogger,
+    });
+    return { transport, fwd };
+  };
+  const sizeOf = (body: string) => {
+    const { transport, fwd } = make(Number.MAX_SAFE_INTEGER);
+    fwd.channel("p1", "owner").dispatch(dispatchOf(body), () => {});
+    return JSON.stringify(transport.requests[0]!.body).length;
+  };
+
+  it("forwards a dispatch of exactly max_payload bytes", async () => {
+    const body = "x".repeat(1000);
+    const { transport, fwd } = make(sizeOf(body));
+    const events: ProviderEvent[] = [];
+    fwd.channel("p1", "owner").dispatch(dispatchOf(body), (e) => events.push(e));
+    await settle();
+    assert.equal(transport.requests.length, 1);
+    assert.deepEqual(events, []);
+  });
+
+  it("sends nothing for one byte more, and fails the attempt over as capacity (no breaker, another Mac)", async () => {
+    const body = "x".repeat(1000);
+    const { transport, fwd } = make(sizeOf(body) - 1);
+    const events: ProviderEvent[] = [];
+    fwd.channel("p1", "owner").dispatch(dispatchOf(body), (e) => events.push(e));
+    await settle();
+    assert.equal(transport.requests.length, 0, "never offered to the bus");
+    assert.equal(events.length, 1);
+    const e = events[0]!;
+    assert.ok(e.kind === "error" && e.statusCode === 503 && e.reason === "capacity", JSON.stringify(e));
+    assert.match(e.kind === "error" ? e.message : "", /too large to forward .* > NATS max_payload/);
+    assert.equal(fwd.pending, 0);
+  });
+});
