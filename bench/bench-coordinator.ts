@@ -27,6 +27,18 @@ export interface BenchCoordinator {
   close(): Promise<void>;
 }
 
+/** A bench coordinator's config: loopback, free ports, no warm-pool planner; `overrides` apply last. */
+export function benchConfig(overrides: Partial<Config> = {}): Config {
+  return Object.freeze({
+    ...loadConfig({}),
+    httpPort: 0,
+    grpcPort: 0,
+    host: "127.0.0.1",
+    warmPoolIntervalMs: 0,
+    ...overrides,
+  });
+}
+
 /** Starts the coordinator; `config` overrides apply last (ports and host are loopback/free by default). */
 export async function startBenchCoordinator(o: {
   env: NodeJS.ProcessEnv;
@@ -35,15 +47,7 @@ export async function startBenchCoordinator(o: {
 }): Promise<BenchCoordinator> {
   const scratch = await createScratchDatabase(o.env);
   const db = await openDatabase({ databaseUrl: scratch.url, poolSize: 10 });
-  const config: Config = Object.freeze({
-    ...loadConfig({}),
-    httpPort: 0,
-    grpcPort: 0,
-    host: "127.0.0.1",
-    warmPoolIntervalMs: 0,
-    ...o.config,
-  });
-  const coordinator = await startCoordinator(config, { db: db.db, logger: silentLogger });
+  const coordinator = await startCoordinator(benchConfig(o.config), { db: db.db, logger: silentLogger });
   try {
     const accounts = coordinator.ledger.accounts;
     const apiKeys: string[] = [];

@@ -6,7 +6,8 @@
  * or ends it), then prints one JSON line.
  */
 import { pathToFileURL } from "node:url";
-import { loadConfig, type Config } from "../src/config/config.js";
+import type { Config } from "../src/config/config.js";
+import { benchConfig } from "./bench-coordinator.js";
 import { startCoordinator } from "../src/coordinator.js";
 import { openDatabase } from "../src/ledger/database.js";
 import { silentLogger } from "../src/util/logger.js";
@@ -21,15 +22,7 @@ export interface ClusterNodePlan {
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? "{}") as ClusterNodePlan;
   const db = await openDatabase({ databaseUrl: plan.databaseUrl, poolSize: 10, migrate: false });
-  const config: Config = Object.freeze({
-    ...loadConfig({}),
-    httpPort: 0,
-    grpcPort: 0,
-    host: "127.0.0.1",
-    warmPoolIntervalMs: 0,
-    ...plan.config,
-  });
-  const coordinator = await startCoordinator(config, { db: db.db, logger: silentLogger });
+  const coordinator = await startCoordinator(benchConfig(plan.config), { db: db.db, logger: silentLogger });
   process.stderr.write(`ready ${coordinator.httpPort} ${coordinator.grpcPort}\n`);
   await new Promise<void>((resolve) => {
     process.stdin.on("end", resolve).on("close", resolve).resume();
