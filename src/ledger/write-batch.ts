@@ -68,23 +68,33 @@ function reserveStatement(reserves: Extract<WriteOp, { kind: "reserve" }>[]) {
     ON CONFLICT (request_id) DO NOTHING`;
 }
 
-function settleStatement(settles: Extract<WriteOp, { kind: "settle" }>[]) {
+/** The settlements as rows `v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)`. */
+function settleValues(settles: Extract<WriteOp, { kind: "settle" }>[]) {
   return sql`
-    WITH v AS (
       SELECT * FROM unnest(
         ${settles.map((s) => s.requestId)}::text[], ${settles.map((s) => str(s.debitMicroUsd))}::int8[],
         ${settles.map((s) => str(s.providerCreditMicroUsd))}::int8[], ${settles.map((s) => str(s.platformFeeMicroUsd))}::int8[],
         ${settles.map((s) => s.providerAccountId)}::text[], ${settles.map((s) => s.providerId)}::text[],
         ${settles.map((s) => s.promptTokens)}::int8[], ${settles.map((s) => s.completionTokens)}::int8[],
         ${settles.map((s) => s.reasoningTokens)}::int8[]
-      ) AS v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)
-    ), moved AS (
+      ) AS v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)`;
+}
+
+/** Moves each still-reserved request of `v` to settled, once (the `state = 'reserved'` guard), returning it. */
+const settleReserved = sql`
       UPDATE ledger_requests r SET state = 'settled', consumer_debit_micro_usd = v.debit,
         provider_credit_micro_usd = v.credit, platform_fee_micro_usd = v.fee,
         provider_account_id = v.provider_account_id, provider_id = v.provider_id,
         prompt_tokens = v.pt, completion_tokens = v.ct, reasoning_tokens = v.rt, resolved_at = now()
       FROM v WHERE r.request_id = v.request_id AND r.state = 'reserved'
-      RETURNING r.request_id, r.account_id, v.debit, v.credit, v.fee, v.provider_account_id
+      RETURNING r.request_id, r.account_id, v.debit, v.credit, v.fee, v.provider_account_id`;
+
+function settleStatement(settles: Extract<WriteOp, { kind: "settle" }>[]) {
+  return sql`
+    WITH v AS (
+      ${settleValues(settles)}
+    ), moved AS (
+      ${settleReserved}
     )
     INSERT INTO ledger_entries (account_id, kind, amount_micro_usd, request_id)
     SELECT account_id, 'debit', -debit, request_id FROM moved WHERE debit <> 0
@@ -130,20 +140,9 @@ function reserveAndSettleStatement(
       RETURNING request_id, account_id, state, consumer_debit_micro_usd AS debit, provider_credit_micro_usd AS credit,
         platform_fee_micro_usd AS fee, provider_account_id
     ), v AS (
-      SELECT * FROM unnest(
-        ${settles.map((s) => s.requestId)}::text[], ${settles.map((s) => str(s.debitMicroUsd))}::int8[],
-        ${settles.map((s) => str(s.providerCreditMicroUsd))}::int8[], ${settles.map((s) => str(s.platformFeeMicroUsd))}::int8[],
-        ${settles.map((s) => s.providerAccountId)}::text[], ${settles.map((s) => s.providerId)}::text[],
-        ${settles.map((s) => s.promptTokens)}::int8[], ${settles.map((s) => s.completionTokens)}::int8[],
-        ${settles.map((s) => s.reasoningTokens)}::int8[]
-      ) AS v(request_id, debit, credit, fee, provider_account_id, provider_id, pt, ct, rt)
+      ${settleValues(settles)}
     ), moved AS (
-      UPDATE ledger_requests r SET state = 'settled', consumer_debit_micro_usd = v.debit,
-        provider_credit_micro_usd = v.credit, platform_fee_micro_usd = v.fee,
-        provider_account_id = v.provider_account_id, provider_id = v.provider_id,
-        prompt_tokens = v.pt, completion_tokens = v.ct, reasoning_tokens = v.rt, resolved_at = now()
-      FROM v WHERE r.request_id = v.request_id AND r.state = 'reserved'
-      RETURNING r.request_id, r.account_id, v.debit, v.credit, v.fee, v.provider_account_id
+      ${settleReserved}
     ), done AS (
       SELECT request_id, account_id, debit, credit, fee, provider_account_id FROM moved
       UNION ALL SELECT request_id, account_id, debit, credit, fee, provider_account_id FROM ins WHERE state = 'settled'
