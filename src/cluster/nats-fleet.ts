@@ -20,8 +20,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
-import { connect, RequestError, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import type { KvWatchEntry } from "@nats-io/kv";
+import { connect, RequestError, type NatsConnection } from "@nats-io/transport-node";
 import type { ProviderDirectory } from "../dispatch/provider-channel.js";
 import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
 import type { PickResult, RouteRequest } from "../scheduler/types.js";
@@ -41,6 +41,7 @@ import {
 } from "./cluster-messages.js";
 import { NotDeliveredError, type ClusterTransport } from "./cluster-transport.js";
 import type { Fleet, FleetStatus } from "./fleet.js";
+import { FleetBucket } from "./fleet-bucket.js";
 import { Forwarder } from "./forwarder.js";
 import { MirroredMacs } from "./mirrored-macs.js";
 import { NodeBook } from "./node-book.js";
@@ -74,11 +75,6 @@ export interface NatsFleetOptions {
   maxBodyBytes: number;
 }
 
-/** A snapshot value bigger than this is refused by the bucket (a Mac with thousands of requests in flight). */
-const MAX_SNAPSHOT_BYTES = 1024 * 1024;
-/** Backoff of a failed fleet-view watch: one watcher per process, re-created with backoff, never per request. */
-const WATCH_BACKOFF_MIN_MS = 250;
-const WATCH_BACKOFF_MAX_MS = 5_000;
 /** A mirror its owner has not refreshed for this many refresh periods is dropped (a lost delete). */
 const STALE_MIRROR_REFRESHES = 3;
 /** How long closing waits for this node's entries to be withdrawn (NATS may be down). */
@@ -120,10 +116,7 @@ class NatsFleet implements Fleet {
   readonly #mirrored: MirroredMacs;
   readonly #forwarder: Forwarder;
   readonly #relay: OwnerRelay;
-  #kv: Promise<KV> | undefined;
-  #watcher: QueuedIterator<KvWatchEntry> | undefined;
-  /** Ends the watch loop's backoff sleep early (set while it sleeps). */
-  #wakeWatch: (() => void) | undefined;
+  readonly #bucket: FleetBucket;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   #natsUp = true;
@@ -134,14 +127,13 @@ class NatsFleet implements Fleet {
     this.#o = o;
     this.#subjects = clusterSubjects(o.prefix);
     this.#nodes = new NodeBook(o.timing.nodeTimeoutMs);
+    this.#bucket = new FleetBucket(nc, `${o.prefix}_providers`, node, o.log);
     this.#owned = new OwnedMacs({
       node,
       registry: o.registry,
       endLocal: (serial, reason) => o.local.disconnectSerial(serial, reason),
-      kv: () => this.#openKv(),
-      kvFailed: () => {
-        this.#kv = undefined;
-      },
+      kv: () => this.#bucket.open(),
+      kvFailed: () => this.#bucket.invalidate(),
       clock: o.clock,
       refreshMs: o.timing.refreshMs,
       log: o.log,
@@ -225,8 +217,8 @@ class NatsFleet implements Fleet {
         if (frames) this.#forwarder.receive(frames);
       },
     });
-    await this.#openKv();
-    void this.#watchLoop();
+    await this.#bucket.open();
+    void this.#bucket.watch((e) => this.#onEntry(e));
     void this.#followStatus();
     const { heartbeatMs, snapshotMs } = this.#o.timing;
     this.#beat();
@@ -276,7 +268,7 @@ class NatsFleet implements Fleet {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
-    this.#watcher?.stop();
+    this.#bucket.stop();
     // Withdraw our Macs' entries so the others stop routing to them at once (bounded: NATS may be down).
     await Promise.race([this.#owned.withdrawAll(), new Promise((r) => setTimeout(r, WITHDRAW_ON_CLOSE_MS).unref())]);
     await this.#nc.drain().catch(() => this.#nc.close());
@@ -312,7 +304,7 @@ class NatsFleet implements Fleet {
   #nodeDied(node: string): void {
     const dropped = this.#mirrored.nodeDied(node);
     // Tidy the bucket for the survivors, only where the key is still the dead node's (compare-and-delete).
-    const kv = this.#kv;
+    const kv = this.#bucket.opened;
     if (kv) for (const d of dropped) void kv.then((b) => b.delete(keyOf(d.id), { previousSeq: d.rev })).catch(() => {});
     count("cluster.nodes_expired");
     this.#forwarder.nodeDied(node);
@@ -329,33 +321,6 @@ class NatsFleet implements Fleet {
 
   // ——— fleet view ———
 
-  async #watchLoop(): Promise<void> {
-    let backoff = WATCH_BACKOFF_MIN_MS;
-    while (!this.#closed) {
-      try {
-        const iter = await (await this.#openKv()).watch();
-        this.#watcher = iter;
-        backoff = WATCH_BACKOFF_MIN_MS;
-        for await (const e of iter) this.#onEntry(e);
-      } catch (e) {
-        this.#kv = undefined;
-        this.#o.log.warn("cluster fleet view: watch failed; retrying", {
-          node: this.#node,
-          retry_in_ms: backoff,
-          reason: String(e),
-        });
-      }
-      if (this.#closed) return;
-      const woken = await new Promise<boolean>((resolve) => {
-        this.#wakeWatch = () => resolve(true);
-        setTimeout(() => resolve(false), backoff).unref();
-      });
-      this.#wakeWatch = undefined;
-      // A reconnect wakes the loop at once with a fresh backoff: the outage that grew it is over.
-      backoff = woken ? WATCH_BACKOFF_MIN_MS : Math.min(backoff * 2, WATCH_BACKOFF_MAX_MS);
-    }
-  }
-
   /** After a reconnect the watch may be stale (and a memory bucket gone with a restarted server): redo both. */
   async #followStatus(): Promise<void> {
     for await (const s of this.#nc.status()) {
@@ -365,10 +330,8 @@ class NatsFleet implements Fleet {
         this.#nodes.forgiveAll(this.#o.clock.nowMs());
         this.#forwarder.heardAll();
         this.#o.log.info("cluster: NATS reconnected; re-reading the fleet view", { node: this.#node });
-        this.#kv = undefined;
+        this.#bucket.reconnected();
         this.#owned.forgetRevisions();
-        this.#watcher?.stop();
-        this.#wakeWatch?.();
         this.#publish();
       } else if (s.type === "disconnect") {
         this.#natsUp = false;
@@ -396,15 +359,5 @@ class NatsFleet implements Fleet {
     // removing its record), and its new home is mirrored right away.
     if (this.#owned.has(id) && !this.#owned.writtenElsewhere(id, snap.node, e.revision)) return;
     this.#mirrored.put(snap, e.revision);
-  }
-
-  #openKv(): Promise<KV> {
-    this.#kv ??= new Kvm(this.#nc)
-      .create(`${this.#o.prefix}_providers`, { storage: "memory", history: 1, maxValueSize: MAX_SNAPSHOT_BYTES })
-      .catch((e: unknown) => {
-        this.#kv = undefined;
-        throw e;
-      });
-    return this.#kv;
   }
 }
