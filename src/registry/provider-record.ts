@@ -53,6 +53,8 @@ export class ProviderRecord implements ProviderView {
   /** See {@link ProviderView.pool}; set only through {@link ProviderRegistry.setPool}. */
   pool: string | undefined = undefined;
   heartbeats = 0;
+  /** See {@link ProviderView.remote}; set by {@link ProviderRegistry.mirror}, a record is never both. */
+  remote = false;
 
   /** `claimed` is clamped to the bounds of the hardware it names (claim-bounds.ts) before anything is kept. */
   constructor(

@@ -161,6 +161,7 @@ export class ProviderRegistry {
    */
   mirror(id: ProviderId, registration: ProviderRegistration, state: MirroredState, nowMs: number): ProviderRecord {
     const rec = this.#byId.get(id) ?? this.add(registration, nowMs, id);
+    rec.remote = true;
     rec.status = state.status;
     rec.memoryPressure = state.memoryPressure;
     rec.cpuUsage = state.cpuUsage;

@@ -132,6 +132,11 @@ export interface ProviderView {
   privateOnly?: boolean;
   /** Heartbeats received this session: a pool is seeded only from what a heartbeat reports resident. */
   heartbeats?: number;
+  /**
+   * Cluster mode: another coordinator owns this Mac's stream (a mirror, {@link ProviderRegistry.mirror}), so
+   * choosing it costs a forward over NATS; near-ties go to Macs this process owns (choose-in-tier.ts).
+   */
+  remote?: boolean;
 }
 
 /** A snapshot of the registry handed to the scheduler. */

@@ -1,8 +1,9 @@
 /**
  * The last step of pick.ts's `pick`: among one tier's candidates, the lowest expected completion time, with near-ties
  * (within `nearTieFraction`, at least `nearTieMinMs`) broken by cache affinity (rendezvous hashing on
- * {@link fnv1a}) when the request has an `affinityKey`, else by load, then randomly; `avoidVersion` is a soft
- * filter. Kept apart from pick.ts because it is the one tie-breaking policy, pure given the candidates, the
+ * {@link fnv1a}) when the request has an `affinityKey`, else by locality (in a cluster, a Mac this process owns
+ * over another coordinator's: the forward costs a NATS round trip and CPU on two nodes, and a near-tie is by
+ * definition no better), then by load, then randomly; `avoidVersion` is a soft filter. Kept apart from pick.ts because it is the one tie-breaking policy, pure given the candidates, the
  * request and a random source; pick.ts decides which candidates form a tier.
  */
 import type { ProviderView } from "../registry/types.js";
@@ -32,7 +33,7 @@ export function chooseInTier(
   let best = Infinity;
   for (const c of cands) best = Math.min(best, c.costMs);
   const window = Math.max(best * o.nearTieFraction, o.nearTieMinMs);
-  const near = cands.filter((c) => c.costMs <= best + window);
+  let near = cands.filter((c) => c.costMs <= best + window);
   if (near.length === 1) return { c: near[0]!, reason: "warm" };
   if (req.affinityKey !== undefined && req.affinityKey !== "") {
     let top = near[0]!;
@@ -46,6 +47,9 @@ export function chooseInTier(
     }
     return { c: top, reason: "affinity" };
   }
+  // Affinity stays first: a warm prompt cache saves more prefill than a forward costs.
+  const local = near.filter((c) => c.p.remote !== true);
+  if (local.length > 0) near = local;
   let minLoad = Infinity;
   for (const c of near) minLoad = Math.min(minLoad, c.load);
   const leastLoaded = near.filter((c) => c.load <= minLoad + 1e-9);

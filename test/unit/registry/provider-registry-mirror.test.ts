@@ -21,6 +21,9 @@ describe("ProviderRegistry.mirror", () => {
     assert.deepEqual([...rec.pendingLoads], [["gemma", 500]]);
     assert.equal(rec.lastHeartbeatMs, 500);
     assert.equal(rec.heartbeats, 1);
+    assert.equal(rec.remote, true, "the scheduler sees it as another coordinator's Mac");
+    assert.equal(r.add(registration("B"), 500).remote, false);
+    r.remove(r.bySerial("B")!.id);
     const again = r.mirror(ID, registration("A"), mirroredState(), 900);
     assert.equal(again, rec, "the same record is updated, not re-added");
     assert.equal(r.size, 1);
