@@ -2,18 +2,22 @@
  * Cluster scale-out (issue 17): coordinators sharing one PostgreSQL and a NATS server, measured against the
  * single coordinator they replace, side by side in one run.
  *
- * - **Forwarding overhead.** A 3-node cluster where node A owns every Mac of one model (qwen3-8b). The same
- *   streaming load (256 concurrent streams) enters either at A, which dispatches locally, or at B, which owns
- *   none of those Macs, so every request is forwarded over NATS to A and every event relayed back. Reported:
- *   first-token p50/p99 (first SSE event carrying content) both ways and the difference, inter-chunk gaps too.
+ * - **Forwarding overhead.** A 3-node cluster where node A owns every Mac of one model (qwen3-8b), and those Macs
+ *   decode at the simulated chip's pace (streams last seconds, as real ones do; instant Macs would make every
+ *   request pure CPU work and first token a measure of queueing on a saturated machine). 256 concurrent streams
+ *   rotate over the 3 nodes' HTTP ports in one cell: those entering at A dispatch locally, those entering at B or
+ *   C are forwarded over NATS to A and their events relayed back. Both kinds share every moment of the cell, so
+ *   what separates them is the path, not the drift between two cells. Reported: first-token p50/p99 of each kind
+ *   (the rounds' samples pooled) and the difference, inter-chunk gaps too.
  * - **Throughput.** One coordinator with a fleet of instant Macs (gpt-oss-20b) vs the 3-node cluster with a fleet
  *   of the same size spread over its nodes (Mac i on node i mod 3), same total concurrency, the load spread
- *   round-robin over the 3 nodes' HTTP ports (so about 2 requests in 3 run on another node's Mac).
+ *   round-robin over the 3 nodes' HTTP ports. Each node prefers its own Macs on a near-tie (choose-in-tier.ts),
+ *   so most requests stay where they entered; the report counts the forwards.
  *
  * Process layout on a 2-core machine: each cluster node is its own process, as in a deployment (nodes on one
  * event loop would serialise what a cluster runs in parallel, and forwarding would never leave the process).
  * The bench process hosts node A and the single coordinator (never loaded at the same time: cells alternate);
- * nodes B and C are children (bench/cluster-node.ts). The instant Macs (all fleets, one child) and the load
+ * nodes B and C are children (bench/cluster-node.ts). The simulated Macs (all fleets, one child) and the load
  * generator (one child) stay out of every coordinator's event loop, as in the gateway benchmark; NATS is a
  * private nats-server (from the PATH) started for the run and stopped after it. Everything shares the 2 cores.
  */
@@ -25,7 +29,7 @@ import type { Config } from "../src/config/config.js";
 import { markdownTable, round, target, type BenchResult } from "./bench-result.js";
 import { startBenchCoordinator, type BenchCoordinator } from "./bench-coordinator.js";
 import type { ClusterNodePlan } from "./cluster-node.js";
-import type { LoadPlan, LoadRow, LoadTarget } from "./gateway-load.js";
+import type { LoadGroup, LoadPlan, LoadRow, LoadTarget } from "./gateway-load.js";
 import type { InstantMacsPlan } from "./instant-macs.js";
 import { spawnBenchChild, type BenchChild } from "./spawn-child.js";
 
@@ -47,6 +51,14 @@ const THROUGHPUT_MODEL = "gpt-oss-20b";
 const MACS = 16;
 const MAC_CONCURRENCY = 64;
 /**
+ * The forwarding cells' paced fleet: Macs and concurrent requests each, room for the 256 streams within the
+ * scheduler's per-Mac quality cap; chunks at most every FORWARD_COALESCE_MS per stream (about 20 per second,
+ * several tokens each), so 256 streams are about 5,000 relayed chunks per second.
+ */
+const FORWARD_MACS = 64;
+const FORWARD_MAC_CONCURRENCY = 8;
+const FORWARD_COALESCE_MS = 50;
+/**
  * Service-tier accounts the load rotates over: 200 req/s each, a third of that per cluster node
  * (COORDINATOR_REPLICAS=3), so 3,200 req/s per entry node: far above what this machine serves.
  */
@@ -54,14 +66,25 @@ const ACCOUNTS = 48;
 /** How long every node may take to see the whole fleet (own Macs registered, the others' mirrored). */
 const FLEET_VIEW_TIMEOUT_MS = 30_000;
 
-const body = (model: string, stream: boolean) =>
+/**
+ * Output per forwarding-cell request: its Macs decode at the simulated chip's pace, so 256 streams last seconds
+ * each, as real streams do, and the machine is not saturated: first token then measures the path, not a queue.
+ */
+const FORWARD_MAX_TOKENS = 128;
+/** Output per throughput-cell request (instant Macs: the cells measure what the coordinators' CPU can serve). */
+const THROUGHPUT_MAX_TOKENS = 32;
+
+const body = (model: string, stream: boolean, maxTokens: number) =>
   JSON.stringify({
     model,
     messages: [{ role: "user", content: "Write one short sentence about benchmarks." }],
-    max_tokens: 32,
+    max_tokens: maxTokens,
     stream,
   });
-const bodies = (model: string) => ({ json: body(model, false), stream: body(model, true) });
+const bodies = (model: string, maxTokens: number) => ({
+  json: body(model, false, maxTokens),
+  stream: body(model, true, maxTokens),
+});
 
 /** The private nats-server's pid (the sidecar does not expose it), for the CPU accounting; undefined if not found. */
 function natsPid(url: string): number | undefined {
@@ -173,10 +196,12 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
         {
           coordinator: a.grpcAddress,
           token: a.providerToken,
-          count: MACS,
+          count: FORWARD_MACS,
           model: FORWARD_MODEL,
-          maxConcurrency: MAC_CONCURRENCY,
+          maxConcurrency: FORWARD_MAC_CONCURRENCY,
           serialPrefix: "BENCH-CL-FWD",
+          paced: true,
+          coalesceMs: FORWARD_COALESCE_MS,
         },
         {
           coordinator: a.grpcAddress,
@@ -199,21 +224,39 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
       macs.result.then(() => Promise.reject(new Error("instant Macs exited before registering"))),
     ]);
     await untilFleetSeen([single.baseUrl], MACS);
-    await untilFleetSeen(clusterHttp, 2 * MACS);
+    await untilFleetSeen(clusterHttp, MACS + FORWARD_MACS);
     const nats$ = natsPid(nats.url);
     o.progress?.(`cluster: set up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const chat = (base: string) => `${base}/v1/chat/completions`;
     const targets: LoadTarget[] = [
-      { label: "local", url: chat(a.baseUrl), apiKeys: a.apiKeys, bodies: bodies(FORWARD_MODEL) },
-      { label: "forwarded", url: chat(clusterHttp[1]!), apiKeys: a.apiKeys, bodies: bodies(FORWARD_MODEL) },
-      { label: "one node", url: chat(single.baseUrl), apiKeys: single.apiKeys, bodies: bodies(THROUGHPUT_MODEL) },
-      { label: "3 nodes", url: clusterHttp.map(chat), apiKeys: a.apiKeys, bodies: bodies(THROUGHPUT_MODEL) },
+      {
+        // One cell, the requests rotated over A (local), B and C (forwarded): both kinds share every moment of
+        // the run, so what separates them is the path, not the drift of a noisy machine between two cells.
+        label: "forwarding",
+        url: clusterHttp.map(chat),
+        urlGroups: ["local", "forwarded", "forwarded"],
+        modes: ["stream"],
+        apiKeys: a.apiKeys,
+        bodies: bodies(FORWARD_MODEL, FORWARD_MAX_TOKENS),
+      },
+      {
+        label: "one node",
+        url: chat(single.baseUrl),
+        apiKeys: single.apiKeys,
+        bodies: bodies(THROUGHPUT_MODEL, THROUGHPUT_MAX_TOKENS),
+      },
+      {
+        label: "3 nodes",
+        url: clusterHttp.map(chat),
+        apiKeys: a.apiKeys,
+        bodies: bodies(THROUGHPUT_MODEL, THROUGHPUT_MAX_TOKENS),
+      },
     ];
     const plan: LoadPlan = {
       targets,
       concurrency: [CONCURRENCY],
       modes: ["stream", "json"],
-      bodies: bodies(THROUGHPUT_MODEL),
+      bodies: bodies(THROUGHPUT_MODEL, THROUGHPUT_MAX_TOKENS),
       durationMs,
       warmupMs,
       globalWarmupMs: o.quick ? 200 : 1_000,
@@ -290,23 +333,98 @@ function medianRow(cell: readonly LoadRow[]): LoadRow {
   return row;
 }
 
-/** The section's tables and targets from the load generator's rows (every round of every cell). */
-export function clusterReport(all: LoadRow[], params: Record<string, unknown>): BenchResult {
+/** A row with its groups' raw samples dropped (their counts kept). */
+function withoutSamples(r: LoadRow): Omit<LoadRow, "groups"> & { groupsOk?: Record<string, number> } {
+  if (!r.groups) return r;
+  const { groups, ...rest } = r;
+  return { ...rest, groupsOk: Object.fromEntries(Object.entries(groups).map(([g, x]) => [g, x.ok])) };
+}
+
+/** Percentile of raw samples (nearest rank, as the load generator's); NaN for none. */
+function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const s = Float64Array.from(samples).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** The forwarding cell's groups pooled over its rounds, and each round's added first-token p99. */
+function forwardingFigures(all: readonly LoadRow[], durationMs: number) {
+  const cell = all.filter((r) => r.target === "forwarding" && r.groups);
+  const pooled = (g: string) => {
+    const of = cell.map((r) => r.groups![g]);
+    const cat = (pick: (x: LoadGroup) => number[]) => of.flatMap((x) => (x ? pick(x) : []));
+    const firstToken = cat((x) => x.firstTokenMs);
+    const interChunk = cat((x) => x.interChunkMs);
+    const latency = cat((x) => x.latencyMs);
+    return {
+      ok: of.reduce((n, x) => n + (x?.ok ?? 0), 0),
+      // A round where this side completed nothing proves nothing about it.
+      everyRound: cell.length > 0 && of.every((x) => (x?.ok ?? 0) > 0),
+      requestsPerS:
+        cell.length === 0 ? 0 : (of.reduce((n, x) => n + (x?.ok ?? 0), 0) / cell.length / durationMs) * 1000,
+      firstTokenMs: { p50: percentile(firstToken, 50), p99: percentile(firstToken, 99) },
+      interChunkMs: { p50: percentile(interChunk, 50), p99: percentile(interChunk, 99) },
+      latencyMs: { p50: percentile(latency, 50), p99: percentile(latency, 99) },
+    };
+  };
+  const local = pooled("local");
+  const forwarded = pooled("forwarded");
+  const valid = local.everyRound && forwarded.everyRound;
+  const perRound = cell.map((r) => {
+    const p99 = (g: string) => percentile(r.groups![g]?.firstTokenMs ?? [], 99);
+    return p99("forwarded") - p99("local");
+  });
+  return {
+    local,
+    forwarded,
+    perRound,
+    added: {
+      firstTokenP50: forwarded.firstTokenMs.p50 - local.firstTokenMs.p50,
+      firstTokenP99: valid ? forwarded.firstTokenMs.p99 - local.firstTokenMs.p99 : Number.NaN,
+      interChunkP99: forwarded.interChunkMs.p99 - local.interChunkMs.p99,
+    },
+    cpuPercent: cell.length > 0 ? medianRow(cell).cpuPercent : undefined,
+    errors: cell.reduce((n, r) => n + r.errors, 0),
+    firstError: cell.find((r) => r.firstError)?.firstError,
+  };
+}
+
+/**
+ * The section's tables and targets from the load generator's rows (every round of every cell). Forwarding is
+ * judged on the samples of all rounds pooled (local and forwarded requests shared each round's moments); the
+ * throughput ratios on the median of the per-round pairs (each round's two cells ran back to back).
+ */
+export function clusterReport(
+  all: LoadRow[],
+  params: { durationMs: number; rounds: number } & Record<string, unknown>,
+): BenchResult {
+  const fwd = forwardingFigures(all, params.durationMs);
   const cells = new Map<string, LoadRow[]>();
   for (const r of all) {
+    if (r.target === "forwarding") continue;
     const k = `${r.mode}\u0000${r.target}`;
     cells.set(k, [...(cells.get(k) ?? []), r]);
   }
-  const rows = [...cells.values()].map(medianRow);
-  const get = (t: string, mode: LoadRow["mode"]) => rows.find((r) => r.target === t && r.mode === mode)!;
+  const forwardingRows: LoadRow[] = (["local", "forwarded"] as const).map((label) => ({
+    target: label,
+    mode: "stream",
+    concurrency: CONCURRENCY,
+    ok: fwd[label].ok,
+    errors: label === "local" ? fwd.errors : 0,
+    requestsPerS: fwd[label].requestsPerS,
+    latencyMs: fwd[label].latencyMs,
+    ttfbMs: fwd[label].firstTokenMs,
+    firstTokenMs: fwd[label].firstTokenMs,
+    interChunkMs: fwd[label].interChunkMs,
+    ...(label === "local" && fwd.firstError !== undefined ? { firstError: fwd.firstError } : {}),
+  }));
+  const throughputRows = [...cells.values()].map(medianRow);
+  const rows = [...forwardingRows, ...throughputRows];
   const perRound = (t: string, base: string, mode: LoadRow["mode"]) =>
-    [...new Set(all.map((r) => r.round ?? 0))]
-      .map((round) => {
-        const of = (label: string) =>
-          all.find((r) => r.target === label && r.mode === mode && (r.round ?? 0) === round)!;
-        return { t: of(t), base: of(base) };
-      })
-      .map(({ t, base }) => ({ t, base, both: t.ok > 0 && base.ok > 0 }));
+    [...new Set(all.map((r) => r.round ?? 0))].map((round) => {
+      const of = (label: string) => all.find((r) => r.target === label && r.mode === mode && (r.round ?? 0) === round)!;
+      return { t: of(t), base: of(base) };
+    });
   const f = (v: number | undefined) => (v === undefined ? "" : round(v));
   const pair = (p: { p50: number; p99: number } | undefined) => (p ? `${f(p.p50)} / ${f(p.p99)}` : "");
   const table = markdownTable(
@@ -321,7 +439,7 @@ export function clusterReport(all: LoadRow[], params: Record<string, unknown>): 
       "errors",
     ],
     rows.map((r) => [
-      r.target === "local" || r.target === "forwarded" ? "forwarding" : "throughput",
+      r.target === "local" || r.target === "forwarded" ? "forwarding (one cell)" : "throughput",
       r.mode === "json" ? "non-streaming" : "streaming",
       r.target,
       f(r.requestsPerS),
@@ -331,23 +449,14 @@ export function clusterReport(all: LoadRow[], params: Record<string, unknown>): 
       r.errors > 0 ? `${r.errors}${r.firstError ? ` (${r.firstError.slice(0, 60).replace(/\|/g, "/")})` : ""}` : "0",
     ]),
   );
-  const local = get("local", "stream");
-  const forwarded = get("forwarded", "stream");
+  const ratios = (mode: LoadRow["mode"]) =>
+    perRound("3 nodes", "one node", mode).map(({ t, base }) => t.requestsPerS / base.requestsPerS);
   const rounds = {
-    addedFirstTokenP99: perRound("forwarded", "local", "stream").map(({ t, base, both }) =>
-      both ? t.firstTokenMs!.p99 - base.firstTokenMs!.p99 : Number.NaN,
-    ),
-    throughputStream: perRound("3 nodes", "one node", "stream").map(
-      ({ t, base }) => t.requestsPerS / base.requestsPerS,
-    ),
-    throughputJson: perRound("3 nodes", "one node", "json").map(({ t, base }) => t.requestsPerS / base.requestsPerS),
+    addedFirstTokenP99: fwd.perRound,
+    throughputStream: ratios("stream"),
+    throughputJson: ratios("json"),
   };
-  // Targets are judged on the median of the per-round (paired) figures: each round's cells ran back to back.
-  const added = {
-    firstTokenP50: forwarded.firstTokenMs!.p50 - local.firstTokenMs!.p50,
-    firstTokenP99: median(rounds.addedFirstTokenP99),
-    interChunkP99: forwarded.interChunkMs!.p99 - local.interChunkMs!.p99,
-  };
+  const added = fwd.added;
   const throughput = { stream: median(rounds.throughputStream), json: median(rounds.throughputJson) };
   const targets = [
     target(`added first-token p99, forwarded − local, ${CONCURRENCY} streams`, added.firstTokenP99, "<=", 5, "ms"),
@@ -375,11 +484,25 @@ export function clusterReport(all: LoadRow[], params: Record<string, unknown>): 
       ],
     ],
   );
-  const procs = [...new Set(rows.flatMap((r) => Object.keys(r.cpuPercent ?? {})))];
+  // The forwarding cell's CPU is one figure for both kinds of entry: they ran together.
+  const cpuRows: LoadRow[] = [
+    ...(fwd.cpuPercent
+      ? [
+          {
+            ...forwardingRows[0]!,
+            target: "forwarding cell (A, B, C)",
+            requestsPerS: fwd.local.requestsPerS + fwd.forwarded.requestsPerS,
+            cpuPercent: fwd.cpuPercent,
+          },
+        ]
+      : []),
+    ...throughputRows,
+  ];
+  const procs = [...new Set(cpuRows.flatMap((r) => Object.keys(r.cpuPercent ?? {})))];
   const coordinators = procs.filter((p) => p.startsWith("bench process") || p === "B" || p === "C");
   const cpu = markdownTable(
     ["mode", "entry", ...procs.map((p) => `${p} CPU %`), "coordinators' CPU ms / request"],
-    rows.map((r) => {
+    cpuRows.map((r) => {
       const c = r.cpuPercent ?? {};
       // % of a core = 10 ms of CPU per second; over the requests completed per second.
       const perRequest = (coordinators.reduce((s, p) => s + (c[p] ?? 0), 0) * 10) / r.requestsPerS;
@@ -391,12 +514,13 @@ export function clusterReport(all: LoadRow[], params: Record<string, unknown>): 
       ];
     }),
   );
-  const note = `Closed-loop keep-alive clients, ${CONCURRENCY} at a time; every figure is the median over ${params.rounds} rounds, the cells of a round back to back. "local": requests enter at node A, which owns every ${FORWARD_MODEL} Mac; "forwarded": the same requests enter at node B, which owns none, so each is forwarded to A over NATS. "one node": a coordinator on its own with ${params.macs} ${THROUGHPUT_MODEL} Macs; "3 nodes": the cluster with as many Macs spread over its nodes, load round-robin over the 3 HTTP ports. ${JSON.stringify(params)}`;
+  const note = `Closed-loop keep-alive clients, ${CONCURRENCY} at a time. Forwarding: one cell per round, its requests rotated over the 3 nodes' HTTP ports; node A owns every ${FORWARD_MODEL} Mac (${FORWARD_MACS} Macs decoding at the simulated chip's pace, chunks at most every ${FORWARD_COALESCE_MS} ms, ${FORWARD_MAX_TOKENS} tokens per request), so requests entering at A are "local" and those entering at B or C are "forwarded" to A over NATS; its figures pool the ${params.rounds} rounds' samples. Throughput: instant Macs, every figure the median over ${params.rounds} rounds, the two cells of a round back to back; "one node": a coordinator on its own with ${params.macs} ${THROUGHPUT_MODEL} Macs; "3 nodes": the cluster with as many Macs spread over its nodes, load round-robin over the 3 HTTP ports. ${JSON.stringify(params)}`;
   return {
     name: "cluster",
     title: "Cluster scale-out: forwarding overhead and 3 nodes vs one",
     markdown: `${table}\n\n${summary}\n\nWhere the time went (CPU over each measured window, % of one core; PostgreSQL not included):\n\n${cpu}\n\n${note}`,
     targets,
-    data: { ...params, added, throughput, rounds, medians: rows, rows: all },
+    // The raw samples behind the pooled figures stay out of the results file.
+    data: { ...params, added, throughput, rounds, medians: rows, rows: all.map(withoutSamples) },
   };
 }

@@ -20,6 +20,21 @@ export interface LoadTarget {
   apiKeys: string[];
   /** Request bodies for this target, instead of the plan's (e.g. another model). */
   bodies?: Record<"json" | "stream", string>;
+  /** The plan's modes this target runs in (default: all of them). */
+  modes?: ("json" | "stream")[];
+  /**
+   * With several URLs: a group name per URL (same order). Requests are then also reported per group, with their
+   * raw samples, so two kinds of entry measured in one cell (e.g. local and forwarded) share every moment of it.
+   */
+  urlGroups?: string[];
+}
+
+/** One group of a cell's requests (see {@link LoadTarget.urlGroups}), with the raw samples for pooling. */
+export interface LoadGroup {
+  ok: number;
+  latencyMs: number[];
+  firstTokenMs: number[];
+  interChunkMs: number[];
 }
 
 /** What the child runs. */
@@ -60,6 +75,8 @@ export interface LoadRow {
   interChunkMs?: { p50: number; p99: number };
   /** With `cpuPids`: CPU each process used over the measured window, as a percentage of one core. */
   cpuPercent?: Record<string, number>;
+  /** With {@link LoadTarget.urlGroups}: the successful requests per group. */
+  groups?: Record<string, LoadGroup>;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
@@ -179,6 +196,8 @@ export async function runLoadCell(
   let errors = 0;
   let firstError: string | undefined;
   let n = 0;
+  const groups: Record<string, LoadGroup> = {};
+  for (const g of target.urlGroups ?? []) groups[g] ??= { ok: 0, latencyMs: [], firstTokenMs: [], interChunkMs: [] };
   const warmEnd = performance.now() + warmupMs;
   const end = warmEnd + durationMs;
   let cpuStart: { at: number; ms: Record<string, number> } | undefined;
@@ -187,6 +206,7 @@ export async function runLoadCell(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const i = n++;
+        const group = target.urlGroups?.[i % urls.length];
         const r = await once(
           agent,
           target.apiKeys[i % target.apiKeys.length]!,
@@ -202,6 +222,15 @@ export async function runLoadCell(
           if (r.timer) {
             firstToken.push(r.timer.firstTokenMs);
             for (const g of r.timer.gaps) gaps.push(g);
+          }
+          if (group !== undefined) {
+            const g = groups[group]!;
+            g.ok++;
+            g.latencyMs.push(r.totalMs);
+            if (r.timer) {
+              g.firstTokenMs.push(r.timer.firstTokenMs);
+              g.interChunkMs.push(...r.timer.gaps);
+            }
           }
         } else {
           errors++;
@@ -239,6 +268,7 @@ export async function runLoadCell(
     row.interChunkMs = { p50: pct(g, 50), p99: pct(g, 99) };
   }
   if (cpuPercent) row.cpuPercent = cpuPercent;
+  if (target.urlGroups) row.groups = groups;
   if (firstError !== undefined) row.firstError = firstError;
   return row;
 }
@@ -246,8 +276,9 @@ export async function runLoadCell(
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? "{}") as LoadPlan;
   const rows: LoadRow[] = [];
+  const runsIn = (t: LoadTarget, mode: "json" | "stream") => t.modes?.includes(mode) ?? true;
   for (const mode of plan.modes) {
-    for (const target of plan.targets)
+    for (const target of plan.targets.filter((t) => runsIn(t, mode)))
       await runLoadCell(
         target,
         mode,
@@ -260,7 +291,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < (plan.rounds ?? 1); round++)
     for (const mode of plan.modes) {
       for (const c of plan.concurrency) {
-        for (const target of plan.targets)
+        for (const target of plan.targets.filter((t) => runsIn(t, mode)))
           rows.push({
             round,
             ...(await runLoadCell(

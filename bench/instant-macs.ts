@@ -21,6 +21,13 @@ export interface InstantMacsPlan {
   serialPrefix?: string;
   /** Mac i connects to `coordinators[i % n]` instead of `coordinator` (a fleet spread over a cluster). */
   coordinators?: string[];
+  /**
+   * Decode at the chip's simulated pace (real time) instead of instantly: for latency cells, where instant Macs
+   * would turn every request into CPU work and the figures into queueing on a saturated machine.
+   */
+  paced?: boolean;
+  /** Paced Macs: the shortest gap between two chunks of one stream, real ms (tokens decoded meanwhile ride along). */
+  coalesceMs?: number;
   /** Further fleets started by the same child (other coordinators, tokens or models), so one process serves all. */
   more?: Omit<InstantMacsPlan, "more">[];
 }
@@ -38,7 +45,8 @@ function macsOf(plan: Omit<InstantMacsPlan, "more">): SimulatedMac[] {
         chip,
         models: [plan.model],
         warmModels: [plan.model],
-        instant: true,
+        instant: plan.paced !== true,
+        ...(plan.coalesceMs !== undefined ? { coalesceMs: plan.coalesceMs } : {}),
         maxConcurrency: plan.maxConcurrency,
         heartbeatIntervalMs: 1_000,
       }),
