@@ -4,7 +4,10 @@
  * from argv[2], runs every cell (mode × concurrency × target, the two targets back to back per cell so drift on
  * a noisy machine hits both alike), and prints one JSON line of {@link LoadRow}s on stdout.
  *
- * Client: node:http with a keep-alive Agent (one socket per worker), closed-loop workers.
+ * Client: closed-loop workers, each with its own keep-alive agent (one socket per worker and URL), kept for the
+ * whole run: a worker rotating over several URLs reuses its connections instead of opening new ones mid-cell
+ * (a shared agent's pool per URL followed the load's fluctuation with new connections, and a new connection on
+ * this loaded 2-core machine took 1-3 s to be served: the 3-node cells' p99 was those connects).
  */
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -176,7 +179,21 @@ function once(
   });
 }
 
-/** Runs one closed-loop cell against one target. */
+/** One keep-alive agent per worker, created on first use and kept until {@link ClientPool.destroy}. */
+export class ClientPool {
+  readonly #agents: http.Agent[] = [];
+
+  agent(worker: number): http.Agent {
+    return (this.#agents[worker] ??= new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }));
+  }
+
+  destroy(): void {
+    for (const a of this.#agents) a.destroy();
+    this.#agents.length = 0;
+  }
+}
+
+/** Runs one closed-loop cell against one target; `clients` carries connections over from earlier cells. */
 export async function runLoadCell(
   target: LoadTarget,
   mode: "json" | "stream",
@@ -185,8 +202,9 @@ export async function runLoadCell(
   durationMs: number,
   warmupMs: number,
   cpuPids?: Record<string, number>,
+  clients?: ClientPool,
 ): Promise<LoadRow> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
+  const pool = clients ?? new ClientPool();
   const lat: number[] = [];
   const ttfb: number[] = [];
   const firstToken: number[] = [];
@@ -203,12 +221,12 @@ export async function runLoadCell(
   let cpuStart: { at: number; ms: Record<string, number> } | undefined;
   const sampler = cpuPids && setTimeout(() => (cpuStart = { at: performance.now(), ms: cpuMsOf(cpuPids) }), warmupMs);
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, worker) => {
       while (performance.now() < end) {
         const i = n++;
         const group = target.urlGroups?.[i % urls.length];
         const r = await once(
-          agent,
+          pool.agent(worker),
           target.apiKeys[i % target.apiKeys.length]!,
           body,
           mode === "stream",
@@ -239,7 +257,7 @@ export async function runLoadCell(
       }
     }),
   );
-  agent.destroy();
+  if (!clients) pool.destroy();
   clearTimeout(sampler);
   let cpuPercent: Record<string, number> | undefined;
   if (cpuPids && cpuStart) {
@@ -273,10 +291,37 @@ export async function runLoadCell(
   return row;
 }
 
+/**
+ * Opens every worker's connection to each of the target's URLs: one request per worker and URL, unmeasured, so no
+ * cell opens a connection while it is measured (a worker rotating over 3 URLs touches each only every 3rd request).
+ */
+export async function primeConnections(
+  target: LoadTarget,
+  concurrency: number,
+  body: string,
+  stream: boolean,
+  pool: ClientPool,
+): Promise<void> {
+  const urls = typeof target.url === "string" ? [target.url] : target.url;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (const [i, url] of urls.entries())
+        await once(pool.agent(worker), target.apiKeys[(worker + i) % target.apiKeys.length]!, body, stream, url);
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? "{}") as LoadPlan;
   const rows: LoadRow[] = [];
   const runsIn = (t: LoadTarget, mode: "json" | "stream") => t.modes?.includes(mode) ?? true;
+  // Per target, its workers' connections: opened in the global warm-up, reused by every round.
+  const clients = new Map(plan.targets.map((t) => [t, new ClientPool()]));
+  const top = Math.max(...plan.concurrency);
+  for (const target of plan.targets) {
+    const mode = plan.modes.find((m) => runsIn(target, m)) ?? "json";
+    await primeConnections(target, top, (target.bodies ?? plan.bodies)[mode], mode === "stream", clients.get(target)!);
+  }
   for (const mode of plan.modes) {
     for (const target of plan.targets.filter((t) => runsIn(t, mode)))
       await runLoadCell(
@@ -286,6 +331,8 @@ async function main(): Promise<void> {
         (target.bodies ?? plan.bodies)[mode],
         plan.globalWarmupMs,
         0,
+        undefined,
+        clients.get(target),
       );
   }
   for (let round = 0; round < (plan.rounds ?? 1); round++)
@@ -302,11 +349,13 @@ async function main(): Promise<void> {
               plan.durationMs,
               plan.warmupMs,
               plan.cpuPids,
+              clients.get(target),
             )),
           });
         process.stderr.write(`${mode} c=${c} round ${round + 1} done\n`);
       }
     }
+  for (const pool of clients.values()) pool.destroy();
   process.stdout.write(`${JSON.stringify(rows)}\n`);
 }
 

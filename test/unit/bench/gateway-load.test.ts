@@ -6,11 +6,14 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { runLoadCell } from "../../../bench/gateway-load.js";
+import { ClientPool, primeConnections, runLoadCell } from "../../../bench/gateway-load.js";
 
 /** An SSE server answering every request with one content event after `delayMs`. */
-async function sseServer(delayMs: number): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+async function sseServer(
+  delayMs: number,
+): Promise<{ url: string; hits: () => number; connections: () => number; close: () => Promise<void> }> {
   let hits = 0;
+  let connections = 0;
   const server = http.createServer((req, res) => {
     req.resume();
     req.on("end", () => {
@@ -21,12 +24,18 @@ async function sseServer(delayMs: number): Promise<{ url: string; hits: () => nu
       }, delayMs);
     });
   });
+  server.on("connection", () => connections++);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
     hits: () => hits,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    connections: () => connections,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -65,6 +74,29 @@ describe("load generator groups", () => {
       assert.equal(row.groups, undefined);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe("load generator connections", () => {
+  it("opens each worker's connection to every URL before measuring, and no cell opens another", async () => {
+    const a = await sseServer(0);
+    const b = await sseServer(5);
+    const target = { label: "two", url: [a.url, b.url], apiKeys: ["k"] };
+    const pool = new ClientPool();
+    try {
+      await primeConnections(target, 4, "{}", true, pool);
+      assert.deepEqual([a.connections(), b.connections()], [4, 4], "one connection per worker and URL");
+      assert.deepEqual([a.hits(), b.hits()], [4, 4]);
+      for (let round = 0; round < 2; round++) {
+        const row = await runLoadCell(target, "stream", 4, "{}", 150, 0, undefined, pool);
+        assert.ok(row.ok > 8, `${row.ok} requests`);
+      }
+      assert.deepEqual([a.connections(), b.connections()], [4, 4], "the cells reused them");
+    } finally {
+      pool.destroy();
+      await a.close();
+      await b.close();
     }
   });
 });
