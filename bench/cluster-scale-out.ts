@@ -59,6 +59,11 @@ const FORWARD_MACS = 64;
 const FORWARD_MAC_CONCURRENCY = 8;
 const FORWARD_COALESCE_MS = 50;
 /**
+ * The forwarding cell's shortest measured window: its requests last about 2 s, and a window shorter than one of
+ * them (the quick mode's 400 ms) would measure none (every request it starts began in the warm-up).
+ */
+const FORWARD_MIN_CELL_MS = 4_000;
+/**
  * Service-tier accounts the load rotates over: 200 req/s each, a third of that per cluster node
  * (COORDINATOR_REPLICAS=3), so 3,200 req/s per entry node: far above what this machine serves.
  */
@@ -158,6 +163,7 @@ async function untilFleetSeen(baseUrls: readonly string[], expected: number): Pr
 /** Runs both comparisons; targets: added first-token p99 ≤ 5 ms forwarded, 3-node throughput ≥ 0.9 × one node. */
 export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResult> {
   const durationMs = o.quick ? 400 : 4_000;
+  const forwardDurationMs = Math.max(durationMs, FORWARD_MIN_CELL_MS);
   const rounds = o.quick ? 1 : 3;
   const warmupMs = o.quick ? 100 : 500;
   const prefix = `bench${randomBytes(4).toString("hex")}`;
@@ -235,6 +241,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
         label: "forwarding",
         url: clusterHttp.map(chat),
         urlGroups: ["local", "forwarded", "forwarded"],
+        durationMs: forwardDurationMs,
         modes: ["stream"],
         apiKeys: a.apiKeys,
         bodies: bodies(FORWARD_MODEL, FORWARD_MAX_TOKENS),
@@ -278,6 +285,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
     const forwards = await Promise.all(clusterHttp.map(forwardOutcomes));
     return clusterReport(rows, {
       durationMs,
+      forwardDurationMs,
       rounds,
       forwards: Object.fromEntries(["A", "B", "C"].map((n, i) => [n, forwards[i]])),
       macs: MACS,
@@ -396,9 +404,9 @@ function forwardingFigures(all: readonly LoadRow[], durationMs: number) {
  */
 export function clusterReport(
   all: LoadRow[],
-  params: { durationMs: number; rounds: number } & Record<string, unknown>,
+  params: { durationMs: number; forwardDurationMs?: number; rounds: number } & Record<string, unknown>,
 ): BenchResult {
-  const fwd = forwardingFigures(all, params.durationMs);
+  const fwd = forwardingFigures(all, params.forwardDurationMs ?? params.durationMs);
   const cells = new Map<string, LoadRow[]>();
   for (const r of all) {
     if (r.target === "forwarding") continue;

@@ -23,6 +23,8 @@ export interface LoadTarget {
   apiKeys: string[];
   /** Request bodies for this target, instead of the plan's (e.g. another model). */
   bodies?: Record<"json" | "stream", string>;
+  /** Measured window of this target's cells instead of the plan's (e.g. requests that last seconds). */
+  durationMs?: number;
   /** The plan's modes this target runs in (default: all of them). */
   modes?: ("json" | "stream")[];
   /**
@@ -346,7 +348,7 @@ async function main(): Promise<void> {
               mode,
               c,
               (target.bodies ?? plan.bodies)[mode],
-              plan.durationMs,
+              target.durationMs ?? plan.durationMs,
               plan.warmupMs,
               plan.cpuPids,
               clients.get(target),
