@@ -63,6 +63,11 @@ export interface ForwardedDispatch {
   from: string;
   /** Wall-clock ms after which the owner must not start it (the requester has given up and moved on). */
   notAfterMs: number;
+  /**
+   * Wall-clock ms when the requester sent it: a young dispatch starts without waiting a turn (start-gate.ts).
+   * Absent from older nodes, whose dispatches wait the turn.
+   */
+  sentAtMs?: number;
   callerAccountId?: string;
   pinnedAccountId?: string;
   traceContext?: Record<string, string>;
@@ -152,6 +157,7 @@ export function decodeDispatch(data: Uint8Array): ForwardedDispatch | undefined 
     isString(o.body) &&
     isString(o.from) &&
     typeof o.notAfterMs === "number" &&
+    (o.sentAtMs === undefined || (typeof o.sentAtMs === "number" && Number.isFinite(o.sentAtMs))) &&
     isTraits(o.traits) &&
     isString(o.shape) &&
     SHAPES.has(o.shape) &&

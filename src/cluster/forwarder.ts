@@ -150,6 +150,7 @@ export class Forwarder {
       shape: req.shape ?? "base",
       from: o.self,
       notAfterMs: o.wallNowMs() + o.dispatchTimeoutMs,
+      sentAtMs: o.wallNowMs(),
       ...(req.callerAccountId !== undefined ? { callerAccountId: req.callerAccountId } : {}),
       ...(req.pinnedAccountId !== undefined ? { pinnedAccountId: req.pinnedAccountId } : {}),
       ...(req.traceContext ? { traceContext: req.traceContext } : {}),

@@ -47,6 +47,7 @@ import { MirroredMacs } from "./mirrored-macs.js";
 import { NodeBook } from "./node-book.js";
 import { idOf, keyOf, OwnedMacs } from "./owned-macs.js";
 import { OwnerRelay } from "./owner-relay.js";
+import { StartGate } from "./start-gate.js";
 import { checkSnapshot, decodeSnapshot } from "./provider-snapshot.js";
 
 /** The cluster's clocks (settings `CLUSTER_*_MS`, documented in the README). */
@@ -57,6 +58,8 @@ export interface ClusterTiming {
   refreshMs: number;
   dispatchTimeoutMs: number;
   silenceMs: number;
+  /** FIRST_TOKEN_BASE_MS: a requester gives up on a silent forward no sooner (start-gate.ts). */
+  firstTokenBaseMs: number;
 }
 
 export interface NatsFleetOptions {
@@ -119,6 +122,7 @@ class NatsFleet implements Fleet {
   readonly #mirrored: MirroredMacs;
   readonly #forwarder: Forwarder;
   readonly #relay: OwnerRelay;
+  readonly #startGate: StartGate;
   readonly #bucket: FleetBucket;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
@@ -182,6 +186,7 @@ class NatsFleet implements Fleet {
         if (snap) this.#mirrored.ownerView(owner, snap);
       },
     });
+    this.#startGate = new StartGate(o.timing);
     this.#relay = new OwnerRelay({
       subjects: this.#subjects,
       transport,
@@ -193,6 +198,9 @@ class NatsFleet implements Fleet {
       viewOf: (id) => this.#owned.snapshot(id),
       // One NATS message per requesting node per turn of the event loop, however many chunks arrived in it.
       defer: (task) => setImmediate(task),
+      // A young dispatch at an owner that kept beating starts without that turn (start-gate.ts).
+      startsAtOnce: (sentAtMs) => this.#startGate.atOnce(sentAtMs, wallNowMs(), o.clock.nowMs()),
+      deferBriefly: (task) => queueMicrotask(task),
     });
   }
 
@@ -286,6 +294,7 @@ class NatsFleet implements Fleet {
   #beat(): void {
     if (this.#closed) return;
     const now = this.#o.clock.nowMs();
+    this.#startGate.beat(now);
     const beat: NodeBeat = { node: this.#node, providers: this.#owned.size };
     if (!this.#nc.isClosed()) this.#nc.publish(this.#subjects.nodes, encode(beat));
     this.#relay.beat();
@@ -330,6 +339,7 @@ class NatsFleet implements Fleet {
       if (this.#closed) return;
       if (s.type === "reconnect") {
         this.#natsUp = true;
+        this.#startGate.reconnected(this.#o.clock.nowMs());
         this.#nodes.forgiveAll(this.#o.clock.nowMs());
         this.#forwarder.heardAll();
         this.#o.log.info("cluster: NATS reconnected; re-reading the fleet view", { node: this.#node });
@@ -338,6 +348,7 @@ class NatsFleet implements Fleet {
         this.#publish();
       } else if (s.type === "disconnect") {
         this.#natsUp = false;
+        this.#startGate.disconnected();
         // Nothing can be forwarded now: route over this node's own Macs at once. Requests already forwarded stay
         // with their owners (which keep running them) until the connection is back.
         this.#mirrored.dropAll();

@@ -43,6 +43,13 @@ export interface OwnerRelayOptions {
    * after a cancel that arrived with it. Absent: events are sent, and requests started, at once.
    */
   defer?(task: () => void): void;
+  /**
+   * With {@link deferBriefly}: whether a dispatch sent at `sentAtMs` (requester's wall clock) may start after only
+   * the messages read with it, skipping the turn of {@link defer} (start-gate.ts says when that is safe).
+   */
+  startsAtOnce?(sentAtMs: number | undefined): boolean;
+  /** Runs `task` once the messages read together with the current one are handled (e.g. `queueMicrotask`). */
+  deferBriefly?(task: () => void): void;
 }
 
 interface Relay {
@@ -139,7 +146,8 @@ export class OwnerRelay {
     // Admitted (its slot is counted from now on), but sent to the Mac only after the messages that arrived with
     // this one are handled: a dispatch that sat in a requester's buffer while NATS was away arrives together with
     // the cancel the requester sent when it gave up on it, and must never start.
-    o.defer(() => {
+    const later = o.deferBriefly && o.startsAtOnce?.(d.sentAtMs) ? o.deferBriefly : o.defer;
+    later(() => {
       if (this.#relays.get(key) !== relay || send()) return;
       this.#relay(key, relay, { kind: "disconnected", message: "the Mac's stream closed before the request started" });
     });

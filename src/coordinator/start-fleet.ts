@@ -38,6 +38,7 @@ export function startFleet(config: Config, deps: FleetDeps): Promise<Fleet> {
       refreshMs: config.clusterRefreshMs,
       dispatchTimeoutMs: config.clusterDispatchTimeoutMs,
       silenceMs: config.clusterSilenceMs,
+      firstTokenBaseMs: config.firstTokenBaseMs,
     },
   });
 }

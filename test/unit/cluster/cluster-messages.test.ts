@@ -134,6 +134,12 @@ describe("cluster messages", () => {
     }
   });
 
+  it("decodeDispatch takes sentAtMs as optional (older nodes send none) but never mistyped", () => {
+    assert.equal(decodeDispatch(json({ ...dispatch, sentAtMs: 100 }))?.sentAtMs, 100);
+    for (const sentAtMs of ["100", null, {}, true])
+      assert.equal(decodeDispatch(json({ ...dispatch, sentAtMs })), undefined, JSON.stringify(sentAtMs));
+  });
+
   it("decodeDispatch accepts the three request shapes and nothing else", () => {
     for (const shape of ["base", "tools", "vision"]) assert.ok(decodeDispatch(json({ ...dispatch, shape })), shape);
     for (const shape of ["", "other", "BASE"]) assert.equal(decodeDispatch(json({ ...dispatch, shape })), undefined);

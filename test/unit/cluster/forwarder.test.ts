@@ -76,6 +76,7 @@ describe("Forwarder", () => {
       shape: "tools",
       from: "me",
       notAfterMs: WALL_MS + DISPATCH_TIMEOUT_MS,
+      sentAtMs: WALL_MS,
       callerAccountId: "acct",
       traceContext: { traceparent: "00-x" },
     });

@@ -445,3 +445,63 @@ describe("OwnerRelay with deferred tasks (as in production: setImmediate)", () =
     assert.equal(tasks.length, 1, "the next event schedules the next flush");
   });
 });
+
+describe("OwnerRelay starting a young dispatch at once (start-gate.ts)", () => {
+  let p1: FakeChannel;
+  let turn: (() => void)[];
+  let brief: (() => void)[];
+  let fresh: boolean;
+  let seen: (number | undefined)[];
+  let relay: OwnerRelay;
+  beforeEach(() => {
+    const clock = new FakeClock();
+    const registry = new ProviderRegistry();
+    registry.add(registration("A"), clock.nowMs(), "p1");
+    p1 = new FakeChannel("p1");
+    turn = [];
+    brief = [];
+    fresh = true;
+    seen = [];
+    relay = new OwnerRelay({
+      subjects,
+      transport: new FakeTransport(),
+      registry,
+      local: { channel: (id) => (id === "p1" ? p1 : undefined) },
+      ownerRoute: () => picked(),
+      clock,
+      wallNowMs: () => WALL_MS,
+      defer: (task) => void turn.push(task),
+      startsAtOnce: (sentAtMs) => (seen.push(sentAtMs), fresh),
+      deferBriefly: (task) => void brief.push(task),
+    });
+  });
+  const run = (tasks: (() => void)[]) => {
+    for (const t of tasks.splice(0)) t();
+  };
+
+  it("sends a young dispatch to the Mac after the messages read with it, without waiting the turn", () => {
+    assert.deepEqual(relay.dispatch(forwarded("r1", { sentAtMs: WALL_MS - 5 })), { ok: true });
+    assert.deepEqual(seen, [WALL_MS - 5], "the gate is asked with the requester's send time");
+    assert.equal(p1.dispatched.length, 0, "not within the message's own handler");
+    run(brief);
+    assert.equal(p1.dispatched.length, 1);
+    assert.equal(turn.length, 0, "no turn was asked for");
+  });
+
+  it("still never starts a young dispatch whose cancel was read with it", () => {
+    relay.dispatch(forwarded("r1", { sentAtMs: WALL_MS }));
+    relay.cancel(encode({ requestId: "r1", providerId: "p1", reason: "consumer gone" }));
+    run(brief);
+    assert.equal(p1.dispatched.length, 0);
+    assert.equal(relay.running, 0);
+  });
+
+  it("keeps the turn when the gate says no", () => {
+    fresh = false;
+    relay.dispatch(forwarded("r1", { sentAtMs: WALL_MS - 5_000 }));
+    run(brief);
+    assert.equal(p1.dispatched.length, 0);
+    run(turn);
+    assert.equal(p1.dispatched.length, 1);
+  });
+});
