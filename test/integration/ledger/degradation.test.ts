@@ -1,26 +1,7 @@
 import assert from "node:assert/strict";
-import pg from "pg";
 import { verifyLedger } from "../../../src/ledger/verify-ledger.js";
 import { ledgerFixture, reserveInput, settleInput, type LedgerFixture } from "./ledger-fixture.js";
-
-/** Makes the test database refuse every connection (superusers included) and drops the open ones. */
-async function setDatabaseReachable(url: string, reachable: boolean): Promise<void> {
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = "/postgres";
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    await c.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${reachable ? "true" : "false"}`);
-    if (!reachable)
-      await c.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        [name],
-      );
-  } finally {
-    await c.end();
-  }
-}
+import { setDatabaseReachable } from "../../support/database-reachability.js";
 
 describe("PostgresLedger when Postgres is down", () => {
   let fx: LedgerFixture;

@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import type { Kysely } from "kysely";
-import pg from "pg";
 import { createKysely, openDatabase, type OpenedDatabase } from "../../../src/ledger/database.js";
 import { createPgLimitLeaseSource } from "../../../src/ledger/limit-bucket-sql.js";
 import type { Database } from "../../../src/ledger/schema.js";
@@ -19,6 +18,7 @@ import type { AdmitInput } from "../../../src/ratelimit/types.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { driveLoad, maxInWindow, type LoadResult } from "../../support/limit-load.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
+import { setDatabaseReachable } from "../../support/database-reachability.js";
 
 const RATE = 50; // requests per second
 const BURST = 100;
@@ -44,25 +44,6 @@ interface Node {
   store: LeasedBucketStore;
   limiter: KeyedRateLimiter;
   warnings: string[];
-}
-
-/** Makes the test database refuse every connection and drops the open ones (PostgreSQL "down" for it alone). */
-async function setDatabaseReachable(url: string, reachable: boolean): Promise<void> {
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = "/postgres";
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    await c.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS ${reachable ? "true" : "false"}`);
-    if (!reachable)
-      await c.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        [name],
-      );
-  } finally {
-    await c.end();
-  }
 }
 
 describe("rate-limit buckets leased from PostgreSQL by two processes", function () {
