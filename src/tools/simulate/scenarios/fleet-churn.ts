@@ -8,7 +8,7 @@
  */
 import { mulberry32 } from "../../shared/mulberry32.js";
 import type { MacSpec, ModelPerf, Scenario } from "../scenario.js";
-import { ln, measuredPerf, networkDefaults } from "./network-defaults.js";
+import { gemmaEvalWorkers, ln, measuredPerf, networkDefaults } from "./network-defaults.js";
 
 const MODELS = ["gpt-oss-20b", "gemma-4-26b", "qwen3-8b"];
 
@@ -118,17 +118,7 @@ export function fleetChurnScenario(options: { hours?: number } = {}): Scenario {
       },
     ],
     workers: [
-      {
-        model: "gemma-4-26b",
-        concurrency: 8,
-        prompt: ln(1500, 0.6, 20_000, 100),
-        maxTokens: 32768,
-        output: ln(3000, 0.8, 32768),
-        vision: false,
-        startMs: 0,
-        endMs: durationMs,
-        thinkMs: 1000,
-      },
+      gemmaEvalWorkers(durationMs),
       {
         model: "qwen3-8b",
         concurrency: 32,

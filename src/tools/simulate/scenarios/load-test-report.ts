@@ -15,7 +15,7 @@
  */
 import type { LogNormal } from "../prng.js";
 import type { MacSpec, Scenario, WorkerGroup } from "../scenario.js";
-import { ln, measuredPerf, networkDefaults } from "./network-defaults.js";
+import { gemmaEvalWorkers, ln, measuredPerf, networkDefaults } from "./network-defaults.js";
 
 const MODELS = ["gpt-oss-20b", "gemma-4-26b"];
 
@@ -114,17 +114,7 @@ export function loadTestReportScenario(options: { hours?: number } = {}): Scenar
     thinkMs: 1000,
   });
   // 24/7 gemma long text-reasoning evals (the requests that stalled in Issue 5).
-  workers.push({
-    model: "gemma-4-26b",
-    concurrency: 8,
-    prompt: ln(1500, 0.6, 20_000, 100),
-    maxTokens: 32768,
-    output: ln(3000, 0.8, 32768),
-    vision: false,
-    startMs: 0,
-    endMs: durationMs,
-    thinkMs: 1000,
-  });
+  workers.push(gemmaEvalWorkers(durationMs));
   return {
     name: "load-test-report",
     durationMs,

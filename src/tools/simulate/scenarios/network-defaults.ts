@@ -3,7 +3,7 @@
  * ~46–93 tok/s solo, gemma ~30–60) and the provider and coordinator settings both policies run with.
  */
 import type { LogNormal } from "../prng.js";
-import type { ModelPerf, Scenario } from "../scenario.js";
+import type { ModelPerf, Scenario, WorkerGroup } from "../scenario.js";
 
 /** A log-normal length distribution, clamped to [min, max]. */
 export const ln = (median: number, sigma: number, max: number, min = 1): LogNormal => ({ median, sigma, min, max });
@@ -25,3 +25,21 @@ export const networkDefaults = {
   loadCooldownMs: 120_000,
   refusalDelayMs: 1500,
 } satisfies Partial<Scenario>;
+
+/**
+ * The round-the-clock gemma long text-reasoning evals (the requests that stalled in the report's Issue 5). Eight
+ * workers is a calibration of ours, not a figure the report gives; both shipped scenarios with gemma run them.
+ */
+export function gemmaEvalWorkers(durationMs: number): WorkerGroup {
+  return {
+    model: "gemma-4-26b",
+    concurrency: 8,
+    prompt: ln(1500, 0.6, 20_000, 100),
+    maxTokens: 32768,
+    output: ln(3000, 0.8, 32768),
+    vision: false,
+    startMs: 0,
+    endMs: durationMs,
+    thinkMs: 1000,
+  };
+}
