@@ -7,6 +7,7 @@ import { chipProfile } from "../../../../src/tools/fleet/chip-profiles.js";
 import { checkExecutionLog, describeViolations, parseExecutionLog } from "../../../../src/tools/fleet/execution-log.js";
 import { parseFleetArgs, runFleetCli } from "../../../../src/tools/fleet/fleet.js";
 import { SimulatedMac, type ExecutionEntry } from "../../../../src/tools/fleet/simulated-mac.js";
+import type { SimulatedMacOptions } from "../../../../src/tools/fleet/simulated-mac-options.js";
 import { FakeCoordinator, GOOD_TOKEN } from "./fake-coordinator.js";
 
 const entry = (
@@ -99,19 +100,24 @@ describe("SimulatedMac execution log", () => {
   });
   afterEach(() => coord.close());
 
-  it("records every request the Mac received: serial, id, coordinator, attempt span, times, outcome, tokens", async () => {
+  /** A gpt-oss Mac on the fake coordinator whose execution log the test reads. */
+  const loggingMac = (serial: string, over: Partial<SimulatedMacOptions>) => {
     const log: ExecutionEntry[] = [];
     const mac = new SimulatedMac({
       coordinator: coord.address,
       token: GOOD_TOKEN,
-      serial: "LOG-0",
+      serial,
       chip: chipProfile("m4-max-128")!,
       models: ["gpt-oss-20b"],
       warmModels: ["gpt-oss-20b"],
-      timeScale: 50,
-      naturalTokens: { min: 30, max: 30 },
       onExecution: (e) => log.push(e),
+      ...over,
     }).start();
+    return { mac, log };
+  };
+
+  it("records every request the Mac received: serial, id, coordinator, attempt span, times, outcome, tokens", async () => {
+    const { mac, log } = loggingMac("LOG-0", { timeScale: 50, naturalTokens: { min: 30, max: 30 } });
     try {
       await mac.ready();
       const s = await coord.session(1);
@@ -151,19 +157,11 @@ describe("SimulatedMac execution log", () => {
   });
 
   it("ends a run cut by a broken stream at the break, as `disconnected` or `aborted`", async () => {
-    const log: ExecutionEntry[] = [];
-    const mac = new SimulatedMac({
-      coordinator: coord.address,
-      token: GOOD_TOKEN,
-      serial: "LOG-1",
-      chip: chipProfile("m4-max-128")!,
-      models: ["gpt-oss-20b"],
-      warmModels: ["gpt-oss-20b"],
+    const { mac, log } = loggingMac("LOG-1", {
       timeScale: 1,
       naturalTokens: { min: 500, max: 500 },
       reconnectMaxMs: 50,
-      onExecution: (e) => log.push(e),
-    }).start();
+    });
     try {
       await mac.ready();
       const s = await coord.session(1);
