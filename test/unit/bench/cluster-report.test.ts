@@ -1,11 +1,11 @@
 /**
- * The cluster benchmark's arithmetic (bench/cluster-scale-out.ts) and the load generator's first-token clock
+ * The cluster benchmark's arithmetic (bench/cluster-report.ts) and the load generator's first-token clock
  * (bench/gateway-load.ts), on synthetic rows: forwarding is judged on the rounds' samples pooled (local and
  * forwarded requests ran in one cell), throughput on the median of per-round paired ratios, and a round where
  * one side completed nothing proves nothing (the target reads n/a and is not met).
  */
 import assert from "node:assert/strict";
-import { clusterReport } from "../../../bench/cluster-scale-out.js";
+import { clusterReport } from "../../../bench/cluster-report.js";
 import { StreamTimer, type LoadGroup, type LoadRow } from "../../../bench/gateway-load.js";
 
 const PARAMS = { rounds: 3, durationMs: 1000 };
