@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { clusterReport } from "../../../bench/cluster-report.js";
-import { StreamTimer, type LoadGroup, type LoadRow } from "../../../bench/gateway-load.js";
+import type { LoadGroup, LoadRow } from "../../../bench/gateway-load.js";
+import { StreamTimer } from "../../../bench/load-client.js";
 
 const PARAMS = { rounds: 3, durationMs: 1000 };
 

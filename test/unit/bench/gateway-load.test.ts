@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { ClientPool, primeConnections, runLoadCell } from "../../../bench/gateway-load.js";
+import { runLoadCell } from "../../../bench/gateway-load.js";
+import { ClientPool, primeConnections } from "../../../bench/load-client.js";
 
 /** An SSE server answering every request with one content event after `delayMs`. */
 async function sseServer(
