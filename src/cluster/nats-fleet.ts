@@ -294,7 +294,14 @@ class NatsFleet implements Fleet {
   #beat(): void {
     if (this.#closed) return;
     const now = this.#o.clock.nowMs();
-    this.#startGate.beat(now);
+    const stalledMs = this.#startGate.beat(now);
+    if (stalledMs !== undefined)
+      this.#o.log.warn("cluster: this node's beat ran late; its peers may have presumed it dead", {
+        node: this.#node,
+        beat_gap_ms: stalledMs,
+        heartbeat_ms: this.#o.timing.heartbeatMs,
+        reason: "event loop blocked or process paused (CPU starvation, GC, SIGSTOP): check the node's load",
+      });
     const beat: NodeBeat = { node: this.#node, providers: this.#owned.size };
     if (!this.#nc.isClosed()) this.#nc.publish(this.#subjects.nodes, encode(beat));
     this.#relay.beat();

@@ -47,11 +47,16 @@ export class StartGate {
     );
   }
 
-  /** This node sent a beat (call from the beat timer, at `nowMs` monotonic). */
-  beat(nowMs: number): void {
-    if (this.#lastBeatMs !== undefined && nowMs - this.#lastBeatMs > STALL_BEATS * this.#t.heartbeatMs)
-      this.#waryUntilMs = Math.max(this.#waryUntilMs, nowMs + this.#t.nodeTimeoutMs);
+  /**
+   * This node sent a beat (call from the beat timer, at `nowMs` monotonic). Returns the gap since the previous
+   * beat when it was a stall (for the caller to log), else undefined.
+   */
+  beat(nowMs: number): number | undefined {
+    const gap = this.#lastBeatMs === undefined ? 0 : nowMs - this.#lastBeatMs;
     this.#lastBeatMs = nowMs;
+    if (gap <= STALL_BEATS * this.#t.heartbeatMs) return undefined;
+    this.#waryUntilMs = Math.max(this.#waryUntilMs, nowMs + this.#t.nodeTimeoutMs);
+    return gap;
   }
 
   /** This node's NATS connection dropped: its peers may stop hearing it. */

@@ -32,9 +32,9 @@ describe("StartGate (when a forwarded dispatch may skip the owner's event-loop t
 
   it("keeps the turn for a node timeout after this node stalled past 1.5 beats (peers may have taken it for dead)", () => {
     const g = beatingUntil(10_000);
-    g.beat(11_500); // 1.5 beats: on time enough
+    assert.equal(g.beat(11_500), undefined, "1.5 beats: on time enough");
     assert.equal(g.atOnce(WALL, WALL, 11_500), true);
-    g.beat(13_501); // 2,001 ms since the last beat: a stall
+    assert.equal(g.beat(13_501), 2_001, "2,001 ms since the last beat: a stall, reported for the log");
     assert.equal(g.atOnce(WALL, WALL, 13_501), false);
     assert.equal(g.atOnce(WALL, WALL, 16_500), false);
     assert.equal(g.atOnce(WALL, WALL, 16_501), true, "a node timeout after the late beat");
