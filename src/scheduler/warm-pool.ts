@@ -9,7 +9,9 @@
  * pathology, and the clairvoyant bound in the routing simulator spreads that way) — and under pools the
  * quality concurrency of a typical capable Mac (the most streams that keep the decode floor), so that pool
  * members stay empty for a pool a burst starves. Admission still stacks up to the quality concurrency (and
- * overcommits beyond it) when no other Mac is warm. Clamped to [per-model floor, capable Macs].
+ * overcommits beyond it) when no other Mac is warm. Clamped to [per-model floor, capable Macs]. The target is met
+ * by warm capacity, not a head count: a holder counts as its decode rate's share of the typical capable Mac's
+ * (at most one), so slow holders do not stand in for the fast Macs requests would rather stack on.
  *
  * Loads go only to idle, capable providers (the shared gates, and the memory gate aligned with the
  * provider's own load rule), never evict a busy model or one loaded less than `minDwellMs` ago or whose own
@@ -131,8 +133,8 @@ export function planWarmPool(
     if ((d?.pressurePerS ?? 0) > (options.pressureThresholdPerS ?? 0.01) && pressureAddsOne) target += 1;
     target = Math.min(Math.max(target, options.minWarm?.[model] ?? 0), capable.length);
     targets.set(model, { target, warm: holders.length });
-    if (target > holders.length)
-      deficits.push({ model, deficit: target - holders.length, ratio: (target - holders.length) / target });
+    const warm = o.policy ? holders.length : effectiveWarm(holders, capable, model);
+    if (target > warm) deficits.push({ model, deficit: Math.ceil(target - warm), ratio: (target - warm) / target });
   }
 
   const load: { providerId: string; model: string }[] = [];
@@ -157,6 +159,23 @@ export function planWarmPool(
     if (!progressed) break;
   }
   return { load, targets };
+}
+
+/**
+ * Warm Macs as capacity: each holder weighs its solo decode rate for the model over the capable Macs' median rate,
+ * at most 1. A slow holder (a 24 GB M2 holding qwen3-8b decodes at a quarter of the typical Mac's rate) takes the
+ * requests nobody faster can, so counting it as a whole warm Mac let requests stack on the fast ones while
+ * capable Macs stayed cold (issue 18's spread).
+ */
+function effectiveWarm(holders: readonly ProviderView[], capable: readonly ProviderView[], model: string): number {
+  const step = Math.max(1, Math.floor(capable.length / 256));
+  const rates: number[] = [];
+  for (let i = 0; i < capable.length; i += step) rates.push(soloDecodeTps(capable[i]!, undefined, model));
+  const typical = median(rates);
+  if (!(typical > 0)) return holders.length;
+  let warm = 0;
+  for (const p of holders) warm += Math.min(1, soloDecodeTps(p, undefined, model) / typical);
+  return warm;
 }
 
 /** Typical quality concurrency (no overcommit) among providers for a model: the median of an even sample. */

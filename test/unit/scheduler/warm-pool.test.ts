@@ -56,6 +56,25 @@ describe("planWarmPool", () => {
     assert.equal(pooled.targets.get("gemma")?.target, 2);
   });
 
+  it("counts a slow holder as the share of a typical Mac's decode rate it offers, and warms fast Macs for the rest", () => {
+    const slow = (id: string) => provider(id, { decodeTps: 9, slots: [slot("gemma")] });
+    const fast = (id: string) => provider(id, { decodeTps: 45 });
+    // λ = 0.05/s × 10 s → target ⌈0.625⌉ + 1 = 2. Two holders at a fifth of the typical 45 tok/s are 0.4 of a
+    // warm Mac, so two fast Macs load; two holders at the typical rate are the whole target.
+    const plan = planWarmPool(
+      view(slow("s1"), slow("s2"), fast("f1"), fast("f2"), fast("f3")),
+      demand(0.05, 10_000),
+      0,
+      options,
+    );
+    assert.equal(plan.targets.get("gemma")?.warm, 2);
+    assert.equal(plan.load.length, 2);
+    assert.ok(plan.load.every((l) => l.providerId.startsWith("f")));
+    const typical = (id: string) => provider(id, { decodeTps: 45, slots: [slot("gemma")] });
+    const enough = view(typical("t1"), typical("t2"), fast("f1"), fast("f2"), fast("f3"));
+    assert.equal(planWarmPool(enough, demand(0.05, 10_000), 0, options).load.length, 0);
+  });
+
   it("bounds loads per tick", () => {
     const v = view(...Array.from({ length: 10 }, (_, i) => provider(`idle${i}`)));
     assert.equal(planWarmPool(v, demand(5, 60_000), 0, { ...options, maxLoadsPerTick: 3 }).load.length, 3);
