@@ -453,18 +453,20 @@ describe("OwnerRelay starting a young dispatch at once (start-gate.ts)", () => {
   let fresh: boolean;
   let seen: (number | undefined)[];
   let relay: OwnerRelay;
+  let transport: FakeTransport;
   beforeEach(() => {
     const clock = new FakeClock();
     const registry = new ProviderRegistry();
     registry.add(registration("A"), clock.nowMs(), "p1");
     p1 = new FakeChannel("p1");
+    transport = new FakeTransport();
     turn = [];
     brief = [];
     fresh = true;
     seen = [];
     relay = new OwnerRelay({
       subjects,
-      transport: new FakeTransport(),
+      transport,
       registry,
       local: { channel: (id) => (id === "p1" ? p1 : undefined) },
       ownerRoute: () => picked(),
@@ -494,6 +496,23 @@ describe("OwnerRelay starting a young dispatch at once (start-gate.ts)", () => {
     run(brief);
     assert.equal(p1.dispatched.length, 0);
     assert.equal(relay.running, 0);
+  });
+
+  it("batches relayed events over the brief wait, not the turn", () => {
+    relay.dispatch(forwarded("r1", { sentAtMs: WALL_MS }));
+    run(brief);
+    p1.emit("r1", chunk("a"));
+    p1.emit("r1", chunk("b"));
+    assert.equal(transport.published.length, 0, "nothing is sent before the flush");
+    assert.equal(brief.length, 1, "one flush for the events read together");
+    assert.equal(turn.length, 0, "the flush does not wait the loop's turn");
+    run(brief);
+    const sent = transport.on(subjects.events("n2"));
+    assert.equal(sent.length, 1);
+    assert.deepEqual(
+      (sent[0]!.frames as { event: ProviderEvent }[]).map((f) => f.event.kind),
+      ["chunk", "chunk"],
+    );
   });
 
   it("keeps the turn when the gate says no", () => {
