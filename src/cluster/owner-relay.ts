@@ -39,7 +39,7 @@ export interface OwnerRelayOptions {
   viewOf?(providerId: string): unknown;
   /**
    * Runs `task` after the messages already received are handled (e.g. `setImmediate`). Used to start an admitted
-   * request only after a cancel that arrived with it. Absent: events are sent, and requests started, at once.
+   * request only after a cancel that arrived with it. Absent: requests are started at once.
    */
   defer?(task: () => void): void;
   /**
@@ -49,9 +49,10 @@ export interface OwnerRelayOptions {
   startsAtOnce?(sentAtMs: number | undefined): boolean;
   /**
    * Runs `task` once the messages read together with the current one are handled (e.g. `queueMicrotask`). Events
-   * going to one node are batched into one message over this short wait (over {@link defer}'s when absent): a turn
-   * of `setImmediate` on a busy owner waited behind every socket read of the loop's poll phase, p90 ~40 ms and p99
-   * ~100 ms with 256 streams over 3 nodes on 2 cores, which was most of the added first-token time of forwarding.
+   * going to one node are batched into one message over this short wait (over {@link defer}'s when absent; with
+   * neither, each is sent at once): a turn of `setImmediate` on a busy owner waited behind every socket read of
+   * the loop's poll phase, p90 ~40 ms and p99 ~100 ms with 256 streams over 3 nodes on 2 cores, which was most of
+   * the added first-token time of forwarding.
    */
   deferBriefly?(task: () => void): void;
 }
@@ -213,8 +214,8 @@ export class OwnerRelay {
     }
     if (e.kind === "complete" || e.kind === "error" || e.kind === "disconnected") this.#end(key, r);
     const frame: RelayFrame = { requestId: r.requestId, providerId: r.providerId, event: e };
-    const defer = this.#o.defer;
-    if (!defer) {
+    const later = this.#o.deferBriefly ?? this.#o.defer;
+    if (!later) {
       this.#o.transport.publish(this.#o.subjects.events(r.from), encodeRelay([frame]));
       return;
     }
@@ -223,7 +224,7 @@ export class OwnerRelay {
     frames.push(frame);
     if (this.#flushPending) return;
     this.#flushPending = true;
-    (this.#o.deferBriefly ?? defer)(() => this.#flush());
+    later(() => this.#flush());
   }
 
   #flush(): void {
