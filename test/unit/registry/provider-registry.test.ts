@@ -1,60 +1,10 @@
 import assert from "node:assert/strict";
-import { ProviderRegistry, type ProviderRegistration } from "../../../src/registry/provider-registry.js";
-import type { ModelSlot } from "../../../src/registry/types.js";
+import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
+import { heartbeat, inflight, registration, slot } from "./fixtures.js";
 
-const registration = (serial: string, models = ["gpt-oss-20b"]): ProviderRegistration => ({
-  serial,
-  accountId: "acct",
-  version: "0.7.0",
-  hardware: { chipName: "Apple M4 Max", chipFamily: "M4", memoryGb: 64, memoryBandwidthGbs: 546, gpuCores: 40 },
-  decodeTps: 70,
-  prefillTps: 2000,
-  maxModelSlots: 2,
-  models: models.map((id) => ({
-    id,
-    sizeBytes: 12e9,
-    quantization: "q4",
-    contextLength: 131072,
-    isVision: false,
-    templateRenderOk: undefined,
-  })),
-});
-
-const slot = (o: Partial<ModelSlot> = {}): ModelSlot => ({
-  model: "gpt-oss-20b",
-  state: "running",
-  numRunning: 1,
-  numWaiting: 0,
-  maxConcurrency: 8,
-  tokenBudgetUsed: 1000,
-  tokenBudgetMax: 100_000,
-  kvBytesPerToken: 49_152,
-  observedDecodeTps: 70,
-  observedPrefillTps: 2000,
-  modelLoadTimeMs: 4000,
-  ...o,
-});
-
-const heartbeat = (slots: ModelSlot[]) => ({
-  status: "serving" as const,
-  memoryPressure: 0.2,
-  cpuUsage: 0.1,
-  thermal: "nominal" as const,
-  totalMemoryGb: 64,
-  freeForLoadGb: 20,
-  slots,
-  warmModels: ["gpt-oss-20b"],
-});
-
-const inflight = (requestId: string, reservedTokens: number) => ({
-  requestId,
-  model: "gpt-oss-20b",
-  reservedTokens,
-  usedTokens: 100,
-  remainingOutputTokens: reservedTokens - 100,
-  startedAtMs: 0,
-  seenByProvider: false,
-});
+/** The test's in-flight entries reserve `reservedTokens`, 100 of them already used. */
+const inflightOf = (requestId: string, reservedTokens: number) =>
+  inflight(requestId, { reservedTokens, remainingOutputTokens: reservedTokens - 100 });
 
 describe("ProviderRegistry", () => {
   it("indexes providers by model and serial and rebuilds the view only on membership change", () => {
@@ -78,7 +28,7 @@ describe("ProviderRegistry", () => {
   it("stops counting a request on top of the heartbeat only once a heartbeat sent after the provider started it arrives", () => {
     const r = new ProviderRegistry();
     const p = r.add(registration("A"), 0);
-    r.addInflight(p.id, inflight("r1", 600));
+    r.addInflight(p.id, inflightOf("r1", 600));
     r.applyHeartbeat(p.id, heartbeat([slot()]), 10);
     assert.equal(
       p.inflight.get("r1")!.seenByProvider,
@@ -93,7 +43,7 @@ describe("ProviderRegistry", () => {
   it("releases a finished request's slot share at once instead of waiting for the next heartbeat", () => {
     const r = new ProviderRegistry();
     const p = r.add(registration("A"), 0);
-    r.addInflight(p.id, inflight("r1", 600));
+    r.addInflight(p.id, inflightOf("r1", 600));
     r.markStarted(p.id, "r1");
     r.applyHeartbeat(p.id, heartbeat([slot({ numRunning: 1, tokenBudgetUsed: 600 })]), 10);
     const models: (string | undefined)[] = [];
@@ -108,7 +58,7 @@ describe("ProviderRegistry", () => {
     const r = new ProviderRegistry();
     const p = r.add(registration("A"), 0);
     r.applyHeartbeat(p.id, heartbeat([slot({ numRunning: 3, tokenBudgetUsed: 5000 })]), 10);
-    r.addInflight(p.id, inflight("r2", 600));
+    r.addInflight(p.id, inflightOf("r2", 600));
     r.removeInflight(p.id, "r2");
     assert.equal(p.slots[0]!.numRunning, 3);
     assert.equal(p.slots[0]!.tokenBudgetUsed, 5000);

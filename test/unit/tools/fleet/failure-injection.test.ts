@@ -7,12 +7,8 @@ import {
 import { chipProfile } from "../../../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac, type SimulatedMacOptions } from "../../../../src/tools/fleet/simulated-mac.js";
 import { FakeCoordinator, GOOD_TOKEN, type FakeSession } from "./fake-coordinator.js";
+import { chat, complete, deltas, error, sleep } from "./provider-frames.js";
 
-const chat = (text: string, extra: Record<string, unknown> = {}) => ({
-  model: "gpt-oss-20b",
-  messages: [{ role: "user", content: text }],
-  ...extra,
-});
 const tool = (parameters: unknown) => ({ type: "function", function: { name: "get_weather", parameters } });
 const nullableSchema = { type: "object", properties: { city: { type: "string" }, unit: { type: ["string", "null"] } } };
 const repairedSchema = {
@@ -20,19 +16,7 @@ const repairedSchema = {
   properties: { city: { type: "string" }, unit: { type: "string", nullable: true } },
 };
 
-function deltas(frames: ProviderMessage[]) {
-  return frames.flatMap((f) => (f.msg.case === "inferenceChunk" ? f.msg.value.deltas.map((d) => d.delta) : []));
-}
 const contentCount = (frames: ProviderMessage[]) => deltas(frames).filter((d) => d.case === "content").length;
-function complete(frames: ProviderMessage[]) {
-  const f = frames.find((x) => x.msg.case === "inferenceComplete");
-  return f?.msg.case === "inferenceComplete" ? f.msg.value : undefined;
-}
-function error(frames: ProviderMessage[]) {
-  const f = frames.find((x) => x.msg.case === "inferenceError");
-  return f?.msg.case === "inferenceError" ? f.msg.value : undefined;
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("SimulatedMac failure injection", () => {
   let coord: FakeCoordinator;

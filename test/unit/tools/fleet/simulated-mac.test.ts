@@ -9,32 +9,15 @@ import {
 import { chipProfile } from "../../../../src/tools/fleet/chip-profiles.js";
 import { SimulatedMac, type SimulatedMacOptions } from "../../../../src/tools/fleet/simulated-mac.js";
 import { FakeCoordinator, GOOD_TOKEN, type FakeSession } from "./fake-coordinator.js";
+import { chat, complete, deltas, error, sleep } from "./provider-frames.js";
 
 const M4_MAX = chipProfile("m4-max-128")!;
-const chat = (text: string, extra: Record<string, unknown> = {}) => ({
-  model: "gpt-oss-20b",
-  messages: [{ role: "user", content: text }],
-  ...extra,
-});
 
-/** Deltas of one request, flattened in order. */
-function deltas(frames: ProviderMessage[]) {
-  return frames.flatMap((f) => (f.msg.case === "inferenceChunk" ? f.msg.value.deltas.map((d) => d.delta) : []));
-}
 function contentText(frames: ProviderMessage[]): string {
   return deltas(frames)
     .map((d) => (d.case === "content" ? d.value : ""))
     .join("");
 }
-function complete(frames: ProviderMessage[]) {
-  const f = frames.find((x) => x.msg.case === "inferenceComplete");
-  return f?.msg.case === "inferenceComplete" ? f.msg.value : undefined;
-}
-function error(frames: ProviderMessage[]) {
-  const f = frames.find((x) => x.msg.case === "inferenceError");
-  return f?.msg.case === "inferenceError" ? f.msg.value : undefined;
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("SimulatedMac", () => {
   let coord: FakeCoordinator;
