@@ -12,7 +12,7 @@ import { CoordinatorMessageSchema, ProviderMessageSchema } from "../gen/coordina
 import { simulatedKeySeed } from "../src/tools/fleet/simulated-key-seed.js";
 import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js";
 import { parseFlags } from "../src/util/parse-flags.js";
-import { heartbeatBytes, registerBytes } from "./light-provider.js";
+import { heartbeatBytes, RawProviderClient, registerBytes } from "./light-provider.js";
 
 const flags = parseFlags(process.argv.slice(2), {
   address: { type: "string" },
@@ -35,22 +35,7 @@ const durationMs = Number(required("duration-ms"));
 const intervalMs = Number(flags["interval-ms"]);
 const model = "gpt-oss-20b";
 
-const identity = (b: Buffer) => b;
-const Client = grpc.makeGenericClientConstructor(
-  {
-    connect: {
-      path: "/coordinator.provider.v1.ProviderService/Connect",
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: identity,
-      requestDeserialize: identity,
-      responseSerialize: identity,
-      responseDeserialize: identity,
-    },
-  },
-  "ProviderService",
-);
-const client = new Client(address, grpc.credentials.createInsecure());
+const client = new RawProviderClient(address, grpc.credentials.createInsecure());
 const keys = keyPairFromSeed(simulatedKeySeed(serial));
 const register = registerBytes(token, serial, model);
 const heartbeat = heartbeatBytes(model);

@@ -18,8 +18,8 @@ import { keyPairFromSeed, signChallenge } from "../src/protocol/provider-keys.js
 
 const GB = 1_000_000_000;
 const identity = (b: Buffer) => b;
-// Same path as the generated service; raw bytes in and out.
-const LightClient = grpc.makeGenericClientConstructor(
+/** A gRPC client of the provider service's Connect stream: same path as the generated service, raw bytes in and out. */
+export const RawProviderClient = grpc.makeGenericClientConstructor(
   {
     connect: {
       path: "/coordinator.provider.v1.ProviderService/Connect",
@@ -130,7 +130,7 @@ export class LightProvider {
 
   #open(): void {
     const onRegistered = this.#onRegistered;
-    this.#client = new LightClient(this.#address, grpc.credentials.createInsecure(), {
+    this.#client = new RawProviderClient(this.#address, grpc.credentials.createInsecure(), {
       "grpc.use_local_subchannel_pool": 1,
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
