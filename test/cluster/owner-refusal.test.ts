@@ -6,15 +6,13 @@
  * request. Needs NATS (CLUSTER_TEST_NATS_URL, default the machine's nats://127.0.0.1:4222).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { loadConfig, type Config } from "../../src/config/config.js";
-import { startCoordinator, type Coordinator } from "../../src/coordinator.js";
+import type { Coordinator } from "../../src/coordinator.js";
 import { MAX_OWNER_REFUSALS } from "../../src/dispatch/request-run.js";
 import { RecordingLogger } from "../support/dispatch-harness.js";
+import { joinCluster, testClusterConfig } from "../support/cluster-node.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually, postJson } from "../support/http.js";
 
-const NATS = process.env.CLUSTER_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const GPT = "gpt-oss-20b";
 
 describe("an owner refusing forwarded work", function () {
@@ -22,36 +20,14 @@ describe("an owner refusing forwarded work", function () {
   let a: TestCoordinator;
   let b: Coordinator;
   const log = new RecordingLogger();
-  const prefix = `t${randomBytes(4).toString("hex")}`;
-  const cluster: Partial<Config> = {
-    cluster: NATS,
-    clusterPrefix: prefix,
-    clusterHeartbeatMs: 200,
-    clusterNodeTimeoutMs: 1_000,
-    clusterSilenceMs: 1_000,
-    clusterDispatchTimeoutMs: 500,
-  };
+  const cluster = testClusterConfig();
 
   before(async () => {
     a = await startTestCoordinator({
       config: { ...cluster, nodeId: "a", speculativeFraction: 0 },
       macs: [{}],
     });
-    b = await startCoordinator(
-      Object.freeze({
-        ...loadConfig({}),
-        httpPort: 0,
-        grpcPort: 0,
-        host: "127.0.0.1",
-        adminKey: a.adminKey,
-        heartbeatIntervalMs: 200,
-        warmPoolIntervalMs: 0,
-        speculativeFraction: 0,
-        ...cluster,
-        nodeId: "b",
-      }),
-      { db: a.db.db, logger: log },
-    );
+    b = await joinCluster(a, cluster, "b", { config: { speculativeFraction: 0 }, logger: log });
   });
   after(async () => {
     await b?.close();

@@ -5,46 +5,26 @@
  * (CLUSTER_TEST_NATS_URL, default the machine's nats://127.0.0.1:4222); each run uses its own subject prefix.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
-import { loadConfig, type Config } from "../../src/config/config.js";
-import { startCoordinator, type Coordinator } from "../../src/coordinator.js";
+import type { Config } from "../../src/config/config.js";
+import type { Coordinator } from "../../src/coordinator.js";
 import { silentLogger } from "../../src/util/logger.js";
+import { joinCluster, testClusterConfig } from "../support/cluster-node.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually } from "../support/http.js";
 
-const NATS = process.env.CLUSTER_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const GPT = "gpt-oss-20b";
 
 describe("two coordinators in a cluster", function () {
   this.timeout(60_000);
   let a: TestCoordinator;
   let b: Coordinator;
-  const prefix = `t${randomBytes(4).toString("hex")}`;
-  const clusterConfig: Partial<Config> = {
-    cluster: NATS,
-    clusterPrefix: prefix,
-    clusterHeartbeatMs: 200,
-    clusterNodeTimeoutMs: 1_000,
-    clusterSnapshotMs: 50,
-    clusterSilenceMs: 1_000,
-    clusterDispatchTimeoutMs: 500,
-  };
+  // Snapshots every 50 ms: a stale mirror is what one test makes on purpose, and it must not last.
+  const clusterConfig: Partial<Config> = { ...testClusterConfig(), clusterSnapshotMs: 50 };
 
   before(async () => {
     a = await startTestCoordinator({ config: { ...clusterConfig, nodeId: "a" }, macs: [{}] });
-    const config: Config = Object.freeze({
-      ...loadConfig({}),
-      httpPort: 0,
-      grpcPort: 0,
-      host: "127.0.0.1",
-      adminKey: a.adminKey,
-      heartbeatIntervalMs: 200,
-      warmPoolIntervalMs: 0,
-      ...clusterConfig,
-      nodeId: "b",
-    });
-    b = await startCoordinator(config, { db: a.db.db, logger: silentLogger });
+    b = await joinCluster(a, clusterConfig, "b", { logger: silentLogger });
   });
   after(async () => {
     await b?.close();
