@@ -272,7 +272,7 @@ export const settings = {
     env: "HTTP_KEEP_ALIVE_TIMEOUT_MS",
     kind: "int",
     default: 65_000,
-    help: "Idle keep-alive connections close after this long (longer than the usual 60 s load-balancer idle timeout, so the balancer closes first).",
+    help: "Idle keep-alive connections close after this long (longer than the usual 60 s load-balancer idle timeout, so the balancer closes first); every response announces it (Keep-Alive: timeout=...), so a client's pool drops the connection before the server does.",
   },
   httpCloseLingerMs: {
     env: "HTTP_CLOSE_LINGER_MS",

@@ -44,10 +44,11 @@ export function streamingSink(
     },
     commit(providerId) {
       committed = true;
+      // No `connection` header: node:http writes it, with the `keep-alive: timeout=` hint clients need to drop an
+      // idle connection before the server does, or `close` while the server drains (ConsumerServer).
       res.writeHead(200, {
         "content-type": "text/event-stream; charset=utf-8",
         "cache-control": "no-cache",
-        connection: "keep-alive",
         "x-accel-buffering": "no",
         "x-provider-id": providerId,
         ...headers,

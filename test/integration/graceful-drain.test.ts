@@ -59,11 +59,19 @@ describe("graceful drain (in process)", function () {
     });
     assert.equal(late.status, 200);
     assert.equal(late.headers.get("connection"), "close");
+    // A stream too: an event stream must not promise the connection that the drain is about to close.
+    const lateStream = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, streamBody(8));
+    assert.equal(lateStream.status, 200);
+    assert.equal(lateStream.headers.get("connection"), "close");
+    assert.equal(doneCount(lateStream.text), 1);
 
     assert.equal(drainSettled, false, "drain waits for the stream in flight");
     const r = await inFlight;
     assert.equal(r.status, 200);
     assert.equal(doneCount(r.text), 1, "the in-flight stream ended cleanly");
+    // Begun before the drain, it told the client how long an idle connection is kept (HTTP_KEEP_ALIVE_TIMEOUT_MS),
+    // so a client pool drops the connection before the server does instead of sending on a closing socket.
+    assert.equal(r.headers.get("keep-alive"), "timeout=65");
     assert.ok(!r.text.includes('"error"'));
     assert.ok(chatText(r.events).length > 0);
 
