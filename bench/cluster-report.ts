@@ -169,13 +169,27 @@ export function clusterReport(
   );
   const ratios = (mode: LoadRow["mode"]) =>
     perRound("3 nodes", "one node", mode).map(({ t, base }) => t.requestsPerS / base.requestsPerS);
+  // The reference (no target): three coordinators that are not a cluster, against one, and the cluster against them.
+  const hasLone = all.some((r) => r.target === "3 lone nodes");
+  const ratiosOf = (t: string, base: string, mode: LoadRow["mode"]) =>
+    hasLone ? perRound(t, base, mode).map((p) => p.t.requestsPerS / p.base.requestsPerS) : [];
   const rounds = {
     addedFirstTokenP99: fwd.perRound,
     throughputStream: ratios("stream"),
     throughputJson: ratios("json"),
+    loneStream: ratiosOf("3 lone nodes", "one node", "stream"),
+    loneJson: ratiosOf("3 lone nodes", "one node", "json"),
+    clusterVsLoneStream: ratiosOf("3 nodes", "3 lone nodes", "stream"),
+    clusterVsLoneJson: ratiosOf("3 nodes", "3 lone nodes", "json"),
   };
   const added = fwd.added;
   const throughput = { stream: median(rounds.throughputStream), json: median(rounds.throughputJson) };
+  const reference = {
+    loneStream: median(rounds.loneStream),
+    loneJson: median(rounds.loneJson),
+    clusterVsLoneStream: median(rounds.clusterVsLoneStream),
+    clusterVsLoneJson: median(rounds.clusterVsLoneJson),
+  };
   const targets = [
     target(`added first-token p99, forwarded − local, ${CONCURRENCY} streams`, added.firstTokenP99, "<=", 5, "ms"),
     // The design brief's companions to the issue's p99 bound (../shared/reference/scale-out.md §5): a p99 alone can
@@ -204,6 +218,18 @@ export function clusterReport(
         "per round: throughput ratio streaming / non-streaming",
         `${list(rounds.throughputStream)} / ${list(rounds.throughputJson)}`,
       ],
+      ...(hasLone
+        ? [
+            [
+              "reference: 3 lone nodes ÷ one node, streaming / non-streaming (splitting the machine, no cluster)",
+              `${f(reference.loneStream)}× / ${f(reference.loneJson)}×`,
+            ],
+            [
+              "reference: 3 nodes ÷ 3 lone nodes, streaming / non-streaming (the cost of being a cluster)",
+              `${f(reference.clusterVsLoneStream)}× / ${f(reference.clusterVsLoneJson)}×`,
+            ],
+          ]
+        : []),
     ],
   );
   // The forwarding cell's CPU is one figure for both kinds of entry: they ran together.
@@ -221,7 +247,7 @@ export function clusterReport(
     ...throughputRows,
   ];
   const procs = [...new Set(cpuRows.flatMap((r) => Object.keys(r.cpuPercent ?? {})))];
-  const coordinators = procs.filter((p) => p.startsWith("bench process") || p === "B" || p === "C");
+  const coordinators = procs.filter((p) => p.startsWith("bench process") || /^(lone )?[BC]$/.test(p));
   const cpu = markdownTable(
     ["mode", "entry", ...procs.map((p) => `${p} CPU %`), "coordinators' CPU ms / request"],
     cpuRows.map((r) => {
@@ -236,13 +262,13 @@ export function clusterReport(
       ];
     }),
   );
-  const note = `Closed-loop keep-alive clients, ${CONCURRENCY} at a time. Forwarding: one cell per round, its requests rotated over the 3 nodes' HTTP ports; node A owns every ${FORWARD_MODEL} Mac (${FORWARD_MACS} Macs decoding at the simulated chip's pace, chunks at most every ${FORWARD_COALESCE_MS} ms, ${FORWARD_MAX_TOKENS} tokens per request), so requests entering at A are "local" and those entering at B or C are "forwarded" to A over NATS; its figures pool the ${params.rounds} rounds' samples. Throughput: instant Macs, every figure the median over ${params.rounds} rounds, the two cells of a round back to back; "one node": a coordinator on its own with ${params.macs} ${THROUGHPUT_MODEL} Macs; "3 nodes": the cluster with as many Macs spread over its nodes, load round-robin over the 3 HTTP ports. ${JSON.stringify(params)}`;
+  const note = `Closed-loop keep-alive clients, ${CONCURRENCY} at a time. Forwarding: one cell per round, its requests rotated over the 3 nodes' HTTP ports; node A owns every ${FORWARD_MODEL} Mac (${FORWARD_MACS} Macs decoding at the simulated chip's pace, chunks at most every ${FORWARD_COALESCE_MS} ms, ${FORWARD_MAX_TOKENS} tokens per request), so requests entering at A are "local" and those entering at B or C are "forwarded" to A over NATS; its figures pool the ${params.rounds} rounds' samples. Throughput: instant Macs, every figure the median over ${params.rounds} rounds, the two cells of a round back to back; "one node": a coordinator on its own with ${params.macs} ${THROUGHPUT_MODEL} Macs; "3 nodes": the cluster with as many Macs spread over its nodes, load round-robin over the 3 HTTP ports${hasLone ? `; "3 lone nodes": three coordinators that are not a cluster (no NATS), each with ${params.loneMacsPerNode} Macs of its own, load round-robin over their ports` : ""}. ${JSON.stringify(params)}`;
   return {
     name: "cluster",
     title: "Cluster scale-out: forwarding overhead and 3 nodes vs one",
     markdown: `${table}\n\n${summary}\n\nWhere the time went (CPU over each measured window, % of one core; PostgreSQL not included):\n\n${cpu}\n\n${note}`,
     targets,
     // The raw samples behind the pooled figures stay out of the results file.
-    data: { ...params, added, throughput, rounds, medians: rows, rows: all.map(withoutSamples) },
+    data: { ...params, added, throughput, reference, rounds, medians: rows, rows: all.map(withoutSamples) },
   };
 }

@@ -13,11 +13,15 @@
  *   of the same size spread over its nodes (Mac i on node i mod 3), same total concurrency, the load spread
  *   round-robin over the 3 nodes' HTTP ports. Each node prefers its own Macs on a near-tie (choose-in-tier.ts),
  *   so most requests stay where they entered; the report counts the forwards.
+ * - **Three lone nodes** (a reference, no target): three coordinators that are *not* a cluster, each with Macs of
+ *   its own (LONE_MACS_PER_NODE), the load round-robin over their ports. What they lose against one node is the cost of splitting
+ *   this machine's two cores among three coordinator processes, with no NATS and no forwarding; what the cluster
+ *   loses against them is the cost of being a cluster.
  *
  * Process layout on a 2-core machine: each cluster node is its own process, as in a deployment (nodes on one
  * event loop would serialise what a cluster runs in parallel, and forwarding would never leave the process).
- * The bench process hosts node A and the single coordinator (never loaded at the same time: cells alternate);
- * nodes B and C are children (bench/cluster-node.ts). The simulated Macs (all fleets, one child) and the load
+ * The bench process hosts node A, the single coordinator and the first lone node (never loaded at the same time:
+ * cells alternate); nodes B and C and the other two lone nodes are children (bench/cluster-node.ts). The simulated Macs (all fleets, one child) and the load
  * generator (one child) stay out of every coordinator's event loop, as in the gateway benchmark; NATS is a
  * private nats-server (from the PATH) started for the run and stopped after it. Everything shares the 2 cores.
  */
@@ -40,6 +44,7 @@ import {
   FORWARD_MAX_TOKENS,
   FORWARD_MIN_CELL_MS,
   FORWARD_MODEL,
+  LONE_MACS_PER_NODE,
   MAC_CONCURRENCY,
   MACS,
   THROUGHPUT_MAX_TOKENS,
@@ -117,8 +122,11 @@ async function stopChild(c: BenchChild<unknown> | undefined): Promise<void> {
   await c.result.catch(() => undefined);
 }
 
-/** Polls every node's /health until it routes to `expected` Macs (its own plus mirrors). */
-async function untilFleetSeen(baseUrls: readonly string[], expected: number): Promise<void> {
+/**
+ * Polls every node's /health until it routes to `expected` Macs (its own plus mirrors), or with `among`, until the
+ * nodes' own Macs add up to `expected` (nodes that are not a cluster).
+ */
+async function untilFleetSeen(baseUrls: readonly string[], expected: number, among = false): Promise<void> {
   const until = Date.now() + FLEET_VIEW_TIMEOUT_MS;
   for (;;) {
     const seen = await Promise.all(
@@ -130,7 +138,7 @@ async function untilFleetSeen(baseUrls: readonly string[], expected: number): Pr
         return h.providers_connected + (h.cluster?.providers_mirrored ?? 0);
       }),
     );
-    if (seen.every((n) => n === expected)) return;
+    if (among ? seen.reduce((t, n) => t + n, 0) === expected : seen.every((n) => n === expected)) return;
     if (Date.now() > until)
       throw new Error(`nodes see ${seen.join("/")} Macs of ${expected} after ${FLEET_VIEW_TIMEOUT_MS} ms`);
     await new Promise((r) => setTimeout(r, 100));
@@ -149,7 +157,9 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
   let nats: NatsSidecar | undefined;
   let single: BenchCoordinator | undefined;
   let a: BenchCoordinator | undefined;
+  let lone: BenchCoordinator | undefined;
   const nodes: Awaited<ReturnType<typeof startNodeChild>>[] = [];
+  const loneNodes: Awaited<ReturnType<typeof startNodeChild>>[] = [];
   let macs: BenchChild<unknown> | undefined;
   try {
     nats = await startNatsSidecar();
@@ -168,6 +178,13 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
       nodes.push(await startNodeChild({ databaseUrl: a.databaseUrl, config: clusterConfig(id) }));
     const clusterHttp = [a.baseUrl, ...nodes.map((n) => n.baseUrl)];
     const clusterGrpc = [a.grpcAddress, ...nodes.map((n) => n.grpcAddress)];
+    // The lone nodes share one database (the first one's accounts and provider token) and no NATS: each knows only
+    // its own Macs.
+    lone = await startBenchCoordinator({ env: o.env, accounts: ACCOUNTS, config: { metricsPrometheus: true } });
+    for (let i = 0; i < 2; i++)
+      loneNodes.push(await startNodeChild({ databaseUrl: lone.databaseUrl, config: { metricsPrometheus: true } }));
+    const loneHttp = [lone.baseUrl, ...loneNodes.map((n) => n.baseUrl)];
+    const loneGrpc = [lone.grpcAddress, ...loneNodes.map((n) => n.grpcAddress)];
     const macPlan: InstantMacsPlan = {
       coordinator: single.grpcAddress,
       token: single.providerToken,
@@ -195,6 +212,15 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
           maxConcurrency: MAC_CONCURRENCY,
           serialPrefix: "BENCH-CL-SPREAD",
         },
+        {
+          coordinator: lone.grpcAddress,
+          coordinators: loneGrpc,
+          token: lone.providerToken,
+          count: 3 * LONE_MACS_PER_NODE,
+          model: THROUGHPUT_MODEL,
+          maxConcurrency: MAC_CONCURRENCY,
+          serialPrefix: "BENCH-CL-LONE",
+        },
       ],
     };
     let onReady!: () => void;
@@ -208,6 +234,7 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
     ]);
     await untilFleetSeen([single.baseUrl], MACS);
     await untilFleetSeen(clusterHttp, MACS + FORWARD_MACS);
+    await untilFleetSeen(loneHttp, 3 * LONE_MACS_PER_NODE, true);
     const nats$ = natsPid(nats.url);
     o.progress?.(`cluster: set up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const chat = (base: string) => `${base}/v1/chat/completions`;
@@ -235,6 +262,12 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
         apiKeys: a.apiKeys,
         bodies: bodies(THROUGHPUT_MODEL, THROUGHPUT_MAX_TOKENS),
       },
+      {
+        label: "3 lone nodes",
+        url: loneHttp.map(chat),
+        apiKeys: lone.apiKeys,
+        bodies: bodies(THROUGHPUT_MODEL, THROUGHPUT_MAX_TOKENS),
+      },
     ];
     const plan: LoadPlan = {
       targets,
@@ -246,9 +279,11 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
       globalWarmupMs: o.quick ? 200 : 1_000,
       rounds,
       cpuPids: {
-        "bench process (A, one node)": process.pid,
+        "bench process (A, one node, lone A)": process.pid,
         B: nodes[0]!.child.child.pid!,
         C: nodes[1]!.child.child.pid!,
+        "lone B": loneNodes[0]!.child.child.pid!,
+        "lone C": loneNodes[1]!.child.child.pid!,
         macs: macs.child.pid!,
         ...(nats$ !== undefined ? { nats: nats$ } : {}),
       },
@@ -267,13 +302,15 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
       forwards: Object.fromEntries(["A", "B", "C"].map((n, i) => [n, forwards[i]])),
       macs: MACS,
       macConcurrency: MAC_CONCURRENCY,
+      loneMacsPerNode: LONE_MACS_PER_NODE,
       accounts: ACCOUNTS,
       server: a.server,
       loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]!) },
     });
   } finally {
     await stopChild(macs);
-    await Promise.all(nodes.map((n) => stopChild(n.child)));
+    await Promise.all([...nodes, ...loneNodes].map((n) => stopChild(n.child)));
+    await lone?.close();
     await a?.close();
     await single?.close();
     await nats?.stop();

@@ -13,6 +13,13 @@ export const THROUGHPUT_MODEL = "gpt-oss-20b";
 export const MACS = 16;
 export const MAC_CONCURRENCY = 64;
 /**
+ * Macs of each lone node (the reference cell of three coordinators that are not a cluster): 8 each, 24 in all. The
+ * fleet's 16 split in three, or 6 each, ran past admission's KV budget on whichever node the load's drift made
+ * slowest (a closed loop holds more requests where they last longer), and the cell measured 429s instead of what
+ * three processes cost; a cluster spreads that excess over the whole fleet.
+ */
+export const LONE_MACS_PER_NODE = 8;
+/**
  * The forwarding cells' paced fleet: Macs and concurrent requests each, room for the 256 streams within the
  * scheduler's per-Mac quality cap; chunks at most every FORWARD_COALESCE_MS per stream (about 20 per second,
  * several tokens each), so 256 streams are about 5,000 relayed chunks per second.

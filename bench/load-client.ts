@@ -77,12 +77,24 @@ export function once(
   });
 }
 
+/** Longer than any server's keep-alive hint the bench meets (the coordinator's default is 65 s). */
+const AGENT_TIMEOUT_MS = 600_000;
+
 /** One keep-alive agent per worker, created on first use and kept until {@link ClientPool.destroy}. */
 export class ClientPool {
   readonly #agents: http.Agent[] = [];
 
   agent(worker: number): http.Agent {
-    return (this.#agents[worker] ??= new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }));
+    // `timeout` makes node's agent honour the server's `Keep-Alive: timeout=` hint: without one of its own it ignores
+    // the hint and reuses a socket idle past it, which the server closes as the request goes out (ECONNRESET, a
+    // failed request that is the bench's doing). With it, a socket idle for a second less than the hint is dropped
+    // here first, and the next cell's warm-up opens a new one, unmeasured. Active requests are not affected.
+    return (this.#agents[worker] ??= new http.Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      maxFreeSockets: 1,
+      timeout: AGENT_TIMEOUT_MS,
+    }));
   }
 
   destroy(): void {

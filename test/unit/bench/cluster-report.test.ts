@@ -112,6 +112,28 @@ describe("cluster benchmark report", () => {
     assert.equal(t("added first-token p50").value, 10);
   });
 
+  it("reports the lone nodes as a reference: splitting the machine, and the cluster's own cost", () => {
+    const lone = (round: number, mode: LoadRow["mode"], rps: number): LoadRow => ({
+      ...row("3 lone nodes", mode, round, { rps }),
+      cpuPercent: { "bench process (A, one node)": 30, "lone B": 30, "lone C": 30 },
+    });
+    // Streaming: one node 100, cluster 95 / 50 / 92, lone 100 / 80 / 92 → lone ÷ one 1 / 0.8 / 0.92 (median 0.92),
+    // cluster ÷ lone 0.95 / 0.625 / 1 (median 0.95). Non-streaming: 190 ÷ 200 every round, lone 95 every round.
+    const all = [
+      ...rounds([12, 13, 14], [95, 50, 92]),
+      ...[0, 1, 2].flatMap((i) => [lone(i, "stream", [100, 80, 92][i]!), lone(i, "json", 190)]),
+    ];
+    const r = clusterReport(all, PARAMS);
+    assert.match(r.markdown, /3 lone nodes ÷ one node, streaming \/ non-streaming[^|]*\| 0\.92× \/ 0\.95× \|/);
+    assert.match(r.markdown, /3 nodes ÷ 3 lone nodes, streaming \/ non-streaming[^|]*\| 0\.95× \/ 1× \|/);
+    // The lone children's CPU counts as coordinators' CPU: 90 % of a core over 190 req/s is 4.74 ms per request.
+    assert.match(r.markdown, /\| non-streaming \| 3 lone nodes \|[^\n]*\| 4\.74 \|/);
+    // A reference, not a target: the issue's targets are unchanged.
+    assert.equal(r.targets.filter((t) => t.name.includes("lone")).length, 0);
+    // Without the lone cell the reference rows are left out.
+    assert.doesNotMatch(clusterReport(rounds([12, 13, 14], [95, 50, 92]), PARAMS).markdown, /lone/);
+  });
+
   it("lets one slow round's tail count in the pool instead of being outvoted by the median", () => {
     // Two clean rounds and one with a 40 ms forwarded tail: pooled p99 sees it (over 5 ms: not met).
     const r = clusterReport(rounds([12, 40, 12], [95, 95, 95]), PARAMS);
