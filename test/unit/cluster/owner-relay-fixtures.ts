@@ -3,8 +3,12 @@ import assert from "node:assert/strict";
 import { clusterSubjects, encode } from "../../../src/cluster/cluster-messages.js";
 import type { InferenceDispatch, ProviderChannel } from "../../../src/dispatch/provider-channel.js";
 import type { ProviderEvent } from "../../../src/inference/types.js";
+import { OwnerRelay, type OwnerRelayOptions } from "../../../src/cluster/owner-relay.js";
+import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
 import type { PickResult } from "../../../src/scheduler/types.js";
-import { MODEL } from "../registry/fixtures.js";
+import { FakeClock } from "../../../src/util/clock.js";
+import { MODEL, registration } from "../registry/fixtures.js";
+import { FakeTransport } from "./fake-transport.js";
 
 export const WALL_MS = 1_800_000_000_000;
 export const subjects = clusterSubjects("fleet");
@@ -71,3 +75,23 @@ export const complete: ProviderEvent = {
   finishReason: "stop",
   usage: { promptTokens: 40, completionTokens: 3, reasoningTokens: 0 },
 };
+
+/** An owner holding one Mac, p1 (a {@link FakeChannel}), that admits every forward ({@link picked}); `o` overrides. */
+export function ownerOfP1(o: Partial<OwnerRelayOptions> = {}) {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  const registry = new ProviderRegistry();
+  registry.add(registration("A"), clock.nowMs(), "p1");
+  const p1 = new FakeChannel("p1");
+  const relay = new OwnerRelay({
+    subjects,
+    transport,
+    registry,
+    local: { channel: (id) => (id === "p1" ? p1 : undefined) },
+    ownerRoute: () => picked(),
+    clock,
+    wallNowMs: () => WALL_MS,
+    ...o,
+  });
+  return { relay, p1, transport, registry };
+}

@@ -5,13 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { encode } from "../../../src/cluster/cluster-messages.js";
-import { OwnerRelay } from "../../../src/cluster/owner-relay.js";
+import type { OwnerRelay } from "../../../src/cluster/owner-relay.js";
 import type { ProviderEvent } from "../../../src/inference/types.js";
-import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
-import { FakeClock } from "../../../src/util/clock.js";
-import { registration } from "../registry/fixtures.js";
-import { FakeTransport } from "./fake-transport.js";
-import { FakeChannel, WALL_MS, chunk, complete, forwarded, picked, subjects } from "./owner-relay-fixtures.js";
+import type { ProviderRegistry } from "../../../src/registry/provider-registry.js";
+import type { FakeTransport } from "./fake-transport.js";
+import { type FakeChannel, WALL_MS, chunk, complete, forwarded, ownerOfP1, subjects } from "./owner-relay-fixtures.js";
 
 describe("OwnerRelay with deferred tasks (as in production: setImmediate)", () => {
   let transport: FakeTransport;
@@ -20,22 +18,8 @@ describe("OwnerRelay with deferred tasks (as in production: setImmediate)", () =
   let relay: OwnerRelay;
   let registry: ProviderRegistry;
   beforeEach(() => {
-    const clock = new FakeClock();
-    transport = new FakeTransport();
-    registry = new ProviderRegistry();
-    registry.add(registration("A"), clock.nowMs(), "p1");
-    p1 = new FakeChannel("p1");
     tasks = [];
-    relay = new OwnerRelay({
-      subjects,
-      transport,
-      registry,
-      local: { channel: (id) => (id === "p1" ? p1 : undefined) },
-      ownerRoute: () => picked(),
-      clock,
-      wallNowMs: () => WALL_MS,
-      defer: (task) => void tasks.push(task),
-    });
+    ({ relay, p1, transport, registry } = ownerOfP1({ defer: (task) => void tasks.push(task) }));
   });
   const runTasks = () => {
     for (const t of tasks.splice(0)) t();
@@ -105,27 +89,15 @@ describe("OwnerRelay starting a young dispatch at once (start-gate.ts)", () => {
   let relay: OwnerRelay;
   let transport: FakeTransport;
   beforeEach(() => {
-    const clock = new FakeClock();
-    const registry = new ProviderRegistry();
-    registry.add(registration("A"), clock.nowMs(), "p1");
-    p1 = new FakeChannel("p1");
-    transport = new FakeTransport();
     turn = [];
     brief = [];
     fresh = true;
     seen = [];
-    relay = new OwnerRelay({
-      subjects,
-      transport,
-      registry,
-      local: { channel: (id) => (id === "p1" ? p1 : undefined) },
-      ownerRoute: () => picked(),
-      clock,
-      wallNowMs: () => WALL_MS,
+    ({ relay, p1, transport } = ownerOfP1({
       defer: (task) => void turn.push(task),
       startsAtOnce: (sentAtMs) => (seen.push(sentAtMs), fresh),
       deferBriefly: (task) => void brief.push(task),
-    });
+    }));
   });
   const run = (tasks: (() => void)[]) => {
     for (const t of tasks.splice(0)) t();
