@@ -4,7 +4,7 @@
  * picks name, and says which pools a request may use. With MODEL_POOLS=false (the kill switch) it does nothing
  * and every constraint is absent, so routing is exactly the pool-less policy.
  */
-import type { ProviderRecord, ProviderRegistry } from "./registry/provider-registry.js";
+import type { ProviderRegistry } from "./registry/provider-registry.js";
 import type { ProviderView } from "./registry/types.js";
 import type { DemandTracker } from "./scheduler/demand-tracker.js";
 import type { AliasBook } from "./models/model-aliases.js";
@@ -73,17 +73,18 @@ export class PoolKeeper {
     });
   }
 
-  /** Demand per pool (sum over its builds) and members per pool, read fresh for one seeding decision. */
+  /**
+   * Demand per pool (sum over its builds) and members per pool, read fresh for one seeding decision. Members come
+   * from the registry's running count: every new Mac is seeded, so a scan of the fleet here made a ramp of n Macs
+   * cost n² (a third of the capacity bench's CPU at 10,000 Macs).
+   */
   #load(): PoolLoad {
     const { registry, aliases, demand, clock } = this.#o;
     const snapshot = demand.snapshot(clock.nowMs());
-    const members = new Map<string, number>();
-    for (const p of registry.view().providers as readonly ProviderRecord[])
-      if (p.pool !== undefined) members.set(p.pool, (members.get(p.pool) ?? 0) + 1);
     return {
       demandPerS: (pool) =>
         aliases.current.buildsOfPool(pool).reduce((s, b) => s + (snapshot.get(b)?.arrivalRatePerS ?? 0), 0),
-      members: (pool) => members.get(pool) ?? 0,
+      members: (pool) => registry.poolMembers(pool),
     };
   }
 }

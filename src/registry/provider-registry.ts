@@ -44,6 +44,8 @@ export class ProviderRegistry {
   readonly #warmByModel = new Map<string, ProviderRecord[]>();
   /** Models each provider is currently indexed as warm for. */
   readonly #warmOf = new Map<ProviderId, Set<string>>();
+  /** Providers per model pool, kept in step with every `pool` change (seeding reads it once per new Mac). */
+  readonly #poolMembers = new Map<string, number>();
   #list: ProviderRecord[] | undefined;
   #nextId = 1;
   readonly #listeners: CapacityListener[] = [];
@@ -82,6 +84,7 @@ export class ProviderRegistry {
     for (const m of rec.models) removeFrom(this.#byModel, m.id, rec);
     for (const m of this.#warmOf.get(id) ?? []) removeFrom(this.#warmByModel, m, rec);
     this.#warmOf.delete(id);
+    this.#assignPool(rec, undefined);
     this.#list = undefined;
     return rec;
   }
@@ -170,7 +173,7 @@ export class ProviderRegistry {
     rec.freeForLoadGb = state.freeForLoadGb;
     rec.slots = state.slots;
     rec.warmModels = state.warmModels;
-    rec.pool = state.pool;
+    this.#assignPool(rec, state.pool);
     this.#reindexWarm(rec);
     const fresh = new Set<RequestId>();
     for (const r of state.inflight) {
@@ -227,8 +230,24 @@ export class ProviderRegistry {
   setPool(id: ProviderId, pool: string | undefined): void {
     const rec = this.#byId.get(id);
     if (!rec || rec.pool === pool) return;
-    rec.pool = pool;
+    this.#assignPool(rec, pool);
     this.#emit(undefined);
+  }
+
+  /** How many providers are in `pool` now. */
+  poolMembers(pool: string): number {
+    return this.#poolMembers.get(pool) ?? 0;
+  }
+
+  #assignPool(rec: ProviderRecord, pool: string | undefined): void {
+    if (rec.pool === pool) return;
+    if (rec.pool !== undefined) {
+      const n = (this.#poolMembers.get(rec.pool) ?? 0) - 1;
+      if (n > 0) this.#poolMembers.set(rec.pool, n);
+      else this.#poolMembers.delete(rec.pool);
+    }
+    if (pool !== undefined) this.#poolMembers.set(pool, (this.#poolMembers.get(pool) ?? 0) + 1);
+    rec.pool = pool;
   }
 
   /** Subscribes to applied heartbeats (after the record is updated, before the capacity event). */

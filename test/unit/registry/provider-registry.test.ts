@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
-import { heartbeat, inflight, registration, slot } from "./fixtures.js";
+import { heartbeat, inflight, mirroredState, registration, slot } from "./fixtures.js";
 
 /** The test's in-flight entries reserve `reservedTokens`, 100 of them already used. */
 const inflightOf = (requestId: string, reservedTokens: number) =>
@@ -90,5 +90,34 @@ describe("ProviderRegistry warm index", () => {
     r.applyHeartbeat(a.id, heartbeat([slot({ model: "gemma-4-26b", state: "running" })]), 4);
     r.remove(a.id);
     assert.deepEqual(warm("gemma-4-26b"), [], "a removed provider leaves the index");
+  });
+});
+
+describe("ProviderRegistry pool members", () => {
+  it("counts each pool's providers through assignment, reassignment, mirroring and removal", () => {
+    const r = new ProviderRegistry();
+    const a = r.add(registration("A"), 0);
+    const b = r.add(registration("B"), 0);
+    const counts = () => [r.poolMembers("gpt"), r.poolMembers("gemma")];
+    assert.deepEqual(counts(), [0, 0], "a new provider is in no pool");
+    r.setPool(a.id, "gpt");
+    r.setPool(b.id, "gpt");
+    r.setPool(b.id, "gpt");
+    assert.deepEqual(counts(), [2, 0], "assigning the same pool twice counts once");
+    r.setPool(b.id, "gemma");
+    assert.deepEqual(counts(), [1, 1]);
+    // Another node's Mac carries its owner's pool, and moves with it.
+    r.mirror("prov_remote", registration("C"), mirroredState({ pool: "gemma" }), 0);
+    assert.deepEqual(counts(), [1, 2]);
+    r.mirror("prov_remote", registration("C"), mirroredState({ pool: "gpt" }), 1);
+    assert.deepEqual(counts(), [2, 1]);
+    r.remove("prov_remote");
+    r.remove(b.id);
+    r.setPool(a.id, undefined);
+    assert.deepEqual(counts(), [0, 0]);
+    // The count agrees with the fleet it stands for.
+    const byScan = (pool: string) => r.view().providers.filter((p) => p.pool === pool).length;
+    r.setPool(a.id, "gemma");
+    assert.equal(r.poolMembers("gemma"), byScan("gemma"));
   });
 });
