@@ -1,7 +1,7 @@
 /**
  * Child process of the capacity benchmark: opens `count` {@link LightProvider} streams to the coordinator at
  * `ratePerS`, heartbeats each every `heartbeatMs` (staggered), reports progress on stderr, and when its stdin
- * closes, closes every stream and prints one JSON line: { opened, registered, ended, retries, heartbeats, endDetails }.
+ * closes, closes every stream and prints one JSON line: { opened, registered, ended, retries, retryDetails, heartbeats, endDetails }.
  *
  * argv[2]: JSON { address, token, count, ratePerS, heartbeatMs, serialPrefix, model }.
  */
@@ -70,7 +70,9 @@ process.stdin.on("end", () => {
   const details: Record<string, number> = {};
   for (const p of providers) if (p.ended && p.endDetails) details[p.endDetails] = (details[p.endDetails] ?? 0) + 1;
   const retries = providers.reduce((n, p) => n + p.retries, 0);
-  const out = { opened: providers.length, registered, ended, retries, heartbeats, endDetails: details };
+  const retryDetails: Record<string, number> = {};
+  for (const p of providers) for (const d of p.retryDetails) retryDetails[d] = (retryDetails[d] ?? 0) + 1;
+  const out = { opened: providers.length, registered, ended, retries, retryDetails, heartbeats, endDetails: details };
   for (const p of providers) p.close();
   process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(0));
 });

@@ -57,6 +57,11 @@ export function registerBytes(token: string, serial: string, model: string): Buf
   return Buffer.from(toBinary(ProviderMessageSchema, msg));
 }
 
+/** A gRPC status detail without grpc-js's timestamps, so equal causes group together in a report. */
+function withoutTimestamps(details: string): string {
+  return details.replace(/\s*\([^)]*\d{4}-\d\d-\d\dT[^)]*\).*$/, "");
+}
+
 /** A realistic heartbeat: idle, one warm slot. Shared by every stream of a process. */
 export function heartbeatBytes(model: string): Buffer {
   const msg = create(ProviderMessageSchema, {
@@ -100,6 +105,8 @@ export class LightProvider {
   registered = false;
   ended = false;
   endDetails = "";
+  /** Why each retried attempt ended (grpc-js's timestamps dropped, so equal causes group together). */
+  readonly retryDetails: string[] = [];
   /** Connection attempts that failed before the RegisterAck. */
   retries = 0;
   #client!: grpc.Client;
@@ -166,6 +173,7 @@ export class LightProvider {
       done = true;
       if (!this.registered && !this.#closed && this.retries < this.maxRetries) {
         this.retries++;
+        this.retryDetails.push(withoutTimestamps(details));
         this.#client.close();
         this.#retryTimer = setTimeout(
           () => this.#open(),
@@ -174,8 +182,7 @@ export class LightProvider {
         return;
       }
       this.ended = true;
-      // Drop grpc-js's timestamps so equal causes group together in the report.
-      this.endDetails = details.replace(/\s*\([^)]*\d{4}-\d\d-\d\dT[^)]*\).*$/, "");
+      this.endDetails = withoutTimestamps(details);
       this.#onEnd();
     };
     this.#call.on("error", (e: grpc.ServiceError) => end(e.details ?? e.message));

@@ -29,6 +29,7 @@ interface ChildResult {
   registered: number;
   ended: number;
   retries: number;
+  retryDetails?: Record<string, number>;
   heartbeats: number;
   endDetails: Record<string, number>;
 }
@@ -174,7 +175,7 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
       `Per provider stream: heap ${round(heapPer / 1024)} KiB, RSS ${round(rssPer / 1024)} KiB, external ${round(extPer / 1024)} KiB.`,
       `Lag p99 holding ÷ baseline: ${ratio(loadLag.p99Ms, baseLag.p99Ms)}. Ramp ${rampS.toFixed(1)} s (${round(held / rampS)} registrations/s).`,
       `${children.length} child processes, ${heartbeats} heartbeats sent in total (every ${heartbeatMs} ms per stream), server keepalive every 5 s per connection.`,
-      `Children: ${JSON.stringify(childResults.map((c) => ({ opened: c.opened, registered: c.registered, ended: c.ended, connectRetries: c.retries, ...(Object.keys(c.endDetails).length ? { endDetails: c.endDetails } : {}) })))}`,
+      `Children: ${JSON.stringify(childResults.map((c) => ({ opened: c.opened, registered: c.registered, ended: c.ended, connectRetries: c.retries, ...(c.retryDetails && Object.keys(c.retryDetails).length ? { retryDetails: c.retryDetails } : {}), ...(Object.keys(c.endDetails).length ? { endDetails: c.endDetails } : {}) })))}`,
     ].join("\n");
     const targets = [
       target(`provider streams held by one process (of ${streams})`, stillHeld, ">=", streams, "streams"),
