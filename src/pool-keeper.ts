@@ -76,7 +76,7 @@ export class PoolKeeper {
   /**
    * Demand per pool (sum over its builds) and members per pool, read fresh for one seeding decision. Members come
    * from the registry's running count: every new Mac is seeded, so a scan of the fleet here made a ramp of n Macs
-   * cost n² (a third of the capacity bench's CPU at 10,000 Macs).
+   * cost n² (7.5 % of the coordinator's CPU in the capacity bench's ramp to 10,000 Macs).
    */
   #load(): PoolLoad {
     const { registry, aliases, demand, clock } = this.#o;

@@ -50,7 +50,7 @@ export class ProviderRecord implements ProviderView {
   costPenaltyFactor = 1;
   /** Register claims clamped to physical bounds (empty for an honest Mac), for the caller to log. */
   readonly claimsClamped: readonly ClampedClaim[];
-  /** See {@link ProviderView.pool}; set only through {@link ProviderRegistry.setPool}. */
+  /** See {@link ProviderView.pool}; set only by the registry (setPool, mirror), which counts each pool's members. */
   pool: string | undefined = undefined;
   heartbeats = 0;
   /** See {@link ProviderView.remote}; set by {@link ProviderRegistry.mirror}, a record is never both. */

@@ -84,7 +84,7 @@ export class ProviderRegistry {
     for (const m of rec.models) removeFrom(this.#byModel, m.id, rec);
     for (const m of this.#warmOf.get(id) ?? []) removeFrom(this.#warmByModel, m, rec);
     this.#warmOf.delete(id);
-    this.#assignPool(rec, undefined);
+    this.#countPool(rec.pool, -1);
     this.#list = undefined;
     return rec;
   }
@@ -241,13 +241,16 @@ export class ProviderRegistry {
 
   #assignPool(rec: ProviderRecord, pool: string | undefined): void {
     if (rec.pool === pool) return;
-    if (rec.pool !== undefined) {
-      const n = (this.#poolMembers.get(rec.pool) ?? 0) - 1;
-      if (n > 0) this.#poolMembers.set(rec.pool, n);
-      else this.#poolMembers.delete(rec.pool);
-    }
-    if (pool !== undefined) this.#poolMembers.set(pool, (this.#poolMembers.get(pool) ?? 0) + 1);
+    this.#countPool(rec.pool, -1);
+    this.#countPool(pool, +1);
     rec.pool = pool;
+  }
+
+  #countPool(pool: string | undefined, delta: 1 | -1): void {
+    if (pool === undefined) return;
+    const n = (this.#poolMembers.get(pool) ?? 0) + delta;
+    if (n > 0) this.#poolMembers.set(pool, n);
+    else this.#poolMembers.delete(pool);
   }
 
   /** Subscribes to applied heartbeats (after the record is updated, before the capacity event). */

@@ -112,7 +112,7 @@ describe("ProviderRegistry pool members", () => {
     r.mirror("prov_remote", registration("C"), mirroredState({ pool: "gpt" }), 1);
     assert.deepEqual(counts(), [2, 1]);
     r.remove("prov_remote");
-    r.remove(b.id);
+    assert.equal(r.remove(b.id)?.pool, "gemma", "a removed record is left as it was");
     r.setPool(a.id, undefined);
     assert.deepEqual(counts(), [0, 0]);
     // The count agrees with the fleet it stands for.
