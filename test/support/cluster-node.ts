@@ -3,10 +3,10 @@
  * and a second coordinator joining node A's cluster on A's database.
  */
 import { randomBytes } from "node:crypto";
-import { loadConfig, type Config } from "../../src/config/config.js";
+import type { Config } from "../../src/config/config.js";
 import { startCoordinator, type Coordinator } from "../../src/coordinator.js";
 import type { Logger } from "../../src/util/logger.js";
-import type { TestCoordinator } from "./coordinator.js";
+import { testConfig, type TestCoordinator } from "./coordinator.js";
 
 /** The NATS server of the cluster tests: CLUSTER_TEST_NATS_URL, default the machine's. */
 export const CLUSTER_TEST_NATS = process.env.CLUSTER_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
@@ -30,17 +30,6 @@ export function joinCluster(
   nodeId: string,
   o: { config?: Partial<Config>; logger: Logger },
 ): Promise<Coordinator> {
-  const config: Config = Object.freeze({
-    ...loadConfig({}),
-    httpPort: 0,
-    grpcPort: 0,
-    host: "127.0.0.1",
-    adminKey: a.adminKey,
-    heartbeatIntervalMs: 200,
-    warmPoolIntervalMs: 0,
-    ...o.config,
-    ...cluster,
-    nodeId,
-  });
+  const config = testConfig(a.adminKey, { ...o.config, ...cluster, nodeId });
   return startCoordinator(config, { db: a.db.db, logger: o.logger });
 }

@@ -49,11 +49,9 @@ export interface TestCoordinator {
 
 let serial = 0;
 
-export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Promise<TestCoordinator> {
-  const testDb: TestDatabase = await createTestDatabase();
-  const db = await openDatabase({ databaseUrl: testDb.url, poolSize: 10 });
-  const adminKey = `admin-${randomBytes(8).toString("hex")}`;
-  const config: Config = Object.freeze({
+/** A test coordinator's config: loopback, free ports, fast heartbeats, no warm-pool planner; `overrides` last. */
+export function testConfig(adminKey: string, overrides: Partial<Config> = {}): Config {
+  return Object.freeze({
     ...loadConfig({}),
     httpPort: 0,
     grpcPort: 0,
@@ -61,8 +59,15 @@ export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Prom
     adminKey,
     heartbeatIntervalMs: 200,
     warmPoolIntervalMs: 0,
-    ...o.config,
+    ...overrides,
   });
+}
+
+export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Promise<TestCoordinator> {
+  const testDb: TestDatabase = await createTestDatabase();
+  const db = await openDatabase({ databaseUrl: testDb.url, poolSize: 10 });
+  const adminKey = `admin-${randomBytes(8).toString("hex")}`;
+  const config = testConfig(adminKey, o.config);
   const coordinator = await startCoordinator(config, {
     db: db.db,
     logger: o.logger ?? (process.env.TEST_LOG_LEVEL ? createLogger(process.env.TEST_LOG_LEVEL) : silentLogger),
