@@ -14,30 +14,29 @@
  *   round-robin over the 3 nodes' HTTP ports. Each node prefers its own Macs on a near-tie (choose-in-tier.ts),
  *   so most requests stay where they entered; the report counts the forwards.
  * - **Three lone nodes** (a reference, no target): three coordinators that are *not* a cluster, each with Macs of
- *   its own (LONE_MACS_PER_NODE), the load round-robin over their ports. What they lose against one node is the cost of splitting
- *   this machine's two cores among three coordinator processes, with no NATS and no forwarding; what the cluster
- *   loses against them is the cost of being a cluster.
+ *   its own (LONE_MACS_PER_NODE), the load round-robin over their ports. What they lose against one node is the
+ *   cost of splitting this machine's two cores among three coordinator processes, with no NATS and no forwarding;
+ *   what the cluster loses against them is the cost of being a cluster.
  *
  * Process layout on a 2-core machine: each cluster node is its own process, as in a deployment (nodes on one
  * event loop would serialise what a cluster runs in parallel, and forwarding would never leave the process).
  * The bench process hosts node A, the single coordinator and the first lone node (never loaded at the same time:
- * cells alternate); nodes B and C and the other two lone nodes are children (bench/cluster-node.ts). The simulated Macs (all fleets, one child) and the load
- * generator (one child) stay out of every coordinator's event loop, as in the gateway benchmark; NATS is a
- * private nats-server (from the PATH) started for the run and stopped after it. Everything shares the 2 cores.
+ * cells alternate); nodes B and C and the other two lone nodes are children (bench/cluster-node.ts). The simulated
+ * Macs (all fleets, one child) and the load generator (one child) stay out of every coordinator's event loop, as in
+ * the gateway benchmark; NATS is a private nats-server (from the PATH) started for the run and stopped after it.
+ * Everything shares the 2 cores.
  */
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { startNatsSidecar, type NatsSidecar } from "../src/cli/nats-sidecar.js";
 import type { Config } from "../src/config/config.js";
 import { round, type BenchResult } from "./bench-result.js";
 import { startBenchCoordinator, type BenchCoordinator } from "./bench-coordinator.js";
-import type { ClusterNodePlan } from "./cluster-node.js";
+import { forwardOutcomes, natsPid, startNodeChild, stopChild, untilFleetSeen } from "./cluster-processes.js";
 import { clusterReport } from "./cluster-report.js";
 import {
   ACCOUNTS,
   CONCURRENCY,
-  FLEET_VIEW_TIMEOUT_MS,
   FORWARD_COALESCE_MS,
   FORWARD_MAC_CONCURRENCY,
   FORWARD_MACS,
@@ -72,78 +71,6 @@ const bodies = (model: string, maxTokens: number) => ({
   json: body(model, false, maxTokens),
   stream: body(model, true, maxTokens),
 });
-
-/** The private nats-server's pid (the sidecar does not expose it), for the CPU accounting; undefined if not found. */
-function natsPid(url: string): number | undefined {
-  const port = new URL(url).port;
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
-      if (argv[0]?.endsWith("nats-server") && argv[argv.indexOf("-p") + 1] === port) return Number(d);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return undefined;
-}
-
-/** A node's `cluster.forwards` counters by outcome, from its Prometheus endpoint (A's share the bench process's). */
-async function forwardOutcomes(baseUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^coordinator_cluster_forwards\S*\{[^}]*outcome="(\w+)"[^}]*\} (\S+)$/gm))
-    out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
-  return out;
-}
-
-/** A coordinator in a child process; resolves once it listens. */
-async function startNodeChild(
-  plan: ClusterNodePlan,
-): Promise<{ child: BenchChild<unknown>; baseUrl: string; grpcAddress: string }> {
-  let onReady!: (ports: [number, number]) => void;
-  const ready = new Promise<[number, number]>((resolve) => (onReady = resolve));
-  const child = spawnBenchChild<unknown>("./cluster-node.ts", [JSON.stringify(plan)], {
-    onStderr: (l) => {
-      const m = /^ready (\d+) (\d+)$/.exec(l);
-      if (m) onReady([Number(m[1]), Number(m[2])]);
-    },
-  });
-  const [http, grpc] = await Promise.race([
-    ready,
-    child.result.then(() => Promise.reject(new Error("cluster node exited before listening"))),
-  ]);
-  return { child, baseUrl: `http://127.0.0.1:${http}`, grpcAddress: `127.0.0.1:${grpc}` };
-}
-
-async function stopChild(c: BenchChild<unknown> | undefined): Promise<void> {
-  if (!c) return;
-  c.child.stdin!.end();
-  await c.result.catch(() => undefined);
-}
-
-/**
- * Polls every node's /health until it routes to `expected` Macs (its own plus mirrors), or with `among`, until the
- * nodes' own Macs add up to `expected` (nodes that are not a cluster).
- */
-async function untilFleetSeen(baseUrls: readonly string[], expected: number, among = false): Promise<void> {
-  const until = Date.now() + FLEET_VIEW_TIMEOUT_MS;
-  for (;;) {
-    const seen = await Promise.all(
-      baseUrls.map(async (u) => {
-        const h = (await (await fetch(`${u}/health`)).json()) as {
-          providers_connected: number;
-          cluster?: { providers_mirrored: number };
-        };
-        return h.providers_connected + (h.cluster?.providers_mirrored ?? 0);
-      }),
-    );
-    if (among ? seen.reduce((t, n) => t + n, 0) === expected : seen.every((n) => n === expected)) return;
-    if (Date.now() > until)
-      throw new Error(`nodes see ${seen.join("/")} Macs of ${expected} after ${FLEET_VIEW_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Runs both comparisons; targets: added first-token p99 ≤ 5 ms forwarded, 3-node throughput ≥ 0.9 × one node. */
 export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResult> {
