@@ -38,11 +38,21 @@ export function verifyChallenge(
 ): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
-    const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" });
-    return verify(null, challengeMessage(serial, nonce), key, signature);
+    return verify(null, challengeMessage(serial, nonce), publicKeyObject(publicKey), signature);
   } catch {
     return false; // not a valid curve point
   }
+}
+
+/**
+ * The key object of a raw 32-byte Ed25519 public key. Imported as a JWK, not as DER: the DER (SPKI) import goes
+ * through OpenSSL 3's decoder framework and took ~175 µs here, as long as the verification itself, against ~15 µs
+ * for the JWK (measured on this 2-core machine; every registration verifies once). Neither import checks that the
+ * bytes are a curve point; verification does, and fails.
+ */
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const x = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString("base64url");
+  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
 }
 
 /** A provider key pair. */
