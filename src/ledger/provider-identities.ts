@@ -5,7 +5,7 @@
  * registration, never on the request path.
  */
 import { randomBytes } from "node:crypto";
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { Database } from "./schema.js";
 
 export interface ProviderIdentity {
@@ -22,14 +22,16 @@ export interface ProviderIdentityStore {
   get(serial: string): Promise<ProviderIdentity | undefined>;
   /**
    * Binds a new serial to `accountId` and `publicKey` unless someone already holds it; returns whichever
-   * identity is stored afterwards, so a caller that lost a race sees the winner and refuses.
+   * identity is stored afterwards, so a caller that lost a race sees the winner and refuses. Returns undefined,
+   * storing nothing, when the account already owns `maxPerAccount` machines.
    */
   claim(input: {
     serial: string;
     accountId: string;
     publicKey: Uint8Array;
     tokenId: string;
-  }): Promise<ProviderIdentity>;
+    maxPerAccount: number;
+  }): Promise<ProviderIdentity | undefined>;
   /** Records a successful registration (last seen, the token used). */
   seen(serial: string, tokenId: string): Promise<void>;
   /** Fences the machine: registrations are refused until its identity is forgotten. */
@@ -41,8 +43,6 @@ export interface ProviderIdentityStore {
   forget(serial: string, accountId?: string): Promise<boolean>;
   /** Identities owned by an account. */
   listByAccount(accountId: string): Promise<ProviderIdentity[]>;
-  /** How many identities an account owns. */
-  countByAccount(accountId: string): Promise<number>;
 }
 
 /** `prov_` + 20 base32 characters (100 random bits). */
@@ -84,24 +84,40 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
       return r ? fromRow(r) : undefined;
     },
     async claim(input) {
-      // One statement: the stored row, ours or the one a racing first registration wrote (the no-op update only
-      // makes RETURNING return it). An insert then a read let a concurrent forget (ForgetProvider, the owner's
-      // DELETE) remove the row in between, failing the registration with an internal error (found by the fuzz
-      // suite, test/fuzz/admin-rpcs.test.ts).
+      // One statement, one round trip per first registration: the account's cap, then the stored row, ours or
+      // the one a racing first registration wrote (the no-op update only makes RETURNING return it). An insert
+      // then a read let a concurrent forget (ForgetProvider, the owner's DELETE) remove the row in between,
+      // failing the registration with an internal error (found by the fuzz suite, test/fuzz/admin-rpcs.test.ts).
+      // First registrations of one account racing each other all read the same count, so the cap can be passed
+      // by as many as race; serials are still claimed one row each and a loop is stopped.
       const r = await db
         .insertInto("provider_identities")
-        .values({
-          serial: input.serial,
-          provider_id: newProviderId(),
-          account_id: input.accountId,
-          public_key: Buffer.from(input.publicKey),
-          token_id: input.tokenId,
-          last_seen_at: new Date(),
-        })
+        .columns(["serial", "provider_id", "account_id", "public_key", "token_id", "last_seen_at"])
+        .expression(
+          db
+            .selectNoFrom([
+              sql<string>`${input.serial}::text`.as("serial"),
+              sql<string>`${newProviderId()}::text`.as("provider_id"),
+              sql<string>`${input.accountId}::text`.as("account_id"),
+              sql<Buffer>`${Buffer.from(input.publicKey)}::bytea`.as("public_key"),
+              sql<string>`${input.tokenId}::text`.as("token_id"),
+              sql<Date>`now()`.as("last_seen_at"),
+            ])
+            .where((eb) =>
+              eb(
+                db
+                  .selectFrom("provider_identities")
+                  .select((c) => c.fn.countAll().as("n"))
+                  .where("account_id", "=", input.accountId),
+                "<",
+                input.maxPerAccount,
+              ),
+            ),
+        )
         .onConflict((oc) => oc.column("serial").doUpdateSet({ serial: (eb) => eb.ref("excluded.serial") }))
         .returning(columns)
-        .executeTakeFirstOrThrow();
-      return fromRow(r);
+        .executeTakeFirst();
+      return r ? fromRow(r) : undefined;
     },
     async seen(serial, tokenId) {
       await db
@@ -122,14 +138,6 @@ export function createProviderIdentityStore(db: Kysely<Database>): ProviderIdent
       if (accountId !== undefined) q = q.where("account_id", "=", accountId);
       const r = await q.executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
-    },
-    async countByAccount(accountId) {
-      const r = await db
-        .selectFrom("provider_identities")
-        .select((eb) => eb.fn.countAll<string>().as("n"))
-        .where("account_id", "=", accountId)
-        .executeTakeFirstOrThrow();
-      return Number(r.n);
     },
     async listByAccount(accountId) {
       const rows = await db

@@ -131,7 +131,14 @@ export class ProviderAdmission {
       return { info, identity: known, accountId: owner.accountId };
     }
     // Each new serial is a row: a token holder minting serials in a loop is stopped at the account's cap.
-    if ((await identities.countByAccount(owner.accountId)) >= maxMachinesPerAccount) {
+    const identity = await identities.claim({
+      serial: info.serial,
+      accountId: owner.accountId,
+      publicKey: info.publicKey,
+      tokenId: owner.tokenId,
+      maxPerAccount: maxMachinesPerAccount,
+    });
+    if (!identity) {
       const details = `this account already has ${maxMachinesPerAccount} provider machines; forget one first`;
       return this.#refuse(
         session,
@@ -140,12 +147,6 @@ export class ProviderAdmission {
         { account_id: owner.accountId },
       );
     }
-    const identity = await identities.claim({
-      serial: info.serial,
-      accountId: owner.accountId,
-      publicKey: info.publicKey,
-      tokenId: owner.tokenId,
-    });
     // Two first registrations raced: whoever's row is stored owns the serial.
     const lost = identityRefusal(identity, owner.accountId, info.publicKey);
     if (lost)
