@@ -112,6 +112,7 @@ const boundedWorkSettings = [
   "httpRequestTimeoutMs",
   "httpKeepAliveTimeoutMs",
   "httpIdleSocketTimeoutMs",
+  "listenBacklog",
 ] as const satisfies readonly (keyof Config)[];
 
 /** Authentication bounds that must be positive (a cache of 0 keys or a burst of 0 attempts is not "off"). */

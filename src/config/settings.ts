@@ -20,6 +20,12 @@ export const settings = {
   },
   grpcPort: { env: "GRPC_PORT", kind: "int", default: 50051, help: "Port of the provider gRPC service." },
   host: { env: "HOST", kind: "string", default: "0.0.0.0", help: "Interface both servers bind to." },
+  listenBacklog: {
+    env: "LISTEN_BACKLOG",
+    kind: "int",
+    default: 4_096,
+    help: "Connections the kernel queues on each port before the coordinator accepts them (capped by net.core.somaxconn); past it a connection storm, such as every Mac reconnecting after a restart, is reset and backs off.",
+  },
   databaseUrl: {
     env: "DATABASE_URL",
     kind: "string",

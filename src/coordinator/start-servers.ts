@@ -27,10 +27,11 @@ export interface ListeningServers {
 export async function startServers(config: Config, parts: ServerParts): Promise<ListeningServers> {
   const { server: http, prometheus } = parts.consumer;
   try {
-    const httpPort = await http.listen(config.httpPort, config.host);
+    const httpPort = await http.listen(config.httpPort, config.host, config.listenBacklog);
     const grpc = await startGrpcServer(parts.providers, {
       host: config.host,
       port: config.grpcPort,
+      backlog: config.listenBacklog,
       keepaliveTimeMs: config.grpcKeepaliveMs,
     });
     return { httpPort, grpc };

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Clock } from "../util/clock.js";
+import { listen } from "../util/listen.js";
 
 /**
  * Connection timeouts (HTTP_* settings; defaults in src/config/config.ts). None of them cuts a long answer:
@@ -89,14 +90,8 @@ export class ConsumerServer {
   }
 
   /** Listens; resolves with the bound port. */
-  async listen(port: number, host: string): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
+  async listen(port: number, host: string, backlog?: number): Promise<number> {
+    await listen(this.#server, host, port, backlog);
     return (this.#server.address() as AddressInfo).port;
   }
 

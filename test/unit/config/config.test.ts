@@ -40,8 +40,9 @@ describe("loadConfig", () => {
         c.httpKeepAliveTimeoutMs,
         c.httpIdleSocketTimeoutMs,
         c.httpCloseLingerMs,
+        c.listenBacklog,
       ],
-      [20_000, 60_000, 65_000, 30_000, 500],
+      [20_000, 60_000, 65_000, 30_000, 500, 4_096],
     );
   });
 
@@ -100,6 +101,7 @@ describe("loadConfig", () => {
     [{}, ["positional"], /unexpected argument/],
     [{ MAX_JSON_DEPTH: "0" }, [], /MAX_JSON_DEPTH must be >= 1/],
     [{ ADMIN_MAX_BODY_BYTES: "-1" }, [], /ADMIN_MAX_BODY_BYTES must be >= 1/],
+    [{ LISTEN_BACKLOG: "0" }, [], /LISTEN_BACKLOG must be >= 1/],
     [
       { MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" },
       [],
