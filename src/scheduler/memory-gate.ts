@@ -52,6 +52,19 @@ export function modelIsBusy(p: ProviderView, model: string): boolean {
 }
 
 /**
+ * True when `model`'s idle slot on `p` may already be gone: the coordinator sent the Mac a load of another model
+ * that needs a slot, and the Mac evicts an idle model to make room. Until the next heartbeat shows which, the
+ * slot still looks warm; a request routed to it would be refused by the Mac and cost a round trip and a load
+ * cooldown (the routing simulator caught the kv-aware policy doing so right after the warm-pool planner's loads).
+ */
+export function evictionPending(p: ProviderView, model: string): boolean {
+  if (p.pendingLoads.size === 0 || modelIsBusy(p, model)) return false;
+  let held = 0;
+  for (const s of p.slots) if (s.state !== "crashed" && !p.pendingLoads.has(s.model)) held++;
+  return held + p.pendingLoads.size > Math.max(1, p.maxModelSlots || 1);
+}
+
+/**
  * Decides whether `p` can cold-load a model of `weightsBytes` for a request needing `requestKvTokens` of KV
  * at `kvBytesPerToken` (0 = unknown: the KV term is skipped and the 3× rule carries the margin).
  */

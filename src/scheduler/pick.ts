@@ -29,7 +29,7 @@ import {
 import { estimateCost, loadTimeMs } from "./cost.js";
 import { checkGates, describeRejections, transientGateReasons, type GateReason } from "./gates.js";
 import { type Candidate, chooseInTier } from "./choose-in-tier.js";
-import { canColdLoad, couldEverLoad } from "./memory-gate.js";
+import { canColdLoad, couldEverLoad, evictionPending } from "./memory-gate.js";
 import { resolveSchedulerOptions, type SchedulerOptions } from "./scheduler-options.js";
 import type { HealthGates, PickResult, RouteRequest } from "./types.js";
 import type { CatalogModel } from "../models/catalog.js";
@@ -153,6 +153,7 @@ export function pick(view: RegistryView, req: RouteRequest, ctx: PickContext): P
     if (!gated(p)) continue;
     capableCount++;
     anyCouldHost = true;
+    if (evictionPending(p, req.model)) continue;
     const slot = p.slots.find((s) => s.model === req.model)!;
     const weightsOf = weightsBytesFor(p, ctx.catalog);
     const kvBytes = (slot.kvBytesPerToken || entry?.kvBytesPerToken) ?? 0;

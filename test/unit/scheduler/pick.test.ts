@@ -119,6 +119,27 @@ describe("pick", () => {
       expect: "l",
     },
     {
+      name: "does not route to an idle model the Mac is evicting for a load it was sent (one slot)",
+      v: view(provider("e", { slots: [slot("oss")], pendingLoads: [["gemma", 0]] }), provider("c")),
+      req: request("oss"),
+      expect: "c cold",
+    },
+    {
+      name: "routes to an idle model beside a load when the Mac has a slot for each",
+      v: view(provider("e", { slots: [slot("oss")], pendingLoads: [["gemma", 0]], maxModelSlots: 2 }), provider("c")),
+      req: request("oss"),
+      expect: "e",
+    },
+    {
+      name: "routes to a busy model beside a load (the Mac never evicts a busy one)",
+      v: view(
+        provider("e", { slots: [slot("oss", { state: "running", numRunning: 1 })], pendingLoads: [["gemma", 0]] }),
+        provider("c"),
+      ),
+      req: request("oss"),
+      expect: "e",
+    },
+    {
       name: "queues with reason loading when the loading Mac has its default concurrency already",
       v: view(
         provider("l", {
