@@ -207,7 +207,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     log,
   });
   const consumer = createConsumerHttp(config, clock, routeDeps, admin);
-  const { httpPort, grpc } = await startServers(config, { consumer, providers, ledger, aliasSync });
+  const { httpPort, grpc } = await startServers(config, { consumer, providers, ledger, aliasSync, log });
 
   const loops = startBackgroundLoops(config, {
     registry,

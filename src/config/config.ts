@@ -113,6 +113,8 @@ const boundedWorkSettings = [
   "httpKeepAliveTimeoutMs",
   "httpIdleSocketTimeoutMs",
   "listenBacklog",
+  "providerMaxConnections",
+  "providerIdleConnectionMs",
 ] as const satisfies readonly (keyof Config)[];
 
 /** Authentication bounds that must be positive (a cache of 0 keys or a burst of 0 attempts is not "off"). */

@@ -108,6 +108,18 @@ export const settings = {
     default: 5_000,
     help: "How often live provider sessions' tokens are checked for revocation (revoking through the admin API ends them at once).",
   },
+  providerMaxConnections: {
+    env: "PROVIDER_MAX_CONNECTIONS",
+    kind: "int",
+    default: 20_000,
+    help: "Open connections on the provider port at most; past it a new connection is closed at once (counted in provider.connections_refused, logged every 10 s at most).",
+  },
+  providerIdleConnectionMs: {
+    env: "PROVIDER_IDLE_CONNECTION_MS",
+    kind: "int",
+    default: 30_000,
+    help: "A provider-port connection with no stream open for this long is closed (an HTTP/2 client answers keepalive pings, so one that never opens a stream would be held forever).",
+  },
   grpcKeepaliveMs: {
     env: "GRPC_KEEPALIVE_MS",
     kind: "int",

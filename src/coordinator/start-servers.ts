@@ -6,6 +6,7 @@ import type { Config } from "../config/config.js";
 import type { PostgresLedger } from "../ledger/postgres-ledger.js";
 import { startGrpcServer, type GrpcServerHandle } from "../protocol/grpc-server.js";
 import type { ProviderService } from "../protocol/provider-service.js";
+import type { Logger } from "../util/logger.js";
 import type { AliasSync } from "./alias-sync.js";
 import type { ConsumerHttp } from "./consumer-http.js";
 
@@ -15,6 +16,7 @@ export interface ServerParts {
   providers: ProviderService;
   ledger: PostgresLedger;
   aliasSync: AliasSync;
+  log: Logger;
 }
 
 /** Both servers, listening. */
@@ -32,6 +34,9 @@ export async function startServers(config: Config, parts: ServerParts): Promise<
       host: config.host,
       port: config.grpcPort,
       backlog: config.listenBacklog,
+      maxConnections: config.providerMaxConnections,
+      idleConnectionMs: config.providerIdleConnectionMs,
+      log: parts.log,
       keepaliveTimeMs: config.grpcKeepaliveMs,
     });
     return { httpPort, grpc };

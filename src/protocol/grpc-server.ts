@@ -8,11 +8,18 @@
  * with node's default accept backlog (511), and when thousands of Macs reconnect at once (a coordinator restart)
  * the kernel resets every connection past it while the event loop is busy registering the ones before. The
  * capacity bench lost 700–1,500 of 10,000 connects that way and held 9,330–9,790 streams; with 4,096 all.
+ *
+ * Owning the listener also bounds what a stranger can hold open before registering anything: at most
+ * `maxConnections` connections (past it a new one is closed at once, counted and logged at most every 10 s), and
+ * a connection with no stream open for `idleConnectionMs` is closed. An HTTP/2 client answers keepalive pings, so
+ * without the idle bound a connection that never opens a stream was held forever.
  */
 import { createServer, type AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { ProviderService as ProviderServiceDesc } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { count } from "../telemetry/metrics.js";
 import { DEFAULT_LISTEN_BACKLOG, listen } from "../util/listen.js";
+import type { Logger } from "../util/logger.js";
 import { addIntrospectionServices } from "./grpc-introspection.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
 import { decodeOrMalformed } from "./provider-message-decoder.js";
@@ -28,7 +35,20 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Connections the kernel queues before we accept them (capped by the OS, net.core.somaxconn). Default 4,096. */
   backlog?: number;
+  /** Open connections at most; past it a new connection is closed at once. Default 20,000. */
+  maxConnections?: number;
+  /** A connection with no stream open for this long is closed. Default 30,000 ms. */
+  idleConnectionMs?: number;
+  /** Where a refused connection is reported (one warn line per 10 s at most). */
+  log?: Logger;
 }
+
+/** Default of {@link GrpcServerOptions.maxConnections}: twice the 10,000 streams one process is benchmarked at. */
+export const DEFAULT_PROVIDER_MAX_CONNECTIONS = 20_000;
+/** Default of {@link GrpcServerOptions.idleConnectionMs}. */
+export const DEFAULT_PROVIDER_IDLE_CONNECTION_MS = 30_000;
+/** Refused connections are logged at most this often (a flood would otherwise be a line per connection). */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 /** The running provider server. */
 export interface GrpcServerHandle {
@@ -49,6 +69,7 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     "grpc.http2.min_ping_interval_without_data_ms": 1_000,
     "grpc.max_receive_message_length": maxBytes,
     "grpc.max_send_message_length": maxBytes,
+    "grpc.max_connection_idle_ms": o.idleConnectionMs ?? DEFAULT_PROVIDER_IDLE_CONNECTION_MS,
   });
   server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), {
     connect: service.connect,
@@ -57,6 +78,22 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
   const listener = createServer(
     server.createConnectionInjector(grpc.ServerCredentials.createInsecure()).injectConnection,
   );
+  listener.maxConnections = o.maxConnections ?? DEFAULT_PROVIDER_MAX_CONNECTIONS;
+  let dropped = 0;
+  let lastDropLogMs = -Infinity;
+  listener.on("drop", (d) => {
+    count("provider.connections_refused");
+    dropped++;
+    const now = performance.now();
+    if (now - lastDropLogMs < DROP_LOG_INTERVAL_MS) return;
+    lastDropLogMs = now;
+    o.log?.warn("provider connections refused: connection limit reached", {
+      max_connections: listener.maxConnections,
+      refused_since_last_line: dropped,
+      last_peer: d?.remoteAddress,
+    });
+    dropped = 0;
+  });
   await listen(listener, o.host ?? "0.0.0.0", o.port, o.backlog ?? DEFAULT_LISTEN_BACKLOG);
   const port = (listener.address() as AddressInfo).port;
   return {

@@ -203,6 +203,10 @@ export const metricCatalogue = {
   "provider.registrations": c("{registration}", "Provider registrations by outcome.", ["outcome"]),
   "provider.challenges": c("{challenge}", "Provider key challenges by outcome.", ["outcome"]),
   "provider.disconnects": c("{session}", "Provider sessions that ended."),
+  "provider.connections_refused": c(
+    "{connection}",
+    "Connections to the provider port closed at once because PROVIDER_MAX_CONNECTIONS were open.",
+  ),
   "provider.fenced": c(
     "{provider}",
     "Providers fenced (refused until an operator or owner acts); the reason is in the `provider fenced` log line.",

@@ -41,8 +41,10 @@ describe("loadConfig", () => {
         c.httpIdleSocketTimeoutMs,
         c.httpCloseLingerMs,
         c.listenBacklog,
+        c.providerMaxConnections,
+        c.providerIdleConnectionMs,
       ],
-      [20_000, 60_000, 65_000, 30_000, 500, 4_096],
+      [20_000, 60_000, 65_000, 30_000, 500, 4_096, 20_000, 30_000],
     );
   });
 
@@ -102,6 +104,8 @@ describe("loadConfig", () => {
     [{ MAX_JSON_DEPTH: "0" }, [], /MAX_JSON_DEPTH must be >= 1/],
     [{ ADMIN_MAX_BODY_BYTES: "-1" }, [], /ADMIN_MAX_BODY_BYTES must be >= 1/],
     [{ LISTEN_BACKLOG: "0" }, [], /LISTEN_BACKLOG must be >= 1/],
+    [{ PROVIDER_MAX_CONNECTIONS: "0" }, [], /PROVIDER_MAX_CONNECTIONS must be >= 1/],
+    [{ PROVIDER_IDLE_CONNECTION_MS: "0" }, [], /PROVIDER_IDLE_CONNECTION_MS must be >= 1/],
     [
       { MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" },
       [],

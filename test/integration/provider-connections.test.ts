@@ -1,0 +1,92 @@
+/**
+ * What a stranger can hold open on the provider port before registering anything: a connection that never opens
+ * a stream is closed after PROVIDER_IDLE_CONNECTION_MS (an HTTP/2 client answers keepalive pings, so keepalive
+ * alone never closed it), and past PROVIDER_MAX_CONNECTIONS a new connection is closed at once, with one warn line
+ * for the operator. Registered Macs, whose stream stays open, are never idle.
+ */
+import assert from "node:assert/strict";
+import { connect as connectH2 } from "node:http2";
+import { connect, type Socket } from "node:net";
+import { createLogger } from "../../src/util/logger.js";
+import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with how long after opening the connection closed, or undefined if it was still open after `ms`. */
+function closedWithin(onClose: (cb: () => void) => void, ms: number): Promise<number | undefined> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    onClose(() => {
+      clearTimeout(timer);
+      resolve(performance.now() - start);
+    });
+  });
+}
+
+describe("provider port connection bounds", function () {
+  this.timeout(60_000);
+
+  describe("idle connections", () => {
+    let t: TestCoordinator;
+    before(async () => {
+      t = await startTestCoordinator({ config: { providerIdleConnectionMs: 600 } });
+    });
+    after(async () => t?.close());
+
+    it("closes an HTTP/2 connection that never opens a stream, and keeps registered Macs", async () => {
+      const session = connectH2(`http://127.0.0.1:${t.coordinator.grpcPort}`);
+      session.on("error", () => {});
+      await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
+      const closedAfter = await closedWithin((cb) => session.once("close", cb), 5_000);
+      assert.ok(closedAfter !== undefined, "the idle connection is still open after 5 s");
+      assert.ok(closedAfter >= 500, `closed after ${closedAfter} ms, before the idle bound`);
+      await sleep(700);
+      assert.equal(t.coordinator.registry.size, 2, "both Macs stay registered past the idle bound");
+    });
+  });
+
+  describe("connection limit", () => {
+    let t: TestCoordinator;
+    const lines: { msg: string; max_connections?: number; refused_since_last_line?: number }[] = [];
+    const sockets: Socket[] = [];
+    before(async () => {
+      t = await startTestCoordinator({
+        macs: [],
+        config: { providerMaxConnections: 3 },
+        logger: createLogger("warn", (l) => lines.push(JSON.parse(l))),
+      });
+    });
+    after(async () => {
+      for (const s of sockets) s.destroy();
+      await t?.close();
+    });
+
+    const open = async () => {
+      const s = connect(t.coordinator.grpcPort, "127.0.0.1");
+      s.on("error", () => {});
+      sockets.push(s);
+      await new Promise<void>((resolve) => s.once("connect", () => resolve()));
+      return s;
+    };
+
+    it("holds PROVIDER_MAX_CONNECTIONS connections and closes the next ones at once, logging once", async () => {
+      const held = [await open(), await open(), await open()];
+      const extra = [await open(), await open()];
+      for (const s of extra) {
+        const closedAfter = await closedWithin((cb) => s.once("close", cb), 2_000);
+        assert.ok(closedAfter !== undefined, "a connection past the limit is still open");
+      }
+      for (const s of held) assert.equal(s.destroyed, false, "a connection within the limit was closed");
+      const refused = lines.filter((l) => l.msg === "provider connections refused: connection limit reached");
+      assert.equal(refused.length, 1, "one line for the operator, not one per connection");
+      assert.equal(refused[0]!.max_connections, 3);
+
+      // Room again once one is closed.
+      held[0]!.destroy();
+      await sleep(100);
+      const next = await open();
+      assert.equal(await closedWithin((cb) => next.once("close", cb), 500), undefined, "refused with room free");
+    });
+  });
+});
