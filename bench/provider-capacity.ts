@@ -81,7 +81,13 @@ export async function runCapacityBench(o: CapacityBenchOptions): Promise<BenchRe
     env: o.env ?? process.env,
     accounts: 0,
     // The warm-pool planner runs at its production tick: its pass over the fleet is part of what the loop carries.
-    config: { heartbeatIntervalMs: heartbeatMs, heartbeatTimeoutMs: heartbeatMs * 4, warmPoolIntervalMs: 5_000 },
+    // Every stream comes from this machine's one address: the per-address bound (256 by default) is lifted.
+    config: {
+      heartbeatIntervalMs: heartbeatMs,
+      heartbeatTimeoutMs: heartbeatMs * 4,
+      warmPoolIntervalMs: 5_000,
+      providerMaxConnectionsPerAddress: streams,
+    },
   });
   const children: BenchChild<ChildResult>[] = [];
   try {

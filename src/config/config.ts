@@ -114,6 +114,7 @@ const boundedWorkSettings = [
   "httpIdleSocketTimeoutMs",
   "listenBacklog",
   "providerMaxConnections",
+  "providerMaxConnectionsPerAddress",
   "providerIdleConnectionMs",
 ] as const satisfies readonly (keyof Config)[];
 

@@ -114,6 +114,12 @@ export const settings = {
     default: 20_000,
     help: "Open connections on the provider port at most; past it a new connection is closed at once (counted in provider.connections_refused, logged every 10 s at most).",
   },
+  providerMaxConnectionsPerAddress: {
+    env: "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS",
+    kind: "int",
+    default: 256,
+    help: "Open connections on the provider port from one client address (IPv6: its /64) at most, so one host cannot take every place; raise it for a farm of Macs behind one NAT address.",
+  },
   providerIdleConnectionMs: {
     env: "PROVIDER_IDLE_CONNECTION_MS",
     kind: "int",

@@ -35,6 +35,7 @@ export async function startServers(config: Config, parts: ServerParts): Promise<
       port: config.grpcPort,
       backlog: config.listenBacklog,
       maxConnections: config.providerMaxConnections,
+      maxConnectionsPerAddress: config.providerMaxConnectionsPerAddress,
       idleConnectionMs: config.providerIdleConnectionMs,
       log: parts.log,
       keepaliveTimeMs: config.grpcKeepaliveMs,

@@ -9,19 +9,19 @@
  * the kernel resets every connection past it while the event loop is busy registering the ones before. The
  * capacity bench lost 700–1,500 of 10,000 connects that way and held 9,330–9,790 streams; with 4,096 all.
  *
- * Owning the listener also bounds what a stranger can hold open before registering anything: at most
- * `maxConnections` connections (past it a new one is closed at once, counted and logged at most every 10 s), and
- * a connection with no stream open for `idleConnectionMs` is closed. An HTTP/2 client answers keepalive pings, so
- * without the idle bound a connection that never opens a stream was held forever.
+ * Owning the listener also bounds what a stranger can hold open before registering anything: connections in all
+ * and per address (provider-listener.ts), and a connection with no stream open for `idleConnectionMs` is closed.
+ * An HTTP/2 client answers keepalive pings, so without the idle bound one that never opens a stream was held
+ * forever.
  */
-import { createServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { ProviderService as ProviderServiceDesc } from "../../gen/coordinator/provider/v1/provider_pb.js";
-import { count } from "../telemetry/metrics.js";
 import { DEFAULT_LISTEN_BACKLOG, listen } from "../util/listen.js";
 import type { Logger } from "../util/logger.js";
 import { addIntrospectionServices } from "./grpc-introspection.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
+import { createProviderListener } from "./provider-listener.js";
 import { decodeOrMalformed } from "./provider-message-decoder.js";
 import type { ProviderService } from "./provider-service.js";
 
@@ -37,18 +37,16 @@ export interface GrpcServerOptions {
   backlog?: number;
   /** Open connections at most; past it a new connection is closed at once. Default 20,000. */
   maxConnections?: number;
+  /** Open connections from one client address (IPv6: its /64) at most. Default 256. */
+  maxConnectionsPerAddress?: number;
   /** A connection with no stream open for this long is closed. Default 30,000 ms. */
   idleConnectionMs?: number;
   /** Where a refused connection is reported (one warn line per 10 s at most). */
   log?: Logger;
 }
 
-/** Default of {@link GrpcServerOptions.maxConnections}: twice the 10,000 streams one process is benchmarked at. */
-export const DEFAULT_PROVIDER_MAX_CONNECTIONS = 20_000;
 /** Default of {@link GrpcServerOptions.idleConnectionMs}. */
 export const DEFAULT_PROVIDER_IDLE_CONNECTION_MS = 30_000;
-/** Refused connections are logged at most this often (a flood would otherwise be a line per connection). */
-const DROP_LOG_INTERVAL_MS = 10_000;
 
 /** The running provider server. */
 export interface GrpcServerHandle {
@@ -75,25 +73,10 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     connect: service.connect,
   });
   const health = addIntrospectionServices(server);
-  const listener = createServer(
+  const listener = createProviderListener(
     server.createConnectionInjector(grpc.ServerCredentials.createInsecure()).injectConnection,
+    { maxConnections: o.maxConnections, maxPerAddress: o.maxConnectionsPerAddress, log: o.log },
   );
-  listener.maxConnections = o.maxConnections ?? DEFAULT_PROVIDER_MAX_CONNECTIONS;
-  let dropped = 0;
-  let lastDropLogMs = -Infinity;
-  listener.on("drop", (d) => {
-    count("provider.connections_refused");
-    dropped++;
-    const now = performance.now();
-    if (now - lastDropLogMs < DROP_LOG_INTERVAL_MS) return;
-    lastDropLogMs = now;
-    o.log?.warn("provider connections refused: connection limit reached", {
-      max_connections: listener.maxConnections,
-      refused_since_last_line: dropped,
-      last_peer: d?.remoteAddress,
-    });
-    dropped = 0;
-  });
   await listen(listener, o.host ?? "0.0.0.0", o.port, o.backlog ?? DEFAULT_LISTEN_BACKLOG);
   const port = (listener.address() as AddressInfo).port;
   return {

@@ -205,7 +205,8 @@ export const metricCatalogue = {
   "provider.disconnects": c("{session}", "Provider sessions that ended."),
   "provider.connections_refused": c(
     "{connection}",
-    "Connections to the provider port closed at once because PROVIDER_MAX_CONNECTIONS were open.",
+    "Connections to the provider port closed at once: PROVIDER_MAX_CONNECTIONS open (limit) or PROVIDER_MAX_CONNECTIONS_PER_ADDRESS from the address (address).",
+    ["reason"],
   ),
   "provider.fenced": c(
     "{provider}",

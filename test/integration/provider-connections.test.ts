@@ -1,8 +1,9 @@
 /**
  * What a stranger can hold open on the provider port before registering anything: a connection that never opens
  * a stream is closed after PROVIDER_IDLE_CONNECTION_MS (an HTTP/2 client answers keepalive pings, so keepalive
- * alone never closed it), and past PROVIDER_MAX_CONNECTIONS a new connection is closed at once, with one warn line
- * for the operator. Registered Macs, whose stream stays open, are never idle.
+ * alone never closed it), and past PROVIDER_MAX_CONNECTIONS in all or PROVIDER_MAX_CONNECTIONS_PER_ADDRESS from one
+ * address a new connection is closed at once, with one warn line for the operator. Registered Macs, whose stream
+ * stays open, are never idle.
  */
 import assert from "node:assert/strict";
 import { connect as connectH2 } from "node:http2";
@@ -46,47 +47,62 @@ describe("provider port connection bounds", function () {
     });
   });
 
-  describe("connection limit", () => {
-    let t: TestCoordinator;
-    const lines: { msg: string; max_connections?: number; refused_since_last_line?: number }[] = [];
-    const sockets: Socket[] = [];
-    before(async () => {
-      t = await startTestCoordinator({
-        macs: [],
-        config: { providerMaxConnections: 3 },
-        logger: createLogger("warn", (l) => lines.push(JSON.parse(l))),
+  for (const bound of [
+    {
+      name: "PROVIDER_MAX_CONNECTIONS",
+      config: { providerMaxConnections: 3 },
+      msg: "provider connections refused: connection limit reached",
+    },
+    {
+      name: "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS",
+      config: { providerMaxConnectionsPerAddress: 3 },
+      msg: "provider connections refused: per-address limit reached",
+    },
+  ]) {
+    describe(bound.name, () => {
+      let t: TestCoordinator;
+      const lines: { msg: string; limit?: number; refused_since_last_line?: number; address?: string }[] = [];
+      const sockets: Socket[] = [];
+      before(async () => {
+        t = await startTestCoordinator({
+          macs: [],
+          config: bound.config,
+          logger: createLogger("warn", (l) => lines.push(JSON.parse(l))),
+        });
+      });
+      after(async () => {
+        for (const s of sockets) s.destroy();
+        await t?.close();
+      });
+
+      const open = async () => {
+        const s = connect(t.coordinator.grpcPort, "127.0.0.1");
+        s.on("error", () => {});
+        sockets.push(s);
+        await new Promise<void>((resolve) => s.once("connect", () => resolve()));
+        return s;
+      };
+
+      it("holds 3 connections and closes the next ones at once, with one line for the operator", async () => {
+        const held = [await open(), await open(), await open()];
+        const extra = [await open(), await open()];
+        for (const s of extra) {
+          const closedAfter = await closedWithin((cb) => s.once("close", cb), 2_000);
+          assert.ok(closedAfter !== undefined, "a connection past the limit is still open");
+        }
+        await sleep(100);
+        for (const s of held) assert.equal(s.destroyed, false, "a connection within the limit was closed");
+        const refused = lines.filter((l) => l.msg === bound.msg);
+        assert.equal(refused.length, 1, "one line, not one per connection");
+        assert.equal(refused[0]!.limit, 3);
+        assert.equal(refused[0]!.address, "127.0.0.1");
+
+        // Room again once one is closed.
+        held[0]!.destroy();
+        await sleep(100);
+        const next = await open();
+        assert.equal(await closedWithin((cb) => next.once("close", cb), 500), undefined, "refused with room free");
       });
     });
-    after(async () => {
-      for (const s of sockets) s.destroy();
-      await t?.close();
-    });
-
-    const open = async () => {
-      const s = connect(t.coordinator.grpcPort, "127.0.0.1");
-      s.on("error", () => {});
-      sockets.push(s);
-      await new Promise<void>((resolve) => s.once("connect", () => resolve()));
-      return s;
-    };
-
-    it("holds PROVIDER_MAX_CONNECTIONS connections and closes the next ones at once, logging once", async () => {
-      const held = [await open(), await open(), await open()];
-      const extra = [await open(), await open()];
-      for (const s of extra) {
-        const closedAfter = await closedWithin((cb) => s.once("close", cb), 2_000);
-        assert.ok(closedAfter !== undefined, "a connection past the limit is still open");
-      }
-      for (const s of held) assert.equal(s.destroyed, false, "a connection within the limit was closed");
-      const refused = lines.filter((l) => l.msg === "provider connections refused: connection limit reached");
-      assert.equal(refused.length, 1, "one line for the operator, not one per connection");
-      assert.equal(refused[0]!.max_connections, 3);
-
-      // Room again once one is closed.
-      held[0]!.destroy();
-      await sleep(100);
-      const next = await open();
-      assert.equal(await closedWithin((cb) => next.once("close", cb), 500), undefined, "refused with room free");
-    });
-  });
+  }
 });

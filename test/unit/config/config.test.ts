@@ -42,9 +42,10 @@ describe("loadConfig", () => {
         c.httpCloseLingerMs,
         c.listenBacklog,
         c.providerMaxConnections,
+        c.providerMaxConnectionsPerAddress,
         c.providerIdleConnectionMs,
       ],
-      [20_000, 60_000, 65_000, 30_000, 500, 4_096, 20_000, 30_000],
+      [20_000, 60_000, 65_000, 30_000, 500, 4_096, 20_000, 256, 30_000],
     );
   });
 
@@ -105,6 +106,7 @@ describe("loadConfig", () => {
     [{ ADMIN_MAX_BODY_BYTES: "-1" }, [], /ADMIN_MAX_BODY_BYTES must be >= 1/],
     [{ LISTEN_BACKLOG: "0" }, [], /LISTEN_BACKLOG must be >= 1/],
     [{ PROVIDER_MAX_CONNECTIONS: "0" }, [], /PROVIDER_MAX_CONNECTIONS must be >= 1/],
+    [{ PROVIDER_MAX_CONNECTIONS_PER_ADDRESS: "0" }, [], /PROVIDER_MAX_CONNECTIONS_PER_ADDRESS must be >= 1/],
     [{ PROVIDER_IDLE_CONNECTION_MS: "0" }, [], /PROVIDER_IDLE_CONNECTION_MS must be >= 1/],
     [
       { MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" },

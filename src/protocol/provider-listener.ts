@@ -1,0 +1,76 @@
+/**
+ * The provider port's TCP listener, in front of grpc-js: it bounds what a stranger can hold open before
+ * registering anything. At most `maxConnections` connections in all and `maxPerAddress` from one client address
+ * (an IPv4 address or an IPv6 /64, as the consumer edge counts failed API keys): past either, a new connection is
+ * closed at once, counted in `provider.connections_refused{reason}`, and reported in one warn line per reason
+ * every 10 s at most (a flood would otherwise be a line per connection). Without the per-address bound, one host
+ * could take every place and lock the real Macs out.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { throttleKey } from "../http/client-address.js";
+import { count } from "../telemetry/metrics.js";
+import type { Logger } from "../util/logger.js";
+
+/** Default of {@link ProviderListenerOptions.maxConnections}: twice the 10,000 streams one process is benchmarked at. */
+export const DEFAULT_PROVIDER_MAX_CONNECTIONS = 20_000;
+/** Default of {@link ProviderListenerOptions.maxPerAddress}: room for a farm of Macs behind one NAT address. */
+export const DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS = 256;
+/** Refused connections are logged at most this often per reason. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+export interface ProviderListenerOptions {
+  /** Open connections at most. */
+  maxConnections?: number | undefined;
+  /** Open connections from one client address at most. */
+  maxPerAddress?: number | undefined;
+  log?: Logger | undefined;
+}
+
+type Reason = "limit" | "address";
+
+/** A listener handing each connection it keeps to `inject` (grpc-js's connection injector). */
+export function createProviderListener(inject: (socket: Socket) => void, o: ProviderListenerOptions = {}): Server {
+  const maxPerAddress = o.maxPerAddress ?? DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS;
+  const perAddress = new Map<string, number>();
+  const refusals = refusalReporter(o.log, {
+    limit: { msg: "provider connections refused: connection limit reached", max: () => listener.maxConnections },
+    address: { msg: "provider connections refused: per-address limit reached", max: () => maxPerAddress },
+  });
+  const listener = createServer((socket) => {
+    const key = throttleKey(socket.remoteAddress ?? "unknown");
+    const open = perAddress.get(key) ?? 0;
+    if (open >= maxPerAddress) {
+      refusals("address", key);
+      socket.destroy();
+      return;
+    }
+    perAddress.set(key, open + 1);
+    socket.once("close", () => {
+      const left = (perAddress.get(key) ?? 1) - 1;
+      if (left > 0) perAddress.set(key, left);
+      else perAddress.delete(key);
+    });
+    inject(socket);
+  });
+  listener.maxConnections = o.maxConnections ?? DEFAULT_PROVIDER_MAX_CONNECTIONS;
+  listener.on("drop", (d) => refusals("limit", throttleKey(d?.remoteAddress ?? "unknown")));
+  return listener;
+}
+
+/** Counts each refusal; logs a reason's refusals at most every {@link REFUSAL_LOG_INTERVAL_MS}. */
+function refusalReporter(
+  log: Logger | undefined,
+  lines: Record<Reason, { msg: string; max: () => number }>,
+): (reason: Reason, address: string) => void {
+  const state = { limit: { since: 0, lastMs: -Infinity }, address: { since: 0, lastMs: -Infinity } };
+  return (reason, address) => {
+    count("provider.connections_refused", { reason });
+    const s = state[reason];
+    s.since++;
+    const now = performance.now();
+    if (now - s.lastMs < REFUSAL_LOG_INTERVAL_MS) return;
+    s.lastMs = now;
+    log?.warn(lines[reason].msg, { limit: lines[reason].max(), refused_since_last_line: s.since, address });
+    s.since = 0;
+  };
+}
