@@ -118,7 +118,7 @@ export const settings = {
     env: "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS",
     kind: "int",
     default: 256,
-    help: "Open connections on the provider port from one client address (IPv6: its /64) at most, so one host cannot take every place; raise it for a farm of Macs behind one NAT address.",
+    help: "Open connections on the provider port from one client address (IPv6: its /64) at most, so one host cannot take every place; raise it for many Macs behind one NAT address, or behind an L4 balancer that hides client addresses.",
   },
   providerIdleConnectionMs: {
     env: "PROVIDER_IDLE_CONNECTION_MS",

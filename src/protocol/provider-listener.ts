@@ -3,8 +3,9 @@
  * registering anything. At most `maxConnections` connections in all and `maxPerAddress` from one client address
  * (an IPv4 address or an IPv6 /64, as the consumer edge counts failed API keys): past either, a new connection is
  * closed at once, counted in `provider.connections_refused{reason}`, and reported in one warn line per reason
- * every 10 s at most (a flood would otherwise be a line per connection). Without the per-address bound, one host
- * could take every place and lock the real Macs out.
+ * every 10 s at most (a flood would otherwise be a line per connection), naming the setting to raise. Without the
+ * per-address bound, one host could take every place and lock the real Macs out. Behind an L4 balancer that hides
+ * client addresses every Mac has the balancer's address, and the operator must raise the per-address bound.
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { throttleKey } from "../http/client-address.js";
@@ -33,8 +34,16 @@ export function createProviderListener(inject: (socket: Socket) => void, o: Prov
   const maxPerAddress = o.maxPerAddress ?? DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS;
   const perAddress = new Map<string, number>();
   const refusals = refusalReporter(o.log, {
-    limit: { msg: "provider connections refused: connection limit reached", max: () => listener.maxConnections },
-    address: { msg: "provider connections refused: per-address limit reached", max: () => maxPerAddress },
+    limit: {
+      msg: "provider connections refused: connection limit reached",
+      setting: "PROVIDER_MAX_CONNECTIONS",
+      max: () => listener.maxConnections,
+    },
+    address: {
+      msg: "provider connections refused: per-address limit reached",
+      setting: "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS",
+      max: () => maxPerAddress,
+    },
   });
   const listener = createServer((socket) => {
     const key = throttleKey(socket.remoteAddress ?? "unknown");
@@ -60,7 +69,7 @@ export function createProviderListener(inject: (socket: Socket) => void, o: Prov
 /** Counts each refusal; logs a reason's refusals at most every {@link REFUSAL_LOG_INTERVAL_MS}. */
 function refusalReporter(
   log: Logger | undefined,
-  lines: Record<Reason, { msg: string; max: () => number }>,
+  lines: Record<Reason, { msg: string; setting: string; max: () => number }>,
 ): (reason: Reason, address: string) => void {
   const state = { limit: { since: 0, lastMs: -Infinity }, address: { since: 0, lastMs: -Infinity } };
   return (reason, address) => {
@@ -70,7 +79,8 @@ function refusalReporter(
     const now = performance.now();
     if (now - s.lastMs < REFUSAL_LOG_INTERVAL_MS) return;
     s.lastMs = now;
-    log?.warn(lines[reason].msg, { limit: lines[reason].max(), refused_since_last_line: s.since, address });
+    const { msg, setting, max } = lines[reason];
+    log?.warn(msg, { setting, limit: max(), refused_since_last_line: s.since, address });
     s.since = 0;
   };
 }

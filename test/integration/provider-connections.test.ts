@@ -61,7 +61,7 @@ describe("provider port connection bounds", function () {
   ]) {
     describe(bound.name, () => {
       let t: TestCoordinator;
-      const lines: { msg: string; limit?: number; refused_since_last_line?: number; address?: string }[] = [];
+      const lines: { msg: string; setting?: string; limit?: number; address?: string }[] = [];
       const sockets: Socket[] = [];
       before(async () => {
         t = await startTestCoordinator({
@@ -95,6 +95,7 @@ describe("provider port connection bounds", function () {
         const refused = lines.filter((l) => l.msg === bound.msg);
         assert.equal(refused.length, 1, "one line, not one per connection");
         assert.equal(refused[0]!.limit, 3);
+        assert.equal(refused[0]!.setting, bound.name, "the line names the setting to raise");
         assert.equal(refused[0]!.address, "127.0.0.1");
 
         // Room again once one is closed.
