@@ -7,7 +7,7 @@
  * The port is our own listener handing each connection to grpc-js, not grpc-js's `bindAsync`: that one listens
  * with node's default accept backlog (511), and when thousands of Macs reconnect at once (a coordinator restart)
  * the kernel resets every connection past it while the event loop is busy registering the ones before. The
- * capacity bench lost 700–1,500 of 10,000 connects that way and held 9,330–9,790 streams; with 4,096 all.
+ * capacity bench lost 700–1,500 of 10,000 connects that way and held 9,088–9,819 streams; with 4,096 all.
  *
  * Owning the listener also bounds what a stranger can hold open before registering anything: connections in all
  * and per address (provider-listener.ts), and a connection with no stream open for `idleConnectionMs` is closed.
