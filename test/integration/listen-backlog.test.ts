@@ -18,10 +18,14 @@ function kernelBacklog(port: number): number {
     return Number(sendQ);
   }
   if (process.platform === "darwin") {
-    // `tcp4  0/0/37  127.0.0.1.41234`: qlen/incqlen/maxqlen.
+    // `0/0/37  127.0.0.1.41234` (some versions put `tcp4` first): qlen/incqlen/maxqlen, then the address.
     const out = execFileSync("netstat", ["-Lan", "-p", "tcp"], { encoding: "utf8" });
     const line = out.split("\n").find((l) => l.trim().endsWith(`.${port}`));
-    return Number(line?.trim().split(/\s+/)[1]?.split("/")[2]);
+    const queues = line
+      ?.trim()
+      .split(/\s+/)
+      .find((f) => /^\d+\/\d+\/\d+$/.test(f));
+    return Number(queues?.split("/")[2]);
   }
   throw new Error(`no way to read a listen backlog on ${process.platform}`);
 }
