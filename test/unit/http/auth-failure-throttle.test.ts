@@ -1,7 +1,8 @@
 /** Failed API-key attempts per client address, and which address a request is charged to (issue 13, item 2). */
 import assert from "node:assert/strict";
 import { AuthFailureThrottle } from "../../../src/http/auth-failure-throttle.js";
-import { clientAddress, throttleKey } from "../../../src/http/client-address.js";
+import { clientAddress } from "../../../src/http/client-address.js";
+import { throttleKey } from "../../../src/util/throttle-key.js";
 
 describe("AuthFailureThrottle", () => {
   const t0 = 1_700_000_000_000;
