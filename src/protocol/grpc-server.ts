@@ -17,7 +17,7 @@
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { ProviderService as ProviderServiceDesc } from "../../gen/coordinator/provider/v1/provider_pb.js";
-import { DEFAULT_LISTEN_BACKLOG, listen } from "../util/listen.js";
+import { listen } from "../util/listen.js";
 import type { Logger } from "../util/logger.js";
 import { addIntrospectionServices } from "./grpc-introspection.js";
 import { grpcServiceDefinition } from "./grpc-service.js";
@@ -77,7 +77,7 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     server.createConnectionInjector(grpc.ServerCredentials.createInsecure()).injectConnection,
     { maxConnections: o.maxConnections, maxPerAddress: o.maxConnectionsPerAddress, log: o.log },
   );
-  await listen(listener, o.host ?? "0.0.0.0", o.port, o.backlog ?? DEFAULT_LISTEN_BACKLOG);
+  await listen(listener, o.host ?? "0.0.0.0", o.port, o.backlog);
   const port = (listener.address() as AddressInfo).port;
   return {
     port,

@@ -8,7 +8,7 @@
  * client addresses every Mac has the balancer's address, and the operator must raise the per-address bound.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { throttleKey } from "../http/client-address.js";
+import { throttleKey } from "../util/throttle-key.js";
 import { count } from "../telemetry/metrics.js";
 import type { Logger } from "../util/logger.js";
 
@@ -27,29 +27,19 @@ export interface ProviderListenerOptions {
   log?: Logger | undefined;
 }
 
-type Reason = "limit" | "address";
-
 /** A listener handing each connection it keeps to `inject` (grpc-js's connection injector). */
 export function createProviderListener(inject: (socket: Socket) => void, o: ProviderListenerOptions = {}): Server {
+  const maxConnections = o.maxConnections ?? DEFAULT_PROVIDER_MAX_CONNECTIONS;
   const maxPerAddress = o.maxPerAddress ?? DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS;
+  const refuseOverLimit = refusals(o.log, "limit", "PROVIDER_MAX_CONNECTIONS", maxConnections);
+  const refuseOverAddress = refusals(o.log, "address", "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS", maxPerAddress);
+  // One entry per address with a connection open: at most maxConnections entries.
   const perAddress = new Map<string, number>();
-  const refusals = refusalReporter(o.log, {
-    limit: {
-      msg: "provider connections refused: connection limit reached",
-      setting: "PROVIDER_MAX_CONNECTIONS",
-      max: () => listener.maxConnections,
-    },
-    address: {
-      msg: "provider connections refused: per-address limit reached",
-      setting: "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS",
-      max: () => maxPerAddress,
-    },
-  });
   const listener = createServer((socket) => {
     const key = throttleKey(socket.remoteAddress ?? "unknown");
     const open = perAddress.get(key) ?? 0;
     if (open >= maxPerAddress) {
-      refusals("address", key);
+      refuseOverAddress(key);
       socket.destroy();
       return;
     }
@@ -61,26 +51,31 @@ export function createProviderListener(inject: (socket: Socket) => void, o: Prov
     });
     inject(socket);
   });
-  listener.maxConnections = o.maxConnections ?? DEFAULT_PROVIDER_MAX_CONNECTIONS;
-  listener.on("drop", (d) => refusals("limit", throttleKey(d?.remoteAddress ?? "unknown")));
+  listener.maxConnections = maxConnections;
+  listener.on("drop", (d) => refuseOverLimit(throttleKey(d?.remoteAddress ?? "unknown")));
   return listener;
 }
 
-/** Counts each refusal; logs a reason's refusals at most every {@link REFUSAL_LOG_INTERVAL_MS}. */
-function refusalReporter(
+/**
+ * Counts each refusal for `reason`; logs at most every {@link REFUSAL_LOG_INTERVAL_MS}, with how many were refused
+ * since the last line, the last address refused and the setting an operator would raise.
+ */
+function refusals(
   log: Logger | undefined,
-  lines: Record<Reason, { msg: string; setting: string; max: () => number }>,
-): (reason: Reason, address: string) => void {
-  const state = { limit: { since: 0, lastMs: -Infinity }, address: { since: 0, lastMs: -Infinity } };
-  return (reason, address) => {
+  reason: "limit" | "address",
+  setting: string,
+  limit: number,
+): (address: string) => void {
+  const msg = `provider connections refused: ${reason === "limit" ? "connection" : "per-address"} limit reached`;
+  let since = 0;
+  let lastLogMs = -Infinity;
+  return (address) => {
     count("provider.connections_refused", { reason });
-    const s = state[reason];
-    s.since++;
+    since++;
     const now = performance.now();
-    if (now - s.lastMs < REFUSAL_LOG_INTERVAL_MS) return;
-    s.lastMs = now;
-    const { msg, setting, max } = lines[reason];
-    log?.warn(msg, { setting, limit: max(), refused_since_last_line: s.since, address });
-    s.since = 0;
+    if (now - lastLogMs < REFUSAL_LOG_INTERVAL_MS) return;
+    lastLogMs = now;
+    log?.warn(msg, { setting, limit, refused_since_last_line: since, address });
+    since = 0;
   };
 }

@@ -10,7 +10,12 @@ import type { Server } from "node:net";
 export const DEFAULT_LISTEN_BACKLOG = 4_096;
 
 /** Listens on host:port with `backlog`; rejects with the listen error (e.g. EADDRINUSE). */
-export function listen(server: Server, host: string, port: number, backlog = DEFAULT_LISTEN_BACKLOG): Promise<void> {
+export function listen(
+  server: Server,
+  host: string,
+  port: number,
+  backlog: number = DEFAULT_LISTEN_BACKLOG,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host, port, backlog }, () => {

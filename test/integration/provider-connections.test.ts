@@ -8,10 +8,9 @@
 import assert from "node:assert/strict";
 import { connect as connectH2 } from "node:http2";
 import { connect, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger } from "../../src/util/logger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves with how long after opening the connection closed, or undefined if it was still open after `ms`. */
 function closedWithin(onClose: (cb: () => void) => void, ms: number): Promise<number | undefined> {
