@@ -3,6 +3,20 @@
  * src/tools/shared/mulberry32.ts), so a scenario + seed always prints the same table.
  */
 
+import { mulberry32 } from "../shared/mulberry32.js";
+
+/**
+ * Source `k`'s own random stream in a run seeded with `seed` (each arrival source of a simulation has one, so
+ * one source's draws never shift another's). The two are mixed (murmur3's finalizer) rather than added:
+ * mulberry32 walks a counter, so seeds a multiple of its step apart would give one stream shifted.
+ */
+export function randomStream(seed: number, k: number): () => number {
+  let h = (seed ^ Math.imul(k + 1, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return mulberry32((h ^ (h >>> 16)) >>> 0);
+}
+
 /** A length distribution: log-normal around a median, clamped to [min, max]. */
 export interface LogNormal {
   median: number;

@@ -14,7 +14,7 @@ import { pick } from "../../scheduler/pick.js";
 import { planWarmPool } from "../../scheduler/warm-pool.js";
 import { mulberry32 } from "../shared/mulberry32.js";
 import { chooseClairvoyant, LoadWindow } from "./bound/clairvoyant-policy.js";
-import { exponentialMs, type LogNormal } from "./prng.js";
+import { exponentialMs, randomStream, type LogNormal } from "./prng.js";
 import type { SimulationReport } from "./report.js";
 import type { OpenLoop, Scenario } from "./scenario.js";
 import { applyHeartbeat, buildFleet } from "./sim-fleet.js";
@@ -43,17 +43,6 @@ export type { PolicyName };
 /** Random streams of closed-loop workers start at this index; open loops use 0, 1, … */
 const WORKER_STREAMS = 0x10000;
 
-/**
- * Source `k`'s own random stream in a run seeded with `seed`. The two are mixed (murmur3's finalizer) rather than
- * added: mulberry32 walks a counter, so seeds a multiple of its step apart would give one stream shifted.
- */
-function streamOf(seed: number, k: number): () => number {
-  let h = (seed ^ Math.imul(k + 1, 0x9e3779b1)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return mulberry32((h ^ (h >>> 16)) >>> 0);
-}
-
 /** Runs a scenario under a policy. */
 export function runSimulation(
   scenario: Scenario,
@@ -71,7 +60,7 @@ export function runSimulation(
   // open-loop arrivals (times and sizes) and each closed-loop worker the same sequence of requests. With one
   // shared stream a policy that finished a worker's request earlier shifted every later draw: fleet-churn's
   // arrivals differed by up to 4 % between policies, more than the differences being measured.
-  const openRandom = scenario.openLoops.map((_, i) => streamOf(seed, i));
+  const openRandom = scenario.openLoops.map((_, i) => randomStream(seed, i));
   const pickRandom = mulberry32(seed ^ 0x9e3779b9);
   const { macs, macById, views, viewById, registryView } = buildFleet(scenario, catalog);
 
@@ -305,7 +294,7 @@ export function runSimulation(
   };
   const openNext = scenario.openLoops.map((l, i) => l.startMs + exponentialMs(openRandom[i]!, peakOf(l)));
   const workers = spawnWorkers(scenario);
-  const workerRandom = workers.map((_, i) => streamOf(seed, WORKER_STREAMS + i));
+  const workerRandom = workers.map((_, i) => randomStream(seed, WORKER_STREAMS + i));
   const hbOffset = macs.map((_, i) => (i * 97) % scenario.heartbeatMs);
   const sampleEvery = 10_000;
   let nextSample = 0;
