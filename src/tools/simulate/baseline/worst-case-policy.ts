@@ -13,8 +13,10 @@
  * - **Concurrency** (§3.4): the slot's max_concurrency (≤ 24), quality-capped at ⌈q × overcommit 2⌉.
  * - **Additive cost in ms** (§3.4, scheduler.go:1080-1175): state penalty (cold on disk 30,000) +
  *   effectiveQueue × 3,000 + total pending × 750 + backlog ÷ effective TPS + prompt ÷ prefill +
- *   max_tokens ÷ effective TPS + health; effective TPS = the observed decode rate when the slot has one,
- *   else solo ÷ (1 + 0.27 × running). Idle on-disk Macs are candidates in the same scan, so a warm Mac wins
+ *   max_tokens ÷ effective TPS + health. The backlog is the max_tokens of every request in flight on the slot,
+ *   however much of it they have generated (Go's `backlogTokenMs` over the provider's `max_tokens_potential`,
+ *   "sum of max_tokens across running requests", plus waiting and not yet reported requests). Effective TPS =
+ *   the observed decode rate when the slot has one, else solo ÷ (1 + 0.27 × running). Idle on-disk Macs are candidates in the same scan, so a warm Mac wins
  *   until its queue, pending and backlog terms outweigh the 30 s penalty. Near-ties within 3,000 ms go to the
  *   smaller effectiveQueue, then fewer pending, then random.
  * - **Queue-before-shed** (§3.1 step 12, §3.2, §3.3): when warm (or loading) providers exist but none admits
@@ -113,8 +115,11 @@ function goCost(
   const tps = observed
     ? soloDecodeTps(p, slot, model)
     : soloDecodeTps(p, slot, model) / (1 + GO_TPS_LOAD_FACTOR * running);
+  // Tokens ahead as Go counts them: each in-flight request's whole max_tokens (reserved − prompt here), not what
+  // it has left, so a slot running a 32k-budget request looks ~800 s busy to the end.
   let backlog = 0;
-  for (const r of p.inflight.values()) if (r.model === model) backlog += Math.max(0, r.remainingOutputTokens);
+  for (const r of p.inflight.values())
+    if (r.model === model) backlog += Math.max(0, r.reservedTokens - (r.promptTokens ?? 0));
   const costMs =
     (slot ? 0 : GO_COLD_STATE_PENALTY_MS) +
     effectiveQueue * GO_QUEUE_PENALTY_MS +

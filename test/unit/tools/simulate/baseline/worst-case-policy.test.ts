@@ -79,16 +79,25 @@ describe("worst-case policy (the Go coordinator, for the simulator)", () => {
   });
 
   it("weighs an idle cold Mac at the 30 s state penalty: stacks on a warm Mac until its queue and backlog cost more", () => {
-    const warm = (n: number, remaining: number) =>
+    // Go's backlog is the max_tokens of every request in flight on the slot (the provider's max_tokens_potential),
+    // however much of it they have generated.
+    const warm = (n: number, maxTokens: number) =>
       provider("warm", {
         slots: [slot("gemma", { state: "running", numRunning: n })],
-        inflight: Array.from({ length: n }, (_, i) => inflight(`r${i}`, "gemma", { remainingOutputTokens: remaining })),
+        inflight: Array.from({ length: n }, (_, i) =>
+          inflight(`r${i}`, "gemma", {
+            promptTokens: 1000,
+            reservedTokens: 1000 + maxTokens,
+            remainingOutputTokens: 10,
+          }),
+        ),
       });
     const req = request("gemma", { maxTokens: 512 });
-    // 2 running, 200 tokens left: 6 s queue + 1.5 s pending + 4.4 s backlog < the 30 s penalty.
+    // 2 running with 100-token budgets: 6 s queue + 1.5 s pending + 4.4 s backlog < the 30 s penalty.
     assert.equal(summary(pick(view(warm(2, 100), provider("idle")), req, ctx())), "warm reserved=1512");
-    // 4 running, 4,000 tokens left: 12 s + 3 s + 89 s > 30 s, so the idle Mac loads the model.
-    assert.equal(summary(pick(view(warm(4, 1000), provider("idle")), req, ctx())), "idle cold reserved=1512");
+    // 2 running with 1,000-token budgets, 10 tokens left each: 6 s + 1.5 s + 44 s backlog > 30 s, so the idle Mac
+    // loads the model.
+    assert.equal(summary(pick(view(warm(2, 1000), provider("idle")), req, ctx())), "idle cold reserved=1512");
   });
 
   it("cold-dispatches onto an idle Mac, never one busy with another model", () => {
