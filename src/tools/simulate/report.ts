@@ -22,6 +22,12 @@ export interface ModelReport {
    * report's `warm_providers` (an idle loaded slot counted as cold there). Issue 4's warm target is judged on it.
    */
   runningMacs: MinMedianMax;
+  /**
+   * {@link runningMacs} over the samples taken while no finite burst (a worker group with a request count) was
+   * sending or running: what the load-test report's "warm distribution over the run" describes, since its
+   * bursts ran on top of that run and pushed warm beyond it (Burst B: 10 → 32).
+   */
+  runningMacsBetweenBursts: MinMedianMax;
   /** Macs with the model loaded (slot running or idle), sampled every 10 s: a pool's warm count under pools. */
   loadedMacs: MinMedianMax;
   /** Macs assigned to the model's pool, sampled every 10 s (zeros without pools). */
@@ -88,6 +94,7 @@ export class ModelStats {
   readonly ttftMs: number[] = [];
   readonly e2eMs: number[] = [];
   readonly runningSamples: number[] = [];
+  readonly runningBetweenBurstsSamples: number[] = [];
   readonly loadedSamples: number[] = [];
   readonly inflightSamples: number[] = [];
   readonly poolMemberSamples: number[] = [];
@@ -122,6 +129,7 @@ export class ModelStats {
       ttftMaxMs: this.ttftMs.reduce((a, b) => Math.max(a, b), 0),
       e2eMs: pct(this.e2eMs),
       runningMacs: minMedianMax(this.runningSamples),
+      runningMacsBetweenBursts: minMedianMax(this.runningBetweenBurstsSamples),
       loadedMacs: minMedianMax(this.loadedSamples),
       inflightRequests: minMedianMax(this.inflightSamples),
       poolMembers: minMedianMax(this.poolMemberSamples),

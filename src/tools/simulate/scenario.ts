@@ -65,6 +65,11 @@ export interface WorkerGroup {
   startMs: number;
   endMs: number;
   thinkMs: number;
+  /**
+   * The group stops after issuing this many requests in all (a burst of a given size, as Appendix A of the
+   * load-test report counts them); unlimited when absent.
+   */
+  requests?: number;
 }
 
 export interface Scenario {
@@ -96,7 +101,8 @@ export interface Scenario {
   baseline?: "worst-case" | "no-pools";
   /**
    * What the real system was observed doing under the Go coordinator, for the faithful-baseline check
-   * (targets.ts): per model, warm (running) Macs min / median / max and the first-token tail, ms.
+   * (targets.ts): per model, warm (running) Macs min / median / max (of the sustained run: compared with the
+   * samples taken between bursts) and the first-token tail, ms.
    */
   observed?: { model: string; runningMacs: { min: number; median: number; max: number }; firstTokenTailMs?: number }[];
 }

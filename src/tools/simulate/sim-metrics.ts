@@ -20,13 +20,14 @@ export class SimMetrics {
 
   /**
    * Samples, per model seen so far: Macs loaded and running it, requests in flight, pool members, and the
-   * spread (requests per running Mac) when a capable Mac sits idle.
+   * spread (requests per running Mac) when a capable Mac sits idle. `burst`: a finite burst is sending or running.
    */
   sample(
     macs: readonly SimProvider[],
     running: ReadonlyMap<string, SimRequest>,
     views: readonly CoordView[],
     pooled: boolean,
+    burst: boolean,
   ): void {
     for (const model of new Set([...this.stats.keys()])) {
       let loaded = 0;
@@ -40,6 +41,7 @@ export class SimMetrics {
       for (const r of running.values()) if (r.route.model === model) inflight++;
       this.of(model).inflightSamples.push(inflight);
       this.of(model).runningSamples.push(runningMacs);
+      if (!burst) this.of(model).runningBetweenBurstsSamples.push(runningMacs);
       // Spread: requests per running Mac while a Mac that could serve the model runs nothing at all (cold or idle).
       const idleCapable = macs.some(
         (m) => m.online && m.spec.models.includes(model) && m.fitsMemory(model) && m.isIdle(),

@@ -295,6 +295,7 @@ export function runSimulation(
   const openNext = scenario.openLoops.map((l, i) => l.startMs + exponentialMs(openRandom[i]!, peakOf(l)));
   const workers = spawnWorkers(scenario);
   const workerRandom = workers.map((_, i) => randomStream(seed, WORKER_STREAMS + i));
+  const issued = scenario.workers.map(() => 0);
   const hbOffset = macs.map((_, i) => (i * 97) % scenario.heartbeatMs);
   const sampleEvery = 10_000;
   let nextSample = 0;
@@ -316,6 +317,8 @@ export function runSimulation(
     workers.forEach((w, i) => {
       const g = scenario.workers[w.group]!;
       if (w.busy || w.nextAtMs > now || now < g.startMs || now >= g.endMs) return;
+      if (g.requests !== undefined && issued[w.group]! >= g.requests) return;
+      issued[w.group]!++;
       w.busy = true;
       route(newRequest(workerRandom[i]!, g.model, g.prompt, g.maxTokens, g.output, g.vision, w), false);
     });
@@ -387,7 +390,12 @@ export function runSimulation(
     run.observe?.step?.(now, macs);
     if (now >= nextSample) {
       nextSample += sampleEvery;
-      metrics.sample(macs, running, views, pooled);
+      const burst = workers.some((w) => {
+        const g = scenario.workers[w.group]!;
+        if (g.requests === undefined) return false;
+        return w.busy || (now >= g.startMs && now < g.endMs && issued[w.group]! < g.requests);
+      });
+      metrics.sample(macs, running, views, pooled, burst);
     }
   }
 

@@ -83,10 +83,13 @@ export function checkFaithfulBaseline(scenario: Scenario, worstCase: SimulationR
     if (!w) continue;
     const within = (got: number, want: number) => Math.abs(got - want) <= Math.max(t.absolute, t.relative * want);
     const keys = ["min", "median", "max"] as const;
+    // The report's distribution is of its sustained run; its bursts ran on top and pushed warm past it (Burst B:
+    // 10 → 32), so the samples taken during the scenario's bursts are left out.
+    const got = w.runningMacsBetweenBursts;
     out.push({
-      name: `faithful baseline: ${o.model} warm (running) min / median / max ≈ ${keys.map((k) => o.runningMacs[k]).join(" / ")}`,
-      measured: `worst-case ${keys.map((k) => w.runningMacs[k]).join(" / ")} (tolerance ±max(${t.absolute}, ${t.relative * 100} %))`,
-      met: keys.every((k) => within(w.runningMacs[k], o.runningMacs[k])),
+      name: `faithful baseline: ${o.model} warm (running) min / median / max ≈ ${keys.map((k) => o.runningMacs[k]).join(" / ")} between bursts`,
+      measured: `worst-case ${keys.map((k) => got[k]).join(" / ")} (whole run ${keys.map((k) => w.runningMacs[k]).join(" / ")}; tolerance ±max(${t.absolute}, ${t.relative * 100} %))`,
+      met: keys.every((k) => within(got[k], o.runningMacs[k])),
     });
     if (o.firstTokenTailMs !== undefined) {
       const f = w.ttftMs.p99 / o.firstTokenTailMs;
