@@ -2,12 +2,17 @@
  * Expected completion time of a request on a candidate provider, in ms: the quantity selection minimises.
  *
  *   cost = load (cold only) + queue ahead + prefill ahead + prefill + backlog ÷ aggregate rate
- *          + expected output ÷ per-stream rate + health penalties
+ *          + expected output ÷ per-stream rate + the slowdown it causes the Mac's other streams + health penalties
  *
  * Rates are the coordinator's own measurement when it has one, else the provider's claim (the slot's observed
  * EWMA, else its benchmark) capped at the model's physical ceiling; the whole cost is multiplied by the
  * provider's `costPenaltyFactor` (default 1). Rates are degraded by
- * concurrency with the measured law rate(n) = solo / (1 + k(n-1)) at n = active + 1 (this request included).
+ * concurrency with the measured law rate(n) = solo / (1 + k(n-1)) at n = the Mac's active streams + 1 (this
+ * request included), every model's: decode is memory-bandwidth bound, so on a Mac with two models loaded a stream
+ * of the other model slows this one as much as one of its own. While it decodes, the request also slows each of
+ * the m streams already there from rate(m) to rate(m + 1); that time is charged to it (m·d·k / (1 + k·m) for a
+ * decode of d), so a slightly faster Mac that is already busy does not win over an idle one: the choice minimises
+ * the completion time it adds, not only its own.
  * The backlog term (tokens the slot still has to generate for others ÷ its aggregate rate) is what spreads
  * long requests over more Macs instead of piling them onto the fastest few. The prefill-ahead term (prompts of
  * requests dispatched to the Mac that have not streamed a token yet ÷ prefill rate) is there because a Mac
@@ -16,7 +21,7 @@
  */
 import { MAX_PREFILL_TO_MEASURED_DECODE } from "../registry/claim-bounds.js";
 import type { ModelSlot, ProviderView } from "../registry/types.js";
-import { soloDecodeTps } from "./admission.js";
+import { slotActiveRequests, soloDecodeTps } from "./admission.js";
 import { GIB, type SchedulerOptions } from "./scheduler-options.js";
 
 export type CostOptions = Pick<
@@ -109,6 +114,13 @@ export function prefillBacklogMs(p: ProviderView, options: Pick<SchedulerOptions
   return ms;
 }
 
+/** Requests admitted on the Mac's slots of models other than `model` (a multi-slot Mac's other streams). */
+export function otherModelsActive(p: ProviderView, model: string): number {
+  let n = 0;
+  for (const s of p.slots) if (s.model !== model) n += slotActiveRequests(p, s);
+  return n;
+}
+
 /**
  * Cost of serving a request of `promptTokens` + `expectedOutput` on `p`. `slot` is the loaded slot (warm) or
  * undefined (cold: a load of `weightsBytes` is implied). `active` is the slot's current active requests.
@@ -127,7 +139,9 @@ export function estimateCost(
 ): CostBreakdown {
   const solo = soloDecodeTps(p, slot, model);
   const n = active + 1;
-  const stream = perStreamTps(solo, n, options.concurrencyLawK);
+  // Decode is memory-bandwidth bound, so the Mac's other models' streams slow this one as much as its own do.
+  const others = active + otherModelsActive(p, model);
+  const stream = perStreamTps(solo, others + 1, options.concurrencyLawK);
   const aggregate = stream * n;
   const load = slot ? 0 : (loadRemainingMs ?? loadTimeMs(p, model, weightsBytes, options));
   const backlog = backlogTokens(p, model);
@@ -138,9 +152,13 @@ export function estimateCost(
   const prefill =
     prefillBacklogMs(p, options) + (promptTokens / Math.max(1, prefillTpsOf(p, slot, options, model))) * 1000;
   const decode = (expectedOutput / Math.max(1e-6, stream)) * 1000;
+  // While it decodes (for d), each of the Mac's m other streams runs at rate(m + 1) instead of rate(m), so ends
+  // d·(1 − rate(m + 1) ÷ rate(m)) = d·k ÷ (1 + k·m) later.
+  const k = options.concurrencyLawK;
+  const slowsOthers = (others * decode * k) / (1 + k * others);
   const backlogMs = (backlog / Math.max(1e-6, aggregate)) * 1000;
   const health = healthPenaltyMs(p, options);
   const ttftMs = load + queueAhead + prefill;
   // A provider caught over-claiming (e.g. usage) pays a multiplicative penalty on the quantity selection minimises.
-  return { costMs: (ttftMs + backlogMs + decode + health) * (p.costPenaltyFactor ?? 1), ttftMs };
+  return { costMs: (ttftMs + backlogMs + decode + slowsOthers + health) * (p.costPenaltyFactor ?? 1), ttftMs };
 }

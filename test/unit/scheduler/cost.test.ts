@@ -66,3 +66,44 @@ describe("cost: prefill backlog (a Mac prefills one request at a time)", () => {
     assert.equal(both.kind === "picked" && both.providerId, "streaming2");
   });
 });
+
+describe("cost: a Mac's streams share its memory bandwidth, whatever model they decode", () => {
+  const ctx = (random = 0) => ({
+    nowMs: 0,
+    random: () => random,
+    health: healthy(),
+    estimator: fixedEstimator(800),
+    catalog,
+    options: o,
+  });
+  // A two-slot Mac decoding one gemma stream, its oss slot idle: the newcomer shares the Mac with that stream.
+  const shared = (observedDecodeTps: number) =>
+    provider("shared", {
+      maxModelSlots: 2,
+      slots: [slot("gemma", { state: "running", numRunning: 1 }), slot("oss", { state: "idle", observedDecodeTps })],
+      inflight: [inflight("g1", "gemma", { promptTokens: 500, usedTokens: 900 })],
+    });
+  const alone = provider("alone", { slots: [slot("oss", { state: "idle", observedDecodeTps: 45 })] });
+
+  it("decodes the newcomer at rate(2) beside another model's stream, and charges the slowdown it causes", () => {
+    const k = o.concurrencyLawK;
+    const c = estimateCost(shared(45), "oss", shared(45).slots[1], 0, 0, 800, 12e9, o);
+    const own = (800 / (45 / (1 + k))) * 1000;
+    // One other stream runs at rate(2) instead of rate(1) while the newcomer decodes: own·(1 − 1/(1 + k)) later.
+    const slows = (own * k) / (1 + k);
+    assert.equal(Math.round(c.costMs), Math.round(own + slows));
+    // The same slot on a Mac with nothing else running: rate(1), nothing slowed.
+    const solo = estimateCost(alone, "oss", alone.slots[0], 0, 0, 800, 12e9, o);
+    assert.equal(Math.round(solo.costMs), Math.round((800 / 45) * 1000));
+  });
+
+  it("prefers an idle Mac over a faster one already decoding another model, until the faster one is much faster", () => {
+    // 55 tok/s alone would beat 45 tok/s if the gemma stream were ignored; beside it the newcomer gets 43 and
+    // slows the gemma stream for as long.
+    const r = pick(view(shared(55), alone), request("oss"), ctx());
+    assert.equal(r.kind === "picked" && r.providerId, "alone");
+    // Twice as fast is worth sharing: 90 / 1.27 = 71 tok/s, and the slowdown caused does not undo it.
+    const fast = pick(view(shared(90), alone), request("oss"), ctx());
+    assert.equal(fast.kind === "picked" && fast.providerId, "shared");
+  });
+});
