@@ -96,7 +96,8 @@ export function checkGates(
  * The pool gate: undefined when the request may use the provider. A request routed by its caller (self-route,
  * provider_serials) carries no pool constraint, and a private machine is never pooled. A provider with no pool
  * yet (no heartbeat) is never used — seeding it from its advertised models would pin it to whichever it lists first. A provider of
- * another pool is used only on a reassigning pass and only if {@link isReassignable}.
+ * another pool is used only on a reassigning pass and only if {@link isReassignable} or named spare by the
+ * request (an idle member of a pool that keeps another idle loaded one: model-pools.ts's `spareProviders`).
  */
 export function poolGate(p: ProviderView, req: RouteRequest): GateReason | undefined {
   const c = req.pools;
@@ -104,7 +105,7 @@ export function poolGate(p: ProviderView, req: RouteRequest): GateReason | undef
   if (c === undefined || p.privateOnly === true) return undefined;
   if (p.pool === undefined) return "pool_unassigned";
   if (c.keys.has(p.pool)) return undefined;
-  return c.reassign && isReassignable(p) ? undefined : "other_pool";
+  return c.reassign && (isReassignable(p) || c.spare?.has(p.id) === true) ? undefined : "other_pool";
 }
 
 /**

@@ -7,8 +7,10 @@
  *   selection, preflight, queue drain, failover, cold dispatch, warm-pool loads, capacity snapshots.
  * - {@link pickInPools} is {@link pick} with pools: the pool's own members first; then, if they have no room,
  *   a provider of another pool that is safely reassignable (nothing in flight, resident or loading), which the
- *   decision names in `assignPool`; else `pool_exhausted` when other pools' providers could have taken the
- *   request (the HTTP edge answers an uptime-neutral 429), or an ordinary queue decision when nobody could.
+ *   decision names in `assignPool`; then an idle provider of a pool that keeps another idle loaded member
+ *   ({@link spareProviders}: its model is evicted for the load); else `pool_exhausted` when other pools'
+ *   providers could have taken the request (the HTTP edge answers an uptime-neutral 429), or an ordinary queue
+ *   decision when nobody could.
  * - {@link seedPool} picks a provider's pool from its first heartbeat: what it has resident, else the candidate
  *   pool with the most demand per member (never from the order it advertises models in).
  *
@@ -31,11 +33,20 @@ export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickCont
   // exactly as it would be without pools (found by `coordinator simulate --scenario two-model-pools`).
   if (held.kind === "reject" && held.code !== "model_unavailable") return held;
   const moved = pick(view, { ...req, pools: { keys: c.keys, reassign: true } }, ctx);
-  if (moved.kind === "picked") {
-    const p = advertisersOf(view, req.model).find((x) => x.id === moved.providerId);
-    return p?.pool !== undefined && c.keys.has(p.pool) ? moved : { ...moved, assignPool: firstKey(c.keys) };
+  if (moved.kind === "picked") return withAssignment(view, req.model, c.keys, moved);
+  if (held.kind !== "queue") return held;
+  // Still full, and no empty provider anywhere: take an idle provider with another model loaded, from a pool that
+  // keeps another one like it. Without this, a burst on one model waited, or was refused, while Macs of the other
+  // pool sat idle for as long as their model stayed loaded (`simulate --scenario two-model-pools --seed 5
+  // --hours 0.3`: 28 gemma requests refused). The donor always keeps an idle loaded Mac, so its next request is
+  // served at once, and a Mac moves only while it serves nothing: a pool reclaims it the same way when its turn
+  // comes, never mid-request.
+  const spare = spareProviders(view, req.model, c.keys);
+  if (spare.size > 0) {
+    const reclaimed = pick(view, { ...req, pools: { keys: c.keys, reassign: true, spare } }, ctx);
+    if (reclaimed.kind === "picked") return withAssignment(view, req.model, c.keys, reclaimed);
   }
-  if (held.kind !== "queue" || held.reason === "pool_exhausted" || held.reason === "loading") return held;
+  if (held.reason === "pool_exhausted" || held.reason === "loading") return held;
   // The pool is full. Exhausted if another pool's provider could take the request now: that is the capacity
   // pools keep apart, and the consumer should hear so (429 pool_exhausted) rather than wait on a full pool.
   // A provider with no pool yet does not count: it is seconds from its first heartbeat, worth waiting for.
@@ -48,6 +59,49 @@ export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickCont
   return taker?.pool !== undefined
     ? { kind: "queue", reason: "pool_exhausted", retryAfterMs: held.retryAfterMs }
     : held;
+}
+
+/** A pick on a reassigning pass: names the pool to move the provider into when it is not one of `keys`. */
+function withAssignment(
+  view: RegistryView,
+  model: string,
+  keys: ReadonlySet<string>,
+  r: Extract<PickResult, { kind: "picked" }>,
+): PickResult {
+  const p = advertisersOf(view, model).find((x) => x.id === r.providerId);
+  return p?.pool !== undefined && keys.has(p.pool) ? r : { ...r, assignPool: firstKey(keys) };
+}
+
+/** Idle: public, not draining, nothing in flight, no load pending or under way. */
+function idleProvider(p: ProviderView): boolean {
+  return (
+    p.privateOnly !== true &&
+    p.status !== "draining" &&
+    p.inflight.size === 0 &&
+    p.pendingLoads.size === 0 &&
+    p.slots.every((s) => s.state !== "loading" && s.numRunning + s.numWaiting === 0)
+  );
+}
+
+/**
+ * Providers of pools other than `keys` that advertise `model` and may be taken for it although a model is
+ * loaded: idle, holding a loaded slot, in a pool in which another member is idle with a loaded slot too (so the
+ * pool keeps one ready Mac). O(fleet); only called once a request's pool is full.
+ */
+export function spareProviders(view: RegistryView, model: string, keys: ReadonlySet<string>): Set<string> {
+  const idleLoaded = (p: ProviderView) =>
+    idleProvider(p) && p.slots.some((s) => s.state === "idle" || s.state === "running");
+  const readyByPool = new Map<string, number>();
+  for (const p of view.providers)
+    if (p.pool !== undefined && !keys.has(p.pool) && idleLoaded(p))
+      readyByPool.set(p.pool, (readyByPool.get(p.pool) ?? 0) + 1);
+  const out = new Set<string>();
+  for (const p of advertisersOf(view, model)) {
+    if (p.pool === undefined || keys.has(p.pool) || !idleLoaded(p)) continue;
+    // Each pick recounts, so a burst takes a pool's ready Macs one by one down to the last, never that one.
+    if ((readyByPool.get(p.pool) ?? 0) >= 2) out.add(p.id);
+  }
+  return out;
 }
 
 /** The pool constraint of a request for `model` (an alias or a build), first pass. */

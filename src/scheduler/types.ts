@@ -41,6 +41,12 @@ export interface PoolConstraint {
    * no load pending); a pick of one carries `assignPool`. Only on the second pass, once the pool is starved.
    */
   reassign: boolean;
+  /**
+   * With `reassign`, also admit these providers of other pools: idle, with their pool's model loaded, in a pool
+   * that keeps another idle loaded member ({@link spareProviders}, model-pools.ts). The third pass, once the
+   * pool is full and no empty provider is left.
+   */
+  spare?: ReadonlySet<string>;
 }
 
 /** Why a provider was chosen, for logs and metrics. */

@@ -1,8 +1,9 @@
 /**
  * Model pools end to end (issue 14, items 2–4): simulated Macs over real gRPC, a real coordinator and
  * PostgreSQL. Each Mac is seeded into one pool from what it holds at its first heartbeat; a burst for one model
- * never spills onto another pool's Macs; an idle, unloaded Mac is reassigned to a starved pool and serves; a Mac
- * with a request in flight, a load pending or a model resident is never reassigned; a full pool answers an
+ * never spills onto another pool's Macs; an idle, unloaded Mac is reassigned to a starved pool and serves, and so
+ * is an idle one with another model loaded when its own pool keeps another such Mac; a Mac with a request in
+ * flight, a load pending or its pool's last idle loaded model is never reassigned; a full pool answers an
  * uptime-neutral 429 `pool_exhausted` with Retry-After, and the same request succeeds once capacity returns; an
  * alias's previous build serves before that 429; a capability gap inside the pool is a fast 503; MODEL_POOLS=false
  * restores the pool-less policy; deleting an alias reseeds its Macs.
@@ -125,6 +126,47 @@ describe("model pools with simulated Macs", function () {
     assert.equal(idle.requestsReceived.length, 1, "the reassigned Mac served the second request");
     assert.equal(poolOf(t, idle), GPT);
     assert.equal((await first).status, 200);
+  });
+
+  it("an idle Mac with another model loaded moves to a full pool when its own pool keeps another idle one, and serves", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const both = [GPT, GEMMA];
+    const gpt = await t.addMac(slow({ models: both, warmModels: [GPT] }));
+    const gemmaA = await t.addMac(slow({ models: both, warmModels: [GEMMA] }));
+    const gemmaB = await t.addMac(slow({ models: both, warmModels: [GEMMA] }));
+    await waitForPool(t, gpt, GPT);
+    await waitForPool(t, gemmaA, GEMMA);
+    await waitForPool(t, gemmaB, GEMMA);
+
+    const first = chat(t, GPT);
+    await eventually(() => gpt.requestsReceived.length === 1, 5_000, "the gpt-oss pool to be full");
+    // The gpt-oss pool is full; both gemma Macs sit idle with gemma loaded. One of them is taken (it loads gpt-oss);
+    // the gemma pool keeps the other.
+    const second = await chat(t, GPT);
+    assert.equal(second.status, 200, second.text);
+    const moved = [gemmaA, gemmaB].filter((m) => m.requestsReceived.length === 1);
+    assert.equal(moved.length, 1, "exactly one gemma Mac served the gpt-oss request");
+    assert.equal(poolOf(t, moved[0]!), GPT);
+    const kept = moved[0] === gemmaA ? gemmaB : gemmaA;
+    assert.equal(poolOf(t, kept), GEMMA, "the gemma pool keeps its last idle loaded Mac");
+    assert.equal((await first).status, 200);
+
+    // That last one is not taken: with both gpt-oss Macs busy, the next gpt-oss request is exhausted, and gemma
+    // traffic is served at once by the Mac its pool kept.
+    const holders = [chat(t, GPT), chat(t, GPT)];
+    await eventually(
+      () => gpt.requestsReceived.length === 2 && moved[0]!.requestsReceived.length === 2,
+      10_000,
+      "both gpt-oss Macs busy",
+    );
+    const refused = await chat(t, GPT);
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(errorCode(refused), "pool_exhausted");
+    const g = await chat(t, GEMMA);
+    assert.equal(g.status, 200, g.text);
+    assert.equal(kept.requestsReceived.length, 1);
+    assert.equal(poolOf(t, kept), GEMMA);
+    for (const r of await Promise.all(holders)) assert.equal(r.status, 200, r.text);
   });
 
   it("never reassigns a Mac with a load pending or a model resident; 429 pool_exhausted, then 200 once capacity returns", async () => {

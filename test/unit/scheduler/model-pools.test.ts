@@ -58,7 +58,7 @@ const load = (demand: Record<string, number> = {}, members: Record<string, numbe
 });
 
 describe("model pools: routing (pickInPools and the pool gate)", () => {
-  it("a gemma burst never lands on an oss-assigned Mac, even an idle warm one", () => {
+  it("a gemma burst never lands on an oss-assigned Mac, even an idle warm one, while it is its pool's only one", () => {
     const v = view(
       member("oss-idle", "oss", { slots: warmOn("oss") }),
       member("gemma-full", "gemma", {
@@ -81,11 +81,15 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
       provider("just-connected", { models: [build("gemma")] }),
     );
     assert.equal(summary(pickInPools(seeding, inPools("gemma"), ctx())), "queue:all_busy");
-    // Once it has heartbeated into another pool, the same state is exhausted.
+    // Once it has heartbeated into another pool (and is serving it), the same state is exhausted.
     const seeded = view(
       member("oss-idle", "oss", { slots: warmOn("oss") }),
       member("gemma-full", "gemma", busyGemma),
-      member("just-connected", "oss", { models: [build("gemma")], slots: warmOn("oss") }),
+      member("just-connected", "oss", {
+        models: [build("gemma")],
+        slots: warmOn("oss", { state: "running", numRunning: 1 }),
+        inflight: [inflight("j1", "oss")],
+      }),
     );
     assert.equal(summary(pickInPools(seeded, inPools("gemma"), ctx())), "queue:pool_exhausted");
   });
@@ -103,7 +107,7 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
     assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "oss-empty cold assign:gemma");
   });
 
-  it("never reassigns a Mac with a request in flight, a model resident or a load pending (review: keep pending loads pinned to their pool)", () => {
+  it("never reassigns a Mac with a request in flight, a load pending, or its pool's last idle loaded model (review: keep pending loads pinned to their pool)", () => {
     const v = view(
       member("busy", "oss", { inflight: [inflight("r1", "oss")] }),
       member("resident", "oss", { slots: warmOn("oss") }),
@@ -132,6 +136,29 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
       "queue:loading",
       "nothing to move: wait for the pool's own load, not pool_exhausted",
     );
+  });
+
+  it("takes an idle Mac with another model loaded from a pool that keeps another one, never that pool's last or a busy one", () => {
+    const full = () =>
+      member("gemma-full", "gemma", {
+        slots: warmOn("gemma", { numRunning: 16, state: "running" }),
+        inflight: Array.from({ length: 16 }, (_, i) => inflight(`r${i}`, "gemma")),
+      });
+    const busyOss = () =>
+      member("oss-busy", "oss", {
+        slots: warmOn("oss", { state: "running", numRunning: 1 }),
+        inflight: [inflight("o1", "oss")],
+      });
+    const idleOss = (id: string) => member(id, "oss", { slots: warmOn("oss") });
+    // Two idle oss Macs: one may go (its oss is evicted for the gemma load); the pool keeps the other.
+    const two = view(full(), busyOss(), idleOss("oss-a"), idleOss("oss-b"));
+    assert.match(summary(pickInPools(two, inPools("gemma"), ctx())), /^oss-[ab] cold assign:gemma$/);
+    // One idle oss Mac: it is the oss pool's ready Mac and stays; the gemma request hears pool_exhausted.
+    const one = view(full(), busyOss(), idleOss("oss-a"));
+    assert.equal(summary(pickInPools(one, inPools("gemma"), ctx())), "queue:pool_exhausted");
+    // Only when the pool is full: a gemma member with room serves first.
+    const room = view(member("gemma-idle", "gemma", { slots: warmOn("gemma") }), idleOss("oss-a"), idleOss("oss-b"));
+    assert.equal(summary(pickInPools(room, inPools("gemma"), ctx())), "gemma-idle");
   });
 
   it("prefers the pool's cold member over reassigning another pool's Mac", () => {
