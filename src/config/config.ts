@@ -112,6 +112,7 @@ const boundedWorkSettings = [
   "httpRequestTimeoutMs",
   "httpKeepAliveTimeoutMs",
   "httpIdleSocketTimeoutMs",
+  "httpMaxConnections",
   "listenBacklog",
   "providerMaxConnections",
   "providerMaxConnectionsPerAddress",

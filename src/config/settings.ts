@@ -304,6 +304,12 @@ export const settings = {
     default: 500,
     help: "After refusing an upload early (401, 413, 503), how long the rest of it is discarded before the connection is cut, so the refusal reaches the caller instead of a reset.",
   },
+  httpMaxConnections: {
+    env: "HTTP_MAX_CONNECTIONS",
+    kind: "int",
+    default: 10_000,
+    help: "Open connections on the consumer port at most; past it a new connection is closed at once (counted in http.connections_refused, logged every 10 s at most). No per-address bound: aggregators send from few addresses.",
+  },
   httpIdleSocketTimeoutMs: {
     env: "HTTP_IDLE_SOCKET_TIMEOUT_MS",
     kind: "int",

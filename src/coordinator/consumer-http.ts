@@ -59,6 +59,8 @@ export function createConsumerHttp(
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
       idleSocketTimeoutMs: config.httpIdleSocketTimeoutMs,
       closeLingerMs: config.httpCloseLingerMs,
+      maxConnections: config.httpMaxConnections,
+      log: routeDeps.logger,
     },
   );
   return { server, prometheus };

@@ -6,7 +6,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Clock } from "../util/clock.js";
+import { connectionRefusals } from "../util/connection-refusals.js";
 import { listen } from "../util/listen.js";
+import type { Logger } from "../util/logger.js";
+import { throttleKey } from "../util/throttle-key.js";
 
 /**
  * Connection timeouts (HTTP_* settings; defaults in src/config/config.ts). None of them cuts a long answer:
@@ -31,6 +34,12 @@ export interface ConsumerServerOptions {
    * destroy the response in flight: the caller would never see its 401 or 413.
    */
   closeLingerMs: number;
+  /**
+   * Open connections at most; past it a new connection is closed at once, counted in
+   * `http.connections_refused{reason="limit"}` and logged every 10 s at most. Unbounded when absent.
+   */
+  maxConnections?: number | undefined;
+  log?: Logger | undefined;
 }
 
 export class ConsumerServer {
@@ -83,6 +92,21 @@ export class ConsumerServer {
     this.#server.on("connection", (socket: Socket) => {
       socket.destroySoon = linger;
     });
+    if (options.maxConnections !== undefined) {
+      // No per-address bound here: an aggregator sends everything from a few addresses (and behind a proxy every
+      // client has its address). The total keeps a flood of idle sockets from taking the process's descriptors,
+      // which the provider port and PostgreSQL need too.
+      const refuse = connectionRefusals({
+        log: options.log,
+        metric: "http.connections_refused",
+        reason: "limit",
+        message: "consumer connections refused: connection limit reached",
+        setting: "HTTP_MAX_CONNECTIONS",
+        limit: options.maxConnections,
+      });
+      this.#server.maxConnections = options.maxConnections;
+      this.#server.on("drop", (d) => refuse(throttleKey(d?.remoteAddress ?? "unknown")));
+    }
     // With a listener, node:http leaves every timed-out socket to us (including idle keep-alive ones).
     this.#server.on("timeout", (socket: Socket) => {
       if (this.#clientIsSilent(socket)) socket.destroy();

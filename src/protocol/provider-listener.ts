@@ -8,16 +8,14 @@
  * client addresses every Mac has the balancer's address, and the operator must raise the per-address bound.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { throttleKey } from "../util/throttle-key.js";
-import { count } from "../telemetry/metrics.js";
+import { connectionRefusals } from "../util/connection-refusals.js";
 import type { Logger } from "../util/logger.js";
+import { throttleKey } from "../util/throttle-key.js";
 
 /** Default of {@link ProviderListenerOptions.maxConnections}: twice the 10,000 streams one process is benchmarked at. */
 export const DEFAULT_PROVIDER_MAX_CONNECTIONS = 20_000;
 /** Default of {@link ProviderListenerOptions.maxPerAddress}: room for a farm of Macs behind one NAT address. */
 export const DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS = 256;
-/** Refused connections are logged at most this often per reason. */
-const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export interface ProviderListenerOptions {
   /** Open connections at most. */
@@ -56,26 +54,13 @@ export function createProviderListener(inject: (socket: Socket) => void, o: Prov
   return listener;
 }
 
-/**
- * Counts each refusal for `reason`; logs at most every {@link REFUSAL_LOG_INTERVAL_MS}, with how many were refused
- * since the last line, the last address refused and the setting an operator would raise.
- */
+/** The provider port's reporting for one bound (`provider.connections_refused{reason}`). */
 function refusals(
   log: Logger | undefined,
   reason: "limit" | "address",
   setting: string,
   limit: number,
 ): (address: string) => void {
-  const msg = `provider connections refused: ${reason === "limit" ? "connection" : "per-address"} limit reached`;
-  let since = 0;
-  let lastLogMs = -Infinity;
-  return (address) => {
-    count("provider.connections_refused", { reason });
-    since++;
-    const now = performance.now();
-    if (now - lastLogMs < REFUSAL_LOG_INTERVAL_MS) return;
-    lastLogMs = now;
-    log?.warn(msg, { setting, limit, refused_since_last_line: since, address });
-    since = 0;
-  };
+  const message = `provider connections refused: ${reason === "limit" ? "connection" : "per-address"} limit reached`;
+  return connectionRefusals({ log, metric: "provider.connections_refused", reason, message, setting, limit });
 }

@@ -80,6 +80,11 @@ export const metricCatalogue = {
     "code",
   ]),
   "http.auth_throttled": c("{request}", "Requests refused by the failed-authentication throttle."),
+  "http.connections_refused": c(
+    "{connection}",
+    "Connections to the consumer port closed at once: HTTP_MAX_CONNECTIONS open (limit).",
+    ["reason"],
+  ),
   "auth.key_lookups": c("{lookup}", "API key cache lookups that reached the database, by outcome.", ["outcome"]),
 
   // ---- dispatch --------------------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ describe("loadConfig", () => {
         c.providerMaxConnections,
         c.providerMaxConnectionsPerAddress,
         c.providerIdleConnectionMs,
+        c.httpMaxConnections,
       ],
-      [20_000, 60_000, 65_000, 30_000, 500, 4_096, 20_000, 256, 30_000],
+      [20_000, 60_000, 65_000, 30_000, 500, 4_096, 20_000, 256, 30_000, 10_000],
     );
   });
 

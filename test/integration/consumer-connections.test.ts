@@ -1,0 +1,82 @@
+/**
+ * What a stranger can hold open on the consumer port: past HTTP_MAX_CONNECTIONS a new connection is closed at once,
+ * with one warn line for the operator, and served again once a place is free. At start-up, one warn line when the
+ * two ports' connection bounds do not fit in the process's open-file limit.
+ */
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { descriptorShortfall } from "../../src/coordinator/start-servers.js";
+import { createLogger } from "../../src/util/logger.js";
+import { openFileLimit } from "../../src/util/open-file-limit.js";
+import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+
+/** Resolves with how long after the call the socket closed, or undefined if it was still open after `ms`. */
+function closedWithin(s: Socket, ms: number): Promise<number | undefined> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    s.once("close", () => {
+      clearTimeout(timer);
+      resolve(performance.now() - start);
+    });
+  });
+}
+
+const PROVIDER_MAX = 20_000;
+
+describe("consumer port connection bound (HTTP_MAX_CONNECTIONS)", function () {
+  this.timeout(60_000);
+  let t: TestCoordinator;
+  const lines: { msg: string; setting?: string; limit?: number; address?: string; open_file_limit?: number }[] = [];
+  const sockets: Socket[] = [];
+  before(async () => {
+    t = await startTestCoordinator({
+      macs: [],
+      config: { httpMaxConnections: 3, providerMaxConnections: PROVIDER_MAX },
+      logger: createLogger("warn", (l) => lines.push(JSON.parse(l))),
+    });
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await t?.close();
+  });
+
+  const open = async () => {
+    const s = connect(t.coordinator.httpPort, "127.0.0.1");
+    s.on("error", () => {});
+    sockets.push(s);
+    await new Promise<void>((resolve) => s.once("connect", () => resolve()));
+    return s;
+  };
+
+  it("holds 3 connections and closes the next ones at once, with one line for the operator; serves again with room", async () => {
+    const held = [await open(), await open(), await open()];
+    const extra = [await open(), await open()];
+    for (const s of extra)
+      assert.ok((await closedWithin(s, 2_000)) !== undefined, "a connection past the limit is open");
+    await sleep(100);
+    for (const s of held) assert.equal(s.destroyed, false, "a connection within the limit was closed");
+    const refused = lines.filter((l) => l.msg === "consumer connections refused: connection limit reached");
+    assert.equal(refused.length, 1, "one line, not one per connection");
+    assert.equal(refused[0]!.setting, "HTTP_MAX_CONNECTIONS", "the line names the setting to raise");
+    assert.equal(refused[0]!.limit, 3);
+    assert.equal(refused[0]!.address, "127.0.0.1");
+
+    // A place frees: a real request is served.
+    held[0]!.destroy();
+    await sleep(100);
+    const res = await fetch(`${t.apiBase}/models`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    assert.equal(res.status, 200);
+  });
+
+  it("warns at start-up when both ports' bounds do not fit in the open-file limit (and only then)", () => {
+    const expected = descriptorShortfall(
+      { providerMaxConnections: PROVIDER_MAX, httpMaxConnections: 3 },
+      openFileLimit(),
+    );
+    const warned = lines.filter((l) => l.msg === "connection bounds exceed the open-file limit");
+    assert.equal(warned.length, expected === undefined ? 0 : 1);
+    if (expected) assert.equal(warned[0]!.open_file_limit, expected.open_file_limit);
+  });
+});
