@@ -115,7 +115,7 @@ export function prefillBacklogMs(p: ProviderView, options: Pick<SchedulerOptions
 }
 
 /** Requests admitted on the Mac's slots of models other than `model` (a multi-slot Mac's other streams). */
-export function otherModelsActive(p: ProviderView, model: string): number {
+function otherModelsActive(p: ProviderView, model: string): number {
   let n = 0;
   for (const s of p.slots) if (s.model !== model) n += slotActiveRequests(p, s);
   return n;
