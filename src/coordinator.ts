@@ -25,6 +25,7 @@ import { resolveSchedulerOptions } from "./scheduler/scheduler-options.js";
 import { DivergenceTracker } from "./usage/divergence-tracker.js";
 import { systemClock, type Clock } from "./util/clock.js";
 import { createLogger, type Logger } from "./util/logger.js";
+import { openFileLimit } from "./util/open-file-limit.js";
 import { OutputEstimator } from "./util/output-estimator.js";
 import { adminServiceDeps } from "./coordinator/admin-service-deps.js";
 import { startAliasSync } from "./coordinator/alias-sync.js";
@@ -52,6 +53,8 @@ export interface CoordinatorDeps {
   logger?: Logger;
   /** Per-tier rate-limit overrides (tests use small limits to reach them quickly). Default: the tier defaults. */
   rateLimitTiers?: RateLimiterOptions["tiers"];
+  /** The process's open-file limit, for the start-up check of the connection bounds. Default: read from the OS. */
+  openFileLimit?: number | undefined;
 }
 
 export interface Coordinator {
@@ -207,7 +210,11 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
     log,
   });
   const consumer = createConsumerHttp(config, clock, routeDeps, admin);
-  const { httpPort, grpc } = await startServers(config, { consumer, providers, ledger, aliasSync, log });
+  const { httpPort, grpc } = await startServers(
+    config,
+    { consumer, providers, ledger, aliasSync, log },
+    "openFileLimit" in deps ? deps.openFileLimit : openFileLimit(),
+  );
 
   const loops = startBackgroundLoops(config, {
     registry,

@@ -7,7 +7,7 @@ import type { PostgresLedger } from "../ledger/postgres-ledger.js";
 import { startGrpcServer, type GrpcServerHandle } from "../protocol/grpc-server.js";
 import type { ProviderService } from "../protocol/provider-service.js";
 import type { Logger } from "../util/logger.js";
-import { openFileLimit } from "../util/open-file-limit.js";
+import { descriptorShortfall } from "../util/open-file-limit.js";
 import type { AliasSync } from "./alias-sync.js";
 import type { ConsumerHttp } from "./consumer-http.js";
 
@@ -26,34 +26,17 @@ export interface ListeningServers {
   grpc: GrpcServerHandle;
 }
 
-/** Descriptors left for everything but the two ports' connections: PostgreSQL pools, NATS, files, DNS. */
-export const DESCRIPTOR_RESERVE = 1_024;
-
 /**
- * The warn line's fields when the two ports' connection bounds and {@link DESCRIPTOR_RESERVE} do not fit in the
- * open-file limit: a flood on either port could then take the descriptors PostgreSQL and the other port need, and
- * the bounds would not be what stops it. Undefined when they fit or the limit is unknown.
+ * Listens on `config.httpPort` then `config.grpcPort`; on failure undoes the parts and rethrows. First, one warn
+ * line if the two ports' connection bounds do not fit in the open-file limit `fileLimit` (util/open-file-limit.ts).
  */
-export function descriptorShortfall(
-  config: Pick<Config, "providerMaxConnections" | "httpMaxConnections">,
-  limit: number | undefined,
-): Record<string, number | string> | undefined {
-  if (limit === undefined) return undefined;
-  const needed = config.providerMaxConnections + config.httpMaxConnections + DESCRIPTOR_RESERVE;
-  if (needed <= limit) return undefined;
-  return {
-    open_file_limit: limit,
-    provider_max_connections: config.providerMaxConnections,
-    http_max_connections: config.httpMaxConnections,
-    reserve: DESCRIPTOR_RESERVE,
-    fix: "raise the open-file limit (ulimit -n, systemd LimitNOFILE) or lower PROVIDER_MAX_CONNECTIONS / HTTP_MAX_CONNECTIONS",
-  };
-}
-
-/** Listens on `config.httpPort` then `config.grpcPort`; on failure undoes the parts and rethrows. */
-export async function startServers(config: Config, parts: ServerParts): Promise<ListeningServers> {
+export async function startServers(
+  config: Config,
+  parts: ServerParts,
+  fileLimit: number | undefined,
+): Promise<ListeningServers> {
   const { server: http, prometheus } = parts.consumer;
-  const shortfall = descriptorShortfall(config, openFileLimit());
+  const shortfall = descriptorShortfall(config, fileLimit);
   if (shortfall) parts.log.warn("connection bounds exceed the open-file limit", shortfall);
   try {
     const httpPort = await http.listen(config.httpPort, config.host, config.listenBacklog);

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Clock } from "../util/clock.js";
-import { connectionRefusals } from "../util/connection-refusals.js";
+import { connectionRefusals } from "../telemetry/connection-refusals.js";
 import { listen } from "../util/listen.js";
 import type { Logger } from "../util/logger.js";
 import { throttleKey } from "../util/throttle-key.js";

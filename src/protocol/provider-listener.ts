@@ -8,7 +8,7 @@
  * client addresses every Mac has the balancer's address, and the operator must raise the per-address bound.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { connectionRefusals } from "../util/connection-refusals.js";
+import { connectionRefusals } from "../telemetry/connection-refusals.js";
 import type { Logger } from "../util/logger.js";
 import { throttleKey } from "../util/throttle-key.js";
 

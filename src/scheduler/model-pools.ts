@@ -8,9 +8,9 @@
  * - {@link pickInPools} is {@link pick} with pools: the pool's own members first; then, if they have no room,
  *   a provider of another pool that is safely reassignable (nothing in flight, resident or loading), which the
  *   decision names in `assignPool`; then an idle provider of a pool that keeps another idle loaded member
- *   ({@link spareProviders}: its model is evicted for the load); else `pool_exhausted` when other pools'
- *   providers could have taken the request (the HTTP edge answers an uptime-neutral 429), or an ordinary queue
- *   decision when nobody could.
+ *   ({@link spareProviders}; on a Mac with no free model slot its model is evicted for the load); else
+ *   `pool_exhausted` when other pools' providers could have taken the request (the HTTP edge answers an
+ *   uptime-neutral 429), or an ordinary queue decision when nobody could.
  * - {@link seedPool} picks a provider's pool from its first heartbeat: what it has resident, else the candidate
  *   pool with the most demand per member (never from the order it advertises models in).
  *
@@ -36,11 +36,11 @@ export function pickInPools(view: RegistryView, req: RouteRequest, ctx: PickCont
   if (moved.kind === "picked") return withAssignment(view, req.model, c.keys, moved);
   if (held.kind !== "queue") return held;
   // Still full, and no empty provider anywhere: take an idle provider with another model loaded, from a pool that
-  // keeps another one like it. Without this, a burst on one model waited, or was refused, while Macs of the other
-  // pool sat idle for as long as their model stayed loaded (`simulate --scenario two-model-pools --seed 5
-  // --hours 0.3`: 28 gemma requests refused). The donor always keeps an idle loaded Mac, so its next request is
-  // served at once, and a Mac moves only while it serves nothing: a pool reclaims it the same way when its turn
-  // comes, never mid-request.
+  // keeps another one like it (the model stays loaded if the Mac has a free model slot, else the load evicts it).
+  // Without this, a burst on one model waited, or was refused, while Macs of the other pool sat idle for as long as
+  // their model stayed loaded (`simulate --scenario two-model-pools --seed 5 --hours 0.3`: 28 gemma requests
+  // refused). The donor always keeps an idle loaded Mac, so its next request is served at once, and a Mac moves
+  // only while it serves nothing: a pool reclaims it the same way when its turn comes, never mid-request.
   const spare = spareProviders(view, req.model, c.keys);
   if (spare.size > 0) {
     const reclaimed = pick(view, { ...req, pools: { keys: c.keys, reassign: true, spare } }, ctx);
@@ -72,35 +72,40 @@ function withAssignment(
   return p?.pool !== undefined && keys.has(p.pool) ? r : { ...r, assignPool: firstKey(keys) };
 }
 
-/** Idle: public, not draining, nothing in flight, no load pending or under way. */
-function idleProvider(p: ProviderView): boolean {
+/**
+ * A member of another pool than `keys`, ready for its own pool's next request: not draining, not overheating,
+ * nothing in flight, no load pending or under way, a model loaded. (An idle member's loaded model is its pool's:
+ * pool-keeper reseeds an idle Mac holding only builds outside its pool.) Private Macs have no pool.
+ */
+function readyElsewhere(p: ProviderView, keys: ReadonlySet<string>): boolean {
   return (
-    p.privateOnly !== true &&
+    p.pool !== undefined &&
+    !keys.has(p.pool) &&
     p.status !== "draining" &&
+    p.thermal !== "critical" &&
     p.inflight.size === 0 &&
     p.pendingLoads.size === 0 &&
-    p.slots.every((s) => s.state !== "loading" && s.numRunning + s.numWaiting === 0)
+    p.slots.every((s) => s.state !== "loading" && s.numRunning + s.numWaiting === 0) &&
+    p.slots.some((s) => s.state === "idle" || s.state === "running")
   );
 }
 
 /**
  * Providers of pools other than `keys` that advertise `model` and may be taken for it although a model is
- * loaded: idle, holding a loaded slot, in a pool in which another member is idle with a loaded slot too (so the
- * pool keeps one ready Mac). O(fleet); only called once a request's pool is full.
+ * loaded: ready ({@link readyElsewhere}), in a pool in which another member is ready too, so the pool keeps one.
+ * Only called once a request's pool is full; scans the fleet only when an advertiser is a candidate.
  */
 export function spareProviders(view: RegistryView, model: string, keys: ReadonlySet<string>): Set<string> {
-  const idleLoaded = (p: ProviderView) =>
-    idleProvider(p) && p.slots.some((s) => s.state === "idle" || s.state === "running");
+  const candidates = advertisersOf(view, model).filter((p) => readyElsewhere(p, keys));
+  const out = new Set<string>();
+  if (candidates.length === 0) return out;
+  const pools = new Set(candidates.map((p) => p.pool!));
   const readyByPool = new Map<string, number>();
   for (const p of view.providers)
-    if (p.pool !== undefined && !keys.has(p.pool) && idleLoaded(p))
+    if (p.pool !== undefined && pools.has(p.pool) && readyElsewhere(p, keys))
       readyByPool.set(p.pool, (readyByPool.get(p.pool) ?? 0) + 1);
-  const out = new Set<string>();
-  for (const p of advertisersOf(view, model)) {
-    if (p.pool === undefined || keys.has(p.pool) || !idleLoaded(p)) continue;
-    // Each pick recounts, so a burst takes a pool's ready Macs one by one down to the last, never that one.
-    if ((readyByPool.get(p.pool) ?? 0) >= 2) out.add(p.id);
-  }
+  // Each pick recounts, so a burst takes a pool's ready Macs one by one down to the last, never that one.
+  for (const p of candidates) if ((readyByPool.get(p.pool!) ?? 0) >= 2) out.add(p.id);
   return out;
 }
 

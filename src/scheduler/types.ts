@@ -38,13 +38,14 @@ export interface PoolConstraint {
   keys: ReadonlySet<string>;
   /**
    * Also admit providers of another pool that are safely reassignable (nothing in flight, nothing resident,
-   * no load pending); a pick of one carries `assignPool`. Only on the second pass, once the pool is starved.
+   * no load pending), and those in `spare`; a pick of one carries `assignPool`. Only on the reassigning passes,
+   * once the pool is starved.
    */
   reassign: boolean;
   /**
-   * With `reassign`, also admit these providers of other pools: idle, with their pool's model loaded, in a pool
-   * that keeps another idle loaded member ({@link spareProviders}, model-pools.ts). The third pass, once the
-   * pool is full and no empty provider is left.
+   * With `reassign`, also admit these providers of other pools: idle with a model loaded, in a pool that keeps
+   * another such member (`spareProviders`, model-pools.ts). The third pass, once the pool is full and no empty
+   * provider is left.
    */
   spare?: ReadonlySet<string>;
 }

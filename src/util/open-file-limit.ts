@@ -21,3 +21,27 @@ export function openFileLimit(): number | undefined {
     return undefined;
   }
 }
+
+/** Descriptors left for everything but the two ports' connections: PostgreSQL pools, NATS, files, DNS. */
+export const DESCRIPTOR_RESERVE = 1_024;
+
+/**
+ * The warn line's fields when the two ports' connection bounds and {@link DESCRIPTOR_RESERVE} do not fit in the
+ * open-file limit: a flood on either port could then take the descriptors PostgreSQL and the other port need, and
+ * the bounds would not be what stops it. Undefined when they fit or the limit is unknown.
+ */
+export function descriptorShortfall(
+  bounds: { providerMaxConnections: number; httpMaxConnections: number },
+  limit: number | undefined,
+): Record<string, number | string> | undefined {
+  if (limit === undefined) return undefined;
+  const needed = bounds.providerMaxConnections + bounds.httpMaxConnections + DESCRIPTOR_RESERVE;
+  if (needed <= limit) return undefined;
+  return {
+    open_file_limit: limit,
+    provider_max_connections: bounds.providerMaxConnections,
+    http_max_connections: bounds.httpMaxConnections,
+    reserve: DESCRIPTOR_RESERVE,
+    fix: "raise the open-file limit (ulimit -n, systemd LimitNOFILE) or lower PROVIDER_MAX_CONNECTIONS / HTTP_MAX_CONNECTIONS",
+  };
+}

@@ -26,6 +26,8 @@ export interface TestCoordinatorOptions {
   rateLimitTiers?: RateLimiterOptions["tiers"];
   /** The coordinator's logger (default: silent, or TEST_LOG_LEVEL to stderr). */
   logger?: Logger;
+  /** The open-file limit the coordinator's start-up check sees (default: the process's). */
+  openFileLimit?: number;
 }
 
 export interface TestCoordinator {
@@ -72,6 +74,7 @@ export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Prom
     db: db.db,
     logger: o.logger ?? (process.env.TEST_LOG_LEVEL ? createLogger(process.env.TEST_LOG_LEVEL) : silentLogger),
     ...(o.rateLimitTiers ? { rateLimitTiers: o.rateLimitTiers } : {}),
+    ...(o.openFileLimit !== undefined ? { openFileLimit: o.openFileLimit } : {}),
   });
   const accounts = coordinator.ledger.accounts;
   const account = await accounts.createAccount({

@@ -109,6 +109,7 @@ describe("loadConfig", () => {
     [{ PROVIDER_MAX_CONNECTIONS: "0" }, [], /PROVIDER_MAX_CONNECTIONS must be >= 1/],
     [{ PROVIDER_MAX_CONNECTIONS_PER_ADDRESS: "0" }, [], /PROVIDER_MAX_CONNECTIONS_PER_ADDRESS must be >= 1/],
     [{ PROVIDER_IDLE_CONNECTION_MS: "0" }, [], /PROVIDER_IDLE_CONNECTION_MS must be >= 1/],
+    [{ HTTP_MAX_CONNECTIONS: "0" }, [], /HTTP_MAX_CONNECTIONS must be >= 1/],
     [
       { MAX_INFLIGHT_BODY_BYTES: "1000", MAX_BODY_BYTES: "2000" },
       [],

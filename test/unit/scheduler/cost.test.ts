@@ -97,6 +97,23 @@ describe("cost: a Mac's streams share its memory bandwidth, whatever model they 
     assert.equal(Math.round(solo.costMs), Math.round((800 / 45) * 1000));
   });
 
+  it("charges the same slowdown for a stream of the requested model, and counts other models' streams for a cold load", () => {
+    const k = o.concurrencyLawK;
+    // One oss stream already on the slot (no backlog left to count), nothing else on the Mac.
+    const stacked = provider("stacked", {
+      slots: [slot("oss", { state: "running", numRunning: 1 })],
+      inflight: [inflight("o1", "oss", { promptTokens: 500, usedTokens: 900, remainingOutputTokens: 0 })],
+    });
+    const own = (800 / (45 / (1 + k))) * 1000;
+    const c = estimateCost(stacked, "oss", stacked.slots[0], 1, 0, 800, 12e9, o);
+    assert.equal(Math.round(c.costMs), Math.round(own + (own * k) / (1 + k)));
+    // A cold oss load on the two-slot Mac decoding gemma: the load, then rate(2) beside the gemma stream.
+    const cold = estimateCost(shared(45), "oss", undefined, 0, 0, 800, 12e9, o);
+    const warm = estimateCost(shared(45), "oss", shared(45).slots[1], 0, 0, 800, 12e9, o);
+    assert.ok(cold.costMs > warm.costMs, "the load comes on top");
+    assert.equal(Math.round(cold.costMs - cold.ttftMs), Math.round(warm.costMs - warm.ttftMs));
+  });
+
   it("prefers an idle Mac over a faster one already decoding another model, until the faster one is much faster", () => {
     // 55 tok/s alone would beat 45 tok/s if the gemma stream were ignored; beside it the newcomer gets 43 and
     // slows the gemma stream for as long.

@@ -156,6 +156,19 @@ describe("model pools: routing (pickInPools and the pool gate)", () => {
     // One idle oss Mac: it is the oss pool's ready Mac and stays; the gemma request hears pool_exhausted.
     const one = view(full(), busyOss(), idleOss("oss-a"));
     assert.equal(summary(pickInPools(one, inPools("gemma"), ctx())), "queue:pool_exhausted");
+    // A member that could not serve its own pool's next request is not its "other" ready Mac: with one of these
+    // beside oss-a, oss-a is still the last, and stays.
+    const notReady: [string, ProviderOver][] = [
+      ["draining", { status: "draining" }],
+      ["overheating", { thermal: "critical" }],
+      ["loading", { slots: [slot("oss"), slot("gemma", { state: "loading" })] }],
+      ["load-pending", { pendingLoads: [["gemma", 900]] }],
+      ["waiting", { slots: warmOn("oss", { numWaiting: 1 }) }],
+    ];
+    for (const [id, over] of notReady) {
+      const v = view(full(), busyOss(), idleOss("oss-a"), member(id, "oss", { slots: warmOn("oss"), ...over }));
+      assert.equal(summary(pickInPools(v, inPools("gemma"), ctx())), "queue:pool_exhausted", id);
+    }
     // Only when the pool is full: a gemma member with room serves first.
     const room = view(member("gemma-idle", "gemma", { slots: warmOn("gemma") }), idleOss("oss-a"), idleOss("oss-b"));
     assert.equal(summary(pickInPools(room, inPools("gemma"), ctx())), "gemma-idle");

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { DESCRIPTOR_RESERVE, descriptorShortfall } from "../../../src/coordinator/start-servers.js";
-import { openFileLimit, parseOpenFileLimit } from "../../../src/util/open-file-limit.js";
+import {
+  DESCRIPTOR_RESERVE,
+  descriptorShortfall,
+  openFileLimit,
+  parseOpenFileLimit,
+} from "../../../src/util/open-file-limit.js";
 
 const limits = (soft: string, hard: string) =>
   [

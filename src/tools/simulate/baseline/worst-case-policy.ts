@@ -16,9 +16,9 @@
  *   max_tokens ÷ effective TPS + health. The backlog is the max_tokens of every request in flight on the slot,
  *   however much of it they have generated (Go's `backlogTokenMs` over the provider's `max_tokens_potential`,
  *   "sum of max_tokens across running requests", plus waiting and not yet reported requests). Effective TPS =
- *   the observed decode rate when the slot has one, else solo ÷ (1 + 0.27 × running). Idle on-disk Macs are candidates in the same scan, so a warm Mac wins
- *   until its queue, pending and backlog terms outweigh the 30 s penalty. Near-ties within 3,000 ms go to the
- *   smaller effectiveQueue, then fewer pending, then random.
+ *   the observed decode rate when the slot has one, else solo ÷ (1 + 0.27 × running). Idle on-disk Macs are
+ *   candidates in the same scan, so a warm Mac wins until its queue, pending and backlog terms outweigh the 30 s
+ *   penalty. Near-ties within 3,000 ms go to the smaller effectiveQueue, then fewer pending, then random.
  * - **Queue-before-shed** (§3.1 step 12, §3.2, §3.3): when warm (or loading) providers exist but none admits
  *   and no idle Mac can load the model, the request waits in the per-model queue (10 deep, 120 s).
  * - **Cold-load gate** (§3.4): `modelFitsHardware` (weights × 2 ≤ total memory, scheduler.go:142-150), and

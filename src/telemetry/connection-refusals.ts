@@ -5,8 +5,8 @@
  * and the setting to raise. Used by the provider port (protocol/provider-listener.ts) and the consumer port
  * (http/consumer-server.ts).
  */
-import { count } from "../telemetry/metrics.js";
-import type { Logger } from "./logger.js";
+import { count } from "./metrics.js";
+import type { Logger } from "../util/logger.js";
 
 /** Refused connections are logged at most this often per bound. */
 export const REFUSAL_LOG_INTERVAL_MS = 10_000;
