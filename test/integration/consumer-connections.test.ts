@@ -4,22 +4,11 @@
  * two ports' connection bounds do not fit in the process's open-file limit.
  */
 import assert from "node:assert/strict";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger } from "../../src/util/logger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
-
-/** Resolves with how long after the call the socket closed, or undefined if it was still open after `ms`. */
-function closedWithin(s: Socket, ms: number): Promise<number | undefined> {
-  const start = performance.now();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    s.once("close", () => {
-      clearTimeout(timer);
-      resolve(performance.now() - start);
-    });
-  });
-}
+import { closedWithin, openSocket } from "../support/sockets.js";
 
 const PROVIDER_MAX = 20_000;
 
@@ -42,19 +31,16 @@ describe("consumer port connection bound (HTTP_MAX_CONNECTIONS)", function () {
     await t?.close();
   });
 
-  const open = async () => {
-    const s = connect(t.coordinator.httpPort, "127.0.0.1");
-    s.on("error", () => {});
-    sockets.push(s);
-    await new Promise<void>((resolve) => s.once("connect", () => resolve()));
-    return s;
-  };
+  const open = () => openSocket(t.coordinator.httpPort, sockets);
 
   it("holds 3 connections and closes the next ones at once, with one line for the operator; serves again with room", async () => {
     const held = [await open(), await open(), await open()];
     const extra = [await open(), await open()];
     for (const s of extra)
-      assert.ok((await closedWithin(s, 2_000)) !== undefined, "a connection past the limit is open");
+      assert.ok(
+        (await closedWithin((cb) => s.once("close", cb), 2_000)) !== undefined,
+        "a connection past the limit is open",
+      );
     await sleep(100);
     for (const s of held) assert.equal(s.destroyed, false, "a connection within the limit was closed");
     const refused = lines.filter((l) => l.msg === "consumer connections refused: connection limit reached");

@@ -7,22 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { connect as connectH2 } from "node:http2";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger } from "../../src/util/logger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
-
-/** Resolves with how long after opening the connection closed, or undefined if it was still open after `ms`. */
-function closedWithin(onClose: (cb: () => void) => void, ms: number): Promise<number | undefined> {
-  const start = performance.now();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    onClose(() => {
-      clearTimeout(timer);
-      resolve(performance.now() - start);
-    });
-  });
-}
+import { closedWithin, openSocket } from "../support/sockets.js";
 
 describe("provider port connection bounds", function () {
   this.timeout(60_000);
@@ -74,13 +63,7 @@ describe("provider port connection bounds", function () {
         await t?.close();
       });
 
-      const open = async () => {
-        const s = connect(t.coordinator.grpcPort, "127.0.0.1");
-        s.on("error", () => {});
-        sockets.push(s);
-        await new Promise<void>((resolve) => s.once("connect", () => resolve()));
-        return s;
-      };
+      const open = () => openSocket(t.coordinator.grpcPort, sockets);
 
       it("holds 3 connections and closes the next ones at once, with one line for the operator", async () => {
         const held = [await open(), await open(), await open()];
