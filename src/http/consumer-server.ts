@@ -6,10 +6,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Clock } from "../util/clock.js";
-import { connectionRefusals } from "../telemetry/connection-refusals.js";
+import { boundConnections, connectionRefusals } from "../telemetry/connection-refusals.js";
 import { listen } from "../util/listen.js";
 import type { Logger } from "../util/logger.js";
-import { throttleKey } from "../util/throttle-key.js";
 
 /**
  * Connection timeouts (HTTP_* settings; defaults in src/config/config.ts). None of them cuts a long answer:
@@ -39,6 +38,7 @@ export interface ConsumerServerOptions {
    * `http.connections_refused{reason="limit"}` and logged every 10 s at most. Unbounded when absent.
    */
   maxConnections?: number | undefined;
+  /** Where refused connections are reported. */
   log?: Logger | undefined;
 }
 
@@ -104,8 +104,7 @@ export class ConsumerServer {
         setting: "HTTP_MAX_CONNECTIONS",
         limit: options.maxConnections,
       });
-      this.#server.maxConnections = options.maxConnections;
-      this.#server.on("drop", (d) => refuse(throttleKey(d?.remoteAddress ?? "unknown")));
+      boundConnections(this.#server, options.maxConnections, refuse);
     }
     // With a listener, node:http leaves every timed-out socket to us (including idle keep-alive ones).
     this.#server.on("timeout", (socket: Socket) => {
@@ -113,8 +112,8 @@ export class ConsumerServer {
     });
   }
 
-  /** Listens; resolves with the bound port. */
-  async listen(port: number, host: string, backlog?: number): Promise<number> {
+  /** Listens with an accept backlog of `backlog` (LISTEN_BACKLOG); resolves with the bound port. */
+  async listen(port: number, host: string, backlog: number): Promise<number> {
     await listen(this.#server, host, port, backlog);
     return (this.#server.address() as AddressInfo).port;
   }

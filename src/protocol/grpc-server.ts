@@ -33,20 +33,19 @@ export interface GrpcServerOptions {
   keepaliveTimeoutMs?: number;
   /** Max message size both ways. Default 16 MiB (bodies carry images). */
   maxMessageBytes?: number;
-  /** Connections the kernel queues before we accept them (capped by the OS, net.core.somaxconn). Default 4,096. */
-  backlog?: number;
-  /** Open connections at most; past it a new connection is closed at once. Default 20,000. */
-  maxConnections?: number;
-  /** Open connections from one client address (IPv6: its /64) at most. Default 256. */
-  maxConnectionsPerAddress?: number;
-  /** A connection with no stream open for this long is closed. Default 30,000 ms. */
-  idleConnectionMs?: number;
+  // The bounds below are settings (LISTEN_BACKLOG, PROVIDER_MAX_CONNECTIONS, PROVIDER_MAX_CONNECTIONS_PER_ADDRESS,
+  // PROVIDER_IDLE_CONNECTION_MS): their defaults live in the settings table only.
+  /** Connections the kernel queues before we accept them (capped by the OS, net.core.somaxconn). */
+  backlog: number;
+  /** Open connections at most; past it a new connection is closed at once. */
+  maxConnections: number;
+  /** Open connections from one client address (IPv6: its /64) at most. */
+  maxConnectionsPerAddress: number;
+  /** A connection with no stream open for this long is closed. */
+  idleConnectionMs: number;
   /** Where a refused connection is reported (one warn line per 10 s at most). */
-  log?: Logger;
+  log: Logger;
 }
-
-/** Default of {@link GrpcServerOptions.idleConnectionMs}. */
-export const DEFAULT_PROVIDER_IDLE_CONNECTION_MS = 30_000;
 
 /** The running provider server. */
 export interface GrpcServerHandle {
@@ -67,7 +66,7 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     "grpc.http2.min_ping_interval_without_data_ms": 1_000,
     "grpc.max_receive_message_length": maxBytes,
     "grpc.max_send_message_length": maxBytes,
-    "grpc.max_connection_idle_ms": o.idleConnectionMs ?? DEFAULT_PROVIDER_IDLE_CONNECTION_MS,
+    "grpc.max_connection_idle_ms": o.idleConnectionMs,
   });
   server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), {
     connect: service.connect,

@@ -8,28 +8,21 @@
  * client addresses every Mac has the balancer's address, and the operator must raise the per-address bound.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { connectionRefusals } from "../telemetry/connection-refusals.js";
+import { boundConnections, connectionRefusals } from "../telemetry/connection-refusals.js";
 import type { Logger } from "../util/logger.js";
 import { throttleKey } from "../util/throttle-key.js";
 
-/** Default of {@link ProviderListenerOptions.maxConnections}: twice the 10,000 streams one process is benchmarked at. */
-export const DEFAULT_PROVIDER_MAX_CONNECTIONS = 20_000;
-/** Default of {@link ProviderListenerOptions.maxPerAddress}: room for a farm of Macs behind one NAT address. */
-export const DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS = 256;
-
 export interface ProviderListenerOptions {
-  /** Open connections at most. */
-  maxConnections?: number | undefined;
-  /** Open connections from one client address at most. */
-  maxPerAddress?: number | undefined;
-  log?: Logger | undefined;
+  /** Open connections at most (PROVIDER_MAX_CONNECTIONS). */
+  maxConnections: number;
+  /** Open connections from one client address at most (PROVIDER_MAX_CONNECTIONS_PER_ADDRESS). */
+  maxPerAddress: number;
+  log: Logger;
 }
 
 /** A listener handing each connection it keeps to `inject` (grpc-js's connection injector). */
-export function createProviderListener(inject: (socket: Socket) => void, o: ProviderListenerOptions = {}): Server {
-  const maxConnections = o.maxConnections ?? DEFAULT_PROVIDER_MAX_CONNECTIONS;
-  const maxPerAddress = o.maxPerAddress ?? DEFAULT_PROVIDER_MAX_CONNECTIONS_PER_ADDRESS;
-  const refuseOverLimit = refusals(o.log, "limit", "PROVIDER_MAX_CONNECTIONS", maxConnections);
+export function createProviderListener(inject: (socket: Socket) => void, o: ProviderListenerOptions): Server {
+  const { maxConnections, maxPerAddress } = o;
   const refuseOverAddress = refusals(o.log, "address", "PROVIDER_MAX_CONNECTIONS_PER_ADDRESS", maxPerAddress);
   // One entry per address with a connection open: at most maxConnections entries.
   const perAddress = new Map<string, number>();
@@ -49,18 +42,12 @@ export function createProviderListener(inject: (socket: Socket) => void, o: Prov
     });
     inject(socket);
   });
-  listener.maxConnections = maxConnections;
-  listener.on("drop", (d) => refuseOverLimit(throttleKey(d?.remoteAddress ?? "unknown")));
+  boundConnections(listener, maxConnections, refusals(o.log, "limit", "PROVIDER_MAX_CONNECTIONS", maxConnections));
   return listener;
 }
 
 /** The provider port's reporting for one bound (`provider.connections_refused{reason}`). */
-function refusals(
-  log: Logger | undefined,
-  reason: "limit" | "address",
-  setting: string,
-  limit: number,
-): (address: string) => void {
+function refusals(log: Logger, reason: "limit" | "address", setting: string, limit: number): (address: string) => void {
   const message = `provider connections refused: ${reason === "limit" ? "connection" : "per-address"} limit reached`;
   return connectionRefusals({ log, metric: "provider.connections_refused", reason, message, setting, limit });
 }

@@ -5,8 +5,10 @@
  * and the setting to raise. Used by the provider port (protocol/provider-listener.ts) and the consumer port
  * (http/consumer-server.ts).
  */
-import { count } from "./metrics.js";
+import type { Server } from "node:net";
 import type { Logger } from "../util/logger.js";
+import { throttleKey } from "../util/throttle-key.js";
+import { count } from "./metrics.js";
 
 /** Refused connections are logged at most this often per bound. */
 export const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -21,6 +23,15 @@ export interface ConnectionRefusalsOptions {
   /** The setting an operator would raise, and its value. */
   setting: string;
   limit: number;
+}
+
+/**
+ * Closes `server`'s connections past `max` open at once (node's `maxConnections`) and reports each with `refuse`,
+ * keyed by its client address ({@link throttleKey}).
+ */
+export function boundConnections(server: Server, max: number, refuse: (address: string) => void): void {
+  server.maxConnections = max;
+  server.on("drop", (d) => refuse(throttleKey(d?.remoteAddress ?? "unknown")));
 }
 
 /** Returns the function to call with the client address of each refused connection. */

@@ -2,20 +2,12 @@
  * Listening with an explicit accept backlog. Node's default is 511: when thousands of clients connect at once
  * (every Mac reconnecting after a coordinator restart) and the event loop is busy with the first ones, the
  * kernel resets the connections past the queue and the clients back off for seconds. Go listens with the
- * kernel's maximum (net.core.somaxconn, 4,096 on current Linux); so do we by default.
+ * kernel's maximum (net.core.somaxconn, 4,096 on current Linux); so does LISTEN_BACKLOG by default.
  */
 import type { Server } from "node:net";
 
-/** Default accept backlog of the coordinator's listeners (the kernel caps it at net.core.somaxconn). */
-export const DEFAULT_LISTEN_BACKLOG = 4_096;
-
-/** Listens on host:port with `backlog`; rejects with the listen error (e.g. EADDRINUSE). */
-export function listen(
-  server: Server,
-  host: string,
-  port: number,
-  backlog: number = DEFAULT_LISTEN_BACKLOG,
-): Promise<void> {
+/** Listens on host:port with `backlog` (the kernel caps it); rejects with the listen error (e.g. EADDRINUSE). */
+export function listen(server: Server, host: string, port: number, backlog: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host, port, backlog }, () => {

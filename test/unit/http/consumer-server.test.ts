@@ -43,7 +43,7 @@ describe("ConsumerServer timeouts", function () {
   beforeEach(async () => {
     handler = (_req, res) => res.end("ok");
     server = new ConsumerServer((req, res) => handler(req, res), systemClock, options);
-    port = await server.listen(0, "127.0.0.1");
+    port = await server.listen(0, "127.0.0.1", 511);
   });
   afterEach(async () => {
     server.closeAllConnections();
