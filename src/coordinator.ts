@@ -54,7 +54,7 @@ export interface CoordinatorDeps {
   /** Per-tier rate-limit overrides (tests use small limits to reach them quickly). Default: the tier defaults. */
   rateLimitTiers?: RateLimiterOptions["tiers"];
   /** The process's open-file limit, for the start-up check of the connection bounds. Default: read from the OS. */
-  openFileLimit?: number | undefined;
+  openFileLimit?: number;
 }
 
 export interface Coordinator {
@@ -213,7 +213,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const { httpPort, grpc } = await startServers(
     config,
     { consumer, providers, ledger, aliasSync, log },
-    "openFileLimit" in deps ? deps.openFileLimit : openFileLimit(),
+    deps.openFileLimit ?? openFileLimit(),
   );
 
   const loops = startBackgroundLoops(config, {

@@ -296,6 +296,11 @@ export function runSimulation(
   const workers = spawnWorkers(scenario);
   const workerRandom = workers.map((_, i) => randomStream(seed, WORKER_STREAMS + i));
   const issued = scenario.workers.map(() => 0);
+  /** Group `gi` may send now: inside its window, and short of its request count if it has one. */
+  const sending = (gi: number) => {
+    const g = scenario.workers[gi]!;
+    return now >= g.startMs && now < g.endMs && (g.requests === undefined || issued[gi]! < g.requests);
+  };
   const hbOffset = macs.map((_, i) => (i * 97) % scenario.heartbeatMs);
   const sampleEvery = 10_000;
   let nextSample = 0;
@@ -316,8 +321,7 @@ export function runSimulation(
     });
     workers.forEach((w, i) => {
       const g = scenario.workers[w.group]!;
-      if (w.busy || w.nextAtMs > now || now < g.startMs || now >= g.endMs) return;
-      if (g.requests !== undefined && issued[w.group]! >= g.requests) return;
+      if (w.busy || w.nextAtMs > now || !sending(w.group)) return;
       issued[w.group]!++;
       w.busy = true;
       route(newRequest(workerRandom[i]!, g.model, g.prompt, g.maxTokens, g.output, g.vision, w), false);
@@ -390,11 +394,10 @@ export function runSimulation(
     run.observe?.step?.(now, macs);
     if (now >= nextSample) {
       nextSample += sampleEvery;
-      const burst = workers.some((w) => {
-        const g = scenario.workers[w.group]!;
-        if (g.requests === undefined) return false;
-        return w.busy || (now >= g.startMs && now < g.endMs && issued[w.group]! < g.requests);
-      });
+      // A sized burst is on while one of its workers has a request out or the group may still send.
+      const burst = workers.some(
+        (w) => scenario.workers[w.group]!.requests !== undefined && (w.busy || sending(w.group)),
+      );
       metrics.sample(macs, running, views, pooled, burst);
     }
   }
