@@ -46,9 +46,23 @@ function medianRow(cell: readonly LoadRow[]): LoadRow {
   if (interChunk) row.interChunkMs = interChunk;
   if (first.cpuPercent)
     row.cpuPercent = Object.fromEntries(Object.keys(first.cpuPercent).map((k) => [k, m((r) => r.cpuPercent?.[k])]));
+  if (first.forwarded !== undefined) row.forwarded = cell.reduce((s, r) => s + (r.forwarded ?? 0), 0);
   const firstError = cell.find((r) => r.firstError)?.firstError;
   if (firstError !== undefined) row.firstError = firstError;
   return row;
+}
+
+/**
+ * Per throughput cell that counted its forwards: the share of its requests that ran on another node's Mac (a
+ * balanced load should mostly stay where it entered; each forward costs CPU on two nodes and a NATS round trip).
+ */
+function forwardedShares(rows: readonly LoadRow[]): string[][] {
+  return rows
+    .filter((r) => r.forwarded !== undefined && r.ok > 0)
+    .map((r) => [
+      `${r.target}, ${r.mode === "json" ? "non-streaming" : "streaming"}: requests forwarded to another node's Mac`,
+      `${round((100 * r.forwarded!) / r.ok)} % (${r.forwarded} of ${r.ok}, all rounds)`,
+    ]);
 }
 
 /** A row with its groups' raw samples dropped (their counts kept). */
@@ -213,6 +227,7 @@ export function clusterReport(
       ["added first-token p50 / p99 (forwarded − local)", `${f(added.firstTokenP50)} / ${f(added.firstTokenP99)} ms`],
       ["added inter-chunk p99 (forwarded − local)", `${f(added.interChunkP99)} ms`],
       ["throughput 3 nodes ÷ one node, streaming / non-streaming", `${f(throughput.stream)}× / ${f(throughput.json)}×`],
+      ...forwardedShares(throughputRows),
       ["per round: added first-token p99 (ms)", list(rounds.addedFirstTokenP99)],
       [
         "per round: throughput ratio streaming / non-streaming",

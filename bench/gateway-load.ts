@@ -11,6 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { forwardOutcomes } from "./cluster-processes.js";
 import { ClientPool, once, primeConnections } from "./load-client.js";
 
 /** One endpoint under test. */
@@ -32,6 +33,11 @@ export interface LoadTarget {
    * raw samples, so two kinds of entry measured in one cell (e.g. local and forwarded) share every moment of it.
    */
   urlGroups?: string[];
+  /**
+   * Base URLs of cluster nodes whose accepted forwards (`cluster.forwards`, from their Prometheus endpoints) are
+   * counted over each cell's measured window: how many of the cell's requests ran on a Mac another node owns.
+   */
+  forwardCounters?: string[];
 }
 
 /** One group of a cell's requests (see {@link LoadTarget.urlGroups}), with the raw samples for pooling. */
@@ -80,6 +86,8 @@ export interface LoadRow {
   interChunkMs?: { p50: number; p99: number };
   /** With `cpuPids`: CPU each process used over the measured window, as a percentage of one core. */
   cpuPercent?: Record<string, number>;
+  /** With {@link LoadTarget.forwardCounters}: requests forwarded to another node over the measured window. */
+  forwarded?: number;
   /** With {@link LoadTarget.urlGroups}: the successful requests per group. */
   groups?: Record<string, LoadGroup>;
 }
@@ -103,6 +111,12 @@ function cpuMsOf(pids: Record<string, number>): Record<string, number> {
   const self = process.cpuUsage();
   out.load = (self.user + self.system) / 1000;
   return out;
+}
+
+/** Forwards the nodes at these base URLs made that their owners accepted, in all. */
+async function acceptedForwards(baseUrls: string[]): Promise<number> {
+  const counts = await Promise.all(baseUrls.map(forwardOutcomes));
+  return counts.reduce((n, c) => n + (c.accepted ?? 0), 0);
 }
 
 const pct = (s: Float64Array, p: number) =>
@@ -135,6 +149,9 @@ export async function runLoadCell(
   const end = warmEnd + durationMs;
   let cpuStart: { at: number; ms: Record<string, number> } | undefined;
   const sampler = cpuPids && setTimeout(() => (cpuStart = { at: performance.now(), ms: cpuMsOf(cpuPids) }), warmupMs);
+  const forwardsAtStart =
+    target.forwardCounters &&
+    new Promise<number>((resolve) => setTimeout(() => resolve(acceptedForwards(target.forwardCounters!)), warmupMs));
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       while (performance.now() < end) {
@@ -201,6 +218,7 @@ export async function runLoadCell(
     row.interChunkMs = { p50: pct(g, 50), p99: pct(g, 99) };
   }
   if (cpuPercent) row.cpuPercent = cpuPercent;
+  if (forwardsAtStart) row.forwarded = (await acceptedForwards(target.forwardCounters!)) - (await forwardsAtStart);
   if (target.urlGroups) row.groups = groups;
   if (firstError !== undefined) row.firstError = firstError;
   return row;
