@@ -95,6 +95,7 @@ export async function startCoordinator(config: Config, deps: CoordinatorDeps): P
   const schedulerOptions = resolveSchedulerOptions({
     toolsVersionFloor: config.toolsVersionFloor,
     toolsFloorWaivedByNormalization: config.toolsFloorWaived,
+    forwardMarginFraction: config.clusterForwardMargin,
   });
 
   // The alias table may be one of the migrations this replica waited for: read it once they have run.

@@ -455,6 +455,12 @@ export const settings = {
     default: 3_000,
     help: "A forwarded request whose owner sends neither an event nor a keep-alive beat this long ends as a disconnect (failed over if nothing was shown yet).",
   },
+  clusterForwardMargin: {
+    env: "CLUSTER_FORWARD_MARGIN",
+    kind: "number",
+    default: 0.5,
+    help: "How much cheaper (a fraction of the expected completion time) another coordinator's Mac must look than this node's best own Mac before a request is forwarded to it (0 = only past the near-tie window). A mirror is a snapshot up to CLUSTER_SNAPSHOT_MS old; see Running several coordinators.",
+  },
   warmPoolIntervalMs: {
     env: "WARM_POOL_INTERVAL_MS",
     kind: "int",

@@ -2,8 +2,9 @@
  * The last step of pick.ts's `pick`: among one tier's candidates, the lowest expected completion time, with near-ties
  * (within `nearTieFraction`, at least `nearTieMinMs`) broken by cache affinity (rendezvous hashing on
  * {@link fnv1a}) when the request has an `affinityKey`, else by locality (in a cluster, a Mac this process owns
- * over another coordinator's: the forward costs a NATS round trip and CPU on two nodes, and a near-tie is by
- * definition no better), then by load, then randomly; `avoidVersion` is a soft filter. Kept apart from pick.ts because it is the one tie-breaking policy, pure given the candidates, the
+ * over another coordinator's unless the mirror is cheaper by more than `forwardMarginFraction`: the forward
+ * costs a NATS round trip and CPU on two nodes, and a mirror's figures are a snapshot's), then by load, then
+ * randomly; `avoidVersion` is a soft filter. Kept apart from pick.ts because it is the one tie-breaking policy, pure given the candidates, the
  * request and a random source; pick.ts decides which candidates form a tier.
  */
 import type { ProviderView } from "../registry/types.js";
@@ -34,8 +35,11 @@ export function chooseInTier(
   for (const c of cands) best = Math.min(best, c.costMs);
   const window = Math.max(best * o.nearTieFraction, o.nearTieMinMs);
   let near = cands.filter((c) => c.costMs <= best + window);
+  const affinity = req.affinityKey !== undefined && req.affinityKey !== "";
+  // Affinity stays first: a warm prompt cache saves more prefill than a forward costs.
+  if (!affinity) near = ownedWithinMargin(cands, best, window, o) ?? near;
   if (near.length === 1) return { c: near[0]!, reason: "warm" };
-  if (req.affinityKey !== undefined && req.affinityKey !== "") {
+  if (affinity) {
     let top = near[0]!;
     let topScore = -1;
     for (const c of near) {
@@ -47,14 +51,32 @@ export function chooseInTier(
     }
     return { c: top, reason: "affinity" };
   }
-  // Affinity stays first: a warm prompt cache saves more prefill than a forward costs.
-  const local = near.filter((c) => c.p.remote !== true);
-  if (local.length > 0) near = local;
   let minLoad = Infinity;
   for (const c of near) minLoad = Math.min(minLoad, c.load);
   const leastLoaded = near.filter((c) => c.load <= minLoad + 1e-9);
   const i = Math.min(leastLoaded.length - 1, Math.floor(ctx.random() * leastLoaded.length));
   return { c: leastLoaded[i]!, reason: "warm" };
+}
+
+/**
+ * In a cluster, the owned Macs' near-ties when the best of them is within the forward margin of the best
+ * candidate (or within the near-tie window); undefined when a mirror is clearly better or there is no owned Mac.
+ * A mirror's cost comes from a snapshot up to CLUSTER_SNAPSHOT_MS old, while an owned Mac's is exact; when load
+ * moves faster than snapshots, the mirrors' figures scatter around the owned Macs' (±20–50 % in the cluster bench)
+ * and a plain near-tie sent a third of an even load to another node: CPU on two nodes and a NATS round trip for a
+ * difference that was mostly the snapshot's age.
+ */
+function ownedWithinMargin(
+  cands: Candidate[],
+  best: number,
+  window: number,
+  o: Readonly<SchedulerOptions>,
+): Candidate[] | undefined {
+  let ownBest = Infinity;
+  for (const c of cands) if (c.p.remote !== true) ownBest = Math.min(ownBest, c.costMs);
+  if (ownBest > best + Math.max(window, best * o.forwardMarginFraction)) return undefined;
+  const ownWindow = Math.max(ownBest * o.nearTieFraction, o.nearTieMinMs);
+  return cands.filter((c) => c.p.remote !== true && c.costMs <= ownBest + ownWindow);
 }
 
 /** 32-bit FNV-1a of a string (UTF-16 code units); deterministic across processes for rendezvous hashing. */

@@ -54,6 +54,11 @@ export interface SchedulerOptions {
   nearTieFraction: number;
   /** Near-tie window floor, ms (tiny costs are noise). Default 250. */
   nearTieMinMs: number;
+  /**
+   * In a cluster, how much cheaper (fraction of its cost) a Mac another coordinator owns must look than this
+   * node's best own Mac to be forwarded to (choose-in-tier.ts). Default 0.5.
+   */
+  forwardMarginFraction: number;
   /** Health penalty per unit of memory pressure, ms. Default 4000. */
   memoryPressurePenaltyMs: number;
   /** Health penalties for thermal fair / serious, ms. Defaults 2000 / 8000. */
@@ -91,6 +96,7 @@ export const defaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze
   loadBaseMs: 3000,
   nearTieFraction: 0.05,
   nearTieMinMs: 250,
+  forwardMarginFraction: 0.5,
   memoryPressurePenaltyMs: 4000,
   thermalFairPenaltyMs: 2000,
   thermalSeriousPenaltyMs: 8000,

@@ -128,6 +128,7 @@ describe("loadConfig", () => {
       /CLUSTER_SILENCE_MS \(1999\) must be >= 2 x CLUSTER_HEARTBEAT_MS \(1000\)/,
     ],
     [{ CLUSTER_SNAPSHOT_MS: "0" }, [], /CLUSTER_SNAPSHOT_MS must be >= 1/],
+    [{ CLUSTER_FORWARD_MARGIN: "-0.1" }, [], /CLUSTER_FORWARD_MARGIN must be >= 0/],
     [
       { CLUSTER_SILENCE_MS: "2000", CLUSTER_DISPATCH_TIMEOUT_MS: "2000" },
       [],

@@ -241,6 +241,45 @@ describe("pick", () => {
       assert.equal(summary(pick(v, request("gemma", { maxTokens: 2048 }), ctx())), "a");
     });
 
+    describe("the forward margin (a mirror must look clearly cheaper)", () => {
+      // Two idle warm Macs, the mirror faster: its expected completion time is the owned Mac's ÷ `ratio`.
+      const pair = (ratio: number) =>
+        view(warm("a", { observedDecodeTps: 45 * ratio }, { decodeTps: 45 * ratio, remote: true }), warm("b"));
+      const long = () => request("gemma", { maxTokens: 2048 });
+      const withMargin = (m: number) => ctx({ options: resolveSchedulerOptions({ forwardMarginFraction: m }) });
+      const costOf = (v: ReturnType<typeof view>, id: string) => {
+        const r = pick(
+          view(...v.providers.filter((p) => p.id === id).map((p) => ({ ...p, remote: false }))),
+          long(),
+          ctx(),
+        );
+        return r.kind === "picked" ? r.costMs : Number.NaN;
+      };
+
+      it("stays home while the owned Mac costs at most the margin more", () => {
+        const v = pair(1.4);
+        const gap = costOf(v, "b") / costOf(v, "a") - 1;
+        assert.ok(gap > 0.3 && gap < 0.5, `owned Mac ${gap} dearer`); // past the near-tie window, within the margin
+        for (const r of [0, 0.5, 0.99])
+          assert.equal(summary(pick(v, long(), { ...withMargin(0.5), random: () => r })), "b");
+        // The same pair with the margin below the gap forwards.
+        assert.equal(summary(pick(v, long(), withMargin(gap - 0.05))), "a");
+      });
+
+      it("forwards once the mirror is cheaper by more than the margin", () => {
+        const v = pair(2);
+        const gap = costOf(v, "b") / costOf(v, "a") - 1;
+        assert.ok(gap > 0.5, `owned Mac only ${gap} dearer`);
+        assert.equal(summary(pick(v, long(), withMargin(0.5))), "a");
+        assert.equal(summary(pick(v, long(), withMargin(gap + 0.05))), "b");
+      });
+
+      it("does not change a choice among owned Macs (one process)", () => {
+        const v = view(warm("a", { observedDecodeTps: 63 }, { decodeTps: 63 }), warm("b"));
+        assert.equal(summary(pick(v, long(), withMargin(10))), "a");
+      });
+    });
+
     it("keeps cache affinity ahead of locality", () => {
       const ids = ["a", "b", "c", "d"];
       const mixed = view(...ids.map((id, i) => (i % 2 ? warm(id) : remote(id))));
