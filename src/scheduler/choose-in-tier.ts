@@ -63,7 +63,7 @@ export function chooseInTier(
  * candidate (or within the near-tie window); undefined when a mirror is clearly better or there is no owned Mac.
  * A mirror's cost comes from a snapshot up to CLUSTER_SNAPSHOT_MS old, while an owned Mac's is exact; when load
  * moves faster than snapshots, the mirrors' figures scatter around the owned Macs' (±20–50 % in the cluster bench)
- * and a plain near-tie sent a third of an even load to another node: CPU on two nodes and a NATS round trip for a
+ * and a plain near-tie sent 10–46 % of an even load to another node: CPU on two nodes and a NATS round trip for a
  * difference that was mostly the snapshot's age.
  */
 function ownedWithinMargin(
