@@ -22,15 +22,6 @@ export function natsPid(url: string): number | undefined {
   return undefined;
 }
 
-/** A node's `cluster.forwards` counters by outcome, from its Prometheus endpoint (A's share the bench process's). */
-export async function forwardOutcomes(baseUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^coordinator_cluster_forwards\S*\{[^}]*outcome="(\w+)"[^}]*\} (\S+)$/gm))
-    out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
-  return out;
-}
-
 /** A coordinator in a child process; resolves once it listens. */
 export async function startNodeChild(
   plan: ClusterNodePlan,

@@ -46,7 +46,9 @@ function medianRow(cell: readonly LoadRow[]): LoadRow {
   if (interChunk) row.interChunkMs = interChunk;
   if (first.cpuPercent)
     row.cpuPercent = Object.fromEntries(Object.keys(first.cpuPercent).map((k) => [k, m((r) => r.cpuPercent?.[k])]));
-  if (first.forwarded !== undefined) row.forwarded = cell.reduce((s, r) => s + (r.forwarded ?? 0), 0);
+  // Summed over the rounds like `ok` and `errors`; only when every round could count its forwards.
+  if (cell.every((r) => r.forwardsAccepted !== undefined))
+    row.forwardsAccepted = cell.reduce((s, r) => s + r.forwardsAccepted!, 0);
   const firstError = cell.find((r) => r.firstError)?.firstError;
   if (firstError !== undefined) row.firstError = firstError;
   return row;
@@ -58,10 +60,10 @@ function medianRow(cell: readonly LoadRow[]): LoadRow {
  */
 function forwardedShares(rows: readonly LoadRow[]): string[][] {
   return rows
-    .filter((r) => r.forwarded !== undefined && r.ok > 0)
+    .filter((r) => r.forwardsAccepted !== undefined && r.ok + r.errors > 0)
     .map((r) => [
       `${r.target}, ${r.mode === "json" ? "non-streaming" : "streaming"}: requests forwarded to another node's Mac`,
-      `${round((100 * r.forwarded!) / r.ok)} % (${r.forwarded} of ${r.ok}, all rounds)`,
+      `${round((100 * r.forwardsAccepted!) / (r.ok + r.errors))} % (${r.forwardsAccepted} of ${r.ok + r.errors}, all rounds)`,
     ]);
 }
 

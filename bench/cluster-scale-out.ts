@@ -32,7 +32,8 @@ import { startNatsSidecar, type NatsSidecar } from "../src/cli/nats-sidecar.js";
 import type { Config } from "../src/config/config.js";
 import { round, type BenchResult } from "./bench-result.js";
 import { startBenchCoordinator, type BenchCoordinator } from "./bench-coordinator.js";
-import { forwardOutcomes, natsPid, startNodeChild, stopChild, untilFleetSeen } from "./cluster-processes.js";
+import { natsPid, startNodeChild, stopChild, untilFleetSeen } from "./cluster-processes.js";
+import { forwardOutcomes } from "./forward-counters.js";
 import { clusterReport } from "./cluster-report.js";
 import {
   ACCOUNTS,

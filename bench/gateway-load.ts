@@ -11,7 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { forwardOutcomes } from "./cluster-processes.js";
+import { acceptedForwards } from "./forward-counters.js";
 import { ClientPool, once, primeConnections } from "./load-client.js";
 
 /** One endpoint under test. */
@@ -37,7 +37,7 @@ export interface LoadTarget {
    * Base URLs of cluster nodes whose accepted forwards (`cluster.forwards`, from their Prometheus endpoints) are
    * counted over each cell's measured window: how many of the cell's requests ran on a Mac another node owns.
    */
-  forwardCounters?: string[];
+  forwardCounters?: string[] | undefined;
 }
 
 /** One group of a cell's requests (see {@link LoadTarget.urlGroups}), with the raw samples for pooling. */
@@ -86,8 +86,8 @@ export interface LoadRow {
   interChunkMs?: { p50: number; p99: number };
   /** With `cpuPids`: CPU each process used over the measured window, as a percentage of one core. */
   cpuPercent?: Record<string, number>;
-  /** With {@link LoadTarget.forwardCounters}: requests forwarded to another node over the measured window. */
-  forwarded?: number;
+  /** With {@link LoadTarget.forwardCounters}: forwards to another node accepted over the measured window. */
+  forwardsAccepted?: number;
   /** With {@link LoadTarget.urlGroups}: the successful requests per group. */
   groups?: Record<string, LoadGroup>;
 }
@@ -111,12 +111,6 @@ function cpuMsOf(pids: Record<string, number>): Record<string, number> {
   const self = process.cpuUsage();
   out.load = (self.user + self.system) / 1000;
   return out;
-}
-
-/** Forwards the nodes at these base URLs made that their owners accepted, in all. */
-async function acceptedForwards(baseUrls: string[]): Promise<number> {
-  const counts = await Promise.all(baseUrls.map(forwardOutcomes));
-  return counts.reduce((n, c) => n + (c.accepted ?? 0), 0);
 }
 
 const pct = (s: Float64Array, p: number) =>
@@ -218,7 +212,10 @@ export async function runLoadCell(
     row.interChunkMs = { p50: pct(g, 50), p99: pct(g, 99) };
   }
   if (cpuPercent) row.cpuPercent = cpuPercent;
-  if (forwardsAtStart) row.forwarded = (await acceptedForwards(target.forwardCounters!)) - (await forwardsAtStart);
+  if (forwardsAtStart) {
+    const n = (await acceptedForwards(target.forwardCounters!)) - (await forwardsAtStart);
+    if (Number.isFinite(n)) row.forwardsAccepted = n; // a node's /metrics unreadable: no figure rather than a wrong one
+  }
   if (target.urlGroups) row.groups = groups;
   if (firstError !== undefined) row.firstError = firstError;
   return row;
@@ -238,7 +235,8 @@ async function main(): Promise<void> {
   for (const mode of plan.modes) {
     for (const target of plan.targets.filter((t) => runsIn(t, mode)))
       await runLoadCell(
-        target,
+        // Unmeasured: nothing to count.
+        { ...target, forwardCounters: undefined },
         mode,
         Math.max(...plan.concurrency),
         (target.bodies ?? plan.bodies)[mode],

@@ -209,7 +209,7 @@ function checkCluster(c: Config): void {
   for (const p of ["clusterHeartbeatMs", "clusterSnapshotMs", "clusterRefreshMs", "clusterDispatchTimeoutMs"] as const)
     if (c[p] < 1) throw new ConfigError(`${settings[p].env} must be >= 1, got ${c[p]}`);
   if (!(c.clusterForwardMargin >= 0))
-    throw new ConfigError(`CLUSTER_FORWARD_MARGIN must be >= 0, got ${c.clusterForwardMargin}`);
+    throw new ConfigError(`${settings.clusterForwardMargin.env} must be >= 0, got ${c.clusterForwardMargin}`);
   // A node must miss at least two beats before it is presumed dead, and a running request at least two beats
   // before it is given up: one late beat on a busy machine must not fail a request over.
   if (c.clusterNodeTimeoutMs < 2 * c.clusterHeartbeatMs)

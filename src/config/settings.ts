@@ -459,7 +459,7 @@ export const settings = {
     env: "CLUSTER_FORWARD_MARGIN",
     kind: "number",
     default: 0.5,
-    help: "How much cheaper (a fraction of the expected completion time) another coordinator's Mac must look than this node's best own Mac before a request is forwarded to it (0 = only past the near-tie window). A mirror is a snapshot up to CLUSTER_SNAPSHOT_MS old; see Running several coordinators.",
+    help: "A request is forwarded to another coordinator's Mac only when this node's best own Mac would cost more than (1 + this) times as much (expected completion time; 0.5: the other Mac must cost under two thirds); 0 = whenever it is past the near-tie window. Requests with a cache-affinity key (`user`, `prompt_cache_key`, Anthropic's `metadata.user_id`) keep the plain near-tie rule. See Running several coordinators.",
   },
   warmPoolIntervalMs: {
     env: "WARM_POOL_INTERVAL_MS",

@@ -1,11 +1,12 @@
 /**
  * The last step of pick.ts's `pick`: among one tier's candidates, the lowest expected completion time, with near-ties
  * (within `nearTieFraction`, at least `nearTieMinMs`) broken by cache affinity (rendezvous hashing on
- * {@link fnv1a}) when the request has an `affinityKey`, else by locality (in a cluster, a Mac this process owns
- * over another coordinator's unless the mirror is cheaper by more than `forwardMarginFraction`: the forward
- * costs a NATS round trip and CPU on two nodes, and a mirror's figures are a snapshot's), then by load, then
- * randomly; `avoidVersion` is a soft filter. Kept apart from pick.ts because it is the one tie-breaking policy, pure given the candidates, the
- * request and a random source; pick.ts decides which candidates form a tier.
+ * {@link fnv1a}) when the request has an `affinityKey`, else by load, then randomly; `avoidVersion` is a soft
+ * filter. In a cluster, a request without an affinity key is first held to the Macs this process owns unless a
+ * mirror (another coordinator's Mac) is clearly cheaper ({@link ownedWithinMargin}): the forward costs a NATS round
+ * trip and CPU on two nodes, and a mirror's figures are a snapshot's. Kept apart from pick.ts because it is the one
+ * tie-breaking policy, pure given the candidates, the request and a random source; pick.ts decides which
+ * candidates form a tier.
  */
 import type { ProviderView } from "../registry/types.js";
 import type { SchedulerOptions } from "./scheduler-options.js";
@@ -59,12 +60,13 @@ export function chooseInTier(
 }
 
 /**
- * In a cluster, the owned Macs' near-ties when the best of them is within the forward margin of the best
- * candidate (or within the near-tie window); undefined when a mirror is clearly better or there is no owned Mac.
- * A mirror's cost comes from a snapshot up to CLUSTER_SNAPSHOT_MS old, while an owned Mac's is exact; when load
- * moves faster than snapshots, the mirrors' figures scatter around the owned Macs' (±20–50 % in the cluster bench)
- * and a plain near-tie sent 10–46 % of an even load to another node: CPU on two nodes and a NATS round trip for a
- * difference that was mostly the snapshot's age.
+ * In a cluster, the near-ties among the owned Macs when the best of them costs at most (1 + forwardMarginFraction)
+ * times the best candidate's cost (or lies within the near-tie window); undefined when a mirror is cheaper than
+ * that (with 0.5: below two thirds of the best owned Mac's cost) or no Mac is owned. In one process every candidate
+ * is owned and the result is the plain near-ties. A mirror's cost comes from a snapshot up to CLUSTER_SNAPSHOT_MS
+ * old, while an owned Mac's is exact; when load moves faster than snapshots, the mirrors' costs scatter around the
+ * owned Macs' and a near-tie window alone sent a share of an even load to another node for a difference that was
+ * mostly the snapshot's age (README, Running several coordinators, for the measurements).
  */
 function ownedWithinMargin(
   cands: Candidate[],
@@ -74,7 +76,7 @@ function ownedWithinMargin(
 ): Candidate[] | undefined {
   let ownBest = Infinity;
   for (const c of cands) if (c.p.remote !== true) ownBest = Math.min(ownBest, c.costMs);
-  if (ownBest > best + Math.max(window, best * o.forwardMarginFraction)) return undefined;
+  if (ownBest === Infinity || ownBest > best + Math.max(window, best * o.forwardMarginFraction)) return undefined;
   const ownWindow = Math.max(ownBest * o.nearTieFraction, o.nearTieMinMs);
   return cands.filter((c) => c.p.remote !== true && c.costMs <= ownBest + ownWindow);
 }

@@ -129,6 +129,7 @@ describe("loadConfig", () => {
     ],
     [{ CLUSTER_SNAPSHOT_MS: "0" }, [], /CLUSTER_SNAPSHOT_MS must be >= 1/],
     [{ CLUSTER_FORWARD_MARGIN: "-0.1" }, [], /CLUSTER_FORWARD_MARGIN must be >= 0/],
+    [{ CLUSTER_FORWARD_MARGIN: "-0.000001" }, [], /CLUSTER_FORWARD_MARGIN must be >= 0/],
     [
       { CLUSTER_SILENCE_MS: "2000", CLUSTER_DISPATCH_TIMEOUT_MS: "2000" },
       [],
@@ -167,6 +168,12 @@ describe("loadConfig", () => {
     assert.equal(c.cluster, "nats://127.0.0.1:4222");
     assert.equal(c.clusterNodeTimeoutMs, 1000);
     assert.equal(c.clusterPrefix, "coord");
+  });
+
+  it("accepts CLUSTER_FORWARD_MARGIN at its bound (0: forward past the near-tie window) and by flag", () => {
+    assert.equal(loadConfig({ CLUSTER_FORWARD_MARGIN: "0" }).clusterForwardMargin, 0);
+    assert.equal(loadConfig({}, ["--cluster-forward-margin", "0.25"]).clusterForwardMargin, 0.25);
+    assert.equal(loadConfig({}).clusterForwardMargin, 0.5);
   });
 
   it("is documented in the README: every environment variable and flag", () => {

@@ -262,8 +262,9 @@ describe("pick", () => {
         assert.ok(gap > 0.3 && gap < 0.5, `owned Mac ${gap} dearer`); // past the near-tie window, within the margin
         for (const r of [0, 0.5, 0.99])
           assert.equal(summary(pick(v, long(), { ...withMargin(0.5), random: () => r })), "b");
-        // The same pair with the margin below the gap forwards.
-        assert.equal(summary(pick(v, long(), withMargin(gap - 0.05))), "a");
+        // At the boundary: a margin just above the gap stays home, just below it forwards.
+        assert.equal(summary(pick(v, long(), withMargin(gap + 0.001))), "b");
+        assert.equal(summary(pick(v, long(), withMargin(gap - 0.001))), "a");
       });
 
       it("forwards once the mirror is cheaper by more than the margin", () => {
@@ -271,12 +272,20 @@ describe("pick", () => {
         const gap = costOf(v, "b") / costOf(v, "a") - 1;
         assert.ok(gap > 0.5, `owned Mac only ${gap} dearer`);
         assert.equal(summary(pick(v, long(), withMargin(0.5))), "a");
-        assert.equal(summary(pick(v, long(), withMargin(gap + 0.05))), "b");
+        assert.equal(summary(pick(v, long(), withMargin(gap + 0.001))), "b");
+      });
+
+      it("leaves a request with a cache-affinity key to the plain near-tie rule", () => {
+        // Past the near-tie window, within the margin: locality would keep it home; affinity never sees "b" as a tie.
+        const v = pair(1.4);
+        for (const key of ["user-1", "user-2", "user-3"])
+          assert.equal(summary(pick(v, request("gemma", { maxTokens: 2048, affinityKey: key }), withMargin(0.5))), "a");
       });
 
       it("does not change a choice among owned Macs (one process)", () => {
-        const v = view(warm("a", { observedDecodeTps: 63 }, { decodeTps: 63 }), warm("b"));
-        assert.equal(summary(pick(v, long(), withMargin(10))), "a");
+        // The faster Mac listed second, so neither the order nor the random draw can pick it by accident.
+        const v = view(warm("a"), warm("b", { observedDecodeTps: 63 }, { decodeTps: 63 }));
+        for (const r of [0, 0.99]) assert.equal(summary(pick(v, long(), { ...withMargin(10), random: () => r })), "b");
       });
     });
 
