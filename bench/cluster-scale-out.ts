@@ -205,10 +205,8 @@ export async function runClusterBench(o: ClusterBenchOptions): Promise<BenchResu
       bodies: bodies(THROUGHPUT_MODEL, THROUGHPUT_MAX_TOKENS),
       durationMs,
       warmupMs,
-      // The child nodes start cold: with 1 s, the first of three rounds had the lowest streaming 3-node ÷ one-node
-      // ratio in five runs of six (0.70–0.83, the third 0.85–1.04), and the lone nodes' first round was their
-      // slowest in both runs that kept it (1,163 and 1,061 req/s, then 1,206–1,440), while the bench process's
-      // one node had the other cells' warm-up behind it.
+      // The child nodes start cold, while the bench process's one node has the other cells' warm-up behind it:
+      // with 1 s the first of three rounds was the 3-node cells' slowest in most runs (README, Benchmarks, Cluster).
       globalWarmupMs: o.quick ? 200 : 5_000,
       rounds,
       cpuPids: {

@@ -62,8 +62,8 @@ export function chooseInTier(
 /**
  * In a cluster, the near-ties among the owned Macs when the best of them costs at most (1 + forwardMarginFraction)
  * times the best candidate's cost (or lies within the near-tie window); undefined when a mirror is cheaper than
- * that (with 0.5: below two thirds of the best owned Mac's cost) or no Mac is owned. In one process every candidate
- * is owned and the result is the plain near-ties. A mirror's cost comes from a snapshot up to CLUSTER_SNAPSHOT_MS
+ * that (with 0.5: below two thirds of the best owned Mac's cost), when no Mac is owned, and when none is a mirror
+ * (one process: the plain near-ties stand, and the pick's hot path pays one scan, not a second filter). A mirror's cost comes from a snapshot up to CLUSTER_SNAPSHOT_MS
  * old, while an owned Mac's is exact; when load moves faster than snapshots, the mirrors' costs scatter around the
  * owned Macs' and a near-tie window alone sent a share of an even load to another node for a difference that was
  * mostly the snapshot's age (README, Running several coordinators, for the measurements).
@@ -75,8 +75,12 @@ function ownedWithinMargin(
   o: Readonly<SchedulerOptions>,
 ): Candidate[] | undefined {
   let ownBest = Infinity;
-  for (const c of cands) if (c.p.remote !== true) ownBest = Math.min(ownBest, c.costMs);
-  if (ownBest === Infinity || ownBest > best + Math.max(window, best * o.forwardMarginFraction)) return undefined;
+  let mirrors = false;
+  for (const c of cands)
+    if (c.p.remote === true) mirrors = true;
+    else ownBest = Math.min(ownBest, c.costMs);
+  if (!mirrors || ownBest === Infinity || ownBest > best + Math.max(window, best * o.forwardMarginFraction))
+    return undefined;
   const ownWindow = Math.max(ownBest * o.nearTieFraction, o.nearTieMinMs);
   return cands.filter((c) => c.p.remote !== true && c.costMs <= ownBest + ownWindow);
 }

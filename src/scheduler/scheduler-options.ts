@@ -55,8 +55,8 @@ export interface SchedulerOptions {
   /** Near-tie window floor, ms (tiny costs are noise). Default 250. */
   nearTieMinMs: number;
   /**
-   * In a cluster, how much cheaper (fraction of its cost) a Mac another coordinator owns must look than this
-   * node's best own Mac to be forwarded to (choose-in-tier.ts). Default 0.5.
+   * In a cluster, a request goes to a Mac another coordinator owns only when this node's best own Mac would cost
+   * more than (1 + this) times as much (choose-in-tier.ts). Default 0.5, as CLUSTER_FORWARD_MARGIN's.
    */
   forwardMarginFraction: number;
   /** Health penalty per unit of memory pressure, ms. Default 4000. */

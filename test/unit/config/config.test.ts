@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, flagOf, loadConfig } from "../../../src/config/config.js";
 import { settings } from "../../../src/config/settings.js";
 import { MIN_API_KEY_SECRET_CHARS } from "../../../src/ledger/api-key-format.js";
+import { defaultSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
 
 describe("loadConfig", () => {
   it("applies documented defaults", () => {
@@ -173,7 +174,8 @@ describe("loadConfig", () => {
   it("accepts CLUSTER_FORWARD_MARGIN at its bound (0: forward past the near-tie window) and by flag", () => {
     assert.equal(loadConfig({ CLUSTER_FORWARD_MARGIN: "0" }).clusterForwardMargin, 0);
     assert.equal(loadConfig({}, ["--cluster-forward-margin", "0.25"]).clusterForwardMargin, 0.25);
-    assert.equal(loadConfig({}).clusterForwardMargin, 0.5);
+    // The pure scheduler keeps its own default (the simulator and unit tests use it): the two must not drift.
+    assert.equal(loadConfig({}).clusterForwardMargin, defaultSchedulerOptions.forwardMarginFraction);
   });
 
   it("is documented in the README: every environment variable and flag", () => {
