@@ -14,7 +14,7 @@ import { MAX_STRIKES, STRIKE_WINDOW_MS, type FrameKind } from "./frame-budget.js
 import { answerChallenge } from "./key-challenge.js";
 import { completeFromFrame, deltasFromChunk, errorFromFrame, heartbeatFromFrame } from "./frames.js";
 import type { ProviderSession } from "./provider-session.js";
-import { ProtocolViolation } from "./wire-bounds.js";
+import { checkModelId, ProtocolViolation, sanitizeText } from "./wire-bounds.js";
 
 /** What handling a ready session's frames needs from the service. */
 export interface ReadyFrameContext {
@@ -108,11 +108,15 @@ function applyFrame(ctx: ReadyFrameContext, session: ProviderSession, id: string
       break;
     case "modelLoadStatus": {
       registry.touch(id, now);
+      // The model names a key of the load cooldowns and a log field: it is checked like every other model id,
+      // and a model the Mac did not advertise was never asked of it, so its outcome is not recorded.
+      const model = checkModelId(msg.value.model, "model_load_status.model");
       const rec = registry.get(id);
       const st = msg.value.state;
       if (!rec || (st !== LoadState.SUCCEEDED && st !== LoadState.FAILED)) break;
-      registry.loadFinished(id, msg.value.model);
-      ctx.onLoadStatus?.(rec, msg.value.model, st === LoadState.SUCCEEDED, msg.value.error.slice(0, 500));
+      if (!rec.models.some((m) => m.id === model)) break;
+      registry.loadFinished(id, model);
+      ctx.onLoadStatus?.(rec, model, st === LoadState.SUCCEEDED, sanitizeText(msg.value.error));
       break;
     }
     case "challengeResponse":

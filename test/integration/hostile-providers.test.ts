@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { sql } from "kysely";
+import { LoadState } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { verifyLedger } from "../../src/ledger/verify-ledger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
@@ -220,6 +221,26 @@ describe("hostile providers", function () {
       (servedBy.get(liarId) ?? 0) <= 3,
       `the liar served ${servedBy.get(liarId) ?? 0} of 16 (honest: ${servedBy.get(honestId) ?? 0})`,
     );
+  });
+
+  it("ends a session whose load status names no model id (4 MiB), and records no outcome for a model the Mac never advertised", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const p = raw();
+    await p.registerAndWait({ authToken: t.providerToken, serial: "LOADSTAT-1", models: [model] });
+    // A well-formed id the Mac did not advertise: ignored, no cooldown key, the session stays.
+    p.send({ msg: { case: "modelLoadStatus", value: { model: "qwen3-8b", state: LoadState.FAILED, error: "x" } } });
+    p.send({
+      msg: { case: "modelLoadStatus", value: { model: "gpt-oss-20b", state: LoadState.FAILED, error: "oom" } },
+    });
+    await eventually(() => t.coordinator.health.stats().loadEntries === 1, 5_000, "the advertised model's refusal");
+    assert.equal(t.coordinator.registry.size, 1);
+    p.send({
+      msg: { case: "modelLoadStatus", value: { model: "x".repeat(4 * 1024 * 1024), state: LoadState.FAILED } },
+    });
+    const status = await p.status;
+    assert.equal(status.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(status.details, /^model_load_status\.model: longer than 128 characters/);
+    assert.equal(t.coordinator.registry.size, 0);
   });
 
   it("throttles a heartbeat flood, then ends the session with RESOURCE_EXHAUSTED and holds the serial off for a while", async () => {
