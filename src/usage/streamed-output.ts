@@ -11,6 +11,8 @@ export class StreamedOutput {
   readonly #content = new OutputTokenCounter();
   readonly #reasoning = new OutputTokenCounter();
   readonly #toolCalls = new Map<number, OutputTokenCounter>();
+  /** Indices of the tool calls that carried a name: only those are calls (an index alone is three bytes). */
+  readonly #namedCalls = new Set<number>();
 
   add(deltas: readonly Delta[]): void {
     for (const d of deltas) {
@@ -19,7 +21,10 @@ export class StreamedOutput {
       else if (d.kind === "tool_call") {
         let c = this.#toolCalls.get(d.index);
         if (!c) this.#toolCalls.set(d.index, (c = new OutputTokenCounter()));
-        if (d.name) c.push(d.name);
+        if (d.name) {
+          c.push(d.name);
+          this.#namedCalls.add(d.index);
+        }
         if (d.arguments) c.push(d.arguments);
       }
     }
@@ -32,7 +37,11 @@ export class StreamedOutput {
     return n;
   }
 
+  /**
+   * Tool calls streamed with a name. Each earns the completion claim a framing allowance (defendUsage), so a
+   * delta that names no function earns none: 256 empty ones must not buy 4,096 tokens.
+   */
   get toolCalls(): number {
-    return this.#toolCalls.size;
+    return this.#namedCalls.size;
   }
 }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { sql } from "kysely";
-import { LoadState } from "../../gen/coordinator/provider/v1/provider_pb.js";
+import { FinishReason, LoadState } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { verifyLedger } from "../../src/ledger/verify-ledger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
@@ -241,6 +241,35 @@ describe("hostile providers", function () {
     assert.equal(status.code, grpc.status.INVALID_ARGUMENT);
     assert.match(status.details, /^model_load_status\.model: longer than 128 characters/);
     assert.equal(t.coordinator.registry.size, 0);
+  });
+
+  it("gives nameless tool-call deltas no allowance: 256 of them and a 4,000-token claim bill what was streamed", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const p = raw();
+    await p.registerAndWait({ authToken: t.providerToken, serial: "TOOLS-1", models: [model] });
+    p.heartbeat("gpt-oss-20b");
+    await t.waitForProviders(1);
+    const served = p
+      .next((m) => m.msg.case === "inferenceRequest")
+      .then((m) => {
+        const requestId = (m.msg.value as { requestId: string }).requestId;
+        const deltas = [
+          { delta: { case: "content" as const, value: "ok" } },
+          ...Array.from({ length: 256 }, (_, index) => ({ delta: { case: "toolCall" as const, value: { index } } })),
+        ];
+        p.send({ msg: { case: "inferenceChunk", value: { requestId, deltas } } });
+        p.send({
+          msg: {
+            case: "inferenceComplete",
+            value: { requestId, finishReason: FinishReason.STOP, usage: { promptTokens: 20, completionTokens: 4000 } },
+          },
+        });
+      });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat(), max_tokens: 8000 });
+    await served;
+    assert.equal(r.status, 200, r.text);
+    const usage = (JSON.parse(r.text) as { usage: { completion_tokens: number } }).usage;
+    assert.ok(usage.completion_tokens < 100, `billed ${usage.completion_tokens} completion tokens for "ok"`);
   });
 
   it("throttles a heartbeat flood, then ends the session with RESOURCE_EXHAUSTED and holds the serial off for a while", async () => {
