@@ -133,8 +133,16 @@ export function deltasFromChunk(c: InferenceChunk): Delta[] {
   if (c.deltas.length > wireBounds.maxDeltasPerChunk)
     throw new ProtocolViolation("inference_chunk.deltas", `more than ${wireBounds.maxDeltasPerChunk} deltas`);
   const out: Delta[] = [];
+  let text = 0;
   for (const d of c.deltas) {
     const v = d.delta;
+    if (v.case === "content" || v.case === "reasoning") text += v.value.length;
+    else if (v.case === "toolCall") text += v.value.arguments.length;
+    if (text > wireBounds.maxChunkTextChars)
+      throw new ProtocolViolation(
+        "inference_chunk.deltas",
+        `more than ${wireBounds.maxChunkTextChars} characters of text`,
+      );
     switch (v.case) {
       case "role":
         out.push({ kind: "role", role: checkLabel(v.value, "delta.role", wireBounds.maxRoleChars) });

@@ -27,6 +27,12 @@ export const wireBounds = Object.freeze({
   maxContextTokens: 16_777_216,
   /** Deltas in one InferenceChunk. */
   maxDeltasPerChunk: 1_024,
+  /**
+   * Characters of text (content, reasoning, tool-call arguments) in one InferenceChunk. Honest chunks carry a few
+   * tokens; this keeps one frame's tokenizer pass short on the event loop and its relay (JSON, up to 6 bytes a
+   * character) under NATS's 1 MiB message limit.
+   */
+  maxChunkTextChars: 65_536,
   /** Tool-call delta index, id and name. */
   maxToolCallIndex: 255,
   maxToolCallIdChars: 128,

@@ -726,7 +726,7 @@ describe("frames: InferenceChunk deltas", () => {
   });
 
   it("passes content, reasoning and tool-call arguments through verbatim (they are model output, not labels)", () => {
-    const text = `line1\nline2\u0000\u2028<b>${"z".repeat(100_000)}`;
+    const text = `line1\nline2\u0000\u2028<b>${"z".repeat(20_000)}`;
     const out = deltasFromChunk(
       chunk([
         { delta: { case: "content", value: text } },
@@ -739,6 +739,28 @@ describe("frames: InferenceChunk deltas", () => {
       { kind: "reasoning", text },
       { kind: "tool_call", index: 0, arguments: text },
     ]);
+  });
+
+  it("bounds a chunk's text: content, reasoning and tool-call arguments together, at the bound and one past it", () => {
+    const third = Math.floor(wireBounds.maxChunkTextChars / 3);
+    const deltas = (extra: number) => [
+      { delta: { case: "content" as const, value: "c".repeat(third) } },
+      { delta: { case: "reasoning" as const, value: "r".repeat(third) } },
+      {
+        delta: {
+          case: "toolCall" as const,
+          value: { index: 0, arguments: "a".repeat(wireBounds.maxChunkTextChars - 2 * third + extra) },
+        },
+      },
+    ];
+    assert.equal(deltasFromChunk(create(InferenceChunkSchema, { deltas: deltas(0) })).length, 3);
+    assert.throws(
+      () => deltasFromChunk(create(InferenceChunkSchema, { deltas: deltas(1) })),
+      (e: unknown) =>
+        e instanceof ProtocolViolation &&
+        e.field === "inference_chunk.deltas" &&
+        e.message.includes(`more than ${wireBounds.maxChunkTextChars} characters of text`),
+    );
   });
 
   it("bounds deltas per chunk and tool-call fields", () => {
