@@ -14,6 +14,13 @@
  *   on another node; the decision itself is already in PostgreSQL).
  */
 import type { ProviderEvent, RequestShape, RequestTraits } from "../inference/types.js";
+import { isValidModelId } from "../protocol/wire-bounds.js";
+
+/**
+ * The largest relay message this node publishes, bytes: frames are batched up to it (a single larger frame goes
+ * alone). Half of NATS's default `max_payload` (1 MiB), past which a publish throws.
+ */
+export const MAX_RELAY_MESSAGE_BYTES = 512 * 1024;
 
 export interface ClusterSubjects {
   nodes: string;
@@ -156,6 +163,9 @@ export function decodeDispatch(data: Uint8Array): ForwardedDispatch | undefined 
     isString(o.model) &&
     isString(o.body) &&
     isString(o.from) &&
+    // Events go to the subject named after `from`: a dot, space or wildcard in it would address other subjects
+    // (or make the owner's publish throw).
+    isSubjectToken(o.from) &&
     typeof o.notAfterMs === "number" &&
     (o.sentAtMs === undefined || (typeof o.sentAtMs === "number" && Number.isFinite(o.sentAtMs))) &&
     isTraits(o.traits) &&
@@ -178,21 +188,87 @@ export function decodeAnswer(data: Uint8Array): DispatchAnswer | undefined {
   };
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isDelta = (d: unknown) =>
+  isObject(d) &&
+  (d.kind === "content" || d.kind === "reasoning"
+    ? isString(d.text)
+    : d.kind === "tool_call"
+      ? Number.isInteger(d.index) && [d.id, d.name, d.arguments].every(isOptionalString)
+      : d.kind === "role" && isString(d.role));
+const USAGE_KEYS = ["promptTokens", "completionTokens", "reasoningTokens"] as const;
+
+/** The event's shape, as the request run reads it (a missing field would throw in its handler). */
+function isEvent(e: unknown): e is ProviderEvent {
+  if (!isObject(e)) return false;
+  switch (e.kind) {
+    case "accepted":
+      return true;
+    case "chunk":
+      return Array.isArray(e.deltas) && e.deltas.every(isDelta);
+    case "complete":
+      return (
+        isString(e.finishReason) &&
+        isObject(e.usage) &&
+        USAGE_KEYS.every((k) => Number.isFinite((e.usage as Record<string, unknown>)[k]))
+      );
+    case "error":
+      return Number.isFinite(e.statusCode) && isString(e.message) && isString(e.reason);
+    case "disconnected":
+    case "refused":
+      return isString(e.message);
+    default:
+      return false;
+  }
+}
+
+/**
+ * The frames of a relay message. A frame whose event has no known shape (a peer on another version, or a forged
+ * message) becomes `disconnected` for its request, which then fails over or ends, rather than throwing in the
+ * subscription (which would stall this connection's reader) or leaving the request waiting.
+ */
 export function decodeRelay(data: Uint8Array): RelayFrame[] | undefined {
   const o = parseObject(data);
   if (!o || !Array.isArray(o.frames)) return undefined;
-  return (o.frames as unknown[]).filter(
-    (f): f is RelayFrame =>
-      typeof f === "object" &&
-      f !== null &&
-      isString((f as RelayFrame).requestId) &&
-      isString((f as RelayFrame).providerId),
-  );
+  const out: RelayFrame[] = [];
+  for (const f of o.frames as unknown[]) {
+    if (!isObject(f) || !isString(f.requestId) || !isString(f.providerId)) continue;
+    const frame: RelayFrame = { requestId: f.requestId, providerId: f.providerId };
+    if (f.event !== undefined)
+      frame.event = isEvent(f.event) ? f.event : { kind: "disconnected", message: "malformed relay frame" };
+    out.push(frame);
+  }
+  return out;
 }
 
 export function encodeRelay(frames: readonly RelayFrame[]): Uint8Array {
   return encode({ frames });
 }
+
+/** `frames` as relay messages of at most `maxBytes` each, in order (a single larger frame is sent alone). */
+export function encodeRelayBatches(frames: readonly RelayFrame[], maxBytes = MAX_RELAY_MESSAGE_BYTES): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let parts: string[] = [];
+  let size = 0;
+  const flush = () => {
+    if (parts.length > 0) out.push(encoder.encode(`{"frames":[${parts.join(",")}]}`));
+    parts = [];
+    size = 0;
+  };
+  for (const f of frames) {
+    const json = JSON.stringify(f);
+    const bytes = Buffer.byteLength(json);
+    // `size`: the frames so far joined with commas, exactly as they will be sent.
+    if (parts.length > 0 && RELAY_ENVELOPE_BYTES + size + 1 + bytes > maxBytes) flush();
+    size += (parts.length > 0 ? 1 : 0) + bytes;
+    parts.push(json);
+  }
+  flush();
+  return out;
+}
+
+/** `{"frames":[` and `]}`. */
+const RELAY_ENVELOPE_BYTES = 13;
 
 export function decodeCancel(data: Uint8Array): ForwardedCancel | undefined {
   const o = parseObject(data);
@@ -203,7 +279,9 @@ export function decodeCancel(data: Uint8Array): ForwardedCancel | undefined {
 
 export function decodeLoad(data: Uint8Array): ForwardedLoad | undefined {
   const o = parseObject(data);
-  return o && isString(o.providerId) && isString(o.model) ? (o as unknown as ForwardedLoad) : undefined;
+  return o && isString(o.providerId) && isString(o.model) && isValidModelId(o.model)
+    ? (o as unknown as ForwardedLoad)
+    : undefined;
 }
 
 export const textOf = (b: Uint8Array): string => decoder.decode(b);

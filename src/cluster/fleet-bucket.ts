@@ -6,6 +6,7 @@
  */
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { count } from "../telemetry/metrics.js";
 import type { Logger } from "../util/logger.js";
 
 /** A snapshot value bigger than this is refused by the bucket (a Mac with thousands of requests in flight). */
@@ -13,6 +14,8 @@ const MAX_SNAPSHOT_BYTES = 1024 * 1024;
 /** Backoff of a failed watch. */
 const WATCH_BACKOFF_MIN_MS = 250;
 const WATCH_BACKOFF_MAX_MS = 5_000;
+/** Refused snapshot keys logged (once each) per process; past it they are only counted. */
+const MAX_LOGGED_REFUSALS = 1_024;
 
 export class FleetBucket {
   readonly #nc: NatsConnection;
@@ -24,6 +27,7 @@ export class FleetBucket {
   /** Ends the watch loop's backoff sleep early (set while it sleeps). */
   #wake: (() => void) | undefined;
   #stopped = false;
+  readonly #refusedKeys = new Set<string>();
 
   constructor(nc: NatsConnection, name: string, node: string, log: Logger) {
     this.#nc = nc;
@@ -68,7 +72,7 @@ export class FleetBucket {
         const iter = await (await this.open()).watch();
         this.#watcher = iter;
         backoff = WATCH_BACKOFF_MIN_MS;
-        for await (const e of iter) onEntry(e);
+        for await (const e of iter) this.#apply(onEntry, e);
       } catch (e) {
         this.#kv = undefined;
         this.#log.warn("cluster fleet view: watch failed; retrying", {
@@ -85,6 +89,22 @@ export class FleetBucket {
       this.#wake = undefined;
       // A reconnect wakes the loop at once with a fresh backoff: the outage that grew it is over.
       backoff = woken ? WATCH_BACKOFF_MIN_MS : Math.min(backoff * 2, WATCH_BACKOFF_MAX_MS);
+    }
+  }
+
+  /**
+   * One entry, isolated: an entry that throws (a peer on another version, a forged key) is skipped and counted,
+   * or the watch would fail on it, restart, replay up to it and never apply a later entry again.
+   */
+  #apply(onEntry: (e: KvWatchEntry) => void, e: KvWatchEntry): void {
+    try {
+      onEntry(e);
+    } catch (err) {
+      count("cluster.snapshots_refused");
+      if (this.#refusedKeys.size < MAX_LOGGED_REFUSALS && !this.#refusedKeys.has(e.key)) {
+        this.#refusedKeys.add(e.key);
+        this.#log.warn("cluster fleet view: snapshot refused", { node: this.#node, key: e.key, reason: String(err) });
+      }
     }
   }
 

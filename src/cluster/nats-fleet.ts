@@ -167,7 +167,15 @@ class NatsFleet implements Fleet {
           : Promise.reject(new NotDeliveredError("NATS is disconnected; nothing was sent")),
       // After close (or while closing) there is nobody left to tell: the peers see this node's silence instead.
       publish: (subject, data) => {
-        if (!nc.isClosed() && !nc.isDraining()) nc.publish(subject, data);
+        if (nc.isClosed() || nc.isDraining()) return;
+        // nats throws synchronously (a message over max_payload, a bad subject); callers publish from timers and
+        // microtasks, where a throw would end the process and every stream on it.
+        try {
+          nc.publish(subject, data);
+        } catch (e) {
+          count("cluster.publish_failures");
+          o.log.warn("cluster: publish refused", { node, subject, bytes: data.length, reason: String(e) });
+        }
       },
     };
     const wallNowMs = () => Date.now();

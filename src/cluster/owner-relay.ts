@@ -21,7 +21,7 @@ import {
   decodeCancel,
   decodeDispatch,
   decodeLoad,
-  encodeRelay,
+  encodeRelayBatches,
 } from "./cluster-messages.js";
 import type { ClusterTransport } from "./cluster-transport.js";
 
@@ -174,6 +174,7 @@ export class OwnerRelay {
     const rec = l && this.#o.registry.get(l.providerId);
     const channel = l && this.#o.local.channel(l.providerId);
     if (!l || !rec || !channel || rec.pendingLoads.has(l.model)) return;
+    if (!rec.models.some((m) => m.id === l.model)) return; // never ask a Mac for a model it did not advertise
     if (rec.slots.some((s) => s.model === l.model)) return;
     this.#o.registry.markPendingLoad(l.providerId, l.model, this.#o.clock.nowMs());
     channel.loadModel(l.model);
@@ -187,7 +188,7 @@ export class OwnerRelay {
       if (!frames) byNode.set(r.from, (frames = []));
       frames.push({ requestId: r.requestId, providerId: r.providerId });
     }
-    for (const [node, frames] of byNode) this.#o.transport.publish(this.#o.subjects.events(node), encodeRelay(frames));
+    for (const [node, frames] of byNode) this.#publish(node, frames);
   }
 
   /** The requesting node is presumed dead: nobody is left to answer, so its requests stop at the Macs. */
@@ -216,7 +217,7 @@ export class OwnerRelay {
     const frame: RelayFrame = { requestId: r.requestId, providerId: r.providerId, event: e };
     const later = this.#o.deferBriefly ?? this.#o.defer;
     if (!later) {
-      this.#o.transport.publish(this.#o.subjects.events(r.from), encodeRelay([frame]));
+      this.#publish(r.from, [frame]);
       return;
     }
     let frames = this.#outbox.get(r.from);
@@ -229,9 +230,13 @@ export class OwnerRelay {
 
   #flush(): void {
     this.#flushPending = false;
-    for (const [node, frames] of this.#outbox)
-      this.#o.transport.publish(this.#o.subjects.events(node), encodeRelay(frames));
+    for (const [node, frames] of this.#outbox) this.#publish(node, frames);
     this.#outbox.clear();
+  }
+
+  /** Batched under NATS's message limit: ten thousand beats, or a few large chunks, would not fit in one. */
+  #publish(node: string, frames: readonly RelayFrame[]): void {
+    for (const m of encodeRelayBatches(frames)) this.#o.transport.publish(this.#o.subjects.events(node), m);
   }
 
   #end(key: string, r: Relay): void {

@@ -88,6 +88,16 @@ const isInflight = (v: unknown) =>
   typeof v.seenByProvider === "boolean" &&
   INFLIGHT_NUMBERS.every((k) => isNumber(v[k]));
 
+/** What the registry's record reads of a registration (a missing one would throw in the mirror). */
+const isModel = (v: unknown) =>
+  isObject(v) && isString(v.id) && isNumber(v.sizeBytes) && isString(v.quantization) && isNumber(v.contextLength);
+const isHardware = (v: unknown) =>
+  isObject(v) &&
+  isString(v.chipName) &&
+  isString(v.chipFamily) &&
+  ["memoryGb", "memoryBandwidthGbs", "gpuCores"].every((k) => isNumber(v[k]));
+const REGISTRATION_NUMBERS = ["decodeTps", "prefillTps", "maxModelSlots"] as const;
+
 /** Parses a published snapshot; undefined for anything that is not one. */
 export function decodeSnapshot(json: string): ProviderSnapshot | undefined {
   try {
@@ -104,7 +114,8 @@ export function checkSnapshot(v: unknown): ProviderSnapshot | undefined {
   if (typeof node !== "string" || typeof session !== "string" || typeof providerId !== "string") return undefined;
   if (!isObject(r) || typeof r.serial !== "string" || typeof r.accountId !== "string" || !Array.isArray(r.models))
     return undefined;
-  if (!isObject(r.hardware)) return undefined;
+  if (!isHardware(r.hardware) || !r.models.every(isModel) || !isString(r.version)) return undefined;
+  if (!REGISTRATION_NUMBERS.every((k) => isNumber(r[k]))) return undefined;
   if (!isObject(s) || !Array.isArray(s.slots) || !Array.isArray(s.inflight) || !Array.isArray(s.pendingLoads))
     return undefined;
   if (!Array.isArray(s.warmModels) || typeof s.status !== "string") return undefined;

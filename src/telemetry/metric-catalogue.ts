@@ -247,6 +247,14 @@ export const metricCatalogue = {
     "{provider}",
     "Streams closed here because the Mac registered on another coordinator since (a Mac keeps one live stream).",
   ),
+  "cluster.publish_failures": c(
+    "{message}",
+    "Messages NATS refused to publish (over max_payload, or a bad subject); each is one warn line. Relayed events are batched under MAX_RELAY_MESSAGE_BYTES, so any count here needs a look.",
+  ),
+  "cluster.snapshots_refused": c(
+    "{entry}",
+    "Fleet-view entries this node could not mirror (a peer on another version, or a forged key): skipped, the first per key logged.",
+  ),
 
   // ---- ledger ----------------------------------------------------------------------------------------------
   "ledger.write_ms": d("ms", "Ledger batch commit latency."),

@@ -11,6 +11,7 @@ import {
   decodeRelay,
   encode,
   encodeRelay,
+  encodeRelayBatches,
   isSubjectToken,
   textOf,
 } from "../../../src/cluster/cluster-messages.js";
@@ -174,6 +175,79 @@ describe("cluster messages", () => {
     const good = { requestId: "r1", providerId: "p1" };
     const frames = decodeRelay(json({ frames: [good, null, 3, "x", { requestId: "r2" }, { providerId: "p1" }] }));
     assert.deepEqual(frames, [good]);
+  });
+
+  it("decodeRelay turns an event of unknown shape into `disconnected` for its request, so the run never throws on it", () => {
+    const bad = [
+      { kind: "chunk" },
+      { kind: "chunk", deltas: [{ kind: "content" }] },
+      { kind: "chunk", deltas: [null] },
+      { kind: "complete", finishReason: "stop" },
+      { kind: "complete", finishReason: "stop", usage: { promptTokens: 1, completionTokens: "2", reasoningTokens: 0 } },
+      { kind: "error", message: "x" },
+      { kind: "disconnected" },
+      { kind: "teleport" },
+      "chunk",
+    ];
+    const frames = decodeRelay(
+      json({ frames: bad.map((event, i) => ({ requestId: `r${i}`, providerId: "p1", event })) }),
+    );
+    assert.equal(frames?.length, bad.length);
+    for (const f of frames ?? []) assert.deepEqual(f.event, { kind: "disconnected", message: "malformed relay frame" });
+    const good = [
+      { kind: "accepted" },
+      {
+        kind: "chunk",
+        deltas: [
+          { kind: "role", role: "assistant" },
+          { kind: "content", text: "a" },
+          { kind: "reasoning", text: "b" },
+          { kind: "tool_call", index: 0, id: "c", name: "f", arguments: "{}" },
+        ],
+      },
+      { kind: "complete", finishReason: "stop", usage: { promptTokens: 1, completionTokens: 2, reasoningTokens: 0 } },
+      { kind: "error", statusCode: 500, message: "x", reason: "provider_error" },
+      { kind: "refused", message: "full" },
+    ];
+    const kept = decodeRelay(json({ frames: good.map((event) => ({ requestId: "r", providerId: "p1", event })) }));
+    assert.deepEqual(
+      kept?.map((f) => f.event),
+      good,
+    );
+  });
+
+  it("encodeRelayBatches keeps every message at or under the limit, frames in order, a lone larger frame alone", () => {
+    const frame = (i: number, n = 100) => ({
+      requestId: `r${String(i).padStart(2, "0")}`, // same size each
+      providerId: "p1",
+      event: { kind: "chunk" as const, deltas: [{ kind: "content" as const, text: "é".repeat(n) }] },
+    });
+    const frames = Array.from({ length: 50 }, (_, i) => frame(i));
+    const one = encodeRelay([frames[0]!]).length;
+    const limit = encodeRelay(frames.slice(0, 10)).length; // exactly ten frames fit
+    const batches = encodeRelayBatches(frames, limit);
+    assert.equal(batches.length, 5);
+    for (const b of batches) assert.ok(b.length <= limit);
+    assert.deepEqual(
+      batches.flatMap((b) => decodeRelay(b) ?? []),
+      frames,
+    );
+    assert.equal(encodeRelayBatches(frames, limit - 1).length, 6, "one byte less: nine frames a message");
+    const huge = encodeRelayBatches([frame(0), frame(1, 10_000), frame(2)], one + 10);
+    assert.deepEqual(
+      huge.map((b) => decodeRelay(b)?.map((f) => f.requestId)),
+      [["r00"], ["r01"], ["r02"]],
+    );
+    assert.deepEqual(encodeRelayBatches([]), []);
+  });
+
+  it("decodeLoad refuses a model that is not a model id", () => {
+    assert.deepEqual(decodeLoad(json({ providerId: "p1", model: "gpt-oss-20b" })), {
+      providerId: "p1",
+      model: "gpt-oss-20b",
+    });
+    for (const model of ["", "a b", "x".repeat(129), "\u0000"])
+      assert.equal(decodeLoad(json({ providerId: "p1", model })), undefined);
   });
 
   it("round-trips relay frames and text", () => {

@@ -26,8 +26,12 @@ export class FakeTransport implements ClusterTransport {
     });
   }
 
+  /** Byte size of each published message, in order. */
+  readonly sizes: number[] = [];
+
   publish(subject: string, data: Uint8Array): void {
     this.published.push({ subject, body: JSON.parse(textOf(data)) as Record<string, unknown> });
+    this.sizes.push(data.length);
   }
 
   /** Published messages on `subject`. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { bytesOf, encode } from "../../../src/cluster/cluster-messages.js";
+import { MAX_RELAY_MESSAGE_BYTES, bytesOf, encode } from "../../../src/cluster/cluster-messages.js";
 import { OwnerRelay } from "../../../src/cluster/owner-relay.js";
 import type { ProviderEvent } from "../../../src/inference/types.js";
 import { ProviderRegistry } from "../../../src/registry/provider-registry.js";
@@ -270,10 +270,36 @@ describe("OwnerRelay", () => {
   });
 
   it("forwards a load to the Mac once, marking it pending", () => {
-    relay.load(encode({ providerId: "p1", model: "gemma" }));
-    relay.load(encode({ providerId: "p1", model: "gemma" }));
-    assert.deepEqual(p1.loads, ["gemma"]);
-    assert.deepEqual([...(registry.get("p1")?.pendingLoads.keys() ?? [])], ["gemma"]);
+    relay.load(encode({ providerId: "p1", model: MODEL }));
+    relay.load(encode({ providerId: "p1", model: MODEL }));
+    assert.deepEqual(p1.loads, [MODEL]);
+    assert.deepEqual([...(registry.get("p1")?.pendingLoads.keys() ?? [])], [MODEL]);
+  });
+
+  it("refuses a dispatch whose requesting node is not a subject token (events would go to another subject)", () => {
+    for (const from of ["n2 x", "n2.events", "*", ">", ""])
+      assert.deepEqual(relay.dispatch(forwarded("r1", { from })), { ok: false, reason: "malformed dispatch" }, from);
+    assert.equal(routed.length, 0);
+    assert.equal(relay.dispatch(forwarded("r1", { from: "n2_b-3" })).ok, true);
+  });
+
+  it("splits relayed frames into messages under the NATS limit, in order", () => {
+    relay.dispatch(forwarded("r1"));
+    relay.dispatch(forwarded("r2"));
+    // No deferral in this fixture: each event is one message; the beat batches every running request.
+    const big = "x".repeat(300_000);
+    p1.emit("r1", chunk(big));
+    p1.emit("r2", chunk(big));
+    for (const m of transport.published) assert.equal((m.body.frames as unknown[]).length, 1);
+    for (let i = 3; i < 20_000; i++) relay.dispatch(forwarded(`r${i}`));
+    transport.published.length = 0;
+    transport.sizes.length = 0;
+    relay.beat();
+    assert.ok(transport.published.length >= 2, `${transport.published.length} beat messages`);
+    for (const m of transport.sizes) assert.ok(m <= MAX_RELAY_MESSAGE_BYTES, `${m} bytes`);
+    const ids = transport.published.flatMap((m) => (m.body.frames as { requestId: string }[]).map((f) => f.requestId));
+    assert.equal(ids.length, relay.running);
+    assert.deepEqual(ids.slice(0, 3), ["r1", "r2", "r3"]);
   });
 
   const noLoads: { name: string; prepare: () => void; data: Uint8Array }[] = [
@@ -294,6 +320,16 @@ describe("OwnerRelay", () => {
       data: encode({ providerId: "p1", model: MODEL }),
     },
     { name: "the message is malformed", prepare: () => {}, data: encode({ providerId: "p1" }) },
+    {
+      name: "the Mac did not advertise the model",
+      prepare: () => {},
+      data: encode({ providerId: "p1", model: "gemma" }),
+    },
+    {
+      name: "the model is not a model id",
+      prepare: () => {},
+      data: encode({ providerId: "p1", model: "x".repeat(1_000) }),
+    },
   ];
   for (const c of noLoads)
     it(`forwards no load when ${c.name}`, () => {

@@ -118,6 +118,23 @@ describe("provider snapshot", () => {
     { name: "no accountId", edit: (s) => ({ ...s, registration: { ...s.registration, accountId: 5 } }) },
     { name: "models not a list", edit: (s) => ({ ...s, registration: { ...s.registration, models: {} } }) },
     { name: "no hardware", edit: (s) => ({ ...s, registration: { ...s.registration, hardware: null } }) },
+    // The registry's record reads these as it builds the mirror: one missing would throw there (and, before the
+    // watch isolated entries, wedge every node's fleet view on that key).
+    { name: "a model that is null", edit: (s) => ({ ...s, registration: { ...s.registration, models: [null] } }) },
+    {
+      name: "a model without an id",
+      edit: (s) => ({ ...s, registration: { ...s.registration, models: [{ ...s.registration.models[0], id: 3 }] } }),
+    },
+    { name: "empty hardware", edit: (s) => ({ ...s, registration: { ...s.registration, hardware: {} } }) },
+    {
+      name: "hardware without a chip name",
+      edit: (s) => ({
+        ...s,
+        registration: { ...s.registration, hardware: { ...s.registration.hardware, chipName: null } },
+      }),
+    },
+    { name: "no version", edit: (s) => ({ ...s, registration: { ...s.registration, version: undefined } }) },
+    { name: "a mistyped decode rate", edit: (s) => ({ ...s, registration: { ...s.registration, decodeTps: "70" } }) },
     { name: "no state", edit: ({ state: _s, ...s }) => s },
     { name: "slots not a list", edit: (s) => ({ ...s, state: { ...s.state, slots: null } }) },
     { name: "inflight not a list", edit: (s) => ({ ...s, state: { ...s.state, inflight: {} } }) },
