@@ -241,7 +241,7 @@ export const settings = {
     env: "MAX_REQUEST_MESSAGES",
     kind: "int",
     default: 10_000,
-    help: "Most messages per inference request (after translation to the chat form); more → 400.",
+    help: "Most messages per inference request (after translation to the chat form), and most tool calls across them; more → 400.",
   },
   maxRequestTools: {
     env: "MAX_REQUEST_TOOLS",

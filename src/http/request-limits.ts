@@ -13,7 +13,7 @@ import { checkJsonLimits, type JsonLimits } from "./json-limits.js";
 /** The bounds, all inclusive (a request at exactly the limit is served). Defaults are in src/config/config.ts. */
 export interface RequestLimits {
   json: JsonLimits;
-  /** Most messages after translation to the chat form (Anthropic tool results count one each). */
+  /** Most messages after translation to the chat form (Anthropic tool results count one each), and most tool calls across them. */
   maxMessages: number;
   /** Most tools declared. */
   maxTools: number;
@@ -110,6 +110,10 @@ export function assertRequestWithinLimits(n: NormalizedRequest, limits: RequestL
   const messages = Array.isArray(n.body.messages) ? (n.body.messages as unknown[]) : [];
   if (messages.length > limits.maxMessages)
     throw limitExceeded(`too many messages: ${messages.length} (limit ${limits.maxMessages})`, "messages");
+  // Tool calls are bounded by the same number: Responses merges consecutive function_call items into one message.
+  const toolCalls = countToolCalls(messages);
+  if (toolCalls > limits.maxMessages)
+    throw limitExceeded(`too many tool calls: ${toolCalls} (limit ${limits.maxMessages})`, "messages");
   const tools = Array.isArray(n.body.tools) ? n.body.tools.length : 0;
   if (tools > limits.maxTools) throw limitExceeded(`too many tools: ${tools} (limit ${limits.maxTools})`, "tools");
   // A Mac calling a declared tool streams its name back, and the provider edge ends a session whose tool-call name
@@ -128,6 +132,15 @@ export function assertRequestWithinLimits(n: NormalizedRequest, limits: RequestL
   const images = countImages(messages);
   if (images > limits.maxImages)
     throw limitExceeded(`too many images: ${images} (limit ${limits.maxImages})`, "messages");
+}
+
+function countToolCalls(messages: readonly unknown[]): number {
+  let n = 0;
+  for (const m of messages) {
+    const calls = (m as { tool_calls?: unknown } | null)?.tool_calls;
+    if (Array.isArray(calls)) n += calls.length;
+  }
+  return n;
 }
 
 /** The function names of chat-form tools (`[{type: "function", function: {name}}]`). */

@@ -135,6 +135,31 @@ describe("request limits", function () {
     assert.deepEqual(JSON.parse(r.text).error.param, "messages");
   });
 
+  it(`counts tool calls against MAX_REQUEST_MESSAGES (${defaults.maxRequestMessages}) too: one assistant turn holding them all`, async () => {
+    // Responses merges consecutive function_call items into one assistant message, so the message limit never
+    // counted them (100,000 items were also a 52 s parse before it appended in place).
+    const uses = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ type: "tool_use", id: `c${i}`, name: "f", input: {} }));
+    const turn = (n: number) => [
+      { role: "user", content: "go" },
+      { role: "assistant", content: uses(n) },
+    ];
+    assert.equal((await count({ messages: turn(defaults.maxRequestMessages) })).status, 200);
+    refusedFor(
+      await count({ messages: turn(defaults.maxRequestMessages + 1) }),
+      /too many tool calls: 10001 \(limit 10000\)/,
+    );
+    const items = Array.from({ length: defaults.maxRequestMessages + 1 }, (_, i) => ({
+      type: "function_call",
+      call_id: `c${i}`,
+      name: "f",
+      arguments: "{}",
+    }));
+    const r = await postJson(`${t.apiBase}/responses`, t.apiKey, { model: "gpt-oss-20b", input: items });
+    assert.equal(r.status, 400, r.text);
+    assert.match(JSON.parse(r.text).error.message, /too many tool calls: 10001 \(limit 10000\)/);
+  });
+
   it(`serves MAX_REQUEST_TOOLS (${defaults.maxRequestTools}) tools and refuses one more, naming tools`, async () => {
     const tools = (n: number) =>
       Array.from({ length: n }, (_, i) => ({ name: `f${i}`, input_schema: { type: "object" } }));

@@ -107,10 +107,12 @@ export function responsesInputToMessages(
         type: "function",
         function: { name: requireString(item.name, `${param}.name`), arguments: args },
       };
-      // Consecutive function_call items are one assistant turn with several tool calls.
+      // Consecutive function_call items are one assistant turn with several tool calls (appended in place: copying
+      // the list per item made 100,000 items a 52 s parse on the event loop).
       const last = messages.at(-1);
-      if (last?.role === "assistant")
-        last.tool_calls = [...((last.tool_calls as JsonObject[] | undefined) ?? []), call];
+      const calls = last?.role === "assistant" ? (last.tool_calls as JsonObject[] | undefined) : undefined;
+      if (calls) calls.push(call);
+      else if (last?.role === "assistant") last.tool_calls = [call];
       else messages.push({ role: "assistant", content: null, tool_calls: [call] });
     } else if (type === "function_call_output") {
       messages.push({
