@@ -5,6 +5,7 @@
  */
 import type { Principal } from "../accounts/types.js";
 import type { DispatchResult } from "../dispatch/types.js";
+import { promptBytesUpperBound } from "../dialects/index.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
 import type { NormalizedRequest, Usage } from "../inference/types.js";
 import type { Ledger } from "../ledger/types.js";
@@ -39,8 +40,9 @@ export async function reserveCredit(
     keyId: p.keyId,
     model: target.build,
     ...(target.selfServed ? { selfServed: true } : {}),
-    // An upper bound for the prompt: the estimate is ~chars/4; doubling it covers token-dense text.
-    promptTokensUpperBound: n.traits.estimatedPromptTokens * 2 + 16,
+    // Settlement never charges past the reservation, so the prompt's share must bound the real count from above:
+    // UTF-8 bytes (the routing estimate, ~chars/4, doubled was a quarter of a dense CJK prompt's tokens).
+    promptTokensUpperBound: promptBytesUpperBound(promptMessages(n), promptTools(n)),
     maxOutputTokens: n.traits.maxTokens,
   });
   if (r.ok) return;
@@ -52,6 +54,11 @@ export async function reserveCredit(
   }
   throw new CoordinatorError("insufficient_quota", r.message, { wireCode: "insufficient_quota" });
 }
+
+const promptMessages = (n: NormalizedRequest): unknown[] =>
+  Array.isArray(n.body.messages) ? (n.body.messages as unknown[]) : [];
+const promptTools = (n: NormalizedRequest): unknown[] | undefined =>
+  Array.isArray(n.body.tools) ? (n.body.tools as unknown[]) : undefined;
 
 /**
  * Money and rate budgets follow the dispatcher's result: a completed request pays its exact usage; a failure

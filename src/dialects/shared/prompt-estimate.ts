@@ -23,6 +23,11 @@ export const IMAGE_UPPER_BOUND_TOKENS = 4_096;
 const MESSAGE_OVERHEAD_TOKENS = 4;
 /** Same overhead in the upper bound: template markers are special tokens, each at most one "byte" of ours. */
 const MESSAGE_OVERHEAD_UPPER = 16;
+/**
+ * Template tokens per request in the upper bound: at least the coordinator's own count's per-request (64) and
+ * tools (128) allowances (src/usage/prompt-tokens.ts), so an honest count never exceeds the reservation.
+ */
+export const REQUEST_OVERHEAD_UPPER = 256;
 
 interface Tally {
   textChars: number;
@@ -72,6 +77,11 @@ function tally(messages: readonly unknown[], tools: readonly unknown[] | undefin
     if (typeof m !== "object" || m === null) continue;
     const msg = m as Record<string, unknown>;
     tallyContent(t, msg.content);
+    // Templates render these too, and the coordinator's own count (usage/prompt-tokens.ts) counts them.
+    for (const key of ["name", "tool_call_id", "reasoning_content"] as const) {
+      const v = msg[key];
+      if (typeof v === "string") addText(t, v);
+    }
     if (Array.isArray(msg.tool_calls)) addText(t, JSON.stringify(msg.tool_calls));
   }
   // Tool schemas are rendered into the prompt by the chat template, roughly as their JSON text.
@@ -91,12 +101,20 @@ export function estimatePromptTokens(messages: readonly unknown[], tools?: reado
 }
 
 /**
- * An upper bound on prompt tokens for ledger reservations: UTF-8 bytes of all prompt text (tool schemas and
- * prior tool calls included) + 16 per message + {@link IMAGE_UPPER_BOUND_TOKENS} per image.
+ * An upper bound on prompt tokens for ledger reservations: UTF-8 bytes of all prompt text (names, tool schemas and
+ * prior tool calls included; every BPE or SentencePiece token covers at least one byte, whatever the model's
+ * tokenizer) + 16 per message + {@link IMAGE_UPPER_BOUND_TOKENS} per image + {@link REQUEST_OVERHEAD_UPPER}.
+ * Settlement never charges past the reservation, so a bound below the real count under-bills (chars ÷ 2 was
+ * 26 % of a dense CJK prompt's 38,028 tokens).
  */
 export function promptBytesUpperBound(messages: readonly unknown[], tools?: readonly unknown[]): number {
   const t = tally(messages, tools);
-  return t.textBytes + t.messages * MESSAGE_OVERHEAD_UPPER + (t.imagesHigh + t.imagesLow) * IMAGE_UPPER_BOUND_TOKENS;
+  return (
+    t.textBytes +
+    t.messages * MESSAGE_OVERHEAD_UPPER +
+    (t.imagesHigh + t.imagesLow) * IMAGE_UPPER_BOUND_TOKENS +
+    REQUEST_OVERHEAD_UPPER
+  );
 }
 
 /** True when any message carries an image part. */
