@@ -219,6 +219,9 @@ async function dispatchAndRespond(
   };
   res.on("close", onClose);
   req.on("aborted", onClose);
+  // A caller that hung up while its rate and credit were being admitted closed before these listeners existed:
+  // without this it would run to max_tokens and be billed for it.
+  if (res.destroyed || req.destroyed || res.socket?.destroyed !== false) cancel.abort();
   try {
     const job = dispatchJobFor(requestId, n, target, {
       onDispatched: () => deps.ledger.recordDispatch(requestId),
