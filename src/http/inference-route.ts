@@ -221,7 +221,8 @@ async function dispatchAndRespond(
   req.on("aborted", onClose);
   // A caller that hung up while its rate and credit were being admitted closed before these listeners existed:
   // without this it would run to max_tokens and be billed for it.
-  if (res.destroyed || req.destroyed || res.socket?.destroyed !== false) cancel.abort();
+  // (The request stream itself is destroyed once its body has been read: only the socket tells.)
+  if (res.destroyed || req.socket?.destroyed === true) cancel.abort();
   try {
     const job = dispatchJobFor(requestId, n, target, {
       onDispatched: () => deps.ledger.recordDispatch(requestId),
