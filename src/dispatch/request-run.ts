@@ -39,6 +39,16 @@ import type { DispatchJob, DispatchResult, DispatchSink } from "./types.js";
 /** Owner refusals (cluster mode) one request may take before one more counts as a capacity failure. */
 export const MAX_OWNER_REFUSALS = 3;
 
+/**
+ * The most output (o200k tokens, the coordinator's own count) a leader may stream for a request of `maxTokens`:
+ * twice the budget plus 256. An honest Mac stops at max_tokens in its own tokenizer, which o200k never counts
+ * past ~1.3× (Gemma on CJK); past this the Mac is ignoring the budget, and every further chunk would cost the
+ * coordinator tokenizer time and memory for output nobody pays for.
+ */
+export function outputTokenCeiling(maxTokens: number): number {
+  return maxTokens * 2 + 256;
+}
+
 export class RequestRun {
   readonly #d: RunDeps;
   readonly #job: DispatchJob;
@@ -164,7 +174,33 @@ export class RequestRun {
       this.#ctl.countOutput(a, deltas);
       this.#out.emitFirst(deltas);
     }
+    if (a.output.tokens > outputTokenCeiling(this.#job.traits.maxTokens)) {
+      this.#overrun(a);
+      return;
+    }
     this.#ctl.arm(a, clock.nowMs() + options.idleTimeoutMs, this.#onTimerFired);
+  }
+
+  /**
+   * The leader streamed past {@link outputTokenCeiling}: it is stopped, and the answer ends there as if it had
+   * reached max_tokens (`length`), billed at the coordinator's own count (capped at max_tokens as always).
+   */
+  #overrun(a: Attempt): void {
+    const maxTokens = this.#job.traits.maxTokens;
+    this.#log.line("warn", "provider streamed past max_tokens; stopped", a, {
+      reason: "output_overrun",
+      streamed_tokens: a.output.tokens,
+      max_tokens: maxTokens,
+    });
+    count("provider.output_overruns", { model: this.#job.model });
+    this.#ctl.cancel(a, "output past max_tokens");
+    const zero = { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+    this.#onComplete(a, {
+      kind: "complete",
+      finishReason: "length",
+      usage: zero,
+      usageRefused: "output past max_tokens",
+    });
   }
 
   /**

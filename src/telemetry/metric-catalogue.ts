@@ -218,6 +218,11 @@ export const metricCatalogue = {
     "Providers fenced (refused until an operator or owner acts); the reason is in the `provider fenced` log line.",
     ["provider_id"],
   ),
+  "provider.output_overruns": c(
+    "{request}",
+    "Answers stopped because the provider streamed past twice max_tokens (outputTokenCeiling); each is one warn line.",
+    ["model"],
+  ),
   "provider.protocol_violations": c("{frame}", "Frames refused as protocol violations, by frame kind.", ["frame"]),
   "provider.frames_dropped": c("{frame}", "Frames dropped by the per-session frame budget.", ["kind"]),
   "provider.flood_disconnects": c("{session}", "Sessions ended for flooding."),

@@ -272,6 +272,48 @@ describe("hostile providers", function () {
     assert.ok(usage.completion_tokens < 100, `billed ${usage.completion_tokens} completion tokens for "ok"`);
   });
 
+  it("stops a provider streaming past max_tokens: the answer ends as `length`, billed at most max_tokens, and the Mac is cancelled", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const p = raw();
+    await p.registerAndWait({ authToken: t.providerToken, serial: "OVERRUN-1", models: [model] });
+    p.heartbeat("gpt-oss-20b");
+    await t.waitForProviders(1);
+    const piece = "word ".repeat(200); // 200 tokens a chunk; max_tokens 16 allows 2 × 16 + 256 = 288
+    const cancelled = p.next((m) => m.msg.case === "cancelInference");
+    const served = p
+      .next((m) => m.msg.case === "inferenceRequest")
+      .then((m) => {
+        const requestId = (m.msg.value as { requestId: string }).requestId;
+        for (let i = 0; i < 50; i++)
+          p.send({
+            msg: {
+              case: "inferenceChunk",
+              value: { requestId, deltas: [{ delta: { case: "content", value: piece } }] },
+            },
+          });
+        p.send({
+          msg: {
+            case: "inferenceComplete",
+            value: { requestId, finishReason: FinishReason.STOP, usage: { promptTokens: 20, completionTokens: 16 } },
+          },
+        });
+      });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat(), max_tokens: 16 });
+    await served;
+    assert.equal(r.status, 200, r.text);
+    const body = JSON.parse(r.text) as {
+      choices: { finish_reason: string; message: { content: string } }[];
+      usage: { completion_tokens: number };
+    };
+    assert.equal(body.choices[0]!.finish_reason, "length");
+    assert.ok(
+      body.choices[0]!.message.content.length <= 2 * piece.length,
+      `${body.choices[0]!.message.content.length} characters`,
+    );
+    assert.ok(body.usage.completion_tokens <= 16, `billed ${body.usage.completion_tokens}`);
+    await cancelled;
+  });
+
   it("throttles a heartbeat flood, then ends the session with RESOURCE_EXHAUSTED and holds the serial off for a while", async () => {
     t = await startTestCoordinator({ macs: [] });
     const flooder = raw();
