@@ -90,11 +90,16 @@ export interface AccountStore {
   authenticateCached(apiKey: string): Principal | undefined;
   /** Resolves a provider token to the owning account. */
   authenticateProvider(token: string): Promise<{ accountId: string; tokenId: string } | undefined>;
+  /**
+   * Creates (and funds, in the same transaction) an account. With `requestId`, a retry of a call that landed
+   * returns the account it made, credited once; the same key for a different account is `already_exists`.
+   */
   createAccount(input: {
     name: string;
     tier: AccountTier;
     initialCreditMicroUsd?: bigint;
     platformFeeBps?: number;
+    requestId?: string;
   }): Promise<AccountSummary>;
   getAccount(accountId: string): Promise<AccountSummary | undefined>;
   /** Idempotent by reference. */

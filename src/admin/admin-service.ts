@@ -96,6 +96,7 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
     createAccount: guard(async (req) => {
       checkText(req.name, "name", { maxChars: adminTextBounds.maxNameChars, required: true });
       checkAmount(req.initialCreditMicroUsd, "initial_credit_micro_usd", 0n, MAX_CREDIT_MICRO_USD);
+      checkText(req.requestId, "request_id", { maxChars: adminTextBounds.maxReferenceChars, required: false });
       if (req.platformFeeBps > 10_000)
         throw new ConnectError("platform_fee_bps must be <= 10000", Code.InvalidArgument);
       // Binary callers can send any number: only the listed tiers exist (JSON names are checked by the parser).
@@ -107,6 +108,7 @@ function adminImpl(d: AdminServiceDeps): ServiceImpl<typeof AdminService> {
         tier: req.tier === AccountTier.SERVICE ? "service" : "consumer",
         initialCreditMicroUsd: req.initialCreditMicroUsd,
         platformFeeBps: req.platformFeeBps,
+        ...(req.requestId !== "" ? { requestId: req.requestId } : {}),
       });
       return { account: account(a) };
     }),

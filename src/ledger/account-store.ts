@@ -8,11 +8,11 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { Clock } from "../util/clock.js";
 import { CoordinatorError } from "../errors/coordinator-error.js";
-import type { AccountStore, AccountSummary, Principal, UsageSummary } from "../accounts/types.js";
+import type { AccountStore, AccountSummary, AccountTier, Principal, UsageSummary } from "../accounts/types.js";
 import type { Database } from "./schema.js";
 import { balanceExpression } from "./lease-sql.js";
 import { principalLimitColumns, principalLimits } from "./limit-overrides.js";
-import { creditWithinBounds } from "./credit.js";
+import { checkCreditAmount, creditInTransaction, creditWithinBounds } from "./credit.js";
 import type { PriceBook } from "./price-book.js";
 import { ApiKeyCache, type ApiKeyCacheLimits } from "./api-key-cache.js";
 import { apiKeyFormatProblem } from "./api-key-format.js";
@@ -105,13 +105,33 @@ export function createAccountStore(options: {
     },
 
     async createAccount(input) {
-      const id = `acct_${randomUUID()}`;
-      await db
-        .insertInto("accounts")
-        .values({ id, name: input.name, tier: input.tier, platform_fee_bps: input.platformFeeBps ?? 0 })
-        .execute();
-      if (input.initialCreditMicroUsd && input.initialCreditMicroUsd > 0n)
-        return store.creditAccount(id, input.initialCreditMicroUsd, `initial:${id}`);
+      const credit = input.initialCreditMicroUsd ?? 0n;
+      if (credit > 0n) checkCreditAmount(credit);
+      // One transaction: a refused opening credit leaves no unfunded account behind.
+      const create = () =>
+        db.transaction().execute(async (trx) => {
+          const id = `acct_${randomUUID()}`;
+          await trx
+            .insertInto("accounts")
+            .values({
+              id,
+              name: input.name,
+              tier: input.tier,
+              platform_fee_bps: input.platformFeeBps ?? 0,
+              create_request_id: input.requestId ?? null,
+            })
+            .execute();
+          if (credit > 0n) await creditInTransaction(trx, id, credit, `initial:${id}`);
+          return id;
+        });
+      let id: string;
+      try {
+        id = await create();
+      } catch (e) {
+        // A retry of a CreateAccount that landed (its answer was lost): the account it made, credited once.
+        if (input.requestId === undefined || !isUniqueViolation(e)) throw e;
+        id = await replayedAccount(db, input.requestId, input, credit);
+      }
       return (await getAccountSummary(db, id))!;
     },
 
@@ -207,4 +227,43 @@ export function createAccountStore(options: {
     getUsage: (accountId, sinceMs) => getUsage(db, accountId, sinceMs),
   };
   return store;
+}
+
+/** PostgreSQL's unique_violation. */
+function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === "23505";
+}
+
+/**
+ * The account an earlier CreateAccount with `requestId` made, when this one asks for the same account (name, tier,
+ * fee, opening credit); `already_exists` when the key was used for a different one.
+ */
+async function replayedAccount(
+  db: Kysely<Database>,
+  requestId: string,
+  input: { name: string; tier: AccountTier; platformFeeBps?: number },
+  credit: bigint,
+): Promise<string> {
+  const prior = await db
+    .selectFrom("accounts")
+    .select(["id", "name", "tier", "platform_fee_bps"])
+    .where("create_request_id", "=", requestId)
+    .executeTakeFirst();
+  if (!prior) throw new CoordinatorError("internal", `CreateAccount ${requestId}: a duplicate with no account`);
+  const entry = await db
+    .selectFrom("ledger_entries")
+    .select("amount_micro_usd")
+    .where("kind", "=", "credit")
+    .where("reference", "=", `initial:${prior.id}`)
+    .executeTakeFirst();
+  const same =
+    prior.name === input.name &&
+    prior.tier === input.tier &&
+    prior.platform_fee_bps === (input.platformFeeBps ?? 0) &&
+    (entry?.amount_micro_usd ?? 0n) === credit;
+  if (!same)
+    throw new CoordinatorError("already_exists", `request_id '${requestId}' was already used for a different account`, {
+      param: "request_id",
+    });
+  return prior.id;
 }

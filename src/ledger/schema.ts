@@ -14,6 +14,8 @@ export interface AccountsTable {
   tier: "consumer" | "service";
   platform_fee_bps: Generated<number>;
   created_at: CreatedAt;
+  /** The operator's CreateAccount idempotency key, when it sent one (unique). */
+  create_request_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface ApiKeysTable {

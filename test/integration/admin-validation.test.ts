@@ -53,6 +53,18 @@ describe("admin API input validation", function () {
     return { status: res.status, body: text ? (JSON.parse(text) as { code?: string; message?: string }) : {} };
   }
 
+  it("creates one account per request_id over Connect: a retried CreateAccount returns it, credited once", async () => {
+    const req = { name: "retried over connect", initialCreditMicroUsd: 5_000n, requestId: "ops-2026-12-07-1" };
+    const a = (await admin.createAccount(req)).account!;
+    const b = (await admin.createAccount(req)).account!;
+    assert.equal(b.id, a.id);
+    assert.equal(b.balanceMicroUsd, 5_000n);
+    await assert.rejects(
+      admin.createAccount({ ...req, name: "someone else" }),
+      refusedWith(Code.AlreadyExists, "request_id"),
+    );
+  });
+
   it("refuses a NUL byte, a lone surrogate, a control character or an over-long text in every text field with invalid_argument", async () => {
     for (const bad of ["a\u0000b", "line\nbreak", "tab\tand\u0085", "x".repeat(201)]) {
       await assert.rejects(admin.createAccount({ name: bad }), invalid("name"), JSON.stringify(bad));
@@ -62,6 +74,7 @@ describe("admin API input validation", function () {
         admin.creditAccount({ accountId, amountMicroUsd: 1n, reference: bad }),
         invalid("reference"),
       );
+      await assert.rejects(admin.createAccount({ name: "n", requestId: bad }), invalid("request_id"));
     }
     for (const bad of ["acct\u0000", "acct\u001b[31m", "a".repeat(65)]) {
       await assert.rejects(admin.getAccount({ accountId: bad }), invalid("account_id"));

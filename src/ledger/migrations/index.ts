@@ -5,6 +5,7 @@ import * as m0002 from "./0002_untrusted_edges.js";
 import * as m0003 from "./0003_limit_overrides.js";
 import * as m0004 from "./0004_model_aliases.js";
 import * as m0005 from "./0005_limit_buckets.js";
+import * as m0006 from "./0006_account_create_requests.js";
 
 export const migrations: Record<string, Migration> = {
   "0001_initial": m0001,
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   "0003_limit_overrides": m0003,
   "0004_model_aliases": m0004,
   "0005_limit_buckets": m0005,
+  "0006_account_create_requests": m0006,
 };

@@ -121,6 +121,31 @@ describe("ledger money bounds and roll-up isolation", function () {
     assert.deepEqual(clean.violations, []);
   });
 
+  it("creates an account once per request_id: a retry returns it credited once, a different account is refused", async () => {
+    const input = {
+      name: "retried",
+      tier: "service" as const,
+      initialCreditMicroUsd: 7_000n,
+      requestId: "op-create-1",
+    };
+    const first = await pl.accounts.createAccount(input);
+    const again = await pl.accounts.createAccount(input);
+    assert.equal(again.id, first.id);
+    assert.equal(again.balanceMicroUsd, 7_000n);
+    // Concurrent retries race on the unique key: one account, one credit.
+    const racing = { ...input, requestId: "op-create-2" };
+    const ids = await Promise.all([1, 2, 3].map(() => pl.accounts.createAccount(racing)));
+    assert.equal(new Set(ids.map((a) => a.id)).size, 1);
+    assert.equal(ids[0]!.balanceMicroUsd, 7_000n);
+    for (const other of [{ name: "renamed" }, { initialCreditMicroUsd: 8_000n }, { tier: "consumer" as const }])
+      await assert.rejects(
+        pl.accounts.createAccount({ ...input, ...other }),
+        code("already_exists", /request_id/),
+        Object.keys(other).join(),
+      );
+    assert.equal((await pl.accounts.getAccount(first.id))?.balanceMicroUsd, 7_000n);
+  });
+
   it("refuses a credit that would take all credits ever made past 10^18 µUSD", async () => {
     const a = await pl.accounts.createAccount({ name: "total ceiling", tier: "service" });
     const b = await pl.accounts.createAccount({ name: "total ceiling 2", tier: "service" });
@@ -152,5 +177,20 @@ describe("ledger money bounds and roll-up isolation", function () {
       pl.accounts.creditAccount(b.id, 1n, "one-too-many"),
       code("invalid_request", /all credits ever made/),
     );
+    // CreateAccount funds in the same transaction: a refused opening credit leaves no unfunded account behind.
+    const accounts = async () =>
+      Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM accounts`.execute(fx.opened.db)).rows[0]!.n);
+    const before = await accounts();
+    for (const requestId of [undefined, "ceiling-create"])
+      await assert.rejects(
+        pl.accounts.createAccount({
+          name: "too late",
+          tier: "consumer",
+          initialCreditMicroUsd: 1n,
+          ...(requestId ? { requestId } : {}),
+        }),
+        code("invalid_request", /all credits ever made/),
+      );
+    assert.equal(await accounts(), before);
   });
 });
