@@ -2,6 +2,7 @@
  * Shape-keyed cooldowns and capability gates, end to end: real coordinator, simulated Macs over gRPC.
  */
 import assert from "node:assert/strict";
+import { promptBytesUpperBound } from "../../src/dialects/index.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { postJson } from "../support/http.js";
 
@@ -183,8 +184,10 @@ describe("breakers and capability gates", function () {
       .where("request_id", "=", r.headers.get("x-request-id")!)
       .executeTakeFirstOrThrow();
     // gpt-oss-20b: 0.05 µUSD per input token, 0.2 per output token, context 131,072. Reserving the whole context
-    // as output on top of the prompt would exceed this bound; reserving the room the prompt leaves does not.
-    const wholeContextAsOutput = Math.ceil((16 * 50_000) / 1e6) + Math.ceil((131_072 * 200_000) / 1e6);
+    // as output on top of the prompt (reserved at its UTF-8 bytes) would reach this bound; reserving the room the
+    // prompt leaves does not.
+    const promptUpper = promptBytesUpperBound([{ role: "user", content: "word ".repeat(8_000) }]);
+    const wholeContextAsOutput = Math.ceil((promptUpper * 50_000) / 1e6) + Math.ceil((131_072 * 200_000) / 1e6);
     assert.ok(Number(row.reserved_micro_usd) < wholeContextAsOutput, `reserved ${row.reserved_micro_usd} µUSD`);
   });
 });
