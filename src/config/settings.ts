@@ -351,7 +351,7 @@ export const settings = {
     env: "AUTH_FAILURE_BURST",
     kind: "int",
     default: 20,
-    help: "Failed API-key attempts a client address may make at once; past it, keys not already verified get 429 with Retry-After and no database query. IPv6 clients are counted per /64.",
+    help: "Failed API-key attempts a client address may make at once; past it, keys not already verified get 429 with Retry-After and no database query. The provider port counts invalid provider tokens the same way (its own buckets; past it, Register gets RESOURCE_EXHAUSTED). IPv6 clients are counted per /64.",
   },
   authFailureRefillPerS: {
     env: "AUTH_FAILURE_REFILL_PER_S",

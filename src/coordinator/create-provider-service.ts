@@ -6,6 +6,7 @@ import type { Config } from "../config/config.js";
 import type { HealthTracker } from "../health/health-tracker.js";
 import type { PostgresLedger } from "../ledger/postgres-ledger.js";
 import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
+import { AuthFailureThrottle } from "../http/auth-failure-throttle.js";
 import { ProviderService } from "../protocol/provider-service.js";
 import type { ProviderRecord, ProviderRegistry } from "../registry/provider-registry.js";
 import type { DivergenceTracker } from "../usage/divergence-tracker.js";
@@ -43,6 +44,11 @@ export function createProviderService(config: Config, deps: ProviderSideDeps): P
     revocationCheckMs: config.providerRevocationCheckMs,
     maxMachinesPerAccount: config.providerMaxMachinesPerAccount,
     authenticate: (token) => ledger.accounts.authenticateProvider(token),
+    failedTokens: new AuthFailureThrottle({
+      burst: config.authFailureBurst,
+      refillPerSec: config.authFailureRefillPerS,
+      maxAddresses: config.authFailureMaxAddresses,
+    }),
     identities: deps.identities,
     revokedTokens: (ids) => ledger.accounts.revokedProviderTokens(ids),
     onConnected: (rec) => {

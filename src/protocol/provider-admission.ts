@@ -13,6 +13,8 @@ import type { Logger } from "../util/logger.js";
 import { registrationFromFrame, type RegistrationInfo } from "./frames.js";
 import type { ChallengeOutcome } from "./key-challenge.js";
 import type { ProviderSession } from "./provider-session.js";
+import type { FailedTokenThrottle } from "./provider-service-options.js";
+import { throttleKey } from "../util/throttle-key.js";
 import { ProtocolViolation } from "./wire-bounds.js";
 
 /** How long a registration from a serial in the flood penalty box is held before it is refused. */
@@ -32,6 +34,7 @@ export interface ProviderAdmissionOptions {
   floodPenaltyMs: number;
   /** Provider machines (serials) one account may own. */
   maxMachinesPerAccount: number;
+  failedTokens?: FailedTokenThrottle;
 }
 
 /** A registration that passed every check. */
@@ -76,6 +79,15 @@ export class ProviderAdmission {
     }
     const penaltyUntil = this.#penalties.get(info.serial);
     if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) return this.#tarpit(session, penaltyUntil);
+    // Before the token's database lookup: an address spraying tokens is refused from memory.
+    const address = throttleKey(peerAddress(session.peer));
+    const attempt = this.#o.failedTokens?.check(address, clock.nowMs());
+    if (attempt && !attempt.allowed)
+      return this.#refuse(session, info, {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `too many invalid provider tokens from this address; retry in ${Math.ceil(attempt.retryAfterMs / 1000)} s`,
+        outcome: "token_throttled",
+      });
     let owner: { accountId: string; tokenId: string } | undefined;
     try {
       owner = await this.#o.authenticate(info.authToken);
@@ -92,12 +104,14 @@ export class ProviderAdmission {
       return undefined;
     }
     if (session.state.t !== "handshaking") return undefined; // the stream ended while we were authenticating
-    if (!owner)
+    if (!owner) {
+      this.#o.failedTokens?.recordFailure(address, clock.nowMs());
       return this.#refuse(session, info, {
         code: grpc.status.UNAUTHENTICATED,
         details: "invalid provider token",
         outcome: "unauthenticated",
       });
+    }
 
     session.identity = {
       serial: info.serial,
@@ -226,4 +240,14 @@ function identityRefusal(known: ProviderIdentity, accountId: string, publicKey: 
     };
   }
   return undefined;
+}
+
+/**
+ * The address in a grpc-js peer string: the server side writes `${remoteAddress}:${remotePort}` ("1.2.3.4:5678",
+ * "::1:5678"), other forms carry a scheme or brackets ("ipv4:1.2.3.4:5678", "ipv6:[::1]:5678"). The port is
+ * always last, so it is cut at the last colon; anything without one is returned as it is.
+ */
+export function peerAddress(peer: string): string {
+  const m = /^(?:ipv[46]:)?\[?(.*?)\]?:(\d+)$/.exec(peer);
+  return m ? m[1]! : peer;
 }

@@ -33,6 +33,11 @@ export interface ProviderServiceOptions {
   floodPenaltyMs?: number;
   /** Provider machines (serials) one account may own. Default 10,000. */
   maxMachinesPerAccount?: number;
+  /**
+   * Failed provider tokens per client address (the consumer edge's AuthFailureThrottle): past its budget a
+   * Register is refused with RESOURCE_EXHAUSTED before its token is looked up. Without it, nothing is throttled.
+   */
+  failedTokens?: FailedTokenThrottle;
   /** Called after a provider registers (e.g. to clear health state, drain queues). */
   onConnected?(rec: ProviderRecord): void;
   /** Called after a provider's session is gone and it left the registry. */
@@ -67,4 +72,10 @@ export type ResolvedProviderServiceOptions = {
 /** Fills in the defaults once. */
 export function resolveProviderServiceOptions(options: ProviderServiceOptions): ResolvedProviderServiceOptions {
   return { ...providerSessionDefaults, ...options };
+}
+
+/** Failed-token accounting per client address (see `ProviderServiceOptions.failedTokens`). */
+export interface FailedTokenThrottle {
+  check(address: string, nowMs: number): { allowed: true } | { allowed: false; retryAfterMs: number };
+  recordFailure(address: string, nowMs: number): void;
 }

@@ -36,6 +36,34 @@ describe("provider sessions over gRPC", function () {
     assert.equal(t.coordinator.registry.size, 0);
   });
 
+  it("refuses Register from an address past AUTH_FAILURE_BURST invalid tokens with RESOURCE_EXHAUSTED, before any lookup", async () => {
+    t = await startTestCoordinator({ macs: [], config: { authFailureBurst: 3, authFailureRefillPerS: 0.01 } });
+    const attempt = async (token: string, serial: string) => {
+      const p = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+      try {
+        p.register({ authToken: token, serial, models: [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }] });
+        return await p.status;
+      } finally {
+        p.close();
+      }
+    };
+    for (let i = 0; i < 3; i++) {
+      const s = await attempt(`sprayed-${i}`, `SPRAY-${i}`);
+      assert.equal(s.code, grpc.status.UNAUTHENTICATED, `attempt ${i + 1}: ${s.details}`);
+    }
+    let lookups = 0;
+    const authenticate = t.coordinator.ledger.accounts.authenticateProvider;
+    t.coordinator.ledger.accounts.authenticateProvider = (token) => (lookups++, authenticate(token));
+    const fourth = await attempt("sprayed-3", "SPRAY-3");
+    assert.equal(fourth.code, grpc.status.RESOURCE_EXHAUSTED, fourth.details);
+    assert.match(fourth.details, /too many invalid provider tokens from this address; retry in \d+ s/);
+    // The address is held off whatever it sends, a good token included (as on the consumer port for unknown keys).
+    const good = await attempt(t.providerToken, "SPRAY-GOOD");
+    assert.equal(good.code, grpc.status.RESOURCE_EXHAUSTED, good.details);
+    assert.equal(lookups, 0, "no token was looked up while the address was throttled");
+    assert.equal(t.coordinator.registry.size, 0);
+  });
+
   it("lets the same machine (same account, same key) replace its old session, under the same opaque id", async () => {
     t = await startTestCoordinator({ macs: [{ serial: "SAME-1" }] });
     const first = t.macs[0]!;
