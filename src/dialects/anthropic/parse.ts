@@ -13,6 +13,7 @@ import {
   optBoolean,
   optNumber,
   optPositiveInt,
+  optStop,
   optString,
   requireArray,
   requireBody,
@@ -162,10 +163,7 @@ export function parseAnthropicRequest(raw: unknown, ctx: ParseContext): Normaliz
   const messages = anthropicToMessages(b.system, b.messages, ctx);
   const tools = parseTools(b.tools);
   const { choice, parallel } = parseToolChoice(b.tool_choice, tools);
-  const stop = b.stop_sequences;
-  if (stop !== undefined && stop !== null && (!Array.isArray(stop) || !stop.every((s) => typeof s === "string"))) {
-    throw invalid("stop_sequences", "'stop_sequences' must be an array of strings");
-  }
+  const stop = optStop(b.stop_sequences, "stop_sequences", { arrayOnly: true });
   const userId = isObject(b.metadata) ? optString(b.metadata.user_id, "metadata.user_id") : undefined;
   return finalizeRequest(
     {

@@ -11,6 +11,7 @@ import {
   optInteger,
   optNumber,
   optPositiveInt,
+  optReasoningEffort,
   optStop,
   optString,
   requireArray,
@@ -153,8 +154,6 @@ export function rejectMultipleChoices(n: unknown): void {
   if (count !== undefined && count !== 1) throw invalid("n", "only n=1 is supported");
 }
 
-const REASONING_EFFORTS = new Set(["minimal", "low", "medium", "high"]);
-
 /** Parses a Chat Completions request body. */
 export function parseChatRequest(raw: unknown, ctx: ParseContext): NormalizedRequest {
   const b = requireBody(raw);
@@ -173,9 +172,7 @@ export function parseChatRequest(raw: unknown, ctx: ParseContext): NormalizedReq
   const maxTokens = maxCompletion ?? optPositiveInt(b.max_tokens, "max_tokens");
   const user = optString(b.user, "user");
   const cacheKey = optString(b.prompt_cache_key, "prompt_cache_key");
-  const effort = optString(b.reasoning_effort, "reasoning_effort");
-  if (effort !== undefined && !REASONING_EFFORTS.has(effort))
-    throw invalid("reasoning_effort", "unknown reasoning_effort");
+  const effort = optReasoningEffort(b.reasoning_effort, "reasoning_effort");
   return finalizeRequest(
     {
       model,

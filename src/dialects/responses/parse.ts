@@ -13,6 +13,7 @@ import {
   optBoolean,
   optNumber,
   optPositiveInt,
+  optReasoningEffort,
   optString,
   requireBody,
   requireObject,
@@ -210,7 +211,8 @@ export function parseResponsesRequest(raw: unknown, ctx: ParseContext): Normaliz
         response_format: parseTextFormat(b.text),
         temperature: optNumber(b.temperature, "temperature", 0, 2),
         top_p: optNumber(b.top_p, "top_p", 0, 1),
-        reasoning_effort: reasoning === undefined ? undefined : optString(reasoning.effort, "reasoning.effort"),
+        reasoning_effort:
+          reasoning === undefined ? undefined : optReasoningEffort(reasoning.effort, "reasoning.effort"),
         user,
       },
     },

@@ -79,12 +79,24 @@ export function optPositiveInt(v: unknown, param: string, max = MAX_OUTPUT_TOKEN
 }
 
 /** `stop`: a string or an array of non-empty strings; normalised to an array (undefined when empty). */
-export function optStop(v: unknown, param: string): string[] | undefined {
+/**
+ * Stop sequences one request may carry, and the longest: the Mac checks every one against its output as each token
+ * is generated, so they are work done per token (OpenAI takes 4; Anthropic clients send a handful).
+ */
+export const MAX_STOP_SEQUENCES = 16;
+export const MAX_STOP_SEQUENCE_CHARS = 256;
+
+export function optStop(v: unknown, param: string, o: { arrayOnly?: boolean } = {}): string[] | undefined {
   if (v === undefined || v === null) return undefined;
-  const list = typeof v === "string" ? [v] : v;
+  const list = typeof v === "string" && !o.arrayOnly ? [v] : v;
+  const shape = o.arrayOnly ? "an array of non-empty strings" : "a string or an array of non-empty strings";
   if (!Array.isArray(list) || !list.every((s) => typeof s === "string" && s.length > 0)) {
-    throw invalid(param, `'${param}' must be a string or an array of non-empty strings`);
+    throw invalid(param, `'${param}' must be ${shape}`);
   }
+  if (list.length > MAX_STOP_SEQUENCES)
+    throw invalid(param, `'${param}' holds ${list.length} sequences; at most ${MAX_STOP_SEQUENCES}`);
+  if (list.some((s: string) => s.length > MAX_STOP_SEQUENCE_CHARS))
+    throw invalid(param, `each of '${param}' must be at most ${MAX_STOP_SEQUENCE_CHARS} characters`);
   return list.length === 0 ? undefined : (list as string[]);
 }
 
@@ -100,4 +112,14 @@ export function requireArray(v: unknown, param: string): unknown[] {
 export function assignDefined(target: JsonObject, fields: JsonObject): JsonObject {
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) target[k] = v;
   return target;
+}
+
+/** The reasoning efforts the chat form knows (OpenAI's); anything else is refused, not forwarded to a Mac. */
+const REASONING_EFFORTS: ReadonlySet<string> = new Set(["minimal", "low", "medium", "high"]);
+
+export function optReasoningEffort(v: unknown, param: string): string | undefined {
+  const effort = optString(v, param);
+  if (effort !== undefined && !REASONING_EFFORTS.has(effort))
+    throw invalid(param, `unknown ${param} ${JSON.stringify(effort.slice(0, 32))}; one of minimal, low, medium, high`);
+  return effort;
 }
