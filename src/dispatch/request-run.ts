@@ -40,13 +40,16 @@ import type { DispatchJob, DispatchResult, DispatchSink } from "./types.js";
 export const MAX_OWNER_REFUSALS = 3;
 
 /**
- * The most output (o200k tokens, the coordinator's own count) a leader may stream for a request of `maxTokens`:
- * twice the budget plus 256. An honest Mac stops at max_tokens in its own tokenizer, which o200k never counts
- * past ~1.3× (Gemma on CJK); past this the Mac is ignoring the budget, and every further chunk would cost the
+ * The most output (o200k tokens, the coordinator's own count) a leader may stream for a request whose Mac was asked
+ * for `maxTokens`: eight times the budget plus 1,024. An honest Mac stops at max_tokens in its own tokenizer; o200k
+ * counts its text at most ~1.3× that (Gemma on CJK), and tool-call arguments a server re-serializes with `\uXXXX`
+ * escapes at up to ~6×. Past this the Mac is ignoring the budget, and every further chunk would cost the
  * coordinator tokenizer time and memory for output nobody pays for.
  */
+export const OUTPUT_CEILING_FACTOR = 8;
+export const OUTPUT_CEILING_SLACK_TOKENS = 1_024;
 export function outputTokenCeiling(maxTokens: number): number {
-  return maxTokens * 2 + 256;
+  return maxTokens * OUTPUT_CEILING_FACTOR + OUTPUT_CEILING_SLACK_TOKENS;
 }
 
 export class RequestRun {
@@ -67,12 +70,15 @@ export class RequestRun {
   #result: DispatchResult | undefined;
   readonly #onAbort = () => this.#abort();
   readonly #onTimerFired = (a: Attempt) => this.#onTimer(a);
+  /** See {@link outputTokenCeiling}: from the max_tokens the Mac was sent (traits may hold the context-clamped one). */
+  readonly #outputCeiling: number;
 
   constructor(deps: RunDeps, job: DispatchJob, sink: DispatchSink, signal: CancelSignal) {
     this.#d = deps;
     this.#job = job;
     this.#signal = signal;
     this.#startedAtMs = deps.clock.nowMs();
+    this.#outputCeiling = outputTokenCeiling(Math.max(job.traits.maxTokens, job.sentMaxTokens ?? 0));
     this.#book = new FailoverBook(this.#startedAtMs);
     this.#out = new DeltaForwarder(sink, deps.options.maxHeldPreamble);
     this.#ctl = new AttemptControl(deps, job);
@@ -174,7 +180,7 @@ export class RequestRun {
       this.#ctl.countOutput(a, deltas);
       this.#out.emitFirst(deltas);
     }
-    if (a.output.tokens > outputTokenCeiling(this.#job.traits.maxTokens)) {
+    if (a.output.tokens > this.#outputCeiling) {
       this.#overrun(a);
       return;
     }
@@ -186,21 +192,15 @@ export class RequestRun {
    * reached max_tokens (`length`), billed at the coordinator's own count (capped at max_tokens as always).
    */
   #overrun(a: Attempt): void {
-    const maxTokens = this.#job.traits.maxTokens;
     this.#log.line("warn", "provider streamed past max_tokens; stopped", a, {
       reason: "output_overrun",
       streamed_tokens: a.output.tokens,
-      max_tokens: maxTokens,
+      ceiling_tokens: this.#outputCeiling,
     });
     count("provider.output_overruns", { model: this.#job.model });
     this.#ctl.cancel(a, "output past max_tokens");
-    const zero = { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
-    this.#onComplete(a, {
-      kind: "complete",
-      finishReason: "length",
-      usage: zero,
-      usageRefused: "output past max_tokens",
-    });
+    if (!this.#out.committed) this.#out.commit(a.providerId); // a buffered answer is written now, as far as it got
+    this.#finish(this.#settle.overrun(a));
   }
 
   /**

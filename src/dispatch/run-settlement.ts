@@ -66,6 +66,19 @@ export class RunSettlement {
     };
   }
 
+  /**
+   * The leader was stopped for streaming past its output ceiling (already cancelled): the answer ends as `length`,
+   * billed at the coordinator's own count. There is no claim to defend (so no usage over-claim is booked), no rate
+   * is learned from it, and the Mac's outcome is a fault.
+   */
+  overrun(a: Attempt): DispatchResult {
+    const usage = consumedUsage(this.#job, a);
+    this.#sink.finish("length", usage);
+    this.#ctl.recordOutcome(a, "sickness", this.#d.clock.nowMs());
+    count("inference.dispatches", { status: "overrun", model: this.#job.model });
+    return { kind: "completed", ...servedBy(a), usage, finishReason: "length", attempts: this.#book.count };
+  }
+
   /** The committed leader failed: the stream ends with an explicit in-band error; the partial output is owed. */
   failedAfterCommit(a: Attempt, f: Failure, fields: Record<string, unknown>): DispatchResult {
     this.#log.line("warn", "provider failed after commit; in-band error sent", a, fields);

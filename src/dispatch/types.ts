@@ -22,6 +22,11 @@ export interface DispatchJob {
   /** The normalized chat-completions body as UTF-8 JSON. */
   bodyJson: Uint8Array;
   traits: RequestTraits;
+  /**
+   * The max_tokens the Mac is sent (the body's), when it differs from `traits.maxTokens`, which may be clamped to
+   * the context room the prompt estimate leaves. Bounds the output the leader may stream (request-run.ts).
+   */
+  sentMaxTokens?: number;
   shape: RequestShape;
   affinityKey?: string;
   /** Self-route: only this account's own machines; never raced. */

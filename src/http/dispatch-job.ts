@@ -35,6 +35,7 @@ export function dispatchJobFor(requestId: string, n: NormalizedRequest, target: 
     callerAccountId: target.callerAccountId,
     ...(target.avoidOwn ? { avoidAccountId: target.callerAccountId } : {}),
     traits: n.traits,
+    ...(typeof n.body.max_tokens === "number" ? { sentMaxTokens: n.body.max_tokens } : {}),
     shape: shapeOf(n.traits),
     ...(n.affinityKey !== undefined ? { affinityKey: affinityDigest(n.affinityKey) } : {}),
     usageCheck: usageCheckFor(n, target.build),

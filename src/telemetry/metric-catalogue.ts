@@ -96,7 +96,7 @@ export const metricCatalogue = {
   ),
   "inference.dispatches": c(
     "{attempt}",
-    "Dispatch attempt outcomes (success | retry_precontent | timeout | failure). A failed-over attempt names its provider and reason.",
+    "Dispatch attempt outcomes (success | retry_precontent | timeout | failure | overrun). A failed-over attempt names its provider and reason.",
     ["status", "model", "provider_id", "reason"],
   ),
   "inference.in_band_error": c(
@@ -220,7 +220,7 @@ export const metricCatalogue = {
   ),
   "provider.output_overruns": c(
     "{request}",
-    "Answers stopped because the provider streamed past twice max_tokens (outputTokenCeiling); each is one warn line.",
+    "Answers stopped because the provider streamed past 8 × max_tokens + 1,024 tokens (outputTokenCeiling); each is one warn line.",
     ["model"],
   ),
   "provider.protocol_violations": c("{frame}", "Frames refused as protocol violations, by frame kind.", ["frame"]),

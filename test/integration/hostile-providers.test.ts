@@ -8,6 +8,9 @@ import { sql } from "kysely";
 import { FinishReason, LoadState } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import { chipProfiles } from "../../src/tools/fleet/chip-profiles.js";
 import { verifyLedger } from "../../src/ledger/verify-ledger.js";
+import { outputTokenCeiling } from "../../src/dispatch/request-run.js";
+import { countTextTokens } from "../../src/usage/token-counter.js";
+import { RecordingLogger } from "../support/dispatch-harness.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
 import { eventually, postJson } from "../support/http.js";
 import { RawProvider } from "../support/raw-provider.js";
@@ -272,46 +275,90 @@ describe("hostile providers", function () {
     assert.ok(usage.completion_tokens < 100, `billed ${usage.completion_tokens} completion tokens for "ok"`);
   });
 
-  it("stops a provider streaming past max_tokens: the answer ends as `length`, billed at most max_tokens, and the Mac is cancelled", async () => {
-    t = await startTestCoordinator({ macs: [] });
+  it("stops a provider streaming past outputTokenCeiling (8 × max_tokens + 1,024), not at it: `length`, billed at most max_tokens, no over-claim booked", async () => {
+    const log = new RecordingLogger();
+    t = await startTestCoordinator({ macs: [], logger: log });
     const p = raw();
     await p.registerAndWait({ authToken: t.providerToken, serial: "OVERRUN-1", models: [model] });
     p.heartbeat("gpt-oss-20b");
     await t.waitForProviders(1);
-    const piece = "word ".repeat(200); // 200 tokens a chunk; max_tokens 16 allows 2 × 16 + 256 = 288
-    const cancelled = p.next((m) => m.msg.case === "cancelInference");
-    const served = p
-      .next((m) => m.msg.case === "inferenceRequest")
-      .then((m) => {
-        const requestId = (m.msg.value as { requestId: string }).requestId;
-        for (let i = 0; i < 50; i++)
-          p.send({
-            msg: {
-              case: "inferenceChunk",
-              value: { requestId, deltas: [{ delta: { case: "content", value: piece } }] },
-            },
-          });
-        p.send({
-          msg: {
-            case: "inferenceComplete",
-            value: { requestId, finishReason: FinishReason.STOP, usage: { promptTokens: 20, completionTokens: 16 } },
-          },
-        });
+    const ceiling = outputTokenCeiling(16);
+    const text = (tokens: number) => " the".repeat(tokens);
+    assert.equal(countTextTokens(text(ceiling + 1)), ceiling + 1, "precondition: one token per ' the'");
+    // Streams `tokens` tokens in chunks of ~100, then completes claiming max_tokens (the next request it receives).
+    const serveOnce = (tokens: number) =>
+      p.serve({
+        text: text(tokens),
+        chunks: Math.ceil(tokens / 100),
+        usage: () => ({ promptTokens: 20, completionTokens: 16 }),
       });
-    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat(), max_tokens: 16 });
-    await served;
-    assert.equal(r.status, 200, r.text);
-    const body = JSON.parse(r.text) as {
+    type Answer = {
       choices: { finish_reason: string; message: { content: string } }[];
       usage: { completion_tokens: number };
     };
-    assert.equal(body.choices[0]!.finish_reason, "length");
-    assert.ok(
-      body.choices[0]!.message.content.length <= 2 * piece.length,
-      `${body.choices[0]!.message.content.length} characters`,
-    );
-    assert.ok(body.usage.completion_tokens <= 16, `billed ${body.usage.completion_tokens}`);
+
+    serveOnce(ceiling);
+    const atBound = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat(), max_tokens: 16 });
+    assert.equal(atBound.status, 200, atBound.text);
+    const whole = JSON.parse(atBound.text) as Answer;
+    assert.equal(whole.choices[0]!.finish_reason, "stop", "at the ceiling: delivered whole");
+    assert.equal(whole.choices[0]!.message.content, text(ceiling));
+
+    const cancelled = p.next((m) => m.msg.case === "cancelInference");
+    serveOnce(ceiling + 1);
+    const past = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, { ...chat(), max_tokens: 16 });
     await cancelled;
+    assert.equal(past.status, 200, past.text);
+    const cut = JSON.parse(past.text) as Answer;
+    assert.equal(cut.choices[0]!.finish_reason, "length");
+    assert.ok(cut.usage.completion_tokens <= 16, `billed ${cut.usage.completion_tokens}`);
+    assert.equal(log.lines.filter((l) => l.msg === "provider streamed past max_tokens; stopped").length, 1);
+    assert.deepEqual(
+      log.lines.filter((l) => /over-claim/.test(l.msg)).map((l) => `${l.msg} ${JSON.stringify(l.fields)}`),
+      [],
+      "an overrun is not a usage over-claim",
+    );
+
+    // Streamed: the same cut, as a clean SSE ending.
+    const res = await fetch(`${t.apiBase}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ ...chat(), max_tokens: 16, stream: true }),
+    });
+    const sse = await res.text();
+    assert.match(sse, /"finish_reason":"length"/);
+    assert.match(sse, /data: \[DONE\]\n\n$/);
+  });
+
+  it("bounds output by the max_tokens the Mac was sent, not the context-clamped budget it is billed at", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const p = raw();
+    await p.registerAndWait({
+      authToken: t.providerToken,
+      serial: "CLAMPED-1",
+      models: [{ ...model, contextLength: 131_072 }],
+    });
+    p.heartbeat("gpt-oss-20b");
+    await t.waitForProviders(1);
+    // A ~125k-token prompt estimate leaves ~6k of the 131,072 context: traits.maxTokens is clamped to it, while the
+    // Mac is sent the caller's 30,000. An answer past 8 × the clamped budget but within the sent one is whole.
+    const prompt = "word ".repeat(100_000);
+    const tokens = outputTokenCeiling(131_072 - 125_004) + 100;
+    assert.ok(tokens < outputTokenCeiling(30_000));
+    p.serve({
+      text: " the".repeat(tokens),
+      chunks: Math.ceil(tokens / 500),
+      usage: () => ({ promptTokens: 20, completionTokens: 16 }),
+    });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: "gpt-oss-20b",
+      max_tokens: 30_000,
+      messages: [{ role: "user", content: prompt }],
+    });
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    const body = JSON.parse(r.text) as { choices: { finish_reason: string; message: { content: string } }[] };
+    assert.equal(body.choices[0]!.finish_reason, "stop");
+    assert.equal(body.choices[0]!.message.content.length, 4 * tokens);
   });
 
   it("throttles a heartbeat flood, then ends the session with RESOURCE_EXHAUSTED and holds the serial off for a while", async () => {
