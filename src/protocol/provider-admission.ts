@@ -4,7 +4,9 @@
  * serial the account's machine cap and the claim of the serial. A refusal is one warn line, a counted outcome
  * and the session closed with a status naming why; the live session of the serial, if any, is never touched.
  */
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { LRUCache } from "lru-cache";
 import type { Register } from "../../gen/coordinator/provider/v1/provider_pb.js";
 import type { ProviderIdentity, ProviderIdentityStore } from "../ledger/provider-identities.js";
 import { count } from "../telemetry/metrics.js";
@@ -22,6 +24,15 @@ export const FLOOD_TARPIT_MS = 5_000;
 
 /** Serials remembered in the flood penalty box at most (the oldest penalty goes first). */
 const MAX_PENALIZED_SERIALS = 10_000;
+
+/**
+ * A provider token this process verified within this long passes the per-address failed-token throttle, as a
+ * recently verified API key does on the consumer port; at most {@link VERIFIED_TOKENS_MAX} are remembered (the
+ * least recently verified is forgotten first, which only subjects it to the throttle again). A revoked token is
+ * still refused by its lookup.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 10 * 60_000;
+export const VERIFIED_TOKENS_MAX = 10_000;
 
 export interface ProviderAdmissionOptions {
   clock: Clock;
@@ -55,6 +66,8 @@ export class ProviderAdmission {
   readonly #o: ProviderAdmissionOptions;
   /** Serials disconnected for flooding → when they may register again. */
   readonly #penalties = new Map<string, number>();
+  /** Digests of provider tokens verified within {@link VERIFIED_TOKEN_TTL_MS}: they pass the failed-token throttle. */
+  readonly #verifiedTokens = new LRUCache<string, true>({ max: VERIFIED_TOKENS_MAX, ttl: VERIFIED_TOKEN_TTL_MS });
 
   constructor(o: ProviderAdmissionOptions) {
     this.#o = o;
@@ -79,9 +92,13 @@ export class ProviderAdmission {
     }
     const penaltyUntil = this.#penalties.get(info.serial);
     if (penaltyUntil !== undefined && penaltyUntil > clock.nowMs()) return this.#tarpit(session, penaltyUntil);
-    // Before the token's database lookup: an address spraying tokens is refused from memory.
+    // Before the token's database lookup: an address spraying tokens is refused from memory, except for a token
+    // this process verified recently (a Mac behind the same NAT as a sprayer still reconnects).
     const address = throttleKey(peerAddress(session.peer));
-    const attempt = this.#o.failedTokens?.check(address, clock.nowMs());
+    const tokenHash = createHash("sha256").update(info.authToken).digest("base64");
+    const attempt = this.#verifiedTokens.has(tokenHash)
+      ? undefined
+      : this.#o.failedTokens?.check(address, clock.nowMs());
     if (attempt && !attempt.allowed)
       return this.#refuse(session, info, {
         code: grpc.status.RESOURCE_EXHAUSTED,
@@ -103,9 +120,11 @@ export class ProviderAdmission {
       });
       return undefined;
     }
+    // Charged even when the stream ended meanwhile: hanging up must not make a lookup free.
+    if (!owner) this.#o.failedTokens?.recordFailure(address, clock.nowMs());
+    else this.#verifiedTokens.set(tokenHash, true);
     if (session.state.t !== "handshaking") return undefined; // the stream ended while we were authenticating
     if (!owner) {
-      this.#o.failedTokens?.recordFailure(address, clock.nowMs());
       return this.#refuse(session, info, {
         code: grpc.status.UNAUTHENTICATED,
         details: "invalid provider token",

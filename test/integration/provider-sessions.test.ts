@@ -36,17 +36,23 @@ describe("provider sessions over gRPC", function () {
     assert.equal(t.coordinator.registry.size, 0);
   });
 
-  it("refuses Register from an address past AUTH_FAILURE_BURST invalid tokens with RESOURCE_EXHAUSTED, before any lookup", async () => {
+  it("refuses Register from an address past AUTH_FAILURE_BURST invalid tokens with RESOURCE_EXHAUSTED, before any lookup, except a token verified recently", async () => {
     t = await startTestCoordinator({ macs: [], config: { authFailureBurst: 3, authFailureRefillPerS: 0.01 } });
+    const models = [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }];
     const attempt = async (token: string, serial: string) => {
       const p = new RawProvider({ grpcPort: t.coordinator.grpcPort });
       try {
-        p.register({ authToken: token, serial, models: [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }] });
+        p.register({ authToken: token, serial, models });
         return await p.status;
       } finally {
         p.close();
       }
     };
+    // A Mac of this address registers before the spray: its token is verified.
+    const honest = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+    await honest.registerAndWait({ authToken: t.providerToken, serial: "HONEST-1", models });
+    honest.close();
+    await eventually(() => t.coordinator.registry.size === 0, 5_000, "the honest Mac gone");
     for (let i = 0; i < 3; i++) {
       const s = await attempt(`sprayed-${i}`, `SPRAY-${i}`);
       assert.equal(s.code, grpc.status.UNAUTHENTICATED, `attempt ${i + 1}: ${s.details}`);
@@ -57,11 +63,38 @@ describe("provider sessions over gRPC", function () {
     const fourth = await attempt("sprayed-3", "SPRAY-3");
     assert.equal(fourth.code, grpc.status.RESOURCE_EXHAUSTED, fourth.details);
     assert.match(fourth.details, /too many invalid provider tokens from this address; retry in \d+ s/);
-    // The address is held off whatever it sends, a good token included (as on the consumer port for unknown keys).
-    const good = await attempt(t.providerToken, "SPRAY-GOOD");
-    assert.equal(good.code, grpc.status.RESOURCE_EXHAUSTED, good.details);
+    // A good token this process never verified is held off with the sprayer (as unknown keys on the consumer port).
+    const unseen = await t.coordinator.ledger.accounts.issueProviderToken({ accountId: t.accountId });
+    const refused = await attempt(unseen.token, "SPRAY-NEW");
+    assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED, refused.details);
     assert.equal(lookups, 0, "no token was looked up while the address was throttled");
-    assert.equal(t.coordinator.registry.size, 0);
+    // The Mac whose token was verified reconnects through the throttle.
+    const back = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+    await back.registerAndWait({ authToken: t.providerToken, serial: "HONEST-1", models });
+    assert.equal(t.coordinator.registry.size, 1);
+    back.close();
+  });
+
+  it("charges a failed token to its address even when the caller hangs up before the lookup answers", async () => {
+    t = await startTestCoordinator({ macs: [], config: { authFailureBurst: 3, authFailureRefillPerS: 0.01 } });
+    const authenticate = t.coordinator.ledger.accounts.authenticateProvider;
+    t.coordinator.ledger.accounts.authenticateProvider = async (token) => {
+      await new Promise((r) => setTimeout(r, 200));
+      return authenticate(token);
+    };
+    const models = [{ id: "gpt-oss-20b", sizeBytes: 12_000_000_000n }];
+    for (let i = 0; i < 3; i++) {
+      const p = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+      p.register({ authToken: `gone-${i}`, serial: `GONE-${i}`, models });
+      await new Promise((r) => setTimeout(r, 50));
+      p.close(); // before the 200 ms lookup answers
+    }
+    await new Promise((r) => setTimeout(r, 400));
+    const p = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+    p.register({ authToken: "gone-3", serial: "GONE-3", models });
+    const status = await p.status;
+    p.close();
+    assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED, status.details);
   });
 
   it("lets the same machine (same account, same key) replace its old session, under the same opaque id", async () => {
