@@ -24,6 +24,7 @@ import {
   encodeRelayBatches,
 } from "./cluster-messages.js";
 import type { ClusterTransport } from "./cluster-transport.js";
+import { relayPieces } from "./relay-chunks.js";
 
 export interface OwnerRelayOptions {
   subjects: ClusterSubjects;
@@ -214,15 +215,18 @@ export class OwnerRelay {
       registry.addUsedTokens(r.providerId, r.requestId, charsToTokens(outputChars(e.deltas)));
     }
     if (e.kind === "complete" || e.kind === "error" || e.kind === "disconnected") this.#end(key, r);
-    const frame: RelayFrame = { requestId: r.requestId, providerId: r.providerId, event: e };
+    // A large chunk goes as several, each small enough for a relay message (relay-chunks.ts).
+    const pieces = e.kind === "chunk" ? relayPieces(e.deltas) : [];
+    const events: ProviderEvent[] = pieces.length > 1 ? pieces.map((deltas) => ({ kind: "chunk", deltas })) : [e];
+    const out = events.map((event): RelayFrame => ({ requestId: r.requestId, providerId: r.providerId, event }));
     const later = this.#o.deferBriefly ?? this.#o.defer;
     if (!later) {
-      this.#publish(r.from, [frame]);
+      this.#publish(r.from, out);
       return;
     }
     let frames = this.#outbox.get(r.from);
     if (!frames) this.#outbox.set(r.from, (frames = []));
-    frames.push(frame);
+    frames.push(...out);
     if (this.#flushPending) return;
     this.#flushPending = true;
     later(() => this.#flush());

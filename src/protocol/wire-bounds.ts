@@ -28,11 +28,12 @@ export const wireBounds = Object.freeze({
   /** Deltas in one InferenceChunk. */
   maxDeltasPerChunk: 1_024,
   /**
-   * Characters of text (content, reasoning, tool-call arguments) in one InferenceChunk. Honest chunks carry a few
-   * tokens; this keeps one frame's tokenizer pass short on the event loop and its relay (JSON, up to 6 bytes a
-   * character) under NATS's 1 MiB message limit.
+   * Characters of text (content, reasoning, tool-call arguments) in one InferenceChunk. Streamed chunks carry a few
+   * tokens, but a server that parses a tool call after generating it sends its arguments whole (a file written by a
+   * coding agent: ~32k tokens of code fit). It bounds one frame's tokenizer pass on the event loop (~20 ms for
+   * code, ~190 ms for the worst text, varied CJK); a cluster relays a larger chunk in pieces (relay-chunks.ts).
    */
-  maxChunkTextChars: 65_536,
+  maxChunkTextChars: 131_072,
   /** Tool-call delta index, id and name. */
   maxToolCallIndex: 255,
   maxToolCallIdChars: 128,

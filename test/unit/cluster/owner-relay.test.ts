@@ -286,11 +286,20 @@ describe("OwnerRelay", () => {
   it("splits relayed frames into messages under the NATS limit, in order", () => {
     relay.dispatch(forwarded("r1"));
     relay.dispatch(forwarded("r2"));
-    // No deferral in this fixture: each event is one message; the beat batches every running request.
-    const big = "x".repeat(300_000);
+    // No deferral in this fixture: each event is published at once (a large chunk as several frames, in order);
+    // the beat batches every running request.
+    const big = "x\u0001".repeat(150_000);
     p1.emit("r1", chunk(big));
     p1.emit("r2", chunk(big));
-    for (const m of transport.published) assert.equal((m.body.frames as unknown[]).length, 1);
+    for (const m of transport.sizes) assert.ok(m <= MAX_RELAY_MESSAGE_BYTES, `${m} bytes`);
+    const text = (id: string) =>
+      transport.published
+        .flatMap((m) => m.body.frames as { requestId: string; event: { deltas: { text: string }[] } }[])
+        .filter((f) => f.requestId === id)
+        .flatMap((f) => f.event.deltas.map((d) => d.text))
+        .join("");
+    assert.equal(text("r1"), big);
+    assert.equal(text("r2"), big);
     for (let i = 3; i < 20_000; i++) relay.dispatch(forwarded(`r${i}`));
     transport.published.length = 0;
     transport.sizes.length = 0;

@@ -574,7 +574,8 @@ export type InferenceChunk = Message<"coordinator.provider.v1.InferenceChunk"> &
   requestId: string;
 
   /**
-   * The deltas in order, at most 1,024 per chunk.
+   * The deltas in order, at most 1,024 per chunk, with at most 131,072 characters of text (content, reasoning and
+   * tool-call arguments together); a chunk past either bound ends the session (INVALID_ARGUMENT).
    *
    * @generated from field: repeated coordinator.provider.v1.Delta deltas = 2;
    */
