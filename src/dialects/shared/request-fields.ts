@@ -114,12 +114,25 @@ export function assignDefined(target: JsonObject, fields: JsonObject): JsonObjec
   return target;
 }
 
-/** The reasoning efforts the chat form knows (OpenAI's); anything else is refused, not forwarded to a Mac. */
-const REASONING_EFFORTS: ReadonlySet<string> = new Set(["minimal", "low", "medium", "high"]);
+/**
+ * The reasoning efforts OpenAI's APIs take (`none` and `xhigh` are newer; Codex sends them), forwarded as they are;
+ * anything else is refused, not forwarded to a Mac.
+ */
+export const REASONING_EFFORTS: readonly string[] = Object.freeze([
+  "none",
+  "minimal",
+  "low",
+  "medium",
+  "high",
+  "xhigh",
+]);
 
 export function optReasoningEffort(v: unknown, param: string): string | undefined {
   const effort = optString(v, param);
-  if (effort !== undefined && !REASONING_EFFORTS.has(effort))
-    throw invalid(param, `unknown ${param} ${JSON.stringify(effort.slice(0, 32))}; one of minimal, low, medium, high`);
+  if (effort !== undefined && !REASONING_EFFORTS.includes(effort))
+    throw invalid(
+      param,
+      `unknown ${param} ${JSON.stringify(effort.slice(0, 32))}; one of ${REASONING_EFFORTS.join(", ")}`,
+    );
   return effort;
 }

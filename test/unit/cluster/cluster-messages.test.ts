@@ -206,6 +206,20 @@ describe("cluster messages", () => {
         ],
       },
       { kind: "complete", finishReason: "stop", usage: { promptTokens: 1, completionTokens: 2, reasoningTokens: 0 } },
+      {
+        kind: "complete",
+        finishReason: "length",
+        usage: { promptTokens: 0, completionTokens: 0, reasoningTokens: 0 },
+        usageRefused: "completion_tokens over 16777216",
+      },
+      {
+        kind: "chunk",
+        deltas: [
+          { kind: "tool_call", index: 3 },
+          { kind: "tool_call", index: 3, arguments: "{}" },
+        ],
+      },
+      { kind: "chunk", deltas: [] },
       { kind: "error", statusCode: 500, message: "x", reason: "provider_error" },
       { kind: "refused", message: "full" },
     ];

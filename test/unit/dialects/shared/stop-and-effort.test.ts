@@ -45,7 +45,8 @@ describe("stop sequences and reasoning effort, bounded in every dialect", () => 
   it("checks Responses' reasoning.effort like chat's reasoning_effort", () => {
     const responses = (effort: unknown) =>
       responsesDialect.parse({ model: "m", input: "hi", reasoning: { effort } }, ctx);
-    assert.equal(responses("high").body.reasoning_effort, "high");
+    for (const effort of ["none", "minimal", "low", "medium", "high", "xhigh"])
+      assert.equal(responses(effort).body.reasoning_effort, effort);
     assert.throws(() => responses("x".repeat(10_000)), refused("reasoning.effort", /unknown reasoning\.effort/));
     assert.throws(
       () =>
@@ -53,7 +54,7 @@ describe("stop sequences and reasoning effort, bounded in every dialect", () => 
           { model: "m", messages: [{ role: "user", content: "hi" }], reasoning_effort: "max" },
           ctx,
         ),
-      refused("reasoning_effort", /one of minimal, low, medium, high/),
+      refused("reasoning_effort", /one of none, minimal, low, medium, high, xhigh/),
     );
   });
 });
