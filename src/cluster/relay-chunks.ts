@@ -1,7 +1,7 @@
 /**
- * A Mac's chunk cut into pieces a relay message can carry. One InferenceChunk may hold up to 65,536 characters of
- * text (wire-bounds.ts) in up to 1,024 deltas, each with a tool-call id and name besides: as JSON (up to 6 bytes a
- * character, escaped) that can pass NATS's 1 MiB message limit, and a publish over it throws. The pieces keep
+ * A Mac's chunk cut into pieces a relay message can carry. One InferenceChunk may hold up to 131,072 characters
+ * of text (wire-bounds.ts) in up to 1,024 deltas, each with a tool-call id and name besides: as JSON (up to 6 bytes
+ * a character, escaped) that can pass NATS's 1 MiB message limit, and a publish over it throws. The pieces keep
  * the deltas' order and meaning: a long text is continued by further deltas of its kind (a tool call's arguments
  * by further deltas of the same index, its id and name on the first), which is how Macs stream them anyway.
  * Pure.

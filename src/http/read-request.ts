@@ -72,4 +72,9 @@ export function applyModelLimits(deps: Pick<IntakeDeps, "models">, n: Normalized
   // the settlement is clamped to it: the platform, never the consumer, absorbs that.
   const room = Math.max(1, limits.contextLength - n.traits.estimatedPromptTokens);
   if (limits.contextLength > 0 && n.traits.maxTokens > room) n.traits = { ...n.traits, maxTokens: room };
+  // The Mac is asked for at most the context: no answer is longer, and the output it may stream is bounded by what
+  // it was asked for (request-run.ts outputTokenCeiling), which a max_tokens of 10^9 would make no bound at all.
+  const sent = n.body.max_tokens;
+  if (limits.contextLength > 0 && typeof sent === "number" && sent > limits.contextLength)
+    n.body = { ...n.body, max_tokens: limits.contextLength };
 }

@@ -121,8 +121,11 @@ export class ProviderAdmission {
       return undefined;
     }
     // Charged even when the stream ended meanwhile: hanging up must not make a lookup free.
-    if (!owner) this.#o.failedTokens?.recordFailure(address, clock.nowMs());
-    else this.#verifiedTokens.set(tokenHash, true);
+    if (owner) this.#verifiedTokens.set(tokenHash, true);
+    else {
+      this.#o.failedTokens?.recordFailure(address, clock.nowMs());
+      this.#verifiedTokens.delete(tokenHash); // revoked since: throttled like any other bad token from now on
+    }
     if (session.state.t !== "handshaking") return undefined; // the stream ended while we were authenticating
     if (!owner) {
       return this.#refuse(session, info, {

@@ -30,8 +30,9 @@ export const wireBounds = Object.freeze({
   /**
    * Characters of text (content, reasoning, tool-call arguments) in one InferenceChunk. Streamed chunks carry a few
    * tokens, but a server that parses a tool call after generating it sends its arguments whole (a file written by a
-   * coding agent: ~32k tokens of code fit). It bounds one frame's tokenizer pass on the event loop (~20 ms for
-   * code, ~190 ms for the worst text, varied CJK); a cluster relays a larger chunk in pieces (relay-chunks.ts).
+   * coding agent: ~32k tokens of code fit). It bounds one frame's tokenizer pass on the event loop (on a 2-core
+   * machine ~20 ms for code, up to ~0.4 s for random CJK, the worst text); a cluster relays a large chunk in pieces
+   * (relay-chunks.ts).
    */
   maxChunkTextChars: 131_072,
   /** Tool-call delta index, id and name. */

@@ -361,6 +361,36 @@ describe("hostile providers", function () {
     assert.equal(body.choices[0]!.message.content.length, 4 * tokens);
   });
 
+  it("bounds output by the context when the caller sends max_tokens 10^9 (the Mac is asked for at most the context)", async () => {
+    t = await startTestCoordinator({ macs: [] });
+    const p = raw();
+    const tiny = { id: "tiny-context-model", sizeBytes: 1_000_000_000n, contextLength: 4_096 };
+    await p.registerAndWait({ authToken: t.providerToken, serial: "HUGE-ASK-1", models: [tiny] });
+    p.heartbeat(tiny.id);
+    await t.waitForProviders(1);
+    const sent: number[] = [];
+    const tokens = outputTokenCeiling(4_096) + 1;
+    p.serve({
+      text: " the".repeat(tokens),
+      chunks: Math.ceil(tokens / 1_000),
+      usage: (req) => {
+        sent.push((JSON.parse(Buffer.from(req.bodyJson).toString()) as { max_tokens: number }).max_tokens);
+        return { promptTokens: 20, completionTokens: 16 };
+      },
+    });
+    const r = await postJson(`${t.apiBase}/chat/completions`, t.apiKey, {
+      model: tiny.id,
+      max_tokens: 1_000_000_000,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    const body = JSON.parse(r.text) as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    assert.equal(body.choices[0]!.finish_reason, "length");
+    assert.ok(body.usage.completion_tokens <= 4_096, `billed ${body.usage.completion_tokens}`);
+    await eventually(() => sent.length === 1, 5_000, "the Mac's completion");
+    assert.deepEqual(sent, [4_096], "the Mac is asked for the context, not 10^9");
+  });
+
   it("throttles a heartbeat flood, then ends the session with RESOURCE_EXHAUSTED and holds the serial off for a while", async () => {
     t = await startTestCoordinator({ macs: [] });
     const flooder = raw();

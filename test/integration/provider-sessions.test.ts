@@ -48,11 +48,17 @@ describe("provider sessions over gRPC", function () {
         p.close();
       }
     };
-    // A Mac of this address registers before the spray: its token is verified.
-    const honest = new RawProvider({ grpcPort: t.coordinator.grpcPort });
-    await honest.registerAndWait({ authToken: t.providerToken, serial: "HONEST-1", models });
-    honest.close();
-    await eventually(() => t.coordinator.registry.size === 0, 5_000, "the honest Mac gone");
+    // Two Macs of this address register before the spray: their tokens are verified.
+    const revocable = await t.coordinator.ledger.accounts.issueProviderToken({ accountId: t.accountId });
+    for (const [token, serial] of [
+      [t.providerToken, "HONEST-1"],
+      [revocable.token, "HONEST-2"],
+    ] as const) {
+      const honest = new RawProvider({ grpcPort: t.coordinator.grpcPort });
+      await honest.registerAndWait({ authToken: token, serial, models });
+      honest.close();
+    }
+    await eventually(() => t.coordinator.registry.size === 0, 5_000, "the honest Macs gone");
     for (let i = 0; i < 3; i++) {
       const s = await attempt(`sprayed-${i}`, `SPRAY-${i}`);
       assert.equal(s.code, grpc.status.UNAUTHENTICATED, `attempt ${i + 1}: ${s.details}`);
@@ -73,6 +79,10 @@ describe("provider sessions over gRPC", function () {
     await back.registerAndWait({ authToken: t.providerToken, serial: "HONEST-1", models });
     assert.equal(t.coordinator.registry.size, 1);
     back.close();
+    // Once revoked, a verified token is refused by its lookup and throttled like any other from then on.
+    await t.coordinator.ledger.accounts.revokeProviderToken(revocable.tokenId);
+    assert.equal((await attempt(revocable.token, "HONEST-2")).code, grpc.status.UNAUTHENTICATED);
+    assert.equal((await attempt(revocable.token, "HONEST-2")).code, grpc.status.RESOURCE_EXHAUSTED);
   });
 
   it("charges a failed token to its address even when the caller hangs up before the lookup answers", async () => {
