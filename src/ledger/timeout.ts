@@ -7,10 +7,14 @@ import type { Clock } from "../util/clock.js";
 /**
  * Resolves with `p`'s value, or with `"timeout"` if `p` has not settled within `ms` (on `clock`); rejects if `p`
  * rejects first. `p` itself is not cancelled: its work carries on and its result is simply not waited for.
+ *
+ * The timeout is decided in the event loop's check phase, after its poll phase: when the loop was busy past the
+ * deadline (a CPU spike), timers run before pending socket reads, and PostgreSQL's reply that arrived in time
+ * would otherwise lose to the deadline.
  */
 export function timeout<T>(clock: Clock, p: Promise<T>, ms: number): Promise<T | "timeout"> {
   return new Promise((resolve, reject) => {
-    const cancel = clock.setTimeout(() => resolve("timeout"), ms);
+    const cancel = clock.setTimeout(() => setImmediate(() => resolve("timeout")), ms);
     p.then(
       (v) => (cancel(), resolve(v)),
       (e) => (cancel(), reject(e)),

@@ -7,7 +7,8 @@
  * `SELECT … FOR UPDATE` over the rows in key order followed by one UPDATE, in one transaction. The arithmetic
  * is `token-bucket.ts`, unchanged. `takeAll` stays synchronous for every store: the shared one
  * (`leased-bucket-store.ts`) spends grants drawn ahead of time in memory, and offers {@link BucketStore.replenish}
- * for the rare request its grants cannot cover (`KeyedRateLimiter.admitWaiting` awaits it and retries once).
+ * for the rare request its grants cannot cover (`KeyedRateLimiter.admitWaiting` awaits it and retries, up to
+ * `MAX_REPLENISH_ROUNDS` times).
  */
 import { adjust, fullBucket, refill, take, withLimits, type Bucket, type BucketLimits } from "./token-bucket.js";
 

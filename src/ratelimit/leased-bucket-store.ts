@@ -6,7 +6,8 @@
  * is all or nothing over the account's and the key's buckets and never waits. A grant is sized to last
  * `grantTargetMs` of the key's recent usage on this process and refreshed in the background when it covers less
  * than `refreshBelowMs`, so the hot path rarely meets an empty grant; when it does, {@link replenish} makes one
- * round trip for the short buckets and the limiter retries once before answering 429.
+ * round trip for the short buckets and the limiter retries, up to `MAX_REPLENISH_ROUNDS` exchanges, before
+ * answering 429.
  *
  * Why the cluster never over-admits: grants come out of the shared bucket, which refills at the account's rate
  * only while bucket + outstanding leases stay under the burst (migration 0005). Why it barely under-admits:
@@ -80,6 +81,12 @@ interface Grant {
   waiting: number;
   /** The last exchange granted all it asked for (running out then means a spike, not an empty bucket). */
   lastGrantFull: boolean;
+  /**
+   * This bucket's last exchange failed: it is served from the fail-open share until one of its own exchanges
+   * succeeds, even when another bucket's success has ended the store's {@link LeasedBucketStore.failingOpen}
+   * (otherwise it would refuse every request until `minDrawIntervalMs` allows it to ask again).
+   */
+  exchangeFailed: boolean;
   drawing: Promise<void> | undefined;
 }
 
@@ -121,7 +128,7 @@ export class LeasedBucketStore implements BucketStore {
       g.lastUseMs = nowMs;
       if (take(this.#asBucket(g, nowMs), r.units, nowMs).allowed) return;
       local[i] = false;
-      if (this.failingOpen) {
+      if (this.failingOpen || g.exchangeFailed) {
         fallback.push({ i, r: { ...r, limits: this.#shareOf(r.limits) } });
         return;
       }
@@ -285,6 +292,7 @@ export class LeasedBucketStore implements BucketStore {
         shared: undefined,
         waiting: 0,
         lastGrantFull: true,
+        exchangeFailed: false,
         drawing: undefined,
       };
       this.#grants.set(key, g);
@@ -367,12 +375,14 @@ export class LeasedBucketStore implements BucketStore {
       .then(
         (res) => {
           g.lastGrantFull = res.granted >= size.wantUnits;
+          g.exchangeFailed = false;
           this.#settle(g, res, remaining, release, now);
         },
         (e: unknown) => {
           // Unknown whether it committed: the give-back is dropped rather than risk returning it twice, and a
           // release's balance stays with the lease until it is reaped (under-admission either way, never over).
           g.lastGrantFull = false;
+          g.exchangeFailed = true;
           count("ratelimit.lease.exchanges", { outcome: "failed" });
           this.#failed(e, key);
         },
@@ -419,10 +429,18 @@ export class LeasedBucketStore implements BucketStore {
   }
 }
 
-/** `p`, or a rejection after `ms` (the statement may still complete; the caller treats it as unknown). */
+/**
+ * `p`, or a rejection after `ms` (the statement may still complete; the caller treats it as unknown). The
+ * rejection waits for the event loop's next check phase: when the loop was busy past the deadline, timers run
+ * before pending socket reads, and a reply that arrived in time would otherwise count as a failure (forfeiting
+ * its grant and logging the database as unreachable while it answered in milliseconds).
+ */
 function withTimeout<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const cancel = clock.setTimeout(() => reject(new Error(`rate-limit exchange exceeded ${ms} ms`)), ms);
+    const cancel = clock.setTimeout(
+      () => setImmediate(() => reject(new Error(`rate-limit exchange exceeded ${ms} ms`))),
+      ms,
+    );
     p.then(
       (v) => {
         cancel();

@@ -8,9 +8,10 @@ import { defaultLeaseTuning } from "../../../src/ratelimit/lease-sizing.js";
 import { LeasedBucketStore } from "../../../src/ratelimit/leased-bucket-store.js";
 import { createRateLimiter, type KeyedRateLimiter } from "../../../src/ratelimit/limiter.js";
 import type { AdmitInput } from "../../../src/ratelimit/types.js";
-import { FakeClock } from "../../../src/util/clock.js";
+import { FakeClock, systemClock } from "../../../src/util/clock.js";
 import { FakeLeaseSource } from "../../support/fake-lease-source.js";
 import { driveLoad, maxInWindow } from "../../support/limit-load.js";
+import { busyFor, startPipeReply } from "../../support/pipe-reply.js";
 
 const RATE = 20; // requests per second
 const BURST = 40;
@@ -304,5 +305,67 @@ describe("LeasedBucketStore exchange timeout", () => {
     assert.equal(store.failingOpen, true);
     // Failing open: the fail-open share admits in memory.
     assert.equal(store.takeAll([{ key: KEY, limits, units: 1 }], clock.nowMs()).allowed, true);
+  });
+});
+
+describe("LeasedBucketStore exchange timeout under a busy event loop", () => {
+  it("a reply that arrived in time while the loop was busy past the deadline is not a failure", async () => {
+    const pipe = await startPipeReply();
+    try {
+      const fake = new FakeLeaseSource();
+      let asked = false;
+      const source: FakeLeaseSource = Object.assign(new FakeLeaseSource(), {
+        draw: (r: Parameters<FakeLeaseSource["draw"]>[0]) => {
+          asked = true;
+          return pipe.reply(fake.draw(r));
+        },
+      });
+      const store = new LeasedBucketStore({ source, holderId: "h", clock: systemClock, failOpenShare: 0.5 });
+      const limits = { ratePerSec: RATE, burst: BURST };
+      const replenished = store.replenish([{ key: KEY, limits, units: 1 }], systemClock.nowMs());
+      // Microtasks only, never a turn of the loop: the reply must not be read before the block.
+      for (let i = 0; i < 100 && !asked; i++) await Promise.resolve();
+      assert.ok(asked);
+      // The loop is busy past the deadline; the reply lands in the pipe meanwhile.
+      busyFor(defaultLeaseTuning.drawTimeoutMs + 200);
+      await replenished;
+      assert.equal(store.failingOpen, false, "a reply that was waiting in the pipe counted as a timeout");
+      assert.equal(store.takeAll([{ key: KEY, limits, units: 1 }], systemClock.nowMs()).allowed, true);
+      await store.close();
+    } finally {
+      pipe.close();
+    }
+  });
+});
+
+describe("LeasedBucketStore after one key's exchange failed", () => {
+  it("a key whose exchange failed is not refused outright once another key's exchange clears the failure", async () => {
+    const clock = new FakeClock();
+    const source = new FakeLeaseSource();
+    const real = source.draw.bind(source);
+    // The first exchange of KEY never answers (a lost reply, or one that landed while the event loop was busy).
+    let hang = true;
+    source.draw = (r) => {
+      if (r.key === KEY && hang) {
+        hang = false;
+        return new Promise<never>(() => {});
+      }
+      return real(r);
+    };
+    const store = new LeasedBucketStore({ source, holderId: "h", clock, failOpenShare: 0.5 });
+    const limits = { ratePerSec: RATE, burst: BURST };
+    const other = "a:acct:output_tokens";
+    void store.replenish([{ key: KEY, limits, units: 1 }], clock.nowMs());
+    await flush();
+    clock.advance(defaultLeaseTuning.drawTimeoutMs);
+    await flush();
+    assert.equal(store.failingOpen, true);
+    // Another bucket's exchange succeeds: the store as a whole is no longer failing.
+    await store.replenish([{ key: other, limits, units: 1 }], clock.nowMs());
+    assert.equal(store.failingOpen, false);
+    // KEY still holds nothing, and its last exchange is less than minDrawIntervalMs old; the shared bucket is full.
+    const take = () => store.takeAll([{ key: KEY, limits, units: 1 }], clock.nowMs());
+    if (!take().allowed) await store.replenish([{ key: KEY, limits, units: 1 }], clock.nowMs());
+    assert.equal(take().allowed, true, "refused while the shared bucket holds the whole burst");
   });
 });
