@@ -18,6 +18,13 @@ export type Config = {
     : ValueOf<Settings[K]>;
 };
 
+/**
+ * Shortest ADMIN_KEY accepted. The admin API can mint credit and issue keys, and its key is compared without a
+ * database lookup, so a guessable one is guessed at network speed; 24 characters of a random alphabet is well
+ * beyond that (`openssl rand -hex 16` gives 32).
+ */
+export const MIN_ADMIN_KEY_CHARS = 24;
+
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
@@ -55,6 +62,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
     c.rateLimitStore ?? (c.cluster !== undefined ? "postgres" : "memory");
   if (c.rateLimitStore !== "memory" && c.rateLimitStore !== "postgres")
     throw new ConfigError(`RATE_LIMIT_STORE must be memory|postgres, got ${c.rateLimitStore}`);
+  if (c.adminKey !== undefined && (c.adminKey.length < MIN_ADMIN_KEY_CHARS || /\s/.test(c.adminKey))) {
+    throw new ConfigError(
+      `ADMIN_KEY must be at least ${MIN_ADMIN_KEY_CHARS} characters with no whitespace (e.g. openssl rand -hex 16), got ${c.adminKey.length} characters`,
+    );
+  }
   if (c.devApiKey !== undefined && apiKeyFormatProblem(c.devApiKey)) {
     throw new ConfigError(`DEV_API_KEY must start with 'sk-' and be a valid key: ${apiKeyFormatProblem(c.devApiKey)}`);
   }

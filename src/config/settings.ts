@@ -37,7 +37,7 @@ export const settings = {
     env: "ADMIN_KEY",
     kind: "string",
     default: undefined,
-    help: "Bearer token for the admin Connect service. Required by `serve`; `demo` generates one.",
+    help: "Bearer token for the admin Connect service: at least 24 characters, no whitespace (e.g. `openssl rand -hex 16`). Required by `serve`; `demo` generates one.",
   },
   devApiKey: {
     env: "DEV_API_KEY",

@@ -124,7 +124,7 @@ export interface FuzzTarget {
 export async function startFuzzTarget(o: FuzzTargetOptions = {}): Promise<FuzzTarget> {
   const db: TestDatabase = await createTestDatabase();
   const [port, grpcPort] = (await freePorts(2)) as [number, number];
-  const adminKey = `admin-${randomBytes(8).toString("hex")}`;
+  const adminKey = `admin-${randomBytes(12).toString("hex")}`;
   // LOG_LEVEL error: fuzzing makes thousands of (expected) warnings; internal errors stay visible.
   // QUEUE_WAIT_MS 20: a request for a catalog model no Mac serves waits in the queue for a Mac to connect
   // (120 s by default) before its 429; the fuzz sends such requests one after another.

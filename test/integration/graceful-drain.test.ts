@@ -186,7 +186,7 @@ describe("graceful drain (`coordinator serve` receiving SIGTERM)", function () {
     naturalTokens = slowMac.naturalTokens,
   ): Promise<{ proc: CoordinatorProcess; apiKey: string }> {
     const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
-    const adminKey = `admin-${randomBytes(8).toString("hex")}`;
+    const adminKey = `admin-${randomBytes(12).toString("hex")}`;
     const proc = await startCoordinatorProcess({
       databaseUrl: testDb.url,
       httpPort,

@@ -44,7 +44,7 @@ describe("memory under hostile uploads (coordinator serve child process)", funct
   let pid: number;
   let apiKey: string;
   let port: number;
-  const adminKey = `admin-${randomBytes(8).toString("hex")}`;
+  const adminKey = `admin-${randomBytes(12).toString("hex")}`;
 
   before(async function () {
     if (process.platform !== "linux") this.skip();

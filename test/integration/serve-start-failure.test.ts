@@ -38,7 +38,12 @@ describe("coordinator serve: a port already in use", function () {
           "--grpc-port",
           String(grpcPort),
         ],
-        { ADMIN_KEY: "admin-test", LOG_LEVEL: "error", OTEL_EXPORTER_OTLP_ENDPOINT: "", DD_AGENT_HOST: "" },
+        {
+          ADMIN_KEY: "admin-test-0123456789abcdef",
+          LOG_LEVEL: "error",
+          OTEL_EXPORTER_OTLP_ENDPOINT: "",
+          DD_AGENT_HOST: "",
+        },
       );
       assert.equal(r.code, 1, r.stderr);
       assert.ok(Date.now() - started < 15_000, `exited after ${Date.now() - started} ms`);

@@ -304,7 +304,7 @@ describe("scale: three coordinators on PostgreSQL + NATS under failures", functi
     const ports = await freePorts(2 * NODES);
     httpPorts = ports.slice(0, NODES);
     grpcPorts = ports.slice(NODES);
-    adminKey = `admin-${randomBytes(8).toString("hex")}`;
+    adminKey = `admin-${randomBytes(12).toString("hex")}`;
     // The first node migrates the database; the others start on it.
     for (let i = 0; i < NODES; i++) await startNode(i);
     ({ apiKey, providerToken } = await provisionOverAdmin(baseUrl(0), adminKey, {

@@ -68,7 +68,7 @@ export function testConfig(adminKey: string, overrides: Partial<Config> = {}): C
 export async function startTestCoordinator(o: TestCoordinatorOptions = {}): Promise<TestCoordinator> {
   const testDb: TestDatabase = await createTestDatabase();
   const db = await openDatabase({ databaseUrl: testDb.url, poolSize: 10 });
-  const adminKey = `admin-${randomBytes(8).toString("hex")}`;
+  const adminKey = `admin-${randomBytes(12).toString("hex")}`;
   const config = testConfig(adminKey, o.config);
   const coordinator = await startCoordinator(config, {
     db: db.db,

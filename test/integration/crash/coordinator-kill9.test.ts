@@ -61,7 +61,7 @@ describe("coordinator crash safety (kill -9 of `coordinator serve` under streami
 
   it("resolves every reservation after kill -9 and restart, charges nothing twice, and `ledger verify` exits 0", async () => {
     const [httpPort, grpcPort] = (await freePorts(2)) as [number, number];
-    const adminKey = `admin-${randomBytes(8).toString("hex")}`;
+    const adminKey = `admin-${randomBytes(12).toString("hex")}`;
     const start = async () => {
       const p = await startCoordinatorProcess({ databaseUrl: testDb.url, httpPort, grpcPort, adminKey, env });
       procs.push(p);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ConfigError, flagOf, loadConfig } from "../../../src/config/config.js";
+import { ConfigError, flagOf, loadConfig, MIN_ADMIN_KEY_CHARS } from "../../../src/config/config.js";
 import { settings } from "../../../src/config/settings.js";
 import { MIN_API_KEY_SECRET_CHARS } from "../../../src/ledger/api-key-format.js";
 import { defaultSchedulerOptions } from "../../../src/scheduler/scheduler-options.js";
@@ -81,12 +81,22 @@ describe("loadConfig", () => {
     assert.equal(c.queueWaitMs, 1000);
   });
 
+  it(`accepts an ADMIN_KEY of exactly ${MIN_ADMIN_KEY_CHARS} characters`, () => {
+    assert.equal(loadConfig({ ADMIN_KEY: "k".repeat(MIN_ADMIN_KEY_CHARS) }).adminKey, "k".repeat(MIN_ADMIN_KEY_CHARS));
+  });
+
   const bad: [Record<string, string>, string[], RegExp][] = [
     [{ HTTP_PORT: "eighty" }, [], /HTTP_PORT must be an integer/],
     [{ HTTP_PORT: "70000" }, [], /HTTP_PORT must be a port/],
     [{ SPECULATIVE_FRACTION: "1.5" }, [], /SPECULATIVE_FRACTION/],
     [{ TOOLS_FLOOR_WAIVED: "maybe" }, [], /true or false/],
     [{ DEV_API_KEY: "abc" }, [], /must start with 'sk-'/],
+    [{ ADMIN_KEY: "x".repeat(MIN_ADMIN_KEY_CHARS - 1) }, [], /ADMIN_KEY must be at least 24 characters.*got 23/],
+    [
+      {},
+      ["--admin-key", `${"x".repeat(MIN_ADMIN_KEY_CHARS)} y`],
+      /ADMIN_KEY must be at least 24 characters with no whitespace/,
+    ],
     [
       { DEV_API_KEY: "sk-" },
       [],
