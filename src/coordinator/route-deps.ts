@@ -8,6 +8,7 @@ import { AuthFailureThrottle } from "../http/auth-failure-throttle.js";
 import { BodyBudget } from "../http/body-budget.js";
 import type { Preflight } from "../http/inference-route.js";
 import { requestLimitsFrom } from "../http/request-limits.js";
+import { UsageQueryGate } from "../http/usage-query-gate.js";
 import type { Readiness, RouteDeps } from "../http/routes.js";
 import type { PostgresLedger } from "../ledger/postgres-ledger.js";
 import type { ProviderIdentityStore } from "../ledger/provider-identities.js";
@@ -55,6 +56,7 @@ export interface RouteDepsInput {
 /** Builds the REST routes' dependencies. */
 export function buildRouteDeps(i: RouteDepsInput): RouteDeps {
   const { config, clock, log, ledger } = i;
+  const usageQueries = new UsageQueryGate<Awaited<ReturnType<PostgresLedger["usage"]>>>();
   return {
     accounts: ledger.accounts,
     authFailures: new AuthFailureThrottle({
@@ -90,7 +92,7 @@ export function buildRouteDeps(i: RouteDepsInput): RouteDeps {
       return true;
     },
     usage: async (accountId, sinceMs) => {
-      const u = await ledger.usage(accountId, sinceMs);
+      const u = await usageQueries.run(accountId, sinceMs, () => ledger.usage(accountId, sinceMs));
       return {
         object: "usage",
         account_id: accountId,

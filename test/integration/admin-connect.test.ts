@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import OpenAI from "openai";
+import pg from "pg";
 import { AccountTier, AdminService } from "../../gen/coordinator/admin/v1/admin_pb.js";
+import { USAGE_QUERIES_PER_ACCOUNT, USAGE_QUERY_RETRY_AFTER_S } from "../../src/http/usage-query-gate.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+import { eventually } from "../support/http.js";
 
 describe("admin Connect service", function () {
   this.timeout(30_000);
@@ -132,6 +135,39 @@ describe("admin Connect service", function () {
       });
       assert.equal(r.status, 400, `since_ms=${bad}`);
       assert.equal(((await r.json()) as { error: { param: string } }).error.param, "since_ms");
+    }
+  });
+
+  it(`GET /v1/me/usage: ${USAGE_QUERIES_PER_ACCOUNT} query per account at a time; an identical call shares it, another gets 429`, async () => {
+    const get = (since: number) =>
+      fetch(`${t.apiBase}/me/usage?since_ms=${since}`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    // Hold the table so the first query waits in PostgreSQL (a long scan of a big account, made deterministic).
+    const lock = await new pg.Client({ connectionString: t.db.url });
+    await lock.connect();
+    try {
+      await lock.query("BEGIN; LOCK TABLE ledger_requests IN ACCESS EXCLUSIVE MODE");
+      const first = get(0);
+      await eventually(async () => {
+        const { rows } = await lock.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%ledger_requests%'",
+        );
+        return rows[0].n === 1;
+      });
+      const same = get(0);
+      const other = await get(1);
+      assert.equal(other.status, 429);
+      assert.equal(other.headers.get("retry-after"), String(USAGE_QUERY_RETRY_AFTER_S));
+      const body = (await other.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, "usage_query_in_flight");
+      assert.match(body.error.message, /already running/);
+      await lock.query("COMMIT");
+      const [a, b] = await Promise.all([first, same]);
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      assert.deepEqual(await a.json(), await b.json());
+      // The account's query is over: another since_ms is served.
+      assert.equal((await get(1)).status, 200);
+    } finally {
+      await lock.end();
     }
   });
 });
