@@ -25,6 +25,14 @@ import { createProviderListener } from "./provider-listener.js";
 import { decodeOrMalformed } from "./provider-message-decoder.js";
 import type { ProviderService } from "./provider-service.js";
 
+/**
+ * HTTP/2 streams one provider connection may have open at once (advertised as SETTINGS_MAX_CONCURRENT_STREAMS;
+ * a stream past it is refused by the HTTP/2 layer). A Mac needs one Connect stream, plus a health watch or a
+ * reflection call now and then; 100 is HTTP/2's recommended floor, and without a bound one connection could
+ * open streams (each a session waiting to register) until the process ran out of memory.
+ */
+export const PROVIDER_MAX_STREAMS_PER_CONNECTION = 100;
+
 export interface GrpcServerOptions {
   host?: string;
   port: number;
@@ -67,6 +75,7 @@ export async function startGrpcServer(service: ProviderService, o: GrpcServerOpt
     "grpc.max_receive_message_length": maxBytes,
     "grpc.max_send_message_length": maxBytes,
     "grpc.max_connection_idle_ms": o.idleConnectionMs,
+    "grpc.max_concurrent_streams": PROVIDER_MAX_STREAMS_PER_CONNECTION,
   });
   server.addService(grpcServiceDefinition(ProviderServiceDesc, { requestDeserialize: decodeOrMalformed }), {
     connect: service.connect,

@@ -83,6 +83,11 @@ export class ProviderService implements ProviderDirectory {
     return this.#sessions.size;
   }
 
+  /** Streams open and not yet registered (each waits for its Register until the handshake timeout). */
+  get handshakingCount(): number {
+    return this.#handshaking.size;
+  }
+
   /** The grpc-js handler for `ProviderService.Connect`. */
   readonly connect = (call: grpc.ServerDuplexStream<ProviderMessage, CoordinatorMessage>): void => {
     const { clock } = this.#o;

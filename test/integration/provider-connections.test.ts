@@ -3,14 +3,16 @@
  * a stream is closed after PROVIDER_IDLE_CONNECTION_MS (an HTTP/2 client answers keepalive pings, so keepalive
  * alone never closed it), and past PROVIDER_MAX_CONNECTIONS in all or PROVIDER_MAX_CONNECTIONS_PER_ADDRESS from one
  * address a new connection is closed at once, with one warn line for the operator. Registered Macs, whose stream
- * stays open, are never idle.
+ * stays open, are never idle. One connection carries at most PROVIDER_MAX_STREAMS_PER_CONNECTION streams at once.
  */
 import assert from "node:assert/strict";
 import { connect as connectH2 } from "node:http2";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { PROVIDER_MAX_STREAMS_PER_CONNECTION } from "../../src/protocol/grpc-server.js";
 import { createLogger } from "../../src/util/logger.js";
 import { startTestCoordinator, type TestCoordinator } from "../support/coordinator.js";
+import { eventually } from "../support/http.js";
 import { closedWithin, openSocket } from "../support/sockets.js";
 
 describe("provider port connection bounds", function () {
@@ -88,4 +90,44 @@ describe("provider port connection bounds", function () {
       });
     });
   }
+});
+
+describe("provider port streams per connection", function () {
+  this.timeout(60_000);
+  let t: TestCoordinator;
+  before(async () => {
+    t = await startTestCoordinator({ macs: [] });
+  });
+  after(async () => t?.close());
+
+  it(`advertises and enforces ${PROVIDER_MAX_STREAMS_PER_CONNECTION} concurrent streams on one connection`, async () => {
+    const session = connectH2(`http://127.0.0.1:${t.coordinator.grpcPort}`);
+    session.on("error", () => {});
+    try {
+      const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve) =>
+        session.once("remoteSettings", resolve),
+      );
+      assert.equal(settings.maxConcurrentStreams, PROVIDER_MAX_STREAMS_PER_CONNECTION);
+      // Connect streams that never send a Register, one more than the bound: each is a session the coordinator
+      // holds until its handshake timeout. The client's HTTP/2 layer holds the last one back.
+      for (let k = 0; k <= PROVIDER_MAX_STREAMS_PER_CONNECTION; k++) {
+        const s = session.request({
+          ":method": "POST",
+          ":path": "/coordinator.provider.v1.ProviderService/Connect",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        s.on("error", () => {});
+      }
+      await eventually(
+        () => t.coordinator.providers.handshakingCount === PROVIDER_MAX_STREAMS_PER_CONNECTION,
+        10_000,
+        "the bound's worth of streams reach the coordinator",
+      );
+      await sleep(500);
+      assert.equal(t.coordinator.providers.handshakingCount, PROVIDER_MAX_STREAMS_PER_CONNECTION);
+    } finally {
+      session.destroy();
+    }
+  });
 });
