@@ -3,7 +3,7 @@
  * a printed API key, and a small simulated Mac fleet connected over gRPC, so an OpenAI-SDK call works at once.
  */
 import { randomBytes } from "node:crypto";
-import type { Config } from "../config/config.js";
+import { checkAdminKey, type Config } from "../config/config.js";
 import { defaultCatalog } from "../models/catalog.js";
 import { startFleet } from "../tools/fleet/fleet.js";
 import type { AccountStore } from "../accounts/types.js";
@@ -21,6 +21,7 @@ export interface DemoOptions {
 }
 
 export async function runDemo(config: Config, o: DemoOptions): Promise<number> {
+  checkAdminKey(config.adminKey);
   const adminKey = config.adminKey ?? `admin-${randomBytes(12).toString("hex")}`;
   if (o.nodes > 1) return runClusterDemo({ ...config, adminKey }, o);
   const running = await startRunning({ ...config, adminKey });

@@ -1,6 +1,6 @@
 /** `coordinator serve`: the production entry point. */
 import type { Config } from "../config/config.js";
-import { ConfigError } from "../config/config.js";
+import { checkAdminKey, ConfigError } from "../config/config.js";
 import { startCoordinator, type Coordinator } from "../coordinator.js";
 import { openDatabase, type OpenedDatabase } from "../ledger/database.js";
 import { startTelemetry, type Telemetry } from "../telemetry/sdk.js";
@@ -100,6 +100,7 @@ export async function shutDown(running: Running, signal: string, before?: () => 
 export async function runServe(config: Config, _env: NodeJS.ProcessEnv): Promise<number> {
   if (!config.adminKey)
     throw new ConfigError("ADMIN_KEY (or --admin-key) is required by `serve`: it authorises the admin API");
+  checkAdminKey(config.adminKey);
   const running = await startRunning(config);
   await shutDown(running, await untilSignal());
   return 0;

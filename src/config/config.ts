@@ -29,6 +29,20 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+/**
+ * Refuses an ADMIN_KEY the admin API should not be guarded by (checked by the commands that serve it, `serve` and
+ * `demo`, not by every command that reads the configuration).
+ */
+export function checkAdminKey(adminKey: string | undefined): void {
+  if (adminKey === undefined) return;
+  if (/\s/.test(adminKey)) throw new ConfigError("ADMIN_KEY must not contain whitespace (e.g. openssl rand -hex 16)");
+  if (adminKey.length < MIN_ADMIN_KEY_CHARS) {
+    throw new ConfigError(
+      `ADMIN_KEY must be at least ${MIN_ADMIN_KEY_CHARS} characters (e.g. openssl rand -hex 16), got ${adminKey.length}`,
+    );
+  }
+}
+
 /** `HTTP_PORT` → `--http-port`. */
 export function flagOf(env: string): string {
   return `--${env.toLowerCase().replace(/_/g, "-")}`;
@@ -62,11 +76,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[] = [])
     c.rateLimitStore ?? (c.cluster !== undefined ? "postgres" : "memory");
   if (c.rateLimitStore !== "memory" && c.rateLimitStore !== "postgres")
     throw new ConfigError(`RATE_LIMIT_STORE must be memory|postgres, got ${c.rateLimitStore}`);
-  if (c.adminKey !== undefined && (c.adminKey.length < MIN_ADMIN_KEY_CHARS || /\s/.test(c.adminKey))) {
-    throw new ConfigError(
-      `ADMIN_KEY must be at least ${MIN_ADMIN_KEY_CHARS} characters with no whitespace (e.g. openssl rand -hex 16), got ${c.adminKey.length} characters`,
-    );
-  }
   if (c.devApiKey !== undefined && apiKeyFormatProblem(c.devApiKey)) {
     throw new ConfigError(`DEV_API_KEY must start with 'sk-' and be a valid key: ${apiKeyFormatProblem(c.devApiKey)}`);
   }

@@ -92,7 +92,9 @@ export function buildRouteDeps(i: RouteDepsInput): RouteDeps {
       return true;
     },
     usage: async (accountId, sinceMs) => {
-      const u = await usageQueries.run(accountId, sinceMs, () => ledger.usage(accountId, sinceMs));
+      // No since_ms is since 0: the same query, so the same call for the gate.
+      const since = sinceMs ?? 0;
+      const u = await usageQueries.run(accountId, since, () => ledger.usage(accountId, since));
       return {
         object: "usage",
         account_id: accountId,

@@ -26,8 +26,9 @@ import { decodeOrMalformed } from "./provider-message-decoder.js";
 import type { ProviderService } from "./provider-service.js";
 
 /**
- * HTTP/2 streams one provider connection may have open at once (advertised as SETTINGS_MAX_CONCURRENT_STREAMS;
- * a stream past it is refused by the HTTP/2 layer). A Mac needs one Connect stream, plus a health watch or a
+ * HTTP/2 streams one provider connection may have open at once, advertised as SETTINGS_MAX_CONCURRENT_STREAMS: a
+ * conforming client holds further streams back, and nghttp2 ends a stream opened past it (or, once the setting
+ * is acknowledged, the whole connection). A Mac needs one Connect stream, plus a health watch or a
  * reflection call now and then; 100 is HTTP/2's recommended floor, and without a bound one connection could
  * open streams (each a session waiting to register) until the process ran out of memory.
  */

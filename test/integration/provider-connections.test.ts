@@ -100,7 +100,7 @@ describe("provider port streams per connection", function () {
   });
   after(async () => t?.close());
 
-  it(`advertises and enforces ${PROVIDER_MAX_STREAMS_PER_CONNECTION} concurrent streams on one connection`, async () => {
+  it(`advertises ${PROVIDER_MAX_STREAMS_PER_CONNECTION} concurrent streams per connection, and a client opening more is held to it`, async () => {
     const session = connectH2(`http://127.0.0.1:${t.coordinator.grpcPort}`);
     session.on("error", () => {});
     try {

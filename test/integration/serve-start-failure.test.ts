@@ -1,9 +1,11 @@
 /**
  * `coordinator serve` on a port that is already taken: a one-line error and exit 1, promptly, not a stack trace
- * and a process kept alive by what it had already started (the failure a walkthrough found).
+ * and a process kept alive by what it had already started (the failure a walkthrough found). And `serve` and `demo`
+ * refuse an ADMIN_KEY shorter than MIN_ADMIN_KEY_CHARS before starting anything.
  */
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
+import { MIN_ADMIN_KEY_CHARS } from "../../src/config/config.js";
 import { freePorts, runCoordinatorCli } from "../support/coordinator-process.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
@@ -50,6 +52,23 @@ describe("coordinator serve: a port already in use", function () {
       const lines = r.stderr.split("\n").filter((l) => l.startsWith("coordinator:"));
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0]!, new RegExp(`EADDRINUSE.*:${busy}.*choose another port`));
+      assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+    });
+  }
+});
+
+describe("coordinator serve and demo: a weak ADMIN_KEY", function () {
+  this.timeout(30_000);
+  for (const command of ["serve", "demo"]) {
+    it(`${command} refuses a key of ${MIN_ADMIN_KEY_CHARS - 1} characters at once, naming the setting`, async () => {
+      const r = await runCoordinatorCli([command, "--database-url", "postgres://unused.invalid/x"], {
+        ADMIN_KEY: "k".repeat(MIN_ADMIN_KEY_CHARS - 1),
+        LOG_LEVEL: "error",
+        OTEL_EXPORTER_OTLP_ENDPOINT: "",
+        DD_AGENT_HOST: "",
+      });
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /ADMIN_KEY must be at least 24 characters/);
       assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
     });
   }
