@@ -272,6 +272,13 @@ function checkOtherRoute(method: string, target: string, auth: AuthCase, origin:
     return s;
   }
   expect(rule.ok.includes(s), `${method} ${path}: one of ${rule.ok.join(", ")}`, res);
+  if (s === 429 && method === "GET") {
+    expect(
+      res.headers["retry-after"] !== undefined && res.body.includes('"code":"usage_query_in_flight"'),
+      `${path}: a 429 is a usage query in flight, with Retry-After`,
+      res,
+    );
+  }
   if (s >= 400) shape();
   else if (read && method === "GET") JSON.parse(res.body);
   return s;
@@ -289,7 +296,8 @@ function routeRule(path: string): { methods: string[]; auth: boolean; ok: number
     case "/v1/me/providers":
       return { methods: read, auth: true, ok: [200] };
     case "/v1/me/usage":
-      return { methods: read, auth: true, ok: [200, 400] };
+      // 429 when a different usage query of the account is in flight (the fuzzer sends requests concurrently).
+      return { methods: read, auth: true, ok: [200, 400, 429] };
     case "/v1/chat/completions":
     case "/v1/completions":
     case "/v1/responses":
