@@ -71,15 +71,21 @@ export class CapacitySampler {
     await this.#inflight;
   }
 
-  /** The latest usable snapshot for `model` at this instant (the most recent successful poll). */
-  snapshotFor(model: string): SnapshotRef {
-    for (let i = this.#samples.length - 1; i >= 0; i--) {
+  /**
+   * The latest usable snapshot for `model` as of `atMs` (default: now): the most recent successful poll taken at
+   * or before it. An error is paired once its request has returned, and a poll can start and finish in between
+   * (a busy loop): that later snapshot says nothing about the moment of the error.
+   */
+  snapshotFor(model: string, atMs = Infinity): SnapshotRef {
+    let end = this.#samples.length;
+    while (end > 0 && this.#samples[end - 1]!.atMs > atMs) end--;
+    for (let i = end - 1; i >= 0; i--) {
       const s = this.#samples[i]!;
       if (s.kind === "ok") {
         return { sampleIndex: s.index, snapshot: "ok", modelRow: s.models.find((m) => m.id === model) ?? null };
       }
     }
-    const last = this.#samples.at(-1);
+    const last = this.#samples[end - 1];
     if (!last) return { sampleIndex: null, snapshot: "none", modelRow: null };
     return { sampleIndex: last.index, snapshot: last.kind === "unavailable" ? "unavailable" : "error", modelRow: null };
   }

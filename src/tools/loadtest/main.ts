@@ -123,7 +123,7 @@ async function runOneCell(
       concurrency,
       stop: options.stop,
       signal,
-      snapshotFor: (m) => sampler.snapshotFor(m),
+      snapshotFor: (m, atMs) => sampler.snapshotFor(m, atMs),
       onRequestDone: (r) => progress?.record(r),
     });
   } finally {

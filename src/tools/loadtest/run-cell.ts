@@ -21,7 +21,8 @@ export interface RunCellOptions extends CellKey {
   timeoutMs: number;
   stop: CellStop;
   /** The capacity snapshot to pair with a failure at the instant it happens. Default: none. */
-  snapshotFor?: (model: string) => SnapshotRef;
+  /** The capacity snapshot of `model` as of `atMs` (the moment an error ended). */
+  snapshotFor?: (model: string, atMs: number) => SnapshotRef;
   /** Called after every request, in completion order (for live progress). */
   onRequestDone?: (record: RequestRecord) => void;
   /** Stops starting new requests and aborts those in flight (Ctrl-C). */
@@ -66,11 +67,12 @@ export async function runCell(o: RunCellOptions): Promise<CellResult> {
       const record = toRecord(seq, workerId, out);
       requests.push(record);
       if (record.errorClass) {
-        const snap = o.snapshotFor?.(o.model) ?? { sampleIndex: null, snapshot: "none", modelRow: null };
+        const atMs = out.startMs + out.latencyMs;
+        const snap = o.snapshotFor?.(o.model, atMs) ?? { sampleIndex: null, snapshot: "none", modelRow: null };
         correlations.push({
           cell: { maxTokens: o.maxTokens, concurrency: o.concurrency },
           seq,
-          atMs: out.startMs + out.latencyMs,
+          atMs,
           errorClass: record.errorClass,
           ...snap,
         });

@@ -57,6 +57,14 @@ describe("loadtest CapacitySampler", () => {
         modelRow: { id: "m", warm_providers: 2, cold_providers: 3 },
       });
       assert.deepEqual(s.snapshotFor("absent"), { sampleIndex: 1, snapshot: "ok", modelRow: null });
+      // An error that ended before the second poll is paired with the first, whenever it is paired.
+      assert.equal(s.snapshotFor("m", clock.nowMs() - 1).sampleIndex, 0);
+      assert.equal(s.snapshotFor("m", clock.nowMs()).sampleIndex, 1);
+      assert.deepEqual(s.snapshotFor("m", s.samples[0]!.atMs - 1), {
+        sampleIndex: null,
+        snapshot: "none",
+        modelRow: null,
+      });
     } finally {
       await s.stop();
       await srv.close();
