@@ -42,7 +42,7 @@ import { createReservePath } from "./reserve-path.js";
 import { createSettlePath } from "./settle-path.js";
 import { createReleasePath } from "./release-path.js";
 import { startLedgerHousekeeping } from "./ledger-housekeeping.js";
-import { timeout } from "./timeout.js";
+import { timeout } from "../util/timeout.js";
 
 export interface PostgresLedgerOptions {
   db: Kysely<Database>;

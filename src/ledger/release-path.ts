@@ -9,7 +9,7 @@ import type { Clock } from "../util/clock.js";
 import { trackWrite, type CreditBook } from "./credit-book.js";
 import type { EntryWriter } from "./entry-writer.js";
 import type { ReservationBook } from "./reservation-book.js";
-import { timeout } from "./timeout.js";
+import { timeout } from "../util/timeout.js";
 import type { Ledger } from "./types.js";
 
 export interface ReleasePathOptions {

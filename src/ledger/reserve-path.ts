@@ -14,7 +14,7 @@ import type { LedgerHolder } from "./ledger-holder.js";
 import type { PriceBook } from "./price-book.js";
 import { costMicroUsd, type PricingPolicy } from "./pricing.js";
 import type { ReservationBook } from "./reservation-book.js";
-import { timeout } from "./timeout.js";
+import { timeout } from "../util/timeout.js";
 import type { Ledger, ReserveInput, ReserveResult } from "./types.js";
 
 export interface ReservePathOptions {

@@ -16,7 +16,7 @@ import { costMicroUsd, splitDebit, type PricingPolicy } from "./pricing.js";
 import type { ReservationBook } from "./reservation-book.js";
 import type { Database } from "./schema.js";
 import { countSettlement } from "./settlement-metrics.js";
-import { timeout } from "./timeout.js";
+import { timeout } from "../util/timeout.js";
 import type { Ledger, Settlement, SettleInput } from "./types.js";
 
 export interface SettlePathOptions {

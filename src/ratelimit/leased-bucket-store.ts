@@ -26,6 +26,7 @@
  */
 import { count } from "../telemetry/metrics.js";
 import type { Cancel, Clock } from "../util/clock.js";
+import { timeout } from "../util/timeout.js";
 import { MemoryBucketStore, type BucketStore, type TakeAllResult, type TakeRequest } from "./bucket-store.js";
 import type { DrawResult, LimitLeaseSource } from "./lease-source.js";
 import {
@@ -357,7 +358,9 @@ export class LeasedBucketStore implements BucketStore {
     if (release) g.level -= remaining;
     this.exchanges++;
     const limits = g.limits;
-    const drawn = withTimeout(
+    // A deadline past which the exchange counts as failed (the statement may still complete: unknown).
+    const drawn = timeout(
+      this.#o.clock,
       this.#o.source.draw({
         key,
         holderId: this.#o.holderId,
@@ -369,8 +372,10 @@ export class LeasedBucketStore implements BucketStore {
         ...size,
       }),
       this.#t.drawTimeoutMs,
-      this.#o.clock,
-    );
+    ).then((res) => {
+      if (res === "timeout") throw new Error(`rate-limit exchange exceeded ${this.#t.drawTimeoutMs} ms`);
+      return res;
+    });
     g.drawing = drawn
       .then(
         (res) => {
@@ -427,29 +432,4 @@ export class LeasedBucketStore implements BucketStore {
       grant_ttl_ms: this.#t.grantTtlMs,
     });
   }
-}
-
-/**
- * `p`, or a rejection after `ms` (the statement may still complete; the caller treats it as unknown). The
- * rejection waits for the event loop's next check phase: when the loop was busy past the deadline, timers run
- * before pending socket reads, and a reply that arrived in time would otherwise count as a failure (forfeiting
- * its grant and logging the database as unreachable while it answered in milliseconds).
- */
-function withTimeout<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const cancel = clock.setTimeout(
-      () => setImmediate(() => reject(new Error(`rate-limit exchange exceeded ${ms} ms`))),
-      ms,
-    );
-    p.then(
-      (v) => {
-        cancel();
-        resolve(v);
-      },
-      (e: unknown) => {
-        cancel();
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

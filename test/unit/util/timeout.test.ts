@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { timeout } from "../../../src/ledger/timeout.js";
+import { timeout } from "../../../src/util/timeout.js";
 import { FakeClock, systemClock } from "../../../src/util/clock.js";
 import { busyFor, startPipeReply } from "../../support/pipe-reply.js";
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
-describe("ledger timeout()", () => {
+describe("timeout()", () => {
   it('resolves "timeout" once the deadline passes with nothing settled, and the value when it settles first', async () => {
     const clock = new FakeClock();
     const late = timeout(clock, new Promise<never>(() => {}), 100);

@@ -1,8 +1,9 @@
 /**
- * Bounded waiting for the ledger: the request path never waits on PostgreSQL longer than it was told to (a lease
- * draw, a settle's durable wait, shutdown's flush). On the injected {@link Clock}, so tests can drive it.
+ * Bounded waiting on PostgreSQL: the request path never waits longer than it was told to (the ledger's lease
+ * draw, a settle's durable wait, shutdown's flush; a rate-limit bucket exchange). On the injected {@link Clock},
+ * so tests can drive it.
  */
-import type { Clock } from "../util/clock.js";
+import type { Clock } from "./clock.js";
 
 /**
  * Resolves with `p`'s value, or with `"timeout"` if `p` has not settled within `ms` (on `clock`); rejects if `p`
