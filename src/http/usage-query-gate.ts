@@ -13,10 +13,10 @@ export const USAGE_QUERIES_PER_ACCOUNT = 1;
 export const USAGE_QUERY_RETRY_AFTER_S = 1;
 
 export class UsageQueryGate<T> {
-  readonly #inFlight = new Map<string, { sinceMs: number | undefined; result: Promise<T> }>();
+  readonly #inFlight = new Map<string, { sinceMs: number; result: Promise<T> }>();
 
   /** `query()`'s result, shared with an identical call in flight; throws `rate_limited` for another one. */
-  run(accountId: string, sinceMs: number | undefined, query: () => Promise<T>): Promise<T> {
+  run(accountId: string, sinceMs: number, query: () => Promise<T>): Promise<T> {
     const running = this.#inFlight.get(accountId);
     if (running) {
       if (running.sinceMs === sinceMs) return running.result;

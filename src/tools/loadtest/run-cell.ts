@@ -20,8 +20,7 @@ export interface RunCellOptions extends CellKey {
   /** Client timeout per request, in milliseconds. */
   timeoutMs: number;
   stop: CellStop;
-  /** The capacity snapshot to pair with a failure at the instant it happens. Default: none. */
-  /** The capacity snapshot of `model` as of `atMs` (the moment an error ended). */
+  /** The capacity snapshot of `model` to pair with a failure, as of `atMs` (when it ended). Default: none. */
   snapshotFor?: (model: string, atMs: number) => SnapshotRef;
   /** Called after every request, in completion order (for live progress). */
   onRequestDone?: (record: RequestRecord) => void;

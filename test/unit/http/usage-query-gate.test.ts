@@ -31,7 +31,7 @@ describe("UsageQueryGate", () => {
         e.wireCode === "usage_query_in_flight" &&
         e.retryAfterS === USAGE_QUERY_RETRY_AFTER_S,
     );
-    assert.throws(() => gate.run("acct_a", undefined, q), CoordinatorError);
+    assert.throws(() => gate.run("acct_a", 9, q), CoordinatorError);
     const other = gate.run("acct_b", 5, async () => 7);
     assert.equal(queries, 1);
     d.resolve(42);
@@ -42,7 +42,7 @@ describe("UsageQueryGate", () => {
   it("a failed query frees the account's slot", async () => {
     const gate = new UsageQueryGate<number>();
     await assert.rejects(
-      gate.run("acct", undefined, async () => {
+      gate.run("acct", 0, async () => {
         throw new Error("database down");
       }),
       /database down/,
